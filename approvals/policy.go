@@ -1,0 +1,134 @@
+package approvals
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Policy says who may approve and how many must.
+type Policy struct {
+	// Approvers are Slack user IDs (U…, W…) and user-group IDs (S…).
+	Approvers         []string
+	Quorum            int
+	AllowSelfApproval bool
+	ExpireAfter       time.Duration
+}
+
+// Errors a caller shows to the person who clicked.
+var (
+	ErrNotApprover    = errors.New("not an approver")
+	ErrSelfApproval   = errors.New("requesters may not approve their own request")
+	ErrAlreadyDecided = errors.New("request already decided")
+	ErrExpired        = errors.New("request expired")
+	ErrAlreadyCounted = errors.New("approval already counted")
+	ErrNotAllowed     = errors.New("not allowed")
+)
+
+// Groups returns the user-group IDs among the approvers.
+func (p Policy) Groups() []string {
+	var out []string
+	for _, a := range p.Approvers {
+		if strings.HasPrefix(a, "S") {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// IsApprover reports whether user is listed directly or is a member of a listed group.
+// members holds the resolved members of each approver group.
+func (p Policy) IsApprover(user string, members map[string][]string) bool {
+	for _, a := range p.Approvers {
+		if a == user || slices.Contains(members[a], user) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p Policy) quorum() int { return max(p.Quorum, 1) }
+
+// Approve records user's approval if the policy allows it. It returns true when this
+// approval completed the quorum and moved the request to approved: the caller that sees
+// true (after storing the record with CAS) is the one that queues the jobs.
+func (r *Request) Approve(p Policy, user string, members map[string][]string, now time.Time) (bool, error) {
+	if err := r.decidable(now); err != nil {
+		return false, err
+	}
+	if !p.IsApprover(user, members) {
+		return false, fmt.Errorf("%s may not approve %s: %w", user, r.ID, ErrNotApprover)
+	}
+	if user == r.Requester && !p.AllowSelfApproval {
+		return false, ErrSelfApproval
+	}
+	if slices.Contains(r.Approvers(), user) {
+		return false, ErrAlreadyCounted
+	}
+	r.Approvals = append(r.Approvals, Decision{User: user, At: now})
+	if len(r.Approvals) < max(r.Quorum, 1) {
+		return false, nil
+	}
+	r.DecidedAt = now
+	if err := r.moveTo(StateApproved, now); err != nil {
+		return false, err
+	}
+	for i := range r.Jobs {
+		r.Jobs[i].State = StateQueued
+	}
+	return true, nil
+}
+
+// Reject records an approver's rejection.
+func (r *Request) Reject(p Policy, user, reason string, members map[string][]string, now time.Time) error {
+	if err := r.decidable(now); err != nil {
+		return err
+	}
+	if !p.IsApprover(user, members) {
+		return fmt.Errorf("%s may not reject %s: %w", user, r.ID, ErrNotApprover)
+	}
+	r.Rejection = &Decision{User: user, At: now, Reason: reason}
+	r.DecidedAt = now
+	return r.moveTo(StateRejected, now)
+}
+
+// Cancel withdraws a request that has not started; only the requester or an approver may.
+func (r *Request) Cancel(p Policy, user, reason string, members map[string][]string, now time.Time) error {
+	if user != r.Requester && !p.IsApprover(user, members) {
+		return fmt.Errorf("%s may not cancel %s: %w", user, r.ID, ErrNotAllowed)
+	}
+	if r.State.Final() {
+		return fmt.Errorf("%s is %s: %w", r.ID, r.State, ErrAlreadyDecided)
+	}
+	if err := r.moveTo(StateCancelled, now); err != nil {
+		return err
+	}
+	r.Cancellation = &Decision{User: user, At: now, Reason: reason}
+	for i := range r.Jobs {
+		if !r.Jobs[i].State.Final() && r.Jobs[i].State != StateRunning {
+			r.Jobs[i].State = StateCancelled
+		}
+	}
+	return nil
+}
+
+// Expire moves a pending request past its deadline to expired.
+func (r *Request) Expire(now time.Time) error {
+	if r.State != StatePending || r.ExpiresAt.IsZero() || now.Before(r.ExpiresAt) {
+		return fmt.Errorf("%s is not due to expire: %w", r.ID, ErrTransition)
+	}
+	r.DecidedAt = now
+	return r.moveTo(StateExpired, now)
+}
+
+func (r *Request) decidable(now time.Time) error {
+	if r.State != StatePending {
+		return fmt.Errorf("%s is already %s: %w", r.ID, r.State, ErrAlreadyDecided)
+	}
+	if !r.ExpiresAt.IsZero() && !now.Before(r.ExpiresAt) {
+		return fmt.Errorf("%s expired at %s: %w", r.ID, r.ExpiresAt.Format(time.RFC3339), ErrExpired)
+	}
+	return nil
+}

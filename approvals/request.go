@@ -1,0 +1,204 @@
+package approvals
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Direction says which wizard a request follows.
+type Direction string
+
+const (
+	// Migrate exports VMs from the source vCenter (by default the home one) to a target.
+	Migrate Direction = "migrate"
+	// Import pulls VMs from a remote vCenter into the target (by default the home one).
+	Import Direction = "import"
+)
+
+// NetworkMapping maps a source portgroup to a target portgroup. An empty Source applies
+// the Target to every NIC.
+type NetworkMapping struct {
+	Source string `json:"source,omitempty"`
+	Target string `json:"target"`
+}
+
+// Placement is what the requester asked for, by name, before resolution.
+type Placement struct {
+	Cluster    string           `json:"cluster,omitempty"`
+	Host       string           `json:"host,omitempty"`
+	Pool       string           `json:"pool,omitempty"`
+	Datastore  string           `json:"datastore,omitempty"`
+	Folder     string           `json:"folder,omitempty"`
+	Networks   []NetworkMapping `json:"networks,omitempty"`
+	DiskFormat string           `json:"disk_format,omitempty"` // same|thin|thick|eager
+	Priority   string           `json:"priority,omitempty"`    // default|high
+}
+
+// Severity grades a pre-flight finding.
+type Severity string
+
+const (
+	// SeverityOK is a check that passed.
+	SeverityOK Severity = "ok"
+	// SeverityWarning is worth reading but does not stop the move.
+	SeverityWarning Severity = "warning"
+	// SeverityBlocker stops the request from being offered for approval.
+	SeverityBlocker Severity = "blocker"
+)
+
+// Finding is one pre-flight result as a person reads it.
+type Finding struct {
+	Severity Severity `json:"severity"`
+	VM       string   `json:"vm,omitempty"`
+	Message  string   `json:"message"`
+	Hint     string   `json:"hint,omitempty"`
+}
+
+// ReviewVM is one VM as the review page shows it.
+type ReviewVM struct {
+	Name       string  `json:"name"`
+	PowerState string  `json:"power_state,omitempty"`
+	CPUs       int     `json:"cpus,omitempty"`
+	MemoryMB   int     `json:"memory_mb,omitempty"`
+	DiskGB     float64 `json:"disk_gb,omitempty"`
+	NICs       int     `json:"nics,omitempty"`
+}
+
+// VCenterRef names a vCenter as the review shows it.
+type VCenterRef struct {
+	Name       string `json:"name"`
+	Version    string `json:"version,omitempty"`
+	Thumbprint string `json:"thumbprint,omitempty"`
+}
+
+// Review is the resolved placement: what will really happen, the wizard's review page.
+type Review struct {
+	Source     VCenterRef       `json:"source"`
+	Target     VCenterRef       `json:"target"`
+	Cluster    string           `json:"cluster,omitempty"`
+	Host       string           `json:"host,omitempty"`
+	Pool       string           `json:"pool,omitempty"`
+	Datastore  string           `json:"datastore,omitempty"`
+	DiskFormat string           `json:"disk_format,omitempty"`
+	Folder     string           `json:"folder,omitempty"`
+	Networks   []NetworkMapping `json:"networks,omitempty"`
+	VMs        []ReviewVM       `json:"vms,omitempty"`
+	Findings   []Finding        `json:"findings,omitempty"`
+}
+
+// Blocked reports whether any finding is a blocker.
+func (r Review) Blocked() bool {
+	for _, f := range r.Findings {
+		if f.Severity == SeverityBlocker {
+			return true
+		}
+	}
+	return false
+}
+
+// Decision is one person's approval, rejection or cancellation.
+type Decision struct {
+	User   string    `json:"user"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// Job is the part of a request that moves one VM.
+type Job struct {
+	ID        string    `json:"id"`
+	VM        string    `json:"vm"`
+	State     State     `json:"state"`
+	Progress  int       `json:"progress,omitempty"`
+	Error     string    `json:"error,omitempty"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	EndedAt   time.Time `json:"ended_at,omitzero"`
+	// ThreadTS is the timestamp of this job's progress message in the request's thread.
+	ThreadTS string `json:"thread_ts,omitempty"`
+}
+
+// Request is the durable record of one move request, from the command to the last VM.
+type Request struct {
+	ID        string    `json:"id"`
+	Direction Direction `json:"direction"`
+	VMs       []string  `json:"vms"`
+	SourceVC  string    `json:"source_vc"`
+	TargetVC  string    `json:"target_vc"`
+	Placement Placement `json:"placement"`
+	Review    Review    `json:"review"`
+
+	Requester string `json:"requester"`
+	Channel   string `json:"channel"`
+	// MessageTS is the approval message, edited in place as the summary, and the thread parent.
+	MessageTS string `json:"message_ts,omitempty"`
+
+	State        State      `json:"state"`
+	Approvals    []Decision `json:"approvals,omitempty"`
+	Rejection    *Decision  `json:"rejection,omitempty"`
+	Cancellation *Decision  `json:"cancellation,omitempty"`
+	Quorum       int        `json:"quorum"`
+	CreatedAt    time.Time  `json:"created_at"`
+	ExpiresAt    time.Time  `json:"expires_at,omitzero"`
+	DecidedAt    time.Time  `json:"decided_at,omitzero"`
+	EndedAt      time.Time  `json:"ended_at,omitzero"`
+	Jobs         []Job      `json:"jobs,omitempty"`
+}
+
+// NewRequestID returns a short, unguessable, human-typable id such as "xvm-k3m9q2".
+func NewRequestID() string {
+	var b [5]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on supported platforms
+	}
+	return "xvm-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// JobID names the job that moves the i-th VM of request id; it is stable, so re-publishing
+// the jobs of a request is deduplicated by NATS and by the worker.
+func JobID(requestID string, i int) string { return fmt.Sprintf("%s-%02d", requestID, i+1) }
+
+// Job returns the job with the given id, or nil.
+func (r *Request) Job(id string) *Job {
+	for i := range r.Jobs {
+		if r.Jobs[i].ID == id {
+			return &r.Jobs[i]
+		}
+	}
+	return nil
+}
+
+// Approvers returns the user IDs that have approved so far, in order.
+func (r *Request) Approvers() []string {
+	out := make([]string, 0, len(r.Approvals))
+	for _, d := range r.Approvals {
+		out = append(out, d.User)
+	}
+	return out
+}
+
+// Counts returns how many jobs are in each state.
+func (r *Request) Counts() map[State]int {
+	c := map[State]int{}
+	for _, j := range r.Jobs {
+		c[j.State]++
+	}
+	return c
+}
+
+// Progress is the mean progress of all jobs, 0–100 (a finished job counts as 100).
+func (r *Request) Progress() int {
+	if len(r.Jobs) == 0 {
+		return 0
+	}
+	sum := 0
+	for _, j := range r.Jobs {
+		if j.State.Final() {
+			sum += 100
+		} else {
+			sum += j.Progress
+		}
+	}
+	return sum / len(r.Jobs)
+}

@@ -1,0 +1,202 @@
+package approvals
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// GroupMembers resolves a user group to its members (Slack's usergroups.users.list).
+type GroupMembers interface {
+	Members(ctx context.Context, groupID string) ([]string, error)
+}
+
+// Service applies requests and decisions to the Store under the Policy.
+type Service struct {
+	store  Store
+	policy Policy
+	groups GroupMembers
+	now    func() time.Time
+	log    *slog.Logger
+}
+
+// NewService returns a Service. groups may be nil when no approver is a group.
+func NewService(store Store, policy Policy, groups GroupMembers, logger *slog.Logger) *Service {
+	return &Service{store: store, policy: policy, groups: groups, now: time.Now, log: logger.With("component", "approvals")}
+}
+
+// WithClock replaces the clock (tests of expiry).
+func (s *Service) WithClock(now func() time.Time) *Service { s.now = now; return s }
+
+// Policy returns the policy in force.
+func (s *Service) Policy() Policy { return s.policy }
+
+// Store returns the underlying store.
+func (s *Service) Store() Store { return s.store }
+
+// Submit stores a new pending request: it fills the id (if empty), jobs, quorum and expiry.
+func (s *Service) Submit(ctx context.Context, r *Request) error {
+	now := s.now()
+	if r.ID == "" {
+		r.ID = NewRequestID()
+	}
+	r.State = StatePending
+	r.CreatedAt = now
+	r.Quorum = max(s.policy.Quorum, 1)
+	if s.policy.ExpireAfter > 0 {
+		r.ExpiresAt = now.Add(s.policy.ExpireAfter)
+	}
+	r.Jobs = make([]Job, len(r.VMs))
+	for i, vm := range r.VMs {
+		r.Jobs[i] = Job{ID: JobID(r.ID, i), VM: vm}
+	}
+	if _, err := s.store.Create(ctx, r); err != nil {
+		return fmt.Errorf("store request %s: %w", r.ID, err)
+	}
+	s.log.Info("request submitted", "request_id", r.ID, "direction", r.Direction, "vms", len(r.VMs), "src_vc", r.SourceVC, "dst_vc", r.TargetVC)
+	return nil
+}
+
+// Get returns a request.
+func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
+	r, _, err := s.store.Get(ctx, id)
+	return r, err
+}
+
+// Update applies fn to the stored request with compare-and-swap, retrying on conflict.
+// fn must be repeatable: it sees a fresh copy each try. An error from fn aborts.
+func (s *Service) Update(ctx context.Context, id string, fn func(r *Request) error) (*Request, error) {
+	for attempt := 0; ; attempt++ {
+		r, rev, err := s.store.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := fn(r); err != nil {
+			return r, err
+		}
+		if _, err := s.store.Update(ctx, r, rev); err == nil {
+			return r, nil
+		} else if !errors.Is(err, ErrConflict) {
+			return nil, fmt.Errorf("update request %s: %w", id, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if attempt > 1000 {
+			return nil, fmt.Errorf("update request %s: too much contention: %w", id, ErrConflict)
+		}
+	}
+}
+
+// Approve counts user's approval. won is true for exactly one caller: the one whose
+// approval completed the quorum and was stored; that caller queues the jobs.
+func (s *Service) Approve(ctx context.Context, id, user string) (r *Request, won bool, err error) {
+	members, err := s.members(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	r, err = s.Update(ctx, id, func(r *Request) error {
+		if err := s.expireIfDue(r); err != nil {
+			return err
+		}
+		won, err = r.Approve(s.policyFor(r), user, members, s.now())
+		return err
+	})
+	if err != nil {
+		won = false
+	}
+	if errors.Is(err, ErrExpired) {
+		// Record the expiry the click discovered, so the message can say so.
+		r, _ = s.Update(ctx, id, func(r *Request) error { return r.Expire(s.now()) })
+		return r, false, fmt.Errorf("%s expired: %w", id, ErrExpired)
+	}
+	return r, won, err
+}
+
+// Reject records a rejection with its reason.
+func (s *Service) Reject(ctx context.Context, id, user, reason string) (*Request, error) {
+	members, err := s.members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.Update(ctx, id, func(r *Request) error {
+		return r.Reject(s.policyFor(r), user, reason, members, s.now())
+	})
+}
+
+// Cancel withdraws a request (requester or approver only).
+func (s *Service) Cancel(ctx context.Context, id, user, reason string) (*Request, error) {
+	members, err := s.members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.Update(ctx, id, func(r *Request) error {
+		return r.Cancel(s.policyFor(r), user, reason, members, s.now())
+	})
+}
+
+// ExpireDue moves every pending request past its deadline to expired and returns them.
+func (s *Service) ExpireDue(ctx context.Context) ([]*Request, error) {
+	all, err := s.store.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Request
+	now := s.now()
+	for _, r := range all {
+		if r.State != StatePending || r.ExpiresAt.IsZero() || now.Before(r.ExpiresAt) {
+			continue
+		}
+		got, err := s.Update(ctx, r.ID, func(r *Request) error { return r.Expire(now) })
+		if errors.Is(err, ErrTransition) {
+			continue // decided meanwhile
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, got)
+	}
+	return out, nil
+}
+
+// IsApprover reports whether user may approve under the policy.
+func (s *Service) IsApprover(ctx context.Context, user string) (bool, error) {
+	members, err := s.members(ctx)
+	if err != nil {
+		return false, err
+	}
+	return s.policy.IsApprover(user, members), nil
+}
+
+func (s *Service) policyFor(r *Request) Policy {
+	p := s.policy
+	if r.Quorum > 0 {
+		p.Quorum = r.Quorum
+	}
+	return p
+}
+
+func (s *Service) expireIfDue(r *Request) error {
+	if r.State == StatePending && !r.ExpiresAt.IsZero() && !s.now().Before(r.ExpiresAt) {
+		return fmt.Errorf("%s expired at %s: %w", r.ID, r.ExpiresAt.Format(time.RFC3339), ErrExpired)
+	}
+	return nil
+}
+
+func (s *Service) members(ctx context.Context) (map[string][]string, error) {
+	groups := s.policy.Groups()
+	if len(groups) == 0 || s.groups == nil {
+		return nil, nil
+	}
+	out := make(map[string][]string, len(groups))
+	for _, g := range groups {
+		m, err := s.groups.Members(ctx, g)
+		if err != nil {
+			return nil, fmt.Errorf("resolve approver group %s: %w", g, err)
+		}
+		out[g] = m
+	}
+	return out, nil
+}

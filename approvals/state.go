@@ -1,0 +1,126 @@
+package approvals
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// State is where a request (or one of its jobs) is in its life.
+type State string
+
+// The states. A request goes pending → approved | rejected | expired | cancelled;
+// approved → queued → running → succeeded | failed | cancelled. A job goes
+// queued → running → succeeded | failed | cancelled.
+const (
+	StatePending   State = "pending"
+	StateApproved  State = "approved"
+	StateRejected  State = "rejected"
+	StateExpired   State = "expired"
+	StateQueued    State = "queued"
+	StateRunning   State = "running"
+	StateSucceeded State = "succeeded"
+	StateFailed    State = "failed"
+	StateCancelled State = "cancelled"
+)
+
+// Final reports whether nothing more will happen in this state.
+func (s State) Final() bool {
+	switch s {
+	case StateRejected, StateExpired, StateSucceeded, StateFailed, StateCancelled:
+		return true
+	}
+	return false
+}
+
+var transitions = map[State][]State{
+	StatePending:  {StateApproved, StateRejected, StateExpired, StateCancelled},
+	StateApproved: {StateQueued, StateCancelled},
+	StateQueued:   {StateRunning, StateSucceeded, StateFailed, StateCancelled},
+	StateRunning:  {StateSucceeded, StateFailed, StateCancelled},
+}
+
+// ErrTransition is returned for a state change the machine does not allow.
+var ErrTransition = errors.New("state change not allowed")
+
+// CanMove reports whether a request may go from one state to another.
+func CanMove(from, to State) bool { return slices.Contains(transitions[from], to) }
+
+func (r *Request) moveTo(to State, now time.Time) error {
+	if !CanMove(r.State, to) {
+		return fmt.Errorf("request %s is %s, cannot become %s: %w", r.ID, r.State, to, ErrTransition)
+	}
+	r.State = to
+	if to.Final() {
+		r.EndedAt = now
+	}
+	return nil
+}
+
+// MarkQueued records that every job has been published.
+func (r *Request) MarkQueued(now time.Time) error {
+	if err := r.moveTo(StateQueued, now); err != nil {
+		return err
+	}
+	for i := range r.Jobs {
+		if r.Jobs[i].State == "" {
+			r.Jobs[i].State = StateQueued
+		}
+	}
+	return nil
+}
+
+// UpdateJob applies what a worker reported about one job and recomputes the request's
+// state from its jobs. Reports about a job that already ended are ignored (events can be
+// redelivered), so applying the same report twice changes nothing.
+func (r *Request) UpdateJob(jobID string, state State, progress int, errMsg string, now time.Time) (changed bool, err error) {
+	j := r.Job(jobID)
+	if j == nil {
+		return false, fmt.Errorf("request %s has no job %s", r.ID, jobID)
+	}
+	if j.State.Final() {
+		return false, nil
+	}
+	before := *j
+	switch state {
+	case StateRunning:
+		if j.StartedAt.IsZero() {
+			j.StartedAt = now
+		}
+		if progress > j.Progress {
+			j.Progress = min(progress, 100)
+		}
+	case StateSucceeded:
+		j.Progress = 100
+		j.EndedAt = now
+	case StateFailed, StateCancelled:
+		j.Error = errMsg
+		j.EndedAt = now
+	case StateQueued:
+	default:
+		return false, fmt.Errorf("job %s cannot become %s: %w", jobID, state, ErrTransition)
+	}
+	j.State = state
+	r.settle(now)
+	return *j != before, nil
+}
+
+// settle derives the request's state from its jobs once it is executing.
+func (r *Request) settle(now time.Time) {
+	if r.State != StateQueued && r.State != StateRunning {
+		return
+	}
+	c := r.Counts()
+	done := c[StateSucceeded] + c[StateFailed] + c[StateCancelled]
+	switch {
+	case done == len(r.Jobs) && c[StateFailed] > 0:
+		r.State, r.EndedAt = StateFailed, now
+	case done == len(r.Jobs) && c[StateSucceeded] > 0:
+		r.State, r.EndedAt = StateSucceeded, now
+	case done == len(r.Jobs):
+		r.State, r.EndedAt = StateCancelled, now
+	case c[StateRunning] > 0 || done > 0:
+		r.State = StateRunning
+	}
+}

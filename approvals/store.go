@@ -1,0 +1,110 @@
+package approvals
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sort"
+	"sync"
+)
+
+// Store errors; implementations wrap or return these so callers can decide.
+var (
+	ErrNotFound = errors.New("request not found")
+	ErrExists   = errors.New("request already exists")
+	ErrConflict = errors.New("request changed concurrently")
+)
+
+// Store keeps request records. Update is compare-and-swap on the revision returned by
+// Get, Create or a previous Update: that is what makes concurrent clicks safe.
+type Store interface {
+	Create(ctx context.Context, r *Request) (rev uint64, err error)
+	Get(ctx context.Context, id string) (*Request, uint64, error)
+	Update(ctx context.Context, r *Request, rev uint64) (uint64, error)
+	List(ctx context.Context) ([]*Request, error)
+}
+
+// MemoryStore is a Store in memory, for tests and for tools that need no durability.
+type MemoryStore struct {
+	mu   sync.Mutex
+	recs map[string]memRec
+}
+
+type memRec struct {
+	data []byte
+	rev  uint64
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore { return &MemoryStore{recs: map[string]memRec{}} }
+
+// Create stores a new record.
+func (m *MemoryStore) Create(_ context.Context, r *Request) (uint64, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.recs[r.ID]; ok {
+		return 0, ErrExists
+	}
+	m.recs[r.ID] = memRec{data: b, rev: 1}
+	return 1, nil
+}
+
+// Get returns a copy of the record and its revision.
+func (m *MemoryStore) Get(_ context.Context, id string) (*Request, uint64, error) {
+	m.mu.Lock()
+	rec, ok := m.recs[id]
+	m.mu.Unlock()
+	if !ok {
+		return nil, 0, ErrNotFound
+	}
+	var r Request
+	if err := json.Unmarshal(rec.data, &r); err != nil {
+		return nil, 0, err
+	}
+	return &r, rec.rev, nil
+}
+
+// Update replaces the record if its revision is still rev.
+func (m *MemoryStore) Update(_ context.Context, r *Request, rev uint64) (uint64, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rec, ok := m.recs[r.ID]
+	if !ok {
+		return 0, ErrNotFound
+	}
+	if rec.rev != rev {
+		return 0, ErrConflict
+	}
+	m.recs[r.ID] = memRec{data: b, rev: rev + 1}
+	return rev + 1, nil
+}
+
+// List returns every record, oldest first.
+func (m *MemoryStore) List(ctx context.Context) ([]*Request, error) {
+	m.mu.Lock()
+	ids := make([]string, 0, len(m.recs))
+	for id := range m.recs {
+		ids = append(ids, id)
+	}
+	m.mu.Unlock()
+	out := make([]*Request, 0, len(ids))
+	for _, id := range ids {
+		r, _, err := m.Get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, nil
+}

@@ -1,0 +1,116 @@
+package vcenter
+
+import "time"
+
+// DiskFormat is the wizard's "Select virtual disk format".
+type DiskFormat string
+
+// The disk formats.
+const (
+	DiskSame  DiskFormat = "same"  // same format as source
+	DiskThin  DiskFormat = "thin"  // thin provision
+	DiskThick DiskFormat = "thick" // thick provision lazy zeroed
+	DiskEager DiskFormat = "eager" // thick provision eager zeroed
+)
+
+// NetworkMap maps a source portgroup to a target portgroup; an empty Source maps every NIC.
+type NetworkMap struct {
+	Source string
+	Target string
+}
+
+// MoveSpec is a move as asked for, by name. Source and Target are configured vCenter names.
+type MoveSpec struct {
+	VMs        []string
+	Source     string
+	Target     string
+	Cluster    string // compute resource: a cluster…
+	Host       string // …or a host (both: the host must be in the cluster)
+	Pool       string // resource pool name; default the compute resource's root pool
+	Datastore  string
+	Folder     string // VM folder path under the target datacenter, e.g. "migrated/web"
+	Networks   []NetworkMap
+	DiskFormat DiskFormat
+	Priority   string // default | high
+}
+
+// Severity grades a finding.
+type Severity string
+
+// The severities.
+const (
+	OK      Severity = "ok"
+	Warning Severity = "warning"
+	Blocker Severity = "blocker"
+)
+
+// Finding is one pre-flight result in plain words.
+type Finding struct {
+	Severity Severity
+	VM       string // empty when it concerns the whole request
+	Message  string
+	Hint     string // what to do about it
+}
+
+// Endpoint is a vCenter as the review page shows it.
+type Endpoint struct {
+	Name         string
+	Version      string
+	InstanceUUID string
+	Thumbprint   string
+}
+
+// NIC is one virtual network adapter of a VM.
+type NIC struct {
+	Label   string // "Network adapter 1"
+	Network string // source portgroup name
+	MAC     string
+	Target  string // target portgroup name after mapping
+}
+
+// VM is one VM to move, as resolved in the source.
+type VM struct {
+	Name       string
+	PowerState string
+	CPUs       int
+	MemoryMB   int
+	DiskGB     float64
+	NICs       []NIC
+}
+
+// Plan is a move resolved against the live inventories: the wizard's review page, and
+// everything needed to build the RelocateSpec of each VM.
+type Plan struct {
+	Spec       MoveSpec
+	Source     Endpoint
+	Target     Endpoint
+	Cluster    string // resolved names, as the review shows them
+	Host       string
+	Pool       string
+	Datastore  string
+	DiskFormat DiskFormat
+	Folder     string
+	VMs        []VM
+	Findings   []Finding
+	ResolvedAt time.Time
+}
+
+// Blocked reports whether any finding is a blocker.
+func (p *Plan) Blocked() bool {
+	for _, f := range p.Findings {
+		if f.Severity == Blocker {
+			return true
+		}
+	}
+	return false
+}
+
+// Result is what a finished relocation reports.
+type Result struct {
+	VM       string
+	TaskRef  string // the vCenter task, e.g. "task-123"
+	Duration time.Duration
+}
+
+// ProgressFunc receives task progress, 0–100, as the vCenter reports it.
+type ProgressFunc func(percent int)
