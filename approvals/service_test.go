@@ -1,0 +1,234 @@
+package approvals
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+type staticGroups map[string][]string
+
+func (g staticGroups) Members(_ context.Context, id string) ([]string, error) {
+	m, ok := g[id]
+	if !ok {
+		return nil, errors.New("no such group")
+	}
+	return m, nil
+}
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func newService(t *testing.T, p Policy) (*Service, *clock) {
+	t.Helper()
+	c := &clock{t: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}
+	s := NewService(NewMemoryStore(), p, staticGroups{"S0OPS": {"U_GROUPIE"}}, slog.New(slog.NewTextHandler(io.Discard, nil))).WithClock(c.now)
+	return s, c
+}
+
+func submit(t *testing.T, s *Service, requester string, vms ...string) *Request {
+	t.Helper()
+	r := &Request{Direction: Migrate, VMs: vms, SourceVC: "vc-east", TargetVC: "vc-west", Requester: requester, Channel: "C1"}
+	if err := s.Submit(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestApprovePolicy(t *testing.T) {
+	policy := Policy{Approvers: []string{"U_BOSS", "U_REQ", "S0OPS"}, Quorum: 1, ExpireAfter: time.Hour}
+	tests := []struct {
+		name      string
+		policy    Policy
+		clicker   string
+		advance   time.Duration
+		wantErr   error
+		wantWon   bool
+		wantState State
+	}{
+		{name: "listed approver", policy: policy, clicker: "U_BOSS", wantWon: true, wantState: StateApproved},
+		{name: "member of approver group", policy: policy, clicker: "U_GROUPIE", wantWon: true, wantState: StateApproved},
+		{name: "stranger", policy: policy, clicker: "U_RANDOM", wantErr: ErrNotApprover, wantState: StatePending},
+		{name: "self approval refused", policy: policy, clicker: "U_REQ", wantErr: ErrSelfApproval, wantState: StatePending},
+		{name: "self approval allowed by config", policy: Policy{Approvers: policy.Approvers, AllowSelfApproval: true}, clicker: "U_REQ", wantWon: true, wantState: StateApproved},
+		{name: "expired", policy: policy, clicker: "U_BOSS", advance: 2 * time.Hour, wantErr: ErrExpired, wantState: StateExpired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, c := newService(t, tt.policy)
+			r := submit(t, s, "U_REQ", "web-01", "web-02")
+			c.t = c.t.Add(tt.advance)
+			got, won, err := s.Approve(context.Background(), r.ID, tt.clicker)
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if won != tt.wantWon {
+				t.Fatalf("won = %v, want %v", won, tt.wantWon)
+			}
+			stored, _ := s.Get(context.Background(), r.ID)
+			if stored.State != tt.wantState {
+				t.Fatalf("stored state = %s, want %s", stored.State, tt.wantState)
+			}
+			if tt.wantWon && (got.State != StateApproved || len(got.Jobs) != 2 || got.Jobs[1].State != StateQueued) {
+				t.Fatalf("approved record = %+v", got)
+			}
+		})
+	}
+}
+
+func TestQuorumNeedsDistinctApprovers(t *testing.T) {
+	s, _ := newService(t, Policy{Approvers: []string{"U_A", "U_B"}, Quorum: 2})
+	r := submit(t, s, "U_REQ", "db-01")
+	ctx := context.Background()
+	if _, won, err := s.Approve(ctx, r.ID, "U_A"); err != nil || won {
+		t.Fatalf("first approval: won=%v err=%v", won, err)
+	}
+	if _, won, err := s.Approve(ctx, r.ID, "U_A"); !errors.Is(err, ErrAlreadyCounted) || won {
+		t.Fatalf("same approver twice: won=%v err=%v", won, err)
+	}
+	got, won, err := s.Approve(ctx, r.ID, "U_B")
+	if err != nil || !won {
+		t.Fatalf("second approver: won=%v err=%v", won, err)
+	}
+	if got.State != StateApproved || len(got.Approvers()) != 2 {
+		t.Fatalf("state %s approvers %v", got.State, got.Approvers())
+	}
+	if _, won, err := s.Approve(ctx, r.ID, "U_B"); !errors.Is(err, ErrAlreadyDecided) || won {
+		t.Fatalf("click after approval: won=%v err=%v", won, err)
+	}
+}
+
+func TestConcurrentApprovalsHaveOneWinner(t *testing.T) {
+	approvers := []string{}
+	for i := range 100 {
+		approvers = append(approvers, "U"+string(rune('A'+i%26))+string(rune('A'+i/26)))
+	}
+	s, _ := newService(t, Policy{Approvers: approvers, Quorum: 1})
+	r := submit(t, s, "U_REQ", "web-01")
+	var winners atomic.Int32
+	var wg sync.WaitGroup
+	for _, a := range approvers {
+		wg.Go(func() {
+			_, won, err := s.Approve(context.Background(), r.ID, a)
+			if won {
+				winners.Add(1)
+			}
+			if err != nil && !errors.Is(err, ErrAlreadyDecided) {
+				t.Errorf("approve by %s: %v", a, err)
+			}
+		})
+	}
+	wg.Wait()
+	if winners.Load() != 1 {
+		t.Fatalf("%d clicks won, want exactly 1", winners.Load())
+	}
+}
+
+func TestRejectAndCancel(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t, Policy{Approvers: []string{"U_BOSS"}})
+	r := submit(t, s, "U_REQ", "web-01")
+	if _, err := s.Reject(ctx, r.ID, "U_RANDOM", "no"); !errors.Is(err, ErrNotApprover) {
+		t.Fatalf("stranger reject: %v", err)
+	}
+	got, err := s.Reject(ctx, r.ID, "U_BOSS", "change freeze")
+	if err != nil || got.State != StateRejected || got.Rejection.Reason != "change freeze" {
+		t.Fatalf("reject: %v %+v", err, got)
+	}
+	if _, won, err := s.Approve(ctx, r.ID, "U_BOSS"); !errors.Is(err, ErrAlreadyDecided) || won {
+		t.Fatalf("approve after reject: won=%v err=%v", won, err)
+	}
+
+	r2 := submit(t, s, "U_REQ", "web-02")
+	if _, err := s.Cancel(ctx, r2.ID, "U_RANDOM", ""); !errors.Is(err, ErrNotAllowed) {
+		t.Fatalf("stranger cancel: %v", err)
+	}
+	got, err = s.Cancel(ctx, r2.ID, "U_REQ", "wrong VM")
+	if err != nil || got.State != StateCancelled || got.Jobs[0].State != StateCancelled {
+		t.Fatalf("requester cancel: %v %+v", err, got)
+	}
+}
+
+func TestJobsSettleTheRequest(t *testing.T) {
+	ctx := context.Background()
+	s, c := newService(t, Policy{Approvers: []string{"U_BOSS"}})
+	r := submit(t, s, "U_REQ", "web-01", "web-02")
+	if _, _, err := s.Approve(ctx, r.ID, "U_BOSS"); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		job      int
+		state    State
+		progress int
+		want     State
+	}{
+		{0, StateRunning, 40, StateRunning},
+		{0, StateSucceeded, 0, StateRunning},
+		{1, StateFailed, 0, StateFailed},
+	}
+	for _, st := range steps {
+		got, err := s.Update(ctx, r.ID, func(r *Request) error {
+			if r.State == StateApproved {
+				if err := r.MarkQueued(c.t); err != nil {
+					return err
+				}
+			}
+			_, err := r.UpdateJob(r.Jobs[st.job].ID, st.state, st.progress, "boom", c.t)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != st.want {
+			t.Fatalf("after job %d %s: request %s, want %s", st.job, st.state, got.State, st.want)
+		}
+	}
+	got, _ := s.Get(ctx, r.ID)
+	// A late, redelivered progress report must not resurrect a finished job.
+	changed, err := got.UpdateJob(got.Jobs[0].ID, StateRunning, 50, "", c.t)
+	if err != nil || changed || got.Jobs[0].State != StateSucceeded {
+		t.Fatalf("late event changed a finished job: changed=%v err=%v", changed, err)
+	}
+	if got.Progress() != 100 {
+		t.Fatalf("progress of a finished request = %d", got.Progress())
+	}
+}
+
+func TestExpireDue(t *testing.T) {
+	ctx := context.Background()
+	s, c := newService(t, Policy{Approvers: []string{"U_BOSS"}, ExpireAfter: time.Hour})
+	old := submit(t, s, "U_REQ", "web-01")
+	c.t = c.t.Add(30 * time.Minute)
+	fresh := submit(t, s, "U_REQ", "web-02")
+	c.t = c.t.Add(45 * time.Minute)
+	got, err := s.ExpireDue(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != old.ID || got[0].State != StateExpired {
+		t.Fatalf("expired %+v, want only %s", got, old.ID)
+	}
+	if f, _ := s.Get(ctx, fresh.ID); f.State != StatePending {
+		t.Fatalf("fresh request is %s", f.State)
+	}
+}
+
+func TestRequestIDs(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		id := NewRequestID()
+		if seen[id] || len(id) != len("xvm-")+8 {
+			t.Fatalf("bad or duplicate id %q", id)
+		}
+		seen[id] = true
+	}
+	if JobID("xvm-abc", 0) != "xvm-abc-01" {
+		t.Fatal(JobID("xvm-abc", 0))
+	}
+}
