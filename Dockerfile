@@ -1,0 +1,31 @@
+# syntax=docker/dockerfile:1
+# Multi-stage: build a static binary, ship it on distroless as a non-root user.
+ARG GO_VERSION=1.26.8
+
+FROM golang:${GO_VERSION}-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
+COPY . .
+ARG VERSION=dev
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" \
+      -o /out/xvmbot ./cmd/xvmbot \
+ && mkdir -p /out/data
+
+FROM gcr.io/distroless/static-debian12:nonroot
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="xvmbot" \
+      org.opencontainers.image.description="Slack ChatOps for vSphere Advanced Cross vCenter vMotion" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=build /out/xvmbot /usr/local/bin/xvmbot
+# The embedded NATS store (nats.data_dir: /var/lib/xvmbot) must be writable by the
+# non-root user; mount a volume here in production.
+COPY --from=build --chown=65532:65532 /out/data /var/lib/xvmbot
+WORKDIR /var/lib/xvmbot
+VOLUME ["/var/lib/xvmbot"]
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/xvmbot"]
+CMD ["serve", "--config", "/etc/xvmbot/xvmbot.yaml"]

@@ -1,0 +1,30 @@
+# The targets CI runs (.ci/run) plus conveniences.
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all fmt vet lint test build demo bench fuzz
+all: fmt vet test build
+
+fmt:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+vet:
+	$(GO) vet ./...
+
+lint:
+	golangci-lint run ./...
+
+test:
+	$(GO) test -race -count=1 ./...
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o xvmbot ./cmd/xvmbot
+
+demo:
+	$(GO) run ./cmd/xvmbot demo
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+fuzz:
+	$(GO) test ./bot -run '^$$' -fuzz FuzzParseCommand -fuzztime 30s
