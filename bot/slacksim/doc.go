@@ -1,0 +1,10 @@
+// Package slacksim is a local stand-in for a Slack workspace, built on slack-go's slacktest
+// Web API server: it answers the Web API methods xvmbot calls (chat.postMessage with
+// unique timestamps, chat.update, chat.postEphemeral, response_url posts, auth.test,
+// usergroups.users.list, apps.connections.open), keeps the channel as a person would see
+// it (messages, edits, threads, ephemeral replies), and plays the people: it sends real
+// signed slash commands and button clicks over HTTP, or real envelopes over a Socket Mode
+// websocket, to the app under test.
+//
+// The end-to-end tests and `xvmbot demo` use it; nothing in production does.
+package slacksim

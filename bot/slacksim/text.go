@@ -1,0 +1,97 @@
+package slacksim
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+)
+
+// PlainText renders Block Kit blocks the way a person reads them in the Slack client, as
+// plain lines: headers, section text and fields, context, dividers and buttons as
+// "[Approve]". Mentions <@U…> become @name through names. It falls back to text when
+// there are no blocks.
+func PlainText(blocks json.RawMessage, fallback string, names map[string]string) string {
+	var bs []map[string]any
+	if len(blocks) == 0 || json.Unmarshal(blocks, &bs) != nil || len(bs) == 0 {
+		return mentions(fallback, names)
+	}
+	var lines []string
+	for _, b := range bs {
+		switch b["type"] {
+		case "header":
+			lines = append(lines, "*"+textOf(b["text"])+"*")
+		case "section":
+			if t := textOf(b["text"]); t != "" {
+				lines = append(lines, t)
+			}
+			if fs, ok := b["fields"].([]any); ok {
+				for _, f := range fs {
+					lines = append(lines, "  "+strings.ReplaceAll(textOf(f), "\n", "  "))
+				}
+			}
+			if acc, ok := b["accessory"].(map[string]any); ok && acc["type"] == "button" {
+				lines = append(lines, "["+textOf(acc["text"])+"]")
+			}
+		case "context":
+			var parts []string
+			if es, ok := b["elements"].([]any); ok {
+				for _, e := range es {
+					if t := textOf(e); t != "" {
+						parts = append(parts, t)
+					}
+				}
+			}
+			lines = append(lines, strings.Join(parts, "  "))
+		case "divider":
+			lines = append(lines, "────────")
+		case "actions":
+			var parts []string
+			if es, ok := b["elements"].([]any); ok {
+				for _, e := range es {
+					if m, ok := e.(map[string]any); ok && m["type"] == "button" {
+						parts = append(parts, "["+textOf(m["text"])+"]")
+					}
+				}
+			}
+			lines = append(lines, strings.Join(parts, " "))
+		case "rich_text":
+			// not produced by xvmbot
+		}
+	}
+	return mentions(strings.Join(lines, "\n"), names)
+}
+
+func textOf(v any) string {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return ""
+	}
+	s, _ := m["text"].(string)
+	return s
+}
+
+var mentionRE = regexp.MustCompile(`<@([UW][A-Z0-9_]+)(\|[^>]*)?>`)
+
+func mentions(s string, names map[string]string) string {
+	return mentionRE.ReplaceAllStringFunc(s, func(m string) string {
+		id := mentionRE.FindStringSubmatch(m)[1]
+		if n, ok := names[id]; ok {
+			return "@" + n
+		}
+		return "@" + strings.ToLower(id)
+	})
+}
+
+// Names returns the display names the workspace knows, for PlainText.
+func (w *Workspace) Names() map[string]string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[string]string, len(w.users))
+	for k, v := range w.users {
+		out[k] = v
+	}
+	return out
+}
+
+// Plain renders m as a person reads it.
+func (w *Workspace) Plain(m Message) string { return PlainText(m.Blocks, m.Text, w.Names()) }

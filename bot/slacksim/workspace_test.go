@@ -1,0 +1,134 @@
+package slacksim
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+)
+
+func TestWebAPIKeepsTheChannel(t *testing.T) {
+	w := New()
+	defer w.Close()
+	w.AddUser("U1", "alice")
+	api := slack.New("xoxb-test", slack.OptionAPIURL(w.APIURL()))
+
+	_, ts, err := api.PostMessage("C1", slack.MsgOptionText("hello <@U1>", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ts2, err := api.PostMessage("C1", slack.MsgOptionText("second", false))
+	if err != nil || ts2 == ts {
+		t.Fatalf("timestamps must be unique: %s %s %v", ts, ts2, err)
+	}
+	if _, _, err := api.PostMessage("C1", slack.MsgOptionText("in thread", false), slack.MsgOptionTS(ts)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := api.UpdateMessage("C1", ts, slack.MsgOptionText("edited", false)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := api.UpdateMessage("C1", "999.000", slack.MsgOptionText("x", false)); err == nil {
+		t.Fatal("updating a message that does not exist must fail")
+	}
+	m, _ := w.Message(ts)
+	if m.Text != "edited" || m.Edits != 1 || len(w.Channel("C1")) != 2 || len(w.Thread(ts)) != 1 {
+		t.Fatalf("channel state wrong: %+v, %d top-level, %d in thread", m, len(w.Channel("C1")), len(w.Thread(ts)))
+	}
+	if got := w.Plain(w.Channel("C1")[1]); got != "second" {
+		t.Fatalf("plain = %q", got)
+	}
+
+	w.Throttle("chat.update", 1, time.Second)
+	_, _, _, err = api.UpdateMessage("C1", ts, slack.MsgOptionText("again", false))
+	var rl *slack.RateLimitedError
+	if !errors.As(err, &rl) || rl.RetryAfter != time.Second {
+		t.Fatalf("want a 429 with Retry-After 1s, got %v", err)
+	}
+	if _, _, _, err := api.UpdateMessage("C1", ts, slack.MsgOptionText("again", false)); err != nil {
+		t.Fatalf("throttle must end: %v", err)
+	}
+}
+
+func TestSignedDeliveryVerifies(t *testing.T) {
+	const secret = "s3cr3t"
+	var got slack.SlashCommand
+	app := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		sv, err := slack.NewSecretsVerifier(r.Header, secret)
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		_, _ = sv.Write(body)
+		if err := sv.Ensure(); err != nil {
+			http.Error(rw, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		r.Body = io.NopCloser(strings.NewReader(string(body)))
+		got, _ = slack.SlashCommandParse(r)
+		_, _ = rw.Write([]byte(`{"text":"on it"}`))
+	}))
+	defer app.Close()
+	w := New()
+	defer w.Close()
+	w.UseHTTP(app.URL, secret)
+	rep, err := w.Command(context.Background(), "U1", "C1", "migrate web-01 to vc-west")
+	if err != nil || rep.Status != 200 {
+		t.Fatalf("delivery: %v %+v", err, rep)
+	}
+	if got.Text != "migrate web-01 to vc-west" || got.UserID != "U1" || got.ResponseURL == "" {
+		t.Fatalf("app saw %+v", got)
+	}
+	if e := w.Ephemerals("U1"); len(e) != 1 || e[0].Text != "on it" {
+		t.Fatalf("ack not recorded as ephemeral: %+v", e)
+	}
+	// A forged signature is what the app must reject.
+	rep, err = w.Deliver(context.Background(), "/slack/commands", "text=x", Sign("wrong", time.Now(), "text=x"))
+	if err != nil || rep.Status != http.StatusUnauthorized {
+		t.Fatalf("forged request: %v %+v", err, rep)
+	}
+	// response_url posts become ephemeral replies.
+	resp, err := http.Post(got.ResponseURL, "application/json", strings.NewReader(`{"text":"later"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if e := w.Ephemerals("U1"); len(e) != 2 || e[1].Text != "later" {
+		t.Fatalf("response_url not recorded: %+v", e)
+	}
+}
+
+func TestSocketModeEnvelopes(t *testing.T) {
+	w := New()
+	defer w.Close()
+	w.UseSocketMode()
+	api := slack.New("xoxb-test", slack.OptionAPIURL(w.APIURL()), slack.OptionAppLevelToken("xapp-test"))
+	sm := socketmode.New(api)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go func() { _ = sm.RunContext(ctx) }()
+	go func() {
+		for ev := range sm.Events {
+			if ev.Type == socketmode.EventTypeSlashCommand {
+				cmd, _ := ev.Data.(slack.SlashCommand)
+				sm.Ack(*ev.Request, map[string]string{"text": "got " + cmd.Text})
+			}
+		}
+	}()
+	rep, err := w.Command(ctx, "U1", "C1", "help")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p map[string]string
+	if err := json.Unmarshal([]byte(rep.Body), &p); err != nil || p["text"] != "got help" {
+		t.Fatalf("ack payload %q: %v", rep.Body, err)
+	}
+}
