@@ -1,0 +1,28 @@
+package worker
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+type metrics struct {
+	jobs     *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		jobs: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "xvm_jobs_total", Help: "Finished VM moves by direction (migrate|import) and result (succeeded|failed).",
+		}, []string{"direction", "result"}),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "xvm_job_duration_seconds", Help: "Wall time of one VM move, from start to its final state.",
+			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200},
+		}, []string{"direction"}),
+		inFlight: f.NewGauge(prometheus.GaugeOpts{
+			Name: "xvm_jobs_in_flight", Help: "VM moves this process is running now.",
+		}),
+	}
+}

@@ -1,0 +1,312 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/vcenter"
+)
+
+// relocator is what the worker needs of vcenter; *vcenter.Manager has it.
+type relocator interface {
+	Plan(ctx context.Context, spec vcenter.MoveSpec) (*vcenter.Plan, error)
+	Relocate(ctx context.Context, p *vcenter.Plan, vm string, progress vcenter.ProgressFunc) (*vcenter.Result, error)
+	Locate(ctx context.Context, vcName, vm string) (bool, error)
+}
+
+// bus is what the worker needs of the NATS side.
+type bus interface {
+	RunWorker(ctx context.Context, slots int, h events.JobHandler) error
+	PublishEvent(ctx context.Context, e events.Event) error
+}
+
+// Records keeps one execution record per job; Claim must let exactly one caller start.
+type Records interface {
+	// Load returns the record of a job, or ok=false when the job never started.
+	Load(ctx context.Context, jobID string) (rec Record, ok bool, err error)
+	// Save stores the record (creating it if needed).
+	Save(ctx context.Context, rec Record) error
+}
+
+// Record is what the worker remembers of a job between deliveries.
+type Record struct {
+	JobID     string
+	State     string // running | succeeded | failed
+	Worker    string
+	Attempts  int
+	TaskRef   string
+	Error     string
+	UpdatedAt time.Time
+}
+
+// Locker hands out per-VM leases.
+type Locker interface {
+	// Lock takes the lease on key for owner; it fails with an error wrapping ErrBusy when
+	// another owner holds it. The returned renew keeps it, release gives it back.
+	Lock(ctx context.Context, key, owner string) (renew func(context.Context) error, release func(context.Context) error, err error)
+}
+
+// ErrBusy says another worker holds the VM's lease.
+var ErrBusy = errors.New("vm is being moved by another worker")
+
+// Config tunes a Worker.
+type Config struct {
+	Name        string        // worker identity in records, leases and events
+	Slots       int           // concurrent jobs (default 4)
+	MaxAttempts int           // tries for retryable faults before failing (default 3)
+	RetryDelay  time.Duration // minimum gap before a retry (informational; the bus decides)
+}
+
+// Worker runs jobs.
+type Worker struct {
+	cfg     Config
+	vc      relocator
+	bus     bus
+	records Records
+	locks   Locker
+	log     *slog.Logger
+	m       *metrics
+	now     func() time.Time
+}
+
+// New returns a Worker.
+func New(cfg Config, vc relocator, b bus, records Records, locks Locker, logger *slog.Logger, reg prometheus.Registerer) *Worker {
+	if cfg.Slots <= 0 {
+		cfg.Slots = 4
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 3
+	}
+	if cfg.Name == "" {
+		cfg.Name = "worker"
+	}
+	return &Worker{cfg: cfg, vc: vc, bus: b, records: records, locks: locks,
+		log: logger.With("component", "worker", "worker", cfg.Name), m: newMetrics(reg), now: time.Now}
+}
+
+// Run takes jobs until ctx is done.
+func (w *Worker) Run(ctx context.Context) error {
+	w.log.Info("worker started", "slots", w.cfg.Slots)
+	return w.bus.RunWorker(ctx, w.cfg.Slots, w.Handle)
+}
+
+// Handle runs one job delivery. It is exported so tests and the bus runner share it.
+func (w *Worker) Handle(ctx context.Context, j events.Job, d events.Delivery) error {
+	log := w.log.With("job_id", j.ID, "request_id", j.RequestID, "vm", j.VM, "src_vc", j.SourceVC, "dst_vc", j.TargetVC)
+
+	rec, seen, err := w.records.Load(ctx, j.ID)
+	if err != nil {
+		return fmt.Errorf("load job record %s: %w", j.ID, events.ErrRetry)
+	}
+	if seen && (rec.State == "succeeded" || rec.State == "failed") {
+		// Finished before: the final event may not have reached the bus if the previous
+		// worker died right after recording it, so send it again (same id: stored once).
+		log.Info("job already finished, re-announcing", "state", rec.State)
+		return w.announceFinal(ctx, j, rec)
+	}
+
+	renew, release, err := w.locks.Lock(ctx, leaseKey(j), w.cfg.Name)
+	if errors.Is(err, ErrBusy) {
+		log.Info("vm lease held by another worker, retrying later")
+		return fmt.Errorf("%w: %w", err, events.ErrRetry)
+	}
+	if err != nil {
+		return fmt.Errorf("lease for %s: %w: %w", j.VM, err, events.ErrRetry)
+	}
+	defer func() {
+		// The lease must go even when ctx is cancelled (shutdown), or the next worker
+		// would wait a whole lease TTL.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := release(rctx); err != nil {
+			log.Warn("release lease", "err", err)
+		}
+	}()
+
+	if seen && rec.State == "running" {
+		// A previous delivery started this move and its worker went away. The vCenter
+		// task may have finished on its own: if the VM is already in the target and gone
+		// from the source, the move happened — never start a second one.
+		if done, err := w.arrived(ctx, j); err != nil {
+			return fmt.Errorf("check where %s is: %w: %w", j.VM, err, events.ErrRetry)
+		} else if done {
+			log.Info("vm already arrived in target after an interrupted delivery")
+			rec.State, rec.UpdatedAt = "succeeded", w.now()
+			if err := w.records.Save(ctx, rec); err != nil {
+				return fmt.Errorf("save job record: %w: %w", err, events.ErrRetry)
+			}
+			return w.announceFinal(ctx, j, rec)
+		}
+	}
+
+	rec = Record{JobID: j.ID, State: "running", Worker: w.cfg.Name, Attempts: rec.Attempts + 1, UpdatedAt: w.now()}
+	if err := w.records.Save(ctx, rec); err != nil {
+		return fmt.Errorf("save job record: %w: %w", err, events.ErrRetry)
+	}
+	return w.run(ctx, j, d, rec, renew, log)
+}
+
+func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec Record, renew func(context.Context) error, log *slog.Logger) error {
+	start := w.now()
+	w.m.inFlight.Inc()
+	defer w.m.inFlight.Dec()
+
+	w.publish(ctx, log, w.event(j, events.EventStarted, fmt.Sprintf("%s: started (attempt %d)", j.VM, rec.Attempts), 0))
+
+	plan, err := w.vc.Plan(ctx, moveSpec(j))
+	if err == nil && plan.Blocked() {
+		err = blockedError(plan)
+	}
+	var res *vcenter.Result
+	if err == nil {
+		lastPct := -1
+		res, err = w.vc.Relocate(ctx, plan, j.VM, func(pct int) {
+			if pct == lastPct {
+				return
+			}
+			lastPct = pct
+			_ = d.InProgress()
+			if err := renew(ctx); err != nil {
+				log.Warn("renew vm lease", "err", err)
+			}
+			w.publish(ctx, log, w.event(j, events.EventProgress, "", pct))
+		})
+	}
+	dur := w.now().Sub(start)
+
+	if ctx.Err() != nil {
+		// Shutting down: leave the job unacknowledged and the record "running" so the next
+		// worker re-checks where the VM is instead of starting over blindly.
+		log.Info("worker stopping mid-job; the job will be redelivered")
+		return ctx.Err()
+	}
+	if err != nil {
+		return w.fail(ctx, j, rec, err, dur, log)
+	}
+
+	rec.State, rec.UpdatedAt, rec.TaskRef = "succeeded", w.now(), res.TaskRef
+	if err := w.records.Save(ctx, rec); err != nil {
+		log.Error("save succeeded job record", "err", err)
+	}
+	w.m.jobs.WithLabelValues(j.Direction, "succeeded").Inc()
+	w.m.duration.WithLabelValues(j.Direction).Observe(dur.Seconds())
+	log.Info("vm moved", "duration", dur.Round(time.Millisecond).String(), "task", res.TaskRef)
+	e := w.event(j, events.EventSucceeded, fmt.Sprintf("%s now runs in %s", j.VM, j.TargetVC), 100)
+	e.Duration, e.TaskRef = dur.Seconds(), res.TaskRef
+	w.publishFinal(ctx, log, e)
+	return nil
+}
+
+func (w *Worker) fail(ctx context.Context, j events.Job, rec Record, err error, dur time.Duration, log *slog.Logger) error {
+	var f *vcenter.Fault
+	kind, msg, hint := "Error", err.Error(), ""
+	if errors.As(err, &f) {
+		kind, msg, hint = f.Kind, f.Message, f.Hint
+	}
+	if vcenter.IsRetryable(err) && rec.Attempts < w.cfg.MaxAttempts {
+		log.Warn("retryable fault, will retry", "fault", kind, "attempt", rec.Attempts, "err", err)
+		w.publish(ctx, log, w.event(j, events.EventProgress, fmt.Sprintf("%s: %s — retrying (attempt %d of %d)", j.VM, msg, rec.Attempts, w.cfg.MaxAttempts), 0))
+		return fmt.Errorf("%s: %w: %w", j.VM, err, events.ErrRetry)
+	}
+	rec.State, rec.Error, rec.UpdatedAt = "failed", msg, w.now()
+	if serr := w.records.Save(ctx, rec); serr != nil {
+		log.Error("save failed job record", "err", serr)
+	}
+	w.m.jobs.WithLabelValues(j.Direction, "failed").Inc()
+	w.m.duration.WithLabelValues(j.Direction).Observe(dur.Seconds())
+	log.Error("vm move failed", "fault", kind, "err", err)
+	e := w.event(j, events.EventFailed, msg, 0)
+	e.Fault, e.Error, e.Hint, e.Duration = kind, msg, hint, dur.Seconds()
+	w.publishFinal(ctx, log, e)
+	return fmt.Errorf("move %s: %w", j.VM, err)
+}
+
+// arrived reports whether the VM is in the target vCenter and no longer in the source.
+func (w *Worker) arrived(ctx context.Context, j events.Job) (bool, error) {
+	inTarget, err := w.vc.Locate(ctx, j.TargetVC, j.VM)
+	if err != nil || !inTarget {
+		return false, err
+	}
+	inSource, err := w.vc.Locate(ctx, j.SourceVC, j.VM)
+	return !inSource, err
+}
+
+func (w *Worker) announceFinal(ctx context.Context, j events.Job, rec Record) error {
+	var e events.Event
+	if rec.State == "succeeded" {
+		e = w.event(j, events.EventSucceeded, fmt.Sprintf("%s now runs in %s", j.VM, j.TargetVC), 100)
+		e.TaskRef = rec.TaskRef
+	} else {
+		e = w.event(j, events.EventFailed, rec.Error, 0)
+		e.Error = rec.Error
+	}
+	if err := w.bus.PublishEvent(ctx, e); err != nil {
+		return fmt.Errorf("publish %s event: %w: %w", e.Type, err, events.ErrRetry)
+	}
+	return nil
+}
+
+func (w *Worker) event(j events.Job, t events.EventType, msg string, pct int) events.Event {
+	id := j.ID + "." + string(t)
+	if t == events.EventProgress || t == events.EventStarted {
+		// Progress and start events may repeat across attempts; final ones are unique per job.
+		id = fmt.Sprintf("%s.%s.%d.%d", j.ID, t, pct, w.now().UnixNano())
+	}
+	return events.Event{ID: id, Type: t, RequestID: j.RequestID, JobID: j.ID, VM: j.VM, Direction: j.Direction,
+		SourceVC: j.SourceVC, TargetVC: j.TargetVC, Progress: pct, Message: msg, Worker: w.cfg.Name, At: w.now()}
+}
+
+func (w *Worker) publish(ctx context.Context, log *slog.Logger, e events.Event) {
+	if err := w.bus.PublishEvent(ctx, e); err != nil {
+		log.Warn("publish event", "type", e.Type, "err", err)
+	}
+}
+
+// publishFinal insists: the final event is what tells people the outcome.
+func (w *Worker) publishFinal(ctx context.Context, log *slog.Logger, e events.Event) {
+	ctx = context.WithoutCancel(ctx)
+	for attempt := 1; ; attempt++ {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := w.bus.PublishEvent(pctx, e)
+		cancel()
+		if err == nil {
+			return
+		}
+		if attempt == 5 {
+			log.Error("final event not published; it will be re-announced on redelivery", "type", e.Type, "err", err)
+			return
+		}
+		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
+	}
+}
+
+func leaseKey(j events.Job) string { return j.SourceVC + "." + j.VM }
+
+func moveSpec(j events.Job) vcenter.MoveSpec {
+	nets := make([]vcenter.NetworkMap, 0, len(j.Networks))
+	for _, n := range j.Networks {
+		nets = append(nets, vcenter.NetworkMap{Source: n.Source, Target: n.Target})
+	}
+	return vcenter.MoveSpec{
+		VMs: []string{j.VM}, Source: j.SourceVC, Target: j.TargetVC,
+		Cluster: j.Cluster, Host: j.Host, Pool: j.Pool, Datastore: j.Datastore, Folder: j.Folder,
+		Networks: nets, DiskFormat: vcenter.DiskFormat(j.DiskFormat), Priority: j.Priority,
+	}
+}
+
+// blockedError explains why pre-flight at start time refused the move.
+func blockedError(p *vcenter.Plan) error {
+	for _, f := range p.Findings {
+		if f.Severity == vcenter.Blocker {
+			return &vcenter.Fault{VCenter: p.Source.Name, VM: f.VM, Step: "pre-flight", Kind: "PreflightBlocked",
+				Message: f.Message, Hint: f.Hint}
+		}
+	}
+	return errors.New("pre-flight blocked the move")
+}
