@@ -1,0 +1,298 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/xvmbot/xvmbot/secret"
+)
+
+// Config is the one YAML file xvmbot reads. Unknown keys are an error; every secret x can
+// instead be given as x_file (a path whose content, trimmed, is the secret), and ${ENV}
+// references anywhere in a value are expanded.
+type Config struct {
+	Slack     SlackConfig     `yaml:"slack"`
+	HTTP      HTTPConfig      `yaml:"http"`
+	NATS      NATSConfig      `yaml:"nats"`
+	VCenters  []VCenterConfig `yaml:"vcenters"`
+	Approvals ApprovalsConfig `yaml:"approvals"`
+	Limits    LimitsConfig    `yaml:"limits"`
+	Worker    WorkerConfig    `yaml:"worker"`
+	Log       LogConfig       `yaml:"log"`
+}
+
+// SlackConfig is the Slack app's side.
+type SlackConfig struct {
+	Mode              string        `yaml:"mode"` // socket | http
+	BotToken          secret.Secret `yaml:"bot_token"`
+	BotTokenFile      string        `yaml:"bot_token_file"`
+	AppToken          secret.Secret `yaml:"app_token"`
+	AppTokenFile      string        `yaml:"app_token_file"`
+	SigningSecret     secret.Secret `yaml:"signing_secret"`
+	SigningSecretFile string        `yaml:"signing_secret_file"`
+	APIURL            string        `yaml:"api_url"`
+	Channels          []string      `yaml:"channels"`
+	ProgressInterval  time.Duration `yaml:"progress_interval"`
+}
+
+// HTTPConfig is the listener for Slack requests, metrics and probes.
+type HTTPConfig struct {
+	Listen string `yaml:"listen"`
+}
+
+// NATSConfig says which NATS to use.
+type NATSConfig struct {
+	URL          string        `yaml:"url"` // empty: embedded server
+	DataDir      string        `yaml:"data_dir"`
+	Listen       string        `yaml:"listen"` // embedded server's client port ("" = in-process only)
+	CredsFile    string        `yaml:"creds_file"`
+	Replicas     int           `yaml:"replicas"`
+	AckWait      time.Duration `yaml:"ack_wait"`
+	RetryDelay   time.Duration `yaml:"retry_delay"`
+	MaxStore     int64         `yaml:"max_store"`
+	MaxMemory    int64         `yaml:"max_memory"`
+	User         string        `yaml:"user"`
+	Password     secret.Secret `yaml:"password"`
+	PasswordFile string        `yaml:"password_file"`
+}
+
+// VCenterConfig is one vCenter xvmbot talks to.
+type VCenterConfig struct {
+	Name         string        `yaml:"name"`
+	URL          string        `yaml:"url"`
+	Username     string        `yaml:"username"`
+	Password     secret.Secret `yaml:"password"`
+	PasswordFile string        `yaml:"password_file"`
+	Thumbprint   string        `yaml:"thumbprint"`
+	Insecure     bool          `yaml:"insecure"`
+	Home         bool          `yaml:"home"`
+}
+
+// ApprovalsConfig is the approval policy.
+type ApprovalsConfig struct {
+	Approvers         []string      `yaml:"approvers"`
+	Quorum            int           `yaml:"quorum"`
+	AllowSelfApproval bool          `yaml:"allow_self_approval"`
+	ExpireAfter       time.Duration `yaml:"expire_after"`
+}
+
+// LimitsConfig bounds concurrent relocations.
+type LimitsConfig struct {
+	MaxConcurrent int `yaml:"max_concurrent"`
+	PerHost       int `yaml:"per_host"`
+	PerDatastore  int `yaml:"per_datastore"`
+}
+
+// WorkerConfig names this worker process.
+type WorkerConfig struct {
+	Name        string `yaml:"name"`
+	MaxAttempts int    `yaml:"max_attempts"`
+}
+
+// LogConfig sets the logger.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // text | json
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// LoadConfig reads, expands, decodes strictly, resolves *_file secrets and validates.
+func LoadConfig(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := ParseConfig(raw, os.LookupEnv, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig is LoadConfig without the file: lookup resolves ${ENV} references and
+// relative *_file paths are taken from baseDir.
+func ParseConfig(raw []byte, lookup func(string) (string, bool), baseDir string) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return nil, fmt.Errorf("parse yaml: %w", err)
+	}
+	if err := expandNode(&root, lookup); err != nil {
+		return nil, err
+	}
+	// Decoding from a re-encoded node keeps values typed as written while letting the
+	// decoder reject unknown keys (Node.Decode cannot).
+	expanded, err := yaml.Marshal(&root)
+	if err != nil {
+		return nil, fmt.Errorf("re-encode yaml: %w", err)
+	}
+	cfg := defaultConfig()
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	if err := cfg.resolveFiles(baseDir); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func expandNode(n *yaml.Node, lookup func(string) (string, bool)) error {
+	if n.Kind == yaml.ScalarNode {
+		var missing []string
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+			name := envRef.FindStringSubmatch(m)[1]
+			v, ok := lookup(name)
+			if !ok {
+				missing = append(missing, name)
+			}
+			return v
+		})
+		if len(missing) > 0 {
+			return fmt.Errorf("line %d: environment variable %s is not set", n.Line, strings.Join(missing, ", "))
+		}
+	}
+	for _, c := range n.Content {
+		if err := expandNode(c, lookup); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func defaultConfig() *Config {
+	return &Config{
+		Slack:     SlackConfig{Mode: "socket", ProgressInterval: 3 * time.Second},
+		HTTP:      HTTPConfig{Listen: "127.0.0.1:8080"},
+		NATS:      NATSConfig{DataDir: "./xvm-data", Replicas: 1},
+		Approvals: ApprovalsConfig{Quorum: 1, ExpireAfter: 4 * time.Hour},
+		Limits:    LimitsConfig{MaxConcurrent: 8, PerHost: 2, PerDatastore: 8},
+		Log:       LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+func (c *Config) resolveFiles(baseDir string) error {
+	read := func(field string, dst *secret.Secret, file string) error {
+		if file == "" {
+			return nil
+		}
+		if !dst.IsZero() {
+			return fmt.Errorf("%s and %s_file are both set; keep one", field, field)
+		}
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(baseDir, file)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("%s_file: %w", field, err)
+		}
+		*dst = secret.Secret(strings.TrimSpace(string(b)))
+		if dst.IsZero() {
+			return fmt.Errorf("%s_file %s is empty", field, file)
+		}
+		return nil
+	}
+	if err := read("slack.bot_token", &c.Slack.BotToken, c.Slack.BotTokenFile); err != nil {
+		return err
+	}
+	if err := read("slack.app_token", &c.Slack.AppToken, c.Slack.AppTokenFile); err != nil {
+		return err
+	}
+	if err := read("slack.signing_secret", &c.Slack.SigningSecret, c.Slack.SigningSecretFile); err != nil {
+		return err
+	}
+	if err := read("nats.password", &c.NATS.Password, c.NATS.PasswordFile); err != nil {
+		return err
+	}
+	for i := range c.VCenters {
+		v := &c.VCenters[i]
+		if err := read(fmt.Sprintf("vcenters[%s].password", v.Name), &v.Password, v.PasswordFile); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks what can be checked without the network.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	switch c.Slack.Mode {
+	case "socket":
+		if c.Slack.AppToken.IsZero() {
+			bad("slack.app_token is required in socket mode (an xapp- app-level token with connections:write)")
+		}
+	case "http":
+		if c.Slack.SigningSecret.IsZero() {
+			bad("slack.signing_secret is required in http mode")
+		}
+	default:
+		bad("slack.mode must be socket or http, not %q", c.Slack.Mode)
+	}
+	if c.Slack.BotToken.IsZero() {
+		bad("slack.bot_token is required (an xoxb- bot token)")
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		bad("http.listen %q: %v", c.HTTP.Listen, err)
+	}
+	if c.NATS.URL == "" && c.NATS.DataDir == "" {
+		bad("nats.data_dir is required for the embedded server")
+	}
+	if len(c.VCenters) < 2 {
+		bad("vcenters: at least two are needed to move VMs between them (have %d)", len(c.VCenters))
+	}
+	names, homes := map[string]bool{}, 0
+	for i, v := range c.VCenters {
+		where := fmt.Sprintf("vcenters[%d]", i)
+		if v.Name == "" {
+			bad("%s.name is required", where)
+		} else if names[v.Name] {
+			bad("%s.name %q is used twice", where, v.Name)
+		}
+		names[v.Name] = true
+		if !strings.HasPrefix(v.URL, "https://") {
+			bad("%s (%s).url must start with https://", where, v.Name)
+		}
+		if v.Username == "" || v.Password.IsZero() {
+			bad("%s (%s): username and password (or password_file) are required", where, v.Name)
+		}
+		if v.Thumbprint == "" && !v.Insecure {
+			bad("%s (%s).thumbprint is required (run `xvmbot check` to read it) unless insecure: true", where, v.Name)
+		}
+		if v.Home {
+			homes++
+		}
+	}
+	if homes != 1 && len(c.VCenters) > 0 {
+		bad("vcenters: exactly one must have home: true (have %d)", homes)
+	}
+	if len(c.Approvals.Approvers) == 0 {
+		bad("approvals.approvers: list at least one Slack user ID (U…) or user-group ID (S…)")
+	}
+	for _, a := range c.Approvals.Approvers {
+		if a == "" || !strings.ContainsAny(a[:1], "UWS") {
+			bad("approvals.approvers: %q is not a Slack user (U…/W…) or user-group (S…) ID", a)
+		}
+	}
+	if c.Approvals.Quorum < 1 {
+		bad("approvals.quorum must be at least 1")
+	}
+	if c.Limits.MaxConcurrent < 1 || c.Limits.PerHost < 1 || c.Limits.PerDatastore < 1 {
+		bad("limits: max_concurrent, per_host and per_datastore must be at least 1")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const goodConfig = `
+slack:
+  mode: http
+  bot_token: ${BOT}
+  signing_secret_file: signing.txt
+vcenters:
+  - name: vc-east
+    url: https://vc-east.example.com/sdk
+    username: svc-xvm@vsphere.local
+    password: "${EAST_PW}"
+    thumbprint: "AB:CD"
+    home: true
+  - name: vc-west
+    url: https://vc-west.example.com/sdk
+    username: svc-xvm@vsphere.local
+    password_file: /dev/null-not-used
+    thumbprint: "EF:01"
+approvals:
+  approvers: [U012ABC, S0123GRP]
+  quorum: 2
+  expire_after: 2h
+`
+
+func TestParseConfig(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "signing.txt"), []byte("sign-me\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "west.pw"), []byte("west: pw # not yaml\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"BOT": "xoxb-1", "EAST_PW": `p@ss: "with" yaml chars`}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	good := strings.Replace(goodConfig, "/dev/null-not-used", "west.pw", 1)
+
+	cfg, err := ParseConfig([]byte(good), lookup, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Slack.BotToken.Reveal() != "xoxb-1" || cfg.Slack.SigningSecret.Reveal() != "sign-me" {
+		t.Fatalf("slack secrets not resolved")
+	}
+	if cfg.VCenters[0].Password.Reveal() != env["EAST_PW"] || cfg.VCenters[1].Password.Reveal() != "west: pw # not yaml" {
+		t.Fatalf("vcenter passwords not resolved exactly")
+	}
+	if cfg.Approvals.Quorum != 2 || cfg.Approvals.ExpireAfter.Hours() != 2 || cfg.HTTP.Listen != "127.0.0.1:8080" || cfg.NATS.DataDir != "./xvm-data" {
+		t.Fatalf("values/defaults wrong: %+v", cfg)
+	}
+
+	replace := func(old, new string) string { return strings.Replace(good, old, new, 1) }
+	bad := []struct{ name, text, want string }{
+		{"unknown key", good + "\nlog:\n  levl: debug\n", "levl"},
+		{"missing env", replace("${BOT}", "${NOPE}"), "NOPE is not set"},
+		{"no thumbprint", replace(`thumbprint: "EF:01"`, ""), "thumbprint is required"},
+		{"two homes", replace(`thumbprint: "EF:01"`, "thumbprint: \"EF:01\"\n    home: true"), "exactly one must have home"},
+		{"plain http url", replace("https://vc-west", "http://vc-west"), "must start with https://"},
+		{"bad mode", replace("mode: http", "mode: carrier-pigeon"), "slack.mode must be socket or http"},
+		{"bad approver", replace("U012ABC, S0123GRP", "alice"), "is not a Slack user"},
+		{"secret twice", replace("signing_secret_file: signing.txt", "signing_secret_file: signing.txt\n  signing_secret: x"), "both set"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			text := tt.text
+			_, err := ParseConfig([]byte(text), lookup, dir)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+			for _, s := range []string{"xoxb-1", "sign-me", env["EAST_PW"]} {
+				if strings.Contains(err.Error(), s) {
+					t.Fatalf("error leaks a secret: %v", err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,431 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/xvmbot/xvmbot/bot/slacksim"
+	"github.com/xvmbot/xvmbot/secret"
+	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
+)
+
+// The people in the demo channel.
+const (
+	demoChannel = "C0VMMOVES"
+	alice       = "U0ALICE" // application owner: asks for moves
+	bob         = "U0BOB"   // vSphere admin: approver by user ID
+	carol       = "U0CAROL" // vSphere admin: approver through the @vm-admins group
+	dave        = "U0DAVE"  // a colleague who is not an approver
+	adminsGroup = "S0VMADMINS"
+)
+
+// demo is a whole conversation on real components: embedded NATS, two simulated vCenters
+// with cross-vCenter relocation, a local Slack workspace, and xvmbot's own HTTP transport
+// with signed requests. It prints the channel as a person would read it and fails loudly
+// when anything does not happen as it should.
+type demo struct {
+	out   io.Writer
+	ws    *slacksim.Workspace
+	lab   *xvmsim.Lab
+	sys   *system
+	shown map[string]int // message key → edits already printed
+	fails []string
+}
+
+func runDemo(ctx context.Context, out io.Writer, verbose bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	dir, err := os.MkdirTemp("", "xvmbot-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	logw := io.Discard
+	if verbose {
+		logw = os.Stderr
+	}
+	logger := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo}))
+
+	fmt.Fprintln(out, "Starting: embedded NATS JetStream, simulated vCenters vc-east and vc-west, a local Slack workspace…")
+	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(2*time.Second))
+	if err != nil {
+		return fmt.Errorf("start simulated vCenters: %w", err)
+	}
+	defer lab.Close()
+	ws := slacksim.New()
+	defer ws.Close()
+	for id, name := range map[string]string{alice: "alice", bob: "bob", carol: "carol", dave: "dave", "U0XVMBOT": "xvmbot"} {
+		ws.AddUser(id, name)
+	}
+	ws.SetGroup(adminsGroup, carol)
+
+	signing := randomHex(16)
+	cfg := defaultConfig()
+	cfg.Slack = SlackConfig{Mode: "http", BotToken: secret.Secret("xoxb-demo-" + randomHex(8)), SigningSecret: secret.Secret(signing),
+		APIURL: ws.APIURL(), Channels: []string{demoChannel}, ProgressInterval: 400 * time.Millisecond}
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.NATS.DataDir = filepath.Join(dir, "nats")
+	cfg.NATS.RetryDelay = 300 * time.Millisecond
+	cfg.Worker = WorkerConfig{Name: "demo-worker", MaxAttempts: 2}
+	cfg.Approvals = ApprovalsConfig{Approvers: []string{bob, adminsGroup}, Quorum: 1, ExpireAfter: 4 * time.Hour}
+	for i, vc := range lab.VCs() {
+		cfg.VCenters = append(cfg.VCenters, VCenterConfig{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
+			Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("demo config: %w", err)
+	}
+
+	sys, err := newSystem(ctx, cfg, roleAll, logger)
+	if err != nil {
+		return err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- sys.Run(runCtx) }()
+	defer func() {
+		stop()
+		<-done
+	}()
+	ws.UseHTTP("http://"+sys.Addr(), signing)
+
+	d := &demo{out: out, ws: ws, lab: lab, sys: sys, shown: map[string]int{}}
+	d.script(ctx)
+	return d.verdict()
+}
+
+func (d *demo) script(ctx context.Context) {
+	d.heading("1. alice asks to move web-01 to vc-west; bob approves")
+	req := d.command(ctx, alice, "migrate web-01 to vc-west cluster=west-prod datastore=ds-gold folder=migrated/web network=app-pg disk=thin")
+	if req == "" {
+		return
+	}
+	d.click(ctx, dave, req, "xvm_approve")
+	d.expectEphemeral(dave, "approve")
+	d.click(ctx, alice, req, "xvm_approve")
+	d.expectEphemeral(alice, "own")
+	d.click(ctx, bob, req, "xvm_approve")
+	d.awaitFinal(ctx, req, "succeeded")
+	d.click(ctx, carol, req, "xvm_approve")
+	d.expectEphemeral(carol, "already")
+	d.verifyMoved(ctx, "web-01", "vc-east", "vc-west", "migrated/web", "ds-gold", "app-pg", true)
+
+	d.heading("2. alice pulls legacy-01 from vc-west into vc-east (import); carol approves through @vm-admins")
+	req = d.command(ctx, alice, "import legacy-01 from vc-west cluster=east-prod pool=apps datastore=east-ds-02 folder=apps/web network=east-app-pg disk=same")
+	if req != "" {
+		d.click(ctx, carol, req, "xvm_approve")
+		d.awaitFinal(ctx, req, "succeeded")
+		d.verifyMoved(ctx, "legacy-01", "vc-west", "vc-east", "apps/web", "east-ds-02", "east-app-pg", false)
+	}
+
+	d.heading("3. a request bob rejects: nothing moves")
+	req = d.command(ctx, alice, "migrate web-02 to vc-west cluster=west-prod datastore=ds-silver network=app-pg")
+	if req != "" {
+		d.click(ctx, bob, req, "xvm_reject")
+		d.awaitState(ctx, req, "rejected")
+		d.verifyStayed(ctx, "web-02", "vc-east", "vc-west")
+	}
+
+	d.heading("4. a mistyped command and an unknown VM: clear answers, nothing queued")
+	d.commandExpectingRefusal(ctx, alice, "migrate web-01 to", "to")
+	d.commandExpectingRefusal(ctx, alice, "migrate web-99 to vc-west cluster=west-prod datastore=ds-gold network=app-pg", "web-99")
+
+	d.heading("5. vc-west stops answering after approval: the move fails and says why")
+	req = d.command(ctx, alice, "migrate web-03 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
+	if req != "" {
+		d.lab.VC("vc-west").SetDown(true)
+		d.narrate("(vc-west stops answering)")
+		d.click(ctx, bob, req, "xvm_approve")
+		d.awaitFinal(ctx, req, "failed")
+		d.lab.VC("vc-west").SetDown(false)
+		d.verifyStayed(ctx, "web-03", "vc-east", "vc-west")
+	}
+
+	d.heading("6. what Prometheus sees")
+	d.metrics(ctx)
+}
+
+var requestIDRE = regexp.MustCompile(`xvm-[a-z0-9]{8}`)
+
+// command sends a slash command and returns the id of the request it posted ("" if none).
+func (d *demo) command(ctx context.Context, user, text string) string {
+	d.say(user, "/xvm "+text)
+	before := len(d.ws.Channel(demoChannel))
+	rep, err := d.ws.Command(ctx, user, demoChannel, text)
+	if err != nil || rep.Status != http.StatusOK {
+		d.fail("slash command %q: status %d, %v", text, rep.Status, err)
+		return ""
+	}
+	var msg slacksim.Message
+	err = d.wait(ctx, 30*time.Second, func() bool {
+		ch := d.ws.Channel(demoChannel)
+		if len(ch) > before {
+			msg = ch[len(ch)-1]
+			return true
+		}
+		return false
+	})
+	d.flush()
+	if err != nil {
+		d.fail("no approval message was posted for %q", text)
+		return ""
+	}
+	id := requestIDRE.FindString(d.ws.Plain(msg))
+	if id == "" {
+		d.fail("the approval message does not name its request id")
+	}
+	if !strings.Contains(string(msg.Blocks), `"xvm_approve"`) {
+		d.fail("the approval message has no Approve button")
+	}
+	return id
+}
+
+func (d *demo) commandExpectingRefusal(ctx context.Context, user, text, mention string) {
+	d.say(user, "/xvm "+text)
+	before := len(d.ws.Ephemerals(user))
+	chBefore := len(d.ws.Channel(demoChannel))
+	if _, err := d.ws.Command(ctx, user, demoChannel, text); err != nil {
+		d.fail("slash command %q: %v", text, err)
+		return
+	}
+	err := d.wait(ctx, 30*time.Second, func() bool { return len(d.ws.Ephemerals(user)) > before })
+	d.flush()
+	if err != nil {
+		d.fail("%q got no answer", text)
+		return
+	}
+	eph := d.ws.Ephemerals(user)
+	if got := d.ws.Plain(eph[len(eph)-1]); !strings.Contains(got, mention) {
+		d.fail("the answer to %q does not mention %q: %s", text, mention, got)
+	}
+	time.Sleep(300 * time.Millisecond) // nothing else should appear
+	if len(d.ws.Channel(demoChannel)) != chBefore {
+		d.fail("%q posted something in the channel", text)
+	}
+}
+
+func (d *demo) click(ctx context.Context, user, requestID, action string) {
+	msg, ok := d.requestMessage(requestID)
+	if !ok {
+		d.fail("request %s has no message to click on", requestID)
+		return
+	}
+	label := map[string]string{"xvm_approve": "Approve", "xvm_reject": "Reject"}[action]
+	d.narrate(fmt.Sprintf("%s clicks [%s]", d.ws.Names()[user], label))
+	rep, err := d.ws.Click(ctx, user, demoChannel, msg.TS, action, requestID)
+	if err != nil || rep.Status != http.StatusOK {
+		d.fail("click %s by %s: status %d, %v", action, user, rep.Status, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	d.flush()
+}
+
+func (d *demo) requestMessage(id string) (slacksim.Message, bool) {
+	for _, m := range d.ws.Channel(demoChannel) {
+		if strings.Contains(d.ws.Plain(m), id) {
+			return m, true
+		}
+	}
+	return slacksim.Message{}, false
+}
+
+func (d *demo) expectEphemeral(user, mention string) {
+	eph := d.ws.Ephemerals(user)
+	if len(eph) == 0 || !strings.Contains(strings.ToLower(d.ws.Plain(eph[len(eph)-1])), mention) {
+		d.fail("%s was not told (expected a private answer mentioning %q)", d.ws.Names()[user], mention)
+	}
+}
+
+// awaitFinal waits for the request's thread to carry its final reply and the parent to show state.
+func (d *demo) awaitFinal(ctx context.Context, id, state string) {
+	err := d.wait(ctx, 90*time.Second, func() bool {
+		d.flush()
+		msg, ok := d.requestMessage(id)
+		if !ok {
+			return false
+		}
+		th := d.ws.Thread(msg.TS)
+		return len(th) > 0 && strings.Contains(strings.ToLower(d.ws.Plain(msg)), state) &&
+			strings.Contains(d.ws.Plain(th[len(th)-1]), "@alice")
+	})
+	d.flush()
+	if err != nil {
+		d.fail("request %s did not end %s with a reply to its requester in the thread", id, state)
+	}
+}
+
+func (d *demo) awaitState(ctx context.Context, id, state string) {
+	err := d.wait(ctx, 30*time.Second, func() bool {
+		msg, ok := d.requestMessage(id)
+		return ok && strings.Contains(strings.ToLower(d.ws.Plain(msg)), state) && !strings.Contains(string(msg.Blocks), `"xvm_approve"`)
+	})
+	d.flush()
+	if err != nil {
+		d.fail("request %s did not show %q with its buttons removed", id, state)
+	}
+}
+
+func (d *demo) verifyMoved(ctx context.Context, vm, from, to, folder, datastore, network string, thin bool) {
+	p, err := d.lab.VC(to).FindVM(ctx, vm)
+	if err != nil {
+		d.fail("%s is not in %s: %v", vm, to, err)
+		return
+	}
+	if _, err := d.lab.VC(from).FindVM(ctx, vm); !errors.Is(err, xvmsim.ErrNotFound) {
+		d.fail("%s is still in %s", vm, from)
+	}
+	var problems []string
+	if p.Folder != folder {
+		problems = append(problems, fmt.Sprintf("folder %q, want %q", p.Folder, folder))
+	}
+	if len(p.Datastores) == 0 || p.Datastores[0] != datastore {
+		problems = append(problems, fmt.Sprintf("datastores %v, want %s", p.Datastores, datastore))
+	}
+	if len(p.NICs) == 0 || p.NICs[0].Network != network {
+		problems = append(problems, fmt.Sprintf("NICs %+v, want %s", p.NICs, network))
+	}
+	if thin && (len(p.Disks) == 0 || !p.Disks[0].Thin) {
+		problems = append(problems, "disk is not thin")
+	}
+	if n := d.lab.VC(from).XVMRelocationsOf(vm); n != 1 {
+		problems = append(problems, fmt.Sprintf("%d relocations ran, want exactly 1", n))
+	}
+	if len(problems) > 0 {
+		d.fail("%s in %s: %s", vm, to, strings.Join(problems, "; "))
+		return
+	}
+	nic := p.NICs[0]
+	d.check(fmt.Sprintf("vCenter %s: %s is in folder %s, host %s, pool %s, datastore %s (thin=%v), NIC on %s with MAC %s, %s; gone from %s; moved exactly once",
+		to, vm, p.Folder, p.Host, p.Pool, p.Datastores[0], p.Disks[0].Thin, nic.Network, nic.MAC, p.PowerState, from))
+}
+
+func (d *demo) verifyStayed(ctx context.Context, vm, from, to string) {
+	if _, err := d.lab.VC(from).FindVM(ctx, vm); err != nil {
+		d.fail("%s is no longer in %s: %v", vm, from, err)
+		return
+	}
+	if _, err := d.lab.VC(to).FindVM(ctx, vm); !errors.Is(err, xvmsim.ErrNotFound) {
+		d.fail("%s appeared in %s", vm, to)
+		return
+	}
+	d.check(fmt.Sprintf("vCenter %s: %s is still there, untouched; nothing arrived in %s", from, vm, to))
+}
+
+func (d *demo) metrics(ctx context.Context) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.sys.Addr()+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		d.fail("GET /metrics: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	want := map[string]bool{
+		`xvm_jobs_total{direction="migrate",result="succeeded"} 1`: false,
+		`xvm_jobs_total{direction="import",result="succeeded"} 1`:  false,
+		`xvm_jobs_total{direction="migrate",result="failed"} 1`:    false,
+	}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "xvm_jobs_total") || strings.HasPrefix(line, "xvm_approvals_total") ||
+			strings.HasPrefix(line, "xvm_commands_total") {
+			fmt.Fprintf(d.out, "    %s\n", line)
+		}
+		if _, ok := want[line]; ok {
+			want[line] = true
+		}
+	}
+	for line, seen := range want {
+		if !seen {
+			d.fail("/metrics lacks %s", line)
+		}
+	}
+}
+
+// flush prints every message and edit that appeared since the last flush.
+func (d *demo) flush() {
+	names := d.ws.Names()
+	for i, m := range d.ws.Messages() {
+		key := m.TS
+		if key == "" {
+			key = fmt.Sprintf("eph-%d", i)
+		}
+		edits, seen := d.shown[key]
+		if seen && edits == m.Edits {
+			continue
+		}
+		d.shown[key] = m.Edits
+		text := slacksim.PlainText(m.Blocks, m.Text, names)
+		who, indent := "xvmbot", ""
+		switch {
+		case m.To != "":
+			who = fmt.Sprintf("xvmbot → only %s sees", names[m.To])
+		case m.ThreadTS != "":
+			indent = "    ↳ "
+		}
+		if seen {
+			who += " (edited)"
+		}
+		d.print(indent, who, text)
+	}
+}
+
+func (d *demo) print(indent, who, text string) {
+	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
+	fmt.Fprintf(d.out, "%s%-10s %s\n", indent, who+":", lines[0])
+	pad := strings.Repeat(" ", len([]rune(indent))+11)
+	for _, l := range lines[1:] {
+		fmt.Fprintf(d.out, "%s%s\n", pad, l)
+	}
+}
+
+func (d *demo) say(user, text string) { d.print("", d.ws.Names()[user]+":", text) }
+
+func (d *demo) heading(s string) { fmt.Fprintf(d.out, "\n━━ %s\n", s) }
+
+func (d *demo) narrate(s string) { fmt.Fprintf(d.out, "   · %s\n", s) }
+
+func (d *demo) check(s string) { fmt.Fprintf(d.out, "   ✔ %s\n", s) }
+
+func (d *demo) fail(format string, a ...any) {
+	msg := fmt.Sprintf(format, a...)
+	d.fails = append(d.fails, msg)
+	fmt.Fprintf(d.out, "   ✘ FAILED: %s\n", msg)
+}
+
+func (d *demo) wait(ctx context.Context, limit time.Duration, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	return d.ws.WaitFor(ctx, cond)
+}
+
+func (d *demo) verdict() error {
+	if len(d.fails) > 0 {
+		fmt.Fprintf(d.out, "\nDEMO FAILED: %d step(s) did not do what they should:\n", len(d.fails))
+		for _, f := range d.fails {
+			fmt.Fprintf(d.out, "  - %s\n", f)
+		}
+		return fmt.Errorf("demo failed: %d step(s)", len(d.fails))
+	}
+	fmt.Fprintln(d.out, "\nDemo passed: every step did what it should.")
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
