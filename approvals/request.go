@@ -108,11 +108,14 @@ type Decision struct {
 
 // Job is the part of a request that moves one VM.
 type Job struct {
-	ID        string    `json:"id"`
-	VM        string    `json:"vm"`
-	State     State     `json:"state"`
-	Progress  int       `json:"progress,omitempty"`
-	Error     string    `json:"error,omitempty"`
+	ID       string `json:"id"`
+	VM       string `json:"vm"`
+	State    State  `json:"state"`
+	Progress int    `json:"progress,omitempty"`
+	Error    string `json:"error,omitempty"`
+	// Fault names the vSphere fault of a failure; Hint says what to check.
+	Fault     string    `json:"fault,omitempty"`
+	Hint      string    `json:"hint,omitempty"`
 	StartedAt time.Time `json:"started_at,omitzero"`
 	EndedAt   time.Time `json:"ended_at,omitzero"`
 	// ThreadTS is the timestamp of this job's progress message in the request's thread.

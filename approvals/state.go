@@ -98,6 +98,9 @@ func (r *Request) UpdateJob(jobID string, state State, progress int, errMsg stri
 		j.Error = errMsg
 		j.EndedAt = now
 	case StateQueued:
+		if j.State != "" && j.State != StateQueued {
+			return false, nil // a late "queued" report must not move a started job back
+		}
 	default:
 		return false, fmt.Errorf("job %s cannot become %s: %w", jobID, state, ErrTransition)
 	}

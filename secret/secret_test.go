@@ -22,7 +22,7 @@ func TestSecretNeverPrints(t *testing.T) {
 	for name, out := range map[string]string{
 		"%s": fmt.Sprintf("%s", s), "%v": fmt.Sprintf("%v", s), "%#v": fmt.Sprintf("%#v", s),
 		"%+v struct": fmt.Sprintf("%+v", struct{ P Secret }{s}),
-		"slog": logs.String(), "json": string(js), "yaml": fmt.Sprint(y),
+		"slog":       logs.String(), "json": string(js), "yaml": fmt.Sprint(y),
 	} {
 		if strings.Contains(out, clear) {
 			t.Errorf("%s leaks the secret: %q", name, out)

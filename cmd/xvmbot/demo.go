@@ -116,7 +116,7 @@ func (d *demo) script(ctx context.Context) {
 	d.click(ctx, dave, req, "xvm_approve")
 	d.expectEphemeral(dave, "approve")
 	d.click(ctx, alice, req, "xvm_approve")
-	d.expectEphemeral(alice, "own")
+	d.expectEphemeral(alice, "not an approver")
 	d.click(ctx, bob, req, "xvm_approve")
 	d.awaitFinal(ctx, req, "succeeded")
 	d.click(ctx, carol, req, "xvm_approve")

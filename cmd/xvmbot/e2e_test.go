@@ -83,7 +83,8 @@ func (h *harness) config(opts ...harnessOpt) *Config {
 	cfg.NATS.DataDir = filepath.Join(h.t.TempDir(), "nats")
 	cfg.NATS.RetryDelay = 100 * time.Millisecond
 	cfg.Worker = WorkerConfig{Name: "w1", MaxAttempts: 2}
-	cfg.Approvals = ApprovalsConfig{Approvers: []string{uBoss, gOps}, Quorum: 1, ExpireAfter: time.Hour}
+	// alice is an approver too, so that approving her own request is refused for that reason.
+	cfg.Approvals = ApprovalsConfig{Approvers: []string{uBoss, gOps, uReq}, Quorum: 1, ExpireAfter: time.Hour}
 	for i, vc := range h.lab.VCs() {
 		cfg.VCenters = append(cfg.VCenters, VCenterConfig{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
 			Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})
@@ -358,7 +359,7 @@ func TestDecisionsThatQueueNothing(t *testing.T) {
 	h.awaitEphemeral(uNope, n, "approve")
 	n = len(h.ws.Ephemerals(uReq))
 	h.click(uReq, msg, "xvm_approve")
-	h.awaitEphemeral(uReq, n, "own")
+	h.awaitEphemeral(uReq, n, "yourself")
 	if strings.Contains(strings.ToLower(h.ws.Plain(h.parent(msg.TS))), "approved by") {
 		t.Fatalf("request shows as approved after refused clicks")
 	}

@@ -1,0 +1,311 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/slack-go/slack"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/secret"
+	"github.com/xvmbot/xvmbot/vcenter"
+)
+
+// Config is what the bot needs to talk to Slack.
+type Config struct {
+	BotToken      secret.Secret // xoxb-: Web API calls
+	AppToken      secret.Secret // xapp-: Socket Mode
+	SigningSecret secret.Secret // HTTP mode: verifies X-Slack-Signature
+	// APIURL overrides the Slack Web API base URL ("" = Slack), e.g. a test server's URL + "/".
+	APIURL string
+	// Channels are the channel IDs where commands are accepted; empty accepts any.
+	Channels []string
+	// ProgressInterval is the least time between two edits of one progress message
+	// (default 3s; negative: no throttling). The final state of a job is always shown.
+	ProgressInterval time.Duration
+}
+
+// planner is what the bot needs of the vCenters: read-only pre-flight. *vcenter.Manager
+// satisfies it.
+type planner interface {
+	Plan(ctx context.Context, spec vcenter.MoveSpec) (*vcenter.Plan, error)
+	Names() []string
+	Home() string
+}
+
+var _ planner = (*vcenter.Manager)(nil)
+
+// jobPublisher queues one job per VM; *events.Bus satisfies it. Publishing the same job
+// twice must be harmless (the job id is the Nats-Msg-Id).
+type jobPublisher interface {
+	PublishJob(ctx context.Context, j events.Job) error
+}
+
+var _ jobPublisher = (*events.Bus)(nil)
+
+// Timings of the bot's own work.
+const (
+	defaultProgressInterval = 3 * time.Second
+	workTimeout             = 2 * time.Minute  // one command or click, after the ack
+	shutdownGrace           = 20 * time.Second // in-flight work may finish after Run's ctx ends
+	expirySweepEvery        = 30 * time.Second
+	republishEvery          = 5 * time.Second
+	republishAfter          = 10 * time.Second // an approved request this old with no queued mark is re-published
+	readyCacheFor           = time.Minute
+	dedupeFor               = 10 * time.Minute
+	maxBodyBytes            = 1 << 20
+)
+
+// Bot is the Slack side of xvmbot: it turns commands and clicks into requests and
+// decisions, queues approved jobs, and reports their progress back in the channel.
+type Bot struct {
+	cfg     Config
+	svc     *approvals.Service
+	planner planner
+	jobs    jobPublisher
+	slack   *slackClient
+	m       *metrics
+	log     *slog.Logger
+	now     func() time.Time
+
+	mu      sync.Mutex
+	closing bool                          // set when Run's ctx ends: no new work is started
+	seq     uint64                        // ids of in-flight work
+	cancels map[uint64]context.CancelFunc // in-flight work, cancelled when shutdown grace ends
+	work    sync.WaitGroup
+	seen    map[string]time.Time // dedupe keys of Slack deliveries already handled
+	edited  map[string]time.Time // message ts → last progress edit
+	locks   map[string]*keyLock  // per request: events are applied one at a time
+	ready   readyState
+}
+
+type keyLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+type readyState struct {
+	mu      sync.Mutex
+	checked time.Time
+	err     error
+}
+
+// New returns a Bot. svc applies the approval policy, p pre-flights moves, jobs queues
+// approved work. reg receives the bot's metrics (nil: not registered).
+func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logger *slog.Logger, reg prometheus.Registerer) (*Bot, error) {
+	switch {
+	case svc == nil:
+		return nil, errors.New("bot: no approvals service")
+	case p == nil:
+		return nil, errors.New("bot: no planner")
+	case jobs == nil:
+		return nil, errors.New("bot: no job publisher")
+	case cfg.BotToken.IsZero():
+		return nil, errors.New("bot: no bot token")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ProgressInterval == 0 {
+		cfg.ProgressInterval = defaultProgressInterval
+	}
+	if cfg.APIURL != "" && !strings.HasSuffix(cfg.APIURL, "/") {
+		cfg.APIURL += "/"
+	}
+	logger = logger.With("component", "bot")
+	m := newMetrics(reg)
+	b := &Bot{
+		cfg:     cfg,
+		svc:     svc,
+		planner: p,
+		jobs:    jobs,
+		m:       m,
+		log:     logger,
+		now:     time.Now,
+		cancels: map[uint64]context.CancelFunc{},
+		seen:    map[string]time.Time{},
+		edited:  map[string]time.Time{},
+		locks:   map[string]*keyLock{},
+	}
+	b.slack = newSlackClient(slack.New(cfg.BotToken.Reveal(), b.slackOptions()...), m, logger)
+	return b, nil
+}
+
+// slackOptions configures a Web API client: base URL, timeouts, and a logger that goes
+// through slog.
+func (b *Bot) slackOptions() []slack.Option {
+	opts := []slack.Option{
+		slack.OptionHTTPClient(&http.Client{Timeout: 20 * time.Second}),
+		slack.OptionLog(slog.NewLogLogger(b.log.Handler(), slog.LevelDebug)),
+	}
+	if b.cfg.APIURL != "" {
+		opts = append(opts, slack.OptionAPIURL(b.cfg.APIURL))
+	}
+	if !b.cfg.AppToken.IsZero() {
+		opts = append(opts, slack.OptionAppLevelToken(b.cfg.AppToken.Reveal()))
+	}
+	return opts
+}
+
+// Run runs the bot's background loops — the expiry sweep and the re-publishing of
+// approved requests whose jobs were not all queued — until ctx ends, then waits for
+// in-flight work (bounded by a grace period, after which that work is cancelled).
+func (b *Bot) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return b.every(gctx, expirySweepEvery, b.sweepExpired) })
+	g.Go(func() error { return b.every(gctx, republishEvery, b.republishApproved) })
+	err := g.Wait()
+	b.shutdown()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (b *Bot) every(ctx context.Context, d time.Duration, fn func(context.Context)) error {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			fn(ctx)
+		}
+	}
+}
+
+// shutdown stops new work and waits for what is in flight.
+func (b *Bot) shutdown() {
+	b.mu.Lock()
+	b.closing = true
+	b.mu.Unlock()
+	done := make(chan struct{})
+	go func() { b.work.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(shutdownGrace):
+	}
+	b.mu.Lock()
+	n := len(b.cancels)
+	for _, cancel := range b.cancels {
+		cancel()
+	}
+	b.mu.Unlock()
+	b.log.Warn("shutdown grace over: cancelling in-flight work", "in_flight", n)
+	<-done
+}
+
+// spawn runs fn after the ack, in a goroutine the Bot owns: Run waits for it on shutdown.
+// It reports false when the bot is shutting down and fn was not started.
+func (b *Bot) spawn(what string, fn func(ctx context.Context)) bool {
+	b.mu.Lock()
+	if b.closing {
+		b.mu.Unlock()
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), workTimeout)
+	b.seq++
+	id := b.seq
+	b.cancels[id] = cancel
+	b.work.Add(1)
+	b.mu.Unlock()
+	go func() {
+		defer b.work.Done()
+		defer func() {
+			b.mu.Lock()
+			delete(b.cancels, id)
+			b.mu.Unlock()
+			cancel()
+		}()
+		defer func() {
+			if p := recover(); p != nil {
+				b.log.Error("panic in bot work", "work", what, "panic", fmt.Sprint(p))
+			}
+		}()
+		fn(ctx)
+	}()
+	return true
+}
+
+// firstDelivery reports whether key (a trigger id, or a hash of the body) is seen for the
+// first time; Slack retries and duplicate envelopes are handled once.
+func (b *Bot) firstDelivery(key string) bool {
+	if key == "" {
+		return true
+	}
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if at, ok := b.seen[key]; ok && now.Sub(at) < dedupeFor {
+		return false
+	}
+	if len(b.seen) > 1024 {
+		for k, at := range b.seen {
+			if now.Sub(at) >= dedupeFor {
+				delete(b.seen, k)
+			}
+		}
+	}
+	b.seen[key] = now
+	return true
+}
+
+// lock serialises work on one key (a request id) within this process.
+func (b *Bot) lock(key string) (unlock func()) {
+	b.mu.Lock()
+	l := b.locks[key]
+	if l == nil {
+		l = &keyLock{}
+		b.locks[key] = l
+	}
+	l.refs++
+	b.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		b.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(b.locks, key)
+		}
+		b.mu.Unlock()
+	}
+}
+
+// Ready reports whether the bot can work: not shutting down, and Slack accepts the bot
+// token (auth.test, cached for a minute).
+func (b *Bot) Ready() error {
+	b.mu.Lock()
+	closing := b.closing
+	b.mu.Unlock()
+	if closing {
+		return errors.New("bot is shutting down")
+	}
+	b.ready.mu.Lock()
+	defer b.ready.mu.Unlock()
+	cacheFor := readyCacheFor
+	if b.ready.err != nil {
+		cacheFor = readyCacheFor / 6 // look again sooner after a failure
+	}
+	if !b.ready.checked.IsZero() && b.now().Sub(b.ready.checked) < cacheFor {
+		return b.ready.err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := b.slack.authTest(ctx)
+	if err != nil {
+		err = fmt.Errorf("slack auth.test: %w", err)
+	}
+	b.ready.checked, b.ready.err = b.now(), err
+	return err
+}

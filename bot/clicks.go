@@ -1,0 +1,254 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/events"
+)
+
+// onInteraction handles a click up to its ack. Slack ignores the body of a block_actions
+// ack, so every answer goes out after it (ephemeral to the clicker, or an edit of the
+// request message). The payload only says which request and which button: who may do what
+// is decided by the approvals service against the stored record.
+func (b *Bot) onInteraction(cb slack.InteractionCallback) {
+	if cb.Type != slack.InteractionTypeBlockActions {
+		b.log.Debug("interaction ignored", "type", cb.Type)
+		return
+	}
+	who := invocation{User: cb.User.ID, Channel: cb.Channel.ID, TriggerID: cb.TriggerID, ResponseURL: cb.ResponseURL}
+	if who.Channel == "" {
+		who.Channel = cb.Container.ChannelID
+	}
+	for _, a := range cb.ActionCallback.BlockActions {
+		id := strings.TrimSpace(a.Value)
+		var fn func(ctx context.Context)
+		switch a.ActionID {
+		case ActionApprove:
+			fn = func(ctx context.Context) { b.approve(ctx, id, who) }
+		case ActionReject:
+			fn = func(ctx context.Context) { b.reject(ctx, id, who) }
+		case ActionCancel:
+			fn = func(ctx context.Context) { b.cancel(ctx, id, who) }
+		default:
+			b.log.Debug("action ignored", "action_id", a.ActionID)
+			continue
+		}
+		if !b.spawn(a.ActionID, fn) {
+			b.log.Warn("click dropped: shutting down", "action_id", a.ActionID, "request_id", id, "user", who.User)
+		}
+	}
+}
+
+// approve counts one approval; the click that completes the quorum queues the jobs.
+func (b *Bot) approve(ctx context.Context, id string, who invocation) {
+	log := b.log.With("request_id", id, "user", who.User)
+	r, won, err := b.svc.Approve(ctx, id, who.User)
+	if err != nil {
+		b.m.approvals.WithLabelValues(decisionOf(err)).Inc()
+		log.Info("approval refused", "err", err)
+		if errors.Is(err, approvals.ErrExpired) {
+			b.refreshParent(ctx, r)
+		}
+		b.tell(ctx, who, notice(b.decisionProblem("approve", id, r, err)))
+		return
+	}
+	b.m.approvals.WithLabelValues(decisionApproved).Inc()
+	if !won {
+		log.Info("approval counted", "approvals", len(r.Approvals), "quorum", r.Quorum)
+		b.refreshParent(ctx, r)
+		return
+	}
+	log.Info("request approved", "approvers", strings.Join(r.Approvers(), ","))
+	b.queue(ctx, r)
+}
+
+// queue publishes one job per VM of an approved request, marks it queued and shows it.
+// If publishing fails the request stays approved and the re-publish loop tries again;
+// publishing twice is harmless (stable job ids, Nats-Msg-Id).
+func (b *Bot) queue(ctx context.Context, r *approvals.Request) {
+	log := b.log.With("request_id", r.ID)
+	for _, j := range jobsOf(r, b.now()) {
+		if err := b.jobs.PublishJob(ctx, j); err != nil {
+			log.Error("publish job; will retry", "job_id", j.ID, "err", err)
+			b.refreshParent(ctx, r)
+			return
+		}
+	}
+	// Events of these jobs may already be arriving: take the request's lock so the message
+	// is never rendered from a record older than what HandleEvent showed.
+	unlock := b.lock(r.ID)
+	defer unlock()
+	queued, err := b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
+		if r.State != approvals.StateApproved {
+			return errAlreadyDone // queued by a re-publish, or running already
+		}
+		return r.MarkQueued(b.now())
+	})
+	switch {
+	case errors.Is(err, errAlreadyDone):
+	case err != nil:
+		log.Error("mark request queued", "err", err)
+	default:
+		log.Info("request queued", "jobs", len(queued.Jobs))
+	}
+	if queued != nil {
+		r = queued
+	}
+	b.refreshParent(ctx, r)
+}
+
+// errAlreadyDone aborts an update that another path has already made.
+var errAlreadyDone = errors.New("already done")
+
+// jobsOf builds the work-queue messages of a request: one per VM, ids stable.
+func jobsOf(r *approvals.Request, now time.Time) []events.Job {
+	p := r.Placement
+	var nets []events.NetworkMapping
+	for _, n := range p.Networks {
+		nets = append(nets, events.NetworkMapping{Source: n.Source, Target: n.Target})
+	}
+	out := make([]events.Job, 0, len(r.Jobs))
+	for _, j := range r.Jobs {
+		out = append(out, events.Job{
+			V:           events.SchemaVersion,
+			ID:          j.ID,
+			RequestID:   r.ID,
+			Direction:   string(r.Direction),
+			VM:          j.VM,
+			SourceVC:    r.SourceVC,
+			TargetVC:    r.TargetVC,
+			Cluster:     p.Cluster,
+			Host:        p.Host,
+			Pool:        p.Pool,
+			Datastore:   p.Datastore,
+			Folder:      p.Folder,
+			Networks:    nets,
+			DiskFormat:  p.DiskFormat,
+			Priority:    p.Priority,
+			RequestedBy: r.Requester,
+			ApprovedBy:  r.Approvers(),
+			QueuedAt:    now,
+		})
+	}
+	return out
+}
+
+func (b *Bot) reject(ctx context.Context, id string, who invocation) {
+	r, err := b.svc.Reject(ctx, id, who.User, "")
+	if err != nil {
+		b.m.approvals.WithLabelValues(decisionOf(err)).Inc()
+		b.log.Info("rejection refused", "request_id", id, "user", who.User, "err", err)
+		b.tell(ctx, who, notice(b.decisionProblem("reject", id, r, err)))
+		return
+	}
+	b.m.approvals.WithLabelValues(decisionRejected).Inc()
+	b.log.Info("request rejected", "request_id", id, "user", who.User)
+	b.refreshParent(ctx, r)
+}
+
+func (b *Bot) cancel(ctx context.Context, id string, who invocation) {
+	r, err := b.svc.Cancel(ctx, id, who.User, "")
+	if err != nil {
+		b.m.approvals.WithLabelValues(decisionOf(err)).Inc()
+		b.log.Info("cancel refused", "request_id", id, "user", who.User, "err", err)
+		b.tell(ctx, who, notice(b.decisionProblem("cancel", id, r, err)))
+		return
+	}
+	b.m.approvals.WithLabelValues(decisionCancelled).Inc()
+	b.log.Info("request cancelled", "request_id", id, "user", who.User)
+	b.refreshParent(ctx, r)
+}
+
+// decisionOf is the metric label of a refused decision.
+func decisionOf(err error) string {
+	switch {
+	case errors.Is(err, approvals.ErrAlreadyDecided), errors.Is(err, approvals.ErrAlreadyCounted):
+		return decisionDuplicate
+	case errors.Is(err, approvals.ErrExpired):
+		return decisionExpired
+	}
+	return decisionDenied
+}
+
+// decisionProblem says in plain words why a decision was not taken. r is the record as
+// the service last read it (may be nil).
+func (b *Bot) decisionProblem(verb, id string, r *approvals.Request, err error) string {
+	id = escapeText(id) // from a button value or a typed argument
+	switch {
+	case errors.Is(err, approvals.ErrNotFound):
+		return fmt.Sprintf("There is no request %s.", id)
+	case errors.Is(err, approvals.ErrNotApprover):
+		return fmt.Sprintf("You are not an approver, so you cannot %s %s. Approvers: %s.", verb, id, b.approverList())
+	case errors.Is(err, approvals.ErrSelfApproval):
+		return fmt.Sprintf("You asked for %s, so you cannot approve it yourself: another approver must.", id)
+	case errors.Is(err, approvals.ErrNotAllowed):
+		return fmt.Sprintf("Only the requester or an approver can %s %s.", verb, id)
+	case errors.Is(err, approvals.ErrAlreadyCounted):
+		if r != nil {
+			return fmt.Sprintf("Your approval of %s is already counted (%d of %d).", id, len(r.Approvals), max(r.Quorum, 1))
+		}
+		return fmt.Sprintf("Your approval of %s is already counted.", id)
+	case errors.Is(err, approvals.ErrExpired):
+		return fmt.Sprintf("%s has expired: nothing was approved. Ask again with a new command.", id)
+	case errors.Is(err, approvals.ErrAlreadyDecided), errors.Is(err, approvals.ErrTransition):
+		return fmt.Sprintf("%s was %s.", id, decidedBy(r))
+	}
+	return fmt.Sprintf("Could not %s %s: %s. Try again in a moment.", verb, id, escapeText(err.Error()))
+}
+
+// decidedBy describes how a request was decided, e.g. "already approved by <@U1>".
+func decidedBy(r *approvals.Request) string {
+	if r == nil {
+		return "already decided"
+	}
+	switch r.State {
+	case approvals.StateRejected:
+		if r.Rejection != nil {
+			return "already rejected by <@" + r.Rejection.User + ">"
+		}
+	case approvals.StateCancelled:
+		if r.Cancellation != nil {
+			return "already cancelled by <@" + r.Cancellation.User + ">"
+		}
+	case approvals.StateExpired:
+		return "already expired"
+	case approvals.StateApproved, approvals.StateQueued, approvals.StateRunning, approvals.StateSucceeded, approvals.StateFailed:
+		return "already approved by " + mentionList(r.Approvers()) + " (now " + string(r.State) + ")"
+	}
+	return "already " + string(r.State)
+}
+
+func (b *Bot) approverList() string {
+	const show = 8
+	var out []string
+	approvers := b.svc.Policy().Approvers
+	for _, a := range approvers[:min(len(approvers), show)] {
+		if strings.HasPrefix(a, "S") {
+			out = append(out, "<!subteam^"+a+">")
+		} else {
+			out = append(out, "<@"+a+">")
+		}
+	}
+	if len(out) == 0 {
+		return "none configured"
+	}
+	if len(approvers) > show {
+		out = append(out, fmt.Sprintf("and %d more", len(approvers)-show))
+	}
+	return strings.Join(out, ", ")
+}
+
+func mentionList(users []string) string {
+	out := make([]string, len(users))
+	for i, u := range users {
+		out[i] = "<@" + u + ">"
+	}
+	return strings.Join(out, ", ")
+}

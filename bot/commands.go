@@ -1,0 +1,466 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/vcenter"
+)
+
+// invocation is who asked, where, and how to answer them later.
+type invocation struct {
+	User        string
+	Channel     string
+	TriggerID   string
+	ResponseURL string // from the signed payload; the fallback when chat.postEphemeral fails
+}
+
+// onCommand handles a slash command up to its ack: it answers at once what needs no I/O
+// (usage errors, refusals, help) and hands the rest to a goroutine the Bot owns. The
+// returned message, if any, is the ephemeral reply carried by the ack.
+func (b *Bot) onCommand(sc slack.SlashCommand) *message {
+	who := invocation{User: sc.UserID, Channel: sc.ChannelID, TriggerID: sc.TriggerID, ResponseURL: sc.ResponseURL}
+	log := b.log.With("user", who.User, "channel", who.Channel)
+
+	cmd, err := ParseCommand(sc.Text)
+	if err != nil {
+		var ue *UsageError
+		if !errors.As(err, &ue) {
+			ue = &UsageError{Problem: err.Error(), Usage: Usage("")}
+		}
+		b.m.commands.WithLabelValues(verbLabel(firstWord(sc.Text)), outcomeUsageError).Inc()
+		return replyOf(asMessage(RenderError(ue.Problem, ue.Usage)))
+	}
+	verb := verbLabel(cmd.Verb)
+	count := func(outcome string) { b.m.commands.WithLabelValues(verb, outcome).Inc() }
+	log = log.With("command", cmd.Verb)
+
+	if cmd.Verb != VerbHelp && !b.channelAllowed(who.Channel) {
+		count(outcomeRefused)
+		return replyOf(notice("xvmbot does not take requests in this channel. Ask in one of: " + channelList(b.cfg.Channels) + "."))
+	}
+
+	switch cmd.Verb {
+	case VerbHelp:
+		count(outcomeOK)
+		m := asMessage(RenderHelp(cmd.Arg))
+		return &m
+	case VerbVCenters:
+		count(outcomeOK)
+		return &message{Text: b.vcenterList()}
+	case VerbMigrate, VerbImport, VerbCheck:
+		if cmd.Wizard {
+			count(outcomeUnavailable)
+			return replyOf(asMessage(RenderError("The wizard is not available yet: type the whole command.", Usage(cmd.Verb))))
+		}
+		src, dst, problem := b.resolveVCenters(cmd)
+		if problem != "" {
+			count(outcomeUnknownVCenter)
+			return replyOf(asMessage(RenderError(problem, "")))
+		}
+		if !b.spawn("plan", func(ctx context.Context) {
+			count(b.planAndSubmit(ctx, cmd, src, dst, who))
+		}) {
+			count(outcomeUnavailable)
+			return &message{Text: "xvmbot is restarting; please try again in a minute."}
+		}
+		log.Info("command accepted", "direction", cmd.Direction, "vms", len(cmd.VMs), "src_vc", src, "dst_vc", dst, "check", cmd.Check)
+		return &message{Text: fmt.Sprintf("Checking %s from %s to %s…", vmNamesText(cmd.VMs), src, dst)}
+	case VerbStatus, VerbList, VerbCancel:
+		if !b.spawn(cmd.Verb, func(ctx context.Context) {
+			count(b.runInfoVerb(ctx, cmd, who))
+		}) {
+			count(outcomeUnavailable)
+			return &message{Text: "xvmbot is restarting; please try again in a minute."}
+		}
+		return nil
+	default: // undo, stats
+		count(outcomeUnavailable)
+		return replyOf(asMessage(RenderError(fmt.Sprintf("/xvm %s is not available yet.", cmd.Verb), Usage(cmd.Verb))))
+	}
+}
+
+// planAndSubmit pre-flights a move and, unless it is a check or blocked, stores the
+// request and posts it for approval. It returns the command's outcome.
+func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, who invocation) string {
+	log := b.log.With("user", who.User, "channel", who.Channel, "command", cmd.Verb, "src_vc", src, "dst_vc", dst)
+	plan, err := b.planner.Plan(ctx, moveSpec(cmd, src, dst))
+	if err != nil {
+		log.Warn("pre-flight failed", "err", err)
+		b.tell(ctx, who, asMessage(RenderError(fmt.Sprintf("Could not check %s: %v", vmNamesText(cmd.VMs), err), "")))
+		return outcomeFailed
+	}
+	r := &approvals.Request{
+		Direction: cmd.Direction,
+		VMs:       planVMs(plan, cmd.VMs),
+		SourceVC:  src,
+		TargetVC:  dst,
+		Placement: cmd.Placement,
+		Review:    reviewOf(plan),
+		Requester: who.User,
+		Channel:   who.Channel,
+	}
+	if plan.Blocked() || cmd.Check {
+		// A review only: nothing is stored, nobody is asked to approve.
+		b.tell(ctx, who, withoutButtons(asMessage(RenderRequest(r, b.now()))))
+		if plan.Blocked() {
+			log.Info("plan blocked", "findings", len(plan.Findings))
+			return outcomeBlocked
+		}
+		return outcomeChecked
+	}
+	if err := b.svc.Submit(ctx, r); err != nil {
+		log.Error("store request", "err", err)
+		b.tell(ctx, who, asMessage(RenderError("Could not store the request: "+err.Error(), "")))
+		return outcomeFailed
+	}
+	log = log.With("request_id", r.ID)
+	ts, err := b.slack.post(ctx, r.Channel, "", asMessage(RenderRequest(r, b.now())))
+	if err != nil {
+		// Nobody can approve a request they cannot see: withdraw it and say so.
+		log.Error("post approval message", "err", err)
+		if _, cerr := b.svc.Cancel(ctx, r.ID, r.Requester, "the approval message could not be posted"); cerr != nil {
+			log.Error("withdraw unposted request", "err", cerr)
+		}
+		b.tell(ctx, who, asMessage(RenderError(fmt.Sprintf("Could not post request %s for approval (%v); it was withdrawn.", r.ID, err), "")))
+		return outcomeFailed
+	}
+	if _, err := b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
+		r.MessageTS = ts
+		return nil
+	}); err != nil {
+		log.Error("store message ts", "err", err)
+	}
+	return outcomeSubmitted
+}
+
+// runInfoVerb answers status, list and cancel after the ack.
+func (b *Bot) runInfoVerb(ctx context.Context, cmd Command, who invocation) string {
+	switch cmd.Verb {
+	case VerbStatus:
+		r, err := b.svc.Get(ctx, requestIDOf(cmd.Arg))
+		if err != nil {
+			b.tell(ctx, who, notice(b.lookupProblem(cmd.Arg, err)))
+			return outcomeFailed
+		}
+		b.tell(ctx, who, withoutButtons(asMessage(RenderRequest(r, b.now()))))
+		return outcomeOK
+	case VerbList:
+		all, err := b.svc.Store().List(ctx)
+		if err != nil {
+			b.tell(ctx, who, asMessage(RenderError("Could not list requests: "+err.Error(), "")))
+			return outcomeFailed
+		}
+		b.tell(ctx, who, message{Text: listText(all, b.now())})
+		return outcomeOK
+	case VerbCancel:
+		id := requestIDOf(cmd.Arg)
+		r, err := b.svc.Cancel(ctx, id, who.User, "")
+		if err != nil {
+			b.tell(ctx, who, notice(b.decisionProblem("cancel", id, r, err)))
+			if errors.Is(err, approvals.ErrNotAllowed) {
+				return outcomeDenied
+			}
+			return outcomeFailed
+		}
+		b.m.approvals.WithLabelValues(decisionCancelled).Inc()
+		b.log.Info("request cancelled", "request_id", id, "user", who.User)
+		b.refreshParent(ctx, r)
+		b.tell(ctx, who, message{Text: fmt.Sprintf("Request %s is cancelled.", id)})
+		return outcomeOK
+	}
+	return outcomeUnavailable
+}
+
+// tell shows msg to the person who asked, in the channel they asked in.
+// If chat.postEphemeral fails (the bot is not in the channel, a DM) it answers through
+// the response_url of the command or click instead.
+func (b *Bot) tell(ctx context.Context, who invocation, msg message) {
+	err := b.slack.ephemeral(ctx, who.Channel, who.User, msg)
+	if err != nil && b.responseURLAllowed(who.ResponseURL) {
+		b.log.Debug("ephemeral reply failed; using response_url", "user", who.User, "channel", who.Channel, "err", err)
+		err = b.slack.respond(ctx, who.ResponseURL, msg)
+	}
+	if err != nil {
+		b.log.Error("ephemeral reply", "user", who.User, "channel", who.Channel, "err", err)
+	}
+}
+
+// responseURLAllowed keeps response_url posts on Slack (https) or on the configured API
+// host (proxies, tests): the URL comes from a verified payload, but the bot should still
+// not be talked into calling arbitrary plain-http endpoints.
+func (b *Bot) responseURLAllowed(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if u.Scheme == "https" {
+		return true
+	}
+	api, err := url.Parse(b.cfg.APIURL)
+	return err == nil && b.cfg.APIURL != "" && u.Scheme == api.Scheme && u.Host == api.Host
+}
+
+// refreshParent re-renders a request's approval message in place.
+func (b *Bot) refreshParent(ctx context.Context, r *approvals.Request) {
+	if r == nil || r.MessageTS == "" {
+		return
+	}
+	if err := b.slack.update(ctx, r.Channel, r.MessageTS, asMessage(RenderRequest(r, b.now()))); err != nil {
+		b.log.Error("update request message", "request_id", r.ID, "err", err)
+	}
+}
+
+func (b *Bot) channelAllowed(ch string) bool {
+	return len(b.cfg.Channels) == 0 || slices.Contains(b.cfg.Channels, ch)
+}
+
+// resolveVCenters applies the defaults (migrate: from home; import: to home) and checks
+// the names against the configuration. problem is what to tell the user, if anything.
+func (b *Bot) resolveVCenters(cmd Command) (src, dst, problem string) {
+	home := b.planner.Home()
+	src, dst = cmd.From, cmd.To
+	if cmd.Direction == approvals.Import {
+		if dst == "" {
+			dst = home
+		}
+	} else if src == "" {
+		src = home
+	}
+	names := b.planner.Names()
+	var unknown []string
+	canon := func(name string) string {
+		if name == "" {
+			return ""
+		}
+		for _, n := range names {
+			if strings.EqualFold(n, name) {
+				return n
+			}
+		}
+		unknown = append(unknown, name)
+		return name
+	}
+	src, dst = canon(src), canon(dst)
+	switch {
+	case len(unknown) > 0:
+		return src, dst, fmt.Sprintf("Unknown vCenter %s. Configured: %s.", quoteList(unknown), b.vcenterNames())
+	case src == "" && cmd.Direction == approvals.Import:
+		return src, dst, fmt.Sprintf("Say which vCenter to import from (from <vcenter>). Configured: %s.", b.vcenterNames())
+	case src == "" || dst == "":
+		return src, dst, fmt.Sprintf("Say which vCenter to move to (to <vcenter>). Configured: %s.", b.vcenterNames())
+	case src == dst:
+		return src, dst, fmt.Sprintf("%s is both source and target: Advanced Cross vCenter vMotion moves between two different vCenters.", src)
+	}
+	return src, dst, ""
+}
+
+func (b *Bot) vcenterNames() string {
+	home := b.planner.Home()
+	var parts []string
+	for _, n := range b.planner.Names() {
+		if n == home {
+			n += " (home)"
+		}
+		parts = append(parts, n)
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (b *Bot) vcenterList() string {
+	return "Configured vCenters: " + b.vcenterNames() + ".\n`migrate` moves from the home vCenter unless you say `from`; `import` moves into it unless you say `to`."
+}
+
+func (b *Bot) lookupProblem(id string, err error) string {
+	id = escapeText(id)
+	if errors.Is(err, approvals.ErrNotFound) {
+		return fmt.Sprintf("There is no request %s.", id)
+	}
+	return fmt.Sprintf("Could not read request %s: %s", id, escapeText(err.Error()))
+}
+
+// jobIDPattern matches a job id (request id + "-NN"); status and cancel accept either.
+var jobIDPattern = regexp.MustCompile(`^(xvm-[a-z0-9]+)-[0-9]+$`)
+
+func requestIDOf(id string) string {
+	if m := jobIDPattern.FindStringSubmatch(id); m != nil {
+		return m[1]
+	}
+	return id
+}
+
+// moveSpec turns a parsed command into what the planner resolves.
+func moveSpec(cmd Command, src, dst string) vcenter.MoveSpec {
+	p := cmd.Placement
+	spec := vcenter.MoveSpec{
+		VMs:        cmd.VMs,
+		Source:     src,
+		Target:     dst,
+		Cluster:    p.Cluster,
+		Host:       p.Host,
+		Pool:       p.Pool,
+		Datastore:  p.Datastore,
+		Folder:     p.Folder,
+		DiskFormat: vcenter.DiskFormat(p.DiskFormat),
+		Priority:   p.Priority,
+	}
+	for _, n := range p.Networks {
+		spec.Networks = append(spec.Networks, vcenter.NetworkMap{Source: n.Source, Target: n.Target})
+	}
+	return spec
+}
+
+// planVMs are the VM names the plan resolved (patterns expanded), or those asked for.
+func planVMs(p *vcenter.Plan, asked []string) []string {
+	if len(p.VMs) == 0 {
+		return slices.Clone(asked)
+	}
+	out := make([]string, 0, len(p.VMs))
+	for _, vm := range p.VMs {
+		out = append(out, vm.Name)
+	}
+	return out
+}
+
+// reviewOf copies a plan into the request's review, the page approvers read.
+func reviewOf(p *vcenter.Plan) approvals.Review {
+	r := approvals.Review{
+		Source:     approvals.VCenterRef{Name: p.Source.Name, Version: p.Source.Version, Thumbprint: p.Source.Thumbprint},
+		Target:     approvals.VCenterRef{Name: p.Target.Name, Version: p.Target.Version, Thumbprint: p.Target.Thumbprint},
+		Cluster:    p.Cluster,
+		Host:       p.Host,
+		Pool:       p.Pool,
+		Datastore:  p.Datastore,
+		DiskFormat: string(p.DiskFormat),
+		Folder:     p.Folder,
+	}
+	seen := map[approvals.NetworkMapping]bool{}
+	for _, vm := range p.VMs {
+		r.VMs = append(r.VMs, approvals.ReviewVM{Name: vm.Name, PowerState: vm.PowerState, CPUs: vm.CPUs, MemoryMB: vm.MemoryMB, DiskGB: vm.DiskGB, NICs: len(vm.NICs)})
+		for _, nic := range vm.NICs {
+			nm := approvals.NetworkMapping{Source: nic.Network, Target: nic.Target}
+			if nic.Target != "" && !seen[nm] {
+				seen[nm] = true
+				r.Networks = append(r.Networks, nm)
+			}
+		}
+	}
+	if len(r.Networks) == 0 {
+		for _, n := range p.Spec.Networks {
+			r.Networks = append(r.Networks, approvals.NetworkMapping{Source: n.Source, Target: n.Target})
+		}
+	}
+	for _, f := range p.Findings {
+		r.Findings = append(r.Findings, approvals.Finding{Severity: severityOf(f.Severity), VM: f.VM, Message: f.Message, Hint: f.Hint})
+	}
+	return r
+}
+
+func severityOf(s vcenter.Severity) approvals.Severity {
+	switch s {
+	case vcenter.Blocker:
+		return approvals.SeverityBlocker
+	case vcenter.Warning:
+		return approvals.SeverityWarning
+	}
+	return approvals.SeverityOK
+}
+
+// listText is one line per live or recent request, newest first.
+func listText(all []*approvals.Request, now time.Time) string {
+	var lines []string
+	for i := len(all) - 1; i >= 0 && len(lines) < 30; i-- {
+		r := all[i]
+		if r.State.Final() && now.Sub(r.EndedAt) > 24*time.Hour {
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("• `%s` %s %s %s → %s — *%s*, asked by <@%s>",
+			r.ID, r.Direction, vmNamesText(r.VMs), r.SourceVC, r.TargetVC, r.State, r.Requester))
+	}
+	if len(lines) == 0 {
+		return "No requests pending, running or finished in the last 24 hours."
+	}
+	return "Requests (live, and finished in the last 24 hours):\n" + strings.Join(lines, "\n")
+}
+
+// notice is a short ephemeral answer written by the bot itself: unlike RenderError it
+// keeps mentions (<@U…>, <#C…>) live, so anything a user typed must go through escapeText.
+func notice(text string) message {
+	text = "⚠️ " + text
+	return message{Text: text, Blocks: []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, false), nil, nil)}}
+}
+
+// escapeText makes user-supplied text inert in mrkdwn (no mentions, no links).
+func escapeText(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// render adapts a renderer's (text, blocks) pair.
+func asMessage(text string, blocks []slack.Block) message { return message{Text: text, Blocks: blocks} }
+
+// withoutButtons drops action blocks: a review or a status answer offers no decision.
+func withoutButtons(m message) message {
+	out := make([]slack.Block, 0, len(m.Blocks))
+	for _, blk := range m.Blocks {
+		if blk.BlockType() != slack.MBTAction {
+			out = append(out, blk)
+		}
+	}
+	m.Blocks = out
+	return m
+}
+
+func replyOf[T any](v T) *T { return &v }
+
+func vmNamesText(vms []string) string {
+	const show = 5
+	if len(vms) <= show {
+		return strings.Join(vms, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(vms[:show], ", "), len(vms)-show)
+}
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = fmt.Sprintf("%q", n)
+	}
+	return strings.Join(q, ", ")
+}
+
+func channelList(ids []string) string {
+	q := make([]string, len(ids))
+	for i, id := range ids {
+		q[i] = "<#" + id + ">"
+	}
+	return strings.Join(q, ", ")
+}
+
+func firstWord(text string) string {
+	f := strings.Fields(text)
+	if len(f) == 0 {
+		return ""
+	}
+	return strings.ToLower(f[0])
+}
+
+// verbLabel keeps the command label bounded: known verbs, or "unknown".
+func verbLabel(verb string) string {
+	switch verb {
+	case VerbMigrate, VerbImport, VerbCheck, VerbStatus, VerbList, VerbCancel, VerbUndo, VerbVCenters, VerbStats, VerbHelp:
+		return verb
+	}
+	return "unknown"
+}

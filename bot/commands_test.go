@@ -1,0 +1,171 @@
+package bot
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/vcenter"
+)
+
+// ackText is what the user reads from an ack body.
+func ackText(t *testing.T, d delivery) string {
+	t.Helper()
+	if d.status != http.StatusOK {
+		t.Fatalf("status %d: %s", d.status, d.body)
+	}
+	var a struct {
+		ResponseType string          `json:"response_type"`
+		Text         string          `json:"text"`
+		Blocks       json.RawMessage `json:"blocks"`
+	}
+	if err := json.Unmarshal([]byte(d.body), &a); err != nil {
+		t.Fatalf("ack %q: %v", d.body, err)
+	}
+	if a.ResponseType != "ephemeral" {
+		t.Fatalf("ack is %q, want ephemeral", a.ResponseType)
+	}
+	return a.Text + "\n" + string(a.Blocks)
+}
+
+func TestCommandsAnsweredInTheAck(t *testing.T) {
+	tests := []struct {
+		name    string
+		text    string
+		channel []string
+		want    []string
+		outcome string
+		verb    string
+	}{
+		{name: "malformed", text: "migrate web-01 to vc-west dsk=thin", want: []string{"dsk", "/xvm migrate"}, outcome: outcomeUsageError, verb: "migrate"},
+		{name: "unknown verb", text: "teleport web-01", want: []string{"teleport"}, outcome: outcomeUsageError, verb: "unknown"},
+		{name: "unknown vcenter", text: "migrate web-01 to vc-mars", want: []string{"vc-mars", "vc-east (home)", "vc-west"}, outcome: outcomeUnknownVCenter, verb: "migrate"},
+		{name: "same vcenter", text: "migrate web-01 from vc-west to vc-west", want: []string{"both"}, outcome: outcomeUsageError, verb: "migrate"},
+		{name: "wrong channel", text: "migrate web-01 to vc-west", channel: []string{"C0OTHER"}, want: []string{"<#C0OTHER>"}, outcome: outcomeRefused, verb: "migrate"},
+		{name: "help", text: "help", want: []string{"/xvm migrate"}, outcome: outcomeOK, verb: "help"},
+		{name: "vcenters", text: "vcenters", want: []string{"vc-east (home)", "vc-west"}, outcome: outcomeOK, verb: "vcenters"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.Channels = tt.channel })
+			got := ackText(t, e.command(requester, tt.text))
+			for _, w := range tt.want {
+				if !strings.Contains(got, w) {
+					t.Errorf("reply lacks %q:\n%s", w, got)
+				}
+			}
+			e.settle()
+			if n := len(e.requests()); n != 0 {
+				t.Fatalf("%d requests stored", n)
+			}
+			if len(e.planner.specs) != 0 {
+				t.Fatalf("planner called: %+v", e.planner.specs)
+			}
+			if v := counterValue(e.bot.m.commands.WithLabelValues(tt.verb, tt.outcome)); v != 1 {
+				t.Fatalf("xvm_commands_total{command=%q,outcome=%q} = %v", tt.verb, tt.outcome, v)
+			}
+		})
+	}
+}
+
+func TestImportDefaultsToHomeAsTarget(t *testing.T) {
+	e := newEnv(t)
+	r, _ := e.submit(`import "db 01" from vc-west`)
+	if r.SourceVC != "vc-west" || r.TargetVC != "vc-east" || r.Direction != "import" || r.VMs[0] != "db 01" {
+		t.Fatalf("import request %+v", r)
+	}
+}
+
+func TestPreflightOnlyAnswersPrivately(t *testing.T) {
+	tests := []struct {
+		name     string
+		text     string
+		findings []vcenter.Finding
+		planErr  error
+		want     string
+		outcome  string
+	}{
+		{name: "blocked plan", text: "migrate web-01 to vc-west",
+			findings: []vcenter.Finding{{Severity: vcenter.Blocker, VM: "web-01", Message: "portgroup pg-dmz has no match in vc-west", Hint: "add network=pg-dmz:pg-west"}},
+			want:     "pg-dmz", outcome: outcomeBlocked},
+		{name: "check", text: "check migrate web-01 to vc-west", want: "web-01", outcome: outcomeChecked},
+		{name: "vcenter down", text: "migrate web-01 to vc-west", planErr: errors.New("vc-west: connection refused"), want: "connection refused", outcome: outcomeFailed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.planner.findings, e.planner.err = tt.findings, tt.planErr
+			if d := e.command(requester, tt.text); d.status != http.StatusOK {
+				t.Fatalf("status %d", d.status)
+			}
+			e.settle()
+			if n := len(e.requests()); n != 0 {
+				t.Fatalf("%d requests stored", n)
+			}
+			if n := len(e.slack.messages()); n != 0 {
+				t.Fatalf("%d channel messages posted", n)
+			}
+			eph := e.slack.ephemeralsTo(requester)
+			if len(eph) != 1 {
+				t.Fatalf("%d ephemeral replies, want 1", len(eph))
+			}
+			if !strings.Contains(eph[0].words(), tt.want) {
+				t.Fatalf("reply lacks %q:\n%s", tt.want, eph[0].words())
+			}
+			if a := eph[0].actions(); len(a) != 0 {
+				t.Fatalf("a review offers buttons %v", a)
+			}
+			if v := counterValue(e.bot.m.commands.WithLabelValues(verbLabel(strings.Fields(tt.text)[0]), tt.outcome)); v != 1 {
+				t.Fatalf("outcome %s not counted", tt.outcome)
+			}
+		})
+	}
+}
+
+func TestStatusListAndCancel(t *testing.T) {
+	e := newEnv(t)
+	r, _ := e.submit("migrate web-01 to vc-west")
+
+	for _, text := range []string{"status " + r.ID + "-01", "list", "cancel " + r.ID} {
+		e.command(stranger, text)
+		e.settle() // one at a time: the answers are checked in order
+	}
+	eph := e.slack.ephemeralsTo(stranger)
+	if len(eph) != 3 {
+		t.Fatalf("%d replies to the stranger, want 3", len(eph))
+	}
+	if !strings.Contains(eph[0].words(), r.ID) || !strings.Contains(eph[1].words(), r.ID) {
+		t.Fatalf("status/list do not show %s:\n%s\n%s", r.ID, eph[0].words(), eph[1].words())
+	}
+	if !strings.Contains(eph[2].words(), "Only the requester or an approver") {
+		t.Fatalf("stranger's cancel answer:\n%s", eph[2].words())
+	}
+	if got := e.get(r.ID).State; got != "pending" {
+		t.Fatalf("stranger cancelled: %s", got)
+	}
+
+	e.command(requester, "cancel "+r.ID)
+	e.settle()
+	if got := e.get(r.ID).State; got != "cancelled" {
+		t.Fatalf("requester's cancel: %s", got)
+	}
+	if a := e.slack.message(r.MessageTS).actions(); len(a) != 0 {
+		t.Fatalf("cancelled request still has buttons %v", a)
+	}
+}
+
+func TestEphemeralFallsBackToResponseURL(t *testing.T) {
+	e := newEnv(t)
+	e.commandIn(notInChannel, requester, "status xvm-nosuch")
+	e.settle()
+	eph := e.slack.ephemeralsTo(requester)
+	if len(eph) != 1 || !strings.Contains(eph[0].words(), "no request xvm-nosuch") {
+		t.Fatalf("answer through response_url: %+v", eph)
+	}
+	if e.slack.callCount("response_url") != 1 {
+		t.Fatal("response_url not used")
+	}
+}

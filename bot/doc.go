@@ -1,0 +1,12 @@
+// Package bot is xvmbot's Slack side. It receives /xvm slash commands and button clicks
+// over Socket Mode or signed HTTP (both through the same handlers), acknowledges them
+// within Slack's three seconds and does the work afterwards in goroutines it owns:
+// pre-flight through the vCenters, the approval message, decisions applied by the
+// approvals service (the policy is always checked against the stored record, never
+// trusted from a payload), one queued job per VM once a request is approved, and the
+// progress, failures and final result of those jobs in the request's thread.
+//
+// The command grammar (grammar.go, help.go) and Block Kit rendering (render.go) are pure
+// functions; the transports, the Slack Web API wrapper (rate limits, metrics) and the
+// flows around them live in the other files.
+package bot

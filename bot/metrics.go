@@ -1,0 +1,62 @@
+package bot
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// metrics are the bot's Prometheus series. Labels are bounded: verbs, outcomes, decisions
+// and Slack method names only — never user IDs or VM names.
+type metrics struct {
+	commands  *prometheus.CounterVec   // command, outcome
+	approvals *prometheus.CounterVec   // decision
+	apiCalls  *prometheus.CounterVec   // method, outcome
+	ack       *prometheus.HistogramVec // kind
+}
+
+// Outcomes of a command (xvm_commands_total{outcome}).
+const (
+	outcomeSubmitted      = "submitted"       // a request was stored and offered for approval
+	outcomeChecked        = "checked"         // check: a review was shown, nothing stored
+	outcomeBlocked        = "blocked"         // the plan had blockers, nothing stored
+	outcomeUsageError     = "usage_error"     // the grammar refused it
+	outcomeRefused        = "refused"         // wrong channel
+	outcomeUnknownVCenter = "unknown_vcenter" // a vCenter name that is not configured
+	outcomeFailed         = "failed"          // infrastructure error (vCenter, store, Slack)
+	outcomeOK             = "ok"              // an information verb answered
+	outcomeDenied         = "denied"          // policy refused (cancel by a stranger…)
+	outcomeUnavailable    = "unavailable"     // verb not offered yet, or the bot is shutting down
+)
+
+// Decisions (xvm_approvals_total{decision}).
+const (
+	decisionApproved  = "approved"
+	decisionRejected  = "rejected"
+	decisionDenied    = "denied"
+	decisionDuplicate = "duplicate"
+	decisionExpired   = "expired"
+	decisionCancelled = "cancelled"
+)
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		commands: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "xvm_commands_total",
+			Help: "Slash commands handled, by verb and outcome.",
+		}, []string{"command", "outcome"}),
+		approvals: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "xvm_approvals_total",
+			Help: "Approval button clicks and expiries, by decision.",
+		}, []string{"decision"}),
+		apiCalls: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "xvm_slack_api_calls_total",
+			Help: "Slack Web API calls (each attempt), by method and outcome (ok, ratelimited, error).",
+		}, []string{"method", "outcome"}),
+		ack: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "xvm_slack_ack_seconds",
+			Help:    "Time from receiving a Slack request to acknowledging it (Slack allows 3 s).",
+			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5},
+		}, []string{"kind"}),
+	}
+}

@@ -1,0 +1,172 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/events"
+)
+
+// HandleEvent applies one job event (from the events stream, delivered at least once) to
+// its request and shows it in Slack: one progress message per job in the request's thread,
+// edited in place at most every ProgressInterval; a failure reply with the fault and a
+// hint; and, when the request ends, the request message re-rendered and a final reply in
+// the thread that mentions the requester. A redelivered event changes nothing and posts
+// nothing. A returned error means the event should be delivered again.
+func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
+	log := b.log.With("request_id", e.RequestID, "job_id", e.JobID, "event", e.Type)
+	state, ok := jobStateOf(e.Type)
+	if !ok || e.RequestID == "" || e.JobID == "" {
+		log.Debug("event ignored")
+		return nil
+	}
+	unlock := b.lock(e.RequestID)
+	defer unlock()
+
+	var before approvals.State
+	r, err := b.svc.Update(ctx, e.RequestID, func(r *approvals.Request) error {
+		before = r.State
+		if r.State == approvals.StateApproved {
+			// The jobs evidently went out before the queued mark was stored.
+			if err := r.MarkQueued(b.now()); err != nil {
+				return err
+			}
+		}
+		changed, err := r.UpdateJob(e.JobID, state, e.Progress, failureText(e), b.now())
+		if err == nil && !changed {
+			return errAlreadyDone
+		}
+		if j := r.Job(e.JobID); err == nil && j != nil && e.Type == events.EventFailed {
+			j.Fault, j.Hint = e.Fault, e.Hint
+		}
+		return err
+	})
+	switch {
+	case errors.Is(err, errAlreadyDone):
+		log.Debug("event already applied")
+		return nil
+	case errors.Is(err, approvals.ErrNotFound):
+		log.Warn("event for an unknown request dropped")
+		return nil
+	case err != nil && r != nil:
+		// The record refused the event (no such job, a transition it forbids): redelivery
+		// would not change that.
+		log.Warn("event not applicable", "err", err)
+		return nil
+	case err != nil:
+		return fmt.Errorf("apply %s event %s: %w", e.Type, e.ID, err)
+	}
+	j := r.Job(e.JobID)
+	final := e.Type.Final()
+	log.Debug("event applied", "state", j.State, "progress", j.Progress)
+
+	// The job's progress message: posted once, then edited in place.
+	if j.ThreadTS == "" {
+		ts, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderJobProgress(r, j)))
+		if err != nil {
+			return fmt.Errorf("post progress of job %s: %w", j.ID, err)
+		}
+		b.markEdited(ts)
+		stored, err := b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
+			if jj := r.Job(e.JobID); jj != nil && jj.ThreadTS == "" {
+				jj.ThreadTS = ts
+				return nil
+			}
+			return errAlreadyDone
+		})
+		if err != nil && !errors.Is(err, errAlreadyDone) {
+			log.Error("store progress message ts", "err", err)
+		}
+		if stored != nil {
+			r = stored
+		}
+		j = r.Job(e.JobID)
+		j.ThreadTS = ts
+	} else if final || b.dueForEdit(j.ThreadTS) {
+		if err := b.slack.update(ctx, r.Channel, j.ThreadTS, asMessage(RenderJobProgress(r, j))); err != nil {
+			log.Error("edit progress message", "err", err)
+		}
+	}
+	if final {
+		b.forgetEdits(j.ThreadTS)
+	}
+
+	if e.Type == events.EventFailed {
+		if _, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderJobFailure(r, j, e.Fault, e.Hint))); err != nil {
+			log.Error("post failure reply", "err", err)
+		}
+	}
+
+	// The request message: edited when the request changes state or a job ends, else throttled.
+	if r.State != before || final || b.dueForEdit(r.MessageTS) {
+		b.refreshParent(ctx, r)
+		b.markEdited(r.MessageTS)
+	}
+	if r.State.Final() && !before.Final() {
+		b.forgetEdits(r.MessageTS)
+		if _, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderFinal(r))); err != nil {
+			log.Error("post final reply", "err", err)
+		}
+		log.Info("request finished", "state", r.State)
+	}
+	return nil
+}
+
+// jobStateOf maps an event to the job state it reports. Queued events carry nothing to
+// show (approval already said so) and would only risk moving a running job backwards.
+func jobStateOf(t events.EventType) (approvals.State, bool) {
+	switch t {
+	case events.EventStarted, events.EventProgress:
+		return approvals.StateRunning, true
+	case events.EventSucceeded:
+		return approvals.StateSucceeded, true
+	case events.EventFailed:
+		return approvals.StateFailed, true
+	case events.EventCancelled:
+		return approvals.StateCancelled, true
+	}
+	return "", false
+}
+
+// failureText is what the job record keeps of a failure: the plain-words message first.
+func failureText(e events.Event) string {
+	if e.Message != "" {
+		return e.Message
+	}
+	return e.Error
+}
+
+// dueForEdit reports whether the message at ts may be edited now, and if so records the edit.
+func (b *Bot) dueForEdit(ts string) bool {
+	if ts == "" {
+		return false
+	}
+	if b.cfg.ProgressInterval < 0 {
+		return true
+	}
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if last, ok := b.edited[ts]; ok && now.Sub(last) < b.cfg.ProgressInterval {
+		return false
+	}
+	b.edited[ts] = now
+	return true
+}
+
+func (b *Bot) markEdited(ts string) {
+	if ts == "" {
+		return
+	}
+	b.mu.Lock()
+	b.edited[ts] = b.now()
+	b.mu.Unlock()
+}
+
+func (b *Bot) forgetEdits(ts string) {
+	b.mu.Lock()
+	delete(b.edited, ts)
+	b.mu.Unlock()
+}

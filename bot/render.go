@@ -1,0 +1,746 @@
+package bot
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/slack-go/slack"
+
+	"github.com/xvmbot/xvmbot/approvals"
+)
+
+// Action IDs of the buttons on a request message; each button's value is the request ID.
+const (
+	ActionApprove = "xvm_approve"
+	ActionReject  = "xvm_reject"
+	ActionCancel  = "xvm_cancel"
+)
+
+// Budgets that keep a message inside Slack's limits (FACTS.md: 50 blocks, 3,000 chars per
+// section text, 2,000 per field, ~13 k chars per message). The review page uses ≤ 8 blocks.
+const (
+	maxSectionChars   = 2800
+	maxFieldChars     = 1900
+	maxListedVMs      = 20
+	maxListedOK       = 5
+	maxListedProblems = 10
+	maxListedNets     = 10
+	maxFinalLines     = 30
+)
+
+// RenderRequest renders the parent message of a request: while pending, the wizard-like review
+// page with Approve/Reject buttons; afterwards the same summary with the decision, the state and
+// the overall progress (a Cancel button while it can still be cancelled). It also returns the
+// notification fallback text. now only sets the "expires in" countdown.
+func RenderRequest(r *approvals.Request, now time.Time) (text string, blocks []slack.Block) {
+	blocks = append(blocks,
+		slack.NewHeaderBlock(plain(clipRunes(requestTitle(r), 150))),
+		slack.NewContextBlock("", mrkdwn(requestedBy(r))),
+		slack.NewSectionBlock(nil, placementFields(r), nil),
+		slack.NewSectionBlock(mrkdwn(vmList(r)), nil, nil),
+	)
+	if f := findingsText(r); f != "" {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(f), nil, nil))
+	}
+	blocks = append(blocks, slack.NewDividerBlock(), slack.NewSectionBlock(mrkdwn(statusText(r, now)), nil, nil))
+	if a := requestActions(r); a != nil {
+		blocks = append(blocks, a)
+	}
+	return fmt.Sprintf("%s by <@%s>: %s %s → %s — %s", requestTitle(r), r.Requester, countVMs(len(requestVMs(r))),
+		esc(sourceName(r)), esc(targetName(r)), statusPhrase(r)), blocks
+}
+
+// RenderJobProgress renders one job's threaded progress message: the VM, source → target,
+// the state and a text progress bar.
+func RenderJobProgress(r *approvals.Request, j *approvals.Job) (text string, blocks []slack.Block) {
+	pct := j.Progress
+	if j.State == approvals.StateSucceeded {
+		pct = 100
+	}
+	line := fmt.Sprintf("%s *%s*", stateIcon(j.State), stateWord(j.State))
+	if !j.State.Final() || j.State == approvals.StateSucceeded {
+		line += "  `" + ProgressBar(pct) + "`"
+	}
+	body := fmt.Sprintf("%s · %s → %s\n%s", vmCode(j.VM), esc(sourceName(r)), esc(targetName(r)), line)
+	if j.Error != "" {
+		body += "\n" + esc(clipRunes(j.Error, maxFieldChars))
+	}
+	ctx := []string{"Job " + j.ID}
+	if !j.StartedAt.IsZero() {
+		ctx = append(ctx, "started "+clock(j.StartedAt))
+	}
+	if !j.StartedAt.IsZero() && !j.EndedAt.IsZero() {
+		ctx = append(ctx, "took "+humanDuration(j.EndedAt.Sub(j.StartedAt)))
+	}
+	text = esc(fmt.Sprintf("%s: %s %d%% (%s → %s)", j.VM, stateWord(j.State), pct, sourceName(r), targetName(r)))
+	return text, []slack.Block{
+		slack.NewSectionBlock(mrkdwn(body), nil, nil),
+		slack.NewContextBlock("", mrkdwn(strings.Join(ctx, " · "))),
+	}
+}
+
+// RenderFinal renders the final threaded reply when a request ends: it mentions the requester,
+// gives each VM's outcome (failures first, with the error in plain words) and the total duration.
+func RenderFinal(r *approvals.Request) (text string, blocks []slack.Block) {
+	c := r.Counts()
+	n := len(r.Jobs)
+	var head string
+	switch r.State {
+	case approvals.StateRejected:
+		head = fmt.Sprintf("❌ <@%s>, your %s request %s was rejected%s.", r.Requester, r.Direction, r.ID, byWhom(r.Rejection, true))
+	case approvals.StateExpired:
+		head = fmt.Sprintf("⌛ <@%s>, your %s request %s expired with %s; ask again if the move is still wanted.",
+			r.Requester, r.Direction, r.ID, approvalCount(r))
+	case approvals.StateSucceeded:
+		head = fmt.Sprintf("✅ <@%s>, your %s request %s is done: %s moved to %s.", r.Requester, r.Direction, r.ID,
+			allOrCount(c[approvals.StateSucceeded], n), esc(targetName(r)))
+	case approvals.StateFailed:
+		head = fmt.Sprintf("⚠️ <@%s>, your %s request %s finished with failures: %d of %d VMs moved to %s, %d failed%s.",
+			r.Requester, r.Direction, r.ID, c[approvals.StateSucceeded], n, esc(targetName(r)), c[approvals.StateFailed], cancelledSuffix(c))
+	case approvals.StateCancelled:
+		head = fmt.Sprintf("🚫 <@%s>, your %s request %s was cancelled%s: %d of %d VMs moved.", r.Requester, r.Direction, r.ID,
+			byWhom(r.Cancellation, true), c[approvals.StateSucceeded], n)
+	default:
+		head = fmt.Sprintf("<@%s>, your %s request %s is %s: %d of %d VMs moved so far.", r.Requester, r.Direction, r.ID,
+			r.State, c[approvals.StateSucceeded], n)
+	}
+	text = stripMrkdwn(head)
+	blocks = append(blocks, slack.NewSectionBlock(mrkdwn(head), nil, nil))
+	if len(r.Jobs) > 0 {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(finalLines(r)), nil, nil))
+	}
+	ctx := []string{r.ID, esc(sourceName(r)) + " → " + esc(targetName(r))}
+	if d := totalDuration(r); d > 0 && len(r.Jobs) > 0 {
+		ctx = append(ctx, "total duration "+humanDuration(d))
+	}
+	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(strings.Join(ctx, " · "))))
+	return text, blocks
+}
+
+// RenderJobFailure renders a job failure reply in the thread: the VM, the step or fault, the
+// message in plain words and what to check.
+func RenderJobFailure(r *approvals.Request, j *approvals.Job, fault, hint string) (text string, blocks []slack.Block) {
+	msg := j.Error
+	if msg == "" {
+		msg = "the move failed"
+	}
+	body := fmt.Sprintf("❌ %s failed to move · %s → %s", vmCode(j.VM), esc(sourceName(r)), esc(targetName(r)))
+	fields := []*slack.TextBlockObject{mrkdwn("*What happened*\n" + esc(clipRunes(msg, maxFieldChars)))}
+	if fault != "" {
+		fields = append(fields, mrkdwn("*Step / fault*\n`"+esc(clipRunes(strings.ReplaceAll(fault, "`", "'"), 200))+"`"))
+	}
+	if hint != "" {
+		fields = append(fields, mrkdwn("*What to check*\n"+esc(clipRunes(hint, maxFieldChars))))
+	}
+	text = esc(fmt.Sprintf("%s failed to move to %s: %s", j.VM, targetName(r), msg))
+	return text, []slack.Block{
+		slack.NewSectionBlock(mrkdwn(body), fields, nil),
+		slack.NewContextBlock("", mrkdwn(fmt.Sprintf("Job %s · `/xvm status %s`", j.ID, j.ID))),
+	}
+}
+
+// RenderError renders an ephemeral error answer: the problem and, if given, the usage in a
+// code block.
+func RenderError(problem, usage string) (text string, blocks []slack.Block) {
+	blocks = []slack.Block{slack.NewSectionBlock(mrkdwn("⚠️ "+esc(clipRunes(problem, maxSectionChars))), nil, nil)}
+	if usage != "" {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("```"+esc(clipRunes(usage, maxSectionChars-10))+"```"), nil, nil))
+	}
+	return esc(problem), blocks
+}
+
+// RenderHelp renders the help of one verb, or of every command when verb is "", as code
+// blocks (escaped, so "<vm>" shows as typed).
+func RenderHelp(verb string) (text string, blocks []slack.Block) {
+	u := Usage(verb)
+	var chunk strings.Builder
+	flush := func() {
+		if chunk.Len() > 0 {
+			blocks = append(blocks, slack.NewSectionBlock(mrkdwn("```"+strings.TrimRight(chunk.String(), "\n")+"```"), nil, nil))
+			chunk.Reset()
+		}
+	}
+	for _, line := range strings.Split(u, "\n") {
+		line = esc(clipRunes(line, 500)) + "\n"
+		if chunk.Len()+len(line) > maxSectionChars {
+			flush()
+		}
+		chunk.WriteString(line)
+	}
+	flush()
+	return esc(strings.SplitN(u, "\n", 2)[0]), blocks
+}
+
+// ProgressBar returns a 10-cell text bar for 0–100, such as "▓▓▓▓▓░░░░░ 50%". Values out of
+// range are clamped.
+func ProgressBar(pct int) string {
+	pct = min(max(pct, 0), 100)
+	return strings.Repeat("▓", pct/10) + strings.Repeat("░", 10-pct/10) + fmt.Sprintf(" %d%%", pct)
+}
+
+// requestTitle is "Cross vCenter migrate request xvm-k3m9q2".
+func requestTitle(r *approvals.Request) string {
+	return fmt.Sprintf("Cross vCenter %s request %s", r.Direction, r.ID)
+}
+
+func requestedBy(r *approvals.Request) string {
+	parts := []string{fmt.Sprintf("Requested by <@%s>", r.Requester)}
+	if !r.CreatedAt.IsZero() {
+		parts[0] += " at " + clock(r.CreatedAt)
+	}
+	if r.Placement.Priority == "high" {
+		parts = append(parts, "high priority")
+	}
+	return strings.Join(parts, " · ")
+}
+
+// placementFields is the wizard's review: where each part of the VMs goes. Resolved values
+// (Review) win over requested names (Placement).
+func placementFields(r *approvals.Request) []*slack.TextBlockObject {
+	rv, p := r.Review, r.Placement
+	compute := []string{}
+	if c := or(rv.Cluster, p.Cluster); c != "" {
+		compute = append(compute, esc(c)+" (cluster)")
+	}
+	if h := or(rv.Host, p.Host); h != "" {
+		compute = append(compute, esc(h)+" (host)")
+	}
+	storage := orDefault(esc(or(rv.Datastore, p.Datastore)))
+	storage += " · " + DiskFormatName(or(rv.DiskFormat, p.DiskFormat))
+	nets := rv.Networks
+	if len(nets) == 0 {
+		nets = p.Networks
+	}
+	field := func(title, value string) *slack.TextBlockObject {
+		return mrkdwn("*" + title + "*\n" + clipRunes(value, maxFieldChars))
+	}
+	return []*slack.TextBlockObject{
+		field("Source vCenter", vcenterText(rv.Source, r.SourceVC)),
+		field("Target vCenter", vcenterText(rv.Target, r.TargetVC)),
+		field("Compute resource", orDefault(strings.Join(compute, " / "))),
+		field("Resource pool", orDefault(esc(or(rv.Pool, p.Pool)))),
+		field("Storage", storage),
+		field("VM folder", orDefault(esc(or(rv.Folder, p.Folder)))),
+		field("Networks", networksText(nets)),
+	}
+}
+
+// DiskFormatName names a disk format as the vSphere Client does ("thin" → "Thin provision").
+func DiskFormatName(f string) string {
+	switch strings.ToLower(f) {
+	case "thin":
+		return "Thin provision"
+	case "thick":
+		return "Thick provision lazy zeroed"
+	case "eager":
+		return "Thick provision eager zeroed"
+	case "", "same":
+		return "Same format as source"
+	}
+	return esc(f)
+}
+
+func vcenterText(ref approvals.VCenterRef, name string) string {
+	s := esc(or(ref.Name, name))
+	if s == "" {
+		return "_unknown_"
+	}
+	s = "*" + s + "*"
+	if ref.Version != "" {
+		s += " · vCenter " + esc(ref.Version)
+	}
+	if ref.Thumbprint != "" {
+		s += "\n`" + esc(shortThumbprint(ref.Thumbprint)) + "`"
+	}
+	return s
+}
+
+// shortThumbprint keeps the first three and last two bytes: "AB:CD:EF…9A:BC".
+func shortThumbprint(t string) string {
+	if parts := strings.Split(t, ":"); len(parts) > 6 {
+		return strings.Join(parts[:3], ":") + "…" + strings.Join(parts[len(parts)-2:], ":")
+	}
+	if utf8.RuneCountInString(t) > 16 {
+		r := []rune(t)
+		return string(r[:6]) + "…" + string(r[len(r)-4:])
+	}
+	return t
+}
+
+func networksText(nets []approvals.NetworkMapping) string {
+	if len(nets) == 0 {
+		return "_default_"
+	}
+	var lines []string
+	for i, m := range nets {
+		if i == maxListedNets {
+			lines = append(lines, fmt.Sprintf("…and %d more", len(nets)-i))
+			break
+		}
+		src := "all NICs"
+		if m.Source != "" {
+			src = esc(m.Source)
+		}
+		lines = append(lines, src+" → "+esc(m.Target))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// requestVMs are the VMs as the review shows them, or by name only before resolution.
+func requestVMs(r *approvals.Request) []approvals.ReviewVM {
+	if len(r.Review.VMs) > 0 {
+		return r.Review.VMs
+	}
+	out := make([]approvals.ReviewVM, len(r.VMs))
+	for i, n := range r.VMs {
+		out[i] = approvals.ReviewVM{Name: n}
+	}
+	return out
+}
+
+// vmList lists the first VMs with their size, and totals when there are several.
+func vmList(r *approvals.Request) string {
+	vms := requestVMs(r)
+	var b strings.Builder
+	fmt.Fprintf(&b, "*Virtual machines (%d)*", len(vms))
+	cpus, mem, disk := 0, 0, 0.0
+	for _, v := range vms {
+		cpus, mem, disk = cpus+v.CPUs, mem+v.MemoryMB, disk+v.DiskGB
+	}
+	var total string
+	if len(vms) > 1 && (cpus > 0 || mem > 0 || disk > 0) {
+		total = "\nTotal: " + strings.Join(sizes(cpus, mem, disk), " · ")
+	}
+	for i, v := range vms {
+		line := "\n• " + vmCode(v.Name)
+		if details := append(powerWords(v.PowerState), sizes(v.CPUs, v.MemoryMB, v.DiskGB)...); len(details) > 0 {
+			line += " · " + strings.Join(details, " · ")
+		}
+		more := fmt.Sprintf("\n…and %d more", len(vms)-i)
+		if i == maxListedVMs || b.Len()+len(line)+len(more)+len(total) > maxSectionChars {
+			b.WriteString(more)
+			break
+		}
+		b.WriteString(line)
+	}
+	b.WriteString(total)
+	return b.String()
+}
+
+func powerWords(s string) []string {
+	switch s {
+	case "":
+		return nil
+	case "poweredOn":
+		return []string{"powered on"}
+	case "poweredOff":
+		return []string{"powered off"}
+	}
+	return []string{esc(s)}
+}
+
+func sizes(cpus, memMB int, diskGB float64) []string {
+	var out []string
+	if cpus > 0 {
+		out = append(out, fmt.Sprintf("%d vCPU", cpus))
+	}
+	if memMB > 0 {
+		out = append(out, bytesText(float64(memMB)/1024)+" memory")
+	}
+	if diskGB > 0 {
+		out = append(out, bytesText(diskGB)+" disk")
+	}
+	return out
+}
+
+// bytesText writes a size given in GB: "512 MB", "4 GB", "40.5 GB", "1.2 TB".
+func bytesText(gb float64) string {
+	switch {
+	case gb < 1:
+		return fmt.Sprintf("%.0f MB", gb*1024)
+	case gb >= 1024:
+		return strings.TrimSuffix(fmt.Sprintf("%.1f", gb/1024), ".0") + " TB"
+	}
+	return strings.TrimSuffix(fmt.Sprintf("%.1f", gb), ".0") + " GB"
+}
+
+// findingsText lists blockers and warnings first, each with its hint; passed checks are
+// counted rather than listed when there are many, so a large request stays readable.
+func findingsText(r *approvals.Request) string {
+	if len(r.Review.Findings) == 0 {
+		return ""
+	}
+	var problems, passed []approvals.Finding
+	for _, f := range r.Review.Findings {
+		if f.Severity == approvals.SeverityOK {
+			passed = append(passed, f)
+		} else {
+			problems = append(problems, f)
+		}
+	}
+	slices.SortStableFunc(problems, func(a, b approvals.Finding) int {
+		return severityRank(a.Severity) - severityRank(b.Severity)
+	})
+	var tail strings.Builder
+	if len(passed) > maxListedOK {
+		fmt.Fprintf(&tail, "\n✅ %d checks passed", len(passed))
+	} else {
+		for _, f := range passed {
+			tail.WriteString(findingLine(f))
+		}
+	}
+	if r.State == approvals.StatePending && r.Review.Blocked() {
+		tail.WriteString("\n*This request cannot be approved until the blockers are fixed; run* `/xvm check` *and ask again.*")
+	}
+	var b strings.Builder
+	b.WriteString("*Pre-flight checks*")
+	for i, f := range problems {
+		line := findingLine(f)
+		more := fmt.Sprintf("\n…and %d more %s", len(problems)-i, plural(len(problems)-i, "finding"))
+		if i == maxListedProblems || b.Len()+len(line)+len(more)+tail.Len() > maxSectionChars {
+			b.WriteString(more)
+			break
+		}
+		b.WriteString(line)
+	}
+	b.WriteString(tail.String())
+	return b.String()
+}
+
+func findingLine(f approvals.Finding) string {
+	line := "\n" + severityIcon(f.Severity) + " "
+	if f.VM != "" {
+		line += vmCode(f.VM) + ": "
+	}
+	line += esc(clipRunes(f.Message, 300))
+	if f.Hint != "" {
+		line += " — _" + esc(clipRunes(f.Hint, 300)) + "_"
+	}
+	return line
+}
+
+func severityRank(s approvals.Severity) int {
+	switch s {
+	case approvals.SeverityBlocker:
+		return 0
+	case approvals.SeverityWarning:
+		return 1
+	}
+	return 2
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
+
+func severityIcon(s approvals.Severity) string {
+	switch s {
+	case approvals.SeverityOK:
+		return "✅"
+	case approvals.SeverityBlocker:
+		return "⛔"
+	}
+	return "⚠️"
+}
+
+// statusText is the decision so far and, once approved, the state of the jobs.
+func statusText(r *approvals.Request, now time.Time) string {
+	var lines []string
+	switch r.State {
+	case approvals.StatePending:
+		line := "⏳ *Waiting for approval* — " + approvalCount(r)
+		if r.Review.Blocked() {
+			line = "⛔ *Blocked by pre-flight checks* — it cannot be approved; " + approvalCount(r)
+		}
+		if len(r.Approvals) > 0 {
+			line += ": " + users(r.Approvers())
+		}
+		lines = append(lines, line)
+		if !r.ExpiresAt.IsZero() {
+			if left := r.ExpiresAt.Sub(now); left > 0 {
+				lines = append(lines, fmt.Sprintf("Expires in %s, at %s", humanDuration(left), clock(r.ExpiresAt)))
+			} else {
+				lines = append(lines, "Expiring now")
+			}
+		}
+		return strings.Join(lines, "\n")
+	case approvals.StateRejected:
+		lines = append(lines, "❌ *Rejected*"+byWhom(r.Rejection, false))
+	case approvals.StateExpired:
+		at := ""
+		if !r.ExpiresAt.IsZero() {
+			at = " at " + clock(r.ExpiresAt)
+		}
+		lines = append(lines, fmt.Sprintf("⌛ *Expired*%s with %s", at, approvalCount(r)))
+	default:
+		if len(r.Approvals) > 0 {
+			at := r.DecidedAt
+			if at.IsZero() {
+				at = r.Approvals[len(r.Approvals)-1].At
+			}
+			lines = append(lines, fmt.Sprintf("✅ *Approved* by %s at %s", users(r.Approvers()), clock(at)))
+		}
+		if r.State == approvals.StateCancelled {
+			lines = append(lines, "🚫 *Cancelled*"+byWhom(r.Cancellation, false))
+		}
+	}
+	if len(r.Jobs) > 0 {
+		c := r.Counts()
+		counts := fmt.Sprintf("%d queued · %d running · %d succeeded · %d failed",
+			c[approvals.StateQueued]+c[""], c[approvals.StateRunning], c[approvals.StateSucceeded], c[approvals.StateFailed])
+		if c[approvals.StateCancelled] > 0 {
+			counts += fmt.Sprintf(" · %d cancelled", c[approvals.StateCancelled])
+		}
+		lines = append(lines, fmt.Sprintf("%s *%s* — %s", stateIcon(r.State), stateWord(r.State), counts),
+			"`"+ProgressBar(r.Progress())+"`")
+	}
+	if d := totalDuration(r); d > 0 && r.State.Final() && len(r.Jobs) > 0 {
+		lines = append(lines, "Took "+humanDuration(d))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// statusPhrase is the state in a few plain words, for notifications.
+func statusPhrase(r *approvals.Request) string {
+	switch r.State {
+	case approvals.StatePending:
+		if r.Review.Blocked() {
+			return "blocked by pre-flight checks"
+		}
+		return "waiting for approval (" + approvalCount(r) + ")"
+	case approvals.StateQueued, approvals.StateRunning:
+		return fmt.Sprintf("%s, %d%%", r.State, r.Progress())
+	}
+	return string(r.State)
+}
+
+func requestActions(r *approvals.Request) slack.Block {
+	switch r.State {
+	case approvals.StatePending:
+		reject := slack.NewButtonBlockElement(ActionReject, r.ID, plain("Reject")).WithStyle(slack.StyleDanger).
+			WithConfirm(slack.NewConfirmationBlockObject(plain("Reject this request?"),
+				mrkdwn(fmt.Sprintf("%s of %s to %s will not happen; <@%s> is told.", capitalize(string(r.Direction)),
+					countVMs(len(requestVMs(r))), esc(targetName(r)), r.Requester)),
+				plain("Reject"), plain("Keep it")).WithStyle(slack.StyleDanger))
+		if r.Review.Blocked() {
+			return slack.NewActionBlock("", reject)
+		}
+		approve := slack.NewButtonBlockElement(ActionApprove, r.ID, plain("Approve")).WithStyle(slack.StylePrimary)
+		return slack.NewActionBlock("", approve, reject)
+	case approvals.StateApproved, approvals.StateQueued, approvals.StateRunning:
+		cancel := slack.NewButtonBlockElement(ActionCancel, r.ID, plain("Cancel")).WithStyle(slack.StyleDanger).
+			WithConfirm(slack.NewConfirmationBlockObject(plain("Cancel this request?"),
+				mrkdwn("VMs that have not finished moving stay where they are; VMs already moved stay moved."),
+				plain("Cancel request"), plain("Keep going")).WithStyle(slack.StyleDanger))
+		return slack.NewActionBlock("", cancel)
+	}
+	return nil
+}
+
+// finalLines gives each VM's outcome, failures first.
+func finalLines(r *approvals.Request) string {
+	rank := map[approvals.State]int{approvals.StateFailed: 0, approvals.StateCancelled: 1, approvals.StateRunning: 2, approvals.StateQueued: 3, approvals.StateSucceeded: 4}
+	jobs := slices.Clone(r.Jobs)
+	slices.SortStableFunc(jobs, func(a, b approvals.Job) int { return rank[a.State] - rank[b.State] })
+	var b strings.Builder
+	for i, j := range jobs {
+		line := stateIcon(j.State) + " " + vmCode(j.VM) + " "
+		switch j.State {
+		case approvals.StateSucceeded:
+			line += "moved"
+			if !j.StartedAt.IsZero() && !j.EndedAt.IsZero() {
+				line += " in " + humanDuration(j.EndedAt.Sub(j.StartedAt))
+			}
+		case approvals.StateFailed:
+			line += "failed: " + esc(clipRunes(or(j.Error, "no reason given"), 400))
+			if j.Hint != "" {
+				line += " — _" + esc(clipRunes(j.Hint, 300)) + "_"
+			}
+		case approvals.StateCancelled:
+			line += "cancelled"
+			if j.Error != "" {
+				line += ": " + esc(clipRunes(j.Error, 400))
+			}
+		default:
+			line += fmt.Sprintf("%s %d%%", stateWord(j.State), j.Progress)
+		}
+		if i > 0 {
+			line = "\n" + line
+		}
+		more := fmt.Sprintf("\n…and %d more", len(jobs)-i)
+		if i == maxFinalLines || b.Len()+len(line)+len(more) > maxSectionChars {
+			b.WriteString(more)
+			break
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
+// totalDuration runs from the decision (or the request) to the end.
+func totalDuration(r *approvals.Request) time.Duration {
+	if r.EndedAt.IsZero() {
+		return 0
+	}
+	start := r.DecidedAt
+	if start.IsZero() {
+		start = r.CreatedAt
+	}
+	if start.IsZero() || r.EndedAt.Before(start) {
+		return 0
+	}
+	return r.EndedAt.Sub(start)
+}
+
+func stateIcon(s approvals.State) string {
+	switch s {
+	case approvals.StatePending:
+		return "⏳"
+	case approvals.StateApproved, approvals.StateQueued, "":
+		return "🕐"
+	case approvals.StateRunning:
+		return "🔄"
+	case approvals.StateSucceeded:
+		return "✅"
+	case approvals.StateFailed, approvals.StateRejected:
+		return "❌"
+	case approvals.StateExpired:
+		return "⌛"
+	case approvals.StateCancelled:
+		return "🚫"
+	}
+	return "•"
+}
+
+func stateWord(s approvals.State) string {
+	if s == "" {
+		return "Queued"
+	}
+	return capitalize(string(s))
+}
+
+func approvalCount(r *approvals.Request) string {
+	q := max(r.Quorum, 1)
+	return fmt.Sprintf("%d of %d %s", len(r.Approvals), q, plural(q, "approval"))
+}
+
+// byWhom is " by <@U…> at 15:04 UTC: reason" (or "… (reason)" inline in a sentence).
+func byWhom(d *approvals.Decision, inline bool) string {
+	if d == nil {
+		return ""
+	}
+	s := ""
+	if d.User != "" {
+		s = fmt.Sprintf(" by <@%s>", d.User)
+	}
+	if !d.At.IsZero() && !inline {
+		s += " at " + clock(d.At)
+	}
+	if d.Reason != "" {
+		if inline {
+			s += " (“" + esc(clipRunes(d.Reason, 500)) + "”)"
+		} else {
+			s += ": " + esc(clipRunes(d.Reason, 1000))
+		}
+	}
+	return s
+}
+
+func cancelledSuffix(c map[approvals.State]int) string {
+	if n := c[approvals.StateCancelled]; n > 0 {
+		return fmt.Sprintf(", %d cancelled", n)
+	}
+	return ""
+}
+
+func allOrCount(n, of int) string {
+	switch {
+	case of == 1:
+		return "the VM"
+	case n == of:
+		return fmt.Sprintf("all %d VMs", of)
+	}
+	return fmt.Sprintf("%d of %d VMs", n, of)
+}
+
+func countVMs(n int) string {
+	if n == 1 {
+		return "1 VM"
+	}
+	return fmt.Sprintf("%d VMs", n)
+}
+
+func users(ids []string) string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = "<@" + id + ">"
+	}
+	return strings.Join(out, ", ")
+}
+
+func sourceName(r *approvals.Request) string { return or(r.SourceVC, r.Review.Source.Name) }
+func targetName(r *approvals.Request) string { return or(r.TargetVC, r.Review.Target.Name) }
+
+// clock writes a time as "15:04 UTC"; the rendering stays the same wherever the bot runs.
+func clock(t time.Time) string { return t.UTC().Format("15:04 UTC") }
+
+// humanDuration writes "45s", "12m 30s", "3h 59m" or "2d 3h".
+func humanDuration(d time.Duration) string {
+	d = d.Round(time.Second)
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm %ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh %dm", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd %dh", int(d.Hours())/24, int(d.Hours())%24)
+}
+
+// vmCode writes a VM name as inline code, so _ and * in names do not turn into formatting.
+func vmCode(name string) string {
+	return "`" + esc(clipRunes(strings.ReplaceAll(name, "`", "'"), 80)) + "`"
+}
+
+// esc escapes the three characters Slack's mrkdwn reserves.
+func esc(s string) string { return entityEncoder.Replace(s) }
+
+// stripMrkdwn turns a mrkdwn sentence into notification text: no bold or code marks.
+func stripMrkdwn(s string) string { return strings.NewReplacer("*", "", "`", "").Replace(s) }
+
+func clipRunes(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n-1]) + "…"
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func orDefault(s string) string { return or(s, "_default_") }
+
+func plain(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.PlainTextType, s, true, false)
+}
+func mrkdwn(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+}

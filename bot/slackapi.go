@@ -1,0 +1,151 @@
+package bot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/slack-go/slack"
+)
+
+// slackAPI is the part of the Slack Web API the bot calls.
+type slackAPI interface {
+	PostMessageContext(ctx context.Context, channelID string, options ...slack.MsgOption) (string, string, error)
+	UpdateMessageContext(ctx context.Context, channelID, timestamp string, options ...slack.MsgOption) (string, string, string, error)
+	PostEphemeralContext(ctx context.Context, channelID, userID string, options ...slack.MsgOption) (string, error)
+	AuthTestContext(ctx context.Context) (*slack.AuthTestResponse, error)
+}
+
+var _ slackAPI = (*slack.Client)(nil)
+
+// Retry bounds for Slack calls. A final message must not be dropped because Slack asked us
+// to slow down, but a handler must not wait forever either.
+const (
+	slackMaxAttempts = 6
+	slackMaxWait     = 30 * time.Second // longest single Retry-After honoured
+	slackServerRetry = 500 * time.Millisecond
+)
+
+// slackClient wraps the Web API: it counts every attempt, honours 429 Retry-After and
+// retries 5xx a bounded number of times. It never sees or logs a token: the token lives
+// inside *slack.Client.
+type slackClient struct {
+	api     slackAPI
+	webhook *http.Client // response_url posts
+	m       *metrics
+	log     *slog.Logger
+}
+
+func newSlackClient(api slackAPI, m *metrics, logger *slog.Logger) *slackClient {
+	return &slackClient{api: api, webhook: &http.Client{Timeout: 20 * time.Second}, m: m, log: logger}
+}
+
+// message is the text fallback and Block Kit blocks of one message.
+type message struct {
+	Text   string
+	Blocks []slack.Block
+}
+
+func (msg message) options() []slack.MsgOption {
+	opts := []slack.MsgOption{slack.MsgOptionText(msg.Text, false)}
+	if len(msg.Blocks) > 0 {
+		opts = append(opts, slack.MsgOptionBlocks(msg.Blocks...))
+	}
+	return opts
+}
+
+// post sends a message to a channel, in the thread of threadTS when it is set, and returns its ts.
+func (c *slackClient) post(ctx context.Context, channel, threadTS string, msg message) (string, error) {
+	opts := msg.options()
+	if threadTS != "" {
+		opts = append(opts, slack.MsgOptionTS(threadTS))
+	}
+	var ts string
+	err := c.call(ctx, "chat.postMessage", func() (err error) {
+		_, ts, err = c.api.PostMessageContext(ctx, channel, opts...)
+		return err
+	})
+	return ts, err
+}
+
+// update replaces the message at ts.
+func (c *slackClient) update(ctx context.Context, channel, ts string, msg message) error {
+	opts := msg.options()
+	if len(msg.Blocks) == 0 {
+		// Without blocks Slack would keep the old ones, buttons included.
+		opts = append(opts, slack.MsgOptionBlocks())
+	}
+	return c.call(ctx, "chat.update", func() error {
+		_, _, _, err := c.api.UpdateMessageContext(ctx, channel, ts, opts...)
+		return err
+	})
+}
+
+// ephemeral shows a message to one user in a channel.
+func (c *slackClient) ephemeral(ctx context.Context, channel, user string, msg message) error {
+	return c.call(ctx, "chat.postEphemeral", func() error {
+		_, err := c.api.PostEphemeralContext(ctx, channel, user, msg.options()...)
+		return err
+	})
+}
+
+// respond answers privately through a response_url, which works where the bot is not a
+// channel member (chat.postEphemeral does not). Slack allows 5 uses in 30 minutes.
+func (c *slackClient) respond(ctx context.Context, responseURL string, msg message) error {
+	wm := &slack.WebhookMessage{ResponseType: slack.ResponseTypeEphemeral, Text: msg.Text}
+	if len(msg.Blocks) > 0 {
+		wm.Blocks = &slack.Blocks{BlockSet: msg.Blocks}
+	}
+	return c.call(ctx, "response_url", func() error {
+		return slack.PostWebhookCustomHTTPContext(ctx, responseURL, c.webhook, wm)
+	})
+}
+
+// authTest checks the bot token.
+func (c *slackClient) authTest(ctx context.Context) (*slack.AuthTestResponse, error) {
+	var resp *slack.AuthTestResponse
+	err := c.call(ctx, "auth.test", func() (err error) {
+		resp, err = c.api.AuthTestContext(ctx)
+		return err
+	})
+	return resp, err
+}
+
+// call runs fn, retrying rate limits (after Slack's Retry-After) and server errors.
+func (c *slackClient) call(ctx context.Context, method string, fn func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn()
+		if err == nil {
+			c.m.apiCalls.WithLabelValues(method, "ok").Inc()
+			return nil
+		}
+		var wait time.Duration
+		var rl *slack.RateLimitedError
+		var sc slack.StatusCodeError
+		switch {
+		case errors.As(err, &rl):
+			c.m.apiCalls.WithLabelValues(method, "ratelimited").Inc()
+			wait = min(max(rl.RetryAfter, 100*time.Millisecond), slackMaxWait)
+		case errors.As(err, &sc) && sc.Code >= 500:
+			c.m.apiCalls.WithLabelValues(method, "error").Inc()
+			wait = slackServerRetry * time.Duration(attempt)
+		default:
+			c.m.apiCalls.WithLabelValues(method, "error").Inc()
+			return fmt.Errorf("slack %s: %w", method, err)
+		}
+		if attempt >= slackMaxAttempts {
+			return fmt.Errorf("slack %s: giving up after %d attempts: %w", method, attempt, err)
+		}
+		c.log.Debug("slack call retried", "method", method, "attempt", attempt, "wait", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("slack %s: %w", method, ctx.Err())
+		case <-t.C:
+		}
+	}
+}

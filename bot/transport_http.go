@@ -1,0 +1,135 @@
+package bot
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/slack-go/slack"
+)
+
+// Paths of the HTTP transport, as configured in the Slack app (Request URLs).
+const (
+	PathCommands     = "/slack/commands"
+	PathInteractions = "/slack/interactions"
+)
+
+// Handler serves Slack's signed HTTP requests: slash commands at PathCommands and
+// interactions at PathInteractions. Every request must carry a valid v0 signature made
+// with the signing secret and a timestamp less than five minutes old; otherwise it is
+// answered 401 and nothing is done. Valid requests are acknowledged at once; the work
+// follows in goroutines that Run waits for. Retries (X-Slack-Retry-Num) and duplicates
+// of a request already handled are acknowledged and ignored.
+func (b *Bot) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("POST "+PathCommands, b.verified(b.serveCommand))
+	mux.Handle("POST "+PathInteractions, b.verified(b.serveInteraction))
+	return mux
+}
+
+// verified checks the signature over the raw body, then hands the request (with its body
+// restored) and the body to next.
+func (b *Bot) verified(next func(w http.ResponseWriter, r *http.Request, body []byte, start time.Time)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+		if err != nil {
+			http.Error(w, "request too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		sv, err := slack.NewSecretsVerifier(r.Header, b.cfg.SigningSecret.Reveal())
+		if err == nil {
+			_, _ = sv.Write(body)
+			err = sv.Ensure()
+		}
+		if err != nil {
+			b.log.Warn("slack request refused", "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+			http.Error(w, "invalid signature", http.StatusUnauthorized)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next(w, r, body, start)
+	}
+}
+
+func (b *Bot) serveCommand(w http.ResponseWriter, r *http.Request, body []byte, start time.Time) {
+	defer b.observeAck("command", start)
+	sc, err := slack.SlashCommandParse(r)
+	if err != nil {
+		http.Error(w, "malformed slash command", http.StatusBadRequest)
+		return
+	}
+	if !b.firstDelivery(deliveryKey(sc.TriggerID, body)) {
+		b.log.Info("duplicate slash command ignored", "retry_num", r.Header.Get("X-Slack-Retry-Num"), "user", sc.UserID)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	reply := b.commandAck(b.onCommand(sc), sc)
+	if reply == nil {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(reply)
+}
+
+func (b *Bot) serveInteraction(w http.ResponseWriter, r *http.Request, body []byte, start time.Time) {
+	defer b.observeAck("interaction", start)
+	cb, err := slack.InteractionCallbackParse(r)
+	if err != nil {
+		http.Error(w, "malformed interaction payload", http.StatusBadRequest)
+		return
+	}
+	if !b.firstDelivery(deliveryKey(cb.TriggerID, body)) {
+		b.log.Info("duplicate interaction ignored", "retry_num", r.Header.Get("X-Slack-Retry-Num"), "user", cb.User.ID)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	b.onInteraction(cb)
+	w.WriteHeader(http.StatusOK)
+}
+
+// ackReply is the body of a slash command ack that answers the user privately.
+type ackReply struct {
+	ResponseType string        `json:"response_type"`
+	Text         string        `json:"text"`
+	Blocks       []slack.Block `json:"blocks,omitempty"`
+}
+
+// maxAckBytes keeps an ack under Socket Mode's 20 KB limit, above which Slack drops it silently.
+const maxAckBytes = 19 * 1024
+
+// commandAck encodes the immediate reply to a command. A reply too big for an ack is sent
+// with chat.postEphemeral instead.
+func (b *Bot) commandAck(msg *message, sc slack.SlashCommand) json.RawMessage {
+	if msg == nil {
+		return nil
+	}
+	raw, err := json.Marshal(ackReply{ResponseType: slack.ResponseTypeEphemeral, Text: msg.Text, Blocks: msg.Blocks})
+	if err == nil && len(raw) <= maxAckBytes {
+		return raw
+	}
+	who := invocation{User: sc.UserID, Channel: sc.ChannelID}
+	m := *msg
+	b.spawn("reply", func(ctx context.Context) { b.tell(ctx, who, m) })
+	return nil
+}
+
+func (b *Bot) observeAck(kind string, start time.Time) {
+	b.m.ack.WithLabelValues(kind).Observe(time.Since(start).Seconds())
+}
+
+// deliveryKey identifies one user action across Slack's retries: its trigger id, or the
+// hash of the payload when there is none.
+func deliveryKey(triggerID string, payload []byte) string {
+	if triggerID != "" {
+		return "t:" + triggerID
+	}
+	sum := sha256.Sum256(payload)
+	return "h:" + hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,138 @@
+package bot
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMigrateCommandIsAckedThenPostedForApproval(t *testing.T) {
+	e := newEnv(t)
+	d := e.command(requester, "migrate web-01,web-02 to vc-west datastore=ds-west-1")
+	if d.status != http.StatusOK {
+		t.Fatalf("status %d: %s", d.status, d.body)
+	}
+	if d.latency > time.Second {
+		t.Fatalf("ack took %s", d.latency)
+	}
+	var ack struct {
+		ResponseType string `json:"response_type"`
+	}
+	if err := json.Unmarshal([]byte(d.body), &ack); err != nil || ack.ResponseType != "ephemeral" {
+		t.Fatalf("ack body %q: %v", d.body, err)
+	}
+	e.settle()
+
+	all := e.requests()
+	if len(all) != 1 {
+		t.Fatalf("%d requests stored", len(all))
+	}
+	r := all[0]
+	if r.SourceVC != "vc-east" || r.TargetVC != "vc-west" || r.Requester != requester || r.Channel != testChannel ||
+		!slices.Equal(r.VMs, []string{"web-01", "web-02"}) || r.Placement.Datastore != "ds-west-1" || r.Review.Target.Name != "vc-west" {
+		t.Fatalf("stored request %+v", r)
+	}
+	msg := e.slack.message(r.MessageTS)
+	if msg.Channel != testChannel || msg.ThreadTS != "" {
+		t.Fatalf("approval message %+v", msg)
+	}
+	if got := msg.actions(); !slices.Contains(got, ActionApprove) || !slices.Contains(got, ActionReject) {
+		t.Fatalf("approval message buttons %v, want approve and reject", got)
+	}
+	if !strings.Contains(msg.words(), "web-01") {
+		t.Fatalf("approval message does not name the VM:\n%s", msg.words())
+	}
+}
+
+func TestUnsignedOrStaleRequestsAreRefused(t *testing.T) {
+	e := newEnv(t)
+	body := commandBody(requester, testChannel, "migrate web-01 to vc-west", "trig.x")
+	tests := []struct {
+		name   string
+		header func() http.Header
+	}{
+		{"no signature", func() http.Header {
+			h := sign(testSecret, time.Now(), body)
+			h.Del("X-Slack-Signature")
+			return h
+		}},
+		{"wrong secret", func() http.Header { return sign("not-the-secret", time.Now(), body) }},
+		{"body tampered", func() http.Header { return sign(testSecret, time.Now(), body+"&text=x") }},
+		{"stale timestamp", func() http.Header { return sign(testSecret, time.Now().Add(-6*time.Minute), body) }},
+		{"future timestamp", func() http.Header { return sign(testSecret, time.Now().Add(6*time.Minute), body) }},
+		{"garbage timestamp", func() http.Header {
+			h := sign(testSecret, time.Now(), body)
+			h.Set("X-Slack-Request-Timestamp", "yesterday")
+			return h
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, path := range []string{PathCommands, PathInteractions} {
+				if d := e.deliver(path, body, tt.header()); d.status != http.StatusUnauthorized {
+					t.Fatalf("%s: status %d, want 401", path, d.status)
+				}
+			}
+		})
+	}
+	e.settle()
+	if n := len(e.requests()); n != 0 {
+		t.Fatalf("%d requests stored from unsigned deliveries", n)
+	}
+	if n := len(e.slack.messages()); n != 0 {
+		t.Fatalf("%d messages posted from unsigned deliveries", n)
+	}
+	if len(e.planner.specs) != 0 {
+		t.Fatal("planner called for an unsigned delivery")
+	}
+}
+
+func TestSlackRetryOfACommandMakesOneRequest(t *testing.T) {
+	e := newEnv(t)
+	body := commandBody(requester, testChannel, "migrate web-01 to vc-west", "trig.retry")
+	if d := e.deliver(PathCommands, body, sign(testSecret, time.Now(), body)); d.status != http.StatusOK {
+		t.Fatalf("first delivery: %d", d.status)
+	}
+	for i := 1; i <= 2; i++ {
+		h := sign(testSecret, time.Now(), body)
+		h.Set("X-Slack-Retry-Num", strconv.Itoa(i))
+		h.Set("X-Slack-Retry-Reason", "http_timeout")
+		if d := e.deliver(PathCommands, body, h); d.status != http.StatusOK {
+			t.Fatalf("retry %d: %d", i, d.status)
+		}
+	}
+	e.settle()
+	if n := len(e.requests()); n != 1 {
+		t.Fatalf("%d requests stored, want 1", n)
+	}
+	if n := len(e.slack.messages()); n != 1 {
+		t.Fatalf("%d messages posted, want 1", n)
+	}
+}
+
+func TestAckLatencyIsMeasured(t *testing.T) {
+	e := newEnv(t)
+	e.command(requester, "help")
+	e.settle()
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, mf := range mfs {
+		if mf.GetName() == "xvm_slack_ack_seconds" {
+			for _, m := range mf.GetMetric() {
+				if m.GetHistogram().GetSampleCount() > 0 {
+					found = true
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatal("xvm_slack_ack_seconds has no sample")
+	}
+}

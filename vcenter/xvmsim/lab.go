@@ -1,0 +1,319 @@
+package xvmsim
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/session"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// Lab is a set of running simulated vCenters.
+type Lab struct {
+	vcs []*VC
+	opt options
+
+	// relocations owns the goroutines of emulated XVM tasks; Close cancels
+	// them so that it returns in bounded time.
+	relocations sync.WaitGroup
+	mu          sync.Mutex
+	closed      bool
+	cancels     map[int]context.CancelFunc
+	nextCancel  int
+	closeOnce   sync.Once
+}
+
+// VC is one simulated vCenter.
+type VC struct {
+	Name             string   // "vc-east"
+	URL              *url.URL // https://127.0.0.1:PORT/sdk, without userinfo
+	Username         string
+	Password         string
+	Thumbprint       string // SHA-1, colon-separated upper-case hex
+	ThumbprintSHA256 string
+	InstanceUUID     string
+	Datacenter       string
+
+	lab      *Lab
+	model    *simulator.Model
+	server   *simulator.Server
+	front    *frontDoor
+	internal *url.URL // the simulator's own listener, behind the front door
+	dsDir    string
+	cert     *x509.Certificate
+
+	mu         sync.Mutex
+	xvmTotal   int
+	xvmByVM    map[string]int
+	relocating map[types.ManagedObjectReference]bool
+}
+
+// ErrNotFound is returned by FindVM when no VM has the given name.
+var ErrNotFound = errors.New("not found")
+
+// refOffset separates the MoRef counters of the simulated vCenters: two
+// simulators built the same way hand out identical MoRef values, which would
+// let a caller mix up references between vCenters and still "succeed".
+const refOffset = 100_000
+
+// Start starts the default two vCenters, "vc-east" (home) and "vc-west".
+func Start(ctx context.Context, opts ...Option) (*Lab, error) {
+	opt := defaultOptions()
+	for _, o := range opts {
+		o(&opt)
+	}
+	l := &Lab{opt: opt, cancels: map[int]context.CancelFunc{}}
+
+	specs := []struct {
+		name string
+		inv  inventory
+	}{
+		{EastVC, eastInventory(opt.extraVMs)},
+		{WestVC, westInventory()},
+	}
+	for i, s := range specs {
+		vc, err := l.startVC(ctx, s.name, s.inv, int64(i)*refOffset)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("start %s: %w", s.name, err)
+		}
+		l.vcs = append(l.vcs, vc)
+	}
+	return l, nil
+}
+
+// VC returns the vCenter with the given name, or nil if there is none.
+func (l *Lab) VC(name string) *VC {
+	for _, v := range l.vcs {
+		if v.Name == name {
+			return v
+		}
+	}
+	return nil
+}
+
+// VCs returns every vCenter of the lab, the home one first.
+func (l *Lab) VCs() []*VC {
+	return append([]*VC(nil), l.vcs...)
+}
+
+// Close aborts running emulated relocations and stops every vCenter.
+func (l *Lab) Close() {
+	l.closeOnce.Do(func() {
+		l.mu.Lock()
+		l.closed = true
+		for _, cancel := range l.cancels {
+			cancel()
+		}
+		l.mu.Unlock()
+		l.relocations.Wait()
+		for _, v := range l.vcs {
+			v.close()
+		}
+	})
+}
+
+// goRelocation runs f on a goroutine owned by the lab, with a context that
+// Close cancels. It reports false, without running f, once the lab is closed.
+func (l *Lab) goRelocation(f func(ctx context.Context)) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	id := l.nextCancel
+	l.nextCancel++
+	l.cancels[id] = cancel
+	l.relocations.Add(1)
+	go func() {
+		defer l.relocations.Done()
+		defer func() {
+			l.mu.Lock()
+			delete(l.cancels, id)
+			l.mu.Unlock()
+			cancel()
+		}()
+		f(ctx)
+	}()
+	return true
+}
+
+func (l *Lab) startVC(ctx context.Context, name string, inv inventory, offset int64) (_ *VC, err error) {
+	password, err := randomPassword()
+	if err != nil {
+		return nil, err
+	}
+	cert, err := selfSignedCert(name)
+	if err != nil {
+		return nil, err
+	}
+
+	m := simulator.VPX()
+	m.Datacenter, m.Cluster, m.ClusterHost, m.Host = 0, 0, 0, 0
+	m.Datastore, m.Machine, m.Portgroup, m.Autostart = 0, 0, 0, false
+	// The simulator copies the ServiceContent before generating an instance
+	// UUID, so without this every simulated vCenter reports the same one.
+	m.ServiceContent.About.InstanceUuid = uuid.NewString()
+	if err := m.Create(); err != nil {
+		return nil, err
+	}
+	vc := &VC{
+		Name:         name,
+		Username:     Username,
+		Password:     password,
+		InstanceUUID: m.ServiceContent.About.InstanceUuid,
+		Datacenter:   inv.datacenter,
+		lab:          l,
+		model:        m,
+		xvmByVM:      map[string]int{},
+		relocating:   map[types.ManagedObjectReference]bool{},
+	}
+	defer func() {
+		if err != nil {
+			vc.close()
+		}
+	}()
+
+	reg := m.Map()
+	if offset > 0 {
+		bumpCounter(reg, offset)
+	}
+	reg.Handler = vc.intercept
+
+	m.Service.TLS = cert
+	m.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword(vc.Username, vc.Password)}
+	vc.server = m.Service.NewServer()
+	vc.internal = &url.URL{Scheme: "https", Host: vc.server.URL.Host, Path: vc.server.URL.Path}
+	vc.cert = vc.server.Certificate()
+	vc.Thumbprint = soap.ThumbprintSHA1(vc.cert)
+	vc.ThumbprintSHA256 = soap.ThumbprintSHA256(vc.cert)
+
+	if vc.front, err = newFrontDoor(vc.server.URL.Host); err != nil {
+		return nil, err
+	}
+	vc.URL = &url.URL{Scheme: "https", Host: vc.front.addr(), Path: vc.server.URL.Path}
+
+	if vc.dsDir, err = os.MkdirTemp("", "xvmsim-"+name+"-"); err != nil {
+		return nil, err
+	}
+	c, err := vc.login(ctx, vc.internal)
+	if err != nil {
+		return nil, err
+	}
+	defer logout(c)
+	if err := inv.build(ctx, c, vc.dsDir); err != nil {
+		return nil, err
+	}
+	return vc, nil
+}
+
+// counterBump only exists to push the registry's MoRef counter forward.
+type counterBump struct{ Self types.ManagedObjectReference }
+
+func (b *counterBump) Reference() types.ManagedObjectReference { return b.Self }
+
+func bumpCounter(reg *simulator.Registry, n int64) {
+	b := &counterBump{Self: types.ManagedObjectReference{Type: "XvmsimCounter", Value: fmt.Sprintf("xvmsimcounter-%d", n)}}
+	reg.Put(b)
+	_ = reg.AlignCounter()
+	reg.Remove(simulator.NewContext(), b.Self)
+}
+
+func (v *VC) close() {
+	if v.front != nil {
+		v.front.close()
+	}
+	if v.server != nil {
+		v.server.Close()
+	}
+	if v.model != nil {
+		v.model.Remove()
+	}
+	if v.dsDir != "" {
+		_ = os.RemoveAll(v.dsDir)
+	}
+}
+
+// Client logs in to the vCenter over SOAP, pinning its certificate thumbprint.
+// The caller should call Logout when done.
+func (v *VC) Client(ctx context.Context) (*govmomi.Client, error) {
+	return v.login(ctx, v.URL)
+}
+
+func (v *VC) login(ctx context.Context, u *url.URL) (*govmomi.Client, error) {
+	return v.loginAs(ctx, u, v.Username, v.Password)
+}
+
+func (v *VC) loginAs(ctx context.Context, u *url.URL, user, password string) (*govmomi.Client, error) {
+	sc := soap.NewClient(u, false)
+	sc.SetThumbprint(u.Host, v.Thumbprint)
+	// Trusting the certificate up front spares the simulator's log a failed
+	// handshake per login; the thumbprint pin still applies.
+	roots := x509.NewCertPool()
+	roots.AddCert(v.cert)
+	sc.DefaultTransport().TLSClientConfig.RootCAs = roots
+	vc, err := vim25.NewClient(ctx, sc)
+	if err != nil {
+		sc.CloseIdleConnections()
+		return nil, err
+	}
+	c := &govmomi.Client{Client: vc, SessionManager: session.NewManager(vc)}
+	if err := c.Login(ctx, url.UserPassword(user, password)); err != nil {
+		sc.CloseIdleConnections()
+		return nil, err
+	}
+	return c, nil
+}
+
+// logout ends the session and drops its keep-alive connections, so that
+// short-lived clients leave nothing behind in the simulator or the front door.
+func logout(c *govmomi.Client) {
+	_ = c.Logout(context.Background())
+	c.Client.Client.CloseIdleConnections()
+}
+
+// SetDown(true) makes the vCenter unreachable: open connections are cut and
+// new ones are closed as soon as they are accepted, as a vCenter whose
+// service has stopped would. SetDown(false) restores it.
+func (v *VC) SetDown(down bool) {
+	v.front.setDown(down)
+}
+
+// XVMRelocations returns how many cross-vCenter relocations this vCenter, as
+// the source, has completed successfully.
+func (v *VC) XVMRelocations() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.xvmTotal
+}
+
+// XVMRelocationsOf returns how many cross-vCenter relocations of the VM with
+// the given name this vCenter, as the source, has completed successfully.
+func (v *VC) XVMRelocationsOf(vm string) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.xvmByVM[vm]
+}
+
+func randomPassword() (string, error) {
+	b := make([]byte, 18)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	// A symbol and a digit keep it plausible for a vSphere password policy.
+	return "X1!" + strings.TrimRight(base64.RawURLEncoding.EncodeToString(b), "="), nil
+}

@@ -1,0 +1,370 @@
+package xvmsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// relocate performs a cross-vCenter relocation of vmRef from v to the vCenter
+// named by spec.Service. The VM leaves the source only once it runs in the
+// target; any earlier failure leaves the source untouched and removes what
+// was created in the target.
+func (v *VC) relocate(ctx context.Context, progress func(int32), vmRef types.ManagedObjectReference, spec types.VirtualMachineRelocateSpec) (types.ManagedObjectReference, *types.LocalizedMethodFault) {
+	var none types.ManagedObjectReference
+	// The percentages reported, spread evenly over the lab's task duration.
+	progressSteps := []int32{10, 25, 50, 75, 90}
+
+	tgt, lf := v.lab.resolveLocator(spec.Service)
+	if lf != nil {
+		return none, lf
+	}
+	for _, req := range []struct {
+		ref  *types.ManagedObjectReference
+		prop string
+	}{{spec.Host, "host"}, {spec.Pool, "pool"}, {spec.Datastore, "datastore"}} {
+		if req.ref == nil {
+			return none, invalidArgument(req.prop, "%s is required for a cross vCenter migration", req.prop)
+		}
+	}
+
+	// The emulator reaches its own vCenter behind the front door: a source
+	// marked down still finishes what it started, like vCenter's own services.
+	src, err := v.login(ctx, v.internal)
+	if err != nil {
+		return none, asFault(err, "log in to source %s", v.Name)
+	}
+	defer logout(src)
+	var vm mo.VirtualMachine
+	if err := src.RetrieveOne(ctx, vmRef, []string{"name", "config", "runtime.powerState"}, &vm); err != nil || vm.Config == nil {
+		return none, &types.LocalizedMethodFault{Fault: &types.ManagedObjectNotFound{Obj: vmRef}, LocalizedMessage: fmt.Sprintf("vm %s not found", vmRef.Value)}
+	}
+
+	dst, err := tgt.vc.loginAs(ctx, tgt.url, tgt.user, tgt.password)
+	if err != nil {
+		return none, asFault(err, "connect to target %s", tgt.url.Host)
+	}
+	defer logout(dst)
+
+	plan, lf := planTarget(ctx, dst, &vm, spec)
+	if lf != nil {
+		return none, lf
+	}
+	progress(progressSteps[0])
+
+	newRef, lf := plan.create(ctx, dst)
+	if lf != nil {
+		return none, lf
+	}
+	newVM := object.NewVirtualMachine(dst.Client, newRef)
+	rollback := func(lf *types.LocalizedMethodFault) (types.ManagedObjectReference, *types.LocalizedMethodFault) {
+		destroy(context.Background(), newVM)
+		return none, lf
+	}
+
+	step := v.lab.opt.taskDuration / time.Duration(len(progressSteps))
+	for _, p := range progressSteps[1:] {
+		select {
+		case <-ctx.Done():
+			return rollback(&types.LocalizedMethodFault{Fault: &types.RequestCanceled{}, LocalizedMessage: "the vCenter is shutting down"})
+		case <-time.After(step):
+		}
+		progress(p)
+	}
+
+	if vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn {
+		if err := runTask(ctx, newVM.PowerOn); err != nil {
+			return rollback(asFault(err, "power on %s in target", vm.Name))
+		}
+	}
+	select {
+	case <-ctx.Done():
+		return rollback(&types.LocalizedMethodFault{Fault: &types.RequestCanceled{}, LocalizedMessage: "the vCenter is shutting down"})
+	case <-time.After(step):
+	}
+
+	if err := destroy(ctx, object.NewVirtualMachine(src.Client, vmRef)); err != nil {
+		return rollback(asFault(err, "remove %s from source", vm.Name))
+	}
+	v.countRelocation(vm.Name)
+	return newRef, nil
+}
+
+func runTask(ctx context.Context, start func(context.Context) (*object.Task, error)) error {
+	t, err := start(ctx)
+	if err != nil {
+		return err
+	}
+	return t.Wait(ctx)
+}
+
+// destroy powers vm off if needed and deletes it with its disks.
+func destroy(ctx context.Context, vm *object.VirtualMachine) error {
+	state, err := vm.PowerState(ctx)
+	if err != nil {
+		return err
+	}
+	if state == types.VirtualMachinePowerStatePoweredOn {
+		if err := runTask(ctx, vm.PowerOff); err != nil {
+			return err
+		}
+	}
+	return runTask(ctx, vm.Destroy)
+}
+
+// asFault turns a client-side error into the fault the task reports: the
+// remote fault when there is one, otherwise a communication failure, which
+// is what vCenter reports when it cannot reach its peer.
+func asFault(err error, format string, args ...any) *types.LocalizedMethodFault {
+	msg := fmt.Sprintf(format, args...) + ": " + err.Error()
+	var f types.BaseMethodFault
+	if _, ok := fault.As(err, &f); ok && f != nil {
+		return &types.LocalizedMethodFault{Fault: f, LocalizedMessage: msg}
+	}
+	if errors.Is(err, context.Canceled) {
+		return &types.LocalizedMethodFault{Fault: &types.RequestCanceled{}, LocalizedMessage: msg}
+	}
+	return &types.LocalizedMethodFault{Fault: &types.HostCommunication{}, LocalizedMessage: msg}
+}
+
+// targetPlan is everything needed to create the VM in the target, resolved
+// and checked before anything is created there.
+type targetPlan struct {
+	config       types.VirtualMachineConfigSpec
+	folder, pool types.ManagedObjectReference
+	host         types.ManagedObjectReference
+	dc           *object.Datacenter
+	// dirs are the datastores, other than the VM's home one, that need a
+	// directory for its disks.
+	dirs []string
+}
+
+func planTarget(ctx context.Context, dst *govmomi.Client, vm *mo.VirtualMachine, spec types.VirtualMachineRelocateSpec) (*targetPlan, *types.LocalizedMethodFault) {
+	names := map[types.ManagedObjectReference]string{}
+	exists := func(ref types.ManagedObjectReference) *types.LocalizedMethodFault {
+		if _, ok := names[ref]; ok {
+			return nil
+		}
+		name, err := entityName(ctx, dst, ref)
+		if err != nil {
+			return &types.LocalizedMethodFault{
+				Fault:            &types.ManagedObjectNotFound{Obj: ref},
+				LocalizedMessage: fmt.Sprintf("%s %s not found in the target vCenter", ref.Type, ref.Value),
+			}
+		}
+		names[ref] = name
+		return nil
+	}
+
+	plan := &targetPlan{host: *spec.Host, pool: *spec.Pool}
+	for _, ref := range []types.ManagedObjectReference{*spec.Host, *spec.Pool, *spec.Datastore} {
+		if lf := exists(ref); lf != nil {
+			return nil, lf
+		}
+	}
+	dc, err := find.NewFinder(dst.Client, false).DefaultDatacenter(ctx)
+	if err != nil {
+		return nil, asFault(err, "find the target datacenter")
+	}
+	plan.dc = dc
+	if spec.Folder != nil {
+		if lf := exists(*spec.Folder); lf != nil {
+			return nil, lf
+		}
+		plan.folder = *spec.Folder
+	} else {
+		folders, err := dc.Folders(ctx)
+		if err != nil {
+			return nil, asFault(err, "find the target vm folder")
+		}
+		plan.folder = folders.VmFolder.Reference()
+	}
+
+	locators := map[int32]types.VirtualMachineRelocateSpecDiskLocator{}
+	for _, d := range spec.Disk {
+		if lf := exists(d.Datastore); lf != nil {
+			return nil, lf
+		}
+		locators[d.DiskId] = d
+	}
+	edits := map[int32]types.BaseVirtualDeviceBackingInfo{}
+	for _, c := range spec.DeviceChange {
+		dc := c.GetVirtualDeviceConfigSpec()
+		if dc.Operation != types.VirtualDeviceConfigSpecOperationEdit || dc.Device == nil {
+			continue
+		}
+		if nic, ok := dc.Device.(types.BaseVirtualEthernetCard); ok {
+			edits[nic.GetVirtualEthernetCard().Key] = nic.GetVirtualEthernetCard().Backing
+		}
+	}
+
+	var devices object.VirtualDeviceList
+	scsi, err := devices.CreateSCSIController("pvscsi")
+	if err != nil {
+		return nil, asFault(err, "create a disk controller")
+	}
+	devices = append(devices, scsi)
+	var change []types.BaseVirtualDeviceConfigSpec
+	change = append(change, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: scsi})
+
+	ndisk := 0
+	for _, d := range vm.Config.Hardware.Device {
+		switch dev := d.(type) {
+		case *types.VirtualDisk:
+			disk, ds, lf := planDisk(dev, locators[dev.Key], *spec.Datastore, names, vm.Name, ndisk)
+			if lf != nil {
+				return nil, lf
+			}
+			ndisk++
+			if ds != names[*spec.Datastore] && !slices.Contains(plan.dirs, ds) {
+				plan.dirs = append(plan.dirs, ds)
+			}
+			devices.AssignController(disk, scsi.(types.BaseVirtualController))
+			devices = append(devices, disk)
+			change = append(change, &types.VirtualDeviceConfigSpec{
+				Operation:     types.VirtualDeviceConfigSpecOperationAdd,
+				FileOperation: types.VirtualDeviceConfigSpecFileOperationCreate,
+				Device:        disk,
+			})
+		case types.BaseVirtualEthernetCard:
+			card := dev.GetVirtualEthernetCard()
+			backing := card.Backing
+			if b, ok := edits[card.Key]; ok {
+				backing = b
+			}
+			label := fmt.Sprintf("network adapter %d", card.Key)
+			if card.DeviceInfo != nil {
+				label = card.DeviceInfo.GetDescription().Label
+			}
+			if lf := checkNetwork(ctx, dst, backing, label); lf != nil {
+				return nil, lf
+			}
+			// The same card, with the same MAC, now on the target's network.
+			card.Key = devices.NewKey()
+			card.Backing = backing
+			card.AddressType = string(types.VirtualEthernetCardMacTypeManual)
+			card.DeviceInfo = nil
+			card.UnitNumber = nil
+			card.ExternalId = ""
+			devices = append(devices, d)
+			change = append(change, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: d})
+		}
+	}
+
+	c := vm.Config
+	plan.config = types.VirtualMachineConfigSpec{
+		Name:         vm.Name,
+		Uuid:         c.Uuid,
+		InstanceUuid: c.InstanceUuid,
+		GuestId:      c.GuestId,
+		NumCPUs:      c.Hardware.NumCPU,
+		MemoryMB:     int64(c.Hardware.MemoryMB),
+		Annotation:   c.Annotation,
+		Files:        &types.VirtualMachineFileInfo{VmPathName: "[" + names[*spec.Datastore] + "]"},
+		DeviceChange: change,
+	}
+	return plan, nil
+}
+
+func planDisk(src *types.VirtualDisk, loc types.VirtualMachineRelocateSpecDiskLocator, dflt types.ManagedObjectReference, names map[types.ManagedObjectReference]string, vmName string, i int) (*types.VirtualDisk, string, *types.LocalizedMethodFault) {
+	ds := dflt
+	var thin, eager *bool
+	if old, ok := src.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
+		thin, eager = old.ThinProvisioned, old.EagerlyScrub
+	}
+	if loc.Datastore.Value != "" {
+		ds = loc.Datastore
+		if b, ok := loc.DiskBackingInfo.(*types.VirtualDiskFlatVer2BackingInfo); ok {
+			thin, eager = b.ThinProvisioned, b.EagerlyScrub
+		}
+	}
+	name, ok := names[ds]
+	if !ok {
+		return nil, "", &types.LocalizedMethodFault{Fault: &types.ManagedObjectNotFound{Obj: ds}, LocalizedMessage: fmt.Sprintf("datastore %s not found in the target vCenter", ds.Value)}
+	}
+	return &types.VirtualDisk{
+		VirtualDevice: types.VirtualDevice{
+			Key: -1000 - src.Key,
+			Backing: &types.VirtualDiskFlatVer2BackingInfo{
+				DiskMode:        string(types.VirtualDiskModePersistent),
+				ThinProvisioned: thin,
+				EagerlyScrub:    eager,
+				VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{
+					FileName:  diskPath(name, vmName, i),
+					Datastore: &ds,
+				},
+			},
+		},
+		CapacityInKB:    src.CapacityInKB,
+		CapacityInBytes: src.CapacityInBytes,
+	}, name, nil
+}
+
+// checkNetwork fails like vCenter's network compatibility check when a NIC
+// would land on a network the target does not have.
+func checkNetwork(ctx context.Context, dst *govmomi.Client, backing types.BaseVirtualDeviceBackingInfo, nic string) *types.LocalizedMethodFault {
+	missing := func(what string) *types.LocalizedMethodFault {
+		return invalidArgument("spec.deviceChange", "%s: %s is not available in the target vCenter", nic, what)
+	}
+	switch b := backing.(type) {
+	case *types.VirtualEthernetCardDistributedVirtualPortBackingInfo:
+		pgRef := types.ManagedObjectReference{Type: "DistributedVirtualPortgroup", Value: b.Port.PortgroupKey}
+		var pg mo.DistributedVirtualPortgroup
+		if err := dst.RetrieveOne(ctx, pgRef, []string{"name", "config.distributedVirtualSwitch"}, &pg); err != nil || pg.Config.DistributedVirtualSwitch == nil {
+			return missing(fmt.Sprintf("distributed portgroup %s", b.Port.PortgroupKey))
+		}
+		var dvs mo.DistributedVirtualSwitch
+		if err := dst.RetrieveOne(ctx, *pg.Config.DistributedVirtualSwitch, []string{"uuid"}, &dvs); err != nil || dvs.Uuid != b.Port.SwitchUuid {
+			return missing(fmt.Sprintf("distributed switch %s", b.Port.SwitchUuid))
+		}
+		return nil
+	case *types.VirtualEthernetCardNetworkBackingInfo:
+		if b.Network != nil {
+			var n mo.Network
+			if err := dst.RetrieveOne(ctx, *b.Network, []string{"name"}, &n); err != nil || (b.DeviceName != "" && n.Name != b.DeviceName) {
+				return missing(fmt.Sprintf("network %q (%s)", b.DeviceName, b.Network.Value))
+			}
+			return nil
+		}
+		finder := find.NewFinder(dst.Client)
+		dc, err := finder.DefaultDatacenter(ctx)
+		if err != nil {
+			return asFault(err, "find the target datacenter")
+		}
+		if _, err := finder.SetDatacenter(dc).Network(ctx, b.DeviceName); err != nil {
+			return missing(fmt.Sprintf("network %q", b.DeviceName))
+		}
+		return nil
+	default:
+		return missing(fmt.Sprintf("backing %T", backing))
+	}
+}
+
+func (p *targetPlan) create(ctx context.Context, dst *govmomi.Client) (types.ManagedObjectReference, *types.LocalizedMethodFault) {
+	folder := object.NewFolder(dst.Client, p.folder)
+	pool := object.NewResourcePool(dst.Client, p.pool)
+	host := object.NewHostSystem(dst.Client, p.host)
+	for _, ds := range p.dirs {
+		if err := vmDirectory(ctx, dst.Client, p.dc, ds, p.config.Name); err != nil {
+			return types.ManagedObjectReference{}, asFault(err, "create the directory of %s on %s", p.config.Name, ds)
+		}
+	}
+	task, err := folder.CreateVM(ctx, p.config, pool, host)
+	if err != nil {
+		return types.ManagedObjectReference{}, asFault(err, "create %s in target", p.config.Name)
+	}
+	info, err := task.WaitForResult(ctx)
+	if err != nil {
+		return types.ManagedObjectReference{}, asFault(err, "create %s in target", p.config.Name)
+	}
+	return info.Result.(types.ManagedObjectReference), nil
+}

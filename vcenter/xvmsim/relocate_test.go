@@ -1,0 +1,451 @@
+package xvmsim
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/fault"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/task"
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/progress"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// side is one vCenter as a caller of the vSphere API sees it.
+type side struct {
+	vc     *VC
+	c      *govmomi.Client
+	finder *find.Finder
+}
+
+func open(t *testing.T, ctx context.Context, vc *VC) *side {
+	t.Helper()
+	c, err := vc.Client(ctx)
+	if err != nil {
+		t.Fatalf("login to %s: %v", vc.Name, err)
+	}
+	t.Cleanup(func() { logout(c) })
+	finder := find.NewFinder(c.Client, true)
+	dc, err := finder.Datacenter(ctx, vc.Datacenter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	finder.SetDatacenter(dc)
+	return &side{vc: vc, c: c, finder: finder}
+}
+
+func (s *side) ref(t *testing.T, ctx context.Context, kind, path string) *types.ManagedObjectReference {
+	t.Helper()
+	var (
+		r   object.Reference
+		err error
+	)
+	switch kind {
+	case "host":
+		r, err = s.finder.HostSystem(ctx, path)
+	case "pool":
+		r, err = s.finder.ResourcePool(ctx, path)
+	case "datastore":
+		r, err = s.finder.Datastore(ctx, path)
+	case "folder":
+		r, err = s.finder.Folder(ctx, "vm/"+path)
+	}
+	if err != nil {
+		t.Fatalf("find %s %s in %s: %v", kind, path, s.vc.Name, err)
+	}
+	ref := r.Reference()
+	return &ref
+}
+
+func (s *side) vm(t *testing.T, ctx context.Context, name string) *object.VirtualMachine {
+	t.Helper()
+	cv, err := view.NewManager(s.c.Client).CreateContainerView(ctx, s.c.ServiceContent.RootFolder, []string{"VirtualMachine"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cv.Destroy(ctx) }()
+	refs, err := cv.Find(ctx, []string{"VirtualMachine"}, property.Match{"name": name})
+	if err != nil || len(refs) != 1 {
+		t.Fatalf("find vm %s in %s: %v %v", name, s.vc.Name, refs, err)
+	}
+	return object.NewVirtualMachine(s.c.Client, refs[0])
+}
+
+func (s *side) backing(t *testing.T, ctx context.Context, network string) types.BaseVirtualDeviceBackingInfo {
+	t.Helper()
+	n, err := s.finder.Network(ctx, network)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := n.EthernetCardBackingInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func locator(vc *VC) *types.ServiceLocator {
+	return &types.ServiceLocator{
+		InstanceUuid:  vc.InstanceUUID,
+		Url:           vc.URL.String(),
+		SslThumbprint: vc.Thumbprint,
+		Credential:    &types.ServiceLocatorNamePassword{Username: vc.Username, Password: vc.Password},
+	}
+}
+
+// xvmSpec builds what a caller would send to move vm to vc-west: every disk
+// on ds, every NIC edited onto the given target networks in order.
+func xvmSpec(t *testing.T, ctx context.Context, src *side, vm *object.VirtualMachine, dst *side, folder, pool, host, ds string, fmtDisk func(*types.VirtualDiskFlatVer2BackingInfo), networks ...string) types.VirtualMachineRelocateSpec {
+	t.Helper()
+	spec := types.VirtualMachineRelocateSpec{
+		Service:   locator(dst.vc),
+		Folder:    dst.ref(t, ctx, "folder", folder),
+		Pool:      dst.ref(t, ctx, "pool", pool),
+		Host:      dst.ref(t, ctx, "host", host),
+		Datastore: dst.ref(t, ctx, "datastore", ds),
+	}
+	devices, err := vm.Device(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range devices.SelectByType((*types.VirtualDisk)(nil)) {
+		b := &types.VirtualDiskFlatVer2BackingInfo{DiskMode: string(types.VirtualDiskModePersistent)}
+		fmtDisk(b)
+		spec.Disk = append(spec.Disk, types.VirtualMachineRelocateSpecDiskLocator{
+			DiskId: d.GetVirtualDevice().Key, Datastore: *spec.Datastore, DiskBackingInfo: b,
+		})
+	}
+	for i, d := range devices.SelectByType((*types.VirtualEthernetCard)(nil)) {
+		if i >= len(networks) {
+			break
+		}
+		d.GetVirtualDevice().Backing = dst.backing(t, ctx, networks[i])
+		spec.DeviceChange = append(spec.DeviceChange, &types.VirtualDeviceConfigSpec{
+			Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: d,
+		})
+	}
+	return spec
+}
+
+func thin(b *types.VirtualDiskFlatVer2BackingInfo) { b.ThinProvisioned = types.NewBool(true) }
+func eager(b *types.VirtualDiskFlatVer2BackingInfo) {
+	b.ThinProvisioned = types.NewBool(false)
+	b.EagerlyScrub = types.NewBool(true)
+}
+
+// percentSink records the progress a watcher of the task sees.
+type percentSink struct {
+	ch   chan progress.Report
+	done chan struct{}
+	mu   sync.Mutex
+	seen []float32
+}
+
+func newPercentSink() *percentSink {
+	s := &percentSink{ch: make(chan progress.Report), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		for r := range s.ch {
+			s.mu.Lock()
+			s.seen = append(s.seen, r.Percentage())
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+func (s *percentSink) Sink() chan<- progress.Report { return s.ch }
+
+func (s *percentSink) percentages() []float32 {
+	<-s.done
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]float32(nil), s.seen...)
+}
+
+func relocate(ctx context.Context, vm *object.VirtualMachine, spec types.VirtualMachineRelocateSpec, sink progress.Sinker) (*types.TaskInfo, error) {
+	t, err := vm.Relocate(ctx, spec, types.VirtualMachineMovePriorityDefaultPriority)
+	if err != nil {
+		return nil, err
+	}
+	if sink == nil {
+		return t.WaitForResult(ctx)
+	}
+	return t.WaitForResult(ctx, sink)
+}
+
+func TestCrossVCenterRelocate(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		vm         string
+		folder     string
+		pool, host string
+		ds         string
+		format     func(*types.VirtualDiskFlatVer2BackingInfo)
+		networks   []string
+		want       VMPlacement
+	}{
+		{
+			name: "web to distributed portgroup, thin", vm: "web-01",
+			folder: WestWebFolder, pool: WestCluster + "/Resources/" + WestPool, host: WestHost2, ds: WestGold,
+			format: thin, networks: []string{WestAppPortgroup},
+			want: VMPlacement{
+				Folder: WestWebFolder, Pool: WestPool, Host: WestHost2, Cluster: WestCluster, PowerState: "poweredOn",
+				Datastores: []string{WestGold},
+				Disks:      []DiskInfo{{Datastore: WestGold, Thin: true, CapacityKB: diskKB}},
+				NICs:       []NICInfo{{Network: WestAppPortgroup, Distributed: true}},
+			},
+		},
+		{
+			name: "db to distributed and standard portgroups, eager", vm: "db-01",
+			folder: WestDBFolder, pool: WestCluster + "/Resources", host: WestHost3, ds: WestSilver,
+			format: eager, networks: []string{WestDBPortgroup, StandardPortgroup},
+			want: VMPlacement{
+				Folder: WestDBFolder, Pool: "Resources", Host: WestHost3, Cluster: WestCluster, PowerState: "poweredOff",
+				Datastores: []string{WestSilver},
+				Disks: []DiskInfo{
+					{Datastore: WestSilver, EagerScrub: true, CapacityKB: diskKB},
+					{Datastore: WestSilver, EagerScrub: true, CapacityKB: diskKB},
+				},
+				NICs: []NICInfo{{Network: WestDBPortgroup, Distributed: true}, {Network: StandardPortgroup}},
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := startLab(t)
+			ctx := testCtx(t)
+			east, west := open(t, ctx, l.VC(EastVC)), open(t, ctx, l.VC(WestVC))
+			before, err := east.vc.FindVM(ctx, tc.vm)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			vm := east.vm(t, ctx, tc.vm)
+			spec := xvmSpec(t, ctx, east, vm, west, tc.folder, tc.pool, tc.host, tc.ds, tc.format, tc.networks...)
+			sink := newPercentSink()
+			info, err := relocate(ctx, vm, spec, sink)
+			if err != nil {
+				t.Fatalf("relocate %s to %s: %v", tc.vm, WestVC, err)
+			}
+			var between bool
+			for _, p := range sink.percentages() {
+				between = between || (p > 0 && p < 100)
+			}
+			if !between {
+				t.Errorf("watcher saw progress %v, want a value strictly between 0 and 100", sink.percentages())
+			}
+
+			got, err := west.vc.FindVM(ctx, tc.vm)
+			if err != nil {
+				t.Fatalf("%s not in %s after relocation: %v", tc.vm, WestVC, err)
+			}
+			if ref, ok := info.Result.(types.ManagedObjectReference); !ok || ref != west.vm(t, ctx, tc.vm).Reference() {
+				t.Errorf("task result %v, want the VM's MoRef in %s", info.Result, WestVC)
+			}
+			want := tc.want
+			want.Name, want.UUID, want.InstanceUUID = tc.vm, before.UUID, before.InstanceUUID
+			for i := range want.NICs {
+				want.NICs[i].MAC = before.NICs[i].MAC
+			}
+			if !reflect.DeepEqual(*got, want) {
+				t.Errorf("placement in %s:\n got %+v\nwant %+v", WestVC, *got, want)
+			}
+
+			if _, err := east.vc.FindVM(ctx, tc.vm); !errors.Is(err, ErrNotFound) {
+				t.Errorf("%s still in %s (err %v)", tc.vm, EastVC, err)
+			}
+			if n, m := east.vc.XVMRelocations(), east.vc.XVMRelocationsOf(tc.vm); n != 1 || m != 1 {
+				t.Errorf("XVMRelocations = %d, of %s = %d, want 1 and 1", n, tc.vm, m)
+			}
+			if n := west.vc.XVMRelocations(); n != 0 {
+				t.Errorf("target counted %d relocations as source", n)
+			}
+		})
+	}
+}
+
+func TestCrossVCenterRelocateRejected(t *testing.T) {
+	l := startLab(t)
+	ctx := testCtx(t)
+	east, west := open(t, ctx, l.VC(EastVC)), open(t, ctx, l.VC(WestVC))
+	vm := east.vm(t, ctx, "web-02")
+	good := func() types.VirtualMachineRelocateSpec {
+		return xvmSpec(t, ctx, east, vm, west, WestWebFolder, WestCluster+"/Resources/"+WestPool, WestHost1, WestGold, thin, WestAppPortgroup)
+	}
+	unknown := func(kind string) *types.ManagedObjectReference {
+		return &types.ManagedObjectReference{Type: kind, Value: kind + "-424242"}
+	}
+
+	for _, tc := range []struct {
+		name   string
+		mutate func(*types.VirtualMachineRelocateSpec)
+		want   types.BaseMethodFault
+	}{
+		{"wrong thumbprint", func(s *types.VirtualMachineRelocateSpec) { s.Service.SslThumbprint = east.vc.Thumbprint }, &types.SSLVerifyFault{}},
+		{"no thumbprint", func(s *types.VirtualMachineRelocateSpec) { s.Service.SslThumbprint = "" }, &types.SSLVerifyFault{}},
+		{"wrong password", func(s *types.VirtualMachineRelocateSpec) {
+			s.Service.Credential = &types.ServiceLocatorNamePassword{Username: Username, Password: east.vc.Password}
+		}, &types.InvalidLogin{}},
+		{"wrong instance uuid", func(s *types.VirtualMachineRelocateSpec) { s.Service.InstanceUuid = east.vc.InstanceUUID }, &types.InvalidArgument{}},
+		{"http url", func(s *types.VirtualMachineRelocateSpec) { s.Service.Url = "http://" + west.vc.URL.Host + "/sdk" }, &types.InvalidArgument{}},
+		{"unknown vcenter", func(s *types.VirtualMachineRelocateSpec) { s.Service.Url = "https://127.0.0.1:1/sdk" }, &types.InvalidArgument{}},
+		{"missing host", func(s *types.VirtualMachineRelocateSpec) { s.Host = nil }, &types.InvalidArgument{}},
+		{"missing pool", func(s *types.VirtualMachineRelocateSpec) { s.Pool = nil }, &types.InvalidArgument{}},
+		{"missing datastore", func(s *types.VirtualMachineRelocateSpec) { s.Datastore = nil }, &types.InvalidArgument{}},
+		{"host of the source", func(s *types.VirtualMachineRelocateSpec) { s.Host = east.ref(t, ctx, "host", EastHost1) }, &types.ManagedObjectNotFound{}},
+		{"unknown folder", func(s *types.VirtualMachineRelocateSpec) { s.Folder = unknown("Folder") }, &types.ManagedObjectNotFound{}},
+		{"unknown disk datastore", func(s *types.VirtualMachineRelocateSpec) { s.Disk[0].Datastore = *unknown("Datastore") }, &types.ManagedObjectNotFound{}},
+		{"nic left on a source network", func(s *types.VirtualMachineRelocateSpec) { s.DeviceChange = nil }, &types.InvalidArgument{}},
+		{"target down", func(*types.VirtualMachineRelocateSpec) { west.vc.SetDown(true) }, &types.HostCommunication{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer west.vc.SetDown(false)
+			spec := good()
+			tc.mutate(&spec)
+			_, err := relocate(ctx, vm, spec, nil)
+			var te task.Error
+			if !errors.As(err, &te) {
+				t.Fatalf("relocate: err = %v, want a task error", err)
+			}
+			if reflect.TypeOf(te.Fault()) != reflect.TypeOf(tc.want) {
+				t.Errorf("fault = %T (%s), want %T", te.Fault(), te.LocalizedMessage, tc.want)
+			}
+			if te.LocalizedMessage == "" {
+				t.Error("fault has no message")
+			}
+			west.vc.SetDown(false)
+			if _, err := east.vc.FindVM(ctx, "web-02"); err != nil {
+				t.Errorf("web-02 no longer in %s: %v", EastVC, err)
+			}
+			if _, err := west.vc.FindVM(ctx, "web-02"); !errors.Is(err, ErrNotFound) {
+				t.Errorf("web-02 in %s after a failed relocation (err %v)", WestVC, err)
+			}
+		})
+	}
+	if n := east.vc.XVMRelocations(); n != 0 {
+		t.Errorf("XVMRelocations = %d after only failures", n)
+	}
+
+	// The source still works normally: the same VM moves once everything is right.
+	if _, err := relocate(ctx, vm, good(), nil); err != nil {
+		t.Fatalf("relocate after failures: %v", err)
+	}
+	if n := east.vc.XVMRelocationsOf("web-02"); n != 1 {
+		t.Errorf("XVMRelocationsOf(web-02) = %d, want 1", n)
+	}
+}
+
+func TestConcurrentRelocationOfOneVM(t *testing.T) {
+	l := startLab(t)
+	ctx := testCtx(t)
+	east, west := open(t, ctx, l.VC(EastVC)), open(t, ctx, l.VC(WestVC))
+	vm := east.vm(t, ctx, "web-03")
+	spec := xvmSpec(t, ctx, east, vm, west, WestWebFolder, WestCluster+"/Resources/"+WestPool, WestHost1, WestGold, thin, WestAppPortgroup)
+
+	first, err := vm.Relocate(ctx, spec, types.VirtualMachineMovePriorityDefaultPriority)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := vm.Relocate(ctx, spec, types.VirtualMachineMovePriorityDefaultPriority)
+	if err == nil {
+		_, err = second.WaitForResult(ctx)
+	}
+	if err == nil {
+		t.Error("second relocation of a VM being relocated succeeded")
+	}
+	if _, err := first.WaitForResult(ctx); err != nil {
+		t.Fatalf("first relocation: %v", err)
+	}
+	if n := east.vc.XVMRelocationsOf("web-03"); n != 1 {
+		t.Errorf("XVMRelocationsOf(web-03) = %d, want exactly 1", n)
+	}
+}
+
+func TestSameVCenterRelocate(t *testing.T) {
+	l := startLab(t)
+	ctx := testCtx(t)
+	east := open(t, ctx, l.VC(EastVC))
+	vm := east.vm(t, ctx, "web-01")
+
+	for _, tc := range []struct {
+		name string
+		spec types.VirtualMachineRelocateSpec
+		want types.BaseMethodFault
+	}{
+		{"unknown host", types.VirtualMachineRelocateSpec{Host: &types.ManagedObjectReference{Type: "HostSystem", Value: "host-424242"}}, &types.ManagedObjectNotFound{}},
+		{"unknown datastore", types.VirtualMachineRelocateSpec{Datastore: &types.ManagedObjectReference{Type: "Datastore", Value: "datastore-424242"}}, &types.ManagedObjectNotFound{}},
+		{"unknown pool", types.VirtualMachineRelocateSpec{Pool: &types.ManagedObjectReference{Type: "ResourcePool", Value: "resgroup-424242"}}, &types.ManagedObjectNotFound{}},
+		{"unknown folder", types.VirtualMachineRelocateSpec{Folder: &types.ManagedObjectReference{Type: "Folder", Value: "group-v424242"}}, &types.ManagedObjectNotFound{}},
+		{"datastore given as a host", types.VirtualMachineRelocateSpec{Datastore: east.ref(t, ctx, "host", EastHost2)}, &types.InvalidArgument{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := relocate(ctx, vm, tc.spec, nil)
+			if !fault.Is(err, tc.want) {
+				t.Fatalf("relocate: err = %v, want %T", err, tc.want)
+			}
+		})
+	}
+
+	// A valid same-vCenter move still goes through the stock simulator.
+	host := east.ref(t, ctx, "host", EastHost3)
+	if _, err := relocate(ctx, vm, types.VirtualMachineRelocateSpec{Host: host}, nil); err != nil {
+		t.Fatalf("relocate within %s: %v", EastVC, err)
+	}
+	var got mo.VirtualMachine
+	if err := vm.Properties(ctx, vm.Reference(), []string{"runtime.host"}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if *got.Runtime.Host != *host {
+		t.Errorf("host after relocate = %s, want %s", got.Runtime.Host, host)
+	}
+	if n := east.vc.XVMRelocations(); n != 0 {
+		t.Errorf("same-vCenter relocation counted as XVM: %d", n)
+	}
+}
+
+func TestCloseAbortsRunningRelocation(t *testing.T) {
+	l := startLab(t, WithTaskDuration(5*time.Second))
+	ctx := testCtx(t)
+	east, west := open(t, ctx, l.VC(EastVC)), open(t, ctx, l.VC(WestVC))
+	vm := east.vm(t, ctx, "web-01")
+	spec := xvmSpec(t, ctx, east, vm, west, WestWebFolder, WestCluster+"/Resources/"+WestPool, WestHost1, WestGold, thin, WestAppPortgroup)
+	task, err := vm.Relocate(ctx, spec, types.VirtualMachineMovePriorityDefaultPriority)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the relocation is under way (the VM exists in the target).
+	err = property.Wait(ctx, property.DefaultCollector(east.c.Client), task.Reference(), []string{"info.progress"}, func(pc []types.PropertyChange) bool {
+		for _, c := range pc {
+			if p, ok := c.Val.(int32); ok && p >= 25 {
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		l.Close()
+	}()
+	select {
+	case <-closed:
+	case <-time.After(3 * time.Second):
+		t.Fatal("Close did not return while a relocation was running")
+	}
+	if n := l.VC(EastVC).XVMRelocations(); n != 0 {
+		t.Errorf("aborted relocation counted: %d", n)
+	}
+}
