@@ -54,10 +54,14 @@ type Finding struct {
 
 // Endpoint is a vCenter as the review page shows it.
 type Endpoint struct {
-	Name         string
-	Version      string
-	InstanceUUID string
-	Thumbprint   string
+	Name             string
+	Version          string
+	InstanceUUID     string
+	Thumbprint       string // SHA-1 of the certificate presented, colon-separated upper-case hex
+	ThumbprintSHA256 string // the same certificate's SHA-256, for operators who pin that
+	URL              string // the SDK URL, with port
+	Home             bool
+	Reachable        bool // a session could be made
 }
 
 // NIC is one virtual network adapter of a VM.
@@ -93,6 +97,12 @@ type Plan struct {
 	VMs        []VM
 	Findings   []Finding
 	ResolvedAt time.Time
+
+	// Resolved references, kept for Relocate in the process that planned.
+	// They do not survive serialisation: Relocate re-resolves a plan that
+	// arrives without them (as a job from another process would).
+	placement *placement
+	vms       map[string]*vmPlan
 }
 
 // Blocked reports whether any finding is a blocker.

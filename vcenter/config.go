@@ -1,0 +1,108 @@
+package vcenter
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/xvmbot/xvmbot/secret"
+)
+
+// Config is one vCenter as the operator configured it.
+type Config struct {
+	Name     string
+	URL      string // https://vc/sdk
+	Username string
+	Password secret.Secret
+	// Thumbprint is the SHA-1 or SHA-256 thumbprint of the vCenter certificate,
+	// colon-separated hex. It is required unless Insecure is set, because a
+	// service account password is sent to whatever answers at URL.
+	Thumbprint string
+	// Insecure skips certificate verification. It must be written explicitly
+	// and is logged loudly, once per vCenter.
+	Insecure bool
+	// Home marks the local vCenter: the source of migrate and the target of
+	// import when a request does not name one.
+	Home bool
+}
+
+// endpointURL is the vCenter SDK address with an explicit port, the form
+// vCenter expects in a ServiceLocator.
+func (c Config) endpointURL() (*url.URL, error) {
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return nil, fmt.Errorf("vcenter %s: url %q: %w", c.Name, c.URL, err)
+	}
+	if u.Scheme != "https" {
+		return nil, fmt.Errorf("vcenter %s: url %q must use https", c.Name, c.URL)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("vcenter %s: url %q has no host", c.Name, c.URL)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("vcenter %s: url must not carry credentials; use username and password_file", c.Name)
+	}
+	port := u.Port()
+	if port == "" {
+		port = "443"
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/sdk"
+	}
+	return &url.URL{Scheme: "https", Host: net.JoinHostPort(u.Hostname(), port), Path: u.Path}, nil
+}
+
+// validate checks one entry on its own; NewManager checks the set.
+func (c Config) validate() error {
+	if c.Name == "" {
+		return errors.New("vcenter without a name")
+	}
+	if _, err := c.endpointURL(); err != nil {
+		return err
+	}
+	if c.Username == "" {
+		return fmt.Errorf("vcenter %s: username is empty", c.Name)
+	}
+	if c.Password.IsZero() {
+		return fmt.Errorf("vcenter %s: password is empty", c.Name)
+	}
+	if c.Thumbprint == "" && !c.Insecure {
+		return fmt.Errorf("vcenter %s: thumbprint is required (or insecure: true, which is not recommended)", c.Name)
+	}
+	if c.Thumbprint != "" {
+		if _, err := normalizeThumbprint(c.Thumbprint); err != nil {
+			return fmt.Errorf("vcenter %s: %w", c.Name, err)
+		}
+	}
+	return nil
+}
+
+// normalizeThumbprint accepts the forms people paste (lower case, no colons,
+// "SHA256:" prefixes from openssl output) and returns the colon-separated
+// upper-case form that soap.Client compares byte for byte.
+func normalizeThumbprint(tp string) (string, error) {
+	s := strings.TrimSpace(tp)
+	if i := strings.LastIndex(s, "="); i >= 0 { // "SHA1 Fingerprint=AB:CD…"
+		s = s[i+1:]
+	}
+	s = strings.NewReplacer(":", "", " ", "", "-", "").Replace(s)
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return "", fmt.Errorf("thumbprint %q is not hex", tp)
+	}
+	if len(b) != 20 && len(b) != 32 {
+		return "", fmt.Errorf("thumbprint %q is neither SHA-1 (20 bytes) nor SHA-256 (32 bytes)", tp)
+	}
+	return formatThumbprint(b), nil
+}
+
+func formatThumbprint(b []byte) string {
+	parts := make([]string, len(b))
+	for i, x := range b {
+		parts[i] = fmt.Sprintf("%02X", x)
+	}
+	return strings.Join(parts, ":")
+}

@@ -1,0 +1,171 @@
+package vcenter
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// named is an inventory object by name, as one ContainerView retrieve lists it.
+type named struct {
+	Ref    types.ManagedObjectReference
+	Name   string
+	Parent types.ManagedObjectReference
+}
+
+// listNames lists every object of the given kinds under root with one
+// ContainerView retrieve of name and parent: resolving ten names costs the
+// same single round trip as resolving one, and the list doubles as the
+// candidates shown when a name is not found.
+func listNames(ctx context.Context, c *vim25.Client, root types.ManagedObjectReference, kinds ...string) ([]named, error) {
+	v, err := view.NewManager(c).CreateContainerView(ctx, root, kinds, true)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = v.Destroy(context.WithoutCancel(ctx)) }()
+
+	var content []types.ObjectContent
+	if err := v.Retrieve(ctx, kinds, []string{"name", "parent"}, &content); err != nil {
+		return nil, err
+	}
+	out := make([]named, 0, len(content))
+	for _, oc := range content {
+		n := named{Ref: oc.Obj}
+		for _, p := range oc.PropSet {
+			switch p.Name {
+			case "name":
+				n.Name, _ = p.Val.(string)
+			case "parent":
+				if r, ok := p.Val.(types.ManagedObjectReference); ok {
+					n.Parent = r
+				}
+			}
+		}
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// byName returns the objects named exactly name.
+func byName(list []named, name string) []named {
+	var out []named
+	for _, n := range list {
+		if n.Name == name {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// findVMsByName returns, for each name, the VMs of that name in the whole vCenter.
+func findVMsByName(ctx context.Context, c *vim25.Client, names []string) (map[string][]types.ManagedObjectReference, error) {
+	all, err := listNames(ctx, c, c.ServiceContent.RootFolder, "VirtualMachine")
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[string]bool, len(names))
+	for _, n := range names {
+		want[n] = true
+	}
+	out := make(map[string][]types.ManagedObjectReference)
+	for _, n := range all {
+		if want[n.Name] {
+			out[n.Name] = append(out[n.Name], n.Ref)
+		}
+	}
+	return out, nil
+}
+
+// candidates renders a few names for a finding: what exists instead.
+func candidates(list []named, limit int) string {
+	seen := map[string]bool{}
+	var names []string
+	for _, n := range list {
+		if !seen[n.Name] {
+			seen[n.Name] = true
+			names = append(names, n.Name)
+		}
+	}
+	return nameList(names, limit)
+}
+
+func nameList(names []string, limit int) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	sort.Strings(names)
+	if len(names) > limit {
+		return strings.Join(names[:limit], ", ") + fmt.Sprintf(" and %d more", len(names)-limit)
+	}
+	return strings.Join(names, ", ")
+}
+
+// netInfo describes a network (standard, distributed portgroup or opaque).
+type netInfo struct {
+	Ref  types.ManagedObjectReference
+	Name string
+	Key  string // portgroup key of a distributed portgroup
+}
+
+// networks reads names (and portgroup keys) of the given network references.
+func networks(ctx context.Context, c *vim25.Client, refs []types.ManagedObjectReference) (map[types.ManagedObjectReference]netInfo, error) {
+	out := make(map[types.ManagedObjectReference]netInfo, len(refs))
+	if len(refs) == 0 {
+		return out, nil
+	}
+	pc := property.DefaultCollector(c)
+	var nets []mo.Network
+	if err := pc.Retrieve(ctx, refs, []string{"name"}, &nets); err != nil {
+		return nil, err
+	}
+	var pgs []types.ManagedObjectReference
+	for _, n := range nets {
+		out[n.Self] = netInfo{Ref: n.Self, Name: n.Name}
+		if n.Self.Type == "DistributedVirtualPortgroup" {
+			pgs = append(pgs, n.Self)
+		}
+	}
+	if len(pgs) > 0 {
+		var dvpgs []mo.DistributedVirtualPortgroup
+		if err := pc.Retrieve(ctx, pgs, []string{"key", "config.uplink"}, &dvpgs); err != nil {
+			return nil, err
+		}
+		for _, pg := range dvpgs {
+			if isTrue(pg.Config.Uplink) {
+				// Uplink portgroups carry host uplinks, never VMs.
+				delete(out, pg.Self)
+				continue
+			}
+			ni := out[pg.Self]
+			ni.Key = pg.Key
+			out[pg.Self] = ni
+		}
+	}
+	return out, nil
+}
+
+// datacenterOf walks up from ref to its datacenter.
+func datacenterOf(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference) (mo.Datacenter, error) {
+	pc := property.DefaultCollector(c)
+	for i := 0; i < 32 && ref.Type != "Datacenter"; i++ {
+		var me mo.ManagedEntity
+		if err := pc.RetrieveOne(ctx, ref, []string{"parent"}, &me); err != nil {
+			return mo.Datacenter{}, err
+		}
+		if me.Parent == nil {
+			return mo.Datacenter{}, fmt.Errorf("%s is not inside a datacenter", ref)
+		}
+		ref = *me.Parent
+	}
+	var dc mo.Datacenter
+	err := pc.RetrieveOne(ctx, ref, []string{"name", "vmFolder"}, &dc)
+	return dc, err
+}

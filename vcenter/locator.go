@@ -1,0 +1,28 @@
+package vcenter
+
+import (
+	"crypto/x509"
+	"net/url"
+
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// serviceLocator tells the source vCenter how to reach the target: its SDK
+// URL, instance UUID exactly as the target reports it, the target's service
+// account, and the SHA-1 thumbprint of the certificate xvmbot itself verified,
+// so the source trusts exactly what xvmbot checked.
+func serviceLocator(target Config, targetURL *url.URL, instanceUUID string, peer *x509.Certificate) *types.ServiceLocator {
+	loc := &types.ServiceLocator{
+		InstanceUuid: instanceUUID,
+		Url:          targetURL.String(),
+		Credential: &types.ServiceLocatorNamePassword{
+			Username: target.Username,
+			Password: target.Password.Reveal(),
+		},
+	}
+	if peer != nil {
+		loc.SslThumbprint = soap.ThumbprintSHA1(peer)
+	}
+	return loc
+}

@@ -1,0 +1,33 @@
+package vcenter
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// metrics are labelled by configured vCenter name and a bounded result set
+// (success, error, or a fault kind from faultTexts); never by VM or user.
+type metrics struct {
+	taskResults *prometheus.CounterVec
+	up          *prometheus.GaugeVec
+	taskSeconds *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		taskResults: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "xvm_vcenter_task_results_total",
+			Help: "Relocation tasks by the vCenter that ran them and result (success, error or fault kind).",
+		}, []string{"vcenter", "result"}),
+		up: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "xvm_vcenter_up",
+			Help: "1 if the last attempt to reach and log into the vCenter succeeded, else 0.",
+		}, []string{"vcenter"}),
+		taskSeconds: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "xvm_vcenter_task_duration_seconds",
+			Help:    "Duration of relocation tasks, from submission to their end, by the vCenter that ran them.",
+			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 2400, 3600, 7200},
+		}, []string{"vcenter"}),
+	}
+}

@@ -1,0 +1,826 @@
+package vcenter
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"path"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// candidateLimit is how many existing names a "not found" finding lists.
+const candidateLimit = 8
+
+// Plan resolves spec against both live inventories, read-only. What a person
+// typed that cannot be resolved becomes a Blocker finding on the returned
+// plan; a Go error means an infrastructure failure (unknown vCenter name,
+// vCenter unreachable, login refused, certificate mismatch). An empty Source
+// or Target means the home vCenter.
+func (m *Manager) Plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
+	if spec.Source == "" {
+		spec.Source = m.home
+	}
+	if spec.Target == "" {
+		spec.Target = m.home
+	}
+	if spec.DiskFormat == "" {
+		spec.DiskFormat = DiskSame
+	}
+	src, err := m.conn(spec.Source)
+	if err != nil {
+		return nil, err
+	}
+	dst, err := m.conn(spec.Target)
+	if err != nil {
+		return nil, err
+	}
+
+	p := &Plan{Spec: spec, DiskFormat: spec.DiskFormat, ResolvedAt: time.Now(),
+		Source: Endpoint{Name: spec.Source, URL: src.url.String(), Home: spec.Source == m.home},
+		Target: Endpoint{Name: spec.Target, URL: dst.url.String(), Home: spec.Target == m.home},
+	}
+	r := &resolver{plan: p, spec: spec}
+	r.checkRequest()
+
+	var srcVMs map[string]*sourceVM
+	err = m.withSession(ctx, spec.Source, func(c *vim25.Client, peer *x509.Certificate) error {
+		p.Source = endpointOf(p.Source, c, peer)
+		var err error
+		srcVMs, err = r.resolveSource(ctx, c)
+		return err
+	})
+	if err != nil {
+		return nil, m.scrub(classify(err, spec.Source, "", "", StepResolve))
+	}
+	err = m.withSession(ctx, spec.Target, func(c *vim25.Client, peer *x509.Certificate) error {
+		p.Target = endpointOf(p.Target, c, peer)
+		return r.resolveTarget(ctx, c, srcVMs)
+	})
+	if err != nil {
+		return nil, m.scrub(classify(err, spec.Target, "", "", StepResolve))
+	}
+	if p.Source.InstanceUUID != "" && strings.EqualFold(p.Source.InstanceUUID, p.Target.InstanceUUID) {
+		r.block("", fmt.Sprintf("%s and %s are the same vCenter (instance %s)", spec.Source, spec.Target, p.Source.InstanceUUID),
+			"cross vCenter vMotion needs two different vCenters; check the vcenters configuration")
+	}
+	m.log.Debug("plan resolved", "src_vc", spec.Source, "dst_vc", spec.Target, "vms", len(spec.VMs),
+		"host", p.Host, "datastore", p.Datastore, "blocked", p.Blocked())
+	return p, nil
+}
+
+// resolver accumulates findings while resolving one plan.
+type resolver struct {
+	plan *Plan
+	spec MoveSpec
+}
+
+func (r *resolver) add(sev Severity, vm, msg, hint string) {
+	r.plan.Findings = append(r.plan.Findings, Finding{Severity: sev, VM: vm, Message: msg, Hint: hint})
+}
+
+func (r *resolver) block(vm, msg, hint string) { r.add(Blocker, vm, msg, hint) }
+
+// checkRequest checks what needs no vCenter.
+func (r *resolver) checkRequest() {
+	s := r.spec
+	if len(s.VMs) == 0 {
+		r.block("", "no VM named in the request", "name one or more VMs")
+	}
+	if s.Source == s.Target {
+		r.block("", fmt.Sprintf("source and target are both %s", s.Source),
+			"cross vCenter vMotion moves VMs between two vCenters; name the other one")
+	}
+	switch s.DiskFormat {
+	case DiskSame, DiskThin, DiskThick, DiskEager:
+	default:
+		r.block("", fmt.Sprintf("unknown disk format %q", s.DiskFormat), "use same, thin, thick or eager")
+	}
+	switch s.Priority {
+	case "", "default", "high":
+	default:
+		r.block("", fmt.Sprintf("unknown priority %q", s.Priority), "use default or high")
+	}
+	seen := map[string]bool{}
+	for _, vm := range s.VMs {
+		if seen[vm] {
+			r.add(Warning, vm, fmt.Sprintf("%s is named twice in the request; it will be moved once", vm), "")
+		}
+		seen[vm] = true
+	}
+}
+
+// sourceVM is one VM as read from the source vCenter.
+type sourceVM struct {
+	plan    *vmPlan
+	view    VM
+	devices object.VirtualDeviceList
+	nics    []types.BaseVirtualDevice
+}
+
+var vmProps = []string{"name", "config.hardware", "config.template", "runtime.powerState", "snapshot", "network"}
+
+func (r *resolver) resolveSource(ctx context.Context, c *vim25.Client) (map[string]*sourceVM, error) {
+	names := uniq(r.spec.VMs)
+	if len(names) == 0 {
+		return nil, nil
+	}
+	all, err := listNames(ctx, c, c.ServiceContent.RootFolder, "VirtualMachine")
+	if err != nil {
+		return nil, err
+	}
+	var refs []types.ManagedObjectReference
+	for _, name := range names {
+		found := byName(all, name)
+		switch len(found) {
+		case 0:
+			r.block(name, fmt.Sprintf("VM %s not found in %s (VMs with similar names: %s)", name, r.spec.Source,
+				nameList(similar(all, name), candidateLimit)), "check the VM name, and that it lives in "+r.spec.Source)
+		case 1:
+			refs = append(refs, found[0].Ref)
+		default:
+			r.block(name, fmt.Sprintf("%d VMs are named %s in %s", len(found), name, r.spec.Source),
+				"rename one of them so the request names exactly one VM")
+		}
+	}
+	out := make(map[string]*sourceVM)
+	if len(refs) == 0 {
+		return out, nil
+	}
+	var vms []mo.VirtualMachine
+	if err := property.DefaultCollector(c).Retrieve(ctx, refs, vmProps, &vms); err != nil {
+		return nil, err
+	}
+	var netRefs []types.ManagedObjectReference
+	for _, vm := range vms {
+		netRefs = append(netRefs, vm.Network...)
+	}
+	nets, err := networks(ctx, c, uniqRefs(netRefs))
+	if err != nil {
+		return nil, err
+	}
+	for i := range vms {
+		svm := r.sourceVM(&vms[i], nets)
+		out[svm.view.Name] = svm
+	}
+	// Keep the request's order on the review page.
+	for _, name := range names {
+		if svm, ok := out[name]; ok {
+			r.plan.VMs = append(r.plan.VMs, svm.view)
+		}
+	}
+	return out, nil
+}
+
+func (r *resolver) sourceVM(vm *mo.VirtualMachine, nets map[types.ManagedObjectReference]netInfo) *sourceVM {
+	svm := &sourceVM{plan: &vmPlan{ref: vm.Self}}
+	svm.view = VM{Name: vm.Name, PowerState: string(vm.Runtime.PowerState)}
+	if vm.Config == nil {
+		r.block(vm.Name, fmt.Sprintf("the configuration of %s cannot be read", vm.Name),
+			"check that the VM is not orphaned or inaccessible, and that the service account may read it")
+		return svm
+	}
+	hw := vm.Config.Hardware
+	svm.view.CPUs, svm.view.MemoryMB = int(hw.NumCPU), int(hw.MemoryMB)
+	svm.devices = object.VirtualDeviceList(hw.Device)
+	var capacityKB int64
+	for _, d := range svm.devices.SelectByType((*types.VirtualDisk)(nil)) {
+		disk := d.(*types.VirtualDisk)
+		svm.plan.disks = append(svm.plan.disks, disk)
+		capacityKB += disk.CapacityInKB
+	}
+	svm.view.DiskGB = float64(capacityKB) / (1 << 20)
+	for _, d := range svm.devices.SelectByType((*types.VirtualEthernetCard)(nil)) {
+		svm.nics = append(svm.nics, d)
+		svm.view.NICs = append(svm.view.NICs, NIC{
+			Label:   deviceLabel(svm.devices, d),
+			Network: sourceNetworkName(d, nets),
+			MAC:     d.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard().MacAddress,
+		})
+	}
+	if vm.Config.Template {
+		r.block(vm.Name, fmt.Sprintf("%s is a template", vm.Name), "convert it to a VM first, or move it with the content library")
+	}
+	if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
+		r.add(OK, vm.Name, fmt.Sprintf("%s is %s and will be moved powered off", vm.Name, powerWords(vm.Runtime.PowerState)), "")
+	}
+	if vm.Snapshot != nil && len(vm.Snapshot.RootSnapshotList) > 0 {
+		r.add(Warning, vm.Name, fmt.Sprintf("%s has snapshots; they move with it and make the move slower", vm.Name),
+			"consolidate or delete snapshots that are no longer needed")
+	}
+	return svm
+}
+
+// deviceLabel is the label the vSphere Client shows ("Network adapter 1").
+func deviceLabel(l object.VirtualDeviceList, d types.BaseVirtualDevice) string {
+	if di := d.GetVirtualDevice().DeviceInfo; di != nil && di.GetDescription() != nil && di.GetDescription().Label != "" {
+		return di.GetDescription().Label
+	}
+	return l.Name(d)
+}
+
+func powerWords(s types.VirtualMachinePowerState) string {
+	switch s {
+	case types.VirtualMachinePowerStatePoweredOff:
+		return "powered off"
+	case types.VirtualMachinePowerStateSuspended:
+		return "suspended"
+	}
+	return string(s)
+}
+
+// sourceNetworkName is the name of the portgroup a NIC is on, as people know it.
+func sourceNetworkName(d types.BaseVirtualDevice, nets map[types.ManagedObjectReference]netInfo) string {
+	switch b := d.GetVirtualDevice().Backing.(type) {
+	case *types.VirtualEthernetCardNetworkBackingInfo:
+		if b.Network != nil {
+			if n, ok := nets[*b.Network]; ok {
+				return n.Name
+			}
+		}
+		return b.DeviceName
+	case *types.VirtualEthernetCardDistributedVirtualPortBackingInfo:
+		for _, n := range nets {
+			if n.Key != "" && n.Key == b.Port.PortgroupKey {
+				return n.Name
+			}
+		}
+		return b.Port.PortgroupKey
+	case *types.VirtualEthernetCardOpaqueNetworkBackingInfo:
+		// NSX networks are known by id here; a network map can name it.
+		return b.OpaqueNetworkId
+	}
+	return ""
+}
+
+// compute is the target compute resource and its hosts.
+type compute struct {
+	name     string // cluster name, or the host's name for a standalone host
+	ref      types.ManagedObjectReference
+	rootPool types.ManagedObjectReference
+	hosts    []mo.HostSystem
+}
+
+var hostProps = []string{"name", "parent", "runtime.connectionState", "runtime.inMaintenanceMode", "datastore", "network", "vm"}
+
+func (r *resolver) resolveTarget(ctx context.Context, c *vim25.Client, srcVMs map[string]*sourceVM) error {
+	cr, err := r.resolveCompute(ctx, c)
+	if err != nil || cr == nil {
+		return err
+	}
+	dc, err := datacenterOf(ctx, c, cr.ref)
+	if err != nil {
+		return err
+	}
+
+	ds, err := r.resolveDatastore(ctx, c, dc, cr)
+	if err != nil {
+		return err
+	}
+	nets, err := r.targetNetworks(ctx, c, cr)
+	if err != nil {
+		return err
+	}
+	wanted := r.mapNetworks(srcVMs, nets)
+	host := r.pickHost(cr, ds, wanted, nets)
+
+	pool, err := r.resolvePool(ctx, c, cr)
+	if err != nil {
+		return err
+	}
+	folder, err := r.resolveFolder(ctx, c, dc)
+	if err != nil {
+		return err
+	}
+	if err := r.checkCollisions(ctx, c, folder); err != nil {
+		return err
+	}
+	if ds != nil {
+		r.checkSpace(ctx, c, *ds)
+	}
+	if host == nil || ds == nil || pool == nil || folder == nil {
+		return nil
+	}
+	pl := &placement{Host: host.Self, Pool: *pool, Datastore: *ds, Folder: *folder}
+
+	// Backings are read now so that Relocate's spec building is pure.
+	backings := map[string]types.BaseVirtualDeviceBackingInfo{}
+	hostNets := hostNetworks(*host, nets)
+	for _, name := range slices.Sorted(mapsKeys(wanted)) {
+		matches := hostNets[name]
+		if len(matches) != 1 {
+			continue // reported by pickHost / mapNetworks
+		}
+		b, err := backing(ctx, c, matches[0])
+		if err != nil {
+			return err
+		}
+		backings[name] = b
+	}
+
+	r.plan.placement = pl
+	r.plan.vms = make(map[string]*vmPlan, len(srcVMs))
+	for i, v := range r.plan.VMs {
+		svm := srcVMs[v.Name]
+		vp := &vmPlan{ref: svm.plan.ref, disks: svm.plan.disks}
+		complete := true
+		for j, d := range svm.nics {
+			b, ok := backings[v.NICs[j].Target]
+			if !ok {
+				complete = false
+				continue
+			}
+			vp.nics = append(vp.nics, nicPlan{device: d, backing: b})
+		}
+		r.plan.VMs[i] = v
+		if complete {
+			r.plan.vms[v.Name] = vp
+		}
+	}
+	return nil
+}
+
+func (r *resolver) resolveCompute(ctx context.Context, c *vim25.Client) (*compute, error) {
+	s := r.spec
+	root := c.ServiceContent.RootFolder
+	pc := property.DefaultCollector(c)
+	cr := &compute{}
+	if s.Cluster == "" && s.Host == "" {
+		clusters, err := listNames(ctx, c, root, "ClusterComputeResource")
+		if err != nil {
+			return nil, err
+		}
+		r.block("", fmt.Sprintf("no cluster or host given for %s (clusters: %s)", s.Target, candidates(clusters, candidateLimit)),
+			"add cluster=<name> or host=<name>")
+		return nil, nil
+	}
+	if s.Cluster != "" {
+		clusters, err := listNames(ctx, c, root, "ClusterComputeResource")
+		if err != nil {
+			return nil, err
+		}
+		found := byName(clusters, s.Cluster)
+		switch len(found) {
+		case 0:
+			r.block("", fmt.Sprintf("cluster %s not found in %s (clusters: %s)", s.Cluster, s.Target, candidates(clusters, candidateLimit)),
+				"check the cluster name")
+			return nil, nil
+		case 1:
+		default:
+			r.block("", fmt.Sprintf("%d clusters are named %s in %s", len(found), s.Cluster, s.Target), "name a host instead")
+			return nil, nil
+		}
+		var cl mo.ClusterComputeResource
+		if err := pc.RetrieveOne(ctx, found[0].Ref, []string{"name", "host", "resourcePool"}, &cl); err != nil {
+			return nil, err
+		}
+		cr.name, cr.ref = cl.Name, cl.Self
+		if cl.ResourcePool != nil {
+			cr.rootPool = *cl.ResourcePool
+		}
+		if len(cl.Host) > 0 {
+			if err := pc.Retrieve(ctx, cl.Host, hostProps, &cr.hosts); err != nil {
+				return nil, err
+			}
+		}
+		r.plan.Cluster = cl.Name
+	}
+	if s.Host != "" {
+		scope := root
+		if s.Cluster != "" {
+			scope = cr.ref
+		}
+		hosts, err := listNames(ctx, c, scope, "HostSystem")
+		if err != nil {
+			return nil, err
+		}
+		found := byName(hosts, s.Host)
+		if len(found) != 1 {
+			where := s.Target
+			if s.Cluster != "" {
+				where = "cluster " + s.Cluster
+			}
+			r.block("", fmt.Sprintf("host %s not found in %s (hosts: %s)", s.Host, where, candidates(hosts, candidateLimit)),
+				"check the host name (as shown in the vSphere Client)")
+			return nil, nil
+		}
+		var h mo.HostSystem
+		if err := pc.RetrieveOne(ctx, found[0].Ref, hostProps, &h); err != nil {
+			return nil, err
+		}
+		cr.hosts = []mo.HostSystem{h}
+		if s.Cluster == "" && h.Parent != nil {
+			var parent mo.ComputeResource
+			if err := pc.RetrieveOne(ctx, *h.Parent, []string{"name", "resourcePool"}, &parent); err != nil {
+				return nil, err
+			}
+			cr.name, cr.ref = parent.Name, parent.Self
+			if parent.ResourcePool != nil {
+				cr.rootPool = *parent.ResourcePool
+			}
+			if parent.Self.Type == "ClusterComputeResource" {
+				r.plan.Cluster = parent.Name
+			}
+		}
+	}
+	if len(cr.hosts) == 0 {
+		r.block("", fmt.Sprintf("cluster %s has no hosts", cr.name), "choose another cluster")
+		return nil, nil
+	}
+	return cr, nil
+}
+
+func (r *resolver) resolveDatastore(ctx context.Context, c *vim25.Client, dc mo.Datacenter, cr *compute) (*types.ManagedObjectReference, error) {
+	all, err := listNames(ctx, c, dc.Self, "Datastore")
+	if err != nil {
+		return nil, err
+	}
+	visible := map[types.ManagedObjectReference]bool{}
+	for _, h := range cr.hosts {
+		for _, d := range h.Datastore {
+			visible[d] = true
+		}
+	}
+	var seen []named
+	for _, d := range all {
+		if visible[d.Ref] {
+			seen = append(seen, d)
+		}
+	}
+	name := r.spec.Datastore
+	if name == "" {
+		r.block("", fmt.Sprintf("no datastore given (datastores seen by %s: %s)", cr.name, candidates(seen, candidateLimit)),
+			"add datastore=<name>")
+		return nil, nil
+	}
+	found := byName(seen, name)
+	switch {
+	case len(found) == 1:
+		r.plan.Datastore = name
+		return &found[0].Ref, nil
+	case len(found) > 1:
+		r.block("", fmt.Sprintf("%d datastores are named %s", len(found), name), "rename one of them")
+	case len(byName(all, name)) > 0:
+		r.block("", fmt.Sprintf("datastore %s exists in %s but no host of %s sees it (datastores seen: %s)",
+			name, dc.Name, cr.name, candidates(seen, candidateLimit)), "choose a datastore mounted on the target hosts")
+	default:
+		r.block("", fmt.Sprintf("datastore %s not found in %s (datastores seen by %s: %s)",
+			name, r.spec.Target, cr.name, candidates(seen, candidateLimit)), "check the datastore name")
+	}
+	return nil, nil
+}
+
+// targetNetworks reads every network any candidate host sees.
+func (r *resolver) targetNetworks(ctx context.Context, c *vim25.Client, cr *compute) (map[types.ManagedObjectReference]netInfo, error) {
+	var refs []types.ManagedObjectReference
+	for _, h := range cr.hosts {
+		refs = append(refs, h.Network...)
+	}
+	return networks(ctx, c, uniqRefs(refs))
+}
+
+// mapNetworks decides the target portgroup name of every NIC, and returns the
+// set of names wanted. The rules, in order: an entry whose Source is the NIC's
+// portgroup; an entry with an empty Source; a portgroup of the same name.
+func (r *resolver) mapNetworks(srcVMs map[string]*sourceVM, nets map[types.ManagedObjectReference]netInfo) map[string]bool {
+	exists := map[string]bool{}
+	var names []string
+	for _, n := range nets {
+		if !exists[n.Name] {
+			names = append(names, n.Name)
+		}
+		exists[n.Name] = true
+	}
+	used := map[string]bool{}
+	wanted := map[string]bool{}
+	for i, v := range r.plan.VMs {
+		for j, nic := range v.NICs {
+			target, how := "", ""
+			for _, rule := range r.spec.Networks {
+				if rule.Source != "" && rule.Source == nic.Network {
+					target, how = rule.Target, "mapped"
+					used[rule.Source] = true
+					break
+				}
+			}
+			if target == "" {
+				for _, rule := range r.spec.Networks {
+					if rule.Source == "" {
+						target, how = rule.Target, "default"
+						break
+					}
+				}
+			}
+			if target == "" && exists[nic.Network] {
+				target, how = nic.Network, "same-name"
+			}
+			switch {
+			case target == "":
+				r.block(v.Name, fmt.Sprintf("%s of %s is on %s, which has no portgroup in %s (portgroups there: %s)",
+					nic.Label, v.Name, nic.Network, r.spec.Target, nameList(names, candidateLimit)),
+					fmt.Sprintf("add network=%s:<portgroup>", quoteIfSpace(nic.Network)))
+			case !exists[target]:
+				r.block(v.Name, fmt.Sprintf("portgroup %s not found in %s for %s of %s (portgroups seen by the target hosts: %s)",
+					target, r.spec.Target, nic.Label, v.Name, nameList(names, candidateLimit)), "check the network mapping")
+			default:
+				wanted[target] = true
+				if how == "same-name" {
+					r.add(OK, v.Name, fmt.Sprintf("%s of %s stays on a portgroup named %s in %s (no mapping given)",
+						nic.Label, v.Name, target, r.spec.Target), "")
+				}
+			}
+			r.plan.VMs[i].NICs[j].Target = target
+		}
+	}
+	for _, rule := range r.spec.Networks {
+		if rule.Source != "" && !used[rule.Source] {
+			r.add(Warning, "", fmt.Sprintf("network mapping %s:%s matches no NIC of the VMs", rule.Source, rule.Target),
+				"check the source portgroup name")
+		}
+	}
+	return wanted
+}
+
+// hostNetworks indexes the networks a host sees by name.
+func hostNetworks(h mo.HostSystem, nets map[types.ManagedObjectReference]netInfo) map[string][]netInfo {
+	out := map[string][]netInfo{}
+	for _, ref := range h.Network {
+		if n, ok := nets[ref]; ok {
+			out[n.Name] = append(out[n.Name], n)
+		}
+	}
+	return out
+}
+
+// pickHost chooses, among the candidate hosts, one that is connected, not in
+// maintenance mode, sees the datastore and every wanted portgroup, and runs
+// the fewest VMs, so successive plans spread over the cluster.
+func (r *resolver) pickHost(cr *compute, ds *types.ManagedObjectReference, wanted map[string]bool, nets map[types.ManagedObjectReference]netInfo) *mo.HostSystem {
+	var best *mo.HostSystem
+	var reasons []string
+	for i := range cr.hosts {
+		h := &cr.hosts[i]
+		var why []string
+		if h.Runtime.ConnectionState != types.HostSystemConnectionStateConnected {
+			why = append(why, "is "+string(h.Runtime.ConnectionState))
+		}
+		if h.Runtime.InMaintenanceMode {
+			why = append(why, "is in maintenance mode")
+		}
+		if ds != nil && !slices.Contains(h.Datastore, *ds) {
+			why = append(why, "does not see datastore "+r.spec.Datastore)
+		}
+		hn := hostNetworks(*h, nets)
+		for _, name := range slices.Sorted(mapsKeys(wanted)) {
+			switch len(hn[name]) {
+			case 0:
+				why = append(why, "does not see portgroup "+name)
+			case 1:
+			default:
+				why = append(why, fmt.Sprintf("sees %d portgroups named %s", len(hn[name]), name))
+			}
+		}
+		if len(why) > 0 {
+			reasons = append(reasons, h.Name+" "+strings.Join(why, " and "))
+			continue
+		}
+		if best == nil || len(h.Vm) < len(best.Vm) || (len(h.Vm) == len(best.Vm) && h.Name < best.Name) {
+			best = h
+		}
+	}
+	if best == nil {
+		sort.Strings(reasons)
+		if len(reasons) > 4 {
+			reasons = append(reasons[:4], fmt.Sprintf("%d more", len(reasons)-4))
+		}
+		what := "host " + r.spec.Host
+		if r.spec.Host == "" {
+			what = "no host of cluster " + cr.name + " can take the VMs"
+		}
+		r.block("", fmt.Sprintf("%s: %s", what, strings.Join(reasons, "; ")),
+			"choose another host or cluster, or fix the host (connection, maintenance mode, datastore and portgroup membership)")
+		return nil
+	}
+	r.plan.Host = best.Name
+	return best
+}
+
+func (r *resolver) resolvePool(ctx context.Context, c *vim25.Client, cr *compute) (*types.ManagedObjectReference, error) {
+	if cr.rootPool.Value == "" {
+		r.block("", fmt.Sprintf("%s has no resource pool", cr.name), "check the compute resource in the vSphere Client")
+		return nil, nil
+	}
+	if r.spec.Pool == "" {
+		r.plan.Pool = "Resources"
+		return &cr.rootPool, nil
+	}
+	pools, err := listNames(ctx, c, cr.rootPool, "ResourcePool")
+	if err != nil {
+		return nil, err
+	}
+	found := byName(pools, r.spec.Pool)
+	switch len(found) {
+	case 1:
+		r.plan.Pool = r.spec.Pool
+		return &found[0].Ref, nil
+	case 0:
+		r.block("", fmt.Sprintf("resource pool %s not found in %s (pools: %s)", r.spec.Pool, cr.name, candidates(pools, candidateLimit)),
+			"check the pool name, or leave it out to use the cluster's root pool")
+	default:
+		r.block("", fmt.Sprintf("%d resource pools are named %s in %s", len(found), r.spec.Pool, cr.name), "rename one of them")
+	}
+	return nil, nil
+}
+
+// resolveFolder walks the folder path under the datacenter's VM folder one
+// level at a time, so a miss can say which level and what is there instead.
+func (r *resolver) resolveFolder(ctx context.Context, c *vim25.Client, dc mo.Datacenter) (*types.ManagedObjectReference, error) {
+	cur := dc.VmFolder
+	p := strings.Trim(path.Clean("/"+r.spec.Folder), "/")
+	if p == "" || p == "." {
+		r.plan.Folder = "/"
+		return &cur, nil
+	}
+	pc := property.DefaultCollector(c)
+	walked := ""
+	for _, seg := range strings.Split(p, "/") {
+		var f mo.Folder
+		if err := pc.RetrieveOne(ctx, cur, []string{"childEntity"}, &f); err != nil {
+			return nil, err
+		}
+		var subs []types.ManagedObjectReference
+		for _, ch := range f.ChildEntity {
+			if ch.Type == "Folder" {
+				subs = append(subs, ch)
+			}
+		}
+		var children []mo.Folder
+		if len(subs) > 0 {
+			if err := pc.Retrieve(ctx, subs, []string{"name"}, &children); err != nil {
+				return nil, err
+			}
+		}
+		var next *types.ManagedObjectReference
+		var names []string
+		for _, ch := range children {
+			names = append(names, ch.Name)
+			if ch.Name == seg {
+				next = &ch.Self
+			}
+		}
+		if next == nil {
+			where := "the VM folder root"
+			if walked != "" {
+				where = "folder " + walked
+			}
+			r.block("", fmt.Sprintf("folder %s not found in %s of %s (folders in %s: %s)",
+				r.spec.Folder, dc.Name, r.spec.Target, where, nameList(names, candidateLimit)),
+				"check the folder path, e.g. folder=parent/child, relative to the datacenter's VM folder")
+			return nil, nil
+		}
+		walked = path.Join(walked, seg)
+		cur = *next
+	}
+	r.plan.Folder = p
+	return &cur, nil
+}
+
+// checkCollisions: vCenter refuses a second VM of the same name in one
+// folder; elsewhere it is allowed but confuses people.
+func (r *resolver) checkCollisions(ctx context.Context, c *vim25.Client, folder *types.ManagedObjectReference) error {
+	if len(r.plan.VMs) == 0 {
+		return nil
+	}
+	all, err := listNames(ctx, c, c.ServiceContent.RootFolder, "VirtualMachine")
+	if err != nil {
+		return err
+	}
+	for _, v := range r.plan.VMs {
+		for _, other := range byName(all, v.Name) {
+			if folder != nil && other.Parent == *folder {
+				r.block(v.Name, fmt.Sprintf("a VM named %s already exists in %s folder %s", v.Name, r.spec.Target, r.plan.Folder),
+					"rename or remove the existing VM, or choose another folder")
+			} else {
+				r.add(Warning, v.Name, fmt.Sprintf("a VM named %s already exists elsewhere in %s", v.Name, r.spec.Target),
+					"make sure it is not the same machine moved before")
+			}
+			break
+		}
+	}
+	return nil
+}
+
+// checkSpace warns when the disks' full size exceeds the datastore's free
+// space: thin disks may still fit, so it is not a blocker.
+func (r *resolver) checkSpace(ctx context.Context, c *vim25.Client, ds types.ManagedObjectReference) {
+	var d mo.Datastore
+	if err := property.DefaultCollector(c).RetrieveOne(ctx, ds, []string{"summary"}, &d); err != nil {
+		return
+	}
+	if !d.Summary.Accessible {
+		r.block("", fmt.Sprintf("datastore %s is not accessible", r.spec.Datastore), "choose another datastore")
+		return
+	}
+	var needGB float64
+	for _, v := range r.plan.VMs {
+		needGB += v.DiskGB
+	}
+	freeGB := float64(d.Summary.FreeSpace) / (1 << 30)
+	if needGB > freeGB {
+		r.add(Warning, "", fmt.Sprintf("the VMs' disks total %.1f GB, datastore %s has %.1f GB free", needGB, r.spec.Datastore, freeGB),
+			"thin disks may still fit; otherwise choose another datastore")
+	}
+}
+
+// backing is the NIC backing for a target network.
+func backing(ctx context.Context, c *vim25.Client, n netInfo) (types.BaseVirtualDeviceBackingInfo, error) {
+	switch n.Ref.Type {
+	case "DistributedVirtualPortgroup":
+		return object.NewDistributedVirtualPortgroup(c, n.Ref).EthernetCardBackingInfo(ctx)
+	case "OpaqueNetwork":
+		return object.NewOpaqueNetwork(c, n.Ref).EthernetCardBackingInfo(ctx)
+	default:
+		ref := n.Ref
+		// object.Network's helper leaves Network unset; vCenter resolves a
+		// standard portgroup by name per host, the reference pins it.
+		return &types.VirtualEthernetCardNetworkBackingInfo{
+			VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: n.Name},
+			Network:                        &ref,
+		}, nil
+	}
+}
+
+// similar lists names that share a prefix or substring with name, else all.
+func similar(all []named, name string) []string {
+	l := strings.ToLower(name)
+	var out []string
+	for _, n := range all {
+		ln := strings.ToLower(n.Name)
+		if strings.Contains(ln, l) || strings.Contains(l, ln) || commonPrefix(ln, l) >= 3 {
+			out = append(out, n.Name)
+		}
+	}
+	if len(out) == 0 {
+		for _, n := range all {
+			out = append(out, n.Name)
+		}
+	}
+	return out
+}
+
+func commonPrefix(a, b string) int {
+	i := 0
+	for i < len(a) && i < len(b) && a[i] == b[i] {
+		i++
+	}
+	return i
+}
+
+func quoteIfSpace(s string) string {
+	if strings.ContainsAny(s, " \t") {
+		return `"` + s + `"`
+	}
+	return s
+}
+
+func uniq(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func uniqRefs(in []types.ManagedObjectReference) []types.ManagedObjectReference {
+	seen := map[types.ManagedObjectReference]bool{}
+	var out []types.ManagedObjectReference
+	for _, r := range in {
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,111 @@
+package vcenter
+
+import (
+	"reflect"
+
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// placement is where in the target a plan puts its VMs.
+type placement struct {
+	Host, Pool, Datastore, Folder types.ManagedObjectReference
+}
+
+// vmPlan is one VM resolved in the source, with the target backing of each NIC.
+type vmPlan struct {
+	ref   types.ManagedObjectReference
+	disks []*types.VirtualDisk
+	nics  []nicPlan
+}
+
+// nicPlan pairs a source network adapter with its backing in the target.
+type nicPlan struct {
+	device  types.BaseVirtualDevice            // as read from the source: key and MAC are kept
+	backing types.BaseVirtualDeviceBackingInfo // the target portgroup
+}
+
+// buildRelocateSpec is the RelocateSpec for one VM: pure, so tests can read
+// exactly what would be sent. With Service set vCenter needs host, pool and
+// datastore; the folder is given too so the VM does not land in the root.
+func buildRelocateSpec(pl placement, vm *vmPlan, format DiskFormat, loc *types.ServiceLocator) types.VirtualMachineRelocateSpec {
+	spec := types.VirtualMachineRelocateSpec{
+		Host:      ref(pl.Host),
+		Pool:      ref(pl.Pool),
+		Datastore: ref(pl.Datastore),
+		Folder:    ref(pl.Folder),
+		Service:   loc,
+	}
+	for _, d := range vm.disks {
+		dl := types.VirtualMachineRelocateSpecDiskLocator{DiskId: d.Key, Datastore: pl.Datastore}
+		if b := diskBacking(d, format); b != nil {
+			dl.DiskBackingInfo = b
+		}
+		spec.Disk = append(spec.Disk, dl)
+	}
+	for _, n := range vm.nics {
+		dev := copyDevice(n.device)
+		dev.GetVirtualDevice().Backing = n.backing
+		spec.DeviceChange = append(spec.DeviceChange, &types.VirtualDeviceConfigSpec{
+			Operation: types.VirtualDeviceConfigSpecOperationEdit,
+			Device:    dev,
+		})
+	}
+	return spec
+}
+
+// diskBacking sets the target format of a flat disk. Other backings (RDM,
+// sparse) are left to vCenter: nil keeps them as they are.
+func diskBacking(d *types.VirtualDisk, format DiskFormat) types.BaseVirtualDeviceBackingInfo {
+	src, ok := d.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+	if !ok {
+		return nil
+	}
+	b := &types.VirtualDiskFlatVer2BackingInfo{DiskMode: src.DiskMode}
+	if b.DiskMode == "" {
+		b.DiskMode = string(types.VirtualDiskModePersistent)
+	}
+	switch format {
+	case DiskThin:
+		b.ThinProvisioned = types.NewBool(true)
+		b.EagerlyScrub = types.NewBool(false)
+	case DiskThick:
+		b.ThinProvisioned = types.NewBool(false)
+		b.EagerlyScrub = types.NewBool(false)
+	case DiskEager:
+		b.ThinProvisioned = types.NewBool(false)
+		b.EagerlyScrub = types.NewBool(true)
+	default: // same: say it explicitly, the target datastore's default may differ
+		b.ThinProvisioned = types.NewBool(isTrue(src.ThinProvisioned))
+		b.EagerlyScrub = types.NewBool(isTrue(src.EagerlyScrub))
+	}
+	return b
+}
+
+// movePriority maps the request's priority to vSphere's.
+func movePriority(p string) types.VirtualMachineMovePriority {
+	if p == "high" {
+		return types.VirtualMachineMovePriorityHighPriority
+	}
+	return types.VirtualMachineMovePriorityDefaultPriority
+}
+
+// copyDevice makes a shallow copy so that editing the backing for a spec
+// never changes the device kept in the plan.
+func copyDevice(d types.BaseVirtualDevice) types.BaseVirtualDevice {
+	v := reflect.ValueOf(d)
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		return d
+	}
+	c := reflect.New(v.Elem().Type())
+	c.Elem().Set(v.Elem())
+	return c.Interface().(types.BaseVirtualDevice)
+}
+
+func ref(r types.ManagedObjectReference) *types.ManagedObjectReference {
+	if r.Value == "" {
+		return nil
+	}
+	return &r
+}
+
+func isTrue(b *bool) bool { return b != nil && *b }

@@ -1,0 +1,146 @@
+package vcenter
+
+import (
+	"net/url"
+	"testing"
+
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/xvmbot/xvmbot/secret"
+)
+
+func flatDisk(key int32, thin, eager bool) *types.VirtualDisk {
+	return &types.VirtualDisk{
+		VirtualDevice: types.VirtualDevice{Key: key, Backing: &types.VirtualDiskFlatVer2BackingInfo{
+			DiskMode:        "independent_persistent",
+			ThinProvisioned: types.NewBool(thin), EagerlyScrub: types.NewBool(eager),
+			VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: "[east-ds-01] web-01/web-01.vmdk"},
+		}},
+		CapacityInKB: 1 << 20,
+	}
+}
+
+var testPlacement = placement{
+	Host:      types.ManagedObjectReference{Type: "HostSystem", Value: "host-9"},
+	Pool:      types.ManagedObjectReference{Type: "ResourcePool", Value: "resgroup-8"},
+	Datastore: types.ManagedObjectReference{Type: "Datastore", Value: "datastore-7"},
+	Folder:    types.ManagedObjectReference{Type: "Folder", Value: "group-v6"},
+}
+
+func TestBuildRelocateSpecDisks(t *testing.T) {
+	vm := &vmPlan{disks: []*types.VirtualDisk{flatDisk(2000, true, false), flatDisk(2001, false, true), flatDisk(2002, false, false)}}
+	type flags struct{ thin, eager bool }
+	tests := []struct {
+		format DiskFormat
+		want   []flags
+	}{
+		{DiskThin, []flags{{true, false}, {true, false}, {true, false}}},
+		{DiskThick, []flags{{false, false}, {false, false}, {false, false}}},
+		{DiskEager, []flags{{false, true}, {false, true}, {false, true}}},
+		{DiskSame, []flags{{true, false}, {false, true}, {false, false}}},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.format), func(t *testing.T) {
+			spec := buildRelocateSpec(testPlacement, vm, tt.format, nil)
+			if len(spec.Disk) != 3 {
+				t.Fatalf("%d disk locators, want one per disk", len(spec.Disk))
+			}
+			for i, dl := range spec.Disk {
+				if dl.DiskId != vm.disks[i].Key || dl.Datastore != testPlacement.Datastore {
+					t.Errorf("locator %d: disk %d on %v", i, dl.DiskId, dl.Datastore)
+				}
+				b, ok := dl.DiskBackingInfo.(*types.VirtualDiskFlatVer2BackingInfo)
+				if !ok {
+					t.Fatalf("locator %d backing %T, want flat-ver2", i, dl.DiskBackingInfo)
+				}
+				got := flags{isTrue(b.ThinProvisioned), isTrue(b.EagerlyScrub)}
+				if got != tt.want[i] || b.ThinProvisioned == nil || b.EagerlyScrub == nil {
+					t.Errorf("locator %d thin/eager %+v, want %+v (both set explicitly)", i, got, tt.want[i])
+				}
+				if b.DiskMode != "independent_persistent" || b.FileName != "" {
+					t.Errorf("locator %d mode %q file %q: keep the mode, let vCenter name the file", i, b.DiskMode, b.FileName)
+				}
+			}
+		})
+	}
+	// Non-flat disks (RDM) keep their backing: no format is forced on them.
+	rdm := &types.VirtualDisk{VirtualDevice: types.VirtualDevice{Key: 2003, Backing: &types.VirtualDiskRawDiskMappingVer1BackingInfo{}}}
+	spec := buildRelocateSpec(testPlacement, &vmPlan{disks: []*types.VirtualDisk{rdm}}, DiskThin, nil)
+	if spec.Disk[0].DiskBackingInfo != nil {
+		t.Errorf("RDM got backing %T", spec.Disk[0].DiskBackingInfo)
+	}
+}
+
+func TestBuildRelocateSpecNICs(t *testing.T) {
+	srcBacking := &types.VirtualEthernetCardDistributedVirtualPortBackingInfo{
+		Port: types.DistributedVirtualSwitchPortConnection{SwitchUuid: "east-uuid", PortgroupKey: "dvportgroup-1"}}
+	nic := func(key int32, mac string) *types.VirtualVmxnet3 {
+		return &types.VirtualVmxnet3{VirtualVmxnet: types.VirtualVmxnet{VirtualEthernetCard: types.VirtualEthernetCard{
+			VirtualDevice: types.VirtualDevice{Key: key, Backing: srcBacking},
+			AddressType:   "assigned", MacAddress: mac,
+		}}}
+	}
+	netRef := types.ManagedObjectReference{Type: "Network", Value: "network-5"}
+	dvs := &types.VirtualEthernetCardDistributedVirtualPortBackingInfo{
+		Port: types.DistributedVirtualSwitchPortConnection{SwitchUuid: "west-uuid", PortgroupKey: "dvportgroup-42"}}
+	std := &types.VirtualEthernetCardNetworkBackingInfo{
+		VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "VM Network"}, Network: &netRef}
+	src1, src2 := nic(4000, "00:50:56:aa:bb:01"), nic(4001, "00:50:56:aa:bb:02")
+	vm := &vmPlan{nics: []nicPlan{{device: src1, backing: dvs}, {device: src2, backing: std}}}
+
+	loc := &types.ServiceLocator{InstanceUuid: "west"}
+	spec := buildRelocateSpec(testPlacement, vm, DiskSame, loc)
+	if spec.Service != loc || *spec.Host != testPlacement.Host || *spec.Pool != testPlacement.Pool ||
+		*spec.Datastore != testPlacement.Datastore || *spec.Folder != testPlacement.Folder {
+		t.Errorf("placement/service not set: %+v", spec)
+	}
+	if len(spec.DeviceChange) != 2 {
+		t.Fatalf("%d device changes, want one per NIC", len(spec.DeviceChange))
+	}
+	for i, want := range []struct {
+		key     int32
+		mac     string
+		backing types.BaseVirtualDeviceBackingInfo
+	}{{4000, "00:50:56:aa:bb:01", dvs}, {4001, "00:50:56:aa:bb:02", std}} {
+		dc := spec.DeviceChange[i].GetVirtualDeviceConfigSpec()
+		if dc.Operation != types.VirtualDeviceConfigSpecOperationEdit || dc.FileOperation != "" {
+			t.Errorf("change %d: operation %q/%q, want edit", i, dc.Operation, dc.FileOperation)
+		}
+		card := dc.Device.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard()
+		if card.Key != want.key || card.MacAddress != want.mac || card.Backing != want.backing {
+			t.Errorf("change %d: key %d mac %s backing %#v", i, card.Key, card.MacAddress, card.Backing)
+		}
+	}
+	if src1.Backing != srcBacking {
+		t.Error("building a spec changed the plan's source device")
+	}
+}
+
+func TestMovePriority(t *testing.T) {
+	for in, want := range map[string]types.VirtualMachineMovePriority{
+		"high": types.VirtualMachineMovePriorityHighPriority, "default": types.VirtualMachineMovePriorityDefaultPriority,
+		"": types.VirtualMachineMovePriorityDefaultPriority,
+	} {
+		if got := movePriority(in); got != want {
+			t.Errorf("movePriority(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestServiceLocator(t *testing.T) {
+	vc := startStockVC(t, "vc-west", "4A6E0B1C-0000-4000-8000-00000000ABCD")
+	u, _ := url.Parse("https://vc-west.example.com/sdk")
+	cfg := Config{Name: "vc-west", URL: u.String(), Username: "svc@vsphere.local", Password: secret.Secret("pw")}
+	ep, _ := cfg.endpointURL()
+	loc := serviceLocator(cfg, ep, "4A6E0B1C-0000-4000-8000-00000000ABCD", vc.server.Certificate())
+	if loc.Url != "https://vc-west.example.com:443/sdk" || loc.InstanceUuid != "4A6E0B1C-0000-4000-8000-00000000ABCD" {
+		t.Errorf("locator url %q uuid %q", loc.Url, loc.InstanceUuid)
+	}
+	cred, ok := loc.Credential.(*types.ServiceLocatorNamePassword)
+	if !ok || cred.Username != "svc@vsphere.local" || cred.Password != "pw" {
+		t.Errorf("credential %#v", loc.Credential)
+	}
+	if loc.SslThumbprint != vc.cfg.Thumbprint || len(loc.SslThumbprint) != 59 {
+		t.Errorf("thumbprint %q, want the SHA-1 %q", loc.SslThumbprint, vc.cfg.Thumbprint)
+	}
+}
