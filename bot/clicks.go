@@ -22,7 +22,8 @@ func (b *Bot) onInteraction(cb slack.InteractionCallback) {
 		b.log.Debug("interaction ignored", "type", cb.Type)
 		return
 	}
-	who := invocation{User: cb.User.ID, Channel: cb.Channel.ID, TriggerID: cb.TriggerID, ResponseURL: cb.ResponseURL}
+	who := invocation{User: cb.User.ID, Channel: cb.Channel.ID, TriggerID: cb.TriggerID, ResponseURL: cb.ResponseURL,
+		MessageTS: cb.Container.MessageTs}
 	if who.Channel == "" {
 		who.Channel = cb.Container.ChannelID
 	}
@@ -60,6 +61,7 @@ func (b *Bot) approve(ctx context.Context, id string, who invocation) {
 		return
 	}
 	b.m.approvals.WithLabelValues(decisionApproved).Inc()
+	r = b.adoptMessage(ctx, r, who)
 	if !won {
 		log.Info("approval counted", "approvals", len(r.Approvals), "quorum", r.Quorum)
 		b.refreshParent(ctx, r)
@@ -102,6 +104,28 @@ func (b *Bot) queue(ctx context.Context, r *approvals.Request) {
 		r = queued
 	}
 	b.refreshParent(ctx, r)
+}
+
+// adoptMessage covers a click that lands between posting a request's message and storing
+// its timestamp: the (signed) click names the message it came from, so the record learns
+// it there and the decision is shown and its thread used, instead of being lost.
+func (b *Bot) adoptMessage(ctx context.Context, r *approvals.Request, who invocation) *approvals.Request {
+	if r == nil || r.MessageTS != "" || who.MessageTS == "" || who.Channel != r.Channel {
+		return r
+	}
+	stored, err := b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
+		if r.MessageTS != "" {
+			return errAlreadyDone
+		}
+		r.MessageTS = who.MessageTS
+		return nil
+	})
+	if stored != nil && err == nil || errors.Is(err, errAlreadyDone) {
+		return stored
+	}
+	b.log.Warn("store request message ts from a click", "request_id", r.ID, "err", err)
+	r.MessageTS = who.MessageTS
+	return r
 }
 
 // errAlreadyDone aborts an update that another path has already made.
@@ -150,7 +174,7 @@ func (b *Bot) reject(ctx context.Context, id string, who invocation) {
 	}
 	b.m.approvals.WithLabelValues(decisionRejected).Inc()
 	b.log.Info("request rejected", "request_id", id, "user", who.User)
-	b.refreshParent(ctx, r)
+	b.refreshParent(ctx, b.adoptMessage(ctx, r, who))
 }
 
 func (b *Bot) cancel(ctx context.Context, id string, who invocation) {
@@ -163,7 +187,7 @@ func (b *Bot) cancel(ctx context.Context, id string, who invocation) {
 	}
 	b.m.approvals.WithLabelValues(decisionCancelled).Inc()
 	b.log.Info("request cancelled", "request_id", id, "user", who.User)
-	b.refreshParent(ctx, r)
+	b.refreshParent(ctx, b.adoptMessage(ctx, r, who))
 }
 
 // decisionOf is the metric label of a refused decision.

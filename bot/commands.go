@@ -22,6 +22,7 @@ type invocation struct {
 	Channel     string
 	TriggerID   string
 	ResponseURL string // from the signed payload; the fallback when chat.postEphemeral fails
+	MessageTS   string // for clicks: the message the button was on
 }
 
 // onCommand handles a slash command up to its ack: it answers at once what needs no I/O
@@ -134,11 +135,15 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 		b.tell(ctx, who, asMessage(RenderError(fmt.Sprintf("Could not post request %s for approval (%v); it was withdrawn.", r.ID, err), "")))
 		return outcomeFailed
 	}
-	if _, err := b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
+	stored, err := b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
 		r.MessageTS = ts
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		log.Error("store message ts", "err", err)
+	} else if stored.State != approvals.StatePending {
+		// Someone decided in the moment between the post and the store: show it.
+		b.refreshParent(ctx, stored)
 	}
 	return outcomeSubmitted
 }

@@ -182,7 +182,11 @@ func ProgressBar(pct int) string {
 }
 
 // requestTitle is "Cross vCenter migrate request xvm-k3m9q2".
+// A review that was never stored (a check, or a request refused by pre-flight) has no id.
 func requestTitle(r *approvals.Request) string {
+	if r.ID == "" {
+		return fmt.Sprintf("Pre-flight check of a cross vCenter %s (nothing was queued)", r.Direction)
+	}
 	return fmt.Sprintf("Cross vCenter %s request %s", r.Direction, r.ID)
 }
 

@@ -22,14 +22,14 @@ func (n NATSRecords) Load(ctx context.Context, jobID string) (Record, bool, erro
 		return Record{}, false, err
 	}
 	return Record{JobID: rec.JobID, State: string(rec.State), Worker: rec.Worker, Attempts: rec.Attempts,
-		TaskRef: rec.TaskRef, Error: rec.Error, UpdatedAt: rec.UpdatedAt}, true, nil
+		TaskRef: rec.TaskRef, SourceVC: rec.SourceVC, Error: rec.Error, UpdatedAt: rec.UpdatedAt}, true, nil
 }
 
 // Save creates or replaces the record. The first Create of a job is the claim: of two
 // workers racing to start the same job, the loser gets ErrBusy.
 func (n NATSRecords) Save(ctx context.Context, rec Record) error {
 	want := &events.JobRecord{JobID: rec.JobID, State: events.JobState(rec.State), Worker: rec.Worker,
-		Attempts: rec.Attempts, TaskRef: rec.TaskRef, Error: rec.Error}
+		Attempts: rec.Attempts, TaskRef: rec.TaskRef, SourceVC: rec.SourceVC, Error: rec.Error}
 	cur, rev, err := n.Jobs.Get(ctx, rec.JobID)
 	if errors.Is(err, events.ErrJobNotFound) {
 		want.StartedAt = time.Now().UTC()
@@ -42,7 +42,7 @@ func (n NATSRecords) Save(ctx context.Context, rec Record) error {
 	if err != nil {
 		return err
 	}
-	want.StartedAt, want.RequestID, want.VM, want.SourceVC = cur.StartedAt, cur.RequestID, cur.VM, cur.SourceVC
+	want.StartedAt, want.RequestID, want.VM = cur.StartedAt, cur.RequestID, cur.VM
 	_, err = n.Jobs.Update(ctx, want, rev)
 	if errors.Is(err, events.ErrJobConflict) {
 		return fmt.Errorf("job %s: %w", rec.JobID, ErrBusy)

@@ -16,7 +16,8 @@ import (
 // relocator is what the worker needs of vcenter; *vcenter.Manager has it.
 type relocator interface {
 	Plan(ctx context.Context, spec vcenter.MoveSpec) (*vcenter.Plan, error)
-	Relocate(ctx context.Context, p *vcenter.Plan, vm string, progress vcenter.ProgressFunc) (*vcenter.Result, error)
+	Start(ctx context.Context, p *vcenter.Plan, vm string) (taskRef string, err error)
+	Watch(ctx context.Context, vcName, taskRef, vm string, progress vcenter.ProgressFunc) (*vcenter.Result, error)
 	Locate(ctx context.Context, vcName, vm string) (bool, error)
 }
 
@@ -37,7 +38,8 @@ type Records interface {
 // Record is what the worker remembers of a job between deliveries.
 type Record struct {
 	JobID     string
-	State     string // running | succeeded | failed
+	State     string // preparing | running | succeeded | failed
+	SourceVC  string // the vCenter the task runs on
 	Worker    string
 	Attempts  int
 	TaskRef   string
@@ -129,23 +131,51 @@ func (w *Worker) Handle(ctx context.Context, j events.Job, d events.Delivery) er
 		}
 	}()
 
-	if seen && rec.State == "running" {
-		// A previous delivery started this move and its worker went away. The vCenter
-		// task may have finished on its own: if the VM is already in the target and gone
-		// from the source, the move happened — never start a second one.
-		if done, err := w.arrived(ctx, j); err != nil {
-			return fmt.Errorf("check where %s is: %w: %w", j.VM, err, events.ErrRetry)
-		} else if done {
-			log.Info("vm already arrived in target after an interrupted delivery")
-			rec.State, rec.UpdatedAt = "succeeded", w.now()
-			if err := w.records.Save(ctx, rec); err != nil {
-				return fmt.Errorf("save job record: %w: %w", err, events.ErrRetry)
-			}
-			return w.announceFinal(ctx, j, rec)
+	// A previous delivery that got this far (its worker died, or vCenter stopped
+	// answering) must never lead to a second relocation started blindly: follow the
+	// recorded task, or see whether the VM already arrived.
+	resuming := seen && (rec.State == "running" || rec.State == "preparing")
+	if !resuming {
+		rec = Record{JobID: j.ID, State: "preparing", SourceVC: j.SourceVC, Attempts: rec.Attempts}
+	}
+	rec.Attempts++
+	rec.Worker, rec.UpdatedAt = w.cfg.Name, w.now()
+	if err := w.records.Save(ctx, rec); err != nil {
+		return fmt.Errorf("save job record: %w: %w", err, events.ErrRetry)
+	}
+	if resuming {
+		return w.resume(ctx, j, d, rec, renew, log)
+	}
+	return w.run(ctx, j, d, rec, renew, log)
+}
+
+// resume continues a job a previous delivery started.
+func (w *Worker) resume(ctx context.Context, j events.Job, d events.Delivery, rec Record, renew func(context.Context) error, log *slog.Logger) error {
+	start := w.now()
+	if rec.TaskRef != "" {
+		log.Info("re-attaching to the vCenter task of an interrupted delivery", "task", rec.TaskRef, "attempt", rec.Attempts)
+		w.publish(ctx, log, w.event(j, events.EventStarted, fmt.Sprintf("%s: following task %s after a restart", j.VM, rec.TaskRef), 0))
+		w.m.inFlight.Inc()
+		res, err := w.vc.Watch(ctx, rec.SourceVC, rec.TaskRef, j.VM, w.onProgress(ctx, j, d, renew, log))
+		w.m.inFlight.Dec()
+		var f *vcenter.Fault
+		if err != nil && errors.As(err, &f) && f.Kind == "ManagedObjectNotFound" {
+			// vCenter forgot the task (restart, task history purged): fall through to
+			// checking where the VM is.
+			log.Warn("recorded task is gone from vCenter", "task", rec.TaskRef)
+		} else {
+			return w.finish(ctx, j, rec, res, err, w.now().Sub(start), log)
 		}
 	}
-
-	rec = Record{JobID: j.ID, State: "running", Worker: w.cfg.Name, Attempts: rec.Attempts + 1, UpdatedAt: w.now()}
+	done, err := w.arrived(ctx, j)
+	if err != nil {
+		return w.finish(ctx, j, rec, nil, fmt.Errorf("check where %s is: %w", j.VM, err), w.now().Sub(start), log)
+	}
+	if done {
+		log.Info("vm already arrived in target after an interrupted delivery")
+		return w.finish(ctx, j, rec, &vcenter.Result{VM: j.VM, TaskRef: rec.TaskRef}, nil, w.now().Sub(start), log)
+	}
+	rec.State, rec.TaskRef, rec.Worker, rec.UpdatedAt = "preparing", "", w.cfg.Name, w.now()
 	if err := w.records.Save(ctx, rec); err != nil {
 		return fmt.Errorf("save job record: %w: %w", err, events.ErrRetry)
 	}
@@ -163,42 +193,62 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	if err == nil && plan.Blocked() {
 		err = blockedError(plan)
 	}
-	var res *vcenter.Result
-	if err == nil {
-		lastPct := -1
-		res, err = w.vc.Relocate(ctx, plan, j.VM, func(pct int) {
-			if pct == lastPct {
-				return
-			}
-			lastPct = pct
-			_ = d.InProgress()
-			if err := renew(ctx); err != nil {
-				log.Warn("renew vm lease", "err", err)
-			}
-			w.publish(ctx, log, w.event(j, events.EventProgress, "", pct))
-		})
+	if err != nil {
+		return w.finish(ctx, j, rec, nil, err, w.now().Sub(start), log)
 	}
-	dur := w.now().Sub(start)
+	taskRef, err := w.vc.Start(ctx, plan, j.VM)
+	if err != nil {
+		return w.finish(ctx, j, rec, nil, err, w.now().Sub(start), log)
+	}
+	// From here on a relocation runs in vCenter whatever happens to this process: record
+	// the task so whoever gets the job next follows it instead of starting another.
+	rec.State, rec.TaskRef, rec.UpdatedAt = "running", taskRef, w.now()
+	if err := w.records.Save(ctx, rec); err != nil {
+		log.Error("record the running task", "task", taskRef, "err", err)
+	}
+	log.Info("relocation started", "task", taskRef)
+	res, err := w.vc.Watch(ctx, j.SourceVC, taskRef, j.VM, w.onProgress(ctx, j, d, renew, log))
+	return w.finish(ctx, j, rec, res, err, w.now().Sub(start), log)
+}
 
+func (w *Worker) onProgress(ctx context.Context, j events.Job, d events.Delivery, renew func(context.Context) error, log *slog.Logger) vcenter.ProgressFunc {
+	last := -1
+	return func(pct int) {
+		if pct == last {
+			return
+		}
+		last = pct
+		_ = d.InProgress()
+		if err := renew(ctx); err != nil {
+			log.Warn("renew vm lease", "err", err)
+		}
+		w.publish(ctx, log, w.event(j, events.EventProgress, "", pct))
+	}
+}
+
+// finish settles a job after an attempt: success, a retry later, or a reported failure.
+func (w *Worker) finish(ctx context.Context, j events.Job, rec Record, res *vcenter.Result, err error, dur time.Duration, log *slog.Logger) error {
 	if ctx.Err() != nil {
-		// Shutting down: leave the job unacknowledged and the record "running" so the next
-		// worker re-checks where the VM is instead of starting over blindly.
-		log.Info("worker stopping mid-job; the job will be redelivered")
+		// Shutting down: leave the job unacknowledged and the record as it is so the next
+		// worker follows the task (or re-checks where the VM is) instead of starting over.
+		log.Info("worker stopping mid-job; the job will be redelivered", "task", rec.TaskRef)
 		return ctx.Err()
 	}
 	if err != nil {
 		return w.fail(ctx, j, rec, err, dur, log)
 	}
-
-	rec.State, rec.UpdatedAt, rec.TaskRef = "succeeded", w.now(), res.TaskRef
+	if res.TaskRef != "" {
+		rec.TaskRef = res.TaskRef
+	}
+	rec.State, rec.Error, rec.UpdatedAt = "succeeded", "", w.now()
 	if err := w.records.Save(ctx, rec); err != nil {
 		log.Error("save succeeded job record", "err", err)
 	}
 	w.m.jobs.WithLabelValues(j.Direction, "succeeded").Inc()
 	w.m.duration.WithLabelValues(j.Direction).Observe(dur.Seconds())
-	log.Info("vm moved", "duration", dur.Round(time.Millisecond).String(), "task", res.TaskRef)
+	log.Info("vm moved", "duration", dur.Round(time.Millisecond).String(), "task", rec.TaskRef)
 	e := w.event(j, events.EventSucceeded, fmt.Sprintf("%s now runs in %s", j.VM, j.TargetVC), 100)
-	e.Duration, e.TaskRef = dur.Seconds(), res.TaskRef
+	e.Duration, e.TaskRef = dur.Seconds(), rec.TaskRef
 	w.publishFinal(ctx, log, e)
 	return nil
 }
@@ -208,6 +258,11 @@ func (w *Worker) fail(ctx context.Context, j events.Job, rec Record, err error, 
 	kind, msg, hint := "Error", err.Error(), ""
 	if errors.As(err, &f) {
 		kind, msg, hint = f.Kind, f.Message, f.Hint
+	}
+	var tpe *vcenter.ThumbprintError
+	if errors.As(err, &tpe) {
+		kind, msg = "ThumbprintMismatch", tpe.Error()
+		hint = fmt.Sprintf("if %s's certificate was replaced on purpose, update vcenters[%s].thumbprint in the worker's config", tpe.VCenter, tpe.VCenter)
 	}
 	if vcenter.IsRetryable(err) && rec.Attempts < w.cfg.MaxAttempts {
 		log.Warn("retryable fault, will retry", "fault", kind, "attempt", rec.Attempts, "err", err)
@@ -220,7 +275,7 @@ func (w *Worker) fail(ctx context.Context, j events.Job, rec Record, err error, 
 	}
 	w.m.jobs.WithLabelValues(j.Direction, "failed").Inc()
 	w.m.duration.WithLabelValues(j.Direction).Observe(dur.Seconds())
-	log.Error("vm move failed", "fault", kind, "err", err)
+	log.Error("vm move failed", "fault", kind, "attempts", rec.Attempts, "err", err)
 	e := w.event(j, events.EventFailed, msg, 0)
 	e.Fault, e.Error, e.Hint, e.Duration = kind, msg, hint, dur.Seconds()
 	w.publishFinal(ctx, log, e)
