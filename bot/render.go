@@ -494,7 +494,8 @@ func statusText(r *approvals.Request, now time.Time) string {
 			lines = append(lines, "🚫 *Cancelled*"+byWhom(r.Cancellation, false))
 		}
 	}
-	if len(r.Jobs) > 0 {
+	// Job counts mean something only once the request was approved.
+	if len(r.Jobs) > 0 && len(r.Approvals) >= max(r.Quorum, 1) && r.State != approvals.StateRejected && r.State != approvals.StateExpired {
 		c := r.Counts()
 		counts := fmt.Sprintf("%d queued · %d running · %d succeeded · %d failed",
 			c[approvals.StateQueued]+c[""], c[approvals.StateRunning], c[approvals.StateSucceeded], c[approvals.StateFailed])

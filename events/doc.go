@@ -2,4 +2,19 @@
 // installs, the jobs work queue (one message per VM, deduplicated by job id), the events
 // stream the bot reads through a durable consumer, and the KV buckets for request records,
 // job records and per-VM leases. Message types are versioned JSON.
+//
+// Guarantees, and where they come from:
+//
+//   - A job is delivered at least once. A worker pulls one job per free slot, heartbeats
+//     it (InProgress every AckWait/3) while the handler runs, and acks only when the
+//     handler is done; a worker that dies or shuts down stops heartbeating and the job
+//     goes to another worker after AckWait.
+//   - At-least-once means a job can run twice (a stale worker's late ack is accepted by
+//     the server; Nats-Msg-Id dedupe is forgotten after a restart). The guards are in KV:
+//     JobRecords.Create lets exactly one worker claim a job, and a Lease per VM keeps two
+//     workers off the same VM. A redelivered job re-attaches to the recorded vCenter task.
+//   - Request records change only by compare-and-swap (RequestStore.Update), so of many
+//     concurrent approval clicks exactly one is applied.
+//   - Events reach the bot at least once and in publish order (its consumer hands out one
+//     event at a time); the bot dedupes by event id.
 package events

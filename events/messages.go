@@ -5,16 +5,16 @@ import "time"
 // Names of everything xvmbot keeps in NATS. They are part of the operator contract:
 // dashboards, `nats` CLI sessions and runbooks refer to them.
 const (
-	StreamJobs      = "XVM_JOBS"      // work queue, one message per VM
-	SubjectJobs     = "xvm.jobs"      // the subject jobs are published on
-	ConsumerWorkers = "xvm-workers"   // durable pull consumer shared by all workers
-	StreamEvents    = "XVM_EVENTS"    // limits stream of job events
-	SubjectEvents   = "xvm.events"    // events are published on xvm.events.<request-id>.<type>
-	ConsumerBot     = "xvm-bot"       // durable consumer the bot reads events through
-	BucketRequests  = "xvm-requests"  // request records, CAS-updated
-	BucketJobs      = "xvm-jobs"      // per-job execution records (vCenter task reference)
-	BucketLeases    = "xvm-leases"    // per-VM leases: a VM is never relocated twice at once
-	SchemaVersion   = 1               // the "v" field of every message
+	StreamJobs      = "XVM_JOBS"     // work queue, one message per VM
+	SubjectJobs     = "xvm.jobs"     // the subject jobs are published on
+	ConsumerWorkers = "xvm-workers"  // durable pull consumer shared by all workers
+	StreamEvents    = "XVM_EVENTS"   // limits stream of job events
+	SubjectEvents   = "xvm.events"   // events are published on xvm.events.<request-id>.<type>
+	ConsumerBot     = "xvm-bot"      // durable consumer the bot reads events through
+	BucketRequests  = "xvm-requests" // request records, CAS-updated
+	BucketJobs      = "xvm-jobs"     // per-job execution records (vCenter task reference)
+	BucketLeases    = "xvm-leases"   // per-VM leases: a VM is never relocated twice at once
+	SchemaVersion   = 1              // the "v" field of every message
 )
 
 // NetworkMapping maps a source portgroup to a target portgroup; empty Source = every NIC.

@@ -70,16 +70,21 @@ func textOf(v any) string {
 	return s
 }
 
-var mentionRE = regexp.MustCompile(`<@([UW][A-Z0-9_]+)(\|[^>]*)?>`)
+// mentionRE matches user mentions <@U…> and user-group mentions <!subteam^S…>.
+var mentionRE = regexp.MustCompile(`<(?:@|!subteam\^)([UWS][A-Z0-9_]+)(\|[^>]*)?>`)
+
+// entities undoes the escaping Slack requires in mrkdwn, as the client does on display.
+var entities = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
 
 func mentions(s string, names map[string]string) string {
-	return mentionRE.ReplaceAllStringFunc(s, func(m string) string {
+	s = mentionRE.ReplaceAllStringFunc(s, func(m string) string {
 		id := mentionRE.FindStringSubmatch(m)[1]
 		if n, ok := names[id]; ok {
 			return "@" + n
 		}
 		return "@" + strings.ToLower(id)
 	})
+	return entities.Replace(s)
 }
 
 // Names returns the display names the workspace knows, for PlainText.

@@ -40,7 +40,8 @@ type demo struct {
 	ws    *slacksim.Workspace
 	lab   *xvmsim.Lab
 	sys   *system
-	shown map[string]int // message key → edits already printed
+	shown map[string]int    // message key → edits already printed
+	last  map[string]string // message key → text last printed
 	fails []string
 }
 
@@ -67,7 +68,7 @@ func runDemo(ctx context.Context, out io.Writer, verbose bool) error {
 	defer lab.Close()
 	ws := slacksim.New()
 	defer ws.Close()
-	for id, name := range map[string]string{alice: "alice", bob: "bob", carol: "carol", dave: "dave", "U0XVMBOT": "xvmbot"} {
+	for id, name := range map[string]string{alice: "alice", bob: "bob", carol: "carol", dave: "dave", "U0XVMBOT": "xvmbot", adminsGroup: "vm-admins"} {
 		ws.AddUser(id, name)
 	}
 	ws.SetGroup(adminsGroup, carol)
@@ -102,7 +103,7 @@ func runDemo(ctx context.Context, out io.Writer, verbose bool) error {
 	}()
 	ws.UseHTTP("http://"+sys.Addr(), signing)
 
-	d := &demo{out: out, ws: ws, lab: lab, sys: sys, shown: map[string]int{}}
+	d := &demo{out: out, ws: ws, lab: lab, sys: sys, shown: map[string]int{}, last: map[string]string{}}
 	d.script(ctx)
 	return d.verdict()
 }
@@ -372,6 +373,15 @@ func (d *demo) flush() {
 		}
 		d.shown[key] = m.Edits
 		text := slacksim.PlainText(m.Blocks, m.Text, names)
+		full := text
+		if seen {
+			// An edit shows only what changed, as the eye catches it in the client.
+			if text = changedLines(d.last[key], text); text == "" {
+				d.last[key] = full
+				continue
+			}
+		}
+		d.last[key] = full
 		who, indent := "xvmbot", ""
 		switch {
 		case m.To != "":
@@ -386,6 +396,21 @@ func (d *demo) flush() {
 	}
 }
 
+// changedLines returns the lines of now that were not in before.
+func changedLines(before, now string) string {
+	had := map[string]bool{}
+	for _, l := range strings.Split(before, "\n") {
+		had[l] = true
+	}
+	var out []string
+	for _, l := range strings.Split(now, "\n") {
+		if !had[l] && strings.TrimSpace(l) != "" {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 func (d *demo) print(indent, who, text string) {
 	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
 	fmt.Fprintf(d.out, "%s%-10s %s\n", indent, who+":", lines[0])
@@ -395,7 +420,7 @@ func (d *demo) print(indent, who, text string) {
 	}
 }
 
-func (d *demo) say(user, text string) { d.print("", d.ws.Names()[user]+":", text) }
+func (d *demo) say(user, text string) { d.print("", d.ws.Names()[user], text) }
 
 func (d *demo) heading(s string) { fmt.Fprintf(d.out, "\n━━ %s\n", s) }
 

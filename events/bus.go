@@ -1,0 +1,260 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Defaults applied by NewBus to a zero BusConfig.
+const (
+	DefaultAckWait       = 30 * time.Second
+	DefaultLeaseTTL      = 60 * time.Second
+	DefaultMaxDeliver    = 10
+	DefaultRetryDelay    = 5 * time.Second
+	DefaultEventsMaxAge  = 30 * 24 * time.Hour
+	DefaultShutdownGrace = 10 * time.Second
+
+	// jobsDuplicates is how long a job id is remembered by the jobs stream. A day covers
+	// any retry loop of the bot; past that (and after a server restart, see FACTS.md) the
+	// KV job record is the guard against running a job twice.
+	jobsDuplicates = 24 * time.Hour
+	// eventsDuplicates covers publish retries of the same event.
+	eventsDuplicates = time.Hour
+	// workersMaxAckPending bounds jobs in flight across all workers together (it is a
+	// consumer-wide limit, not per worker): far above any sane slot count, so it never
+	// becomes the hidden concurrency limit.
+	workersMaxAckPending = 4096
+	// botMaxAckPending = 1 makes the server hand the bot one event at a time and
+	// redeliver a nak'ed event before any later one: events arrive in order.
+	botMaxAckPending = 1
+	// botMaxDeliver stops one event the bot cannot handle from blocking the rest forever.
+	botMaxDeliver = 20
+	botAckWait    = 30 * time.Second
+
+	requestsHistory = 5
+	jobsHistory     = 5
+)
+
+// BusConfig tunes the streams, consumers and buckets. Zero values take the defaults.
+type BusConfig struct {
+	// Replicas of every stream and bucket; 1 for the embedded server, 3 on a cluster.
+	Replicas int
+	// AckWait is how long a worker may stay silent before its job is given to another
+	// worker. Running handlers heartbeat every AckWait/3, so it bounds how fast a crashed
+	// worker's job moves on, not how long a relocation may take.
+	AckWait time.Duration
+	// LeaseTTL is how long a per-VM lease outlives its last renewal.
+	LeaseTTL time.Duration
+	// MaxDeliver caps deliveries of one job (crash loops, repeated retries).
+	MaxDeliver int
+	// RetryDelay is the first delay before a job that asked for a retry is delivered
+	// again; it doubles with each attempt, up to maxRetryDelay.
+	RetryDelay time.Duration
+	// EventsMaxAge is how long events are kept in the events stream.
+	EventsMaxAge time.Duration
+	// ShutdownGrace is how long RunWorker waits, once its ctx is done, for handlers to
+	// return before it gives up on them.
+	ShutdownGrace time.Duration
+}
+
+func (c BusConfig) withDefaults() BusConfig {
+	if c.Replicas <= 0 {
+		c.Replicas = 1
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = DefaultAckWait
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.MaxDeliver == 0 {
+		c.MaxDeliver = DefaultMaxDeliver
+	}
+	if c.RetryDelay <= 0 {
+		c.RetryDelay = DefaultRetryDelay
+	}
+	if c.EventsMaxAge <= 0 {
+		c.EventsMaxAge = DefaultEventsMaxAge
+	}
+	if c.ShutdownGrace <= 0 {
+		c.ShutdownGrace = DefaultShutdownGrace
+	}
+	return c
+}
+
+// Bus is everything the bot and the workers do on NATS. It does not own the connection:
+// whoever opened it closes it after the Run methods have returned.
+type Bus struct {
+	js      jetstream.JetStream
+	cfg     BusConfig
+	logger  *slog.Logger
+	metrics *metrics
+
+	workers  jetstream.Consumer
+	bot      jetstream.Consumer
+	requests *RequestStore
+	jobs     *JobRecords
+	leases   *Leases
+}
+
+// NewBus creates or updates the streams, consumers and buckets xvmbot needs, so every
+// process can call it at start-up: it is idempotent, and a changed BusConfig is applied
+// in place where NATS allows it.
+func NewBus(ctx context.Context, nc *nats.Conn, cfg BusConfig, logger *slog.Logger, reg prometheus.Registerer) (*Bus, error) {
+	if nc == nil {
+		return nil, errors.New("new bus: nil nats connection")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	cfg = cfg.withDefaults()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("new bus: %w", err)
+	}
+	b := &Bus{js: js, cfg: cfg, logger: logger.With("component", "events")}
+
+	if _, err := js.CreateOrUpdateStream(ctx, jobsStreamConfig(cfg)); err != nil {
+		return nil, fmt.Errorf("new bus: stream %s: %w", StreamJobs, err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, eventsStreamConfig(cfg)); err != nil {
+		return nil, fmt.Errorf("new bus: stream %s: %w", StreamEvents, err)
+	}
+	if b.workers, err = js.CreateOrUpdateConsumer(ctx, StreamJobs, workersConsumerConfig(cfg)); err != nil {
+		return nil, fmt.Errorf("new bus: consumer %s: %w", ConsumerWorkers, err)
+	}
+	if b.bot, err = js.CreateOrUpdateConsumer(ctx, StreamEvents, botConsumerConfig(cfg)); err != nil {
+		return nil, fmt.Errorf("new bus: consumer %s: %w", ConsumerBot, err)
+	}
+
+	kvs := make(map[string]jetstream.KeyValue, 3)
+	for _, kc := range bucketConfigs(cfg) {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, kc)
+		if err != nil {
+			return nil, fmt.Errorf("new bus: bucket %s: %w", kc.Bucket, err)
+		}
+		kvs[kc.Bucket] = kv
+	}
+	b.requests = &RequestStore{kv: kvs[BucketRequests]}
+	b.jobs = &JobRecords{kv: kvs[BucketJobs]}
+	b.leases = &Leases{kv: kvs[BucketLeases], ttl: cfg.LeaseTTL}
+	b.metrics = newMetrics(reg, b.QueuedJobs)
+
+	b.logger.Info("nats bus ready", "replicas", cfg.Replicas, "ack_wait", cfg.AckWait,
+		"lease_ttl", cfg.LeaseTTL, "max_deliver", cfg.MaxDeliver)
+	return b, nil
+}
+
+func jobsStreamConfig(cfg BusConfig) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        StreamJobs,
+		Description: "xvmbot jobs: one message per VM to relocate, consumed once by a worker",
+		Subjects:    []string{SubjectJobs},
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		Duplicates:  jobsDuplicates,
+		// Refuse new jobs when full rather than silently dropping approved ones.
+		Discard: jetstream.DiscardNew,
+	}
+}
+
+func eventsStreamConfig(cfg BusConfig) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        StreamEvents,
+		Description: "xvmbot job events (queued, started, progress, succeeded, failed, cancelled)",
+		Subjects:    []string{SubjectEvents + ".>"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		MaxAge:      cfg.EventsMaxAge,
+		Duplicates:  eventsDuplicates,
+		Discard:     jetstream.DiscardOld,
+	}
+}
+
+func workersConsumerConfig(cfg BusConfig) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       ConsumerWorkers,
+		Description:   "shared by all xvmbot workers",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		// No BackOff: it overrides AckWait and would defeat the heartbeats.
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    cfg.MaxDeliver,
+		MaxAckPending: workersMaxAckPending,
+		Replicas:      cfg.Replicas,
+	}
+}
+
+func botConsumerConfig(cfg BusConfig) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       ConsumerBot,
+		Description:   "the xvmbot bot: job events to Slack threads",
+		FilterSubject: SubjectEvents + ".>",
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       botAckWait,
+		MaxDeliver:    botMaxDeliver,
+		MaxAckPending: botMaxAckPending,
+		Replicas:      cfg.Replicas,
+	}
+}
+
+func bucketConfigs(cfg BusConfig) []jetstream.KeyValueConfig {
+	return []jetstream.KeyValueConfig{
+		{
+			Bucket:      BucketRequests,
+			Description: "xvmbot request records, CAS-updated",
+			History:     requestsHistory, // a few revisions help when auditing a disputed approval
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+		},
+		{
+			Bucket:      BucketJobs,
+			Description: "xvmbot job execution records: who runs a job, which vCenter task",
+			History:     jobsHistory,
+			Storage:     jetstream.FileStorage,
+			Replicas:    cfg.Replicas,
+		},
+		{
+			Bucket:      BucketLeases,
+			Description: "xvmbot per-VM leases; expire LeaseTTL after the last renewal",
+			// Bucket-wide TTL, History 1: a renewal (Update) writes a fresh message and the
+			// old one ages out. Per-key TTLs would be lost on Update (see FACTS.md).
+			History:  1,
+			TTL:      cfg.LeaseTTL,
+			Storage:  jetstream.FileStorage,
+			Replicas: cfg.Replicas,
+		},
+	}
+}
+
+// Requests returns the request records store (approvals.Store on KV).
+func (b *Bus) Requests() *RequestStore { return b.requests }
+
+// Jobs returns the per-job execution records.
+func (b *Bus) Jobs() *JobRecords { return b.jobs }
+
+// Leases returns the per-VM leases.
+func (b *Bus) Leases() *Leases { return b.leases }
+
+// Config returns the configuration in effect, defaults filled in.
+func (b *Bus) Config() BusConfig { return b.cfg }
+
+// QueuedJobs returns how many jobs wait in the queue that no worker has taken yet
+// (jobs being worked on or waiting for a delayed retry are not counted).
+func (b *Bus) QueuedJobs(ctx context.Context) (uint64, error) {
+	info, err := b.workers.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("queued jobs: %w", err)
+	}
+	return info.NumPending, nil
+}

@@ -1,0 +1,147 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// runEvents runs the bot consumer until stop is called, sending what it sees to got.
+func runEvents(ctx context.Context, t *testing.T, b *Bus, h EventHandler) (stop func()) {
+	t.Helper()
+	ectx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- b.RunEvents(ectx, h) }()
+	return func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("RunEvents: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("RunEvents did not return within 5s of cancel")
+		}
+	}
+}
+
+func TestRunEventsDurableAndOrdered(t *testing.T) {
+	t.Parallel()
+	tb := newTestBus(t, BusConfig{})
+	ctx := testCtx(t, 20*time.Second)
+
+	// Published while no bot runs.
+	types := []EventType{EventQueued, EventStarted, EventProgress, EventSucceeded}
+	for i, typ := range types {
+		e := Event{ID: fmt.Sprintf("ev-%d", i), Type: typ, RequestID: "xvm-r1", JobID: "job-1", VM: "web-01", Progress: i * 25}
+		if err := tb.PublishEvent(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A re-sent event (same id) is stored once.
+	if err := tb.PublishEvent(ctx, Event{ID: "ev-1", Type: EventStarted, RequestID: "xvm-r1"}); err != nil {
+		t.Fatal(err)
+	}
+
+	got := make(chan Event, 16)
+	failedOnce := false
+	stop := runEvents(ctx, t, tb.Bus, func(_ context.Context, e Event) error {
+		if e.ID == "ev-2" && !failedOnce { // Slack hiccup: must come back, and before ev-3
+			failedOnce = true
+			return errors.New("slack: rate limited")
+		}
+		got <- e
+		return nil
+	})
+	var ids []string
+	for range types {
+		select {
+		case e := <-got:
+			ids = append(ids, e.ID)
+			if e.V != SchemaVersion || e.At.IsZero() {
+				t.Errorf("event %s: v=%d at=%v", e.ID, e.V, e.At)
+			}
+		case <-ctx.Done():
+			t.Fatalf("got %v before timeout, want 4 events", ids)
+		}
+	}
+	if fmt.Sprint(ids) != "[ev-0 ev-1 ev-2 ev-3]" {
+		t.Fatalf("events in order %v, want [ev-0 ev-1 ev-2 ev-3] (a nak'ed event comes back first)", ids)
+	}
+	stop()
+
+	// After a restart of the consumer only the new event arrives.
+	if err := tb.PublishEvent(ctx, Event{Type: EventProgress, RequestID: "xvm-r1", JobID: "job-2"}); err != nil {
+		t.Fatal(err)
+	}
+	stop = runEvents(ctx, t, tb.Bus, func(_ context.Context, e Event) error {
+		got <- e
+		return nil
+	})
+	defer stop()
+	select {
+	case e := <-got:
+		if e.JobID != "job-2" || e.ID == "" {
+			t.Fatalf("first event after restart = %+v, want the new job-2 event with a generated id", e)
+		}
+	case <-ctx.Done():
+		t.Fatal("new event not delivered after restart")
+	}
+	eventually(ctx, t, "bot consumer to settle", func() bool {
+		info, err := tb.bot.Info(ctx)
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	})
+	if len(got) != 0 {
+		e := <-got
+		t.Fatalf("acked event %s delivered again after restart", e.ID)
+	}
+}
+
+func TestRunEventsTermsMalformed(t *testing.T) {
+	t.Parallel()
+	tb := newTestBus(t, BusConfig{})
+	ctx := testCtx(t, 10*time.Second)
+	js, _ := jetstream.New(tb.nc)
+	if _, err := js.Publish(ctx, SubjectEvents+".xvm-r1.progress", []byte("garbage")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tb.PublishEvent(ctx, Event{ID: "ev-ok", Type: EventFailed, RequestID: "xvm-r1"}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan Event, 4)
+	stop := runEvents(ctx, t, tb.Bus, func(_ context.Context, e Event) error { got <- e; return nil })
+	defer stop()
+	select {
+	case e := <-got:
+		if e.ID != "ev-ok" {
+			t.Fatalf("got %+v, want ev-ok", e)
+		}
+	case <-ctx.Done():
+		t.Fatal("a malformed event blocked the good one")
+	}
+	if n := metricValue(t, tb.reg, "xvm_nats_deliveries_total", map[string]string{"kind": "event", "outcome": "term"}); n != 1 {
+		t.Errorf("terminated events = %v, want 1", n)
+	}
+}
+
+func TestEventSubject(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		req  string
+		typ  EventType
+		want string
+	}{
+		{"xvm-k3m9q", EventStarted, "xvm.events.xvm-k3m9q.started"},
+		{"", EventQueued, "xvm.events._.queued"},
+		{"a.b c*>", EventFailed, "xvm.events.a_b_c__.failed"},
+	}
+	for _, tt := range tests {
+		if got := EventSubject(tt.req, tt.typ); got != tt.want {
+			t.Errorf("EventSubject(%q, %q) = %q, want %q", tt.req, tt.typ, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,100 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// JobState is where a job's execution stands.
+type JobState string
+
+// Job execution states.
+const (
+	JobRunning   JobState = "running"
+	JobSucceeded JobState = "succeeded"
+	JobFailed    JobState = "failed"
+)
+
+// Final reports whether no more work will happen on the job.
+func (s JobState) Final() bool { return s == JobSucceeded || s == JobFailed }
+
+// Job record errors; callers decide with errors.Is.
+var (
+	// ErrJobClaimed: Create found a record, i.e. some worker started this job before.
+	// A redelivered job hits this; the worker then reads the record and re-attaches.
+	ErrJobClaimed = errors.New("job already claimed")
+	// ErrJobNotFound: no record for this job id.
+	ErrJobNotFound = errors.New("job record not found")
+	// ErrJobConflict: the record changed since it was read (another worker took over).
+	ErrJobConflict = errors.New("job record changed concurrently")
+)
+
+// JobRecord is what a worker writes down about running one job, so that whoever gets the
+// job next (after a crash or a shutdown) can re-attach to the vCenter task instead of
+// starting a second relocation.
+type JobRecord struct {
+	JobID     string    `json:"job_id"`
+	RequestID string    `json:"request_id,omitempty"`
+	VM        string    `json:"vm,omitempty"`
+	State     JobState  `json:"state"`
+	Worker    string    `json:"worker"`
+	TaskRef   string    `json:"task_ref,omitempty"`  // vCenter task MoRef, e.g. "task-1234"
+	SourceVC  string    `json:"source_vc,omitempty"` // the vCenter the task runs on
+	Attempts  int       `json:"attempts"`
+	Error     string    `json:"error,omitempty"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// JobRecords keeps JobRecords in the KV bucket BucketJobs, keyed by job id.
+type JobRecords struct {
+	kv jetstream.KeyValue
+}
+
+// Create claims a job: it stores rec only if no record exists for rec.JobID, and of
+// several workers racing for the same job exactly one succeeds; the others get
+// ErrJobClaimed. UpdatedAt is set to now.
+func (r *JobRecords) Create(ctx context.Context, rec *JobRecord) (uint64, error) {
+	rec.UpdatedAt = time.Now().UTC()
+	rev, err := kvCreate(ctx, r.kv, rec.JobID, rec)
+	switch {
+	case errors.Is(err, errKVExists):
+		return 0, fmt.Errorf("claim job %s: %w", rec.JobID, ErrJobClaimed)
+	case err != nil:
+		return 0, fmt.Errorf("claim job %s: %w", rec.JobID, err)
+	}
+	return rev, nil
+}
+
+// Get returns the record of a job and its revision; ErrJobNotFound if none.
+func (r *JobRecords) Get(ctx context.Context, jobID string) (*JobRecord, uint64, error) {
+	var rec JobRecord
+	rev, err := kvGet(ctx, r.kv, jobID, &rec)
+	switch {
+	case errors.Is(err, errKVNotFound) || errors.Is(err, jetstream.ErrInvalidKey):
+		return nil, 0, fmt.Errorf("get job record %s: %w", jobID, ErrJobNotFound)
+	case err != nil:
+		return nil, 0, fmt.Errorf("get job record %s: %w", jobID, err)
+	}
+	return &rec, rev, nil
+}
+
+// Update replaces the record if it is still at revision rev (ErrJobConflict otherwise,
+// ErrJobNotFound if it is gone). UpdatedAt is set to now.
+func (r *JobRecords) Update(ctx context.Context, rec *JobRecord, rev uint64) (uint64, error) {
+	rec.UpdatedAt = time.Now().UTC()
+	newRev, err := kvUpdate(ctx, r.kv, rec.JobID, rec, rev)
+	switch {
+	case errors.Is(err, errKVConflict):
+		return 0, fmt.Errorf("update job record %s at revision %d: %w", rec.JobID, rev, ErrJobConflict)
+	case errors.Is(err, errKVNotFound):
+		return 0, fmt.Errorf("update job record %s: %w", rec.JobID, ErrJobNotFound)
+	case err != nil:
+		return 0, fmt.Errorf("update job record %s: %w", rec.JobID, err)
+	}
+	return newRev, nil
+}

@@ -1,0 +1,307 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+)
+
+// ErrRetry marks a handler error as temporary: the job is delivered again after a delay
+// (RetryDelay doubled per attempt, or the delay given to RetryAfter). Any other error
+// ends the job for good.
+var ErrRetry = errors.New("retry later")
+
+// RetryAfter wraps err as a retryable error (errors.Is(err, ErrRetry) holds) that asks
+// for the job to come back after d, e.g. when vCenter says a host is busy for a while.
+func RetryAfter(err error, d time.Duration) error {
+	return &retryError{err: err, after: d}
+}
+
+type retryError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryError) Error() string {
+	if e.err == nil {
+		return ErrRetry.Error()
+	}
+	return e.err.Error()
+}
+
+func (e *retryError) Unwrap() []error {
+	if e.err == nil {
+		return []error{ErrRetry}
+	}
+	return []error{ErrRetry, e.err}
+}
+
+// JobHandler runs one job. Return nil when the job is done (succeeded, or failed and
+// reported), an error wrapping ErrRetry to have it delivered again later, or any other
+// error when it can never succeed (the handler publishes the failed event itself).
+// ctx is cancelled when the worker shuts down: return promptly; the job is then left
+// unacknowledged and another worker picks it up after AckWait.
+type JobHandler func(ctx context.Context, j Job, d Delivery) error
+
+// Delivery is what a handler may know and do about the delivery of its job.
+type Delivery interface {
+	// Attempt is 1 on the first delivery, 2 on the second, and so on: above 1 the job
+	// may already have been started by a worker that died.
+	Attempt() uint64
+	// InProgress resets the AckWait timer. The runner already calls it every AckWait/3
+	// while the handler runs; call it before a single step that may block longer.
+	InProgress() error
+}
+
+const (
+	// fetchWait bounds one pull request; shutdown does not wait for it (FetchContext).
+	fetchWait = 30 * time.Second
+	// fetchErrorBackoff spaces out pulls while the server is unreachable.
+	fetchErrorBackoff = time.Second
+	// settleTimeout bounds the ack/nak/term round trip after a handler returns.
+	settleTimeout = 5 * time.Second
+	// maxRetryDelay caps the doubling retry delay.
+	maxRetryDelay = 5 * time.Minute
+	// termReasonMax keeps term reasons (sent in server advisories) short.
+	termReasonMax = 200
+)
+
+// RunWorker takes jobs from the work queue and runs h on them, with at most slots jobs
+// at a time. Each slot pulls exactly one job when it is free (never a batch: a busy
+// worker must not sit on jobs other workers could run) and heartbeats it while h runs.
+// It returns nil once ctx is done and every running handler has returned; an error if
+// the connection is closed for good, or if handlers are still running ShutdownGrace
+// after ctx is done (they are then abandoned to the process exit).
+//
+// Outcomes: h returns nil → ack (confirmed by the server); an error wrapping ErrRetry →
+// nak with a delay; any other error → term (never redelivered); malformed JSON → term;
+// ctx cancelled → nothing: heartbeats stop and the job is redelivered after AckWait.
+func (b *Bus) RunWorker(ctx context.Context, slots int, h JobHandler) error {
+	if h == nil {
+		return errors.New("run worker: nil handler")
+	}
+	if slots < 1 {
+		slots = 1
+	}
+	b.logger.InfoContext(ctx, "worker started", "slots", slots)
+	g, gctx := errgroup.WithContext(ctx)
+	for slot := range slots {
+		g.Go(func() error { return b.runSlot(gctx, slot, h) })
+	}
+	done := make(chan error, 1)
+	go func() { done <- g.Wait() }() // owned: RunWorker waits for it below, up to the grace
+
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		// Handlers were told (ctx) and their jobs are already left for redelivery; a
+		// handler that ignores ctx must not hold up the process's shutdown forever.
+		select {
+		case err = <-done:
+		case <-time.After(b.cfg.ShutdownGrace):
+			err = fmt.Errorf("run worker: handlers still running %s after shutdown; their jobs go to other workers after ack wait", b.cfg.ShutdownGrace)
+		}
+	}
+	b.logger.Info("worker stopped", "slots", slots, "err", err)
+	return err
+}
+
+func (b *Bus) runSlot(ctx context.Context, slot int, h JobHandler) error {
+	log := b.logger.With("slot", slot)
+	for ctx.Err() == nil {
+		msg, err := b.fetchOne(ctx)
+		switch {
+		case ctx.Err() != nil:
+			if msg != nil {
+				// Taken just as we stopped: leave it for AckWait rather than start work.
+				b.metrics.deliveries.WithLabelValues(kindJob, outcomeAbandoned).Inc()
+			}
+			return nil
+		case errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, jetstream.ErrConnectionClosed):
+			return fmt.Errorf("worker slot %d: %w", slot, err)
+		case err != nil:
+			log.WarnContext(ctx, "fetch job", "err", err)
+			if !sleepCtx(ctx, fetchErrorBackoff) {
+				return nil
+			}
+			continue
+		case msg == nil:
+			continue // pull expired with no job
+		}
+		b.handleJob(ctx, log, msg, h)
+	}
+	return nil
+}
+
+// fetchOne pulls at most one job; (nil, nil) means none arrived in fetchWait.
+func (b *Bus) fetchOne(ctx context.Context) (jetstream.Msg, error) {
+	fctx, cancel := context.WithTimeout(ctx, fetchWait)
+	defer cancel()
+	batch, err := b.workers.Fetch(1, jetstream.FetchContext(fctx))
+	if err != nil {
+		return nil, err
+	}
+	var msg jetstream.Msg
+	for m := range batch.Messages() {
+		msg = m
+	}
+	if err := batch.Error(); err != nil && msg == nil &&
+		!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) &&
+		!errors.Is(err, nats.ErrTimeout) {
+		return nil, err
+	}
+	return msg, nil
+}
+
+func (b *Bus) handleJob(ctx context.Context, log *slog.Logger, msg jetstream.Msg, h JobHandler) {
+	d := &delivery{msg: msg, done: ctx.Done()}
+	if md, err := msg.Metadata(); err == nil {
+		d.attempt = md.NumDelivered
+	}
+	var j Job
+	if err := json.Unmarshal(msg.Data(), &j); err != nil {
+		log.ErrorContext(ctx, "malformed job dropped", "err", err, "attempt", d.attempt, "bytes", len(msg.Data()))
+		b.settle(ctx, log, kindJob, outcomeTerm, func(context.Context) error { return msg.TermWithReason("malformed job json") })
+		return
+	}
+	log = log.With("job_id", j.ID, "request_id", j.RequestID, "vm", j.VM, "attempt", d.attempt)
+	if j.V > SchemaVersion {
+		// Written by a newer bot during a rolling upgrade: leave it to an upgraded worker.
+		log.WarnContext(ctx, "job from a newer schema left for an upgraded worker", "v", j.V, "supported_v", SchemaVersion)
+		b.settle(ctx, log, kindJob, outcomeNak, func(context.Context) error { return msg.NakWithDelay(b.cfg.AckWait) })
+		return
+	}
+
+	log.InfoContext(ctx, "job started")
+	start := time.Now()
+	err := b.runWithHeartbeat(ctx, log, d, j, h)
+	log = log.With("elapsed", time.Since(start).Round(time.Millisecond))
+
+	var retry *retryError
+	switch {
+	case err == nil:
+		log.InfoContext(ctx, "job done")
+		b.settle(ctx, log, kindJob, outcomeAck, msg.DoubleAck)
+	case ctx.Err() != nil:
+		// Shutdown: the relocation keeps running in vCenter; the next worker re-attaches.
+		log.InfoContext(ctx, "job abandoned at shutdown; redelivered after ack wait", "err", err, "ack_wait", b.cfg.AckWait)
+		b.metrics.deliveries.WithLabelValues(kindJob, outcomeAbandoned).Inc()
+	case errors.Is(err, ErrRetry):
+		delay := b.retryDelay(d.attempt)
+		if errors.As(err, &retry) && retry.after > 0 {
+			delay = retry.after
+		}
+		log.WarnContext(ctx, "job will be retried", "err", err, "delay", delay)
+		b.settle(ctx, log, kindJob, outcomeNak, func(context.Context) error { return msg.NakWithDelay(delay) })
+	default:
+		log.ErrorContext(ctx, "job failed permanently", "err", err)
+		b.settle(ctx, log, kindJob, outcomeTerm, func(context.Context) error { return msg.TermWithReason(truncate(err.Error(), termReasonMax)) })
+	}
+}
+
+// runWithHeartbeat runs h while telling the server every AckWait/3 that the job is
+// still in progress. Heartbeats stop as soon as h returns or ctx is cancelled.
+func (b *Bus) runWithHeartbeat(ctx context.Context, log *slog.Logger, d *delivery, j Job, h JobHandler) error {
+	hbCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(b.cfg.AckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-hbCtx.Done():
+				return
+			case <-t.C:
+				if err := d.InProgress(); err != nil && hbCtx.Err() == nil {
+					log.WarnContext(hbCtx, "job heartbeat", "err", err)
+				}
+			}
+		}
+	})
+	defer wg.Wait()
+	defer stop()
+	return callHandler(ctx, h, j, d)
+}
+
+// callHandler turns a handler panic into a permanent error: one bad job must not take
+// the worker, and every other slot's job, down with it.
+func callHandler(ctx context.Context, h JobHandler, j Job, d Delivery) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("job handler panic: %v", r)
+		}
+	}()
+	return h(ctx, j, d)
+}
+
+func (b *Bus) retryDelay(attempt uint64) time.Duration {
+	d := b.cfg.RetryDelay
+	for i := uint64(1); i < attempt && d < maxRetryDelay; i++ {
+		d *= 2
+	}
+	return min(d, maxRetryDelay)
+}
+
+// settle sends the final ack/nak/term of a delivery. It uses its own short timeout, not
+// ctx: a handler that finished just as shutdown began should still have its result kept.
+func (b *Bus) settle(ctx context.Context, log *slog.Logger, kind, outcome string, f func(context.Context) error) {
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), settleTimeout)
+	defer cancel()
+	if err := f(sctx); err != nil {
+		log.WarnContext(ctx, "settle delivery", "outcome", outcome, "err", err)
+		return
+	}
+	b.metrics.deliveries.WithLabelValues(kind, outcome).Inc()
+}
+
+// delivery implements Delivery for one job message.
+type delivery struct {
+	msg     jetstream.Msg
+	done    <-chan struct{} // the worker's ctx: InProgress stops working at shutdown
+	attempt uint64
+}
+
+func (d *delivery) Attempt() uint64 { return d.attempt }
+
+func (d *delivery) InProgress() error {
+	// After shutdown a late heartbeat would keep the job from the next worker.
+	select {
+	case <-d.done:
+		return errors.New("job heartbeat after worker shutdown")
+	default:
+		return d.msg.InProgress()
+	}
+}
+
+// truncate shortens s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// sleepCtx waits for d or until ctx is done; it reports whether the full d elapsed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
