@@ -10,6 +10,7 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -181,66 +182,47 @@ func (m *Manager) watch(ctx context.Context, vcName, dst, taskRef, vm string, pr
 	return res, nil
 }
 
-// taskPaths are the parts of TaskInfo a watch needs. Asking for them rather
-// than all of "info" keeps vCenter's updates small, and keeps vcsim from
-// reading the whole live TaskInfo unlocked when one nested field changes.
-var taskPaths = []string{"info.state", "info.progress", "info.error", "info.startTime", "info.completeTime"}
-
-// waitTask waits on its own property collector (one per call, so concurrent
-// watches never share WaitForUpdates state) and reports progress changes.
+// waitTask follows a task by polling its info (RetrieveProperties) until it ends and
+// reports progress changes. Polling rather than WaitForUpdates: it is what vCenter's own
+// clients commonly do at these rates, a watch survives a session re-login unchanged, and
+// vcsim's WaitForUpdates reads task fields without the task's lock (a data race against
+// any simulator that moves progress along), while RetrieveProperties takes it.
 func waitTask(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference, progress ProgressFunc) (*types.TaskInfo, error) {
-	pc, err := property.DefaultCollector(c).Create(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = pc.Destroy(context.WithoutCancel(ctx)) }()
-
-	info := &types.TaskInfo{Task: ref, Key: ref.Value}
+	pc := property.DefaultCollector(c)
 	last := -1
-	err = property.Wait(ctx, pc, ref, taskPaths, func(changes []types.PropertyChange) bool {
-		for _, ch := range changes {
-			applyTaskChange(info, ch)
+	delay := pollMin
+	for {
+		var t mo.Task
+		if err := pc.RetrieveOne(ctx, ref, []string{"info"}, &t); err != nil {
+			return nil, err
 		}
+		info := t.Info
 		switch info.State {
 		case types.TaskInfoStateSuccess, types.TaskInfoStateError:
-			return true
+			if progress != nil && info.State == types.TaskInfoStateSuccess && last != 100 {
+				progress(100)
+			}
+			return &info, nil
 		}
 		if pct := int(info.Progress); progress != nil && pct > 0 && pct != last {
 			last = pct
 			progress(pct)
+			delay = pollMin
 		}
-		return false
-	})
-	if err != nil {
-		return nil, err
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, pollMax)
 	}
-	if progress != nil && info.State == types.TaskInfoStateSuccess && last != 100 {
-		progress(100)
-	}
-	return info, nil
 }
 
-func applyTaskChange(info *types.TaskInfo, ch types.PropertyChange) {
-	if ch.Op != types.PropertyChangeOpAssign && ch.Op != "" {
-		return
-	}
-	switch v := ch.Val.(type) {
-	case types.TaskInfoState:
-		info.State = v
-	case int32:
-		info.Progress = v
-	case types.LocalizedMethodFault:
-		info.Error = &v
-	case *types.LocalizedMethodFault:
-		info.Error = v
-	case time.Time:
-		if ch.Name == "info.startTime" {
-			info.StartTime = &v
-		} else {
-			info.CompleteTime = &v
-		}
-	}
-}
+// Task polling bounds: quick at first (short tasks, tests), then at most once a second.
+const (
+	pollMin = 25 * time.Millisecond
+	pollMax = time.Second
+)
 
 // taskError carries a task's LocalizedMethodFault through classify.
 type taskError struct{ *types.LocalizedMethodFault }

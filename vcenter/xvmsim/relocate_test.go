@@ -172,15 +172,24 @@ func (s *percentSink) percentages() []float32 {
 	return append([]float32(nil), s.seen...)
 }
 
+// pctReport is a progress.Report of a percentage.
+type pctReport int32
+
+func (r pctReport) Percentage() float32 { return float32(r) }
+func (r pctReport) Detail() string      { return "" }
+func (r pctReport) Error() error        { return nil }
+
 func relocate(ctx context.Context, vm *object.VirtualMachine, spec types.VirtualMachineRelocateSpec, sink progress.Sinker) (*types.TaskInfo, error) {
 	t, err := vm.Relocate(ctx, spec, types.VirtualMachineMovePriorityDefaultPriority)
 	if err != nil {
 		return nil, err
 	}
 	if sink == nil {
-		return t.WaitForResult(ctx)
+		return WaitTask(ctx, vm.Client(), t.Reference(), nil)
 	}
-	return t.WaitForResult(ctx, sink)
+	ch := sink.Sink()
+	defer close(ch)
+	return WaitTask(ctx, vm.Client(), t.Reference(), func(p int32) { ch <- pctReport(p) })
 }
 
 func TestCrossVCenterRelocate(t *testing.T) {
@@ -357,12 +366,12 @@ func TestConcurrentRelocationOfOneVM(t *testing.T) {
 	}
 	second, err := vm.Relocate(ctx, spec, types.VirtualMachineMovePriorityDefaultPriority)
 	if err == nil {
-		_, err = second.WaitForResult(ctx)
+		_, err = WaitTask(ctx, vm.Client(), second.Reference(), nil)
 	}
 	if err == nil {
 		t.Error("second relocation of a VM being relocated succeeded")
 	}
-	if _, err := first.WaitForResult(ctx); err != nil {
+	if _, err := WaitTask(ctx, vm.Client(), first.Reference(), nil); err != nil {
 		t.Fatalf("first relocation: %v", err)
 	}
 	if n := east.vc.XVMRelocationsOf("web-03"); n != 1 {
@@ -423,14 +432,16 @@ func TestCloseAbortsRunningRelocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Wait until the relocation is under way (the VM exists in the target).
-	err = property.Wait(ctx, property.DefaultCollector(east.c.Client), task.Reference(), []string{"info.progress"}, func(pc []types.PropertyChange) bool {
-		for _, c := range pc {
-			if p, ok := c.Val.(int32); ok && p >= 25 {
-				return true
-			}
+	wctx, under := context.WithCancel(ctx)
+	_, err = WaitTask(wctx, vm.Client(), task.Reference(), func(p int32) {
+		if p >= 25 {
+			under()
 		}
-		return false
 	})
+	if wctx.Err() != nil {
+		err = nil // cancelled on purpose: the relocation is under way
+	}
+	under()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,51 @@
+package xvmsim
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/task"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// WaitTask follows a task by polling its info until it ends, calling progress (may be
+// nil) on every new percentage, and returns the final info; a task that ended in error
+// returns its fault as the error.
+//
+// Why polling: vcsim's WaitForUpdates reads a task's fields without the task's lock while
+// the emulated relocation updates its progress under that lock, which the race detector
+// reports; RetrieveProperties takes the object's lock, so polling is race-free.
+func WaitTask(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference, progress func(int32)) (*types.TaskInfo, error) {
+	pc := property.DefaultCollector(c)
+	last := int32(-1)
+	delay := 20 * time.Millisecond
+	for {
+		var t mo.Task
+		if err := pc.RetrieveOne(ctx, ref, []string{"info"}, &t); err != nil {
+			return nil, err
+		}
+		if p := t.Info.Progress; progress != nil && p != last && p > 0 {
+			last = p
+			progress(p)
+		}
+		switch t.Info.State {
+		case types.TaskInfoStateSuccess:
+			return &t.Info, nil
+		case types.TaskInfoStateError:
+			if t.Info.Error != nil {
+				return &t.Info, task.Error{LocalizedMethodFault: t.Info.Error, Description: t.Info.Description}
+			}
+			return &t.Info, fmt.Errorf("task %s failed", ref.Value)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 200*time.Millisecond)
+	}
+}
