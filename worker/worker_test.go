@@ -1,0 +1,267 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/secret"
+	"github.com/xvmbot/xvmbot/vcenter"
+	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
+)
+
+// The worker is tested on real parts: simulated vCenters, a vcenter.Manager, and job
+// records and leases in an embedded NATS. Only the event sink is a recorder, because what
+// the worker says is what these tests check.
+
+type recorder struct {
+	mu     sync.Mutex
+	events []events.Event
+}
+
+func (r *recorder) PublishEvent(_ context.Context, e events.Event) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, e)
+	return nil
+}
+
+func (r *recorder) RunWorker(context.Context, int, events.JobHandler) error { return nil }
+
+func (r *recorder) final() []events.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []events.Event
+	for _, e := range r.events {
+		if e.Type.Final() {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+type delivery struct{ n uint64 }
+
+func (d delivery) Attempt() uint64   { return d.n }
+func (d delivery) InProgress() error { return nil }
+
+type rig struct {
+	ctx context.Context
+	lab *xvmsim.Lab
+	mgr *vcenter.Manager
+	bus *events.Bus
+	rec *recorder
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(400*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lab.Close)
+	var cfgs []vcenter.Config
+	for i, vc := range lab.VCs() {
+		cfgs = append(cfgs, vcenter.Config{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
+			Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})
+	}
+	mgr, err := vcenter.NewManager(cfgs, logger, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mgr.Close(context.Background()) })
+	srv, err := events.StartEmbedded(ctx, events.EmbeddedConfig{DataDir: filepath.Join(t.TempDir(), "nats")}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	bus, err := events.NewBus(ctx, nc, events.BusConfig{}, logger, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{ctx: ctx, lab: lab, mgr: mgr, bus: bus, rec: &recorder{}}
+}
+
+func (r *rig) worker(name string, maxAttempts int) *Worker {
+	return New(Config{Name: name, Slots: 1, MaxAttempts: maxAttempts}, r.mgr, r.rec,
+		NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+}
+
+func job(vm string) events.Job {
+	return events.Job{V: 1, ID: "xvm-test0001-01", RequestID: "xvm-test0001", Direction: "migrate", VM: vm,
+		SourceVC: "vc-east", TargetVC: "vc-west", Cluster: "west-prod", Datastore: "ds-gold", Folder: "migrated/web",
+		Networks: []events.NetworkMapping{{Target: "app-pg"}}, DiskFormat: "thin"}
+}
+
+func (r *rig) plan(t *testing.T, j events.Job) *vcenter.Plan {
+	t.Helper()
+	p, err := r.mgr.Plan(r.ctx, moveSpec(j))
+	if err != nil || p.Blocked() {
+		t.Fatalf("plan: %v %+v", err, p)
+	}
+	return p
+}
+
+func (r *rig) arrivedOnce(t *testing.T, vm string) {
+	t.Helper()
+	if _, err := r.lab.VC("vc-west").FindVM(r.ctx, vm); err != nil {
+		t.Errorf("%s not in vc-west: %v", vm, err)
+	}
+	if _, err := r.lab.VC("vc-east").FindVM(r.ctx, vm); !errors.Is(err, xvmsim.ErrNotFound) {
+		t.Errorf("%s still in vc-east", vm)
+	}
+	if n := r.lab.VC("vc-east").XVMRelocationsOf(vm); n != 1 {
+		t.Errorf("%s relocated %d times, want exactly 1", vm, n)
+	}
+	if f := r.rec.final(); len(f) != 1 || f[0].Type != events.EventSucceeded {
+		t.Errorf("final events %+v, want one succeeded", f)
+	}
+}
+
+func TestFreshJobMovesTheVM(t *testing.T) {
+	r := newRig(t)
+	if err := r.worker("w1", 3).Handle(r.ctx, job("web-01"), delivery{1}); err != nil {
+		t.Fatal(err)
+	}
+	r.arrivedOnce(t, "web-01")
+	rec, _, err := r.bus.Jobs().Get(r.ctx, "xvm-test0001-01")
+	if err != nil || rec.State != events.JobSucceeded || rec.TaskRef == "" || rec.Attempts != 1 {
+		t.Fatalf("job record %+v (%v)", rec, err)
+	}
+}
+
+// A worker died after starting the relocation: the next one follows the same task.
+func TestRedeliveryFollowsTheRecordedTask(t *testing.T) {
+	r := newRig(t)
+	j := job("web-02")
+	taskRef, err := r.mgr.Start(r.ctx, r.plan(t, j), j.VM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = NATSRecords{Jobs: r.bus.Jobs()}.Save(r.ctx, Record{JobID: j.ID, State: "running", Worker: "dead-worker",
+		Attempts: 1, TaskRef: taskRef, SourceVC: "vc-east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.worker("w2", 3).Handle(r.ctx, j, delivery{2}); err != nil {
+		t.Fatal(err)
+	}
+	r.arrivedOnce(t, "web-02")
+	var started []string
+	for _, e := range r.rec.events {
+		if e.Type == events.EventStarted {
+			started = append(started, e.Message)
+		}
+	}
+	if len(started) != 1 || !strings.Contains(started[0], taskRef) {
+		t.Errorf("started events %q, want one saying it follows %s", started, taskRef)
+	}
+}
+
+// A worker died between asking vCenter to relocate and recording the task, and the move
+// finished meanwhile: the next one sees the VM arrived and starts nothing.
+func TestRedeliveryAfterTheMoveFinishedStartsNothing(t *testing.T) {
+	r := newRig(t)
+	j := job("web-03")
+	if _, err := r.mgr.Relocate(r.ctx, r.plan(t, j), j.VM, nil); err != nil {
+		t.Fatal(err)
+	}
+	err := NATSRecords{Jobs: r.bus.Jobs()}.Save(r.ctx, Record{JobID: j.ID, State: "preparing", Worker: "dead-worker", Attempts: 1, SourceVC: "vc-east"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.worker("w2", 3).Handle(r.ctx, j, delivery{2}); err != nil {
+		t.Fatal(err)
+	}
+	r.arrivedOnce(t, "web-03")
+}
+
+// A finished job delivered again re-announces its outcome (same event id) and moves nothing.
+func TestFinishedJobIsOnlyReannounced(t *testing.T) {
+	r := newRig(t)
+	w := r.worker("w1", 3)
+	j := job("web-01")
+	if err := w.Handle(r.ctx, j, delivery{1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Handle(r.ctx, j, delivery{2}); err != nil {
+		t.Fatal(err)
+	}
+	f := r.rec.final()
+	if len(f) != 2 || f[0].ID != f[1].ID || f[1].Type != events.EventSucceeded {
+		t.Fatalf("final events %+v: want the same succeeded event twice (NATS stores it once)", f)
+	}
+	if n := r.lab.VC("vc-east").XVMRelocations(); n != 1 {
+		t.Fatalf("%d relocations, want 1", n)
+	}
+}
+
+// While another worker holds the VM's lease, the job waits; nothing runs twice.
+func TestLeaseHeldElsewhereWaits(t *testing.T) {
+	r := newRig(t)
+	j := job("web-01")
+	lease, err := r.bus.Leases().Acquire(r.ctx, leaseKey(j), "other-worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.worker("w1", 3).Handle(r.ctx, j, delivery{1})
+	if !errors.Is(err, events.ErrRetry) {
+		t.Fatalf("err = %v, want a retry", err)
+	}
+	if n := r.lab.VC("vc-east").XVMRelocations(); n != 0 || len(r.rec.events) != 0 {
+		t.Fatalf("ran anyway: %d relocations, events %+v", n, r.rec.events)
+	}
+	if err := lease.Release(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.worker("w1", 3).Handle(r.ctx, j, delivery{2}); err != nil {
+		t.Fatal(err)
+	}
+	r.arrivedOnce(t, "web-01")
+}
+
+// A target that stops answering: retried up to MaxAttempts deliveries, then failed with
+// words that say what is wrong; the VM never leaves the source.
+func TestUnreachableTargetFailsAfterAttempts(t *testing.T) {
+	r := newRig(t)
+	j := job("web-02")
+	r.lab.VC("vc-west").SetDown(true)
+	w := r.worker("w1", 2)
+	if err := w.Handle(r.ctx, j, delivery{1}); !errors.Is(err, events.ErrRetry) {
+		t.Fatalf("first attempt: %v, want a retry", err)
+	}
+	err := w.Handle(r.ctx, j, delivery{2})
+	if err == nil || errors.Is(err, events.ErrRetry) {
+		t.Fatalf("second attempt: %v, want a permanent failure", err)
+	}
+	f := r.rec.final()
+	if len(f) != 1 || f[0].Type != events.EventFailed || !strings.Contains(f[0].Error, "vc-west") || f[0].Hint == "" {
+		t.Fatalf("final events %+v, want one failure naming vc-west with a hint", f)
+	}
+	r.lab.VC("vc-west").SetDown(false)
+	if _, err := r.lab.VC("vc-east").FindVM(r.ctx, j.VM); err != nil {
+		t.Fatalf("%s left vc-east: %v", j.VM, err)
+	}
+	rec, _, _ := r.bus.Jobs().Get(r.ctx, j.ID)
+	if rec.State != events.JobFailed || rec.Attempts != 2 {
+		t.Fatalf("job record %+v", rec)
+	}
+}
