@@ -14,9 +14,12 @@ import (
 
 // Defaults applied by NewBus to a zero BusConfig.
 const (
-	DefaultAckWait       = 30 * time.Second
-	DefaultLeaseTTL      = 60 * time.Second
-	DefaultMaxDeliver    = 10
+	DefaultAckWait  = 30 * time.Second
+	DefaultLeaseTTL = 60 * time.Second
+	// DefaultMaxDeliver is unlimited: a job waiting for a free host or datastore is
+	// handed back many times, and a job past MaxDeliver would sit in the stream, never
+	// delivered: approved work lost. Retries of real faults are bounded by the worker.
+	DefaultMaxDeliver    = -1
 	DefaultRetryDelay    = 5 * time.Second
 	DefaultEventsMaxAge  = 30 * 24 * time.Hour
 	DefaultShutdownGrace = 10 * time.Second
@@ -74,7 +77,7 @@ func (c BusConfig) withDefaults() BusConfig {
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = DefaultLeaseTTL
 	}
-	if c.MaxDeliver == 0 {
+	if c.MaxDeliver == 0 || c.MaxDeliver < -1 {
 		c.MaxDeliver = DefaultMaxDeliver
 	}
 	if c.RetryDelay <= 0 {
@@ -102,6 +105,7 @@ type Bus struct {
 	requests *RequestStore
 	jobs     *JobRecords
 	leases   *Leases
+	slots    *Slots
 }
 
 // NewBus creates or updates the streams, consumers and buckets xvmbot needs, so every
@@ -134,7 +138,7 @@ func NewBus(ctx context.Context, nc *nats.Conn, cfg BusConfig, logger *slog.Logg
 		return nil, fmt.Errorf("new bus: consumer %s: %w", ConsumerBot, err)
 	}
 
-	kvs := make(map[string]jetstream.KeyValue, 3)
+	kvs := make(map[string]jetstream.KeyValue, 4)
 	for _, kc := range bucketConfigs(cfg) {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, kc)
 		if err != nil {
@@ -145,6 +149,7 @@ func NewBus(ctx context.Context, nc *nats.Conn, cfg BusConfig, logger *slog.Logg
 	b.requests = &RequestStore{kv: kvs[BucketRequests]}
 	b.jobs = &JobRecords{kv: kvs[BucketJobs]}
 	b.leases = &Leases{kv: kvs[BucketLeases], ttl: cfg.LeaseTTL}
+	b.slots = &Slots{kv: kvs[BucketSlots], ttl: cfg.LeaseTTL}
 	b.metrics = newMetrics(reg, b.QueuedJobs)
 
 	b.logger.Info("nats bus ready", "replicas", cfg.Replicas, "ack_wait", cfg.AckWait,
@@ -234,8 +239,20 @@ func bucketConfigs(cfg BusConfig) []jetstream.KeyValueConfig {
 			Storage:  jetstream.FileStorage,
 			Replicas: cfg.Replicas,
 		},
+		{
+			Bucket:      BucketSlots,
+			Description: "xvmbot concurrency slots: holders per host, datastore and vCenter",
+			// Holders carry their own expiry inside the value (a key is shared by many
+			// holders, so a bucket TTL would drop live ones with the dead).
+			History:  1,
+			Storage:  jetstream.FileStorage,
+			Replicas: cfg.Replicas,
+		},
 	}
 }
+
+// Slots returns the cluster-wide concurrency slots.
+func (b *Bus) Slots() *Slots { return b.slots }
 
 // Requests returns the request records store (approvals.Store on KV).
 func (b *Bus) Requests() *RequestStore { return b.requests }

@@ -14,6 +14,7 @@ const (
 	BucketRequests  = "xvm-requests" // request records, CAS-updated
 	BucketJobs      = "xvm-jobs"     // per-job execution records (vCenter task reference)
 	BucketLeases    = "xvm-leases"   // per-VM leases: a VM is never relocated twice at once
+	BucketSlots     = "xvm-slots"    // concurrency slots per host, datastore and vCenter
 	SchemaVersion   = 1              // the "v" field of every message
 )
 

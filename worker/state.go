@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/vcenter"
 )
 
 // NATSRecords keeps job records in the bus's job-record bucket.
@@ -65,7 +66,60 @@ func (n NATSLocks) Lock(ctx context.Context, key, owner string) (func(context.Co
 	return l.Renew, l.Release, nil
 }
 
+// Limits are the concurrency limits per resource; zero means unlimited.
+type Limits struct {
+	PerHost      int
+	PerDatastore int
+	PerVCenter   int
+}
+
+// NATSSlots counts the limits' slots in the bus's slot bucket, across every worker.
+type NATSSlots struct {
+	Slots  *events.Slots
+	Limits Limits
+}
+
+// Acquire takes a slot on each host, datastore and vCenter the move occupies.
+func (n NATSSlots) Acquire(ctx context.Context, holder string, fp vcenter.Footprint) (func(context.Context) error, func(context.Context) error, error) {
+	var wants []events.Want
+	add := func(kind, key string, limit int) {
+		if key != "" && limit > 0 {
+			wants = append(wants, events.Want{Key: kind + "/" + key, Limit: limit})
+		}
+	}
+	add("host", fp.SourceHost, n.Limits.PerHost)
+	add("host", fp.TargetHost, n.Limits.PerHost)
+	for _, ds := range fp.SourceDatastores {
+		add("datastore", ds, n.Limits.PerDatastore)
+	}
+	add("datastore", fp.TargetDatastore, n.Limits.PerDatastore)
+	add("vcenter", fp.SourceVCenter, n.Limits.PerVCenter)
+	add("vcenter", fp.TargetVCenter, n.Limits.PerVCenter)
+	c, err := n.Slots.Acquire(ctx, holder, dedupe(wants))
+	if errors.Is(err, events.ErrSlotsBusy) {
+		return nil, nil, fmt.Errorf("%w: %w", ErrBusy, err)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return c.Renew, c.Release, nil
+}
+
+// dedupe drops repeated resources (a same-datastore source and target, say).
+func dedupe(ws []events.Want) []events.Want {
+	seen := map[string]bool{}
+	out := ws[:0]
+	for _, w := range ws {
+		if !seen[w.Key] {
+			seen[w.Key] = true
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
 var (
-	_ Records = NATSRecords{}
-	_ Locker  = NATSLocks{}
+	_ Records   = NATSRecords{}
+	_ Locker    = NATSLocks{}
+	_ Scheduler = NATSSlots{}
 )

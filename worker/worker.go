@@ -19,6 +19,14 @@ type relocator interface {
 	Start(ctx context.Context, p *vcenter.Plan, vm string) (taskRef string, err error)
 	Watch(ctx context.Context, vcName, taskRef, vm string, progress vcenter.ProgressFunc) (*vcenter.Result, error)
 	Locate(ctx context.Context, vcName, vm string) (bool, error)
+	Footprint(ctx context.Context, p *vcenter.Plan, vm string) (vcenter.Footprint, error)
+}
+
+// Scheduler hands out the per-host, per-datastore and per-vCenter slots a relocation
+// occupies, counted across every worker; a full resource makes Acquire fail with an error
+// wrapping ErrBusy, and the job waits its turn.
+type Scheduler interface {
+	Acquire(ctx context.Context, holder string, fp vcenter.Footprint) (renew, release func(context.Context) error, err error)
 }
 
 // bus is what the worker needs of the NATS side.
@@ -63,6 +71,12 @@ type Config struct {
 	Slots       int           // concurrent jobs (default 4)
 	MaxAttempts int           // tries for retryable faults before failing (default 3)
 	RetryDelay  time.Duration // minimum gap before a retry (informational; the bus decides)
+	// WaitDelay is how long a job that found its host or datastore full waits before it
+	// is tried again (default 1s).
+	WaitDelay time.Duration
+	// RenewEvery is how often the VM lease and the slots are renewed while a relocation
+	// runs (default 15s; keep it well under the lease TTL).
+	RenewEvery time.Duration
 }
 
 // Worker runs jobs.
@@ -72,13 +86,15 @@ type Worker struct {
 	bus     bus
 	records Records
 	locks   Locker
+	sched   Scheduler
 	log     *slog.Logger
 	m       *metrics
 	now     func() time.Time
 }
 
 // New returns a Worker.
-func New(cfg Config, vc relocator, b bus, records Records, locks Locker, logger *slog.Logger, reg prometheus.Registerer) *Worker {
+// sched may be nil: no limits beyond the worker's own slots.
+func New(cfg Config, vc relocator, b bus, records Records, locks Locker, sched Scheduler, logger *slog.Logger, reg prometheus.Registerer) *Worker {
 	if cfg.Slots <= 0 {
 		cfg.Slots = 4
 	}
@@ -88,7 +104,13 @@ func New(cfg Config, vc relocator, b bus, records Records, locks Locker, logger 
 	if cfg.Name == "" {
 		cfg.Name = "worker"
 	}
-	return &Worker{cfg: cfg, vc: vc, bus: b, records: records, locks: locks,
+	if cfg.WaitDelay <= 0 {
+		cfg.WaitDelay = time.Second
+	}
+	if cfg.RenewEvery <= 0 {
+		cfg.RenewEvery = 15 * time.Second
+	}
+	return &Worker{cfg: cfg, vc: vc, bus: b, records: records, locks: locks, sched: sched,
 		log: logger.With("component", "worker", "worker", cfg.Name), m: newMetrics(reg), now: time.Now}
 }
 
@@ -156,7 +178,9 @@ func (w *Worker) resume(ctx context.Context, j events.Job, d events.Delivery, re
 		log.Info("re-attaching to the vCenter task of an interrupted delivery", "task", rec.TaskRef, "attempt", rec.Attempts)
 		w.publish(ctx, log, w.event(j, events.EventStarted, fmt.Sprintf("%s: following task %s after a restart", j.VM, rec.TaskRef), 0))
 		w.m.inFlight.Inc()
+		stop := w.keepAlive(ctx, log, d, renew)
 		res, err := w.vc.Watch(ctx, rec.SourceVC, rec.TaskRef, j.VM, w.onProgress(ctx, j, d, renew, log))
+		stop()
 		w.m.inFlight.Dec()
 		var f *vcenter.Fault
 		if err != nil && errors.As(err, &f) && f.Kind == "ManagedObjectNotFound" {
@@ -196,6 +220,28 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	if err != nil {
 		return w.finish(ctx, j, rec, nil, err, w.now().Sub(start), log)
 	}
+	renewSlots, releaseSlots, err := w.slots(ctx, j, plan)
+	if errors.Is(err, ErrBusy) {
+		// Waiting for a free host or datastore is not an attempt.
+		rec.Attempts--
+		if serr := w.records.Save(ctx, rec); serr != nil {
+			log.Warn("save job record", "err", serr)
+		}
+		log.Debug("waiting for a free slot", "err", err)
+		return events.RetryAfter(fmt.Errorf("%s waits: %w", j.VM, err), w.cfg.WaitDelay)
+	}
+	if err != nil {
+		return w.finish(ctx, j, rec, nil, err, w.now().Sub(start), log)
+	}
+	defer func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := releaseSlots(rctx); err != nil {
+			log.Warn("release slots", "err", err)
+		}
+	}()
+	stop := w.keepAlive(ctx, log, d, renew, renewSlots)
+	defer stop()
 	taskRef, err := w.vc.Start(ctx, plan, j.VM)
 	if err != nil {
 		return w.finish(ctx, j, rec, nil, err, w.now().Sub(start), log)
@@ -209,6 +255,49 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	log.Info("relocation started", "task", taskRef)
 	res, err := w.vc.Watch(ctx, j.SourceVC, taskRef, j.VM, w.onProgress(ctx, j, d, renew, log))
 	return w.finish(ctx, j, rec, res, err, w.now().Sub(start), log)
+}
+
+// slots takes the limits' slots for the move, or returns no-ops without a scheduler.
+func (w *Worker) slots(ctx context.Context, j events.Job, plan *vcenter.Plan) (renew, release func(context.Context) error, err error) {
+	noop := func(context.Context) error { return nil }
+	if w.sched == nil {
+		return noop, noop, nil
+	}
+	fp, err := w.vc.Footprint(ctx, plan, j.VM)
+	if err != nil {
+		return nil, nil, err
+	}
+	return w.sched.Acquire(ctx, j.ID, fp)
+}
+
+// keepAlive renews the VM lease and the slots on a timer while a relocation runs: a task
+// can sit at one percentage for minutes, and progress alone would let them lapse. The
+// returned stop waits for the renewer to end.
+func (w *Worker) keepAlive(ctx context.Context, log *slog.Logger, d events.Delivery, renews ...func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(w.cfg.RenewEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_ = d.InProgress()
+				for _, r := range renews {
+					if err := r(ctx); err != nil && ctx.Err() == nil {
+						log.Warn("renew lease or slots", "err", err)
+					}
+				}
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 func (w *Worker) onProgress(ctx context.Context, j events.Job, d events.Delivery, renew func(context.Context) error, log *slog.Logger) vcenter.ProgressFunc {

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -101,7 +102,7 @@ func newRig(t *testing.T) *rig {
 
 func (r *rig) worker(name string, maxAttempts int) *Worker {
 	return New(Config{Name: name, Slots: 1, MaxAttempts: maxAttempts}, r.mgr, r.rec,
-		NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()},
+		NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil,
 		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 }
 
@@ -264,4 +265,138 @@ func TestUnreachableTargetFailsAfterAttempts(t *testing.T) {
 	if rec.State != events.JobFailed || rec.Attempts != 2 {
 		t.Fatalf("job record %+v", rec)
 	}
+}
+
+// concurrency wraps the real relocator and records, per resource of each move's
+// footprint, how many relocations ran at once.
+type concurrency struct {
+	relocator
+	mu    sync.Mutex
+	fps   map[string]vcenter.Footprint
+	now   map[string]int
+	peak  map[string]int
+	total int
+	max   int
+}
+
+func (c *concurrency) keys(fp vcenter.Footprint) []string {
+	keys := []string{"host/" + fp.SourceHost, "host/" + fp.TargetHost, "datastore/" + fp.TargetDatastore}
+	for _, ds := range fp.SourceDatastores {
+		keys = append(keys, "datastore/"+ds)
+	}
+	return keys
+}
+
+func (c *concurrency) Start(ctx context.Context, p *vcenter.Plan, vm string) (string, error) {
+	fp, err := c.relocator.Footprint(ctx, p, vm)
+	if err != nil {
+		return "", err
+	}
+	c.mu.Lock()
+	c.fps[vm] = fp
+	for _, k := range c.keys(fp) {
+		c.now[k]++
+		c.peak[k] = max(c.peak[k], c.now[k])
+	}
+	c.total++
+	c.max = max(c.max, c.total)
+	c.mu.Unlock()
+	return c.relocator.Start(ctx, p, vm)
+}
+
+func (c *concurrency) Watch(ctx context.Context, vcName, taskRef, vm string, progress vcenter.ProgressFunc) (*vcenter.Result, error) {
+	res, err := c.relocator.Watch(ctx, vcName, taskRef, vm, progress)
+	c.mu.Lock()
+	for _, k := range c.keys(c.fps[vm]) {
+		c.now[k]--
+	}
+	c.total--
+	c.mu.Unlock()
+	return res, err
+}
+
+// A wave of 24 VMs shared by two workers with 6 slots each: per-host and per-datastore
+// limits hold across both workers at every moment, and every VM moves exactly once.
+func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(300*time.Millisecond), xvmsim.WithExtraVMs(24))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	var cfgs []vcenter.Config
+	for i, vc := range lab.VCs() {
+		cfgs = append(cfgs, vcenter.Config{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
+			Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})
+	}
+	mgr, err := vcenter.NewManager(cfgs, logger, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mgr.Close(context.Background())
+	srv, err := events.StartEmbedded(ctx, events.EmbeddedConfig{DataDir: filepath.Join(t.TempDir(), "nats")}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	nc, err := srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	bus, err := events.NewBus(ctx, nc, events.BusConfig{RetryDelay: 50 * time.Millisecond}, logger, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	limits := Limits{PerHost: 2, PerDatastore: 4, PerVCenter: 100}
+	obs := &concurrency{relocator: mgr, fps: map[string]vcenter.Footprint{}, now: map[string]int{}, peak: map[string]int{}}
+	runCtx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, name := range []string{"w1", "w2"} {
+		w := New(Config{Name: name, Slots: 6, MaxAttempts: 3, WaitDelay: 50 * time.Millisecond}, obs, bus,
+			NATSRecords{Jobs: bus.Jobs()}, NATSLocks{Leases: bus.Leases()}, NATSSlots{Slots: bus.Slots(), Limits: limits},
+			logger, prometheus.NewRegistry())
+		wg.Go(func() { _ = w.Run(runCtx) })
+	}
+	defer func() { stop(); wg.Wait() }()
+
+	const n = 24
+	for i := 1; i <= n; i++ {
+		vm := fmt.Sprintf("bulk-%04d", i)
+		j := events.Job{V: 1, ID: fmt.Sprintf("xvm-wave0001-%02d", i), RequestID: "xvm-wave0001", Direction: "migrate", VM: vm,
+			SourceVC: "vc-east", TargetVC: "vc-west", Cluster: "west-prod", Datastore: "ds-gold",
+			Networks: []events.NetworkMapping{{Target: "app-pg"}}}
+		if err := bus.PublishJob(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for lab.VC("vc-east").XVMRelocations() < n {
+		if ctx.Err() != nil {
+			t.Fatalf("only %d of %d moved", lab.VC("vc-east").XVMRelocations(), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i := 1; i <= n; i++ {
+		if got := lab.VC("vc-east").XVMRelocationsOf(fmt.Sprintf("bulk-%04d", i)); got != 1 {
+			t.Errorf("bulk-%04d moved %d times", i, got)
+		}
+	}
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	for k, p := range obs.peak {
+		limit := limits.PerDatastore
+		if strings.HasPrefix(k, "host/") {
+			limit = limits.PerHost
+		}
+		if p > limit {
+			t.Errorf("%s ran %d moves at once, limit %d", k, p, limit)
+		}
+	}
+	if obs.max < 2 {
+		t.Errorf("never more than %d move at once: the limits serialised the wave", obs.max)
+	}
+	t.Logf("peak concurrency overall %d; per resource %v", obs.max, obs.peak)
 }

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/xvmbot/xvmbot/events"
+)
+
+func getJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if v != nil {
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// /healthz says the process lives; /readyz says what is degraded: a vCenter that stops
+// answering is reported but does not make the process unready (the bot keeps answering).
+func TestHealthAndReadiness(t *testing.T) {
+	h := newHarness(t)
+	base := "http://" + h.sys.Addr()
+	if code := getJSON(t, base+"/healthz", nil); code != http.StatusOK {
+		t.Fatalf("/healthz = %d", code)
+	}
+	var ready struct {
+		Ready  bool              `json:"ready"`
+		Checks map[string]string `json:"checks"`
+	}
+	if code := getJSON(t, base+"/readyz", &ready); code != http.StatusOK || !ready.Ready {
+		t.Fatalf("/readyz = %d %+v", code, ready)
+	}
+	for _, c := range []string{"nats", "vcenter:vc-east", "vcenter:vc-west", "slack"} {
+		if ready.Checks[c] != "ok" {
+			t.Errorf("check %s = %q, want ok", c, ready.Checks[c])
+		}
+	}
+	h.lab.VC("vc-west").SetDown(true)
+	defer h.lab.VC("vc-west").SetDown(false)
+	if code := getJSON(t, base+"/readyz", &ready); code != http.StatusOK || !ready.Ready {
+		t.Fatalf("/readyz with vc-west down = %d %+v; a vCenter outage must not take the bot out of rotation", code, ready)
+	}
+	if !strings.HasPrefix(ready.Checks["vcenter:vc-west"], "degraded") {
+		t.Errorf("vc-west outage not reported: %+v", ready.Checks)
+	}
+}
+
+// lockedBuffer collects logs written from many goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// A whole flow — a move, a failure with a wrong password, debug logs on — with known
+// secrets: none of them may appear in logs, Slack messages, metrics, or NATS messages.
+func TestSecretsNeverLeak(t *testing.T) {
+	h := newHarnessRole(t, roleBot, func(c *Config) { c.NATS.Listen = "127.0.0.1:-1" })
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	wcfg := h.config(func(c *Config) { c.NATS.URL = h.sys.embedded.ClientURL() })
+	wsys, err := newSystem(h.ctx, wcfg, roleWorker, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.runSystem(wsys)
+
+	msg := h.request(uReq, "migrate web-01 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
+	h.click(uBoss, msg, "xvm_approve")
+	h.awaitEnd(msg.TS, "succeeded")
+
+	// Collect every place a secret could surface.
+	var everything strings.Builder
+	everything.WriteString(logs.String())
+	for _, m := range h.ws.Messages() {
+		everything.WriteString(m.Text)
+		everything.Write(m.Blocks)
+	}
+	for _, sys := range []*system{h.sys, wsys} {
+		resp, err := http.Get("http://" + sys.Addr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		everything.Write(b)
+	}
+	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+	defer cancel()
+	stored := dumpStream(ctx, t, h, events.StreamEvents)
+	if !strings.Contains(stored, "succeeded") {
+		t.Fatalf("the events stream dump holds no succeeded event; the check proves nothing")
+	}
+	everything.WriteString(stored)
+	everything.WriteString(dumpStream(ctx, t, h, events.StreamJobs))
+	recs, err := h.sys.svc.Store().List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		b, _ := json.Marshal(r)
+		everything.Write(b)
+	}
+
+	secrets := map[string]string{"slack bot token": "xoxb-test-token", "slack signing secret": h.signing}
+	for _, vc := range h.lab.VCs() {
+		secrets[vc.Name+" password"] = vc.Password
+	}
+	for what, s := range secrets {
+		if strings.Contains(everything.String(), s) {
+			t.Errorf("the %s appears in logs, Slack, metrics or NATS", what)
+		}
+	}
+	if !strings.Contains(logs.String(), "vm moved") {
+		t.Fatalf("the worker's logs were not captured; the check above proves nothing")
+	}
+}
+
+// dumpStream returns every message still stored in a stream, read by sequence number as
+// an operator with the nats CLI would.
+func dumpStream(ctx context.Context, t *testing.T, h *harness, stream string) string {
+	t.Helper()
+	nc, err := h.sys.embedded.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			continue // removed (acknowledged work-queue message)
+		}
+		out.Write(m.Data)
+	}
+	return out.String()
+}

@@ -1,0 +1,177 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrSlotsBusy says a resource (host, datastore, vCenter) already runs as many moves as
+// its limit allows; the job should wait and try again.
+var ErrSlotsBusy = errors.New("no free slot")
+
+// Want asks for one slot of a resource that allows at most Limit holders at once.
+type Want struct {
+	Key   string // e.g. "host/vc-west/host-17"; any string, stored encoded
+	Limit int
+}
+
+// Slots counts concurrent holders per resource across every worker, with compare-and-swap
+// on one KV key per resource, so limits hold however many worker processes share the
+// work. A holder that dies stops renewing and its slots expire after the TTL.
+type Slots struct {
+	kv  jetstream.KeyValue
+	ttl time.Duration
+}
+
+// slotValue maps holder → expiry (unix nanoseconds).
+type slotValue struct {
+	Holders map[string]int64 `json:"holders"`
+}
+
+// Claim is a set of slots held together by one holder (a job).
+type Claim struct {
+	s      *Slots
+	holder string
+	keys   []string
+
+	mu       sync.Mutex
+	released bool
+}
+
+// Acquire takes one slot of every resource in wants for holder, all or nothing: if any is
+// full, the slots taken so far are given back and the error wraps ErrSlotsBusy and names
+// the full resource. Acquiring again for the same holder refreshes its slots.
+func (s *Slots) Acquire(ctx context.Context, holder string, wants []Want) (*Claim, error) {
+	if holder == "" {
+		return nil, errors.New("acquire slots: empty holder")
+	}
+	// A stable order keeps two jobs with overlapping resources from each holding half.
+	sorted := slices.Clone(wants)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Key < sorted[j].Key })
+	c := &Claim{s: s, holder: holder}
+	for _, w := range sorted {
+		if w.Limit <= 0 {
+			continue
+		}
+		if err := s.take(ctx, w, holder); err != nil {
+			_ = c.Release(context.WithoutCancel(ctx))
+			return nil, err
+		}
+		c.keys = append(c.keys, w.Key)
+	}
+	return c, nil
+}
+
+// Count returns how many live holders a resource has.
+func (s *Slots) Count(ctx context.Context, key string) (int, error) {
+	var v slotValue
+	_, err := kvGet(ctx, s.kv, leaseKVKey(key), &v)
+	if errors.Is(err, errKVNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now().UnixNano()
+	n := 0
+	for _, exp := range v.Holders {
+		if exp > now {
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (s *Slots) take(ctx context.Context, w Want, holder string) error {
+	return s.modify(ctx, w.Key, func(v *slotValue, now int64) error {
+		if _, mine := v.Holders[holder]; !mine && len(v.Holders) >= w.Limit {
+			return fmt.Errorf("%s runs %d of %d moves: %w", w.Key, len(v.Holders), w.Limit, ErrSlotsBusy)
+		}
+		v.Holders[holder] = now + s.ttl.Nanoseconds()
+		return nil
+	})
+}
+
+// modify applies fn to the live holders of key with compare-and-swap, retrying conflicts.
+func (s *Slots) modify(ctx context.Context, key string, fn func(v *slotValue, now int64) error) error {
+	kk := leaseKVKey(key)
+	for attempt := 0; attempt < 100; attempt++ {
+		var v slotValue
+		rev, err := kvGet(ctx, s.kv, kk, &v)
+		missing := errors.Is(err, errKVNotFound)
+		if err != nil && !missing {
+			return fmt.Errorf("slots %s: %w", key, err)
+		}
+		now := time.Now().UnixNano()
+		live := map[string]int64{}
+		for h, exp := range v.Holders {
+			if exp > now {
+				live[h] = exp
+			}
+		}
+		v.Holders = live
+		if err := fn(&v, now); err != nil {
+			return err
+		}
+		if missing {
+			_, err = kvCreate(ctx, s.kv, kk, v)
+			if errors.Is(err, errKVExists) {
+				continue
+			}
+		} else {
+			_, err = kvUpdate(ctx, s.kv, kk, v, rev)
+			if errors.Is(err, errKVConflict) || errors.Is(err, errKVNotFound) {
+				continue
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("slots %s: %w", key, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("slots %s: too much contention: %w", key, ErrSlotsBusy)
+}
+
+// Renew pushes the expiry of every slot of the claim one TTL ahead.
+func (c *Claim) Renew(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.released {
+		return nil
+	}
+	for _, k := range c.keys {
+		err := c.s.modify(ctx, k, func(v *slotValue, now int64) error {
+			v.Holders[c.holder] = now + c.s.ttl.Nanoseconds()
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Release gives every slot of the claim back; calling it twice is harmless.
+func (c *Claim) Release(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.released {
+		return nil
+	}
+	var errs []error
+	for _, k := range c.keys {
+		errs = append(errs, c.s.modify(ctx, k, func(v *slotValue, _ int64) error {
+			delete(v.Holders, c.holder)
+			return nil
+		}))
+	}
+	c.released = true
+	return errors.Join(errs...)
+}

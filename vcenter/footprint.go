@@ -1,0 +1,62 @@
+package vcenter
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
+)
+
+// Footprint is what one relocation occupies while it runs: vSphere charges a
+// cross-vCenter vMotion (a vMotion without shared storage) against the source and target
+// hosts, the source and target datastores, and both vCenters. Keys are stable across
+// processes ("<vcenter>/<moref>"), so limits can be counted cluster-wide.
+type Footprint struct {
+	SourceVCenter    string
+	TargetVCenter    string
+	SourceHost       string
+	TargetHost       string
+	SourceDatastores []string
+	TargetDatastore  string
+}
+
+// Footprint returns what moving vm as planned will occupy.
+func (m *Manager) Footprint(ctx context.Context, p *Plan, vm string) (Footprint, error) {
+	pl, vp, err := m.resolved(ctx, p, vm)
+	if err != nil {
+		return Footprint{}, err
+	}
+	src, dst := p.Spec.Source, p.Spec.Target
+	if src == "" {
+		src = m.home
+	}
+	if dst == "" {
+		dst = m.home
+	}
+	fp := Footprint{
+		SourceVCenter:   src,
+		TargetVCenter:   dst,
+		TargetHost:      dst + "/" + pl.Host.Value,
+		TargetDatastore: dst + "/" + pl.Datastore.Value,
+	}
+	err = m.withSession(ctx, src, func(c *vim25.Client, _ *x509.Certificate) error {
+		var v mo.VirtualMachine
+		if err := property.DefaultCollector(c).RetrieveOne(ctx, vp.ref, []string{"runtime.host", "datastore"}, &v); err != nil {
+			return err
+		}
+		if v.Runtime.Host != nil {
+			fp.SourceHost = src + "/" + v.Runtime.Host.Value
+		}
+		for _, ds := range v.Datastore {
+			fp.SourceDatastores = append(fp.SourceDatastores, src+"/"+ds.Value)
+		}
+		return nil
+	})
+	if err != nil {
+		return Footprint{}, m.scrub(classify(fmt.Errorf("read where %s runs: %w", vm, err), src, dst, vm, StepResolve))
+	}
+	return fp, nil
+}
