@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/vcenter"
 )
@@ -74,6 +75,9 @@ type Config struct {
 	// WaitDelay is how long a job that found its host or datastore full waits before it
 	// is tried again (default 1s).
 	WaitDelay time.Duration
+	// Windows are the change windows of target vCenters (by name): moves into a vCenter
+	// with windows start only inside one. A vCenter without windows takes moves any time.
+	Windows map[string][]approvals.Window
 	// RenewEvery is how often the VM lease and the slots are renewed while a relocation
 	// runs (default 15s; keep it well under the lease TTL).
 	RenewEvery time.Duration
@@ -152,6 +156,12 @@ func (w *Worker) Handle(ctx context.Context, j events.Job, d events.Delivery) er
 			log.Warn("release lease", "err", err)
 		}
 	}()
+
+	if !seen || rec.State == "" {
+		if wait, err := w.outsideWindow(ctx, j, log); wait {
+			return err
+		}
+	}
 
 	// A previous delivery that got this far (its worker died, or vCenter stopped
 	// answering) must never lead to a second relocation started blindly: follow the
@@ -255,6 +265,25 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	log.Info("relocation started", "task", taskRef)
 	res, err := w.vc.Watch(ctx, j.SourceVC, taskRef, j.VM, w.onProgress(ctx, j, d, renew, log))
 	return w.finish(ctx, j, rec, res, err, w.now().Sub(start), log)
+}
+
+// outsideWindow holds a job that may not start yet because its target vCenter's change
+// window is closed; it says so once in the thread and hands the job back until the window
+// opens (checking again at least every five minutes, so a config change takes effect).
+func (w *Worker) outsideWindow(ctx context.Context, j events.Job, log *slog.Logger) (bool, error) {
+	ws := w.cfg.Windows[j.TargetVC]
+	now := w.now()
+	next := approvals.NextStart(ws, now)
+	if !next.After(now) {
+		return false, nil
+	}
+	log.Info("target change window closed; job waits", "opens_at", next)
+	e := w.event(j, events.EventQueued, fmt.Sprintf("%s waits for %s's change window, which opens %s", j.VM, j.TargetVC,
+		next.Format("Mon 2 Jan 15:04 MST")), 0)
+	e.ID = fmt.Sprintf("%s.window.%d", j.ID, next.Unix()) // said once per window
+	w.publish(ctx, log, e)
+	return true, events.RetryAfter(fmt.Errorf("%s: change window of %s opens %s", j.VM, j.TargetVC, next.Format(time.RFC3339)),
+		min(next.Sub(now), 5*time.Minute))
 }
 
 // slots takes the limits' slots for the move, or returns no-ops without a scheduler.

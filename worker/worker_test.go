@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/secret"
 	"github.com/xvmbot/xvmbot/vcenter"
@@ -399,4 +400,37 @@ func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 		t.Errorf("never more than %d move at once: the limits serialised the wave", obs.max)
 	}
 	t.Logf("peak concurrency overall %d; per resource %v", obs.max, obs.peak)
+}
+
+// A job into a vCenter whose change window is closed waits, says when it will start, and
+// moves nothing; once the window is open it runs.
+func TestClosedChangeWindowHoldsTheJob(t *testing.T) {
+	r := newRig(t)
+	now := time.Now().UTC()
+	opens := now.Add(2 * time.Hour).Truncate(time.Minute)
+	win, err := approvals.ParseWindow(fmt.Sprintf("daily %s-%s", opens.Format("15:04"), opens.Add(time.Hour).Format("15:04")), time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := r.worker("w1", 3)
+	w.cfg.Windows = map[string][]approvals.Window{"vc-west": {win}}
+	j := job("web-01")
+	err = w.Handle(r.ctx, j, delivery{1})
+	if !errors.Is(err, events.ErrRetry) {
+		t.Fatalf("err = %v, want the job handed back", err)
+	}
+	if n := r.lab.VC("vc-east").XVMRelocations(); n != 0 {
+		t.Fatalf("%d relocations outside the window", n)
+	}
+	if len(r.rec.events) != 1 || r.rec.events[0].Type != events.EventQueued || !strings.Contains(r.rec.events[0].Message, "change window") {
+		t.Fatalf("events %+v, want one saying the job waits for the change window", r.rec.events)
+	}
+	if _, seen, _ := (NATSRecords{Jobs: r.bus.Jobs()}).Load(r.ctx, j.ID); seen {
+		t.Fatalf("waiting for a window counted as an attempt")
+	}
+	w.now = func() time.Time { return opens.Add(time.Minute) }
+	if err := w.Handle(r.ctx, j, delivery{2}); err != nil {
+		t.Fatal(err)
+	}
+	r.arrivedOnce(t, "web-01")
 }

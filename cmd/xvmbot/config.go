@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/secret"
 )
 
@@ -43,6 +44,14 @@ type SlackConfig struct {
 	APIURL            string        `yaml:"api_url"`
 	Channels          []string      `yaml:"channels"`
 	ProgressInterval  time.Duration `yaml:"progress_interval"`
+	Digest            DigestConfig  `yaml:"digest"`
+}
+
+// DigestConfig schedules the stats post (/xvm stats) to a channel; no channel, no digest.
+type DigestConfig struct {
+	Channel string        `yaml:"channel"`
+	Every   time.Duration `yaml:"every"`  // default 24h
+	Window  time.Duration `yaml:"window"` // what each post covers; default every
 }
 
 // HTTPConfig is the listener for Slack requests, metrics and probes.
@@ -64,6 +73,21 @@ type NATSConfig struct {
 	User         string        `yaml:"user"`
 	Password     secret.Secret `yaml:"password"`
 	PasswordFile string        `yaml:"password_file"`
+	// NkeyFile is a file holding a user nkey seed (SU…), for servers that authenticate
+	// with nkeys instead of passwords or JWTs.
+	NkeyFile string `yaml:"nkey_file"`
+	// TLS verifies the server against a private CA and presents a client certificate.
+	TLS NATSTLSConfig `yaml:"tls"`
+	// LeaseTTL is how long a dead worker's per-VM lease blocks its job from other
+	// workers; the live holder renews it every LeaseTTL/3. Default 60s.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+}
+
+// NATSTLSConfig is TLS towards an external NATS server.
+type NATSTLSConfig struct {
+	CAFile   string `yaml:"ca_file"`   // PEM CA bundle that signed the server certificate
+	CertFile string `yaml:"cert_file"` // client certificate (mutual TLS), with key_file
+	KeyFile  string `yaml:"key_file"`
 }
 
 // VCenterConfig is one vCenter xvmbot talks to.
@@ -76,14 +100,40 @@ type VCenterConfig struct {
 	Thumbprint   string        `yaml:"thumbprint"`
 	Insecure     bool          `yaml:"insecure"`
 	Home         bool          `yaml:"home"`
+	// Windows are change windows for moves INTO this vCenter, e.g. "sat 22:00-sun 04:00"
+	// or "daily 01:00-05:00", in Timezone (an IANA name; default UTC). Empty: any time.
+	Windows  []string `yaml:"windows"`
+	Timezone string   `yaml:"timezone"`
+}
+
+// ParsedWindows returns the vCenter's change windows.
+func (v VCenterConfig) ParsedWindows() ([]approvals.Window, error) {
+	loc := time.UTC
+	if v.Timezone != "" {
+		l, err := time.LoadLocation(v.Timezone)
+		if err != nil {
+			return nil, fmt.Errorf("vcenters[%s].timezone: %w", v.Name, err)
+		}
+		loc = l
+	}
+	var out []approvals.Window
+	for _, s := range v.Windows {
+		w, err := approvals.ParseWindow(s, loc)
+		if err != nil {
+			return nil, fmt.Errorf("vcenters[%s].windows: %w", v.Name, err)
+		}
+		out = append(out, w)
+	}
+	return out, nil
 }
 
 // ApprovalsConfig is the approval policy.
 type ApprovalsConfig struct {
-	Approvers         []string      `yaml:"approvers"`
-	Quorum            int           `yaml:"quorum"`
-	AllowSelfApproval bool          `yaml:"allow_self_approval"`
-	ExpireAfter       time.Duration `yaml:"expire_after"`
+	Approvers         []string       `yaml:"approvers"`
+	Quorum            int            `yaml:"quorum"`
+	QuorumByVCenter   map[string]int `yaml:"quorum_by_vcenter"` // target vCenter → approvers needed
+	AllowSelfApproval bool           `yaml:"allow_self_approval"`
+	ExpireAfter       time.Duration  `yaml:"expire_after"`
 }
 
 // LimitsConfig bounds concurrent relocations.
@@ -91,6 +141,7 @@ type LimitsConfig struct {
 	MaxConcurrent int `yaml:"max_concurrent"`
 	PerHost       int `yaml:"per_host"`
 	PerDatastore  int `yaml:"per_datastore"`
+	PerVCenter    int `yaml:"per_vcenter"`
 }
 
 // WorkerConfig names this worker process.
@@ -180,8 +231,10 @@ func defaultConfig() *Config {
 		HTTP:      HTTPConfig{Listen: "127.0.0.1:8080"},
 		NATS:      NATSConfig{DataDir: "./xvm-data", Replicas: 1},
 		Approvals: ApprovalsConfig{Quorum: 1, ExpireAfter: 4 * time.Hour},
-		Limits:    LimitsConfig{MaxConcurrent: 8, PerHost: 2, PerDatastore: 8},
-		Log:       LogConfig{Level: "info", Format: "text"},
+		// vSphere's own cost model: a vMotion without shared storage costs 4 of a host's
+		// 8 units and 16 of a datastore's 128; about 640 operations per vCenter.
+		Limits: LimitsConfig{MaxConcurrent: 8, PerHost: 2, PerDatastore: 8, PerVCenter: 128},
+		Log:    LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -252,6 +305,12 @@ func (c *Config) Validate() error {
 	if c.NATS.URL == "" && c.NATS.DataDir == "" {
 		bad("nats.data_dir is required for the embedded server")
 	}
+	if (c.NATS.TLS.CertFile == "") != (c.NATS.TLS.KeyFile == "") {
+		bad("nats.tls: cert_file and key_file go together")
+	}
+	if c.NATS.URL == "" && (c.NATS.CredsFile != "" || c.NATS.NkeyFile != "" || c.NATS.TLS != (NATSTLSConfig{})) {
+		bad("nats: creds_file, nkey_file and tls apply to an external server; set nats.url")
+	}
 	if len(c.VCenters) < 2 {
 		bad("vcenters: at least two are needed to move VMs between them (have %d)", len(c.VCenters))
 	}
@@ -276,6 +335,9 @@ func (c *Config) Validate() error {
 		if v.Home {
 			homes++
 		}
+		if _, err := v.ParsedWindows(); err != nil {
+			bad("%v", err)
+		}
 	}
 	if homes != 1 && len(c.VCenters) > 0 {
 		bad("vcenters: exactly one must have home: true (have %d)", homes)
@@ -291,8 +353,30 @@ func (c *Config) Validate() error {
 	if c.Approvals.Quorum < 1 {
 		bad("approvals.quorum must be at least 1")
 	}
-	if c.Limits.MaxConcurrent < 1 || c.Limits.PerHost < 1 || c.Limits.PerDatastore < 1 {
-		bad("limits: max_concurrent, per_host and per_datastore must be at least 1")
+	for name, q := range c.Approvals.QuorumByVCenter {
+		if !names[name] {
+			bad("approvals.quorum_by_vcenter: %q is not a configured vCenter", name)
+		}
+		if q < 1 {
+			bad("approvals.quorum_by_vcenter[%s] must be at least 1", name)
+		}
+	}
+	if d := c.Slack.Digest; d.Channel != "" && (d.Every < 0 || d.Every > 0 && d.Every < time.Minute) {
+		bad("slack.digest.every must be at least 1m (default 24h)")
+	}
+	if c.Limits.MaxConcurrent < 1 || c.Limits.PerHost < 1 || c.Limits.PerDatastore < 1 || c.Limits.PerVCenter < 1 {
+		bad("limits: max_concurrent, per_host, per_datastore and per_vcenter must be at least 1")
 	}
 	return errors.Join(errs...)
+}
+
+// insecureVCenters names the vCenters whose certificate is not verified (insecure: true).
+func (c *Config) insecureVCenters() []string {
+	var out []string
+	for _, v := range c.VCenters {
+		if v.Insecure {
+			out = append(out, v.Name)
+		}
+	}
+	return out
 }

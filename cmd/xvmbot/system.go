@@ -67,9 +67,12 @@ type system struct {
 // runs until Run.
 func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s *system, err error) {
 	s = &system{cfg: cfg, role: r, log: logger, reg: prometheus.NewRegistry()}
+	// Close what was built through this local: every error path returns nil for s, and a
+	// deferred s.close() would then panic instead of reporting err.
+	built := s
 	defer func() {
 		if err != nil {
-			s.close()
+			built.close()
 		}
 	}()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -78,7 +81,8 @@ func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s
 	if err := s.connectNATS(ctx); err != nil {
 		return nil, err
 	}
-	s.bus, err = events.NewBus(ctx, s.nc, events.BusConfig{Replicas: cfg.NATS.Replicas, AckWait: cfg.NATS.AckWait, RetryDelay: cfg.NATS.RetryDelay}, logger, s.reg)
+	s.bus, err = events.NewBus(ctx, s.nc, events.BusConfig{Replicas: cfg.NATS.Replicas, AckWait: cfg.NATS.AckWait, RetryDelay: cfg.NATS.RetryDelay,
+		LeaseTTL: cfg.NATS.LeaseTTL}, logger, s.reg)
 	if err != nil {
 		return nil, fmt.Errorf("set up NATS streams and buckets: %w", err)
 	}
@@ -95,12 +99,14 @@ func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s
 
 	if r.runsBot() {
 		s.svc = approvals.NewService(s.bus.Requests(), approvals.Policy{
-			Approvers: cfg.Approvals.Approvers, Quorum: cfg.Approvals.Quorum,
+			Approvers: cfg.Approvals.Approvers, Quorum: cfg.Approvals.Quorum, QuorumByVCenter: cfg.Approvals.QuorumByVCenter,
 			AllowSelfApproval: cfg.Approvals.AllowSelfApproval, ExpireAfter: cfg.Approvals.ExpireAfter,
 		}, newGroupMembers(cfg.Slack), logger)
 		s.bot, err = bot.New(bot.Config{
 			BotToken: cfg.Slack.BotToken, AppToken: cfg.Slack.AppToken, SigningSecret: cfg.Slack.SigningSecret,
 			APIURL: cfg.Slack.APIURL, Channels: cfg.Slack.Channels, ProgressInterval: cfg.Slack.ProgressInterval,
+			InsecureVCenters: cfg.insecureVCenters(),
+			Digest:           bot.Digest{Channel: cfg.Slack.Digest.Channel, Every: cfg.Slack.Digest.Every, Window: cfg.Slack.Digest.Window},
 		}, s.svc, s.vc, s.bus, logger, s.reg)
 		if err != nil {
 			return nil, err
@@ -112,8 +118,16 @@ func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s
 			host, _ := os.Hostname()
 			name = fmt.Sprintf("%s-%d", host, os.Getpid())
 		}
-		s.worker = worker.New(worker.Config{Name: name, Slots: cfg.Limits.MaxConcurrent, MaxAttempts: cfg.Worker.MaxAttempts},
-			s.vc, s.bus, worker.NATSRecords{Jobs: s.bus.Jobs()}, worker.NATSLocks{Leases: s.bus.Leases()}, logger, s.reg)
+		windows := map[string][]approvals.Window{}
+		for _, v := range cfg.VCenters {
+			windows[v.Name], _ = v.ParsedWindows() // validated with the config
+		}
+		s.worker = worker.New(worker.Config{Name: name, Slots: cfg.Limits.MaxConcurrent, MaxAttempts: cfg.Worker.MaxAttempts,
+			RenewEvery: s.bus.Config().LeaseTTL / 3, Windows: windows},
+			s.vc, s.bus, worker.NATSRecords{Jobs: s.bus.Jobs()}, worker.NATSLocks{Leases: s.bus.Leases()},
+			worker.NATSSlots{Slots: s.bus.Slots(), Limits: worker.Limits{
+				PerHost: cfg.Limits.PerHost, PerDatastore: cfg.Limits.PerDatastore, PerVCenter: cfg.Limits.PerVCenter,
+			}}, logger, s.reg)
 	}
 
 	var app http.Handler
@@ -149,6 +163,19 @@ func (s *system) connectNATS(ctx context.Context) error {
 	if s.cfg.NATS.User != "" {
 		opts = append(opts, nats.UserInfo(s.cfg.NATS.User, s.cfg.NATS.Password.Reveal()))
 	}
+	if s.cfg.NATS.NkeyFile != "" {
+		opt, err := nats.NkeyOptionFromSeed(s.cfg.NATS.NkeyFile)
+		if err != nil {
+			return fmt.Errorf("nats.nkey_file: %w", err)
+		}
+		opts = append(opts, opt)
+	}
+	if t := s.cfg.NATS.TLS; t.CAFile != "" {
+		opts = append(opts, nats.RootCAs(t.CAFile))
+	}
+	if t := s.cfg.NATS.TLS; t.CertFile != "" {
+		opts = append(opts, nats.ClientCert(t.CertFile, t.KeyFile))
+	}
 	nc, err := nats.Connect(s.cfg.NATS.URL, opts...)
 	if err != nil {
 		return fmt.Errorf("connect to NATS %s: %w", s.cfg.NATS.URL, err)
@@ -168,8 +195,9 @@ func (s *system) readiness() []readiness {
 	}}}
 	for _, name := range s.vc.Names() {
 		checks = append(checks, readiness{name: "vcenter:" + name, check: func(ctx context.Context) error {
-			_, err := s.vc.Info(ctx, name)
-			return err
+			ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			return s.vc.Ping(ctx, name)
 		}})
 	}
 	if s.bot != nil {
