@@ -17,10 +17,12 @@ const (
 	JobRunning   JobState = "running"
 	JobSucceeded JobState = "succeeded"
 	JobFailed    JobState = "failed"
+	// JobCancelled: cancelled before it started, or its vCenter task was cancelled.
+	JobCancelled JobState = "cancelled"
 )
 
 // Final reports whether no more work will happen on the job.
-func (s JobState) Final() bool { return s == JobSucceeded || s == JobFailed }
+func (s JobState) Final() bool { return s == JobSucceeded || s == JobFailed || s == JobCancelled }
 
 // Job record errors; callers decide with errors.Is.
 var (
@@ -37,17 +39,20 @@ var (
 // job next (after a crash or a shutdown) can re-attach to the vCenter task instead of
 // starting a second relocation.
 type JobRecord struct {
-	JobID     string    `json:"job_id"`
-	RequestID string    `json:"request_id,omitempty"`
-	VM        string    `json:"vm,omitempty"`
-	State     JobState  `json:"state"`
-	Worker    string    `json:"worker"`
-	TaskRef   string    `json:"task_ref,omitempty"`  // vCenter task MoRef, e.g. "task-1234"
-	SourceVC  string    `json:"source_vc,omitempty"` // the vCenter the task runs on
-	Attempts  int       `json:"attempts"`
-	Error     string    `json:"error,omitempty"`
-	StartedAt time.Time `json:"started_at,omitzero"`
-	UpdatedAt time.Time `json:"updated_at"`
+	JobID     string   `json:"job_id"`
+	RequestID string   `json:"request_id,omitempty"`
+	VM        string   `json:"vm,omitempty"`
+	State     JobState `json:"state"`
+	Worker    string   `json:"worker"`
+	TaskRef   string   `json:"task_ref,omitempty"`  // vCenter task MoRef, e.g. "task-1234"
+	SourceVC  string   `json:"source_vc,omitempty"` // the vCenter the task runs on
+	Attempts  int      `json:"attempts"`
+	Error     string   `json:"error,omitempty"`
+	// CancelRequested asks the worker running the job to cancel its vCenter task.
+	CancelRequested bool      `json:"cancel_requested,omitempty"`
+	CancelledBy     string    `json:"cancelled_by,omitempty"`
+	StartedAt       time.Time `json:"started_at,omitzero"`
+	UpdatedAt       time.Time `json:"updated_at"`
 }
 
 // JobRecords keeps JobRecords in the KV bucket BucketJobs, keyed by job id.
@@ -97,4 +102,40 @@ func (r *JobRecords) Update(ctx context.Context, rec *JobRecord, rev uint64) (ui
 		return 0, fmt.Errorf("update job record %s: %w", rec.JobID, err)
 	}
 	return newRev, nil
+}
+
+// RequestCancel stops a job: one that has not started is marked cancelled, so no worker
+// will ever start it (a worker claims a job by creating its record, and that create now
+// fails); one that is running gets CancelRequested, and its worker cancels the vCenter
+// task. It returns the job's state after the call: JobCancelled, JobRunning (cancel
+// requested), or a final state if the job had already ended.
+func (r *JobRecords) RequestCancel(ctx context.Context, jobID, by string) (JobState, error) {
+	for range 50 {
+		cur, rev, err := r.Get(ctx, jobID)
+		if errors.Is(err, ErrJobNotFound) {
+			_, err = r.Create(ctx, &JobRecord{JobID: jobID, State: JobCancelled, CancelledBy: by,
+				Error: "cancelled by " + by + " before it started"})
+			if errors.Is(err, ErrJobClaimed) {
+				continue // a worker claimed it just now: cancel the running job instead
+			}
+			if err != nil {
+				return "", err
+			}
+			return JobCancelled, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if cur.State.Final() {
+			return cur.State, nil
+		}
+		cur.CancelRequested, cur.CancelledBy = true, by
+		if _, err := r.Update(ctx, cur, rev); errors.Is(err, ErrJobConflict) {
+			continue
+		} else if err != nil {
+			return "", err
+		}
+		return JobRunning, nil
+	}
+	return "", fmt.Errorf("cancel job %s: %w", jobID, ErrJobConflict)
 }

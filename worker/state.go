@@ -23,7 +23,8 @@ func (n NATSRecords) Load(ctx context.Context, jobID string) (Record, bool, erro
 		return Record{}, false, err
 	}
 	return Record{JobID: rec.JobID, State: string(rec.State), Worker: rec.Worker, Attempts: rec.Attempts,
-		TaskRef: rec.TaskRef, SourceVC: rec.SourceVC, Error: rec.Error, UpdatedAt: rec.UpdatedAt}, true, nil
+		TaskRef: rec.TaskRef, SourceVC: rec.SourceVC, Error: rec.Error, UpdatedAt: rec.UpdatedAt,
+		CancelRequested: rec.CancelRequested, CancelledBy: rec.CancelledBy}, true, nil
 }
 
 // Save creates or replaces the record. The first Create of a job is the claim: of two
@@ -42,6 +43,15 @@ func (n NATSRecords) Save(ctx context.Context, rec Record) error {
 	}
 	if err != nil {
 		return err
+	}
+	if cur.State == events.JobCancelled && rec.State != string(events.JobCancelled) {
+		return fmt.Errorf("job %s: %w", rec.JobID, ErrCancelled)
+	}
+	// A cancel request may have arrived since the worker last read the record: keep it.
+	want.CancelRequested = cur.CancelRequested || rec.CancelRequested
+	want.CancelledBy = cur.CancelledBy
+	if want.CancelledBy == "" {
+		want.CancelledBy = rec.CancelledBy
 	}
 	want.StartedAt, want.RequestID, want.VM = cur.StartedAt, cur.RequestID, cur.VM
 	_, err = n.Jobs.Update(ctx, want, rev)

@@ -21,6 +21,7 @@ type relocator interface {
 	Watch(ctx context.Context, vcName, taskRef, vm string, progress vcenter.ProgressFunc) (*vcenter.Result, error)
 	Locate(ctx context.Context, vcName, vm string) (bool, error)
 	Footprint(ctx context.Context, p *vcenter.Plan, vm string) (vcenter.Footprint, error)
+	Cancel(ctx context.Context, vcName, taskRef string) error
 }
 
 // Scheduler hands out the per-host, per-datastore and per-vCenter slots a relocation
@@ -46,14 +47,17 @@ type Records interface {
 
 // Record is what the worker remembers of a job between deliveries.
 type Record struct {
-	JobID     string
-	State     string // preparing | running | succeeded | failed
-	SourceVC  string // the vCenter the task runs on
-	Worker    string
-	Attempts  int
-	TaskRef   string
-	Error     string
-	UpdatedAt time.Time
+	JobID    string
+	State    string // preparing | running | succeeded | failed | cancelled
+	SourceVC string // the vCenter the task runs on
+	Worker   string
+	Attempts int
+	TaskRef  string
+	Error    string
+	// CancelRequested is set (by the bot) when someone cancels the job while it runs.
+	CancelRequested bool
+	CancelledBy     string
+	UpdatedAt       time.Time
 }
 
 // Locker hands out per-VM leases.
@@ -65,6 +69,9 @@ type Locker interface {
 
 // ErrBusy says another worker holds the VM's lease.
 var ErrBusy = errors.New("vm is being moved by another worker")
+
+// ErrCancelled says the job was cancelled before it could start.
+var ErrCancelled = errors.New("job cancelled")
 
 // Config tunes a Worker.
 type Config struct {
@@ -79,7 +86,8 @@ type Config struct {
 	// with windows start only inside one. A vCenter without windows takes moves any time.
 	Windows map[string][]approvals.Window
 	// RenewEvery is how often the VM lease and the slots are renewed while a relocation
-	// runs (default 15s; keep it well under the lease TTL).
+	// runs, and how often a cancel request is looked for (default 5s; keep it well under
+	// the lease TTL).
 	RenewEvery time.Duration
 }
 
@@ -112,7 +120,7 @@ func New(cfg Config, vc relocator, b bus, records Records, locks Locker, sched S
 		cfg.WaitDelay = time.Second
 	}
 	if cfg.RenewEvery <= 0 {
-		cfg.RenewEvery = 15 * time.Second
+		cfg.RenewEvery = 5 * time.Second
 	}
 	return &Worker{cfg: cfg, vc: vc, bus: b, records: records, locks: locks, sched: sched,
 		log: logger.With("component", "worker", "worker", cfg.Name), m: newMetrics(reg), now: time.Now}
@@ -131,6 +139,10 @@ func (w *Worker) Handle(ctx context.Context, j events.Job, d events.Delivery) er
 	rec, seen, err := w.records.Load(ctx, j.ID)
 	if err != nil {
 		return fmt.Errorf("load job record %s: %w", j.ID, events.ErrRetry)
+	}
+	if seen && rec.State == "cancelled" {
+		log.Info("job was cancelled; nothing to run", "by", rec.CancelledBy)
+		return w.announceFinal(ctx, j, rec)
 	}
 	if seen && (rec.State == "succeeded" || rec.State == "failed") {
 		// Finished before: the final event may not have reached the bus if the previous
@@ -172,7 +184,9 @@ func (w *Worker) Handle(ctx context.Context, j events.Job, d events.Delivery) er
 	}
 	rec.Attempts++
 	rec.Worker, rec.UpdatedAt = w.cfg.Name, w.now()
-	if err := w.records.Save(ctx, rec); err != nil {
+	if err := w.records.Save(ctx, rec); errors.Is(err, ErrCancelled) {
+		return w.announceFinal(ctx, j, Record{JobID: j.ID, State: "cancelled", Error: "cancelled before it started"})
+	} else if err != nil {
 		return fmt.Errorf("save job record: %w: %w", err, events.ErrRetry)
 	}
 	if resuming {
@@ -188,7 +202,7 @@ func (w *Worker) resume(ctx context.Context, j events.Job, d events.Delivery, re
 		log.Info("re-attaching to the vCenter task of an interrupted delivery", "task", rec.TaskRef, "attempt", rec.Attempts)
 		w.publish(ctx, log, w.event(j, events.EventStarted, fmt.Sprintf("%s: following task %s after a restart", j.VM, rec.TaskRef), 0))
 		w.m.inFlight.Inc()
-		stop := w.keepAlive(ctx, log, d, renew)
+		stop := w.keepAlive(ctx, log, d, renew, w.cancelWatch(j, log))
 		res, err := w.vc.Watch(ctx, rec.SourceVC, rec.TaskRef, j.VM, w.onProgress(ctx, j, d, renew, log))
 		stop()
 		w.m.inFlight.Dec()
@@ -250,7 +264,10 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 			log.Warn("release slots", "err", err)
 		}
 	}()
-	stop := w.keepAlive(ctx, log, d, renew, renewSlots)
+	if cur, ok, err := w.records.Load(ctx, j.ID); err == nil && ok && cur.CancelRequested {
+		return w.cancelled(ctx, j, cur, log)
+	}
+	stop := w.keepAlive(ctx, log, d, renew, renewSlots, w.cancelWatch(j, log))
 	defer stop()
 	taskRef, err := w.vc.Start(ctx, plan, j.VM)
 	if err != nil {
@@ -284,6 +301,43 @@ func (w *Worker) outsideWindow(ctx context.Context, j events.Job, log *slog.Logg
 	w.publish(ctx, log, e)
 	return true, events.RetryAfter(fmt.Errorf("%s: change window of %s opens %s", j.VM, j.TargetVC, next.Format(time.RFC3339)),
 		min(next.Sub(now), 5*time.Minute))
+}
+
+// cancelWatch returns a check, run on the keep-alive timer, that cancels the job's vCenter
+// task once someone has asked for it (the bot sets CancelRequested on the job record).
+func (w *Worker) cancelWatch(j events.Job, log *slog.Logger) func(context.Context) error {
+	asked := false
+	return func(ctx context.Context) error {
+		if asked {
+			return nil
+		}
+		cur, ok, err := w.records.Load(ctx, j.ID)
+		if err != nil || !ok || !cur.CancelRequested || cur.TaskRef == "" {
+			return err
+		}
+		asked = true
+		log.Info("cancelling the vCenter task on request", "task", cur.TaskRef, "by", cur.CancelledBy)
+		if err := w.vc.Cancel(ctx, cur.SourceVC, cur.TaskRef); err != nil {
+			log.Warn("vCenter did not cancel the task; it will finish", "task", cur.TaskRef, "err", err)
+		}
+		return nil
+	}
+}
+
+// cancelled records and announces a job that stopped because someone cancelled it.
+func (w *Worker) cancelled(ctx context.Context, j events.Job, rec Record, log *slog.Logger) error {
+	rec.State, rec.UpdatedAt = "cancelled", w.now()
+	if rec.CancelledBy != "" {
+		rec.Error = "cancelled by " + rec.CancelledBy
+	}
+	if err := w.records.Save(ctx, rec); err != nil && !errors.Is(err, ErrCancelled) {
+		log.Error("save cancelled job record", "err", err)
+	}
+	w.m.jobs.WithLabelValues(j.Direction, "cancelled").Inc()
+	log.Info("job cancelled", "by", rec.CancelledBy, "task", rec.TaskRef)
+	e := w.event(j, events.EventCancelled, rec.Error, 0)
+	w.publishFinal(ctx, log, e)
+	return nil
 }
 
 // slots takes the limits' slots for the move, or returns no-ops without a scheduler.
@@ -353,6 +407,10 @@ func (w *Worker) finish(ctx context.Context, j events.Job, rec Record, res *vcen
 		return ctx.Err()
 	}
 	if err != nil {
+		if cur, ok, lerr := w.records.Load(ctx, j.ID); lerr == nil && ok && cur.CancelRequested {
+			cur.TaskRef = rec.TaskRef
+			return w.cancelled(ctx, j, cur, log)
+		}
 		return w.fail(ctx, j, rec, err, dur, log)
 	}
 	if res.TaskRef != "" {
@@ -412,10 +470,20 @@ func (w *Worker) arrived(ctx context.Context, j events.Job) (bool, error) {
 
 func (w *Worker) announceFinal(ctx context.Context, j events.Job, rec Record) error {
 	var e events.Event
-	if rec.State == "succeeded" {
+	switch rec.State {
+	case "succeeded":
 		e = w.event(j, events.EventSucceeded, fmt.Sprintf("%s now runs in %s", j.VM, j.TargetVC), 100)
 		e.TaskRef = rec.TaskRef
-	} else {
+	case "cancelled":
+		msg := rec.Error
+		if msg == "" {
+			msg = "cancelled"
+			if rec.CancelledBy != "" {
+				msg = "cancelled by " + rec.CancelledBy
+			}
+		}
+		e = w.event(j, events.EventCancelled, msg, 0)
+	default:
 		e = w.event(j, events.EventFailed, rec.Error, 0)
 		e.Error = rec.Error
 	}

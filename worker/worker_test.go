@@ -434,3 +434,25 @@ func TestClosedChangeWindowHoldsTheJob(t *testing.T) {
 	}
 	r.arrivedOnce(t, "web-01")
 }
+
+// A job cancelled before any worker took it is never started, however it is delivered.
+func TestJobCancelledBeforeStartNeverRuns(t *testing.T) {
+	r := newRig(t)
+	j := job("web-01")
+	state, err := r.bus.Jobs().RequestCancel(r.ctx, j.ID, "U0ALICE")
+	if err != nil || state != events.JobCancelled {
+		t.Fatalf("RequestCancel = %s, %v", state, err)
+	}
+	for attempt := uint64(1); attempt <= 2; attempt++ {
+		if err := r.worker("w1", 3).Handle(r.ctx, j, delivery{attempt}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.lab.VC("vc-east").XVMRelocations(); n != 0 {
+		t.Fatalf("a cancelled job relocated %d VM(s)", n)
+	}
+	f := r.rec.final()
+	if len(f) != 2 || f[0].Type != events.EventCancelled || f[0].ID != f[1].ID || !strings.Contains(f[0].Message, "U0ALICE") {
+		t.Fatalf("final events %+v, want the same cancelled event naming who cancelled", f)
+	}
+}
