@@ -11,10 +11,22 @@ import (
 // Policy says who may approve and how many must.
 type Policy struct {
 	// Approvers are Slack user IDs (U…, W…) and user-group IDs (S…).
-	Approvers         []string
-	Quorum            int
+	Approvers []string
+	// Quorum is how many distinct approvers a request needs (at least 1).
+	Quorum int
+	// QuorumByVCenter overrides Quorum for requests whose target is the named vCenter,
+	// e.g. the production vCenter needs two approvers.
+	QuorumByVCenter   map[string]int
 	AllowSelfApproval bool
 	ExpireAfter       time.Duration
+}
+
+// QuorumFor returns how many distinct approvers a request moving VMs into target needs.
+func (p Policy) QuorumFor(target string) int {
+	if q, ok := p.QuorumByVCenter[target]; ok && q > 0 {
+		return q
+	}
+	return max(p.Quorum, 1)
 }
 
 // Errors a caller shows to the person who clicked.

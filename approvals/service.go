@@ -44,7 +44,7 @@ func (s *Service) Submit(ctx context.Context, r *Request) error {
 	}
 	r.State = StatePending
 	r.CreatedAt = now
-	r.Quorum = max(s.policy.Quorum, 1)
+	r.Quorum = s.policy.QuorumFor(r.TargetVC)
 	if s.policy.ExpireAfter > 0 {
 		r.ExpiresAt = now.Add(s.policy.ExpireAfter)
 	}
@@ -135,6 +135,22 @@ func (s *Service) Cancel(ctx context.Context, id, user, reason string) (*Request
 	return s.Update(ctx, id, func(r *Request) error {
 		return r.Cancel(s.policyFor(r), user, reason, members, s.now())
 	})
+}
+
+// MayReject reports, without changing anything, whether user may reject request id now:
+// nil, or the error Reject would return (ErrNotApprover, ErrAlreadyDecided, ErrExpired…).
+// The bot asks before opening the reason dialog, and Reject checks again on submission.
+func (s *Service) MayReject(ctx context.Context, id, user string) (*Request, error) {
+	members, err := s.members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r, _, err := s.store.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	probe := *r
+	return r, probe.Reject(s.policyFor(r), user, "", members, s.now())
 }
 
 // ExpireDue moves every pending request past its deadline to expired and returns them.

@@ -232,3 +232,44 @@ func TestRequestIDs(t *testing.T) {
 		t.Fatal(JobID("xvm-abc", 0))
 	}
 }
+
+func TestQuorumByTargetVCenter(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t, Policy{Approvers: []string{"U_A", "U_B"}, Quorum: 1, QuorumByVCenter: map[string]int{"vc-west": 2}})
+	toWest := submit(t, s, "U_REQ", "db-01") // submit targets vc-west
+	if toWest.Quorum != 2 {
+		t.Fatalf("quorum into vc-west = %d, want 2", toWest.Quorum)
+	}
+	toEast := &Request{Direction: Import, VMs: []string{"db-02"}, SourceVC: "vc-west", TargetVC: "vc-east", Requester: "U_REQ"}
+	if err := s.Submit(ctx, toEast); err != nil {
+		t.Fatal(err)
+	}
+	if toEast.Quorum != 1 {
+		t.Fatalf("quorum into vc-east = %d, want the global 1", toEast.Quorum)
+	}
+	if _, won, err := s.Approve(ctx, toWest.ID, "U_A"); err != nil || won {
+		t.Fatalf("one approval of two: won=%v err=%v", won, err)
+	}
+	if _, won, err := s.Approve(ctx, toWest.ID, "U_B"); err != nil || !won {
+		t.Fatalf("second approval: won=%v err=%v", won, err)
+	}
+}
+
+func TestMayRejectChangesNothing(t *testing.T) {
+	ctx := context.Background()
+	s, c := newService(t, Policy{Approvers: []string{"U_BOSS"}, ExpireAfter: time.Hour})
+	r := submit(t, s, "U_REQ", "web-01")
+	if _, err := s.MayReject(ctx, r.ID, "U_RANDOM"); !errors.Is(err, ErrNotApprover) {
+		t.Fatalf("stranger: %v", err)
+	}
+	if _, err := s.MayReject(ctx, r.ID, "U_BOSS"); err != nil {
+		t.Fatalf("approver: %v", err)
+	}
+	if got, _ := s.Get(ctx, r.ID); got.State != StatePending || got.Rejection != nil {
+		t.Fatalf("MayReject changed the record: %+v", got)
+	}
+	c.t = c.t.Add(2 * time.Hour)
+	if _, err := s.MayReject(ctx, r.ID, "U_BOSS"); !errors.Is(err, ErrExpired) {
+		t.Fatalf("after expiry: %v", err)
+	}
+}

@@ -32,12 +32,25 @@ type Config struct {
 	// ProgressInterval is the least time between two edits of one progress message
 	// (default 3s; negative: no throttling). The final state of a job is always shown.
 	ProgressInterval time.Duration
+	// InsecureVCenters names the vCenters whose certificate is not verified (insecure: true);
+	// /xvm vcenters flags them loudly.
+	InsecureVCenters []string
+	// Digest, if its Channel is set, posts the stats to that channel every Every.
+	Digest Digest
+}
+
+// Digest is the scheduled stats post.
+type Digest struct {
+	Channel string
+	Every   time.Duration // default 24h
+	Window  time.Duration // what the post covers; default Every
 }
 
 // planner is what the bot needs of the vCenters: read-only pre-flight. *vcenter.Manager
 // satisfies it.
 type planner interface {
 	Plan(ctx context.Context, spec vcenter.MoveSpec) (*vcenter.Plan, error)
+	Info(ctx context.Context, name string) (vcenter.Endpoint, error)
 	Names() []string
 	Home() string
 }
@@ -86,6 +99,10 @@ type Bot struct {
 	edited  map[string]time.Time // message ts → last progress edit
 	locks   map[string]*keyLock  // per request: events are applied one at a time
 	ready   readyState
+	infos   map[string]vcInfo // vCenter name → what was last learnt of it
+	inv     *cachedInventory  // nil: no inventory listing, the wizard is not offered
+	depth   queueDepth        // nil: queue depth unknown
+	viewSeq map[string]uint64 // wizard view id → changes seen, so only the newest is rendered
 }
 
 type keyLock struct {
@@ -118,6 +135,12 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	if cfg.ProgressInterval == 0 {
 		cfg.ProgressInterval = defaultProgressInterval
 	}
+	if cfg.Digest.Every <= 0 {
+		cfg.Digest.Every = 24 * time.Hour
+	}
+	if cfg.Digest.Window <= 0 {
+		cfg.Digest.Window = cfg.Digest.Every
+	}
 	if cfg.APIURL != "" && !strings.HasSuffix(cfg.APIURL, "/") {
 		cfg.APIURL += "/"
 	}
@@ -135,6 +158,14 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 		seen:    map[string]time.Time{},
 		edited:  map[string]time.Time{},
 		locks:   map[string]*keyLock{},
+		infos:   map[string]vcInfo{},
+		viewSeq: map[string]uint64{},
+	}
+	if inv := inventoryOf(p); inv != nil {
+		b.inv = newCachedInventory(inv, func() time.Time { return b.now() })
+	}
+	if q, ok := jobs.(queueDepth); ok {
+		b.depth = q
 	}
 	b.slack = newSlackClient(slack.New(cfg.BotToken.Reveal(), b.slackOptions()...), m, logger)
 	return b, nil
@@ -163,6 +194,9 @@ func (b *Bot) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.every(gctx, expirySweepEvery, b.sweepExpired) })
 	g.Go(func() error { return b.every(gctx, republishEvery, b.republishApproved) })
+	if b.cfg.Digest.Channel != "" {
+		g.Go(func() error { return b.every(gctx, b.cfg.Digest.Every, b.postDigest) })
+	}
 	err := g.Wait()
 	b.shutdown()
 	if ctx.Err() != nil {

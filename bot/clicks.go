@@ -13,15 +13,31 @@ import (
 	"github.com/xvmbot/xvmbot/events"
 )
 
-// onInteraction handles a click up to its ack. Slack ignores the body of a block_actions
-// ack, so every answer goes out after it (ephemeral to the clicker, or an edit of the
-// request message). The payload only says which request and which button: who may do what
-// is decided by the approvals service against the stored record.
-func (b *Bot) onInteraction(cb slack.InteractionCallback) {
-	if cb.Type != slack.InteractionTypeBlockActions {
+// onInteraction handles an interaction up to its ack and returns the ack's payload (nil:
+// an empty ack). Clicks on messages answer after the ack (Slack ignores the body of a
+// block_actions ack); option requests and modal submissions are answered in the ack
+// itself. The payload only says which request and which button: who may do what is
+// decided by the approvals service against the stored record.
+func (b *Bot) onInteraction(cb slack.InteractionCallback) any {
+	switch cb.Type {
+	case slack.InteractionTypeBlockActions:
+		if cb.View.CallbackID == callbackWizard {
+			b.onWizardAction(cb)
+			return nil
+		}
+		b.onClick(cb)
+	case slack.InteractionTypeBlockSuggestion:
+		return b.onSuggestion(cb)
+	case slack.InteractionTypeViewSubmission:
+		return b.onViewSubmission(cb)
+	default:
 		b.log.Debug("interaction ignored", "type", cb.Type)
-		return
 	}
+	return nil
+}
+
+// onClick handles the buttons of a request message.
+func (b *Bot) onClick(cb slack.InteractionCallback) {
 	who := invocation{User: cb.User.ID, Channel: cb.Channel.ID, TriggerID: cb.TriggerID, ResponseURL: cb.ResponseURL,
 		MessageTS: cb.Container.MessageTs}
 	if who.Channel == "" {
@@ -34,7 +50,7 @@ func (b *Bot) onInteraction(cb slack.InteractionCallback) {
 		case ActionApprove:
 			fn = func(ctx context.Context) { b.approve(ctx, id, who) }
 		case ActionReject:
-			fn = func(ctx context.Context) { b.reject(ctx, id, who) }
+			fn = func(ctx context.Context) { b.askRejectReason(ctx, id, who) }
 		case ActionCancel:
 			fn = func(ctx context.Context) { b.cancel(ctx, id, who) }
 		default:
@@ -45,6 +61,18 @@ func (b *Bot) onInteraction(cb slack.InteractionCallback) {
 			b.log.Warn("click dropped: shutting down", "action_id", a.ActionID, "request_id", id, "user", who.User)
 		}
 	}
+}
+
+// onViewSubmission routes a modal's submission by its callback id.
+func (b *Bot) onViewSubmission(cb slack.InteractionCallback) any {
+	switch cb.View.CallbackID {
+	case callbackReject:
+		return b.onRejectSubmission(cb)
+	case callbackWizard:
+		return b.onWizardSubmission(cb)
+	}
+	b.log.Debug("view submission ignored", "callback_id", cb.View.CallbackID)
+	return nil
 }
 
 // approve counts one approval; the click that completes the quorum queues the jobs.
@@ -164,8 +192,8 @@ func jobsOf(r *approvals.Request, now time.Time) []events.Job {
 	return out
 }
 
-func (b *Bot) reject(ctx context.Context, id string, who invocation) {
-	r, err := b.svc.Reject(ctx, id, who.User, "")
+func (b *Bot) reject(ctx context.Context, id string, who invocation, reason string) {
+	r, err := b.svc.Reject(ctx, id, who.User, reason)
 	if err != nil {
 		b.m.approvals.WithLabelValues(decisionOf(err)).Inc()
 		b.log.Info("rejection refused", "request_id", id, "user", who.User, "err", err)
@@ -174,7 +202,7 @@ func (b *Bot) reject(ctx context.Context, id string, who invocation) {
 	}
 	b.m.approvals.WithLabelValues(decisionRejected).Inc()
 	b.log.Info("request rejected", "request_id", id, "user", who.User)
-	b.refreshParent(ctx, b.adoptMessage(ctx, r, who))
+	b.showRejection(ctx, r, who)
 }
 
 func (b *Bot) cancel(ctx context.Context, id string, who invocation) {

@@ -55,13 +55,17 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 		count(outcomeOK)
 		m := asMessage(RenderHelp(cmd.Arg))
 		return &m
-	case VerbVCenters:
-		count(outcomeOK)
-		return &message{Text: b.vcenterList()}
 	case VerbMigrate, VerbImport, VerbCheck:
 		if cmd.Wizard {
-			count(outcomeUnavailable)
-			return replyOf(asMessage(RenderError("The wizard is not available yet: type the whole command.", Usage(cmd.Verb))))
+			if b.inv == nil || who.TriggerID == "" {
+				count(outcomeUnavailable)
+				return replyOf(asMessage(RenderError("The wizard is not available here: type the whole command.", Usage(cmd.Verb))))
+			}
+			if !b.spawn("wizard", func(ctx context.Context) { count(b.openWizard(ctx, cmd, who)) }) {
+				count(outcomeUnavailable)
+				return &message{Text: "xvmbot is restarting; please try again in a minute."}
+			}
+			return nil
 		}
 		src, dst, problem := b.resolveVCenters(cmd)
 		if problem != "" {
@@ -76,7 +80,7 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 		}
 		log.Info("command accepted", "direction", cmd.Direction, "vms", len(cmd.VMs), "src_vc", src, "dst_vc", dst, "check", cmd.Check)
 		return &message{Text: fmt.Sprintf("Checking %s from %s to %s…", vmNamesText(cmd.VMs), src, dst)}
-	case VerbStatus, VerbList, VerbCancel:
+	case VerbStatus, VerbList, VerbCancel, VerbVCenters, VerbStats:
 		if !b.spawn(cmd.Verb, func(ctx context.Context) {
 			count(b.runInfoVerb(ctx, cmd, who))
 		}) {
@@ -84,7 +88,7 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 			return &message{Text: "xvmbot is restarting; please try again in a minute."}
 		}
 		return nil
-	default: // undo, stats
+	default: // undo
 		count(outcomeUnavailable)
 		return replyOf(asMessage(RenderError(fmt.Sprintf("/xvm %s is not available yet.", cmd.Verb), Usage(cmd.Verb))))
 	}
@@ -165,7 +169,26 @@ func (b *Bot) runInfoVerb(ctx context.Context, cmd Command, who invocation) stri
 			b.tell(ctx, who, asMessage(RenderError("Could not list requests: "+err.Error(), "")))
 			return outcomeFailed
 		}
-		b.tell(ctx, who, message{Text: listText(all, b.now())})
+		b.tell(ctx, who, asMessage(RenderList(all, b.now())))
+		return outcomeOK
+	case VerbVCenters:
+		ictx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		infos := b.vcenterInfos(ictx, true)
+		cancel()
+		b.tell(ctx, who, asMessage(RenderVCenters(infos, b.cfg.InsecureVCenters)))
+		return outcomeOK
+	case VerbStats:
+		window, title := windowOf(cmd.Arg)
+		s, err := b.stats(ctx, window)
+		if err != nil {
+			b.tell(ctx, who, asMessage(RenderError("Could not compute the stats: "+err.Error(), "")))
+			return outcomeFailed
+		}
+		// Stats are for the channel: everyone there sees the same numbers.
+		if _, err := b.slack.post(ctx, who.Channel, "", asMessage(RenderStats(s, title))); err != nil {
+			b.log.Warn("post stats in channel; answering privately", "channel", who.Channel, "err", err)
+			b.tell(ctx, who, asMessage(RenderStats(s, title)))
+		}
 		return outcomeOK
 	case VerbCancel:
 		id := requestIDOf(cmd.Arg)
@@ -284,10 +307,6 @@ func (b *Bot) vcenterNames() string {
 	return strings.Join(parts, ", ")
 }
 
-func (b *Bot) vcenterList() string {
-	return "Configured vCenters: " + b.vcenterNames() + ".\n`migrate` moves from the home vCenter unless you say `from`; `import` moves into it unless you say `to`."
-}
-
 func (b *Bot) lookupProblem(id string, err error) string {
 	id = escapeText(id)
 	if errors.Is(err, approvals.ErrNotFound) {
@@ -381,23 +400,6 @@ func severityOf(s vcenter.Severity) approvals.Severity {
 		return approvals.SeverityWarning
 	}
 	return approvals.SeverityOK
-}
-
-// listText is one line per live or recent request, newest first.
-func listText(all []*approvals.Request, now time.Time) string {
-	var lines []string
-	for i := len(all) - 1; i >= 0 && len(lines) < 30; i-- {
-		r := all[i]
-		if r.State.Final() && now.Sub(r.EndedAt) > 24*time.Hour {
-			continue
-		}
-		lines = append(lines, fmt.Sprintf("• `%s` %s %s %s → %s — *%s*, asked by <@%s>",
-			r.ID, r.Direction, vmNamesText(r.VMs), r.SourceVC, r.TargetVC, r.State, r.Requester))
-	}
-	if len(lines) == 0 {
-		return "No requests pending, running or finished in the last 24 hours."
-	}
-	return "Requests (live, and finished in the last 24 hours):\n" + strings.Join(lines, "\n")
 }
 
 // notice is a short ephemeral answer written by the bot itself: unlike RenderError it

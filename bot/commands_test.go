@@ -46,7 +46,6 @@ func TestCommandsAnsweredInTheAck(t *testing.T) {
 		{name: "same vcenter", text: "migrate web-01 from vc-west to vc-west", want: []string{"both"}, outcome: outcomeUsageError, verb: "migrate"},
 		{name: "wrong channel", text: "migrate web-01 to vc-west", channel: []string{"C0OTHER"}, want: []string{"<#C0OTHER>"}, outcome: outcomeRefused, verb: "migrate"},
 		{name: "help", text: "help", want: []string{"/xvm migrate"}, outcome: outcomeOK, verb: "help"},
-		{name: "vcenters", text: "vcenters", want: []string{"vc-east (home)", "vc-west"}, outcome: outcomeOK, verb: "vcenters"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -318,6 +318,13 @@ func (p *fakePlanner) Plan(ctx context.Context, spec vcenter.MoveSpec) (*vcenter
 	}
 	return plan, nil
 }
+func (p *fakePlanner) Info(_ context.Context, name string) (vcenter.Endpoint, error) {
+	if name == "vc-down" {
+		return vcenter.Endpoint{Name: name}, fmt.Errorf("dial tcp: connection refused")
+	}
+	return vcenter.Endpoint{Name: name, Version: "8.0.3 build 24022515", URL: "https://" + name + ".example.com:443/sdk",
+		Thumbprint: "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01", Home: name == "vc-east", Reachable: true}, nil
+}
 func (p *fakePlanner) Names() []string { return []string{"vc-east", "vc-west"} }
 func (p *fakePlanner) Home() string    { return "vc-east" }
 

@@ -114,7 +114,7 @@ func RenderFinal(r *approvals.Request) (text string, blocks []slack.Block) {
 	}
 	ctx := []string{r.ID, esc(sourceName(r)) + " → " + esc(targetName(r))}
 	if d := totalDuration(r); d > 0 && len(r.Jobs) > 0 {
-		ctx = append(ctx, "total duration "+humanDuration(d))
+		ctx = append(ctx, "total duration "+humanDuration(d), bytesText(movedGB(r))+" moved")
 	}
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(strings.Join(ctx, " · "))))
 	return text, blocks
@@ -506,7 +506,7 @@ func statusText(r *approvals.Request, now time.Time) string {
 			"`"+ProgressBar(r.Progress())+"`")
 	}
 	if d := totalDuration(r); d > 0 && r.State.Final() && len(r.Jobs) > 0 {
-		lines = append(lines, "Took "+humanDuration(d))
+		lines = append(lines, "Took "+humanDuration(d)+" · "+bytesText(movedGB(r))+" moved")
 	}
 	return strings.Join(lines, "\n")
 }
@@ -528,11 +528,8 @@ func statusPhrase(r *approvals.Request) string {
 func requestActions(r *approvals.Request) slack.Block {
 	switch r.State {
 	case approvals.StatePending:
-		reject := slack.NewButtonBlockElement(ActionReject, r.ID, plain("Reject")).WithStyle(slack.StyleDanger).
-			WithConfirm(slack.NewConfirmationBlockObject(plain("Reject this request?"),
-				mrkdwn(fmt.Sprintf("%s of %s to %s will not happen; <@%s> is told.", capitalize(string(r.Direction)),
-					countVMs(len(requestVMs(r))), esc(targetName(r)), r.Requester)),
-				plain("Reject"), plain("Keep it")).WithStyle(slack.StyleDanger))
+		// No confirmation: Reject opens a dialog that asks for the reason, which is one.
+		reject := slack.NewButtonBlockElement(ActionReject, r.ID, plain("Reject")).WithStyle(slack.StyleDanger)
 		if r.Review.Blocked() {
 			return slack.NewActionBlock("", reject)
 		}
@@ -586,6 +583,21 @@ func finalLines(r *approvals.Request) string {
 		b.WriteString(line)
 	}
 	return b.String()
+}
+
+// movedGB is the disk size of the request's VMs whose job succeeded.
+func movedGB(r *approvals.Request) float64 {
+	disk := map[string]float64{}
+	for _, v := range r.Review.VMs {
+		disk[v.Name] = v.DiskGB
+	}
+	total := 0.0
+	for _, j := range r.Jobs {
+		if j.State == approvals.StateSucceeded {
+			total += disk[j.VM]
+		}
+	}
+	return total
 }
 
 // totalDuration runs from the decision (or the request) to the end.

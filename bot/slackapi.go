@@ -17,6 +17,8 @@ type slackAPI interface {
 	UpdateMessageContext(ctx context.Context, channelID, timestamp string, options ...slack.MsgOption) (string, string, string, error)
 	PostEphemeralContext(ctx context.Context, channelID, userID string, options ...slack.MsgOption) (string, error)
 	AuthTestContext(ctx context.Context) (*slack.AuthTestResponse, error)
+	OpenViewContext(ctx context.Context, triggerID string, view slack.ModalViewRequest) (*slack.ViewResponse, error)
+	UpdateViewContext(ctx context.Context, view slack.ModalViewRequest, externalID, hash, viewID string) (*slack.ViewResponse, error)
 }
 
 var _ slackAPI = (*slack.Client)(nil)
@@ -102,6 +104,45 @@ func (c *slackClient) respond(ctx context.Context, responseURL string, msg messa
 	return c.call(ctx, "response_url", func() error {
 		return slack.PostWebhookCustomHTTPContext(ctx, responseURL, c.webhook, wm)
 	})
+}
+
+// openView opens a modal with the trigger of a command or click (valid for 3 s, so it is
+// not retried after a rate limit that would outlive it) and returns the view's id.
+func (c *slackClient) openView(ctx context.Context, triggerID string, view slack.ModalViewRequest) (string, error) {
+	var id string
+	err := c.callOnce("views.open", func() error {
+		resp, err := c.api.OpenViewContext(ctx, triggerID, view)
+		if resp != nil {
+			id = resp.ID
+		}
+		return err
+	})
+	return id, err
+}
+
+// updateView replaces an open modal; hash (if set) refuses the update when the person
+// changed the view meanwhile.
+func (c *slackClient) updateView(ctx context.Context, viewID, hash string, view slack.ModalViewRequest) error {
+	return c.call(ctx, "views.update", func() error {
+		_, err := c.api.UpdateViewContext(ctx, view, "", hash, viewID)
+		return err
+	})
+}
+
+// callOnce is one attempt of fn, counted like call's.
+func (c *slackClient) callOnce(method string, fn func() error) error {
+	err := fn()
+	if err == nil {
+		c.m.apiCalls.WithLabelValues(method, "ok").Inc()
+		return nil
+	}
+	var rl *slack.RateLimitedError
+	if errors.As(err, &rl) {
+		c.m.apiCalls.WithLabelValues(method, "ratelimited").Inc()
+	} else {
+		c.m.apiCalls.WithLabelValues(method, "error").Inc()
+	}
+	return fmt.Errorf("slack %s: %w", method, err)
 }
 
 // authTest checks the bot token.

@@ -17,10 +17,13 @@ import (
 const (
 	PathCommands     = "/slack/commands"
 	PathInteractions = "/slack/interactions"
+	// PathOptions is the Options Load URL: Slack asks it for the choices of the wizard's
+	// searchable selects (block_suggestion).
+	PathOptions = "/slack/options"
 )
 
-// Handler serves Slack's signed HTTP requests: slash commands at PathCommands and
-// interactions at PathInteractions. Every request must carry a valid v0 signature made
+// Handler serves Slack's signed HTTP requests: slash commands at PathCommands,
+// interactions at PathInteractions and option requests at PathOptions. Every request must carry a valid v0 signature made
 // with the signing secret and a timestamp less than five minutes old; otherwise it is
 // answered 401 and nothing is done. Valid requests are acknowledged at once; the work
 // follows in goroutines that Run waits for. Retries (X-Slack-Retry-Num) and duplicates
@@ -29,6 +32,7 @@ func (b *Bot) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST "+PathCommands, b.verified(b.serveCommand))
 	mux.Handle("POST "+PathInteractions, b.verified(b.serveInteraction))
+	mux.Handle("POST "+PathOptions, b.verified(b.serveInteraction))
 	return mux
 }
 
@@ -85,13 +89,25 @@ func (b *Bot) serveInteraction(w http.ResponseWriter, r *http.Request, body []by
 		http.Error(w, "malformed interaction payload", http.StatusBadRequest)
 		return
 	}
-	if !b.firstDelivery(deliveryKey(cb.TriggerID, body)) {
+	// Option requests change nothing and repeat as people type: they are never deduplicated.
+	if cb.Type != slack.InteractionTypeBlockSuggestion && !b.firstDelivery(deliveryKey(cb.TriggerID, body)) {
 		b.log.Info("duplicate interaction ignored", "retry_num", r.Header.Get("X-Slack-Retry-Num"), "user", cb.User.ID)
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	b.onInteraction(cb)
-	w.WriteHeader(http.StatusOK)
+	reply := b.onInteraction(cb)
+	if reply == nil {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	raw, err := json.Marshal(reply)
+	if err != nil {
+		b.log.Error("encode interaction ack", "type", cb.Type, "err", err)
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(raw)
 }
 
 // ackReply is the body of a slash command ack that answers the user privately.

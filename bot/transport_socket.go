@@ -78,12 +78,13 @@ func (b *Bot) onSocketEvent(ctx context.Context, client *socketmode.Client, evt 
 		if !ok || evt.Request == nil {
 			return nil
 		}
-		if b.firstDelivery(deliveryKey(cb.TriggerID, evt.Request.Payload)) {
-			b.onInteraction(cb)
+		var payload any
+		if cb.Type == slack.InteractionTypeBlockSuggestion || b.firstDelivery(deliveryKey(cb.TriggerID, evt.Request.Payload)) {
+			payload = b.onInteraction(cb)
 		} else {
 			b.log.Info("duplicate interaction envelope ignored", "retry_attempt", evt.Request.RetryAttempt, "user", cb.User.ID)
 		}
-		b.ack(ctx, client, evt.Request, nil)
+		b.ack(ctx, client, evt.Request, payload)
 		b.observeAck("interaction", start)
 	default:
 		if evt.Request != nil && evt.Request.EnvelopeID != "" {

@@ -56,6 +56,13 @@ type Workspace struct {
 	apiCalls  map[string]int
 	responses int
 
+	// modals
+	modals   bool
+	views    []*View
+	viewSeq  int
+	triggers map[string]string // trigger id → user, until a view is opened with it
+	trigSeq  int
+
 	// delivery to the app
 	httpURL       string
 	signingSecret string
@@ -79,6 +86,7 @@ func New() *Workspace {
 		groups:   map[string][]string{},
 		throttle: map[string]throttle{},
 		apiCalls: map[string]int{},
+		triggers: map[string]string{},
 		client:   &http.Client{Timeout: 30 * time.Second},
 	}
 	w.srv = slacktest.NewTestServer(func(c slacktest.Customize) {
@@ -88,6 +96,9 @@ func New() *Workspace {
 		c.Handle("/usergroups.users.list", w.api("usergroups.users.list", w.groupMembers))
 		c.Handle("/apps.connections.open", w.api("apps.connections.open", w.connectionsOpen))
 		c.Handle("/auth.test", w.api("auth.test", w.authTest))
+		c.Handle("/views.open", w.api("views.open", w.viewsOpen))
+		c.Handle("/views.update", w.api("views.update", w.viewsUpdate))
+		c.Handle("/views.push", w.api("views.push", w.viewsOpen))
 		c.Handle("/response/", w.responseURL)
 		c.Handle("/socket", w.socketHandler)
 	})
@@ -338,7 +349,7 @@ func (w *Workspace) Command(ctx context.Context, user, channel, text string) (Re
 		Token: "legacy-verification-token-unused", TeamID: "T0XVM", TeamDomain: "xvm-lab",
 		ChannelID: channel, ChannelName: "vm-moves", UserID: user, UserName: w.userName(user),
 		Command: "/xvm", Text: text, ResponseURL: w.newResponseURL(channel, user),
-		TriggerID: fmt.Sprintf("trigger-%d", time.Now().UnixNano()), APIAppID: "A0XVM",
+		TriggerID: w.newTrigger(user), APIAppID: "A0XVM",
 	}
 	if w.socketMode() {
 		return w.sendEnvelope(ctx, "slash_commands", cmd, channel, user)
@@ -369,7 +380,7 @@ func (w *Workspace) Click(ctx context.Context, user, channel, ts, actionID, valu
 		"api_app_id":   "A0XVM",
 		"token":        "legacy-verification-token-unused",
 		"container":    map[string]any{"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false},
-		"trigger_id":   fmt.Sprintf("trigger-%d", time.Now().UnixNano()),
+		"trigger_id":   w.newTrigger(user),
 		"channel":      map[string]string{"id": channel, "name": "vm-moves"},
 		"message":      map[string]any{"type": "message", "ts": ts, "text": m.Text, "blocks": m.Blocks},
 		"response_url": w.newResponseURL(channel, user),

@@ -1,0 +1,130 @@
+package bot
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/xvmbot/xvmbot/approvals"
+)
+
+// How much /xvm list shows: live requests and those that ended recently, a few per group.
+const (
+	listRecentFor  = 24 * time.Hour
+	maxListedGroup = 15
+)
+
+// RenderList renders /xvm list: requests grouped as pending, queued, running and recent
+// (ended in the last 24 hours), newest first, each with who asked and its progress.
+func RenderList(all []*approvals.Request, now time.Time) (text string, blocks []slack.Block) {
+	groups := []struct {
+		title string
+		match func(*approvals.Request) bool
+	}{
+		{"⏳ Waiting for approval", func(r *approvals.Request) bool { return r.State == approvals.StatePending }},
+		{"🕐 Queued", func(r *approvals.Request) bool {
+			return r.State == approvals.StateApproved || r.State == approvals.StateQueued
+		}},
+		{"🔄 Running", func(r *approvals.Request) bool { return r.State == approvals.StateRunning }},
+		{"Recent (ended in the last 24 hours)", func(r *approvals.Request) bool {
+			return r.State.Final() && now.Sub(r.EndedAt) <= listRecentFor
+		}},
+	}
+	newest := slices.Clone(all)
+	slices.SortStableFunc(newest, func(a, b *approvals.Request) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	total := 0
+	var counts []string
+	for _, g := range groups {
+		var lines []string
+		n := 0
+		for _, r := range newest {
+			if !g.match(r) {
+				continue
+			}
+			n++
+			if n <= maxListedGroup {
+				lines = append(lines, listLine(r, now))
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		total += n
+		counts = append(counts, fmt.Sprintf("%d %s", n, strings.ToLower(strings.TrimLeft(g.title, "⏳🕐🔄 "))))
+		if n > maxListedGroup {
+			lines = append(lines, fmt.Sprintf("…and %d more", n-maxListedGroup))
+		}
+		body := fmt.Sprintf("*%s (%d)*\n%s", g.title, n, strings.Join(lines, "\n"))
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(clipRunes(body, maxSectionChars)), nil, nil))
+	}
+	if total == 0 {
+		text = "No requests pending, queued, running or ended in the last 24 hours."
+		return text, []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}
+	}
+	blocks = append(blocks, slack.NewContextBlock("", mrkdwn("`/xvm status <id>` shows one request with its decisions; `/xvm cancel <id>` withdraws it.")))
+	return "Requests: " + strings.Join(counts, ", "), blocks
+}
+
+func listLine(r *approvals.Request, now time.Time) string {
+	line := fmt.Sprintf("• `%s` %s %s · %s → %s · <@%s>", r.ID, r.Direction, countVMs(len(r.Jobs)), esc(r.SourceVC), esc(r.TargetVC), r.Requester)
+	switch r.State {
+	case approvals.StatePending:
+		line += " · " + approvalCount(r)
+		if !r.ExpiresAt.IsZero() && r.ExpiresAt.After(now) {
+			line += ", expires in " + humanDuration(r.ExpiresAt.Sub(now))
+		}
+	case approvals.StateQueued, approvals.StateRunning, approvals.StateApproved:
+		c := r.Counts()
+		line += fmt.Sprintf(" · %d/%d done `%s`", c[approvals.StateSucceeded]+c[approvals.StateFailed]+c[approvals.StateCancelled], len(r.Jobs), ProgressBar(r.Progress()))
+	default:
+		line += " · " + stateIcon(r.State) + " " + string(r.State)
+		if d := totalDuration(r); d > 0 && len(r.Jobs) > 0 && (r.State == approvals.StateSucceeded || r.State == approvals.StateFailed) {
+			line += " in " + humanDuration(d)
+		}
+	}
+	return line
+}
+
+// RenderVCenters renders /xvm vcenters: each configured vCenter with whether it answers,
+// its version and the full certificate thumbprint, and a loud warning for those whose
+// certificate is not verified.
+func RenderVCenters(infos []vcInfo, insecure []string) (text string, blocks []slack.Block) {
+	var names []string
+	for _, in := range infos {
+		ep := in.ep
+		names = append(names, ep.Name)
+		head := "✅ *" + esc(ep.Name) + "*"
+		if in.err != nil || !ep.Reachable {
+			head = "❌ *" + esc(ep.Name) + "* — not reachable"
+		}
+		if ep.Home {
+			head += " (home)"
+		}
+		var lines []string
+		lines = append(lines, head)
+		if ep.Version != "" {
+			lines = append(lines, "vCenter "+esc(ep.Version))
+		}
+		if ep.URL != "" {
+			lines = append(lines, esc(ep.URL))
+		}
+		if ep.Thumbprint != "" {
+			lines = append(lines, "SHA-1 `"+esc(ep.Thumbprint)+"`")
+		}
+		if ep.ThumbprintSHA256 != "" {
+			lines = append(lines, "SHA-256 `"+esc(ep.ThumbprintSHA256)+"`")
+		}
+		if in.err != nil {
+			lines = append(lines, "_"+esc(clipRunes(in.err.Error(), 500))+"_")
+		}
+		if slices.Contains(insecure, ep.Name) {
+			lines = append(lines, "🚨 *INSECURE: certificate verification is OFF* (insecure: true) — anyone on the path can impersonate this vCenter and receive the service account's password. Pin its thumbprint.")
+		}
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(clipRunes(strings.Join(lines, "\n"), maxSectionChars)), nil, nil))
+	}
+	blocks = append(blocks, slack.NewContextBlock("", mrkdwn("`migrate` moves from the home vCenter unless you say `from`; `import` moves into it unless you say `to`.")))
+	return "vCenters: " + strings.Join(names, ", "), blocks
+}

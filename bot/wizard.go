@@ -1,0 +1,494 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/vcenter"
+)
+
+// The wizard modal: /xvm migrate or /xvm import with no arguments. It follows the vSphere
+// Client's cross vCenter wizard page by page — direction and the two vCenters, VMs,
+// compute resource, storage and disk format, folder, networks — and its submission goes
+// through the same pre-flight and approval path as a typed command; the approval message
+// it produces is the review page.
+const (
+	callbackWizard = "xvm_wizard"
+
+	wizSource    = "src_vc"
+	wizTarget    = "dst_vc"
+	wizVMs       = "vms"
+	wizCompute   = "compute"
+	wizPool      = "pool"
+	wizDatastore = "datastore"
+	wizDisk      = "disk"
+	wizFolder    = "folder"
+	wizNetAll    = "net_all" // one portgroup for every NIC, until the VMs are known
+	wizNetPrefix = "net_"    // net_0, net_1…: one per source network of the chosen VMs
+
+	// Typing this many characters fills a select: VMs can be thousands, the rest are few.
+	minQueryVMs   = 1
+	minQueryOther = 0
+
+	maxWizardNetworks = 20
+	wizardPlanTimeout = 20 * time.Second
+	wizardOpenTimeout = 1500 * time.Millisecond
+)
+
+// wizardState is everything the wizard view shows; it is rebuilt from the view's state on
+// every change, so the modal itself is the only place it lives.
+type wizardState struct {
+	Direction approvals.Direction
+	Check     bool
+	Channel   string
+	Home      string
+	VCenters  []vcenter.Endpoint // configured vCenters, with what is known of each
+	Source    string
+	Target    string
+	VMs       []string
+	Compute   string // "cluster:<name>" or "host:<name>"
+	Pool      string
+	Datastore string
+	Disk      string
+	Folder    string
+	NetAll    string
+	Networks  []string          // source networks of the chosen VMs, one row each
+	NetTarget map[string]string // source network → chosen target portgroup
+}
+
+func (ws wizardState) metadata() string {
+	return modalContext{Channel: ws.Channel, Direction: string(ws.Direction), Check: ws.Check, Networks: ws.Networks}.encode()
+}
+
+// RenderWizard renders the wizard modal for a state. It is pure: golden files pin it.
+func RenderWizard(ws wizardState) slack.ModalViewRequest {
+	title := "Migrate VMs"
+	intro := "*Cross vCenter Server export* — move VMs from one vCenter to another, as the vSphere Client's Migrate wizard does."
+	if ws.Direction == approvals.Import {
+		title = "Import VMs"
+		intro = "*Import VMs* — pull VMs from a remote vCenter into this one, as the vSphere Client's Import VMs wizard does."
+	}
+	if ws.Check {
+		title = "Pre-flight check"
+	}
+	var vcOpts []*slack.OptionBlockObject
+	for _, ep := range ws.VCenters {
+		vcOpts = append(vcOpts, vcenterOption(ep))
+	}
+	vcSelect := func(id, placeholder, chosen string) *slack.InputBlock {
+		sel := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain(placeholder), id, vcOpts...)
+		for _, o := range vcOpts {
+			if o.Value == chosen {
+				sel.InitialOption = o
+			}
+		}
+		return slack.NewInputBlock(id, plain(map[string]string{wizSource: "1 · Source vCenter", wizTarget: "1 · Target vCenter"}[id]), nil, sel).
+			WithDispatchAction(true)
+	}
+	external := func(id, label, placeholder string, minQuery int, chosen string, optional bool, hint string) *slack.InputBlock {
+		sel := slack.NewOptionsSelectBlockElement(slack.OptTypeExternal, plain(placeholder), id)
+		sel.MinQueryLength = &minQuery
+		if chosen != "" {
+			sel.InitialOption = valueOption(chosen)
+		}
+		in := slack.NewInputBlock(id, plain(label), nil, sel)
+		in.Optional = optional
+		if hint != "" {
+			in.Hint = plain(hint)
+		}
+		return in
+	}
+
+	vms := slack.NewOptionsMultiSelectBlockElement(slack.MultiOptTypeExternal, plain("Type to search VMs"), wizVMs)
+	vms.WithMinQueryLength(minQueryVMs)
+	for _, v := range ws.VMs {
+		vms.InitialOptions = append(vms.InitialOptions, valueOption(v))
+	}
+	vmsHint := "Searched in the source vCenter."
+	disk := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Disk format"), wizDisk)
+	for _, f := range diskFormats {
+		o := slack.NewOptionBlockObject(f, plain(DiskFormatName(f)), nil)
+		disk.Options = append(disk.Options, o)
+		if f == or(ws.Disk, "same") {
+			disk.InitialOption = o
+		}
+	}
+
+	blocks := []slack.Block{
+		slack.NewSectionBlock(mrkdwn(intro), nil, nil),
+		vcSelect(wizSource, "Move from", ws.Source),
+		vcSelect(wizTarget, "Move to", ws.Target),
+		slack.NewInputBlock(wizVMs, plain("2 · Virtual machines"), plain(vmsHint), vms).WithDispatchAction(true),
+		external(wizCompute, "3 · Compute resource", "Cluster or host in the target", minQueryOther, ws.Compute, false, "Datastores and networks below are those this cluster or host can use."),
+		external(wizPool, "Resource pool", "Default: the cluster's root pool", minQueryOther, ws.Pool, true, ""),
+		external(wizDatastore, "4 · Datastore", "Datastore visible from the compute resource", minQueryOther, ws.Datastore, false, ""),
+		slack.NewInputBlock(wizDisk, plain("Disk format"), nil, disk),
+		external(wizFolder, "5 · VM folder", "Default: the datacenter's VM folder", minQueryOther, ws.Folder, true, ""),
+	}
+	if len(ws.Networks) == 0 {
+		blocks = append(blocks, external(wizNetAll, "6 · Network (every NIC)", "Portgroup in the target", minQueryOther, ws.NetAll, true,
+			"Choose the VMs to map each source network separately."))
+	} else {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("*6 · Networks* — a target portgroup for each source network"), nil, nil))
+		for i, src := range ws.Networks {
+			blocks = append(blocks, external(fmt.Sprintf("%s%d", wizNetPrefix, i), clipRunes("From "+src, 150), "Target portgroup", minQueryOther,
+				ws.NetTarget[src], false, ""))
+		}
+	}
+	blocks = append(blocks, slack.NewContextBlock("", mrkdwn("7 · *Review*: submitting runs the pre-flight checks and posts the review in the channel for approval.")))
+	submit := "Review"
+	if ws.Check {
+		submit = "Check"
+	}
+	return slack.ModalViewRequest{
+		Type:            slack.VTModal,
+		CallbackID:      callbackWizard,
+		Title:           plain(title),
+		Submit:          plain(submit),
+		Close:           plain("Cancel"),
+		PrivateMetadata: ws.metadata(),
+		Blocks:          slack.Blocks{BlockSet: blocks},
+	}
+}
+
+// vcenterOption shows a vCenter with its version and certificate thumbprint, as the
+// wizard's "accept this certificate" step does.
+func vcenterOption(ep vcenter.Endpoint) *slack.OptionBlockObject {
+	var desc []string
+	if ep.Home {
+		desc = append(desc, "home")
+	}
+	if ep.Thumbprint != "" {
+		desc = append(desc, shortThumbprint(ep.Thumbprint))
+	}
+	if ep.Version != "" {
+		desc = append(desc, "vCenter "+strings.SplitN(ep.Version, " ", 2)[0])
+	}
+	var d *slack.TextBlockObject
+	if len(desc) > 0 {
+		d = plain(clipRunes(strings.Join(desc, " · "), maxChoiceLabel))
+	}
+	return slack.NewOptionBlockObject(ep.Name, plain(ep.Name), d)
+}
+
+// valueOption is an option whose label is its value (or "cluster:x" shown as "x (cluster)").
+func valueOption(v string) *slack.OptionBlockObject {
+	label := v
+	if kind, name, ok := strings.Cut(v, ":"); ok && (kind == "cluster" || kind == "host") {
+		label = name + " (" + kind + ")"
+	}
+	return slack.NewOptionBlockObject(v, plain(clipRunes(label, maxChoiceLabel)), nil)
+}
+
+// openWizard opens the modal for a migrate, import or check typed without arguments.
+func (b *Bot) openWizard(ctx context.Context, cmd Command, who invocation) string {
+	ictx, cancel := context.WithTimeout(ctx, wizardOpenTimeout)
+	infos := b.vcenterInfos(ictx, false)
+	cancel()
+	ws := wizardState{Direction: cmd.Direction, Check: cmd.Check, Channel: who.Channel, Home: b.planner.Home()}
+	for _, in := range infos {
+		ws.VCenters = append(ws.VCenters, in.ep)
+	}
+	if ws.Direction == approvals.Import {
+		ws.Target = ws.Home
+	} else {
+		ws.Source = ws.Home
+	}
+	if _, err := b.slack.openView(ctx, who.TriggerID, RenderWizard(ws)); err != nil {
+		b.log.Warn("open wizard", "user", who.User, "err", err)
+		b.tell(ctx, who, asMessage(RenderError("Could not open the wizard ("+err.Error()+"): type the whole command instead.", Usage(cmd.Verb))))
+		return outcomeFailed
+	}
+	return outcomeOK
+}
+
+// wizardStateOf reads a wizard view back: its metadata and what the person chose so far.
+func (b *Bot) wizardStateOf(v slack.View) wizardState {
+	mc := decodeModalContext(v.PrivateMetadata)
+	ws := wizardState{Direction: approvals.Direction(mc.Direction), Check: mc.Check, Channel: mc.Channel, Home: b.planner.Home(),
+		Networks: mc.Networks, NetTarget: map[string]string{}}
+	if ws.Direction != approvals.Import {
+		ws.Direction = approvals.Migrate
+	}
+	sel := func(id string) string { return stateValue(v.State, id, id).SelectedOption.Value }
+	ws.Source, ws.Target = sel(wizSource), sel(wizTarget)
+	for _, o := range stateValue(v.State, wizVMs, wizVMs).SelectedOptions {
+		ws.VMs = append(ws.VMs, o.Value)
+	}
+	ws.Compute, ws.Pool, ws.Datastore = sel(wizCompute), sel(wizPool), sel(wizDatastore)
+	ws.Disk, ws.Folder, ws.NetAll = sel(wizDisk), sel(wizFolder), sel(wizNetAll)
+	for i, src := range ws.Networks {
+		if t := sel(fmt.Sprintf("%s%d", wizNetPrefix, i)); t != "" {
+			ws.NetTarget[src] = t
+		}
+	}
+	return ws
+}
+
+// onWizardAction follows a change in the wizard: choosing the VMs (or another source)
+// turns the one network select into one per source network of those VMs. Each change
+// carries the whole state of the view, so only the newest change of a view is rendered: an
+// older one finishing late must not undo it.
+func (b *Bot) onWizardAction(cb slack.InteractionCallback) {
+	view := cb.View
+	b.mu.Lock()
+	if len(b.viewSeq) > 1024 { // views closed without a submission
+		clear(b.viewSeq)
+	}
+	b.viewSeq[view.ID]++
+	seq := b.viewSeq[view.ID]
+	b.mu.Unlock()
+	b.spawn("wizard update", func(ctx context.Context) {
+		ws := b.wizardStateOf(view)
+		ictx, cancel := context.WithTimeout(ctx, wizardOpenTimeout)
+		for _, in := range b.vcenterInfos(ictx, false) {
+			ws.VCenters = append(ws.VCenters, in.ep)
+		}
+		cancel()
+		ws.Networks = nil
+		if len(ws.VMs) > 0 && ws.Source != "" {
+			ws.Networks = b.sourceNetworks(ctx, ws)
+		}
+		unlock := b.lock("view:" + view.ID)
+		defer unlock()
+		b.mu.Lock()
+		latest := b.viewSeq[view.ID] == seq
+		b.mu.Unlock()
+		if !latest {
+			return // a newer change of this view renders instead
+		}
+		if err := b.slack.updateView(ctx, view.ID, "", RenderWizard(ws)); err != nil {
+			b.log.Info("update wizard", "user", cb.User.ID, "err", err)
+		}
+	})
+}
+
+// sourceNetworks are the networks the chosen VMs' NICs use in the source vCenter, as the
+// pre-flight resolves them.
+func (b *Bot) sourceNetworks(ctx context.Context, ws wizardState) []string {
+	ctx, cancel := context.WithTimeout(ctx, wizardPlanTimeout)
+	defer cancel()
+	target := ws.Target
+	if target == "" || target == ws.Source {
+		for _, n := range b.planner.Names() {
+			if n != ws.Source {
+				target = n
+				break
+			}
+		}
+	}
+	plan, err := b.planner.Plan(ctx, vcenter.MoveSpec{VMs: ws.VMs, Source: ws.Source, Target: target})
+	if err != nil || plan == nil {
+		b.log.Info("wizard: networks of the chosen VMs unknown", "err", err)
+		return nil
+	}
+	var out []string
+	for _, vm := range plan.VMs {
+		for _, nic := range vm.NICs {
+			if nic.Network != "" && !slices.Contains(out, nic.Network) && len(out) < maxWizardNetworks {
+				out = append(out, nic.Network)
+			}
+		}
+	}
+	return out
+}
+
+// onSuggestion answers an option request of one of the wizard's searchable selects, in
+// the ack: the source's VMs, or the target's compute resources, pools, datastores,
+// folders and portgroups — the last three narrowed to the chosen cluster or host.
+func (b *Bot) onSuggestion(cb slack.InteractionCallback) any {
+	if b.inv == nil || cb.View.CallbackID != callbackWizard {
+		return slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
+	}
+	ws := b.wizardStateOf(cb.View)
+	ctx, cancel := context.WithTimeout(context.Background(), suggestTimeout)
+	defer cancel()
+	query := strings.TrimSpace(cb.Value)
+	scope := scopeOf(ws.Compute)
+	list := func(vc string, kind inventoryKind, sc scopeRef) []*slack.OptionBlockObject {
+		if vc == "" {
+			return nil
+		}
+		got, err := b.inv.choices(ctx, vc, kind, query, sc)
+		if err != nil {
+			b.log.Warn("wizard options", "vcenter", vc, "kind", kind, "err", err)
+			return nil
+		}
+		return choiceOptions(got, func(c choice) string { return c.Value })
+	}
+	opts := []*slack.OptionBlockObject{}
+	switch id := cb.ActionID; {
+	case id == wizVMs:
+		opts = append(opts, list(ws.Source, kindVMs, scopeRef{})...)
+	case id == wizCompute:
+		var groups []*slack.OptionGroupBlockObject
+		for _, k := range []struct {
+			kind  inventoryKind
+			label string
+			pre   string
+		}{{kindClusters, "Clusters", "cluster:"}, {kindHosts, "Hosts", "host:"}} {
+			got, err := b.inv.choices(ctx, ws.Target, k.kind, query, scopeRef{})
+			if err != nil || ws.Target == "" {
+				continue
+			}
+			if o := choiceOptions(got, func(c choice) string { return k.pre + c.Value }); len(o) > 0 {
+				groups = append(groups, slack.NewOptionGroupBlockElement(plain(k.label), o...))
+			}
+		}
+		return slack.OptionGroupsResponse{OptionGroups: groups}
+	case id == wizPool:
+		opts = append(opts, list(ws.Target, kindPools, scope)...)
+	case id == wizDatastore:
+		opts = append(opts, list(ws.Target, kindDatastores, scope)...)
+	case id == wizFolder:
+		opts = append(opts, list(ws.Target, kindFolders, scopeRef{})...)
+	case id == wizNetAll || strings.HasPrefix(id, wizNetPrefix):
+		opts = append(opts, list(ws.Target, kindPortgroups, scope)...)
+	}
+	return slack.OptionsResponse{Options: opts}
+}
+
+func scopeOf(compute string) scopeRef {
+	kind, name, _ := strings.Cut(compute, ":")
+	switch kind {
+	case "cluster":
+		return scopeRef{Cluster: name}
+	case "host":
+		return scopeRef{Host: name}
+	}
+	return scopeRef{}
+}
+
+// choiceOptions turns listed objects into at most maxChoices options (Slack shows 100;
+// a Socket Mode ack over 20 KB is dropped).
+func choiceOptions(cs []choice, value func(choice) string) []*slack.OptionBlockObject {
+	out := []*slack.OptionBlockObject{}
+	for _, c := range cs {
+		v := value(c)
+		if len(out) == maxChoices || v == "" || len(v) > 150 {
+			continue
+		}
+		var desc *slack.TextBlockObject
+		if c.Description != "" {
+			desc = plain(clipRunes(c.Description, maxChoiceLabel))
+		}
+		out = append(out, slack.NewOptionBlockObject(v, plain(clipRunes(or(c.Label, c.Value), maxChoiceLabel)), desc))
+	}
+	return out
+}
+
+// onWizardSubmission checks the wizard's answers and, if they hold, sends the request
+// down the path of a typed command. Mistakes are shown under the field at fault.
+func (b *Bot) onWizardSubmission(cb slack.InteractionCallback) any {
+	ws := b.wizardStateOf(cb.View)
+	cmd, errs := b.wizardCommand(ws)
+	if len(errs) == 0 && b.inv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), submitTimeout)
+		b.checkVisible(ctx, ws, errs)
+		cancel()
+	}
+	if len(errs) > 0 {
+		return viewErrors(errs)
+	}
+	b.mu.Lock()
+	delete(b.viewSeq, cb.View.ID)
+	b.mu.Unlock()
+	who := invocation{User: cb.User.ID, Channel: ws.Channel}
+	src, dst, problem := b.resolveVCenters(cmd)
+	if problem != "" {
+		return viewErrors(map[string]string{wizTarget: problem})
+	}
+	verb := verbLabel(cmd.Verb)
+	if !b.spawn("plan", func(ctx context.Context) {
+		b.m.commands.WithLabelValues(verb, b.planAndSubmit(ctx, cmd, src, dst, who)).Inc()
+	}) {
+		return viewErrors(map[string]string{wizVMs: "xvmbot is restarting; please try again in a minute."})
+	}
+	b.log.Info("wizard submitted", "user", who.User, "channel", who.Channel, "direction", cmd.Direction, "vms", len(cmd.VMs), "src_vc", src, "dst_vc", dst)
+	return nil
+}
+
+// wizardCommand turns the wizard's answers into the command a person would have typed,
+// with the problems that can be seen without asking a vCenter.
+func (b *Bot) wizardCommand(ws wizardState) (Command, map[string]string) {
+	errs := map[string]string{}
+	names := b.planner.Names()
+	switch {
+	case ws.Source == "" || !slices.Contains(names, ws.Source):
+		errs[wizSource] = "Choose the vCenter to move from."
+	case ws.Target == "" || !slices.Contains(names, ws.Target):
+		errs[wizTarget] = "Choose the vCenter to move to."
+	case ws.Source == ws.Target:
+		errs[wizTarget] = "Source and target are the same vCenter: choose another target."
+	}
+	if len(ws.VMs) == 0 {
+		errs[wizVMs] = "Choose at least one VM."
+	}
+	if scopeOf(ws.Compute) == (scopeRef{}) {
+		errs[wizCompute] = "Choose a cluster or host in the target."
+	}
+	if ws.Datastore == "" {
+		errs[wizDatastore] = "Choose a datastore."
+	}
+	if ws.Disk != "" && !slices.Contains(diskFormats, ws.Disk) {
+		errs[wizDisk] = "Choose a disk format."
+	}
+	verb := string(ws.Direction)
+	if ws.Check {
+		verb = VerbCheck
+	}
+	sc := scopeOf(ws.Compute)
+	cmd := Command{Verb: verb, Direction: ws.Direction, Check: ws.Check, VMs: ws.VMs, From: ws.Source, To: ws.Target,
+		Placement: approvals.Placement{Cluster: sc.Cluster, Host: sc.Host, Pool: ws.Pool, Datastore: ws.Datastore,
+			Folder: ws.Folder, DiskFormat: ws.Disk}}
+	if cmd.Placement.DiskFormat == "same" {
+		cmd.Placement.DiskFormat = ""
+	}
+	if len(ws.Networks) == 0 && ws.NetAll != "" {
+		cmd.Placement.Networks = []approvals.NetworkMapping{{Target: ws.NetAll}}
+	}
+	for i, src := range ws.Networks {
+		t := ws.NetTarget[src]
+		if t == "" {
+			errs[fmt.Sprintf("%s%d", wizNetPrefix, i)] = "Choose a portgroup for " + clipRunes(src, 60) + "."
+			continue
+		}
+		cmd.Placement.Networks = append(cmd.Placement.Networks, approvals.NetworkMapping{Source: src, Target: t})
+	}
+	return cmd, errs
+}
+
+// checkVisible makes sure the datastore and portgroups are ones the chosen cluster or host
+// can use: the selects offered only those, but a view can be submitted after its target
+// changed. An inventory that does not answer in time is not an error here: the pre-flight
+// checks it again.
+func (b *Bot) checkVisible(ctx context.Context, ws wizardState, errs map[string]string) {
+	sc := scopeOf(ws.Compute)
+	where := or(sc.Cluster, sc.Host)
+	visible := func(kind inventoryKind, name string) bool {
+		got, err := b.inv.choices(ctx, ws.Target, kind, name, sc)
+		if err != nil {
+			b.log.Info("wizard: could not check visibility", "kind", kind, "err", err)
+			return true
+		}
+		return slices.ContainsFunc(got, func(c choice) bool { return c.Value == name })
+	}
+	if !visible(kindDatastores, ws.Datastore) {
+		errs[wizDatastore] = fmt.Sprintf("%s is not visible from %s: choose another datastore.", clipRunes(ws.Datastore, 60), clipRunes(where, 60))
+	}
+	check := func(block, pg string) {
+		if pg != "" && !visible(kindPortgroups, pg) {
+			errs[block] = fmt.Sprintf("%s is not available on %s: choose another portgroup.", clipRunes(pg, 60), clipRunes(where, 60))
+		}
+	}
+	check(wizNetAll, ws.NetAll)
+	for i, src := range ws.Networks {
+		check(fmt.Sprintf("%s%d", wizNetPrefix, i), ws.NetTarget[src])
+	}
+}
