@@ -139,8 +139,9 @@ func networks(ctx context.Context, c *vim25.Client, refs []types.ManagedObjectRe
 			return nil, err
 		}
 		for _, pg := range dvpgs {
-			if isTrue(pg.Config.Uplink) {
-				// Uplink portgroups carry host uplinks, never VMs.
+			if isTrue(pg.Config.Uplink) || strings.Contains(out[pg.Self].Name, "-DVUplinks-") {
+				// Uplink portgroups carry host uplinks, never VMs. vcsim
+				// leaves config.uplink unset; its name gives it away.
 				delete(out, pg.Self)
 				continue
 			}

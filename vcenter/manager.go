@@ -25,6 +25,7 @@ type Manager struct {
 	log     *slog.Logger
 	metrics *metrics
 	secrets []string // every configured password, scrubbed from messages
+	lists   *listCache
 }
 
 // NewManager validates the vCenter configurations (names unique, thumbprints
@@ -45,6 +46,7 @@ func NewManager(cfgs []Config, logger *slog.Logger, reg prometheus.Registerer) (
 		conns:   make(map[string]*conn, len(cfgs)),
 		log:     logger.With("component", "vcenter"),
 		metrics: newMetrics(reg),
+		lists:   newListCache(),
 	}
 	var homes []string
 	for _, cfg := range cfgs {

@@ -16,6 +16,7 @@ func twoStockVCs(t *testing.T) (src, dst *stockVC, m *Manager) {
 	t.Helper()
 	src = startStockVC(t, "vc-a", "11111111-1111-1111-1111-111111111111")
 	dst = startStockVC(t, "vc-b", "22222222-2222-2222-2222-222222222222")
+	src.disconnectCDROMs(t)
 	src.cfg.Home = true
 	dst.mkdirs(t, "migrated", "web")
 	m, _ = newTestManager(t, src.cfg, dst.cfg)
@@ -52,7 +53,7 @@ func TestPlanResolvesNames(t *testing.T) {
 	p, err := m.Plan(ctx, MoveSpec{
 		VMs: []string{"DC0_H0_VM0", "DC0_C0_RP0_VM0"}, Source: "vc-a", Target: "vc-b",
 		Cluster: "DC0_C0", Datastore: "LocalDS_0", Folder: "migrated/web",
-		Networks: []NetworkMap{{Target: "VM Network"}}, DiskFormat: DiskThin,
+		Networks: []NetworkMap{{Target: "DC0_DVPG0"}}, DiskFormat: DiskThin,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -73,15 +74,15 @@ func TestPlanResolvesNames(t *testing.T) {
 		t.Fatalf("VMs %+v, want the request's order", p.VMs)
 	}
 	for _, v := range p.VMs {
-		if len(v.NICs) == 0 || v.NICs[0].Target != "VM Network" || v.NICs[0].MAC == "" || v.NICs[0].Network == "" {
-			t.Errorf("vm %s NICs %+v, want each mapped to VM Network", v.Name, v.NICs)
+		if len(v.NICs) == 0 || v.NICs[0].Target != "DC0_DVPG0" || v.NICs[0].MAC == "" || v.NICs[0].Network == "" {
+			t.Errorf("vm %s NICs %+v, want each mapped to DC0_DVPG0", v.Name, v.NICs)
 		}
 		vp := p.vms[v.Name]
 		if vp == nil || len(vp.disks) == 0 || len(vp.nics) != len(v.NICs) {
 			t.Fatalf("vm %s not fully resolved: %+v", v.Name, vp)
 		}
-		if _, ok := vp.nics[0].backing.(*types.VirtualEthernetCardNetworkBackingInfo); !ok {
-			t.Errorf("vm %s NIC backing %T, want a standard network backing", v.Name, vp.nics[0].backing)
+		if _, ok := vp.nics[0].backing.(*types.VirtualEthernetCardDistributedVirtualPortBackingInfo); !ok {
+			t.Errorf("vm %s NIC backing %T, want a distributed port backing", v.Name, vp.nics[0].backing)
 		}
 	}
 	// The same names exist in the stock target, elsewhere than migrated/web.

@@ -101,7 +101,7 @@ func (m *Manager) resolved(ctx context.Context, p *Plan, vm string) (*placement,
 	if p.placement != nil && p.vms[vm] != nil && time.Since(p.ResolvedAt) < planFresh {
 		return p.placement, p.vms[vm], nil
 	}
-	if !contains(p.Spec.VMs, vm) {
+	if !requested(p.Spec.VMs, vm) {
 		return nil, nil, &Fault{VCenter: p.Spec.Source, VM: vm, Step: StepResolve, Kind: KindBlocked,
 			Message: fmt.Sprintf("%s is not part of this plan", vm), Hint: "plan the VM first", Err: ErrNotFound}
 	}

@@ -54,6 +54,7 @@ func (m *Manager) Plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
 	var srcVMs map[string]*sourceVM
 	err = m.withSession(ctx, spec.Source, func(c *vim25.Client, peer *x509.Certificate) error {
 		p.Source = endpointOf(p.Source, c, peer)
+		r.checkVersion(p.Source, c.ServiceContent.About.Version)
 		var err error
 		srcVMs, err = r.resolveSource(ctx, c)
 		return err
@@ -61,8 +62,11 @@ func (m *Manager) Plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
 	if err != nil {
 		return nil, m.scrub(classify(err, spec.Source, "", "", StepResolve))
 	}
+	var loc *types.ServiceLocator
 	err = m.withSession(ctx, spec.Target, func(c *vim25.Client, peer *x509.Certificate) error {
 		p.Target = endpointOf(p.Target, c, peer)
+		r.checkVersion(p.Target, c.ServiceContent.About.Version)
+		loc = serviceLocator(dst.cfg, dst.url, c.ServiceContent.About.InstanceUuid, peer)
 		return r.resolveTarget(ctx, c, srcVMs)
 	})
 	if err != nil {
@@ -71,6 +75,20 @@ func (m *Manager) Plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
 	if p.Source.InstanceUUID != "" && strings.EqualFold(p.Source.InstanceUUID, p.Target.InstanceUUID) {
 		r.block("", fmt.Sprintf("%s and %s are the same vCenter (instance %s)", spec.Source, spec.Target, p.Source.InstanceUUID),
 			"cross vCenter vMotion needs two different vCenters; check the vcenters configuration")
+	}
+	// vCenter's own check of the exact spec comes last: it needs the full
+	// placement, and is pointless for a request already blocked.
+	err = m.withSession(ctx, spec.Source, func(c *vim25.Client, _ *x509.Certificate) error {
+		r.checkRelocate(ctx, c, srcVMs, loc)
+		return nil
+	})
+	if err != nil {
+		return nil, m.scrub(classify(err, spec.Source, "", "", StepResolve))
+	}
+	for i := range p.Findings {
+		// vCenter's messages may echo the spec, locator credentials included.
+		p.Findings[i].Message = m.scrubString(p.Findings[i].Message)
+		p.Findings[i].Hint = m.scrubString(p.Findings[i].Hint)
 	}
 	m.log.Debug("plan resolved", "src_vc", spec.Source, "dst_vc", spec.Target, "vms", len(spec.VMs),
 		"host", p.Host, "datastore", p.Datastore, "blocked", p.Blocked())
@@ -111,7 +129,7 @@ func (r *resolver) checkRequest() {
 	}
 	seen := map[string]bool{}
 	for _, vm := range s.VMs {
-		if seen[vm] {
+		if seen[vm] && !isPattern(vm) {
 			r.add(Warning, vm, fmt.Sprintf("%s is named twice in the request; it will be moved once", vm), "")
 		}
 		seen[vm] = true
@@ -124,22 +142,32 @@ type sourceVM struct {
 	view    VM
 	devices object.VirtualDeviceList
 	nics    []types.BaseVirtualDevice
+	used    map[int32]int64 // bytes in use on the datastore, by disk key
+	blocked bool            // a finding already rules this VM out
 }
 
-var vmProps = []string{"name", "config.hardware", "config.template", "runtime.powerState", "snapshot", "network"}
+var vmProps = []string{"name", "config.hardware", "config.template", "runtime.powerState", "snapshot", "network", "layoutEx.disk", "layoutEx.file"}
 
+// resolveSource finds the requested VMs in the source and reads them, in a
+// fixed number of round trips however many VMs are asked for: one listing of
+// every VM's name, one retrieve of the chosen VMs' properties, one or two for
+// their networks.
 func (r *resolver) resolveSource(ctx context.Context, c *vim25.Client) (map[string]*sourceVM, error) {
-	names := uniq(r.spec.VMs)
-	if len(names) == 0 {
+	if len(uniq(r.spec.VMs)) == 0 {
 		return nil, nil
 	}
 	all, err := listNames(ctx, c, c.ServiceContent.RootFolder, "VirtualMachine")
 	if err != nil {
 		return nil, err
 	}
+	names := r.expandVMs(all)
+	index := make(map[string][]named, len(all))
+	for _, n := range all {
+		index[n.Name] = append(index[n.Name], n)
+	}
 	var refs []types.ManagedObjectReference
 	for _, name := range names {
-		found := byName(all, name)
+		found := index[name]
 		switch len(found) {
 		case 0:
 			r.block(name, fmt.Sprintf("VM %s not found in %s (VMs with similar names: %s)", name, r.spec.Source,
@@ -198,6 +226,7 @@ func (r *resolver) sourceVM(vm *mo.VirtualMachine, nets map[types.ManagedObjectR
 		capacityKB += disk.CapacityInKB
 	}
 	svm.view.DiskGB = float64(capacityKB) / (1 << 20)
+	svm.used = diskUsage(vm.LayoutEx)
 	for _, d := range svm.devices.SelectByType((*types.VirtualEthernetCard)(nil)) {
 		svm.nics = append(svm.nics, d)
 		svm.view.NICs = append(svm.view.NICs, NIC{
@@ -208,8 +237,17 @@ func (r *resolver) sourceVM(vm *mo.VirtualMachine, nets map[types.ManagedObjectR
 	}
 	if vm.Config.Template {
 		r.block(vm.Name, fmt.Sprintf("%s is a template", vm.Name), "convert it to a VM first, or move it with the content library")
+		svm.blocked = true
 	}
-	if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
+	if r.checkDevices(vm.Name, vm.Runtime.PowerState, svm.devices) {
+		svm.blocked = true
+	}
+	switch vm.Runtime.PowerState {
+	case types.VirtualMachinePowerStatePoweredOn:
+	case types.VirtualMachinePowerStateSuspended:
+		r.add(Warning, vm.Name, fmt.Sprintf("%s is suspended; it moves with its suspended state and stays suspended in %s",
+			vm.Name, r.spec.Target), "resume it and shut it down cleanly first if the target hosts' CPUs differ from the source's")
+	default:
 		r.add(OK, vm.Name, fmt.Sprintf("%s is %s and will be moved powered off", vm.Name, powerWords(vm.Runtime.PowerState)), "")
 	}
 	if vm.Snapshot != nil && len(vm.Snapshot.RootSnapshotList) > 0 {
@@ -290,6 +328,7 @@ func (r *resolver) resolveTarget(ctx context.Context, c *vim25.Client, srcVMs ma
 		return err
 	}
 	wanted := r.mapNetworks(srcVMs, nets)
+	r.checkSwitchKinds(srcVMs, nets)
 	host := r.pickHost(cr, ds, wanted, nets)
 
 	pool, err := r.resolvePool(ctx, c, cr)
@@ -304,7 +343,9 @@ func (r *resolver) resolveTarget(ctx context.Context, c *vim25.Client, srcVMs ma
 		return err
 	}
 	if ds != nil {
-		r.checkSpace(ctx, c, *ds)
+		if err := r.checkSpace(ctx, c, *ds, srcVMs); err != nil {
+			return err
+		}
 	}
 	if host == nil || ds == nil || pool == nil || folder == nil {
 		return nil
@@ -718,25 +759,97 @@ func (r *resolver) checkCollisions(ctx context.Context, c *vim25.Client, folder 
 	return nil
 }
 
-// checkSpace warns when the disks' full size exceeds the datastore's free
-// space: thin disks may still fit, so it is not a blocker.
-func (r *resolver) checkSpace(ctx context.Context, c *vim25.Client, ds types.ManagedObjectReference) {
+// checkSpace blocks when the datastore cannot hold the disks in the
+// requested format (thin: what they use now; thick: their full size), and
+// warns when thin disks could outgrow its free space later. It also blocks
+// on a datastore that is inaccessible or in maintenance mode.
+func (r *resolver) checkSpace(ctx context.Context, c *vim25.Client, ds types.ManagedObjectReference, srcVMs map[string]*sourceVM) error {
 	var d mo.Datastore
 	if err := property.DefaultCollector(c).RetrieveOne(ctx, ds, []string{"summary"}, &d); err != nil {
-		return
+		return err
 	}
+	name := r.spec.Datastore
 	if !d.Summary.Accessible {
-		r.block("", fmt.Sprintf("datastore %s is not accessible", r.spec.Datastore), "choose another datastore")
-		return
+		r.block("", fmt.Sprintf("datastore %s is not accessible", name), "choose another datastore")
+		return nil
 	}
-	var needGB float64
+	if d.Summary.MaintenanceMode == string(types.DatastoreSummaryMaintenanceModeStateInMaintenance) ||
+		d.Summary.MaintenanceMode == string(types.DatastoreSummaryMaintenanceModeStateEnteringMaintenance) {
+		r.block("", fmt.Sprintf("datastore %s is in maintenance mode", name), "choose another datastore")
+		return nil
+	}
+	var need, grow int64
+	var who []string
 	for _, v := range r.plan.VMs {
-		needGB += v.DiskGB
+		if svm := srcVMs[v.Name]; svm != nil {
+			n, g := diskNeed(svm, r.spec.DiskFormat)
+			need, grow = need+n, grow+g
+			who = append(who, v.Name)
+		}
 	}
-	freeGB := float64(d.Summary.FreeSpace) / (1 << 30)
-	if needGB > freeGB {
-		r.add(Warning, "", fmt.Sprintf("the VMs' disks total %.1f GB, datastore %s has %.1f GB free", needGB, r.spec.Datastore, freeGB),
-			"thin disks may still fit; otherwise choose another datastore")
+	subject := fmt.Sprintf("the disks of the %d VMs", len(who))
+	vm := ""
+	if len(who) == 1 {
+		subject, vm = "the disks of "+who[0], who[0]
+	}
+	free := d.Summary.FreeSpace
+	switch {
+	case need > free:
+		r.block(vm, fmt.Sprintf("%s need %s on %s as %s; it has %s free", subject, gib(need), name, formatWords(r.spec.DiskFormat), gib(free)),
+			"choose a datastore with more free space, move fewer VMs at once, or use disk=thin")
+	case need+grow > free:
+		r.add(Warning, vm, fmt.Sprintf("%s fit on %s now (%s of %s free), but their thin disks can grow to %s in all",
+			subject, name, gib(need), gib(free), gib(need+grow)), "watch the datastore's free space after the move")
+	}
+	return nil
+}
+
+// gib renders bytes as people read datastore sizes.
+func gib(b int64) string { return fmt.Sprintf("%.1f GB", float64(b)/(1<<30)) }
+
+func formatWords(f DiskFormat) string {
+	switch f {
+	case DiskThin:
+		return "thin disks"
+	case DiskThick:
+		return "thick (lazy zeroed) disks"
+	case DiskEager:
+		return "thick eager zeroed disks"
+	}
+	return "disks in their current format"
+}
+
+// checkSwitchKinds blocks a NIC that would go from a distributed portgroup
+// to a standard one: cross vCenter vMotion refuses that move (a vDS→vSS
+// migration is not supported), even where a standard portgroup of the
+// right name exists.
+func (r *resolver) checkSwitchKinds(srcVMs map[string]*sourceVM, nets map[types.ManagedObjectReference]netInfo) {
+	standardOnly := map[string]bool{}
+	for _, n := range nets {
+		std := n.Ref.Type == "Network"
+		if prev, seen := standardOnly[n.Name]; seen {
+			standardOnly[n.Name] = prev && std
+		} else {
+			standardOnly[n.Name] = std
+		}
+	}
+	for _, v := range r.plan.VMs {
+		svm := srcVMs[v.Name]
+		if svm == nil {
+			continue
+		}
+		for j, nic := range v.NICs {
+			if j >= len(svm.nics) || nic.Target == "" || !standardOnly[nic.Target] {
+				continue
+			}
+			if _, dv := svm.nics[j].GetVirtualDevice().Backing.(*types.VirtualEthernetCardDistributedVirtualPortBackingInfo); !dv {
+				continue
+			}
+			r.block(v.Name, fmt.Sprintf("%s of %s is on distributed portgroup %s; cross vCenter vMotion cannot move it to standard portgroup %s in %s",
+				nic.Label, v.Name, nic.Network, nic.Target, r.spec.Target),
+				fmt.Sprintf("map it to a distributed portgroup (network=%s:<portgroup>), or choose a cluster on a distributed switch", quoteIfSpace(nic.Network)))
+			svm.blocked = true
+		}
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/xvmbot/xvmbot/secret"
 )
@@ -115,5 +116,32 @@ func wait(t *testing.T, task *object.Task, err error) {
 	}
 	if err := task.Wait(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// disconnectCDROMs disconnects the stock VMs' CD-ROMs: the stock model
+// connects each to a host drive, which rightly blocks vMotion, and the tests
+// using these VMs are about something else.
+func (vc *stockVC) disconnectCDROMs(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	_, f := vc.client(t)
+	vms, err := f.VirtualMachineList(ctx, "*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, vm := range vms {
+		devices, err := vm.Device(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range devices.SelectByType((*types.VirtualCdrom)(nil)) {
+			if c := d.GetVirtualDevice().Connectable; c != nil {
+				c.Connected, c.StartConnected = false, false
+			}
+			if err := vm.EditDevice(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }

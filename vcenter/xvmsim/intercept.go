@@ -23,6 +23,14 @@ const (
 // intercept is the registry Handler of every VC; the simulator calls it for
 // every SOAP request before authentication and object lookup.
 func (v *VC) intercept(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+	v.requests.Add(1)
+	if m.Name == "CheckRelocate_Task" && ctx.Session != nil {
+		if req, ok := m.Body.(*types.CheckRelocate_Task); ok && req.Spec.Service != nil {
+			m.This = types.ManagedObjectReference{Type: checkerType, Value: checkerValue}
+			return &checker{Self: m.This, vc: v}, nil
+		}
+		return nil, nil
+	}
 	if m.Name != "RelocateVM_Task" || ctx.Session == nil {
 		return nil, nil
 	}

@@ -7,12 +7,14 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // Names of the default inventories, stable so that tests and demos of other
@@ -62,19 +64,85 @@ const (
 
 const diskKB = 1024 * 1024 // 1 GiB: small, the simulator creates real (sparse) files
 
+// Pre-flight trip wires: VMs and places built so that each trips one
+// pre-flight finding when moved to the default target (west-prod, ds-gold,
+// app-pg). They live in their own folder on esx-e1.lab, the busiest east
+// host, so that least-loaded host choices made for the original VMs stay as
+// they were; the extra west clusters hold no original VM for the same reason.
+const (
+	// EastTripFolder holds the trip-wire VMs in vc-east.
+	EastTripFolder = "trip"
+
+	TripPassthrough = "trip-passthrough"   // a PCI passthrough device
+	TripUSB         = "trip-usb"           // a USB device passed through from the host
+	TripSerial      = "trip-serial"        // a serial port backed by the host's /dev/ttyS0
+	TripParallel    = "trip-parallel"      // a parallel port backed by the host's /dev/parport0
+	TripCDROMClient = "trip-cdrom-client"  // a CD-ROM connected to the vSphere Client's device
+	TripCDROMISO    = "trip-cdrom-iso"     // a CD-ROM connected to an ISO on the host's local disk ("[]" path)
+	TripSnapshot    = "trip-snapshot"      // has a snapshot
+	TripSuspended   = "trip-suspended"     // suspended
+	TripTemplate    = "trip-template"      // a template
+	TripBigDisk     = "trip-bigdisk"       // a thick 4 TiB disk: more than ds-silver's 3 TiB free
+	TripTwin        = "trip-twin"          // two VMs of this name, in trip and in apps/db
+	TripCheckError  = "trip-check-error"   // the emulated CheckRelocate reports an error for it
+	TripCheckWarn   = "trip-check-warning" // the emulated CheckRelocate reports a warning for it
+	// DupVM exists in both vCenters: in vc-east's trip folder and in
+	// vc-west's migrated/web folder, a name collision in the target.
+	DupVM = "dup-01"
+
+	// WestMaintCluster has one host, esx-w4.lab, in maintenance mode.
+	WestMaintCluster = "west-maint"
+	WestMaintHost    = "esx-w4.lab"
+	// WestStdCluster has one host, esx-w5.lab, on no distributed switch:
+	// only the standard StandardPortgroup ("VM Network").
+	WestStdCluster = "west-std"
+	WestStdHost    = "esx-w5.lab"
+
+	// TripBigDiskKB is trip-bigdisk's capacity. The simulator gives a
+	// datastore 1 TiB of free space per mounting host, so ds-silver (three
+	// hosts) has 3 TiB.
+	TripBigDiskKB = 4 << 30
+
+	// CheckRelocateErrorKey and CheckRelocateWarningKey are VM extraConfig
+	// keys: the emulated CheckRelocate reports their values as an error or a
+	// warning, standing in for what only a real vCenter knows (CPU
+	// compatibility, EVC, vMotion network reachability).
+	CheckRelocateErrorKey   = "xvmsim.checkRelocate.error"
+	CheckRelocateWarningKey = "xvmsim.checkRelocate.warning"
+)
+
 type diskSpec struct {
 	datastore   string
 	thin, eager bool
+	capacityKB  int64 // 0: diskKB
 }
 
 type vmSpec struct {
-	name    string
-	folder  string // relative to the datacenter's vm folder
-	pool    string // "" for the cluster's root pool
-	host    int    // index into inventory.hosts
-	on      bool
-	disks   []diskSpec
-	network []string
+	name      string
+	folder    string // relative to the datacenter's vm folder
+	pool      string // "" for the cluster's root pool
+	host      int    // index into inventory.hosts, then the extra clusters' hosts in order
+	on        bool
+	suspended bool // powered on, then suspended
+	snapshot  bool
+	template  bool
+	disks     []diskSpec
+	network   []string
+	devices   func() []types.BaseVirtualDevice // extra devices, built afresh per VM
+	extra     map[string]string                // extraConfig
+	bulk      bool                             // one of WithExtraVMs'; created concurrently
+}
+
+// bulkWorkers is how many bulk VMs are created at once.
+const bulkWorkers = 16
+
+// clusterSpec is a cluster besides the main one.
+type clusterSpec struct {
+	name        string
+	hosts       []string
+	datastores  []string // mounted on its hosts; each must be one of inventory.datastores
+	dvs         bool     // hosts join the inventory's switch
+	maintenance bool     // hosts enter maintenance mode once the VMs exist
 }
 
 type inventory struct {
@@ -86,6 +154,7 @@ type inventory struct {
 	portgroups []string
 	folders    []string
 	pools      []string
+	clusters   []clusterSpec
 	vms        []vmSpec
 }
 
@@ -98,7 +167,7 @@ func eastInventory(extraVMs int) inventory {
 		datastores: []string{EastDatastore1, EastDatastore2},
 		dvs:        EastDVS,
 		portgroups: []string{EastAppPortgroup, EastDBPortgroup},
-		folders:    []string{EastWebFolder, EastDBFolder},
+		folders:    []string{EastWebFolder, EastDBFolder, EastTripFolder},
 		pools:      []string{EastPool},
 		vms: []vmSpec{
 			{name: "web-01", folder: EastWebFolder, pool: EastPool, host: 0, on: true, disks: thick, network: []string{EastAppPortgroup}},
@@ -111,14 +180,117 @@ func eastInventory(extraVMs int) inventory {
 			},
 		},
 	}
+	inv.vms = append(inv.vms, tripVMs()...)
 	for i := 1; i <= extraVMs; i++ {
 		inv.vms = append(inv.vms, vmSpec{
-			name: fmt.Sprintf("bulk-%04d", i), folder: EastWebFolder, host: i % len(inv.hosts),
+			name: fmt.Sprintf("bulk-%04d", i), folder: EastWebFolder, host: i % len(inv.hosts), bulk: true,
 			disks:   []diskSpec{{datastore: EastDatastore2, thin: true}},
 			network: []string{EastAppPortgroup},
 		})
 	}
 	return inv
+}
+
+// tripVMs are the trip wires of vc-east: each one small, thin and on
+// east-app-pg like the web VMs, plus the one thing it is there to trip.
+func tripVMs() []vmSpec {
+	trip := func(name string, edit func(*vmSpec)) vmSpec {
+		s := vmSpec{
+			name: name, folder: EastTripFolder, host: 0, on: true,
+			disks:   []diskSpec{{datastore: EastDatastore1, thin: true}},
+			network: []string{EastAppPortgroup},
+		}
+		if edit != nil {
+			edit(&s)
+		}
+		return s
+	}
+	connected := func() *types.VirtualDeviceConnectInfo {
+		return &types.VirtualDeviceConnectInfo{StartConnected: true, Connected: true, AllowGuestControl: true}
+	}
+	return []vmSpec{
+		trip(TripPassthrough, func(s *vmSpec) {
+			s.devices = func() []types.BaseVirtualDevice {
+				return []types.BaseVirtualDevice{&types.VirtualPCIPassthrough{VirtualDevice: types.VirtualDevice{
+					Key: -200,
+					Backing: &types.VirtualPCIPassthroughDeviceBackingInfo{
+						VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "NVIDIA A100"},
+						Id:                             "0000:3b:00.0", DeviceId: "20b0", SystemId: "5e3c-esx-e1", VendorId: 0x10de,
+					},
+				}}}
+			}
+		}),
+		trip(TripUSB, func(s *vmSpec) {
+			s.devices = func() []types.BaseVirtualDevice {
+				return []types.BaseVirtualDevice{&types.VirtualUSB{VirtualDevice: types.VirtualDevice{
+					Key:         -201,
+					Backing:     &types.VirtualUSBUSBBackingInfo{VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "path:1/0/3 version:2"}},
+					Connectable: connected(),
+				}, Connected: true}}
+			}
+		}),
+		trip(TripSerial, func(s *vmSpec) {
+			s.devices = func() []types.BaseVirtualDevice {
+				return []types.BaseVirtualDevice{&types.VirtualSerialPort{VirtualDevice: types.VirtualDevice{
+					Key:         -202,
+					Backing:     &types.VirtualSerialPortDeviceBackingInfo{VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "/dev/ttyS0"}},
+					Connectable: connected(),
+				}, YieldOnPoll: true}}
+			}
+		}),
+		trip(TripParallel, func(s *vmSpec) {
+			s.devices = func() []types.BaseVirtualDevice {
+				return []types.BaseVirtualDevice{&types.VirtualParallelPort{VirtualDevice: types.VirtualDevice{
+					Key:         -203,
+					Backing:     &types.VirtualParallelPortDeviceBackingInfo{VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "/dev/parport0"}},
+					Connectable: connected(),
+				}}}
+			}
+		}),
+		trip(TripCDROMClient, func(s *vmSpec) {
+			s.devices = func() []types.BaseVirtualDevice {
+				return []types.BaseVirtualDevice{&types.VirtualCdrom{VirtualDevice: types.VirtualDevice{
+					Key: -204,
+					Backing: &types.VirtualCdromRemotePassthroughBackingInfo{
+						VirtualDeviceRemoteDeviceBackingInfo: types.VirtualDeviceRemoteDeviceBackingInfo{DeviceName: "", UseAutoDetect: types.NewBool(false)},
+					},
+					Connectable: connected(),
+				}}}
+			}
+		}),
+		trip(TripCDROMISO, func(s *vmSpec) {
+			s.devices = func() []types.BaseVirtualDevice {
+				return []types.BaseVirtualDevice{&types.VirtualCdrom{VirtualDevice: types.VirtualDevice{
+					Key: -205,
+					Backing: &types.VirtualCdromIsoBackingInfo{
+						VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: "[] /vmimages/tools-isoimages/linux.iso"},
+					},
+					Connectable: connected(),
+				}}}
+			}
+		}),
+		trip(TripSnapshot, func(s *vmSpec) { s.snapshot = true }),
+		trip(TripSuspended, func(s *vmSpec) { s.suspended = true }),
+		trip(TripTemplate, func(s *vmSpec) { s.on, s.template = false, true }),
+		trip(TripBigDisk, func(s *vmSpec) {
+			s.on = false
+			s.disks = []diskSpec{{datastore: EastDatastore1, capacityKB: TripBigDiskKB}}
+		}),
+		trip(TripTwin, nil),
+		trip(TripTwin, func(s *vmSpec) {
+			// Another datastore: the same name would make the same files.
+			s.folder, s.on, s.disks = EastDBFolder, false, []diskSpec{{datastore: EastDatastore2, thin: true}}
+		}),
+		trip(TripCheckError, func(s *vmSpec) {
+			s.extra = map[string]string{CheckRelocateErrorKey: "The target host does not support the virtual machine's " +
+				"current hardware requirements: use a cluster with Enhanced vMotion Compatibility (EVC) at the VM's level"}
+		}),
+		trip(TripCheckWarn, func(s *vmSpec) {
+			s.extra = map[string]string{CheckRelocateWarningKey: "The vMotion interface of the target host is on a 1 GbE link; " +
+				"the migration may take longer than usual"}
+		}),
+		trip(DupVM, func(s *vmSpec) { s.on = false }),
+	}
 }
 
 func westInventory() inventory {
@@ -138,14 +310,24 @@ func westInventory() inventory {
 		portgroups: []string{WestAppPortgroup, WestDBPortgroup},
 		folders:    []string{WestWebFolder, WestDBFolder, WestLegacyFolder},
 		pools:      []string{WestPool},
-		vms:        []vmSpec{legacy("legacy-01", 0), legacy("legacy-02", 1)},
+		clusters: []clusterSpec{
+			{name: WestMaintCluster, hosts: []string{WestMaintHost}, datastores: []string{WestGold}, dvs: true, maintenance: true},
+			{name: WestStdCluster, hosts: []string{WestStdHost}, datastores: []string{WestGold}},
+		},
+		vms: []vmSpec{
+			legacy("legacy-01", 0), legacy("legacy-02", 1),
+			// On west-std's host (index 4), so west-prod's host loads stay as they were.
+			{name: DupVM, folder: WestWebFolder, host: 4, disks: []diskSpec{{datastore: WestGold, thin: true}}, network: []string{StandardPortgroup}},
+		},
 	}
 }
 
 // build creates inv through the vCenter API, the way an administrator would,
 // so that the simulator keeps every back-reference (host members, mounts,
-// pool and folder children) consistent.
-func (inv inventory) build(ctx context.Context, c *govmomi.Client, dsDir string) error {
+// pool and folder children) consistent. The VMs are created over inproc, a
+// client wired straight into the simulator: the same API calls without
+// HTTPS and XML, which makes a 10,000-VM inventory take seconds, not minutes.
+func (inv inventory) build(ctx context.Context, c *govmomi.Client, inproc *vim25.Client, dsDir string) error {
 	root := object.NewRootFolder(c.Client)
 	dc, err := root.CreateDatacenter(ctx, inv.datacenter)
 	if err != nil {
@@ -156,21 +338,43 @@ func (inv inventory) build(ctx context.Context, c *govmomi.Client, dsDir string)
 		return err
 	}
 
-	cluster, err := folders.HostFolder.CreateCluster(ctx, inv.cluster, types.ClusterConfigSpecEx{})
-	if err != nil {
-		return fmt.Errorf("create cluster %s: %w", inv.cluster, err)
-	}
-	hosts := make([]*object.HostSystem, 0, len(inv.hosts))
-	for _, name := range inv.hosts {
-		task, err := cluster.AddHost(ctx, types.HostConnectSpec{HostName: name}, true, nil, nil)
+	clusters := append([]clusterSpec{{name: inv.cluster, hosts: inv.hosts, datastores: inv.datastores, dvs: true}}, inv.clusters...)
+	var hosts, dvsHosts, maintenance []*object.HostSystem
+	rootPools := make([]*object.ResourcePool, 0, len(clusters))
+	hostPool := map[int]int{} // host index → index in rootPools
+	mounts := map[string][]*object.HostSystem{}
+	for ci, cs := range clusters {
+		cluster, err := folders.HostFolder.CreateCluster(ctx, cs.name, types.ClusterConfigSpecEx{})
 		if err != nil {
-			return fmt.Errorf("add host %s: %w", name, err)
+			return fmt.Errorf("create cluster %s: %w", cs.name, err)
 		}
-		info, err := task.WaitForResult(ctx)
+		for _, name := range cs.hosts {
+			task, err := cluster.AddHost(ctx, types.HostConnectSpec{HostName: name}, true, nil, nil)
+			if err != nil {
+				return fmt.Errorf("add host %s: %w", name, err)
+			}
+			info, err := task.WaitForResult(ctx)
+			if err != nil {
+				return fmt.Errorf("add host %s: %w", name, err)
+			}
+			h := object.NewHostSystem(c.Client, info.Result.(types.ManagedObjectReference))
+			hostPool[len(hosts)] = ci
+			hosts = append(hosts, h)
+			if cs.dvs {
+				dvsHosts = append(dvsHosts, h)
+			}
+			if cs.maintenance {
+				maintenance = append(maintenance, h)
+			}
+			for _, ds := range cs.datastores {
+				mounts[ds] = append(mounts[ds], h)
+			}
+		}
+		rp, err := cluster.ResourcePool(ctx)
 		if err != nil {
-			return fmt.Errorf("add host %s: %w", name, err)
+			return err
 		}
-		hosts = append(hosts, object.NewHostSystem(c.Client, info.Result.(types.ManagedObjectReference)))
+		rootPools = append(rootPools, rp)
 	}
 
 	for _, name := range inv.datastores {
@@ -179,7 +383,7 @@ func (inv inventory) build(ctx context.Context, c *govmomi.Client, dsDir string)
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			return err
 		}
-		for _, h := range hosts {
+		for _, h := range mounts[name] {
 			dss, err := h.ConfigManager().DatastoreSystem(ctx)
 			if err != nil {
 				return err
@@ -190,7 +394,7 @@ func (inv inventory) build(ctx context.Context, c *govmomi.Client, dsDir string)
 		}
 	}
 
-	if err := inv.buildDVS(ctx, c, folders.NetworkFolder, hosts); err != nil {
+	if err := inv.buildDVS(ctx, c, folders.NetworkFolder, dvsHosts); err != nil {
 		return err
 	}
 
@@ -201,23 +405,56 @@ func (inv inventory) build(ctx context.Context, c *govmomi.Client, dsDir string)
 		}
 	}
 
-	rootPool, err := cluster.ResourcePool(ctx)
-	if err != nil {
-		return err
-	}
-	pools := map[string]*object.ResourcePool{"": rootPool}
+	pools := map[string]*object.ResourcePool{}
 	for _, name := range inv.pools {
-		p, err := rootPool.Create(ctx, name, types.DefaultResourceConfigSpec())
+		p, err := rootPools[0].Create(ctx, name, types.DefaultResourceConfigSpec())
 		if err != nil {
 			return fmt.Errorf("create pool %s: %w", name, err)
 		}
 		pools[name] = p
 	}
 
-	finder := find.NewFinder(c.Client, false).SetDatacenter(dc)
-	for _, vm := range inv.vms {
-		if err := vm.create(ctx, finder, dc, vmFolders[vm.folder], pools[vm.pool], hosts[vm.host]); err != nil {
+	b := &vmBuilder{c: inproc, dc: object.NewDatacenter(inproc, dc.Reference()),
+		finder:    find.NewFinder(inproc, false).SetDatacenter(object.NewDatacenter(inproc, dc.Reference())),
+		datastore: map[string]types.ManagedObjectReference{}, backing: map[string]types.BaseVirtualDeviceBackingInfo{}}
+	create := func(ctx context.Context, vm vmSpec) error {
+		pool := rootPools[hostPool[vm.host]]
+		if vm.pool != "" {
+			pool = pools[vm.pool]
+		}
+		if err := b.create(ctx, vm, vmFolders[vm.folder].Reference(), pool.Reference(), hosts[vm.host].Reference()); err != nil {
 			return fmt.Errorf("create vm %s: %w", vm.name, err)
+		}
+		return nil
+	}
+	var bulk []vmSpec
+	for _, vm := range inv.vms {
+		if vm.bulk {
+			bulk = append(bulk, vm)
+			continue
+		}
+		if err := create(ctx, vm); err != nil {
+			return err
+		}
+	}
+	// Bulk VMs are created side by side: each creation waits mostly on
+	// the simulator's task bookkeeping, not on the CPU.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(bulkWorkers)
+	for _, vm := range bulk {
+		g.Go(func() error { return create(gctx, vm) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+
+	for _, h := range maintenance {
+		task, err := h.EnterMaintenanceMode(ctx, 0, false, nil)
+		if err != nil {
+			return err
+		}
+		if err := task.Wait(ctx); err != nil {
+			return fmt.Errorf("enter maintenance mode on %s: %w", h.Reference(), err)
 		}
 	}
 	return nil
@@ -301,7 +538,50 @@ func mkdirAll(ctx context.Context, known map[string]*object.Folder, p string) (*
 	return f, nil
 }
 
-func (s vmSpec) create(ctx context.Context, finder *find.Finder, dc *object.Datacenter, folder *object.Folder, pool *object.ResourcePool, host *object.HostSystem) error {
+// vmBuilder creates VMs, looking each datastore and network up once.
+type vmBuilder struct {
+	c         *vim25.Client
+	dc        *object.Datacenter
+	finder    *find.Finder
+	mu        sync.Mutex // guards the two caches: bulk VMs are created concurrently
+	datastore map[string]types.ManagedObjectReference
+	backing   map[string]types.BaseVirtualDeviceBackingInfo
+}
+
+func (b *vmBuilder) datastoreRef(ctx context.Context, name string) (types.ManagedObjectReference, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if ref, ok := b.datastore[name]; ok {
+		return ref, nil
+	}
+	ds, err := b.finder.Datastore(ctx, name)
+	if err != nil {
+		return types.ManagedObjectReference{}, err
+	}
+	b.datastore[name] = ds.Reference()
+	return ds.Reference(), nil
+}
+
+func (b *vmBuilder) networkBacking(ctx context.Context, name string) (types.BaseVirtualDeviceBackingInfo, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if bk, ok := b.backing[name]; !ok {
+		net, err := b.finder.Network(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if bk, err = net.EthernetCardBackingInfo(ctx); err != nil {
+			return nil, err
+		}
+		b.backing[name] = bk
+	}
+	// Sharing one backing between cards is safe: the simulator works on a
+	// copy of every request, in process as over SOAP.
+	return b.backing[name], nil
+}
+
+func (b *vmBuilder) create(ctx context.Context, s vmSpec, folderRef, poolRef, hostRef types.ManagedObjectReference) error {
+	folder := object.NewFolder(b.c, folderRef)
 	var devices object.VirtualDeviceList
 	scsi, err := devices.CreateSCSIController("pvscsi")
 	if err != nil {
@@ -310,29 +590,28 @@ func (s vmSpec) create(ctx context.Context, finder *find.Finder, dc *object.Data
 	devices = append(devices, scsi)
 
 	for i, d := range s.disks {
-		ds, err := finder.Datastore(ctx, d.datastore)
+		ds, err := b.datastoreRef(ctx, d.datastore)
 		if err != nil {
 			return err
 		}
-		disk := devices.CreateDisk(scsi.(types.BaseVirtualController), ds.Reference(), diskPath(d.datastore, s.name, i))
+		disk := devices.CreateDisk(scsi.(types.BaseVirtualController), ds, diskPath(d.datastore, s.name, i))
 		disk.CapacityInKB = diskKB
+		if d.capacityKB > 0 {
+			disk.CapacityInKB = d.capacityKB
+		}
 		if d.datastore != s.disks[0].datastore {
-			if err := vmDirectory(ctx, folder.Client(), dc, d.datastore, s.name); err != nil {
+			if err := vmDirectory(ctx, b.c, b.dc, d.datastore, s.name); err != nil {
 				return err
 			}
 		}
-		b := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
-		b.ThinProvisioned = types.NewBool(d.thin)
-		b.EagerlyScrub = types.NewBool(!d.thin && d.eager)
+		bk := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+		bk.ThinProvisioned = types.NewBool(d.thin)
+		bk.EagerlyScrub = types.NewBool(!d.thin && d.eager)
 		devices = append(devices, disk)
 	}
 
 	for _, name := range s.network {
-		net, err := finder.Network(ctx, name)
-		if err != nil {
-			return err
-		}
-		backing, err := net.EthernetCardBackingInfo(ctx)
+		backing, err := b.networkBacking(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -341,6 +620,9 @@ func (s vmSpec) create(ctx context.Context, finder *find.Finder, dc *object.Data
 			return err
 		}
 		devices = append(devices, nic)
+	}
+	if s.devices != nil {
+		devices = append(devices, s.devices()...)
 	}
 
 	change, err := devices.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
@@ -355,7 +637,10 @@ func (s vmSpec) create(ctx context.Context, finder *find.Finder, dc *object.Data
 		Files:        &types.VirtualMachineFileInfo{VmPathName: "[" + s.disks[0].datastore + "]"},
 		DeviceChange: change,
 	}
-	task, err := folder.CreateVM(ctx, spec, pool, host)
+	for k, v := range s.extra {
+		spec.ExtraConfig = append(spec.ExtraConfig, &types.OptionValue{Key: k, Value: v})
+	}
+	task, err := folder.CreateVM(ctx, spec, object.NewResourcePool(b.c, poolRef), object.NewHostSystem(b.c, hostRef))
 	if err != nil {
 		return err
 	}
@@ -363,13 +648,26 @@ func (s vmSpec) create(ctx context.Context, finder *find.Finder, dc *object.Data
 	if err != nil {
 		return err
 	}
-	if !s.on {
-		return nil
+	vm := object.NewVirtualMachine(b.c, info.Result.(types.ManagedObjectReference))
+	steps := []func(context.Context) (*object.Task, error){}
+	if s.on || s.suspended {
+		steps = append(steps, vm.PowerOn)
 	}
-	vm := object.NewVirtualMachine(folder.Client(), info.Result.(types.ManagedObjectReference))
-	task, err = vm.PowerOn(ctx)
-	if err != nil {
-		return err
+	if s.snapshot {
+		steps = append(steps, func(ctx context.Context) (*object.Task, error) {
+			return vm.CreateSnapshot(ctx, "before-upgrade", "taken by xvmsim", false, false)
+		})
 	}
-	return task.Wait(ctx)
+	if s.suspended {
+		steps = append(steps, vm.Suspend)
+	}
+	for _, step := range steps {
+		if err := runTask(ctx, step); err != nil {
+			return err
+		}
+	}
+	if s.template {
+		return vm.MarkAsTemplate(ctx)
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/vmware/govmomi"
@@ -54,6 +55,8 @@ type VC struct {
 	internal *url.URL // the simulator's own listener, behind the front door
 	dsDir    string
 	cert     *x509.Certificate
+
+	requests atomic.Int64 // SOAP requests served, for tests of caching callers
 
 	mu         sync.Mutex
 	xvmTotal   int
@@ -168,6 +171,11 @@ func (l *Lab) startVC(ctx context.Context, name string, inv inventory, offset in
 	// The simulator copies the ServiceContent before generating an instance
 	// UUID, so without this every simulated vCenter reports the same one.
 	m.ServiceContent.About.InstanceUuid = uuid.NewString()
+	if v, ok := l.opt.versions[name]; ok {
+		m.ServiceContent.About.Version = v
+		m.ServiceContent.About.ApiVersion = apiVersion(v)
+		m.ServiceContent.About.FullName = "VMware vCenter Server " + v + " build-xvmsim"
+	}
 	if err := m.Create(); err != nil {
 		return nil, err
 	}
@@ -215,7 +223,11 @@ func (l *Lab) startVC(ctx context.Context, name string, inv inventory, offset in
 		return nil, err
 	}
 	defer logout(c)
-	if err := inv.build(ctx, c, vc.dsDir); err != nil {
+	inproc, err := vim25.NewClient(ctx, m.Service)
+	if err != nil {
+		return nil, err
+	}
+	if err := inv.build(ctx, c, inproc, vc.dsDir); err != nil {
 		return nil, err
 	}
 	return vc, nil
@@ -307,6 +319,20 @@ func (v *VC) XVMRelocationsOf(vm string) int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.xvmByVM[vm]
+}
+
+// Requests returns how many vSphere API requests this vCenter has served
+// since it started (its own set-up and emulated relocations included); tests
+// compare two readings to prove that a cache spared the vCenter a round trip.
+func (v *VC) Requests() int64 { return v.requests.Load() }
+
+// apiVersion is the "major.minor" API version of a product version.
+func apiVersion(v string) string {
+	parts := strings.SplitN(v, ".", 3)
+	if len(parts) < 2 {
+		return v
+	}
+	return parts[0] + "." + parts[1]
 }
 
 func randomPassword() (string, error) {

@@ -91,8 +91,10 @@ func TestTwoDistinctVCenters(t *testing.T) {
 		for _, kind := range refs[vc] {
 			kinds[kind]++
 		}
-		// 3 hosts; 2 datastores; VM Network + 2 portgroups + the DVS uplink portgroup.
-		if kinds["HostSystem"] != 3 || kinds["Datastore"] != 2 || kinds["Network"] < 1 || kinds["DistributedVirtualPortgroup"] < 2 {
+		// 3 hosts (and vc-west's two trip-wire clusters of one host each); 2 datastores;
+		// VM Network + 2 portgroups + the DVS uplink portgroup.
+		hosts := map[string]int{EastVC: 3, WestVC: 5}[vc]
+		if kinds["HostSystem"] != hosts || kinds["Datastore"] != 2 || kinds["Network"] < 1 || kinds["DistributedVirtualPortgroup"] < 2 {
 			t.Errorf("%s inventory: %v", vc, kinds)
 		}
 	}

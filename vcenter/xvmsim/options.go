@@ -8,6 +8,7 @@ type Option func(*options)
 type options struct {
 	taskDuration time.Duration
 	extraVMs     int
+	versions     map[string]string
 }
 
 func defaultOptions() options {
@@ -31,5 +32,18 @@ func WithExtraVMs(n int) Option {
 		if n > 0 {
 			o.extraVMs = n
 		}
+	}
+}
+
+// WithVersion makes the vCenter named vc report version (e.g. "6.0.0") in
+// its About information, for tests of the version pre-flight check; cross
+// vCenter vMotion needs 6.5 or later on both sides. The default is the
+// simulator's "6.5.0".
+func WithVersion(vc, version string) Option {
+	return func(o *options) {
+		if o.versions == nil {
+			o.versions = map[string]string{}
+		}
+		o.versions[vc] = version
 	}
 }

@@ -1,0 +1,244 @@
+package vcenter
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/types"
+	"golang.org/x/sync/errgroup"
+)
+
+// checkDevices adds a Blocker for every device that keeps vCenter from
+// migrating the VM: hardware of one particular host (PCI passthrough, USB,
+// serial or parallel ports on the host's ports, a host CD/DVD drive), a
+// device on the vSphere Client's machine, or an ISO only the source host
+// can read. It reports whether it found any.
+func (r *resolver) checkDevices(vm string, power types.VirtualMachinePowerState, devices object.VirtualDeviceList) bool {
+	blocked := false
+	block := func(d types.BaseVirtualDevice, what, hint string) {
+		r.block(vm, fmt.Sprintf("%s of %s %s; vMotion cannot move it", deviceLabel(devices, d), vm, what), hint)
+		blocked = true
+	}
+	const disconnect = "disconnect it (edit the VM's settings) before the move, and reconnect it in the target if needed"
+	for _, d := range devices {
+		// A device counts when it is connected now or will be at power-on:
+		// either way the target host would have to provide it.
+		conn := d.GetVirtualDevice().Connectable
+		connected := conn == nil || conn.Connected || (conn.StartConnected && power != types.VirtualMachinePowerStatePoweredOff)
+		switch dev := d.(type) {
+		case *types.VirtualPCIPassthrough:
+			name := ""
+			if b, ok := dev.Backing.(types.BaseVirtualDeviceDeviceBackingInfo); ok && b.GetVirtualDeviceDeviceBackingInfo().DeviceName != "" {
+				name = " (" + b.GetVirtualDeviceDeviceBackingInfo().DeviceName + ")"
+			}
+			block(d, "is a PCI passthrough device"+name+" tied to its current host",
+				"power the VM off and remove the device, move it, then add the target host's device")
+		case *types.VirtualUSB:
+			if connected {
+				block(d, "is a connected USB device", disconnect)
+			}
+		case *types.VirtualSerialPort:
+			if _, ok := dev.Backing.(*types.VirtualSerialPortDeviceBackingInfo); ok && connected {
+				block(d, "uses the host's serial port "+deviceName(dev.Backing), disconnect+", or back it with a file or network URI")
+			}
+		case *types.VirtualParallelPort:
+			if _, ok := dev.Backing.(*types.VirtualParallelPortDeviceBackingInfo); ok && connected {
+				block(d, "uses the host's parallel port "+deviceName(dev.Backing), disconnect+", or back it with a file")
+			}
+		case *types.VirtualCdrom:
+			if !connected {
+				continue
+			}
+			switch b := dev.Backing.(type) {
+			case *types.VirtualCdromRemotePassthroughBackingInfo, *types.VirtualCdromRemoteAtapiBackingInfo:
+				block(d, "is connected to a client device", disconnect)
+			case *types.VirtualCdromAtapiBackingInfo, *types.VirtualCdromPassthroughBackingInfo:
+				block(d, "is connected to the host's drive "+deviceName(b), disconnect)
+			case *types.VirtualCdromIsoBackingInfo:
+				if strings.HasPrefix(strings.TrimSpace(b.FileName), "[]") || !strings.HasPrefix(strings.TrimSpace(b.FileName), "[") {
+					block(d, "is connected to "+b.FileName+", an ISO on the host's own disk", disconnect+", or use an ISO on a datastore")
+				} else {
+					r.add(Warning, vm, fmt.Sprintf("%s of %s is connected to %s; the target host can only keep it connected if it mounts the same datastore",
+						deviceLabel(devices, d), vm, b.FileName), disconnect)
+				}
+			}
+		}
+	}
+	return blocked
+}
+
+func deviceName(b types.BaseVirtualDeviceBackingInfo) string {
+	if d, ok := b.(types.BaseVirtualDeviceDeviceBackingInfo); ok {
+		return d.GetVirtualDeviceDeviceBackingInfo().DeviceName
+	}
+	return ""
+}
+
+// diskUsage adds up, per disk, the files of its chain (snapshots included):
+// what a thin copy needs.
+func diskUsage(l *types.VirtualMachineFileLayoutEx) map[int32]int64 {
+	out := map[int32]int64{}
+	if l == nil {
+		return out
+	}
+	size := make(map[int32]int64, len(l.File))
+	for _, f := range l.File {
+		size[f.Key] = f.Size
+	}
+	for _, d := range l.Disk {
+		for _, unit := range d.Chain {
+			for _, k := range unit.FileKey {
+				out[d.Key] += size[k]
+			}
+		}
+	}
+	return out
+}
+
+// diskNeed is what the VM's disks take on the target datastore in the
+// requested format: thin disks what they use now, thick ones their size.
+// grow is what thin disks could grow to on top of that.
+func diskNeed(svm *sourceVM, format DiskFormat) (need, grow int64) {
+	for _, disk := range svm.plan.disks {
+		capacity := disk.CapacityInBytes
+		if capacity == 0 {
+			capacity = disk.CapacityInKB * 1024
+		}
+		thin := format == DiskThin
+		if format == DiskSame || format == "" {
+			b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+			thin = ok && isTrue(b.ThinProvisioned)
+		}
+		if thin {
+			used := svm.used[disk.Key]
+			need += used
+			grow += max(capacity-used, 0)
+		} else {
+			need += capacity
+		}
+	}
+	return need, grow
+}
+
+// minMajor and minMinor are the oldest vCenter release that does cross
+// vCenter vMotion through the API (6.5).
+const minMajor, minMinor = 6, 5
+
+// checkVersion blocks when a vCenter is older than 6.5.
+func (r *resolver) checkVersion(ep Endpoint, version string) {
+	major, minor, ok := parseVersion(version)
+	switch {
+	case !ok:
+		r.add(Warning, "", fmt.Sprintf("%s reports version %q, which xvmbot cannot read", ep.Name, version),
+			"cross vCenter vMotion needs vCenter 6.5 or later on both sides; check the version in the vSphere Client")
+	case major < minMajor || (major == minMajor && minor < minMinor):
+		r.block("", fmt.Sprintf("%s runs vCenter %s; cross vCenter vMotion needs 6.5 or later on both sides", ep.Name, version),
+			"upgrade "+ep.Name+", or move the VMs another way (e.g. export and import as OVF)")
+	}
+}
+
+func parseVersion(v string) (major, minor int, ok bool) {
+	parts := strings.Split(strings.TrimSpace(v), ".")
+	if len(parts) < 2 {
+		return 0, 0, false
+	}
+	major, err1 := strconv.Atoi(parts[0])
+	minor, err2 := strconv.Atoi(parts[1])
+	return major, minor, err1 == nil && err2 == nil
+}
+
+// checkRelocateWorkers bounds the compatibility checks running at once on
+// the source vCenter: each is a task there, and a bulk plan may have hundreds.
+const checkRelocateWorkers = 4
+
+// checkRelocate asks the source vCenter to check the exact relocation
+// Relocate would start, for every VM not already ruled out, and turns what
+// it reports into findings. A check that cannot run at all is a Warning,
+// not a failed plan: the checks above have been made, and vCenter's own
+// check is advice (FACTS.md: passing it is no proof either).
+func (r *resolver) checkRelocate(ctx context.Context, c *vim25.Client, srcVMs map[string]*sourceVM, loc *types.ServiceLocator) {
+	if r.plan.placement == nil || r.requestBlocked() {
+		return // nothing would be started anyway
+	}
+	if c.ServiceContent.VmProvisioningChecker == nil {
+		r.add(Warning, "", fmt.Sprintf("%s offers no compatibility check (VmProvisioningChecker)", r.spec.Source),
+			"the checks above still apply; watch the first move closely")
+		return
+	}
+	type job struct {
+		name string
+		vp   *vmPlan
+		res  []types.CheckResult
+		err  error
+	}
+	var jobs []*job
+	for _, v := range r.plan.VMs {
+		vp := r.plan.vms[v.Name]
+		if vp == nil || srcVMs[v.Name] == nil || srcVMs[v.Name].blocked {
+			continue
+		}
+		jobs = append(jobs, &job{name: v.Name, vp: vp})
+	}
+	checker := object.NewVmProvisioningChecker(c)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(checkRelocateWorkers)
+	for _, j := range jobs {
+		g.Go(func() error {
+			spec := buildRelocateSpec(*r.plan.placement, j.vp, r.spec.DiskFormat, loc)
+			j.res, j.err = checker.CheckRelocate(gctx, j.vp.ref, spec)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	failed := 0
+	var firstErr error
+	for _, j := range jobs {
+		if j.err != nil {
+			failed++
+			if firstErr == nil {
+				firstErr = j.err
+			}
+			continue
+		}
+		for _, res := range j.res {
+			for _, e := range res.Error {
+				r.block(j.name, fmt.Sprintf("%s's compatibility check refuses %s: %s", r.spec.Source, j.name, checkText(e)),
+					"fix what vCenter names, or choose another host or cluster")
+				srcVMs[j.name].blocked = true
+			}
+			for _, w := range res.Warning {
+				r.add(Warning, j.name, fmt.Sprintf("%s's compatibility check warns about %s: %s", r.spec.Source, j.name, checkText(w)), "")
+			}
+		}
+	}
+	if failed > 0 {
+		r.add(Warning, "", fmt.Sprintf("%s's compatibility check could not run for %d VM(s): %v", r.spec.Source, failed, firstErr),
+			"the checks above still apply; vCenter checks again when the move starts")
+	}
+}
+
+// checkText is a check result's message, or its fault type when vCenter
+// sent no message.
+func checkText(f types.LocalizedMethodFault) string {
+	if f.LocalizedMessage != "" {
+		return f.LocalizedMessage
+	}
+	if f.Fault != nil {
+		return strings.TrimPrefix(fmt.Sprintf("%T", f.Fault), "*types.")
+	}
+	return "no reason given"
+}
+
+// requestBlocked reports whether a blocker concerns the whole request.
+func (r *resolver) requestBlocked() bool {
+	for _, f := range r.plan.Findings {
+		if f.Severity == Blocker && f.VM == "" {
+			return true
+		}
+	}
+	return false
+}

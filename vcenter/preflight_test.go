@@ -1,0 +1,210 @@
+package vcenter
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
+)
+
+// findingWith returns the first finding of that severity whose message
+// holds every part.
+func findingWith(p *Plan, sev Severity, parts ...string) *Finding {
+	for i, f := range p.Findings {
+		if f.Severity != sev {
+			continue
+		}
+		ok := true
+		for _, part := range parts {
+			ok = ok && strings.Contains(f.Message, part)
+		}
+		if ok {
+			return &p.Findings[i]
+		}
+	}
+	return nil
+}
+
+// Every pre-flight finding, each tripped by a VM or a place of xvmsim built
+// for it, moving to west-prod / ds-gold / app-pg unless the case says otherwise.
+func TestPreflightFindings(t *testing.T) {
+	ctx := context.Background()
+	_, m, _ := startLab(t)
+	base := MoveSpec{Source: xvmsim.EastVC, Target: xvmsim.WestVC, Cluster: xvmsim.WestCluster,
+		Datastore: xvmsim.WestGold, Folder: xvmsim.WestDBFolder, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}}
+	tests := []struct {
+		name  string
+		vms   []string
+		edit  func(*MoveSpec)
+		sev   Severity
+		words []string
+	}{
+		{"vm not found", []string{"trip-nope"}, nil, Blocker, []string{"VM trip-nope not found in vc-east", "trip-"}},
+		{"vm name not unique", []string{xvmsim.TripTwin}, nil, Blocker, []string{"2 VMs are named trip-twin in vc-east"}},
+		{"target name collision in the folder", []string{xvmsim.DupVM}, func(s *MoveSpec) { s.Folder = xvmsim.WestWebFolder },
+			Blocker, []string{"a VM named dup-01 already exists in vc-west folder migrated/web"}},
+		{"target name elsewhere", []string{xvmsim.DupVM}, nil, Warning, []string{"a VM named dup-01 already exists elsewhere in vc-west"}},
+		{"cluster host in maintenance", []string{"web-01"}, func(s *MoveSpec) { s.Cluster = xvmsim.WestMaintCluster },
+			Blocker, []string{"no host of cluster west-maint can take the VMs", "esx-w4.lab is in maintenance mode"}},
+		{"host in maintenance", []string{"web-01"}, func(s *MoveSpec) { s.Cluster, s.Host = "", xvmsim.WestMaintHost },
+			Blocker, []string{"host esx-w4.lab", "is in maintenance mode"}},
+		{"datastore not reachable from the host", []string{"web-01"}, func(s *MoveSpec) { s.Cluster, s.Host, s.Datastore = "", xvmsim.WestStdHost, xvmsim.WestSilver },
+			Blocker, []string{"datastore ds-silver exists in dc-west but no host of west-std sees it", "ds-gold"}},
+		{"portgroup not on the host", []string{"web-01"}, func(s *MoveSpec) { s.Cluster = xvmsim.WestStdCluster },
+			Blocker, []string{"portgroup app-pg not found in vc-west", "VM Network"}},
+		{"distributed to standard", []string{"web-01"}, func(s *MoveSpec) {
+			s.Cluster, s.Networks = xvmsim.WestStdCluster, []NetworkMap{{Target: xvmsim.StandardPortgroup}}
+		}, Blocker, []string{"of web-01 is on distributed portgroup east-app-pg; cross vCenter vMotion cannot move it to standard portgroup VM Network"}},
+		{"pci passthrough", []string{xvmsim.TripPassthrough}, nil, Blocker, []string{"of trip-passthrough is a PCI passthrough device (NVIDIA A100)"}},
+		{"usb", []string{xvmsim.TripUSB}, nil, Blocker, []string{"of trip-usb is a connected USB device"}},
+		{"serial port", []string{xvmsim.TripSerial}, nil, Blocker, []string{"of trip-serial uses the host's serial port /dev/ttyS0"}},
+		{"parallel port", []string{xvmsim.TripParallel}, nil, Blocker, []string{"of trip-parallel uses the host's parallel port /dev/parport0"}},
+		{"cd-rom on a client device", []string{xvmsim.TripCDROMClient}, nil, Blocker, []string{"of trip-cdrom-client is connected to a client device"}},
+		{"cd-rom on a host-local iso", []string{xvmsim.TripCDROMISO}, nil, Blocker, []string{"of trip-cdrom-iso is connected to [] /vmimages", "an ISO on the host's own disk"}},
+		{"template", []string{xvmsim.TripTemplate}, nil, Blocker, []string{"trip-template is a template"}},
+		{"snapshots", []string{xvmsim.TripSnapshot}, nil, Warning, []string{"trip-snapshot has snapshots"}},
+		{"suspended", []string{xvmsim.TripSuspended}, nil, Warning, []string{"trip-suspended is suspended"}},
+		{"powered off", []string{"db-01"}, nil, OK, []string{"db-01 is powered off and will be moved powered off"}},
+		{"thick disk larger than the free space", []string{xvmsim.TripBigDisk}, func(s *MoveSpec) { s.Datastore = xvmsim.WestSilver },
+			Blocker, []string{"the disks of trip-bigdisk need 4096.0 GB on ds-silver as disks in their current format; it has 3072.0 GB free"}},
+		{"eager disk larger than the free space", []string{xvmsim.TripBigDisk}, func(s *MoveSpec) { s.Datastore, s.DiskFormat = xvmsim.WestSilver, DiskEager },
+			Blocker, []string{"need 4096.0 GB on ds-silver as thick eager zeroed disks"}},
+		{"thin disk that may outgrow the datastore", []string{xvmsim.TripBigDisk}, func(s *MoveSpec) { s.Datastore, s.DiskFormat = xvmsim.WestSilver, DiskThin },
+			Warning, []string{"the disks of trip-bigdisk fit on ds-silver now", "can grow to 4096.0 GB"}},
+		{"vcenter check error", []string{xvmsim.TripCheckError}, nil, Blocker,
+			[]string{"vc-east's compatibility check refuses trip-check-error: The target host does not support"}},
+		{"vcenter check warning", []string{xvmsim.TripCheckWarn}, nil, Warning,
+			[]string{"vc-east's compatibility check warns about trip-check-warning: The vMotion interface"}},
+		{"pattern matching nothing", []string{"nomatch-*"}, nil, Blocker, []string{"pattern nomatch-* matches no VM in vc-east"}},
+		{"malformed pattern", []string{"web-["}, nil, Blocker, []string{"web-[ is not a valid name pattern"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spec := base
+			spec.VMs = tt.vms
+			if tt.edit != nil {
+				tt.edit(&spec)
+			}
+			p, err := m.Plan(ctx, spec)
+			if err != nil {
+				t.Fatalf("Plan: %v", err)
+			}
+			f := findingWith(p, tt.sev, tt.words...)
+			if f == nil {
+				t.Fatalf("no %s finding saying %q; findings: %+v", tt.sev, tt.words, p.Findings)
+			}
+			if tt.sev == Blocker {
+				if !p.Blocked() {
+					t.Error("a blocker, yet Blocked() is false")
+				}
+				if f.Hint == "" {
+					t.Errorf("blocker %q gives no hint", f.Message)
+				}
+			} else if p.Blocked() {
+				t.Errorf("blocked by %v; want only the %s", findingsOf(p, Blocker), tt.sev)
+			}
+		})
+	}
+}
+
+func TestPreflightClean(t *testing.T) {
+	_, m, _ := startLab(t)
+	p, err := m.Plan(context.Background(), MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC,
+		Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Folder: xvmsim.WestWebFolder, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range p.Findings {
+		if f.Severity != OK {
+			t.Errorf("unexpected %s: %s", f.Severity, f.Message)
+		}
+	}
+}
+
+func TestPreflightOldVCenter(t *testing.T) {
+	lab, err := xvmsim.Start(context.Background(), xvmsim.WithVersion(xvmsim.WestVC, "6.0.0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lab.Close)
+	m, _ := newTestManager(t, labConfig(lab, "vc-east"), labConfig(lab, "vc-west"))
+	p, err := m.Plan(context.Background(), MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC,
+		Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := findingWith(p, Blocker, "vc-west runs vCenter 6.0.0; cross vCenter vMotion needs 6.5 or later on both sides"); f == nil || !p.Blocked() {
+		t.Errorf("no version blocker: %+v", p.Findings)
+	}
+}
+
+func TestPlanPatterns(t *testing.T) {
+	_, m, _ := startLab(t)
+	p, err := m.Plan(context.Background(), MoveSpec{VMs: []string{"web-0[23]", "db-01", "web-*"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC,
+		Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}, {Source: xvmsim.StandardPortgroup, Target: xvmsim.StandardPortgroup}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Blocked() {
+		t.Fatalf("blocked: %v", findingsOf(p, Blocker))
+	}
+	var got []string
+	for _, v := range p.VMs {
+		got = append(got, v.Name)
+	}
+	if want := "web-02 web-03 db-01 web-01"; strings.Join(got, " ") != want {
+		t.Errorf("VMs %v, want %s (request order, each once)", got, want)
+	}
+	if f := findingWith(p, Warning, "named twice"); f != nil {
+		t.Errorf("overlapping patterns reported as duplicates: %s", f.Message)
+	}
+	// A plan that crossed a process boundary is re-resolved per VM; a VM
+	// selected through a pattern must still count as part of it.
+	wire := *p
+	wire.placement, wire.vms = nil, nil
+	if _, _, err := m.resolved(context.Background(), &wire, "web-03"); err != nil {
+		t.Errorf("re-resolving web-03 of a web-* plan: %v", err)
+	}
+}
+
+// Hundreds of VMs in one plan: resolved in a few round trips, whatever the count.
+func TestPlan200VMs(t *testing.T) {
+	ctx := context.Background()
+	lab, err := xvmsim.Start(ctx, xvmsim.WithExtraVMs(200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lab.Close)
+	m, _ := newTestManager(t, labConfig(lab, "vc-east"), labConfig(lab, "vc-west"))
+	spec := MoveSpec{VMs: []string{"bulk-*"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Cluster: xvmsim.WestCluster,
+		Datastore: xvmsim.WestGold, Folder: xvmsim.WestWebFolder, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}, DiskFormat: DiskThin}
+	start := time.Now()
+	p, err := m.Plan(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("200-VM plan in %v", time.Since(start))
+	if p.Blocked() || len(p.VMs) != 200 || len(p.vms) != 200 {
+		t.Fatalf("VMs %d, resolved %d, blockers %v", len(p.VMs), len(p.vms), findingsOf(p, Blocker))
+	}
+	if f := findingWith(p, Warning, "could not run"); f != nil {
+		t.Errorf("compatibility check: %s", f.Message)
+	}
+	if p.VMs[0].Name != "bulk-0001" || p.VMs[199].Name != "bulk-0200" {
+		t.Errorf("first %s, last %s", p.VMs[0].Name, p.VMs[199].Name)
+	}
+
+	// Without the per-VM compatibility check (no datastore: blocked before
+	// it), resolution alone must not cost a round trip per VM.
+	spec.Datastore = ""
+	east := lab.VC(xvmsim.EastVC)
+	before := east.Requests()
+	if _, err := m.Plan(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	if n := east.Requests() - before; n > 20 {
+		t.Errorf("resolving 200 VMs took %d requests to the source, want a handful", n)
+	}
+}

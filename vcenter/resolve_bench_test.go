@@ -1,0 +1,83 @@
+package vcenter
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"testing"
+
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
+
+	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
+)
+
+// BenchmarkResolve1000Of10000 resolves 1,000 VM names, and reads what a
+// plan needs of each (hardware, power state, snapshots, networks, disk
+// layout), in a 10,000-VM vCenter: the way Plan does it (one container-view
+// listing, one property retrieve for all), and one find.Finder lookup plus
+// one retrieve per name, the usual govmomi idiom.
+//
+//	go test -run '^$' -bench Resolve1000Of10000 -benchtime 3x -timeout 30m ./vcenter
+func BenchmarkResolve1000Of10000(b *testing.B) {
+	const total, wanted = 10000, 1000
+	ctx := context.Background()
+	lab, err := xvmsim.Start(ctx, xvmsim.WithExtraVMs(total))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(lab.Close)
+	vc := lab.VC(xvmsim.EastVC)
+	m, err := NewManager([]Config{labConfig(lab, xvmsim.EastVC), labConfig(lab, xvmsim.WestVC)}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close(context.Background()) })
+	names := make([]string, 0, wanted)
+	for i := 1; i <= wanted; i++ {
+		names = append(names, fmt.Sprintf("bulk-%04d", i*total/wanted))
+	}
+
+	b.Run("collector", func(b *testing.B) {
+		for b.Loop() {
+			err := m.withSession(ctx, xvmsim.EastVC, func(c *vim25.Client, _ *x509.Certificate) error {
+				r := &resolver{plan: &Plan{}, spec: MoveSpec{VMs: names, Source: xvmsim.EastVC, Target: xvmsim.WestVC}}
+				got, err := r.resolveSource(ctx, c)
+				if err == nil && len(got) != wanted {
+					err = fmt.Errorf("resolved %d VMs, want %d: %v", len(got), wanted, r.plan.Findings)
+				}
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
+	b.Run("finder", func(b *testing.B) {
+		c, err := vc.Client(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer func() { _ = c.Logout(context.Background()) }()
+		f := find.NewFinder(c.Client)
+		dc, err := f.Datacenter(ctx, vc.Datacenter)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.SetDatacenter(dc)
+		for b.Loop() {
+			for _, name := range names {
+				vm, err := f.VirtualMachine(ctx, name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var o mo.VirtualMachine
+				if err := vm.Properties(ctx, vm.Reference(), vmProps, &o); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
