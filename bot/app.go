@@ -61,6 +61,9 @@ var _ planner = (*vcenter.Manager)(nil)
 // twice must be harmless (the job id is the Nats-Msg-Id).
 type jobPublisher interface {
 	PublishJob(ctx context.Context, j events.Job) error
+	// CancelJob stops a job: never started if no worker took it yet, its vCenter task
+	// cancelled if it runs. It returns the job's state after the call.
+	CancelJob(ctx context.Context, jobID, by string) (events.JobState, error)
 }
 
 var _ jobPublisher = (*events.Bus)(nil)

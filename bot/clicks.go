@@ -215,7 +215,29 @@ func (b *Bot) cancel(ctx context.Context, id string, who invocation) {
 	}
 	b.m.approvals.WithLabelValues(decisionCancelled).Inc()
 	b.log.Info("request cancelled", "request_id", id, "user", who.User)
+	b.stopJobs(ctx, r, who.User)
 	b.refreshParent(ctx, b.adoptMessage(ctx, r, who))
+}
+
+// stopJobs makes a cancellation real where the work happens: every job of the request
+// that has not ended is marked on the bus, so no worker starts it, and a running one has
+// its vCenter task cancelled. Jobs of a request that was never approved were never
+// published and need nothing.
+func (b *Bot) stopJobs(ctx context.Context, r *approvals.Request, by string) {
+	if len(r.Approvals) < max(r.Quorum, 1) {
+		return
+	}
+	for _, j := range r.Jobs {
+		if j.State == approvals.StateSucceeded || j.State == approvals.StateFailed {
+			continue
+		}
+		state, err := b.jobs.CancelJob(ctx, j.ID, by)
+		if err != nil {
+			b.log.Error("cancel job", "request_id", r.ID, "job_id", j.ID, "err", err)
+			continue
+		}
+		b.log.Info("job cancel requested", "request_id", r.ID, "job_id", j.ID, "state", state)
+	}
 }
 
 // decisionOf is the metric label of a refused decision.

@@ -202,8 +202,9 @@ func (b *Bot) runInfoVerb(ctx context.Context, cmd Command, who invocation) stri
 		}
 		b.m.approvals.WithLabelValues(decisionCancelled).Inc()
 		b.log.Info("request cancelled", "request_id", id, "user", who.User)
+		b.stopJobs(ctx, r, who.User)
 		b.refreshParent(ctx, r)
-		b.tell(ctx, who, message{Text: fmt.Sprintf("Request %s is cancelled.", id)})
+		b.tell(ctx, who, message{Text: fmt.Sprintf("Request %s is cancelled; moves already running are being cancelled in vCenter where it can still roll them back.", id)})
 		return outcomeOK
 	}
 	return outcomeUnavailable

@@ -330,9 +330,10 @@ func (p *fakePlanner) Home() string    { return "vc-east" }
 
 // fakeJobs records published jobs; fail makes the next n publishes fail.
 type fakeJobs struct {
-	mu   sync.Mutex
-	jobs []events.Job
-	fail int
+	mu        sync.Mutex
+	jobs      []events.Job
+	cancelled []string
+	fail      int
 }
 
 func (j *fakeJobs) PublishJob(_ context.Context, job events.Job) error {
@@ -344,6 +345,13 @@ func (j *fakeJobs) PublishJob(_ context.Context, job events.Job) error {
 	}
 	j.jobs = append(j.jobs, job)
 	return nil
+}
+
+func (j *fakeJobs) CancelJob(_ context.Context, jobID, by string) (events.JobState, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.cancelled = append(j.cancelled, jobID+" by "+by)
+	return events.JobCancelled, nil
 }
 
 func (j *fakeJobs) published() []events.Job {

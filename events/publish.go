@@ -99,3 +99,8 @@ func subjectToken(s string) string {
 		}
 	}, s)
 }
+
+// CancelJob stops a job (see JobRecords.RequestCancel).
+func (b *Bus) CancelJob(ctx context.Context, jobID, by string) (JobState, error) {
+	return b.jobs.RequestCancel(ctx, jobID, by)
+}

@@ -175,3 +175,42 @@ func dumpStream(ctx context.Context, t *testing.T, h *harness, stream string) st
 	}
 	return out.String()
 }
+
+// An approved request cancelled while its jobs wait in the queue: no worker ever starts
+// them, and the thread says they were cancelled.
+func TestCancelledQueuedJobsNeverRun(t *testing.T) {
+	h := newHarnessRole(t, roleBot, func(c *Config) { c.NATS.Listen = "127.0.0.1:-1" })
+	msg := h.request(uReq, "migrate web-01,web-02 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
+	h.click(uBoss, msg, "xvm_approve")
+	h.await("the approval", func() bool {
+		return strings.Contains(h.ws.Plain(h.parent(msg.TS)), "*Queued*")
+	})
+	n := len(h.ws.Ephemerals(uReq))
+	if _, err := h.ws.Command(h.ctx, uReq, chan1, "cancel "+h.requestID(msg)); err != nil {
+		t.Fatal(err)
+	}
+	h.awaitEphemeral(uReq, n, "cancelled")
+
+	// Only now does a worker come up.
+	wcfg := h.config(func(c *Config) { c.NATS.URL = h.sys.embedded.ClientURL() })
+	wsys, err := newSystem(h.ctx, wcfg, roleWorker, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.runSystem(wsys)
+	h.await("both jobs to report cancelled", func() bool {
+		r, err := h.sys.svc.Get(h.ctx, h.requestID(msg))
+		return err == nil && r.Counts()["cancelled"] == 2
+	})
+	if n := h.lab.VC("vc-east").XVMRelocations(); n != 0 {
+		t.Fatalf("%d cancelled moves ran", n)
+	}
+	for _, vm := range []string{"web-01", "web-02"} {
+		if _, err := h.lab.VC("vc-east").FindVM(h.ctx, vm); err != nil {
+			t.Errorf("%s left vc-east: %v", vm, err)
+		}
+	}
+	if q := h.jobsPublished(); q != 0 {
+		t.Errorf("%d jobs still queued", q)
+	}
+}
