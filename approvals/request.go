@@ -113,6 +113,8 @@ type Job struct {
 	State    State  `json:"state"`
 	Progress int    `json:"progress,omitempty"`
 	Error    string `json:"error,omitempty"`
+	// Note is what the job is waiting for, if anything (a change window, a retry).
+	Note string `json:"note,omitempty"`
 	// Fault names the vSphere fault of a failure; Hint says what to check.
 	Fault     string    `json:"fault,omitempty"`
 	Hint      string    `json:"hint,omitempty"`

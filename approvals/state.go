@@ -83,6 +83,7 @@ func (r *Request) UpdateJob(jobID string, state State, progress int, errMsg stri
 		return false, nil
 	}
 	before := *j
+	j.Note = ""
 	switch state {
 	case StateRunning:
 		if j.StartedAt.IsZero() {
@@ -126,4 +127,17 @@ func (r *Request) settle(now time.Time) {
 	case c[StateRunning] > 0 || done > 0:
 		r.State = StateRunning
 	}
+}
+
+// NoteJob records what a job that has not started is waiting for (a change window, say).
+func (r *Request) NoteJob(jobID, note string) (changed bool, err error) {
+	j := r.Job(jobID)
+	if j == nil {
+		return false, fmt.Errorf("request %s has no job %s", r.ID, jobID)
+	}
+	if j.State.Final() || j.State == StateRunning || j.Note == note {
+		return false, nil
+	}
+	j.Note = note
+	return true, nil
 }

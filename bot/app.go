@@ -37,6 +37,8 @@ type Config struct {
 	InsecureVCenters []string
 	// Digest, if its Channel is set, posts the stats to that channel every Every.
 	Digest Digest
+	// Windows are the change windows of target vCenters: the review says when moves start.
+	Windows map[string][]approvals.Window
 }
 
 // Digest is the scheduled stats post.

@@ -114,6 +114,9 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 		Requester: who.User,
 		Channel:   who.Channel,
 	}
+	if f, ok := b.windowFinding(dst); ok {
+		r.Review.Findings = append(r.Review.Findings, f)
+	}
 	if plan.Blocked() || cmd.Check {
 		// A review only: nothing is stored, nobody is asked to approve.
 		b.tell(ctx, who, withoutButtons(asMessage(RenderRequest(r, b.now()))))
@@ -357,6 +360,29 @@ func planVMs(p *vcenter.Plan, asked []string) []string {
 		out = append(out, vm.Name)
 	}
 	return out
+}
+
+// windowFinding tells the review when approved moves into target will start, if target
+// has change windows.
+func (b *Bot) windowFinding(target string) (approvals.Finding, bool) {
+	ws := b.cfg.Windows[target]
+	if len(ws) == 0 {
+		return approvals.Finding{}, false
+	}
+	names := make([]string, len(ws))
+	for i, w := range ws {
+		names[i] = w.String()
+	}
+	now := b.now()
+	next := approvals.NextStart(ws, now)
+	if !next.After(now) {
+		return approvals.Finding{Severity: approvals.SeverityOK, Message: fmt.Sprintf(
+			"%s's change window is open now (%s): approved moves start at once", target, strings.Join(names, ", "))}, true
+	}
+	return approvals.Finding{Severity: approvals.SeverityWarning, Message: fmt.Sprintf(
+		"moves into %s start only in its change windows (%s): once approved, they wait until %s",
+		target, strings.Join(names, ", "), next.Format("Mon 2 Jan 15:04 MST")),
+		Hint: "approve ahead of the window; the jobs start on their own when it opens"}, true
 }
 
 // reviewOf copies a plan into the request's review, the page approvers read.

@@ -17,6 +17,9 @@ import (
 // nothing. A returned error means the event should be delivered again.
 func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 	log := b.log.With("request_id", e.RequestID, "job_id", e.JobID, "event", e.Type)
+	if e.Type == events.EventQueued && e.Message != "" && e.RequestID != "" {
+		return b.noteJob(ctx, e)
+	}
 	state, ok := jobStateOf(e.Type)
 	if !ok || e.RequestID == "" || e.JobID == "" {
 		log.Debug("event ignored")
@@ -110,6 +113,48 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 			log.Error("post final reply", "err", err)
 		}
 		log.Info("request finished", "state", r.State)
+	}
+	return nil
+}
+
+// noteJob shows what a queued job waits for (a closed change window) in its thread message.
+func (b *Bot) noteJob(ctx context.Context, e events.Event) error {
+	unlock := b.lock(e.RequestID)
+	defer unlock()
+	r, err := b.svc.Update(ctx, e.RequestID, func(r *approvals.Request) error {
+		changed, err := r.NoteJob(e.JobID, e.Message)
+		if err == nil && !changed {
+			return errAlreadyDone
+		}
+		return err
+	})
+	switch {
+	case errors.Is(err, errAlreadyDone), errors.Is(err, approvals.ErrNotFound):
+		return nil
+	case err != nil && r != nil:
+		return nil
+	case err != nil:
+		return fmt.Errorf("note job %s: %w", e.JobID, err)
+	}
+	j := r.Job(e.JobID)
+	if j.ThreadTS != "" {
+		if err := b.slack.update(ctx, r.Channel, j.ThreadTS, asMessage(RenderJobProgress(r, j))); err != nil {
+			b.log.Error("edit progress message", "job_id", j.ID, "err", err)
+		}
+		return nil
+	}
+	ts, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderJobProgress(r, j)))
+	if err != nil {
+		return fmt.Errorf("post note of job %s: %w", j.ID, err)
+	}
+	if _, err := b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
+		if jj := r.Job(e.JobID); jj != nil && jj.ThreadTS == "" {
+			jj.ThreadTS = ts
+			return nil
+		}
+		return errAlreadyDone
+	}); err != nil && !errors.Is(err, errAlreadyDone) {
+		b.log.Error("store progress message ts", "job_id", j.ID, "err", err)
 	}
 	return nil
 }

@@ -68,6 +68,9 @@ func RenderJobProgress(r *approvals.Request, j *approvals.Job) (text string, blo
 	if j.Error != "" {
 		body += "\n" + esc(clipRunes(j.Error, maxFieldChars))
 	}
+	if j.Note != "" {
+		body += "\n⏳ " + esc(clipRunes(j.Note, maxFieldChars))
+	}
 	ctx := []string{"Job " + j.ID}
 	if !j.StartedAt.IsZero() {
 		ctx = append(ctx, "started "+clock(j.StartedAt))

@@ -106,6 +106,17 @@ type VCenterConfig struct {
 	Timezone string   `yaml:"timezone"`
 }
 
+// windows returns every vCenter's change windows (validated with the config).
+func (c *Config) windows() map[string][]approvals.Window {
+	out := map[string][]approvals.Window{}
+	for _, v := range c.VCenters {
+		if ws, err := v.ParsedWindows(); err == nil && len(ws) > 0 {
+			out[v.Name] = ws
+		}
+	}
+	return out
+}
+
 // ParsedWindows returns the vCenter's change windows.
 func (v VCenterConfig) ParsedWindows() ([]approvals.Window, error) {
 	loc := time.UTC

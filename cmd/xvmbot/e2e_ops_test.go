@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -212,5 +213,35 @@ func TestCancelledQueuedJobsNeverRun(t *testing.T) {
 	}
 	if q := h.jobsPublished(); q != 0 {
 		t.Errorf("%d jobs still queued", q)
+	}
+}
+
+// A target vCenter with a closed change window: the review says when moves will start;
+// once approved, the job waits in the queue and its thread message says what for.
+func TestChangeWindowIsShownAndHeld(t *testing.T) {
+	opens := time.Now().UTC().Add(3 * time.Hour)
+	spec := fmt.Sprintf("daily %s-%s", opens.Format("15:04"), opens.Add(time.Hour).Format("15:04"))
+	h := newHarness(t, func(c *Config) {
+		for i := range c.VCenters {
+			if c.VCenters[i].Name == "vc-west" {
+				c.VCenters[i].Windows = []string{spec}
+			}
+		}
+	})
+	msg := h.request(uReq, "migrate web-01 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
+	if review := h.ws.Plain(msg); !strings.Contains(review, spec) || !strings.Contains(review, "wait until") {
+		t.Fatalf("the review does not say when the move will start:\n%s", review)
+	}
+	h.click(uBoss, msg, "xvm_approve")
+	h.await("the job to say it waits for the window", func() bool {
+		for _, m := range h.ws.Thread(msg.TS) {
+			if strings.Contains(h.ws.Plain(m), "change window") {
+				return true
+			}
+		}
+		return false
+	})
+	if n := h.lab.VC("vc-east").XVMRelocations(); n != 0 {
+		t.Fatalf("%d moves ran outside the window", n)
 	}
 }

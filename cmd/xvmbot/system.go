@@ -107,6 +107,7 @@ func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s
 			APIURL: cfg.Slack.APIURL, Channels: cfg.Slack.Channels, ProgressInterval: cfg.Slack.ProgressInterval,
 			InsecureVCenters: cfg.insecureVCenters(),
 			Digest:           bot.Digest{Channel: cfg.Slack.Digest.Channel, Every: cfg.Slack.Digest.Every, Window: cfg.Slack.Digest.Window},
+			Windows:          cfg.windows(),
 		}, s.svc, s.vc, s.bus, logger, s.reg)
 		if err != nil {
 			return nil, err
@@ -118,10 +119,7 @@ func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s
 			host, _ := os.Hostname()
 			name = fmt.Sprintf("%s-%d", host, os.Getpid())
 		}
-		windows := map[string][]approvals.Window{}
-		for _, v := range cfg.VCenters {
-			windows[v.Name], _ = v.ParsedWindows() // validated with the config
-		}
+		windows := cfg.windows()
 		s.worker = worker.New(worker.Config{Name: name, Slots: cfg.Limits.MaxConcurrent, MaxAttempts: cfg.Worker.MaxAttempts,
 			RenewEvery: min(s.bus.Config().LeaseTTL/3, 5*time.Second), Windows: windows},
 			s.vc, s.bus, worker.NATSRecords{Jobs: s.bus.Jobs()}, worker.NATSLocks{Leases: s.bus.Leases()},
