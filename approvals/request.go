@@ -106,6 +106,19 @@ type Decision struct {
 	Reason string    `json:"reason,omitempty"`
 }
 
+// Origin is where a VM was before its move, by name: what /xvm undo asks to go back to.
+type Origin struct {
+	VCenter    string `json:"vcenter"`
+	Cluster    string `json:"cluster,omitempty"`
+	Host       string `json:"host,omitempty"`
+	Pool       string `json:"pool,omitempty"`
+	Datastore  string `json:"datastore,omitempty"`
+	Folder     string `json:"folder,omitempty"`
+	DiskFormat string `json:"disk_format,omitempty"`
+	// Networks maps each portgroup after the move (Source) to the one before (Target).
+	Networks []NetworkMapping `json:"networks,omitempty"`
+}
+
 // Job is the part of a request that moves one VM.
 type Job struct {
 	ID       string `json:"id"`
@@ -113,6 +126,8 @@ type Job struct {
 	State    State  `json:"state"`
 	Progress int    `json:"progress,omitempty"`
 	Error    string `json:"error,omitempty"`
+	// Origin is where the VM was before it moved (set when the job succeeds).
+	Origin *Origin `json:"origin,omitempty"`
 	// Note is what the job is waiting for, if anything (a change window, a retry).
 	Note string `json:"note,omitempty"`
 	// Fault names the vSphere fault of a failure; Hint says what to check.

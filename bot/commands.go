@@ -88,10 +88,48 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 			return &message{Text: "xvmbot is restarting; please try again in a minute."}
 		}
 		return nil
-	default: // undo
-		count(outcomeUnavailable)
-		return replyOf(asMessage(RenderError(fmt.Sprintf("/xvm %s is not available yet.", cmd.Verb), Usage(cmd.Verb))))
+	case VerbUndo:
+		if !b.spawn("undo", func(ctx context.Context) { count(b.undo(ctx, cmd.Arg, who)) }) {
+			count(outcomeUnavailable)
+			return &message{Text: "xvmbot is restarting; please try again in a minute."}
+		}
+		return &message{Text: fmt.Sprintf("Checking the way back for %s…", cmd.Arg)}
 	}
+	count(outcomeUnavailable)
+	return replyOf(asMessage(RenderError(fmt.Sprintf("/xvm %s is not available.", cmd.Verb), Usage(cmd.Verb))))
+}
+
+// undo asks for the way back of a finished move: a new request, from where the VM is now
+// to where it was before (host, pool, datastore, folder, portgroups and disk format as
+// recorded by the worker), which goes through pre-flight and approval like any other.
+func (b *Bot) undo(ctx context.Context, jobID string, who invocation) string {
+	r, err := b.svc.Get(ctx, requestIDOf(jobID))
+	if err != nil {
+		b.tell(ctx, who, notice(fmt.Sprintf("There is no job %s to undo.", jobID)))
+		return outcomeFailed
+	}
+	j := r.Job(jobID)
+	if j == nil && len(r.Jobs) == 1 {
+		j = &r.Jobs[0] // a one-VM request's id names its only job
+	}
+	switch {
+	case j == nil:
+		b.tell(ctx, who, notice(fmt.Sprintf("%s has %d jobs: name one, e.g. /xvm undo %s.", r.ID, len(r.Jobs), r.Jobs[0].ID)))
+		return outcomeFailed
+	case j.State != approvals.StateSucceeded:
+		b.tell(ctx, who, notice(fmt.Sprintf("%s did not move %s (it is %s): there is nothing to undo.", j.ID, j.VM, j.State)))
+		return outcomeFailed
+	case j.Origin == nil:
+		b.tell(ctx, who, notice(fmt.Sprintf("xvmbot did not record where %s was before %s, so it cannot ask for the way back; "+
+			"type the migrate command with the original placement.", j.VM, j.ID)))
+		return outcomeFailed
+	}
+	o := j.Origin
+	cmd := Command{Verb: VerbMigrate, Direction: approvals.Migrate, VMs: []string{j.VM}, From: r.TargetVC, To: o.VCenter,
+		Placement: approvals.Placement{Cluster: o.Cluster, Host: o.Host, Pool: o.Pool, Datastore: o.Datastore,
+			Folder: o.Folder, DiskFormat: o.DiskFormat, Networks: o.Networks}}
+	b.log.Info("undo requested", "job_id", j.ID, "vm", j.VM, "user", who.User)
+	return b.planAndSubmit(ctx, cmd, r.TargetVC, o.VCenter, who)
 }
 
 // planAndSubmit pre-flights a move and, unless it is a check or blocked, stores the

@@ -44,6 +44,9 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 		if j := r.Job(e.JobID); err == nil && j != nil && e.Type == events.EventFailed {
 			j.Fault, j.Hint = e.Fault, e.Hint
 		}
+		if j := r.Job(e.JobID); err == nil && j != nil && e.Origin != nil {
+			j.Origin = originOf(e.Origin)
+		}
 		return err
 	})
 	switch {
@@ -157,6 +160,15 @@ func (b *Bot) noteJob(ctx context.Context, e events.Event) error {
 		b.log.Error("store progress message ts", "job_id", j.ID, "err", err)
 	}
 	return nil
+}
+
+func originOf(p *events.Placement) *approvals.Origin {
+	o := &approvals.Origin{VCenter: p.VCenter, Cluster: p.Cluster, Host: p.Host, Pool: p.Pool, Datastore: p.Datastore,
+		Folder: p.Folder, DiskFormat: p.DiskFormat}
+	for _, n := range p.Networks {
+		o.Networks = append(o.Networks, approvals.NetworkMapping{Source: n.Source, Target: n.Target})
+	}
+	return o
 }
 
 // jobStateOf maps an event to the job state it reports. Queued events carry nothing to

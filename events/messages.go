@@ -48,6 +48,19 @@ type Job struct {
 	QueuedAt    time.Time `json:"queued_at"`
 }
 
+// Placement is where a VM was, by name: recorded before a move so it can be undone.
+type Placement struct {
+	VCenter    string `json:"vcenter"`
+	Cluster    string `json:"cluster,omitempty"`
+	Host       string `json:"host,omitempty"`
+	Pool       string `json:"pool,omitempty"`
+	Datastore  string `json:"datastore,omitempty"`
+	Folder     string `json:"folder,omitempty"`
+	DiskFormat string `json:"disk_format,omitempty"`
+	// Networks maps each NIC's portgroup after the move (Source) to the one before (Target).
+	Networks []NetworkMapping `json:"networks,omitempty"`
+}
+
 // EventType is what happened to a job.
 type EventType string
 
@@ -79,12 +92,14 @@ type Event struct {
 	TargetVC  string    `json:"target_vc,omitempty"`
 	Progress  int       `json:"progress,omitempty"` // 0–100
 	// Message is a plain-words line for people; Fault, Error and Hint explain a failure.
-	Message  string    `json:"message,omitempty"`
-	Fault    string    `json:"fault,omitempty"`
-	Error    string    `json:"error,omitempty"`
-	Hint     string    `json:"hint,omitempty"`
-	TaskRef  string    `json:"task_ref,omitempty"`
-	Worker   string    `json:"worker,omitempty"`
-	Duration float64   `json:"duration_seconds,omitempty"`
-	At       time.Time `json:"at"`
+	Message  string  `json:"message,omitempty"`
+	Fault    string  `json:"fault,omitempty"`
+	Error    string  `json:"error,omitempty"`
+	Hint     string  `json:"hint,omitempty"`
+	TaskRef  string  `json:"task_ref,omitempty"`
+	Worker   string  `json:"worker,omitempty"`
+	Duration float64 `json:"duration_seconds,omitempty"`
+	// Origin is where the VM was before the move (succeeded events), for /xvm undo.
+	Origin *Placement `json:"origin,omitempty"`
+	At     time.Time  `json:"at"`
 }

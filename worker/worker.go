@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +24,7 @@ type relocator interface {
 	Locate(ctx context.Context, vcName, vm string) (bool, error)
 	Footprint(ctx context.Context, p *vcenter.Plan, vm string) (vcenter.Footprint, error)
 	Cancel(ctx context.Context, vcName, taskRef string) error
+	Where(ctx context.Context, vcName, vm string) (*vcenter.Where, error)
 }
 
 // Scheduler hands out the per-host, per-datastore and per-vCenter slots a relocation
@@ -99,6 +102,7 @@ type Worker struct {
 	records Records
 	locks   Locker
 	sched   Scheduler
+	origins sync.Map // job id → *events.Placement, from verify to the succeeded event
 	log     *slog.Logger
 	m       *metrics
 	now     func() time.Time
@@ -269,6 +273,11 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	}
 	stop := w.keepAlive(ctx, log, d, renew, renewSlots, w.cancelWatch(j, log))
 	defer stop()
+	// Where the VM is now is what /xvm undo will ask to go back to.
+	origin, err := w.vc.Where(ctx, j.SourceVC, j.VM)
+	if err != nil {
+		log.Warn("could not record the original placement; undo will not be offered", "err", err)
+	}
 	taskRef, err := w.vc.Start(ctx, plan, j.VM)
 	if err != nil {
 		return w.finish(ctx, j, rec, nil, err, w.now().Sub(start), log)
@@ -281,7 +290,62 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	}
 	log.Info("relocation started", "task", taskRef)
 	res, err := w.vc.Watch(ctx, j.SourceVC, taskRef, j.VM, w.onProgress(ctx, j, d, renew, log))
+	if err == nil {
+		err = w.verify(ctx, j, plan, origin, res, log)
+	}
 	return w.finish(ctx, j, rec, res, err, w.now().Sub(start), log)
+}
+
+// verify checks that the VM is where the request said, and fills res.Origin for undo. A
+// relocation whose task succeeded but left the VM elsewhere is reported as a failure: the
+// people who approved one placement must learn that another one happened.
+func (w *Worker) verify(ctx context.Context, j events.Job, plan *vcenter.Plan, origin *vcenter.Where, res *vcenter.Result, log *slog.Logger) error {
+	after, err := w.vc.Where(ctx, j.TargetVC, j.VM)
+	if err != nil {
+		log.Warn("could not verify the placement after the move", "err", err)
+		return nil // the task said it succeeded; a failed read is not a failed move
+	}
+	var off []string
+	want := func(what, got, exp string) {
+		if exp != "" && exp != "/" && got != strings.Trim(exp, "/") {
+			off = append(off, fmt.Sprintf("%s is %q, not %q", what, got, exp))
+		}
+	}
+	want("host", after.Host, plan.Host)
+	want("resource pool", after.Pool, plan.Pool)
+	want("datastore", after.Datastore, plan.Datastore)
+	want("folder", after.Folder, plan.Folder)
+	for _, vm := range plan.VMs {
+		if vm.Name != j.VM {
+			continue
+		}
+		for i, nic := range vm.NICs {
+			if i < len(after.Networks) && nic.Target != "" && after.Networks[i] != nic.Target {
+				off = append(off, fmt.Sprintf("%s is on %q, not %q", nic.Label, after.Networks[i], nic.Target))
+			}
+		}
+	}
+	if len(off) > 0 {
+		return &vcenter.Fault{VCenter: j.TargetVC, VM: j.VM, Step: "verify", Kind: "PlacementMismatch",
+			Message: fmt.Sprintf("%s moved to %s, but not as approved: %s", j.VM, j.TargetVC, strings.Join(off, "; ")),
+			Hint:    fmt.Sprintf("check %s in %s; /xvm undo %s asks for the way back", j.VM, j.TargetVC, j.ID)}
+	}
+	if origin != nil {
+		o := &events.Placement{VCenter: origin.VCenter, Cluster: origin.Cluster, Host: origin.Host, Pool: origin.Pool,
+			Datastore: origin.Datastore, Folder: origin.Folder, DiskFormat: string(origin.DiskFormat)}
+		seen := map[events.NetworkMapping]bool{}
+		for i, pg := range origin.Networks {
+			if i < len(after.Networks) {
+				m := events.NetworkMapping{Source: after.Networks[i], Target: pg}
+				if !seen[m] {
+					seen[m] = true
+					o.Networks = append(o.Networks, m)
+				}
+			}
+		}
+		w.origins.Store(j.ID, o)
+	}
+	return nil
 }
 
 // outsideWindow holds a job that may not start yet because its target vCenter's change
@@ -425,6 +489,9 @@ func (w *Worker) finish(ctx context.Context, j events.Job, rec Record, res *vcen
 	log.Info("vm moved", "duration", dur.Round(time.Millisecond).String(), "task", rec.TaskRef)
 	e := w.event(j, events.EventSucceeded, fmt.Sprintf("%s now runs in %s", j.VM, j.TargetVC), 100)
 	e.Duration, e.TaskRef = dur.Seconds(), rec.TaskRef
+	if o, ok := w.origins.LoadAndDelete(j.ID); ok {
+		e.Origin = o.(*events.Placement)
+	}
 	w.publishFinal(ctx, log, e)
 	return nil
 }

@@ -148,6 +148,13 @@ func TestFreshJobMovesTheVM(t *testing.T) {
 	if err != nil || rec.State != events.JobSucceeded || rec.TaskRef == "" || rec.Attempts != 1 {
 		t.Fatalf("job record %+v (%v)", rec, err)
 	}
+	// The outcome carries where the VM was, for /xvm undo.
+	o := r.rec.final()[0].Origin
+	if o == nil || o.VCenter != "vc-east" || o.Cluster != "east-prod" || o.Pool != "apps" || o.Folder != "apps/web" ||
+		o.Datastore != "east-ds-01" || o.Host == "" || len(o.Networks) != 1 ||
+		o.Networks[0] != (events.NetworkMapping{Source: "app-pg", Target: "east-app-pg"}) {
+		t.Fatalf("origin = %+v", o)
+	}
 }
 
 // A worker died after starting the relocation: the next one follows the same task.
@@ -454,5 +461,33 @@ func TestJobCancelledBeforeStartNeverRuns(t *testing.T) {
 	f := r.rec.final()
 	if len(f) != 2 || f[0].Type != events.EventCancelled || f[0].ID != f[1].ID || !strings.Contains(f[0].Message, "U0ALICE") {
 		t.Fatalf("final events %+v, want the same cancelled event naming who cancelled", f)
+	}
+}
+
+// misplaced reports the moved VM in another folder than the plan's, as a vCenter that
+// ignored part of the spec would leave it.
+type misplaced struct{ relocator }
+
+func (m misplaced) Where(ctx context.Context, vc, vm string) (*vcenter.Where, error) {
+	w, err := m.relocator.Where(ctx, vc, vm)
+	if w != nil && vc == "vc-west" {
+		w.Folder = "lost+found"
+	}
+	return w, err
+}
+
+// A task that succeeds but leaves the VM elsewhere than approved is reported as such.
+func TestPlacementIsVerifiedAfterTheMove(t *testing.T) {
+	r := newRig(t)
+	w := New(Config{Name: "w1", Slots: 1, MaxAttempts: 3}, misplaced{r.mgr}, r.rec,
+		NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil,
+		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err := w.Handle(r.ctx, job("web-01"), delivery{1}); err == nil {
+		t.Fatal("a misplaced VM was reported as moved")
+	}
+	f := r.rec.final()
+	if len(f) != 1 || f[0].Type != events.EventFailed || f[0].Fault != "PlacementMismatch" ||
+		!strings.Contains(f[0].Error, "lost+found") || !strings.Contains(f[0].Hint, "undo") {
+		t.Fatalf("final events %+v", f)
 	}
 }
