@@ -1,5 +1,10 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: build a static binary, ship it on distroless as a non-root user.
+#
+#   docker build -t xvmbot \
+#     --build-arg VERSION=$(git describe --tags --always --dirty) \
+#     --build-arg REVISION=$(git rev-parse HEAD) \
+#     --build-arg CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ) .
 ARG GO_VERSION=1.26.8
 
 FROM golang:${GO_VERSION}-bookworm AS build
@@ -15,9 +20,14 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
 
 FROM gcr.io/distroless/static-debian12:nonroot
 ARG VERSION=dev
+ARG REVISION=unknown
+ARG CREATED=unknown
 LABEL org.opencontainers.image.title="xvmbot" \
       org.opencontainers.image.description="Slack ChatOps for vSphere Advanced Cross vCenter vMotion" \
       org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="https://github.com/xvmbot/xvmbot" \
       org.opencontainers.image.licenses="Apache-2.0"
 COPY --from=build /out/xvmbot /usr/local/bin/xvmbot
 # The embedded NATS store (nats.data_dir: /var/lib/xvmbot) must be writable by the

@@ -1,0 +1,93 @@
+// Command xvmload measures xvmbot on this machine: Slack acknowledgement latency under
+// load, approve click → RelocateVM_Task, a 200-VM wave against the ideal for the configured
+// limits and against a one-at-a-time loop, and the memory of a real `xvmbot serve`
+// process idle and with 10,000 jobs queued. Everything runs in-process on simulated
+// vCenters (xvmsim), a local Slack (slacksim) and embedded NATS; nothing is asserted —
+// it prints numbers for BENCHMARKS.md.
+//
+//	go run ./cmd/xvmload                       # every scenario
+//	go run ./cmd/xvmload -scenario ack -rate 300 -duration 10s
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type flags struct {
+	scenario     string
+	rate         int
+	duration     time.Duration
+	slowVC       time.Duration
+	samples      int
+	vms          int
+	slots        int
+	taskDuration time.Duration
+	serial       bool
+	perHost      int
+	perDatastore int
+	jobs         int
+	xvmbot       string
+	verbose      bool
+}
+
+func main() {
+	var f flags
+	flag.StringVar(&f.scenario, "scenario", "all", "ack | approve | wave | memory | all (comma-separated)")
+	flag.IntVar(&f.rate, "rate", 300, "ack: requests per second (half slash commands, half clicks)")
+	flag.DurationVar(&f.duration, "duration", 10*time.Second, "ack: how long to send")
+	flag.DurationVar(&f.slowVC, "slow-vc", 20*time.Millisecond, "ack: delay added to every request chunk sent to the source vCenter")
+	flag.IntVar(&f.samples, "samples", 30, "approve: how many approve clicks to time")
+	flag.IntVar(&f.vms, "vms", 200, "wave: VMs in the wave")
+	flag.IntVar(&f.slots, "slots", 8, "wave: limits.max_concurrent of the worker")
+	flag.DurationVar(&f.taskDuration, "task-delay", 500*time.Millisecond, "wave: duration of one emulated relocation task")
+	flag.IntVar(&f.perHost, "per-host", 2, "wave: limits.per_host")
+	flag.IntVar(&f.perDatastore, "per-datastore", 8, "wave: limits.per_datastore")
+	flag.BoolVar(&f.serial, "serial", true, "wave: also run the same moves one at a time (a loop over govc/PowerCLI)")
+	flag.IntVar(&f.jobs, "jobs", 10000, "memory: jobs to queue")
+	flag.StringVar(&f.xvmbot, "xvmbot", "", "memory: path of a built xvmbot binary (default: go build it)")
+	flag.BoolVar(&f.verbose, "verbose", false, "print the components' warnings")
+	flag.Parse()
+
+	// Everything runs in this one process: the bot, its vCenter sessions, the simulated
+	// vCenters and Slack, and the clients. Hundreds of connections a second need more
+	// than the usual 1024 descriptors.
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		_ = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	fmt.Printf("xvmload on %s/%s, %d CPU, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
+	scenarios := map[string]func(context.Context, flags) error{
+		"ack": runAck, "approve": runApprove, "wave": runWave, "memory": runMemory,
+	}
+	names := strings.Split(f.scenario, ",")
+	if f.scenario == "all" {
+		names = []string{"ack", "approve", "wave", "memory"}
+	}
+	failed := false
+	for _, n := range names {
+		run, ok := scenarios[n]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "xvmload: unknown scenario %q\n", n)
+			os.Exit(2)
+		}
+		fmt.Printf("\n== %s\n", n)
+		if err := run(ctx, f); err != nil {
+			fmt.Fprintf(os.Stderr, "xvmload: %s: %v\n", n, err)
+			failed = true
+		}
+	}
+	if failed {
+		os.Exit(1)
+	}
+}

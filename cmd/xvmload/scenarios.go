@@ -1,0 +1,415 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/xvmbot/xvmbot/bot/slacksim"
+	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/vcenter"
+	"github.com/xvmbot/xvmbot/worker"
+)
+
+var requestIDRE = regexp.MustCompile(`xvm-[a-z0-9]{8}`)
+
+const moveOpts = "to vc-west cluster=west-prod datastore=ds-gold network=app-pg"
+
+// percentile of sorted durations (nearest rank).
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p/100*float64(len(sorted)))) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+func summary(name string, d []time.Duration) string {
+	slices.Sort(d)
+	if len(d) == 0 {
+		return name + ": no samples"
+	}
+	return fmt.Sprintf("%-16s n=%-5d p50 %-10s p90 %-10s p99 %-10s max %s", name, len(d),
+		ms(percentile(d, 50)), ms(percentile(d, 90)), ms(percentile(d, 99)), ms(d[len(d)-1]))
+}
+
+// submit sends a migrate command and returns the id and ts of the approval message.
+func submit(ctx context.Context, s *stack, vms string) (id, ts string, err error) {
+	before := len(s.ws.Channel(channel))
+	rep, err := s.ws.Command(ctx, alice, channel, "migrate "+vms+" "+moveOpts)
+	if err != nil || rep.Status != 200 {
+		return "", "", fmt.Errorf("command: status %d: %v", rep.Status, err)
+	}
+	var msg slacksim.Message
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	err = s.ws.WaitFor(wctx, func() bool {
+		ch := s.ws.Channel(channel)
+		for _, m := range ch[min(before, len(ch)):] {
+			if strings.Contains(string(m.Blocks), `"xvm_approve"`) {
+				msg = m
+				return true
+			}
+		}
+		return false
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("no approval message for %q", vms)
+	}
+	id = requestIDRE.FindString(s.ws.Plain(msg))
+	if id == "" {
+		return "", "", errors.New("the approval message names no request")
+	}
+	return id, msg.TS, nil
+}
+
+// runAck sends slash commands and clicks at a fixed rate (open loop: a slow answer does
+// not slow the sender) while the source vCenter answers slowly, and reports how long
+// the bot took to acknowledge each, as the Slack side measures it.
+func runAck(ctx context.Context, f flags) error {
+	s, err := startStack(ctx, stackOpts{taskDuration: 30 * time.Second, slots: 8, slowVC: f.slowVC, verbose: f.verbose})
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	// Requests to click on: dave's clicks are refused (not an approver), bob's first click
+	// approves and later ones are duplicates — the paths real clicks take.
+	var targets []string
+	var tss []string
+	for i := range 5 {
+		_, ts, err := submit(ctx, s, []string{"web-01", "web-02", "web-03", "db-01", "web-01"}[i])
+		if err != nil {
+			return err
+		}
+		tss = append(tss, ts)
+		targets = append(targets, requestIDRE.FindString(s.ws.Plain(mustMessage(s, ts))))
+	}
+	fmt.Printf("source vCenter slowed by %v per request chunk; relocation tasks take 30s; sending %d req/s for %v\n", f.slowVC, f.rate, f.duration)
+
+	var mu sync.Mutex
+	var cmdLat, clickLat []time.Duration
+	var errs, non200 int
+	var wg sync.WaitGroup
+	n := int(f.duration.Seconds() * float64(f.rate))
+	interval := time.Second / time.Duration(f.rate)
+	start := time.Now()
+	for i := range n {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var rep slacksim.Reply
+			var err error
+			click := i%2 == 1
+			if click {
+				user := dave
+				if i%10 == 1 {
+					user = bob
+				}
+				k := i % len(tss)
+				rep, err = s.ws.Click(ctx, user, channel, tss[k], "xvm_approve", targets[k])
+			} else {
+				vm := []string{"web-01", "web-02", "web-03", "db-01"}[i%4]
+				rep, err = s.ws.Command(ctx, alice, channel, "check migrate "+vm+" "+moveOpts)
+				if i%20 == 0 {
+					rep, err = s.ws.Command(ctx, alice, channel, "migrate "+vm+" "+moveOpts)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				errs++
+			case rep.Status != 200:
+				non200++
+			case click:
+				clickLat = append(clickLat, rep.Latency)
+			default:
+				cmdLat = append(cmdLat, rep.Latency)
+			}
+		}()
+	}
+	sent := time.Since(start)
+	wg.Wait()
+	fmt.Printf("sent %d requests in %v (%.0f req/s); transport errors %d, non-200 %d\n", n, sent.Round(time.Millisecond), float64(n)/sent.Seconds(), errs, non200)
+	all := append(append([]time.Duration(nil), cmdLat...), clickLat...)
+	fmt.Println(summary("slash commands", cmdLat))
+	fmt.Println(summary("clicks", clickLat))
+	fmt.Println(summary("all", all))
+	fmt.Printf("goal p99 < 25 ms: %s\n", verdict(percentile(all, 99) < 25*time.Millisecond))
+	return nil
+}
+
+func mustMessage(s *stack, ts string) slacksim.Message {
+	m, _ := s.ws.Message(ts)
+	return m
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "MET"
+	}
+	return "NOT MET"
+}
+
+// eventLog records when each job event reaches a plain NATS subscriber.
+type eventLog struct {
+	mu     sync.Mutex
+	byJob  map[string]map[events.EventType]time.Time
+	ref    map[string]string // job → vCenter task ref
+	finals int
+	notify chan struct{}
+}
+
+func watchEvents(nc *nats.Conn) (*eventLog, func(), error) {
+	l := &eventLog{byJob: map[string]map[events.EventType]time.Time{}, ref: map[string]string{}, notify: make(chan struct{}, 1)}
+	sub, err := nc.Subscribe(events.SubjectEvents+".>", func(m *nats.Msg) {
+		at := time.Now()
+		var e events.Event
+		if json.Unmarshal(m.Data, &e) != nil {
+			return
+		}
+		l.mu.Lock()
+		if l.byJob[e.JobID] == nil {
+			l.byJob[e.JobID] = map[events.EventType]time.Time{}
+		}
+		if _, seen := l.byJob[e.JobID][e.Type]; !seen {
+			l.byJob[e.JobID][e.Type] = at
+			if e.Type.Final() {
+				l.finals++
+				if e.TaskRef != "" {
+					l.ref[e.JobID] = e.TaskRef
+				}
+			}
+		}
+		l.mu.Unlock()
+		select {
+		case l.notify <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return l, func() { _ = sub.Unsubscribe() }, nil
+}
+
+func (l *eventLog) waitFinals(ctx context.Context, n int) error {
+	for {
+		l.mu.Lock()
+		done := l.finals >= n
+		l.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d jobs finished: %w", l.finals, n, ctx.Err())
+		case <-l.notify:
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// runApprove times approve click → RelocateVM_Task received by the source vCenter (the
+// simulator stamps the task's startTime when the call arrives; read back over the vSphere
+// API) and approve click → the worker's `started` event.
+func runApprove(ctx context.Context, f flags) error {
+	s, err := startStack(ctx, stackOpts{taskDuration: 200 * time.Millisecond, extraVMs: f.samples, slots: 8, verbose: f.verbose})
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	log, unsub, err := watchEvents(s.nc)
+	if err != nil {
+		return err
+	}
+	defer unsub()
+	c, err := s.lab.VC("vc-east").Client(ctx)
+	if err != nil {
+		return err
+	}
+	var toTask, toStarted, ackLat []time.Duration
+	for i := 1; i <= f.samples; i++ {
+		_, ts, err := submit(ctx, s, fmt.Sprintf("bulk-%04d", i))
+		if err != nil {
+			return err
+		}
+		id := requestIDRE.FindString(s.ws.Plain(mustMessage(s, ts)))
+		clickAt := time.Now()
+		rep, err := s.ws.Click(ctx, bob, channel, ts, "xvm_approve", id)
+		if err != nil || rep.Status != 200 {
+			return fmt.Errorf("approve: %d %v", rep.Status, err)
+		}
+		ackLat = append(ackLat, rep.Latency)
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		err = log.waitFinals(wctx, i)
+		cancel()
+		if err != nil {
+			return err
+		}
+		log.mu.Lock()
+		for job, evs := range log.byJob {
+			if !strings.HasPrefix(job, id) && !strings.Contains(job, id) {
+				continue
+			}
+			if at, ok := evs[events.EventStarted]; ok {
+				toStarted = append(toStarted, at.Sub(clickAt))
+			}
+			if ref := log.ref[job]; ref != "" {
+				var t mo.Task
+				tr := types.ManagedObjectReference{Type: "Task", Value: ref}
+				if err := object.NewTask(c.Client, tr).Properties(ctx, tr, []string{"info"}, &t); err == nil && t.Info.StartTime != nil {
+					toTask = append(toTask, t.Info.StartTime.Sub(clickAt))
+				}
+			}
+		}
+		log.mu.Unlock()
+	}
+	fmt.Println(summary("click ack", ackLat))
+	fmt.Println(summary("click→started", toStarted))
+	fmt.Println(summary("click→Relocate", toTask))
+	fmt.Printf("goal p50 click → RelocateVM_Task < 20 ms: %s\n", verdict(len(toTask) > 0 && percentile(toTask, 50) < 20*time.Millisecond))
+	return nil
+}
+
+// runWave approves one request of f.vms VMs and times it to the last final event, then
+// moves the same VMs on a fresh lab one at a time, as a loop over govc would.
+func runWave(ctx context.Context, f flags) error {
+	limits := worker.Limits{PerHost: f.perHost, PerDatastore: f.perDatastore, PerVCenter: defaultLimits.PerVCenter}
+	s, err := startStack(ctx, stackOpts{taskDuration: f.taskDuration, extraVMs: f.vms, slots: f.slots, limits: limits, verbose: f.verbose})
+	if err != nil {
+		return err
+	}
+	names := make([]string, f.vms)
+	for i := range names {
+		names[i] = fmt.Sprintf("bulk-%04d", i+1)
+	}
+	log, unsub, err := watchEvents(s.nc)
+	if err != nil {
+		s.close()
+		return err
+	}
+	submitAt := time.Now()
+	id, ts, err := submit(ctx, s, strings.Join(names, ","))
+	if err != nil {
+		unsub()
+		s.close()
+		return err
+	}
+	preflight := time.Since(submitAt)
+	clickAt := time.Now()
+	if _, err := s.ws.Click(ctx, bob, channel, ts, "xvm_approve", id); err != nil {
+		unsub()
+		s.close()
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	err = log.waitFinals(wctx, f.vms)
+	cancel()
+	wave := time.Since(clickAt)
+	unsub()
+	var failed int
+	type edge struct {
+		at time.Time
+		d  int
+	}
+	var edges []edge
+	log.mu.Lock()
+	for _, evs := range log.byJob {
+		if _, ok := evs[events.EventFailed]; ok {
+			failed++
+		}
+		st, ok := evs[events.EventStarted]
+		if !ok {
+			continue
+		}
+		for t, at := range evs {
+			if t.Final() {
+				edges = append(edges, edge{st, 1}, edge{at, -1})
+			}
+		}
+	}
+	log.mu.Unlock()
+	slices.SortFunc(edges, func(a, b edge) int { return a.at.Compare(b.at) })
+	cur, peak := 0, 0
+	for _, e := range edges {
+		cur += e.d
+		peak = max(peak, cur)
+	}
+	moved := s.lab.VC("vc-east").XVMRelocations()
+	s.close()
+	if err != nil {
+		return err
+	}
+	// The bound the limits set when placement spreads the moves over the 3 source and 3
+	// target hosts of the lab: every move holds one slot on its source and target host and
+	// datastore.
+	const hosts = 3
+	bound := min(f.slots, f.perHost*hosts, f.perDatastore)
+	ideal := time.Duration(math.Ceil(float64(f.vms)/float64(bound))) * f.taskDuration
+	fmt.Printf("wave of %d VMs, task %v, max_concurrent %d, per_host %d, per_datastore %d: pre-flight of the request %v\n",
+		f.vms, f.taskDuration, f.slots, f.perHost, f.perDatastore, preflight.Round(time.Millisecond))
+	fmt.Printf("approve → last VM finished: %v (relocations completed %d, failed %d, peak concurrency observed %d)\n",
+		wave.Round(time.Millisecond), moved, failed, peak)
+	fmt.Printf("ideal = ceil(%d / min(max_concurrent %d, per_host×%d hosts %d, per_datastore %d)) × %v = %v; ratio %.3f× (goal ≤ 1.15×: %s)\n",
+		f.vms, f.slots, hosts, f.perHost*hosts, f.perDatastore, f.taskDuration, ideal,
+		wave.Seconds()/ideal.Seconds(), verdict(wave.Seconds()/ideal.Seconds() <= 1.15))
+	if peak > 0 {
+		observedIdeal := time.Duration(math.Ceil(float64(f.vms)/float64(peak))) * f.taskDuration
+		fmt.Printf("ideal at the observed peak concurrency %d: %v; ratio %.3f×\n", peak, observedIdeal, wave.Seconds()/observedIdeal.Seconds())
+	}
+	if !f.serial {
+		return nil
+	}
+	serial, err := runSerial(ctx, f, names)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("one at a time (Plan+Start+Watch per VM, like a govc loop): %v; ideal %v; xvmbot is %.1f× faster\n",
+		serial.Round(time.Millisecond), time.Duration(f.vms)*f.taskDuration, serial.Seconds()/wave.Seconds())
+	return nil
+}
+
+func runSerial(ctx context.Context, f flags, names []string) (time.Duration, error) {
+	s, err := startStack(ctx, stackOpts{taskDuration: f.taskDuration, extraVMs: f.vms, slots: 1, verbose: f.verbose})
+	if err != nil {
+		return 0, err
+	}
+	defer s.close()
+	start := time.Now()
+	for _, vm := range names {
+		p, err := s.vc.Plan(ctx, vcenter.MoveSpec{VMs: []string{vm}, Source: "vc-east", Target: "vc-west", Cluster: "west-prod",
+			Datastore: "ds-gold", Networks: []vcenter.NetworkMap{{Target: "app-pg"}}})
+		if err != nil {
+			return 0, err
+		}
+		ref, err := s.vc.Start(ctx, p, vm)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := s.vc.Watch(ctx, "vc-east", ref, vm, func(int) {}); err != nil {
+			return 0, err
+		}
+	}
+	return time.Since(start), nil
+}

@@ -1,0 +1,649 @@
+package deploy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+const (
+	chartDir      = "helm/xvmbot"
+	rulesFile     = chartDir + "/files/xvmbot-rules.yaml"
+	dashboardFile = chartDir + "/files/xvmbot-dashboard.json"
+)
+
+// TestFilesParse parses every YAML and JSON file under deploy/ except the chart's
+// templates, which are Go templates (TestChartTemplatesWellFormed and the chartrender
+// module cover those).
+func TestFilesParse(t *testing.T) {
+	var n int
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path == filepath.Join(chartDir, "templates") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".yaml", ".yml":
+			n++
+			t.Run(path, func(t *testing.T) {
+				docs := decodeYAML(t, path)
+				if len(docs) == 0 {
+					t.Fatal("no YAML document")
+				}
+			})
+		case ".json":
+			n++
+			t.Run(path, func(t *testing.T) {
+				var v any
+				if err := json.Unmarshal(readFile(t, path), &v); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 10 {
+		t.Fatalf("found only %d YAML/JSON files under deploy/; did the layout move?", n)
+	}
+}
+
+// TestChart checks Chart.yaml, the values files and that every template has balanced
+// {{ }} actions and a matching end for every block.
+func TestChart(t *testing.T) {
+	var chart struct {
+		APIVersion   string `yaml:"apiVersion"`
+		Name         string `yaml:"name"`
+		Version      string `yaml:"version"`
+		AppVersion   string `yaml:"appVersion"`
+		Dependencies []struct {
+			Name, Version, Repository, Condition string
+		} `yaml:"dependencies"`
+	}
+	if err := yaml.Unmarshal(readFile(t, chartDir+"/Chart.yaml"), &chart); err != nil {
+		t.Fatal(err)
+	}
+	if chart.APIVersion != "v2" || chart.Name != "xvmbot" || chart.Version == "" || chart.AppVersion == "" {
+		t.Errorf("Chart.yaml: apiVersion v2, name xvmbot, version and appVersion are required: %+v", chart)
+	}
+	if !slices.ContainsFunc(chart.Dependencies, func(d struct{ Name, Version, Repository, Condition string }) bool {
+		return d.Name == "nats" && d.Condition == "nats.enabled"
+	}) {
+		t.Error("Chart.yaml: the official NATS chart must be a dependency with condition nats.enabled")
+	}
+
+	values := decodeYAML(t, chartDir+"/values.yaml")[0].(map[string]any)
+	for _, key := range []string{"image", "bot", "worker", "config", "service", "probes", "metrics", "nats", "externalNATS"} {
+		if _, ok := values[key]; !ok {
+			t.Errorf("values.yaml lacks %s", key)
+		}
+	}
+	probes := values["probes"].(map[string]any)
+	if p := probes["liveness"].(map[string]any)["path"]; p != "/healthz" {
+		t.Errorf("liveness probe path %v, want /healthz", p)
+	}
+	if p := probes["readiness"].(map[string]any)["path"]; p != "/readyz" {
+		t.Errorf("readiness probe path %v, want /readyz", p)
+	}
+
+	templates, err := filepath.Glob(chartDir + "/templates/*")
+	if err != nil || len(templates) == 0 {
+		t.Fatalf("no templates: %v", err)
+	}
+	for _, path := range templates {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			if err := checkTemplate(string(readFile(t, path))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for _, want := range []string{"deployment-bot.yaml", "deployment-worker.yaml", "secret.yaml", "servicemonitor.yaml"} {
+		if !slices.Contains(templates, chartDir+"/templates/"+want) {
+			t.Errorf("templates/%s is missing", want)
+		}
+	}
+}
+
+var actionRE = regexp.MustCompile(`(?s)\{\{-?\s*(.*?)\s*-?\}\}`)
+
+// checkTemplate finds unbalanced {{ }} and block keywords (if/range/with/define/block)
+// without their end. It is not a renderer: the chartrender module renders with Helm.
+func checkTemplate(src string) error {
+	if o, c := strings.Count(src, "{{"), strings.Count(src, "}}"); o != c {
+		return fmt.Errorf("%d {{ but %d }}", o, c)
+	}
+	depth := 0
+	for _, m := range actionRE.FindAllStringSubmatch(src, -1) {
+		body := m[1]
+		if strings.HasPrefix(body, "/*") {
+			continue
+		}
+		word, _, _ := strings.Cut(body, " ")
+		switch word {
+		case "if", "range", "with", "define", "block":
+			depth++
+		case "end":
+			depth--
+		}
+		if depth < 0 {
+			return errors.New("{{ end }} without an opening block")
+		}
+	}
+	if depth != 0 {
+		return fmt.Errorf("%d block(s) without {{ end }}", depth)
+	}
+	return nil
+}
+
+// metricsRegistered returns the xvm_ metric names the Go code registers (Name: "xvm_…").
+func metricsRegistered(t *testing.T) map[string]bool {
+	t.Helper()
+	re := regexp.MustCompile(`Name:\s*"(xvm_[a-z0-9_]+)"`)
+	got := map[string]bool{}
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case ".git", "deploy", "testdata", "node_modules":
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		for _, m := range re.FindAllSubmatch(readFile(t, path), -1) {
+			got[string(m[1])] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+var metricRE = regexp.MustCompile(`\bxvm_[a-z0-9_]+`)
+
+// metricsUsed extracts xvm_ names from PromQL expressions, mapping a histogram's
+// _bucket/_sum/_count series back to the registered name.
+func metricsUsed(exprs []string, registered map[string]bool) map[string]bool {
+	used := map[string]bool{}
+	for _, e := range exprs {
+		for _, name := range metricRE.FindAllString(e, -1) {
+			if !registered[name] {
+				for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+					if base, ok := strings.CutSuffix(name, suffix); ok && registered[base] {
+						name = base
+					}
+				}
+			}
+			used[name] = true
+		}
+	}
+	return used
+}
+
+func dashboardExprs(t *testing.T) []string {
+	t.Helper()
+	var dash struct {
+		UID    string `json:"uid"`
+		Panels []struct {
+			Title   string `json:"title"`
+			Type    string `json:"type"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(readFile(t, dashboardFile), &dash); err != nil {
+		t.Fatal(err)
+	}
+	var exprs []string
+	for _, p := range dash.Panels {
+		if p.Type == "row" {
+			continue
+		}
+		if len(p.Targets) == 0 {
+			t.Errorf("dashboard panel %q has no query", p.Title)
+		}
+		for _, tg := range p.Targets {
+			if err := checkPromQL(tg.Expr); err != nil {
+				t.Errorf("dashboard panel %q: %v", p.Title, err)
+			}
+			exprs = append(exprs, tg.Expr)
+		}
+	}
+	return exprs
+}
+
+type alertRule struct {
+	Alert       string            `yaml:"alert"`
+	Expr        string            `yaml:"expr"`
+	For         string            `yaml:"for"`
+	Labels      map[string]string `yaml:"labels"`
+	Annotations map[string]string `yaml:"annotations"`
+}
+
+func ruleExprs(t *testing.T) ([]alertRule, []string) {
+	t.Helper()
+	var file struct {
+		Groups []struct {
+			Name  string      `yaml:"name"`
+			Rules []alertRule `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	unmarshalStrict(t, rulesFile, &file)
+	var rules []alertRule
+	var exprs []string
+	for _, g := range file.Groups {
+		for _, r := range g.Rules {
+			if r.Alert == "" || r.Labels["severity"] == "" || r.Annotations["summary"] == "" {
+				t.Errorf("rule %q: alert, labels.severity and annotations.summary are required", r.Alert)
+			}
+			if r.For != "" {
+				if _, err := time.ParseDuration(r.For); err != nil {
+					t.Errorf("rule %s: for: %v", r.Alert, err)
+				}
+			}
+			if err := checkPromQL(r.Expr); err != nil {
+				t.Errorf("rule %s: %v", r.Alert, err)
+			}
+			rules = append(rules, r)
+			exprs = append(exprs, r.Expr)
+		}
+	}
+	return rules, exprs
+}
+
+// checkPromQL is a cheap sanity check (no PromQL parser here): non-empty, balanced
+// brackets, quotes closed.
+func checkPromQL(expr string) error {
+	if strings.TrimSpace(expr) == "" {
+		return errors.New("empty expression")
+	}
+	var stack []rune
+	pairs := map[rune]rune{')': '(', ']': '[', '}': '{'}
+	inQuote := false
+	for _, r := range expr {
+		switch {
+		case r == '"':
+			inQuote = !inQuote
+		case inQuote:
+		case r == '(' || r == '[' || r == '{':
+			stack = append(stack, r)
+		case pairs[r] != 0:
+			if len(stack) == 0 || stack[len(stack)-1] != pairs[r] {
+				return fmt.Errorf("unbalanced %q in %s", r, expr)
+			}
+			stack = stack[:len(stack)-1]
+		}
+	}
+	if inQuote || len(stack) > 0 {
+		return fmt.Errorf("unclosed quote or bracket in %s", expr)
+	}
+	return nil
+}
+
+// TestMetricsMatchCode checks that the dashboard and the alert rules use only metrics the
+// code registers, and that the important ones are on the dashboard and alerted on.
+func TestMetricsMatchCode(t *testing.T) {
+	registered := metricsRegistered(t)
+	if len(registered) < 9 {
+		t.Fatalf("found only %d registered xvm_ metrics in the Go code: %v", len(registered), keys(registered))
+	}
+	dash := metricsUsed(dashboardExprs(t), registered)
+	_, exprs := ruleExprs(t)
+	rules := metricsUsed(exprs, registered)
+
+	for _, c := range []struct {
+		what string
+		used map[string]bool
+	}{{"dashboard", dash}, {"alert rules", rules}} {
+		for name := range c.used {
+			if !registered[name] {
+				t.Errorf("%s use %s, which no Go code registers (registered: %v)", c.what, name, keys(registered))
+			}
+		}
+	}
+	important := []string{
+		"xvm_jobs_total", "xvm_job_duration_seconds", "xvm_jobs_in_flight", "xvm_jobs_queued",
+		"xvm_approvals_total", "xvm_commands_total", "xvm_slack_api_calls_total",
+		"xvm_vcenter_task_results_total", "xvm_vcenter_up", "xvm_slack_ack_seconds",
+	}
+	for _, name := range important {
+		if !registered[name] {
+			t.Errorf("%s is no longer registered by the code: update the dashboard, the rules and this list", name)
+		}
+		if !dash[name] {
+			t.Errorf("the dashboard does not show %s", name)
+		}
+	}
+	// The issue's alerts: jobs failing, queue not draining, approvals expiring, Slack or
+	// vCenter unreachable.
+	for _, name := range []string{"xvm_jobs_total", "xvm_jobs_queued", "xvm_approvals_total", "xvm_slack_api_calls_total", "xvm_vcenter_up"} {
+		if !rules[name] {
+			t.Errorf("no alert rule uses %s", name)
+		}
+	}
+	for name := range registered {
+		if !dash[name] {
+			t.Logf("note: %s is registered but not on the dashboard", name)
+		}
+	}
+}
+
+// TestConfigKeys walks every xvmbot config shown under deploy/ — the example, the compose
+// one and the chart's config values — against the yaml tags of cmd/xvmbot/config.go
+// (read with go/parser; package main cannot be imported). An unknown key fails, as it
+// would fail xvmbot's strict decoder.
+func TestConfigKeys(t *testing.T) {
+	schema := configSchema(t)
+	configs := map[string]any{
+		"xvmbot.example.yaml":         decodeYAML(t, "xvmbot.example.yaml")[0],
+		"compose/xvmbot.yaml":         decodeYAML(t, "compose/xvmbot.yaml")[0],
+		"helm values.yaml config":     decodeYAML(t, chartDir+"/values.yaml")[0].(map[string]any)["config"],
+		"helm scaleout values config": decodeYAML(t, chartDir+"/ci/scaleout-values.yaml")[0].(map[string]any)["config"],
+	}
+	for name, doc := range configs {
+		t.Run(name, func(t *testing.T) {
+			for _, err := range schema.check("", "Config", doc) {
+				t.Error(err)
+			}
+		})
+	}
+
+	// Every key is documented in the example, as a key or in a commented-out line.
+	example := string(readFile(t, "xvmbot.example.yaml"))
+	for _, path := range schema.paths("", "Config") {
+		leaf := path[strings.LastIndex(path, ".")+1:]
+		if !regexp.MustCompile(`(?m)^\s*#?\s*(- )?` + regexp.QuoteMeta(leaf) + `:`).MatchString(example) {
+			t.Errorf("xvmbot.example.yaml does not document %s", path)
+		}
+	}
+}
+
+// field is one yaml-tagged field of a config struct.
+type field struct {
+	typ   string // struct name, or a scalar kind: string, int, bool, duration
+	slice bool   // a list of typ
+	dict  bool   // a mapping of names to typ
+}
+
+type schema map[string]map[string]field // struct name → yaml key → field
+
+func configSchema(t *testing.T) schema {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), "../cmd/xvmbot/config.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := schema{}
+	tagRE := regexp.MustCompile(`yaml:"([^",]+)`)
+	ast.Inspect(f, func(n ast.Node) bool {
+		ts, ok := n.(*ast.TypeSpec)
+		if !ok {
+			return true
+		}
+		st, ok := ts.Type.(*ast.StructType)
+		if !ok {
+			return false
+		}
+		fields := map[string]field{}
+		for _, fl := range st.Fields.List {
+			if fl.Tag == nil {
+				continue
+			}
+			tag, _ := strconv.Unquote(fl.Tag.Value)
+			m := tagRE.FindStringSubmatch(tag)
+			if m == nil || m[1] == "-" {
+				continue
+			}
+			fields[m[1]] = fieldOf(fl.Type)
+		}
+		s[ts.Name.Name] = fields
+		return false
+	})
+	if len(s["Config"]) < 8 {
+		t.Fatalf("config.go: found only %v top-level keys", s["Config"])
+	}
+	return s
+}
+
+func fieldOf(e ast.Expr) field {
+	switch x := e.(type) {
+	case *ast.ArrayType:
+		f := fieldOf(x.Elt)
+		f.slice = true
+		return f
+	case *ast.MapType:
+		f := fieldOf(x.Value)
+		f.dict = true
+		return f
+	case *ast.SelectorExpr:
+		switch x.Sel.Name {
+		case "Duration":
+			return field{typ: "duration"}
+		case "Secret":
+			return field{typ: "string"}
+		}
+		return field{typ: x.Sel.Name}
+	case *ast.Ident:
+		switch x.Name {
+		case "int", "int64", "int32", "uint", "uint64":
+			return field{typ: "int"}
+		}
+		return field{typ: x.Name}
+	}
+	return field{typ: fmt.Sprintf("%T", e)}
+}
+
+func (s schema) check(path, typ string, v any) []error {
+	fields, isStruct := s[typ]
+	if !isStruct {
+		return checkScalar(path, typ, v)
+	}
+	if v == nil {
+		return nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return []error{fmt.Errorf("%s: want a mapping, have %T", path, v)}
+	}
+	var errs []error
+	for k, val := range m {
+		p := strings.TrimPrefix(path+"."+k, ".")
+		f, ok := fields[k]
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: unknown key (cmd/xvmbot/config.go has no yaml:%q in %s)", p, k, typ))
+			continue
+		}
+		if f.dict {
+			if val == nil {
+				continue
+			}
+			mm, ok := val.(map[string]any)
+			if !ok {
+				errs = append(errs, fmt.Errorf("%s: want a mapping, have %T", p, val))
+				continue
+			}
+			for mk, mv := range mm {
+				errs = append(errs, s.check(p+"."+mk, f.typ, mv)...)
+			}
+			continue
+		}
+		if !f.slice {
+			errs = append(errs, s.check(p, f.typ, val)...)
+			continue
+		}
+		if val == nil {
+			continue
+		}
+		list, ok := val.([]any)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: want a list, have %T", p, val))
+			continue
+		}
+		for i, item := range list {
+			errs = append(errs, s.check(fmt.Sprintf("%s[%d]", p, i), f.typ, item)...)
+		}
+	}
+	return errs
+}
+
+var envRefRE = regexp.MustCompile(`^\$\{[A-Za-z_][A-Za-z0-9_]*\}$`)
+
+func checkScalar(path, typ string, v any) []error {
+	bad := func() []error { return []error{fmt.Errorf("%s: %v is not a %s", path, v, typ)} }
+	if s, ok := v.(string); ok && envRefRE.MatchString(s) {
+		return nil // expanded at load time
+	}
+	switch typ {
+	case "string":
+		if _, ok := v.(string); !ok && v != nil {
+			return bad()
+		}
+	case "int":
+		if _, ok := v.(int); !ok {
+			return bad()
+		}
+	case "bool":
+		if _, ok := v.(bool); !ok {
+			return bad()
+		}
+	case "duration":
+		s, ok := v.(string)
+		if !ok {
+			return bad()
+		}
+		if _, err := time.ParseDuration(s); err != nil {
+			return bad()
+		}
+	default:
+		return []error{fmt.Errorf("%s: unknown field type %s in config.go", path, typ)}
+	}
+	return nil
+}
+
+// paths lists every key path of typ (lists shown as the key).
+func (s schema) paths(prefix, typ string) []string {
+	var out []string
+	for k, f := range s[typ] {
+		p := strings.TrimPrefix(prefix+"."+k, ".")
+		out = append(out, p)
+		if _, ok := s[f.typ]; ok {
+			out = append(out, s.paths(p, f.typ)...)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestDockerfile checks what can be checked without an engine: a build stage, a static
+// (CGO_ENABLED=0) build, a distroless final stage, a non-root USER and OCI labels.
+func TestDockerfile(t *testing.T) {
+	src := string(readFile(t, "../Dockerfile"))
+	var froms []string
+	var user string
+	for _, line := range strings.Split(src, "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		switch strings.ToUpper(fields[0]) {
+		case "FROM":
+			froms = append(froms, strings.Join(fields[1:], " "))
+		case "USER":
+			user = fields[1]
+		}
+	}
+	if len(froms) < 2 || !regexp.MustCompile(`(?i)\sAS\s+build$`).MatchString(froms[0]) {
+		t.Errorf("want a multi-stage build starting with FROM … AS build, have %q", froms)
+	}
+	if len(froms) > 0 && !strings.Contains(froms[len(froms)-1], "distroless/static") {
+		t.Errorf("final stage %q is not distroless/static", froms[len(froms)-1])
+	}
+	if uid, _, _ := strings.Cut(user, ":"); user == "" || uid == "0" || uid == "root" {
+		t.Errorf("USER %q: the image must not run as root", user)
+	}
+	if !strings.Contains(src, "CGO_ENABLED=0") {
+		t.Error("the binary is not built with CGO_ENABLED=0 (static)")
+	}
+	for _, label := range []string{"version", "revision", "created", "source", "title"} {
+		if !strings.Contains(src, "org.opencontainers.image."+label+"=") {
+			t.Errorf("no OCI label org.opencontainers.image.%s", label)
+		}
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func decodeYAML(t *testing.T, path string) []any {
+	t.Helper()
+	dec := yaml.NewDecoder(bytes.NewReader(readFile(t, path)))
+	var docs []any
+	for {
+		var v any
+		err := dec.Decode(&v)
+		if errors.Is(err, io.EOF) {
+			return docs
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if v != nil {
+			docs = append(docs, v)
+		}
+	}
+}
+
+func unmarshalStrict(t *testing.T, path string, v any) {
+	t.Helper()
+	dec := yaml.NewDecoder(bytes.NewReader(readFile(t, path)))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
