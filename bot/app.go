@@ -166,6 +166,9 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 		infos:   map[string]vcInfo{},
 		viewSeq: map[string]uint64{},
 	}
+	if reg != nil {
+		registerPending(reg, svc.Store(), func() time.Time { return b.now() })
+	}
 	if inv := inventoryOf(p); inv != nil {
 		b.inv = newCachedInventory(inv, func() time.Time { return b.now() })
 	}

@@ -1,8 +1,14 @@
 package bot
 
 import (
+	"context"
+	"sync"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/xvmbot/xvmbot/approvals"
 )
 
 // metrics are the bot's Prometheus series. Labels are bounded: verbs, outcomes, decisions
@@ -59,4 +65,44 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5},
 		}, []string{"kind"}),
 	}
+}
+
+// registerPending exposes the requests waiting for approval, read from the durable store at
+// most every 15 s (scrapes are cheap however many requests there are): how many, and how
+// long the oldest has waited, so an alert can warn before requests expire.
+func registerPending(reg prometheus.Registerer, store approvals.Store, now func() time.Time) {
+	var mu sync.Mutex
+	var at time.Time
+	var count, oldest float64
+	read := func() (float64, float64) {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(at) < 15*time.Second {
+			return count, oldest
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		all, err := store.List(ctx)
+		if err != nil {
+			return count, oldest
+		}
+		count, oldest = 0, 0
+		for _, r := range all {
+			if r.State == approvals.StatePending {
+				count++
+				oldest = max(oldest, now().Sub(r.CreatedAt).Seconds())
+			}
+		}
+		at = time.Now()
+		return count, oldest
+	}
+	f := promauto.With(reg)
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "xvm_requests_pending_approval",
+		Help: "Requests waiting for approval now.",
+	}, func() float64 { c, _ := read(); return c })
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "xvm_approval_oldest_pending_seconds",
+		Help: "How long the oldest request waiting for approval has waited (0 when none waits).",
+	}, func() float64 { _, o := read(); return o })
 }

@@ -82,3 +82,26 @@ func TestParseConfig(t *testing.T) {
 		})
 	}
 }
+
+// The documented example config must load as it is, given its secrets.
+func TestExampleConfigLoads(t *testing.T) {
+	raw, err := os.ReadFile("../../deploy/xvmbot.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, name := range []string{"vc-east", "vc-west"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("pw-"+name+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := strings.ReplaceAll(string(raw), "/run/secrets/", dir+"/")
+	env := map[string]string{"SLACK_BOT_TOKEN": "xoxb-example", "SLACK_APP_TOKEN": "xapp-example"}
+	cfg, err := ParseConfig([]byte(text), func(k string) (string, bool) { v, ok := env[k]; return v, ok }, dir)
+	if err != nil {
+		t.Fatalf("the example config does not load: %v", err)
+	}
+	if len(cfg.VCenters) != 2 || cfg.VCenters[1].Password.Reveal() != "pw-vc-west" || cfg.Slack.Mode != "socket" {
+		t.Fatalf("example config read as %+v", cfg)
+	}
+}
