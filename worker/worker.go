@@ -25,6 +25,7 @@ type relocator interface {
 	Footprint(ctx context.Context, p *vcenter.Plan, vm string) (vcenter.Footprint, error)
 	Cancel(ctx context.Context, vcName, taskRef string) error
 	Where(ctx context.Context, vcName, vm string) (*vcenter.Where, error)
+	List(ctx context.Context, vcName string, kind vcenter.Kind, prefix string, scope vcenter.Scope) ([]vcenter.Option, error)
 }
 
 // Scheduler hands out the per-host, per-datastore and per-vCenter slots a relocation
@@ -83,7 +84,7 @@ type Config struct {
 	MaxAttempts int           // tries for retryable faults before failing (default 3)
 	RetryDelay  time.Duration // minimum gap before a retry (informational; the bus decides)
 	// WaitDelay is how long a job that found its host or datastore full waits before it
-	// is tried again (default 1s).
+	// is tried again (default 500ms).
 	WaitDelay time.Duration
 	// Windows are the change windows of target vCenters (by name): moves into a vCenter
 	// with windows start only inside one. A vCenter without windows takes moves any time.
@@ -121,7 +122,7 @@ func New(cfg Config, vc relocator, b bus, records Records, locks Locker, sched S
 		cfg.Name = "worker"
 	}
 	if cfg.WaitDelay <= 0 {
-		cfg.WaitDelay = time.Second
+		cfg.WaitDelay = 500 * time.Millisecond
 	}
 	if cfg.RenewEvery <= 0 {
 		cfg.RenewEvery = 5 * time.Second
@@ -249,6 +250,12 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 		return w.finish(ctx, j, rec, nil, err, w.now().Sub(start), log)
 	}
 	renewSlots, releaseSlots, err := w.slots(ctx, j, plan)
+	if errors.Is(err, ErrBusy) && j.Host == "" && j.Cluster != "" {
+		// The host the plan picked is full: another host of the requested cluster may not be.
+		if p2, r2, rel2, err2 := w.otherHost(ctx, j, plan, log); err2 == nil {
+			plan, renewSlots, releaseSlots, err = p2, r2, rel2, nil
+		}
+	}
 	if errors.Is(err, ErrBusy) {
 		// Waiting for a free host or datastore is not an attempt.
 		rec.Attempts--
@@ -402,6 +409,37 @@ func (w *Worker) cancelled(ctx context.Context, j events.Job, rec Record, log *s
 	e := w.event(j, events.EventCancelled, rec.Error, 0)
 	w.publishFinal(ctx, log, e)
 	return nil
+}
+
+// otherHost looks for another host of the job's cluster whose slots are free, and plans
+// the move onto it: when concurrent jobs all picked the least loaded host, this spreads a
+// wave over the cluster instead of queueing it behind one host.
+func (w *Worker) otherHost(ctx context.Context, j events.Job, plan *vcenter.Plan, log *slog.Logger) (*vcenter.Plan, func(context.Context) error, func(context.Context) error, error) {
+	hosts, err := w.vc.List(ctx, j.TargetVC, vcenter.KindHosts, "", vcenter.Scope{Cluster: j.Cluster})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, h := range hosts {
+		if h.Value == plan.Host {
+			continue
+		}
+		spec := moveSpec(j)
+		spec.Host = h.Value
+		p, err := w.vc.Plan(ctx, spec)
+		if err != nil || p.Blocked() {
+			continue // in maintenance, missing the datastore…: the plan says so
+		}
+		renew, release, err := w.slots(ctx, j, p)
+		if errors.Is(err, ErrBusy) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		log.Debug("moved to another host of the cluster: the planned one was full", "planned", plan.Host, "host", p.Host)
+		return p, renew, release, nil
+	}
+	return nil, nil, nil, ErrBusy
 }
 
 // slots takes the limits' slots for the move, or returns no-ops without a scheduler.
