@@ -48,6 +48,9 @@ type JobRecord struct {
 	SourceVC  string   `json:"source_vc,omitempty"` // the vCenter the task runs on
 	Attempts  int      `json:"attempts"`
 	Error     string   `json:"error,omitempty"`
+	// Slots are the scheduling slots the running relocation holds, so a worker that
+	// re-attaches after a crash holds them again.
+	Slots []string `json:"slots,omitempty"`
 	// CancelRequested asks the worker running the job to cancel its vCenter task.
 	CancelRequested bool      `json:"cancel_requested,omitempty"`
 	CancelledBy     string    `json:"cancelled_by,omitempty"`

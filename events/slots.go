@@ -69,6 +69,28 @@ func (s *Slots) Acquire(ctx context.Context, holder string, wants []Want) (*Clai
 	return c, nil
 }
 
+// Hold re-takes slots a holder had before (a worker re-attaching to a relocation that a
+// crashed worker started): the move runs in vCenter whatever the limits say, so the slots
+// are taken even over the limit, to keep others from starting on top of it.
+func (s *Slots) Hold(ctx context.Context, holder string, keys []string) (*Claim, error) {
+	c := &Claim{s: s, holder: holder}
+	for _, k := range keys {
+		err := s.modify(ctx, k, func(v *slotValue, now int64) error {
+			v.Holders[holder] = now + s.ttl.Nanoseconds()
+			return nil
+		})
+		if err != nil {
+			_ = c.Release(context.WithoutCancel(ctx))
+			return nil, err
+		}
+		c.keys = append(c.keys, k)
+	}
+	return c, nil
+}
+
+// Keys returns the resources the claim holds.
+func (c *Claim) Keys() []string { return slices.Clone(c.keys) }
+
 // Count returns how many live holders a resource has.
 func (s *Slots) Count(ctx context.Context, key string) (int, error) {
 	var v slotValue

@@ -24,14 +24,14 @@ func (n NATSRecords) Load(ctx context.Context, jobID string) (Record, bool, erro
 	}
 	return Record{JobID: rec.JobID, State: string(rec.State), Worker: rec.Worker, Attempts: rec.Attempts,
 		TaskRef: rec.TaskRef, SourceVC: rec.SourceVC, Error: rec.Error, UpdatedAt: rec.UpdatedAt,
-		CancelRequested: rec.CancelRequested, CancelledBy: rec.CancelledBy}, true, nil
+		CancelRequested: rec.CancelRequested, CancelledBy: rec.CancelledBy, Slots: rec.Slots}, true, nil
 }
 
 // Save creates or replaces the record. The first Create of a job is the claim: of two
 // workers racing to start the same job, the loser gets ErrBusy.
 func (n NATSRecords) Save(ctx context.Context, rec Record) error {
 	want := &events.JobRecord{JobID: rec.JobID, State: events.JobState(rec.State), Worker: rec.Worker,
-		Attempts: rec.Attempts, TaskRef: rec.TaskRef, SourceVC: rec.SourceVC, Error: rec.Error}
+		Attempts: rec.Attempts, TaskRef: rec.TaskRef, SourceVC: rec.SourceVC, Error: rec.Error, Slots: rec.Slots}
 	cur, rev, err := n.Jobs.Get(ctx, rec.JobID)
 	if errors.Is(err, events.ErrJobNotFound) {
 		want.StartedAt = time.Now().UTC()
@@ -90,7 +90,7 @@ type NATSSlots struct {
 }
 
 // Acquire takes a slot on each host, datastore and vCenter the move occupies.
-func (n NATSSlots) Acquire(ctx context.Context, holder string, fp vcenter.Footprint) (func(context.Context) error, func(context.Context) error, error) {
+func (n NATSSlots) Acquire(ctx context.Context, holder string, fp vcenter.Footprint) (Claim, error) {
 	var wants []events.Want
 	add := func(kind, key string, limit int) {
 		if key != "" && limit > 0 {
@@ -107,12 +107,17 @@ func (n NATSSlots) Acquire(ctx context.Context, holder string, fp vcenter.Footpr
 	add("vcenter", fp.TargetVCenter, n.Limits.PerVCenter)
 	c, err := n.Slots.Acquire(ctx, holder, dedupe(wants))
 	if errors.Is(err, events.ErrSlotsBusy) {
-		return nil, nil, fmt.Errorf("%w: %w", ErrBusy, err)
+		return nil, fmt.Errorf("%w: %w", ErrBusy, err)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return c.Renew, c.Release, nil
+	return c, nil
+}
+
+// Hold re-takes slots a crashed worker's relocation held.
+func (n NATSSlots) Hold(ctx context.Context, holder string, keys []string) (Claim, error) {
+	return n.Slots.Hold(ctx, holder, keys)
 }
 
 // dedupe drops repeated resources (a same-datastore source and target, say).

@@ -32,7 +32,16 @@ type relocator interface {
 // occupies, counted across every worker; a full resource makes Acquire fail with an error
 // wrapping ErrBusy, and the job waits its turn.
 type Scheduler interface {
-	Acquire(ctx context.Context, holder string, fp vcenter.Footprint) (renew, release func(context.Context) error, err error)
+	Acquire(ctx context.Context, holder string, fp vcenter.Footprint) (Claim, error)
+	// Hold re-takes slots after a crash, over the limits if need be: the task runs anyway.
+	Hold(ctx context.Context, holder string, keys []string) (Claim, error)
+}
+
+// Claim is a set of slots held by one job.
+type Claim interface {
+	Renew(ctx context.Context) error
+	Release(ctx context.Context) error
+	Keys() []string
 }
 
 // bus is what the worker needs of the NATS side.
@@ -58,6 +67,8 @@ type Record struct {
 	Attempts int
 	TaskRef  string
 	Error    string
+	// Slots are the scheduling slots the job's running relocation holds.
+	Slots []string
 	// CancelRequested is set (by the bot) when someone cancels the job while it runs.
 	CancelRequested bool
 	CancelledBy     string
@@ -206,8 +217,17 @@ func (w *Worker) resume(ctx context.Context, j events.Job, d events.Delivery, re
 	if rec.TaskRef != "" {
 		log.Info("re-attaching to the vCenter task of an interrupted delivery", "task", rec.TaskRef, "attempt", rec.Attempts)
 		w.publish(ctx, log, w.event(j, events.EventStarted, fmt.Sprintf("%s: following task %s after a restart", j.VM, rec.TaskRef), 0))
+		var claim Claim = noClaim{}
+		if w.sched != nil && len(rec.Slots) > 0 {
+			if c, err := w.sched.Hold(ctx, j.ID, rec.Slots); err != nil {
+				log.Warn("could not hold the running move's slots again", "err", err)
+			} else {
+				claim = c
+			}
+		}
+		defer w.release(ctx, claim, log)
 		w.m.inFlight.Inc()
-		stop := w.keepAlive(ctx, log, d, renew, w.cancelWatch(j, log))
+		stop := w.keepAlive(ctx, log, d, renew, claim.Renew, w.cancelWatch(j, log))
 		res, err := w.vc.Watch(ctx, rec.SourceVC, rec.TaskRef, j.VM, w.onProgress(ctx, j, d, renew, log))
 		stop()
 		w.m.inFlight.Dec()
@@ -249,11 +269,11 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	if err != nil {
 		return w.finish(ctx, j, rec, nil, err, w.now().Sub(start), log)
 	}
-	renewSlots, releaseSlots, err := w.slots(ctx, j, plan)
+	claim, err := w.slots(ctx, j, plan)
 	if errors.Is(err, ErrBusy) && j.Host == "" && j.Cluster != "" {
 		// The host the plan picked is full: another host of the requested cluster may not be.
-		if p2, r2, rel2, err2 := w.otherHost(ctx, j, plan, log); err2 == nil {
-			plan, renewSlots, releaseSlots, err = p2, r2, rel2, nil
+		if p2, c2, err2 := w.otherHost(ctx, j, plan, log); err2 == nil {
+			plan, claim, err = p2, c2, nil
 		}
 	}
 	if errors.Is(err, ErrBusy) {
@@ -268,17 +288,12 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	if err != nil {
 		return w.finish(ctx, j, rec, nil, err, w.now().Sub(start), log)
 	}
-	defer func() {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := releaseSlots(rctx); err != nil {
-			log.Warn("release slots", "err", err)
-		}
-	}()
+	defer w.release(ctx, claim, log)
+	rec.Slots = claim.Keys()
 	if cur, ok, err := w.records.Load(ctx, j.ID); err == nil && ok && cur.CancelRequested {
 		return w.cancelled(ctx, j, cur, log)
 	}
-	stop := w.keepAlive(ctx, log, d, renew, renewSlots, w.cancelWatch(j, log))
+	stop := w.keepAlive(ctx, log, d, renew, claim.Renew, w.cancelWatch(j, log))
 	defer stop()
 	// Where the VM is now is what /xvm undo will ask to go back to.
 	origin, err := w.vc.Where(ctx, j.SourceVC, j.VM)
@@ -414,10 +429,10 @@ func (w *Worker) cancelled(ctx context.Context, j events.Job, rec Record, log *s
 // otherHost looks for another host of the job's cluster whose slots are free, and plans
 // the move onto it: when concurrent jobs all picked the least loaded host, this spreads a
 // wave over the cluster instead of queueing it behind one host.
-func (w *Worker) otherHost(ctx context.Context, j events.Job, plan *vcenter.Plan, log *slog.Logger) (*vcenter.Plan, func(context.Context) error, func(context.Context) error, error) {
+func (w *Worker) otherHost(ctx context.Context, j events.Job, plan *vcenter.Plan, log *slog.Logger) (*vcenter.Plan, Claim, error) {
 	hosts, err := w.vc.List(ctx, j.TargetVC, vcenter.KindHosts, "", vcenter.Scope{Cluster: j.Cluster})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	for _, h := range hosts {
 		if h.Value == plan.Host {
@@ -429,31 +444,46 @@ func (w *Worker) otherHost(ctx context.Context, j events.Job, plan *vcenter.Plan
 		if err != nil || p.Blocked() {
 			continue // in maintenance, missing the datastore…: the plan says so
 		}
-		renew, release, err := w.slots(ctx, j, p)
+		c, err := w.slots(ctx, j, p)
 		if errors.Is(err, ErrBusy) {
 			continue
 		}
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 		log.Debug("moved to another host of the cluster: the planned one was full", "planned", plan.Host, "host", p.Host)
-		return p, renew, release, nil
+		return p, c, nil
 	}
-	return nil, nil, nil, ErrBusy
+	return nil, nil, ErrBusy
 }
 
-// slots takes the limits' slots for the move, or returns no-ops without a scheduler.
-func (w *Worker) slots(ctx context.Context, j events.Job, plan *vcenter.Plan) (renew, release func(context.Context) error, err error) {
-	noop := func(context.Context) error { return nil }
+// release gives a claim's slots back, even during shutdown.
+func (w *Worker) release(ctx context.Context, c Claim, log *slog.Logger) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := c.Release(rctx); err != nil {
+		log.Warn("release slots", "err", err)
+	}
+}
+
+// slots takes the limits' slots for the move, or a claim of nothing without a scheduler.
+func (w *Worker) slots(ctx context.Context, j events.Job, plan *vcenter.Plan) (Claim, error) {
 	if w.sched == nil {
-		return noop, noop, nil
+		return noClaim{}, nil
 	}
 	fp, err := w.vc.Footprint(ctx, plan, j.VM)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	return w.sched.Acquire(ctx, j.ID, fp)
 }
+
+// noClaim is the claim of a worker without limits.
+type noClaim struct{}
+
+func (noClaim) Renew(context.Context) error   { return nil }
+func (noClaim) Release(context.Context) error { return nil }
+func (noClaim) Keys() []string                { return nil }
 
 // keepAlive renews the VM lease and the slots on a timer while a relocation runs: a task
 // can sit at one percentage for minutes, and progress alone would let them lapse. The

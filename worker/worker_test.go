@@ -491,3 +491,47 @@ func TestPlacementIsVerifiedAfterTheMove(t *testing.T) {
 		t.Fatalf("final events %+v", f)
 	}
 }
+
+// watchProbe records how many holders a slot has while a relocation is being watched.
+type watchProbe struct {
+	relocator
+	slots *events.Slots
+	key   string
+	seen  int
+}
+
+func (p *watchProbe) Watch(ctx context.Context, vcName, taskRef, vm string, progress vcenter.ProgressFunc) (*vcenter.Result, error) {
+	p.seen, _ = p.slots.Count(ctx, p.key)
+	return p.relocator.Watch(ctx, vcName, taskRef, vm, progress)
+}
+
+// A worker re-attaching to a crashed worker's relocation holds its slots again while the
+// task runs (or others would start on top of it), and gives them back after.
+func TestRedeliveryHoldsTheSlotsAgain(t *testing.T) {
+	r := newRig(t)
+	j := job("web-02")
+	taskRef, err := r.mgr.Start(r.ctx, r.plan(t, j), j.VM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = "host/vc-west/some-host"
+	err = NATSRecords{Jobs: r.bus.Jobs()}.Save(r.ctx, Record{JobID: j.ID, State: "running", Worker: "dead-worker",
+		Attempts: 1, TaskRef: taskRef, SourceVC: "vc-east", Slots: []string{key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := &watchProbe{relocator: r.mgr, slots: r.bus.Slots(), key: key}
+	w := New(Config{Name: "w2", Slots: 1, MaxAttempts: 3}, probe, r.rec, NATSRecords{Jobs: r.bus.Jobs()},
+		NATSLocks{Leases: r.bus.Leases()}, NATSSlots{Slots: r.bus.Slots(), Limits: Limits{PerHost: 2}},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err := w.Handle(r.ctx, j, delivery{2}); err != nil {
+		t.Fatal(err)
+	}
+	r.arrivedOnce(t, "web-02")
+	if probe.seen != 1 {
+		t.Fatalf("%d holders of %s while the re-attached task ran, want 1", probe.seen, key)
+	}
+	if n, _ := r.bus.Slots().Count(r.ctx, key); n != 0 {
+		t.Fatalf("%d holders left after the move", n)
+	}
+}
