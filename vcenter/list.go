@@ -159,9 +159,9 @@ func (lc *listCache) get(ctx context.Context, key listKey, load func(context.Con
 	}
 }
 
-// inventoryProps are the properties one container-view retrieve reads for
-// all kinds at once: a listing costs a single round trip (two for
-// portgroups and folders, which need their switch or datacenter).
+// inventoryProps are read for clusters and hosts on every listing: scopes
+// and descriptions need them. A listing costs one container view and two
+// to four retrieves, whatever the inventory's size.
 var inventoryProps = map[string][]string{
 	"ClusterComputeResource": {"name", "host"},
 	"HostSystem":             {"name", "parent", "runtime.connectionState", "runtime.inMaintenanceMode", "vm", "datastore", "network"},

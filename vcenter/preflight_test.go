@@ -121,6 +121,12 @@ func TestPreflightClean(t *testing.T) {
 			t.Errorf("unexpected %s: %s", f.Severity, f.Message)
 		}
 	}
+	// trip-bigdisk's 4 TiB must not use up its own datastore: imports land there.
+	p, err = m.Plan(context.Background(), MoveSpec{VMs: []string{"legacy-01"}, Source: xvmsim.WestVC, Target: xvmsim.EastVC,
+		Cluster: xvmsim.EastCluster, Datastore: xvmsim.EastDatastore1, DiskFormat: DiskThick, Networks: []NetworkMap{{Target: xvmsim.EastAppPortgroup}}})
+	if err != nil || p.Blocked() {
+		t.Errorf("import into east-ds-01: %v %v", err, findingsOf(p, Blocker))
+	}
 }
 
 func TestPreflightOldVCenter(t *testing.T) {

@@ -231,12 +231,3 @@ func (e taskError) Error() string { return e.LocalizedMessage }
 
 // Fault returns the vSphere fault, for classify.
 func (e taskError) Fault() types.BaseMethodFault { return e.LocalizedMethodFault.Fault }
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}

@@ -13,6 +13,7 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/types"
 	"golang.org/x/sync/errgroup"
 )
@@ -115,6 +116,11 @@ type diskSpec struct {
 	datastore   string
 	thin, eager bool
 	capacityKB  int64 // 0: diskKB
+	// uncounted leaves the disk out of the datastore's free space: the
+	// simulator subtracts every disk's full size, thin or not, so a 4 TiB
+	// trip wire would leave its source datastore with less than nothing
+	// free and block every move into it.
+	uncounted bool
 }
 
 type vmSpec struct {
@@ -274,7 +280,7 @@ func tripVMs() []vmSpec {
 		trip(TripTemplate, func(s *vmSpec) { s.on, s.template = false, true }),
 		trip(TripBigDisk, func(s *vmSpec) {
 			s.on = false
-			s.disks = []diskSpec{{datastore: EastDatastore1, capacityKB: TripBigDiskKB}}
+			s.disks = []diskSpec{{datastore: EastDatastore1, capacityKB: TripBigDiskKB, uncounted: true}}
 		}),
 		trip(TripTwin, nil),
 		trip(TripTwin, func(s *vmSpec) {
@@ -446,6 +452,25 @@ func (inv inventory) build(ctx context.Context, c *govmomi.Client, inproc *vim25
 	}
 	if err := g.Wait(); err != nil {
 		return err
+	}
+
+	// RefreshDatastore recomputes free space from scratch, forgetting what
+	// was subtracted for the disks (1 GiB each, and the uncounted giants).
+	refreshed := map[string]bool{}
+	for _, vm := range inv.vms {
+		for _, d := range vm.disks {
+			if !d.uncounted || refreshed[d.datastore] {
+				continue
+			}
+			refreshed[d.datastore] = true
+			ref, err := b.datastoreRef(ctx, d.datastore)
+			if err != nil {
+				return err
+			}
+			if _, err := methods.RefreshDatastore(ctx, b.c, &types.RefreshDatastore{This: ref}); err != nil {
+				return fmt.Errorf("refresh datastore %s: %w", d.datastore, err)
+			}
+		}
 	}
 
 	for _, h := range maintenance {
