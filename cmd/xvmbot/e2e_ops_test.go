@@ -245,3 +245,46 @@ func TestChangeWindowIsShownAndHeld(t *testing.T) {
 		t.Fatalf("%d moves ran outside the window", n)
 	}
 }
+
+// /xvm undo asks for the way back as a new request that needs approval, and once approved
+// the VM returns to exactly where it was.
+func TestUndoBringsTheVMBack(t *testing.T) {
+	h := newHarness(t)
+	east := h.lab.VC("vc-east")
+	before, err := east.FindVM(h.ctx, "web-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := h.request(uReq, "migrate web-01 to vc-west cluster=west-prod datastore=ds-gold folder=migrated/web network=app-pg disk=thin")
+	h.click(uBoss, msg, "xvm_approve")
+	h.awaitEnd(msg.TS, "succeeded")
+
+	back := h.request(uReq, "undo "+h.requestID(msg)+"-01")
+	review := h.ws.Plain(back)
+	for _, want := range []string{"vc-west", "vc-east", "east-prod", "apps", "east-ds-01", "apps/web", "east-app-pg"} {
+		if !strings.Contains(review, want) {
+			t.Errorf("the undo request does not show %q:\n%s", want, review)
+		}
+	}
+	h.click(uBoss, back, "xvm_approve")
+	h.awaitEnd(back.TS, "succeeded")
+	got, err := east.FindVM(h.ctx, "web-01")
+	if err != nil {
+		t.Fatalf("web-01 not back in vc-east: %v", err)
+	}
+	if got.Folder != before.Folder || got.Pool != before.Pool || got.Cluster != before.Cluster ||
+		got.Datastores[0] != before.Datastores[0] || got.NICs[0].Network != before.NICs[0].Network ||
+		got.NICs[0].MAC != before.NICs[0].MAC || got.Disks[0].Thin != before.Disks[0].Thin {
+		t.Errorf("after undo %+v\nbefore     %+v", got, before)
+	}
+}
+
+// Requests waiting for approval are visible to Prometheus, so an alert can fire before
+// they expire.
+func TestPendingApprovalsAreMeasured(t *testing.T) {
+	h := newHarness(t)
+	h.request(uReq, "migrate web-01 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
+	if !h.metric(h.sys, "xvm_requests_pending_approval 1") {
+		t.Fatal("/metrics does not count the request waiting for approval")
+	}
+}
