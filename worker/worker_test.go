@@ -535,3 +535,66 @@ func TestRedeliveryHoldsTheSlotsAgain(t *testing.T) {
 		t.Fatalf("%d holders left after the move", n)
 	}
 }
+
+// Cancelling a job while its relocation runs cancels the vCenter task: the move is rolled
+// back and the job ends cancelled, not failed.
+func TestCancelWhileRunningRollsBack(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(3*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	r := newRig(t)
+	r.lab = lab
+	var cfgs []vcenter.Config
+	for i, vc := range lab.VCs() {
+		cfgs = append(cfgs, vcenter.Config{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
+			Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})
+	}
+	if r.mgr, err = vcenter.NewManager(cfgs, logger, prometheus.NewRegistry()); err != nil {
+		t.Fatal(err)
+	}
+	w := r.worker("w1", 3)
+	w.cfg.RenewEvery = 100 * time.Millisecond
+	j := job("web-02")
+	done := make(chan error, 1)
+	go func() { done <- w.Handle(ctx, j, delivery{1}) }()
+	// Once the task runs, ask to cancel, as the bot does.
+	for {
+		rec, _, err := r.bus.Jobs().Get(ctx, j.ID)
+		if err == nil && rec.TaskRef != "" {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the relocation never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if state, err := r.bus.Jobs().RequestCancel(ctx, j.ID, "U0BOB"); err != nil || state != events.JobRunning {
+		t.Fatalf("RequestCancel = %s, %v", state, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	f := r.rec.final()
+	if len(f) != 1 || f[0].Type != events.EventCancelled || !strings.Contains(f[0].Message, "U0BOB") {
+		t.Fatalf("final events %+v, want one cancelled by U0BOB", f)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, inWest := lab.VC("vc-west").FindVM(ctx, "web-02")
+		if _, err := lab.VC("vc-east").FindVM(ctx, "web-02"); err == nil && errors.Is(inWest, xvmsim.ErrNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("web-02 did not end back in vc-east only")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := lab.VC("vc-east").XVMRelocations(); n != 0 {
+		t.Fatalf("%d relocations completed", n)
+	}
+}

@@ -139,7 +139,11 @@ func (r *relocator) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM
 		progress := func(p int32) {
 			ctx.Map.AtomicUpdate(ctx, task, []types.PropertyChange{{Name: "info.progress", Val: p}})
 		}
-		finish(v.relocate(stop, progress, req.This, req.Spec))
+		cancelled := func() (c bool) {
+			ctx.Map.WithLock(ctx, task, func() { c = task.Info.Cancelled })
+			return c
+		}
+		finish(v.relocate(stop, progress, cancelled, req.This, req.Spec))
 	})
 	if !started {
 		finish(types.ManagedObjectReference{}, &types.LocalizedMethodFault{Fault: &types.RequestCanceled{}, LocalizedMessage: "the vCenter is shutting down"})
@@ -170,4 +174,11 @@ func (v *VC) countRelocation(name string) {
 	defer v.mu.Unlock()
 	v.xvmTotal++
 	v.xvmByVM[name]++
+}
+
+// relocatingCount is how many emulated relocations of this VC are still running.
+func (v *VC) relocatingCount() int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.relocating)
 }

@@ -30,11 +30,14 @@ type Lab struct {
 	// relocations owns the goroutines of emulated XVM tasks; Close cancels
 	// them so that it returns in bounded time.
 	relocations sync.WaitGroup
-	mu          sync.Mutex
-	closed      bool
-	cancels     map[int]context.CancelFunc
-	nextCancel  int
-	closeOnce   sync.Once
+	// structural serialises the emulation's creates and destroys: vcsim's own tasks
+	// race on shared datastore objects when two run at once (seen under -race).
+	structural sync.Mutex
+	mu         sync.Mutex
+	closed     bool
+	cancels    map[int]context.CancelFunc
+	nextCancel int
+	closeOnce  sync.Once
 }
 
 // VC is one simulated vCenter.

@@ -19,7 +19,7 @@ import (
 // named by spec.Service. The VM leaves the source only once it runs in the
 // target; any earlier failure leaves the source untouched and removes what
 // was created in the target.
-func (v *VC) relocate(ctx context.Context, progress func(int32), vmRef types.ManagedObjectReference, spec types.VirtualMachineRelocateSpec) (types.ManagedObjectReference, *types.LocalizedMethodFault) {
+func (v *VC) relocate(ctx context.Context, progress func(int32), cancelled func() bool, vmRef types.ManagedObjectReference, spec types.VirtualMachineRelocateSpec) (types.ManagedObjectReference, *types.LocalizedMethodFault) {
 	var none types.ManagedObjectReference
 	// The percentages reported, spread evenly over the lab's task duration.
 	progressSteps := []int32{10, 25, 50, 75, 90}
@@ -61,12 +61,16 @@ func (v *VC) relocate(ctx context.Context, progress func(int32), vmRef types.Man
 	}
 	progress(progressSteps[0])
 
+	v.lab.structural.Lock()
 	newRef, lf := plan.create(ctx, dst)
+	v.lab.structural.Unlock()
 	if lf != nil {
 		return none, lf
 	}
 	newVM := object.NewVirtualMachine(dst.Client, newRef)
 	rollback := func(lf *types.LocalizedMethodFault) (types.ManagedObjectReference, *types.LocalizedMethodFault) {
+		v.lab.structural.Lock()
+		defer v.lab.structural.Unlock()
 		destroy(context.Background(), newVM)
 		return none, lf
 	}
@@ -77,6 +81,11 @@ func (v *VC) relocate(ctx context.Context, progress func(int32), vmRef types.Man
 		case <-ctx.Done():
 			return rollback(&types.LocalizedMethodFault{Fault: &types.RequestCanceled{}, LocalizedMessage: "the vCenter is shutting down"})
 		case <-time.After(step):
+		}
+		// CancelTask marks the task cancelled; like vCenter, the move is rolled back
+		// while it can still be, i.e. until the VM leaves the source.
+		if cancelled() {
+			return rollback(&types.LocalizedMethodFault{Fault: &types.RequestCanceled{}, LocalizedMessage: "The task was canceled by a user"})
 		}
 		progress(p)
 	}
@@ -92,7 +101,13 @@ func (v *VC) relocate(ctx context.Context, progress func(int32), vmRef types.Man
 	case <-time.After(step):
 	}
 
-	if err := destroy(ctx, object.NewVirtualMachine(src.Client, vmRef)); err != nil {
+	if cancelled() {
+		return rollback(&types.LocalizedMethodFault{Fault: &types.RequestCanceled{}, LocalizedMessage: "The task was canceled by a user"})
+	}
+	v.lab.structural.Lock()
+	derr := destroy(ctx, object.NewVirtualMachine(src.Client, vmRef))
+	v.lab.structural.Unlock()
+	if err := derr; err != nil {
 		return rollback(asFault(err, "remove %s from source", vm.Name))
 	}
 	v.countRelocation(vm.Name)
