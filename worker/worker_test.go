@@ -329,7 +329,7 @@ func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(300*time.Millisecond), xvmsim.WithExtraVMs(24))
+	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(100*time.Millisecond), xvmsim.WithExtraVMs(24))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +374,7 @@ func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 	const n = 24
 	for i := 1; i <= n; i++ {
 		vm := fmt.Sprintf("bulk-%04d", i)
-		j := events.Job{V: 1, ID: fmt.Sprintf("xvm-wave0001-%02d", i), RequestID: "xvm-wave0001", Direction: "migrate", VM: vm,
+		j := events.Job{V: 1, ID: fmt.Sprintf("xvm-wave0001-%03d", i), RequestID: "xvm-wave0001", Direction: "migrate", VM: vm,
 			SourceVC: "vc-east", TargetVC: "vc-west", Cluster: "west-prod", Datastore: "ds-gold",
 			Networks: []events.NetworkMapping{{Target: "app-pg"}}}
 		if err := bus.PublishJob(ctx, j); err != nil {
