@@ -40,6 +40,7 @@ type Claim struct {
 	s      *Slots
 	holder string
 	keys   []string
+	limits map[string]int // 0: held over the limit on purpose (Hold)
 
 	mu       sync.Mutex
 	released bool
@@ -55,7 +56,7 @@ func (s *Slots) Acquire(ctx context.Context, holder string, wants []Want) (*Clai
 	// A stable order keeps two jobs with overlapping resources from each holding half.
 	sorted := slices.Clone(wants)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Key < sorted[j].Key })
-	c := &Claim{s: s, holder: holder}
+	c := &Claim{s: s, holder: holder, limits: map[string]int{}}
 	for _, w := range sorted {
 		if w.Limit <= 0 {
 			continue
@@ -65,6 +66,7 @@ func (s *Slots) Acquire(ctx context.Context, holder string, wants []Want) (*Clai
 			return nil, err
 		}
 		c.keys = append(c.keys, w.Key)
+		c.limits[w.Key] = w.Limit
 	}
 	return c, nil
 }
@@ -73,7 +75,7 @@ func (s *Slots) Acquire(ctx context.Context, holder string, wants []Want) (*Clai
 // crashed worker started): the move runs in vCenter whatever the limits say, so the slots
 // are taken even over the limit, to keep others from starting on top of it.
 func (s *Slots) Hold(ctx context.Context, holder string, keys []string) (*Claim, error) {
-	c := &Claim{s: s, holder: holder}
+	c := &Claim{s: s, holder: holder, limits: map[string]int{}}
 	for _, k := range keys {
 		err := s.modify(ctx, k, func(v *slotValue, now int64) error {
 			v.Holders[holder] = now + s.ttl.Nanoseconds()
@@ -161,23 +163,34 @@ func (s *Slots) modify(ctx context.Context, key string, fn func(v *slotValue, no
 	return fmt.Errorf("slots %s: too much contention: %w", key, ErrSlotsBusy)
 }
 
-// Renew pushes the expiry of every slot of the claim one TTL ahead.
+// ErrSlotLost says a claim's slot lapsed (its holder stalled past the TTL) and was taken by
+// another holder meanwhile: the limit is kept, so this claim no longer counts there.
+var ErrSlotLost = errors.New("slot lapsed and was taken by another holder")
+
+// Renew pushes the expiry of every slot of the claim one TTL ahead. A slot that lapsed is
+// taken again only if the resource is still below its limit: a stalled holder that wakes
+// up must not push a resource over its limit (ErrSlotLost then names it).
 func (c *Claim) Renew(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.released {
 		return nil
 	}
+	var errs []error
 	for _, k := range c.keys {
+		limit := c.limits[k]
 		err := c.s.modify(ctx, k, func(v *slotValue, now int64) error {
+			if _, held := v.Holders[c.holder]; !held && limit > 0 && len(v.Holders) >= limit {
+				return fmt.Errorf("%s: %w", k, ErrSlotLost)
+			}
 			v.Holders[c.holder] = now + c.s.ttl.Nanoseconds()
 			return nil
 		})
 		if err != nil {
-			return err
+			errs = append(errs, err)
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Release gives every slot of the claim back; calling it twice is harmless.
