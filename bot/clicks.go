@@ -48,7 +48,10 @@ func (b *Bot) onClick(cb slack.InteractionCallback) {
 		var fn func(ctx context.Context)
 		switch a.ActionID {
 		case ActionApprove:
-			fn = func(ctx context.Context) { b.approve(ctx, id, who) }
+			// The decision is stored before the click is acknowledged, so a bot that dies
+			// right after the ack cannot lose an approval the approver saw go through;
+			// what follows (messages, queueing) resumes after a restart.
+			fn = b.decideApproval(id, who)
 		case ActionReject:
 			fn = func(ctx context.Context) { b.askRejectReason(ctx, id, who) }
 		case ActionCancel:
@@ -77,8 +80,26 @@ func (b *Bot) onViewSubmission(cb slack.InteractionCallback) any {
 
 // approve counts one approval; the click that completes the quorum queues the jobs.
 func (b *Bot) approve(ctx context.Context, id string, who invocation) {
-	log := b.log.With("request_id", id, "user", who.User)
 	r, won, err := b.svc.Approve(ctx, id, who.User)
+	b.afterApproval(ctx, id, who, r, won, err)
+}
+
+// decideApproval counts an approval now (bounded: Slack waits 3 s for the ack) and returns
+// the rest of the work; if the store is too slow, the whole approval runs after the ack.
+func (b *Bot) decideApproval(id string, who invocation) func(context.Context) {
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	r, won, err := b.svc.Approve(ctx, id, who.User)
+	cancel()
+	if err != nil && ctx.Err() != nil {
+		return func(ctx context.Context) { b.approve(ctx, id, who) }
+	}
+	return func(ctx context.Context) { b.afterApproval(ctx, id, who, r, won, err) }
+}
+
+// afterApproval tells people what an approval decided and queues the jobs of the one
+// that completed the quorum.
+func (b *Bot) afterApproval(ctx context.Context, id string, who invocation, r *approvals.Request, won bool, err error) {
+	log := b.log.With("request_id", id, "user", who.User)
 	if err != nil {
 		b.m.approvals.WithLabelValues(decisionOf(err)).Inc()
 		log.Info("approval refused", "err", err)
