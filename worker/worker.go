@@ -26,6 +26,8 @@ type relocator interface {
 	Cancel(ctx context.Context, vcName, taskRef string) error
 	Where(ctx context.Context, vcName, vm string) (*vcenter.Where, error)
 	List(ctx context.Context, vcName string, kind vcenter.Kind, prefix string, scope vcenter.Scope) ([]vcenter.Option, error)
+	ReadMetadata(ctx context.Context, vcName, vm string) (*vcenter.Metadata, error)
+	ApplyMetadata(ctx context.Context, vcName, vm string, md *vcenter.Metadata) error
 }
 
 // Scheduler hands out the per-host, per-datastore and per-vCenter slots a relocation
@@ -115,6 +117,7 @@ type Worker struct {
 	locks   Locker
 	sched   Scheduler
 	origins sync.Map // job id → *events.Placement, from verify to the succeeded event
+	notes   sync.Map // job id → string, a warning for the succeeded event (tags not copied)
 	log     *slog.Logger
 	m       *metrics
 	now     func() time.Time
@@ -300,6 +303,11 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	if err != nil {
 		log.Warn("could not record the original placement; undo will not be offered", "err", err)
 	}
+	// A cross-vCenter relocation leaves tags and custom attributes behind: read them now, copy them after.
+	meta, metaErr := w.vc.ReadMetadata(ctx, j.SourceVC, j.VM)
+	if metaErr != nil {
+		log.Warn("could not read tags and custom attributes; they will not be copied", "err", metaErr)
+	}
 	taskRef, err := w.vc.Start(ctx, plan, j.VM)
 	if err != nil {
 		return w.finish(ctx, j, rec, nil, err, w.now().Sub(start), log)
@@ -315,7 +323,24 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	if err == nil {
 		err = w.verify(ctx, j, plan, origin, res, log)
 	}
+	if err == nil {
+		w.copyMetadata(ctx, j, meta, metaErr, log)
+	}
 	return w.finish(ctx, j, rec, res, err, w.now().Sub(start), log)
+}
+
+// copyMetadata applies the source's tags and custom attributes to the moved VM. A failure
+// does not fail the job: it becomes a warning in the succeeded event.
+func (w *Worker) copyMetadata(ctx context.Context, j events.Job, md *vcenter.Metadata, readErr error, log *slog.Logger) {
+	err := readErr
+	if err == nil {
+		err = w.vc.ApplyMetadata(ctx, j.TargetVC, j.VM, md)
+	}
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	log.Warn("tags and custom attributes not copied", "err", err)
+	w.notes.Store(j.ID, "tags not copied: "+strings.ReplaceAll(err.Error(), "\n", "; "))
 }
 
 // verify checks that the VM is where the request said, and fills res.Origin for undo. A
@@ -555,7 +580,11 @@ func (w *Worker) finish(ctx context.Context, j events.Job, rec Record, res *vcen
 	w.m.jobs.WithLabelValues(j.Direction, "succeeded").Inc()
 	w.m.duration.WithLabelValues(j.Direction).Observe(dur.Seconds())
 	log.Info("vm moved", "duration", dur.Round(time.Millisecond).String(), "task", rec.TaskRef)
-	e := w.event(j, events.EventSucceeded, fmt.Sprintf("%s now runs in %s", j.VM, j.TargetVC), 100)
+	msg := fmt.Sprintf("%s now runs in %s", j.VM, j.TargetVC)
+	if note, ok := w.notes.LoadAndDelete(j.ID); ok {
+		msg += "; " + note.(string)
+	}
+	e := w.event(j, events.EventSucceeded, msg, 100)
 	e.Duration, e.TaskRef = dur.Seconds(), rec.TaskRef
 	if o, ok := w.origins.LoadAndDelete(j.ID); ok {
 		e.Origin = o.(*events.Placement)

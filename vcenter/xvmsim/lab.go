@@ -207,6 +207,7 @@ func (l *Lab) startVC(ctx context.Context, name string, inv inventory, offset in
 
 	m.Service.TLS = cert
 	m.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword(vc.Username, vc.Password)}
+	m.Service.RegisterEndpoints = true // vAPI REST (tags), see vapi.go
 	vc.server = m.Service.NewServer()
 	vc.internal = &url.URL{Scheme: "https", Host: vc.server.URL.Host, Path: vc.server.URL.Path}
 	vc.cert = vc.server.Certificate()
