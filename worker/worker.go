@@ -87,6 +87,9 @@ type Locker interface {
 // ErrBusy says another worker holds the VM's lease.
 var ErrBusy = errors.New("vm is being moved by another worker")
 
+// watchRetryDelay is how soon a worker looks again for a running task it lost sight of.
+const watchRetryDelay = 3 * time.Second
+
 // ErrCancelled says the job was cancelled before it could start.
 var ErrCancelled = errors.New("job cancelled")
 
@@ -603,6 +606,19 @@ func (w *Worker) fail(ctx context.Context, j events.Job, rec Record, err error, 
 	if errors.As(err, &tpe) {
 		kind, msg = "ThumbprintMismatch", tpe.Error()
 		hint = fmt.Sprintf("if %s's certificate was replaced on purpose, update vcenters[%s].thumbprint in the worker's config", tpe.VCenter, tpe.VCenter)
+	}
+	if rec.TaskRef != "" && f != nil && f.Step == vcenter.StepWatch && vcenter.IsRetryable(err) {
+		// The task was started and only watching it failed (vCenter unreachable): its
+		// outcome is unknown, not failed. Keep following it, however long the outage,
+		// without spending the job's attempts.
+		rec.Attempts = max(rec.Attempts-1, 0)
+		if serr := w.records.Save(ctx, rec); serr != nil {
+			log.Warn("save job record", "err", serr)
+		}
+		log.Warn("lost sight of the running task; will follow it again", "task", rec.TaskRef, "err", err)
+		w.publish(ctx, log, w.event(j, events.EventProgress, fmt.Sprintf("%s: %s — the move goes on in vCenter; following task %s again",
+			j.VM, msg, rec.TaskRef), 0))
+		return events.RetryAfter(fmt.Errorf("%s: %w", j.VM, err), watchRetryDelay)
 	}
 	if vcenter.IsRetryable(err) && rec.Attempts < w.cfg.MaxAttempts {
 		log.Warn("retryable fault, will retry", "fault", kind, "attempt", rec.Attempts, "err", err)

@@ -950,8 +950,6 @@ func TestFaultVCenterStopsAnsweringMidJob(t *testing.T) {
 // The same outage outlasting the worker's retries (max_attempts 3, the default): the
 // relocation goes on in vCenter and succeeds, so the job must not be reported failed.
 func TestFaultVCenterOutageOutlastsRetries(t *testing.T) {
-	t.Skip("known bug: worker/worker.go fail() counts watch-only Unreachable faults of a started task against max_attempts " +
-		"and reports the job failed while the relocation it started completes in vCenter (see README, Reliability)")
 	f := newFleet(t, fleetOpt{taskDuration: 3 * time.Second})
 	f.bot(nil)
 	f.start("worker", "w1", nil)
