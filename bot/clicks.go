@@ -87,7 +87,7 @@ func (b *Bot) approve(ctx context.Context, id string, who invocation) {
 // decideApproval counts an approval now (bounded: Slack waits 3 s for the ack) and returns
 // the rest of the work; if the store is too slow, the whole approval runs after the ack.
 func (b *Bot) decideApproval(id string, who invocation) func(context.Context) {
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	r, won, err := b.svc.Approve(ctx, id, who.User)
 	cancel()
 	if err != nil && ctx.Err() != nil {
@@ -103,7 +103,9 @@ func (b *Bot) afterApproval(ctx context.Context, id string, who invocation, r *a
 	if err != nil {
 		b.m.approvals.WithLabelValues(decisionOf(err)).Inc()
 		log.Info("approval refused", "err", err)
-		if errors.Is(err, approvals.ErrExpired) {
+		if errors.Is(err, approvals.ErrExpired) || (r != nil && r.State == approvals.StateExpired) {
+			// Whoever discovered the expiry (this click, an earlier one, the sweep) the
+			// message must stop offering buttons.
 			b.refreshParent(ctx, r)
 		}
 		b.tell(ctx, who, notice(b.decisionProblem("approve", id, r, err)))
