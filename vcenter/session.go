@@ -164,15 +164,20 @@ func (c *conn) verifyPeer(ctx context.Context) (*x509.Certificate, error) {
 	if c.tp == "" {
 		return cert, nil
 	}
-	got := soap.ThumbprintSHA1(cert)
-	if len(c.tp) != len(got) {
-		got = soap.ThumbprintSHA256(cert)
-	}
-	if got != c.tp {
+	if got := thumbprintLike(cert, c.tp); got != c.tp {
 		c.log.Error("vcenter certificate does not match the configured thumbprint", "expected", c.tp, "got", got)
 		return nil, &ThumbprintError{VCenter: c.cfg.Name, Expected: c.tp, Got: got}
 	}
 	return cert, nil
+}
+
+// thumbprintLike is cert's thumbprint in the form of the configured one: SHA-1 or SHA-256,
+// told apart by length.
+func thumbprintLike(cert *x509.Certificate, configured string) string {
+	if got := soap.ThumbprintSHA1(cert); len(got) == len(configured) {
+		return got
+	}
+	return soap.ThumbprintSHA256(cert)
 }
 
 // pinned accepts exactly the certificate whose SHA-1 or SHA-256 thumbprint is tp.
@@ -185,11 +190,7 @@ func pinned(tp string) func([][]byte, [][]*x509.Certificate) error {
 		if err != nil {
 			return err
 		}
-		got := soap.ThumbprintSHA1(cert)
-		if len(tp) != len(got) {
-			got = soap.ThumbprintSHA256(cert)
-		}
-		if got != tp {
+		if got := thumbprintLike(cert, tp); got != tp {
 			return fmt.Errorf("certificate thumbprint %s does not match the configured %s", got, tp)
 		}
 		return nil
