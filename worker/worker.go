@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -119,8 +118,6 @@ type Worker struct {
 	records Records
 	locks   Locker
 	sched   Scheduler
-	origins sync.Map // job id → *events.Placement, from verify to the succeeded event
-	notes   sync.Map // job id → string, a warning for the succeeded event (tags not copied)
 	log     *slog.Logger
 	m       *metrics
 	now     func() time.Time
@@ -323,37 +320,44 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	}
 	log.Info("relocation started", "task", taskRef)
 	res, err := w.vc.Watch(ctx, j.SourceVC, taskRef, j.VM, w.onProgress(ctx, j, d, renew, log))
+	var done success
 	if err == nil {
-		err = w.verify(ctx, j, plan, origin, res, log)
+		done.origin, err = w.verify(ctx, j, plan, origin, log)
 	}
 	if err == nil {
-		w.copyMetadata(ctx, j, meta, metaErr, log)
+		done.note = w.copyMetadata(ctx, j, meta, metaErr, log)
 	}
-	return w.finish(ctx, j, rec, res, err, w.now().Sub(start), log)
+	return w.settle(ctx, j, rec, res, done, err, w.now().Sub(start), log)
+}
+
+// success is what a move that this worker watched to its end adds to the succeeded event.
+type success struct {
+	origin *events.Placement // where the VM was, for /xvm undo
+	note   string            // a warning (tags not copied)
 }
 
 // copyMetadata applies the source's tags and custom attributes to the moved VM. A failure
 // does not fail the job: it becomes a warning in the succeeded event.
-func (w *Worker) copyMetadata(ctx context.Context, j events.Job, md *vcenter.Metadata, readErr error, log *slog.Logger) {
+func (w *Worker) copyMetadata(ctx context.Context, j events.Job, md *vcenter.Metadata, readErr error, log *slog.Logger) string {
 	err := readErr
 	if err == nil {
 		err = w.vc.ApplyMetadata(ctx, j.TargetVC, j.VM, md)
 	}
 	if err == nil || ctx.Err() != nil {
-		return
+		return ""
 	}
 	log.Warn("tags and custom attributes not copied", "err", err)
-	w.notes.Store(j.ID, "tags not copied: "+strings.ReplaceAll(err.Error(), "\n", "; "))
+	return "tags not copied: " + strings.ReplaceAll(err.Error(), "\n", "; ")
 }
 
-// verify checks that the VM is where the request said, and fills res.Origin for undo. A
+// verify checks that the VM is where the request said, and returns where it was, for undo. A
 // relocation whose task succeeded but left the VM elsewhere is reported as a failure: the
 // people who approved one placement must learn that another one happened.
-func (w *Worker) verify(ctx context.Context, j events.Job, plan *vcenter.Plan, origin *vcenter.Where, res *vcenter.Result, log *slog.Logger) error {
+func (w *Worker) verify(ctx context.Context, j events.Job, plan *vcenter.Plan, origin *vcenter.Where, log *slog.Logger) (*events.Placement, error) {
 	after, err := w.vc.Where(ctx, j.TargetVC, j.VM)
 	if err != nil {
 		log.Warn("could not verify the placement after the move", "err", err)
-		return nil // the task said it succeeded; a failed read is not a failed move
+		return nil, nil // the task said it succeeded; a failed read is not a failed move
 	}
 	var off []string
 	want := func(what, got, exp string) {
@@ -376,7 +380,7 @@ func (w *Worker) verify(ctx context.Context, j events.Job, plan *vcenter.Plan, o
 		}
 	}
 	if len(off) > 0 {
-		return &vcenter.Fault{VCenter: j.TargetVC, VM: j.VM, Step: "verify", Kind: "PlacementMismatch",
+		return nil, &vcenter.Fault{VCenter: j.TargetVC, VM: j.VM, Step: "verify", Kind: "PlacementMismatch",
 			Message: fmt.Sprintf("%s moved to %s, but not as approved: %s", j.VM, j.TargetVC, strings.Join(off, "; ")),
 			Hint:    fmt.Sprintf("check %s in %s; /xvm undo %s asks for the way back", j.VM, j.TargetVC, j.ID)}
 	}
@@ -393,9 +397,9 @@ func (w *Worker) verify(ctx context.Context, j events.Job, plan *vcenter.Plan, o
 				}
 			}
 		}
-		w.origins.Store(j.ID, o)
+		return o, nil
 	}
-	return nil
+	return nil, nil
 }
 
 // outsideWindow holds a job that may not start yet because its target vCenter's change
@@ -560,6 +564,11 @@ func (w *Worker) onProgress(ctx context.Context, j events.Job, d events.Delivery
 
 // finish settles a job after an attempt: success, a retry later, or a reported failure.
 func (w *Worker) finish(ctx context.Context, j events.Job, rec Record, res *vcenter.Result, err error, dur time.Duration, log *slog.Logger) error {
+	return w.settle(ctx, j, rec, res, success{}, err, dur, log)
+}
+
+// settle is finish with what a watched move adds to its succeeded event.
+func (w *Worker) settle(ctx context.Context, j events.Job, rec Record, res *vcenter.Result, done success, err error, dur time.Duration, log *slog.Logger) error {
 	if ctx.Err() != nil {
 		// Shutting down: leave the job unacknowledged and the record as it is so the next
 		// worker follows the task (or re-checks where the VM is) instead of starting over.
@@ -584,14 +593,11 @@ func (w *Worker) finish(ctx context.Context, j events.Job, rec Record, res *vcen
 	w.m.duration.WithLabelValues(j.Direction).Observe(dur.Seconds())
 	log.Info("vm moved", "duration", dur.Round(time.Millisecond).String(), "task", rec.TaskRef)
 	msg := fmt.Sprintf("%s now runs in %s", j.VM, j.TargetVC)
-	if note, ok := w.notes.LoadAndDelete(j.ID); ok {
-		msg += "; " + note.(string)
+	if done.note != "" {
+		msg += "; " + done.note
 	}
 	e := w.event(j, events.EventSucceeded, msg, 100)
-	e.Duration, e.TaskRef = dur.Seconds(), rec.TaskRef
-	if o, ok := w.origins.LoadAndDelete(j.ID); ok {
-		e.Origin = o.(*events.Placement)
-	}
+	e.Duration, e.TaskRef, e.Origin = dur.Seconds(), rec.TaskRef, done.origin
 	w.publishFinal(ctx, log, e)
 	return nil
 }
