@@ -687,7 +687,7 @@ func (b *vmBuilder) create(ctx context.Context, s vmSpec, folderRef, poolRef, ho
 		steps = append(steps, vm.Suspend)
 	}
 	for _, step := range steps {
-		if err := runTask(ctx, step); err != nil {
+		if err := runTask(ctx, b.c, step); err != nil {
 			return err
 		}
 	}

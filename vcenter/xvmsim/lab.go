@@ -30,8 +30,9 @@ type Lab struct {
 	// relocations owns the goroutines of emulated XVM tasks; Close cancels
 	// them so that it returns in bounded time.
 	relocations sync.WaitGroup
-	// structural serialises the emulation's creates and destroys: vcsim's own tasks
-	// race on shared datastore objects when two run at once (seen under -race).
+	// structural serialises the emulation's exclusive sections (creates, power-ons
+	// and destroys) across vCenters: vcsim's own tasks race on shared datastore
+	// objects when two run at once (seen under -race). See gate.go.
 	structural sync.Mutex
 	mu         sync.Mutex
 	closed     bool
@@ -56,8 +57,15 @@ type VC struct {
 	server   *simulator.Server
 	front    *frontDoor
 	internal *url.URL // the simulator's own listener, behind the front door
-	dsDir    string
-	cert     *x509.Certificate
+	// backstage is the same listener on a path the gate does not hold: the
+	// emulation's own inventory changes go through it (see exclusive).
+	backstage *url.URL
+	// gate keeps SOAP requests out while the emulation changes the inventory:
+	// readers hold it shared for the length of a request, exclusive holds it
+	// for a whole create, power-on or destroy, tasks included.
+	gate  sync.RWMutex
+	dsDir string
+	cert  *x509.Certificate
 
 	requests atomic.Int64 // SOAP requests served, for tests of caching callers
 
@@ -208,8 +216,10 @@ func (l *Lab) startVC(ctx context.Context, name string, inv inventory, offset in
 	m.Service.TLS = cert
 	m.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword(vc.Username, vc.Password)}
 	m.Service.RegisterEndpoints = true // vAPI REST (tags), see vapi.go
+	vc.gateSDK()
 	vc.server = m.Service.NewServer()
 	vc.internal = &url.URL{Scheme: "https", Host: vc.server.URL.Host, Path: vc.server.URL.Path}
+	vc.backstage = &url.URL{Scheme: "https", Host: vc.server.URL.Host, Path: backstagePath}
 	vc.cert = vc.server.Certificate()
 	vc.Thumbprint = soap.ThumbprintSHA1(vc.cert)
 	vc.ThumbprintSHA256 = soap.ThumbprintSHA256(vc.cert)

@@ -11,6 +11,7 @@ import (
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -61,17 +62,21 @@ func (v *VC) relocate(ctx context.Context, progress func(int32), cancelled func(
 	}
 	progress(progressSteps[0])
 
-	v.lab.structural.Lock()
-	newRef, lf := plan.create(ctx, dst)
-	v.lab.structural.Unlock()
+	var newRef types.ManagedObjectReference
+	err = tgt.vc.exclusive(ctx, func(c *govmomi.Client) error {
+		newRef, lf = plan.create(ctx, c)
+		return nil
+	})
+	if err != nil {
+		return none, asFault(err, "create %s in target", vm.Name)
+	}
 	if lf != nil {
 		return none, lf
 	}
-	newVM := object.NewVirtualMachine(dst.Client, newRef)
 	rollback := func(lf *types.LocalizedMethodFault) (types.ManagedObjectReference, *types.LocalizedMethodFault) {
-		v.lab.structural.Lock()
-		defer v.lab.structural.Unlock()
-		destroy(context.Background(), newVM)
+		_ = tgt.vc.exclusive(context.Background(), func(c *govmomi.Client) error {
+			return destroy(context.Background(), object.NewVirtualMachine(c.Client, newRef))
+		})
 		return none, lf
 	}
 
@@ -91,7 +96,10 @@ func (v *VC) relocate(ctx context.Context, progress func(int32), cancelled func(
 	}
 
 	if vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn {
-		if err := runTask(ctx, newVM.PowerOn); err != nil {
+		err := tgt.vc.exclusive(ctx, func(c *govmomi.Client) error {
+			return runTask(ctx, c.Client, object.NewVirtualMachine(c.Client, newRef).PowerOn)
+		})
+		if err != nil {
 			return rollback(asFault(err, "power on %s in target", vm.Name))
 		}
 	}
@@ -104,36 +112,44 @@ func (v *VC) relocate(ctx context.Context, progress func(int32), cancelled func(
 	if cancelled() {
 		return rollback(&types.LocalizedMethodFault{Fault: &types.RequestCanceled{}, LocalizedMessage: "The task was canceled by a user"})
 	}
-	v.lab.structural.Lock()
-	derr := destroy(ctx, object.NewVirtualMachine(src.Client, vmRef))
-	v.lab.structural.Unlock()
-	if err := derr; err != nil {
+	err = v.exclusive(ctx, func(c *govmomi.Client) error {
+		return destroy(ctx, object.NewVirtualMachine(c.Client, vmRef))
+	})
+	if err != nil {
 		return rollback(asFault(err, "remove %s from source", vm.Name))
 	}
 	v.countRelocation(vm.Name)
 	return newRef, nil
 }
 
-func runTask(ctx context.Context, start func(context.Context) (*object.Task, error)) error {
-	t, err := start(ctx)
-	if err != nil {
-		return err
-	}
-	return t.Wait(ctx)
+// runTask starts a task and waits for it to end, polling (see WaitTask).
+func runTask(ctx context.Context, c *vim25.Client, start func(context.Context) (*object.Task, error)) error {
+	_, err := startAndWait(ctx, c, start)
+	return err
 }
 
-// destroy powers vm off if needed and deletes it with its disks.
+func startAndWait(ctx context.Context, c *vim25.Client, start func(context.Context) (*object.Task, error)) (*types.TaskInfo, error) {
+	t, err := start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return WaitTask(ctx, c, t.Reference(), nil)
+}
+
+// destroy powers vm off if needed and deletes it with its disks. The VM's client must
+// be a backstage one, inside an exclusive section.
 func destroy(ctx context.Context, vm *object.VirtualMachine) error {
+	c := vm.Client()
 	state, err := vm.PowerState(ctx)
 	if err != nil {
 		return err
 	}
 	if state == types.VirtualMachinePowerStatePoweredOn {
-		if err := runTask(ctx, vm.PowerOff); err != nil {
+		if err := runTask(ctx, c, vm.PowerOff); err != nil {
 			return err
 		}
 	}
-	return runTask(ctx, vm.Destroy)
+	return runTask(ctx, c, vm.Destroy)
 }
 
 // asFault turns a client-side error into the fault the task reports: the
@@ -368,16 +384,15 @@ func (p *targetPlan) create(ctx context.Context, dst *govmomi.Client) (types.Man
 	folder := object.NewFolder(dst.Client, p.folder)
 	pool := object.NewResourcePool(dst.Client, p.pool)
 	host := object.NewHostSystem(dst.Client, p.host)
+	dc := object.NewDatacenter(dst.Client, p.dc.Reference())
 	for _, ds := range p.dirs {
-		if err := vmDirectory(ctx, dst.Client, p.dc, ds, p.config.Name); err != nil {
+		if err := vmDirectory(ctx, dst.Client, dc, ds, p.config.Name); err != nil {
 			return types.ManagedObjectReference{}, asFault(err, "create the directory of %s on %s", p.config.Name, ds)
 		}
 	}
-	task, err := folder.CreateVM(ctx, p.config, pool, host)
-	if err != nil {
-		return types.ManagedObjectReference{}, asFault(err, "create %s in target", p.config.Name)
-	}
-	info, err := task.WaitForResult(ctx)
+	info, err := startAndWait(ctx, dst.Client, func(ctx context.Context) (*object.Task, error) {
+		return folder.CreateVM(ctx, p.config, pool, host)
+	})
 	if err != nil {
 		return types.ManagedObjectReference{}, asFault(err, "create %s in target", p.config.Name)
 	}

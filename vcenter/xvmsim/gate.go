@@ -1,0 +1,72 @@
+package xvmsim
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+
+	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/vim25"
+)
+
+// Why a gate: vcsim's own tasks write some objects without their lock. Its CreateVM task
+// sets the new VM's fields after the VM is already in the inventory, holding only the
+// folder's lock, and its Destroy task edits datastores while another task's file removal
+// reads them; a RetrieveProperties that reads the same objects at that moment is a data
+// race (the race detector reported both while waves of emulated moves ran). vCenter has
+// no such window, so the emulation closes it: every SOAP request on /sdk holds the gate
+// shared, and the emulation's creates, power-ons and destroys hold it exclusively until
+// their task has finished, reaching the simulator on backstagePath, which the gate does
+// not hold.
+
+// backstagePath serves the same SOAP API as vim25.Path, outside the gate.
+const backstagePath = "/xvmsim-backstage/sdk"
+
+// gateSDK puts the gate in front of the simulator's SOAP endpoint and opens the
+// backstage path. It must run before the simulator's server is created.
+func (v *VC) gateSDK() {
+	svc := v.model.Service
+	if svc.ServeMux == nil {
+		svc.ServeMux = http.NewServeMux()
+	}
+	// A pattern with a method is more specific than the simulator's own "/sdk", so
+	// every SOAP call comes here first.
+	svc.ServeMux.HandleFunc("POST "+vim25.Path, func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		// WaitForUpdates long-polls until something changes; holding the gate through it
+		// would keep the very change it waits for out. It only watches tasks here.
+		if !bytes.Contains(body, []byte("WaitForUpdates")) {
+			v.gate.RLock()
+			defer v.gate.RUnlock()
+		}
+		svc.ServeSDK(w, r)
+	})
+	svc.ServeMux.HandleFunc("POST "+backstagePath, func(w http.ResponseWriter, r *http.Request) {
+		r = r.Clone(r.Context())
+		r.URL.Path = vim25.Path
+		svc.ServeSDK(w, r)
+	})
+}
+
+// exclusive runs f while no other SOAP request is served by v, with a client that
+// bypasses the gate; f must wait for any task it starts (WaitTask) before it returns.
+// Exclusive sections are also serialised across the lab, so that vcsim tasks of two
+// vCenters never overlap either and no section waits for another vCenter's gate.
+func (v *VC) exclusive(ctx context.Context, f func(c *govmomi.Client) error) error {
+	c, err := v.login(ctx, v.backstage)
+	if err != nil {
+		return err
+	}
+	defer logout(c)
+	v.lab.structural.Lock()
+	defer v.lab.structural.Unlock()
+	v.gate.Lock()
+	defer v.gate.Unlock()
+	return f(c)
+}
