@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +40,13 @@ type Config struct {
 	Digest Digest
 	// Windows are the change windows of target vCenters: the review says when moves start.
 	Windows map[string][]approvals.Window
+	// Workers is how many commands and clicks are worked on at once after their ack
+	// (pre-flight, Slack posts); default 4 × GOMAXPROCS.
+	Workers int
+	// WorkQueue is how many more may wait for a worker (default 64). Beyond that a command
+	// or click is refused at once with a "busy, try again" answer, so the acks stay fast
+	// under a burst; nothing is stored for a refused command or click.
+	WorkQueue int
 }
 
 // Digest is the scheduled stats post.
@@ -95,19 +103,22 @@ type Bot struct {
 	log     *slog.Logger
 	now     func() time.Time
 
-	mu      sync.Mutex
-	closing bool                          // set when Run's ctx ends: no new work is started
-	seq     uint64                        // ids of in-flight work
-	cancels map[uint64]context.CancelFunc // in-flight work, cancelled when shutdown grace ends
-	work    sync.WaitGroup
-	seen    map[string]time.Time // dedupe keys of Slack deliveries already handled
-	edited  map[string]time.Time // message ts → last progress edit
-	locks   map[string]*keyLock  // per request: events are applied one at a time
-	ready   readyState
-	infos   map[string]vcInfo // vCenter name → what was last learnt of it
-	inv     *cachedInventory  // nil: no inventory listing, the wizard is not offered
-	depth   queueDepth        // nil: queue depth unknown
-	viewSeq map[string]uint64 // wizard view id → changes seen, so only the newest is rendered
+	mu        sync.Mutex
+	closing   bool                          // set when Run's ctx ends: no new work is started
+	abandoned bool                          // shutdown grace is over: work still starting is cancelled
+	seq       uint64                        // ids of in-flight work
+	cancels   map[uint64]context.CancelFunc // in-flight work, cancelled when shutdown grace ends
+	work      sync.WaitGroup                // every worker of pool and notices, every open reservation
+	pool      *workPool                     // the work after an ack
+	notices   *workPool                     // "busy, try again" notices for refused clicks
+	seen      map[string]time.Time          // dedupe keys of Slack deliveries already handled
+	edited    map[string]time.Time          // message ts → last progress edit
+	locks     map[string]*keyLock           // per request: events are applied one at a time
+	ready     readyState
+	infos     map[string]vcInfo // vCenter name → what was last learnt of it
+	inv       *cachedInventory  // nil: no inventory listing, the wizard is not offered
+	depth     queueDepth        // nil: queue depth unknown
+	viewSeq   map[string]uint64 // wizard view id → changes seen, so only the newest is rendered
 }
 
 type keyLock struct {
@@ -140,6 +151,12 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	if cfg.ProgressInterval == 0 {
 		cfg.ProgressInterval = defaultProgressInterval
 	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = defaultWorkers()
+	}
+	if cfg.WorkQueue <= 0 {
+		cfg.WorkQueue = defaultWorkQueue
+	}
 	if cfg.Digest.Every <= 0 {
 		cfg.Digest.Every = 24 * time.Hour
 	}
@@ -166,6 +183,9 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 		infos:   map[string]vcInfo{},
 		viewSeq: map[string]uint64{},
 	}
+	b.pool = newWorkPool(cfg.Workers, cfg.WorkQueue, &b.work, b.runTask)
+	b.notices = newWorkPool(noticeWorkers, noticeQueue, &b.work, b.runTask)
+	registerWorkPool(reg, b.pool)
 	if reg != nil {
 		registerPending(reg, svc.Store(), func() time.Time { return b.now() })
 	}
@@ -226,11 +246,13 @@ func (b *Bot) every(ctx context.Context, d time.Duration, fn func(context.Contex
 	}
 }
 
-// shutdown stops new work and waits for what is in flight.
+// shutdown stops new work and waits for what is in flight or queued.
 func (b *Bot) shutdown() {
 	b.mu.Lock()
 	b.closing = true
 	b.mu.Unlock()
+	b.pool.close()
+	b.notices.close()
 	done := make(chan struct{})
 	go func() { b.work.Wait(); close(done) }()
 	select {
@@ -238,46 +260,104 @@ func (b *Bot) shutdown() {
 		return
 	case <-time.After(shutdownGrace):
 	}
+	dropped := append(b.pool.abandon(), b.notices.abandon()...)
 	b.mu.Lock()
+	b.abandoned = true
 	n := len(b.cancels)
 	for _, cancel := range b.cancels {
 		cancel()
 	}
 	b.mu.Unlock()
-	b.log.Warn("shutdown grace over: cancelling in-flight work", "in_flight", n)
+	b.log.Warn("shutdown grace over: cancelling in-flight work", "in_flight", n, "dropped", len(dropped),
+		"dropped_work", strings.Join(dropped, ","))
 	<-done
 }
 
-// spawn runs fn after the ack, in a goroutine the Bot owns: Run waits for it on shutdown.
-// It reports false when the bot is shutting down and fn was not started.
-func (b *Bot) spawn(what string, fn func(ctx context.Context)) bool {
-	b.mu.Lock()
-	if b.closing {
-		b.mu.Unlock()
-		return false
+// spawn queues fn to run after the ack on the Bot's pool: Run waits for it on shutdown.
+// It returns errShuttingDown or a *busyError (counted in xvm_slack_work_refused_total) when
+// fn was not queued; the caller must then tell the person that nothing was done.
+func (b *Bot) spawn(what string, fn func(ctx context.Context)) error {
+	r, err := b.reserve(what)
+	if err != nil {
+		return err
 	}
+	r.submit(task{what: what, fn: fn})
+	return nil
+}
+
+// reserve takes a place in the pool for work whose first part runs before the ack.
+func (b *Bot) reserve(what string) (*reservation, error) {
+	r, err := b.pool.reserve()
+	if err != nil {
+		b.m.refused.WithLabelValues(what, refusalReason(err)).Inc()
+	}
+	return r, err
+}
+
+// tellLater sends a notice after the ack on the notices pool, so that a refused click is
+// answered even while the main pool is full. If even that pool is full the notice is only
+// logged: the refusal itself changed nothing, so nothing is lost but the message.
+func (b *Bot) tellLater(who invocation, text string) {
+	r, err := b.notices.reserve()
+	if err != nil {
+		b.m.refused.WithLabelValues(workNotice, refusalReason(err)).Inc()
+		b.log.Warn("notice not sent: bot overloaded", "user", who.User, "err", err)
+		return
+	}
+	r.submit(task{what: workNotice, fn: func(ctx context.Context) { b.tell(ctx, who, notice(text)) }})
+}
+
+// runTask runs one task with its own deadline; the context is cancelled if shutdown grace
+// ends first. A panic is logged, not fatal: one bad payload must not stop the bot.
+func (b *Bot) runTask(t task) {
 	ctx, cancel := context.WithTimeout(context.Background(), workTimeout)
+	b.mu.Lock()
 	b.seq++
 	id := b.seq
 	b.cancels[id] = cancel
-	b.work.Add(1)
+	if b.abandoned {
+		cancel()
+	}
 	b.mu.Unlock()
-	go func() {
-		defer b.work.Done()
-		defer func() {
-			b.mu.Lock()
-			delete(b.cancels, id)
-			b.mu.Unlock()
-			cancel()
-		}()
-		defer func() {
-			if p := recover(); p != nil {
-				b.log.Error("panic in bot work", "work", what, "panic", fmt.Sprint(p))
-			}
-		}()
-		fn(ctx)
+	defer func() {
+		b.mu.Lock()
+		delete(b.cancels, id)
+		b.mu.Unlock()
+		cancel()
 	}()
-	return true
+	defer func() {
+		if p := recover(); p != nil {
+			b.log.Error("panic in bot work", "work", t.what, "panic", fmt.Sprint(p))
+		}
+	}()
+	t.fn(ctx)
+}
+
+// refusalReason is the reason label of xvm_slack_work_refused_total.
+func refusalReason(err error) string {
+	if errors.Is(err, errShuttingDown) {
+		return reasonShuttingDown
+	}
+	return reasonBusy
+}
+
+// refusalText tells a person at once that their command or click was not taken, and
+// what that means for them (outcome, e.g. "Nothing was stored.").
+func refusalText(err error, outcome string) string {
+	var busy *busyError
+	if !errors.As(err, &busy) {
+		return strings.Join(nonEmpty("xvmbot is restarting.", outcome, "Please try again in a minute."), " ")
+	}
+	are := "are"
+	if busy.Waiting == 1 {
+		are = "is"
+	}
+	return strings.Join(nonEmpty(fmt.Sprintf("xvmbot is busy right now — %d %s %s waiting.", busy.Waiting, plural(busy.Waiting, "command"), are),
+		outcome, "Try again in a minute."), " ")
+}
+
+func nonEmpty(parts ...string) []string {
+	return slices.DeleteFunc(parts, func(s string) bool { return s == "" })
 }
 
 // firstDelivery reports whether key (a trigger id, or a hash of the body) is seen for the

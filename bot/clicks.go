@@ -45,6 +45,19 @@ func (b *Bot) onClick(cb slack.InteractionCallback) {
 	}
 	for _, a := range cb.ActionCallback.BlockActions {
 		id := strings.TrimSpace(a.Value)
+		switch a.ActionID {
+		case ActionApprove, ActionReject, ActionCancel:
+		default:
+			b.log.Debug("action ignored", "action_id", a.ActionID)
+			continue
+		}
+		// The place in the queue is taken before anything is decided: a click whose work
+		// cannot be queued is refused whole and the request stays as it was.
+		slot, err := b.reserve(a.ActionID)
+		if err != nil {
+			b.refuseClick(a.ActionID, id, who, err)
+			continue
+		}
 		var fn func(ctx context.Context)
 		switch a.ActionID {
 		case ActionApprove:
@@ -56,14 +69,26 @@ func (b *Bot) onClick(cb slack.InteractionCallback) {
 			fn = func(ctx context.Context) { b.askRejectReason(ctx, id, who) }
 		case ActionCancel:
 			fn = func(ctx context.Context) { b.cancel(ctx, id, who) }
-		default:
-			b.log.Debug("action ignored", "action_id", a.ActionID)
-			continue
 		}
-		if !b.spawn(a.ActionID, fn) {
-			b.log.Warn("click dropped: shutting down", "action_id", a.ActionID, "request_id", id, "user", who.User)
-		}
+		slot.submit(task{what: a.ActionID, fn: fn})
 	}
+}
+
+// refuseClick tells the person that their click changed nothing. Slack ignores the body of
+// a block_actions ack, so the answer is an ephemeral message sent on the notices pool.
+func (b *Bot) refuseClick(actionID, id string, who invocation, err error) {
+	b.log.Warn("click refused", "action_id", actionID, "request_id", id, "user", who.User, "err", err)
+	rid := escapeText(id)
+	var outcome string
+	switch actionID {
+	case ActionApprove:
+		outcome = fmt.Sprintf("Your approval of %s was *not* counted: the request is still pending.", rid)
+	case ActionReject:
+		outcome = fmt.Sprintf("Your rejection of %s was *not* recorded: the request is still pending.", rid)
+	case ActionCancel:
+		outcome = fmt.Sprintf("%s was *not* cancelled.", rid)
+	}
+	b.tellLater(who, refusalText(err, outcome))
 }
 
 // onViewSubmission routes a modal's submission by its callback id.

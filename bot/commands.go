@@ -26,7 +26,7 @@ type invocation struct {
 }
 
 // onCommand handles a slash command up to its ack: it answers at once what needs no I/O
-// (usage errors, refusals, help) and hands the rest to a goroutine the Bot owns. The
+// (usage errors, refusals, help) and queues the rest on the Bot's work pool. The
 // returned message, if any, is the ephemeral reply carried by the ack.
 func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 	who := invocation{User: sc.UserID, Channel: sc.ChannelID, TriggerID: sc.TriggerID, ResponseURL: sc.ResponseURL}
@@ -61,9 +61,8 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 				count(outcomeUnavailable)
 				return replyOf(asMessage(RenderError("The wizard is not available here: type the whole command.", Usage(cmd.Verb))))
 			}
-			if !b.spawn("wizard", func(ctx context.Context) { count(b.openWizard(ctx, cmd, who)) }) {
-				count(outcomeUnavailable)
-				return &message{Text: "xvmbot is restarting; please try again in a minute."}
+			if err := b.spawn(workWizard, func(ctx context.Context) { count(b.openWizard(ctx, cmd, who)) }); err != nil {
+				return b.refuseCommand(count, err, "The wizard was not opened.")
 			}
 			return nil
 		}
@@ -72,31 +71,48 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 			count(outcomeUnknownVCenter)
 			return replyOf(asMessage(RenderError(problem, "")))
 		}
-		if !b.spawn("plan", func(ctx context.Context) {
+		if err := b.spawn(workPlan, func(ctx context.Context) {
 			count(b.planAndSubmit(ctx, cmd, src, dst, who))
-		}) {
-			count(outcomeUnavailable)
-			return &message{Text: "xvmbot is restarting; please try again in a minute."}
+		}); err != nil {
+			if cmd.Check {
+				return b.refuseCommand(count, err, "Nothing was checked.")
+			}
+			return b.refuseCommand(count, err, "Nothing was stored and nobody was asked to approve moving "+escapeText(vmNamesText(cmd.VMs))+".")
 		}
 		log.Info("command accepted", "direction", cmd.Direction, "vms", len(cmd.VMs), "src_vc", src, "dst_vc", dst, "check", cmd.Check)
 		return &message{Text: fmt.Sprintf("Checking %s from %s to %s…", vmNamesText(cmd.VMs), src, dst)}
 	case VerbStatus, VerbList, VerbCancel, VerbVCenters, VerbStats:
-		if !b.spawn(cmd.Verb, func(ctx context.Context) {
+		if err := b.spawn(cmd.Verb, func(ctx context.Context) {
 			count(b.runInfoVerb(ctx, cmd, who))
-		}) {
-			count(outcomeUnavailable)
-			return &message{Text: "xvmbot is restarting; please try again in a minute."}
+		}); err != nil {
+			if cmd.Verb == VerbCancel {
+				return b.refuseCommand(count, err, fmt.Sprintf("Nothing was cancelled: %s is as it was.", escapeText(cmd.Arg)))
+			}
+			return b.refuseCommand(count, err, "")
 		}
 		return nil
 	case VerbUndo:
-		if !b.spawn("undo", func(ctx context.Context) { count(b.undo(ctx, cmd.Arg, who)) }) {
-			count(outcomeUnavailable)
-			return &message{Text: "xvmbot is restarting; please try again in a minute."}
+		if err := b.spawn(VerbUndo, func(ctx context.Context) { count(b.undo(ctx, cmd.Arg, who)) }); err != nil {
+			return b.refuseCommand(count, err, "Nothing was stored: no way back was asked for.")
 		}
 		return &message{Text: fmt.Sprintf("Checking the way back for %s…", cmd.Arg)}
 	}
 	count(outcomeUnavailable)
 	return replyOf(asMessage(RenderError(fmt.Sprintf("/xvm %s is not available.", cmd.Verb), Usage(cmd.Verb))))
+}
+
+// refuseCommand answers a command whose work could not be queued, in the ack itself.
+func (b *Bot) refuseCommand(count func(outcome string), err error, outcome string) *message {
+	count(refusalOutcome(err))
+	return replyOf(notice(refusalText(err, outcome)))
+}
+
+// refusalOutcome is the xvm_commands_total outcome of a command refused before its work.
+func refusalOutcome(err error) string {
+	if errors.Is(err, errShuttingDown) {
+		return outcomeUnavailable
+	}
+	return outcomeBusy
 }
 
 // undo asks for the way back of a finished move: a new request, from where the VM is now

@@ -1,6 +1,8 @@
 // Package bot is xvmbot's Slack side. It receives /xvm slash commands and button clicks
 // over Socket Mode or signed HTTP (both through the same handlers), acknowledges them
-// within Slack's three seconds and does the work afterwards in goroutines it owns:
+// within Slack's three seconds and does the work afterwards on a bounded pool of workers
+// it owns (pool.go; when every worker is busy and the queue is full, a command or click is
+// refused at once with a "busy, try again" answer and nothing of it is stored):
 // pre-flight through the vCenters, the approval message, decisions applied by the
 // approvals service (the policy is always checked against the stored record, never
 // trusted from a payload), one queued job per VM once a request is approved, and the

@@ -18,6 +18,7 @@ type metrics struct {
 	approvals *prometheus.CounterVec   // decision
 	apiCalls  *prometheus.CounterVec   // method, outcome
 	ack       *prometheus.HistogramVec // kind
+	refused   *prometheus.CounterVec   // work, reason
 }
 
 // Outcomes of a command (xvm_commands_total{outcome}).
@@ -32,6 +33,24 @@ const (
 	outcomeOK             = "ok"              // an information verb answered
 	outcomeDenied         = "denied"          // policy refused (cancel by a stranger…)
 	outcomeUnavailable    = "unavailable"     // verb not offered yet, or the bot is shutting down
+	outcomeBusy           = "busy"            // refused at once: every worker busy, the queue full
+)
+
+// Reasons work after an ack was refused (xvm_slack_work_refused_total{reason}).
+const (
+	reasonBusy         = "busy"
+	reasonShuttingDown = "shutting_down"
+)
+
+// Kinds of work after an ack (xvm_slack_work_refused_total{work}), besides command verbs
+// and the action ids of the request buttons.
+const (
+	workPlan         = "plan"
+	workWizard       = "wizard"
+	workWizardUpdate = "wizard_update"
+	workRejected     = "rejected"
+	workReply        = "reply"
+	workNotice       = "notice"
 )
 
 // Decisions (xvm_approvals_total{decision}).
@@ -64,7 +83,24 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Time from receiving a Slack request to acknowledging it (Slack allows 3 s).",
 			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5},
 		}, []string{"kind"}),
+		refused: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "xvm_slack_work_refused_total",
+			Help: "Commands and clicks turned away at once instead of being queued after their ack, by kind of work and reason (busy: every worker busy and the queue full; shutting_down).",
+		}, []string{"work", "reason"}),
 	}
+}
+
+// registerWorkPool exposes how much work after an ack is queued and running.
+func registerWorkPool(reg prometheus.Registerer, p *workPool) {
+	f := promauto.With(reg)
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "xvm_slack_work_queued",
+		Help: "Commands and clicks acknowledged and waiting for a worker; while every worker is busy and the queue is full, new ones are refused.",
+	}, func() float64 { return float64(p.load().queued) })
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "xvm_slack_work_running",
+		Help: "Commands and clicks being worked on after their ack.",
+	}, func() float64 { return float64(p.load().running) })
 }
 
 // registerPending exposes the requests waiting for approval, read from the durable store at

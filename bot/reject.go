@@ -79,17 +79,25 @@ func (b *Bot) onRejectSubmission(cb slack.InteractionCallback) any {
 	}
 	reason = clipRunes(reason, maxReasonChars)
 	who := invocation{User: cb.User.ID, Channel: mc.Channel, MessageTS: mc.MessageTS}
+	// As with Approve, the place for the follow-up is taken before the decision is stored:
+	// a rejection the message would never show is not made.
+	slot, err := b.reserve(workRejected)
+	if err != nil {
+		b.log.Warn("rejection refused: not queued", "request_id", mc.Request, "user", who.User, "err", err)
+		return viewErrors(map[string]string{blockReason: refusalText(err, "Your rejection was not recorded.")})
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), submitTimeout)
 	defer cancel()
 	r, err := b.svc.Reject(ctx, mc.Request, who.User, reason)
 	if err != nil {
+		slot.release()
 		b.m.approvals.WithLabelValues(decisionOf(err)).Inc()
 		b.log.Info("rejection refused", "request_id", mc.Request, "user", who.User, "err", err)
 		return viewErrors(map[string]string{blockReason: stripMrkdwn(b.decisionProblem("reject", mc.Request, r, err))})
 	}
 	b.m.approvals.WithLabelValues(decisionRejected).Inc()
 	b.log.Info("request rejected", "request_id", r.ID, "user", who.User)
-	b.spawn("rejected", func(ctx context.Context) { b.showRejection(ctx, r, who) })
+	slot.submit(task{what: workRejected, fn: func(ctx context.Context) { b.showRejection(ctx, r, who) }})
 	return nil
 }
 

@@ -26,7 +26,8 @@ const (
 // interactions at PathInteractions and option requests at PathOptions. Every request must carry a valid v0 signature made
 // with the signing secret and a timestamp less than five minutes old; otherwise it is
 // answered 401 and nothing is done. Valid requests are acknowledged at once; the work
-// follows in goroutines that Run waits for. Retries (X-Slack-Retry-Num) and duplicates
+// follows on the Bot's work pool, which Run waits for (or is refused at once, in the ack
+// or an ephemeral message, when the pool is full). Retries (X-Slack-Retry-Num) and duplicates
 // of a request already handled are acknowledged and ignored.
 func (b *Bot) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -132,7 +133,10 @@ func (b *Bot) commandAck(msg *message, sc slack.SlashCommand) json.RawMessage {
 	}
 	who := invocation{User: sc.UserID, Channel: sc.ChannelID}
 	m := *msg
-	b.spawn("reply", func(ctx context.Context) { b.tell(ctx, who, m) })
+	if err := b.spawn(workReply, func(ctx context.Context) { b.tell(ctx, who, m) }); err != nil {
+		b.log.Warn("reply too big for the ack not sent", "user", who.User, "err", err)
+		return b.commandAck(replyOf(notice(refusalText(err, ""))), sc)
+	}
 	return nil
 }
 

@@ -237,6 +237,16 @@ func (b *Bot) wizardStateOf(v slack.View) wizardState {
 // older one finishing late must not undo it.
 func (b *Bot) onWizardAction(cb slack.InteractionCallback) {
 	view := cb.View
+	slot, err := b.reserve(workWizardUpdate)
+	if err != nil {
+		// The view keeps showing what it showed; the submission is checked in full anyway.
+		b.log.Info("wizard update refused", "user", cb.User.ID, "err", err)
+		b.tellLater(invocation{User: cb.User.ID, Channel: decodeModalContext(view.PrivateMetadata).Channel},
+			refusalText(err, "The wizard did not follow your last choice."))
+		return
+	}
+	// Counted only once the update is queued: a refused change must not make an older,
+	// queued update of the same view think it is stale.
 	b.mu.Lock()
 	if len(b.viewSeq) > 1024 { // views closed without a submission
 		clear(b.viewSeq)
@@ -244,7 +254,7 @@ func (b *Bot) onWizardAction(cb slack.InteractionCallback) {
 	b.viewSeq[view.ID]++
 	seq := b.viewSeq[view.ID]
 	b.mu.Unlock()
-	b.spawn("wizard update", func(ctx context.Context) {
+	slot.submit(task{what: workWizardUpdate, fn: func(ctx context.Context) {
 		ws := b.wizardStateOf(view)
 		ictx, cancel := context.WithTimeout(ctx, wizardOpenTimeout)
 		for _, in := range b.vcenterInfos(ictx, false) {
@@ -266,7 +276,7 @@ func (b *Bot) onWizardAction(cb slack.InteractionCallback) {
 		if err := b.slack.updateView(ctx, view.ID, "", RenderWizard(ws)); err != nil {
 			b.log.Info("update wizard", "user", cb.User.ID, "err", err)
 		}
-	})
+	}})
 }
 
 // sourceNetworks are the networks the chosen VMs' NICs use in the source vCenter, as the
@@ -405,10 +415,12 @@ func (b *Bot) onWizardSubmission(cb slack.InteractionCallback) any {
 		return viewErrors(map[string]string{wizTarget: problem})
 	}
 	verb := verbLabel(cmd.Verb)
-	if !b.spawn("plan", func(ctx context.Context) {
+	if err := b.spawn(workPlan, func(ctx context.Context) {
 		b.m.commands.WithLabelValues(verb, b.planAndSubmit(ctx, cmd, src, dst, who)).Inc()
-	}) {
-		return viewErrors(map[string]string{wizVMs: "xvmbot is restarting; please try again in a minute."})
+	}); err != nil {
+		// The dialog stays open with what was chosen: submitting again later works.
+		b.m.commands.WithLabelValues(verb, refusalOutcome(err)).Inc()
+		return viewErrors(map[string]string{wizVMs: refusalText(err, "Nothing was stored.")})
 	}
 	b.log.Info("wizard submitted", "user", who.User, "channel", who.Channel, "direction", cmd.Direction, "vms", len(cmd.VMs), "src_vc", src, "dst_vc", dst)
 	return nil
