@@ -102,7 +102,7 @@ func runAck(ctx context.Context, f flags) error {
 
 	var mu sync.Mutex
 	var cmdLat, clickLat []time.Duration
-	var errs, non200 int
+	var errs, non200, busyAcks int
 	var wg sync.WaitGroup
 	n := int(f.duration.Seconds() * float64(f.rate))
 	interval := time.Second / time.Duration(f.rate)
@@ -145,6 +145,9 @@ func runAck(ctx context.Context, f flags) error {
 				clickLat = append(clickLat, rep.Latency)
 			default:
 				cmdLat = append(cmdLat, rep.Latency)
+				if strings.Contains(rep.Body, "busy right now") {
+					busyAcks++
+				}
 			}
 		}()
 	}
@@ -156,7 +159,39 @@ func runAck(ctx context.Context, f flags) error {
 	fmt.Println(summary("clicks", clickLat))
 	fmt.Println(summary("all", all))
 	fmt.Printf("goal p99 < 25 ms: %s\n", verdict(percentile(all, 99) < 25*time.Millisecond))
+	// A refused command or click is acknowledged too (that is the point), so say how much
+	// of the load the bot took on and how much it turned away with "busy, try again".
+	fmt.Printf("turned away busy: %d of %d slash commands (answered in the ack); xvm_slack_work_refused_total{reason=\"busy\"} by work: %s\n",
+		busyAcks, len(cmdLat), refusedByWork(s))
 	return nil
+}
+
+// refusedByWork lists the bot's busy refusals by kind of work, e.g. "plan 1204, xvm_approve 1380".
+func refusedByWork(s *stack) string {
+	mfs, err := s.reg.Gather()
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, mf := range mfs {
+		if mf.GetName() != "xvm_slack_work_refused_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["reason"] == "busy" {
+				out = append(out, fmt.Sprintf("%s %.0f", labels["work"], m.GetCounter().GetValue()))
+			}
+		}
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
 }
 
 func mustMessage(s *stack, ts string) slacksim.Message {
