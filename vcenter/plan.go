@@ -1,6 +1,13 @@
 package vcenter
 
-import "time"
+import (
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/vmware/govmomi/vim25/types"
+)
 
 // DiskFormat is the wizard's "Select virtual disk format".
 type DiskFormat string
@@ -97,13 +104,46 @@ type Plan struct {
 	VMs        []VM
 	Findings   []Finding
 	ResolvedAt time.Time
+	// OtherHosts are the other hosts of the cluster that qualify as well as Host, least
+	// loaded first; OnHost moves the plan onto one (a scheduler does, when Host is busy).
+	OtherHosts []string
 
 	// Resolved references, kept for Relocate in the process that planned.
 	// They do not survive serialisation: Relocate re-resolves a plan that
 	// arrives without them (as a job from another process would).
 	placement *placement
 	vms       map[string]*vmPlan
+	others    map[string]types.ManagedObjectReference // OtherHosts by name
 }
+
+// OnHost returns the plan with its target host replaced by one of OtherHosts; the
+// original plan is unchanged. Everything else (pool, datastore, folder, NIC backings)
+// stays: OtherHosts see the same datastore and networks.
+func (p *Plan) OnHost(name string) (*Plan, error) {
+	ref, ok := p.others[name]
+	if !ok || p.placement == nil {
+		return nil, fmt.Errorf("host %s is not one of the plan's other hosts (%s)", name, strings.Join(p.OtherHosts, ", "))
+	}
+	q := *p
+	pl := *p.placement
+	pl.Host = ref
+	q.placement = &pl
+	q.Host = name
+	q.OtherHosts = nil
+	for _, h := range p.OtherHosts {
+		if h != name {
+			q.OtherHosts = append(q.OtherHosts, h)
+		}
+	}
+	q.OtherHosts = append(q.OtherHosts, p.Host)
+	q.others = maps.Clone(p.others)
+	delete(q.others, name)
+	q.others[p.Host] = p.placement.Host
+	return &q, nil
+}
+
+// BlockedFor reports whether a blocker stops vm: one about vm, or about the whole request.
+func (p *Plan) BlockedFor(vm string) bool { return blockerFor(p.Findings, vm) != nil }
 
 // Blocked reports whether any finding is a blocker.
 func (p *Plan) Blocked() bool {

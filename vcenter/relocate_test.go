@@ -482,3 +482,61 @@ func TestSessionRelogin(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// A plan onto a cluster names the other hosts that qualify, and OnHost moves the VM to
+// the one chosen, without resolving anything again; a host outside that list is refused.
+func TestPlanOnOtherHost(t *testing.T) {
+	ctx := context.Background()
+	lab, m, _ := startLab(t)
+	spec := MoveSpec{VMs: []string{"web-02"}, Source: "vc-east", Target: "vc-west", Cluster: "west-prod",
+		Datastore: "ds-gold", Folder: "migrated/web", Networks: []NetworkMap{{Target: "app-pg"}}, DiskFormat: DiskThin}
+	p, err := m.Plan(ctx, spec)
+	if err != nil || p.Blocked() {
+		t.Fatalf("plan: %v %v", err, p.Findings)
+	}
+	all := append([]string{p.Host}, p.OtherHosts...)
+	slices.Sort(all)
+	if want := []string{xvmsim.WestHost1, xvmsim.WestHost2, xvmsim.WestHost3}; !slices.Equal(all, want) {
+		t.Fatalf("host %s and others %v, want all of %v", p.Host, p.OtherHosts, want)
+	}
+	if _, err := p.OnHost(p.Host); err == nil {
+		t.Errorf("OnHost(the plan's own host) accepted")
+	}
+	if _, err := p.OnHost("esx-nowhere.lab"); err == nil {
+		t.Errorf("OnHost(unknown host) accepted")
+	}
+	other := p.OtherHosts[len(p.OtherHosts)-1]
+	q, err := p.OnHost(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Host != other || p.Host == other || !slices.Contains(q.OtherHosts, p.Host) || slices.Contains(q.OtherHosts, other) {
+		t.Fatalf("OnHost(%s): host %s others %v; original host %s", other, q.Host, q.OtherHosts, p.Host)
+	}
+	before := lab.VC("vc-west").Requests()
+	fp, err := m.Footprint(ctx, q, "web-02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lab.VC("vc-west").Requests() != before {
+		t.Errorf("the footprint of a moved plan asked the target vCenter again")
+	}
+	pfp, _ := m.Footprint(ctx, p, "web-02")
+	if fp.TargetHost == pfp.TargetHost || fp.TargetDatastore != pfp.TargetDatastore {
+		t.Errorf("footprints: moved %+v, original %+v", fp, pfp)
+	}
+	taskRef, err := m.Start(ctx, q, "web-02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Watch(ctx, "vc-east", taskRef, "web-02", nil); err != nil {
+		t.Fatal(err)
+	}
+	where, err := lab.VC("vc-west").FindVM(ctx, "web-02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if where.Host != other {
+		t.Errorf("web-02 is on %s, want %s", where.Host, other)
+	}
+}

@@ -1,6 +1,7 @@
 package vcenter
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"fmt"
@@ -603,9 +604,11 @@ func hostNetworks(h mo.HostSystem, nets map[types.ManagedObjectReference]netInfo
 
 // pickHost chooses, among the candidate hosts, one that is connected, not in
 // maintenance mode, sees the datastore and every wanted portgroup, and runs
-// the fewest VMs, so successive plans spread over the cluster.
+// the fewest VMs, so successive plans spread over the cluster. The other hosts
+// that qualify (on the same networks) become the plan's OtherHosts.
 func (r *resolver) pickHost(cr *compute, ds *types.ManagedObjectReference, wanted map[string]bool, nets map[types.ManagedObjectReference]netInfo) *mo.HostSystem {
 	var best *mo.HostSystem
+	var eligible []*mo.HostSystem
 	var reasons []string
 	for i := range cr.hosts {
 		h := &cr.hosts[i]
@@ -633,8 +636,19 @@ func (r *resolver) pickHost(cr *compute, ds *types.ManagedObjectReference, wante
 			reasons = append(reasons, h.Name+" "+strings.Join(why, " and "))
 			continue
 		}
-		if best == nil || len(h.Vm) < len(best.Vm) || (len(h.Vm) == len(best.Vm) && h.Name < best.Name) {
-			best = h
+		eligible = append(eligible, h)
+	}
+	slices.SortFunc(eligible, func(a, b *mo.HostSystem) int {
+		return cmp.Or(cmp.Compare(len(a.Vm), len(b.Vm)), cmp.Compare(a.Name, b.Name))
+	})
+	if len(eligible) > 0 {
+		best = eligible[0]
+		r.plan.others = map[string]types.ManagedObjectReference{}
+		for _, h := range eligible[1:] {
+			if sameNetworks(hostNetworks(*best, nets), hostNetworks(*h, nets), wanted) {
+				r.plan.OtherHosts = append(r.plan.OtherHosts, h.Name)
+				r.plan.others[h.Name] = h.Self
+			}
 		}
 	}
 	if best == nil {
@@ -652,6 +666,17 @@ func (r *resolver) pickHost(cr *compute, ds *types.ManagedObjectReference, wante
 	}
 	r.plan.Host = best.Name
 	return best
+}
+
+// sameNetworks reports whether two hosts see every wanted portgroup as the same network
+// object, so that NIC backings resolved for one are right for the other.
+func sameNetworks(a, b map[string][]netInfo, wanted map[string]bool) bool {
+	for name := range wanted {
+		if len(a[name]) != 1 || len(b[name]) != 1 || a[name][0].Ref != b[name][0].Ref {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *resolver) resolvePool(ctx context.Context, c *vim25.Client, cr *compute) (*types.ManagedObjectReference, error) {
