@@ -163,7 +163,41 @@ func runAck(ctx context.Context, f flags) error {
 	// of the load the bot took on and how much it turned away with "busy, try again".
 	fmt.Printf("turned away busy: %d of %d slash commands (answered in the ack); xvm_slack_work_refused_total{reason=\"busy\"} by work: %s\n",
 		busyAcks, len(cmdLat), refusedByWork(s))
+	// The bot's own measure (xvm_slack_ack_seconds) starts once the request is read and
+	// ends when the handler returns: what is left of the latency above is waiting for a
+	// CPU to accept, read and answer the connection.
+	fmt.Printf("inside the handler (xvm_slack_ack_seconds): %s\n", ackBuckets(s))
 	return nil
+}
+
+// ackBuckets says which share of the bot's ack handler times fell within 5, 10 and 25 ms.
+func ackBuckets(s *stack) string {
+	mfs, err := s.reg.Gather()
+	if err != nil {
+		return err.Error()
+	}
+	var total uint64
+	within := map[float64]uint64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "xvm_slack_ack_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			total += h.GetSampleCount()
+			for _, b := range h.GetBucket() {
+				within[b.GetUpperBound()] += b.GetCumulativeCount()
+			}
+		}
+	}
+	if total == 0 {
+		return "no samples"
+	}
+	var out []string
+	for _, le := range []float64{0.005, 0.01, 0.025} {
+		out = append(out, fmt.Sprintf("≤ %.0f ms %.1f%%", le*1000, 100*float64(within[le])/float64(total)))
+	}
+	return fmt.Sprintf("n=%d, %s", total, strings.Join(out, ", "))
 }
 
 // refusedByWork lists the bot's busy refusals by kind of work, e.g. "plan 1204, xvm_approve 1380".
