@@ -138,3 +138,24 @@ var (
 	_ Locker    = NATSLocks{}
 	_ Scheduler = NATSSlots{}
 )
+
+// NATSRequests lists a request's VMs from the bus's request store.
+type NATSRequests struct{ Store *events.RequestStore }
+
+// VMs returns the VMs of the request whose jobs have not ended.
+func (n NATSRequests) VMs(ctx context.Context, requestID string) ([]string, error) {
+	r, _, err := n.Store.Get(ctx, requestID)
+	if err != nil {
+		return nil, err
+	}
+	if len(r.Jobs) == 0 {
+		return r.VMs, nil
+	}
+	var out []string
+	for _, j := range r.Jobs {
+		if !j.State.Final() {
+			out = append(out, j.VM)
+		}
+	}
+	return out, nil
+}

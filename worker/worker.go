@@ -24,7 +24,6 @@ type relocator interface {
 	Footprint(ctx context.Context, p *vcenter.Plan, vm string) (vcenter.Footprint, error)
 	Cancel(ctx context.Context, vcName, taskRef string) error
 	Where(ctx context.Context, vcName, vm string) (*vcenter.Where, error)
-	List(ctx context.Context, vcName string, kind vcenter.Kind, prefix string, scope vcenter.Scope) ([]vcenter.Option, error)
 	ReadMetadata(ctx context.Context, vcName, vm string) (*vcenter.Metadata, error)
 	ApplyMetadata(ctx context.Context, vcName, vm string, md *vcenter.Metadata) error
 }
@@ -104,6 +103,14 @@ type Config struct {
 	// Windows are the change windows of target vCenters (by name): moves into a vCenter
 	// with windows start only inside one. A vCenter without windows takes moves any time.
 	Windows map[string][]approvals.Window
+	// PlanReuse is how long a pre-flight made on this worker stays good (default 30s):
+	// for the other jobs of the same request, and for the next tries of a job that waits
+	// for a host or datastore slot. A job never starts on an older plan; vCenter still
+	// checks the exact spec when the task starts.
+	PlanReuse time.Duration
+	// Requests, if set, lists a request's VMs, so that the jobs of a request share one
+	// pre-flight (see planFor); without it each job is planned on its own.
+	Requests RequestVMs
 	// RenewEvery is how often the VM lease and the slots are renewed while a relocation
 	// runs, and how often a cancel request is looked for (default 5s; keep it well under
 	// the lease TTL).
@@ -121,6 +128,7 @@ type Worker struct {
 	log     *slog.Logger
 	m       *metrics
 	now     func() time.Time
+	plans   planCache
 }
 
 // New returns a Worker.
@@ -141,8 +149,11 @@ func New(cfg Config, vc relocator, b bus, records Records, locks Locker, sched S
 	if cfg.RenewEvery <= 0 {
 		cfg.RenewEvery = 5 * time.Second
 	}
+	if cfg.PlanReuse <= 0 {
+		cfg.PlanReuse = 30 * time.Second
+	}
 	return &Worker{cfg: cfg, vc: vc, bus: b, records: records, locks: locks, sched: sched,
-		log: logger.With("component", "worker", "worker", cfg.Name), m: newMetrics(reg), now: time.Now}
+		log: logger.With("component", "worker", "worker", cfg.Name), m: newMetrics(reg), now: time.Now, plans: newPlanCache()}
 }
 
 // Run takes jobs until ctx is done.
@@ -162,6 +173,11 @@ func (w *Worker) Handle(ctx context.Context, j events.Job, d events.Delivery) er
 	if seen && rec.State == "cancelled" {
 		log.Info("job was cancelled; nothing to run", "by", rec.CancelledBy)
 		return w.announceFinal(ctx, j, rec)
+	}
+	if seen && rec.State == stateWaiting && rec.CancelRequested {
+		// Cancelled while it waited for a slot: nothing ever ran.
+		w.plans.done(j.ID)
+		return w.cancelled(ctx, j, rec, log)
 	}
 	if seen && (rec.State == "succeeded" || rec.State == "failed") {
 		// Finished before: the final event may not have reached the bus if the previous
@@ -188,7 +204,7 @@ func (w *Worker) Handle(ctx context.Context, j events.Job, d events.Delivery) er
 		}
 	}()
 
-	if !seen || rec.State == "" {
+	if !seen || rec.State == "" || rec.State == stateWaiting {
 		if wait, err := w.outsideWindow(ctx, j, log); wait {
 			return err
 		}
@@ -263,39 +279,45 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	w.m.inFlight.Inc()
 	defer w.m.inFlight.Dec()
 
-	w.publish(ctx, log, w.event(j, events.EventStarted, fmt.Sprintf("%s: started (attempt %d)", j.VM, rec.Attempts), 0))
-
-	plan, err := w.vc.Plan(ctx, moveSpec(j))
-	if err == nil && plan.Blocked() {
-		err = blockedError(plan)
-	}
-	if err != nil {
-		return w.finish(ctx, j, rec, nil, err, w.now().Sub(start), log)
-	}
-	claim, err := w.slots(ctx, j, plan)
-	if errors.Is(err, ErrBusy) && j.Host == "" && j.Cluster != "" {
-		// The host the plan picked is full: another host of the requested cluster may not be.
-		if p2, c2, err2 := w.otherHost(ctx, j, plan, log); err2 == nil {
-			plan, claim, err = p2, c2, nil
+	wp, ok := w.plans.waiting(j.ID, w.now(), w.cfg.PlanReuse)
+	if !ok {
+		plan, err := w.planFor(ctx, j)
+		if err == nil && plan.BlockedFor(j.VM) {
+			err = blockedError(plan, j.VM)
 		}
+		if err != nil {
+			return w.finish(ctx, j, rec, nil, err, w.now().Sub(start), log)
+		}
+		wp = w.candidates(j, plan, log)
 	}
+	plan, claim, err := w.claimAny(ctx, j, wp)
 	if errors.Is(err, ErrBusy) {
-		// Waiting for a free host or datastore is not an attempt.
+		// Waiting for a free host or datastore is not an attempt, and nothing started:
+		// the next delivery starts afresh (no need to look for a running task) with the
+		// plans made now, while they are fresh.
+		w.plans.wait(j.ID, wp, w.now(), w.cfg.PlanReuse)
 		rec.Attempts--
+		rec.State = stateWaiting
 		if serr := w.records.Save(ctx, rec); serr != nil {
 			log.Warn("save job record", "err", serr)
 		}
 		log.Debug("waiting for a free slot", "err", err)
 		return events.RetryAfter(fmt.Errorf("%s waits: %w", j.VM, err), w.cfg.WaitDelay)
 	}
+	w.plans.done(j.ID)
 	if err != nil {
 		return w.finish(ctx, j, rec, nil, err, w.now().Sub(start), log)
+	}
+	if plan != wp.plans[0] {
+		log.Debug("moved to another host of the cluster: the planned one was full", "planned", wp.plans[0].Host, "host", plan.Host)
 	}
 	defer w.release(ctx, claim, log)
 	rec.Slots = claim.Keys()
 	if cur, ok, err := w.records.Load(ctx, j.ID); err == nil && ok && cur.CancelRequested {
 		return w.cancelled(ctx, j, cur, log)
 	}
+	// Said once the move has its slots: a job that waits for a free host is not started.
+	w.publish(ctx, log, w.event(j, events.EventStarted, fmt.Sprintf("%s: started (attempt %d)", j.VM, rec.Attempts), 0))
 	stop := w.keepAlive(ctx, log, d, renew, claim.Renew, w.cancelWatch(j, log))
 	defer stop()
 	// Where the VM is now is what /xvm undo will ask to go back to.
@@ -458,35 +480,32 @@ func (w *Worker) cancelled(ctx context.Context, j events.Job, rec Record, log *s
 	return nil
 }
 
-// otherHost looks for another host of the job's cluster whose slots are free, and plans
-// the move onto it: when concurrent jobs all picked the least loaded host, this spreads a
-// wave over the cluster instead of queueing it behind one host.
-func (w *Worker) otherHost(ctx context.Context, j events.Job, plan *vcenter.Plan, log *slog.Logger) (*vcenter.Plan, Claim, error) {
-	hosts, err := w.vc.List(ctx, j.TargetVC, vcenter.KindHosts, "", vcenter.Scope{Cluster: j.Cluster})
-	if err != nil {
-		return nil, nil, err
+// claimAny takes the slots of the first candidate plan whose host and datastore have
+// room; it fails with an error wrapping ErrBusy when none has. Footprints are read once
+// per candidate and kept with the waiting plans.
+func (w *Worker) claimAny(ctx context.Context, j events.Job, wp *waitingPlans) (*vcenter.Plan, Claim, error) {
+	if w.sched == nil {
+		return wp.plans[0], noClaim{}, nil
 	}
-	for _, h := range hosts {
-		if h.Value == plan.Host {
-			continue
+	err := fmt.Errorf("no plan to try: %w", ErrBusy)
+	for i, p := range wp.plans {
+		if wp.fps[i] == nil {
+			fp, ferr := w.vc.Footprint(ctx, p, j.VM)
+			if ferr != nil {
+				return nil, nil, ferr
+			}
+			wp.fps[i] = &fp
 		}
-		spec := moveSpec(j)
-		spec.Host = h.Value
-		p, err := w.vc.Plan(ctx, spec)
-		if err != nil || p.Blocked() {
-			continue // in maintenance, missing the datastore…: the plan says so
+		var c Claim
+		c, err = w.sched.Acquire(ctx, j.ID, *wp.fps[i])
+		if err == nil {
+			return p, c, nil
 		}
-		c, err := w.slots(ctx, j, p)
-		if errors.Is(err, ErrBusy) {
-			continue
-		}
-		if err != nil {
+		if !errors.Is(err, ErrBusy) {
 			return nil, nil, err
 		}
-		log.Debug("moved to another host of the cluster: the planned one was full", "planned", plan.Host, "host", p.Host)
-		return p, c, nil
 	}
-	return nil, nil, ErrBusy
+	return nil, nil, err
 }
 
 // release gives a claim's slots back, even during shutdown.
@@ -496,18 +515,6 @@ func (w *Worker) release(ctx context.Context, c Claim, log *slog.Logger) {
 	if err := c.Release(rctx); err != nil {
 		log.Warn("release slots", "err", err)
 	}
-}
-
-// slots takes the limits' slots for the move, or a claim of nothing without a scheduler.
-func (w *Worker) slots(ctx context.Context, j events.Job, plan *vcenter.Plan) (Claim, error) {
-	if w.sched == nil {
-		return noClaim{}, nil
-	}
-	fp, err := w.vc.Footprint(ctx, plan, j.VM)
-	if err != nil {
-		return nil, err
-	}
-	return w.sched.Acquire(ctx, j.ID, fp)
 }
 
 // noClaim is the claim of a worker without limits.
@@ -727,10 +734,10 @@ func moveSpec(j events.Job) vcenter.MoveSpec {
 	}
 }
 
-// blockedError explains why pre-flight at start time refused the move.
-func blockedError(p *vcenter.Plan) error {
+// blockedError explains why pre-flight at start time refused the move of vm.
+func blockedError(p *vcenter.Plan, vm string) error {
 	for _, f := range p.Findings {
-		if f.Severity == vcenter.Blocker {
+		if f.Severity == vcenter.Blocker && (f.VM == "" || f.VM == vm) {
 			return &vcenter.Fault{VCenter: p.Source.Name, VM: f.VM, Step: "pre-flight", Kind: "PreflightBlocked",
 				Message: f.Message, Hint: f.Hint}
 		}

@@ -285,6 +285,14 @@ type concurrency struct {
 	peak  map[string]int
 	total int
 	max   int
+	plans int
+}
+
+func (c *concurrency) Plan(ctx context.Context, spec vcenter.MoveSpec) (*vcenter.Plan, error) {
+	c.mu.Lock()
+	c.plans++
+	c.mu.Unlock()
+	return c.relocator.Plan(ctx, spec)
 }
 
 func (c *concurrency) keys(fp vcenter.Footprint) []string {
@@ -323,15 +331,19 @@ func (c *concurrency) Watch(ctx context.Context, vcName, taskRef, vm string, pro
 	return res, err
 }
 
-// A wave of 12 VMs shared by two workers with 4 slots each: per-host and per-datastore
-// limits hold across both workers at every moment, and every VM moves exactly once. (Kept
-// small: vcsim's own CreateVM task writes inventory objects unlocked while other clients
-// read them, which the race detector reports more often the more moves overlap.)
+// A wave of 200 VMs, one request, shared by two workers with 4 slots each: per-host and
+// per-datastore limits hold across both workers at every moment (observed at Start and
+// at the end of Watch, i.e. while vCenter runs the task), every VM moves exactly once,
+// the request's jobs share their pre-flight, and a full host sends jobs to the other
+// hosts of the cluster.
+// waveSize is the number of VMs in the wave test.
+const waveSize = 200
+
 func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(300*time.Millisecond), xvmsim.WithExtraVMs(12))
+	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(300*time.Millisecond), xvmsim.WithExtraVMs(waveSize))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,19 +373,31 @@ func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	limits := Limits{PerHost: 2, PerDatastore: 3, PerVCenter: 100}
+	req := &approvals.Request{ID: "xvm-wave0001", Direction: approvals.Migrate, SourceVC: "vc-east", TargetVC: "vc-west",
+		State: approvals.StateQueued, CreatedAt: time.Now()}
+	for i := 1; i <= waveSize; i++ {
+		vm := fmt.Sprintf("bulk-%04d", i)
+		req.VMs = append(req.VMs, vm)
+		req.Jobs = append(req.Jobs, approvals.Job{ID: fmt.Sprintf("xvm-wave0001-%03d", i), VM: vm, State: approvals.StateQueued})
+	}
+	if _, err := bus.Requests().Create(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+
+	limits := Limits{PerHost: 2, PerDatastore: 5, PerVCenter: 100}
 	obs := &concurrency{relocator: mgr, fps: map[string]vcenter.Footprint{}, now: map[string]int{}, peak: map[string]int{}}
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, name := range []string{"w1", "w2"} {
-		w := New(Config{Name: name, Slots: 4, MaxAttempts: 3, WaitDelay: 50 * time.Millisecond}, obs, bus,
+		w := New(Config{Name: name, Slots: 4, MaxAttempts: 3, WaitDelay: 50 * time.Millisecond,
+			Requests: NATSRequests{Store: bus.Requests()}}, obs, bus,
 			NATSRecords{Jobs: bus.Jobs()}, NATSLocks{Leases: bus.Leases()}, NATSSlots{Slots: bus.Slots(), Limits: limits},
 			logger, prometheus.NewRegistry())
 		wg.Go(func() { _ = w.Run(runCtx) })
 	}
 	defer func() { stop(); wg.Wait() }()
 
-	const n = 12
+	const n = waveSize
 	for i := 1; i <= n; i++ {
 		vm := fmt.Sprintf("bulk-%04d", i)
 		j := events.Job{V: 1, ID: fmt.Sprintf("xvm-wave0001-%03d", i), RequestID: "xvm-wave0001", Direction: "migrate", VM: vm,
@@ -408,7 +432,21 @@ func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 	if obs.max < 2 {
 		t.Errorf("never more than %d move at once: the limits serialised the wave", obs.max)
 	}
-	t.Logf("peak concurrency overall %d; per resource %v", obs.max, obs.peak)
+	targetHosts := 0
+	for k := range obs.peak {
+		if strings.HasPrefix(k, "host/vc-west/") {
+			targetHosts++
+		}
+	}
+	if targetHosts < 2 {
+		t.Errorf("the wave used %d target host(s): a full host did not send jobs to the others of the cluster", targetHosts)
+	}
+	// Two workers, each planning the request at most once per PlanReuse (30s): a handful
+	// of plans, not one per VM.
+	if obs.plans >= waveSize/4 {
+		t.Errorf("%d pre-flights for %d VMs of one request: the jobs did not share them", obs.plans, waveSize)
+	}
+	t.Logf("peak concurrency overall %d; per resource %v; %d pre-flights", obs.max, obs.peak, obs.plans)
 }
 
 // A job into a vCenter whose change window is closed waits, says when it will start, and

@@ -127,7 +127,8 @@ func startStack(ctx context.Context, o stackOpts) (_ *stack, err error) {
 	if o.limits == (worker.Limits{}) {
 		o.limits = defaultLimits
 	}
-	w := worker.New(worker.Config{Name: "load-worker", Slots: o.slots, MaxAttempts: 2, RenewEvery: s.bus.Config().LeaseTTL / 3},
+	w := worker.New(worker.Config{Name: "load-worker", Slots: o.slots, MaxAttempts: 2, RenewEvery: s.bus.Config().LeaseTTL / 3,
+		Requests: worker.NATSRequests{Store: s.bus.Requests()}},
 		s.vc, s.bus, worker.NATSRecords{Jobs: s.bus.Jobs()}, worker.NATSLocks{Leases: s.bus.Leases()},
 		worker.NATSSlots{Slots: s.bus.Slots(), Limits: o.limits}, logger, s.reg)
 

@@ -1,0 +1,168 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/vcenter"
+)
+
+// RequestVMs lists the VMs of a request whose moves have not ended; a worker plans
+// them together, once, instead of one pre-flight per job.
+type RequestVMs interface {
+	VMs(ctx context.Context, requestID string) ([]string, error)
+}
+
+// stateWaiting is the record state of a job that found its host or datastore full and was
+// handed back to the queue before anything was started in vCenter. Its next delivery
+// starts afresh: there is no task to look for and no need to ask where the VM is.
+const stateWaiting = "waiting"
+
+// waitingPlans are the candidate plans of a job, the planned host first and then the
+// other hosts of the cluster that qualify, with the footprint of each once read.
+type waitingPlans struct {
+	at    time.Time // when the plan was made
+	plans []*vcenter.Plan
+	fps   []*vcenter.Footprint
+}
+
+// planCache keeps pre-flight results on the worker that made them, for at most the
+// worker's PlanReuse:
+//   - by request: the jobs of one request share one plan of all its remaining VMs, made
+//     by whichever of them starts first (one resolution of 200 VMs costs about what two
+//     resolutions of one VM cost);
+//   - by job: the candidates of a job that waits for a slot, for its next delivery.
+//
+// A job that arrives after that time, or at another worker, is planned again.
+type planCache struct {
+	flight singleflight.Group
+
+	mu        sync.Mutex
+	byRequest map[string]*vcenter.Plan
+	byJob     map[string]*waitingPlans
+}
+
+func newPlanCache() planCache {
+	return planCache{byRequest: map[string]*vcenter.Plan{}, byJob: map[string]*waitingPlans{}}
+}
+
+// waiting returns the candidates kept for a job that waited, while they are fresh.
+func (c *planCache) waiting(jobID string, now time.Time, reuse time.Duration) (*waitingPlans, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	wp, ok := c.byJob[jobID]
+	if !ok || now.Sub(wp.at) >= reuse {
+		delete(c.byJob, jobID)
+		return nil, false
+	}
+	return wp, true
+}
+
+// wait keeps a waiting job's candidates, and forgets whatever is too old to be used
+// again (jobs another worker finished, cancelled ones, requests that ended).
+func (c *planCache) wait(jobID string, wp *waitingPlans, now time.Time, reuse time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, old := range c.byJob {
+		if now.Sub(old.at) >= reuse {
+			delete(c.byJob, id)
+		}
+	}
+	for key, p := range c.byRequest {
+		if now.Sub(p.ResolvedAt) >= reuse {
+			delete(c.byRequest, key)
+		}
+	}
+	c.byJob[jobID] = wp
+}
+
+// done forgets a job's candidates: it got its slots, or it ended.
+func (c *planCache) done(jobID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.byJob, jobID)
+}
+
+func (c *planCache) request(key, vm string, now time.Time, reuse time.Duration) (*vcenter.Plan, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.byRequest[key]
+	if !ok || now.Sub(p.ResolvedAt) >= reuse || !slices.ContainsFunc(p.VMs, func(v vcenter.VM) bool { return v.Name == vm }) {
+		return nil, false
+	}
+	return p, true
+}
+
+func (c *planCache) keepRequest(key string, p *vcenter.Plan) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.byRequest[key] = p
+}
+
+// planFor returns the pre-flight of job j: the plan of its request's remaining VMs made
+// at most PlanReuse ago on this worker, or a new one. Concurrent jobs of one request
+// wait for a single resolution.
+func (w *Worker) planFor(ctx context.Context, j events.Job) (*vcenter.Plan, error) {
+	spec := moveSpec(j)
+	key := fmt.Sprintf("%s|%+v", j.RequestID, vcenter.MoveSpec{Source: spec.Source, Target: spec.Target, Cluster: spec.Cluster,
+		Host: spec.Host, Pool: spec.Pool, Datastore: spec.Datastore, Folder: spec.Folder, Networks: spec.Networks,
+		DiskFormat: spec.DiskFormat, Priority: spec.Priority})
+	if p, ok := w.plans.request(key, j.VM, w.now(), w.cfg.PlanReuse); ok {
+		return p, nil
+	}
+	v, err, _ := w.plans.flight.Do(key, func() (any, error) {
+		if p, ok := w.plans.request(key, j.VM, w.now(), w.cfg.PlanReuse); ok {
+			return p, nil // planned by the job just before this one
+		}
+		if w.cfg.Requests != nil {
+			vms, err := w.cfg.Requests.VMs(ctx, j.RequestID)
+			if err != nil {
+				w.log.Warn("could not list the request's VMs; planning this one alone", "request_id", j.RequestID, "err", err)
+			} else if slices.Contains(vms, j.VM) {
+				spec.VMs = vms
+			}
+		}
+		p, err := w.vc.Plan(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		w.plans.keepRequest(key, p)
+		return p, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	p := v.(*vcenter.Plan)
+	if !slices.ContainsFunc(p.VMs, func(v vcenter.VM) bool { return v.Name == j.VM }) && !p.BlockedFor(j.VM) {
+		// Planned by another job of the request a moment ago without this VM (the request
+		// changed in between): plan this one on its own.
+		spec.VMs = []string{j.VM}
+		return w.vc.Plan(ctx, spec)
+	}
+	return p, nil
+}
+
+// candidates are the plans a job may start on: the planned host, then, when the request
+// named a cluster rather than a host, the other hosts of it that qualify.
+func (w *Worker) candidates(j events.Job, plan *vcenter.Plan, log *slog.Logger) *waitingPlans {
+	wp := &waitingPlans{at: plan.ResolvedAt, plans: []*vcenter.Plan{plan}}
+	if j.Host == "" {
+		for _, h := range plan.OtherHosts {
+			q, err := plan.OnHost(h)
+			if err != nil {
+				log.Warn("could not plan onto another host", "host", h, "err", err)
+				continue
+			}
+			wp.plans = append(wp.plans, q)
+		}
+	}
+	wp.fps = make([]*vcenter.Footprint, len(wp.plans))
+	return wp
+}
