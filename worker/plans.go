@@ -166,3 +166,28 @@ func (w *Worker) candidates(j events.Job, plan *vcenter.Plan, log *slog.Logger) 
 	wp.fps = make([]*vcenter.Footprint, len(wp.plans))
 	return wp
 }
+
+// signal wakes every goroutine waiting on it at the time it fires.
+type signal struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// wait returns a channel closed at the next fire.
+func (s *signal) wait() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *signal) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
+}

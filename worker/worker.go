@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -108,6 +109,9 @@ type Config struct {
 	// for a host or datastore slot. A job never starts on an older plan; vCenter still
 	// checks the exact spec when the task starts.
 	PlanReuse time.Duration
+	// HoldFor is how long a job whose host or datastore is full waits in the worker for
+	// a slot before it goes back to the queue for WaitDelay (default 2s).
+	HoldFor time.Duration
 	// Requests, if set, lists a request's VMs, so that the jobs of a request share one
 	// pre-flight (see planFor); without it each job is planned on its own.
 	Requests RequestVMs
@@ -129,6 +133,7 @@ type Worker struct {
 	m       *metrics
 	now     func() time.Time
 	plans   planCache
+	freed   signal // fired whenever this worker gives slots back
 }
 
 // New returns a Worker.
@@ -148,6 +153,9 @@ func New(cfg Config, vc relocator, b bus, records Records, locks Locker, sched S
 	}
 	if cfg.RenewEvery <= 0 {
 		cfg.RenewEvery = 5 * time.Second
+	}
+	if cfg.HoldFor <= 0 {
+		cfg.HoldFor = 2 * time.Second
 	}
 	if cfg.PlanReuse <= 0 {
 		cfg.PlanReuse = 30 * time.Second
@@ -291,6 +299,28 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 		wp = w.candidates(j, plan, log)
 	}
 	plan, claim, err := w.claimAny(ctx, j, wp)
+	// A full host or datastore frees up when a move ends: wait here a little, woken by
+	// this worker's own releases (and looking again every WaitDelay for other workers'),
+	// rather than going back to the queue and leaving the freed slot idle until some
+	// job's retry comes round.
+	for hold := time.NewTimer(w.cfg.HoldFor); errors.Is(err, ErrBusy); {
+		freed := w.freed.wait()
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-hold.C:
+			hold = nil
+		case <-freed:
+		case <-time.After(w.cfg.WaitDelay):
+		}
+		if hold == nil || ctx.Err() != nil {
+			if ctx.Err() == nil {
+				err = fmt.Errorf("still full after %s: %w", w.cfg.HoldFor, ErrBusy)
+			}
+			break
+		}
+		plan, claim, err = w.claimAny(ctx, j, wp)
+	}
 	if errors.Is(err, ErrBusy) {
 		// Waiting for a free host or datastore is not an attempt, and nothing started:
 		// the next delivery starts afresh (no need to look for a running task) with the
@@ -311,7 +341,8 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	if plan != wp.plans[0] {
 		log.Debug("moved to another host of the cluster: the planned one was full", "planned", wp.plans[0].Host, "host", plan.Host)
 	}
-	defer w.release(ctx, claim, log)
+	releaseSlots := sync.OnceFunc(func() { w.release(ctx, claim, log) })
+	defer releaseSlots()
 	rec.Slots = claim.Keys()
 	if cur, ok, err := w.records.Load(ctx, j.ID); err == nil && ok && cur.CancelRequested {
 		return w.cancelled(ctx, j, cur, log)
@@ -320,13 +351,21 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	w.publish(ctx, log, w.event(j, events.EventStarted, fmt.Sprintf("%s: started (attempt %d)", j.VM, rec.Attempts), 0))
 	stop := w.keepAlive(ctx, log, d, renew, claim.Renew, w.cancelWatch(j, log))
 	defer stop()
-	// Where the VM is now is what /xvm undo will ask to go back to.
-	origin, err := w.vc.Where(ctx, j.SourceVC, j.VM)
-	if err != nil {
-		log.Warn("could not record the original placement; undo will not be offered", "err", err)
-	}
-	// A cross-vCenter relocation leaves tags and custom attributes behind: read them now, copy them after.
+	// Where the VM is now is what /xvm undo will ask to go back to; and a cross-vCenter
+	// relocation leaves tags and custom attributes behind: read both now (side by side),
+	// copy the metadata after.
+	var (
+		origin  *vcenter.Where
+		reading sync.WaitGroup
+	)
+	reading.Go(func() {
+		var err error
+		if origin, err = w.vc.Where(ctx, j.SourceVC, j.VM); err != nil {
+			log.Warn("could not record the original placement; undo will not be offered", "err", err)
+		}
+	})
 	meta, metaErr := w.vc.ReadMetadata(ctx, j.SourceVC, j.VM)
+	reading.Wait()
 	if metaErr != nil {
 		log.Warn("could not read tags and custom attributes; they will not be copied", "err", metaErr)
 	}
@@ -342,6 +381,12 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	}
 	log.Info("relocation started", "task", taskRef)
 	res, err := w.vc.Watch(ctx, j.SourceVC, taskRef, j.VM, w.onProgress(ctx, j, d, renew, log))
+	if err == nil {
+		// The task is over: its host and datastore can take the next move while this one
+		// is verified and its metadata copied. (A lost watch keeps them: the task may run.)
+		stop()
+		releaseSlots()
+	}
 	var done success
 	if err == nil {
 		done.origin, err = w.verify(ctx, j, plan, origin, log)
@@ -515,6 +560,7 @@ func (w *Worker) release(ctx context.Context, c Claim, log *slog.Logger) {
 	if err := c.Release(rctx); err != nil {
 		log.Warn("release slots", "err", err)
 	}
+	w.freed.fire()
 }
 
 // noClaim is the claim of a worker without limits.

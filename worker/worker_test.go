@@ -407,6 +407,7 @@ func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	waveStart := time.Now()
 	for lab.VC("vc-east").XVMRelocations() < n {
 		if ctx.Err() != nil {
 			t.Fatalf("only %d of %d moved", lab.VC("vc-east").XVMRelocations(), n)
@@ -446,7 +447,7 @@ func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 	if obs.plans >= waveSize/4 {
 		t.Errorf("%d pre-flights for %d VMs of one request: the jobs did not share them", obs.plans, waveSize)
 	}
-	t.Logf("peak concurrency overall %d; per resource %v; %d pre-flights", obs.max, obs.peak, obs.plans)
+	t.Logf("wave of %d moved in %s; peak concurrency overall %d; per resource %v; %d pre-flights", n, time.Since(waveStart).Round(time.Millisecond), obs.max, obs.peak, obs.plans)
 }
 
 // A job into a vCenter whose change window is closed waits, says when it will start, and

@@ -24,6 +24,12 @@ func (v *VC) relocate(ctx context.Context, progress func(int32), cancelled func(
 	var none types.ManagedObjectReference
 	// The percentages reported, spread evenly over the lab's task duration.
 	progressSteps := []int32{10, 25, 50, 75, 90}
+	// The task takes the lab's task duration from the call, whatever the emulation's own
+	// work costs (logins, reads, the create in the target): each step ends at a fixed
+	// time after the start, so that a task's length is what tests and benchmarks set.
+	began := time.Now()
+	step := v.lab.opt.taskDuration / time.Duration(len(progressSteps))
+	stepEnd := func(i int) <-chan time.Time { return time.After(time.Until(began.Add(time.Duration(i) * step))) }
 
 	tgt, lf := v.lab.resolveLocator(spec.Service)
 	if lf != nil {
@@ -80,12 +86,11 @@ func (v *VC) relocate(ctx context.Context, progress func(int32), cancelled func(
 		return none, lf
 	}
 
-	step := v.lab.opt.taskDuration / time.Duration(len(progressSteps))
-	for _, p := range progressSteps[1:] {
+	for i, p := range progressSteps[1:] {
 		select {
 		case <-ctx.Done():
 			return rollback(&types.LocalizedMethodFault{Fault: &types.RequestCanceled{}, LocalizedMessage: "the vCenter is shutting down"})
-		case <-time.After(step):
+		case <-stepEnd(i + 1):
 		}
 		// CancelTask marks the task cancelled; like vCenter, the move is rolled back
 		// while it can still be, i.e. until the VM leaves the source.
@@ -106,7 +111,7 @@ func (v *VC) relocate(ctx context.Context, progress func(int32), cancelled func(
 	select {
 	case <-ctx.Done():
 		return rollback(&types.LocalizedMethodFault{Fault: &types.RequestCanceled{}, LocalizedMessage: "the vCenter is shutting down"})
-	case <-time.After(step):
+	case <-stepEnd(len(progressSteps)):
 	}
 
 	if cancelled() {
@@ -133,7 +138,7 @@ func startAndWait(ctx context.Context, c *vim25.Client, start func(context.Conte
 	if err != nil {
 		return nil, err
 	}
-	return WaitTask(ctx, c, t.Reference(), nil)
+	return waitTask(ctx, c, t.Reference(), nil, time.Millisecond)
 }
 
 // destroy powers vm off if needed and deletes it with its disks. The VM's client must

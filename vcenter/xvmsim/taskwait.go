@@ -20,9 +20,15 @@ import (
 // the emulated relocation updates its progress under that lock, which the race detector
 // reports; RetrieveProperties takes the object's lock, so polling is race-free.
 func WaitTask(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference, progress func(int32)) (*types.TaskInfo, error) {
+	return waitTask(ctx, c, ref, progress, 20*time.Millisecond)
+}
+
+// waitTask is WaitTask with the first polling delay given: the emulation's own short
+// tasks (create, power on, destroy) are polled from 1ms, as they run inside an
+// exclusive section that every other client of the vCenter waits for.
+func waitTask(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference, progress func(int32), delay time.Duration) (*types.TaskInfo, error) {
 	pc := property.DefaultCollector(c)
 	last := int32(-1)
-	delay := 20 * time.Millisecond
 	for {
 		var t mo.Task
 		if err := pc.RetrieveOne(ctx, ref, []string{"info"}, &t); err != nil {
