@@ -3,11 +3,17 @@ package bot
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/xvmbot/xvmbot/approvals"
 )
 
 func TestMigrateCommandIsAckedThenPostedForApproval(t *testing.T) {
@@ -134,5 +140,53 @@ func TestAckLatencyIsMeasured(t *testing.T) {
 	}
 	if !found {
 		t.Fatal("xvm_slack_ack_seconds has no sample")
+	}
+}
+
+func TestParseInteractionMatchesSlackGo(t *testing.T) {
+	text, blocks := RenderRequest(&approvals.Request{ID: "xvm-k3m9q2ab", Direction: approvals.Migrate, VMs: []string{"web-01"},
+		SourceVC: "vc-east", TargetVC: "vc-west", Requester: requester, Channel: testChannel, State: approvals.StatePending,
+		Quorum: 1, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}, time.Now())
+	msg, err := json.Marshal(map[string]any{"type": "message", "ts": "1764000000.000001", "text": text, "blocks": blocks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	withMessage := strings.Replace(clickPayload(approver, testChannel, "1764000000.000001", ActionApprove, "xvm-k3m9q2ab", "trig.1"),
+		`"message":{"text":"request","ts":"1764000000.000001","type":"message"}`, `"message":`+string(msg)+`,"original_message":`+string(msg), 1)
+	if !strings.Contains(withMessage, `"original_message"`) {
+		t.Fatal("the click payload was not given its message")
+	}
+	tests := map[string]string{
+		"click with the message's blocks": withMessage,
+		"block actions with state": `{"type":"block_actions","user":{"id":"U_BOSS"},"state":{"values":{"b":{"a":{"type":"static_select","selected_option":{"value":"x"}}}}},` +
+			`"actions":[{"action_id":"xvm_approve","value":"xvm-1"}]}`,
+		"view submission":   `{"type":"view_submission","user":{"id":"U_BOSS"},"view":{"id":"V1","callback_id":"xvm_reject_reason","private_metadata":"{}","blocks":[{"type":"section","text":{"type":"mrkdwn","text":"hi"}}],"state":{"values":{"reason":{"reason":{"type":"plain_text_input","value":"no"}}}}}}`,
+		"block suggestion":  `{"type":"block_suggestion","action_id":"vm","value":"web","view":{"callback_id":"xvm_wizard"}}`,
+		"dialog submission": `{"type":"dialog_submission","user":{"id":"U1"},"state":"kept","submission":{"a":"b"}}`,
+		"null":              `null`,
+		"not an object":     `[]`,
+		"wrong type":        `{"type":7}`,
+		"empty":             ``,
+	}
+	for name, payload := range tests {
+		t.Run(name, func(t *testing.T) {
+			req := func() *http.Request {
+				r, _ := http.NewRequest(http.MethodPost, PathInteractions, strings.NewReader(url.Values{"payload": {payload}}.Encode()))
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				return r
+			}
+			want, wantErr := slack.InteractionCallbackParse(req())
+			got, err := parseInteraction(req())
+			if (err != nil) != (wantErr != nil) {
+				t.Fatalf("error %v, slack-go's %v", err, wantErr)
+			}
+			if name == "click with the message's blocks" && (len(want.Message.Blocks.BlockSet) == 0 || len(want.OriginalMessage.Blocks.BlockSet) == 0) {
+				t.Fatal("slack-go did not decode the message: the comparison would prove nothing")
+			}
+			want.Message, want.OriginalMessage = slack.Message{}, slack.Message{}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("parsed\n%+v\nslack-go parses\n%+v", got, want)
+			}
+		})
 	}
 }
