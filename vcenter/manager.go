@@ -26,6 +26,7 @@ type Manager struct {
 	metrics *metrics
 	secrets []string // every configured password, scrubbed from messages
 	lists   *listCache
+	recent  recentPlans
 }
 
 // NewManager validates the vCenter configurations (names unique, thumbprints

@@ -540,3 +540,34 @@ func TestPlanOnOtherHost(t *testing.T) {
 		t.Errorf("web-02 is on %s, want %s", where.Host, other)
 	}
 }
+
+// A plan is handed out again for exactly its spec while it is young enough, and never
+// for another spec or past the age asked for.
+func TestRecentPlan(t *testing.T) {
+	ctx := context.Background()
+	_, m, _ := startLab(t)
+	spec := MoveSpec{VMs: []string{"web-02"}, Target: "vc-west", Cluster: "west-prod",
+		Datastore: "ds-gold", Networks: []NetworkMap{{Target: "app-pg"}}}
+	p, err := m.Plan(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	explicit := spec
+	explicit.Source, explicit.DiskFormat = "vc-east", DiskSame // the defaults, spelled out
+	if got, ok := m.RecentPlan(explicit, time.Minute); !ok || got != p {
+		t.Errorf("RecentPlan(same spec) = %p, %v; want the plan made", got, ok)
+	}
+	if _, ok := m.RecentPlan(explicit, 0); ok {
+		t.Errorf("RecentPlan with maxAge 0 handed out a plan")
+	}
+	other := explicit
+	other.VMs = []string{"web-02", "web-03"}
+	if _, ok := m.RecentPlan(other, time.Minute); ok {
+		t.Errorf("RecentPlan handed out a plan of other VMs")
+	}
+	other = explicit
+	other.DiskFormat = DiskThin
+	if _, ok := m.RecentPlan(other, time.Minute); ok {
+		t.Errorf("RecentPlan handed out a plan of another disk format")
+	}
+}

@@ -91,6 +91,7 @@ func (m *Manager) Plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
 		p.Findings[i].Message = m.scrubString(p.Findings[i].Message)
 		p.Findings[i].Hint = m.scrubString(p.Findings[i].Hint)
 	}
+	m.remember(p)
 	m.log.Debug("plan resolved", "src_vc", spec.Source, "dst_vc", spec.Target, "vms", len(spec.VMs),
 		"host", p.Host, "datastore", p.Datastore, "blocked", p.Blocked())
 	return p, nil

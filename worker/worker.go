@@ -19,6 +19,7 @@ import (
 // relocator is what the worker needs of vcenter; *vcenter.Manager has it.
 type relocator interface {
 	Plan(ctx context.Context, spec vcenter.MoveSpec) (*vcenter.Plan, error)
+	RecentPlan(spec vcenter.MoveSpec, maxAge time.Duration) (*vcenter.Plan, bool)
 	Start(ctx context.Context, p *vcenter.Plan, vm string) (taskRef string, err error)
 	Watch(ctx context.Context, vcName, taskRef, vm string, progress vcenter.ProgressFunc) (*vcenter.Result, error)
 	Locate(ctx context.Context, vcName, vm string) (bool, error)
@@ -287,8 +288,19 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	w.m.inFlight.Inc()
 	defer w.m.inFlight.Dec()
 
+	// Where the VM is now is what /xvm undo will ask to go back to; and a cross-vCenter
+	// relocation leaves tags and custom attributes behind: both are read while the move
+	// is planned and its slots taken (once the slots are taken, for a job that waited for
+	// them, so that waiting costs no reads), and the metadata is copied after the move.
+	var before func() (*vcenter.Where, *vcenter.Metadata, error)
+	defer func() {
+		if before != nil {
+			before() // every way out waits for the reads
+		}
+	}()
 	wp, ok := w.plans.waiting(j.ID, w.now(), w.cfg.PlanReuse)
 	if !ok {
+		before = w.readBefore(ctx, j, log)
 		plan, err := w.planFor(ctx, j)
 		if err == nil && plan.BlockedFor(j.VM) {
 			err = blockedError(plan, j.VM)
@@ -351,24 +363,10 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	w.publish(ctx, log, w.event(j, events.EventStarted, fmt.Sprintf("%s: started (attempt %d)", j.VM, rec.Attempts), 0))
 	stop := w.keepAlive(ctx, log, d, renew, claim.Renew, w.cancelWatch(j, log))
 	defer stop()
-	// Where the VM is now is what /xvm undo will ask to go back to; and a cross-vCenter
-	// relocation leaves tags and custom attributes behind: read both now (side by side),
-	// copy the metadata after.
-	var (
-		origin  *vcenter.Where
-		reading sync.WaitGroup
-	)
-	reading.Go(func() {
-		var err error
-		if origin, err = w.vc.Where(ctx, j.SourceVC, j.VM); err != nil {
-			log.Warn("could not record the original placement; undo will not be offered", "err", err)
-		}
-	})
-	meta, metaErr := w.vc.ReadMetadata(ctx, j.SourceVC, j.VM)
-	reading.Wait()
-	if metaErr != nil {
-		log.Warn("could not read tags and custom attributes; they will not be copied", "err", metaErr)
+	if before == nil {
+		before = w.readBefore(ctx, j, log)
 	}
+	origin, meta, metaErr := before()
 	taskRef, err := w.vc.Start(ctx, plan, j.VM)
 	if err != nil {
 		return w.finish(ctx, j, rec, nil, err, w.now().Sub(start), log)
@@ -523,6 +521,32 @@ func (w *Worker) cancelled(ctx context.Context, j events.Job, rec Record, log *s
 	e := w.event(j, events.EventCancelled, rec.Error, 0)
 	w.publishFinal(ctx, log, e)
 	return nil
+}
+
+// readBefore reads, in the background, where the VM is and its tags and custom
+// attributes; the returned func waits for both (it may be called more than once).
+func (w *Worker) readBefore(ctx context.Context, j events.Job, log *slog.Logger) func() (*vcenter.Where, *vcenter.Metadata, error) {
+	var (
+		origin  *vcenter.Where
+		meta    *vcenter.Metadata
+		metaErr error
+		reading sync.WaitGroup
+	)
+	reading.Go(func() {
+		var err error
+		if origin, err = w.vc.Where(ctx, j.SourceVC, j.VM); err != nil && ctx.Err() == nil {
+			log.Warn("could not record the original placement; undo will not be offered", "err", err)
+		}
+	})
+	reading.Go(func() {
+		if meta, metaErr = w.vc.ReadMetadata(ctx, j.SourceVC, j.VM); metaErr != nil && ctx.Err() == nil {
+			log.Warn("could not read tags and custom attributes; they will not be copied", "err", metaErr)
+		}
+	})
+	return func() (*vcenter.Where, *vcenter.Metadata, error) {
+		reading.Wait()
+		return origin, meta, metaErr
+	}
 }
 
 // claimAny takes the slots of the first candidate plan whose host and datastore have

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -637,5 +638,43 @@ func TestCancelWhileRunningRollsBack(t *testing.T) {
 	}
 	if n := lab.VC("vc-east").XVMRelocations(); n != 0 {
 		t.Fatalf("%d relocations completed", n)
+	}
+}
+
+// planCounter counts the pre-flights a worker makes.
+type planCounter struct {
+	relocator
+	n atomic.Int32
+}
+
+func (c *planCounter) Plan(ctx context.Context, spec vcenter.MoveSpec) (*vcenter.Plan, error) {
+	c.n.Add(1)
+	return c.relocator.Plan(ctx, spec)
+}
+
+// In one process the bot's plan of a request, made moments before the approval, is the
+// job's pre-flight; an older one is not: the job resolves its move again.
+func TestJobStartsOnTheRequestsFreshPlan(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		reuse     time.Duration
+		wantPlans int32
+	}{{"fresh plan reused", time.Minute, 0}, {"stale plan resolved again", time.Nanosecond, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t)
+			j := job("web-01")
+			r.plan(t, j) // what the bot did when the request was made
+			pc := &planCounter{relocator: r.mgr}
+			w := New(Config{Name: "w1", Slots: 1, MaxAttempts: 3, PlanReuse: tc.reuse}, pc, r.rec,
+				NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil,
+				slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+			if err := w.Handle(r.ctx, j, delivery{1}); err != nil {
+				t.Fatal(err)
+			}
+			r.arrivedOnce(t, "web-01")
+			if n := pc.n.Load(); n != tc.wantPlans {
+				t.Errorf("the worker made %d pre-flights, want %d", n, tc.wantPlans)
+			}
+		})
 	}
 }

@@ -1,0 +1,69 @@
+package vcenter
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// recentPlans remembers the plans a Manager made in the last minute, by spec. In one
+// process (serve, demo) the bot plans a request when it is asked for, and the worker
+// that starts the approved request seconds later can start on that plan instead of
+// resolving the same spec again; an older plan is never handed out (see RecentPlan).
+type recentPlans struct {
+	mu    sync.Mutex
+	byKey map[string]*Plan
+}
+
+const (
+	recentKeep = time.Minute // plans older than this are forgotten
+	recentMax  = 64          // and at most this many are kept
+)
+
+// specKey is the canonical form of a spec, defaults applied as Plan applies them.
+func (m *Manager) specKey(s MoveSpec) string {
+	if s.Source == "" {
+		s.Source = m.home
+	}
+	if s.Target == "" {
+		s.Target = m.home
+	}
+	if s.DiskFormat == "" {
+		s.DiskFormat = DiskSame
+	}
+	return fmt.Sprintf("%+v", s)
+}
+
+func (m *Manager) remember(p *Plan) {
+	key := m.specKey(p.Spec)
+	m.recent.mu.Lock()
+	defer m.recent.mu.Unlock()
+	if m.recent.byKey == nil {
+		m.recent.byKey = map[string]*Plan{}
+	}
+	var oldest string
+	for k, q := range m.recent.byKey {
+		if time.Since(q.ResolvedAt) >= recentKeep {
+			delete(m.recent.byKey, k)
+		} else if oldest == "" || q.ResolvedAt.Before(m.recent.byKey[oldest].ResolvedAt) {
+			oldest = k
+		}
+	}
+	if len(m.recent.byKey) >= recentMax {
+		delete(m.recent.byKey, oldest)
+	}
+	m.recent.byKey[key] = p
+}
+
+// RecentPlan returns a plan of exactly this spec that this Manager resolved at most
+// maxAge ago, for any caller. Plans are shared, not copied: callers must not modify them.
+func (m *Manager) RecentPlan(spec MoveSpec, maxAge time.Duration) (*Plan, bool) {
+	key := m.specKey(spec)
+	m.recent.mu.Lock()
+	defer m.recent.mu.Unlock()
+	p, ok := m.recent.byKey[key]
+	if !ok || time.Since(p.ResolvedAt) >= min(maxAge, recentKeep) {
+		return nil, false
+	}
+	return p, true
+}
