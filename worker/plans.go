@@ -129,9 +129,14 @@ func (w *Worker) planFor(ctx context.Context, j events.Job) (*vcenter.Plan, erro
 				spec.VMs = vms
 			}
 		}
-		p, err := w.vc.Plan(ctx, spec)
-		if err != nil {
-			return nil, err
+		// In one process the bot planned this very spec when the request was made: if
+		// that was less than PlanReuse ago, it is this job's pre-flight.
+		p, ok := w.vc.RecentPlan(spec, w.cfg.PlanReuse)
+		if !ok {
+			var err error
+			if p, err = w.vc.Plan(ctx, spec); err != nil {
+				return nil, err
+			}
 		}
 		w.plans.keepRequest(key, p)
 		return p, nil
