@@ -134,7 +134,17 @@ func (w *Worker) planFor(ctx context.Context, j events.Job) (*vcenter.Plan, erro
 		p, ok := w.vc.RecentPlan(spec, w.cfg.PlanReuse)
 		if !ok {
 			var err error
-			if p, err = w.vc.Plan(ctx, spec); err != nil {
+			p, err = w.vc.Plan(ctx, spec)
+			if err != nil && len(spec.VMs) > 1 && ctx.Err() == nil {
+				// Other VMs of the request are moving meanwhile: one that left the source
+				// between listing and reading fails the whole read (ManagedObjectNotFound).
+				// Whatever it was, it must not fail this job: plan this VM alone.
+				w.log.Info("planning the request's VMs together failed; planning this one alone",
+					"request_id", j.RequestID, "vm", j.VM, "err", err)
+				spec.VMs = []string{j.VM}
+				return w.vc.Plan(ctx, spec)
+			}
+			if err != nil {
 				return nil, err
 			}
 		}

@@ -678,3 +678,32 @@ func TestJobStartsOnTheRequestsFreshPlan(t *testing.T) {
 		})
 	}
 }
+
+// vanishing fails any plan of several VMs the way vCenter does when one of them leaves
+// the source between the listing and the read (its move just ended).
+type vanishing struct{ relocator }
+
+func (v vanishing) Plan(ctx context.Context, spec vcenter.MoveSpec) (*vcenter.Plan, error) {
+	if len(spec.VMs) > 1 {
+		return nil, &vcenter.Fault{VCenter: spec.Source, Step: vcenter.StepResolve, Kind: "ManagedObjectNotFound",
+			Message: "an object the move refers to no longer exists in " + spec.Source}
+	}
+	return v.relocator.Plan(ctx, spec)
+}
+
+type fixedVMs []string
+
+func (f fixedVMs) VMs(context.Context, string) ([]string, error) { return f, nil }
+
+// A request-wide pre-flight that fails because of another VM of the request (one that
+// finished moving mid-read) does not fail this job: it is planned alone and moves.
+func TestRequestPlanFailureFallsBackToTheJobsVM(t *testing.T) {
+	r := newRig(t)
+	w := New(Config{Name: "w1", Slots: 1, MaxAttempts: 3, Requests: fixedVMs{"web-01", "web-02", "web-03"}},
+		vanishing{r.mgr}, r.rec, NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil,
+		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err := w.Handle(r.ctx, job("web-01"), delivery{1}); err != nil {
+		t.Fatal(err)
+	}
+	r.arrivedOnce(t, "web-01")
+}
