@@ -27,6 +27,7 @@ type Manager struct {
 	secrets []string // every configured password, scrubbed from messages
 	lists   *listCache
 	recent  recentPlans
+	refs    vmRefs
 }
 
 // NewManager validates the vCenter configurations (names unique, thumbprints

@@ -39,7 +39,7 @@ const vmType = "VirtualMachine"
 func (m *Manager) ReadMetadata(ctx context.Context, vcName, vm string) (*Metadata, error) {
 	md := &Metadata{Attributes: map[string]string{}}
 	err := m.withSession(ctx, vcName, func(c *vim25.Client, _ *x509.Certificate) error {
-		ref, err := oneVM(ctx, c, vcName, vm)
+		ref, err := m.oneVM(ctx, c, vcName, vm)
 		if err != nil {
 			return err
 		}
@@ -71,7 +71,7 @@ func (m *Manager) ApplyMetadata(ctx context.Context, vcName, vm string, md *Meta
 		return nil
 	}
 	err := m.withSession(ctx, vcName, func(c *vim25.Client, _ *x509.Certificate) error {
-		ref, err := oneVM(ctx, c, vcName, vm)
+		ref, err := m.oneVM(ctx, c, vcName, vm)
 		if err != nil {
 			return err
 		}
@@ -93,22 +93,6 @@ func (m *Manager) ApplyMetadata(ctx context.Context, vcName, vm string, md *Meta
 		return m.scrub(err)
 	}
 	return nil
-}
-
-// oneVM finds the only VM named vm.
-func oneVM(ctx context.Context, c *vim25.Client, vcName, vm string) (types.ManagedObjectReference, error) {
-	refs, err := findVMsByName(ctx, c, []string{vm})
-	if err != nil {
-		return types.ManagedObjectReference{}, err
-	}
-	switch n := len(refs[vm]); n {
-	case 0:
-		return types.ManagedObjectReference{}, fmt.Errorf("vm %s in %s: %w", vm, vcName, ErrNotFound)
-	case 1:
-		return refs[vm][0], nil
-	default:
-		return types.ManagedObjectReference{}, fmt.Errorf("vm %s in %s: %d VMs have that name", vm, vcName, n)
-	}
 }
 
 // withTags runs fn with a vAPI tags manager logged in as the configured user of

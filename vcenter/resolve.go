@@ -49,7 +49,7 @@ func (m *Manager) Plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
 		Source: Endpoint{Name: spec.Source, URL: src.url.String(), Home: spec.Source == m.home},
 		Target: Endpoint{Name: spec.Target, URL: dst.url.String(), Home: spec.Target == m.home},
 	}
-	r := &resolver{plan: p, spec: spec}
+	r := &resolver{plan: p, spec: spec, refs: &m.refs}
 	r.checkRequest()
 
 	var srcVMs map[string]*sourceVM
@@ -101,6 +101,7 @@ func (m *Manager) Plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
 type resolver struct {
 	plan *Plan
 	spec MoveSpec
+	refs *vmRefs // VMs found by name, for later lookups of the same VMs
 }
 
 func (r *resolver) add(sev Severity, vm, msg, hint string) {
@@ -176,6 +177,7 @@ func (r *resolver) resolveSource(ctx context.Context, c *vim25.Client) (map[stri
 				nameList(similar(all, name), candidateLimit)), "check the VM name, and that it lives in "+r.spec.Source)
 		case 1:
 			refs = append(refs, found[0].Ref)
+			r.refs.put(r.spec.Source, name, found[0].Ref)
 		default:
 			r.block(name, fmt.Sprintf("%d VMs are named %s in %s", len(found), name, r.spec.Source),
 				"rename one of them so the request names exactly one VM")

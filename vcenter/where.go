@@ -3,7 +3,6 @@ package vcenter
 import (
 	"context"
 	"crypto/x509"
-	"fmt"
 	"strings"
 
 	"github.com/vmware/govmomi/property"
@@ -31,18 +30,11 @@ type Where struct {
 func (m *Manager) Where(ctx context.Context, vcName, vm string) (*Where, error) {
 	var out *Where
 	err := m.withSession(ctx, vcName, func(c *vim25.Client, _ *x509.Certificate) error {
-		refs, err := findVMsByName(ctx, c, []string{vm})
+		ref, err := m.oneVM(ctx, c, vcName, vm)
 		if err != nil {
 			return err
 		}
-		switch len(refs[vm]) {
-		case 0:
-			return fmt.Errorf("vm %s in %s: %w", vm, vcName, ErrNotFound)
-		case 1:
-		default:
-			return fmt.Errorf("vm %s in %s: %d VMs have that name", vm, vcName, len(refs[vm]))
-		}
-		out, err = where(ctx, c, refs[vm][0])
+		out, err = where(ctx, c, ref)
 		if out != nil {
 			out.VCenter = vcName
 		}

@@ -44,3 +44,54 @@ func TestWhere(t *testing.T) {
 		t.Errorf("unknown VM: %v", err)
 	}
 }
+
+// A VM found once is looked up again by its reference, not by listing every VM; a
+// reference that now names nothing (the VM moved away) is looked up afresh.
+func TestWhereRemembersTheVM(t *testing.T) {
+	ctx := context.Background()
+	lab, m, _ := startLab(t)
+	east := lab.VC("vc-east")
+	if _, err := m.Where(ctx, "vc-east", "web-02"); err != nil {
+		t.Fatal(err)
+	}
+	before := east.Requests()
+	w, err := m.Where(ctx, "vc-east", "web-02")
+	if err != nil || w.Cluster != "east-prod" {
+		t.Fatalf("Where: %+v, %v", w, err)
+	}
+	again := east.Requests() - before
+	if _, err := m.ReadMetadata(ctx, "vc-east", "web-02"); err != nil {
+		t.Fatal(err)
+	}
+	// The listing is a container view: create, retrieve, destroy. A remembered VM
+	// costs one read of its name before the placement itself.
+	m2, _ := newTestManager(t, labConfig(lab, "vc-east"), labConfig(lab, "vc-west"))
+	before = east.Requests()
+	if _, err := m2.Where(ctx, "vc-east", "web-02"); err != nil {
+		t.Fatal(err)
+	}
+	fresh := east.Requests() - before
+	if again >= fresh {
+		t.Errorf("a second Where cost %d requests, a first one %d: the VM was not remembered", again, fresh)
+	}
+
+	spec := MoveSpec{VMs: []string{"web-02"}, Source: "vc-east", Target: "vc-west", Cluster: "west-prod",
+		Datastore: "ds-gold", Networks: []NetworkMap{{Target: "app-pg"}}}
+	p, err := m.Plan(ctx, spec)
+	if err != nil || p.Blocked() {
+		t.Fatalf("plan: %v %v", err, p.Findings)
+	}
+	task, err := m.Start(ctx, p, "web-02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Watch(ctx, "vc-east", task, "web-02", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Where(ctx, "vc-east", "web-02"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Where in the source after the move: %v, want ErrNotFound", err)
+	}
+	if w, err := m.Where(ctx, "vc-west", "web-02"); err != nil || w.Cluster != "west-prod" {
+		t.Errorf("Where in the target after the move: %+v, %v", w, err)
+	}
+}

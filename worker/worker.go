@@ -84,6 +84,9 @@ type Locker interface {
 	Lock(ctx context.Context, key, owner string) (renew func(context.Context) error, release func(context.Context) error, err error)
 }
 
+// errScheduler marks a failure to reach the scheduler's slots (not a full resource).
+var errScheduler = errors.New("scheduler unavailable")
+
 // ErrBusy says another worker holds the VM's lease.
 var ErrBusy = errors.New("vm is being moved by another worker")
 
@@ -333,6 +336,12 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 		}
 		plan, claim, err = w.claimAny(ctx, j, wp)
 	}
+	if errors.Is(err, errScheduler) && ctx.Err() == nil {
+		// The slots live in NATS, which may be electing a new leader: nothing started,
+		// so this is a wait, not a failure of the move.
+		log.Warn("could not reach the scheduler's slots; trying again", "err", err)
+		err = fmt.Errorf("%w: %w", err, ErrBusy)
+	}
 	if errors.Is(err, ErrBusy) {
 		// Waiting for a free host or datastore is not an attempt, and nothing started:
 		// the next delivery starts afresh (no need to look for a running task) with the
@@ -571,7 +580,7 @@ func (w *Worker) claimAny(ctx context.Context, j events.Job, wp *waitingPlans) (
 			return p, c, nil
 		}
 		if !errors.Is(err, ErrBusy) {
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("%w: %w", errScheduler, err)
 		}
 	}
 	return nil, nil, err
