@@ -45,6 +45,11 @@ type SlackConfig struct {
 	Channels          []string      `yaml:"channels"`
 	ProgressInterval  time.Duration `yaml:"progress_interval"`
 	Digest            DigestConfig  `yaml:"digest"`
+	// Workers and WorkQueue bound the work done after each acknowledgement (pre-flight,
+	// approvals, posts): beyond Workers running and WorkQueue waiting, a command or click
+	// is answered "busy, try again" at once and nothing is stored. 0 = default.
+	Workers   int `yaml:"workers"`
+	WorkQueue int `yaml:"work_queue"`
 }
 
 // DigestConfig schedules the stats post (/xvm stats) to a channel; no channel, no digest.
@@ -306,6 +311,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		bad("slack.mode must be socket or http, not %q", c.Slack.Mode)
+	}
+	if c.Slack.Workers < 0 || c.Slack.WorkQueue < 0 {
+		bad("slack.workers and slack.work_queue must not be negative (0 = default)")
 	}
 	if c.Slack.BotToken.IsZero() {
 		bad("slack.bot_token is required (an xoxb- bot token)")
