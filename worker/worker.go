@@ -318,7 +318,15 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	// this worker's own releases (and looking again every WaitDelay for other workers'),
 	// rather than going back to the queue and leaving the freed slot idle until some
 	// job's retry comes round.
+	renewed := w.now()
 	for hold := time.NewTimer(w.cfg.HoldFor); errors.Is(err, ErrBusy); {
+		if w.now().Sub(renewed) >= w.cfg.RenewEvery {
+			// The VM's lease must outlast the wait, as it outlasts a running move.
+			if rerr := renew(ctx); rerr != nil {
+				log.Warn("renew vm lease while waiting for a slot", "err", rerr)
+			}
+			renewed = w.now()
+		}
 		freed := w.freed.wait()
 		select {
 		case <-ctx.Done():
