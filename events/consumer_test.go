@@ -73,6 +73,15 @@ func TestRunEventsDurableAndOrdered(t *testing.T) {
 		t.Fatalf("events in order %v, want [ev-0 ev-1 ev-2 ev-3] (a nak'ed event comes back first)", ids)
 	}
 	stop()
+	// A stopped iterator's pull request stays with the server until the server sees its
+	// reply subject go; an event published before that is handed to the stopped iterator
+	// and comes back only after AckWait (30s). A restarted bot process has a new
+	// connection, whose old pull requests go with the old one; on this shared connection,
+	// wait for the server to drop it, as that restart would.
+	eventually(ctx, t, "the stopped consumer's pull request to go", func() bool {
+		info, err := tb.bot.Info(ctx)
+		return err == nil && info.NumWaiting == 0
+	})
 
 	// After a restart of the consumer only the new event arrives.
 	if err := tb.PublishEvent(ctx, Event{Type: EventProgress, RequestID: "xvm-r1", JobID: "job-2"}); err != nil {
