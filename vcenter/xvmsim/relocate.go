@@ -108,15 +108,11 @@ func (v *VC) relocate(ctx context.Context, progress func(int32), cancelled func(
 			return rollback(asFault(err, "power on %s in target", vm.Name))
 		}
 	}
-	select {
-	case <-ctx.Done():
-		return rollback(&types.LocalizedMethodFault{Fault: &types.RequestCanceled{}, LocalizedMessage: "the vCenter is shutting down"})
-	case <-stepEnd(len(progressSteps)):
-	}
-
 	if cancelled() {
 		return rollback(&types.LocalizedMethodFault{Fault: &types.RequestCanceled{}, LocalizedMessage: "The task was canceled by a user"})
 	}
+	// Switch-over: the VM leaves the source during the last step, as in vCenter, where the
+	// task completes after the source copy is gone; from here on it cannot be cancelled.
 	err = v.exclusive(ctx, func(c *govmomi.Client) error {
 		return destroy(ctx, object.NewVirtualMachine(c.Client, vmRef))
 	})
@@ -124,6 +120,10 @@ func (v *VC) relocate(ctx context.Context, progress func(int32), cancelled func(
 		return rollback(asFault(err, "remove %s from source", vm.Name))
 	}
 	v.countRelocation(vm.Name)
+	select {
+	case <-ctx.Done():
+	case <-stepEnd(len(progressSteps)):
+	}
 	return newRef, nil
 }
 
