@@ -164,6 +164,11 @@ type LimitsConfig struct {
 type WorkerConfig struct {
 	Name        string `yaml:"name"`
 	MaxAttempts int    `yaml:"max_attempts"`
+	// PlanReuse is how old a pre-flight may be when a job starts on it (shared by the jobs
+	// of a request, kept by a job waiting for a slot); HoldFor is how long a job whose
+	// host or datastore is full waits in the worker before going back to the queue.
+	PlanReuse time.Duration `yaml:"plan_reuse"`
+	HoldFor   time.Duration `yaml:"hold_for"`
 }
 
 // LogConfig sets the logger.
@@ -311,6 +316,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		bad("slack.mode must be socket or http, not %q", c.Slack.Mode)
+	}
+	if c.Worker.PlanReuse < 0 || c.Worker.HoldFor < 0 {
+		bad("worker.plan_reuse and worker.hold_for must not be negative (0 = default)")
 	}
 	if c.Slack.Workers < 0 || c.Slack.WorkQueue < 0 {
 		bad("slack.workers and slack.work_queue must not be negative (0 = default)")

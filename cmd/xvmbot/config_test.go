@@ -64,6 +64,7 @@ func TestParseConfig(t *testing.T) {
 		{"two homes", replace(`thumbprint: "EF:01"`, "thumbprint: \"EF:01\"\n    home: true"), "exactly one must have home"},
 		{"plain http url", replace("https://vc-west", "http://vc-west"), "must start with https://"},
 		{"bad mode", replace("mode: http", "mode: carrier-pigeon"), "slack.mode must be socket or http"},
+		{"negative plan reuse", good + "\nworker:\n  plan_reuse: -1s\n", "worker.plan_reuse and worker.hold_for must not be negative"},
 		{"negative workers", replace("mode: http", "mode: http\n  workers: -1"), "slack.workers and slack.work_queue must not be negative"},
 		{"bad approver", replace("U012ABC, S0123GRP", "alice"), "is not a Slack user"},
 		{"secret twice", replace("signing_secret_file: signing.txt", "signing_secret_file: signing.txt\n  signing_secret: x"), "both set"},

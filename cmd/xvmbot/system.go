@@ -123,6 +123,7 @@ func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s
 		windows := cfg.windows()
 		s.worker = worker.New(worker.Config{Name: name, Slots: cfg.Limits.MaxConcurrent, MaxAttempts: cfg.Worker.MaxAttempts,
 			RenewEvery: min(s.bus.Config().LeaseTTL/3, 5*time.Second), Windows: windows,
+			PlanReuse: cfg.Worker.PlanReuse, HoldFor: cfg.Worker.HoldFor,
 			Requests: worker.NATSRequests{Store: s.bus.Requests()}},
 			s.vc, s.bus, worker.NATSRecords{Jobs: s.bus.Jobs()}, worker.NATSLocks{Leases: s.bus.Leases()},
 			worker.NATSSlots{Slots: s.bus.Slots(), Limits: worker.Limits{
