@@ -100,10 +100,24 @@ func (c *planCache) request(key, vm string, now time.Time, reuse time.Duration) 
 	return p, true
 }
 
-func (c *planCache) keepRequest(key string, p *vcenter.Plan) {
+// keepRequest keeps a request's plan, and forgets the plans of other requests that are
+// older than reuse (a worker that never sees a job wait must not keep every plan it made).
+func (c *planCache) keepRequest(key string, p *vcenter.Plan, now time.Time, reuse time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for k, old := range c.byRequest {
+		if now.Sub(old.ResolvedAt) >= reuse {
+			delete(c.byRequest, k)
+		}
+	}
 	c.byRequest[key] = p
+}
+
+// size is how many plans are kept, for tests.
+func (c *planCache) size() (requests, jobs int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.byRequest), len(c.byJob)
 }
 
 // planFor returns the pre-flight of job j: the plan of its request's remaining VMs made
@@ -148,7 +162,7 @@ func (w *Worker) planFor(ctx context.Context, j events.Job) (*vcenter.Plan, erro
 				return nil, err
 			}
 		}
-		w.plans.keepRequest(key, p)
+		w.plans.keepRequest(key, p, w.now(), w.cfg.PlanReuse)
 		return p, nil
 	})
 	if err != nil {

@@ -707,3 +707,30 @@ func TestRequestPlanFailureFallsBackToTheJobsVM(t *testing.T) {
 	}
 	r.arrivedOnce(t, "web-01")
 }
+
+// Plans are kept only while they may be used: a worker that moved the VMs of many
+// requests holds the plans of the recent ones, not of every request it ever saw.
+func TestPlanCacheForgetsOldPlans(t *testing.T) {
+	c := newPlanCache()
+	now := time.Now()
+	reuse := 30 * time.Second
+	for i := range 100 {
+		at := now.Add(time.Duration(i-100) * time.Minute) // one request a minute
+		c.keepRequest(fmt.Sprintf("xvm-r%03d", i), &vcenter.Plan{ResolvedAt: at}, at, reuse)
+	}
+	c.keepRequest("xvm-now", &vcenter.Plan{ResolvedAt: now}, now, reuse)
+	if r, _ := c.size(); r != 1 {
+		t.Fatalf("kept %d request plans, want only the one made now", r)
+	}
+	c.wait("xvm-old-01", &waitingPlans{at: now.Add(-time.Hour)}, now.Add(-time.Hour), reuse)
+	c.wait("xvm-now-01", &waitingPlans{at: now}, now, reuse)
+	if r, j := c.size(); r != 1 || j != 1 {
+		t.Fatalf("kept %d request plans and %d waiting jobs, want 1 and 1", r, j)
+	}
+	if _, ok := c.waiting("xvm-now-01", now.Add(reuse), reuse); ok {
+		t.Errorf("a waiting job's plans were handed out past the reuse time")
+	}
+	if _, ok := c.request("xvm-now", "web-01", now, reuse); ok {
+		t.Errorf("a request plan without the VM was handed out for it")
+	}
+}
