@@ -21,18 +21,7 @@ const (
 )
 
 // specKey is the canonical form of a spec, defaults applied as Plan applies them.
-func (m *Manager) specKey(s MoveSpec) string {
-	if s.Source == "" {
-		s.Source = m.home
-	}
-	if s.Target == "" {
-		s.Target = m.home
-	}
-	if s.DiskFormat == "" {
-		s.DiskFormat = DiskSame
-	}
-	return fmt.Sprintf("%+v", s)
-}
+func (m *Manager) specKey(s MoveSpec) string { return fmt.Sprintf("%+v", m.withDefaults(s)) }
 
 func (m *Manager) remember(p *Plan) {
 	key := m.specKey(p.Spec)

@@ -27,15 +27,7 @@ const candidateLimit = 8
 // vCenter unreachable, login refused, certificate mismatch). An empty Source
 // or Target means the home vCenter.
 func (m *Manager) Plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
-	if spec.Source == "" {
-		spec.Source = m.home
-	}
-	if spec.Target == "" {
-		spec.Target = m.home
-	}
-	if spec.DiskFormat == "" {
-		spec.DiskFormat = DiskSame
-	}
+	spec = m.withDefaults(spec)
 	src, err := m.conn(spec.Source)
 	if err != nil {
 		return nil, err
@@ -95,6 +87,21 @@ func (m *Manager) Plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
 	m.log.Debug("plan resolved", "src_vc", spec.Source, "dst_vc", spec.Target, "vms", len(spec.VMs),
 		"host", p.Host, "datastore", p.Datastore, "blocked", p.Blocked())
 	return p, nil
+}
+
+// withDefaults fills what a spec may leave out: the home vCenter on either side, and
+// the source's disk format.
+func (m *Manager) withDefaults(s MoveSpec) MoveSpec {
+	if s.Source == "" {
+		s.Source = m.home
+	}
+	if s.Target == "" {
+		s.Target = m.home
+	}
+	if s.DiskFormat == "" {
+		s.DiskFormat = DiskSame
+	}
+	return s
 }
 
 // resolver accumulates findings while resolving one plan.
