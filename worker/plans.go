@@ -28,10 +28,12 @@ const stateWaiting = "waiting"
 // waitingPlans are the candidate plans of a job, the planned host first and then the
 // other hosts of the cluster that qualify, with the footprint of each once read.
 type waitingPlans struct {
-	at    time.Time // when the plan was made
 	plans []*vcenter.Plan
 	fps   []*vcenter.Footprint
 }
+
+// resolvedAt is when the plan (and so each candidate) was made.
+func (wp *waitingPlans) resolvedAt() time.Time { return wp.plans[0].ResolvedAt }
 
 // planCache keeps pre-flight results on the worker that made them, for at most the
 // worker's PlanReuse:
@@ -58,7 +60,7 @@ func (c *planCache) waiting(jobID string, now time.Time, reuse time.Duration) (*
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	wp, ok := c.byJob[jobID]
-	if !ok || now.Sub(wp.at) >= reuse {
+	if !ok || now.Sub(wp.resolvedAt()) >= reuse {
 		delete(c.byJob, jobID)
 		return nil, false
 	}
@@ -71,7 +73,7 @@ func (c *planCache) wait(jobID string, wp *waitingPlans, now time.Time, reuse ti
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id, old := range c.byJob {
-		if now.Sub(old.at) >= reuse {
+		if now.Sub(old.resolvedAt()) >= reuse {
 			delete(c.byJob, id)
 		}
 	}
@@ -181,7 +183,7 @@ func (w *Worker) planFor(ctx context.Context, j events.Job) (*vcenter.Plan, erro
 // candidates are the plans a job may start on: the planned host, then, when the request
 // named a cluster rather than a host, the other hosts of it that qualify.
 func (w *Worker) candidates(j events.Job, plan *vcenter.Plan, log *slog.Logger) *waitingPlans {
-	wp := &waitingPlans{at: plan.ResolvedAt, plans: []*vcenter.Plan{plan}}
+	wp := &waitingPlans{plans: []*vcenter.Plan{plan}}
 	if j.Host == "" {
 		for _, h := range plan.OtherHosts {
 			q, err := plan.OnHost(h)

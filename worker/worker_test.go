@@ -722,8 +722,8 @@ func TestPlanCacheForgetsOldPlans(t *testing.T) {
 	if r, _ := c.size(); r != 1 {
 		t.Fatalf("kept %d request plans, want only the one made now", r)
 	}
-	c.wait("xvm-old-01", &waitingPlans{at: now.Add(-time.Hour)}, now.Add(-time.Hour), reuse)
-	c.wait("xvm-now-01", &waitingPlans{at: now}, now, reuse)
+	c.wait("xvm-old-01", &waitingPlans{plans: []*vcenter.Plan{{ResolvedAt: now.Add(-time.Hour)}}}, now.Add(-time.Hour), reuse)
+	c.wait("xvm-now-01", &waitingPlans{plans: []*vcenter.Plan{{ResolvedAt: now}}}, now, reuse)
 	if r, j := c.size(); r != 1 || j != 1 {
 		t.Fatalf("kept %d request plans and %d waiting jobs, want 1 and 1", r, j)
 	}
