@@ -314,35 +314,8 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 		wp = w.candidates(j, plan, log)
 	}
 	plan, claim, err := w.claimAny(ctx, j, wp)
-	// A full host or datastore frees up when a move ends: wait here a little, woken by
-	// this worker's own releases (and looking again every WaitDelay for other workers'),
-	// rather than going back to the queue and leaving the freed slot idle until some
-	// job's retry comes round.
-	renewed := w.now()
-	for hold := time.NewTimer(w.cfg.HoldFor); errors.Is(err, ErrBusy); {
-		if w.now().Sub(renewed) >= w.cfg.RenewEvery {
-			// The VM's lease must outlast the wait, as it outlasts a running move.
-			if rerr := renew(ctx); rerr != nil {
-				log.Warn("renew vm lease while waiting for a slot", "err", rerr)
-			}
-			renewed = w.now()
-		}
-		freed := w.freed.wait()
-		select {
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-hold.C:
-			hold = nil
-		case <-freed:
-		case <-time.After(w.cfg.WaitDelay):
-		}
-		if hold == nil || ctx.Err() != nil {
-			if ctx.Err() == nil {
-				err = fmt.Errorf("still full after %s: %w", w.cfg.HoldFor, ErrBusy)
-			}
-			break
-		}
-		plan, claim, err = w.claimAny(ctx, j, wp)
+	if errors.Is(err, ErrBusy) {
+		plan, claim, err = w.holdForSlots(ctx, j, wp, renew, log)
 	}
 	if errors.Is(err, errScheduler) && ctx.Err() == nil {
 		// The slots live in NATS, which may be electing a new leader: nothing started,
@@ -538,6 +511,36 @@ func (w *Worker) cancelled(ctx context.Context, j events.Job, rec Record, log *s
 	e := w.event(j, events.EventCancelled, rec.Error, 0)
 	w.publishFinal(ctx, log, e)
 	return nil
+}
+
+// holdForSlots waits up to HoldFor for a full host or datastore to free up, and takes
+// the slots when one does. Moves end all the time in a wave: this worker's own releases
+// wake it at once, other workers' are seen by looking again every WaitDelay; going back
+// to the queue instead would leave a freed slot idle until some job's retry came round.
+func (w *Worker) holdForSlots(ctx context.Context, j events.Job, wp *waitingPlans, renew func(context.Context) error, log *slog.Logger) (*vcenter.Plan, Claim, error) {
+	deadline := time.After(w.cfg.HoldFor)
+	renewed := w.now()
+	for {
+		if w.now().Sub(renewed) >= w.cfg.RenewEvery {
+			// The VM's lease must outlast the wait, as it outlasts a running move.
+			if err := renew(ctx); err != nil {
+				log.Warn("renew vm lease while waiting for a slot", "err", err)
+			}
+			renewed = w.now()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		case <-deadline:
+			return nil, nil, fmt.Errorf("still full after %s: %w", w.cfg.HoldFor, ErrBusy)
+		case <-w.freed.wait():
+		case <-time.After(w.cfg.WaitDelay):
+		}
+		plan, claim, err := w.claimAny(ctx, j, wp)
+		if !errors.Is(err, ErrBusy) {
+			return plan, claim, err
+		}
+	}
 }
 
 // readBefore reads, in the background, where the VM is and its tags and custom
