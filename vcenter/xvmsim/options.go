@@ -7,6 +7,7 @@ type Option func(*options)
 
 type options struct {
 	taskDuration time.Duration
+	minStep      time.Duration
 	extraVMs     int
 	versions     map[string]string
 }
@@ -21,6 +22,20 @@ func WithTaskDuration(d time.Duration) Option {
 	return func(o *options) {
 		if d >= 0 {
 			o.taskDuration = d
+		}
+	}
+}
+
+// WithMinStep makes every progress step of an emulated relocation last at least d
+// after its percentage is reported, even when the emulation's own work (logins, the
+// create in the target, the switch-over) ran past the step's planned end. With the
+// default of 0 a task keeps its set duration, and on a loaded machine a late task
+// reports its remaining percentages at once; a test that must observe a percentage
+// between 0 and 100 with a polling watcher sets d above the watcher's polling interval.
+func WithMinStep(d time.Duration) Option {
+	return func(o *options) {
+		if d >= 0 {
+			o.minStep = d
 		}
 	}
 }

@@ -29,7 +29,20 @@ func (v *VC) relocate(ctx context.Context, progress func(int32), cancelled func(
 	// time after the start, so that a task's length is what tests and benchmarks set.
 	began := time.Now()
 	step := v.lab.opt.taskDuration / time.Duration(len(progressSteps))
-	stepEnd := func(i int) <-chan time.Time { return time.After(time.Until(began.Add(time.Duration(i) * step))) }
+	// A step never ends sooner than the lab's minimum step after its percentage was
+	// reported (WithMinStep), so that a watcher can see it.
+	var reported time.Time
+	stepEnd := func(i int) <-chan time.Time {
+		end := began.Add(time.Duration(i) * step)
+		if earliest := reported.Add(v.lab.opt.minStep); earliest.After(end) {
+			end = earliest
+		}
+		return time.After(time.Until(end))
+	}
+	report := func(p int32) {
+		progress(p)
+		reported = time.Now()
+	}
 
 	tgt, lf := v.lab.resolveLocator(spec.Service)
 	if lf != nil {
@@ -66,7 +79,7 @@ func (v *VC) relocate(ctx context.Context, progress func(int32), cancelled func(
 	if lf != nil {
 		return none, lf
 	}
-	progress(progressSteps[0])
+	report(progressSteps[0])
 
 	var newRef types.ManagedObjectReference
 	err = tgt.vc.exclusive(ctx, func(c *govmomi.Client) error {
@@ -97,7 +110,7 @@ func (v *VC) relocate(ctx context.Context, progress func(int32), cancelled func(
 		if cancelled() {
 			return rollback(&types.LocalizedMethodFault{Fault: &types.RequestCanceled{}, LocalizedMessage: "The task was canceled by a user"})
 		}
-		progress(p)
+		report(p)
 	}
 
 	if vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn {

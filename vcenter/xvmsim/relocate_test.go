@@ -230,7 +230,10 @@ func TestCrossVCenterRelocate(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := startLab(t)
+			// Each percentage stays at least 300ms, above WaitTask's longest polling
+			// interval, so the watcher sees them however late a loaded machine runs the
+			// emulation's own work (with 30ms steps, CI once saw only the end).
+			l := startLab(t, WithTaskDuration(0), WithMinStep(300*time.Millisecond))
 			ctx := testCtx(t)
 			east, west := open(t, ctx, l.VC(EastVC)), open(t, ctx, l.VC(WestVC))
 			before, err := east.vc.FindVM(ctx, tc.vm)
@@ -279,6 +282,25 @@ func TestCrossVCenterRelocate(t *testing.T) {
 				t.Errorf("target counted %d relocations as source", n)
 			}
 		})
+	}
+}
+
+// TestMinStepHoldsEveryPercentage: with WithMinStep, a task of no set duration still
+// lasts at least one minimum step per percentage it reports (a lower bound, which a slow
+// machine can only exceed).
+func TestMinStepHoldsEveryPercentage(t *testing.T) {
+	const minStep = 100 * time.Millisecond
+	l := startLab(t, WithTaskDuration(0), WithMinStep(minStep))
+	ctx := testCtx(t)
+	east, west := open(t, ctx, l.VC(EastVC)), open(t, ctx, l.VC(WestVC))
+	vm := east.vm(t, ctx, "web-02")
+	spec := xvmSpec(t, ctx, east, vm, west, WestWebFolder, WestCluster+"/Resources/"+WestPool, WestHost1, WestGold, thin, WestAppPortgroup)
+	began := time.Now()
+	if _, err := relocate(ctx, vm, spec, nil); err != nil {
+		t.Fatalf("relocate: %v", err)
+	}
+	if took, least := time.Since(began), 5*minStep; took < least {
+		t.Errorf("relocation took %v, want at least %v: five percentages held %v each", took, least, minStep)
 	}
 }
 
