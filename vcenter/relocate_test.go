@@ -20,11 +20,12 @@ import (
 )
 
 // startLab starts two simulated vCenters that emulate cross vCenter vMotion,
-// and a Manager configured for both the way an operator would.
-func startLab(t *testing.T) (*xvmsim.Lab, *Manager, *prometheus.Registry) {
+// and a Manager configured for both the way an operator would. Options are applied
+// after a task duration of 100ms.
+func startLab(t *testing.T, opts ...xvmsim.Option) (*xvmsim.Lab, *Manager, *prometheus.Registry) {
 	t.Helper()
 	ctx := context.Background()
-	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(100*time.Millisecond))
+	lab, err := xvmsim.Start(ctx, append([]xvmsim.Option{xvmsim.WithTaskDuration(100 * time.Millisecond)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,9 @@ func (p *progressRecorder) between() bool {
 
 func TestRelocate(t *testing.T) {
 	ctx := context.Background()
-	lab, m, reg := startLab(t)
+	// Each percentage stays 250ms, so that the progress callback sees one between 0
+	// and 100 however late a loaded machine runs the emulation's own work.
+	lab, m, reg := startLab(t, xvmsim.WithMinStep(250*time.Millisecond))
 
 	tests := []struct {
 		name      string
