@@ -2,12 +2,15 @@ package xvmsim
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -140,5 +143,43 @@ func TestExclusiveKeepsRequestsOut(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the held request was never served after the section ended")
+	}
+}
+
+// TestDestroyWaitsForItsFiles: the emulation's destroy ends only once the VM's files are
+// gone, although vcsim's Destroy task ends before its file deletion does (TestMain makes
+// that deletion last 100ms).
+func TestDestroyWaitsForItsFiles(t *testing.T) {
+	l := startLab(t)
+	ctx := testCtx(t)
+	east := open(t, ctx, l.VC(EastVC))
+	vm := east.vm(t, ctx, "web-02")
+	var props mo.VirtualMachine
+	if err := vm.Properties(ctx, vm.Reference(), []string{"config.files.vmPathName"}, &props); err != nil {
+		t.Fatal(err)
+	}
+	var p object.DatastorePath
+	if !p.FromString(props.Config.Files.VmPathName) {
+		t.Fatalf("vmPathName %q", props.Config.Files.VmPathName)
+	}
+	ds, err := east.finder.Datastore(ctx, p.Datastore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := path.Dir(p.Path)
+	if _, err := ds.Stat(ctx, dir); err != nil {
+		t.Fatalf("before destroy: stat %s: %v", dir, err)
+	}
+
+	err = l.VC(EastVC).exclusive(ctx, func(c *govmomi.Client) error {
+		return destroy(ctx, object.NewVirtualMachine(c.Client, vm.Reference()))
+	})
+	if err != nil {
+		t.Fatalf("destroy: %v", err)
+	}
+	_, err = ds.Stat(ctx, dir)
+	var missing object.DatastoreNoSuchFileError
+	if !errors.As(err, &missing) {
+		t.Errorf("right after destroy: stat %s: %v, want no such file", dir, err)
 	}
 }

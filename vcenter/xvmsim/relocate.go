@@ -11,6 +11,7 @@ import (
 	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -167,7 +168,47 @@ func destroy(ctx context.Context, vm *object.VirtualMachine) error {
 			return err
 		}
 	}
-	return runTask(ctx, c, vm.Destroy)
+	info, err := startAndWait(ctx, c, vm.Destroy)
+	if err != nil {
+		return err
+	}
+	return waitFileDeletions(ctx, c, info.Task)
+}
+
+// fileDeletion is the description of the task in which vcsim's Destroy deletes the VM's
+// files. Destroy starts it and does not wait for it.
+const fileDeletion = "FileManager.deleteDatastoreFile"
+
+// waitFileDeletions waits for the file deletions started after the task after to end.
+// vcsim's Destroy task ends while its file deletion still runs, and that deletion reads
+// the datastore without the datastore's lock: left running past the exclusive section,
+// it races with the next create or destroy.
+func waitFileDeletions(ctx context.Context, c *vim25.Client, after types.ManagedObjectReference) error {
+	pc := property.DefaultCollector(c)
+	var tm mo.TaskManager
+	if err := pc.RetrieveOne(ctx, *c.ServiceContent.TaskManager, []string{"recentTask"}, &tm); err != nil {
+		return err
+	}
+	// Recent tasks are listed oldest first; vCenter keeps the last 200.
+	// When after is no longer listed (i = -1), every listed task is looked at.
+	i := slices.Index(tm.RecentTask, after)
+	if i == len(tm.RecentTask)-1 {
+		return nil
+	}
+	var tasks []mo.Task
+	if err := pc.Retrieve(ctx, tm.RecentTask[i+1:], []string{"info"}, &tasks); err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		if t.Info.DescriptionId != fileDeletion || t.Info.State == types.TaskInfoStateSuccess || t.Info.State == types.TaskInfoStateError {
+			continue
+		}
+		// Its outcome is Destroy's business (vcsim ignores it too); only its end matters.
+		if _, err := waitTask(ctx, c, t.Self, nil, time.Millisecond); err != nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // asFault turns a client-side error into the fault the task reports: the
