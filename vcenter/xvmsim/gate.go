@@ -58,15 +58,25 @@ func (v *VC) gateSDK() {
 // bypasses the gate; f must wait for any task it starts (WaitTask) before it returns.
 // Exclusive sections are also serialised across the lab, so that vcsim tasks of two
 // vCenters never overlap either and no section waits for another vCenter's gate.
+//
+// The backstage session is made once and kept (sections never overlap, so one client
+// serves them all); one that failed is dropped and made again by the next section.
 func (v *VC) exclusive(ctx context.Context, f func(c *govmomi.Client) error) error {
-	c, err := v.login(ctx, v.backstage)
-	if err != nil {
-		return err
-	}
-	defer logout(c)
 	v.lab.structural.Lock()
 	defer v.lab.structural.Unlock()
+	if v.backstageClient == nil {
+		c, err := v.login(ctx, v.backstage)
+		if err != nil {
+			return err
+		}
+		v.backstageClient = c
+	}
 	v.gate.Lock()
 	defer v.gate.Unlock()
-	return f(c)
+	err := f(v.backstageClient)
+	if err != nil {
+		logout(v.backstageClient)
+		v.backstageClient = nil
+	}
+	return err
 }

@@ -60,6 +60,8 @@ type VC struct {
 	// backstage is the same listener on a path the gate does not hold: the
 	// emulation's own inventory changes go through it (see exclusive).
 	backstage *url.URL
+	// backstageClient is the session exclusive sections use (guarded by lab.structural).
+	backstageClient *govmomi.Client
 	// gate keeps SOAP requests out while the emulation changes the inventory:
 	// readers hold it shared for the length of a request, exclusive holds it
 	// for a whole create, power-on or destroy, tasks included.
@@ -260,6 +262,12 @@ func bumpCounter(reg *simulator.Registry, n int64) {
 }
 
 func (v *VC) close() {
+	v.lab.structural.Lock()
+	if v.backstageClient != nil {
+		logout(v.backstageClient)
+		v.backstageClient = nil
+	}
+	v.lab.structural.Unlock()
 	if v.front != nil {
 		v.front.close()
 	}
