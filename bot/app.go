@@ -32,6 +32,7 @@ type Config struct {
 	Channels []string
 	// ProgressInterval is the least time between two edits of one progress message
 	// (default 3s; negative: no throttling). The final state of a job is always shown.
+	// A running job's percentage is stored in the request record only with an edit.
 	ProgressInterval time.Duration
 	// InsecureVCenters names the vCenters whose certificate is not verified (insecure: true);
 	// /xvm vcenters flags them loudly.
@@ -113,6 +114,7 @@ type Bot struct {
 	notices   *workPool                     // "busy, try again" notices for refused clicks
 	seen      map[string]time.Time          // dedupe keys of Slack deliveries already handled
 	edited    map[string]time.Time          // message ts → last progress edit
+	running   map[string]runningJob         // job id → what its progress events need, while it runs
 	locks     map[string]*keyLock           // per request: events are applied one at a time
 	ready     readyState
 	infos     map[string]vcInfo // vCenter name → what was last learnt of it
@@ -179,6 +181,7 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 		cancels: map[uint64]context.CancelFunc{},
 		seen:    map[string]time.Time{},
 		edited:  map[string]time.Time{},
+		running: map[string]runningJob{},
 		locks:   map[string]*keyLock{},
 		infos:   map[string]vcInfo{},
 		viewSeq: map[string]uint64{},

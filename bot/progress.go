@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/events"
@@ -27,6 +28,13 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 	}
 	unlock := b.lock(e.RequestID)
 	defer unlock()
+	if e.Type == events.EventProgress && b.betweenEdits(e.JobID) {
+		// Nothing would be shown: storing the percentage would cost a read and a write of
+		// the whole request record per event (a wave sends hundreds a minute). The next
+		// event due for an edit stores its own.
+		log.Debug("progress between edits; not stored", "progress", e.Progress)
+		return nil
+	}
 
 	var before approvals.State
 	r, err := b.svc.Update(ctx, e.RequestID, func(r *approvals.Request) error {
@@ -97,6 +105,9 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 	}
 	if final {
 		b.forgetEdits(j.ThreadTS)
+		b.forgetRunning(j.ID)
+	} else if j.State == approvals.StateRunning {
+		b.rememberRunning(j.ID, runningJob{threadTS: j.ThreadTS, parentTS: r.MessageTS})
 	}
 
 	if e.Type == events.EventFailed {
@@ -112,6 +123,9 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 	}
 	if r.State.Final() && !before.Final() {
 		b.forgetEdits(r.MessageTS)
+		for _, jj := range r.Jobs {
+			b.forgetRunning(jj.ID)
+		}
 		if _, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderFinal(r))); err != nil {
 			log.Error("post final reply", "err", err)
 		}
@@ -206,11 +220,47 @@ func (b *Bot) dueForEdit(ts string) bool {
 	now := b.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if last, ok := b.edited[ts]; ok && now.Sub(last) < b.cfg.ProgressInterval {
+	if !b.editDueLocked(ts, now) {
 		return false
 	}
 	b.edited[ts] = now
 	return true
+}
+
+func (b *Bot) editDueLocked(ts string, now time.Time) bool {
+	last, ok := b.edited[ts]
+	return !ok || now.Sub(last) >= b.cfg.ProgressInterval
+}
+
+// runningJob is what the bot knows of a job it has seen running: the messages a progress
+// event would edit.
+type runningJob struct{ threadTS, parentTS string }
+
+// betweenEdits reports whether a progress event of job would change nothing the bot
+// shows: the job is known to run, and neither its progress message nor the request
+// message is due for an edit.
+func (b *Bot) betweenEdits(job string) bool {
+	if b.cfg.ProgressInterval < 0 {
+		return false
+	}
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	k, ok := b.running[job]
+	return ok && k.threadTS != "" && k.parentTS != "" &&
+		!b.editDueLocked(k.threadTS, now) && !b.editDueLocked(k.parentTS, now)
+}
+
+func (b *Bot) rememberRunning(job string, k runningJob) {
+	b.mu.Lock()
+	b.running[job] = k
+	b.mu.Unlock()
+}
+
+func (b *Bot) forgetRunning(job string) {
+	b.mu.Lock()
+	delete(b.running, job)
+	b.mu.Unlock()
 }
 
 func (b *Bot) markEdited(ts string) {

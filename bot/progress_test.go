@@ -133,6 +133,10 @@ func TestProgressEditsAreThrottledButFinalLands(t *testing.T) {
 	if progress.Edits != 0 {
 		t.Fatalf("progress edited %d times within the interval", progress.Edits)
 	}
+	// Nothing was shown, so nothing was stored either: no record write per event.
+	if got := e.get(r.ID).Jobs[0]; got.Progress != 0 || got.State != approvals.StateRunning {
+		t.Fatalf("progress between edits stored: job %s at %d%%", got.State, got.Progress)
+	}
 	e.handle(event(r, 0, events.EventSucceeded, 100))
 	if got := e.slack.message(progress.TS); got.Edits != 1 {
 		t.Fatalf("final state not shown: %d edits", got.Edits)
