@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -36,6 +37,7 @@ type flags struct {
 	jobs         int
 	xvmbot       string
 	verbose      bool
+	cpuProfile   string
 }
 
 func main() {
@@ -54,7 +56,19 @@ func main() {
 	flag.IntVar(&f.jobs, "jobs", 10000, "memory: jobs to queue")
 	flag.StringVar(&f.xvmbot, "xvmbot", "", "memory: path of a built xvmbot binary (default: go build it)")
 	flag.BoolVar(&f.verbose, "verbose", false, "print the components' warnings")
+	flag.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (every component is in this process) to this file")
 	flag.Parse()
+	if f.cpuProfile != "" {
+		out, err := os.Create(f.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(out)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "xvmload: cpu profile:", err)
+			os.Exit(2)
+		}
+		defer func() { pprof.StopCPUProfile(); _ = out.Close() }()
+	}
 
 	// Everything runs in this one process: the bot, its vCenter sessions, the simulated
 	// vCenters and Slack, and the clients. Hundreds of connections a second need more
@@ -88,6 +102,7 @@ func main() {
 		}
 	}
 	if failed {
+		pprof.StopCPUProfile() // flushes the profile; os.Exit skips the deferred stop
 		os.Exit(1)
 	}
 }

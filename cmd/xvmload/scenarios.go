@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
@@ -426,6 +427,10 @@ func runWave(ctx context.Context, f flags) error {
 		peak = max(peak, cur)
 	}
 	moved := s.lab.VC("vc-east").XVMRelocations()
+	var busy taskSpan
+	if err == nil {
+		busy, err = taskSpans(ctx, s, log)
+	}
 	s.close()
 	if err != nil {
 		return err
@@ -446,6 +451,14 @@ func runWave(ctx context.Context, f flags) error {
 	if peak > 0 {
 		observedIdeal := time.Duration(math.Ceil(float64(f.vms)/float64(peak))) * f.taskDuration
 		fmt.Printf("ideal at the observed peak concurrency %d: %v; ratio %.3f×\n", peak, observedIdeal, wave.Seconds()/observedIdeal.Seconds())
+	}
+	if busy.n > 0 {
+		// Where the time between tasks goes: a slot the limits allow is idle whenever no task
+		// runs in it; per move, that idle time is what the wave pays above the ideal.
+		idle := time.Duration(float64(bound)*wave.Seconds()*float64(time.Second)) - busy.total
+		fmt.Printf("vCenter tasks: %d, mean %v from RelocateVM_Task to its end; mean tasks running %.2f of %d allowed; idle slot time per move %v\n",
+			busy.n, (busy.total / time.Duration(busy.n)).Round(time.Millisecond), busy.total.Seconds()/wave.Seconds(), bound,
+			(idle / time.Duration(busy.n)).Round(time.Millisecond))
 	}
 	if !f.serial {
 		return nil
@@ -481,4 +494,41 @@ func runSerial(ctx context.Context, f flags, names []string) (time.Duration, err
 		}
 	}
 	return time.Since(start), nil
+}
+
+// taskSpan sums the vCenter's own times of the relocation tasks of a wave.
+type taskSpan struct {
+	n     int
+	total time.Duration
+}
+
+// taskSpans reads, from the source vCenter, when each job's RelocateVM_Task started and
+// completed.
+func taskSpans(ctx context.Context, s *stack, log *eventLog) (taskSpan, error) {
+	log.mu.Lock()
+	refs := make([]types.ManagedObjectReference, 0, len(log.ref))
+	for _, ref := range log.ref {
+		refs = append(refs, types.ManagedObjectReference{Type: "Task", Value: ref})
+	}
+	log.mu.Unlock()
+	var span taskSpan
+	if len(refs) == 0 {
+		return span, nil
+	}
+	c, err := s.lab.VC("vc-east").Client(ctx)
+	if err != nil {
+		return span, err
+	}
+	defer func() { _ = c.Logout(ctx) }()
+	var tasks []mo.Task
+	if err := property.DefaultCollector(c.Client).Retrieve(ctx, refs, []string{"info"}, &tasks); err != nil {
+		return span, fmt.Errorf("read the wave's tasks: %w", err)
+	}
+	for _, t := range tasks {
+		if t.Info.StartTime != nil && t.Info.CompleteTime != nil {
+			span.n++
+			span.total += t.Info.CompleteTime.Sub(*t.Info.StartTime)
+		}
+	}
+	return span, nil
 }
