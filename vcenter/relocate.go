@@ -187,10 +187,17 @@ func (m *Manager) watch(ctx context.Context, vcName, dst, taskRef, vm string, pr
 // clients commonly do at these rates, a watch survives a session re-login unchanged, and
 // vcsim's WaitForUpdates reads task fields without the task's lock (a data race against
 // any simulator that moves progress along), while RetrieveProperties takes it.
+//
+// The polls follow the task's pace: once its progress has moved, the next look is at half
+// the time the task would still need at that pace, or, once it is past that, at half the
+// time it is late (always within pollMin and pollMax). Its end is seen soon after it comes
+// without looking often while it is far off, and a task stuck short of its end is looked
+// at less and less often. One whose progress has not moved yet backs off from pollMin.
 func waitTask(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference, progress ProgressFunc) (*types.TaskInfo, error) {
 	pc := property.DefaultCollector(c)
 	last := -1
-	delay := pollMin
+	delay := pollMin / 2 // the first look after the first is pollMin later
+	var pace taskPace
 	for {
 		var t mo.Task
 		if err := pc.RetrieveOne(ctx, ref, []string{"info"}, &t); err != nil {
@@ -204,17 +211,49 @@ func waitTask(ctx context.Context, c *vim25.Client, ref types.ManagedObjectRefer
 			}
 			return &info, nil
 		}
-		if pct := int(info.Progress); progress != nil && pct > 0 && pct != last {
+		now := time.Now()
+		if pct := int(info.Progress); pct != last {
+			if progress != nil && pct > 0 {
+				progress(pct)
+			}
 			last = pct
-			progress(pct)
-			delay = pollMin
 		}
+		delay = pace.next(now, int(info.Progress), delay)
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-time.After(delay):
 		}
-		delay = min(delay*2, pollMax)
+	}
+}
+
+// taskPace estimates when a task will end from how fast its progress has moved since it
+// was first looked at (on this side's clock: vCenter's may differ).
+type taskPace struct {
+	firstAt           time.Time
+	firstPct, lastPct int
+	endAt             time.Time // zero until the progress has moved
+}
+
+// next returns the delay before the next look at a task at pct now, given the last delay.
+// The estimate changes only when the progress does.
+func (p *taskPace) next(now time.Time, pct int, delay time.Duration) time.Duration {
+	switch {
+	case p.firstAt.IsZero():
+		p.firstAt, p.firstPct, p.lastPct = now, pct, pct
+	case pct != p.lastPct && pct > p.firstPct && pct < 100:
+		took := now.Sub(p.firstAt)
+		p.endAt = now.Add(took * time.Duration(100-pct) / time.Duration(pct-p.firstPct))
+		p.lastPct = pct
+	}
+	switch left := p.endAt.Sub(now); {
+	case p.endAt.IsZero():
+		return min(delay*2, pollMax)
+	case left > 0:
+		return min(max(left/2, pollMin), pollMax)
+	default:
+		// Late: the longer it has been, the less likely the very next moment is the end.
+		return min(max(-left/2, pollMin), pollMax)
 	}
 }
 
