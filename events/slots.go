@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 )
 
 // ErrSlotsBusy says a resource (host, datastore, vCenter) already runs as many moves as
@@ -54,14 +55,33 @@ func (s *Slots) Acquire(ctx context.Context, holder string, wants []Want) (*Clai
 		return nil, errors.New("acquire slots: empty holder")
 	}
 	// A stable order keeps two jobs with overlapping resources from each holding half.
-	sorted := slices.Clone(wants)
+	sorted := slices.DeleteFunc(slices.Clone(wants), func(w Want) bool { return w.Limit <= 0 })
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Key < sorted[j].Key })
-	c := &Claim{s: s, holder: holder, limits: map[string]int{}}
-	for _, w := range sorted {
-		if w.Limit <= 0 {
-			continue
+	// Every resource is read at once first: a full one fails the claim before anything is
+	// written (most tries of a job waiting in a wave find one full, and each write of a
+	// shared key makes other workers' writes conflict), and what was read is the first
+	// compare-and-swap of each take.
+	reads := make([]slotRead, len(sorted))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, w := range sorted {
+		g.Go(func() error {
+			var err error
+			reads[i], err = s.read(gctx, w.Key)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	now := time.Now().UnixNano()
+	for i, w := range sorted {
+		if err := full(w, reads[i].value.live(now), holder); err != nil {
+			return nil, err
 		}
-		if err := s.take(ctx, w, holder); err != nil {
+	}
+	c := &Claim{s: s, holder: holder, limits: map[string]int{}}
+	for i, w := range sorted {
+		if err := s.take(ctx, w, holder, &reads[i]); err != nil {
 			_ = c.Release(context.WithoutCancel(ctx))
 			return nil, err
 		}
@@ -71,13 +91,21 @@ func (s *Slots) Acquire(ctx context.Context, holder string, wants []Want) (*Clai
 	return c, nil
 }
 
+// full says why holder cannot have one more slot of w's resource, or nil if it can.
+func full(w Want, holders map[string]int64, holder string) error {
+	if _, mine := holders[holder]; !mine && len(holders) >= w.Limit {
+		return fmt.Errorf("%s runs %d of %d moves: %w", w.Key, len(holders), w.Limit, ErrSlotsBusy)
+	}
+	return nil
+}
+
 // Hold re-takes slots a holder had before (a worker re-attaching to a relocation that a
 // crashed worker started): the move runs in vCenter whatever the limits say, so the slots
 // are taken even over the limit, to keep others from starting on top of it.
 func (s *Slots) Hold(ctx context.Context, holder string, keys []string) (*Claim, error) {
 	c := &Claim{s: s, holder: holder, limits: map[string]int{}}
 	for _, k := range keys {
-		err := s.modify(ctx, k, func(v *slotValue, now int64) error {
+		err := s.modify(ctx, k, nil, func(v *slotValue, now int64) error {
 			v.Holders[holder] = now + s.ttl.Nanoseconds()
 			return nil
 		})
@@ -113,37 +141,66 @@ func (s *Slots) Count(ctx context.Context, key string) (int, error) {
 	return n, nil
 }
 
-func (s *Slots) take(ctx context.Context, w Want, holder string) error {
-	return s.modify(ctx, w.Key, func(v *slotValue, now int64) error {
-		if _, mine := v.Holders[holder]; !mine && len(v.Holders) >= w.Limit {
-			return fmt.Errorf("%s runs %d of %d moves: %w", w.Key, len(v.Holders), w.Limit, ErrSlotsBusy)
+func (s *Slots) take(ctx context.Context, w Want, holder string, first *slotRead) error {
+	return s.modify(ctx, w.Key, first, func(v *slotValue, now int64) error {
+		if err := full(w, v.Holders, holder); err != nil {
+			return err
 		}
 		v.Holders[holder] = now + s.ttl.Nanoseconds()
 		return nil
 	})
 }
 
+// slotRead is one read of a resource's key.
+type slotRead struct {
+	value   slotValue
+	rev     uint64
+	missing bool
+}
+
+func (s *Slots) read(ctx context.Context, key string) (slotRead, error) {
+	var r slotRead
+	var err error
+	r.rev, err = kvGet(ctx, s.kv, leaseKVKey(key), &r.value)
+	r.missing = errors.Is(err, errKVNotFound)
+	if err != nil && !r.missing {
+		return r, fmt.Errorf("slots %s: %w", key, err)
+	}
+	return r, nil
+}
+
+// live returns the holders whose slot has not expired at now.
+func (v slotValue) live(now int64) map[string]int64 {
+	live := map[string]int64{}
+	for h, exp := range v.Holders {
+		if exp > now {
+			live[h] = exp
+		}
+	}
+	return live
+}
+
 // modify applies fn to the live holders of key with compare-and-swap, retrying conflicts.
-func (s *Slots) modify(ctx context.Context, key string, fn func(v *slotValue, now int64) error) error {
+// first, if not nil, is a read of the key to try the first swap with.
+func (s *Slots) modify(ctx context.Context, key string, first *slotRead, fn func(v *slotValue, now int64) error) error {
 	kk := leaseKVKey(key)
 	for attempt := 0; attempt < 100; attempt++ {
-		var v slotValue
-		rev, err := kvGet(ctx, s.kv, kk, &v)
-		missing := errors.Is(err, errKVNotFound)
-		if err != nil && !missing {
-			return fmt.Errorf("slots %s: %w", key, err)
-		}
-		now := time.Now().UnixNano()
-		live := map[string]int64{}
-		for h, exp := range v.Holders {
-			if exp > now {
-				live[h] = exp
+		var r slotRead
+		if attempt == 0 && first != nil {
+			r = *first
+		} else {
+			var err error
+			if r, err = s.read(ctx, key); err != nil {
+				return err
 			}
 		}
-		v.Holders = live
+		v, rev, missing := r.value, r.rev, r.missing
+		now := time.Now().UnixNano()
+		v.Holders = v.live(now)
 		if err := fn(&v, now); err != nil {
 			return err
 		}
+		var err error
 		if missing {
 			_, err = kvCreate(ctx, s.kv, kk, v)
 			if errors.Is(err, errKVExists) {
@@ -179,7 +236,7 @@ func (c *Claim) Renew(ctx context.Context) error {
 	var errs []error
 	for _, k := range c.keys {
 		limit := c.limits[k]
-		err := c.s.modify(ctx, k, func(v *slotValue, now int64) error {
+		err := c.s.modify(ctx, k, nil, func(v *slotValue, now int64) error {
 			if _, held := v.Holders[c.holder]; !held && limit > 0 && len(v.Holders) >= limit {
 				return fmt.Errorf("%s: %w", k, ErrSlotLost)
 			}
@@ -200,13 +257,18 @@ func (c *Claim) Release(ctx context.Context) error {
 	if c.released {
 		return nil
 	}
-	var errs []error
-	for _, k := range c.keys {
-		errs = append(errs, c.s.modify(ctx, k, func(v *slotValue, _ int64) error {
-			delete(v.Holders, c.holder)
-			return nil
-		}))
+	// All at once: jobs waiting for these slots try as soon as this returns.
+	errs := make([]error, len(c.keys))
+	var wg sync.WaitGroup
+	for i, k := range c.keys {
+		wg.Go(func() {
+			errs[i] = c.s.modify(ctx, k, nil, func(v *slotValue, _ int64) error {
+				delete(v.Holders, c.holder)
+				return nil
+			})
+		})
 	}
+	wg.Wait()
 	c.released = true
 	return errors.Join(errs...)
 }

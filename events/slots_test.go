@@ -89,3 +89,35 @@ func TestSlotsAllOrNothingAndExpiry(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// A claim that finds a resource full writes nothing at all, not even to the resources
+// before it: waiting jobs try often during a wave, and every write of a shared key (the
+// vCenters' above all) makes other workers' compare-and-swap conflict.
+func TestSlotsBusyClaimWritesNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bus := newTestBus(t, BusConfig{LeaseTTL: 5 * time.Second})
+	s := bus.Slots()
+	if _, err := s.Acquire(ctx, "job-1", []Want{{"a/free", 5}, {"z/full", 1}}); err != nil {
+		t.Fatal(err)
+	}
+	rev := func(key string) uint64 {
+		t.Helper()
+		e, err := s.kv.Get(ctx, leaseKVKey(key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Revision()
+	}
+	before := rev("a/free")
+	_, err := s.Acquire(ctx, "job-2", []Want{{"a/free", 5}, {"z/full", 1}})
+	if !errors.Is(err, ErrSlotsBusy) {
+		t.Fatalf("second claim: %v, want ErrSlotsBusy", err)
+	}
+	if after := rev("a/free"); after != before {
+		t.Fatalf("a busy claim wrote the free resource: revision %d → %d", before, after)
+	}
+	if n, _ := s.Count(ctx, "a/free"); n != 1 {
+		t.Fatalf("a/free has %d holders, want 1", n)
+	}
+}
