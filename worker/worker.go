@@ -293,17 +293,13 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 
 	// Where the VM is now is what /xvm undo will ask to go back to; and a cross-vCenter
 	// relocation leaves tags and custom attributes behind: both are read while the move
-	// is planned and its slots taken (once the slots are taken, for a job that waited for
-	// them, so that waiting costs no reads), and the metadata is copied after the move.
-	var before func() (*vcenter.Where, *vcenter.Metadata, error)
-	defer func() {
-		if before != nil {
-			before() // every way out waits for the reads
-		}
-	}()
+	// is planned and its slots taken, so that they are ready when the slots are (a job
+	// that goes back to the queue to wait reads them again next time), and the metadata
+	// is copied after the move.
+	before := w.readBefore(ctx, j, log)
+	defer before() // every way out waits for the reads
 	wp, ok := w.plans.waiting(j.ID, w.now(), w.cfg.PlanReuse)
 	if !ok {
-		before = w.readBefore(ctx, j, log)
 		plan, err := w.planFor(ctx, j)
 		if err == nil && plan.BlockedFor(j.VM) {
 			err = blockedError(plan, j.VM)
@@ -353,9 +349,6 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	w.publish(ctx, log, w.event(j, events.EventStarted, fmt.Sprintf("%s: started (attempt %d)", j.VM, rec.Attempts), 0))
 	stop := w.keepAlive(ctx, log, d, renew, claim.Renew, w.cancelWatch(j, log))
 	defer stop()
-	if before == nil {
-		before = w.readBefore(ctx, j, log)
-	}
 	origin, meta, metaErr := before()
 	taskRef, err := w.vc.Start(ctx, plan, j.VM)
 	if err != nil {
