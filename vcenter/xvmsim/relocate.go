@@ -152,7 +152,7 @@ func startAndWait(ctx context.Context, c *vim25.Client, start func(context.Conte
 	if err != nil {
 		return nil, err
 	}
-	return waitTask(ctx, c, t.Reference(), nil, time.Millisecond)
+	return waitTask(ctx, c, t.Reference(), nil, time.Millisecond, 2*time.Millisecond)
 }
 
 // destroy powers vm off if needed and deletes it with its disks. The VM's client must
@@ -204,7 +204,7 @@ func waitFileDeletions(ctx context.Context, c *vim25.Client, after types.Managed
 			continue
 		}
 		// Its outcome is Destroy's business (vcsim ignores it too); only its end matters.
-		if _, err := waitTask(ctx, c, t.Self, nil, time.Millisecond); err != nil && ctx.Err() != nil {
+		if _, err := waitTask(ctx, c, t.Self, nil, time.Millisecond, 2*time.Millisecond); err != nil && ctx.Err() != nil {
 			return ctx.Err()
 		}
 	}

@@ -20,13 +20,15 @@ import (
 // the emulated relocation updates its progress under that lock, which the race detector
 // reports; RetrieveProperties takes the object's lock, so polling is race-free.
 func WaitTask(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference, progress func(int32)) (*types.TaskInfo, error) {
-	return waitTask(ctx, c, ref, progress, 20*time.Millisecond)
+	return waitTask(ctx, c, ref, progress, 20*time.Millisecond, 200*time.Millisecond)
 }
 
-// waitTask is WaitTask with the first polling delay given: the emulation's own short
-// tasks (create, power on, destroy) are polled from 1ms, as they run inside an
-// exclusive section that every other client of the vCenter waits for.
-func waitTask(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference, progress func(int32), delay time.Duration) (*types.TaskInfo, error) {
+// waitTask is WaitTask with the polling delay's bounds given (it doubles from first up to
+// most): the emulation's own short tasks (create, power on, destroy) end within a few
+// milliseconds and run inside an exclusive section that every other client of the vCenter
+// waits for, so they are polled every millisecond or two.
+func waitTask(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference, progress func(int32), first, most time.Duration) (*types.TaskInfo, error) {
+	delay := first
 	pc := property.DefaultCollector(c)
 	last := int32(-1)
 	for {
@@ -52,6 +54,6 @@ func waitTask(ctx context.Context, c *vim25.Client, ref types.ManagedObjectRefer
 			return nil, ctx.Err()
 		case <-time.After(delay):
 		}
-		delay = min(delay*2, 200*time.Millisecond)
+		delay = min(delay*2, most)
 	}
 }
