@@ -107,10 +107,11 @@ func (r *relocator) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM
 
 	task := simulator.CreateTask(vm, "relocateVm", nil)
 	ctx.Map.Put(task) // assigns task.Self
+	began := time.Now()
 	ctx.Map.AtomicUpdate(ctx, task, []types.PropertyChange{
 		{Name: "info.key", Val: task.Self.Value},
 		{Name: "info.task", Val: task.Self},
-		{Name: "info.startTime", Val: time.Now()},
+		{Name: "info.startTime", Val: began},
 		{Name: "info.state", Val: types.TaskInfoStateRunning},
 	})
 
@@ -143,7 +144,7 @@ func (r *relocator) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM
 			ctx.Map.WithLock(ctx, task, func() { c = task.Info.Cancelled })
 			return c
 		}
-		finish(v.relocate(stop, progress, cancelled, req.This, req.Spec))
+		finish(v.relocate(stop, began, progress, cancelled, req.This, req.Spec))
 	})
 	if !started {
 		finish(types.ManagedObjectReference{}, &types.LocalizedMethodFault{Fault: &types.RequestCanceled{}, LocalizedMessage: "the vCenter is shutting down"})

@@ -21,14 +21,16 @@ import (
 // named by spec.Service. The VM leaves the source only once it runs in the
 // target; any earlier failure leaves the source untouched and removes what
 // was created in the target.
-func (v *VC) relocate(ctx context.Context, progress func(int32), cancelled func() bool, vmRef types.ManagedObjectReference, spec types.VirtualMachineRelocateSpec) (types.ManagedObjectReference, *types.LocalizedMethodFault) {
+//
+// began is when the task started (its info.startTime): the task lasts the lab's task
+// duration from then.
+func (v *VC) relocate(ctx context.Context, began time.Time, progress func(int32), cancelled func() bool, vmRef types.ManagedObjectReference, spec types.VirtualMachineRelocateSpec) (types.ManagedObjectReference, *types.LocalizedMethodFault) {
 	var none types.ManagedObjectReference
 	// The percentages reported, spread evenly over the lab's task duration.
 	progressSteps := []int32{10, 25, 50, 75, 90}
 	// The task takes the lab's task duration from the call, whatever the emulation's own
 	// work costs (logins, reads, the create in the target): each step ends at a fixed
 	// time after the start, so that a task's length is what tests and benchmarks set.
-	began := time.Now()
 	step := v.lab.opt.taskDuration / time.Duration(len(progressSteps))
 	// A step never ends sooner than the lab's minimum step after its percentage was
 	// reported (WithMinStep), so that a watcher can see it.
