@@ -28,6 +28,7 @@ type flags struct {
 	duration     time.Duration
 	slowVC       time.Duration
 	samples      int
+	planReuse    time.Duration
 	vms          int
 	slots        int
 	taskDuration time.Duration
@@ -47,6 +48,7 @@ func main() {
 	flag.DurationVar(&f.duration, "duration", 10*time.Second, "ack: how long to send")
 	flag.DurationVar(&f.slowVC, "slow-vc", 20*time.Millisecond, "ack: delay added to every request chunk sent to the source vCenter")
 	flag.IntVar(&f.samples, "samples", 30, "approve: how many approve clicks to time")
+	flag.DurationVar(&f.planReuse, "plan-reuse", 0, "approve: worker.plan_reuse (0: the default 30s, under which the worker starts on the bot's own pre-flight; 1ns: it plans again, as a worker in another process does)")
 	flag.IntVar(&f.vms, "vms", 200, "wave: VMs in the wave")
 	flag.IntVar(&f.slots, "slots", 8, "wave: limits.max_concurrent of the worker")
 	flag.DurationVar(&f.taskDuration, "task-delay", 500*time.Millisecond, "wave: duration of one emulated relocation task")

@@ -304,7 +304,7 @@ func (l *eventLog) waitFinals(ctx context.Context, n int) error {
 // simulator stamps the task's startTime when the call arrives; read back over the vSphere
 // API) and approve click → the worker's `started` event.
 func runApprove(ctx context.Context, f flags) error {
-	s, err := startStack(ctx, stackOpts{taskDuration: 200 * time.Millisecond, extraVMs: f.samples, slots: 8, verbose: f.verbose})
+	s, err := startStack(ctx, stackOpts{taskDuration: 200 * time.Millisecond, extraVMs: f.samples, slots: 8, planReuse: f.planReuse, verbose: f.verbose})
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,7 @@ type stackOpts struct {
 	slots        int           // limits.max_concurrent of the one worker
 	limits       worker.Limits // limits.per_host, per_datastore, per_vcenter
 	slowVC       time.Duration // added to every client→vc-east write (0: none)
+	planReuse    time.Duration // worker.plan_reuse (0: the default, 30s)
 	verbose      bool
 }
 
@@ -128,7 +129,7 @@ func startStack(ctx context.Context, o stackOpts) (_ *stack, err error) {
 		o.limits = defaultLimits
 	}
 	w := worker.New(worker.Config{Name: "load-worker", Slots: o.slots, MaxAttempts: 2, RenewEvery: s.bus.Config().LeaseTTL / 3,
-		Requests: worker.NATSRequests{Store: s.bus.Requests()}},
+		Requests: worker.NATSRequests{Store: s.bus.Requests()}, PlanReuse: o.planReuse},
 		s.vc, s.bus, worker.NATSRecords{Jobs: s.bus.Jobs()}, worker.NATSLocks{Leases: s.bus.Leases()},
 		worker.NATSSlots{Slots: s.bus.Slots(), Limits: o.limits}, logger, s.reg)
 
