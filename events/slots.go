@@ -123,22 +123,11 @@ func (c *Claim) Keys() []string { return slices.Clone(c.keys) }
 
 // Count returns how many live holders a resource has.
 func (s *Slots) Count(ctx context.Context, key string) (int, error) {
-	var v slotValue
-	_, err := kvGet(ctx, s.kv, leaseKVKey(key), &v)
-	if errors.Is(err, errKVNotFound) {
-		return 0, nil
-	}
+	r, err := s.read(ctx, key)
 	if err != nil {
 		return 0, err
 	}
-	now := time.Now().UnixNano()
-	n := 0
-	for _, exp := range v.Holders {
-		if exp > now {
-			n++
-		}
-	}
-	return n, nil
+	return len(r.value.live(time.Now().UnixNano())), nil
 }
 
 func (s *Slots) take(ctx context.Context, w Want, holder string, first *slotRead) error {
