@@ -77,12 +77,17 @@ func (c *planCache) wait(jobID string, wp *waitingPlans, now time.Time, reuse ti
 			delete(c.byJob, id)
 		}
 	}
+	c.pruneRequestsLocked(now, reuse)
+	c.byJob[jobID] = wp
+}
+
+// pruneRequestsLocked forgets the request plans older than reuse; c.mu is held.
+func (c *planCache) pruneRequestsLocked(now time.Time, reuse time.Duration) {
 	for key, p := range c.byRequest {
 		if now.Sub(p.ResolvedAt) >= reuse {
 			delete(c.byRequest, key)
 		}
 	}
-	c.byJob[jobID] = wp
 }
 
 // done forgets a job's candidates: it got its slots, or it ended.
@@ -107,11 +112,7 @@ func (c *planCache) request(key, vm string, now time.Time, reuse time.Duration) 
 func (c *planCache) keepRequest(key string, p *vcenter.Plan, now time.Time, reuse time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for k, old := range c.byRequest {
-		if now.Sub(old.ResolvedAt) >= reuse {
-			delete(c.byRequest, k)
-		}
-	}
+	c.pruneRequestsLocked(now, reuse)
 	c.byRequest[key] = p
 }
 
