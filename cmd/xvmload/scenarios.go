@@ -455,7 +455,7 @@ func runWave(ctx context.Context, f flags) error {
 	if busy.n > 0 {
 		// Where the time between tasks goes: a slot the limits allow is idle whenever no task
 		// runs in it; per move, that idle time is what the wave pays above the ideal.
-		idle := time.Duration(float64(bound)*wave.Seconds()*float64(time.Second)) - busy.total
+		idle := time.Duration(bound)*wave - busy.total
 		fmt.Printf("vCenter tasks: %d, mean %v from RelocateVM_Task to its end; mean tasks running %.2f of %d allowed; idle slot time per move %v\n",
 			busy.n, (busy.total / time.Duration(busy.n)).Round(time.Millisecond), busy.total.Seconds()/wave.Seconds(), bound,
 			(idle / time.Duration(busy.n)).Round(time.Millisecond))
