@@ -196,7 +196,7 @@ func (m *Manager) watch(ctx context.Context, vcName, dst, taskRef, vm string, pr
 func waitTask(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference, progress ProgressFunc) (*types.TaskInfo, error) {
 	pc := property.DefaultCollector(c)
 	last := -1
-	delay := pollMin / 2 // the first look after the first is pollMin later
+	var delay time.Duration
 	var pace taskPace
 	for {
 		var t mo.Task
@@ -241,6 +241,7 @@ func (p *taskPace) next(now time.Time, pct int, delay time.Duration) time.Durati
 	switch {
 	case p.firstAt.IsZero():
 		p.firstAt, p.firstPct, p.lastPct = now, pct, pct
+		return pollMin
 	case pct != p.lastPct && pct > p.firstPct && pct < 100:
 		took := now.Sub(p.firstAt)
 		p.endAt = now.Add(took * time.Duration(100-pct) / time.Duration(pct-p.firstPct))
