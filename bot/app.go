@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slack-go/slack"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/events"
@@ -34,6 +35,13 @@ type Config struct {
 	// (default 3s; negative: no throttling). The final state of a job is always shown.
 	// A running job's percentage is stored in the request record only with an edit.
 	ProgressInterval time.Duration
+	// EditsPerMinute is the app's budget of message edits (chat.update), default 40 a
+	// minute after a burst of 5: Slack allows about 50 (Tier 3) for the whole app. Edits
+	// that only show progress (a percentage, a job that ended while its request runs on)
+	// are put off while the budget is spent and sent later with the newest state; edits
+	// that change what people may do (approval, the request's end) wait for it.
+	// Negative: no budget.
+	EditsPerMinute int
 	// InsecureVCenters names the vCenters whose certificate is not verified (insecure: true);
 	// /xvm vcenters flags them loudly.
 	InsecureVCenters []string
@@ -82,6 +90,9 @@ var _ jobPublisher = (*events.Bus)(nil)
 // Timings of the bot's own work.
 const (
 	defaultProgressInterval = 3 * time.Second
+	defaultEditsPerMinute   = 40
+	editBurst               = 5
+	flushDeferredEvery      = time.Second
 	workTimeout             = 2 * time.Minute  // one command or click, after the ack
 	shutdownGrace           = 20 * time.Second // in-flight work may finish after Run's ctx ends
 	expirySweepEvery        = 30 * time.Second
@@ -115,6 +126,7 @@ type Bot struct {
 	seen      map[string]time.Time          // dedupe keys of Slack deliveries already handled
 	edited    map[string]time.Time          // message ts → last progress edit
 	running   map[string]runningJob         // job id → what its progress events need, while it runs
+	deferred  map[string]*deferredEdits     // request id → its messages whose last edit was put off
 	locks     map[string]*keyLock           // per request: events are applied one at a time
 	ready     readyState
 	infos     map[string]vcInfo // vCenter name → what was last learnt of it
@@ -153,6 +165,9 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	if cfg.ProgressInterval == 0 {
 		cfg.ProgressInterval = defaultProgressInterval
 	}
+	if cfg.EditsPerMinute == 0 {
+		cfg.EditsPerMinute = defaultEditsPerMinute
+	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = defaultWorkers()
 	}
@@ -171,20 +186,21 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	logger = logger.With("component", "bot")
 	m := newMetrics(reg)
 	b := &Bot{
-		cfg:     cfg,
-		svc:     svc,
-		planner: p,
-		jobs:    jobs,
-		m:       m,
-		log:     logger,
-		now:     time.Now,
-		cancels: map[uint64]context.CancelFunc{},
-		seen:    map[string]time.Time{},
-		edited:  map[string]time.Time{},
-		running: map[string]runningJob{},
-		locks:   map[string]*keyLock{},
-		infos:   map[string]vcInfo{},
-		viewSeq: map[string]uint64{},
+		cfg:      cfg,
+		svc:      svc,
+		planner:  p,
+		jobs:     jobs,
+		m:        m,
+		log:      logger,
+		now:      time.Now,
+		cancels:  map[uint64]context.CancelFunc{},
+		seen:     map[string]time.Time{},
+		edited:   map[string]time.Time{},
+		running:  map[string]runningJob{},
+		deferred: map[string]*deferredEdits{},
+		locks:    map[string]*keyLock{},
+		infos:    map[string]vcInfo{},
+		viewSeq:  map[string]uint64{},
 	}
 	b.pool = newWorkPool(cfg.Workers, cfg.WorkQueue, &b.work, b.runTask)
 	b.notices = newWorkPool(noticeWorkers, noticeQueue, &b.work, b.runTask)
@@ -198,7 +214,11 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	if q, ok := jobs.(queueDepth); ok {
 		b.depth = q
 	}
-	b.slack = newSlackClient(slack.New(cfg.BotToken.Reveal(), b.slackOptions()...), m, logger)
+	var edits *rate.Limiter
+	if cfg.EditsPerMinute > 0 {
+		edits = rate.NewLimiter(rate.Limit(float64(cfg.EditsPerMinute)/60), editBurst)
+	}
+	b.slack = newSlackClient(slack.New(cfg.BotToken.Reveal(), b.slackOptions()...), m, logger, edits)
 	return b, nil
 }
 
@@ -225,6 +245,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.every(gctx, expirySweepEvery, b.sweepExpired) })
 	g.Go(func() error { return b.every(gctx, republishEvery, b.republishApproved) })
+	g.Go(func() error { return b.every(gctx, flushDeferredEvery, b.flushDeferred) })
 	if b.cfg.Digest.Channel != "" {
 		g.Go(func() error { return b.every(gctx, b.cfg.Digest.Every, b.postDigest) })
 	}

@@ -301,6 +301,7 @@ func (b *Bot) refreshParent(ctx context.Context, r *approvals.Request) {
 	if r == nil || r.MessageTS == "" {
 		return
 	}
+	b.undefer(r.ID, r.MessageTS)
 	if err := b.slack.update(ctx, r.Channel, r.MessageTS, asMessage(RenderRequest(r, b.now()))); err != nil {
 		b.log.Error("update request message", "request_id", r.ID, "err", err)
 	}

@@ -390,7 +390,7 @@ func newEnvWith(t *testing.T, routes []slacktest.Binder, opts ...envOption) *env
 	}
 	policy := approvals.Policy{Approvers: approvers, Quorum: 1, ExpireAfter: time.Hour}
 	cfg := Config{BotToken: secret.Secret("xoxb-test"), AppToken: secret.Secret("xapp-test"), SigningSecret: secret.Secret(testSecret),
-		APIURL: fs.srv.GetAPIURL(), ProgressInterval: time.Nanosecond}
+		APIURL: fs.srv.GetAPIURL(), ProgressInterval: time.Nanosecond, EditsPerMinute: -1}
 	for _, o := range opts {
 		o(&cfg, &policy)
 	}

@@ -14,11 +14,12 @@ import (
 // metrics are the bot's Prometheus series. Labels are bounded: verbs, outcomes, decisions
 // and Slack method names only — never user IDs or VM names.
 type metrics struct {
-	commands  *prometheus.CounterVec   // command, outcome
-	approvals *prometheus.CounterVec   // decision
-	apiCalls  *prometheus.CounterVec   // method, outcome
-	ack       *prometheus.HistogramVec // kind
-	refused   *prometheus.CounterVec   // work, reason
+	commands      *prometheus.CounterVec // command, outcome
+	approvals     *prometheus.CounterVec // decision
+	apiCalls      *prometheus.CounterVec // method, outcome
+	editsDeferred prometheus.Counter
+	ack           *prometheus.HistogramVec // kind
+	refused       *prometheus.CounterVec   // work, reason
 }
 
 // Outcomes of a command (xvm_commands_total{outcome}).
@@ -74,6 +75,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "xvm_approvals_total",
 			Help: "Approval button clicks and expiries, by decision.",
 		}, []string{"decision"}),
+		editsDeferred: f.NewCounter(prometheus.CounterOpts{
+			Name: "xvm_slack_edits_deferred_total",
+			Help: "Progress edits of Slack messages put off because the app's chat.update budget was spent; each is sent later with the newest state.",
+		}),
 		apiCalls: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "xvm_slack_api_calls_total",
 			Help: "Slack Web API calls (each attempt), by method and outcome (ok, ratelimited, error).",

@@ -12,7 +12,8 @@ import (
 
 // HandleEvent applies one job event (from the events stream, delivered at least once) to
 // its request and shows it in Slack: one progress message per job in the request's thread,
-// edited in place at most every ProgressInterval; a failure reply with the fault and a
+// edited in place at most every ProgressInterval and within the app's edit budget (an edit
+// the budget has no room for is sent later with the newest state); a failure reply with the fault and a
 // hint; and, when the request ends, the request message re-rendered and a final reply in
 // the thread that mentions the requester. A redelivered event changes nothing and posts
 // nothing. A returned error means the event should be delivered again.
@@ -99,9 +100,7 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 		j = r.Job(e.JobID)
 		j.ThreadTS = ts
 	} else if final || b.dueForEdit(j.ThreadTS) {
-		if err := b.slack.update(ctx, r.Channel, j.ThreadTS, asMessage(RenderJobProgress(r, j))); err != nil {
-			log.Error("edit progress message", "err", err)
-		}
+		b.show(ctx, r, j.ThreadTS)
 	}
 	if final {
 		b.forgetEdits(j.ThreadTS)
@@ -117,8 +116,14 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 	}
 
 	// The request message: edited when the request changes state or a job ends, else throttled.
-	if r.State != before || final || b.dueForEdit(r.MessageTS) {
+	// The request message: edited when the request changes state (waiting for the edit
+	// budget if need be), or when a job ends or on the throttle (put off if it is spent).
+	switch {
+	case r.State != before:
 		b.refreshParent(ctx, r)
+		b.markEdited(r.MessageTS)
+	case final || b.dueForEdit(r.MessageTS):
+		b.show(ctx, r, r.MessageTS)
 		b.markEdited(r.MessageTS)
 	}
 	if r.State.Final() && !before.Final() {
@@ -155,9 +160,7 @@ func (b *Bot) noteJob(ctx context.Context, e events.Event) error {
 	}
 	j := r.Job(e.JobID)
 	if j.ThreadTS != "" {
-		if err := b.slack.update(ctx, r.Channel, j.ThreadTS, asMessage(RenderJobProgress(r, j))); err != nil {
-			b.log.Error("edit progress message", "job_id", j.ID, "err", err)
-		}
+		b.show(ctx, r, j.ThreadTS)
 		return nil
 	}
 	ts, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderJobProgress(r, j)))

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +155,72 @@ func TestEventsForUnknownRequestsAreDropped(t *testing.T) {
 	}
 	if n := len(e.slack.messages()); n != 0 {
 		t.Fatalf("%d messages posted", n)
+	}
+}
+
+// A wave asks for more message edits than Slack allows an app (about 50 chat.update a
+// minute, Tier 3). The bot spends a budget: edits that only show progress are put off
+// when it is spent and sent later with the newest state, so no event waits on a 429 and
+// no job's final state is lost; the request's own end is shown at once.
+func TestEditBudgetPutsOffProgressAndLosesNothing(t *testing.T) {
+	const perMinute, vms = 600, 12 // 10 edits a second after a burst of editBurst
+	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.EditsPerMinute = perMinute })
+	var names []string
+	for i := 1; i <= vms; i++ {
+		names = append(names, fmt.Sprintf("web-%02d", i))
+	}
+	r, parentTS := e.approved("migrate " + strings.Join(names, ",") + " to vc-west")
+	if len(r.Jobs) != vms {
+		t.Fatalf("%d jobs, want %d", len(r.Jobs), vms)
+	}
+
+	before, start := e.slack.callCount("chat.update"), time.Now()
+	for i := range vms {
+		e.handle(event(r, i, events.EventStarted, 0))
+		e.handle(event(r, i, events.EventProgress, 50))
+	}
+	// Percentages never spend the whole budget: the first end is shown at once.
+	e.handle(event(r, 0, events.EventSucceeded, 100))
+	done := stateWord(approvals.StateSucceeded)
+	if w := e.slack.message(e.get(r.ID).Jobs[0].ThreadTS).words(); !strings.Contains(w, done) {
+		t.Fatalf("the first job's end was put off behind percentages:\n%s", w)
+	}
+	for i := 1; i < vms-1; i++ {
+		e.handle(event(r, i, events.EventSucceeded, 100))
+	}
+	sent, elapsed := e.slack.callCount("chat.update")-before, time.Since(start)
+	if budget := editBurst + 1 + int(elapsed.Seconds()*perMinute/60); sent > budget {
+		t.Fatalf("%d edits sent in %v; the budget allows %d", sent, elapsed, budget)
+	}
+	if e.bot.Deferred() == 0 {
+		t.Fatalf("no edit was put off after %d sent in %v: the budget was not reached", sent, elapsed)
+	}
+
+	// The request's end waits for the budget instead of being put off.
+	e.handle(event(r, vms-1, events.EventSucceeded, 100))
+	parent := e.slack.message(parentTS)
+	if w := strings.ToLower(parent.words()); !strings.Contains(w, "succeeded") && !strings.Contains(w, "done") {
+		t.Fatalf("request message does not show the end:\n%s", parent.words())
+	}
+
+	// What was put off reaches Slack at the budget's pace, each message with its job's end.
+	deadline := time.Now().Add(30 * time.Second)
+	for e.bot.Deferred() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d edits still put off after 30s", e.bot.Deferred())
+		}
+		e.bot.flushDeferred(context.Background())
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, j := range e.get(r.ID).Jobs {
+		if w := e.slack.message(j.ThreadTS).words(); !strings.Contains(w, done) {
+			t.Errorf("%s's progress message does not show its end:\n%s", j.VM, w)
+		}
+	}
+	if e.slack.callCount("chat.update")-before > editBurst+1+int(time.Since(start).Seconds()*perMinute/60) {
+		t.Errorf("flushing went over the budget")
+	}
+	if got := counterValue(e.bot.m.editsDeferred); got <= 0 {
+		t.Errorf("xvm_slack_edits_deferred_total not counted")
 	}
 }

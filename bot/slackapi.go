@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"golang.org/x/time/rate"
 )
 
 // slackAPI is the part of the Slack Web API the bot calls.
@@ -39,10 +40,14 @@ type slackClient struct {
 	webhook *http.Client // response_url posts
 	m       *metrics
 	log     *slog.Logger
+	// edits is the app's chat.update budget (nil: none). Slack allows about 50 edits a
+	// minute per app and workspace (Tier 3); a wave's progress messages would ask for
+	// several times that, and every 429 stalls the event that caused it.
+	edits *rate.Limiter
 }
 
-func newSlackClient(api slackAPI, m *metrics, logger *slog.Logger) *slackClient {
-	return &slackClient{api: api, webhook: &http.Client{Timeout: 20 * time.Second}, m: m, log: logger}
+func newSlackClient(api slackAPI, m *metrics, logger *slog.Logger, edits *rate.Limiter) *slackClient {
+	return &slackClient{api: api, webhook: &http.Client{Timeout: 20 * time.Second}, m: m, log: logger, edits: edits}
 }
 
 // message is the text fallback and Block Kit blocks of one message.
@@ -73,8 +78,27 @@ func (c *slackClient) post(ctx context.Context, channel, threadTS string, msg me
 	return ts, err
 }
 
-// update replaces the message at ts.
+// update replaces the message at ts, waiting for the edit budget if it is spent.
 func (c *slackClient) update(ctx context.Context, channel, ts string, msg message) error {
+	if c.edits != nil {
+		if err := c.edits.Wait(ctx); err != nil {
+			return fmt.Errorf("slack chat.update: waiting for the edit budget: %w", err)
+		}
+	}
+	return c.edit(ctx, channel, ts, msg)
+}
+
+// tryUpdate replaces the message at ts if the edit budget allows one now and leaves at
+// least keep edits in it, and reports whether it did; a false without error means nothing
+// was sent.
+func (c *slackClient) tryUpdate(ctx context.Context, channel, ts string, msg message, keep int) (bool, error) {
+	if c.edits != nil && (c.edits.Tokens() < float64(1+keep) || !c.edits.Allow()) {
+		return false, nil
+	}
+	return true, c.edit(ctx, channel, ts, msg)
+}
+
+func (c *slackClient) edit(ctx context.Context, channel, ts string, msg message) error {
 	opts := msg.options()
 	if len(msg.Blocks) == 0 {
 		// Without blocks Slack would keep the old ones, buttons included.

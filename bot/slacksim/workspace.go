@@ -18,6 +18,7 @@ import (
 
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/slacktest"
+	"golang.org/x/time/rate"
 )
 
 // Message is one message in the workspace as people see it.
@@ -53,7 +54,9 @@ type Workspace struct {
 	users     map[string]string // id → display name
 	groups    map[string][]string
 	throttle  map[string]throttle
+	limits    map[string]*rate.Limiter
 	apiCalls  map[string]int
+	limited   map[string]int
 	responses int
 
 	// modals
@@ -85,7 +88,9 @@ func New() *Workspace {
 		users:    map[string]string{},
 		groups:   map[string][]string{},
 		throttle: map[string]throttle{},
+		limits:   map[string]*rate.Limiter{},
 		apiCalls: map[string]int{},
+		limited:  map[string]int{},
 		triggers: map[string]string{},
 		client:   &http.Client{Timeout: 30 * time.Second},
 	}
@@ -141,6 +146,22 @@ func (w *Workspace) Throttle(method string, n int, retryAfter time.Duration) {
 	w.throttle[method] = throttle{n: n, after: retryAfter}
 }
 
+// Limit makes method rate-limited as Slack's tiers are: at most perMinute calls a minute
+// after a burst of burst; a call beyond that answers 429 with Retry-After (whole seconds,
+// as Slack sends it) and is counted in RateLimited.
+func (w *Workspace) Limit(method string, perMinute float64, burst int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.limits[method] = rate.NewLimiter(rate.Limit(perMinute/60), burst)
+}
+
+// RateLimited returns how many calls of method were answered 429 (Throttle or Limit).
+func (w *Workspace) RateLimited(method string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.limited[method]
+}
+
 // Calls returns how many times the app called a Web API method (429s included).
 func (w *Workspace) Calls(method string) int {
 	w.mu.Lock()
@@ -162,13 +183,19 @@ func (w *Workspace) api(method string, h http.HandlerFunc) http.HandlerFunc {
 		w.apiCalls[method]++
 		t := w.throttle[method]
 		limited := t.n > 0
+		retry := t.after
 		if limited {
 			t.n--
 			w.throttle[method] = t
+		} else if l := w.limits[method]; l != nil && !l.Allow() {
+			limited, retry = true, time.Second
+		}
+		if limited {
+			w.limited[method]++
 		}
 		w.mu.Unlock()
 		if limited {
-			rw.Header().Set("Retry-After", strconv.Itoa(max(1, int(t.after.Seconds()))))
+			rw.Header().Set("Retry-After", strconv.Itoa(max(1, int(retry.Seconds()))))
 			rw.WriteHeader(http.StatusTooManyRequests)
 			_, _ = rw.Write([]byte(`{"ok":false,"error":"ratelimited"}`))
 			return

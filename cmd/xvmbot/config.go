@@ -44,7 +44,11 @@ type SlackConfig struct {
 	APIURL            string        `yaml:"api_url"`
 	Channels          []string      `yaml:"channels"`
 	ProgressInterval  time.Duration `yaml:"progress_interval"`
-	Digest            DigestConfig  `yaml:"digest"`
+	// EditsPerMinute is the app's budget of message edits (default 40; Slack allows about
+	// 50 a minute per app). Progress edits beyond it are sent later with the newest state.
+	// Negative: no budget.
+	EditsPerMinute int          `yaml:"edits_per_minute"`
+	Digest         DigestConfig `yaml:"digest"`
 	// Workers and WorkQueue bound the work done after each acknowledgement (pre-flight,
 	// approvals, posts): beyond Workers running and WorkQueue waiting, a command or click
 	// is answered "busy, try again" at once and nothing is stored. 0 = default.

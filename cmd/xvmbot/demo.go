@@ -253,7 +253,9 @@ func (d *demo) expectEphemeral(user, mention string) {
 	}
 }
 
-// awaitFinal waits for the request's thread to carry its final reply and the parent to show state.
+// awaitFinal waits for the request's thread to carry its final reply, the parent to show
+// state, and every job's progress message its job's end (edits the bot put off to stay
+// within Slack's edit budget arrive a little later).
 func (d *demo) awaitFinal(ctx context.Context, id, state string) {
 	err := d.wait(ctx, 90*time.Second, func() bool {
 		d.flush()
@@ -268,6 +270,21 @@ func (d *demo) awaitFinal(ctx context.Context, id, state string) {
 	d.flush()
 	if err != nil {
 		d.fail("request %s did not end %s with a reply to its requester in the thread", id, state)
+		return
+	}
+	unfinished := func() (stale []string) {
+		msg, _ := d.requestMessage(id)
+		for _, m := range d.ws.Thread(msg.TS) {
+			if p := d.ws.Plain(m); strings.Contains(p, "🔄") || strings.Contains(p, "🕐") {
+				stale = append(stale, p)
+			}
+		}
+		return stale
+	}
+	err = d.wait(ctx, 30*time.Second, func() bool { d.flush(); return len(unfinished()) == 0 })
+	d.flush()
+	if err != nil {
+		d.fail("request %s ended but its thread still shows jobs as not finished: %q", id, unfinished())
 	}
 }
 

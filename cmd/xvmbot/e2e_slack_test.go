@@ -298,6 +298,38 @@ func TestThreeHundredVMsStayWithinBlockKitLimits(t *testing.T) {
 	}
 }
 
+// Slack allows an app about 50 chat.update calls a minute. A wave whose moves report
+// progress every few hundred milliseconds stays within that with the default edit budget:
+// Slack rate-limits nothing, and every VM's progress message still ends at its end.
+func TestWaveStaysWithinSlacksEditLimit(t *testing.T) {
+	const vms = 8
+	h, _, _ := newStoppableHarness(t, []xvmsim.Option{xvmsim.WithExtraVMs(vms)})
+	h.ws.Limit("chat.update", 50, 10)
+	msg := h.request(uReq, "migrate bulk-* to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
+	h.click(uBoss, msg, "xvm_approve")
+	h.awaitEnd(msg.TS, "succeeded")
+	ended := func() (n int, stale []string) {
+		for _, m := range h.ws.Thread(msg.TS) {
+			p := h.ws.Plain(m)
+			switch {
+			case !strings.Contains(p, "Job "):
+			case strings.Contains(p, "100%") && !strings.Contains(p, "🔄"):
+				n++
+			default:
+				stale = append(stale, p)
+			}
+		}
+		return n, stale
+	}
+	h.await("every VM's progress message at its end", func() bool { n, _ := ended(); return n == vms })
+	if n, stale := ended(); n != vms || len(stale) > 0 {
+		t.Errorf("%d of %d progress messages at their end; not: %q", n, vms, stale)
+	}
+	if n := h.ws.RateLimited("chat.update"); n != 0 {
+		t.Errorf("Slack rate-limited %d of %d chat.update calls", n, h.ws.Calls("chat.update"))
+	}
+}
+
 func TestRateLimitStormDuringProgress(t *testing.T) {
 	h, _, _ := newStoppableHarness(t, nil)
 	msg := h.request(uReq, "migrate web-01,web-02 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")

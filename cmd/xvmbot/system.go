@@ -105,7 +105,8 @@ func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s
 		s.bot, err = bot.New(bot.Config{
 			BotToken: cfg.Slack.BotToken, AppToken: cfg.Slack.AppToken, SigningSecret: cfg.Slack.SigningSecret,
 			APIURL: cfg.Slack.APIURL, Channels: cfg.Slack.Channels, ProgressInterval: cfg.Slack.ProgressInterval,
-			Workers: cfg.Slack.Workers, WorkQueue: cfg.Slack.WorkQueue,
+			EditsPerMinute: cfg.Slack.EditsPerMinute,
+			Workers:        cfg.Slack.Workers, WorkQueue: cfg.Slack.WorkQueue,
 			InsecureVCenters: cfg.insecureVCenters(),
 			Digest:           bot.Digest{Channel: cfg.Slack.Digest.Channel, Every: cfg.Slack.Digest.Every, Window: cfg.Slack.Digest.Window},
 			Windows:          cfg.windows(),
