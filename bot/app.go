@@ -92,9 +92,9 @@ const (
 	defaultProgressInterval = 3 * time.Second
 	defaultEditsPerMinute   = 40
 	editBurst               = 5
-	flushDeferredEvery      = time.Second
-	workTimeout             = 2 * time.Minute  // one command or click, after the ack
-	shutdownGrace           = 20 * time.Second // in-flight work may finish after Run's ctx ends
+	flushDeferredEvery      = 250 * time.Millisecond // cheap when nothing is put off or the budget is spent
+	workTimeout             = 2 * time.Minute        // one command or click, after the ack
+	shutdownGrace           = 20 * time.Second       // in-flight work may finish after Run's ctx ends
 	expirySweepEvery        = 30 * time.Second
 	republishEvery          = 5 * time.Second
 	republishAfter          = 10 * time.Second // an approved request this old with no queued mark is re-published

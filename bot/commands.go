@@ -296,15 +296,13 @@ func (b *Bot) responseURLAllowed(raw string) bool {
 	return err == nil && b.cfg.APIURL != "" && u.Scheme == api.Scheme && u.Host == api.Host
 }
 
-// refreshParent re-renders a request's approval message in place.
+// refreshParent re-renders a request's approval message in place after its state changed:
+// at once if the edit budget has room, else before any other put-off edit.
 func (b *Bot) refreshParent(ctx context.Context, r *approvals.Request) {
 	if r == nil || r.MessageTS == "" {
 		return
 	}
-	b.undefer(r.ID, r.MessageTS)
-	if err := b.slack.update(ctx, r.Channel, r.MessageTS, asMessage(RenderRequest(r, b.now()))); err != nil {
-		b.log.Error("update request message", "request_id", r.ID, "err", err)
-	}
+	b.show(ctx, r, r.MessageTS, true)
 }
 
 func (b *Bot) channelAllowed(ch string) bool {

@@ -10,61 +10,82 @@ import (
 	"github.com/xvmbot/xvmbot/approvals"
 )
 
-// deferredEdits are a request's messages whose last edit was put off because the app's
-// edit budget was spent (Config.EditsPerMinute).
+// Slack allows an app about 50 message edits a minute (chat.update, Tier 3), and a wave's
+// progress would ask for several times that; each 429 would stall whatever waits for it.
+// So every edit of a request's messages is sent at once only if the app's edit budget
+// (Config.EditsPerMinute) has room; otherwise it is put off, and the sender below shows
+// the message later as the request is then. Nothing waits for the budget, and nothing
+// shown is lost, only later. Put-off edits go out in this order: a request's own message
+// whose state changed (approved, queued, ended: what people may do next), then the rest,
+// oldest request first.
+
+// keepForEnds is how many edits a progress edit leaves in the budget, so that the end of
+// a job or a request is shown at once even while a wave's percentages spend it.
+const keepForEnds = 2
+
+// deferredEdits are a request's messages whose last edit was put off.
 type deferredEdits struct {
-	since time.Time
-	ts    map[string]struct{}
+	since  time.Time
+	ts     map[string]struct{}
+	urgent bool // the request's own message changed state
 }
 
-// show edits the message at ts (the request's message or one of its jobs' progress
-// messages) to what r says now if the edit budget allows it; otherwise the edit is put off,
-// and flushDeferred later shows the request as it is then. Nothing shown is lost: a job's
-// final state reaches its message however busy Slack is, only later. The caller holds the
-// request's lock.
-func (b *Bot) show(ctx context.Context, r *approvals.Request, ts string) {
-	msg, keep, ok := b.messageAt(r, ts)
+// show edits the message at ts (the request's own or one of its jobs' progress messages)
+// to what r says now if the edit budget has room, and puts it off otherwise. urgent marks
+// a change of the request's state. The caller holds the request's lock if it renders from
+// a record events may be changing.
+func (b *Bot) show(ctx context.Context, r *approvals.Request, ts string, urgent bool) {
+	keep, ok := keepFor(r, ts, urgent)
 	if !ok {
 		return
 	}
-	sent, err := b.slack.tryUpdate(ctx, r.Channel, ts, msg, keep)
-	if !sent {
-		b.deferEdit(r.ID, ts)
+	if !b.slack.canEdit(keep) {
+		b.deferEdit(r.ID, ts, urgent)
 		return
 	}
 	b.undefer(r.ID, ts)
-	if err != nil {
+	if err := b.slack.edit(ctx, r.Channel, ts, b.messageAt(r, ts)); err != nil {
 		b.log.Error("edit message", "request_id", r.ID, "ts", ts, "err", err)
 	}
 }
 
-// keepForEnds is how many edits a progress edit leaves in the budget, so that the end of
-// a job is shown at once even while a wave's percentages spend it.
-const keepForEnds = 2
-
-// messageAt renders the message of r at ts (the request's own or a job's progress message)
-// and says how many edits its sending must leave in the budget.
-func (b *Bot) messageAt(r *approvals.Request, ts string) (msg message, keep int, ok bool) {
+// keepFor says how many edits an edit of the message at ts must leave in the budget, and
+// whether ts is a message of r at all.
+func keepFor(r *approvals.Request, ts string, urgent bool) (keep int, ok bool) {
 	if ts == "" {
-		return message{}, 0, false
+		return 0, false
 	}
 	if ts == r.MessageTS {
-		return asMessage(RenderRequest(r, b.now())), keepForEnds, true
+		if urgent {
+			return 0, true
+		}
+		return keepForEnds, true
 	}
 	for i := range r.Jobs {
 		if j := &r.Jobs[i]; j.ThreadTS == ts {
 			if j.State.Final() {
-				keep = 0
-			} else {
-				keep = keepForEnds
+				return 0, true
 			}
-			return asMessage(RenderJobProgress(r, j)), keep, true
+			return keepForEnds, true
 		}
 	}
-	return message{}, 0, false
+	return 0, false
 }
 
-func (b *Bot) deferEdit(request, ts string) {
+// messageAt renders the message of r at ts, which keepFor accepted.
+func (b *Bot) messageAt(r *approvals.Request, ts string) message {
+	if ts == r.MessageTS {
+		return asMessage(RenderRequest(r, b.now()))
+	}
+	for i := range r.Jobs {
+		if j := &r.Jobs[i]; j.ThreadTS == ts {
+			return asMessage(RenderJobProgress(r, j))
+		}
+	}
+	return message{}
+}
+
+func (b *Bot) deferEdit(request, ts string, urgent bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	d := b.deferred[request]
@@ -72,6 +93,7 @@ func (b *Bot) deferEdit(request, ts string) {
 		d = &deferredEdits{since: b.now(), ts: map[string]struct{}{}}
 		b.deferred[request] = d
 	}
+	d.urgent = d.urgent || urgent
 	if _, ok := d.ts[ts]; !ok {
 		d.ts[ts] = struct{}{}
 		b.m.editsDeferred.Inc()
@@ -100,14 +122,27 @@ func (b *Bot) Deferred() int {
 	return n
 }
 
-// flushDeferred sends the put-off edits, oldest request first, while the budget allows.
+// flushDeferred sends put-off edits while the budget has room: requests whose state
+// changed first, then the oldest.
 func (b *Bot) flushDeferred(ctx context.Context) {
+	if !b.slack.hasRoom() {
+		return
+	}
 	b.mu.Lock()
 	ids := make([]string, 0, len(b.deferred))
 	for id := range b.deferred {
 		ids = append(ids, id)
 	}
-	slices.SortFunc(ids, func(x, y string) int { return b.deferred[x].since.Compare(b.deferred[y].since) })
+	slices.SortFunc(ids, func(x, y string) int {
+		dx, dy := b.deferred[x], b.deferred[y]
+		if dx.urgent != dy.urgent {
+			if dx.urgent {
+				return -1
+			}
+			return 1
+		}
+		return dx.since.Compare(dy.since)
+	})
 	b.mu.Unlock()
 	for _, id := range ids {
 		if !b.flushRequest(ctx, id) {
@@ -116,17 +151,19 @@ func (b *Bot) flushDeferred(ctx context.Context) {
 	}
 }
 
-// flushRequest shows the deferred messages of one request as the request is now. It
-// reports false when the budget ran out.
+// flushRequest shows the put-off messages of one request as the request is now. It
+// reports false when the budget has no room left.
 func (b *Bot) flushRequest(ctx context.Context, id string) bool {
 	unlock := b.lock(id)
 	defer unlock()
 	b.mu.Lock()
 	var tss []string
+	urgent := false
 	if d := b.deferred[id]; d != nil {
 		for ts := range d.ts {
 			tss = append(tss, ts)
 		}
+		urgent = d.urgent
 	}
 	b.mu.Unlock()
 	if len(tss) == 0 {
@@ -140,7 +177,7 @@ func (b *Bot) flushRequest(ctx context.Context, id string) bool {
 		}
 		return true
 	case err != nil:
-		b.log.Warn("read request for deferred edits", "request_id", id, "err", err)
+		b.log.Warn("read request for put-off edits", "request_id", id, "err", err)
 		return true
 	}
 	// The request's own message first: it is what the channel sees.
@@ -154,22 +191,28 @@ func (b *Bot) flushRequest(ctx context.Context, id string) bool {
 		return strings.Compare(x, y) // Slack timestamps of one epoch compare as strings
 	})
 	for _, ts := range tss {
-		msg, keep, ok := b.messageAt(r, ts)
+		keep, ok := keepFor(r, ts, urgent)
 		if !ok {
 			b.undefer(id, ts)
 			continue
 		}
-		sent, err := b.slack.tryUpdate(ctx, r.Channel, ts, msg, keep)
-		if !sent {
+		if !b.slack.canEdit(keep) {
 			if keep > 0 {
 				continue // an end among the rest may still fit
 			}
 			return false
 		}
 		b.undefer(id, ts)
-		if err != nil {
-			b.log.Error("edit deferred message", "request_id", id, "ts", ts, "err", err)
+		if err := b.slack.edit(ctx, r.Channel, ts, b.messageAt(r, ts)); err != nil {
+			b.log.Error("edit put-off message", "request_id", id, "ts", ts, "err", err)
 		}
+	}
+	if urgent {
+		b.mu.Lock()
+		if d := b.deferred[id]; d != nil {
+			d.urgent = false
+		}
+		b.mu.Unlock()
 	}
 	return true
 }

@@ -100,7 +100,7 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 		j = r.Job(e.JobID)
 		j.ThreadTS = ts
 	} else if final || b.dueForEdit(j.ThreadTS) {
-		b.show(ctx, r, j.ThreadTS)
+		b.show(ctx, r, j.ThreadTS, false)
 	}
 	if final {
 		b.forgetEdits(j.ThreadTS)
@@ -116,14 +116,14 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 	}
 
 	// The request message: edited when the request changes state or a job ends, else throttled.
-	// The request message: edited when the request changes state (waiting for the edit
-	// budget if need be), or when a job ends or on the throttle (put off if it is spent).
+	// The request message: edited when the request changes state (first in line for the
+	// edit budget), or when a job ends or on the throttle.
 	switch {
 	case r.State != before:
 		b.refreshParent(ctx, r)
 		b.markEdited(r.MessageTS)
 	case final || b.dueForEdit(r.MessageTS):
-		b.show(ctx, r, r.MessageTS)
+		b.show(ctx, r, r.MessageTS, false)
 		b.markEdited(r.MessageTS)
 	}
 	if r.State.Final() && !before.Final() {
@@ -160,7 +160,7 @@ func (b *Bot) noteJob(ctx context.Context, e events.Event) error {
 	}
 	j := r.Job(e.JobID)
 	if j.ThreadTS != "" {
-		b.show(ctx, r, j.ThreadTS)
+		b.show(ctx, r, j.ThreadTS, false)
 		return nil
 	}
 	ts, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderJobProgress(r, j)))

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/events"
 )
@@ -196,7 +198,7 @@ func TestEditBudgetPutsOffProgressAndLosesNothing(t *testing.T) {
 		t.Fatalf("no edit was put off after %d sent in %v: the budget was not reached", sent, elapsed)
 	}
 
-	// The request's end waits for the budget instead of being put off.
+	// Percentages left room for the request's end too: it is shown at once.
 	e.handle(event(r, vms-1, events.EventSucceeded, 100))
 	parent := e.slack.message(parentTS)
 	if w := strings.ToLower(parent.words()); !strings.Contains(w, "succeeded") && !strings.Contains(w, "done") {
@@ -222,5 +224,52 @@ func TestEditBudgetPutsOffProgressAndLosesNothing(t *testing.T) {
 	}
 	if got := counterValue(e.bot.m.editsDeferred); got <= 0 {
 		t.Errorf("xvm_slack_edits_deferred_total not counted")
+	}
+}
+
+// A spent edit budget holds up no work: an approval that comes while it is spent queues
+// the jobs at once, and its message edit goes out first once the budget has room again.
+func TestSpentEditBudgetHoldsUpNoApproval(t *testing.T) {
+	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.EditsPerMinute = 1 })
+	r, msg := e.submit("migrate web-01,web-02 to vc-west")
+	other, _ := e.approved("migrate web-03 to vc-west")
+	e.handle(event(other, 0, events.EventStarted, 0))
+	e.handle(event(other, 0, events.EventProgress, 40))
+
+	for e.bot.slack.edits.Allow() {
+	}
+	e.click(approver, msg.TS, ActionApprove, r.ID)
+	settled := make(chan struct{})
+	go func() { e.settle(); close(settled) }()
+	select {
+	case <-settled:
+	case <-time.After(30 * time.Second): // the budget would have room again in a minute
+		t.Fatal("the approval's work waits for the edit budget")
+	}
+	if got := e.get(r.ID).State; got != approvals.StateQueued {
+		t.Fatalf("request %s after approval, want queued", got)
+	}
+	if n := len(e.jobs.published()); n < 3 {
+		t.Fatalf("%d jobs published in all, want the 2 of this request too", n)
+	}
+	if len(e.slack.message(msg.TS).actions()) == 0 {
+		t.Fatalf("the approval message was edited with the budget spent")
+	}
+	e.handle(event(other, 0, events.EventProgress, 80)) // put off behind the approval
+
+	// Room for one edit: the approval goes first, the percentage waits.
+	e.bot.slack.edits = rate.NewLimiter(rate.Every(time.Hour), 1)
+	e.bot.flushDeferred(context.Background())
+	if acts := e.slack.message(msg.TS).actions(); len(acts) != 1 || acts[0] != ActionCancel {
+		t.Fatalf("the approved request still offers %v", acts)
+	}
+	progressTS := e.get(other.ID).Jobs[0].ThreadTS
+	if e.bot.Deferred() == 0 || strings.Contains(e.slack.message(progressTS).words(), "80") {
+		t.Fatalf("the percentage went out before the approval with room for one edit")
+	}
+	e.bot.slack.edits = nil
+	e.bot.flushDeferred(context.Background())
+	if e.bot.Deferred() != 0 || !strings.Contains(e.slack.message(progressTS).words(), "80") {
+		t.Fatalf("%d edits still put off with no budget", e.bot.Deferred())
 	}
 }

@@ -78,26 +78,16 @@ func (c *slackClient) post(ctx context.Context, channel, threadTS string, msg me
 	return ts, err
 }
 
-// update replaces the message at ts, waiting for the edit budget if it is spent.
-func (c *slackClient) update(ctx context.Context, channel, ts string, msg message) error {
-	if c.edits != nil {
-		if err := c.edits.Wait(ctx); err != nil {
-			return fmt.Errorf("slack chat.update: waiting for the edit budget: %w", err)
-		}
-	}
-	return c.edit(ctx, channel, ts, msg)
+// canEdit takes one edit from the budget if that leaves at least keep in it, and reports
+// whether it did; the caller then sends the edit (edit).
+func (c *slackClient) canEdit(keep int) bool {
+	return c.edits == nil || (c.edits.Tokens() >= float64(1+keep) && c.edits.Allow())
 }
 
-// tryUpdate replaces the message at ts if the edit budget allows one now and leaves at
-// least keep edits in it, and reports whether it did; a false without error means nothing
-// was sent.
-func (c *slackClient) tryUpdate(ctx context.Context, channel, ts string, msg message, keep int) (bool, error) {
-	if c.edits != nil && (c.edits.Tokens() < float64(1+keep) || !c.edits.Allow()) {
-		return false, nil
-	}
-	return true, c.edit(ctx, channel, ts, msg)
-}
+// hasRoom reports whether the budget has room for an edit now, without taking it.
+func (c *slackClient) hasRoom() bool { return c.edits == nil || c.edits.Tokens() >= 1 }
 
+// edit replaces the message at ts; the caller has taken its place in the budget (canEdit).
 func (c *slackClient) edit(ctx context.Context, channel, ts string, msg message) error {
 	opts := msg.options()
 	if len(msg.Blocks) == 0 {
