@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vmware/govmomi/object"
@@ -44,26 +45,50 @@ func (m *Manager) Plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
 	r := &resolver{plan: p, spec: spec, refs: &m.refs}
 	r.checkRequest()
 
-	var srcVMs map[string]*sourceVM
-	err = m.withSession(ctx, spec.Source, func(c *vim25.Client, peer *x509.Certificate) error {
-		p.Source = endpointOf(p.Source, c, peer)
-		r.checkVersion(p.Source, c.ServiceContent.About.Version)
-		var err error
-		srcVMs, err = r.resolveSource(ctx, c)
-		return err
+	// The source's VMs and the target's placement are read side by side: neither needs the
+	// other. What joins them (networks, host choice, collisions, space) comes after.
+	var (
+		srcVMs         map[string]*sourceVM
+		base           *targetBase
+		loc            *types.ServiceLocator
+		srcErr, dstErr error
+		wg             sync.WaitGroup
+	)
+	rt := r.fork()
+	wg.Go(func() {
+		srcErr = m.withSession(ctx, spec.Source, func(c *vim25.Client, peer *x509.Certificate) error {
+			p.Source = endpointOf(p.Source, c, peer)
+			r.checkVersion(p.Source, c.ServiceContent.About.Version)
+			var err error
+			srcVMs, err = r.resolveSource(ctx, c)
+			return err
+		})
 	})
-	if err != nil {
-		return nil, m.scrub(classify(err, spec.Source, "", "", StepResolve))
+	wg.Go(func() {
+		dstErr = m.withSession(ctx, spec.Target, func(c *vim25.Client, peer *x509.Certificate) error {
+			p.Target = endpointOf(p.Target, c, peer)
+			rt.checkVersion(p.Target, c.ServiceContent.About.Version)
+			loc = serviceLocator(dst.cfg, dst.url, c.ServiceContent.About.InstanceUuid, peer)
+			var err error
+			base, err = rt.resolveTargetBase(ctx, c)
+			return err
+		})
+	})
+	wg.Wait()
+	if srcErr != nil {
+		return nil, m.scrub(classify(srcErr, spec.Source, "", "", StepResolve))
 	}
-	var loc *types.ServiceLocator
-	err = m.withSession(ctx, spec.Target, func(c *vim25.Client, peer *x509.Certificate) error {
-		p.Target = endpointOf(p.Target, c, peer)
-		r.checkVersion(p.Target, c.ServiceContent.About.Version)
-		loc = serviceLocator(dst.cfg, dst.url, c.ServiceContent.About.InstanceUuid, peer)
-		return r.resolveTarget(ctx, c, srcVMs)
-	})
-	if err != nil {
-		return nil, m.scrub(classify(err, spec.Target, "", "", StepResolve))
+	if dstErr != nil {
+		return nil, m.scrub(classify(dstErr, spec.Target, "", "", StepResolve))
+	}
+	r.join(rt)
+	if base != nil {
+		err = m.withSession(ctx, spec.Target, func(c *vim25.Client, _ *x509.Certificate) error {
+			return r.resolveTarget(ctx, c, base, srcVMs)
+		})
+		if err != nil {
+			return nil, m.scrub(classify(err, spec.Target, "", "", StepResolve))
+		}
 	}
 	if p.Source.InstanceUUID != "" && strings.EqualFold(p.Source.InstanceUUID, p.Target.InstanceUUID) {
 		r.block("", fmt.Sprintf("%s and %s are the same vCenter (instance %s)", spec.Source, spec.Target, p.Source.InstanceUUID),
@@ -109,10 +134,29 @@ type resolver struct {
 	plan *Plan
 	spec MoveSpec
 	refs *vmRefs // VMs found by name, for later lookups of the same VMs
+	// own, when set, collects this resolver's findings apart from the plan's, so that two
+	// resolvers of one plan can work side by side (fork, join).
+	own *[]Finding
 }
 
 func (r *resolver) add(sev Severity, vm, msg, hint string) {
-	r.plan.Findings = append(r.plan.Findings, Finding{Severity: sev, VM: vm, Message: msg, Hint: hint})
+	f := Finding{Severity: sev, VM: vm, Message: msg, Hint: hint}
+	if r.own != nil {
+		*r.own = append(*r.own, f)
+		return
+	}
+	r.plan.Findings = append(r.plan.Findings, f)
+}
+
+// fork returns a resolver of the same plan whose findings are kept apart until join.
+func (r *resolver) fork() *resolver {
+	return &resolver{plan: r.plan, spec: r.spec, refs: r.refs, own: new([]Finding)}
+}
+
+// join adds a fork's findings after r's own.
+func (r *resolver) join(f *resolver) {
+	r.plan.Findings = append(r.plan.Findings, *f.own...)
+	*f.own = nil
 }
 
 func (r *resolver) block(vm, msg, hint string) { r.add(Blocker, vm, msg, hint) }
@@ -320,36 +364,51 @@ type compute struct {
 
 var hostProps = []string{"name", "parent", "runtime.connectionState", "runtime.inMaintenanceMode", "datastore", "network", "vm"}
 
-func (r *resolver) resolveTarget(ctx context.Context, c *vim25.Client, srcVMs map[string]*sourceVM) error {
+// targetBase is what the target side of a plan reads without knowing the source's VMs:
+// the compute resource, datastore, networks, pool and folder named in the spec.
+type targetBase struct {
+	cr     *compute
+	ds     *types.ManagedObjectReference
+	nets   map[types.ManagedObjectReference]netInfo
+	pool   *types.ManagedObjectReference
+	folder *types.ManagedObjectReference
+}
+
+// resolveTargetBase reads the target's side of the spec. A nil base without error means
+// there is no compute resource to place the VMs on (a blocker says why).
+func (r *resolver) resolveTargetBase(ctx context.Context, c *vim25.Client) (*targetBase, error) {
 	cr, err := r.resolveCompute(ctx, c)
 	if err != nil || cr == nil {
-		return err
+		return nil, err
 	}
 	dc, err := datacenterOf(ctx, c, cr.ref)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	b := &targetBase{cr: cr}
+	if b.ds, err = r.resolveDatastore(ctx, c, dc, cr); err != nil {
+		return nil, err
+	}
+	if b.nets, err = r.targetNetworks(ctx, c, cr); err != nil {
+		return nil, err
+	}
+	if b.pool, err = r.resolvePool(ctx, c, cr); err != nil {
+		return nil, err
+	}
+	if b.folder, err = r.resolveFolder(ctx, c, dc); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
 
-	ds, err := r.resolveDatastore(ctx, c, dc, cr)
-	if err != nil {
-		return err
-	}
-	nets, err := r.targetNetworks(ctx, c, cr)
-	if err != nil {
-		return err
-	}
+// resolveTarget joins the source's VMs to the target's base: their networks, the host,
+// name collisions, free space, and the device backings the relocation will use.
+func (r *resolver) resolveTarget(ctx context.Context, c *vim25.Client, b *targetBase, srcVMs map[string]*sourceVM) error {
+	cr, ds, nets, pool, folder := b.cr, b.ds, b.nets, b.pool, b.folder
 	wanted := r.mapNetworks(srcVMs, nets)
 	r.checkSwitchKinds(srcVMs, nets)
 	host := r.pickHost(cr, ds, wanted, nets)
 
-	pool, err := r.resolvePool(ctx, c, cr)
-	if err != nil {
-		return err
-	}
-	folder, err := r.resolveFolder(ctx, c, dc)
-	if err != nil {
-		return err
-	}
 	if err := r.checkCollisions(ctx, c, folder); err != nil {
 		return err
 	}

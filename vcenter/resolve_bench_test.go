@@ -102,3 +102,34 @@ func BenchmarkResolve1000Of10000(b *testing.B) {
 const finderSample = 50
 
 var finderAll = flag.Bool("finder-all", false, "BenchmarkResolve1000Of10000: look up all 1,000 names with find.Finder, not a sample")
+
+// BenchmarkPlanOneVM is one pre-flight of one VM with a full placement, as a worker runs
+// it when it cannot reuse the bot's plan: resolve in the source, resolve in the target,
+// vCenter's CheckRelocate. Nothing is cached between iterations but the sessions and the
+// VM's remembered reference, as in a running xvmbot.
+//
+//	go test -run '^$' -bench PlanOneVM ./vcenter
+func BenchmarkPlanOneVM(b *testing.B) {
+	ctx := context.Background()
+	lab, err := xvmsim.Start(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(lab.Close)
+	m, err := NewManager([]Config{labConfig(lab, xvmsim.EastVC), labConfig(lab, xvmsim.WestVC)}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close(context.Background()) })
+	spec := MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Cluster: "west-prod",
+		Datastore: "ds-gold", Networks: []NetworkMap{{Target: "app-pg"}}, DiskFormat: DiskThin}
+	for b.Loop() {
+		p, err := m.Plan(ctx, spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if p.Blocked() {
+			b.Fatalf("plan blocked: %+v", p.Findings)
+		}
+	}
+}
