@@ -245,7 +245,10 @@ func (b *Bot) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.every(gctx, expirySweepEvery, b.sweepExpired) })
 	g.Go(func() error { return b.every(gctx, republishEvery, b.republishApproved) })
-	g.Go(func() error { return b.every(gctx, flushDeferredEvery, b.flushDeferred) })
+	g.Go(func() error {
+		b.resyncMessages(gctx)
+		return b.every(gctx, flushDeferredEvery, b.flushDeferred)
+	})
 	if b.cfg.Digest.Channel != "" {
 		g.Go(func() error { return b.every(gctx, b.cfg.Digest.Every, b.postDigest) })
 	}

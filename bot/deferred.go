@@ -40,7 +40,9 @@ func (b *Bot) show(ctx context.Context, r *approvals.Request, ts string, urgent 
 		return
 	}
 	if !b.slack.canEdit(keep) {
-		b.deferEdit(r.ID, ts, urgent)
+		if b.deferEdit(r.ID, ts, urgent) {
+			b.m.editsDeferred.Inc()
+		}
 		return
 	}
 	b.undefer(r.ID, ts)
@@ -85,7 +87,9 @@ func (b *Bot) messageAt(r *approvals.Request, ts string) message {
 	return message{}
 }
 
-func (b *Bot) deferEdit(request, ts string, urgent bool) {
+// deferEdit puts off an edit of the message at ts of request, and reports whether it was
+// not put off already.
+func (b *Bot) deferEdit(request, ts string, urgent bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	d := b.deferred[request]
@@ -94,10 +98,11 @@ func (b *Bot) deferEdit(request, ts string, urgent bool) {
 		b.deferred[request] = d
 	}
 	d.urgent = d.urgent || urgent
-	if _, ok := d.ts[ts]; !ok {
-		d.ts[ts] = struct{}{}
-		b.m.editsDeferred.Inc()
+	if _, ok := d.ts[ts]; ok {
+		return false
 	}
+	d.ts[ts] = struct{}{}
+	return true
 }
 
 func (b *Bot) undefer(request, ts string) {
@@ -215,4 +220,38 @@ func (b *Bot) flushRequest(ctx context.Context, id string) bool {
 		b.mu.Unlock()
 	}
 	return true
+}
+
+// resyncWindow is how long after its end a request's messages are shown again when the
+// bot starts.
+const resyncWindow = 30 * time.Minute
+
+// resyncMessages puts off an edit of the messages that may show less than their request
+// knows: edits put off before the bot stopped lived only in its memory. When the bot
+// starts, the request message of every request not yet ended or ended within resyncWindow,
+// and the progress message of each of their jobs that ended, are shown again as they are,
+// within the budget. A running job's message is shown again by its next progress event.
+func (b *Bot) resyncMessages(ctx context.Context) {
+	all, err := b.svc.Store().List(ctx)
+	if err != nil {
+		b.log.Warn("list requests to show again after start", "err", err)
+		return
+	}
+	now, n := b.now(), 0
+	for _, r := range all {
+		if r.MessageTS == "" || r.State.Final() && now.Sub(r.EndedAt) > resyncWindow {
+			continue
+		}
+		b.deferEdit(r.ID, r.MessageTS, false)
+		n++
+		for _, j := range r.Jobs {
+			if j.ThreadTS != "" && j.State.Final() {
+				b.deferEdit(r.ID, j.ThreadTS, false)
+				n++
+			}
+		}
+	}
+	if n > 0 {
+		b.log.Info("showing recent requests' messages again after start", "messages", n)
+	}
 }

@@ -273,3 +273,35 @@ func TestSpentEditBudgetHoldsUpNoApproval(t *testing.T) {
 		t.Fatalf("%d edits still put off with no budget", e.bot.Deferred())
 	}
 }
+
+// Put-off edits live in the bot's memory. A bot that starts again shows the messages of
+// recent requests again, so a job's end put off before a restart is not lost.
+func TestPutOffEditsSurviveARestart(t *testing.T) {
+	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.EditsPerMinute = 1 })
+	r, _ := e.approved("migrate web-01,web-02 to vc-west")
+	e.handle(event(r, 0, events.EventStarted, 0))
+	e.handle(event(r, 1, events.EventStarted, 0))
+	for e.bot.slack.edits.Allow() {
+	}
+	e.handle(event(r, 0, events.EventSucceeded, 100))
+	progressTS := e.get(r.ID).Jobs[0].ThreadTS
+	done := stateWord(approvals.StateSucceeded)
+	if e.bot.Deferred() == 0 || strings.Contains(e.slack.message(progressTS).words(), done) {
+		t.Fatalf("the end was not put off with the budget spent")
+	}
+
+	// The bot stops with the edit put off; another starts on the same store.
+	again, err := New(e.bot.cfg, e.svc, e.planner, e.jobs, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.slack.edits = nil
+	again.resyncMessages(context.Background())
+	again.flushDeferred(context.Background())
+	if w := e.slack.message(progressTS).words(); !strings.Contains(w, done) {
+		t.Fatalf("after the restart web-01's message still shows:\n%s", w)
+	}
+	if again.Deferred() != 0 {
+		t.Fatalf("%d edits left with no budget", again.Deferred())
+	}
+}
