@@ -153,6 +153,10 @@ type Request struct {
 	Channel   string `json:"channel"`
 	// MessageTS is the approval message, edited in place as the summary, and the thread parent.
 	MessageTS string `json:"message_ts,omitempty"`
+	// FinalReplyDue is set in the same write that ends a request through its jobs, and
+	// cleared once the final reply to the requester is posted, so that a bot that stops in
+	// between posts it when it starts again.
+	FinalReplyDue bool `json:"final_reply_due,omitempty"`
 
 	State        State      `json:"state"`
 	Approvals    []Decision `json:"approvals,omitempty"`

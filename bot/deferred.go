@@ -231,6 +231,7 @@ const resyncWindow = 30 * time.Minute
 // starts, the request message of every request not yet ended or ended within resyncWindow,
 // and the progress message of each of their jobs that ended, are shown again as they are,
 // within the budget. A running job's message is shown again by its next progress event.
+// A final reply the bot stopped before posting is posted now.
 func (b *Bot) resyncMessages(ctx context.Context) {
 	all, err := b.svc.Store().List(ctx)
 	if err != nil {
@@ -239,6 +240,14 @@ func (b *Bot) resyncMessages(ctx context.Context) {
 	}
 	now, n := b.now(), 0
 	for _, r := range all {
+		if r.FinalReplyDue {
+			unlock := b.lock(r.ID)
+			if cur, err := b.svc.Get(ctx, r.ID); err == nil && cur.FinalReplyDue {
+				b.log.Info("posting a final reply the bot stopped before posting", "request_id", r.ID)
+				b.postFinalReply(ctx, cur)
+			}
+			unlock()
+		}
 		if r.MessageTS == "" || r.State.Final() && now.Sub(r.EndedAt) > resyncWindow {
 			continue
 		}

@@ -56,11 +56,18 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 		if j := r.Job(e.JobID); err == nil && j != nil && e.Origin != nil {
 			j.Origin = originOf(e.Origin)
 		}
+		if err == nil && r.State.Final() && !before.Final() {
+			r.FinalReplyDue = true
+		}
 		return err
 	})
 	switch {
 	case errors.Is(err, errAlreadyDone):
 		log.Debug("event already applied")
+		if r != nil && r.FinalReplyDue {
+			// Applied before, but the bot stopped before the final reply was posted.
+			b.postFinalReply(ctx, r)
+		}
 		return nil
 	case errors.Is(err, approvals.ErrNotFound):
 		log.Warn("event for an unknown request dropped")
@@ -131,12 +138,36 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 		for _, jj := range r.Jobs {
 			b.forgetRunning(jj.ID)
 		}
-		if _, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderFinal(r))); err != nil {
-			log.Error("post final reply", "err", err)
-		}
 		log.Info("request finished", "state", r.State)
 	}
+	if r.FinalReplyDue {
+		b.postFinalReply(ctx, r)
+	}
 	return nil
+}
+
+// postFinalReply posts the reply that tells the requester how their request ended, in its
+// thread, and records that it was posted. If the post fails the reply stays due: the next
+// event of the request, or the bot's next start, tries again. The caller holds the
+// request's lock.
+func (b *Bot) postFinalReply(ctx context.Context, r *approvals.Request) {
+	log := b.log.With("request_id", r.ID)
+	if r.MessageTS == "" {
+		return
+	}
+	if _, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderFinal(r))); err != nil {
+		log.Error("post final reply; will try again", "err", err)
+		return
+	}
+	if _, err := b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
+		if !r.FinalReplyDue {
+			return errAlreadyDone
+		}
+		r.FinalReplyDue = false
+		return nil
+	}); err != nil && !errors.Is(err, errAlreadyDone) {
+		log.Error("record final reply posted", "err", err)
+	}
 }
 
 // noteJob shows what a queued job waits for (a closed change window) in its thread message.

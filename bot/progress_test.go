@@ -305,3 +305,51 @@ func TestPutOffEditsSurviveARestart(t *testing.T) {
 		t.Fatalf("%d edits left with no budget", again.Deferred())
 	}
 }
+
+// The reply that tells the requester how their request ended is not lost when posting it
+// fails or the bot stops first: the request records that it is due, and the next delivery
+// of the event, or the bot's next start, posts it, once.
+func TestFinalReplyIsNotLost(t *testing.T) {
+	e := newEnv(t)
+	finals := func(parentTS string) (n int) {
+		for _, m := range e.slack.thread(parentTS) {
+			if strings.Contains(m.words(), "<@"+requester+">") {
+				n++
+			}
+		}
+		return n
+	}
+	end := func() (*approvals.Request, string, events.Event) {
+		r, parentTS := e.approved("migrate web-01 to vc-west")
+		e.handle(event(r, 0, events.EventStarted, 0))
+		e.slack.rateLimit("chat.postMessage", slackMaxAttempts) // every attempt refused
+		last := event(r, 0, events.EventSucceeded, 100)
+		e.handle(last)
+		if finals(parentTS) != 0 || !e.get(r.ID).FinalReplyDue {
+			t.Fatalf("failed final reply: %d posted, due %v", finals(parentTS), e.get(r.ID).FinalReplyDue)
+		}
+		return r, parentTS, last
+	}
+
+	// The event delivered again (the bot stopped before acknowledging it).
+	r, parentTS, last := end()
+	e.handle(last)
+	if finals(parentTS) != 1 || e.get(r.ID).FinalReplyDue {
+		t.Fatalf("after redelivery: %d final replies, still due %v", finals(parentTS), e.get(r.ID).FinalReplyDue)
+	}
+	e.handle(last)
+	if finals(parentTS) != 1 {
+		t.Fatalf("a second redelivery posted another final reply")
+	}
+
+	// The bot stops after acknowledging the event; another starts on the same store.
+	r, parentTS, _ = end()
+	again, err := New(e.bot.cfg, e.svc, e.planner, e.jobs, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.resyncMessages(context.Background())
+	if finals(parentTS) != 1 || e.get(r.ID).FinalReplyDue {
+		t.Fatalf("after a restart: %d final replies, still due %v", finals(parentTS), e.get(r.ID).FinalReplyDue)
+	}
+}
