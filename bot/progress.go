@@ -37,16 +37,26 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 		return nil
 	}
 
+	now := b.now()
+	// A job's first event posts its progress message; its ts is stored in the same write
+	// as the event, not in a second write of the whole record.
+	posted := ""
+	if e.Type == events.EventStarted {
+		posted = b.postProgressFirst(ctx, e, state, now)
+	}
 	var before approvals.State
 	r, err := b.svc.Update(ctx, e.RequestID, func(r *approvals.Request) error {
 		before = r.State
 		if r.State == approvals.StateApproved {
 			// The jobs evidently went out before the queued mark was stored.
-			if err := r.MarkQueued(b.now()); err != nil {
+			if err := r.MarkQueued(now); err != nil {
 				return err
 			}
 		}
-		changed, err := r.UpdateJob(e.JobID, state, e.Progress, failureText(e), b.now())
+		changed, err := r.UpdateJob(e.JobID, state, e.Progress, failureText(e), now)
+		if j := r.Job(e.JobID); err == nil && j != nil && posted != "" && j.ThreadTS == "" {
+			j.ThreadTS, changed = posted, true
+		}
 		if err == nil && !changed {
 			return errAlreadyDone
 		}
@@ -106,7 +116,7 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 		}
 		j = r.Job(e.JobID)
 		j.ThreadTS = ts
-	} else if final || b.dueForEdit(j.ThreadTS) {
+	} else if j.ThreadTS != posted && (final || b.dueForEdit(j.ThreadTS)) {
 		b.show(ctx, r, j.ThreadTS, false)
 	}
 	if final {
@@ -168,6 +178,29 @@ func (b *Bot) postFinalReply(ctx context.Context, r *approvals.Request) {
 	}); err != nil && !errors.Is(err, errAlreadyDone) {
 		log.Error("record final reply posted", "err", err)
 	}
+}
+
+// postProgressFirst posts the progress message of the job of e as e will leave it, if the
+// job has none yet, and returns its ts ("" if nothing was posted). The caller stores the
+// ts with the event; if that write never happens, the next delivery posts again.
+func (b *Bot) postProgressFirst(ctx context.Context, e events.Event, state approvals.State, now time.Time) string {
+	r, err := b.svc.Get(ctx, e.RequestID)
+	if err != nil || r.MessageTS == "" {
+		return ""
+	}
+	if j := r.Job(e.JobID); j == nil || j.ThreadTS != "" {
+		return ""
+	}
+	if changed, err := r.UpdateJob(e.JobID, state, e.Progress, failureText(e), now); err != nil || !changed {
+		return ""
+	}
+	ts, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderJobProgress(r, r.Job(e.JobID))))
+	if err != nil {
+		b.log.Warn("post progress message; will post after storing the event", "job_id", e.JobID, "err", err)
+		return ""
+	}
+	b.markEdited(ts)
+	return ts
 }
 
 // noteJob shows what a queued job waits for (a closed change window) in its thread message.

@@ -353,3 +353,29 @@ func TestFinalReplyIsNotLost(t *testing.T) {
 		t.Fatalf("after a restart: %d final replies, still due %v", finals(parentTS), e.get(r.ID).FinalReplyDue)
 	}
 }
+
+// A job's first event is one write of the request record, the ts of the job's progress
+// message included: a big request's record is rewritten whole on every write.
+func TestStartedEventIsOneWrite(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	r, parentTS := e.approved("migrate web-01 to vc-west")
+	_, rev0, err := e.svc.Store().Get(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := event(r, 0, events.EventStarted, 0)
+	e.handle(started)
+	got, rev1, _ := e.svc.Store().Get(ctx, r.ID)
+	if rev1 != rev0+1 {
+		t.Fatalf("started event: %d writes of the record, want 1", rev1-rev0)
+	}
+	thread := e.slack.thread(parentTS)
+	if len(thread) != 1 || got.Jobs[0].ThreadTS != thread[0].TS || got.Jobs[0].State != approvals.StateRunning {
+		t.Fatalf("job %+v, thread %+v", got.Jobs[0], thread)
+	}
+	e.handle(started) // delivered again
+	if _, rev2, _ := e.svc.Store().Get(ctx, r.ID); rev2 != rev1 || len(e.slack.thread(parentTS)) != 1 {
+		t.Fatalf("a redelivered started event wrote %d times and left %d thread messages", rev2-rev1, len(e.slack.thread(parentTS)))
+	}
+}
