@@ -12,7 +12,7 @@ import (
 )
 
 // testLogger shows the package's logs only under -v, where they help read a failure.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	t.Helper()
 	if !testing.Verbose() {
 		return slog.New(slog.DiscardHandler)
@@ -21,7 +21,7 @@ func testLogger(t *testing.T) *slog.Logger {
 }
 
 // startEmbedded runs an in-process server on dir and stops it when the test ends.
-func startEmbedded(t *testing.T, dir string) *Embedded {
+func startEmbedded(t testing.TB, dir string) *Embedded {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -33,7 +33,7 @@ func startEmbedded(t *testing.T, dir string) *Embedded {
 	return e
 }
 
-func connect(t *testing.T, e *Embedded) *nats.Conn {
+func connect(t testing.TB, e *Embedded) *nats.Conn {
 	t.Helper()
 	nc, err := e.Connect()
 	if err != nil {
@@ -51,7 +51,7 @@ type testBus struct {
 	srv *Embedded
 }
 
-func newTestBus(t *testing.T, cfg BusConfig) testBus {
+func newTestBus(t testing.TB, cfg BusConfig) testBus {
 	t.Helper()
 	srv := startEmbedded(t, t.TempDir())
 	nc := connect(t, srv)
@@ -65,7 +65,7 @@ func newTestBus(t *testing.T, cfg BusConfig) testBus {
 	return testBus{Bus: b, reg: reg, nc: nc, srv: srv}
 }
 
-func testCtx(t *testing.T, d time.Duration) context.Context {
+func testCtx(t testing.TB, d time.Duration) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), d)
 	t.Cleanup(cancel)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -14,8 +15,48 @@ import (
 // RequestStore keeps request records in the KV bucket BucketRequests, as JSON keyed by
 // request id. It is the durable approvals.Store: approvals survive restarts, and
 // concurrent clicks are settled by KV compare-and-swap.
+//
+// A record is decoded once per revision: the store keeps the last revision it read or
+// wrote of a few requests, decoded, and hands out copies of it while the bucket still
+// holds that revision. A 200-VM request is about 125 KB of JSON, and every job event
+// reads it; decoding it on every read was most of the bot's CPU in a wave.
 type RequestStore struct {
 	kv jetstream.KeyValue
+
+	mu     sync.Mutex
+	cached map[string]cachedRequest
+}
+
+type cachedRequest struct {
+	rev uint64
+	r   *approvals.Request
+}
+
+// requestCacheSize bounds the decoded records kept: the requests in flight at once.
+const requestCacheSize = 32
+
+func (s *RequestStore) remember(r *approvals.Request, rev uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cached == nil {
+		s.cached = map[string]cachedRequest{}
+	}
+	if _, ok := s.cached[r.ID]; !ok && len(s.cached) >= requestCacheSize {
+		for id := range s.cached { // any one: the cache only saves decoding
+			delete(s.cached, id)
+			break
+		}
+	}
+	s.cached[r.ID] = cachedRequest{rev: rev, r: r.Clone()}
+}
+
+func (s *RequestStore) recall(id string, rev uint64) *approvals.Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c, ok := s.cached[id]; ok && c.rev == rev {
+		return c.r.Clone()
+	}
+	return nil
 }
 
 var _ approvals.Store = (*RequestStore)(nil)
@@ -29,13 +70,20 @@ func (s *RequestStore) Create(ctx context.Context, r *approvals.Request) (uint64
 	case err != nil:
 		return 0, fmt.Errorf("create request %s: %w", r.ID, err)
 	}
+	s.remember(r, rev)
 	return rev, nil
 }
 
 // Get returns the request and its revision; approvals.ErrNotFound if there is none.
 func (s *RequestStore) Get(ctx context.Context, id string) (*approvals.Request, uint64, error) {
 	var r approvals.Request
-	rev, err := kvGet(ctx, s.kv, id, &r)
+	recalled := false
+	rev, err := kvGetWith(ctx, s.kv, id, &r, func(rev uint64) bool {
+		if c := s.recall(id, rev); c != nil {
+			r, recalled = *c, true
+		}
+		return recalled
+	})
 	switch {
 	case errors.Is(err, errKVNotFound) || errors.Is(err, jetstream.ErrInvalidKey):
 		// A string that cannot be a key (someone typed "/xvm status foo bar") is simply
@@ -43,6 +91,9 @@ func (s *RequestStore) Get(ctx context.Context, id string) (*approvals.Request, 
 		return nil, 0, fmt.Errorf("get request %s: %w", id, approvals.ErrNotFound)
 	case err != nil:
 		return nil, 0, fmt.Errorf("get request %s: %w", id, err)
+	}
+	if !recalled {
+		s.remember(&r, rev)
 	}
 	return &r, rev, nil
 }
@@ -59,6 +110,7 @@ func (s *RequestStore) Update(ctx context.Context, r *approvals.Request, rev uin
 	case err != nil:
 		return 0, fmt.Errorf("update request %s: %w", r.ID, err)
 	}
+	s.remember(r, newRev)
 	return newRev, nil
 }
 

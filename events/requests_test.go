@@ -2,6 +2,7 @@ package events
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -228,4 +229,97 @@ func TestJobRecordsClaimOnce(t *testing.T) {
 	if got.TaskRef != "task-1234" || !got.State.Final() {
 		t.Fatalf("record after update = %+v", got)
 	}
+}
+
+// bigRequest is a request of n VMs, each job with an origin, as a wave leaves it.
+func bigRequest(id string, n int) *approvals.Request {
+	r := &approvals.Request{ID: id, Requester: "U1", State: approvals.StateRunning, CreatedAt: time.Now(),
+		SourceVC: "vc-east", TargetVC: "vc-west"}
+	for i := range n {
+		vm := fmt.Sprintf("bulk-%04d", i+1)
+		r.VMs = append(r.VMs, vm)
+		r.Review.Findings = append(r.Review.Findings, approvals.Finding{Severity: approvals.SeverityOK, VM: vm,
+			Message: "NIC 1 of " + vm + " stays on a portgroup named app-pg in vc-west (no mapping given)"})
+		r.Jobs = append(r.Jobs, approvals.Job{ID: approvals.JobID(id, i), VM: vm, State: approvals.StateRunning, Progress: 50,
+			StartedAt: time.Now(), ThreadTS: "1764000000.000100",
+			Origin: &approvals.Origin{VCenter: "vc-east", Cluster: "east-prod", Host: "esx-e1.lab", Pool: "Resources",
+				Datastore: "east-ds-02", Folder: "/", Networks: []approvals.NetworkMapping{{Source: "app-pg", Target: "east-app-pg"}}}})
+	}
+	return r
+}
+
+// Reads are served from a record decoded once per revision: every read is a copy of its
+// own, and a write by another process (another store on the same bucket) is seen at once.
+func TestRequestStoreDecodesOncePerRevision(t *testing.T) {
+	t.Parallel()
+	tb := newTestBus(t, BusConfig{})
+	ctx := testCtx(t, 10*time.Second)
+	s := tb.Requests()
+	other := &RequestStore{kv: s.kv}
+	r := bigRequest("xvm-cache", 20)
+	if _, err := s.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	r.Jobs[1].VM = "changed after the write"
+
+	a, _, err := s.Get(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Jobs[1].VM != "bulk-0002" {
+		t.Fatalf("a change to the written record after the write shows in a read: %q", a.Jobs[1].VM)
+	}
+	a.Jobs[0].State, a.Jobs[0].Origin.Host, a.Review.Findings[0].Message = approvals.StateFailed, "changed", "changed"
+	b, revB, err := s.Get(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Jobs[0].State != approvals.StateRunning || b.Jobs[0].Origin.Host != "esx-e1.lab" || b.Review.Findings[0].Message == "changed" {
+		t.Fatalf("a change to one read shows in the next: %+v", b.Jobs[0])
+	}
+
+	w, wrev, err := other.Get(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Jobs[0].State = approvals.StateSucceeded
+	if _, err := other.Update(ctx, w, wrev); err != nil {
+		t.Fatal(err)
+	}
+	c, revC, err := s.Get(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if revC == revB || c.Jobs[0].State != approvals.StateSucceeded {
+		t.Fatalf("another process's write not seen: revision %d (was %d), job %s", revC, revB, c.Jobs[0].State)
+	}
+}
+
+// BenchmarkRequestStoreGet reads a 200-VM request record (about 100 KB of JSON): as the
+// store does, from the record decoded once per revision, and decoding it on every read.
+//
+//	go test -run '^$' -bench RequestStoreGet ./events
+func BenchmarkRequestStoreGet(b *testing.B) {
+	tb := newTestBus(b, BusConfig{})
+	ctx := testCtx(b, time.Minute)
+	s := tb.Requests()
+	r := bigRequest("xvm-bench", 200)
+	if _, err := s.Create(ctx, r); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("decoded once", func(b *testing.B) {
+		for b.Loop() {
+			if _, _, err := s.Get(ctx, r.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decoded each read", func(b *testing.B) {
+		for b.Loop() {
+			var got approvals.Request
+			if _, err := kvGet(ctx, s.kv, r.ID, &got); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

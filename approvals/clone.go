@@ -1,0 +1,38 @@
+package approvals
+
+import "slices"
+
+// Clone returns a deep copy of r: nothing the copy holds is shared with r, so either may
+// be changed without the other seeing it. Stores use it to hand out a record decoded
+// once instead of decoding it on every read.
+func (r *Request) Clone() *Request {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.VMs = slices.Clone(r.VMs)
+	c.Placement.Networks = slices.Clone(r.Placement.Networks)
+	c.Review.Networks = slices.Clone(r.Review.Networks)
+	c.Review.VMs = slices.Clone(r.Review.VMs)
+	c.Review.Findings = slices.Clone(r.Review.Findings)
+	c.Approvals = slices.Clone(r.Approvals)
+	c.Rejection = cloneDecision(r.Rejection)
+	c.Cancellation = cloneDecision(r.Cancellation)
+	c.Jobs = slices.Clone(r.Jobs)
+	for i := range c.Jobs {
+		if o := c.Jobs[i].Origin; o != nil {
+			oc := *o
+			oc.Networks = slices.Clone(o.Networks)
+			c.Jobs[i].Origin = &oc
+		}
+	}
+	return &c
+}
+
+func cloneDecision(d *Decision) *Decision {
+	if d == nil {
+		return nil
+	}
+	c := *d
+	return &c
+}
