@@ -56,6 +56,7 @@ func (m *Manager) Start(ctx context.Context, p *Plan, vm string) (string, error)
 	if err != nil {
 		return fail(StepResolve, err)
 	}
+	m.refs.expectIn(spec.Target, vm, pl.Folder)
 
 	dst, err := m.conn(spec.Target)
 	if err != nil {

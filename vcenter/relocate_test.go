@@ -574,3 +574,34 @@ func TestRecentPlan(t *testing.T) {
 		t.Errorf("RecentPlan handed out a plan of another disk format")
 	}
 }
+
+// After a move the VM is looked for first in the folder it was sent to (one lookup, not a
+// listing of every VM of the target), and so is found even when another VM of the same
+// name lives elsewhere in the target, which pre-flight only warns about.
+func TestWhereFindsTheMovedVMInItsFolder(t *testing.T) {
+	ctx := context.Background()
+	_, m, _ := startLab(t)
+	spec := MoveSpec{VMs: []string{xvmsim.DupVM}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Cluster: xvmsim.WestCluster,
+		Datastore: xvmsim.WestSilver, Folder: xvmsim.WestDBFolder, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}}
+	p, err := m.Plan(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Blocked() {
+		t.Fatalf("plan blocked: %+v", p.Findings)
+	}
+	task, err := m.Start(ctx, p, xvmsim.DupVM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Watch(ctx, xvmsim.EastVC, task, xvmsim.DupVM, nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := m.Where(ctx, xvmsim.WestVC, xvmsim.DupVM)
+	if err != nil {
+		t.Fatalf("where is the moved %s: %v", xvmsim.DupVM, err)
+	}
+	if w.Folder != xvmsim.WestDBFolder || w.Datastore != xvmsim.WestSilver {
+		t.Fatalf("found %s in folder %q on %s, want the moved one in %q on %s", xvmsim.DupVM, w.Folder, w.Datastore, xvmsim.WestDBFolder, xvmsim.WestSilver)
+	}
+}
