@@ -36,10 +36,9 @@ type Config struct {
 	// A running job's percentage is stored in the request record only with an edit.
 	ProgressInterval time.Duration
 	// EditsPerMinute is the app's budget of message edits (chat.update), default 40 a
-	// minute after a burst of 5: Slack allows about 50 (Tier 3) for the whole app. Edits
-	// that only show progress (a percentage, a job that ended while its request runs on)
-	// are put off while the budget is spent and sent later with the newest state; edits
-	// that change what people may do (approval, the request's end) wait for it.
+	// minute after a burst of 5: Slack allows about 50 (Tier 3) for the whole app. An edit
+	// the budget has no room for is put off and sent later with the newest state, changes
+	// of a request's state (approved, queued, ended) first; nothing waits for the budget.
 	// Negative: no budget.
 	EditsPerMinute int
 	// InsecureVCenters names the vCenters whose certificate is not verified (insecure: true);

@@ -35,7 +35,7 @@ type deferredEdits struct {
 // a change of the request's state. The caller holds the request's lock if it renders from
 // a record events may be changing.
 func (b *Bot) show(ctx context.Context, r *approvals.Request, ts string, urgent bool) {
-	keep, ok := keepFor(r, ts, urgent)
+	render, keep, ok := b.editOf(r, ts, urgent)
 	if !ok {
 		return
 	}
@@ -46,49 +46,34 @@ func (b *Bot) show(ctx context.Context, r *approvals.Request, ts string, urgent 
 		return
 	}
 	b.undefer(r.ID, ts)
-	if err := b.slack.edit(ctx, r.Channel, ts, b.messageAt(r, ts)); err != nil {
+	if err := b.slack.edit(ctx, r.Channel, ts, render()); err != nil {
 		b.log.Error("edit message", "request_id", r.ID, "ts", ts, "err", err)
 	}
 }
 
-// keepFor says how many edits an edit of the message at ts must leave in the budget, and
-// whether ts is a message of r at all.
-func keepFor(r *approvals.Request, ts string, urgent bool) (keep int, ok bool) {
+// editOf finds the message of r at ts (false if r has none there) and says how many edits
+// sending it must leave in the budget; render renders it, once the budget has room.
+func (b *Bot) editOf(r *approvals.Request, ts string, urgent bool) (render func() message, keep int, ok bool) {
 	if ts == "" {
-		return 0, false
+		return nil, 0, false
 	}
 	if ts == r.MessageTS {
-		if urgent {
-			return 0, true
+		if !urgent {
+			keep = keepForEnds
 		}
-		return keepForEnds, true
+		return func() message { return asMessage(RenderRequest(r, b.now())) }, keep, true
 	}
 	for i := range r.Jobs {
 		if j := &r.Jobs[i]; j.ThreadTS == ts {
-			if j.State.Final() {
-				return 0, true
+			if !j.State.Final() {
+				keep = keepForEnds
 			}
-			return keepForEnds, true
+			return func() message { return asMessage(RenderJobProgress(r, j)) }, keep, true
 		}
 	}
-	return 0, false
+	return nil, 0, false
 }
 
-// messageAt renders the message of r at ts, which keepFor accepted.
-func (b *Bot) messageAt(r *approvals.Request, ts string) message {
-	if ts == r.MessageTS {
-		return asMessage(RenderRequest(r, b.now()))
-	}
-	for i := range r.Jobs {
-		if j := &r.Jobs[i]; j.ThreadTS == ts {
-			return asMessage(RenderJobProgress(r, j))
-		}
-	}
-	return message{}
-}
-
-// deferEdit puts off an edit of the message at ts of request, and reports whether it was
-// not put off already.
 func (b *Bot) deferEdit(request, ts string, urgent bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -116,8 +101,8 @@ func (b *Bot) undefer(request, ts string) {
 	}
 }
 
-// Deferred is how many message edits are waiting for the edit budget.
-func (b *Bot) Deferred() int {
+// deferredCount is how many message edits are waiting for the edit budget.
+func (b *Bot) deferredCount() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	n := 0
@@ -196,7 +181,7 @@ func (b *Bot) flushRequest(ctx context.Context, id string) bool {
 		return strings.Compare(x, y) // Slack timestamps of one epoch compare as strings
 	})
 	for _, ts := range tss {
-		keep, ok := keepFor(r, ts, urgent)
+		render, keep, ok := b.editOf(r, ts, urgent)
 		if !ok {
 			b.undefer(id, ts)
 			continue
@@ -208,7 +193,7 @@ func (b *Bot) flushRequest(ctx context.Context, id string) bool {
 			return false
 		}
 		b.undefer(id, ts)
-		if err := b.slack.edit(ctx, r.Channel, ts, b.messageAt(r, ts)); err != nil {
+		if err := b.slack.edit(ctx, r.Channel, ts, render()); err != nil {
 			b.log.Error("edit put-off message", "request_id", id, "ts", ts, "err", err)
 		}
 	}

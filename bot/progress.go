@@ -101,17 +101,7 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 			return fmt.Errorf("post progress of job %s: %w", j.ID, err)
 		}
 		b.markEdited(ts)
-		stored, err := b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
-			if jj := r.Job(e.JobID); jj != nil && jj.ThreadTS == "" {
-				jj.ThreadTS = ts
-				return nil
-			}
-			return errAlreadyDone
-		})
-		if err != nil && !errors.Is(err, errAlreadyDone) {
-			log.Error("store progress message ts", "err", err)
-		}
-		if stored != nil {
+		if stored := b.storeThreadTS(ctx, r.ID, e.JobID, ts); stored != nil {
 			r = stored
 		}
 		j = r.Job(e.JobID)
@@ -132,7 +122,6 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 		}
 	}
 
-	// The request message: edited when the request changes state or a job ends, else throttled.
 	// The request message: edited when the request changes state (first in line for the
 	// edit budget), or when a job ends or on the throttle.
 	switch {
@@ -231,16 +220,24 @@ func (b *Bot) noteJob(ctx context.Context, e events.Event) error {
 	if err != nil {
 		return fmt.Errorf("post note of job %s: %w", j.ID, err)
 	}
-	if _, err := b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
-		if jj := r.Job(e.JobID); jj != nil && jj.ThreadTS == "" {
-			jj.ThreadTS = ts
+	b.storeThreadTS(ctx, r.ID, e.JobID, ts)
+	return nil
+}
+
+// storeThreadTS records ts as the progress message of job unless it has one already, and
+// returns the request as stored (nil if it could not be read).
+func (b *Bot) storeThreadTS(ctx context.Context, id, job, ts string) *approvals.Request {
+	stored, err := b.svc.Update(ctx, id, func(r *approvals.Request) error {
+		if j := r.Job(job); j != nil && j.ThreadTS == "" {
+			j.ThreadTS = ts
 			return nil
 		}
 		return errAlreadyDone
-	}); err != nil && !errors.Is(err, errAlreadyDone) {
-		b.log.Error("store progress message ts", "job_id", j.ID, "err", err)
+	})
+	if err != nil && !errors.Is(err, errAlreadyDone) {
+		b.log.Error("store progress message ts", "request_id", id, "job_id", job, "err", err)
 	}
-	return nil
+	return stored
 }
 
 func originOf(p *events.Placement) *approvals.Origin {

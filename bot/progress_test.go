@@ -194,7 +194,7 @@ func TestEditBudgetPutsOffProgressAndLosesNothing(t *testing.T) {
 	if budget := editBurst + 1 + int(elapsed.Seconds()*perMinute/60); sent > budget {
 		t.Fatalf("%d edits sent in %v; the budget allows %d", sent, elapsed, budget)
 	}
-	if e.bot.Deferred() == 0 {
+	if e.bot.deferredCount() == 0 {
 		t.Fatalf("no edit was put off after %d sent in %v: the budget was not reached", sent, elapsed)
 	}
 
@@ -207,9 +207,9 @@ func TestEditBudgetPutsOffProgressAndLosesNothing(t *testing.T) {
 
 	// What was put off reaches Slack at the budget's pace, each message with its job's end.
 	deadline := time.Now().Add(30 * time.Second)
-	for e.bot.Deferred() > 0 {
+	for e.bot.deferredCount() > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d edits still put off after 30s", e.bot.Deferred())
+			t.Fatalf("%d edits still put off after 30s", e.bot.deferredCount())
 		}
 		e.bot.flushDeferred(context.Background())
 		time.Sleep(20 * time.Millisecond)
@@ -264,13 +264,13 @@ func TestSpentEditBudgetHoldsUpNoApproval(t *testing.T) {
 		t.Fatalf("the approved request still offers %v", acts)
 	}
 	progressTS := e.get(other.ID).Jobs[0].ThreadTS
-	if e.bot.Deferred() == 0 || strings.Contains(e.slack.message(progressTS).words(), "80") {
+	if e.bot.deferredCount() == 0 || strings.Contains(e.slack.message(progressTS).words(), "80") {
 		t.Fatalf("the percentage went out before the approval with room for one edit")
 	}
 	e.bot.slack.edits = nil
 	e.bot.flushDeferred(context.Background())
-	if e.bot.Deferred() != 0 || !strings.Contains(e.slack.message(progressTS).words(), "80") {
-		t.Fatalf("%d edits still put off with no budget", e.bot.Deferred())
+	if e.bot.deferredCount() != 0 || !strings.Contains(e.slack.message(progressTS).words(), "80") {
+		t.Fatalf("%d edits still put off with no budget", e.bot.deferredCount())
 	}
 }
 
@@ -286,7 +286,7 @@ func TestPutOffEditsSurviveARestart(t *testing.T) {
 	e.handle(event(r, 0, events.EventSucceeded, 100))
 	progressTS := e.get(r.ID).Jobs[0].ThreadTS
 	done := stateWord(approvals.StateSucceeded)
-	if e.bot.Deferred() == 0 || strings.Contains(e.slack.message(progressTS).words(), done) {
+	if e.bot.deferredCount() == 0 || strings.Contains(e.slack.message(progressTS).words(), done) {
 		t.Fatalf("the end was not put off with the budget spent")
 	}
 
@@ -301,8 +301,8 @@ func TestPutOffEditsSurviveARestart(t *testing.T) {
 	if w := e.slack.message(progressTS).words(); !strings.Contains(w, done) {
 		t.Fatalf("after the restart web-01's message still shows:\n%s", w)
 	}
-	if again.Deferred() != 0 {
-		t.Fatalf("%d edits left with no budget", again.Deferred())
+	if again.deferredCount() != 0 {
+		t.Fatalf("%d edits left with no budget", again.deferredCount())
 	}
 }
 
