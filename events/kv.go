@@ -33,26 +33,23 @@ func kvCreate(ctx context.Context, kv jetstream.KeyValue, key string, v any) (ui
 
 // kvGet reads the latest value of key into v and returns its revision.
 func kvGet(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64, error) {
-	return kvGetWith(ctx, kv, key, v, nil)
-}
-
-// kvGetWith is kvGet where known(rev), if set, may fill v for the revision read instead
-// of decoding it (it reports whether it did).
-func kvGetWith(ctx context.Context, kv jetstream.KeyValue, key string, v any, known func(rev uint64) bool) (uint64, error) {
-	e, err := kv.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, errKVNotFound
-	}
+	e, err := kvEntry(ctx, kv, key)
 	if err != nil {
 		return 0, err
-	}
-	if known != nil && known(e.Revision()) {
-		return e.Revision(), nil
 	}
 	if err := json.Unmarshal(e.Value(), v); err != nil {
 		return 0, fmt.Errorf("decode %s: %w", key, err)
 	}
 	return e.Revision(), nil
+}
+
+// kvEntry reads the latest entry of key, undecoded; errKVNotFound if there is none.
+func kvEntry(ctx context.Context, kv jetstream.KeyValue, key string) (jetstream.KeyValueEntry, error) {
+	e, err := kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, errKVNotFound
+	}
+	return e, err
 }
 
 // kvUpdate replaces key only if its latest revision is still rev (compare-and-swap).

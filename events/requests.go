@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -76,14 +77,7 @@ func (s *RequestStore) Create(ctx context.Context, r *approvals.Request) (uint64
 
 // Get returns the request and its revision; approvals.ErrNotFound if there is none.
 func (s *RequestStore) Get(ctx context.Context, id string) (*approvals.Request, uint64, error) {
-	var r approvals.Request
-	recalled := false
-	rev, err := kvGetWith(ctx, s.kv, id, &r, func(rev uint64) bool {
-		if c := s.recall(id, rev); c != nil {
-			r, recalled = *c, true
-		}
-		return recalled
-	})
+	e, err := kvEntry(ctx, s.kv, id)
 	switch {
 	case errors.Is(err, errKVNotFound) || errors.Is(err, jetstream.ErrInvalidKey):
 		// A string that cannot be a key (someone typed "/xvm status foo bar") is simply
@@ -92,10 +86,15 @@ func (s *RequestStore) Get(ctx context.Context, id string) (*approvals.Request, 
 	case err != nil:
 		return nil, 0, fmt.Errorf("get request %s: %w", id, err)
 	}
-	if !recalled {
-		s.remember(&r, rev)
+	if r := s.recall(id, e.Revision()); r != nil {
+		return r, e.Revision(), nil
 	}
-	return &r, rev, nil
+	var r approvals.Request
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		return nil, 0, fmt.Errorf("get request %s: decode: %w", id, err)
+	}
+	s.remember(&r, e.Revision())
+	return &r, e.Revision(), nil
 }
 
 // Update replaces the request if it is still at revision rev: approvals.ErrConflict if
