@@ -297,7 +297,8 @@ func (c *concurrency) Plan(ctx context.Context, spec vcenter.MoveSpec) (*vcenter
 }
 
 func (c *concurrency) keys(fp vcenter.Footprint) []string {
-	keys := []string{"host/" + fp.SourceHost, "host/" + fp.TargetHost, "datastore/" + fp.TargetDatastore}
+	keys := []string{"host/" + fp.SourceHost, "host/" + fp.TargetHost, "datastore/" + fp.TargetDatastore,
+		"vcenter/" + fp.SourceVCenter, "vcenter/" + fp.TargetVCenter}
 	for _, ds := range fp.SourceDatastores {
 		keys = append(keys, "datastore/"+ds)
 	}
@@ -332,14 +333,16 @@ func (c *concurrency) Watch(ctx context.Context, vcName, taskRef, vm string, pro
 	return res, err
 }
 
-// A wave of 200 VMs, one request, shared by two workers with 4 slots each: per-host and
-// per-datastore limits hold across both workers at every moment (observed at Start and
-// at the end of Watch, i.e. while vCenter runs the task), every VM moves exactly once,
-// the request's jobs share their pre-flight, and a full host sends jobs to the other
-// hosts of the cluster.
 // waveSize is the number of VMs in the wave test.
 const waveSize = 200
 
+// A wave of 200 VMs in two requests (half to ds-gold, half to ds-silver), shared by two
+// workers with 4 slots each. Every limit binds somewhere: 2 moves per host (3 target
+// hosts), 3 per datastore (two target datastores), 5 per vCenter (fewer than the hosts,
+// datastores and workers' 8 slots allow). Observed at Start and at the end of Watch,
+// i.e. while vCenter runs the task, no host, datastore or vCenter ever runs more than
+// its limit across both workers; every VM moves exactly once; the jobs of a request
+// share their pre-flight; and a full host sends jobs to the other hosts of the cluster.
 func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -374,18 +377,27 @@ func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	req := &approvals.Request{ID: "xvm-wave0001", Direction: approvals.Migrate, SourceVC: "vc-east", TargetVC: "vc-west",
-		State: approvals.StateQueued, CreatedAt: time.Now()}
-	for i := 1; i <= waveSize; i++ {
-		vm := fmt.Sprintf("bulk-%04d", i)
-		req.VMs = append(req.VMs, vm)
-		req.Jobs = append(req.Jobs, approvals.Job{ID: fmt.Sprintf("xvm-wave0001-%03d", i), VM: vm, State: approvals.StateQueued})
-	}
-	if _, err := bus.Requests().Create(ctx, req); err != nil {
-		t.Fatal(err)
+	// Two requests of the wave: odd VMs to ds-gold, even VMs to ds-silver.
+	waves := []struct{ id, datastore string }{{"xvm-wave0001", xvmsim.WestGold}, {"xvm-wave0002", xvmsim.WestSilver}}
+	var jobs []events.Job
+	for w, wave := range waves {
+		req := &approvals.Request{ID: wave.id, Direction: approvals.Migrate, SourceVC: "vc-east", TargetVC: "vc-west",
+			State: approvals.StateQueued, CreatedAt: time.Now()}
+		for i := 1 + w; i <= waveSize; i += len(waves) {
+			vm := fmt.Sprintf("bulk-%04d", i)
+			id := fmt.Sprintf("%s-%03d", wave.id, i)
+			req.VMs = append(req.VMs, vm)
+			req.Jobs = append(req.Jobs, approvals.Job{ID: id, VM: vm, State: approvals.StateQueued})
+			jobs = append(jobs, events.Job{V: 1, ID: id, RequestID: wave.id, Direction: "migrate", VM: vm,
+				SourceVC: "vc-east", TargetVC: "vc-west", Cluster: "west-prod", Datastore: wave.datastore,
+				Networks: []events.NetworkMapping{{Target: "app-pg"}}})
+		}
+		if _, err := bus.Requests().Create(ctx, req); err != nil {
+			t.Fatal(err)
+		}
 	}
 
-	limits := Limits{PerHost: 2, PerDatastore: 5, PerVCenter: 100}
+	limits := Limits{PerHost: 2, PerDatastore: 3, PerVCenter: 5}
 	obs := &concurrency{relocator: mgr, fps: map[string]vcenter.Footprint{}, now: map[string]int{}, peak: map[string]int{}}
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -398,16 +410,14 @@ func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 	}
 	defer func() { stop(); wg.Wait() }()
 
-	const n = waveSize
-	for i := 1; i <= n; i++ {
-		vm := fmt.Sprintf("bulk-%04d", i)
-		j := events.Job{V: 1, ID: fmt.Sprintf("xvm-wave0001-%03d", i), RequestID: "xvm-wave0001", Direction: "migrate", VM: vm,
-			SourceVC: "vc-east", TargetVC: "vc-west", Cluster: "west-prod", Datastore: "ds-gold",
-			Networks: []events.NetworkMapping{{Target: "app-pg"}}}
+	// Interleaved, as two requests approved a moment apart would reach the queue.
+	for i := range jobs {
+		j := jobs[(i%2)*(len(jobs)/2)+i/2]
 		if err := bus.PublishJob(ctx, j); err != nil {
 			t.Fatal(err)
 		}
 	}
+	const n = waveSize
 	waveStart := time.Now()
 	for lab.VC("vc-east").XVMRelocations() < n {
 		if ctx.Err() != nil {
@@ -422,14 +432,21 @@ func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 	}
 	obs.mu.Lock()
 	defer obs.mu.Unlock()
+	kinds := map[string]int{"host": limits.PerHost, "datastore": limits.PerDatastore, "vcenter": limits.PerVCenter}
+	seen := map[string]int{}
 	for k, p := range obs.peak {
-		limit := limits.PerDatastore
-		if strings.HasPrefix(k, "host/") {
-			limit = limits.PerHost
+		kind, _, _ := strings.Cut(k, "/")
+		limit, ok := kinds[kind]
+		if !ok {
+			t.Fatalf("observed resource %q of no known kind", k)
 		}
+		seen[kind]++
 		if p > limit {
 			t.Errorf("%s ran %d moves at once, limit %d", k, p, limit)
 		}
+	}
+	if seen["vcenter"] != 2 || seen["datastore"] < 3 || seen["host"] < 4 {
+		t.Errorf("observed %v resources, want both vCenters, both target datastores and a source one, hosts on both sides", seen)
 	}
 	if obs.max < 2 {
 		t.Errorf("never more than %d move at once: the limits serialised the wave", obs.max)
@@ -443,10 +460,10 @@ func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 	if targetHosts < 2 {
 		t.Errorf("the wave used %d target host(s): a full host did not send jobs to the others of the cluster", targetHosts)
 	}
-	// Two workers, each planning the request at most once per PlanReuse (30s): a handful
+	// Two workers, each planning a request at most once per PlanReuse (30s): a handful
 	// of plans, not one per VM.
 	if obs.plans >= waveSize/4 {
-		t.Errorf("%d pre-flights for %d VMs of one request: the jobs did not share them", obs.plans, waveSize)
+		t.Errorf("%d pre-flights for %d VMs of two requests: the jobs did not share them", obs.plans, waveSize)
 	}
 	t.Logf("wave of %d moved in %s; peak concurrency overall %d; per resource %v; %d pre-flights", n, time.Since(waveStart).Round(time.Millisecond), obs.max, obs.peak, obs.plans)
 }

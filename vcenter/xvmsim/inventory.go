@@ -187,10 +187,13 @@ func eastInventory(extraVMs int) inventory {
 		},
 	}
 	inv.vms = append(inv.vms, tripVMs()...)
+	// The bulk VMs are spread over the hosts and, every other one, over both datastores,
+	// as a real cluster's VMs are: a wave of them is bound by its limits, not by one
+	// source datastore.
 	for i := 1; i <= extraVMs; i++ {
 		inv.vms = append(inv.vms, vmSpec{
 			name: fmt.Sprintf("bulk-%04d", i), folder: EastWebFolder, host: i % len(inv.hosts), bulk: true,
-			disks:   []diskSpec{{datastore: EastDatastore2, thin: true}},
+			disks:   []diskSpec{{datastore: inv.datastores[i%len(inv.datastores)], thin: true}},
 			network: []string{EastAppPortgroup},
 		})
 	}
