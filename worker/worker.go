@@ -87,8 +87,8 @@ type Locker interface {
 // errScheduler marks a failure to reach the scheduler's slots (not a full resource).
 var errScheduler = errors.New("scheduler unavailable")
 
-// ErrBusy says another worker holds the VM's lease.
-var ErrBusy = errors.New("vm is being moved by another worker")
+// ErrBusy says another job holds the VM's lease (or a resource the move needs is full).
+var ErrBusy = errors.New("busy")
 
 // watchRetryDelay is how soon a worker looks again for a running task it lost sight of.
 const watchRetryDelay = 3 * time.Second
@@ -198,9 +198,12 @@ func (w *Worker) Handle(ctx context.Context, j events.Job, d events.Delivery) er
 		return w.announceFinal(ctx, j, rec)
 	}
 
-	renew, release, err := w.locks.Lock(ctx, leaseKey(j), w.cfg.Name)
+	// The lease is the job's, not the worker's: one worker runs several jobs at once, and
+	// two jobs for the same VM (two requests, or a move and its undo) must not both run.
+	// A redelivery of the same job to a worker of the same name takes it back at once.
+	renew, release, err := w.locks.Lock(ctx, leaseKey(j), w.cfg.Name+"/"+j.ID)
 	if errors.Is(err, ErrBusy) {
-		log.Info("vm lease held by another worker, retrying later")
+		log.Info("vm lease held by another job, retrying later")
 		return fmt.Errorf("%w: %w", err, events.ErrRetry)
 	}
 	if err != nil {

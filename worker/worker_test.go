@@ -204,6 +204,43 @@ func TestRedeliveryAfterTheMoveFinishedStartsNothing(t *testing.T) {
 	r.arrivedOnce(t, "web-03")
 }
 
+// Two jobs for the same VM (two requests for web-01) reach the same worker at once: the
+// VM's lease belongs to one job, so the other waits for it and never starts a second
+// relocation, although both run under the same worker name.
+func TestTwoJobsForOneVMOnOneWorker(t *testing.T) {
+	r := newRig(t)
+	w := r.worker("w1", 3)
+	first, second := job("web-01"), job("web-01")
+	second.ID, second.RequestID = "xvm-test0002-01", "xvm-test0002"
+	done := make(chan error, 1)
+	go func() { done <- w.Handle(r.ctx, first, delivery{1}) }()
+	for {
+		holder, err := r.bus.Leases().Holder(r.ctx, leaseKey(first))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if holder != "" {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the first job ended (%v) before its lease was seen", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	err := w.Handle(r.ctx, second, delivery{1})
+	if !errors.Is(err, events.ErrRetry) {
+		t.Fatalf("second job: err = %v, want it handed back to wait for the lease", err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	r.arrivedOnce(t, "web-01")
+	if _, seen, _ := (NATSRecords{Jobs: r.bus.Jobs()}).Load(r.ctx, second.ID); seen {
+		t.Errorf("the second job left a record: it got past the lease")
+	}
+}
+
 // A finished job delivered again re-announces its outcome (same event id) and moves nothing.
 func TestFinishedJobIsOnlyReannounced(t *testing.T) {
 	r := newRig(t)
