@@ -37,6 +37,9 @@ var (
 	ErrExpired        = errors.New("request expired")
 	ErrAlreadyCounted = errors.New("approval already counted")
 	ErrNotAllowed     = errors.New("not allowed")
+	// ErrBlocked refuses an approval of a request whose pre-flight found a blocker. The
+	// bot never offers such a request for approval; this holds whatever reaches Approve.
+	ErrBlocked = errors.New("pre-flight found a blocker")
 )
 
 // Groups returns the user-group IDs among the approvers.
@@ -72,6 +75,9 @@ func (r *Request) Approve(p Policy, user string, members map[string][]string, no
 	}
 	if !p.IsApprover(user, members) {
 		return false, fmt.Errorf("%s may not approve %s: %w", user, r.ID, ErrNotApprover)
+	}
+	if r.Review.Blocked() {
+		return false, fmt.Errorf("%s cannot be approved: %w", r.ID, ErrBlocked)
 	}
 	if user == r.Requester && !p.AllowSelfApproval {
 		return false, ErrSelfApproval

@@ -48,6 +48,7 @@ func TestApprovePolicy(t *testing.T) {
 		policy    Policy
 		clicker   string
 		advance   time.Duration
+		blocker   bool // the request's review holds a blocker
 		wantErr   error
 		wantWon   bool
 		wantState State
@@ -58,11 +59,18 @@ func TestApprovePolicy(t *testing.T) {
 		{name: "self approval refused", policy: policy, clicker: "U_REQ", wantErr: ErrSelfApproval, wantState: StatePending},
 		{name: "self approval allowed by config", policy: Policy{Approvers: policy.Approvers, AllowSelfApproval: true}, clicker: "U_REQ", wantWon: true, wantState: StateApproved},
 		{name: "expired", policy: policy, clicker: "U_BOSS", advance: 2 * time.Hour, wantErr: ErrExpired, wantState: StateExpired},
+		{name: "pre-flight blocker", policy: policy, clicker: "U_BOSS", blocker: true, wantErr: ErrBlocked, wantState: StatePending},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, c := newService(t, tt.policy)
-			r := submit(t, s, "U_REQ", "web-01", "web-02")
+			r := &Request{Direction: Migrate, VMs: []string{"web-01", "web-02"}, SourceVC: "vc-east", TargetVC: "vc-west", Requester: "U_REQ", Channel: "C1"}
+			if tt.blocker {
+				r.Review.Findings = []Finding{{Severity: SeverityOK, Message: "web-01 is powered on"}, {Severity: SeverityBlocker, VM: "web-02", Message: "web-02 has a USB device"}}
+			}
+			if err := s.Submit(context.Background(), r); err != nil {
+				t.Fatal(err)
+			}
 			c.t = c.t.Add(tt.advance)
 			got, won, err := s.Approve(context.Background(), r.ID, tt.clicker)
 			if !errors.Is(err, tt.wantErr) {

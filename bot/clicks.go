@@ -310,6 +310,8 @@ func (b *Bot) decisionProblem(verb, id string, r *approvals.Request, err error) 
 		return fmt.Sprintf("You are not an approver, so you cannot %s %s. Approvers: %s.", verb, id, b.approverList())
 	case errors.Is(err, approvals.ErrSelfApproval):
 		return fmt.Sprintf("You asked for %s, so you cannot approve it yourself: another approver must.", id)
+	case errors.Is(err, approvals.ErrBlocked):
+		return fmt.Sprintf("%s cannot be approved: its pre-flight checks found a blocker (see the request). Fix it, run `/xvm check`, and ask again.", id)
 	case errors.Is(err, approvals.ErrNotAllowed):
 		return fmt.Sprintf("Only the requester or an approver can %s %s.", verb, id)
 	case errors.Is(err, approvals.ErrAlreadyCounted):

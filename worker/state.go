@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/vcenter"
 )
@@ -142,7 +143,9 @@ var (
 // NATSRequests lists a request's VMs from the bus's request store.
 type NATSRequests struct{ Store *events.RequestStore }
 
-// VMs returns the VMs of the request whose jobs have not ended.
+// VMs returns the VMs of the request whose jobs have not started yet. A running move is
+// left out: its disks are already being written to the target datastore, whose free
+// space shows them, and counting them again could block the rest of the request.
 func (n NATSRequests) VMs(ctx context.Context, requestID string) ([]string, error) {
 	r, _, err := n.Store.Get(ctx, requestID)
 	if err != nil {
@@ -153,7 +156,7 @@ func (n NATSRequests) VMs(ctx context.Context, requestID string) ([]string, erro
 	}
 	var out []string
 	for _, j := range r.Jobs {
-		if !j.State.Final() {
+		if !j.State.Final() && j.State != approvals.StateRunning {
 			out = append(out, j.VM)
 		}
 	}

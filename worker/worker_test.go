@@ -788,3 +788,25 @@ func TestPlanCacheForgetsOldPlans(t *testing.T) {
 		t.Errorf("a request plan without the VM was handed out for it")
 	}
 }
+
+// The VMs a job plans together with are the request's jobs that have not started: ended
+// ones are gone, and running ones already take their space in the target (counting them
+// again in the space check could block every job still to come).
+func TestRequestVMsLeavesOutStartedMoves(t *testing.T) {
+	r := newRig(t)
+	req := &approvals.Request{ID: "xvm-vms00001", Direction: approvals.Migrate, SourceVC: "vc-east", TargetVC: "vc-west",
+		State: approvals.StateRunning, CreatedAt: time.Now(), VMs: []string{"a", "b", "c", "d", "e"},
+		Jobs: []approvals.Job{{ID: "j1", VM: "a", State: approvals.StateSucceeded}, {ID: "j2", VM: "b", State: approvals.StateRunning},
+			{ID: "j3", VM: "c", State: approvals.StateQueued}, {ID: "j4", VM: "d", State: approvals.StateFailed},
+			{ID: "j5", VM: "e", State: approvals.StateQueued}}}
+	if _, err := r.bus.Requests().Create(r.ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	got, err := NATSRequests{Store: r.bus.Requests()}.VMs(r.ctx, req.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(got, ",") != "c,e" {
+		t.Fatalf("VMs = %v, want the two not started (c, e)", got)
+	}
+}
