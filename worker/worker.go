@@ -720,6 +720,16 @@ func (w *Worker) fail(ctx context.Context, j events.Job, rec Record, err error, 
 		return events.RetryAfter(fmt.Errorf("%s: %w", j.VM, err), watchRetryDelay)
 	}
 	if vcenter.IsRetryable(err) && rec.Attempts < w.cfg.MaxAttempts {
+		if rec.TaskRef != "" && f != nil && f.Step == vcenter.StepRelocate {
+			// The task itself ended in a fault worth retrying (a network copy that broke
+			// off, a host that stopped answering): vCenter rolled it back. The next try
+			// is a new relocation, after checking where the VM is, not another look at
+			// the failed task.
+			rec.State, rec.TaskRef, rec.Slots, rec.UpdatedAt = "preparing", "", nil, w.now()
+			if serr := w.records.Save(ctx, rec); serr != nil {
+				return fmt.Errorf("save job record: %w: %w", serr, events.ErrRetry)
+			}
+		}
 		log.Warn("retryable fault, will retry", "fault", kind, "attempt", rec.Attempts, "err", err)
 		w.publish(ctx, log, w.event(j, events.EventProgress, fmt.Sprintf("%s: %s — retrying (attempt %d of %d)", j.VM, msg, rec.Attempts, w.cfg.MaxAttempts), 0))
 		return fmt.Errorf("%s: %w: %w", j.VM, err, events.ErrRetry)

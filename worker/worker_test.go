@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/events"
@@ -808,5 +809,38 @@ func TestRequestVMsLeavesOutStartedMoves(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "c,e" {
 		t.Fatalf("VMs = %v, want the two not started (c, e)", got)
+	}
+}
+
+// A relocation task that fails with a fault worth retrying (its network copy broke off)
+// is rolled back by vCenter; the next delivery starts a new relocation instead of looking
+// at the failed task again, and the VM moves exactly once.
+func TestRetryableTaskFaultStartsANewRelocation(t *testing.T) {
+	r := newRig(t)
+	w := r.worker("w1", 3)
+	j := job("web-02")
+	r.lab.VC("vc-east").FailNextRelocation(j.VM, &types.NetworkCopyFault{})
+	err := w.Handle(r.ctx, j, delivery{1})
+	if !errors.Is(err, events.ErrRetry) {
+		t.Fatalf("first delivery: err = %v, want a retry", err)
+	}
+	rec, _, _ := NATSRecords{Jobs: r.bus.Jobs()}.Load(r.ctx, j.ID)
+	if rec.State != "preparing" || rec.TaskRef != "" || rec.Attempts != 1 {
+		t.Fatalf("record after the failed task %+v, want preparing with no task", rec)
+	}
+	retrying := false
+	for _, e := range r.rec.events {
+		retrying = retrying || (e.Type == events.EventProgress && strings.Contains(e.Message, "retrying (attempt 1 of 3)"))
+	}
+	if !retrying {
+		t.Errorf("events %+v, want one saying the move is retried", r.rec.events)
+	}
+	if err := w.Handle(r.ctx, j, delivery{2}); err != nil {
+		t.Fatalf("second delivery: %v", err)
+	}
+	r.arrivedOnce(t, j.VM)
+	rec, _, _ = NATSRecords{Jobs: r.bus.Jobs()}.Load(r.ctx, j.ID)
+	if rec.State != "succeeded" || rec.Attempts != 2 || rec.TaskRef == "" {
+		t.Fatalf("record %+v, want succeeded on the second attempt with its own task", rec)
 	}
 }

@@ -72,6 +72,7 @@ type VC struct {
 	requests atomic.Int64 // SOAP requests served, for tests of caching callers
 
 	mu         sync.Mutex
+	failNext   map[string]types.BaseMethodFault // by VM name: what its next relocation fails with
 	xvmTotal   int
 	xvmByVM    map[string]int
 	relocating map[types.ManagedObjectReference]bool
@@ -325,6 +326,27 @@ func logout(c *govmomi.Client) {
 // service has stopped would. SetDown(false) restores it.
 func (v *VC) SetDown(down bool) {
 	v.front.setDown(down)
+}
+
+// FailNextRelocation makes the next cross-vCenter relocation of vm (by name) fail with
+// fault once its copy is under way (after 25%), rolled back as vCenter does: the VM
+// stays in the source and nothing is left in the target. Later relocations run normally.
+func (v *VC) FailNextRelocation(vm string, fault types.BaseMethodFault) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.failNext == nil {
+		v.failNext = map[string]types.BaseMethodFault{}
+	}
+	v.failNext[vm] = fault
+}
+
+// injectedFault returns, once, the fault FailNextRelocation set for vm.
+func (v *VC) injectedFault(vm string) types.BaseMethodFault {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	f := v.failNext[vm]
+	delete(v.failNext, vm)
+	return f
 }
 
 // XVMRelocations returns how many cross-vCenter relocations this vCenter, as

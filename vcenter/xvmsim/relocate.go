@@ -113,6 +113,11 @@ func (v *VC) relocate(ctx context.Context, began time.Time, progress func(int32)
 		if cancelled() {
 			return rollback(&types.LocalizedMethodFault{Fault: &types.RequestCanceled{}, LocalizedMessage: "The task was canceled by a user"})
 		}
+		if i == 1 {
+			if f := v.injectedFault(vm.Name); f != nil {
+				return rollback(&types.LocalizedMethodFault{Fault: f, LocalizedMessage: fmt.Sprintf("%T injected by the lab", f)})
+			}
+		}
 		report(p)
 	}
 
