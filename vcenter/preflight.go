@@ -211,7 +211,8 @@ func (r *resolver) checkRelocate(ctx context.Context, c *vim25.Client, srcVMs ma
 				srcVMs[j.name].blocked = true
 			}
 			for _, w := range res.Warning {
-				r.add(Warning, j.name, fmt.Sprintf("%s's compatibility check warns about %s: %s", r.spec.Source, j.name, checkText(w)), "")
+				r.add(Warning, j.name, fmt.Sprintf("%s's compatibility check warns about %s: %s", r.spec.Source, j.name, checkText(w)),
+					"vCenter lets the move go ahead; fix what the warning names first if it matters for this VM (a slow link, a device, a setting of the target host)")
 			}
 		}
 	}

@@ -77,6 +77,7 @@ func TestPreflightFindings(t *testing.T) {
 			[]string{"vc-east's compatibility check refuses trip-check-error: The target host does not support"}},
 		{"vcenter check warning", []string{xvmsim.TripCheckWarn}, nil, Warning,
 			[]string{"vc-east's compatibility check warns about trip-check-warning: The vMotion interface"}},
+		{"vm named twice", []string{"web-01", "web-01"}, nil, Warning, []string{"web-01 is named twice in the request; it will be moved once"}},
 		{"pattern matching nothing", []string{"nomatch-*"}, nil, Blocker, []string{"pattern nomatch-* matches no VM in vc-east"}},
 		{"malformed pattern", []string{"web-["}, nil, Blocker, []string{"web-[ is not a valid name pattern"}},
 	}
@@ -95,12 +96,13 @@ func TestPreflightFindings(t *testing.T) {
 			if f == nil {
 				t.Fatalf("no %s finding saying %q; findings: %+v", tt.sev, tt.words, p.Findings)
 			}
+			// A blocker or a warning must say what to do about it.
+			if tt.sev != OK && f.Hint == "" {
+				t.Errorf("%s %q gives no hint", tt.sev, f.Message)
+			}
 			if tt.sev == Blocker {
 				if !p.Blocked() {
 					t.Error("a blocker, yet Blocked() is false")
-				}
-				if f.Hint == "" {
-					t.Errorf("blocker %q gives no hint", f.Message)
 				}
 			} else if p.Blocked() {
 				t.Errorf("blocked by %v; want only the %s", findingsOf(p, Blocker), tt.sev)

@@ -184,7 +184,8 @@ func (r *resolver) checkRequest() {
 	seen := map[string]bool{}
 	for _, vm := range s.VMs {
 		if seen[vm] && !isPattern(vm) {
-			r.add(Warning, vm, fmt.Sprintf("%s is named twice in the request; it will be moved once", vm), "")
+			r.add(Warning, vm, fmt.Sprintf("%s is named twice in the request; it will be moved once", vm),
+				"check that you did not mean another VM in its place; if not, there is nothing to do")
 		}
 		seen[vm] = true
 	}
