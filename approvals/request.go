@@ -131,8 +131,10 @@ type Job struct {
 	// Note is what the job is waiting for, if anything (a change window, a retry).
 	Note string `json:"note,omitempty"`
 	// Fault names the vSphere fault of a failure; Hint says what to check.
-	Fault     string    `json:"fault,omitempty"`
-	Hint      string    `json:"hint,omitempty"`
+	Fault string `json:"fault,omitempty"`
+	Hint  string `json:"hint,omitempty"`
+	// Warning is what a succeeded move still wants someone to look at (tags not copied).
+	Warning   string    `json:"warning,omitempty"`
 	StartedAt time.Time `json:"started_at,omitzero"`
 	EndedAt   time.Time `json:"ended_at,omitzero"`
 	// ThreadTS is the timestamp of this job's progress message in the request's thread.

@@ -61,7 +61,10 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 			return errAlreadyDone
 		}
 		if j := r.Job(e.JobID); err == nil && j != nil && e.Type == events.EventFailed {
-			j.Fault, j.Hint = e.Fault, e.Hint
+			j.Fault, j.Hint = stepAndFault(e), e.Hint
+		}
+		if j := r.Job(e.JobID); err == nil && j != nil && e.Type == events.EventSucceeded {
+			j.Warning = e.Warning
 		}
 		if j := r.Job(e.JobID); err == nil && j != nil && e.Origin != nil {
 			j.Origin = originOf(e.Origin)
@@ -117,7 +120,7 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 	}
 
 	if e.Type == events.EventFailed {
-		if _, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderJobFailure(r, j, e.Fault, e.Hint))); err != nil {
+		if _, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderJobFailure(r, j, stepAndFault(e), e.Hint))); err != nil {
 			log.Error("post failure reply", "err", err)
 		}
 	}
@@ -263,6 +266,18 @@ func jobStateOf(t events.EventType) (approvals.State, bool) {
 		return approvals.StateCancelled, true
 	}
 	return "", false
+}
+
+// stepAndFault is where a failure happened and the fault's name, as a failure shows them:
+// "relocation task task-12 · NetworkCopyFault".
+func stepAndFault(e events.Event) string {
+	switch {
+	case e.Step == "":
+		return e.Fault
+	case e.Fault == "":
+		return e.Step
+	}
+	return e.Step + " · " + e.Fault
 }
 
 // failureText is what the job record keeps of a failure: the plain-words message first.

@@ -91,6 +91,7 @@ func TestJobFailureIsExplainedInTheThread(t *testing.T) {
 	fail := event(r, 1, events.EventFailed, 0)
 	fail.Message = "the target portgroup pg-west is not on host esx-02"
 	fail.Fault = "InvalidArgument"
+	fail.Step = "relocation task task-77"
 	fail.Hint = "add esx-02 to the distributed switch, or pick another host"
 	e.handle(fail)
 
@@ -108,8 +109,9 @@ func TestJobFailureIsExplainedInTheThread(t *testing.T) {
 			failure = &thread[i]
 		}
 	}
-	if failure == nil || !strings.Contains(failure.words(), "pg-west is not on host esx-02") {
-		t.Fatalf("no failure reply with message and hint in %+v", thread)
+	if failure == nil || !strings.Contains(failure.words(), "pg-west is not on host esx-02") ||
+		!strings.Contains(failure.words(), "relocation task task-77 · InvalidArgument") {
+		t.Fatalf("no failure reply with message, step, fault and hint in %+v", thread)
 	}
 	if final == nil {
 		t.Fatalf("no final reply to the requester in %+v", thread)
@@ -122,6 +124,31 @@ func TestJobFailureIsExplainedInTheThread(t *testing.T) {
 	e.handle(fail)
 	if got := len(e.slack.thread(parentTS)); got != n {
 		t.Fatalf("redelivered failure posted %d more messages", got-n)
+	}
+}
+
+// A move that succeeded but left something to look at (tags not copied) says so on its
+// progress message and in the final reply, and the request still counts it as moved.
+func TestSucceededWithAWarningSaysSo(t *testing.T) {
+	e := newEnv(t)
+	r, parentTS := e.approved("migrate web-01,web-02 to vc-west")
+	e.handle(event(r, 0, events.EventStarted, 0))
+	e.handle(event(r, 1, events.EventStarted, 0))
+	e.handle(event(r, 0, events.EventSucceeded, 100))
+	warned := event(r, 1, events.EventSucceeded, 100)
+	warned.Warning = "tags and custom attributes not copied: vAPI unavailable"
+	e.handle(warned)
+	got := e.get(r.ID)
+	if got.State != approvals.StateSucceeded || got.Jobs[1].Warning != warned.Warning || got.Jobs[0].Warning != "" {
+		t.Fatalf("request %s, jobs %+v", got.State, got.Jobs)
+	}
+	if w := e.slack.message(got.Jobs[1].ThreadTS).words(); !strings.Contains(w, "⚠️ tags and custom attributes not copied") {
+		t.Errorf("web-02's progress message does not show the warning:\n%s", w)
+	}
+	thread := e.slack.thread(parentTS)
+	final := thread[len(thread)-1].words()
+	if !strings.Contains(final, "1 with a warning to look at") || !strings.Contains(final, "vAPI unavailable") {
+		t.Errorf("final reply does not carry the warning:\n%s", final)
 	}
 }
 

@@ -71,6 +71,9 @@ func RenderJobProgress(r *approvals.Request, j *approvals.Job) (text string, blo
 	if j.Note != "" {
 		body += "\n⏳ " + esc(clipRunes(j.Note, maxFieldChars))
 	}
+	if j.Warning != "" {
+		body += "\n⚠️ " + esc(clipRunes(j.Warning, maxFieldChars))
+	}
 	ctx := []string{"Job " + j.ID}
 	if !j.StartedAt.IsZero() {
 		ctx = append(ctx, "started "+clock(j.StartedAt))
@@ -98,8 +101,8 @@ func RenderFinal(r *approvals.Request) (text string, blocks []slack.Block) {
 		head = fmt.Sprintf("⌛ <@%s>, your %s request %s expired with %s; ask again if the move is still wanted.",
 			r.Requester, r.Direction, r.ID, approvalCount(r))
 	case approvals.StateSucceeded:
-		head = fmt.Sprintf("✅ <@%s>, your %s request %s is done: %s moved to %s.", r.Requester, r.Direction, r.ID,
-			allOrCount(c[approvals.StateSucceeded], n), esc(targetName(r)))
+		head = fmt.Sprintf("✅ <@%s>, your %s request %s is done: %s moved to %s%s.", r.Requester, r.Direction, r.ID,
+			allOrCount(c[approvals.StateSucceeded], n), esc(targetName(r)), warningsSuffix(r))
 	case approvals.StateFailed:
 		head = fmt.Sprintf("⚠️ <@%s>, your %s request %s finished with failures: %d of %d VMs moved to %s, %d failed%s.",
 			r.Requester, r.Direction, r.ID, c[approvals.StateSucceeded], n, esc(targetName(r)), c[approvals.StateFailed], cancelledSuffix(c))
@@ -548,11 +551,33 @@ func requestActions(r *approvals.Request) slack.Block {
 	return nil
 }
 
+// warningsSuffix counts the moves that succeeded with something left to look at.
+func warningsSuffix(r *approvals.Request) string {
+	n := 0
+	for _, j := range r.Jobs {
+		if j.State == approvals.StateSucceeded && j.Warning != "" {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d with a warning to look at, below)", n)
+}
+
 // finalLines gives each VM's outcome, failures first.
 func finalLines(r *approvals.Request) string {
 	rank := map[approvals.State]int{approvals.StateFailed: 0, approvals.StateCancelled: 1, approvals.StateRunning: 2, approvals.StateQueued: 3, approvals.StateSucceeded: 4}
 	jobs := slices.Clone(r.Jobs)
-	slices.SortStableFunc(jobs, func(a, b approvals.Job) int { return rank[a.State] - rank[b.State] })
+	// Moves that left something to look at come before the ones that did not.
+	key := func(j approvals.Job) int {
+		k := rank[j.State] * 2
+		if j.State == approvals.StateSucceeded && j.Warning == "" {
+			k++
+		}
+		return k
+	}
+	slices.SortStableFunc(jobs, func(a, b approvals.Job) int { return key(a) - key(b) })
 	var b strings.Builder
 	for i, j := range jobs {
 		line := stateIcon(j.State) + " " + vmCode(j.VM) + " "
@@ -561,6 +586,9 @@ func finalLines(r *approvals.Request) string {
 			line += "moved"
 			if !j.StartedAt.IsZero() && !j.EndedAt.IsZero() {
 				line += " in " + humanDuration(j.EndedAt.Sub(j.StartedAt))
+			}
+			if j.Warning != "" {
+				line += " — ⚠️ _" + esc(clipRunes(j.Warning, 300)) + "_"
 			}
 		case approvals.StateFailed:
 			line += "failed: " + esc(clipRunes(or(j.Error, "no reason given"), 400))

@@ -52,10 +52,49 @@ type JobRecord struct {
 	// re-attaches after a crash holds them again.
 	Slots []string `json:"slots,omitempty"`
 	// CancelRequested asks the worker running the job to cancel its vCenter task.
-	CancelRequested bool      `json:"cancel_requested,omitempty"`
-	CancelledBy     string    `json:"cancelled_by,omitempty"`
-	StartedAt       time.Time `json:"started_at,omitzero"`
-	UpdatedAt       time.Time `json:"updated_at"`
+	CancelRequested bool   `json:"cancel_requested,omitempty"`
+	CancelledBy     string `json:"cancelled_by,omitempty"`
+	// Move is recorded with the task: what the move was approved to do and what the VM
+	// leaves behind, so that whoever finishes the job after a restart verifies it,
+	// copies its tags and attributes, and offers undo.
+	Move *JobMove `json:"move,omitempty"`
+	// Final is the outcome event as first published, published again (same id) when the
+	// job is delivered after it ended, with everything it said.
+	Final     *Event    `json:"final,omitempty"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// JobMove is what a worker records as it starts a relocation. The source copy of the VM,
+// with its tags, is gone once the move ends: this is all that is left of it.
+type JobMove struct {
+	// Where the plan puts the VM.
+	Host      string       `json:"host,omitempty"`
+	Pool      string       `json:"pool,omitempty"`
+	Datastore string       `json:"datastore,omitempty"`
+	Folder    string       `json:"folder,omitempty"`
+	NICs      []PlannedNIC `json:"nics,omitempty"` // in device order
+	// Origin is where the VM was (Networks unset; OriginNICs holds them), nil if it
+	// could not be read.
+	Origin     *Placement `json:"origin,omitempty"`
+	OriginNICs []string   `json:"origin_nics,omitempty"` // each NIC's portgroup, in device order
+	// Tags and Attributes are the VM's vSphere tags and custom attributes in the source;
+	// MetadataError says why they could not be read, if so.
+	Tags          []Tag             `json:"tags,omitempty"`
+	Attributes    map[string]string `json:"attributes,omitempty"`
+	MetadataError string            `json:"metadata_error,omitempty"`
+}
+
+// PlannedNIC is a NIC and the portgroup the plan puts it on ("" for unchanged).
+type PlannedNIC struct {
+	Label  string `json:"label"`
+	Target string `json:"target,omitempty"`
+}
+
+// Tag is a vSphere tag by category and name (vCenters do not share tag IDs).
+type Tag struct {
+	Category string `json:"category"`
+	Name     string `json:"name"`
 }
 
 // JobRecords keeps JobRecords in the KV bucket BucketJobs, keyed by job id.

@@ -92,10 +92,15 @@ type Event struct {
 	TargetVC  string    `json:"target_vc,omitempty"`
 	Progress  int       `json:"progress,omitempty"` // 0–100
 	// Message is a plain-words line for people; Fault, Error and Hint explain a failure.
-	Message  string  `json:"message,omitempty"`
-	Fault    string  `json:"fault,omitempty"`
-	Error    string  `json:"error,omitempty"`
-	Hint     string  `json:"hint,omitempty"`
+	Message string `json:"message,omitempty"`
+	// Step is where a failure happened, in words ("relocation task task-12",
+	// "verifying the placement").
+	Step  string `json:"step,omitempty"`
+	Fault string `json:"fault,omitempty"`
+	Error string `json:"error,omitempty"`
+	Hint  string `json:"hint,omitempty"`
+	// Warning is what a succeeded move still wants someone to look at (tags not copied).
+	Warning  string  `json:"warning,omitempty"`
 	TaskRef  string  `json:"task_ref,omitempty"`
 	Worker   string  `json:"worker,omitempty"`
 	Duration float64 `json:"duration_seconds,omitempty"`

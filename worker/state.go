@@ -25,14 +25,14 @@ func (n NATSRecords) Load(ctx context.Context, jobID string) (Record, bool, erro
 	}
 	return Record{JobID: rec.JobID, State: string(rec.State), Worker: rec.Worker, Attempts: rec.Attempts,
 		TaskRef: rec.TaskRef, SourceVC: rec.SourceVC, Error: rec.Error, UpdatedAt: rec.UpdatedAt,
-		CancelRequested: rec.CancelRequested, CancelledBy: rec.CancelledBy, Slots: rec.Slots}, true, nil
+		CancelRequested: rec.CancelRequested, CancelledBy: rec.CancelledBy, Slots: rec.Slots, Move: rec.Move, Final: rec.Final}, true, nil
 }
 
 // Save creates or replaces the record. The first Create of a job is the claim: of two
 // workers racing to start the same job, the loser gets ErrBusy.
 func (n NATSRecords) Save(ctx context.Context, rec Record) error {
 	want := &events.JobRecord{JobID: rec.JobID, State: events.JobState(rec.State), Worker: rec.Worker,
-		Attempts: rec.Attempts, TaskRef: rec.TaskRef, SourceVC: rec.SourceVC, Error: rec.Error, Slots: rec.Slots}
+		Attempts: rec.Attempts, TaskRef: rec.TaskRef, SourceVC: rec.SourceVC, Error: rec.Error, Slots: rec.Slots, Move: rec.Move, Final: rec.Final}
 	cur, rev, err := n.Jobs.Get(ctx, rec.JobID)
 	if errors.Is(err, events.ErrJobNotFound) {
 		want.StartedAt = time.Now().UTC()

@@ -74,7 +74,11 @@ type Record struct {
 	// CancelRequested is set (by the bot) when someone cancels the job while it runs.
 	CancelRequested bool
 	CancelledBy     string
-	UpdatedAt       time.Time
+	// Move is saved with the task: the planned placement and what the VM leaves behind.
+	Move *events.JobMove
+	// Final is the outcome event, saved with the final state, re-sent as it was.
+	Final     *events.Event
+	UpdatedAt time.Time
 }
 
 // Locker hands out per-VM leases.
@@ -271,18 +275,23 @@ func (w *Worker) resume(ctx context.Context, j events.Job, d events.Delivery, re
 			// checking where the VM is.
 			log.Warn("recorded task is gone from vCenter", "task", rec.TaskRef)
 		} else {
-			return w.finish(ctx, j, rec, res, err, w.now().Sub(start), log)
+			var done success
+			if err == nil {
+				done, err = w.afterMove(ctx, j, rec.Move, log)
+			}
+			return w.settle(ctx, j, rec, res, done, err, w.now().Sub(start), log)
 		}
 	}
-	done, err := w.arrived(ctx, j)
+	arrived, err := w.arrived(ctx, j)
 	if err != nil {
 		return w.finish(ctx, j, rec, nil, fmt.Errorf("check where %s is: %w", j.VM, err), w.now().Sub(start), log)
 	}
-	if done {
+	if arrived {
 		log.Info("vm already arrived in target after an interrupted delivery")
-		return w.finish(ctx, j, rec, &vcenter.Result{VM: j.VM, TaskRef: rec.TaskRef}, nil, w.now().Sub(start), log)
+		done, err := w.afterMove(ctx, j, rec.Move, log)
+		return w.settle(ctx, j, rec, &vcenter.Result{VM: j.VM, TaskRef: rec.TaskRef}, done, err, w.now().Sub(start), log)
 	}
-	rec.State, rec.TaskRef, rec.Worker, rec.UpdatedAt = "preparing", "", w.cfg.Name, w.now()
+	rec.State, rec.TaskRef, rec.Move, rec.Worker, rec.UpdatedAt = "preparing", "", nil, w.cfg.Name, w.now()
 	if err := w.records.Save(ctx, rec); err != nil {
 		return fmt.Errorf("save job record: %w: %w", err, events.ErrRetry)
 	}
@@ -353,16 +362,16 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	stop := w.keepAlive(ctx, log, d, renew, claim.Renew, w.cancelWatch(j, log))
 	defer stop()
 	origin, meta, metaErr := before()
+	move := plannedMove(plan, j.VM, origin, meta, metaErr)
 	taskRef, err := w.vc.Start(ctx, plan, j.VM)
 	if err != nil {
 		return w.finish(ctx, j, rec, nil, err, w.now().Sub(start), log)
 	}
 	// From here on a relocation runs in vCenter whatever happens to this process: record
-	// the task so whoever gets the job next follows it instead of starting another.
-	rec.State, rec.TaskRef, rec.UpdatedAt = "running", taskRef, w.now()
-	if err := w.records.Save(ctx, rec); err != nil {
-		log.Error("record the running task", "task", taskRef, "err", err)
-	}
+	// the task so whoever gets the job next follows it instead of starting another, and
+	// what it needs to finish the job as this worker would.
+	rec.State, rec.TaskRef, rec.Move, rec.UpdatedAt = "running", taskRef, move, w.now()
+	w.saveInsisting(ctx, rec, log)
 	log.Info("relocation started", "task", taskRef)
 	res, err := w.vc.Watch(ctx, j.SourceVC, taskRef, j.VM, w.onProgress(ctx, j, d, renew, log))
 	if err == nil {
@@ -373,12 +382,77 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 	}
 	var done success
 	if err == nil {
-		done.origin, err = w.verify(ctx, j, plan, origin, log)
-	}
-	if err == nil {
-		done.note = w.copyMetadata(ctx, j, meta, metaErr, log)
+		done, err = w.afterMove(ctx, j, move, log)
 	}
 	return w.settle(ctx, j, rec, res, done, err, w.now().Sub(start), log)
+}
+
+// saveInsisting stores the record of a started relocation. Without it a redelivery would
+// not know the task, so a failed write is tried again for a while before it is given up
+// (the next delivery then finds the move by where the VM is).
+func (w *Worker) saveInsisting(ctx context.Context, rec Record, log *slog.Logger) {
+	for attempt := 1; ; attempt++ {
+		err := w.records.Save(ctx, rec)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		if attempt == 10 {
+			log.Error("could not record the running task", "task", rec.TaskRef, "err", err)
+			return
+		}
+		log.Warn("record the running task; trying again", "task", rec.TaskRef, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+		}
+	}
+}
+
+// plannedMove is what the job record keeps of a move as it starts.
+func plannedMove(plan *vcenter.Plan, vm string, origin *vcenter.Where, md *vcenter.Metadata, mdErr error) *events.JobMove {
+	mv := &events.JobMove{Host: plan.Host, Pool: plan.Pool, Datastore: plan.Datastore, Folder: plan.Folder}
+	for _, v := range plan.VMs {
+		if v.Name == vm {
+			for _, nic := range v.NICs {
+				mv.NICs = append(mv.NICs, events.PlannedNIC{Label: nic.Label, Target: nic.Target})
+			}
+		}
+	}
+	if origin != nil {
+		mv.Origin = &events.Placement{VCenter: origin.VCenter, Cluster: origin.Cluster, Host: origin.Host, Pool: origin.Pool,
+			Datastore: origin.Datastore, Folder: origin.Folder, DiskFormat: string(origin.DiskFormat)}
+		mv.OriginNICs = origin.Networks
+	}
+	switch {
+	case mdErr != nil:
+		mv.MetadataError = strings.ReplaceAll(mdErr.Error(), "\n", "; ")
+	case md != nil:
+		mv.Attributes = md.Attributes
+		for _, t := range md.Tags {
+			mv.Tags = append(mv.Tags, events.Tag{Category: t.Category, Name: t.Name})
+		}
+	}
+	return mv
+}
+
+// afterMove finishes a move whose task succeeded, on whichever worker saw it end: it
+// verifies the placement, copies the tags and custom attributes, and returns where the
+// VM was, for undo. mv is nil only when the worker that started the move stopped before
+// it could record it.
+func (w *Worker) afterMove(ctx context.Context, j events.Job, mv *events.JobMove, log *slog.Logger) (success, error) {
+	if mv == nil {
+		log.Warn("the move's plan was not recorded; placement not verified, tags not copied, no undo")
+		return success{note: "its placement was not verified and its tags and custom attributes were not copied " +
+			"(the worker that started the move stopped before recording it): check them in " + j.TargetVC}, nil
+	}
+	var done success
+	var err error
+	if done.origin, err = w.verify(ctx, j, mv, log); err != nil {
+		return done, err
+	}
+	done.note = w.copyMetadata(ctx, j, mv, log)
+	return done, nil
 }
 
 // success is what a move that this worker watched to its end adds to the succeeded event.
@@ -387,24 +461,29 @@ type success struct {
 	note   string            // a warning (tags not copied)
 }
 
-// copyMetadata applies the source's tags and custom attributes to the moved VM. A failure
-// does not fail the job: it becomes a warning in the succeeded event.
-func (w *Worker) copyMetadata(ctx context.Context, j events.Job, md *vcenter.Metadata, readErr error, log *slog.Logger) string {
-	err := readErr
-	if err == nil {
-		err = w.vc.ApplyMetadata(ctx, j.TargetVC, j.VM, md)
+// copyMetadata applies the source's tags and custom attributes, as recorded when the
+// move started, to the moved VM. A failure does not fail the job: the VM runs where it was
+// approved to; it becomes a warning on the succeeded job.
+func (w *Worker) copyMetadata(ctx context.Context, j events.Job, mv *events.JobMove, log *slog.Logger) string {
+	if mv.MetadataError != "" {
+		return "tags and custom attributes not copied: they could not be read before the move: " + mv.MetadataError
 	}
+	md := &vcenter.Metadata{Attributes: mv.Attributes}
+	for _, t := range mv.Tags {
+		md.Tags = append(md.Tags, vcenter.Tag{Category: t.Category, Name: t.Name})
+	}
+	err := w.vc.ApplyMetadata(ctx, j.TargetVC, j.VM, md)
 	if err == nil || ctx.Err() != nil {
 		return ""
 	}
 	log.Warn("tags and custom attributes not copied", "err", err)
-	return "tags not copied: " + strings.ReplaceAll(err.Error(), "\n", "; ")
+	return "tags and custom attributes not copied: " + strings.ReplaceAll(err.Error(), "\n", "; ")
 }
 
 // verify checks that the VM is where the request said, and returns where it was, for undo. A
 // relocation whose task succeeded but left the VM elsewhere is reported as a failure: the
 // people who approved one placement must learn that another one happened.
-func (w *Worker) verify(ctx context.Context, j events.Job, plan *vcenter.Plan, origin *vcenter.Where, log *slog.Logger) (*events.Placement, error) {
+func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, log *slog.Logger) (*events.Placement, error) {
 	after, err := w.vc.Where(ctx, j.TargetVC, j.VM)
 	if err != nil {
 		log.Warn("could not verify the placement after the move", "err", err)
@@ -416,18 +495,13 @@ func (w *Worker) verify(ctx context.Context, j events.Job, plan *vcenter.Plan, o
 			off = append(off, fmt.Sprintf("%s is %q, not %q", what, got, exp))
 		}
 	}
-	want("host", after.Host, plan.Host)
-	want("resource pool", after.Pool, plan.Pool)
-	want("datastore", after.Datastore, plan.Datastore)
-	want("folder", after.Folder, plan.Folder)
-	for _, vm := range plan.VMs {
-		if vm.Name != j.VM {
-			continue
-		}
-		for i, nic := range vm.NICs {
-			if i < len(after.Networks) && nic.Target != "" && after.Networks[i] != nic.Target {
-				off = append(off, fmt.Sprintf("%s is on %q, not %q", nic.Label, after.Networks[i], nic.Target))
-			}
+	want("host", after.Host, mv.Host)
+	want("resource pool", after.Pool, mv.Pool)
+	want("datastore", after.Datastore, mv.Datastore)
+	want("folder", after.Folder, mv.Folder)
+	for i, nic := range mv.NICs {
+		if i < len(after.Networks) && nic.Target != "" && after.Networks[i] != nic.Target {
+			off = append(off, fmt.Sprintf("%s is on %q, not %q", nic.Label, after.Networks[i], nic.Target))
 		}
 	}
 	if len(off) > 0 {
@@ -435,22 +509,21 @@ func (w *Worker) verify(ctx context.Context, j events.Job, plan *vcenter.Plan, o
 			Message: fmt.Sprintf("%s moved to %s, but not as approved: %s", j.VM, j.TargetVC, strings.Join(off, "; ")),
 			Hint:    fmt.Sprintf("check %s in %s; /xvm undo %s asks for the way back", j.VM, j.TargetVC, j.ID)}
 	}
-	if origin != nil {
-		o := &events.Placement{VCenter: origin.VCenter, Cluster: origin.Cluster, Host: origin.Host, Pool: origin.Pool,
-			Datastore: origin.Datastore, Folder: origin.Folder, DiskFormat: string(origin.DiskFormat)}
-		seen := map[events.NetworkMapping]bool{}
-		for i, pg := range origin.Networks {
-			if i < len(after.Networks) {
-				m := events.NetworkMapping{Source: after.Networks[i], Target: pg}
-				if !seen[m] {
-					seen[m] = true
-					o.Networks = append(o.Networks, m)
-				}
+	if mv.Origin == nil {
+		return nil, nil
+	}
+	o := *mv.Origin
+	seen := map[events.NetworkMapping]bool{}
+	for i, pg := range mv.OriginNICs {
+		if i < len(after.Networks) {
+			m := events.NetworkMapping{Source: after.Networks[i], Target: pg}
+			if !seen[m] {
+				seen[m] = true
+				o.Networks = append(o.Networks, m)
 			}
 		}
-		return o, nil
 	}
-	return nil, nil
+	return &o, nil
 }
 
 // outsideWindow holds a job that may not start yet because its target vCenter's change
@@ -499,14 +572,14 @@ func (w *Worker) cancelled(ctx context.Context, j events.Job, rec Record, log *s
 	if rec.CancelledBy != "" {
 		rec.Error = "cancelled by " + rec.CancelledBy
 	}
+	e := w.event(j, events.EventCancelled, rec.Error, 0)
+	rec.Final = &e
 	if err := w.records.Save(ctx, rec); err != nil && !errors.Is(err, ErrCancelled) {
 		log.Error("save cancelled job record", "err", err)
 	}
 	w.m.jobs.WithLabelValues(j.Direction, "cancelled").Inc()
 	log.Info("job cancelled", "by", rec.CancelledBy, "task", rec.TaskRef)
-	e := w.event(j, events.EventCancelled, rec.Error, 0)
-	w.publishFinal(ctx, log, e)
-	return nil
+	return w.publishFinal(ctx, log, e)
 }
 
 // holdForSlots waits up to HoldFor for a full host or datastore to free up, and takes
@@ -678,28 +751,23 @@ func (w *Worker) settle(ctx context.Context, j events.Job, rec Record, res *vcen
 	if res.TaskRef != "" {
 		rec.TaskRef = res.TaskRef
 	}
-	rec.State, rec.Error, rec.UpdatedAt = "succeeded", "", w.now()
+	e := w.event(j, events.EventSucceeded, fmt.Sprintf("%s now runs in %s", j.VM, j.TargetVC), 100)
+	e.Duration, e.TaskRef, e.Origin, e.Warning = dur.Seconds(), rec.TaskRef, done.origin, done.note
+	rec.State, rec.Error, rec.Final, rec.UpdatedAt = "succeeded", "", &e, w.now()
 	if err := w.records.Save(ctx, rec); err != nil {
 		log.Error("save succeeded job record", "err", err)
 	}
 	w.m.jobs.WithLabelValues(j.Direction, "succeeded").Inc()
 	w.m.duration.WithLabelValues(j.Direction).Observe(dur.Seconds())
 	log.Info("vm moved", "duration", dur.Round(time.Millisecond).String(), "task", rec.TaskRef)
-	msg := fmt.Sprintf("%s now runs in %s", j.VM, j.TargetVC)
-	if done.note != "" {
-		msg += "; " + done.note
-	}
-	e := w.event(j, events.EventSucceeded, msg, 100)
-	e.Duration, e.TaskRef, e.Origin = dur.Seconds(), rec.TaskRef, done.origin
-	w.publishFinal(ctx, log, e)
-	return nil
+	return w.publishFinal(ctx, log, e)
 }
 
 func (w *Worker) fail(ctx context.Context, j events.Job, rec Record, err error, dur time.Duration, log *slog.Logger) error {
 	var f *vcenter.Fault
-	kind, msg, hint := "Error", err.Error(), ""
+	kind, msg, hint, step := "Error", err.Error(), "", ""
 	if errors.As(err, &f) {
-		kind, msg, hint = f.Kind, f.Message, f.Hint
+		kind, msg, hint, step = f.Kind, f.Message, f.Hint, f.Step
 	}
 	var tpe *vcenter.ThumbprintError
 	if errors.As(err, &tpe) {
@@ -725,7 +793,7 @@ func (w *Worker) fail(ctx context.Context, j events.Job, rec Record, err error, 
 			// off, a host that stopped answering): vCenter rolled it back. The next try
 			// is a new relocation, after checking where the VM is, not another look at
 			// the failed task.
-			rec.State, rec.TaskRef, rec.Slots, rec.UpdatedAt = "preparing", "", nil, w.now()
+			rec.State, rec.TaskRef, rec.Slots, rec.Move, rec.UpdatedAt = "preparing", "", nil, nil, w.now()
 			if serr := w.records.Save(ctx, rec); serr != nil {
 				return fmt.Errorf("save job record: %w: %w", serr, events.ErrRetry)
 			}
@@ -734,17 +802,44 @@ func (w *Worker) fail(ctx context.Context, j events.Job, rec Record, err error, 
 		w.publish(ctx, log, w.event(j, events.EventProgress, fmt.Sprintf("%s: %s — retrying (attempt %d of %d)", j.VM, msg, rec.Attempts, w.cfg.MaxAttempts), 0))
 		return fmt.Errorf("%s: %w: %w", j.VM, err, events.ErrRetry)
 	}
-	rec.State, rec.Error, rec.UpdatedAt = "failed", msg, w.now()
+	if hint == "" {
+		hint = fmt.Sprintf("the worker's log has the details (job_id=%s); once the cause is fixed, ask for the move again", j.ID)
+	}
+	e := w.event(j, events.EventFailed, msg, 0)
+	e.Step, e.Fault, e.Error, e.Hint, e.Duration = stepWords(step, rec.TaskRef), kind, msg, hint, dur.Seconds()
+	rec.State, rec.Error, rec.Final, rec.UpdatedAt = "failed", msg, &e, w.now()
 	if serr := w.records.Save(ctx, rec); serr != nil {
 		log.Error("save failed job record", "err", serr)
 	}
 	w.m.jobs.WithLabelValues(j.Direction, "failed").Inc()
 	w.m.duration.WithLabelValues(j.Direction).Observe(dur.Seconds())
-	log.Error("vm move failed", "fault", kind, "attempts", rec.Attempts, "err", err)
-	e := w.event(j, events.EventFailed, msg, 0)
-	e.Fault, e.Error, e.Hint, e.Duration = kind, msg, hint, dur.Seconds()
-	w.publishFinal(ctx, log, e)
+	log.Error("vm move failed", "fault", kind, "step", e.Step, "attempts", rec.Attempts, "err", err)
+	if perr := w.publishFinal(ctx, log, e); perr != nil {
+		return perr
+	}
 	return fmt.Errorf("move %s: %w", j.VM, err)
+}
+
+// stepWords says in words where a move failed, from a fault's step.
+func stepWords(step, taskRef string) string {
+	switch step {
+	case vcenter.StepLogin:
+		return "logging in to vCenter"
+	case vcenter.StepResolve:
+		return "planning the move"
+	case "pre-flight":
+		return "pre-flight checks at start"
+	case vcenter.StepRelocate:
+		if taskRef != "" {
+			return "relocation task " + taskRef
+		}
+		return "starting the relocation"
+	case vcenter.StepWatch:
+		return "following the relocation task"
+	case "verify":
+		return "verifying the placement after the move"
+	}
+	return "running the job"
 }
 
 // arrived reports whether the VM is in the target vCenter and no longer in the source.
@@ -758,6 +853,13 @@ func (w *Worker) arrived(ctx context.Context, j events.Job) (bool, error) {
 }
 
 func (w *Worker) announceFinal(ctx context.Context, j events.Job, rec Record) error {
+	if rec.Final != nil {
+		// As first published, with its origin, warning, step and hint.
+		if err := w.bus.PublishEvent(ctx, *rec.Final); err != nil {
+			return fmt.Errorf("publish %s event: %w: %w", rec.Final.Type, err, events.ErrRetry)
+		}
+		return nil
+	}
 	var e events.Event
 	switch rec.State {
 	case "succeeded":
@@ -798,19 +900,21 @@ func (w *Worker) publish(ctx context.Context, log *slog.Logger, e events.Event) 
 	}
 }
 
-// publishFinal insists: the final event is what tells people the outcome.
-func (w *Worker) publishFinal(ctx context.Context, log *slog.Logger, e events.Event) {
+// publishFinal insists: the final event is what tells people the outcome. If it still
+// cannot be published, the job is handed back: its record holds the outcome, and the
+// next delivery publishes it again (announceFinal) without running anything.
+func (w *Worker) publishFinal(ctx context.Context, log *slog.Logger, e events.Event) error {
 	ctx = context.WithoutCancel(ctx)
 	for attempt := 1; ; attempt++ {
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := w.bus.PublishEvent(pctx, e)
 		cancel()
 		if err == nil {
-			return
+			return nil
 		}
 		if attempt == 5 {
 			log.Error("final event not published; it will be re-announced on redelivery", "type", e.Type, "err", err)
-			return
+			return fmt.Errorf("publish %s event: %w: %w", e.Type, err, events.ErrRetry)
 		}
 		time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
 	}

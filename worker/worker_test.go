@@ -41,6 +41,18 @@ func (r *recorder) PublishEvent(_ context.Context, e events.Event) error {
 
 func (r *recorder) RunWorker(context.Context, int, events.JobHandler) error { return nil }
 
+// saw reports whether an event matching ok was published.
+func (r *recorder) saw(ok func(events.Event) bool) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.events {
+		if ok(e) {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *recorder) final() []events.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -256,6 +268,9 @@ func TestFinishedJobIsOnlyReannounced(t *testing.T) {
 	f := r.rec.final()
 	if len(f) != 2 || f[0].ID != f[1].ID || f[1].Type != events.EventSucceeded {
 		t.Fatalf("final events %+v: want the same succeeded event twice (NATS stores it once)", f)
+	}
+	if f[1].Origin == nil || f[1].TaskRef != f[0].TaskRef || f[1].Duration != f[0].Duration {
+		t.Fatalf("re-announced %+v, want it as first published (origin, task, duration): %+v", f[1], f[0])
 	}
 	if n := r.lab.VC("vc-east").XVMRelocations(); n != 1 {
 		t.Fatalf("%d relocations, want 1", n)
@@ -842,5 +857,32 @@ func TestRetryableTaskFaultStartsANewRelocation(t *testing.T) {
 	rec, _, _ = NATSRecords{Jobs: r.bus.Jobs()}.Load(r.ctx, j.ID)
 	if rec.State != "succeeded" || rec.Attempts != 2 || rec.TaskRef == "" {
 		t.Fatalf("record %+v, want succeeded on the second attempt with its own task", rec)
+	}
+}
+
+// A relocation task that fails with a fault no retry can mend fails the job at once, and
+// the failure names the step (the task, by its reference), the fault, and what to check.
+func TestPermanentTaskFaultFailsAtOnceNamingTheStep(t *testing.T) {
+	r := newRig(t)
+	j := job("web-03")
+	r.lab.VC("vc-east").FailNextRelocation(j.VM, &types.DisallowedMigrationDeviceAttached{})
+	err := r.worker("w1", 3).Handle(r.ctx, j, delivery{1})
+	if err == nil || errors.Is(err, events.ErrRetry) {
+		t.Fatalf("err = %v, want a permanent failure", err)
+	}
+	f := r.rec.final()
+	if len(f) != 1 || f[0].Type != events.EventFailed {
+		t.Fatalf("final events %+v, want one failure", f)
+	}
+	rec, _, _ := NATSRecords{Jobs: r.bus.Jobs()}.Load(r.ctx, j.ID)
+	if f[0].Step != "relocation task "+rec.TaskRef || rec.TaskRef == "" || f[0].Fault != "DisallowedMigrationDeviceAttached" ||
+		f[0].Hint == "" || f[0].Error == "" {
+		t.Fatalf("failure %+v, want the task step, the fault, what happened and what to check", f[0])
+	}
+	if rec.Attempts != 1 || rec.State != "failed" || rec.Final == nil || rec.Final.Step != f[0].Step {
+		t.Fatalf("record %+v, want failed after one attempt, keeping the failure as published", rec)
+	}
+	if _, err := r.lab.VC("vc-east").FindVM(r.ctx, j.VM); err != nil {
+		t.Fatalf("%s left vc-east: %v", j.VM, err)
 	}
 }
