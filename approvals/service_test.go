@@ -281,3 +281,30 @@ func TestMayRejectChangesNothing(t *testing.T) {
 		t.Fatalf("after expiry: %v", err)
 	}
 }
+
+// A job the request's cancel marked cancelled while it was (unknown to the record)
+// already moving reports success later: the success is kept, so the counts and undo know
+// the VM moved; a late failure or progress does not reopen a cancelled job.
+func TestSuccessOutranksARequestCancelMark(t *testing.T) {
+	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	r := &Request{ID: "xvm-c1", State: StateQueued, Requester: "U_REQ",
+		Jobs: []Job{{ID: "j1", VM: "web-01", State: StateQueued}, {ID: "j2", VM: "web-02", State: StateQueued}}}
+	if err := r.Cancel(Policy{}, "U_REQ", "", nil, now); err != nil {
+		t.Fatal(err)
+	}
+	for _, late := range []State{StateRunning, StateFailed} {
+		if changed, err := r.UpdateJob("j2", late, 50, "boom", now); changed || err != nil {
+			t.Fatalf("%s after cancel: changed=%v err=%v", late, changed, err)
+		}
+	}
+	changed, err := r.UpdateJob("j1", StateSucceeded, 100, "", now)
+	if err != nil || !changed || r.Job("j1").State != StateSucceeded || r.Counts()[StateSucceeded] != 1 {
+		t.Fatalf("success after cancel: changed=%v err=%v job %+v", changed, err, r.Job("j1"))
+	}
+	if r.State != StateCancelled || r.Job("j2").State != StateCancelled {
+		t.Fatalf("request %s, j2 %s: want the request still cancelled", r.State, r.Job("j2").State)
+	}
+	if changed, _ := r.UpdateJob("j1", StateSucceeded, 100, "", now); changed {
+		t.Fatal("the same success applied twice")
+	}
+}

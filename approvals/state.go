@@ -79,9 +79,12 @@ func (r *Request) UpdateJob(jobID string, state State, progress int, errMsg stri
 	if j == nil {
 		return false, fmt.Errorf("request %s has no job %s", r.ID, jobID)
 	}
-	if j.State.Final() {
+	if j.State.Final() && (j.State != StateCancelled || state != StateSucceeded) {
 		return false, nil
 	}
+	// (A job the request's cancel marked cancelled before its start was seen may still
+	// have moved: vCenter refused the cancel, or the move was past the point of no
+	// return. The VM's real fate wins: undo and the counts must know it moved.)
 	before := *j
 	j.Note = ""
 	switch state {

@@ -557,13 +557,37 @@ func (w *Worker) cancelWatch(j events.Job, log *slog.Logger) func(context.Contex
 		if err != nil || !ok || !cur.CancelRequested || cur.TaskRef == "" {
 			return err
 		}
-		asked = true
 		log.Info("cancelling the vCenter task on request", "task", cur.TaskRef, "by", cur.CancelledBy)
-		if err := w.vc.Cancel(ctx, cur.SourceVC, cur.TaskRef); err != nil {
-			log.Warn("vCenter did not cancel the task; it will finish", "task", cur.TaskRef, "err", err)
+		err = w.vc.Cancel(ctx, cur.SourceVC, cur.TaskRef)
+		switch {
+		case err == nil:
+			asked = true
+		case unreachable(err):
+			log.Warn("could not reach vCenter to cancel the task; asking again", "task", cur.TaskRef, "err", err)
+		default:
+			// vCenter cancels a relocation only while it can roll it back: past that, the
+			// move finishes. Whoever cancelled must hear that it will.
+			asked = true
+			log.Warn("vCenter refused to cancel the task; it will finish", "task", cur.TaskRef, "err", err)
+			w.publish(ctx, log, w.event(j, events.EventProgress, fmt.Sprintf(
+				"%s: vCenter could not cancel task %s (the VM is already switching over to %s); the move will finish",
+				j.VM, cur.TaskRef, j.TargetVC), 0))
 		}
 		return nil
 	}
+}
+
+// unreachable reports whether err says vCenter did not answer at all (as opposed to an
+// answer that refused).
+func unreachable(err error) bool {
+	var f *vcenter.Fault
+	return errors.As(err, &f) && (f.Kind == vcenter.KindUnreachable || f.Kind == vcenter.KindCanceled)
+}
+
+// cancelledByVCenter reports whether err is a task that vCenter ended because of a cancel.
+func cancelledByVCenter(err error) bool {
+	var f *vcenter.Fault
+	return errors.As(err, &f) && f.Kind == "RequestCanceled"
 }
 
 // cancelled records and announces a job that stopped because someone cancelled it.
@@ -742,7 +766,10 @@ func (w *Worker) settle(ctx context.Context, j events.Job, rec Record, res *vcen
 		return ctx.Err()
 	}
 	if err != nil {
-		if cur, ok, lerr := w.records.Load(ctx, j.ID); lerr == nil && ok && cur.CancelRequested {
+		// Cancelled means vCenter stopped the task because someone asked: a move that
+		// failed for another reason while a cancel was pending failed, and says why.
+		if cur, ok, lerr := w.records.Load(ctx, j.ID); lerr == nil && ok && cur.CancelRequested &&
+			(rec.TaskRef == "" || cancelledByVCenter(err)) {
 			cur.TaskRef = rec.TaskRef
 			return w.cancelled(ctx, j, cur, log)
 		}

@@ -711,6 +711,61 @@ func TestCancelWhileRunningRollsBack(t *testing.T) {
 	}
 }
 
+// A cancel that comes once the VM is switching over is refused by vCenter: the person who
+// cancelled is told the move will finish, the move finishes, and the job is reported as
+// what it is, a success (not "cancelled" for a VM that moved).
+func TestCancelTooLateIsSaidAndTheMoveFinishes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(0), xvmsim.WithMinStep(700*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lab.Close()
+	r := newRig(t)
+	r.lab = lab
+	var cfgs []vcenter.Config
+	for i, vc := range lab.VCs() {
+		cfgs = append(cfgs, vcenter.Config{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
+			Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})
+	}
+	if r.mgr, err = vcenter.NewManager(cfgs, logger, prometheus.NewRegistry()); err != nil {
+		t.Fatal(err)
+	}
+	w := r.worker("w1", 3)
+	w.cfg.RenewEvery = 50 * time.Millisecond
+	j := job("web-02")
+	done := make(chan error, 1)
+	go func() { done <- w.Handle(ctx, j, delivery{1}) }()
+	// Once the VM has left the source (the switch-over), ask to cancel, as the bot does.
+	for lab.VC("vc-east").XVMRelocationsOf(j.VM) == 0 {
+		select {
+		case err := <-done:
+			t.Fatalf("the job ended (%v) before its switch-over", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if state, err := r.bus.Jobs().RequestCancel(ctx, j.ID, "U0BOB"); err != nil || state != events.JobRunning {
+		t.Fatalf("RequestCancel = %s, %v", state, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !r.rec.saw(func(e events.Event) bool {
+		return e.Type == events.EventProgress && strings.Contains(e.Message, "could not cancel") && strings.Contains(e.Message, "will finish")
+	}) {
+		t.Errorf("nobody was told the cancel was refused: %+v", r.rec.events)
+	}
+	f := r.rec.final()
+	if len(f) != 1 || f[0].Type != events.EventSucceeded {
+		t.Fatalf("final events %+v, want one succeeded", f)
+	}
+	if _, err := lab.VC("vc-west").FindVM(ctx, j.VM); err != nil {
+		t.Fatalf("%s not in vc-west: %v", j.VM, err)
+	}
+}
+
 // planCounter counts the pre-flights a worker makes.
 type planCounter struct {
 	relocator

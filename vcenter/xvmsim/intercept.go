@@ -3,6 +3,7 @@ package xvmsim
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
@@ -28,6 +29,15 @@ func (v *VC) intercept(ctx *simulator.Context, m *simulator.Method) (mo.Referenc
 		if req, ok := m.Body.(*types.CheckRelocate_Task); ok && req.Spec.Service != nil {
 			m.This = types.ManagedObjectReference{Type: checkerType, Value: checkerValue}
 			return &checker{Self: m.This, vc: v}, nil
+		}
+		return nil, nil
+	}
+	if m.Name == "CancelTask" && ctx.Session != nil {
+		if req, ok := m.Body.(*types.CancelTask); ok {
+			if mv := v.move(req.This.Value); mv != nil {
+				m.This = types.ManagedObjectReference{Type: cancellerType, Value: cancellerValue}
+				return &canceller{Self: m.This, move: mv}, nil
+			}
 		}
 		return nil, nil
 	}
@@ -135,17 +145,21 @@ func (r *relocator) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM
 		}
 		ctx.Map.AtomicUpdate(ctx, task, changes)
 	}
+	mv := &moveState{mark: func() {
+		ctx.Map.AtomicUpdate(ctx, task, []types.PropertyChange{{Name: "info.cancelled", Val: true}})
+	}}
+	v.trackMove(task.Self.Value, mv)
 	started = v.lab.goRelocation(func(stop context.Context) {
 		defer v.endRelocation(req.This)
+		defer v.trackMove(task.Self.Value, nil)
 		progress := func(p int32) {
 			ctx.Map.AtomicUpdate(ctx, task, []types.PropertyChange{{Name: "info.progress", Val: p}})
 		}
-		cancelled := func() (c bool) {
-			ctx.Map.WithLock(ctx, task, func() { c = task.Info.Cancelled })
-			return c
-		}
-		finish(v.relocate(stop, began, progress, cancelled, req.This, req.Spec))
+		finish(v.relocate(stop, began, progress, mv, req.This, req.Spec))
 	})
+	if !started {
+		v.trackMove(task.Self.Value, nil)
+	}
 	if !started {
 		finish(types.ManagedObjectReference{}, &types.LocalizedMethodFault{Fault: &types.RequestCanceled{}, LocalizedMessage: "the vCenter is shutting down"})
 	}
@@ -182,4 +196,90 @@ func (v *VC) relocatingCount() int {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return len(v.relocating)
+}
+
+// cancellerType and cancellerValue name no object, like relocatorType: CancelTask of a
+// running relocation is dispatched to a canceller instead of the simulator's Task.
+const (
+	cancellerType  = "XvmsimCanceller"
+	cancellerValue = "xvmsim-canceller"
+)
+
+// moveState is what CancelTask and a running relocation share. vCenter cancels a
+// relocation only while it can still roll it back: once the VM has left the source, the
+// task finishes and a cancel is refused. (The simulator's own CancelTask would end the
+// task as cancelled at once, whatever the move did next.)
+type moveState struct {
+	mu        sync.Mutex
+	cancelled bool
+	committed bool
+	mark      func() // sets the task's info.cancelled
+}
+
+// cancel asks for the move to stop; it reports false once the move is committed.
+func (m *moveState) cancel() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.committed {
+		return false
+	}
+	if !m.cancelled {
+		m.cancelled = true
+		m.mark()
+	}
+	return true
+}
+
+// isCancelled reports whether a cancel was accepted.
+func (m *moveState) isCancelled() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cancelled
+}
+
+// commit marks the point of no return, unless a cancel came first (then it reports false).
+func (m *moveState) commit() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cancelled {
+		return false
+	}
+	m.committed = true
+	return true
+}
+
+func (v *VC) trackMove(task string, mv *moveState) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if mv == nil {
+		delete(v.moves, task)
+		return
+	}
+	v.moves[task] = mv
+}
+
+func (v *VC) move(task string) *moveState {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.moves[task]
+}
+
+// canceller receives CancelTask for a running cross-vCenter relocation.
+type canceller struct {
+	Self types.ManagedObjectReference
+	move *moveState
+}
+
+func (c *canceller) Reference() types.ManagedObjectReference { return c.Self }
+
+// CancelTask is found by the simulator's reflection-based dispatch.
+func (c *canceller) CancelTask(_ *simulator.Context, _ *types.CancelTask) soap.HasFault {
+	body := new(methods.CancelTaskBody)
+	if !c.move.cancel() {
+		body.Fault_ = simulator.Fault("the virtual machine has already left the source; the migration can no longer be cancelled",
+			&types.InvalidState{})
+		return body
+	}
+	body.Res = new(types.CancelTaskResponse)
+	return body
 }

@@ -76,6 +76,8 @@ type VC struct {
 	xvmTotal   int
 	xvmByVM    map[string]int
 	relocating map[types.ManagedObjectReference]bool
+	// moves are the running relocation tasks, by task MoRef value, for CancelTask.
+	moves map[string]*moveState
 }
 
 // ErrNotFound is returned by FindVM when no VM has the given name.
@@ -203,6 +205,7 @@ func (l *Lab) startVC(ctx context.Context, name string, inv inventory, offset in
 		model:        m,
 		xvmByVM:      map[string]int{},
 		relocating:   map[types.ManagedObjectReference]bool{},
+		moves:        map[string]*moveState{},
 	}
 	defer func() {
 		if err != nil {

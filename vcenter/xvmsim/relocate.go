@@ -24,7 +24,8 @@ import (
 //
 // began is when the task started (its info.startTime): the task lasts the lab's task
 // duration from then.
-func (v *VC) relocate(ctx context.Context, began time.Time, progress func(int32), cancelled func() bool, vmRef types.ManagedObjectReference, spec types.VirtualMachineRelocateSpec) (types.ManagedObjectReference, *types.LocalizedMethodFault) {
+func (v *VC) relocate(ctx context.Context, began time.Time, progress func(int32), mv *moveState, vmRef types.ManagedObjectReference, spec types.VirtualMachineRelocateSpec) (types.ManagedObjectReference, *types.LocalizedMethodFault) {
+	cancelled := mv.isCancelled
 	var none types.ManagedObjectReference
 	// The percentages reported, spread evenly over the lab's task duration.
 	progressSteps := []int32{10, 25, 50, 75, 90}
@@ -129,7 +130,7 @@ func (v *VC) relocate(ctx context.Context, began time.Time, progress func(int32)
 			return rollback(asFault(err, "power on %s in target", vm.Name))
 		}
 	}
-	if cancelled() {
+	if !mv.commit() {
 		return rollback(&types.LocalizedMethodFault{Fault: &types.RequestCanceled{}, LocalizedMessage: "The task was canceled by a user"})
 	}
 	// Switch-over: the VM leaves the source during the last step, as in vCenter, where the
@@ -141,6 +142,7 @@ func (v *VC) relocate(ctx context.Context, began time.Time, progress func(int32)
 		return rollback(asFault(err, "remove %s from source", vm.Name))
 	}
 	v.countRelocation(vm.Name)
+	reported = time.Now() // the switch-over is a step too: it lasts at least the minimum step
 	select {
 	case <-ctx.Done():
 	case <-stepEnd(len(progressSteps)):

@@ -482,3 +482,58 @@ func TestCloseAbortsRunningRelocation(t *testing.T) {
 		t.Errorf("aborted relocation counted: %d", n)
 	}
 }
+
+// CancelTask on a relocation, as vCenter does it: while the copy runs, the task ends
+// cancelled and the VM stays in the source; once the VM has left the source, the cancel
+// is refused (InvalidState) and the task finishes its move. Each step, the switch-over's
+// included, lasts at least the minimum step, so both moments are there to be hit.
+func TestCancelRelocation(t *testing.T) {
+	l := startLab(t, WithTaskDuration(0), WithMinStep(500*time.Millisecond))
+	ctx := testCtx(t)
+	east, west := open(t, ctx, l.VC(EastVC)), open(t, ctx, l.VC(WestVC))
+	// start relocates name, calls cancelAt once the task is where the test wants it,
+	// and returns the cancel's error and the task's end.
+	start := func(name string, ready func(pct int32) bool) (cancelErr error, info *types.TaskInfo, err error) {
+		vm := east.vm(t, ctx, name)
+		spec := xvmSpec(t, ctx, east, vm, west, WestWebFolder, WestCluster+"/Resources/"+WestPool, WestHost1, WestGold, thin, WestAppPortgroup)
+		task, err := vm.Relocate(ctx, spec, types.VirtualMachineMovePriorityDefaultPriority)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var once sync.Once
+		info, err = WaitTask(ctx, east.c.Client, task.Reference(), func(p int32) {
+			if ready(p) {
+				once.Do(func() { cancelErr = task.Cancel(ctx) })
+			}
+		})
+		return cancelErr, info, err
+	}
+
+	t.Run("during the copy", func(t *testing.T) {
+		cancelErr, _, err := start("web-01", func(p int32) bool { return p >= 25 })
+		if cancelErr != nil {
+			t.Fatalf("cancel refused during the copy: %v", cancelErr)
+		}
+		if !fault.Is(err, &types.RequestCanceled{}) {
+			t.Fatalf("task ended with %v, want RequestCanceled", err)
+		}
+		if _, err := east.vc.FindVM(ctx, "web-01"); err != nil {
+			t.Errorf("web-01 left the source: %v", err)
+		}
+		if _, err := west.vc.FindVM(ctx, "web-01"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("web-01 left behind in the target (err %v)", err)
+		}
+	})
+	t.Run("after the switch-over", func(t *testing.T) {
+		cancelErr, _, err := start("web-02", func(int32) bool { return east.vc.XVMRelocationsOf("web-02") == 1 })
+		if !fault.Is(cancelErr, &types.InvalidState{}) {
+			t.Fatalf("cancel after the switch-over: %v, want InvalidState", cancelErr)
+		}
+		if err != nil {
+			t.Fatalf("task ended with %v, want success", err)
+		}
+		if _, err := west.vc.FindVM(ctx, "web-02"); err != nil {
+			t.Errorf("web-02 not in the target: %v", err)
+		}
+	})
+}
