@@ -1,6 +1,7 @@
 package vcenter
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -17,54 +18,116 @@ import (
 // serial or parallel ports on the host's ports, a host CD/DVD drive), a
 // device on the vSphere Client's machine, or an ISO only the source host
 // can read. It reports whether it found any.
+//
+// A powered-off VM moves cold, and vCenter lets a disconnected device of the
+// host go with it (only warning when the target host has no backing of that
+// name). What it cannot do is connect it on the target host: a device set to
+// connect at power-on is a Warning, said before the move instead of found
+// missing at the first start.
 func (r *resolver) checkDevices(vm string, power types.VirtualMachinePowerState, devices object.VirtualDeviceList) bool {
 	blocked := false
+	off := power == types.VirtualMachinePowerStatePoweredOff
 	block := func(d types.BaseVirtualDevice, what, hint string) {
 		r.block(vm, fmt.Sprintf("%s of %s %s; vMotion cannot move it", deviceLabel(devices, d), vm, what), hint)
 		blocked = true
 	}
+	warnAtPowerOn := func(d types.BaseVirtualDevice, what, hint string) {
+		r.add(Warning, vm, fmt.Sprintf("%s of %s %s and is set to connect at power-on; %s moves powered off, but the device will not connect on the target host when it starts",
+			deviceLabel(devices, d), vm, what, vm), hint)
+	}
 	const disconnect = "disconnect it (edit the VM's settings) before the move, and reconnect it in the target if needed"
+	const unplug = "untick Connect At Power On or remove the device (edit the VM's settings), and give it a device of the target host after the move if it needs one"
 	for _, d := range devices {
 		// A device counts when it is connected now or will be at power-on:
 		// either way the target host would have to provide it.
 		conn := d.GetVirtualDevice().Connectable
-		connected := conn == nil || conn.Connected || (conn.StartConnected && power != types.VirtualMachinePowerStatePoweredOff)
+		connected := conn == nil || conn.Connected || (conn.StartConnected && !off)
+		// later: the VM is off and the device will try to connect when it starts.
+		later := !connected && conn.StartConnected
 		switch dev := d.(type) {
 		case *types.VirtualPCIPassthrough:
 			name := ""
 			if b, ok := dev.Backing.(types.BaseVirtualDeviceDeviceBackingInfo); ok && b.GetVirtualDeviceDeviceBackingInfo().DeviceName != "" {
 				name = " (" + b.GetVirtualDeviceDeviceBackingInfo().DeviceName + ")"
 			}
+			if _, dynamic := dev.Backing.(*types.VirtualPCIPassthroughDynamicBackingInfo); dynamic && off {
+				// Dynamic DirectPath I/O names a device model, not a host's device:
+				// ESXi picks a free one of that model at power-on, on whichever host
+				// the VM starts. Powered off, the VM is bound to no host.
+				r.add(Warning, vm, fmt.Sprintf("%s of %s is a dynamic DirectPath I/O device%s; %s moves powered off, and will only start on a target host with a free device of that model",
+					deviceLabel(devices, d), vm, name, vm),
+					"make sure the target cluster has hosts with that device free, or remove it before the move")
+				continue
+			}
+			if off {
+				// Kept a blocker even cold: the backing names the source host's PCI
+				// address and system id, and ESXi refuses to power the VM on anywhere
+				// else with it. Whether vCenter refuses the cold move itself is not
+				// known here; either way the VM would arrive unable to start.
+				r.block(vm, fmt.Sprintf("%s of %s is a PCI passthrough device%s bound to its current host's hardware; moved powered off, %s would not start on a target host",
+					deviceLabel(devices, d), vm, name, vm),
+					"remove the device (edit the VM's settings), move the VM, then add a passthrough device of the target host")
+				blocked = true
+				continue
+			}
 			block(d, "is a PCI passthrough device"+name+" tied to its current host",
 				"power the VM off and remove the device, move it, then add the target host's device")
 		case *types.VirtualUSB:
-			if connected {
+			switch {
+			case connected:
 				block(d, "is a connected USB device", disconnect)
+			case later:
+				warnAtPowerOn(d, "is a USB device of its host", unplug)
 			}
 		case *types.VirtualSerialPort:
-			if _, ok := dev.Backing.(*types.VirtualSerialPortDeviceBackingInfo); ok && connected {
-				block(d, "uses the host's serial port "+deviceName(dev.Backing), disconnect+", or back it with a file or network URI")
+			if _, ok := dev.Backing.(*types.VirtualSerialPortDeviceBackingInfo); ok {
+				switch {
+				case connected:
+					block(d, "uses the host's serial port "+deviceName(dev.Backing), disconnect+", or back it with a file or network URI")
+				case later:
+					warnAtPowerOn(d, "uses the host's serial port "+deviceName(dev.Backing), unplug+", or back it with a file or network URI")
+				}
 			}
 		case *types.VirtualParallelPort:
-			if _, ok := dev.Backing.(*types.VirtualParallelPortDeviceBackingInfo); ok && connected {
-				block(d, "uses the host's parallel port "+deviceName(dev.Backing), disconnect+", or back it with a file")
+			if _, ok := dev.Backing.(*types.VirtualParallelPortDeviceBackingInfo); ok {
+				switch {
+				case connected:
+					block(d, "uses the host's parallel port "+deviceName(dev.Backing), disconnect+", or back it with a file")
+				case later:
+					warnAtPowerOn(d, "uses the host's parallel port "+deviceName(dev.Backing), unplug+", or back it with a file")
+				}
 			}
 		case *types.VirtualCdrom:
-			if !connected {
+			if !connected && !later {
 				continue
 			}
+			var what, hint string
+			laterWhat := "" // what, worded to go before "and is set to connect", when it differs
 			switch b := dev.Backing.(type) {
 			case *types.VirtualCdromRemotePassthroughBackingInfo, *types.VirtualCdromRemoteAtapiBackingInfo:
-				block(d, "is connected to a client device", disconnect)
+				what, hint = "a client device", disconnect
 			case *types.VirtualCdromAtapiBackingInfo, *types.VirtualCdromPassthroughBackingInfo:
-				block(d, "is connected to the host's drive "+deviceName(b), disconnect)
+				what, hint = "the host's drive "+deviceName(b), disconnect
 			case *types.VirtualCdromIsoBackingInfo:
 				if strings.HasPrefix(strings.TrimSpace(b.FileName), "[]") || !strings.HasPrefix(strings.TrimSpace(b.FileName), "[") {
-					block(d, "is connected to "+b.FileName+", an ISO on the host's own disk", disconnect+", or use an ISO on a datastore")
-				} else {
+					what, hint = b.FileName+", an ISO on the host's own disk", disconnect+", or use an ISO on a datastore"
+					laterWhat = b.FileName + " (an ISO on the host's own disk)"
+				} else if connected {
 					r.add(Warning, vm, fmt.Sprintf("%s of %s is connected to %s; the target host can only keep it connected if it mounts the same datastore",
 						deviceLabel(devices, d), vm, b.FileName), disconnect)
+					continue
+				} else {
+					r.add(Warning, vm, fmt.Sprintf("%s of %s is set to connect to %s at power-on; it will only connect if the target host mounts the same datastore",
+						deviceLabel(devices, d), vm, b.FileName), "untick Connect At Power On, or copy the ISO to a datastore of the target and point the drive at it after the move")
+					continue
 				}
+			default:
+				continue
+			}
+			if connected {
+				block(d, "is connected to "+what, hint)
+			} else {
+				warnAtPowerOn(d, "uses "+cmp.Or(laterWhat, what), unplug)
 			}
 		}
 	}

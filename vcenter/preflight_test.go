@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
+
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
 
@@ -214,5 +217,93 @@ func TestPlan200VMs(t *testing.T) {
 	}
 	if n := east.Requests() - before; n > 20 {
 		t.Errorf("resolving 200 VMs took %d requests to the source, want a handful", n)
+	}
+}
+
+// Host-backed devices by power state: a running VM cannot take them along; a powered-off
+// one moves cold, but what is set to connect at power-on will not find its device on the
+// target host, which the review must say before the move rather than the first start after.
+func TestDeviceFindings(t *testing.T) {
+	const (
+		on        = types.VirtualMachinePowerStatePoweredOn
+		off       = types.VirtualMachinePowerStatePoweredOff
+		suspended = types.VirtualMachinePowerStateSuspended
+	)
+	atPowerOn := func() *types.VirtualDeviceConnectInfo { return &types.VirtualDeviceConnectInfo{StartConnected: true} }
+	idle := func() *types.VirtualDeviceConnectInfo { return &types.VirtualDeviceConnectInfo{} }
+	dev := func(label string, conn *types.VirtualDeviceConnectInfo, backing types.BaseVirtualDeviceBackingInfo) types.VirtualDevice {
+		return types.VirtualDevice{Key: 9000, DeviceInfo: &types.Description{Label: label}, Connectable: conn, Backing: backing}
+	}
+	serial := func(conn *types.VirtualDeviceConnectInfo) types.BaseVirtualDevice {
+		return &types.VirtualSerialPort{VirtualDevice: dev("Serial port 1", conn,
+			&types.VirtualSerialPortDeviceBackingInfo{VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "/dev/ttyS0"}})}
+	}
+	cdrom := func(b types.BaseVirtualDeviceBackingInfo) types.BaseVirtualDevice {
+		return &types.VirtualCdrom{VirtualDevice: dev("CD/DVD drive 1", atPowerOn(), b)}
+	}
+	iso := func(name string) types.BaseVirtualDeviceBackingInfo {
+		return &types.VirtualCdromIsoBackingInfo{VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: name}}
+	}
+	static := &types.VirtualPCIPassthroughDeviceBackingInfo{VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "NVIDIA A100"},
+		Id: "0000:3b:00.0", DeviceId: "20b0", SystemId: "5e3c-esx-e1", VendorId: 0x10de}
+	dynamic := &types.VirtualPCIPassthroughDynamicBackingInfo{VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "NVIDIA A100"},
+		AllowedDevice: []types.VirtualPCIPassthroughAllowedDevice{{VendorId: 0x10de, DeviceId: 0x20b0}}}
+	tests := []struct {
+		name   string
+		power  types.VirtualMachinePowerState
+		device types.BaseVirtualDevice
+		sev    Severity // OK: no finding at all
+		words  []string
+	}{
+		{"serial port of a running VM", on, serial(atPowerOn()), Blocker, []string{"Serial port 1 of vm-a uses the host's serial port /dev/ttyS0; vMotion cannot move it"}},
+		{"serial port of a suspended VM", suspended, serial(atPowerOn()), Blocker, []string{"uses the host's serial port /dev/ttyS0"}},
+		{"serial port of a powered-off VM", off, serial(atPowerOn()), Warning,
+			[]string{"Serial port 1 of vm-a uses the host's serial port /dev/ttyS0 and is set to connect at power-on", "will not connect on the target host"}},
+		{"serial port left disconnected", off, serial(idle()), OK, nil},
+		{"parallel port of a powered-off VM", off, &types.VirtualParallelPort{VirtualDevice: dev("Parallel port 1", atPowerOn(),
+			&types.VirtualParallelPortDeviceBackingInfo{VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "/dev/parport0"}})},
+			Warning, []string{"uses the host's parallel port /dev/parport0 and is set to connect at power-on"}},
+		{"usb device of a powered-off VM", off, &types.VirtualUSB{VirtualDevice: dev("USB device 1", atPowerOn(),
+			&types.VirtualUSBUSBBackingInfo{VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "path:1/0/3"}})},
+			Warning, []string{"USB device 1 of vm-a is a USB device of its host and is set to connect at power-on"}},
+		{"client cd-rom of a powered-off VM", off, cdrom(&types.VirtualCdromRemotePassthroughBackingInfo{}), Warning,
+			[]string{"uses a client device and is set to connect at power-on"}},
+		{"host drive of a powered-off VM", off, cdrom(&types.VirtualCdromAtapiBackingInfo{VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "/dev/cdrom"}}),
+			Warning, []string{"uses the host's drive /dev/cdrom and is set to connect at power-on"}},
+		{"host-local iso of a powered-off VM", off, cdrom(iso("[] /vmimages/tools-isoimages/linux.iso")), Warning,
+			[]string{"uses [] /vmimages/tools-isoimages/linux.iso (an ISO on the host's own disk) and is set to connect at power-on"}},
+		{"datastore iso of a powered-off VM", off, cdrom(iso("[east-ds-01] iso/rhel9.iso")), Warning,
+			[]string{"is set to connect to [east-ds-01] iso/rhel9.iso at power-on", "mounts the same datastore"}},
+		{"static passthrough of a powered-off VM", off, &types.VirtualPCIPassthrough{VirtualDevice: dev("PCI device 0", nil, static)}, Blocker,
+			[]string{"PCI device 0 of vm-a is a PCI passthrough device (NVIDIA A100) bound to its current host's hardware", "would not start on a target host"}},
+		{"dynamic passthrough of a powered-off VM", off, &types.VirtualPCIPassthrough{VirtualDevice: dev("PCI device 0", nil, dynamic)}, Warning,
+			[]string{"is a dynamic DirectPath I/O device (NVIDIA A100)", "only start on a target host with a free device of that model"}},
+		{"dynamic passthrough of a running VM", on, &types.VirtualPCIPassthrough{VirtualDevice: dev("PCI device 0", nil, dynamic)}, Blocker,
+			[]string{"is a PCI passthrough device (NVIDIA A100) tied to its current host"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &resolver{plan: &Plan{}, spec: MoveSpec{Source: xvmsim.EastVC, Target: xvmsim.WestVC}}
+			blocked := r.checkDevices("vm-a", tt.power, object.VirtualDeviceList{tt.device})
+			if blocked != (tt.sev == Blocker) {
+				t.Errorf("blocked = %v, want %v", blocked, tt.sev == Blocker)
+			}
+			if tt.sev == OK {
+				if len(r.plan.Findings) != 0 {
+					t.Errorf("findings %+v, want none", r.plan.Findings)
+				}
+				return
+			}
+			if len(r.plan.Findings) != 1 {
+				t.Fatalf("findings %+v, want one %s", r.plan.Findings, tt.sev)
+			}
+			f := findingWith(r.plan, tt.sev, tt.words...)
+			if f == nil {
+				t.Fatalf("no %s saying %q; findings: %+v", tt.sev, tt.words, r.plan.Findings)
+			}
+			if f.Hint == "" || f.VM != "vm-a" {
+				t.Errorf("finding %+v: want a hint and the VM's name", *f)
+			}
+		})
 	}
 }
