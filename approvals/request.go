@@ -134,7 +134,9 @@ type Job struct {
 	Fault string `json:"fault,omitempty"`
 	Hint  string `json:"hint,omitempty"`
 	// Warning is what a succeeded move still wants someone to look at (tags not copied).
-	Warning   string    `json:"warning,omitempty"`
+	Warning string `json:"warning,omitempty"`
+	// UndoneBy is the request that asks for this move's way back (/xvm undo), if any.
+	UndoneBy  string    `json:"undone_by,omitempty"`
 	StartedAt time.Time `json:"started_at,omitzero"`
 	EndedAt   time.Time `json:"ended_at,omitzero"`
 	// ThreadTS is the timestamp of this job's progress message in the request's thread.
@@ -150,6 +152,8 @@ type Request struct {
 	TargetVC  string    `json:"target_vc"`
 	Placement Placement `json:"placement"`
 	Review    Review    `json:"review"`
+	// UndoOf is the job whose way back this request asks for (/xvm undo), if any.
+	UndoOf string `json:"undo_of,omitempty"`
 
 	Requester string `json:"requester"`
 	Channel   string `json:"channel"`

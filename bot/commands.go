@@ -132,8 +132,13 @@ func (b *Bot) undo(ctx context.Context, jobID string, who invocation) string {
 	case j == nil:
 		b.tell(ctx, who, notice(fmt.Sprintf("%s has %d jobs: name one, e.g. /xvm undo %s.", r.ID, len(r.Jobs), r.Jobs[0].ID)))
 		return outcomeFailed
-	case j.State != approvals.StateSucceeded:
+	case j.State != approvals.StateSucceeded && (j.State != approvals.StateFailed || j.Origin == nil):
+		// (A failed job with an origin moved, but not as approved: its way back is wanted.)
 		b.tell(ctx, who, notice(fmt.Sprintf("%s did not move %s (it is %s): there is nothing to undo.", j.ID, j.VM, j.State)))
+		return outcomeFailed
+	case j.UndoneBy != "" && b.undoActive(ctx, j.UndoneBy):
+		b.tell(ctx, who, notice(fmt.Sprintf("%s already asks for the way back of %s (%s): see `/xvm status %s`.",
+			j.UndoneBy, j.VM, j.ID, j.UndoneBy)))
 		return outcomeFailed
 	case j.Origin == nil:
 		b.tell(ctx, who, notice(fmt.Sprintf("xvmbot did not record where %s was before %s, so it cannot ask for the way back; "+
@@ -143,9 +148,42 @@ func (b *Bot) undo(ctx context.Context, jobID string, who invocation) string {
 	o := j.Origin
 	cmd := Command{Verb: VerbMigrate, Direction: approvals.Migrate, VMs: []string{j.VM}, From: r.TargetVC, To: o.VCenter,
 		Placement: approvals.Placement{Cluster: o.Cluster, Host: o.Host, Pool: o.Pool, Datastore: o.Datastore,
-			Folder: o.Folder, DiskFormat: o.DiskFormat, Networks: o.Networks}}
+			Folder: o.Folder, DiskFormat: o.DiskFormat, Networks: o.Networks}, UndoOf: j.ID}
 	b.log.Info("undo requested", "job_id", j.ID, "vm", j.VM, "user", who.User)
 	return b.planAndSubmit(ctx, cmd, r.TargetVC, o.VCenter, who)
+}
+
+// undoActive reports whether the undo request id may still move the VM back (or did):
+// a second undo of the same job is refused until it has been rejected, has expired, was
+// cancelled or failed.
+func (b *Bot) undoActive(ctx context.Context, id string) bool {
+	u, err := b.svc.Get(ctx, id)
+	if err != nil {
+		return false // gone from the store: nothing stands in the way
+	}
+	switch u.State {
+	case approvals.StateRejected, approvals.StateExpired, approvals.StateCancelled, approvals.StateFailed:
+		return false
+	}
+	return true
+}
+
+// markUndone records on the job an undo asks the way back of which request does.
+func (b *Bot) markUndone(ctx context.Context, jobID, undoID string) {
+	_, err := b.svc.Update(ctx, requestIDOf(jobID), func(r *approvals.Request) error {
+		j := r.Job(jobID)
+		if j == nil && len(r.Jobs) == 1 {
+			j = &r.Jobs[0]
+		}
+		if j == nil {
+			return fmt.Errorf("no job %s", jobID)
+		}
+		j.UndoneBy = undoID
+		return nil
+	})
+	if err != nil {
+		b.log.Error("record the undo on its job", "job_id", jobID, "undo_request_id", undoID, "err", err)
+	}
 }
 
 // planAndSubmit pre-flights a move and, unless it is a check or blocked, stores the
@@ -165,6 +203,7 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 		TargetVC:  dst,
 		Placement: cmd.Placement,
 		Review:    reviewOf(plan),
+		UndoOf:    cmd.UndoOf,
 		Requester: who.User,
 		Channel:   who.Channel,
 	}
@@ -186,6 +225,9 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 		return outcomeFailed
 	}
 	log = log.With("request_id", r.ID)
+	if r.UndoOf != "" {
+		b.markUndone(ctx, r.UndoOf, r.ID)
+	}
 	ts, err := b.slack.post(ctx, r.Channel, "", asMessage(RenderRequest(r, b.now())))
 	if err != nil {
 		// Nobody can approve a request they cannot see: withdraw it and say so.

@@ -21,6 +21,7 @@ type Command struct {
 	Placement approvals.Placement // cluster=, host=, pool=, datastore=, folder=, network=, disk=, priority=
 	Arg       string              // id for status/cancel/undo; window (24h|7d) for stats; verb for help
 	Wizard    bool                // migrate/import with no arguments: open the modal
+	UndoOf    string              // the job an undo asks the way back of (set by undo, not typed)
 }
 
 // UsageError names what is wrong with a command and carries the usage to show.

@@ -204,6 +204,9 @@ func requestedBy(r *approvals.Request) string {
 	if r.Placement.Priority == "high" {
 		parts = append(parts, "high priority")
 	}
+	if r.UndoOf != "" {
+		parts = append(parts, "↩️ the way back of job "+esc(r.UndoOf))
+	}
 	return strings.Join(parts, " · ")
 }
 

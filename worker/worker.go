@@ -447,11 +447,18 @@ func (w *Worker) afterMove(ctx context.Context, j events.Job, mv *events.JobMove
 			"(the worker that started the move stopped before recording it): check them in " + j.TargetVC}, nil
 	}
 	var done success
+	var unverified string
 	var err error
-	if done.origin, err = w.verify(ctx, j, mv, log); err != nil {
-		return done, err
+	if done.origin, unverified, err = w.verify(ctx, j, mv, log); err != nil {
+		return done, err // the origin too: the VM moved, undo can take it back
 	}
-	done.note = w.copyMetadata(ctx, j, mv, log)
+	var notes []string
+	for _, n := range []string{unverified, w.copyMetadata(ctx, j, mv, log)} {
+		if n != "" {
+			notes = append(notes, n)
+		}
+	}
+	done.note = strings.Join(notes, "; ")
 	return done, nil
 }
 
@@ -483,11 +490,15 @@ func (w *Worker) copyMetadata(ctx context.Context, j events.Job, mv *events.JobM
 // verify checks that the VM is where the request said, and returns where it was, for undo. A
 // relocation whose task succeeded but left the VM elsewhere is reported as a failure: the
 // people who approved one placement must learn that another one happened.
-func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, log *slog.Logger) (*events.Placement, error) {
+//
+// If where the VM is now cannot be read, the move is not failed (vCenter said it
+// succeeded), but note says what was not done.
+func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, log *slog.Logger) (origin *events.Placement, note string, err error) {
 	after, err := w.vc.Where(ctx, j.TargetVC, j.VM)
 	if err != nil {
 		log.Warn("could not verify the placement after the move", "err", err)
-		return nil, nil // the task said it succeeded; a failed read is not a failed move
+		return nil, fmt.Sprintf("its placement could not be read to verify it (%s), so /xvm undo is not offered: check it in %s",
+			strings.ReplaceAll(err.Error(), "\n", "; "), j.TargetVC), nil
 	}
 	var off []string
 	want := func(what, got, exp string) {
@@ -504,26 +515,26 @@ func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, l
 			off = append(off, fmt.Sprintf("%s is on %q, not %q", nic.Label, after.Networks[i], nic.Target))
 		}
 	}
+	if mv.Origin != nil {
+		o := *mv.Origin
+		seen := map[events.NetworkMapping]bool{}
+		for i, pg := range mv.OriginNICs {
+			if i < len(after.Networks) {
+				m := events.NetworkMapping{Source: after.Networks[i], Target: pg}
+				if !seen[m] {
+					seen[m] = true
+					o.Networks = append(o.Networks, m)
+				}
+			}
+		}
+		origin = &o
+	}
 	if len(off) > 0 {
-		return nil, &vcenter.Fault{VCenter: j.TargetVC, VM: j.VM, Step: "verify", Kind: "PlacementMismatch",
+		return origin, "", &vcenter.Fault{VCenter: j.TargetVC, VM: j.VM, Step: "verify", Kind: "PlacementMismatch",
 			Message: fmt.Sprintf("%s moved to %s, but not as approved: %s", j.VM, j.TargetVC, strings.Join(off, "; ")),
 			Hint:    fmt.Sprintf("check %s in %s; /xvm undo %s asks for the way back", j.VM, j.TargetVC, j.ID)}
 	}
-	if mv.Origin == nil {
-		return nil, nil
-	}
-	o := *mv.Origin
-	seen := map[events.NetworkMapping]bool{}
-	for i, pg := range mv.OriginNICs {
-		if i < len(after.Networks) {
-			m := events.NetworkMapping{Source: after.Networks[i], Target: pg}
-			if !seen[m] {
-				seen[m] = true
-				o.Networks = append(o.Networks, m)
-			}
-		}
-	}
-	return &o, nil
+	return origin, "", nil
 }
 
 // outsideWindow holds a job that may not start yet because its target vCenter's change
@@ -773,7 +784,7 @@ func (w *Worker) settle(ctx context.Context, j events.Job, rec Record, res *vcen
 			cur.TaskRef = rec.TaskRef
 			return w.cancelled(ctx, j, cur, log)
 		}
-		return w.fail(ctx, j, rec, err, dur, log)
+		return w.fail(ctx, j, rec, err, done.origin, dur, log)
 	}
 	if res.TaskRef != "" {
 		rec.TaskRef = res.TaskRef
@@ -790,7 +801,9 @@ func (w *Worker) settle(ctx context.Context, j events.Job, rec Record, res *vcen
 	return w.publishFinal(ctx, log, e)
 }
 
-func (w *Worker) fail(ctx context.Context, j events.Job, rec Record, err error, dur time.Duration, log *slog.Logger) error {
+// fail reports a failed attempt: a retry later, or a failure. origin is set when the VM
+// moved although the job failed (not as approved): undo can take it back.
+func (w *Worker) fail(ctx context.Context, j events.Job, rec Record, err error, origin *events.Placement, dur time.Duration, log *slog.Logger) error {
 	var f *vcenter.Fault
 	kind, msg, hint, step := "Error", err.Error(), "", ""
 	if errors.As(err, &f) {
@@ -833,7 +846,7 @@ func (w *Worker) fail(ctx context.Context, j events.Job, rec Record, err error, 
 		hint = fmt.Sprintf("the worker's log has the details (job_id=%s); once the cause is fixed, ask for the move again", j.ID)
 	}
 	e := w.event(j, events.EventFailed, msg, 0)
-	e.Step, e.Fault, e.Error, e.Hint, e.Duration = stepWords(step, rec.TaskRef), kind, msg, hint, dur.Seconds()
+	e.Step, e.Fault, e.Error, e.Hint, e.Duration, e.Origin = stepWords(step, rec.TaskRef), kind, msg, hint, dur.Seconds(), origin
 	rec.State, rec.Error, rec.Final, rec.UpdatedAt = "failed", msg, &e, w.now()
 	if serr := w.records.Save(ctx, rec); serr != nil {
 		log.Error("save failed job record", "err", serr)

@@ -602,6 +602,40 @@ func TestPlacementIsVerifiedAfterTheMove(t *testing.T) {
 		!strings.Contains(f[0].Error, "lost+found") || !strings.Contains(f[0].Hint, "undo") {
 		t.Fatalf("final events %+v", f)
 	}
+	// The VM did move: the failure carries where it was, so undo can take it back.
+	if o := f[0].Origin; o == nil || o.VCenter != "vc-east" || o.Folder != "apps/web" {
+		t.Fatalf("origin %+v, want web-01's place in vc-east", o)
+	}
+	if f[0].Step != "verifying the placement after the move" {
+		t.Fatalf("step %q", f[0].Step)
+	}
+}
+
+// unreadable cannot read where a VM is in the target after its move.
+type unreadable struct{ relocator }
+
+func (u unreadable) Where(ctx context.Context, vc, vm string) (*vcenter.Where, error) {
+	if vc == "vc-west" {
+		return nil, errors.New("vc-west did not answer")
+	}
+	return u.relocator.Where(ctx, vc, vm)
+}
+
+// A move whose placement cannot be read back still succeeded (vCenter said so), but the
+// succeeded event says it was not verified and undo is not offered, instead of nothing.
+func TestUnverifiedMoveSaysSo(t *testing.T) {
+	r := newRig(t)
+	w := New(Config{Name: "w1", Slots: 1, MaxAttempts: 3}, unreadable{r.mgr}, r.rec,
+		NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil,
+		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err := w.Handle(r.ctx, job("web-01"), delivery{1}); err != nil {
+		t.Fatal(err)
+	}
+	f := r.rec.final()
+	if len(f) != 1 || f[0].Type != events.EventSucceeded || f[0].Origin != nil ||
+		!strings.Contains(f[0].Warning, "could not be read to verify it") || !strings.Contains(f[0].Warning, "undo is not offered") {
+		t.Fatalf("final events %+v, want a success warning that the placement was not verified", f)
+	}
 }
 
 // watchProbe records how many holders a slot has while a relocation is being watched.

@@ -259,13 +259,18 @@ func TestUndoBringsTheVMBack(t *testing.T) {
 	h.click(uBoss, msg, "xvm_approve")
 	h.awaitEnd(msg.TS, "succeeded")
 
-	back := h.request(uReq, "undo "+h.requestID(msg)+"-01")
+	job := h.requestID(msg) + "-01"
+	back := h.request(uReq, "undo "+job)
 	review := h.ws.Plain(back)
-	for _, want := range []string{"vc-west", "vc-east", "east-prod", "apps", "east-ds-01", "apps/web", "east-app-pg"} {
+	for _, want := range []string{"vc-west", "vc-east", "east-prod", "apps", "east-ds-01", "apps/web", "east-app-pg", "the way back of job " + job} {
 		if !strings.Contains(review, want) {
 			t.Errorf("the undo request does not show %q:\n%s", want, review)
 		}
 	}
+	// A second undo of the same move, while the first is pending, is refused: one way back.
+	n := len(h.ws.Ephemerals(uBoss))
+	h.command(uBoss, "undo "+job)
+	h.awaitEphemeral(uBoss, n, h.requestID(back)+" already asks for the way back of web-01")
 	h.click(uBoss, back, "xvm_approve")
 	h.awaitEnd(back.TS, "succeeded")
 	got, err := east.FindVM(h.ctx, "web-01")
