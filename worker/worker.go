@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -179,8 +180,14 @@ func (w *Worker) Run(ctx context.Context) error {
 }
 
 // Handle runs one job delivery. It is exported so tests and the bus runner share it.
-func (w *Worker) Handle(ctx context.Context, j events.Job, d events.Delivery) error {
+func (w *Worker) Handle(ctx context.Context, j events.Job, d events.Delivery) (err error) {
 	log := w.log.With("job_id", j.ID, "request_id", j.RequestID, "vm", j.VM, "src_vc", j.SourceVC, "dst_vc", j.TargetVC)
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("job handler panic", "panic", p, "stack", string(debug.Stack()))
+			err = w.afterPanic(ctx, j, p, log)
+		}
+	}()
 
 	rec, seen, err := w.records.Load(ctx, j.ID)
 	if err != nil {
@@ -247,6 +254,23 @@ func (w *Worker) Handle(ctx context.Context, j events.Job, d events.Delivery) er
 		return w.resume(ctx, j, d, rec, renew, log)
 	}
 	return w.run(ctx, j, d, rec, renew, log)
+}
+
+// afterPanic settles a delivery that panicked. A job whose task may run is followed
+// again (a redelivery re-attaches, it never starts a second move); one that started
+// nothing is tried again up to MaxAttempts, then reported failed, so that nobody waits
+// for an outcome that would never come.
+func (w *Worker) afterPanic(ctx context.Context, j events.Job, p any, log *slog.Logger) error {
+	retry := events.RetryAfter(fmt.Errorf("%s: internal error: %v", j.VM, p), watchRetryDelay)
+	rec, ok, err := w.records.Load(ctx, j.ID)
+	if err != nil || !ok || rec.TaskRef != "" || rec.Attempts < w.cfg.MaxAttempts {
+		return retry
+	}
+	ierr := &vcenter.Fault{VM: j.VM, Kind: "InternalError",
+		Message: fmt.Sprintf("xvmbot failed internally while moving %s (%v), %d times", j.VM, p, rec.Attempts),
+		Hint: fmt.Sprintf("check where %s is in %s and %s; the worker's log has the details (job_id=%s): report them",
+			j.VM, j.SourceVC, j.TargetVC, j.ID)}
+	return w.fail(ctx, j, rec, ierr, nil, 0, log)
 }
 
 // resume continues a job a previous delivery started.

@@ -975,3 +975,35 @@ func TestPermanentTaskFaultFailsAtOnceNamingTheStep(t *testing.T) {
 		t.Fatalf("%s left vc-east: %v", j.VM, err)
 	}
 }
+
+// panicky plans by panicking, as a bug would.
+type panicky struct{ relocator }
+
+func (panicky) Plan(context.Context, vcenter.MoveSpec) (*vcenter.Plan, error) { panic("index out of range") }
+
+// A job whose handling panics before anything started is tried again, and after its
+// attempts it is reported failed (with what to check) instead of vanishing: nobody is
+// left waiting for an outcome that would never come.
+func TestPanickingJobIsRetriedThenReported(t *testing.T) {
+	r := newRig(t)
+	w := New(Config{Name: "w1", Slots: 1, MaxAttempts: 2}, panicky{r.mgr}, r.rec,
+		NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil,
+		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	j := job("web-01")
+	if err := w.Handle(r.ctx, j, delivery{1}); !errors.Is(err, events.ErrRetry) {
+		t.Fatalf("first panic: err = %v, want a retry", err)
+	}
+	if len(r.rec.final()) != 0 {
+		t.Fatalf("reported after one attempt: %+v", r.rec.final())
+	}
+	if err := w.Handle(r.ctx, j, delivery{2}); err == nil || errors.Is(err, events.ErrRetry) {
+		t.Fatalf("second panic: err = %v, want the job failed", err)
+	}
+	f := r.rec.final()
+	if len(f) != 1 || f[0].Type != events.EventFailed || f[0].Fault != "InternalError" || !strings.Contains(f[0].Hint, "job_id="+j.ID) {
+		t.Fatalf("final events %+v, want one InternalError failure", f)
+	}
+	if holder, _ := r.bus.Leases().Holder(r.ctx, leaseKey(j)); holder != "" {
+		t.Fatalf("the lease is still held by %s after the panic", holder)
+	}
+}
