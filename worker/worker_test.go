@@ -979,7 +979,9 @@ func TestPermanentTaskFaultFailsAtOnceNamingTheStep(t *testing.T) {
 // panicky plans by panicking, as a bug would.
 type panicky struct{ relocator }
 
-func (panicky) Plan(context.Context, vcenter.MoveSpec) (*vcenter.Plan, error) { panic("index out of range") }
+func (panicky) Plan(context.Context, vcenter.MoveSpec) (*vcenter.Plan, error) {
+	panic("index out of range")
+}
 
 // A job whose handling panics before anything started is tried again, and after its
 // attempts it is reported failed (with what to check) instead of vanishing: nobody is
