@@ -15,22 +15,28 @@ import (
 // own handlers do: with the gate held exclusively, so that no SOAP request reads an
 // object half-changed and no emulated create or destroy runs at the same time, and
 // through the registry's AtomicUpdate, which holds the object's own lock and tells the
-// property collector what changed. Each toggle can be undone with the same call.
+// property collector what changed. Each toggle returns what it replaced, so that a
+// test can put it back with the same call.
 
 // SetHostConnection sets the connection state vCenter reports for the host named
-// host: connected, disconnected or notResponding.
-func (v *VC) SetHostConnection(host string, state types.HostSystemConnectionState) error {
-	return v.toggle("HostSystem", host, func(mo.Entity) []types.PropertyChange {
+// host (connected, disconnected or notResponding) and returns the one it had.
+func (v *VC) SetHostConnection(host string, state types.HostSystemConnectionState) (types.HostSystemConnectionState, error) {
+	var was types.HostSystemConnectionState
+	err := v.toggle("HostSystem", host, func(obj mo.Entity) []types.PropertyChange {
+		was = obj.(*simulator.HostSystem).Runtime.ConnectionState
 		return []types.PropertyChange{{Name: "runtime.connectionState", Val: state}}
 	})
+	return was, err
 }
 
 // SetDatastoreAccessible makes the datastore named name accessible or not, from every
 // host that mounts it, as vCenter reports a datastore whose storage is gone (all paths
-// down).
-func (v *VC) SetDatastoreAccessible(name string, accessible bool) error {
-	return v.toggle("Datastore", name, func(obj mo.Entity) []types.PropertyChange {
+// down). It returns whether the datastore was accessible.
+func (v *VC) SetDatastoreAccessible(name string, accessible bool) (bool, error) {
+	var was bool
+	err := v.toggle("Datastore", name, func(obj mo.Entity) []types.PropertyChange {
 		ds := obj.(*simulator.Datastore)
+		was = ds.Summary.Accessible
 		reason := ""
 		if !accessible {
 			reason = string(types.HostMountInfoInaccessibleReasonAllPathsDown_Timeout)
@@ -48,12 +54,15 @@ func (v *VC) SetDatastoreAccessible(name string, accessible bool) error {
 			{Name: "host", Val: mounts},
 		}
 	})
+	return was, err
 }
 
 // SetHostVersion makes the host named host report ESXi version (e.g. "6.0.0") as
-// its product, in config.product and summary.config.product alike.
-func (v *VC) SetHostVersion(host, version string) error {
-	return v.toggle("HostSystem", host, func(obj mo.Entity) []types.PropertyChange {
+// its product, in config.product and summary.config.product alike, and returns the
+// version it reported before.
+func (v *VC) SetHostVersion(host, version string) (string, error) {
+	var was string
+	err := v.toggle("HostSystem", host, func(obj mo.Entity) []types.PropertyChange {
 		h := obj.(*simulator.HostSystem)
 		var about types.AboutInfo
 		if h.Config != nil {
@@ -61,6 +70,7 @@ func (v *VC) SetHostVersion(host, version string) error {
 		} else if h.Summary.Config.Product != nil {
 			about = *h.Summary.Config.Product
 		}
+		was = about.Version
 		about.Version = version
 		about.ApiVersion = apiVersion(version)
 		about.FullName = "VMware ESXi " + version + " build-xvmsim"
@@ -74,6 +84,7 @@ func (v *VC) SetHostVersion(host, version string) error {
 		}
 		return changes
 	})
+	return was, err
 }
 
 // toggle finds the object of that kind and name and applies the changes edit returns,

@@ -49,11 +49,13 @@ func TestToggles(t *testing.T) {
 	}
 
 	t.Run("host connection", func(t *testing.T) {
+		before := types.HostSystemConnectionStateConnected
 		for _, state := range []types.HostSystemConnectionState{types.HostSystemConnectionStateNotResponding,
 			types.HostSystemConnectionStateDisconnected, types.HostSystemConnectionStateConnected} {
-			if err := west.SetHostConnection(WestHost3, state); err != nil {
-				t.Fatal(err)
+			if was, err := west.SetHostConnection(WestHost3, state); err != nil || was != before {
+				t.Fatalf("set %s: was %s (%v), want %s", state, was, err, before)
 			}
+			before = state
 			if got := host(WestHost3).Runtime.ConnectionState; got != state {
 				t.Errorf("%s is %s, want %s", WestHost3, got, state)
 			}
@@ -64,8 +66,8 @@ func TestToggles(t *testing.T) {
 	})
 
 	t.Run("datastore accessibility", func(t *testing.T) {
-		if err := west.SetDatastoreAccessible(WestGold, false); err != nil {
-			t.Fatal(err)
+		if was, err := west.SetDatastoreAccessible(WestGold, false); err != nil || !was {
+			t.Fatalf("was accessible: %v, %v", was, err)
 		}
 		ds := datastore(WestGold)
 		if ds.Summary.Accessible {
@@ -79,8 +81,8 @@ func TestToggles(t *testing.T) {
 		if !datastore(WestSilver).Summary.Accessible {
 			t.Errorf("%s became inaccessible too", WestSilver)
 		}
-		if err := west.SetDatastoreAccessible(WestGold, true); err != nil {
-			t.Fatal(err)
+		if was, err := west.SetDatastoreAccessible(WestGold, true); err != nil || was {
+			t.Fatalf("was accessible: %v, %v", was, err)
 		}
 		if ds := datastore(WestGold); !ds.Summary.Accessible || ds.Host[0].MountInfo.InaccessibleReason != "" {
 			t.Errorf("%s not restored: %+v", WestGold, ds.Summary)
@@ -89,8 +91,8 @@ func TestToggles(t *testing.T) {
 
 	t.Run("host version", func(t *testing.T) {
 		was := host(WestHost1).Config.Product.Version
-		if err := west.SetHostVersion(WestHost1, "6.0.0"); err != nil {
-			t.Fatal(err)
+		if prev, err := west.SetHostVersion(WestHost1, "6.0.0"); err != nil || prev != was {
+			t.Fatalf("previous version %q (%v), want %q", prev, err, was)
 		}
 		h := host(WestHost1)
 		if h.Config.Product.Version != "6.0.0" || h.Summary.Config.Product == nil || h.Summary.Config.Product.Version != "6.0.0" {
@@ -116,7 +118,7 @@ func TestToggles(t *testing.T) {
 		if e.Summary.Config.Product.Version != was {
 			t.Errorf("%s in %s reports %s after %s in %s was changed", EastHost1, EastVC, e.Summary.Config.Product.Version, WestHost1, WestVC)
 		}
-		if err := west.SetHostVersion(WestHost1, was); err != nil {
+		if _, err := west.SetHostVersion(WestHost1, was); err != nil {
 			t.Fatal(err)
 		}
 		if v := host(WestHost1).Summary.Config.Product.Version; v != was {
@@ -125,10 +127,10 @@ func TestToggles(t *testing.T) {
 	})
 
 	t.Run("unknown names", func(t *testing.T) {
-		if err := west.SetHostConnection("esx-nowhere", types.HostSystemConnectionStateDisconnected); !errors.Is(err, ErrNotFound) {
+		if _, err := west.SetHostConnection("esx-nowhere", types.HostSystemConnectionStateDisconnected); !errors.Is(err, ErrNotFound) {
 			t.Errorf("unknown host: %v, want ErrNotFound", err)
 		}
-		if err := west.SetDatastoreAccessible("ds-nowhere", false); !errors.Is(err, ErrNotFound) {
+		if _, err := west.SetDatastoreAccessible("ds-nowhere", false); !errors.Is(err, ErrNotFound) {
 			t.Errorf("unknown datastore: %v, want ErrNotFound", err)
 		}
 	})
