@@ -187,8 +187,8 @@ func diskNeed(svm *sourceVM, format DiskFormat) (need, grow int64) {
 	return need, grow
 }
 
-// minMajor and minMinor are the oldest vCenter release that does cross
-// vCenter vMotion through the API (6.5).
+// minMajor and minMinor are the oldest vCenter and ESXi release that does
+// cross vCenter vMotion through the API (6.5).
 const minMajor, minMinor = 6, 5
 
 // checkVersion blocks when a vCenter is older than 6.5.

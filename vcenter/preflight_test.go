@@ -2,6 +2,7 @@ package vcenter
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -34,16 +35,18 @@ func findingWith(p *Plan, sev Severity, parts ...string) *Finding {
 // for it, moving to west-prod / ds-gold / app-pg unless the case says otherwise.
 func TestPreflightFindings(t *testing.T) {
 	ctx := context.Background()
-	_, m, _ := startLab(t)
+	lab, m, _ := startLab(t)
 	base := MoveSpec{Source: xvmsim.EastVC, Target: xvmsim.WestVC, Cluster: xvmsim.WestCluster,
 		Datastore: xvmsim.WestGold, Folder: xvmsim.WestDBFolder, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}}
-	tests := []struct {
+	west, east := lab.VC(xvmsim.WestVC), lab.VC(xvmsim.EastVC)
+	type tcase struct {
 		name  string
 		vms   []string
 		edit  func(*MoveSpec)
 		sev   Severity
 		words []string
-	}{
+	}
+	tests := []tcase{
 		{"vm not found", []string{"trip-nope"}, nil, Blocker, []string{"VM trip-nope not found in vc-east", "trip-"}},
 		{"vm name not unique", []string{xvmsim.TripTwin}, nil, Blocker, []string{"2 VMs are named trip-twin in vc-east"}},
 		{"target name collision in the folder", []string{xvmsim.DupVM}, func(s *MoveSpec) { s.Folder = xvmsim.WestWebFolder },
@@ -84,12 +87,40 @@ func TestPreflightFindings(t *testing.T) {
 		{"pattern matching nothing", []string{"nomatch-*"}, nil, Blocker, []string{"pattern nomatch-* matches no VM in vc-east"}},
 		{"malformed pattern", []string{"web-["}, nil, Blocker, []string{"web-[ is not a valid name pattern"}},
 	}
+	// Cases that break the lab first; each fault undoes itself when its case ends.
+	type faultCase struct {
+		tcase
+		fault func(*testing.T)
+	}
+	faulted := []faultCase{
+		{tcase{"host disconnected", []string{"web-01"}, func(s *MoveSpec) { s.Cluster, s.Host = "", xvmsim.WestHost3 },
+			Blocker, []string{"host esx-w3.lab: esx-w3.lab is disconnected"}},
+			func(t *testing.T) { hostState(t, west, xvmsim.WestHost3, types.HostSystemConnectionStateDisconnected) }},
+		{tcase{"host not responding", []string{"web-01"}, func(s *MoveSpec) { s.Cluster, s.Host = "", xvmsim.WestHost3 },
+			Blocker, []string{"host esx-w3.lab: esx-w3.lab is not responding"}},
+			func(t *testing.T) { hostState(t, west, xvmsim.WestHost3, types.HostSystemConnectionStateNotResponding) }},
+		{tcase{"datastore inaccessible", []string{"web-01"}, nil, Blocker, []string{"datastore ds-gold is not accessible"}},
+			func(t *testing.T) { datastoreGone(t, west, xvmsim.WestGold) }},
+		{tcase{"target host on old esxi", []string{"web-01"}, func(s *MoveSpec) { s.Cluster, s.Host = "", xvmsim.WestHost3 },
+			Blocker, []string{"host esx-w3.lab: esx-w3.lab runs ESXi 6.0.0 (cross vCenter vMotion needs 6.5 or later)"}},
+			func(t *testing.T) { hostVersionFor(t, west, xvmsim.WestHost3, "6.0.0") }},
+		{tcase{"source host on old esxi", []string{"web-01"}, nil, Blocker,
+			[]string{"web-01 runs on esx-e1.lab, which runs ESXi 6.0.0; cross vCenter vMotion needs ESXi 6.5 or later on the source host too"}},
+			func(t *testing.T) { hostVersionFor(t, east, xvmsim.EastHost1, "6.0.0") }},
+	}
+	var cases []faultCase
 	for _, tt := range tests {
+		cases = append(cases, faultCase{tcase: tt})
+	}
+	for _, tt := range append(cases, faulted...) {
 		t.Run(tt.name, func(t *testing.T) {
 			spec := base
 			spec.VMs = tt.vms
 			if tt.edit != nil {
 				tt.edit(&spec)
+			}
+			if tt.fault != nil {
+				tt.fault(t)
 			}
 			p, err := m.Plan(ctx, spec)
 			if err != nil {
@@ -112,6 +143,106 @@ func TestPreflightFindings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hostState sets a host's connection state until the test ends.
+func hostState(t *testing.T, vc *xvmsim.VC, host string, state types.HostSystemConnectionState) {
+	t.Helper()
+	was, err := vc.SetHostConnection(host, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := vc.SetHostConnection(host, was); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// hostVersionFor makes a host report an ESXi version until the test ends.
+func hostVersionFor(t *testing.T, vc *xvmsim.VC, host, version string) {
+	t.Helper()
+	was, err := vc.SetHostVersion(host, version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := vc.SetHostVersion(host, was); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// datastoreGone makes a datastore inaccessible until the test ends.
+func datastoreGone(t *testing.T, vc *xvmsim.VC, name string) {
+	t.Helper()
+	was, err := vc.SetDatastoreAccessible(name, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := vc.SetDatastoreAccessible(name, was); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// A host that cannot take a VM (disconnected, not responding, on ESXi older than 6.5)
+// is never the plan's host nor one of the others the worker may fall back to; when no
+// host of the cluster is left, the blocker names each one's reason and what to do.
+func TestPreflightSkipsUnfitHosts(t *testing.T) {
+	ctx := context.Background()
+	lab, m, _ := startLab(t)
+	west := lab.VC(xvmsim.WestVC)
+	spec := MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Cluster: xvmsim.WestCluster,
+		Datastore: xvmsim.WestGold, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}}
+	p, err := m.Plan(ctx, spec)
+	if err != nil || p.Blocked() {
+		t.Fatalf("healthy lab: %v %v", err, findingsOf(p, Blocker))
+	}
+	usual := p.Host // the least loaded host, the one to break
+	for _, tt := range []struct {
+		name  string
+		fault func(*testing.T)
+	}{
+		{"disconnected", func(t *testing.T) { hostState(t, west, usual, types.HostSystemConnectionStateDisconnected) }},
+		{"not responding", func(t *testing.T) { hostState(t, west, usual, types.HostSystemConnectionStateNotResponding) }},
+		{"old esxi", func(t *testing.T) { hostVersionFor(t, west, usual, "6.0.0") }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.fault(t)
+			p, err := m.Plan(ctx, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Blocked() {
+				t.Fatalf("blocked, though two hosts are fine: %v", findingsOf(p, Blocker))
+			}
+			if p.Host == usual || slices.Contains(p.OtherHosts, usual) {
+				t.Errorf("host %s, others %v: %s must not be used", p.Host, p.OtherHosts, usual)
+			}
+		})
+	}
+
+	t.Run("none left", func(t *testing.T) {
+		hostState(t, west, xvmsim.WestHost1, types.HostSystemConnectionStateDisconnected)
+		hostState(t, west, xvmsim.WestHost2, types.HostSystemConnectionStateNotResponding)
+		hostVersionFor(t, west, xvmsim.WestHost3, "6.0.0")
+		p, err := m.Plan(ctx, spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := findingWith(p, Blocker, "no host of cluster west-prod can take the VMs", "esx-w1.lab is disconnected",
+			"esx-w2.lab is not responding", "esx-w3.lab runs ESXi 6.0.0")
+		if f == nil {
+			t.Fatalf("no blocker naming every host's reason: %+v", p.Findings)
+		}
+		for _, want := range []string{"reconnect it", "upgrade it to ESXi 6.5 or later"} {
+			if !strings.Contains(f.Hint, want) {
+				t.Errorf("hint %q does not say %q", f.Hint, want)
+			}
+		}
+	})
 }
 
 func TestPreflightClean(t *testing.T) {

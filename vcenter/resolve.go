@@ -201,12 +201,13 @@ type sourceVM struct {
 	blocked bool            // a finding already rules this VM out
 }
 
-var vmProps = []string{"name", "config.hardware", "config.template", "runtime.powerState", "snapshot", "network", "layoutEx.disk", "layoutEx.file"}
+var vmProps = []string{"name", "config.hardware", "config.template", "runtime.powerState", "runtime.host", "snapshot", "network",
+	"layoutEx.disk", "layoutEx.file"}
 
 // resolveSource finds the requested VMs in the source and reads them, in a
 // fixed number of round trips however many VMs are asked for: one listing of
 // every VM's name, one retrieve of the chosen VMs' properties, one or two for
-// their networks.
+// their networks, one for the hosts they run on.
 func (r *resolver) resolveSource(ctx context.Context, c *vim25.Client) (map[string]*sourceVM, error) {
 	if len(uniq(r.spec.VMs)) == 0 {
 		return nil, nil
@@ -251,8 +252,13 @@ func (r *resolver) resolveSource(ctx context.Context, c *vim25.Client) (map[stri
 	if err != nil {
 		return nil, err
 	}
+	hosts, err := sourceHosts(ctx, c, vms)
+	if err != nil {
+		return nil, err
+	}
 	for i := range vms {
 		svm := r.sourceVM(&vms[i], nets)
+		r.checkSourceHost(&vms[i], svm, hosts)
 		out[svm.view.Name] = svm
 	}
 	// Keep the request's order on the review page.
@@ -313,6 +319,44 @@ func (r *resolver) sourceVM(vm *mo.VirtualMachine, nets map[types.ManagedObjectR
 	return svm
 }
 
+// sourceHosts reads the name and ESXi version of every host the VMs run on.
+func sourceHosts(ctx context.Context, c *vim25.Client, vms []mo.VirtualMachine) (map[types.ManagedObjectReference]*mo.HostSystem, error) {
+	var refs []types.ManagedObjectReference
+	for _, vm := range vms {
+		if vm.Runtime.Host != nil {
+			refs = append(refs, *vm.Runtime.Host)
+		}
+	}
+	out := map[types.ManagedObjectReference]*mo.HostSystem{}
+	if len(refs) == 0 {
+		return out, nil
+	}
+	var hosts []mo.HostSystem
+	if err := property.DefaultCollector(c).Retrieve(ctx, uniqRefs(refs), []string{"name", "summary.config.product"}, &hosts); err != nil {
+		return nil, err
+	}
+	for i := range hosts {
+		out[hosts[i].Self] = &hosts[i]
+	}
+	return out, nil
+}
+
+// checkSourceHost blocks a VM whose host runs ESXi older than 6.5: cross vCenter
+// vMotion needs 6.5 or later on the hosts of both sides, not only on the vCenters.
+func (r *resolver) checkSourceHost(vm *mo.VirtualMachine, svm *sourceVM, hosts map[types.ManagedObjectReference]*mo.HostSystem) {
+	if vm.Runtime.Host == nil {
+		return
+	}
+	h := hosts[*vm.Runtime.Host]
+	if h == nil || !tooOld(hostVersion(h)) {
+		return
+	}
+	r.block(vm.Name, fmt.Sprintf("%s runs on %s, which runs ESXi %s; cross vCenter vMotion needs ESXi 6.5 or later on the source host too",
+		vm.Name, h.Name, hostVersion(h)),
+		fmt.Sprintf("move %s to a host with ESXi 6.5 or later in %s first, or upgrade %s", vm.Name, r.spec.Source, h.Name))
+	svm.blocked = true
+}
+
 // deviceLabel is the label the vSphere Client shows ("Network adapter 1").
 func deviceLabel(l object.VirtualDeviceList, d types.BaseVirtualDevice) string {
 	if di := d.GetVirtualDevice().DeviceInfo; di != nil && di.GetDescription() != nil && di.GetDescription().Label != "" {
@@ -363,7 +407,7 @@ type compute struct {
 	hosts    []mo.HostSystem
 }
 
-var hostProps = []string{"name", "parent", "runtime.connectionState", "runtime.inMaintenanceMode", "datastore", "network", "vm"}
+var hostProps = []string{"name", "parent", "runtime.connectionState", "runtime.inMaintenanceMode", "summary.config.product", "datastore", "network", "vm"}
 
 // targetBase is what the target side of a plan reads without knowing the source's VMs:
 // the compute resource, datastore, networks, pool and folder named in the spec.
@@ -673,33 +717,50 @@ func hostNetworks(h mo.HostSystem, nets map[types.ManagedObjectReference]netInfo
 }
 
 // pickHost chooses, among the candidate hosts, one that is connected, not in
-// maintenance mode, sees the datastore and every wanted portgroup, and runs
-// the fewest VMs, so successive plans spread over the cluster. The other hosts
-// that qualify (on the same networks) become the plan's OtherHosts.
+// maintenance mode, runs ESXi 6.5 or later, sees the datastore and every wanted
+// portgroup, and runs the fewest VMs, so successive plans spread over the
+// cluster. The other hosts that qualify (on the same networks) become the
+// plan's OtherHosts.
 func (r *resolver) pickHost(cr *compute, ds *types.ManagedObjectReference, wanted map[string]bool, nets map[types.ManagedObjectReference]netInfo) *mo.HostSystem {
 	var best *mo.HostSystem
 	var eligible []*mo.HostSystem
 	var reasons []string
+	// fixes says, once each and in this order, what would make a refused host fit.
+	var fixes []string
+	fix := func(f string) {
+		if !slices.Contains(fixes, f) {
+			fixes = append(fixes, f)
+		}
+	}
 	for i := range cr.hosts {
 		h := &cr.hosts[i]
 		var why []string
 		if h.Runtime.ConnectionState != types.HostSystemConnectionStateConnected {
-			why = append(why, "is "+string(h.Runtime.ConnectionState))
+			why = append(why, "is "+connectionWords(h.Runtime.ConnectionState))
+			fix("reconnect it in the vSphere Client")
 		}
 		if h.Runtime.InMaintenanceMode {
 			why = append(why, "is in maintenance mode")
+			fix("take it out of maintenance mode")
+		}
+		if v := hostVersion(h); tooOld(v) {
+			why = append(why, fmt.Sprintf("runs ESXi %s (cross vCenter vMotion needs 6.5 or later)", v))
+			fix("upgrade it to ESXi 6.5 or later")
 		}
 		if ds != nil && !slices.Contains(h.Datastore, *ds) {
 			why = append(why, "does not see datastore "+r.spec.Datastore)
+			fix("mount datastore " + r.spec.Datastore + " on it")
 		}
 		hn := hostNetworks(*h, nets)
 		for _, name := range slices.Sorted(mapsKeys(wanted)) {
 			switch len(hn[name]) {
 			case 0:
 				why = append(why, "does not see portgroup "+name)
+				fix("add it to the switch of portgroup " + name)
 			case 1:
 			default:
 				why = append(why, fmt.Sprintf("sees %d portgroups named %s", len(hn[name]), name))
+				fix("rename the extra portgroups named " + name)
 			}
 		}
 		if len(why) > 0 {
@@ -726,16 +787,39 @@ func (r *resolver) pickHost(cr *compute, ds *types.ManagedObjectReference, wante
 		if len(reasons) > 4 {
 			reasons = append(reasons[:4], fmt.Sprintf("%d more", len(reasons)-4))
 		}
-		what := "host " + r.spec.Host
+		what, hint := "host "+r.spec.Host, "choose another host or cluster, or fix the host: "
 		if r.spec.Host == "" {
-			what = "no host of cluster " + cr.name + " can take the VMs"
+			what, hint = "no host of cluster "+cr.name+" can take the VMs", "choose another host or cluster, or fix a host: "
 		}
-		r.block("", fmt.Sprintf("%s: %s", what, strings.Join(reasons, "; ")),
-			"choose another host or cluster, or fix the host (connection, maintenance mode, datastore and portgroup membership)")
+		r.block("", fmt.Sprintf("%s: %s", what, strings.Join(reasons, "; ")), hint+strings.Join(fixes, ", "))
 		return nil
 	}
 	r.plan.Host = best.Name
 	return best
+}
+
+// connectionWords is a host connection state as people say it.
+func connectionWords(s types.HostSystemConnectionState) string {
+	if s == types.HostSystemConnectionStateNotResponding {
+		return "not responding"
+	}
+	return string(s)
+}
+
+// hostVersion is the ESXi version a host reports, "" when it reports none (a host
+// vCenter lost touch with may not).
+func hostVersion(h *mo.HostSystem) string {
+	if p := h.Summary.Config.Product; p != nil {
+		return p.Version
+	}
+	return ""
+}
+
+// tooOld reports whether an ESXi or vCenter version is below 6.5, the oldest that
+// does cross vCenter vMotion. A version that cannot be read is not judged here.
+func tooOld(version string) bool {
+	major, minor, ok := parseVersion(version)
+	return ok && (major < minMajor || (major == minMajor && minor < minMinor))
 }
 
 // sameNetworks reports whether two hosts see every wanted portgroup as the same network
