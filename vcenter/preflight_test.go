@@ -2,12 +2,14 @@ package vcenter
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
@@ -79,6 +81,14 @@ func TestPreflightFindings(t *testing.T) {
 			Blocker, []string{"need 4096.0 GB on ds-silver as thick eager zeroed disks"}},
 		{"thin disk that may outgrow the datastore", []string{xvmsim.TripBigDisk}, func(s *MoveSpec) { s.Datastore, s.DiskFormat = xvmsim.WestSilver, DiskThin },
 			Warning, []string{"the disks of trip-bigdisk fit on ds-silver now", "can grow to 4096.0 GB"}},
+		{"swap file beyond the free space", []string{xvmsim.TripSwap}, func(s *MoveSpec) { s.Datastore = xvmsim.WestSilver }, Blocker,
+			[]string{"trip-swap needs 3073.0 GB on ds-silver (disks 3071.0 GB as disks in their current format, swap 2.0 GB); it has 3072.0 GB free"}},
+		{"vms that fit one by one but not together", []string{xvmsim.TripSwap, xvmsim.TripBigDisk}, nil, Blocker,
+			[]string{"the 2 VMs need 7169.0 GB on ds-gold (disks 7167.0 GB as disks in their current format, swap 2.0 GB)"}},
+		{"thin vm that fits as it is", []string{xvmsim.TripBigThin}, func(s *MoveSpec) { s.Datastore = xvmsim.WestSilver }, Warning,
+			[]string{"the disks of trip-bigthin fit on ds-silver now", "can grow to 4096.0 GB"}},
+		{"thin vm made thick beyond the free space", []string{xvmsim.TripBigThin}, func(s *MoveSpec) { s.Datastore, s.DiskFormat = xvmsim.WestSilver, DiskThick },
+			Blocker, []string{"the disks of trip-bigthin need 4096.0 GB on ds-silver as thick (lazy zeroed) disks; it has 3072.0 GB free"}},
 		{"vcenter check error", []string{xvmsim.TripCheckError}, nil, Blocker,
 			[]string{"vc-east's compatibility check refuses trip-check-error: The target host does not support"}},
 		{"vcenter check warning", []string{xvmsim.TripCheckWarn}, nil, Warning,
@@ -130,6 +140,12 @@ func TestPreflightFindings(t *testing.T) {
 			if f == nil {
 				t.Fatalf("no %s finding saying %q; findings: %+v", tt.sev, tt.words, p.Findings)
 			}
+			if n := countWith(p, tt.sev, tt.words...); n != 1 {
+				t.Errorf("%d %s findings saying %q, want one", n, tt.sev, tt.words)
+			}
+			if f.Severity == Blocker && len(tt.vms) > 1 && strings.Contains(f.Message, fmt.Sprintf("%d VMs", len(tt.vms))) && f.VM != "" {
+				t.Errorf("a blocker about all %d VMs is filed under %s alone", len(tt.vms), f.VM)
+			}
 			// A blocker or a warning must say what to do about it.
 			if tt.sev != OK && f.Hint == "" {
 				t.Errorf("%s %q gives no hint", tt.sev, f.Message)
@@ -143,6 +159,35 @@ func TestPreflightFindings(t *testing.T) {
 			}
 		})
 	}
+	// The premise of "fit one by one but not together": alone, each fits on ds-gold.
+	t.Run("each of those vms alone", func(t *testing.T) {
+		for _, vm := range []string{xvmsim.TripSwap, xvmsim.TripBigDisk} {
+			spec := base
+			spec.VMs = []string{vm}
+			p, err := m.Plan(ctx, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f := findingWith(p, Blocker, "on ds-gold"); f != nil {
+				t.Errorf("%s alone: %s", vm, f.Message)
+			}
+		}
+	})
+}
+
+// countWith counts the findings of that severity whose message holds every part.
+func countWith(p *Plan, sev Severity, parts ...string) int {
+	n := 0
+	for _, f := range p.Findings {
+		ok := f.Severity == sev
+		for _, part := range parts {
+			ok = ok && strings.Contains(f.Message, part)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
 }
 
 // hostState sets a host's connection state until the test ends.
@@ -434,6 +479,41 @@ func TestDeviceFindings(t *testing.T) {
 			}
 			if f.Hint == "" || f.VM != "vm-a" {
 				t.Errorf("finding %+v: want a hint and the VM's name", *f)
+			}
+		})
+	}
+}
+
+// What a VM's memory takes on the target datastore besides its disks, by power state.
+func TestMemoryFiles(t *testing.T) {
+	const gib = int64(1) << 30
+	vm := func(power types.VirtualMachinePowerState, memoryMB int32, reservedMB *int64, locked bool) *mo.VirtualMachine {
+		v := &mo.VirtualMachine{Config: &types.VirtualMachineConfigInfo{Hardware: types.VirtualHardware{MemoryMB: memoryMB},
+			MemoryReservationLockedToMax: types.NewBool(locked)}}
+		if reservedMB != nil {
+			v.Config.MemoryAllocation = &types.ResourceAllocationInfo{Reservation: reservedMB}
+		}
+		v.Runtime.PowerState = power
+		return v
+	}
+	mb := func(n int64) *int64 { return &n }
+	for _, tt := range []struct {
+		name          string
+		vm            *mo.VirtualMachine
+		swap, suspend int64
+	}{
+		{"running, nothing reserved", vm(types.VirtualMachinePowerStatePoweredOn, 8192, mb(0), false), 8 * gib, 0},
+		{"running, reservation unknown", vm(types.VirtualMachinePowerStatePoweredOn, 8192, nil, false), 8 * gib, 0},
+		{"running, part reserved", vm(types.VirtualMachinePowerStatePoweredOn, 8192, mb(6144), false), 2 * gib, 0},
+		{"running, all reserved", vm(types.VirtualMachinePowerStatePoweredOn, 8192, mb(8192), false), 0, 0},
+		{"running, reservation locked to max", vm(types.VirtualMachinePowerStatePoweredOn, 8192, mb(0), true), 0, 0},
+		{"suspended", vm(types.VirtualMachinePowerStateSuspended, 8192, mb(0), false), 0, 8 * gib},
+		{"powered off", vm(types.VirtualMachinePowerStatePoweredOff, 8192, mb(0), false), 0, 0},
+		{"configuration unreadable", &mo.VirtualMachine{}, 0, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if swap, suspend := memoryFiles(tt.vm); swap != tt.swap || suspend != tt.suspend {
+				t.Errorf("swap %d, suspended memory %d; want %d, %d", swap, suspend, tt.swap, tt.suspend)
 			}
 		})
 	}

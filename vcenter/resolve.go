@@ -198,11 +198,14 @@ type sourceVM struct {
 	devices object.VirtualDeviceList
 	nics    []types.BaseVirtualDevice
 	used    map[int32]int64 // bytes in use on the datastore, by disk key
-	blocked bool            // a finding already rules this VM out
+	// swap and suspend are the bytes the VM's memory takes on the target datastore
+	// besides its disks (see memoryFiles).
+	swap, suspend int64
+	blocked       bool // a finding already rules this VM out
 }
 
-var vmProps = []string{"name", "config.hardware", "config.template", "runtime.powerState", "runtime.host", "snapshot", "network",
-	"layoutEx.disk", "layoutEx.file"}
+var vmProps = []string{"name", "config.hardware", "config.template", "config.memoryAllocation", "config.memoryReservationLockedToMax",
+	"runtime.powerState", "runtime.host", "snapshot", "network", "layoutEx.disk", "layoutEx.file"}
 
 // resolveSource finds the requested VMs in the source and reads them, in a
 // fixed number of round trips however many VMs are asked for: one listing of
@@ -289,6 +292,7 @@ func (r *resolver) sourceVM(vm *mo.VirtualMachine, nets map[types.ManagedObjectR
 	}
 	svm.view.DiskGB = float64(capacityKB) / (1 << 20)
 	svm.used = diskUsage(vm.LayoutEx)
+	svm.swap, svm.suspend = memoryFiles(vm)
 	for _, d := range svm.devices.SelectByType((*types.VirtualEthernetCard)(nil)) {
 		svm.nics = append(svm.nics, d)
 		svm.view.NICs = append(svm.view.NICs, NIC{
@@ -957,30 +961,92 @@ func (r *resolver) checkSpace(ctx context.Context, c *vim25.Client, ds types.Man
 		r.block("", fmt.Sprintf("datastore %s is in maintenance mode", name), "choose another datastore")
 		return nil
 	}
-	var need, grow int64
+	var disks, grow, swap, suspend int64
+	thinner := false // disk=thin would need less
 	var who []string
 	for _, v := range r.plan.VMs {
 		if svm := srcVMs[v.Name]; svm != nil {
 			n, g := diskNeed(svm, r.spec.DiskFormat)
-			need, grow = need+n, grow+g
+			disks, grow = disks+n, grow+g
+			if thin, _ := diskNeed(svm, DiskThin); thin < n {
+				thinner = true
+			}
+			swap, suspend = swap+svm.swap, suspend+svm.suspend
 			who = append(who, v.Name)
 		}
 	}
-	subject := fmt.Sprintf("the disks of the %d VMs", len(who))
+	need, free := disks+swap+suspend, d.Summary.FreeSpace
+	if need <= free && need+grow <= free {
+		return nil
+	}
+	// Disks only: "the disks of web-01 need …". With memory files, the VMs themselves
+	// need the space, and the message says how much of it is what.
+	subject, needs, fits, their := fmt.Sprintf("the disks of the %d VMs", len(who)), "need", "fit", "their"
 	vm := ""
 	if len(who) == 1 {
 		subject, vm = "the disks of "+who[0], who[0]
 	}
-	free := d.Summary.FreeSpace
-	switch {
-	case need > free:
-		r.block(vm, fmt.Sprintf("%s need %s on %s as %s; it has %s free", subject, gib(need), name, formatWords(r.spec.DiskFormat), gib(free)),
-			"choose a datastore with more free space, move fewer VMs at once, or use disk=thin")
-	case need+grow > free:
-		r.add(Warning, vm, fmt.Sprintf("%s fit on %s now (%s of %s free), but their thin disks can grow to %s in all",
-			subject, name, gib(need), gib(free), gib(need+grow)), "watch the datastore's free space after the move")
+	breakdown := "" // "disks … as …, swap …" when memory files add to the disks
+	if swap+suspend > 0 {
+		subject = fmt.Sprintf("the %d VMs", len(who))
+		if len(who) == 1 {
+			subject, needs, fits, their = who[0], "needs", "fits", "its"
+		}
+		parts := []string{fmt.Sprintf("disks %s as %s", gib(disks), formatWords(r.spec.DiskFormat))}
+		if swap > 0 {
+			parts = append(parts, "swap "+gib(swap))
+		}
+		if suspend > 0 {
+			parts = append(parts, "suspended memory "+gib(suspend))
+		}
+		breakdown = strings.Join(parts, ", ")
 	}
+	if need > free {
+		msg := fmt.Sprintf("%s %s %s on %s as %s; it has %s free", subject, needs, gib(need), name, formatWords(r.spec.DiskFormat), gib(free))
+		if breakdown != "" {
+			msg = fmt.Sprintf("%s %s %s on %s (%s); it has %s free", subject, needs, gib(need), name, breakdown, gib(free))
+		}
+		hint := "choose a datastore with more free space, or move fewer VMs at once"
+		if thinner {
+			hint = "choose a datastore with more free space, move fewer VMs at once, or use disk=thin"
+		}
+		if swap > 0 && disks+suspend <= free {
+			hint += "; the disks alone would fit: a VM with all its memory reserved, or moved powered off, needs no swap file"
+		}
+		r.block(vm, msg, hint)
+		return nil
+	}
+	now := fmt.Sprintf("%s of %s free", gib(need), gib(free))
+	if breakdown != "" {
+		now = fmt.Sprintf("%s needed, %s free; %s", gib(need), gib(free), breakdown)
+	}
+	r.add(Warning, vm, fmt.Sprintf("%s %s on %s now (%s), but %s thin disks can grow to %s in all",
+		subject, fits, name, now, their, gib(need+grow)), "watch the datastore's free space after the move")
 	return nil
+}
+
+// memoryFiles is what a VM's memory takes on the target datastore besides its disks:
+// a running VM gets a swap file there of its memory less what is reserved for it, and a
+// suspended one brings its suspended memory, as large as its memory.
+func memoryFiles(vm *mo.VirtualMachine) (swap, suspend int64) {
+	if vm.Config == nil {
+		return 0, 0
+	}
+	memory := int64(vm.Config.Hardware.MemoryMB) << 20
+	switch vm.Runtime.PowerState {
+	case types.VirtualMachinePowerStatePoweredOn:
+		if isTrue(vm.Config.MemoryReservationLockedToMax) {
+			return 0, 0
+		}
+		var reserved int64
+		if a := vm.Config.MemoryAllocation; a != nil && a.Reservation != nil {
+			reserved = *a.Reservation << 20
+		}
+		return max(memory-reserved, 0), 0
+	case types.VirtualMachinePowerStateSuspended:
+		return 0, memory
+	}
+	return 0, 0
 }
 
 // gib renders bytes as people read datastore sizes.

@@ -84,6 +84,8 @@ const (
 	TripSuspended   = "trip-suspended"     // suspended
 	TripTemplate    = "trip-template"      // a template
 	TripBigDisk     = "trip-bigdisk"       // a thick 4 TiB disk: more than ds-silver's 3 TiB free
+	TripBigThin     = "trip-bigthin"       // a thin 4 TiB disk that uses next to nothing: fits on ds-silver unless made thick
+	TripSwap        = "trip-swap"          // powered on, a thick disk 1 GiB short of ds-silver's free space: its swap file tips it over
 	TripTwin        = "trip-twin"          // two VMs of this name, in trip and in apps/db
 	TripCheckError  = "trip-check-error"   // the emulated CheckRelocate reports an error for it
 	TripCheckWarn   = "trip-check-warning" // the emulated CheckRelocate reports a warning for it
@@ -103,6 +105,9 @@ const (
 	// datastore 1 TiB of free space per mounting host, so ds-silver (three
 	// hosts) has 3 TiB.
 	TripBigDiskKB = 4 << 30
+	// TripSwapDiskKB is trip-swap's disk, 3071 GiB: it fits on ds-silver, its 2 GiB
+	// swap file on top does not.
+	TripSwapDiskKB = 3071 << 20
 
 	// CheckRelocateErrorKey and CheckRelocateWarningKey are VM extraConfig
 	// keys: the emulated CheckRelocate reports their values as an error or a
@@ -284,6 +289,13 @@ func tripVMs() []vmSpec {
 		trip(TripBigDisk, func(s *vmSpec) {
 			s.on = false
 			s.disks = []diskSpec{{datastore: EastDatastore1, capacityKB: TripBigDiskKB, uncounted: true}}
+		}),
+		trip(TripBigThin, func(s *vmSpec) {
+			s.on = false
+			s.disks = []diskSpec{{datastore: EastDatastore1, thin: true, capacityKB: TripBigDiskKB, uncounted: true}}
+		}),
+		trip(TripSwap, func(s *vmSpec) {
+			s.disks = []diskSpec{{datastore: EastDatastore1, capacityKB: TripSwapDiskKB, uncounted: true}}
 		}),
 		trip(TripTwin, nil),
 		trip(TripTwin, func(s *vmSpec) {
