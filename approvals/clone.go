@@ -12,6 +12,8 @@ func (r *Request) Clone() *Request {
 	c := *r
 	c.VMs = slices.Clone(r.VMs)
 	c.Placement.Networks = slices.Clone(r.Placement.Networks)
+	c.Placement.Disks = slices.Clone(r.Placement.Disks)
+	c.Review.Disks = slices.Clone(r.Review.Disks)
 	c.Review.Networks = slices.Clone(r.Review.Networks)
 	c.Review.VMs = slices.Clone(r.Review.VMs)
 	c.Review.Findings = slices.Clone(r.Review.Findings)
@@ -23,6 +25,7 @@ func (r *Request) Clone() *Request {
 		if o := c.Jobs[i].Origin; o != nil {
 			oc := *o
 			oc.Networks = slices.Clone(o.Networks)
+			oc.Disks = slices.Clone(o.Disks)
 			c.Jobs[i].Origin = &oc
 		}
 	}

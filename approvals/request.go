@@ -35,6 +35,17 @@ type Placement struct {
 	Networks   []NetworkMapping `json:"networks,omitempty"`
 	DiskFormat string           `json:"disk_format,omitempty"` // same|thin|thick|eager
 	Priority   string           `json:"priority,omitempty"`    // default|high
+	// Disks places single disks elsewhere (the wizard's "Configure per disk"); the other
+	// disks, and the VM's own files, go to Datastore in DiskFormat.
+	Disks []DiskPlacement `json:"disks,omitempty"`
+}
+
+// DiskPlacement puts "Hard disk N" of each VM on its own datastore and/or in its own
+// format.
+type DiskPlacement struct {
+	Disk       int    `json:"disk"`                  // N of "Hard disk N", from 1
+	Datastore  string `json:"datastore,omitempty"`   // "" keeps the request's datastore
+	DiskFormat string `json:"disk_format,omitempty"` // "" keeps the request's format
 }
 
 // Severity grades a pre-flight finding.
@@ -85,6 +96,7 @@ type Review struct {
 	DiskFormat string           `json:"disk_format,omitempty"`
 	Folder     string           `json:"folder,omitempty"`
 	Networks   []NetworkMapping `json:"networks,omitempty"`
+	Disks      []DiskPlacement  `json:"disks,omitempty"` // per-disk placement, as planned
 	VMs        []ReviewVM       `json:"vms,omitempty"`
 	Findings   []Finding        `json:"findings,omitempty"`
 }
@@ -117,6 +129,8 @@ type Origin struct {
 	DiskFormat string `json:"disk_format,omitempty"`
 	// Networks maps each portgroup after the move (Source) to the one before (Target).
 	Networks []NetworkMapping `json:"networks,omitempty"`
+	// Disks are the disks that were not on Datastore or not in DiskFormat.
+	Disks []DiskPlacement `json:"disks,omitempty"`
 }
 
 // Job is the part of a request that moves one VM.

@@ -231,11 +231,21 @@ func jobsOf(r *approvals.Request, now time.Time) []events.Job {
 			Folder:      p.Folder,
 			Networks:    nets,
 			DiskFormat:  p.DiskFormat,
+			Disks:       jobDisks(p.Disks),
 			Priority:    p.Priority,
 			RequestedBy: r.Requester,
 			ApprovedBy:  r.Approvers(),
 			QueuedAt:    now,
 		})
+	}
+	return out
+}
+
+// jobDisks is a request's per-disk placement as a job carries it.
+func jobDisks(ds []approvals.DiskPlacement) []events.DiskPlacement {
+	var out []events.DiskPlacement
+	for _, d := range ds {
+		out = append(out, events.DiskPlacement{Disk: d.Disk, Datastore: d.Datastore, DiskFormat: d.DiskFormat})
 	}
 	return out
 }

@@ -148,7 +148,7 @@ func (b *Bot) undo(ctx context.Context, jobID string, who invocation) string {
 	o := j.Origin
 	cmd := Command{Verb: VerbMigrate, Direction: approvals.Migrate, VMs: []string{j.VM}, From: r.TargetVC, To: o.VCenter,
 		Placement: approvals.Placement{Cluster: o.Cluster, Host: o.Host, Pool: o.Pool, Datastore: o.Datastore,
-			Folder: o.Folder, DiskFormat: o.DiskFormat, Networks: o.Networks}, UndoOf: j.ID}
+			Folder: o.Folder, DiskFormat: o.DiskFormat, Networks: o.Networks, Disks: o.Disks}, UndoOf: j.ID}
 	b.log.Info("undo requested", "job_id", j.ID, "vm", j.VM, "user", who.User)
 	return b.planAndSubmit(ctx, cmd, r.TargetVC, o.VCenter, who)
 }
@@ -442,6 +442,9 @@ func moveSpec(cmd Command, src, dst string) vcenter.MoveSpec {
 	for _, n := range p.Networks {
 		spec.Networks = append(spec.Networks, vcenter.NetworkMap{Source: n.Source, Target: n.Target})
 	}
+	for _, d := range p.Disks {
+		spec.Disks = append(spec.Disks, vcenter.DiskSpec{Disk: d.Disk, Datastore: d.Datastore, Format: vcenter.DiskFormat(d.DiskFormat)})
+	}
 	return spec
 }
 
@@ -491,6 +494,9 @@ func reviewOf(p *vcenter.Plan) approvals.Review {
 		Datastore:  p.Datastore,
 		DiskFormat: string(p.DiskFormat),
 		Folder:     p.Folder,
+	}
+	for _, d := range p.Spec.Disks {
+		r.Disks = append(r.Disks, approvals.DiskPlacement{Disk: d.Disk, Datastore: d.Datastore, DiskFormat: string(d.Format)})
 	}
 	seen := map[approvals.NetworkMapping]bool{}
 	for _, vm := range p.VMs {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -207,6 +208,16 @@ func parseMove(verb string, dir approvals.Direction, check bool, args []token) (
 			return c, usageErr(verb, fmt.Sprintf("unexpected %s: options look like key=value; quote names with spaces (\"web 01\") and list VMs with commas", quote(t.raw)))
 		}
 		k := strings.ToLower(key.text)
+		if n, ok := diskKey(k); ok {
+			if seen[k+"="] {
+				return c, usageErr(verb, fmt.Sprintf("option %s= is given twice", k))
+			}
+			seen[k+"="] = true
+			if err := c.setDisk(n, val); err != nil {
+				return c, err
+			}
+			continue
+		}
 		if !slices.Contains(optionKeys, k) {
 			return c, usageErr(verb, fmt.Sprintf("unknown option %s%s", quote(key.text), suggest(k, optionKeys, "=")))
 		}
@@ -281,6 +292,56 @@ func (c *Command) setOption(key string, val token) error {
 	return nil
 }
 
+// maxDiskNumber is the highest N of a diskN= option: a VM has at most 64 virtual disks
+// on its SCSI controllers, and "Hard disk N" counts them from 1.
+const maxDiskNumber = 64
+
+// diskKey reads the N of a diskN= option key ("disk2" → 2).
+func diskKey(k string) (int, bool) {
+	digits, ok := strings.CutPrefix(k, "disk")
+	if !ok || digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(digits)
+	return n, err == nil
+}
+
+// setDisk reads diskN=<datastore>[:<format>] or diskN=<format>: "Hard disk N" of each VM
+// goes to its own datastore and/or in its own format (the wizard's "Configure per disk").
+func (c *Command) setDisk(n int, val token) error {
+	verb, key := c.Verb, fmt.Sprintf("disk%d", n)
+	if n < 1 || n > maxDiskNumber {
+		return usageErr(verb, fmt.Sprintf("option %s= names no disk: disks are numbered as in \"Hard disk N\", from 1 to %d", key, maxDiskNumber))
+	}
+	if val.text == "" {
+		return usageErr(verb, fmt.Sprintf("option %s= needs a datastore, a format, or <datastore>:<format>", key))
+	}
+	if val.index(',') >= 0 || val.index('=') >= 0 {
+		return usageErr(verb, fmt.Sprintf("option %s=%s takes one datastore and one format: %s=<datastore>[:<format>]; quote names that contain \",\" or \"=\"", key, val.raw, key))
+	}
+	d := approvals.DiskPlacement{Disk: n}
+	ds, format, found := val.cut(':')
+	switch {
+	case found:
+		d.Datastore, d.DiskFormat = ds.text, strings.ToLower(format.text)
+		if format.text == "" && ds.text == "" {
+			return usageErr(verb, fmt.Sprintf("option %s= needs a datastore, a format, or <datastore>:<format>", key))
+		}
+	case slices.Contains(diskFormats, strings.ToLower(val.text)) && !val.quoted[0]:
+		d.DiskFormat = strings.ToLower(val.text)
+	default:
+		d.Datastore = val.text
+	}
+	if format.index(':') >= 0 {
+		return usageErr(verb, fmt.Sprintf("%s=%s has too many parts; quote a datastore that contains \":\"", key, val.raw))
+	}
+	if d.DiskFormat != "" && !slices.Contains(diskFormats, d.DiskFormat) {
+		return usageErr(verb, fmt.Sprintf("%s=%s: %s is not a disk format: use same, thin, thick or eager%s", key, val.raw, quote(format.text), suggest(d.DiskFormat, diskFormats, "")))
+	}
+	c.Placement.Disks = append(c.Placement.Disks, d)
+	return nil
+}
+
 // parseNetworks reads network=<dst> or network=<src>:<dst>[,<src>:<dst>…].
 func parseNetworks(verb string, val token) ([]approvals.NetworkMapping, error) {
 	parts := val.split(',')
@@ -352,6 +413,18 @@ func (c Command) String() string {
 		}
 		if p.DiskFormat != "" {
 			w = append(w, "disk="+p.DiskFormat)
+		}
+		for _, d := range p.Disks {
+			v := quoteValue(d.Datastore)
+			switch {
+			case d.Datastore == "":
+				v = d.DiskFormat
+			case d.DiskFormat != "":
+				v += ":" + d.DiskFormat
+			case slices.Contains(diskFormats, strings.ToLower(d.Datastore)):
+				v += ":" // a datastore named like a format, not the format
+			}
+			w = append(w, fmt.Sprintf("disk%d=%s", d.Disk, v))
 		}
 		if p.Priority != "" {
 			w = append(w, "priority="+p.Priority)

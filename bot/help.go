@@ -25,6 +25,7 @@ var commands = []commandDef{
 			"migrate web-01 to vc-west",
 			`migrate web-01,web-02,"web 03" to vc-west cluster=prod-01 datastore=ssd-01 disk=thin`,
 			`migrate db-* from vc-east to vc-west host=esx-12.west pool=databases folder="migrated/db" network=app-pg priority=high`,
+			`migrate db-01 to vc-west datastore=ssd-01 disk=thin disk2=ssd-02:eager`,
 			`migrate app-01 to vc-west network="VM Network":app-pg,backup:backup-pg`,
 		},
 	},
@@ -66,6 +67,7 @@ var optionHelp = [][2]string{
 	{"network=<dst-pg>", "target portgroup for every NIC"},
 	{"network=<src-pg>:<dst-pg>[,…]", "target portgroup per source portgroup"},
 	{"disk=same|thin|thick|eager", "disk format (default: same as source)"},
+	{"disk<N>=<ds>[:<format>]", "\"Hard disk N\" on its own datastore and/or format"},
 	{"priority=default|high", "vMotion priority"},
 }
 

@@ -249,6 +249,9 @@ func originOf(p *events.Placement) *approvals.Origin {
 	for _, n := range p.Networks {
 		o.Networks = append(o.Networks, approvals.NetworkMapping{Source: n.Source, Target: n.Target})
 	}
+	for _, d := range p.Disks {
+		o.Disks = append(o.Disks, approvals.DiskPlacement{Disk: d.Disk, Datastore: d.Datastore, DiskFormat: d.DiskFormat})
+	}
 	return o
 }
 

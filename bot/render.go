@@ -223,6 +223,14 @@ func placementFields(r *approvals.Request) []*slack.TextBlockObject {
 	}
 	storage := orDefault(esc(or(rv.Datastore, p.Datastore)))
 	storage += " · " + DiskFormatName(or(rv.DiskFormat, p.DiskFormat))
+	disks := rv.Disks
+	if len(disks) == 0 {
+		disks = p.Disks
+	}
+	for _, d := range disks {
+		storage += fmt.Sprintf("\nHard disk %d: %s · %s", d.Disk, orDefault(esc(or(d.Datastore, rv.Datastore, p.Datastore))),
+			DiskFormatName(or(d.DiskFormat, rv.DiskFormat, p.DiskFormat)))
+	}
 	nets := rv.Networks
 	if len(nets) == 0 {
 		nets = p.Networks
@@ -780,11 +788,15 @@ func capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-func or(a, b string) string {
-	if a != "" {
-		return a
+// or returns the first of its arguments that is not empty.
+func or(a string, more ...string) string {
+	for _, s := range more {
+		if a != "" {
+			return a
+		}
+		a = s
 	}
-	return b
+	return a
 }
 
 func orDefault(s string) string { return or(s, "_default_") }

@@ -74,6 +74,8 @@ type JobMove struct {
 	Datastore string       `json:"datastore,omitempty"`
 	Folder    string       `json:"folder,omitempty"`
 	NICs      []PlannedNIC `json:"nics,omitempty"` // in device order
+	// Disks are the disks placed apart (Datastore set: where "Hard disk N" goes).
+	Disks []DiskPlacement `json:"disks,omitempty"`
 	// Origin is where the VM was (Networks unset; OriginNICs holds them), nil if it
 	// could not be read.
 	Origin     *Placement `json:"origin,omitempty"`

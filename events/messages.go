@@ -41,7 +41,9 @@ type Job struct {
 	Folder     string           `json:"folder,omitempty"`
 	Networks   []NetworkMapping `json:"networks,omitempty"`
 	DiskFormat string           `json:"disk_format,omitempty"`
-	Priority   string           `json:"priority,omitempty"`
+	// Disks places single disks elsewhere than Datastore / DiskFormat.
+	Disks    []DiskPlacement `json:"disks,omitempty"`
+	Priority string          `json:"priority,omitempty"`
 	// RequestedBy and ApprovedBy are Slack user IDs, kept for the audit trail.
 	RequestedBy string    `json:"requested_by"`
 	ApprovedBy  []string  `json:"approved_by"`
@@ -59,6 +61,15 @@ type Placement struct {
 	DiskFormat string `json:"disk_format,omitempty"`
 	// Networks maps each NIC's portgroup after the move (Source) to the one before (Target).
 	Networks []NetworkMapping `json:"networks,omitempty"`
+	// Disks are the disks that were not on Datastore or not in DiskFormat.
+	Disks []DiskPlacement `json:"disks,omitempty"`
+}
+
+// DiskPlacement puts "Hard disk N" of the VM on its own datastore and/or format.
+type DiskPlacement struct {
+	Disk       int    `json:"disk"`
+	Datastore  string `json:"datastore,omitempty"`
+	DiskFormat string `json:"disk_format,omitempty"`
 }
 
 // EventType is what happened to a job.

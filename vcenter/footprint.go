@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25"
@@ -21,6 +23,8 @@ type Footprint struct {
 	TargetHost       string
 	SourceDatastores []string
 	TargetDatastore  string
+	// TargetDiskDatastores are the other datastores disks placed apart go to.
+	TargetDiskDatastores []string
 }
 
 // Footprint returns what moving vm as planned will occupy.
@@ -41,6 +45,13 @@ func (m *Manager) Footprint(ctx context.Context, p *Plan, vm string) (Footprint,
 		TargetVCenter:   dst,
 		TargetHost:      dst + "/" + pl.Host.Value,
 		TargetDatastore: dst + "/" + pl.Datastore.Value,
+	}
+	for _, n := range slices.Sorted(maps.Keys(pl.Disks)) {
+		if ds := pl.Disks[n].ds; ds.Value != "" && ds != pl.Datastore {
+			if key := dst + "/" + ds.Value; !slices.Contains(fp.TargetDiskDatastores, key) {
+				fp.TargetDiskDatastores = append(fp.TargetDiskDatastores, key)
+			}
+		}
 	}
 	err = m.withSession(ctx, src, func(c *vim25.Client, _ *x509.Certificate) error {
 		var v mo.VirtualMachine

@@ -38,7 +38,17 @@ type MoveSpec struct {
 	Folder     string // VM folder path under the target datacenter, e.g. "migrated/web"
 	Networks   []NetworkMap
 	DiskFormat DiskFormat
-	Priority   string // default | high
+	// Disks places single disks elsewhere than Datastore / DiskFormat (the wizard's
+	// "Configure per disk"); the VM's own files stay on Datastore.
+	Disks    []DiskSpec
+	Priority string // default | high
+}
+
+// DiskSpec puts "Hard disk N" of each VM on its own datastore and/or in its own format.
+type DiskSpec struct {
+	Disk      int        // N of "Hard disk N", from 1
+	Datastore string     // "" keeps MoveSpec.Datastore
+	Format    DiskFormat // "" keeps MoveSpec.DiskFormat
 }
 
 // Severity grades a finding.

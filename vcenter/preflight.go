@@ -165,26 +165,21 @@ func diskUsage(l *types.VirtualMachineFileLayoutEx) map[int32]int64 {
 // diskNeed is what the VM's disks take on the target datastore in the
 // requested format: thin disks what they use now, thick ones their size.
 // grow is what thin disks could grow to on top of that.
-func diskNeed(svm *sourceVM, format DiskFormat) (need, grow int64) {
-	for _, disk := range svm.plan.disks {
-		capacity := disk.CapacityInBytes
-		if capacity == 0 {
-			capacity = disk.CapacityInKB * 1024
-		}
-		thin := format == DiskThin
-		if format == DiskSame || format == "" {
-			b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
-			thin = ok && isTrue(b.ThinProvisioned)
-		}
-		if thin {
-			used := svm.used[disk.Key]
-			need += used
-			grow += max(capacity-used, 0)
-		} else {
-			need += capacity
-		}
+func diskNeed(svm *sourceVM, disk *types.VirtualDisk, format DiskFormat) (need, grow int64) {
+	capacity := disk.CapacityInBytes
+	if capacity == 0 {
+		capacity = disk.CapacityInKB * 1024
 	}
-	return need, grow
+	thin := format == DiskThin
+	if format == DiskSame || format == "" {
+		b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+		thin = ok && isTrue(b.ThinProvisioned)
+	}
+	if thin {
+		used := svm.used[disk.Key]
+		return used, max(capacity-used, 0)
+	}
+	return capacity, 0
 }
 
 // minMajor and minMinor are the oldest vCenter and ESXi release that does

@@ -89,6 +89,19 @@ func TestPreflightFindings(t *testing.T) {
 			[]string{"the disks of trip-bigthin fit on ds-silver now", "can grow to 4096.0 GB"}},
 		{"thin vm made thick beyond the free space", []string{xvmsim.TripBigThin}, func(s *MoveSpec) { s.Datastore, s.DiskFormat = xvmsim.WestSilver, DiskThick },
 			Blocker, []string{"the disks of trip-bigthin need 4096.0 GB on ds-silver as thick (lazy zeroed) disks; it has 3072.0 GB free"}},
+		{"one disk made thick beyond the free space", []string{xvmsim.TripBigThin}, func(s *MoveSpec) {
+			s.Datastore, s.Disks = xvmsim.WestSilver, []DiskSpec{{Disk: 1, Format: DiskThick}}
+		}, Blocker, []string{"the disks of trip-bigthin need 4096.0 GB on ds-silver as thick (lazy zeroed) disks; it has 3072.0 GB free"}},
+		{"a disk placed apart where it does not fit", []string{xvmsim.TripBigDisk}, func(s *MoveSpec) {
+			s.Disks = []DiskSpec{{Disk: 1, Datastore: xvmsim.WestSilver}}
+		}, Blocker, []string{"the disks of trip-bigdisk need 4096.0 GB on ds-silver as disks in their current format; it has 3072.0 GB free"}},
+		{"a disk's datastore not found", []string{"web-01"}, func(s *MoveSpec) { s.Disks = []DiskSpec{{Disk: 1, Datastore: "ds-nope"}} },
+			Blocker, []string{"datastore ds-nope (disk1=) not found in vc-west"}},
+		{"a disk the vm does not have", []string{"web-01"}, func(s *MoveSpec) { s.Disks = []DiskSpec{{Disk: 3, Datastore: xvmsim.WestSilver}} },
+			Warning, []string{"web-01 has no Hard disk 3", "it has 1 disk"}},
+		{"a disk placed twice", []string{"db-01"}, func(s *MoveSpec) {
+			s.Disks = []DiskSpec{{Disk: 2, Datastore: xvmsim.WestSilver}, {Disk: 2, Format: DiskThin}}
+		}, Blocker, []string{"Hard disk 2 is placed twice"}},
 		{"vcenter check error", []string{xvmsim.TripCheckError}, nil, Blocker,
 			[]string{"vc-east's compatibility check refuses trip-check-error: The target host does not support"}},
 		{"vcenter check warning", []string{xvmsim.TripCheckWarn}, nil, Warning,

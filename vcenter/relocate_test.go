@@ -76,6 +76,12 @@ func (p *progressRecorder) between() bool {
 	return slices.ContainsFunc(p.seen, func(v int) bool { return v > 0 && v < 100 })
 }
 
+// diskWant is where a test wants a disk, and in what format.
+type diskWant struct {
+	ds          string
+	thin, eager bool
+}
+
 func TestRelocate(t *testing.T) {
 	ctx := context.Background()
 	// Each percentage stays 250ms, so that the progress callback sees one between 0
@@ -91,6 +97,8 @@ func TestRelocate(t *testing.T) {
 		wantEager bool
 		wantNICs  []string // target portgroups in NIC order
 		wantDist  []bool
+		// apart are the disks (by index) placed apart from wantDS, with their format.
+		apart map[int]diskWant
 	}{{
 		name: "migrate web-01 east to west, thin",
 		spec: MoveSpec{VMs: []string{"web-01"}, Source: "vc-east", Target: "vc-west", Cluster: "west-prod",
@@ -104,6 +112,17 @@ func TestRelocate(t *testing.T) {
 			Networks: []NetworkMap{{Source: "east-app-pg", Target: "db-pg"}, {Source: "VM Network", Target: "VM Network"}}},
 		wantOn: "poweredOff", wantDS: "ds-silver", wantEager: true,
 		wantNICs: []string{"db-pg", "VM Network"}, wantDist: []bool{true, false},
+	}, {
+		// The wizard's "Configure per disk": Hard disk 2 on its own datastore, thin, and a
+		// standard portgroup moved onto a distributed one.
+		name: "migrate db-01 back into the root pool with Hard disk 2 apart, standard to distributed",
+		spec: MoveSpec{VMs: []string{"db-01"}, Source: "vc-west", Target: "vc-east", Cluster: "east-prod", Pool: "Resources",
+			Datastore: "east-ds-01", Folder: "apps/db", DiskFormat: DiskThick,
+			Disks:    []DiskSpec{{Disk: 2, Datastore: "east-ds-02", Format: DiskThin}},
+			Networks: []NetworkMap{{Source: "db-pg", Target: "east-db-pg"}, {Source: "VM Network", Target: "east-app-pg"}}},
+		wantOn: "poweredOff", wantDS: "east-ds-01",
+		wantNICs: []string{"east-db-pg", "east-app-pg"}, wantDist: []bool{true, true},
+		apart: map[int]diskWant{1: {ds: "east-ds-02", thin: true}},
 	}, {
 		name: "import legacy-01 from west into east",
 		spec: MoveSpec{VMs: []string{"legacy-01"}, Source: "vc-west", Target: "vc-east", Cluster: "east-prod",
@@ -163,12 +182,28 @@ func TestRelocate(t *testing.T) {
 				t.Fatalf("disks %+v, want %d", after.Disks, len(before.Disks))
 			}
 			for i, d := range after.Disks {
-				want := tt.wantThin
+				want := diskWant{ds: tt.wantDS, thin: tt.wantThin, eager: tt.wantEager}
 				if tt.spec.DiskFormat == DiskSame {
-					want = before.Disks[i].Thin
+					want.thin = before.Disks[i].Thin
 				}
-				if d.Datastore != tt.wantDS || d.Thin != want || d.EagerScrub != tt.wantEager {
-					t.Errorf("disk %d %+v, want datastore %s thin %v eager %v", i, d, tt.wantDS, want, tt.wantEager)
+				if w, ok := tt.apart[i]; ok {
+					want = w
+				}
+				if d.Datastore != want.ds || d.Thin != want.thin || d.EagerScrub != want.eager {
+					t.Errorf("disk %d %+v, want datastore %s thin %v eager %v", i, d, want.ds, want.thin, want.eager)
+				}
+			}
+			// Where reads the same back: the VM's own datastore, and each disk's.
+			w, err := m.Where(ctx, tt.spec.Target, vmName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.Datastore != tt.wantDS || len(w.Disks) != len(after.Disks) {
+				t.Fatalf("Where: datastore %q, disks %+v", w.Datastore, w.Disks)
+			}
+			for i, d := range w.Disks {
+				if d.Datastore != after.Disks[i].Datastore {
+					t.Errorf("Where: disk %d on %q, the simulator says %q", i, d.Datastore, after.Disks[i].Datastore)
 				}
 			}
 			if len(after.NICs) != len(tt.wantNICs) {
@@ -193,8 +228,8 @@ func TestRelocate(t *testing.T) {
 	if got := metricValue(t, reg, "xvm_vcenter_task_results_total", "vc-east", "success"); got != 2 {
 		t.Errorf("xvm_vcenter_task_results_total{vcenter=vc-east,result=success} = %v, want 2", got)
 	}
-	if got := metricValue(t, reg, "xvm_vcenter_task_results_total", "vc-west", "success"); got != 1 {
-		t.Errorf("xvm_vcenter_task_results_total{vcenter=vc-west,result=success} = %v, want 1", got)
+	if got := metricValue(t, reg, "xvm_vcenter_task_results_total", "vc-west", "success"); got != 2 {
+		t.Errorf("xvm_vcenter_task_results_total{vcenter=vc-west,result=success} = %v, want 2", got)
 	}
 	for _, vc := range []string{"vc-east", "vc-west"} {
 		if got := metricValue(t, reg, "xvm_vcenter_up", vc); got != 1 {

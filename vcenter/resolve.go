@@ -418,6 +418,7 @@ var hostProps = []string{"name", "parent", "runtime.connectionState", "runtime.i
 type targetBase struct {
 	cr     *compute
 	ds     *types.ManagedObjectReference
+	disks  map[int]diskTarget // disks placed apart (spec.Disks), when all resolved
 	nets   map[types.ManagedObjectReference]netInfo
 	pool   *types.ManagedObjectReference
 	folder *types.ManagedObjectReference
@@ -435,7 +436,7 @@ func (r *resolver) resolveTargetBase(ctx context.Context, c *vim25.Client) (*tar
 		return nil, err
 	}
 	b := &targetBase{cr: cr}
-	if b.ds, err = r.resolveDatastore(ctx, c, dc, cr); err != nil {
+	if b.ds, b.disks, err = r.resolveDatastores(ctx, c, dc, cr); err != nil {
 		return nil, err
 	}
 	if b.nets, err = r.targetNetworks(ctx, c, cr); err != nil {
@@ -456,20 +457,30 @@ func (r *resolver) resolveTarget(ctx context.Context, c *vim25.Client, b *target
 	cr, ds, nets, pool, folder := b.cr, b.ds, b.nets, b.pool, b.folder
 	wanted := r.mapNetworks(srcVMs, nets)
 	r.checkSwitchKinds(srcVMs, nets)
-	host := r.pickHost(cr, ds, wanted, nets)
+	r.checkDiskNumbers(srcVMs)
+	var stores []namedRef // every datastore the VMs' files go to, for the host to see
+	if ds != nil {
+		stores = append(stores, namedRef{*ds, r.spec.Datastore})
+	}
+	for _, n := range slices.Sorted(mapsKeys(b.disks)) {
+		if t := b.disks[n]; t.ds.Value != "" && !slices.ContainsFunc(stores, func(s namedRef) bool { return s.ref == t.ds }) {
+			stores = append(stores, namedRef{t.ds, t.name})
+		}
+	}
+	host := r.pickHost(cr, stores, wanted, nets)
 
 	if err := r.checkCollisions(ctx, c, folder); err != nil {
 		return err
 	}
 	if ds != nil {
-		if err := r.checkSpace(ctx, c, *ds, srcVMs); err != nil {
+		if err := r.checkSpace(ctx, c, *ds, b.disks, srcVMs); err != nil {
 			return err
 		}
 	}
-	if host == nil || ds == nil || pool == nil || folder == nil {
+	if host == nil || ds == nil || pool == nil || folder == nil || b.disks == nil {
 		return nil
 	}
-	pl := &placement{Host: host.Self, Pool: *pool, Datastore: *ds, Folder: *folder}
+	pl := &placement{Host: host.Self, Pool: *pool, Datastore: *ds, Folder: *folder, Disks: b.disks}
 
 	// Backings are read now so that Relocate's spec building is pure.
 	backings := map[string]types.BaseVirtualDeviceBackingInfo{}
@@ -598,10 +609,20 @@ func (r *resolver) resolveCompute(ctx context.Context, c *vim25.Client) (*comput
 	return cr, nil
 }
 
-func (r *resolver) resolveDatastore(ctx context.Context, c *vim25.Client, dc mo.Datacenter, cr *compute) (*types.ManagedObjectReference, error) {
+// namedRef is a managed object and its name as the spec gave it.
+type namedRef struct {
+	ref  types.ManagedObjectReference
+	name string
+}
+
+// resolveDatastores finds the spec's datastore and those of its disks placed apart
+// (diskN=), among the datastores the compute resource's hosts see. disks is nil when
+// one of those could not be resolved (a blocker says why), else it holds every disk
+// placed apart, by number.
+func (r *resolver) resolveDatastores(ctx context.Context, c *vim25.Client, dc mo.Datacenter, cr *compute) (*types.ManagedObjectReference, map[int]diskTarget, error) {
 	all, err := listNames(ctx, c, dc.Self, "Datastore")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	visible := map[types.ManagedObjectReference]bool{}
 	for _, h := range cr.hosts {
@@ -615,27 +636,54 @@ func (r *resolver) resolveDatastore(ctx context.Context, c *vim25.Client, dc mo.
 			seen = append(seen, d)
 		}
 	}
-	name := r.spec.Datastore
-	if name == "" {
+	// find resolves one datastore name; option is the diskN= that named it, "" for the
+	// spec's datastore, for the messages.
+	find := func(name, option string) *types.ManagedObjectReference {
+		what := "datastore " + name
+		if option != "" {
+			what += " (" + option + "=)"
+		}
+		found := byName(seen, name)
+		switch {
+		case len(found) == 1:
+			return &found[0].Ref
+		case len(found) > 1:
+			r.block("", fmt.Sprintf("%d datastores are named %s", len(found), name), "rename one of them")
+		case len(byName(all, name)) > 0:
+			r.block("", fmt.Sprintf("%s exists in %s but no host of %s sees it (datastores seen: %s)",
+				what, dc.Name, cr.name, candidates(seen, candidateLimit)), "choose a datastore mounted on the target hosts")
+		default:
+			r.block("", fmt.Sprintf("%s not found in %s (datastores seen by %s: %s)",
+				what, r.spec.Target, cr.name, candidates(seen, candidateLimit)), "check the datastore name")
+		}
+		return nil
+	}
+	var main *types.ManagedObjectReference
+	if name := r.spec.Datastore; name == "" {
 		r.block("", fmt.Sprintf("no datastore given (datastores seen by %s: %s)", cr.name, candidates(seen, candidateLimit)),
 			"add datastore=<name>")
-		return nil, nil
-	}
-	found := byName(seen, name)
-	switch {
-	case len(found) == 1:
+	} else if main = find(name, ""); main != nil {
 		r.plan.Datastore = name
-		return &found[0].Ref, nil
-	case len(found) > 1:
-		r.block("", fmt.Sprintf("%d datastores are named %s", len(found), name), "rename one of them")
-	case len(byName(all, name)) > 0:
-		r.block("", fmt.Sprintf("datastore %s exists in %s but no host of %s sees it (datastores seen: %s)",
-			name, dc.Name, cr.name, candidates(seen, candidateLimit)), "choose a datastore mounted on the target hosts")
-	default:
-		r.block("", fmt.Sprintf("datastore %s not found in %s (datastores seen by %s: %s)",
-			name, r.spec.Target, cr.name, candidates(seen, candidateLimit)), "check the datastore name")
 	}
-	return nil, nil
+	disks := map[int]diskTarget{}
+	if !r.diskNumbersValid() {
+		return main, nil, nil
+	}
+	for _, d := range r.spec.Disks {
+		t := diskTarget{format: d.Format}
+		if d.Datastore != "" {
+			ref := find(d.Datastore, fmt.Sprintf("disk%d", d.Disk))
+			if ref == nil {
+				disks = nil
+				continue
+			}
+			t.ds, t.name = *ref, d.Datastore
+		}
+		if disks != nil {
+			disks[d.Disk] = t
+		}
+	}
+	return main, disks, nil
 }
 
 // targetNetworks reads every network any candidate host sees.
@@ -725,7 +773,7 @@ func hostNetworks(h mo.HostSystem, nets map[types.ManagedObjectReference]netInfo
 // portgroup, and runs the fewest VMs, so successive plans spread over the
 // cluster. The other hosts that qualify (on the same networks) become the
 // plan's OtherHosts.
-func (r *resolver) pickHost(cr *compute, ds *types.ManagedObjectReference, wanted map[string]bool, nets map[types.ManagedObjectReference]netInfo) *mo.HostSystem {
+func (r *resolver) pickHost(cr *compute, stores []namedRef, wanted map[string]bool, nets map[types.ManagedObjectReference]netInfo) *mo.HostSystem {
 	var best *mo.HostSystem
 	var eligible []*mo.HostSystem
 	var reasons []string
@@ -751,9 +799,11 @@ func (r *resolver) pickHost(cr *compute, ds *types.ManagedObjectReference, wante
 			why = append(why, fmt.Sprintf("runs ESXi %s (cross vCenter vMotion needs 6.5 or later)", v))
 			fix("upgrade it to ESXi 6.5 or later")
 		}
-		if ds != nil && !slices.Contains(h.Datastore, *ds) {
-			why = append(why, "does not see datastore "+r.spec.Datastore)
-			fix("mount datastore " + r.spec.Datastore + " on it")
+		for _, ds := range stores {
+			if !slices.Contains(h.Datastore, ds.ref) {
+				why = append(why, "does not see datastore "+ds.name)
+				fix("mount datastore " + ds.name + " on it")
+			}
 		}
 		hn := hostNetworks(*h, nets)
 		for _, name := range slices.Sorted(mapsKeys(wanted)) {
@@ -852,12 +902,18 @@ func (r *resolver) resolvePool(ctx context.Context, c *vim25.Client, cr *compute
 	}
 	found := byName(pools, r.spec.Pool)
 	switch len(found) {
+	case 0:
+		if r.spec.Pool == "Resources" {
+			// The root pool, by the name the vSphere Client and the review show for it
+			// (and that Where records, so that undo returns a VM there).
+			r.plan.Pool = "Resources"
+			return &cr.rootPool, nil
+		}
+		r.block("", fmt.Sprintf("resource pool %s not found in %s (pools: %s)", r.spec.Pool, cr.name, candidates(pools, candidateLimit)),
+			"check the pool name, or leave it out to use the cluster's root pool")
 	case 1:
 		r.plan.Pool = r.spec.Pool
 		return &found[0].Ref, nil
-	case 0:
-		r.block("", fmt.Sprintf("resource pool %s not found in %s (pools: %s)", r.spec.Pool, cr.name, candidates(pools, candidateLimit)),
-			"check the pool name, or leave it out to use the cluster's root pool")
 	default:
 		r.block("", fmt.Sprintf("%d resource pools are named %s in %s", len(found), r.spec.Pool, cr.name), "rename one of them")
 	}
@@ -942,16 +998,81 @@ func (r *resolver) checkCollisions(ctx context.Context, c *vim25.Client, folder 
 	return nil
 }
 
-// checkSpace blocks when the datastore cannot hold the disks in the
-// requested format (thin: what they use now; thick: their full size), and
-// warns when thin disks could outgrow its free space later. It also blocks
-// on a datastore that is inaccessible or in maintenance mode.
-func (r *resolver) checkSpace(ctx context.Context, c *vim25.Client, ds types.ManagedObjectReference, srcVMs map[string]*sourceVM) error {
+// spaceNeed is what the moving VMs need on one datastore: their disks placed there in
+// the requested formats, and, on the VMs' own datastore, their memory files.
+type spaceNeed struct {
+	ds                         types.ManagedObjectReference
+	name                       string
+	disks, grow, swap, suspend int64
+	thinner                    bool // disk=thin would need less
+	formats                    []DiskFormat
+	who                        []string
+}
+
+// checkSpace checks each datastore the VMs' files go to: the spec's datastore (their
+// own files and every disk not placed apart) and the datastores of disks placed apart.
+func (r *resolver) checkSpace(ctx context.Context, c *vim25.Client, home types.ManagedObjectReference, disks map[int]diskTarget, srcVMs map[string]*sourceVM) error {
+	needs := []*spaceNeed{{ds: home, name: r.spec.Datastore}}
+	at := func(ds types.ManagedObjectReference, name string) *spaceNeed {
+		for _, n := range needs {
+			if n.ds == ds {
+				return n
+			}
+		}
+		n := &spaceNeed{ds: ds, name: name}
+		needs = append(needs, n)
+		return n
+	}
+	for _, v := range r.plan.VMs {
+		svm := srcVMs[v.Name]
+		if svm == nil {
+			continue
+		}
+		h := needs[0]
+		h.swap, h.suspend = h.swap+svm.swap, h.suspend+svm.suspend
+		h.who = append(h.who, v.Name)
+		for i, d := range svm.plan.disks {
+			ds, name, format := home, r.spec.Datastore, r.spec.DiskFormat
+			if t, ok := disks[diskNumber(d, i)]; ok {
+				if t.ds.Value != "" {
+					ds, name = t.ds, t.name
+				}
+				if t.format != "" {
+					format = t.format
+				}
+			}
+			n := at(ds, name)
+			need, grow := diskNeed(svm, d, format)
+			n.disks, n.grow = n.disks+need, n.grow+grow
+			if thin, _ := diskNeed(svm, d, DiskThin); thin < need {
+				n.thinner = true
+			}
+			if !slices.Contains(n.formats, format) {
+				n.formats = append(n.formats, format)
+			}
+			if !slices.Contains(n.who, v.Name) {
+				n.who = append(n.who, v.Name)
+			}
+		}
+	}
+	for _, n := range needs {
+		if err := r.checkDatastoreSpace(ctx, c, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkDatastoreSpace blocks when the datastore cannot hold what n needs (thin disks:
+// what they use now; thick ones: their full size; plus memory files), and warns when thin
+// disks could outgrow its free space later. It also blocks on a datastore that is
+// inaccessible or in maintenance mode.
+func (r *resolver) checkDatastoreSpace(ctx context.Context, c *vim25.Client, n *spaceNeed) error {
 	var d mo.Datastore
-	if err := property.DefaultCollector(c).RetrieveOne(ctx, ds, []string{"summary"}, &d); err != nil {
+	if err := property.DefaultCollector(c).RetrieveOne(ctx, n.ds, []string{"summary"}, &d); err != nil {
 		return err
 	}
-	name := r.spec.Datastore
+	name := n.name
 	if !d.Summary.Accessible {
 		r.block("", fmt.Sprintf("datastore %s is not accessible", name), "choose another datastore")
 		return nil
@@ -961,19 +1082,10 @@ func (r *resolver) checkSpace(ctx context.Context, c *vim25.Client, ds types.Man
 		r.block("", fmt.Sprintf("datastore %s is in maintenance mode", name), "choose another datastore")
 		return nil
 	}
-	var disks, grow, swap, suspend int64
-	thinner := false // disk=thin would need less
-	var who []string
-	for _, v := range r.plan.VMs {
-		if svm := srcVMs[v.Name]; svm != nil {
-			n, g := diskNeed(svm, r.spec.DiskFormat)
-			disks, grow = disks+n, grow+g
-			if thin, _ := diskNeed(svm, DiskThin); thin < n {
-				thinner = true
-			}
-			swap, suspend = swap+svm.swap, suspend+svm.suspend
-			who = append(who, v.Name)
-		}
+	disks, grow, swap, suspend, thinner, who := n.disks, n.grow, n.swap, n.suspend, n.thinner, n.who
+	formats := "disks in the requested formats"
+	if len(n.formats) == 1 {
+		formats = formatWords(n.formats[0])
 	}
 	need, free := disks+swap+suspend, d.Summary.FreeSpace
 	if need <= free && need+grow <= free {
@@ -992,7 +1104,7 @@ func (r *resolver) checkSpace(ctx context.Context, c *vim25.Client, ds types.Man
 		if len(who) == 1 {
 			subject, needs, fits, their = who[0], "needs", "fits", "its"
 		}
-		parts := []string{fmt.Sprintf("disks %s as %s", gib(disks), formatWords(r.spec.DiskFormat))}
+		parts := []string{fmt.Sprintf("disks %s as %s", gib(disks), formats)}
 		if swap > 0 {
 			parts = append(parts, "swap "+gib(swap))
 		}
@@ -1002,7 +1114,7 @@ func (r *resolver) checkSpace(ctx context.Context, c *vim25.Client, ds types.Man
 		breakdown = strings.Join(parts, ", ")
 	}
 	if need > free {
-		msg := fmt.Sprintf("%s %s %s on %s as %s; it has %s free", subject, needs, gib(need), name, formatWords(r.spec.DiskFormat), gib(free))
+		msg := fmt.Sprintf("%s %s %s on %s as %s; it has %s free", subject, needs, gib(need), name, formats, gib(free))
 		if breakdown != "" {
 			msg = fmt.Sprintf("%s %s %s on %s (%s); it has %s free", subject, needs, gib(need), name, breakdown, gib(free))
 		}

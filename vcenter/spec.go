@@ -9,6 +9,8 @@ import (
 // placement is where in the target a plan puts its VMs.
 type placement struct {
 	Host, Pool, Datastore, Folder types.ManagedObjectReference
+	// Disks are the disks placed apart, by "Hard disk N" number.
+	Disks map[int]diskTarget
 }
 
 // vmPlan is one VM resolved in the source, with the target backing of each NIC.
@@ -35,8 +37,9 @@ func buildRelocateSpec(pl placement, vm *vmPlan, format DiskFormat, loc *types.S
 		Folder:    ref(pl.Folder),
 		Service:   loc,
 	}
-	for _, d := range vm.disks {
-		dl := types.VirtualMachineRelocateSpecDiskLocator{DiskId: d.Key, Datastore: pl.Datastore}
+	for i, d := range vm.disks {
+		ds, format := pl.disk(d, i, format)
+		dl := types.VirtualMachineRelocateSpecDiskLocator{DiskId: d.Key, Datastore: ds}
 		if b := diskBacking(d, format); b != nil {
 			dl.DiskBackingInfo = b
 		}

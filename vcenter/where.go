@@ -18,12 +18,19 @@ type Where struct {
 	Cluster    string // empty for a standalone host
 	Host       string
 	Pool       string // "Resources" for the root pool
-	Datastore  string // the datastore of the VM's home (first) disk
+	Datastore  string // the datastore of the VM's own files (its .vmx), else of its first disk
 	Datastores []string
-	Folder     string   // path under the datacenter's VM folder, "" for its root
-	Networks   []string // portgroup of each NIC, in device order
+	Disks      []WhereDisk // in device order: "Hard disk 1" first
+	Folder     string      // path under the datacenter's VM folder, "" for its root
+	Networks   []string    // portgroup of each NIC, in device order
 	DiskFormat DiskFormat
 	PowerState string
+}
+
+// WhereDisk is where one disk of a VM is, and in what format.
+type WhereDisk struct {
+	Datastore string
+	Format    DiskFormat
 }
 
 // Where reads where vm is in vCenter vcName now.
@@ -46,7 +53,7 @@ func (m *Manager) Where(ctx context.Context, vcName, vm string) (*Where, error) 
 func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference) (*Where, error) {
 	pc := property.DefaultCollector(c)
 	var v mo.VirtualMachine
-	if err := pc.RetrieveOne(ctx, ref, []string{"runtime.host", "runtime.powerState", "resourcePool", "datastore", "parent", "config.hardware.device"}, &v); err != nil {
+	if err := pc.RetrieveOne(ctx, ref, []string{"runtime.host", "runtime.powerState", "resourcePool", "datastore", "parent", "config.hardware.device", "config.files.vmPathName"}, &v); err != nil {
 		return nil, err
 	}
 	w := &Where{PowerState: string(v.Runtime.PowerState)}
@@ -105,18 +112,20 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 		for _, d := range v.Config.Hardware.Device {
 			switch dev := d.(type) {
 			case *types.VirtualDisk:
-				if w.DiskFormat == "" {
-					w.DiskFormat = DiskThick
-					if b, ok := dev.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
-						w.Datastore = strings.TrimPrefix(strings.SplitN(b.FileName, "]", 2)[0], "[")
-						switch {
-						case b.ThinProvisioned != nil && *b.ThinProvisioned:
-							w.DiskFormat = DiskThin
-						case b.EagerlyScrub != nil && *b.EagerlyScrub:
-							w.DiskFormat = DiskEager
-						}
+				wd := WhereDisk{Format: DiskThick}
+				if b, ok := dev.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
+					wd.Datastore = datastoreOfPath(b.FileName)
+					switch {
+					case b.ThinProvisioned != nil && *b.ThinProvisioned:
+						wd.Format = DiskThin
+					case b.EagerlyScrub != nil && *b.EagerlyScrub:
+						wd.Format = DiskEager
 					}
 				}
+				if len(w.Disks) == 0 {
+					w.Datastore, w.DiskFormat = wd.Datastore, wd.Format
+				}
+				w.Disks = append(w.Disks, wd)
 			case types.BaseVirtualEthernetCard:
 				var refs []types.ManagedObjectReference
 				switch b := dev.GetVirtualEthernetCard().Backing.(type) {
@@ -148,5 +157,14 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 	if w.Datastore == "" && len(dsNames) > 0 {
 		w.Datastore = dsNames[0]
 	}
+	if v.Config != nil && v.Config.Files.VmPathName != "" {
+		// The VM's own files decide its datastore, as the relocation's spec.Datastore does.
+		w.Datastore = datastoreOfPath(v.Config.Files.VmPathName)
+	}
 	return w, nil
+}
+
+// datastoreOfPath is the datastore of a path such as "[ds-gold] web-01/web-01.vmdk".
+func datastoreOfPath(p string) string {
+	return strings.TrimPrefix(strings.SplitN(p, "]", 2)[0], "[")
 }

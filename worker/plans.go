@@ -130,7 +130,7 @@ func (w *Worker) planFor(ctx context.Context, j events.Job) (*vcenter.Plan, erro
 	spec := moveSpec(j)
 	key := fmt.Sprintf("%s|%+v", j.RequestID, vcenter.MoveSpec{Source: spec.Source, Target: spec.Target, Cluster: spec.Cluster,
 		Host: spec.Host, Pool: spec.Pool, Datastore: spec.Datastore, Folder: spec.Folder, Networks: spec.Networks,
-		DiskFormat: spec.DiskFormat, Priority: spec.Priority})
+		DiskFormat: spec.DiskFormat, Disks: spec.Disks, Priority: spec.Priority})
 	if p, ok := w.plans.request(key, j.VM, w.now(), w.cfg.PlanReuse); ok {
 		return p, nil
 	}

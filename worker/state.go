@@ -104,6 +104,9 @@ func (n NATSSlots) Acquire(ctx context.Context, holder string, fp vcenter.Footpr
 		add("datastore", ds, n.Limits.PerDatastore)
 	}
 	add("datastore", fp.TargetDatastore, n.Limits.PerDatastore)
+	for _, ds := range fp.TargetDiskDatastores {
+		add("datastore", ds, n.Limits.PerDatastore)
+	}
 	add("vcenter", fp.SourceVCenter, n.Limits.PerVCenter)
 	add("vcenter", fp.TargetVCenter, n.Limits.PerVCenter)
 	c, err := n.Slots.Acquire(ctx, holder, dedupe(wants))

@@ -436,6 +436,9 @@ func (w *Worker) saveInsisting(ctx context.Context, rec Record, log *slog.Logger
 // plannedMove is what the job record keeps of a move as it starts.
 func plannedMove(plan *vcenter.Plan, vm string, origin *vcenter.Where, md *vcenter.Metadata, mdErr error) *events.JobMove {
 	mv := &events.JobMove{Host: plan.Host, Pool: plan.Pool, Datastore: plan.Datastore, Folder: plan.Folder}
+	for _, d := range plan.Spec.Disks {
+		mv.Disks = append(mv.Disks, events.DiskPlacement{Disk: d.Disk, Datastore: d.Datastore, DiskFormat: string(d.Format)})
+	}
 	for _, v := range plan.VMs {
 		if v.Name == vm {
 			for _, nic := range v.NICs {
@@ -446,6 +449,15 @@ func plannedMove(plan *vcenter.Plan, vm string, origin *vcenter.Where, md *vcent
 	if origin != nil {
 		mv.Origin = &events.Placement{VCenter: origin.VCenter, Cluster: origin.Cluster, Host: origin.Host, Pool: origin.Pool,
 			Datastore: origin.Datastore, Folder: origin.Folder, DiskFormat: string(origin.DiskFormat)}
+		for i, d := range origin.Disks {
+			if d.Datastore != origin.Datastore || d.Format != origin.DiskFormat {
+				p := events.DiskPlacement{Disk: i + 1, DiskFormat: string(d.Format)}
+				if d.Datastore != origin.Datastore {
+					p.Datastore = d.Datastore
+				}
+				mv.Origin.Disks = append(mv.Origin.Disks, p)
+			}
+		}
 		mv.OriginNICs = origin.Networks
 	}
 	switch {
@@ -534,6 +546,11 @@ func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, l
 	want("resource pool", after.Pool, mv.Pool)
 	want("datastore", after.Datastore, mv.Datastore)
 	want("folder", after.Folder, mv.Folder)
+	for _, d := range mv.Disks {
+		if d.Datastore != "" && d.Disk <= len(after.Disks) {
+			want(fmt.Sprintf("Hard disk %d's datastore", d.Disk), after.Disks[d.Disk-1].Datastore, d.Datastore)
+		}
+	}
 	for i, nic := range mv.NICs {
 		if i < len(after.Networks) && nic.Target != "" && after.Networks[i] != nic.Target {
 			off = append(off, fmt.Sprintf("%s is on %q, not %q", nic.Label, after.Networks[i], nic.Target))
@@ -991,10 +1008,14 @@ func moveSpec(j events.Job) vcenter.MoveSpec {
 	for _, n := range j.Networks {
 		nets = append(nets, vcenter.NetworkMap{Source: n.Source, Target: n.Target})
 	}
+	var disks []vcenter.DiskSpec
+	for _, d := range j.Disks {
+		disks = append(disks, vcenter.DiskSpec{Disk: d.Disk, Datastore: d.Datastore, Format: vcenter.DiskFormat(d.DiskFormat)})
+	}
 	return vcenter.MoveSpec{
 		VMs: []string{j.VM}, Source: j.SourceVC, Target: j.TargetVC,
 		Cluster: j.Cluster, Host: j.Host, Pool: j.Pool, Datastore: j.Datastore, Folder: j.Folder,
-		Networks: nets, DiskFormat: vcenter.DiskFormat(j.DiskFormat), Priority: j.Priority,
+		Networks: nets, DiskFormat: vcenter.DiskFormat(j.DiskFormat), Disks: disks, Priority: j.Priority,
 	}
 }
 

@@ -1009,3 +1009,25 @@ func TestPanickingJobIsRetriedThenReported(t *testing.T) {
 		t.Fatalf("the lease is still held by %s after the panic", holder)
 	}
 }
+
+// A disk placed apart occupies its datastore like the VM's own: the per-datastore limit
+// counts moves writing there.
+func TestDiskPlacedApartTakesItsDatastoresSlot(t *testing.T) {
+	r := newRig(t)
+	s := NATSSlots{Slots: r.bus.Slots(), Limits: Limits{PerDatastore: 1}}
+	apart := vcenter.Footprint{TargetVCenter: "vc-west", TargetDatastore: "vc-west/ds-1", TargetDiskDatastores: []string{"vc-west/ds-2"}}
+	c, err := s.Acquire(r.ctx, "job-1", apart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	onlyDS2 := vcenter.Footprint{TargetVCenter: "vc-west", TargetDatastore: "vc-west/ds-2"}
+	if _, err := s.Acquire(r.ctx, "job-2", onlyDS2); !errors.Is(err, ErrBusy) {
+		t.Fatalf("second move onto ds-2: err = %v, want busy", err)
+	}
+	if err := c.Release(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Acquire(r.ctx, "job-2", onlyDS2); err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 	"io"
 	"log/slog"
 	"net/http"
@@ -281,6 +282,47 @@ func TestUndoBringsTheVMBack(t *testing.T) {
 		got.Datastores[0] != before.Datastores[0] || got.NICs[0].Network != before.NICs[0].Network ||
 		got.NICs[0].MAC != before.NICs[0].MAC || got.Disks[0].Thin != before.Disks[0].Thin {
 		t.Errorf("after undo %+v\nbefore     %+v", got, before)
+	}
+}
+
+// The wizard's "Configure per disk", typed: db-01's Hard disk 2 goes to its own datastore
+// in its own format. The review says so, the move does it, and undo brings each disk back
+// where and as it was (db-01's disks differ: the first thick, the second thin).
+func TestPerDiskPlacementAndItsUndo(t *testing.T) {
+	h := newHarness(t)
+	east, west := h.lab.VC("vc-east"), h.lab.VC("vc-west")
+	before, err := east.FindVM(h.ctx, "db-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := h.request(uReq, "migrate db-01 to vc-west cluster=west-prod datastore=ds-gold folder=migrated/db "+
+		"network=east-app-pg:db-pg,\"VM Network\":\"VM Network\" disk=eager disk2=ds-silver:thin")
+	if review := h.ws.Plain(msg); !strings.Contains(review, "Hard disk 2: ds-silver") {
+		t.Fatalf("the review does not show Hard disk 2's placement:\n%s", review)
+	}
+	h.click(uBoss, msg, "xvm_approve")
+	h.awaitEnd(msg.TS, "succeeded")
+	moved, err := west.FindVM(h.ctx, "db-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(moved.Disks) != 2 ||
+		moved.Disks[0] != (xvmsim.DiskInfo{Datastore: "ds-gold", EagerScrub: true, CapacityKB: before.Disks[0].CapacityKB}) ||
+		moved.Disks[1] != (xvmsim.DiskInfo{Datastore: "ds-silver", Thin: true, CapacityKB: before.Disks[1].CapacityKB}) {
+		t.Fatalf("db-01's disks in vc-west: %+v", moved.Disks)
+	}
+
+	back := h.request(uReq, "undo "+h.requestID(msg)+"-01")
+	h.click(uBoss, back, "xvm_approve")
+	h.awaitEnd(back.TS, "succeeded")
+	got, err := east.FindVM(h.ctx, "db-01")
+	if err != nil {
+		t.Fatalf("db-01 not back in vc-east: %v", err)
+	}
+	for i := range before.Disks {
+		if got.Disks[i] != before.Disks[i] {
+			t.Errorf("after undo, disk %d is %+v; before the move it was %+v", i, got.Disks[i], before.Disks[i])
+		}
 	}
 }
 
