@@ -1031,3 +1031,60 @@ func TestDiskPlacedApartTakesItsDatastoresSlot(t *testing.T) {
 		t.Fatalf("after release: %v", err)
 	}
 }
+
+// Pre-flight runs again when the job starts: a target that stopped fitting between
+// approval and start (its datastore lost its storage) fails the job with the finding
+// that says so and what to do, and nothing is relocated.
+func TestStartTimePreflightFailsAJobWhoseTargetStoppedFitting(t *testing.T) {
+	r := newRig(t)
+	west := r.lab.VC("vc-west")
+	was, err := west.SetDatastoreAccessible("ds-gold", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = west.SetDatastoreAccessible("ds-gold", was) })
+	j := job("web-01")
+	err = r.worker("w1", 3).Handle(r.ctx, j, delivery{1})
+	if err == nil || errors.Is(err, events.ErrRetry) {
+		t.Fatalf("err = %v, want the job failed", err)
+	}
+	if n := r.lab.VC("vc-east").XVMRelocations(); n != 0 {
+		t.Fatalf("%d relocations despite the blocker", n)
+	}
+	f := r.rec.final()
+	if len(f) != 1 || f[0].Type != events.EventFailed || f[0].Fault != "PreflightBlocked" ||
+		!strings.Contains(f[0].Error, "ds-gold is not accessible") || f[0].Hint == "" || f[0].Step != "pre-flight checks at start" {
+		t.Fatalf("final events %+v, want a pre-flight failure naming ds-gold", f)
+	}
+	if _, err := r.lab.VC("vc-east").FindVM(r.ctx, j.VM); err != nil {
+		t.Fatalf("%s left vc-east: %v", j.VM, err)
+	}
+}
+
+// The per-vCenter limit counts moves across every host and datastore of a vCenter.
+func TestPerVCenterLimitRefusesTheMoveBeyondIt(t *testing.T) {
+	r := newRig(t)
+	s := NATSSlots{Slots: r.bus.Slots(), Limits: Limits{PerHost: 10, PerDatastore: 10, PerVCenter: 2}}
+	fp := func(i int) vcenter.Footprint {
+		return vcenter.Footprint{SourceVCenter: "vc-east", TargetVCenter: "vc-west",
+			SourceHost: fmt.Sprintf("vc-east/host-%d", i), TargetHost: fmt.Sprintf("vc-west/host-%d", i),
+			SourceDatastores: []string{fmt.Sprintf("vc-east/ds-%d", i)}, TargetDatastore: fmt.Sprintf("vc-west/ds-%d", i)}
+	}
+	var claims []Claim
+	for i := range 2 {
+		c, err := s.Acquire(r.ctx, fmt.Sprintf("job-%d", i), fp(i))
+		if err != nil {
+			t.Fatalf("move %d: %v", i, err)
+		}
+		claims = append(claims, c)
+	}
+	if _, err := s.Acquire(r.ctx, "job-2", fp(2)); !errors.Is(err, ErrBusy) {
+		t.Fatalf("third move on other hosts and datastores: err = %v, want busy (vCenter limit 2)", err)
+	}
+	if err := claims[0].Release(r.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Acquire(r.ctx, "job-2", fp(2)); err != nil {
+		t.Fatalf("after one ended: %v", err)
+	}
+}
