@@ -483,6 +483,27 @@ func (b *Bot) windowFinding(target string) (approvals.Finding, bool) {
 		Hint: "approve ahead of the window; the jobs start on their own when it opens"}, true
 }
 
+// withCurrentWindow returns r with its change-window finding as of now, while its moves
+// have not started: a review written while the window was open must not tell an approver
+// who clicks after it closed that the moves start at once (nor the other way round).
+// The stored record is not changed.
+func (b *Bot) withCurrentWindow(r *approvals.Request) *approvals.Request {
+	switch r.State {
+	case approvals.StatePending, approvals.StateApproved, approvals.StateQueued:
+	default:
+		return r
+	}
+	i := slices.IndexFunc(r.Review.Findings, func(f approvals.Finding) bool { return strings.Contains(f.Message, "change window") })
+	f, ok := b.windowFinding(r.TargetVC)
+	if i < 0 || !ok || r.Review.Findings[i] == f {
+		return r
+	}
+	c := *r
+	c.Review.Findings = slices.Clone(r.Review.Findings)
+	c.Review.Findings[i] = f
+	return &c
+}
+
 // reviewOf copies a plan into the request's review, the page approvers read.
 func reviewOf(p *vcenter.Plan) approvals.Review {
 	r := approvals.Review{

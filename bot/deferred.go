@@ -61,7 +61,7 @@ func (b *Bot) editOf(r *approvals.Request, ts string, urgent bool) (render func(
 		if !urgent {
 			keep = keepForEnds
 		}
-		return func() message { return asMessage(RenderRequest(r, b.now())) }, keep, true
+		return func() message { return asMessage(RenderRequest(b.withCurrentWindow(r), b.now())) }, keep, true
 	}
 	for i := range r.Jobs {
 		if j := &r.Jobs[i]; j.ThreadTS == ts {

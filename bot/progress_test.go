@@ -406,3 +406,27 @@ func TestStartedEventIsOneWrite(t *testing.T) {
 		t.Fatalf("a redelivered started event wrote %d times and left %d thread messages", rev2-rev1, len(e.slack.thread(parentTS)))
 	}
 }
+
+// A review written while the target's change window was open says the moves start at
+// once; approved after the window closed, the request message says they wait for it.
+func TestChangeWindowWordingIsCurrentAtApproval(t *testing.T) {
+	now := time.Now().UTC()
+	win, err := approvals.ParseWindow(fmt.Sprintf("daily %s-%s", now.Add(-time.Hour).Format("15:04"), now.Add(time.Hour).Format("15:04")), time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.Windows = map[string][]approvals.Window{"vc-west": {win}} })
+	clock := now
+	e.bot.now = func() time.Time { return clock }
+	r, msg := e.submit("migrate web-01 to vc-west")
+	if w := msg.words(); !strings.Contains(w, "change window is open now") {
+		t.Fatalf("review while the window is open:\n%s", w)
+	}
+	clock = now.Add(3 * time.Hour)
+	e.click(approver, r.MessageTS, ActionApprove, r.ID)
+	e.settle()
+	w := e.slack.message(r.MessageTS).words()
+	if !strings.Contains(w, "wait until") || strings.Contains(w, "open now") {
+		t.Fatalf("request message after approval outside the window:\n%s", w)
+	}
+}
