@@ -245,7 +245,7 @@ func placementFields(r *approvals.Request) []*slack.TextBlockObject {
 		field("Resource pool", orDefault(esc(or(rv.Pool, p.Pool)))),
 		field("Storage", storage),
 		field("VM folder", orDefault(esc(or(rv.Folder, p.Folder)))),
-		field("Networks", networksText(nets)),
+		field("Networks", networksText(nets, p.Networks)),
 	}
 }
 
@@ -291,7 +291,9 @@ func shortThumbprint(t string) string {
 	return t
 }
 
-func networksText(nets []approvals.NetworkMapping) string {
+// A NIC kept on a portgroup of the same name because the request gave no mapping for it
+// says so: the approver should know nobody chose it.
+func networksText(nets, rules []approvals.NetworkMapping) string {
 	if len(nets) == 0 {
 		return "_default_"
 	}
@@ -305,7 +307,12 @@ func networksText(nets []approvals.NetworkMapping) string {
 		if m.Source != "" {
 			src = esc(m.Source)
 		}
-		lines = append(lines, src+" → "+esc(m.Target))
+		line := src + " → " + esc(m.Target)
+		chosen := slices.ContainsFunc(rules, func(r approvals.NetworkMapping) bool { return r.Source == "" || r.Source == m.Source })
+		if m.Source != "" && m.Source == m.Target && !chosen {
+			line += " _(same name, no mapping given)_"
+		}
+		lines = append(lines, line)
 	}
 	return strings.Join(lines, "\n")
 }

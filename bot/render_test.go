@@ -512,3 +512,22 @@ func TestDiskFormatName(t *testing.T) {
 		}
 	}
 }
+
+// A NIC kept on a portgroup of the same name because no mapping was given is marked in
+// the review's Networks, however many VMs (the OK finding saying so is folded away in a
+// big request); a mapping someone typed is not.
+func TestSameNamePortgroupIsMarkedInTheReview(t *testing.T) {
+	r := &approvals.Request{ID: "xvm-n1", Direction: approvals.Migrate, SourceVC: "vc-east", TargetVC: "vc-west", State: approvals.StatePending,
+		Requester: "U1", Review: approvals.Review{Networks: []approvals.NetworkMapping{
+			{Source: "VM Network", Target: "VM Network"}, {Source: "east-app-pg", Target: "app-pg"}}},
+		Placement: approvals.Placement{Networks: []approvals.NetworkMapping{{Source: "east-app-pg", Target: "app-pg"}}}}
+	_, blocks := RenderRequest(r, time.Now())
+	all := string(mustMarshal(t, blocks))
+	if !strings.Contains(all, "VM Network → VM Network _(same name, no mapping given)_") || strings.Contains(all, "app-pg _(same name") {
+		t.Fatalf("networks field:\n%s", all)
+	}
+	r.Placement.Networks = append(r.Placement.Networks, approvals.NetworkMapping{Source: "VM Network", Target: "VM Network"})
+	if _, blocks := RenderRequest(r, time.Now()); strings.Contains(string(mustMarshal(t, blocks)), "same name") {
+		t.Fatal("a typed mapping is marked as if nobody chose it")
+	}
+}
