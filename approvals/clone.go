@@ -14,6 +14,7 @@ func (r *Request) Clone() *Request {
 	c.Placement.Networks = slices.Clone(r.Placement.Networks)
 	c.Placement.Disks = slices.Clone(r.Placement.Disks)
 	c.Review.Disks = slices.Clone(r.Review.Disks)
+	c.Review.OtherHosts = slices.Clone(r.Review.OtherHosts)
 	c.Review.Networks = slices.Clone(r.Review.Networks)
 	c.Review.VMs = slices.Clone(r.Review.VMs)
 	c.Review.Findings = slices.Clone(r.Review.Findings)

@@ -87,10 +87,13 @@ type VCenterRef struct {
 
 // Review is the resolved placement: what will really happen, the wizard's review page.
 type Review struct {
-	Source     VCenterRef       `json:"source"`
-	Target     VCenterRef       `json:"target"`
-	Cluster    string           `json:"cluster,omitempty"`
-	Host       string           `json:"host,omitempty"`
+	Source  VCenterRef `json:"source"`
+	Target  VCenterRef `json:"target"`
+	Cluster string     `json:"cluster,omitempty"`
+	Host    string     `json:"host,omitempty"`
+	// OtherHosts are the cluster's other hosts that qualify: a job whose planned host is
+	// busy starts on one of them.
+	OtherHosts []string         `json:"other_hosts,omitempty"`
 	Pool       string           `json:"pool,omitempty"`
 	Datastore  string           `json:"datastore,omitempty"`
 	DiskFormat string           `json:"disk_format,omitempty"`

@@ -511,6 +511,7 @@ func reviewOf(p *vcenter.Plan) approvals.Review {
 		Target:     approvals.VCenterRef{Name: p.Target.Name, Version: p.Target.Version, Thumbprint: p.Target.Thumbprint},
 		Cluster:    p.Cluster,
 		Host:       p.Host,
+		OtherHosts: slices.Clone(p.OtherHosts),
 		Pool:       p.Pool,
 		Datastore:  p.Datastore,
 		DiskFormat: string(p.DiskFormat),

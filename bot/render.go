@@ -219,7 +219,15 @@ func placementFields(r *approvals.Request) []*slack.TextBlockObject {
 		compute = append(compute, esc(c)+" (cluster)")
 	}
 	if h := or(rv.Host, p.Host); h != "" {
-		compute = append(compute, esc(h)+" (host)")
+		host := esc(h) + " (host)"
+		if n := len(rv.OtherHosts); n > 0 {
+			others := rv.OtherHosts
+			if n > 3 {
+				others = append(slices.Clone(others[:3]), fmt.Sprintf("%d more", n-3))
+			}
+			host = fmt.Sprintf("%s (host; when it is busy, also %s)", esc(h), esc(strings.Join(others, ", ")))
+		}
+		compute = append(compute, host)
 	}
 	storage := orDefault(esc(or(rv.Datastore, p.Datastore)))
 	storage += " · " + DiskFormatName(or(rv.DiskFormat, p.DiskFormat))

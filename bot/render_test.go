@@ -531,3 +531,14 @@ func TestSameNamePortgroupIsMarkedInTheReview(t *testing.T) {
 		t.Fatal("a typed mapping is marked as if nobody chose it")
 	}
 }
+
+// A request into a cluster says which host its moves start on and which others take
+// them when that one is busy: jobs of a wave spread over them.
+func TestReviewNamesTheHostsAWaveSpreadsOver(t *testing.T) {
+	r := &approvals.Request{ID: "xvm-h1", Direction: approvals.Migrate, SourceVC: "vc-east", TargetVC: "vc-west", State: approvals.StatePending,
+		Requester: "U1", Review: approvals.Review{Cluster: "west-prod", Host: "esx-w3", OtherHosts: []string{"esx-w1", "esx-w2"}}}
+	_, blocks := RenderRequest(r, time.Now())
+	if all := string(mustMarshal(t, blocks)); !strings.Contains(all, "west-prod (cluster) / esx-w3 (host; when it is busy, also esx-w1, esx-w2)") {
+		t.Fatalf("compute resource field:\n%s", all)
+	}
+}
