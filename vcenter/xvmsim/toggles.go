@@ -2,6 +2,7 @@ package xvmsim
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -10,13 +11,14 @@ import (
 
 // Runtime toggles turn a healthy inventory into one with the faults an administrator
 // meets on a bad day (a host that stopped answering, a datastore that lost its paths, a
-// host left on an old ESXi), for the time of a test. None of them has a vSphere API
-// that vcsim implements, so they change the simulator's objects directly, the way its
-// own handlers do: with the gate held exclusively, so that no SOAP request reads an
-// object half-changed and no emulated create or destroy runs at the same time, and
-// through the registry's AtomicUpdate, which holds the object's own lock and tells the
-// property collector what changed. Each toggle returns what it replaced, so that a
-// test can put it back with the same call.
+// host left on an old ESXi, one host of a cluster missing a datastore or a portgroup the
+// others have), for the time of a test. None of them has a vSphere API that vcsim
+// implements for one host alone, so they change the simulator's objects directly, the
+// way its own handlers do: with the gate held exclusively, so that no SOAP request reads
+// an object half-changed and no emulated create or destroy runs at the same time, and
+// through the registry's Update under the object's own lock, which tells the property
+// collector what changed. Each toggle returns what it replaced, so that a test can put
+// it back with the same call.
 
 // SetHostConnection sets the connection state vCenter reports for the host named
 // host (connected, disconnected or notResponding) and returns the one it had.
@@ -87,35 +89,159 @@ func (v *VC) SetHostVersion(host, version string) (string, error) {
 	return was, err
 }
 
+// SetDatastoreMounted mounts the datastore named datastore on the host named host, or
+// unmounts it from that host alone, as an administrator does who unmounts a datastore
+// from one host of a cluster: the host no longer lists it among its datastores, nor the
+// datastore the host among its mounts. It returns whether the datastore was mounted
+// there. The compute resource's own list, the union of its hosts', is left as it was:
+// the toggle is meant for one host of several.
+func (v *VC) SetDatastoreMounted(host, datastore string, mounted bool) (bool, error) {
+	var was bool
+	err := v.edit(func(e *labEdit) error {
+		h, err := e.find("HostSystem", host, "HostSystem")
+		if err != nil {
+			return err
+		}
+		d, err := e.find("Datastore", datastore, "Datastore")
+		if err != nil {
+			return err
+		}
+		hs, ds := h.(*simulator.HostSystem), d.(*simulator.Datastore)
+		e.update(h, func() []types.PropertyChange {
+			was = slices.Contains(hs.Datastore, ds.Self)
+			return []types.PropertyChange{{Name: "datastore", Val: withRef(hs.Datastore, ds.Self, mounted)}}
+		})
+		e.update(d, func() []types.PropertyChange {
+			// A new list: the old one may be shared with a copy a reader took before.
+			mounts := slices.DeleteFunc(slices.Clone(ds.Host), func(m types.DatastoreHostMount) bool { return m.Key == hs.Self })
+			if mounted {
+				mounts = append(mounts, types.DatastoreHostMount{Key: hs.Self, MountInfo: mountInfo(ds)})
+			}
+			return []types.PropertyChange{{Name: "host", Val: mounts}}
+		})
+		return nil
+	})
+	return was, err
+}
+
+// mountInfo is a new mount of ds, as accessible as its other mounts are.
+func mountInfo(ds *simulator.Datastore) types.HostMountInfo {
+	info := types.HostMountInfo{
+		AccessMode: string(types.HostMountModeReadWrite),
+		Mounted:    types.NewBool(true),
+		Accessible: types.NewBool(ds.Summary.Accessible),
+	}
+	if !ds.Summary.Accessible {
+		info.InaccessibleReason = string(types.HostMountInfoInaccessibleReasonAllPathsDown_Timeout)
+	}
+	return info
+}
+
+// SetPortgroupOnHost gives the host named host the portgroup (distributed or standard)
+// named portgroup, or takes it off that host alone, as when a host is left out of a
+// portgroup's switch or a standard portgroup was never created on it: the host no longer
+// lists the network, nor a distributed portgroup the host. (vcsim keeps no host list for
+// a standard portgroup, so there only the host's list changes, and putting it back
+// leaves the lab as it was.) It returns whether the host had it. The switch's members
+// and the compute resource's network list are left as they were.
+func (v *VC) SetPortgroupOnHost(host, portgroup string, present bool) (bool, error) {
+	var was bool
+	err := v.edit(func(e *labEdit) error {
+		h, err := e.find("HostSystem", host, "HostSystem")
+		if err != nil {
+			return err
+		}
+		n, err := e.find("portgroup", portgroup, "DistributedVirtualPortgroup", "Network")
+		if err != nil {
+			return err
+		}
+		hs := h.(*simulator.HostSystem)
+		e.update(h, func() []types.PropertyChange {
+			was = slices.Contains(hs.Network, n.Reference())
+			return []types.PropertyChange{{Name: "network", Val: withRef(hs.Network, n.Reference(), present)}}
+		})
+		if pg, ok := n.(*simulator.DistributedVirtualPortgroup); ok {
+			e.update(n, func() []types.PropertyChange {
+				return []types.PropertyChange{{Name: "host", Val: withRef(pg.Host, hs.Self, present)}}
+			})
+		}
+		return nil
+	})
+	return was, err
+}
+
+// withRef returns a new list of refs with ref in it (at the end, if it was not) or
+// without it. A new list, never an edit in place: vcsim shares a host's datastore list
+// with its datastore system and browsers, and a reader may hold a copy.
+func withRef(refs []types.ManagedObjectReference, ref types.ManagedObjectReference, in bool) []types.ManagedObjectReference {
+	out := slices.DeleteFunc(slices.Clone(refs), func(r types.ManagedObjectReference) bool { return r == ref })
+	if in {
+		out = append(out, ref)
+	}
+	return out
+}
+
 // toggle finds the object of that kind and name and applies the changes edit returns,
 // read and written under the object's lock, while the gate keeps every SOAP request out.
 func (v *VC) toggle(kind, name string, edit func(mo.Entity) []types.PropertyChange) error {
+	return v.edit(func(e *labEdit) error {
+		obj, err := e.find(kind, name, kind)
+		if err != nil {
+			return err
+		}
+		e.update(obj, func() []types.PropertyChange { return edit(obj) })
+		return nil
+	})
+}
+
+// edit runs fn with the lab's exclusive sections held off and the gate keeping every
+// SOAP request out, so that fn may change several objects and no request sees the
+// inventory between two of the changes.
+func (v *VC) edit(fn func(*labEdit) error) error {
 	v.lab.structural.Lock()
 	defer v.lab.structural.Unlock()
 	v.gate.Lock()
 	defer v.gate.Unlock()
 
-	reg := v.model.Map()
 	// A context of its own, so that the object lock is not shared with a request
 	// or task that happens to hold it.
 	ctx := simulator.NewContext()
-	ctx.Map = reg
+	ctx.Map = v.model.Map()
+	return fn(&labEdit{vc: v, ctx: ctx})
+}
+
+// labEdit is one edit's access to the simulator's objects.
+type labEdit struct {
+	vc  *VC
+	ctx *simulator.Context
+}
+
+// find returns the one object of one of kinds named name; what names the kind in errors.
+func (e *labEdit) find(what, name string, kinds ...string) (mo.Entity, error) {
 	var found mo.Entity
-	for _, e := range reg.All(kind) {
-		var n string
-		ctx.WithLock(e, func() { n = e.Entity().Name })
-		if n == name {
-			if found != nil {
-				return fmt.Errorf("%s: more than one %s is named %s", v.Name, kind, name)
+	for _, kind := range kinds {
+		for _, obj := range e.ctx.Map.All(kind) {
+			var n string
+			e.ctx.WithLock(obj, func() { n = obj.Entity().Name })
+			if n != name {
+				continue
 			}
-			found = e
+			if found != nil {
+				return nil, fmt.Errorf("%s: more than one %s is named %s", e.vc.Name, what, name)
+			}
+			found = obj
 		}
 	}
 	if found == nil {
-		return fmt.Errorf("%s: %s %s: %w", v.Name, kind, name, ErrNotFound)
+		return nil, fmt.Errorf("%s: %s %s: %w", e.vc.Name, what, name, ErrNotFound)
 	}
-	ctx.WithLock(found, func() {
-		ctx.Update(found, edit(found))
+	return found, nil
+}
+
+// update applies the changes change returns to obj; change reads the object and the
+// changes are written under the object's lock, which the property collector is told of.
+func (e *labEdit) update(obj mo.Entity, change func() []types.PropertyChange) {
+	e.ctx.WithLock(obj, func() {
+		e.ctx.Update(obj, change())
 	})
-	return nil
 }

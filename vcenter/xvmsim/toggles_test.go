@@ -2,6 +2,7 @@ package xvmsim
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/vmware/govmomi/find"
@@ -23,14 +24,20 @@ func TestToggles(t *testing.T) {
 	t.Cleanup(func() { logout(c) })
 	f := find.NewFinder(c.Client, true)
 	pc := property.DefaultCollector(c.Client)
-	host := func(name string) mo.HostSystem {
-		t.Helper()
+	// Each host is looked up once: a finder's walk of the host folder takes a second
+	// under the race detector.
+	hostRefs := map[string]types.ManagedObjectReference{}
+	for _, name := range []string{WestHost1, WestHost2, WestHost3} {
 		h, err := f.HostSystem(ctx, "/"+WestDatacenter+"/host/*/"+name)
 		if err != nil {
 			t.Fatal(err)
 		}
+		hostRefs[name] = h.Reference()
+	}
+	host := func(name string) mo.HostSystem {
+		t.Helper()
 		var out mo.HostSystem
-		if err := pc.RetrieveOne(ctx, h.Reference(), []string{"name", "runtime.connectionState", "config.product", "summary.config.product"}, &out); err != nil {
+		if err := pc.RetrieveOne(ctx, hostRefs[name], []string{"name", "runtime.connectionState", "config.product", "summary.config.product"}, &out); err != nil {
 			t.Fatal(err)
 		}
 		return out
@@ -126,12 +133,127 @@ func TestToggles(t *testing.T) {
 		}
 	})
 
+	// What a host sees and what sees it, read the way pre-flight and the wizard's lists
+	// read them: the host's own lists and the datastore's mounts or the network's hosts.
+	hostSees := func(name string) mo.HostSystem {
+		t.Helper()
+		var out mo.HostSystem
+		if err := pc.RetrieveOne(ctx, hostRefs[name], []string{"datastore", "network"}, &out); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	mountedOn := func(ds mo.Datastore, h types.ManagedObjectReference) *types.DatastoreHostMount {
+		for i, m := range ds.Host {
+			if m.Key == h {
+				return &ds.Host[i]
+			}
+		}
+		return nil
+	}
+
+	t.Run("datastore mount", func(t *testing.T) {
+		gold := datastore(WestGold).Self
+		h1, h2 := hostRefs[WestHost1], hostRefs[WestHost2]
+		if was, err := west.SetDatastoreMounted(WestHost1, WestGold, false); err != nil || !was {
+			t.Fatalf("was mounted: %v, %v", was, err)
+		}
+		if slices.Contains(hostSees(WestHost1).Datastore, gold) {
+			t.Errorf("%s still lists %s", WestHost1, WestGold)
+		}
+		ds := datastore(WestGold)
+		if mountedOn(ds, h1) != nil {
+			t.Errorf("%s still mounted on %s", WestGold, WestHost1)
+		}
+		if !slices.Contains(hostSees(WestHost2).Datastore, gold) || mountedOn(ds, h2) == nil {
+			t.Errorf("%s lost %s too; only %s was unmounted", WestHost2, WestGold, WestHost1)
+		}
+		if !slices.Contains(hostSees(WestHost1).Datastore, datastore(WestSilver).Self) {
+			t.Errorf("%s lost %s too", WestHost1, WestSilver)
+		}
+		if was, err := west.SetDatastoreMounted(WestHost1, WestGold, false); err != nil || was {
+			t.Errorf("unmounted twice: was mounted %v, %v", was, err)
+		}
+		if was, err := west.SetDatastoreMounted(WestHost1, WestGold, true); err != nil || was {
+			t.Fatalf("was mounted: %v, %v", was, err)
+		}
+		m := mountedOn(datastore(WestGold), h1)
+		if !slices.Contains(hostSees(WestHost1).Datastore, gold) || m == nil {
+			t.Fatalf("%s not mounted on %s again", WestGold, WestHost1)
+		}
+		if m.MountInfo.Mounted == nil || !*m.MountInfo.Mounted || m.MountInfo.Accessible == nil || !*m.MountInfo.Accessible {
+			t.Errorf("mount restored as %+v, want mounted and accessible", m.MountInfo)
+		}
+		if n := len(datastore(WestGold).Host); n != len(ds.Host)+1 {
+			t.Errorf("%s has %d mounts after remounting, want %d", WestGold, n, len(ds.Host)+1)
+		}
+	})
+
+	t.Run("portgroup on host", func(t *testing.T) {
+		for _, tt := range []struct {
+			pg          string
+			distributed bool // vcsim keeps a host list for distributed portgroups only
+		}{{WestAppPortgroup, true}, {StandardPortgroup, false}} {
+			n, err := f.Network(ctx, "/"+WestDatacenter+"/network/"+tt.pg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := n.Reference()
+			network := func() []types.ManagedObjectReference {
+				t.Helper()
+				var out mo.Network
+				if err := pc.RetrieveOne(ctx, ref, []string{"host"}, &out); err != nil {
+					t.Fatal(err)
+				}
+				return out.Host
+			}
+			// on reports whether the host lists the portgroup and, where vcsim keeps
+			// one, the portgroup the host.
+			on := func(host string) bool {
+				t.Helper()
+				listed := slices.Contains(hostSees(host).Network, ref)
+				if tt.distributed && slices.Contains(network(), hostRefs[host]) != listed {
+					t.Errorf("%s: %s lists it %v, its own host list says otherwise: %v", tt.pg, host, listed, network())
+				}
+				return listed
+			}
+			before := network()
+			if was, err := west.SetPortgroupOnHost(WestHost1, tt.pg, false); err != nil || !was {
+				t.Fatalf("%s: host had it: %v, %v", tt.pg, was, err)
+			}
+			if on(WestHost1) {
+				t.Errorf("%s still on %s", tt.pg, WestHost1)
+			}
+			if !on(WestHost2) {
+				t.Errorf("%s gone from %s too; only %s lost it", tt.pg, WestHost2, WestHost1)
+			}
+			if was, err := west.SetPortgroupOnHost(WestHost1, tt.pg, true); err != nil || was {
+				t.Fatalf("%s: host had it: %v, %v", tt.pg, was, err)
+			}
+			if !on(WestHost1) {
+				t.Errorf("%s not back on %s", tt.pg, WestHost1)
+			}
+			if after := network(); len(after) != len(before) {
+				t.Errorf("%s lists hosts %v after the round trip, %v before", tt.pg, after, before)
+			}
+		}
+	})
+
 	t.Run("unknown names", func(t *testing.T) {
 		if _, err := west.SetHostConnection("esx-nowhere", types.HostSystemConnectionStateDisconnected); !errors.Is(err, ErrNotFound) {
 			t.Errorf("unknown host: %v, want ErrNotFound", err)
 		}
 		if _, err := west.SetDatastoreAccessible("ds-nowhere", false); !errors.Is(err, ErrNotFound) {
 			t.Errorf("unknown datastore: %v, want ErrNotFound", err)
+		}
+		if _, err := west.SetDatastoreMounted(WestHost1, "ds-nowhere", false); !errors.Is(err, ErrNotFound) {
+			t.Errorf("unmount unknown datastore: %v, want ErrNotFound", err)
+		}
+		if _, err := west.SetPortgroupOnHost("esx-nowhere", WestAppPortgroup, false); !errors.Is(err, ErrNotFound) {
+			t.Errorf("portgroup off unknown host: %v, want ErrNotFound", err)
+		}
+		if _, err := west.SetPortgroupOnHost(WestHost1, "pg-nowhere", false); !errors.Is(err, ErrNotFound) {
+			t.Errorf("unknown portgroup: %v, want ErrNotFound", err)
 		}
 	})
 }
