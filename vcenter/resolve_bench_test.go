@@ -5,21 +5,27 @@ import (
 	"crypto/x509"
 	"flag"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
 
-// BenchmarkResolve1000Of10000 resolves 1,000 VM names, and reads what a
-// plan needs of each (hardware, power state, snapshots, networks, disk
-// layout), in a 10,000-VM vCenter: the way Plan does it (one container-view
-// listing, one property retrieve for all), and one find.Finder lookup plus
-// one retrieve per name, the usual govmomi idiom.
+// BenchmarkResolve1000Of10000 resolves 1,000 VM names, reads what a plan
+// needs of each (hardware, power state, snapshots, networks, disk layout,
+// host), and where each one is (host, cluster, resource pool, datastores and
+// folder, by name), in a 10,000-VM vCenter: the way xvmbot does it (one
+// container-view listing, then one property retrieve per kind of object for
+// all the VMs at once), and one find.Finder lookup plus a retrieve per name
+// and per placement object, the usual govmomi idiom.
 //
 // A Finder lookup walks the folder and lists all 10,000 VMs each time, so
 // the finder side looks up the first finderSample of the same names and
@@ -50,15 +56,7 @@ func BenchmarkResolve1000Of10000(b *testing.B) {
 
 	b.Run("collector", func(b *testing.B) {
 		for b.Loop() {
-			err := m.withSession(ctx, xvmsim.EastVC, func(c *vim25.Client, _ *x509.Certificate) error {
-				r := &resolver{plan: &Plan{}, spec: MoveSpec{VMs: names, Source: xvmsim.EastVC, Target: xvmsim.WestVC}}
-				got, err := r.resolveSource(ctx, c)
-				if err == nil && len(got) != wanted {
-					err = fmt.Errorf("resolved %d VMs, want %d: %v", len(got), wanted, r.plan.Findings)
-				}
-				return err
-			})
-			if err != nil {
+			if err := resolveTogether(ctx, m, names); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -76,26 +74,160 @@ func BenchmarkResolve1000Of10000(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer func() { _ = c.Logout(context.Background()) }()
-		f := find.NewFinder(c.Client)
-		dc, err := f.Datacenter(ctx, vc.Datacenter)
-		if err != nil {
-			b.Fatal(err)
-		}
-		f.SetDatacenter(dc)
 		for b.Loop() {
-			for _, name := range sample {
-				vm, err := f.VirtualMachine(ctx, name)
-				if err != nil {
-					b.Fatal(err)
-				}
-				var o mo.VirtualMachine
-				if err := vm.Properties(ctx, vm.Reference(), vmProps, &o); err != nil {
-					b.Fatal(err)
-				}
+			if err := resolveOneByOne(ctx, c.Client, vc.Datacenter, sample); err != nil {
+				b.Fatal(err)
 			}
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(sample)), "ns/name")
 	})
+}
+
+// TestResolveBenchmarkRuns runs both sides of BenchmarkResolve1000Of10000 on a small
+// inventory, so that a change to the resolver cannot leave the benchmark broken unseen
+// (it takes minutes, and CI does not run benchmarks).
+func TestResolveBenchmarkRuns(t *testing.T) {
+	ctx := context.Background()
+	lab, err := xvmsim.Start(ctx, xvmsim.WithExtraVMs(20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(lab.Close)
+	m, err := NewManager([]Config{labConfig(lab, xvmsim.EastVC), labConfig(lab, xvmsim.WestVC)}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close(context.Background()) })
+	names := []string{"bulk-0002", "bulk-0011", "bulk-0020"}
+	if err := resolveTogether(ctx, m, names); err != nil {
+		t.Fatalf("collector side: %v", err)
+	}
+	vc := lab.VC(xvmsim.EastVC)
+	c, err := vc.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Logout(context.Background()) }()
+	if err := resolveOneByOne(ctx, c.Client, vc.Datacenter, names); err != nil {
+		t.Fatalf("finder side: %v", err)
+	}
+}
+
+// resolveTogether is the collector side: what Plan does to find and read the VMs,
+// then where they are, a retrieve per kind of object.
+func resolveTogether(ctx context.Context, m *Manager, names []string) error {
+	return m.withSession(ctx, xvmsim.EastVC, func(c *vim25.Client, _ *x509.Certificate) error {
+		r := &resolver{plan: &Plan{}, spec: MoveSpec{VMs: names, Source: xvmsim.EastVC, Target: xvmsim.WestVC}, refs: &m.refs}
+		got, err := r.resolveSource(ctx, c)
+		if err == nil && len(got) != len(names) {
+			err = fmt.Errorf("resolved %d VMs, want %d: %v", len(got), len(names), r.plan.Findings)
+		}
+		if err != nil {
+			return err
+		}
+		refs := make([]types.ManagedObjectReference, 0, len(got))
+		for _, svm := range got {
+			refs = append(refs, svm.plan.ref)
+		}
+		placed, err := placementsTogether(ctx, c, refs)
+		if err == nil && placed != len(names) {
+			err = fmt.Errorf("placed %d VMs, want %d", placed, len(names))
+		}
+		return err
+	})
+}
+
+// resolveOneByOne is the finder side: a find.Finder lookup per name, a retrieve of the
+// same properties, and the names of where the VM is, one object at a time.
+func resolveOneByOne(ctx context.Context, c *vim25.Client, datacenter string, names []string) error {
+	f := find.NewFinder(c)
+	dc, err := f.Datacenter(ctx, datacenter)
+	if err != nil {
+		return err
+	}
+	f.SetDatacenter(dc)
+	for _, name := range names {
+		vm, err := f.VirtualMachine(ctx, name)
+		if err != nil {
+			return err
+		}
+		var o mo.VirtualMachine
+		if err := vm.Properties(ctx, vm.Reference(), append(slices.Clone(vmProps), placementProps...), &o); err != nil {
+			return err
+		}
+		if err := placementOneByOne(ctx, c, &o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// placementProps are the properties that say where a VM is.
+var placementProps = []string{"runtime.host", "resourcePool", "datastore", "parent"}
+
+// placementsTogether reads where each of the VMs is, by name, in one retrieve per kind
+// of object: the VMs' references, then their hosts, the hosts' clusters, pools,
+// datastores and folders. It returns how many VMs it placed.
+func placementsTogether(ctx context.Context, c *vim25.Client, vms []types.ManagedObjectReference) (int, error) {
+	pc := property.DefaultCollector(c)
+	var got []mo.VirtualMachine
+	if err := pc.Retrieve(ctx, vms, placementProps, &got); err != nil {
+		return 0, err
+	}
+	var hosts, others []types.ManagedObjectReference
+	for _, v := range got {
+		if v.Runtime.Host != nil {
+			hosts = append(hosts, *v.Runtime.Host)
+		}
+		if v.ResourcePool != nil {
+			others = append(others, *v.ResourcePool)
+		}
+		if v.Parent != nil {
+			others = append(others, *v.Parent)
+		}
+		others = append(others, v.Datastore...)
+	}
+	var hs []mo.HostSystem
+	if err := pc.Retrieve(ctx, uniqRefs(hosts), []string{"name", "parent"}, &hs); err != nil {
+		return 0, err
+	}
+	for _, h := range hs {
+		if h.Parent != nil {
+			others = append(others, *h.Parent)
+		}
+	}
+	var names []mo.ManagedEntity
+	if err := pc.Retrieve(ctx, uniqRefs(others), []string{"name"}, &names); err != nil {
+		return 0, err
+	}
+	return len(got), nil
+}
+
+// placementOneByOne reads the names of where a VM is one object at a time, as code
+// built on object.Common.ObjectName does.
+func placementOneByOne(ctx context.Context, c *vim25.Client, v *mo.VirtualMachine) error {
+	refs := slices.Clone(v.Datastore)
+	if v.ResourcePool != nil {
+		refs = append(refs, *v.ResourcePool)
+	}
+	if v.Parent != nil {
+		refs = append(refs, *v.Parent)
+	}
+	if v.Runtime.Host != nil {
+		var h mo.HostSystem
+		if err := property.DefaultCollector(c).RetrieveOne(ctx, *v.Runtime.Host, []string{"name", "parent"}, &h); err != nil {
+			return err
+		}
+		if h.Parent != nil {
+			refs = append(refs, *h.Parent)
+		}
+	}
+	for _, r := range refs {
+		if _, err := object.NewCommon(c, r).ObjectName(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // finderSample is how many names the finder side looks up by default.
