@@ -113,9 +113,15 @@ type listEntry struct {
 	at   time.Time
 }
 
-// listCache holds listings for listTTL; loads of one key are shared.
+// listMaxEntries bounds the listings held at once. Keys carry the scope a wizard sends
+// (any cluster or host name), so without a bound every scope ever asked for would stay.
+// A few wizards open at once use a few dozen listings within listTTL.
+const listMaxEntries = 256
+
+// listCache holds listings for listTTL, at most max of them; loads of one key are shared.
 type listCache struct {
 	ttl   time.Duration
+	max   int
 	now   func() time.Time
 	group singleflight.Group
 
@@ -124,7 +130,33 @@ type listCache struct {
 }
 
 func newListCache() *listCache {
-	return &listCache{ttl: listTTL, now: time.Now, entries: map[listKey]listEntry{}}
+	return &listCache{ttl: listTTL, max: listMaxEntries, now: time.Now, entries: map[listKey]listEntry{}}
+}
+
+// put stores a listing loaded now. Expired listings go first, as nobody will be served
+// them again; if the cache is still full, the oldest make room.
+func (lc *listCache) put(key listKey, opts []Option) {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	now := lc.now()
+	for k, e := range lc.entries {
+		if now.Sub(e.at) >= lc.ttl {
+			delete(lc.entries, k)
+		}
+	}
+	delete(lc.entries, key)
+	for len(lc.entries) >= max(lc.max, 1) {
+		var oldest listKey
+		var at time.Time
+		found := false
+		for k, e := range lc.entries {
+			if !found || e.at.Before(at) {
+				oldest, at, found = k, e.at, true
+			}
+		}
+		delete(lc.entries, oldest)
+	}
+	lc.entries[key] = listEntry{opts: opts, at: now}
 }
 
 func (lc *listCache) get(ctx context.Context, key listKey, load func(context.Context) ([]Option, error)) ([]Option, error) {
@@ -143,9 +175,7 @@ func (lc *listCache) get(ctx context.Context, key listKey, load func(context.Con
 		if err != nil {
 			return nil, err
 		}
-		lc.mu.Lock()
-		lc.entries[key] = listEntry{opts: opts, at: lc.now()}
-		lc.mu.Unlock()
+		lc.put(key, opts)
 		return opts, nil
 	})
 	select {

@@ -3,9 +3,12 @@ package vcenter
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
@@ -103,5 +106,65 @@ func TestListCache(t *testing.T) {
 	wg.Wait()
 	if n := east.Requests() - before; n == 0 || n > 8*6 {
 		t.Errorf("%d requests after expiry, want a reload", n)
+	}
+}
+
+// The cache holds listings for as many scopes as wizards ask for, but not forever and
+// not without end: a listing past its TTL is dropped when another is stored, and once
+// the cache is full the oldest listing makes room for the newest.
+func TestListCacheBounded(t *testing.T) {
+	ctx := context.Background()
+	lc := newListCache()
+	lc.max = 4
+	clock := time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC)
+	lc.now = func() time.Time { return clock }
+	loads := map[listKey]int{}
+	list := func(host string) {
+		t.Helper()
+		key := listKey{vc: xvmsim.WestVC, kind: KindVMs, scope: Scope{Host: host}}
+		opts, err := lc.get(ctx, key, func(context.Context) ([]Option, error) {
+			loads[key]++
+			return []Option{{Label: host, Value: host}}, nil
+		})
+		if err != nil || len(opts) != 1 || opts[0].Value != host {
+			t.Fatalf("list %s: %+v, %v", host, opts, err)
+		}
+	}
+	held := func() []string {
+		lc.mu.Lock()
+		defer lc.mu.Unlock()
+		var out []string
+		for k := range lc.entries {
+			out = append(out, k.scope.Host)
+		}
+		slices.Sort(out)
+		return out
+	}
+
+	list("esx-old")
+	clock = clock.Add(lc.ttl)
+	list("esx-a")
+	if got := held(); !slices.Equal(got, []string{"esx-a"}) {
+		t.Errorf("after the TTL and another listing the cache holds %v, want only esx-a", got)
+	}
+
+	for i := range 10 {
+		clock = clock.Add(time.Second)
+		list(fmt.Sprintf("esx-%02d", i))
+	}
+	want := []string{"esx-06", "esx-07", "esx-08", "esx-09"}
+	if got := held(); !slices.Equal(got, want) {
+		t.Errorf("after 11 scopes within the TTL the cache holds %v, want the newest %d: %v", got, lc.max, want)
+	}
+	// A listing pushed out is loaded again; one still held is not.
+	list("esx-00")
+	list("esx-09")
+	for host, n := range map[string]int{"esx-00": 2, "esx-09": 1} {
+		if got := loads[listKey{vc: xvmsim.WestVC, kind: KindVMs, scope: Scope{Host: host}}]; got != n {
+			t.Errorf("%s loaded %d times, want %d", host, got, n)
+		}
+	}
+	if got := len(held()); got > lc.max {
+		t.Errorf("cache holds %d listings, more than its %d", got, lc.max)
 	}
 }
