@@ -260,7 +260,15 @@ func (b *Bot) runInfoVerb(ctx context.Context, cmd Command, who invocation) stri
 			b.tell(ctx, who, notice(b.lookupProblem(cmd.Arg, err)))
 			return outcomeFailed
 		}
-		b.tell(ctx, who, withoutButtons(asMessage(RenderRequest(r, b.now()))))
+		b.tell(ctx, who, withoutButtons(asMessage(RenderRequest(b.withCurrentWindow(r), b.now()))))
+		if j := r.Job(cmd.Arg); j != nil {
+			// A job asked for by id: its own state too, and for a failure where and why.
+			if j.State == approvals.StateFailed {
+				b.tell(ctx, who, asMessage(RenderJobFailure(r, j, j.Fault, j.Hint)))
+			} else {
+				b.tell(ctx, who, asMessage(RenderJobProgress(r, j)))
+			}
+		}
 		return outcomeOK
 	case VerbList:
 		all, err := b.svc.Store().List(ctx)

@@ -3,6 +3,7 @@ package bot
 import (
 	"encoding/json"
 	"errors"
+	"github.com/xvmbot/xvmbot/events"
 	"net/http"
 	"strings"
 	"testing"
@@ -133,14 +134,14 @@ func TestStatusListAndCancel(t *testing.T) {
 		e.settle() // one at a time: the answers are checked in order
 	}
 	eph := e.slack.ephemeralsTo(stranger)
-	if len(eph) != 3 {
-		t.Fatalf("%d replies to the stranger, want 3", len(eph))
+	if len(eph) != 4 {
+		t.Fatalf("%d replies to the stranger, want 4 (the request and its job, the list, the cancel)", len(eph))
 	}
-	if !strings.Contains(eph[0].words(), r.ID) || !strings.Contains(eph[1].words(), r.ID) {
-		t.Fatalf("status/list do not show %s:\n%s\n%s", r.ID, eph[0].words(), eph[1].words())
+	if !strings.Contains(eph[0].words(), r.ID) || !strings.Contains(eph[1].words(), "Job "+r.ID+"-01") || !strings.Contains(eph[2].words(), r.ID) {
+		t.Fatalf("status/list do not show %s:\n%s\n%s\n%s", r.ID, eph[0].words(), eph[1].words(), eph[2].words())
 	}
-	if !strings.Contains(eph[2].words(), "Only the requester or an approver") {
-		t.Fatalf("stranger's cancel answer:\n%s", eph[2].words())
+	if !strings.Contains(eph[3].words(), "Only the requester or an approver") {
+		t.Fatalf("stranger's cancel answer:\n%s", eph[3].words())
 	}
 	if got := e.get(r.ID).State; got != "pending" {
 		t.Fatalf("stranger cancelled: %s", got)
@@ -153,6 +154,26 @@ func TestStatusListAndCancel(t *testing.T) {
 	}
 	if a := e.slack.message(r.MessageTS).actions(); len(a) != 0 {
 		t.Fatalf("cancelled request still has buttons %v", a)
+	}
+}
+
+// /xvm status of a failed job says where and why it failed and what to check, as the
+// failure in the thread did.
+func TestStatusOfAFailedJobExplainsIt(t *testing.T) {
+	e := newEnv(t)
+	r, _ := e.approved("migrate web-01 to vc-west")
+	e.handle(event(r, 0, events.EventStarted, 0))
+	fail := event(r, 0, events.EventFailed, 0)
+	fail.Message, fail.Fault, fail.Step, fail.Hint = "the copy broke off", "NetworkCopyFault", "relocation task task-9", "check the vMotion network"
+	e.handle(fail)
+	e.command(requester, "status "+r.Jobs[0].ID)
+	e.settle()
+	eph := e.slack.ephemeralsTo(requester)
+	w := eph[len(eph)-1].words()
+	for _, want := range []string{"the copy broke off", "relocation task task-9 · NetworkCopyFault", "check the vMotion network"} {
+		if !strings.Contains(w, want) {
+			t.Errorf("status of the failed job does not say %q:\n%s", want, w)
+		}
 	}
 }
 
