@@ -140,9 +140,10 @@ func (d *demo) script(ctx context.Context) {
 		d.verifyStayed(ctx, "web-02", "vc-east", "vc-west")
 	}
 
-	d.heading("4. a mistyped command and an unknown VM: clear answers, nothing queued")
+	d.heading("4. a mistyped command, an unknown VM and a VM that cannot move: clear answers, nothing queued")
 	d.commandExpectingRefusal(ctx, alice, "migrate web-01 to", "to")
 	d.commandExpectingRefusal(ctx, alice, "migrate web-99 to vc-west cluster=west-prod datastore=ds-gold network=app-pg", "web-99")
+	d.commandExpectingRefusal(ctx, alice, "migrate trip-usb to vc-west cluster=west-prod datastore=ds-gold network=app-pg", "USB")
 
 	d.heading("5. vc-west stops answering after approval: the move fails and says why")
 	req = d.command(ctx, alice, "migrate web-03 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
