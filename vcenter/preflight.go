@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -227,19 +228,13 @@ func (r *resolver) checkRelocate(ctx context.Context, c *vim25.Client, srcVMs ma
 			"the checks above still apply; watch the first move closely")
 		return
 	}
-	type job struct {
-		name string
-		vp   *vmPlan
-		res  []types.CheckResult
-		err  error
-	}
-	var jobs []*job
+	var jobs []*checkJob
 	for _, v := range r.plan.VMs {
 		vp := r.plan.vms[v.Name]
 		if vp == nil || srcVMs[v.Name] == nil || srcVMs[v.Name].blocked {
 			continue
 		}
-		jobs = append(jobs, &job{name: v.Name, vp: vp})
+		jobs = append(jobs, &checkJob{name: v.Name, vp: vp})
 	}
 	checker := object.NewVmProvisioningChecker(c)
 	g, gctx := errgroup.WithContext(ctx)
@@ -251,7 +246,26 @@ func (r *resolver) checkRelocate(ctx context.Context, c *vim25.Client, srcVMs ma
 			return nil
 		})
 	}
+	// The other hosts a job may start on when the planned one is busy are checked too,
+	// with the request's first VM: in a cluster of mixed CPUs (no EVC) one of them may
+	// refuse what the planned host accepts, and a move spilled onto it would fail.
+	var others []*checkJob
+	if len(jobs) > 0 {
+		others = make([]*checkJob, len(r.plan.OtherHosts))
+		for i, h := range r.plan.OtherHosts {
+			others[i] = &checkJob{name: h, vp: jobs[0].vp}
+			g.Go(func() error {
+				pl := *r.plan.placement
+				pl.Host = r.plan.others[h]
+				others[i].res, others[i].err = checker.CheckRelocate(gctx, jobs[0].vp.ref, buildRelocateSpec(pl, jobs[0].vp, r.spec.DiskFormat, loc))
+				return nil
+			})
+		}
+	}
 	_ = g.Wait()
+	if len(jobs) > 0 {
+		r.dropRefusedHosts(others, jobs[0].name)
+	}
 	failed := 0
 	var firstErr error
 	for _, j := range jobs {
@@ -278,6 +292,45 @@ func (r *resolver) checkRelocate(ctx context.Context, c *vim25.Client, srcVMs ma
 		r.add(Warning, "", fmt.Sprintf("%s's compatibility check could not run for %d VM(s): %v", r.spec.Source, failed, firstErr),
 			"the checks above still apply; vCenter checks again when the move starts")
 	}
+}
+
+// dropRefusedHosts takes the other hosts whose compatibility check refused the
+// request's first VM out of the plan's other hosts, and says so: the moves will not
+// spread onto them. A check that could not run leaves the host in (vCenter checks again
+// when a move starts).
+func (r *resolver) dropRefusedHosts(others []*checkJob, vm string) {
+	for _, h := range others {
+		if h.err != nil {
+			continue
+		}
+		var why []string
+		for _, res := range h.res {
+			for _, e := range res.Error {
+				why = append(why, checkText(e))
+			}
+		}
+		if len(why) == 0 {
+			continue
+		}
+		i := slices.Index(r.plan.OtherHosts, h.name)
+		r.plan.OtherHosts = slices.Delete(r.plan.OtherHosts, i, i+1)
+		delete(r.plan.others, h.name)
+		r.add(Warning, "", fmt.Sprintf("the moves will not spread onto %s when %s is busy: %s's compatibility check refuses %s there: %s",
+			h.name, r.plan.Host, r.spec.Source, vm, strings.Join(why, "; ")),
+			fmt.Sprintf("nothing to do for this request, which uses the hosts that accept it; to use %s too, fix what vCenter names (an EVC mode for the cluster, say)", h.name))
+	}
+	if len(r.plan.OtherHosts) == 0 {
+		r.plan.OtherHosts = nil
+	}
+}
+
+// checkJob is one compatibility check: of a VM on the planned host, or of the
+// request's first VM on another host.
+type checkJob struct {
+	name string // the VM, or the other host
+	vp   *vmPlan
+	res  []types.CheckResult
+	err  error
 }
 
 // checkText is a check result's message, or its fault type when vCenter

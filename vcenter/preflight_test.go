@@ -531,3 +531,41 @@ func TestMemoryFiles(t *testing.T) {
 		})
 	}
 }
+
+// The other hosts a cluster request's moves may start on pass vCenter's compatibility
+// check too: one that refuses the VMs (a CPU the VM's features are missing on, no EVC)
+// is left out, with a warning that says why; the planned host still takes the moves.
+func TestOtherHostThatRefusesTheVMIsLeftOut(t *testing.T) {
+	ctx := context.Background()
+	lab, m, _ := startLab(t)
+	spec := MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Cluster: xvmsim.WestCluster,
+		Datastore: xvmsim.WestGold, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}}
+	p, err := m.Plan(ctx, spec)
+	if err != nil || p.Blocked() || len(p.OtherHosts) < 2 {
+		t.Fatalf("plan without a refusing host: %v, other hosts %v, findings %v", err, p.OtherHosts, p.Findings)
+	}
+	refusing := p.OtherHosts[0]
+	const why = "The host's CPU lacks features the virtual machine uses"
+	west := lab.VC(xvmsim.WestVC)
+	if err := west.RefuseVMotionTo(refusing, why); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = west.RefuseVMotionTo(refusing, "") })
+	q, err := m.Plan(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Blocked() || q.Host != p.Host || slices.Contains(q.OtherHosts, refusing) || len(q.OtherHosts) != len(p.OtherHosts)-1 {
+		t.Fatalf("plan host %s, other hosts %v (before: %v), findings %v", q.Host, q.OtherHosts, p.OtherHosts, q.Findings)
+	}
+	if _, err := q.OnHost(refusing); err == nil {
+		t.Fatalf("the plan still offers %s to move onto", refusing)
+	}
+	found := false
+	for _, f := range q.Findings {
+		found = found || (f.Severity == Warning && strings.Contains(f.Message, refusing) && strings.Contains(f.Message, why) && f.Hint != "")
+	}
+	if !found {
+		t.Fatalf("no warning saying %s is left out and why: %v", refusing, q.Findings)
+	}
+}

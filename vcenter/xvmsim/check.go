@@ -38,8 +38,11 @@ func (c *checker) CheckRelocateTask(ctx *simulator.Context, req *types.CheckRelo
 		return body
 	}
 	result := types.CheckResult{Vm: &req.Vm, Host: req.Spec.Host}
-	if _, lf := c.vc.lab.resolveLocator(req.Spec.Service); lf != nil {
+	tgt, lf := c.vc.lab.resolveLocator(req.Spec.Service)
+	if lf != nil {
 		result.Error = append(result.Error, *lf)
+	} else if why := tgt.vc.refusal(req.Spec.Host); why != "" {
+		result.Error = append(result.Error, types.LocalizedMethodFault{Fault: &types.MigrationFault{}, LocalizedMessage: why})
 	}
 	for _, need := range []struct {
 		ref  *types.ManagedObjectReference

@@ -73,6 +73,7 @@ type VC struct {
 
 	mu         sync.Mutex
 	failNext   map[string]types.BaseMethodFault // by VM name: what its next relocation fails with
+	refuseTo   map[string]string                // by host MoRef value: why moves onto it are refused
 	xvmTotal   int
 	xvmByVM    map[string]int
 	relocating map[types.ManagedObjectReference]bool
@@ -341,6 +342,45 @@ func (v *VC) FailNextRelocation(vm string, fault types.BaseMethodFault) {
 		v.failNext = map[string]types.BaseMethodFault{}
 	}
 	v.failNext[vm] = fault
+}
+
+// RefuseVMotionTo makes vCenter refuse cross-vCenter moves onto the host named host
+// (in this vCenter) with reason, in its compatibility check and in the relocation
+// itself, as it refuses a host whose CPU does not match the VM's in a cluster without
+// EVC; an empty reason accepts them again.
+func (v *VC) RefuseVMotionTo(host, reason string) error {
+	var ref types.ManagedObjectReference
+	err := v.edit(func(e *labEdit) error {
+		obj, err := e.find("HostSystem", host, "HostSystem")
+		if err == nil {
+			ref = obj.Reference()
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.refuseTo == nil {
+		v.refuseTo = map[string]string{}
+	}
+	if reason == "" {
+		delete(v.refuseTo, ref.Value)
+	} else {
+		v.refuseTo[ref.Value] = reason
+	}
+	return nil
+}
+
+// refusal is why moves onto host are refused, "" if they are not.
+func (v *VC) refusal(host *types.ManagedObjectReference) string {
+	if host == nil {
+		return ""
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.refuseTo[host.Value]
 }
 
 // injectedFault returns, once, the fault FailNextRelocation set for vm.

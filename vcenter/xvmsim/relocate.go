@@ -52,6 +52,9 @@ func (v *VC) relocate(ctx context.Context, began time.Time, progress func(int32)
 	if lf != nil {
 		return none, lf
 	}
+	if why := tgt.vc.refusal(spec.Host); why != "" {
+		return none, &types.LocalizedMethodFault{Fault: &types.MigrationFault{}, LocalizedMessage: why}
+	}
 	for _, req := range []struct {
 		ref  *types.ManagedObjectReference
 		prop string
