@@ -247,12 +247,14 @@ func (r *resolver) checkRelocate(ctx context.Context, c *vim25.Client, srcVMs ma
 		})
 	}
 	// The other hosts a job may start on when the planned one is busy are checked too,
-	// with the request's first VM: in a cluster of mixed CPUs (no EVC) one of them may
-	// refuse what the planned host accepts, and a move spilled onto it would fail.
+	// with the request's first VM, when they differ from the planned host in CPU or ESXi
+	// build: in a cluster of mixed CPUs (no EVC) one of them may refuse what the planned
+	// host accepts, and a move spilled onto it would fail. Hosts like the planned one
+	// are judged as it is, at no cost.
 	var others []*checkJob
 	if len(jobs) > 0 {
-		others = make([]*checkJob, len(r.plan.OtherHosts))
-		for i, h := range r.plan.OtherHosts {
+		others = make([]*checkJob, len(r.unlike))
+		for i, h := range r.unlike {
 			others[i] = &checkJob{name: h, vp: jobs[0].vp}
 			g.Go(func() error {
 				pl := *r.plan.placement

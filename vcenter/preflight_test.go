@@ -533,8 +533,9 @@ func TestMemoryFiles(t *testing.T) {
 }
 
 // The other hosts a cluster request's moves may start on pass vCenter's compatibility
-// check too: one that refuses the VMs (a CPU the VM's features are missing on, no EVC)
-// is left out, with a warning that says why; the planned host still takes the moves.
+// check too when their CPU or ESXi build differs from the planned host's: one that
+// refuses the VMs (a CPU the VM's features are missing on, no EVC) is left out, with a
+// warning that says why; the planned host still takes the moves.
 func TestOtherHostThatRefusesTheVMIsLeftOut(t *testing.T) {
 	ctx := context.Background()
 	lab, m, _ := startLab(t)
@@ -551,6 +552,16 @@ func TestOtherHostThatRefusesTheVMIsLeftOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = west.RefuseVMotionTo(refusing, "") })
+	// A host like the planned one is judged as the planned one is (vCenter's check is
+	// not asked again): the refusal is not seen while the CPUs match.
+	if q, err := m.Plan(ctx, spec); err != nil || !slices.Contains(q.OtherHosts, refusing) {
+		t.Fatalf("a host of the planned host's kind was checked on its own: %v, other hosts %v", err, q.OtherHosts)
+	}
+	cpu, err := west.SetHostCPU(refusing, "Intel(R) Xeon(R) CPU E5-2680 v2 @ 2.80GHz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = west.SetHostCPU(refusing, cpu) })
 	q, err := m.Plan(ctx, spec)
 	if err != nil {
 		t.Fatal(err)

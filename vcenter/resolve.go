@@ -137,6 +137,10 @@ type resolver struct {
 	// own, when set, collects this resolver's findings apart from the plan's, so that two
 	// resolvers of one plan can work side by side (fork, join).
 	own *[]Finding
+	// unlike are the plan's other hosts that differ from the planned one in CPU model or
+	// ESXi build: vCenter's compatibility check may judge them otherwise, so they are
+	// checked too.
+	unlike []string
 }
 
 func (r *resolver) add(sev Severity, vm, msg, hint string) {
@@ -411,7 +415,8 @@ type compute struct {
 	hosts    []mo.HostSystem
 }
 
-var hostProps = []string{"name", "parent", "runtime.connectionState", "runtime.inMaintenanceMode", "summary.config.product", "datastore", "network", "vm"}
+var hostProps = []string{"name", "parent", "runtime.connectionState", "runtime.inMaintenanceMode", "summary.config.product",
+	"summary.hardware.cpuModel", "datastore", "network", "vm"}
 
 // targetBase is what the target side of a plan reads without knowing the source's VMs:
 // the compute resource, datastore, networks, pool and folder named in the spec.
@@ -833,6 +838,9 @@ func (r *resolver) pickHost(cr *compute, stores []namedRef, wanted map[string]bo
 			if sameNetworks(hostNetworks(*best, nets), hostNetworks(*h, nets), wanted) {
 				r.plan.OtherHosts = append(r.plan.OtherHosts, h.Name)
 				r.plan.others[h.Name] = h.Self
+				if hostKind(h) != hostKind(best) {
+					r.unlike = append(r.unlike, h.Name)
+				}
 			}
 		}
 	}
@@ -862,6 +870,19 @@ func connectionWords(s types.HostSystemConnectionState) string {
 
 // hostVersion is the ESXi version a host reports, "" when it reports none (a host
 // vCenter lost touch with may not).
+// hostKind is what decides how vCenter's compatibility check judges a host for a VM
+// (beyond the storage and networks the plan already matched): its CPU and its ESXi build.
+func hostKind(h *mo.HostSystem) string {
+	kind := ""
+	if hw := h.Summary.Hardware; hw != nil {
+		kind = hw.CpuModel
+	}
+	if p := h.Summary.Config.Product; p != nil {
+		kind += "|" + p.Build
+	}
+	return kind
+}
+
 func hostVersion(h *mo.HostSystem) string {
 	if p := h.Summary.Config.Product; p != nil {
 		return p.Version

@@ -245,3 +245,21 @@ func (e *labEdit) update(obj mo.Entity, change func() []types.PropertyChange) {
 		e.ctx.Update(obj, change())
 	})
 }
+
+// SetHostCPU makes the host named host report model as its CPU model, as a host of
+// another CPU generation in the same cluster does, and returns the model it reported
+// before. (The hosts may share one hardware summary in the simulator: the host gets a
+// copy of its own.)
+func (v *VC) SetHostCPU(host, model string) (string, error) {
+	var was string
+	err := v.toggle("HostSystem", host, func(obj mo.Entity) []types.PropertyChange {
+		h := obj.(*simulator.HostSystem)
+		var hw types.HostHardwareSummary
+		if h.Summary.Hardware != nil {
+			hw = *h.Summary.Hardware
+		}
+		was, hw.CpuModel = hw.CpuModel, model
+		return []types.PropertyChange{{Name: "summary.hardware", Val: &hw}}
+	})
+	return was, err
+}
