@@ -86,7 +86,9 @@ func (r *Request) UpdateJob(jobID string, state State, progress int, errMsg stri
 	// have moved: vCenter refused the cancel, or the move was past the point of no
 	// return. The VM's real fate wins: undo and the counts must know it moved.)
 	before := *j
-	j.Note = ""
+	if state != j.State {
+		j.Note = "" // what it waited for, or what was said while it ran, is over
+	}
 	switch state {
 	case StateRunning:
 		if j.StartedAt.IsZero() {

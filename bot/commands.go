@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -132,13 +133,10 @@ func (b *Bot) undo(ctx context.Context, jobID string, who invocation) string {
 	case j == nil:
 		b.tell(ctx, who, notice(fmt.Sprintf("%s has %d jobs: name one, e.g. /xvm undo %s.", r.ID, len(r.Jobs), r.Jobs[0].ID)))
 		return outcomeFailed
-	case j.State != approvals.StateSucceeded && (j.State != approvals.StateFailed || j.Origin == nil):
-		// (A failed job with an origin moved, but not as approved: its way back is wanted.)
+	case j.State != approvals.StateSucceeded && j.Origin == nil:
+		// (A job with an origin moved the VM, even when it failed or was marked cancelled
+		// after all: the way back is wanted then too.)
 		b.tell(ctx, who, notice(fmt.Sprintf("%s did not move %s (it is %s): there is nothing to undo.", j.ID, j.VM, j.State)))
-		return outcomeFailed
-	case j.UndoneBy != "" && b.undoActive(ctx, j.UndoneBy):
-		b.tell(ctx, who, notice(fmt.Sprintf("%s already asks for the way back of %s (%s): see `/xvm status %s`.",
-			j.UndoneBy, j.VM, j.ID, j.UndoneBy)))
 		return outcomeFailed
 	case j.Origin == nil:
 		b.tell(ctx, who, notice(fmt.Sprintf("xvmbot did not record where %s was before %s, so it cannot ask for the way back; "+
@@ -149,14 +147,56 @@ func (b *Bot) undo(ctx context.Context, jobID string, who invocation) string {
 	cmd := Command{Verb: VerbMigrate, Direction: approvals.Migrate, VMs: []string{j.VM}, From: r.TargetVC, To: o.VCenter,
 		Placement: approvals.Placement{Cluster: o.Cluster, Host: o.Host, Pool: o.Pool, Datastore: o.Datastore,
 			Folder: o.Folder, DiskFormat: o.DiskFormat, Networks: o.Networks, Disks: o.Disks}, UndoOf: j.ID}
+	// One way back per move: the job is checked and reserved in one write of its record,
+	// so two undos of it at once cannot both be asked for.
+	reservation := fmt.Sprintf("%s%s@%d", undoReserved, who.User, b.now().Unix())
+	holder := ""
+	_, err = b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
+		jj := r.Job(j.ID)
+		if jj == nil {
+			return fmt.Errorf("no job %s", j.ID)
+		}
+		if jj.UndoneBy != "" && b.undoActive(ctx, jj.UndoneBy) {
+			holder = jj.UndoneBy
+			return errAlreadyDone
+		}
+		holder, jj.UndoneBy = "", reservation
+		return nil
+	})
+	switch {
+	case holder != "" && strings.HasPrefix(holder, undoReserved):
+		b.tell(ctx, who, notice(fmt.Sprintf("The way back of %s (%s) is being asked for right now; see the channel in a moment.", j.VM, j.ID)))
+		return outcomeFailed
+	case holder != "":
+		b.tell(ctx, who, notice(fmt.Sprintf("%s already asks for the way back of %s (%s): see `/xvm status %s`.", holder, j.VM, j.ID, holder)))
+		return outcomeFailed
+	case err != nil:
+		b.tell(ctx, who, asMessage(RenderError(fmt.Sprintf("Could not ask for the way back of %s: %v. Try again in a moment.", j.ID, err), "")))
+		return outcomeFailed
+	}
 	b.log.Info("undo requested", "job_id", j.ID, "vm", j.VM, "user", who.User)
-	return b.planAndSubmit(ctx, cmd, r.TargetVC, o.VCenter, who)
+	outcome := b.planAndSubmit(ctx, cmd, r.TargetVC, o.VCenter, who)
+	if outcome != outcomeSubmitted {
+		b.setUndoneBy(ctx, j.ID, reservation, "") // nothing stands for the way back: free it
+	}
+	return outcome
 }
+
+// undoReserved starts the UndoneBy of a job whose undo is being planned; the user and
+// the time follow.
+const undoReserved = "reserved:"
 
 // undoActive reports whether the undo request id may still move the VM back (or did):
 // a second undo of the same job is refused until it has been rejected, has expired, was
 // cancelled or failed.
 func (b *Bot) undoActive(ctx context.Context, id string) bool {
+	if rest, ok := strings.CutPrefix(id, undoReserved); ok {
+		// Being planned: active for as long as a plan can take, not forever if the bot
+		// stopped in between.
+		_, at, _ := strings.Cut(rest, "@")
+		secs, err := strconv.ParseInt(at, 10, 64)
+		return err == nil && b.now().Sub(time.Unix(secs, 0)) < 10*time.Minute
+	}
 	u, err := b.svc.Get(ctx, id)
 	if err != nil {
 		return false // gone from the store: nothing stands in the way
@@ -168,21 +208,23 @@ func (b *Bot) undoActive(ctx context.Context, id string) bool {
 	return true
 }
 
-// markUndone records on the job an undo asks the way back of which request does.
-func (b *Bot) markUndone(ctx context.Context, jobID, undoID string) {
+// setUndoneBy records on the job an undo asks the way back of which request does (or,
+// with to "", that none does), if the job's UndoneBy is still from; from "" matches any
+// reservation.
+func (b *Bot) setUndoneBy(ctx context.Context, jobID, from, to string) {
 	_, err := b.svc.Update(ctx, requestIDOf(jobID), func(r *approvals.Request) error {
 		j := r.Job(jobID)
-		if j == nil && len(r.Jobs) == 1 {
-			j = &r.Jobs[0]
-		}
 		if j == nil {
 			return fmt.Errorf("no job %s", jobID)
 		}
-		j.UndoneBy = undoID
+		if j.UndoneBy != from && (from != "" || !strings.HasPrefix(j.UndoneBy, undoReserved)) {
+			return errAlreadyDone // someone else's by now
+		}
+		j.UndoneBy = to
 		return nil
 	})
-	if err != nil {
-		b.log.Error("record the undo on its job", "job_id", jobID, "undo_request_id", undoID, "err", err)
+	if err != nil && !errors.Is(err, errAlreadyDone) {
+		b.log.Error("record the undo on its job", "job_id", jobID, "undo_request_id", to, "err", err)
 	}
 }
 
@@ -226,7 +268,7 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 	}
 	log = log.With("request_id", r.ID)
 	if r.UndoOf != "" {
-		b.markUndone(ctx, r.UndoOf, r.ID)
+		b.setUndoneBy(ctx, r.UndoOf, "", r.ID)
 	}
 	ts, err := b.slack.post(ctx, r.Channel, "", asMessage(RenderRequest(r, b.now())))
 	if err != nil {

@@ -189,3 +189,42 @@ func TestEphemeralFallsBackToResponseURL(t *testing.T) {
 		t.Fatal("response_url not used")
 	}
 }
+
+// Two /xvm undo of the same move at once ask for one way back: the job is checked and
+// reserved in one write, so the second is refused whichever runs first.
+func TestTwoUndosAtOnceAskForOneWayBack(t *testing.T) {
+	e := newEnv(t)
+	r, _ := e.approved("migrate web-01 to vc-west")
+	e.handle(event(r, 0, events.EventStarted, 0))
+	done := event(r, 0, events.EventSucceeded, 100)
+	done.Origin = &events.Placement{VCenter: "vc-east", Cluster: "east-prod", Datastore: "east-ds-01", Folder: "apps/web"}
+	e.handle(done)
+	job := r.Jobs[0].ID
+	before := len(e.requests())
+	e.command(requester, "undo "+job)
+	e.command(approver, "undo "+job)
+	e.settle()
+	var undos []*approvals.Request
+	for _, q := range e.requests()[before:] {
+		if q.UndoOf == job {
+			undos = append(undos, q)
+		}
+	}
+	if len(undos) != 1 {
+		t.Fatalf("%d undo requests for %s, want 1", len(undos), job)
+	}
+	if got := e.get(r.ID).Jobs[0].UndoneBy; got != undos[0].ID {
+		t.Fatalf("job's UndoneBy %q, want %s", got, undos[0].ID)
+	}
+	refused := 0
+	for _, u := range []string{requester, approver} {
+		for _, m := range e.slack.ephemeralsTo(u) {
+			if w := m.words(); strings.Contains(w, "being asked for right now") || strings.Contains(w, "already asks for the way back") {
+				refused++
+			}
+		}
+	}
+	if refused != 1 {
+		t.Fatalf("%d refusals, want 1", refused)
+	}
+}

@@ -209,10 +209,11 @@ func parseMove(verb string, dir approvals.Direction, check bool, args []token) (
 		}
 		k := strings.ToLower(key.text)
 		if n, ok := diskKey(k); ok {
-			if seen[k+"="] {
-				return c, usageErr(verb, fmt.Sprintf("option %s= is given twice", k))
+			// Keyed by the number, so that disk01= and disk1= are the same option.
+			if seen[fmt.Sprintf("disk%d=", n)] {
+				return c, usageErr(verb, fmt.Sprintf("option disk%d= is given twice", n))
 			}
-			seen[k+"="] = true
+			seen[fmt.Sprintf("disk%d=", n)] = true
 			if err := c.setDisk(n, val); err != nil {
 				return c, err
 			}

@@ -152,6 +152,7 @@ func TestParseCommandErrors(t *testing.T) {
 		{"disk with only a colon", "migrate a to b disk2=:", []string{"disk2="}, "migrate"},
 		{"disk with a bad format", "migrate a to b disk2=ds:fast", []string{`"fast"`, "not a disk format"}, "migrate"},
 		{"disk given twice", "migrate a to b disk2=ds disk2=thin", []string{"disk2=", "twice"}, "migrate"},
+		{"disk given twice with a leading zero", "migrate a to b disk2=ds disk02=thin", []string{"disk2=", "twice"}, "migrate"},
 		{"disk with two datastores", "migrate a to b disk2=x,y", []string{"disk2=x,y"}, "migrate"},
 		{"disk with three parts", "migrate a to b disk2=x:thin:y", []string{"too many parts"}, "migrate"},
 		{"check without direction", "check web-01 to vc-west", []string{`"web-01"`}, "check"},

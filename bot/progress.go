@@ -29,7 +29,7 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 	}
 	unlock := b.lock(e.RequestID)
 	defer unlock()
-	if e.Type == events.EventProgress && b.betweenEdits(e.JobID) {
+	if e.Type == events.EventProgress && e.Message == "" && b.betweenEdits(e.JobID) {
 		// Nothing would be shown: storing the percentage would cost a read and a write of
 		// the whole request record per event (a wave sends hundreds a minute). The next
 		// event due for an edit stores its own.
@@ -57,18 +57,37 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 		if j := r.Job(e.JobID); err == nil && j != nil && posted != "" && j.ThreadTS == "" {
 			j.ThreadTS, changed = posted, true
 		}
+		if j := r.Job(e.JobID); err == nil && j != nil && j.State == approvals.StateRunning {
+			// What the worker says while a move runs (a retry, a cancel vCenter refused)
+			// stays on the job's message until the next start or the end.
+			note := j.Note
+			switch e.Type {
+			case events.EventProgress:
+				if e.Message != "" {
+					note = e.Message
+				}
+			case events.EventStarted:
+				note = ""
+			}
+			if note != j.Note {
+				j.Note, changed = note, true
+			}
+		}
+		if j := r.Job(e.JobID); err == nil && j != nil && e.Origin != nil && j.Origin == nil {
+			// A move that ended otherwise than planned may still have moved the VM: its
+			// origin is kept whatever else the record refuses, so undo can take it back.
+			j.Origin, changed = originOf(e.Origin), true
+		}
 		if err == nil && !changed {
 			return errAlreadyDone
 		}
-		if j := r.Job(e.JobID); err == nil && j != nil && e.Type == events.EventFailed {
+		if j := r.Job(e.JobID); err == nil && j != nil && e.Type == events.EventFailed && j.State == approvals.StateFailed {
 			j.Fault, j.Hint = stepAndFault(e), e.Hint
 		}
-		if j := r.Job(e.JobID); err == nil && j != nil && e.Type == events.EventSucceeded {
+		if j := r.Job(e.JobID); err == nil && j != nil && e.Type == events.EventSucceeded && j.State == approvals.StateSucceeded {
 			j.Warning = e.Warning
 		}
-		if j := r.Job(e.JobID); err == nil && j != nil && e.Origin != nil {
-			j.Origin = originOf(e.Origin)
-		}
+
 		if err == nil && r.State.Final() && !before.Final() {
 			r.FinalReplyDue = true
 		}

@@ -430,3 +430,59 @@ func TestChangeWindowWordingIsCurrentAtApproval(t *testing.T) {
 		t.Fatalf("request message after approval outside the window:\n%s", w)
 	}
 }
+
+// What the worker says while a move runs (here: vCenter refused a cancel, the move will
+// finish) shows on the job's message, stays there through later percentages, and goes
+// when the move ends.
+func TestWhatTheWorkerSaysWhileAMoveRunsIsShown(t *testing.T) {
+	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.ProgressInterval = time.Hour })
+	r, _ := e.approved("migrate web-01 to vc-west")
+	e.handle(event(r, 0, events.EventStarted, 0))
+	e.handle(event(r, 0, events.EventProgress, 40))
+	said := event(r, 0, events.EventProgress, 0)
+	said.Message = "web-01: vCenter could not cancel task task-9 (the VM is already switching over to vc-west); the move will finish"
+	e.handle(said)
+	e.handle(event(r, 0, events.EventProgress, 90))
+	job := e.get(r.ID).Jobs[0]
+	if job.Note != said.Message {
+		t.Fatalf("job note %q, want what the worker said", job.Note)
+	}
+	e.handle(event(r, 0, events.EventSucceeded, 100))
+	job = e.get(r.ID).Jobs[0]
+	if w := e.slack.message(job.ThreadTS).words(); job.Note != "" || strings.Contains(w, "could not cancel") {
+		t.Fatalf("after the end the note is still there: %q\n%s", job.Note, w)
+	}
+}
+
+// The same note, shown: the job's message reads what the worker said.
+func TestWorkerNoteIsRendered(t *testing.T) {
+	e := newEnv(t)
+	r, _ := e.approved("migrate web-01 to vc-west")
+	e.handle(event(r, 0, events.EventStarted, 0))
+	said := event(r, 0, events.EventProgress, 0)
+	said.Message = "web-01: the copy broke off — retrying (attempt 1 of 3)"
+	e.handle(said)
+	if w := e.slack.message(e.get(r.ID).Jobs[0].ThreadTS).words(); !strings.Contains(w, "retrying (attempt 1 of 3)") {
+		t.Fatalf("the job's message does not say it is retried:\n%s", w)
+	}
+}
+
+// A job the request's cancel marked cancelled, whose move then ended in a failure that
+// still moved the VM (it landed elsewhere than approved), keeps the VM's origin: undo can
+// take it back.
+func TestOriginSurvivesARequestCancelMark(t *testing.T) {
+	e := newEnv(t)
+	r, _ := e.approved("migrate web-01 to vc-west")
+	e.command(requester, "cancel "+r.ID)
+	e.settle()
+	if got := e.get(r.ID).Jobs[0].State; got != approvals.StateCancelled {
+		t.Fatalf("job is %s after the request's cancel", got)
+	}
+	failed := event(r, 0, events.EventFailed, 0)
+	failed.Message, failed.Fault = "web-01 moved to vc-west, but not as approved: folder is \"lost+found\"", "PlacementMismatch"
+	failed.Origin = &events.Placement{VCenter: "vc-east", Cluster: "east-prod", Datastore: "east-ds-01", Folder: "apps/web"}
+	e.handle(failed)
+	if o := e.get(r.ID).Jobs[0].Origin; o == nil || o.VCenter != "vc-east" || o.Folder != "apps/web" {
+		t.Fatalf("origin %+v, want where web-01 was", o)
+	}
+}

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -215,10 +216,10 @@ func requestedBy(r *approvals.Request) string {
 func placementFields(r *approvals.Request) []*slack.TextBlockObject {
 	rv, p := r.Review, r.Placement
 	compute := []string{}
-	if c := or(rv.Cluster, p.Cluster); c != "" {
+	if c := cmp.Or(rv.Cluster, p.Cluster); c != "" {
 		compute = append(compute, esc(c)+" (cluster)")
 	}
-	if h := or(rv.Host, p.Host); h != "" {
+	if h := cmp.Or(rv.Host, p.Host); h != "" {
 		host := esc(h) + " (host)"
 		if n := len(rv.OtherHosts); n > 0 {
 			others := rv.OtherHosts
@@ -229,15 +230,15 @@ func placementFields(r *approvals.Request) []*slack.TextBlockObject {
 		}
 		compute = append(compute, host)
 	}
-	storage := orDefault(esc(or(rv.Datastore, p.Datastore)))
-	storage += " · " + DiskFormatName(or(rv.DiskFormat, p.DiskFormat))
+	storage := orDefault(esc(cmp.Or(rv.Datastore, p.Datastore)))
+	storage += " · " + DiskFormatName(cmp.Or(rv.DiskFormat, p.DiskFormat))
 	disks := rv.Disks
 	if len(disks) == 0 {
 		disks = p.Disks
 	}
 	for _, d := range disks {
-		storage += fmt.Sprintf("\nHard disk %d: %s · %s", d.Disk, orDefault(esc(or(d.Datastore, rv.Datastore, p.Datastore))),
-			DiskFormatName(or(d.DiskFormat, rv.DiskFormat, p.DiskFormat)))
+		storage += fmt.Sprintf("\nHard disk %d: %s · %s", d.Disk, orDefault(esc(cmp.Or(d.Datastore, rv.Datastore, p.Datastore))),
+			DiskFormatName(cmp.Or(d.DiskFormat, rv.DiskFormat, p.DiskFormat)))
 	}
 	nets := rv.Networks
 	if len(nets) == 0 {
@@ -250,9 +251,9 @@ func placementFields(r *approvals.Request) []*slack.TextBlockObject {
 		field("Source vCenter", vcenterText(rv.Source, r.SourceVC)),
 		field("Target vCenter", vcenterText(rv.Target, r.TargetVC)),
 		field("Compute resource", orDefault(strings.Join(compute, " / "))),
-		field("Resource pool", orDefault(esc(or(rv.Pool, p.Pool)))),
+		field("Resource pool", orDefault(esc(cmp.Or(rv.Pool, p.Pool)))),
 		field("Storage", storage),
-		field("VM folder", orDefault(esc(or(rv.Folder, p.Folder)))),
+		field("VM folder", orDefault(esc(cmp.Or(rv.Folder, p.Folder)))),
 		field("Networks", networksText(nets, p.Networks)),
 	}
 }
@@ -273,7 +274,7 @@ func DiskFormatName(f string) string {
 }
 
 func vcenterText(ref approvals.VCenterRef, name string) string {
-	s := esc(or(ref.Name, name))
+	s := esc(cmp.Or(ref.Name, name))
 	if s == "" {
 		return "_unknown_"
 	}
@@ -617,7 +618,7 @@ func finalLines(r *approvals.Request) string {
 				line += " — ⚠️ _" + esc(clipRunes(j.Warning, 300)) + "_"
 			}
 		case approvals.StateFailed:
-			line += "failed: " + esc(clipRunes(or(j.Error, "no reason given"), 400))
+			line += "failed: " + esc(clipRunes(cmp.Or(j.Error, "no reason given"), 400))
 			if j.Hint != "" {
 				line += " — _" + esc(clipRunes(j.Hint, 300)) + "_"
 			}
@@ -758,8 +759,8 @@ func users(ids []string) string {
 	return strings.Join(out, ", ")
 }
 
-func sourceName(r *approvals.Request) string { return or(r.SourceVC, r.Review.Source.Name) }
-func targetName(r *approvals.Request) string { return or(r.TargetVC, r.Review.Target.Name) }
+func sourceName(r *approvals.Request) string { return cmp.Or(r.SourceVC, r.Review.Source.Name) }
+func targetName(r *approvals.Request) string { return cmp.Or(r.TargetVC, r.Review.Target.Name) }
 
 // clock writes a time as "15:04 UTC"; the rendering stays the same wherever the bot runs.
 func clock(t time.Time) string { return t.UTC().Format("15:04 UTC") }
@@ -803,18 +804,7 @@ func capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-// or returns the first of its arguments that is not empty.
-func or(a string, more ...string) string {
-	for _, s := range more {
-		if a != "" {
-			return a
-		}
-		a = s
-	}
-	return a
-}
-
-func orDefault(s string) string { return or(s, "_default_") }
+func orDefault(s string) string { return cmp.Or(s, "_default_") }
 
 func plain(s string) *slack.TextBlockObject {
 	return slack.NewTextBlockObject(slack.PlainTextType, s, true, false)

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -115,7 +116,7 @@ func RenderWizard(ws wizardState) slack.ModalViewRequest {
 	for _, f := range diskFormats {
 		o := slack.NewOptionBlockObject(f, plain(DiskFormatName(f)), nil)
 		disk.Options = append(disk.Options, o)
-		if f == or(ws.Disk, "same") {
+		if f == cmp.Or(ws.Disk, "same") {
 			disk.InitialOption = o
 		}
 	}
@@ -388,7 +389,7 @@ func choiceOptions(cs []choice, value func(choice) string) []*slack.OptionBlockO
 		if c.Description != "" {
 			desc = plain(clipRunes(c.Description, maxChoiceLabel))
 		}
-		out = append(out, slack.NewOptionBlockObject(v, plain(clipRunes(or(c.Label, c.Value), maxChoiceLabel)), desc))
+		out = append(out, slack.NewOptionBlockObject(v, plain(clipRunes(cmp.Or(c.Label, c.Value), maxChoiceLabel)), desc))
 	}
 	return out
 }
@@ -482,7 +483,7 @@ func (b *Bot) wizardCommand(ws wizardState) (Command, map[string]string) {
 // checks it again.
 func (b *Bot) checkVisible(ctx context.Context, ws wizardState, errs map[string]string) {
 	sc := scopeOf(ws.Compute)
-	where := or(sc.Cluster, sc.Host)
+	where := cmp.Or(sc.Cluster, sc.Host)
 	visible := func(kind inventoryKind, name string) bool {
 		got, err := b.inv.choices(ctx, ws.Target, kind, name, sc)
 		if err != nil {

@@ -30,7 +30,7 @@ func diskNumber(d *types.VirtualDisk, index int) int {
 	return index + 1
 }
 
-// diskPlacement is where disk (the index-th of the VM) goes and in what format.
+// disk is where disk (the index-th of the VM) goes and in what format.
 func (pl placement) disk(d *types.VirtualDisk, index int, format DiskFormat) (types.ManagedObjectReference, DiskFormat) {
 	ds := pl.Datastore
 	if t, ok := pl.Disks[diskNumber(d, index)]; ok {

@@ -20,7 +20,7 @@ type Where struct {
 	Pool       string // "Resources" for the root pool
 	Datastore  string // the datastore of the VM's own files (its .vmx), else of its first disk
 	Datastores []string
-	Disks      []WhereDisk // in device order: "Hard disk 1" first
+	Disks      []WhereDisk // in device order
 	Folder     string      // path under the datacenter's VM folder, "" for its root
 	Networks   []string    // portgroup of each NIC, in device order
 	DiskFormat DiskFormat
@@ -29,6 +29,7 @@ type Where struct {
 
 // WhereDisk is where one disk of a VM is, and in what format.
 type WhereDisk struct {
+	Number    int // N of its "Hard disk N", as MoveSpec.Disks numbers disks
 	Datastore string
 	Format    DiskFormat
 }
@@ -47,7 +48,10 @@ func (m *Manager) Where(ctx context.Context, vcName, vm string) (*Where, error) 
 		}
 		return err
 	})
-	return out, err
+	if err != nil {
+		return nil, m.scrub(err)
+	}
+	return out, nil
 }
 
 func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference) (*Where, error) {
@@ -112,7 +116,7 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 		for _, d := range v.Config.Hardware.Device {
 			switch dev := d.(type) {
 			case *types.VirtualDisk:
-				wd := WhereDisk{Format: DiskThick}
+				wd := WhereDisk{Number: diskNumber(dev, len(w.Disks)), Format: DiskThick}
 				if b, ok := dev.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
 					wd.Datastore = datastoreOfPath(b.FileName)
 					switch {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -210,7 +211,8 @@ func (w *Worker) Handle(ctx context.Context, j events.Job, d events.Delivery) (e
 	}
 
 	// The lease is the job's, not the worker's: one worker runs several jobs at once, and
-	// two jobs for the same VM (two requests, or a move and its undo) must not both run.
+	// two jobs for the same VM from the same vCenter (two requests for it) must not both
+	// run.
 	// A redelivery of the same job to a worker of the same name takes it back at once.
 	renew, release, err := w.locks.Lock(ctx, leaseKey(j), w.cfg.Name+"/"+j.ID)
 	if errors.Is(err, ErrBusy) {
@@ -256,21 +258,25 @@ func (w *Worker) Handle(ctx context.Context, j events.Job, d events.Delivery) (e
 	return w.run(ctx, j, d, rec, renew, log)
 }
 
-// afterPanic settles a delivery that panicked. A job whose task may run is followed
-// again (a redelivery re-attaches, it never starts a second move); one that started
-// nothing is tried again up to MaxAttempts, then reported failed, so that nobody waits
-// for an outcome that would never come.
+// afterPanic settles a delivery that panicked: it is tried again (a redelivery of a job
+// whose task was started re-attaches to it, it never starts a second move) up to
+// MaxAttempts, then reported failed, so that nobody waits for an outcome that would
+// never come. The panic's value goes to the log only.
 func (w *Worker) afterPanic(ctx context.Context, j events.Job, p any, log *slog.Logger) error {
 	retry := events.RetryAfter(fmt.Errorf("%s: internal error: %v", j.VM, p), watchRetryDelay)
 	rec, ok, err := w.records.Load(ctx, j.ID)
-	if err != nil || !ok || rec.TaskRef != "" || rec.Attempts < w.cfg.MaxAttempts {
+	if err != nil || !ok || rec.Attempts < w.cfg.MaxAttempts {
 		return retry
 	}
 	ierr := &vcenter.Fault{VM: j.VM, Kind: "InternalError",
-		Message: fmt.Sprintf("xvmbot failed internally while moving %s (%v), %d times", j.VM, p, rec.Attempts),
+		Message: fmt.Sprintf("xvmbot failed internally while moving %s, %d times", j.VM, rec.Attempts),
 		Hint: fmt.Sprintf("check where %s is in %s and %s; the worker's log has the details (job_id=%s): report them",
 			j.VM, j.SourceVC, j.TargetVC, j.ID)}
-	return w.fail(ctx, j, rec, ierr, nil, 0, log)
+	var origin *events.Placement
+	if rec.TaskRef != "" && rec.Move != nil {
+		origin = rec.Move.Origin // the task may have moved it: undo can take it back
+	}
+	return w.fail(ctx, j, rec, ierr, origin, 0, log)
 }
 
 // resume continues a job a previous delivery started.
@@ -449,9 +455,9 @@ func plannedMove(plan *vcenter.Plan, vm string, origin *vcenter.Where, md *vcent
 	if origin != nil {
 		mv.Origin = &events.Placement{VCenter: origin.VCenter, Cluster: origin.Cluster, Host: origin.Host, Pool: origin.Pool,
 			Datastore: origin.Datastore, Folder: origin.Folder, DiskFormat: string(origin.DiskFormat)}
-		for i, d := range origin.Disks {
+		for _, d := range origin.Disks {
 			if d.Datastore != origin.Datastore || d.Format != origin.DiskFormat {
-				p := events.DiskPlacement{Disk: i + 1, DiskFormat: string(d.Format)}
+				p := events.DiskPlacement{Disk: d.Number, DiskFormat: string(d.Format)}
 				if d.Datastore != origin.Datastore {
 					p.Datastore = d.Datastore
 				}
@@ -462,7 +468,7 @@ func plannedMove(plan *vcenter.Plan, vm string, origin *vcenter.Where, md *vcent
 	}
 	switch {
 	case mdErr != nil:
-		mv.MetadataError = strings.ReplaceAll(mdErr.Error(), "\n", "; ")
+		mv.MetadataError = oneLine(mdErr)
 	case md != nil:
 		mv.Attributes = md.Attributes
 		for _, t := range md.Tags {
@@ -520,7 +526,7 @@ func (w *Worker) copyMetadata(ctx context.Context, j events.Job, mv *events.JobM
 		return ""
 	}
 	log.Warn("tags and custom attributes not copied", "err", err)
-	return "tags and custom attributes not copied: " + strings.ReplaceAll(err.Error(), "\n", "; ")
+	return "tags and custom attributes not copied: " + oneLine(err)
 }
 
 // verify checks that the VM is where the request said, and returns where it was, for undo. A
@@ -534,7 +540,7 @@ func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, l
 	if err != nil {
 		log.Warn("could not verify the placement after the move", "err", err)
 		return nil, fmt.Sprintf("its placement could not be read to verify it (%s), so /xvm undo is not offered: check it in %s",
-			strings.ReplaceAll(err.Error(), "\n", "; "), j.TargetVC), nil
+			oneLine(err), j.TargetVC), nil
 	}
 	var off []string
 	want := func(what, got, exp string) {
@@ -547,8 +553,9 @@ func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, l
 	want("datastore", after.Datastore, mv.Datastore)
 	want("folder", after.Folder, mv.Folder)
 	for _, d := range mv.Disks {
-		if d.Datastore != "" && d.Disk <= len(after.Disks) {
-			want(fmt.Sprintf("Hard disk %d's datastore", d.Disk), after.Disks[d.Disk-1].Datastore, d.Datastore)
+		i := slices.IndexFunc(after.Disks, func(w vcenter.WhereDisk) bool { return w.Number == d.Disk })
+		if d.Datastore != "" && i >= 0 {
+			want(fmt.Sprintf("Hard disk %d's datastore", d.Disk), after.Disks[i].Datastore, d.Datastore)
 		}
 	}
 	for i, nic := range mv.NICs {
@@ -571,7 +578,7 @@ func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, l
 		origin = &o
 	}
 	if len(off) > 0 {
-		return origin, "", &vcenter.Fault{VCenter: j.TargetVC, VM: j.VM, Step: "verify", Kind: "PlacementMismatch",
+		return origin, "", &vcenter.Fault{VCenter: j.TargetVC, VM: j.VM, Step: stepVerify, Kind: "PlacementMismatch",
 			Message: fmt.Sprintf("%s moved to %s, but not as approved: %s", j.VM, j.TargetVC, strings.Join(off, "; ")),
 			Hint:    fmt.Sprintf("check %s in %s; /xvm undo %s asks for the way back", j.VM, j.TargetVC, j.ID)}
 	}
@@ -621,9 +628,16 @@ func (w *Worker) cancelWatch(j events.Job, log *slog.Logger) func(context.Contex
 			// move finishes. Whoever cancelled must hear that it will.
 			asked = true
 			log.Warn("vCenter refused to cancel the task; it will finish", "task", cur.TaskRef, "err", err)
+			why := "vCenter refused"
+			var f *vcenter.Fault
+			switch {
+			case errors.As(err, &f) && f.Kind == "InvalidState":
+				why = "the VM is already switching over to " + j.TargetVC
+			case errors.As(err, &f):
+				why = "vCenter answered " + f.Kind
+			}
 			w.publish(ctx, log, w.event(j, events.EventProgress, fmt.Sprintf(
-				"%s: vCenter could not cancel task %s (the VM is already switching over to %s); the move will finish",
-				j.VM, cur.TaskRef, j.TargetVC), 0))
+				"%s: vCenter could not cancel task %s (%s); the move will finish", j.VM, cur.TaskRef, why), 0))
 		}
 		return nil
 	}
@@ -636,10 +650,19 @@ func unreachable(err error) bool {
 	return errors.As(err, &f) && (f.Kind == vcenter.KindUnreachable || f.Kind == vcenter.KindCanceled)
 }
 
+// kindRequestCanceled is the fault of a task vCenter ended because someone cancelled it.
+const kindRequestCanceled = "RequestCanceled"
+
+// Steps of a failure the worker itself detects, next to vcenter's Step constants.
+const (
+	stepPreflight = "pre-flight"
+	stepVerify    = "verify"
+)
+
 // cancelledByVCenter reports whether err is a task that vCenter ended because of a cancel.
 func cancelledByVCenter(err error) bool {
 	var f *vcenter.Fault
-	return errors.As(err, &f) && f.Kind == "RequestCanceled"
+	return errors.As(err, &f) && f.Kind == kindRequestCanceled
 }
 
 // cancelled records and announces a job that stopped because someone cancelled it.
@@ -908,7 +931,7 @@ func stepWords(step, taskRef string) string {
 		return "logging in to vCenter"
 	case vcenter.StepResolve:
 		return "planning the move"
-	case "pre-flight":
+	case stepPreflight:
 		return "pre-flight checks at start"
 	case vcenter.StepRelocate:
 		if taskRef != "" {
@@ -917,7 +940,7 @@ func stepWords(step, taskRef string) string {
 		return "starting the relocation"
 	case vcenter.StepWatch:
 		return "following the relocation task"
-	case "verify":
+	case stepVerify:
 		return "verifying the placement after the move"
 	}
 	return "running the job"
@@ -1023,9 +1046,12 @@ func moveSpec(j events.Job) vcenter.MoveSpec {
 func blockedError(p *vcenter.Plan, vm string) error {
 	for _, f := range p.Findings {
 		if f.Severity == vcenter.Blocker && (f.VM == "" || f.VM == vm) {
-			return &vcenter.Fault{VCenter: p.Source.Name, VM: f.VM, Step: "pre-flight", Kind: "PreflightBlocked",
+			return &vcenter.Fault{VCenter: p.Source.Name, VM: f.VM, Step: stepPreflight, Kind: "PreflightBlocked",
 				Message: f.Message, Hint: f.Hint}
 		}
 	}
 	return errors.New("pre-flight blocked the move")
 }
+
+// oneLine is an error's text on one line, as a Slack message line shows it.
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
