@@ -62,7 +62,7 @@ var commands = []commandDef{
 var optionHelp = [][2]string{
 	{"cluster=<name> | host=<name>", "target compute resource"},
 	{"pool=<name>", "target resource pool"},
-	{"datastore=<name>", "target datastore"},
+	{"datastore=<name>", "target datastore, or datastore cluster"},
 	{"folder=<path>", "target VM folder"},
 	{"network=<dst-pg>", "target portgroup for every NIC"},
 	{"network=<src-pg>:<dst-pg>[,…]", "target portgroup per source portgroup"},
