@@ -281,6 +281,31 @@ func loadOptions(ctx context.Context, c *vim25.Client, kind Kind, scope Scope) (
 			}
 			out = append(out, Option{Label: d.Name, Value: d.Name, Description: desc})
 		}
+		// Datastore clusters whose datastores the hosts see, as the wizard offers them.
+		var pods []mo.StoragePod
+		if err := v.Retrieve(ctx, []string{"StoragePod"}, []string{"name", "childEntity", "summary"}, &pods); err != nil {
+			return nil, err
+		}
+		free := map[types.ManagedObjectReference]int64{}
+		for _, d := range dss {
+			if d.Summary.Accessible {
+				free[d.Self] = d.Summary.FreeSpace
+			}
+		}
+		for _, p := range pods {
+			n, most := 0, int64(0)
+			for _, d := range p.ChildEntity {
+				if visible(d) {
+					n++
+					most = max(most, free[d])
+				}
+			}
+			if n == 0 {
+				continue
+			}
+			out = append(out, Option{Label: p.Name, Value: p.Name,
+				Description: fmt.Sprintf("datastore cluster of %s · up to %s free on one", plural(n, "datastore"), gib(most))})
+		}
 	case KindPortgroups:
 		var content []types.ObjectContent
 		if err := v.Retrieve(ctx, []string{"Network"}, []string{"name"}, &content); err != nil {

@@ -64,6 +64,19 @@ func TestDatastoreClusterPicksItsFreestDatastore(t *testing.T) {
 		}
 	}
 
+	// The wizard's datastore select offers the cluster next to its datastores.
+	opts, err := m.List(ctx, xvmsim.WestVC, KindDatastores, "gold", Scope{Cluster: xvmsim.WestCluster})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offered := false
+	for _, o := range opts {
+		offered = offered || (o.Value == "gold-pod" && strings.Contains(o.Description, "datastore cluster of 2 datastores"))
+	}
+	if !offered {
+		t.Fatalf("the datastore select does not offer gold-pod: %+v", opts)
+	}
+
 	spec := MoveSpec{VMs: []string{"web-02"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Cluster: xvmsim.WestCluster,
 		Datastore: "gold-pod", Folder: xvmsim.WestWebFolder, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}}
 	p, err := m.Plan(ctx, spec)
