@@ -66,7 +66,13 @@ type Finding struct {
 	VM       string   `json:"vm,omitempty"`
 	Message  string   `json:"message"`
 	Hint     string   `json:"hint,omitempty"`
+	// Kind names a finding xvmbot itself may write again later (FindingChangeWindow).
+	Kind string `json:"kind,omitempty"`
 }
+
+// FindingChangeWindow is the Kind of the finding that says when approved moves into
+// the target start; it is rewritten as time passes.
+const FindingChangeWindow = "change-window"
 
 // ReviewVM is one VM as the review page shows it.
 type ReviewVM struct {

@@ -524,10 +524,10 @@ func (b *Bot) windowFinding(target string) (approvals.Finding, bool) {
 	now := b.now()
 	next := approvals.NextStart(ws, now)
 	if !next.After(now) {
-		return approvals.Finding{Severity: approvals.SeverityOK, Message: fmt.Sprintf(
+		return approvals.Finding{Severity: approvals.SeverityOK, Kind: approvals.FindingChangeWindow, Message: fmt.Sprintf(
 			"%s's change window is open now (%s): approved moves start at once", target, strings.Join(names, ", "))}, true
 	}
-	return approvals.Finding{Severity: approvals.SeverityWarning, Message: fmt.Sprintf(
+	return approvals.Finding{Severity: approvals.SeverityWarning, Kind: approvals.FindingChangeWindow, Message: fmt.Sprintf(
 		"moves into %s start only in its change windows (%s): once approved, they wait until %s",
 		target, strings.Join(names, ", "), next.Format("Mon 2 Jan 15:04 MST")),
 		Hint: "approve ahead of the window; the jobs start on their own when it opens"}, true
@@ -543,7 +543,10 @@ func (b *Bot) withCurrentWindow(r *approvals.Request) *approvals.Request {
 	default:
 		return r
 	}
-	i := slices.IndexFunc(r.Review.Findings, func(f approvals.Finding) bool { return strings.Contains(f.Message, "change window") })
+	i := slices.IndexFunc(r.Review.Findings, func(f approvals.Finding) bool {
+		// (Records written before findings had a Kind name it in words.)
+		return f.Kind == approvals.FindingChangeWindow || (f.Kind == "" && strings.Contains(f.Message, "change window"))
+	})
 	f, ok := b.windowFinding(r.TargetVC)
 	if i < 0 || !ok || r.Review.Findings[i] == f {
 		return r
