@@ -3,6 +3,8 @@ package vcenter
 import (
 	"context"
 	"crypto/x509"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/vmware/govmomi/property"
@@ -54,6 +56,10 @@ func (m *Manager) Where(ctx context.Context, vcName, vm string) (*Where, error) 
 	return out, nil
 }
 
+// where reads a VM's placement in a fixed handful of round trips: the VM, then the names
+// of everything it sits in at once (host, pool, datastores, folder, distributed
+// portgroups), then the host's cluster with the next folder up, then one call per
+// further folder level.
 func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference) (*Where, error) {
 	pc := property.DefaultCollector(c)
 	var v mo.VirtualMachine
@@ -61,57 +67,9 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 		return nil, err
 	}
 	w := &Where{PowerState: string(v.Runtime.PowerState)}
-	name := func(r types.ManagedObjectReference) (string, *types.ManagedObjectReference, error) {
-		var e mo.ManagedEntity
-		if err := pc.RetrieveOne(ctx, r, []string{"name", "parent"}, &e); err != nil {
-			return "", nil, err
-		}
-		return e.Name, e.Parent, nil
-	}
-	if v.Runtime.Host != nil {
-		h, parent, err := name(*v.Runtime.Host)
-		if err != nil {
-			return nil, err
-		}
-		w.Host = h
-		if parent != nil && parent.Type == "ClusterComputeResource" {
-			if w.Cluster, _, err = name(*parent); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if v.ResourcePool != nil {
-		p, _, err := name(*v.ResourcePool)
-		if err != nil {
-			return nil, err
-		}
-		w.Pool = p
-	}
-	var dsNames []string
-	for _, ds := range v.Datastore {
-		n, _, err := name(ds)
-		if err != nil {
-			return nil, err
-		}
-		dsNames = append(dsNames, n)
-	}
-	w.Datastores = dsNames
-	// Folder path: walk up to the datacenter; its VM folder itself is the root ("").
-	var path []string
-	for parent := v.Parent; parent != nil; {
-		n, up, err := name(*parent)
-		if err != nil {
-			return nil, err
-		}
-		if up == nil || up.Type == "Datacenter" {
-			break
-		}
-		path = append([]string{n}, path...)
-		parent = up
-	}
-	w.Folder = strings.Join(path, "/")
-
-	var nicRefs [][]types.ManagedObjectReference
+	// The devices first: the disks, and the NICs' networks, some of which are named by
+	// a distributed portgroup's key that is read with the rest below.
+	nicPG := map[int]types.ManagedObjectReference{} // NIC index → distributed portgroup
 	if v.Config != nil {
 		for _, d := range v.Config.Hardware.Device {
 			switch dev := d.(type) {
@@ -131,41 +89,128 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 				}
 				w.Disks = append(w.Disks, wd)
 			case types.BaseVirtualEthernetCard:
-				var refs []types.ManagedObjectReference
+				name := ""
 				switch b := dev.GetVirtualEthernetCard().Backing.(type) {
 				case *types.VirtualEthernetCardNetworkBackingInfo:
-					w.Networks = append(w.Networks, b.DeviceName)
-					continue
+					name = b.DeviceName
 				case *types.VirtualEthernetCardDistributedVirtualPortBackingInfo:
-					refs = []types.ManagedObjectReference{{Type: "DistributedVirtualPortgroup", Value: b.Port.PortgroupKey}}
+					nicPG[len(w.Networks)] = types.ManagedObjectReference{Type: "DistributedVirtualPortgroup", Value: b.Port.PortgroupKey}
 				}
-				nicRefs = append(nicRefs, refs)
-				w.Networks = append(w.Networks, "") // filled below
+				w.Networks = append(w.Networks, name)
 			}
 		}
 	}
-	// Distributed portgroups are named by key in the backing: read their names.
-	k := 0
-	for i, n := range w.Networks {
-		if n != "" || k >= len(nicRefs) {
-			continue
+
+	refs := slices.Clone(v.Datastore)
+	for _, r := range []*types.ManagedObjectReference{v.Runtime.Host, v.ResourcePool, v.Parent} {
+		if r != nil {
+			refs = append(refs, *r)
 		}
-		for _, r := range nicRefs[k] {
-			var pg mo.DistributedVirtualPortgroup
-			if err := pc.RetrieveOne(ctx, r, []string{"name"}, &pg); err == nil {
-				w.Networks[i] = pg.Name
-			}
-		}
-		k++
 	}
-	if w.Datastore == "" && len(dsNames) > 0 {
-		w.Datastore = dsNames[0]
+	for _, r := range nicPG {
+		refs = append(refs, r)
+	}
+	seen, err := entities(ctx, pc, refs)
+	if err != nil {
+		return nil, err
+	}
+	var next []types.ManagedObjectReference // the second round: the cluster, a folder up
+	if v.Runtime.Host != nil {
+		h := seen[*v.Runtime.Host]
+		w.Host = h.Name
+		if h.Parent != nil && h.Parent.Type == "ClusterComputeResource" {
+			next = append(next, *h.Parent)
+		}
+	}
+	if v.ResourcePool != nil {
+		w.Pool = seen[*v.ResourcePool].Name
+	}
+	for _, ds := range v.Datastore {
+		w.Datastores = append(w.Datastores, seen[ds].Name)
+	}
+	for i, r := range nicPG {
+		if e, ok := seen[r]; ok {
+			w.Networks[i] = e.Name
+		}
+	}
+	// Folder path: walk up to the datacenter; its VM folder itself is the root ("").
+	var path []string
+	folder := v.Parent
+	up := func() {
+		e := seen[*folder]
+		if e.Parent == nil || e.Parent.Type == "Datacenter" {
+			folder = nil
+			return
+		}
+		path = append([]string{e.Name}, path...)
+		folder = e.Parent
+	}
+	if folder != nil {
+		up()
+	}
+	if folder != nil {
+		next = append(next, *folder)
+	}
+	more, err := entities(ctx, pc, next)
+	if err != nil {
+		return nil, err
+	}
+	maps.Copy(seen, more)
+	if h := v.Runtime.Host; h != nil {
+		if p := seen[*h].Parent; p != nil && p.Type == "ClusterComputeResource" {
+			w.Cluster = seen[*p].Name
+		}
+	}
+	for folder != nil {
+		if _, ok := seen[*folder]; !ok {
+			more, err := entities(ctx, pc, []types.ManagedObjectReference{*folder})
+			if err != nil {
+				return nil, err
+			}
+			maps.Copy(seen, more)
+		}
+		up()
+	}
+	w.Folder = strings.Join(path, "/")
+
+	if w.Datastore == "" && len(w.Datastores) > 0 {
+		w.Datastore = w.Datastores[0]
 	}
 	if v.Config != nil && v.Config.Files.VmPathName != "" {
 		// The VM's own files decide its datastore, as the relocation's spec.Datastore does.
 		w.Datastore = datastoreOfPath(v.Config.Files.VmPathName)
 	}
 	return w, nil
+}
+
+// entities reads the name and parent of several managed objects, of any types, at once.
+func entities(ctx context.Context, pc *property.Collector, refs []types.ManagedObjectReference) (map[types.ManagedObjectReference]mo.ManagedEntity, error) {
+	out := map[types.ManagedObjectReference]mo.ManagedEntity{}
+	if len(refs) == 0 {
+		return out, nil
+	}
+	// Read as raw content: decoding mixed types into one struct loses the name of some
+	// (a distributed portgroup's name is its Network's, not its ManagedEntity's).
+	var content []types.ObjectContent
+	if err := pc.Retrieve(ctx, uniqRefs(refs), []string{"name", "parent"}, &content); err != nil {
+		return nil, err
+	}
+	for _, oc := range content {
+		e := mo.ManagedEntity{}
+		e.Self = oc.Obj
+		for _, p := range oc.PropSet {
+			switch p.Name {
+			case "name":
+				e.Name, _ = p.Val.(string)
+			case "parent":
+				if r, ok := p.Val.(types.ManagedObjectReference); ok {
+					e.Parent = &r
+				}
+			}
+		}
+		out[oc.Obj] = e
+	}
+	return out, nil
 }
 
 // datastoreOfPath is the datastore of a path such as "[ds-gold] web-01/web-01.vmdk".

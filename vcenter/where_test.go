@@ -95,3 +95,23 @@ func TestWhereRemembersTheVM(t *testing.T) {
 		t.Errorf("Where in the target after the move: %+v, %v", w, err)
 	}
 }
+
+// Where reads a VM's placement in a handful of round trips, not one per object: the VM,
+// the names of what it sits in at once, the cluster with the next folder up, then one per
+// further folder level (web-01 is in apps/web), after finding the VM by its reference.
+func TestWhereReadsPlacementInFewRoundTrips(t *testing.T) {
+	ctx := context.Background()
+	lab, m, _ := startLab(t)
+	east := lab.VC("vc-east")
+	if _, err := m.Where(ctx, "vc-east", "web-01"); err != nil {
+		t.Fatal(err)
+	}
+	before := east.Requests()
+	w, err := m.Where(ctx, "vc-east", "web-01")
+	if err != nil || w.Folder != "apps/web" || w.Cluster != "east-prod" || w.Host == "" || w.Pool != "apps" || len(w.Networks) != 1 || w.Networks[0] != "east-app-pg" {
+		t.Fatalf("Where = %+v, %v", w, err)
+	}
+	if n := east.Requests() - before; n > 5 {
+		t.Fatalf("Where took %d requests, want at most 5 (it took 10 reading each object alone)", n)
+	}
+}
