@@ -17,6 +17,7 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // candidateLimit is how many existing names a "not found" finding lists.
@@ -255,12 +256,21 @@ func (r *resolver) resolveSource(ctx context.Context, c *vim25.Client) (map[stri
 	for _, vm := range vms {
 		netRefs = append(netRefs, vm.Network...)
 	}
-	nets, err := networks(ctx, c, uniqRefs(netRefs))
-	if err != nil {
-		return nil, err
-	}
-	hosts, err := sourceHosts(ctx, c, vms)
-	if err != nil {
+	// The VMs' networks and hosts do not depend on each other: read side by side.
+	var (
+		nets  map[types.ManagedObjectReference]netInfo
+		hosts map[types.ManagedObjectReference]*mo.HostSystem
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		nets, err = networks(gctx, c, uniqRefs(netRefs))
+		return err
+	})
+	g.Go(func() (err error) {
+		hosts, err = sourceHosts(gctx, c, vms)
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	for i := range vms {
