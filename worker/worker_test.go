@@ -78,26 +78,19 @@ type rig struct {
 	rec *recorder
 }
 
-func newRig(t *testing.T) *rig {
+// newRig starts a lab (tasks of 400ms unless opts say otherwise), a Manager of its
+// vCenters and an embedded NATS.
+func newRig(t *testing.T, opts ...xvmsim.Option) *rig {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(400*time.Millisecond))
+	lab, err := xvmsim.Start(ctx, append([]xvmsim.Option{xvmsim.WithTaskDuration(400 * time.Millisecond)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(lab.Close)
-	var cfgs []vcenter.Config
-	for i, vc := range lab.VCs() {
-		cfgs = append(cfgs, vcenter.Config{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
-			Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})
-	}
-	mgr, err := vcenter.NewManager(cfgs, logger, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { mgr.Close(context.Background()) })
+	mgr := labManager(t, lab, logger)
 	srv, err := events.StartEmbedded(ctx, events.EmbeddedConfig{DataDir: filepath.Join(t.TempDir(), "nats")}, logger)
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +106,22 @@ func newRig(t *testing.T) *rig {
 		t.Fatal(err)
 	}
 	return &rig{ctx: ctx, lab: lab, mgr: mgr, bus: bus, rec: &recorder{}}
+}
+
+// labManager is a Manager of every vCenter of lab, the first one home.
+func labManager(t *testing.T, lab *xvmsim.Lab, logger *slog.Logger) *vcenter.Manager {
+	t.Helper()
+	var cfgs []vcenter.Config
+	for i, vc := range lab.VCs() {
+		cfgs = append(cfgs, vcenter.Config{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
+			Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})
+	}
+	mgr, err := vcenter.NewManager(cfgs, logger, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mgr.Close(context.Background()) })
+	return mgr
 }
 
 func (r *rig) worker(name string, maxAttempts int) *Worker {
@@ -404,17 +413,8 @@ func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lab.Close()
-	var cfgs []vcenter.Config
-	for i, vc := range lab.VCs() {
-		cfgs = append(cfgs, vcenter.Config{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
-			Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})
-	}
-	mgr, err := vcenter.NewManager(cfgs, logger, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mgr.Close(context.Background())
+	t.Cleanup(lab.Close) // after the Manager's logout (cleanups run last first)
+	mgr := labManager(t, lab, logger)
 	srv, err := events.StartEmbedded(ctx, events.EmbeddedConfig{DataDir: filepath.Join(t.TempDir(), "nats")}, logger)
 	if err != nil {
 		t.Fatal(err)
@@ -685,24 +685,8 @@ func TestRedeliveryHoldsTheSlotsAgain(t *testing.T) {
 // Cancelling a job while its relocation runs cancels the vCenter task: the move is rolled
 // back and the job ends cancelled, not failed.
 func TestCancelWhileRunningRollsBack(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(3*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lab.Close()
-	r := newRig(t)
-	r.lab = lab
-	var cfgs []vcenter.Config
-	for i, vc := range lab.VCs() {
-		cfgs = append(cfgs, vcenter.Config{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
-			Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})
-	}
-	if r.mgr, err = vcenter.NewManager(cfgs, logger, prometheus.NewRegistry()); err != nil {
-		t.Fatal(err)
-	}
+	r := newRig(t, xvmsim.WithTaskDuration(3*time.Second))
+	ctx, lab := r.ctx, r.lab
 	w := r.worker("w1", 3)
 	w.cfg.RenewEvery = 100 * time.Millisecond
 	j := job("web-02")
@@ -749,24 +733,8 @@ func TestCancelWhileRunningRollsBack(t *testing.T) {
 // cancelled is told the move will finish, the move finishes, and the job is reported as
 // what it is, a success (not "cancelled" for a VM that moved).
 func TestCancelTooLateIsSaidAndTheMoveFinishes(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(0), xvmsim.WithMinStep(700*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lab.Close()
-	r := newRig(t)
-	r.lab = lab
-	var cfgs []vcenter.Config
-	for i, vc := range lab.VCs() {
-		cfgs = append(cfgs, vcenter.Config{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
-			Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})
-	}
-	if r.mgr, err = vcenter.NewManager(cfgs, logger, prometheus.NewRegistry()); err != nil {
-		t.Fatal(err)
-	}
+	r := newRig(t, xvmsim.WithTaskDuration(0), xvmsim.WithMinStep(700*time.Millisecond))
+	ctx, lab := r.ctx, r.lab
 	w := r.worker("w1", 3)
 	w.cfg.RenewEvery = 50 * time.Millisecond
 	j := job("web-02")
