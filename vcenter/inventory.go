@@ -37,21 +37,28 @@ func listNames(ctx context.Context, c *vim25.Client, root types.ManagedObjectRef
 	}
 	out := make([]named, 0, len(content))
 	for _, oc := range content {
-		n := named{Ref: oc.Obj}
-		for _, p := range oc.PropSet {
-			switch p.Name {
-			case "name":
-				n.Name, _ = p.Val.(string)
-			case "parent":
-				if r, ok := p.Val.(types.ManagedObjectReference); ok {
-					n.Parent = r
-				}
-			}
-		}
-		out = append(out, n)
+		out = append(out, namedOf(oc))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// namedOf reads the name and parent of one object's retrieved content. Raw content, not
+// a decoded struct: decoding objects of mixed types into one struct loses the name of
+// some (a distributed portgroup's name is its Network's, not its ManagedEntity's).
+func namedOf(oc types.ObjectContent) named {
+	n := named{Ref: oc.Obj}
+	for _, p := range oc.PropSet {
+		switch p.Name {
+		case "name":
+			n.Name, _ = p.Val.(string)
+		case "parent":
+			if r, ok := p.Val.(types.ManagedObjectReference); ok {
+				n.Parent = r
+			}
+		}
+	}
+	return n
 }
 
 // byName returns the objects named exactly name.

@@ -166,9 +166,9 @@ func resolveOneByOne(ctx context.Context, c *vim25.Client, datacenter string, na
 // placementProps are the properties that say where a VM is.
 var placementProps = []string{"runtime.host", "resourcePool", "datastore", "parent"}
 
-// placementsTogether reads where each of the VMs is, by name, in one retrieve per kind
-// of object: the VMs' references, then their hosts, the hosts' clusters, pools,
-// datastores and folders. It returns how many VMs it placed.
+// placementsTogether reads where each of the VMs is, by name, in three retrieves, as
+// Where does for one VM: the VMs, then their hosts, then everything else they sit in
+// with the hosts' clusters. It returns how many VMs it placed.
 func placementsTogether(ctx context.Context, c *vim25.Client, vms []types.ManagedObjectReference) (int, error) {
 	pc := property.DefaultCollector(c)
 	var got []mo.VirtualMachine
@@ -188,17 +188,14 @@ func placementsTogether(ctx context.Context, c *vim25.Client, vms []types.Manage
 		}
 		others = append(others, v.Datastore...)
 	}
-	var hs []mo.HostSystem
-	if err := pc.Retrieve(ctx, uniqRefs(hosts), []string{"name", "parent"}, &hs); err != nil {
+	hs, err := entities(ctx, pc, hosts)
+	if err != nil {
 		return 0, err
 	}
 	for _, h := range hs {
-		if h.Parent != nil {
-			others = append(others, *h.Parent)
-		}
+		others = append(others, h.Parent)
 	}
-	var names []mo.ManagedEntity
-	if err := pc.Retrieve(ctx, uniqRefs(others), []string{"name"}, &names); err != nil {
+	if _, err := entities(ctx, pc, others); err != nil {
 		return 0, err
 	}
 	return len(got), nil

@@ -118,8 +118,8 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 	if v.Runtime.Host != nil {
 		h := seen[*v.Runtime.Host]
 		w.Host = h.Name
-		if h.Parent != nil && h.Parent.Type == "ClusterComputeResource" {
-			next = append(next, *h.Parent)
+		if h.Parent.Type == "ClusterComputeResource" {
+			next = append(next, h.Parent)
 		}
 	}
 	if v.ResourcePool != nil {
@@ -138,12 +138,12 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 	folder := v.Parent
 	up := func() {
 		e := seen[*folder]
-		if e.Parent == nil || e.Parent.Type == "Datacenter" {
+		if e.Parent.Value == "" || e.Parent.Type == "Datacenter" {
 			folder = nil
 			return
 		}
 		path = append([]string{e.Name}, path...)
-		folder = e.Parent
+		folder = &e.Parent
 	}
 	if folder != nil {
 		up()
@@ -157,8 +157,8 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 	}
 	maps.Copy(seen, more)
 	if h := v.Runtime.Host; h != nil {
-		if p := seen[*h].Parent; p != nil && p.Type == "ClusterComputeResource" {
-			w.Cluster = seen[*p].Name
+		if p := seen[*h].Parent; p.Type == "ClusterComputeResource" {
+			w.Cluster = seen[p].Name
 		}
 	}
 	for folder != nil {
@@ -184,31 +184,17 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 }
 
 // entities reads the name and parent of several managed objects, of any types, at once.
-func entities(ctx context.Context, pc *property.Collector, refs []types.ManagedObjectReference) (map[types.ManagedObjectReference]mo.ManagedEntity, error) {
-	out := map[types.ManagedObjectReference]mo.ManagedEntity{}
+func entities(ctx context.Context, pc *property.Collector, refs []types.ManagedObjectReference) (map[types.ManagedObjectReference]named, error) {
+	out := map[types.ManagedObjectReference]named{}
 	if len(refs) == 0 {
 		return out, nil
 	}
-	// Read as raw content: decoding mixed types into one struct loses the name of some
-	// (a distributed portgroup's name is its Network's, not its ManagedEntity's).
 	var content []types.ObjectContent
 	if err := pc.Retrieve(ctx, uniqRefs(refs), []string{"name", "parent"}, &content); err != nil {
 		return nil, err
 	}
 	for _, oc := range content {
-		e := mo.ManagedEntity{}
-		e.Self = oc.Obj
-		for _, p := range oc.PropSet {
-			switch p.Name {
-			case "name":
-				e.Name, _ = p.Val.(string)
-			case "parent":
-				if r, ok := p.Val.(types.ManagedObjectReference); ok {
-					e.Parent = &r
-				}
-			}
-		}
-		out[oc.Obj] = e
+		out[oc.Obj] = namedOf(oc)
 	}
 	return out, nil
 }
