@@ -38,6 +38,16 @@ func (r *resolver) checkDevices(vm string, power types.VirtualMachinePowerState,
 	}
 	const disconnect = "disconnect it (edit the VM's settings) before the move, and reconnect it in the target if needed"
 	const unplug = "untick Connect At Power On or remove the device (edit the VM's settings), and give it a device of the target host after the move if it needs one"
+	// hostPort reports a port backed by the host's own device: a blocker while it is
+	// connected, a warning while it is only set to connect at power-on.
+	hostPort := func(d types.BaseVirtualDevice, connected, later bool, what, otherwise string) {
+		switch {
+		case connected:
+			block(d, what, disconnect+", or "+otherwise)
+		case later:
+			warnAtPowerOn(d, what, unplug+", or "+otherwise)
+		}
+	}
 	for _, d := range devices {
 		// A device counts when it is connected now or will be at power-on:
 		// either way the target host would have to provide it.
@@ -82,21 +92,11 @@ func (r *resolver) checkDevices(vm string, power types.VirtualMachinePowerState,
 			}
 		case *types.VirtualSerialPort:
 			if _, ok := dev.Backing.(*types.VirtualSerialPortDeviceBackingInfo); ok {
-				switch {
-				case connected:
-					block(d, "uses the host's serial port "+deviceName(dev.Backing), disconnect+", or back it with a file or network URI")
-				case later:
-					warnAtPowerOn(d, "uses the host's serial port "+deviceName(dev.Backing), unplug+", or back it with a file or network URI")
-				}
+				hostPort(d, connected, later, "uses the host's serial port "+deviceName(dev.Backing), "back it with a file or network URI")
 			}
 		case *types.VirtualParallelPort:
 			if _, ok := dev.Backing.(*types.VirtualParallelPortDeviceBackingInfo); ok {
-				switch {
-				case connected:
-					block(d, "uses the host's parallel port "+deviceName(dev.Backing), disconnect+", or back it with a file")
-				case later:
-					warnAtPowerOn(d, "uses the host's parallel port "+deviceName(dev.Backing), unplug+", or back it with a file")
-				}
+				hostPort(d, connected, later, "uses the host's parallel port "+deviceName(dev.Backing), "back it with a file")
 			}
 		case *types.VirtualCdrom:
 			if !connected && !later {
