@@ -54,10 +54,14 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 			}
 		}
 		changed, err := r.UpdateJob(e.JobID, state, e.Progress, failureText(e), now)
-		if j := r.Job(e.JobID); err == nil && j != nil && posted != "" && j.ThreadTS == "" {
+		if err != nil {
+			return err
+		}
+		j := r.Job(e.JobID)
+		if posted != "" && j.ThreadTS == "" {
 			j.ThreadTS, changed = posted, true
 		}
-		if j := r.Job(e.JobID); err == nil && j != nil && j.State == approvals.StateRunning {
+		if j.State == approvals.StateRunning {
 			// What the worker says while a move runs (a retry, a cancel vCenter refused)
 			// stays on the job's message until the next start or the end.
 			note := j.Note
@@ -73,25 +77,24 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 				j.Note, changed = note, true
 			}
 		}
-		if j := r.Job(e.JobID); err == nil && j != nil && e.Origin != nil && j.Origin == nil {
+		if e.Origin != nil && j.Origin == nil {
 			// A move that ended otherwise than planned may still have moved the VM: its
 			// origin is kept whatever else the record refuses, so undo can take it back.
 			j.Origin, changed = originOf(e.Origin), true
 		}
-		if err == nil && !changed {
+		if !changed {
 			return errAlreadyDone
 		}
-		if j := r.Job(e.JobID); err == nil && j != nil && e.Type == events.EventFailed && j.State == approvals.StateFailed {
+		switch {
+		case e.Type == events.EventFailed && j.State == approvals.StateFailed:
 			j.Fault, j.Hint = stepAndFault(e), e.Hint
-		}
-		if j := r.Job(e.JobID); err == nil && j != nil && e.Type == events.EventSucceeded && j.State == approvals.StateSucceeded {
+		case e.Type == events.EventSucceeded && j.State == approvals.StateSucceeded:
 			j.Warning = e.Warning
 		}
-
-		if err == nil && r.State.Final() && !before.Final() {
+		if r.State.Final() && !before.Final() {
 			r.FinalReplyDue = true
 		}
-		return err
+		return nil
 	})
 	switch {
 	case errors.Is(err, errAlreadyDone):
