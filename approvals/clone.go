@@ -21,6 +21,11 @@ func (r *Request) Clone() *Request {
 	c.Approvals = slices.Clone(r.Approvals)
 	c.Rejection = cloneDecision(r.Rejection)
 	c.Cancellation = cloneDecision(r.Cancellation)
+	if r.Approval != nil {
+		a := *r.Approval
+		a.Payload, a.Sig = slices.Clone(a.Payload), slices.Clone(a.Sig)
+		c.Approval = &a
+	}
 	c.Jobs = slices.Clone(r.Jobs)
 	for i := range c.Jobs {
 		if o := c.Jobs[i].Origin; o != nil {

@@ -16,8 +16,8 @@ func fill(v reflect.Value, n *int) {
 		v.SetString("s" + string(rune('a'+*n%26)))
 	case reflect.Int, reflect.Int64:
 		v.SetInt(int64(*n))
-	case reflect.Uint64:
-		v.SetUint(uint64(*n))
+	case reflect.Uint64, reflect.Uint8:
+		v.SetUint(uint64(*n % 256))
 	case reflect.Float64:
 		v.SetFloat(float64(*n) + 0.5)
 	case reflect.Bool:

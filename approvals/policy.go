@@ -19,6 +19,9 @@ type Policy struct {
 	QuorumByVCenter   map[string]int
 	AllowSelfApproval bool
 	ExpireAfter       time.Duration
+	// RunWithin is how long after its approval a job may still start (default
+	// DefaultRunWithin); it is signed into the approval, so workers hold to it.
+	RunWithin time.Duration
 }
 
 // QuorumFor returns how many distinct approvers a request moving VMs into target needs.

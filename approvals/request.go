@@ -82,6 +82,9 @@ type ReviewVM struct {
 	MemoryMB   int     `json:"memory_mb,omitempty"`
 	DiskGB     float64 `json:"disk_gb,omitempty"`
 	NICs       int     `json:"nics,omitempty"`
+	// Ref is the VM's managed object id in the source vCenter when the request was
+	// checked: the approval binds the move to this object, not only to its name.
+	Ref string `json:"ref,omitempty"`
 }
 
 // VCenterRef names a vCenter as the review shows it.
@@ -89,6 +92,8 @@ type VCenterRef struct {
 	Name       string `json:"name"`
 	Version    string `json:"version,omitempty"`
 	Thumbprint string `json:"thumbprint,omitempty"`
+	// InstanceUUID identifies the vCenter itself; the approval binds the move to it.
+	InstanceUUID string `json:"instance_uuid,omitempty"`
 }
 
 // Review is the resolved placement: what will really happen, the wizard's review page.
@@ -192,11 +197,14 @@ type Request struct {
 	Rejection    *Decision  `json:"rejection,omitempty"`
 	Cancellation *Decision  `json:"cancellation,omitempty"`
 	Quorum       int        `json:"quorum"`
-	CreatedAt    time.Time  `json:"created_at"`
-	ExpiresAt    time.Time  `json:"expires_at,omitzero"`
-	DecidedAt    time.Time  `json:"decided_at,omitzero"`
-	EndedAt      time.Time  `json:"ended_at,omitzero"`
-	Jobs         []Job      `json:"jobs,omitempty"`
+	// Approval is what the approvers approved, signed by the bot in the write that
+	// completed the quorum. Without a valid one, a record that says approved moves nothing.
+	Approval  *Seal     `json:"approval,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	DecidedAt time.Time `json:"decided_at,omitzero"`
+	EndedAt   time.Time `json:"ended_at,omitzero"`
+	Jobs      []Job     `json:"jobs,omitempty"`
 }
 
 // NewRequestID returns a short, unguessable, human-typable id such as "xvm-k3m9q2".

@@ -13,11 +13,15 @@ type GroupMembers interface {
 	Members(ctx context.Context, groupID string) ([]string, error)
 }
 
+// ErrNoSigner refuses an approval that completes a quorum when no signing key is set.
+var ErrNoSigner = errors.New("no approval signing key is configured")
+
 // Service applies requests and decisions to the Store under the Policy.
 type Service struct {
 	store  Store
 	policy Policy
 	groups GroupMembers
+	signer *Signer
 	now    func() time.Time
 	log    *slog.Logger
 }
@@ -26,6 +30,10 @@ type Service struct {
 func NewService(store Store, policy Policy, groups GroupMembers, logger *slog.Logger) *Service {
 	return &Service{store: store, policy: policy, groups: groups, now: time.Now, log: logger.With("component", "approvals")}
 }
+
+// WithSigner sets the key that signs each approval as it completes its quorum. A Service
+// without one refuses to complete an approval: an unsigned one could never run.
+func (s *Service) WithSigner(signer *Signer) *Service { s.signer = signer; return s }
 
 // WithClock replaces the clock (tests of expiry).
 func (s *Service) WithClock(now func() time.Time) *Service { s.now = now; return s }
@@ -101,8 +109,17 @@ func (s *Service) Approve(ctx context.Context, id, user string) (r *Request, won
 		if err := s.expireIfDue(r); err != nil {
 			return err
 		}
-		won, err = r.Approve(s.policyFor(r), user, members, s.now())
-		return err
+		now := s.now()
+		won, err = r.Approve(s.policyFor(r), user, members, now)
+		if err != nil || !won {
+			return err
+		}
+		// The approval is signed in the same write that records it: no other write can
+		// make a request approved in a way a worker accepts.
+		if s.signer == nil {
+			return ErrNoSigner
+		}
+		return s.signer.SealApproval(r, s.policy.RunWithin, now)
 	})
 	if err != nil {
 		won = false

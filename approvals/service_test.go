@@ -3,6 +3,7 @@ package approvals
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -28,13 +29,24 @@ func (c *clock) now() time.Time { return c.t }
 func newService(t *testing.T, p Policy) (*Service, *clock) {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}
-	s := NewService(NewMemoryStore(), p, staticGroups{"S0OPS": {"U_GROUPIE"}}, slog.New(slog.NewTextHandler(io.Discard, nil))).WithClock(c.now)
+	s := NewService(NewMemoryStore(), p, staticGroups{"S0OPS": {"U_GROUPIE"}}, slog.New(slog.NewTextHandler(io.Discard, nil))).
+		WithClock(c.now).WithSigner(testSigner(t, 1))
 	return s, c
+}
+
+// identified gives r's review what pre-flight records of the objects it moves: both
+// vCenters' instance UUIDs and each VM's managed object id.
+func identified(r *Request) *Request {
+	r.Review.Source.InstanceUUID, r.Review.Target.InstanceUUID = "uuid-east", "uuid-west"
+	for i, vm := range r.VMs {
+		r.Review.VMs = append(r.Review.VMs, ReviewVM{Name: vm, Ref: fmt.Sprintf("vm-%d", 40+i)})
+	}
+	return r
 }
 
 func submit(t *testing.T, s *Service, requester string, vms ...string) *Request {
 	t.Helper()
-	r := &Request{Direction: Migrate, VMs: vms, SourceVC: "vc-east", TargetVC: "vc-west", Requester: requester, Channel: "C1"}
+	r := identified(&Request{Direction: Migrate, VMs: vms, SourceVC: "vc-east", TargetVC: "vc-west", Requester: requester, Channel: "C1"})
 	if err := s.Submit(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +76,7 @@ func TestApprovePolicy(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, c := newService(t, tt.policy)
-			r := &Request{Direction: Migrate, VMs: []string{"web-01", "web-02"}, SourceVC: "vc-east", TargetVC: "vc-west", Requester: "U_REQ", Channel: "C1"}
+			r := identified(&Request{Direction: Migrate, VMs: []string{"web-01", "web-02"}, SourceVC: "vc-east", TargetVC: "vc-west", Requester: "U_REQ", Channel: "C1"})
 			if tt.blocker {
 				r.Review.Findings = []Finding{{Severity: SeverityOK, Message: "web-01 is powered on"}, {Severity: SeverityBlocker, VM: "web-02", Message: "web-02 has a USB device"}}
 			}

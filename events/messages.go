@@ -1,6 +1,9 @@
 package events
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Names of everything xvmbot keeps in NATS. They are part of the operator contract:
 // dashboards, `nats` CLI sessions and runbooks refer to them.
@@ -48,6 +51,11 @@ type Job struct {
 	RequestedBy string    `json:"requested_by"`
 	ApprovedBy  []string  `json:"approved_by"`
 	QueuedAt    time.Time `json:"queued_at"`
+	// Approval is the job's signed grant, as the bot's approvals package writes it: what
+	// the approvers approved for this one VM (by name and by object id), signed with the
+	// bot's key. A worker refuses a job without a valid one, or whose fields above say
+	// anything else.
+	Approval json.RawMessage `json:"approval,omitempty"`
 }
 
 // Placement is where a VM was, by name: recorded before a move so it can be undone.
@@ -83,6 +91,9 @@ const (
 	EventSucceeded EventType = "succeeded"
 	EventFailed    EventType = "failed"
 	EventCancelled EventType = "cancelled"
+	// EventRefused: a worker would not run a job because its approval did not check out.
+	// Nothing was moved; the job may not even be the request's own (a forged one).
+	EventRefused EventType = "refused"
 )
 
 // Final reports whether the job ends with this event.

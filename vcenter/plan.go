@@ -91,7 +91,10 @@ type NIC struct {
 
 // VM is one VM to move, as resolved in the source.
 type VM struct {
-	Name       string
+	Name string
+	// Ref is the VM's managed object id in the source vCenter ("vm-42"): an approval is
+	// bound to it, so a VM renamed or replaced by another of the same name is refused.
+	Ref        string
 	PowerState string
 	CPUs       int
 	MemoryMB   int

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -16,6 +17,7 @@ import (
 // VMPlacement is where a VM lives, as read back over the vCenter API.
 type VMPlacement struct {
 	Name string
+	Ref  string // managed object id, e.g. "vm-42"
 	// Folder is the path of the VM's folder relative to the datacenter's vm
 	// folder, e.g. "apps/web"; "" for the vm folder itself.
 	Folder  string
@@ -83,7 +85,7 @@ func findVM(ctx context.Context, c *govmomi.Client, name string) (*VMPlacement, 
 	}
 
 	n := namer{c: c, names: map[types.ManagedObjectReference]string{}}
-	p := &VMPlacement{Name: vm.Name, PowerState: string(vm.Runtime.PowerState)}
+	p := &VMPlacement{Name: vm.Name, Ref: vm.Self.Value, PowerState: string(vm.Runtime.PowerState)}
 	if vm.Config != nil {
 		p.UUID, p.InstanceUUID = vm.Config.Uuid, vm.Config.InstanceUuid
 	}
@@ -191,4 +193,26 @@ func entityName(ctx context.Context, c *govmomi.Client, ref types.ManagedObjectR
 		}
 	}
 	return "", fmt.Errorf("%s has no name", ref)
+}
+
+// RenameVM renames a VM over SOAP, as a person in the vSphere Client would: tests use it to
+// put another VM in the place (the name) of one that was approved to move.
+func (v *VC) RenameVM(ctx context.Context, from, to string) error {
+	c, err := v.Client(ctx)
+	if err != nil {
+		return fmt.Errorf("rename vm %s in %s: %w", from, v.Name, err)
+	}
+	defer logout(c)
+	p, err := findVM(ctx, c, from)
+	if err != nil {
+		return fmt.Errorf("rename vm %s in %s: %w", from, v.Name, err)
+	}
+	task, err := object.NewVirtualMachine(c.Client, types.ManagedObjectReference{Type: "VirtualMachine", Value: p.Ref}).Rename(ctx, to)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("rename vm %s to %s in %s: %w", from, to, v.Name, err)
+	}
+	return nil
 }

@@ -265,6 +265,7 @@ func TestCrossVCenterRelocate(t *testing.T) {
 			}
 			want := tc.want
 			want.Name, want.UUID, want.InstanceUUID = tc.vm, before.UUID, before.InstanceUUID
+			want.Ref = got.Ref // the target's own managed object id for the VM
 			for i := range want.NICs {
 				want.NICs[i].MAC = before.NICs[i].MAC
 			}

@@ -1,0 +1,247 @@
+package approvals
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultRunWithin is how long after its approval a job may still start, unless the
+// policy says otherwise: a week covers any weekly change window.
+const DefaultRunWithin = 7 * 24 * time.Hour
+
+// VCenterID is a vCenter as an approval binds it: the configured name and the instance
+// UUID the vCenter reported when the request was checked. A name that later points at
+// another vCenter does not carry the approval with it.
+type VCenterID struct {
+	Name string `json:"name"`
+	UUID string `json:"uuid"`
+}
+
+// ApprovedVM is a VM as an approval binds it: the job that moves it, its name, and the
+// managed object id it had in the source vCenter when the request was checked. A VM
+// renamed, or removed and replaced by another of the same name, is not the approved one.
+type ApprovedVM struct {
+	Job  string `json:"job"`
+	Name string `json:"name"`
+	Ref  string `json:"ref"`
+}
+
+// Terms are what the approvers approved, shared by every job of the request.
+type Terms struct {
+	RequestID   string    `json:"request_id"`
+	Direction   Direction `json:"direction"`
+	Source      VCenterID `json:"source"`
+	Target      VCenterID `json:"target"`
+	Placement   Placement `json:"placement"`
+	UndoOf      string    `json:"undo_of,omitempty"`
+	RequestedBy string    `json:"requested_by"`
+	Approvers   []string  `json:"approvers"`
+	Quorum      int       `json:"quorum"`
+	ApprovedAt  time.Time `json:"approved_at"`
+	// ExpiresAt is when the approval stops allowing a job to start; a move already
+	// running when it passes runs to its end.
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Approval is the decision on a whole request, signed by the bot in the same write that
+// records the approval that completed the quorum, and kept in the request record.
+type Approval struct {
+	Terms
+	VMs []ApprovedVM `json:"vms"`
+}
+
+// Grant is one job's share of an Approval: the signed statement a job carries to a worker.
+type Grant struct {
+	Terms
+	VM ApprovedVM `json:"vm"`
+}
+
+// ErrNoIdentity refuses to approve a request whose review does not say which objects its
+// VMs are (a record written before VM identities were kept, or a VM that was not found).
+var ErrNoIdentity = errors.New("the request does not record which VM objects it moves")
+
+// approval builds the statement the approvers of r approved at now.
+func (r *Request) approval(runWithin time.Duration, now time.Time) (*Approval, error) {
+	if runWithin <= 0 {
+		runWithin = DefaultRunWithin
+	}
+	refs := make(map[string]string, len(r.Review.VMs))
+	for _, v := range r.Review.VMs {
+		refs[v.Name] = v.Ref
+	}
+	a := &Approval{Terms: Terms{
+		RequestID: r.ID, Direction: r.Direction,
+		Source:    VCenterID{Name: r.SourceVC, UUID: r.Review.Source.InstanceUUID},
+		Target:    VCenterID{Name: r.TargetVC, UUID: r.Review.Target.InstanceUUID},
+		Placement: r.Placement, UndoOf: r.UndoOf, RequestedBy: r.Requester,
+		Approvers: r.Approvers(), Quorum: max(r.Quorum, 1),
+		ApprovedAt: now.UTC(), ExpiresAt: now.Add(runWithin).UTC(),
+	}}
+	if a.Source.UUID == "" || a.Target.UUID == "" {
+		return nil, fmt.Errorf("%s: the vCenters' instance UUIDs were not recorded: %w", r.ID, ErrNoIdentity)
+	}
+	for _, j := range r.Jobs {
+		ref := refs[j.VM]
+		if ref == "" {
+			return nil, fmt.Errorf("%s: %s: %w", r.ID, j.VM, ErrNoIdentity)
+		}
+		a.VMs = append(a.VMs, ApprovedVM{Job: j.ID, Name: j.VM, Ref: ref})
+	}
+	return a, nil
+}
+
+// SealApproval signs what r's approvers approved at now and stores it in r.Approval. It
+// is called in the same compare-and-swap write that moves r to approved.
+func (s *Signer) SealApproval(r *Request, runWithin time.Duration, now time.Time) error {
+	a, err := r.approval(runWithin, now)
+	if err != nil {
+		return err
+	}
+	seal, err := s.seal(a)
+	if err != nil {
+		return err
+	}
+	r.Approval = seal
+	return nil
+}
+
+// Grants signs one Grant per VM of an approval (the Approval must have been opened with a
+// Keyring, never built from a record's other fields).
+func (s *Signer) Grants(a *Approval) ([]*Seal, error) {
+	out := make([]*Seal, 0, len(a.VMs))
+	for _, vm := range a.VMs {
+		seal, err := s.seal(Grant{Terms: a.Terms, VM: vm})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, seal)
+	}
+	return out, nil
+}
+
+// OpenApproval verifies r's signed approval and returns it. A record whose state says
+// approved, but whose approval is missing, altered or signed by an unknown key, was not
+// approved through xvmbot: nothing of it may run.
+func (k *Keyring) OpenApproval(r *Request) (*Approval, error) {
+	var a Approval
+	if err := k.open(r.Approval, &a); err != nil {
+		var rf *Refusal
+		if errors.As(err, &rf) {
+			rf.Detail = fmt.Sprintf("request %s is marked %s, but %s", r.ID, r.State, rf.Detail)
+		}
+		return nil, err
+	}
+	if a.RequestID != r.ID {
+		return nil, refuse(ReasonMismatch, fmt.Sprintf("request %s carries the approval of request %s", r.ID, a.RequestID))
+	}
+	return &a, nil
+}
+
+// OpenGrant verifies a job's signed grant and returns it.
+func (k *Keyring) OpenGrant(s *Seal) (*Grant, error) {
+	var g Grant
+	if err := k.open(s, &g); err != nil {
+		return nil, err
+	}
+	return &g, nil
+}
+
+// Admit checks a verified grant against the request record as it is now, before its job
+// starts: the request exists (r non-nil), is approved and not over, its own signed
+// approval lists this very job, VM and placement, and the grant has not expired.
+func (k *Keyring) Admit(g *Grant, r *Request, now time.Time) error {
+	if r == nil {
+		return refuse(ReasonNoRequest, fmt.Sprintf("request %s does not exist", g.RequestID))
+	}
+	switch r.State {
+	case StateApproved, StateQueued, StateRunning:
+	default:
+		return refuse(ReasonRequestState, fmt.Sprintf("request %s is %s", r.ID, r.State))
+	}
+	if !now.Before(g.ExpiresAt) {
+		return refuse(ReasonExpired, fmt.Sprintf("its approval of %s allowed it to start until %s",
+			g.ApprovedAt.Format(time.RFC3339), g.ExpiresAt.Format(time.RFC3339)))
+	}
+	a, err := k.OpenApproval(r)
+	if err != nil {
+		return err
+	}
+	if !sameJSON(a.Terms, g.Terms) {
+		return refuse(ReasonNotListed, fmt.Sprintf("request %s's approval says other than the job's (%s)", r.ID, termsDiff(a.Terms, g.Terms)))
+	}
+	if !slices.Contains(a.VMs, g.VM) {
+		return refuse(ReasonNotListed, fmt.Sprintf("request %s's approval does not list job %s for %s (%s)", r.ID, g.VM.Job, g.VM.Name, g.VM.Ref))
+	}
+	j := r.Job(g.VM.Job)
+	if j == nil || j.VM != g.VM.Name {
+		return refuse(ReasonNotListed, fmt.Sprintf("request %s has no job %s for %s", r.ID, g.VM.Job, g.VM.Name))
+	}
+	if j.State.Final() {
+		return refuse(ReasonRequestState, fmt.Sprintf("job %s is already %s", j.ID, j.State))
+	}
+	return nil
+}
+
+// CheckObjects compares the objects a job is about to move with the approved ones: the
+// VM's managed object id and both vCenters' instance UUIDs (which vCenter reports in
+// upper or lower case).
+func (g *Grant) CheckObjects(vmRef, sourceUUID, targetUUID string) error {
+	var off []string
+	if vmRef != g.VM.Ref {
+		off = append(off, fmt.Sprintf("%s is now %s in %s, not the approved %s (renamed or replaced since the approval)",
+			g.VM.Name, orNone(vmRef), g.Source.Name, g.VM.Ref))
+	}
+	if !strings.EqualFold(sourceUUID, g.Source.UUID) {
+		off = append(off, fmt.Sprintf("%s is now the vCenter %s, not the approved %s", g.Source.Name, orNone(sourceUUID), g.Source.UUID))
+	}
+	if !strings.EqualFold(targetUUID, g.Target.UUID) {
+		off = append(off, fmt.Sprintf("%s is now the vCenter %s, not the approved %s", g.Target.Name, orNone(targetUUID), g.Target.UUID))
+	}
+	if len(off) > 0 {
+		return refuse(ReasonVMIdentity, strings.Join(off, "; "))
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func sameJSON(a, b any) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+}
+
+// termsDiff names the fields in which two Terms differ, for the refusal's words.
+func termsDiff(a, b Terms) string {
+	var off []string
+	add := func(name string, x, y any) {
+		if !sameJSON(x, y) {
+			off = append(off, name)
+		}
+	}
+	add("request", a.RequestID, b.RequestID)
+	add("direction", a.Direction, b.Direction)
+	add("source", a.Source, b.Source)
+	add("target", a.Target, b.Target)
+	add("placement", a.Placement, b.Placement)
+	add("undo", a.UndoOf, b.UndoOf)
+	add("requester", a.RequestedBy, b.RequestedBy)
+	add("approvers", a.Approvers, b.Approvers)
+	add("quorum", a.Quorum, b.Quorum)
+	add("approval time", a.ApprovedAt, b.ApprovedAt)
+	add("expiry", a.ExpiresAt, b.ExpiresAt)
+	if len(off) == 0 {
+		return "no field differs"
+	}
+	return strings.Join(off, ", ") + " differ"
+}
