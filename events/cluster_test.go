@@ -25,6 +25,7 @@ import (
 	"github.com/xvmbot/xvmbot/vcenter"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 	"github.com/xvmbot/xvmbot/worker"
+	"github.com/xvmbot/xvmbot/worker/workertest"
 )
 
 // A three-node NATS cluster on loopback, every stream and bucket replicated three times,
@@ -86,6 +87,7 @@ func TestClusterNodeLossDuringWave(t *testing.T) {
 		}
 	}
 	publisher := newBus(connect(0))
+	signer, keys := workertest.Key(1)
 
 	// The test's own connection, on the node that stays up longest in the node order.
 	watchNC := connect(2)
@@ -115,7 +117,8 @@ func TestClusterNodeLossDuringWave(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer mgr.Close(context.Background())
-		w := worker.New(worker.Config{Name: fmt.Sprintf("w%d", i+1), Slots: 2, MaxAttempts: 3, RenewEvery: time.Second},
+		w := worker.New(worker.Config{Name: fmt.Sprintf("w%d", i+1), Slots: 2, MaxAttempts: 3, RenewEvery: time.Second,
+			Trust: keys, Requests: worker.NATSRequests{Store: b.Requests()}},
 			mgr, b, worker.NATSRecords{Jobs: b.Jobs()}, worker.NATSLocks{Leases: b.Leases()},
 			worker.NATSSlots{Slots: b.Slots(), Limits: worker.Limits{PerHost: 8, PerDatastore: 8, PerVCenter: 128}},
 			logger, prometheus.NewRegistry())
@@ -127,12 +130,18 @@ func TestClusterNodeLossDuringWave(t *testing.T) {
 	}
 
 	names := make([]string, vms)
+	var wave []events.Job
 	for i := range names {
 		names[i] = fmt.Sprintf("bulk-%04d", i+1)
-		j := events.Job{V: events.SchemaVersion, ID: fmt.Sprintf("xvm-cluster1-%02d", i+1), RequestID: "xvm-cluster1",
+		wave = append(wave, events.Job{V: events.SchemaVersion, ID: fmt.Sprintf("xvm-cluster1-%02d", i+1), RequestID: "xvm-cluster1",
 			Direction: "migrate", VM: names[i], SourceVC: xvmsim.EastVC, TargetVC: xvmsim.WestVC, Cluster: "west-prod",
-			Datastore: "ds-gold", Networks: []events.NetworkMapping{{Target: "app-pg"}}, RequestedBy: "U0ALICE",
-			ApprovedBy: []string{"U0BOB"}, QueuedAt: time.Now()}
+			Datastore: "ds-gold", Networks: []events.NetworkMapping{{Target: "app-pg"}}, QueuedAt: time.Now()})
+	}
+	wave, err = (&workertest.Approver{Store: publisher.Requests(), Signer: signer, Lab: lab}).Approve(ctx, wave...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range wave {
 		if err := publisher.PublishJob(ctx, j); err != nil {
 			t.Fatal(err)
 		}

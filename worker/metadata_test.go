@@ -44,10 +44,10 @@ func TestMetadataCopiedByWorker(t *testing.T) {
 	}{{"copied", nil}, {"apply fails", errors.New("vAPI unavailable")}} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t)
-			w := New(Config{Name: "w1", Slots: 1, MaxAttempts: 3}, &metaProbe{relocator: r.mgr, md: want, applyErr: tc.applyErr},
+			w := New(r.trusting(Config{Name: "w1", Slots: 1, MaxAttempts: 3}), &metaProbe{relocator: r.mgr, md: want, applyErr: tc.applyErr},
 				r.rec, NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil,
 				slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-			if err := w.Handle(r.ctx, job("web-02"), delivery{1}); err != nil {
+			if err := w.Handle(r.ctx, r.job(t, "web-02"), delivery{1}); err != nil {
 				t.Fatalf("Handle: %v", err)
 			}
 			f := r.rec.final()
@@ -80,10 +80,10 @@ func TestTakenOverMoveCopiesTagsAndOffersUndo(t *testing.T) {
 	want := &vcenter.Metadata{Tags: []vcenter.Tag{{Category: "app", Name: "shop"}},
 		Attributes: map[string]string{"owner": "team-web"}}
 	r := newRig(t)
-	first := New(Config{Name: "w1", Slots: 1, MaxAttempts: 3}, &metaProbe{relocator: r.mgr, md: want},
+	first := New(r.trusting(Config{Name: "w1", Slots: 1, MaxAttempts: 3}), &metaProbe{relocator: r.mgr, md: want},
 		r.rec, NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil,
 		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-	j := job("web-02")
+	j := r.job(t, "web-02")
 	killed, kill := context.WithCancel(r.ctx)
 	done := make(chan error, 1)
 	go func() { done <- first.Handle(killed, j, delivery{1}) }()

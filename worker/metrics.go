@@ -3,17 +3,20 @@ package worker
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/xvmbot/xvmbot/approvals"
 )
 
 type metrics struct {
 	jobs     *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
+	refused  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
-	return &metrics{
+	m := &metrics{
 		jobs: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "xvm_jobs_total", Help: "Finished VM moves by direction (migrate|import) and result (succeeded|failed).",
 		}, []string{"direction", "result"}),
@@ -24,5 +27,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		inFlight: f.NewGauge(prometheus.GaugeOpts{
 			Name: "xvm_jobs_in_flight", Help: "VM moves this process is running now.",
 		}),
+		refused: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "xvm_jobs_refused_total",
+			Help: "Jobs a worker would not run because their approval did not check out, by reason; nothing was moved.",
+		}, []string{"reason"}),
 	}
+	for _, r := range approvals.Reasons() {
+		m.refused.WithLabelValues(string(r)) // every reason from zero, so that an alert sees the first one
+	}
+	return m
 }

@@ -10,13 +10,16 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/vcenter"
 )
 
-// RequestVMs lists the VMs of a request whose moves have not ended; a worker plans
-// them together, once, instead of one pre-flight per job.
-type RequestVMs interface {
+// Requests reads request records. Request returns a request as stored (an error wrapping
+// approvals.ErrNotFound when there is none); VMs lists the VMs of a request whose moves
+// have not started, which a worker plans together, once, instead of one pre-flight per job.
+type Requests interface {
+	Request(ctx context.Context, id string) (*approvals.Request, error)
 	VMs(ctx context.Context, requestID string) ([]string, error)
 }
 

@@ -143,8 +143,14 @@ var (
 	_ Scheduler = NATSSlots{}
 )
 
-// NATSRequests lists a request's VMs from the bus's request store.
+// NATSRequests reads request records from the bus's request store.
 type NATSRequests struct{ Store *events.RequestStore }
+
+// Request returns a request record.
+func (n NATSRequests) Request(ctx context.Context, id string) (*approvals.Request, error) {
+	r, _, err := n.Store.Get(ctx, id)
+	return r, err
+}
 
 // VMs returns the VMs of the request whose jobs have not started yet. A running move is
 // left out: its disks are already being written to the target datastore, whose free

@@ -122,9 +122,13 @@ type Config struct {
 	// HoldFor is how long a job whose host or datastore is full waits in the worker for
 	// a slot before it goes back to the queue for WaitDelay (default 2s).
 	HoldFor time.Duration
-	// Requests, if set, lists a request's VMs, so that the jobs of a request share one
-	// pre-flight (see planFor); without it each job is planned on its own.
-	Requests RequestVMs
+	// Trust holds the public keys of the bots whose approvals this worker accepts: a job
+	// runs only under a grant signed by one of them (nil: every job is refused).
+	Trust *approvals.Keyring
+	// Requests reads request records: a job starts only while its request is approved and
+	// lists it, and the jobs of a request share one pre-flight (see planFor). Without it
+	// every job is refused.
+	Requests Requests
 	// RenewEvery is how often the VM lease and the slots are renewed while a relocation
 	// runs, and how often a cancel request is looked for (default 5s; keep it well under
 	// the lease TTL).
@@ -190,6 +194,13 @@ func (w *Worker) Handle(ctx context.Context, j events.Job, d events.Delivery) (e
 		}
 	}()
 
+	// Nothing is read or locked for a job whose approval does not verify: a forged job must
+	// not even hold up the real one.
+	grant, err := checkJob(w.cfg.Trust, j)
+	if err != nil {
+		return w.refuse(ctx, j, nil, nil, err, log)
+	}
+
 	rec, seen, err := w.records.Load(ctx, j.ID)
 	if err != nil {
 		return fmt.Errorf("load job record %s: %w", j.ID, events.ErrRetry)
@@ -244,6 +255,10 @@ func (w *Worker) Handle(ctx context.Context, j events.Job, d events.Delivery) (e
 	resuming := seen && (rec.State == "running" || rec.State == "preparing")
 	if !resuming {
 		rec = Record{JobID: j.ID, State: "preparing", SourceVC: j.SourceVC, Attempts: rec.Attempts}
+		// Checked before the job's record claims it: a refused job leaves nothing behind.
+		if err := w.admitted(ctx, j, grant, rec, log); err != nil {
+			return ackRefused(err)
+		}
 	}
 	rec.Attempts++
 	rec.Worker, rec.UpdatedAt = w.cfg.Name, w.now()
@@ -253,9 +268,9 @@ func (w *Worker) Handle(ctx context.Context, j events.Job, d events.Delivery) (e
 		return fmt.Errorf("save job record: %w: %w", err, events.ErrRetry)
 	}
 	if resuming {
-		return w.resume(ctx, j, d, rec, renew, log)
+		return w.resume(ctx, j, grant, d, rec, renew, log)
 	}
-	return w.run(ctx, j, d, rec, renew, log)
+	return w.run(ctx, j, grant, d, rec, renew, log)
 }
 
 // afterPanic settles a delivery that panicked: it is tried again (a redelivery of a job
@@ -280,7 +295,7 @@ func (w *Worker) afterPanic(ctx context.Context, j events.Job, p any, log *slog.
 }
 
 // resume continues a job a previous delivery started.
-func (w *Worker) resume(ctx context.Context, j events.Job, d events.Delivery, rec Record, renew func(context.Context) error, log *slog.Logger) error {
+func (w *Worker) resume(ctx context.Context, j events.Job, g *approvals.Grant, d events.Delivery, rec Record, renew func(context.Context) error, log *slog.Logger) error {
 	start := w.now()
 	if rec.TaskRef != "" {
 		log.Info("re-attaching to the vCenter task of an interrupted delivery", "task", rec.TaskRef, "attempt", rec.Attempts)
@@ -321,14 +336,20 @@ func (w *Worker) resume(ctx context.Context, j events.Job, d events.Delivery, re
 		done, err := w.afterMove(ctx, j, rec.Move, log)
 		return w.settle(ctx, j, rec, &vcenter.Result{VM: j.VM, TaskRef: rec.TaskRef}, done, err, w.now().Sub(start), log)
 	}
+	// Nothing runs: a new relocation is started only if the approval still holds.
+	if err := w.admitted(ctx, j, g, rec, log); err != nil {
+		return ackRefused(err)
+	}
 	rec.State, rec.TaskRef, rec.Move, rec.Worker, rec.UpdatedAt = "preparing", "", nil, w.cfg.Name, w.now()
 	if err := w.records.Save(ctx, rec); err != nil {
 		return fmt.Errorf("save job record: %w: %w", err, events.ErrRetry)
 	}
-	return w.run(ctx, j, d, rec, renew, log)
+	return w.run(ctx, j, g, d, rec, renew, log)
 }
 
-func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec Record, renew func(context.Context) error, log *slog.Logger) error {
+// run starts a new relocation of the job's VM and follows it to its end. Every way to it
+// has admitted the job first (admitted).
+func (w *Worker) run(ctx context.Context, j events.Job, g *approvals.Grant, d events.Delivery, rec Record, renew func(context.Context) error, log *slog.Logger) error {
 	start := w.now()
 	w.m.inFlight.Inc()
 	defer w.m.inFlight.Dec()
@@ -348,6 +369,9 @@ func (w *Worker) run(ctx context.Context, j events.Job, d events.Delivery, rec R
 		}
 		if err != nil {
 			return w.finish(ctx, j, rec, nil, err, w.now().Sub(start), log)
+		}
+		if err := checkObjects(g, plan, j.VM); err != nil {
+			return w.refuse(ctx, j, g, &rec, err, log)
 		}
 		wp = w.candidates(j, plan, log)
 	}

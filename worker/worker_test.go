@@ -21,6 +21,7 @@ import (
 	"github.com/xvmbot/xvmbot/secret"
 	"github.com/xvmbot/xvmbot/vcenter"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
+	"github.com/xvmbot/xvmbot/worker/workertest"
 )
 
 // The worker is tested on real parts: simulated vCenters, a vcenter.Manager, and job
@@ -71,11 +72,13 @@ func (d delivery) Attempt() uint64   { return d.n }
 func (d delivery) InProgress() error { return nil }
 
 type rig struct {
-	ctx context.Context
-	lab *xvmsim.Lab
-	mgr *vcenter.Manager
-	bus *events.Bus
-	rec *recorder
+	ctx      context.Context
+	lab      *xvmsim.Lab
+	mgr      *vcenter.Manager
+	bus      *events.Bus
+	rec      *recorder
+	keys     *approvals.Keyring
+	approver *workertest.Approver
 }
 
 // newRig starts a lab (tasks of 400ms unless opts say otherwise), a Manager of its
@@ -105,7 +108,34 @@ func newRig(t *testing.T, opts ...xvmsim.Option) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &rig{ctx: ctx, lab: lab, mgr: mgr, bus: bus, rec: &recorder{}}
+	signer, keys := workertest.Key(1)
+	return &rig{ctx: ctx, lab: lab, mgr: mgr, bus: bus, rec: &recorder{}, keys: keys,
+		approver: &workertest.Approver{Store: bus.Requests(), Signer: signer, Lab: lab}}
+}
+
+// approve stores the approved request of jobs and returns them signed, as the bot queues them.
+func (r *rig) approve(t *testing.T, jobs ...events.Job) []events.Job {
+	t.Helper()
+	out, err := r.approver.Approve(r.ctx, jobs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// job is the approved job of vm in the tests' request.
+func (r *rig) job(t *testing.T, vm string) events.Job {
+	t.Helper()
+	return r.approve(t, jobFor(vm))[0]
+}
+
+// trusting completes a worker's config with what it checks approvals against.
+func (r *rig) trusting(c Config) Config {
+	c.Trust = r.keys
+	if c.Requests == nil {
+		c.Requests = NATSRequests{Store: r.bus.Requests()}
+	}
+	return c
 }
 
 // labManager is a Manager of every vCenter of lab, the first one home.
@@ -125,12 +155,13 @@ func labManager(t *testing.T, lab *xvmsim.Lab, logger *slog.Logger) *vcenter.Man
 }
 
 func (r *rig) worker(name string, maxAttempts int) *Worker {
-	return New(Config{Name: name, Slots: 1, MaxAttempts: maxAttempts}, r.mgr, r.rec,
+	return New(r.trusting(Config{Name: name, Slots: 1, MaxAttempts: maxAttempts}), r.mgr, r.rec,
 		NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil,
 		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 }
 
-func job(vm string) events.Job {
+// jobFor is the job of web-NN in the tests' request, not yet approved (see rig.approve).
+func jobFor(vm string) events.Job {
 	return events.Job{V: 1, ID: "xvm-test0001-01", RequestID: "xvm-test0001", Direction: "migrate", VM: vm,
 		SourceVC: "vc-east", TargetVC: "vc-west", Cluster: "west-prod", Datastore: "ds-gold", Folder: "migrated/web",
 		Networks: []events.NetworkMapping{{Target: "app-pg"}}, DiskFormat: "thin"}
@@ -163,7 +194,7 @@ func (r *rig) arrivedOnce(t *testing.T, vm string) {
 
 func TestFreshJobMovesTheVM(t *testing.T) {
 	r := newRig(t)
-	if err := r.worker("w1", 3).Handle(r.ctx, job("web-01"), delivery{1}); err != nil {
+	if err := r.worker("w1", 3).Handle(r.ctx, r.job(t, "web-01"), delivery{1}); err != nil {
 		t.Fatal(err)
 	}
 	r.arrivedOnce(t, "web-01")
@@ -183,7 +214,7 @@ func TestFreshJobMovesTheVM(t *testing.T) {
 // A worker died after starting the relocation: the next one follows the same task.
 func TestRedeliveryFollowsTheRecordedTask(t *testing.T) {
 	r := newRig(t)
-	j := job("web-02")
+	j := r.job(t, "web-02")
 	taskRef, err := r.mgr.Start(r.ctx, r.plan(t, j), j.VM)
 	if err != nil {
 		t.Fatal(err)
@@ -212,7 +243,7 @@ func TestRedeliveryFollowsTheRecordedTask(t *testing.T) {
 // finished meanwhile: the next one sees the VM arrived and starts nothing.
 func TestRedeliveryAfterTheMoveFinishedStartsNothing(t *testing.T) {
 	r := newRig(t)
-	j := job("web-03")
+	j := r.job(t, "web-03")
 	if _, err := r.mgr.Relocate(r.ctx, r.plan(t, j), j.VM, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -232,8 +263,9 @@ func TestRedeliveryAfterTheMoveFinishedStartsNothing(t *testing.T) {
 func TestTwoJobsForOneVMOnOneWorker(t *testing.T) {
 	r := newRig(t)
 	w := r.worker("w1", 3)
-	first, second := job("web-01"), job("web-01")
+	first, second := r.job(t, "web-01"), jobFor("web-01")
 	second.ID, second.RequestID = "xvm-test0002-01", "xvm-test0002"
+	second = r.approve(t, second)[0]
 	done := make(chan error, 1)
 	go func() { done <- w.Handle(r.ctx, first, delivery{1}) }()
 	for {
@@ -267,7 +299,7 @@ func TestTwoJobsForOneVMOnOneWorker(t *testing.T) {
 func TestFinishedJobIsOnlyReannounced(t *testing.T) {
 	r := newRig(t)
 	w := r.worker("w1", 3)
-	j := job("web-01")
+	j := r.job(t, "web-01")
 	if err := w.Handle(r.ctx, j, delivery{1}); err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +321,7 @@ func TestFinishedJobIsOnlyReannounced(t *testing.T) {
 // While another worker holds the VM's lease, the job waits; nothing runs twice.
 func TestLeaseHeldElsewhereWaits(t *testing.T) {
 	r := newRig(t)
-	j := job("web-01")
+	j := r.job(t, "web-01")
 	lease, err := r.bus.Leases().Acquire(r.ctx, leaseKey(j), "other-worker")
 	if err != nil {
 		t.Fatal(err)
@@ -314,7 +346,7 @@ func TestLeaseHeldElsewhereWaits(t *testing.T) {
 // words that say what is wrong; the VM never leaves the source.
 func TestUnreachableTargetFailsAfterAttempts(t *testing.T) {
 	r := newRig(t)
-	j := job("web-02")
+	j := r.job(t, "web-02")
 	r.lab.VC("vc-west").SetDown(true)
 	w := r.worker("w1", 2)
 	if err := w.Handle(r.ctx, j, delivery{1}); !errors.Is(err, events.ErrRetry) {
@@ -431,23 +463,24 @@ func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 	}
 
 	// Two requests of the wave: odd VMs to ds-gold, even VMs to ds-silver.
+	signer, keys := workertest.Key(1)
+	approver := &workertest.Approver{Store: bus.Requests(), Signer: signer, Lab: lab}
 	waves := []struct{ id, datastore string }{{"xvm-wave0001", xvmsim.WestGold}, {"xvm-wave0002", xvmsim.WestSilver}}
 	var jobs []events.Job
 	for w, wave := range waves {
-		req := &approvals.Request{ID: wave.id, Direction: approvals.Migrate, SourceVC: "vc-east", TargetVC: "vc-west",
-			State: approvals.StateQueued, CreatedAt: time.Now()}
+		var req []events.Job
 		for i := 1 + w; i <= waveSize; i += len(waves) {
 			vm := fmt.Sprintf("bulk-%04d", i)
 			id := fmt.Sprintf("%s-%03d", wave.id, i)
-			req.VMs = append(req.VMs, vm)
-			req.Jobs = append(req.Jobs, approvals.Job{ID: id, VM: vm, State: approvals.StateQueued})
-			jobs = append(jobs, events.Job{V: 1, ID: id, RequestID: wave.id, Direction: "migrate", VM: vm,
+			req = append(req, events.Job{V: 1, ID: id, RequestID: wave.id, Direction: "migrate", VM: vm,
 				SourceVC: "vc-east", TargetVC: "vc-west", Cluster: "west-prod", Datastore: wave.datastore,
 				Networks: []events.NetworkMapping{{Target: "app-pg"}}})
 		}
-		if _, err := bus.Requests().Create(ctx, req); err != nil {
+		signed, err := approver.Approve(ctx, req...)
+		if err != nil {
 			t.Fatal(err)
 		}
+		jobs = append(jobs, signed...)
 	}
 
 	limits := Limits{PerHost: 2, PerDatastore: 3, PerVCenter: 5}
@@ -456,7 +489,7 @@ func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, name := range []string{"w1", "w2"} {
 		w := New(Config{Name: name, Slots: 4, MaxAttempts: 3, WaitDelay: 50 * time.Millisecond,
-			Requests: NATSRequests{Store: bus.Requests()}}, obs, bus,
+			Requests: NATSRequests{Store: bus.Requests()}, Trust: keys}, obs, bus,
 			NATSRecords{Jobs: bus.Jobs()}, NATSLocks{Leases: bus.Leases()}, NATSSlots{Slots: bus.Slots(), Limits: limits},
 			logger, prometheus.NewRegistry())
 		wg.Go(func() { _ = w.Run(runCtx) })
@@ -533,7 +566,7 @@ func TestClosedChangeWindowHoldsTheJob(t *testing.T) {
 	}
 	w := r.worker("w1", 3)
 	w.cfg.Windows = map[string][]approvals.Window{"vc-west": {win}}
-	j := job("web-01")
+	j := r.job(t, "web-01")
 	err = w.Handle(r.ctx, j, delivery{1})
 	if !errors.Is(err, events.ErrRetry) {
 		t.Fatalf("err = %v, want the job handed back", err)
@@ -557,7 +590,7 @@ func TestClosedChangeWindowHoldsTheJob(t *testing.T) {
 // A job cancelled before any worker took it is never started, however it is delivered.
 func TestJobCancelledBeforeStartNeverRuns(t *testing.T) {
 	r := newRig(t)
-	j := job("web-01")
+	j := r.job(t, "web-01")
 	state, err := r.bus.Jobs().RequestCancel(r.ctx, j.ID, "U0ALICE")
 	if err != nil || state != events.JobCancelled {
 		t.Fatalf("RequestCancel = %s, %v", state, err)
@@ -591,10 +624,10 @@ func (m misplaced) Where(ctx context.Context, vc, vm string) (*vcenter.Where, er
 // A task that succeeds but leaves the VM elsewhere than approved is reported as such.
 func TestPlacementIsVerifiedAfterTheMove(t *testing.T) {
 	r := newRig(t)
-	w := New(Config{Name: "w1", Slots: 1, MaxAttempts: 3}, misplaced{r.mgr}, r.rec,
+	w := New(r.trusting(Config{Name: "w1", Slots: 1, MaxAttempts: 3}), misplaced{r.mgr}, r.rec,
 		NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil,
 		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-	if err := w.Handle(r.ctx, job("web-01"), delivery{1}); err == nil {
+	if err := w.Handle(r.ctx, r.job(t, "web-01"), delivery{1}); err == nil {
 		t.Fatal("a misplaced VM was reported as moved")
 	}
 	f := r.rec.final()
@@ -625,10 +658,10 @@ func (u unreadable) Where(ctx context.Context, vc, vm string) (*vcenter.Where, e
 // succeeded event says it was not verified and undo is not offered, instead of nothing.
 func TestUnverifiedMoveSaysSo(t *testing.T) {
 	r := newRig(t)
-	w := New(Config{Name: "w1", Slots: 1, MaxAttempts: 3}, unreadable{r.mgr}, r.rec,
+	w := New(r.trusting(Config{Name: "w1", Slots: 1, MaxAttempts: 3}), unreadable{r.mgr}, r.rec,
 		NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil,
 		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-	if err := w.Handle(r.ctx, job("web-01"), delivery{1}); err != nil {
+	if err := w.Handle(r.ctx, r.job(t, "web-01"), delivery{1}); err != nil {
 		t.Fatal(err)
 	}
 	f := r.rec.final()
@@ -655,7 +688,7 @@ func (p *watchProbe) Watch(ctx context.Context, vcName, taskRef, vm string, prog
 // task runs (or others would start on top of it), and gives them back after.
 func TestRedeliveryHoldsTheSlotsAgain(t *testing.T) {
 	r := newRig(t)
-	j := job("web-02")
+	j := r.job(t, "web-02")
 	taskRef, err := r.mgr.Start(r.ctx, r.plan(t, j), j.VM)
 	if err != nil {
 		t.Fatal(err)
@@ -667,7 +700,7 @@ func TestRedeliveryHoldsTheSlotsAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	probe := &watchProbe{relocator: r.mgr, slots: r.bus.Slots(), key: key}
-	w := New(Config{Name: "w2", Slots: 1, MaxAttempts: 3}, probe, r.rec, NATSRecords{Jobs: r.bus.Jobs()},
+	w := New(r.trusting(Config{Name: "w2", Slots: 1, MaxAttempts: 3}), probe, r.rec, NATSRecords{Jobs: r.bus.Jobs()},
 		NATSLocks{Leases: r.bus.Leases()}, NATSSlots{Slots: r.bus.Slots(), Limits: Limits{PerHost: 2}},
 		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 	if err := w.Handle(r.ctx, j, delivery{2}); err != nil {
@@ -689,7 +722,7 @@ func TestCancelWhileRunningRollsBack(t *testing.T) {
 	ctx, lab := r.ctx, r.lab
 	w := r.worker("w1", 3)
 	w.cfg.RenewEvery = 100 * time.Millisecond
-	j := job("web-02")
+	j := r.job(t, "web-02")
 	done := make(chan error, 1)
 	go func() { done <- w.Handle(ctx, j, delivery{1}) }()
 	// Once the task runs, ask to cancel, as the bot does.
@@ -737,7 +770,7 @@ func TestCancelTooLateIsSaidAndTheMoveFinishes(t *testing.T) {
 	ctx, lab := r.ctx, r.lab
 	w := r.worker("w1", 3)
 	w.cfg.RenewEvery = 50 * time.Millisecond
-	j := job("web-02")
+	j := r.job(t, "web-02")
 	done := make(chan error, 1)
 	go func() { done <- w.Handle(ctx, j, delivery{1}) }()
 	// Once the VM has left the source (the switch-over), ask to cancel, as the bot does.
@@ -789,10 +822,10 @@ func TestJobStartsOnTheRequestsFreshPlan(t *testing.T) {
 	}{{"fresh plan reused", time.Minute, 0}, {"stale plan resolved again", time.Nanosecond, 1}} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t)
-			j := job("web-01")
+			j := r.job(t, "web-01")
 			r.plan(t, j) // what the bot did when the request was made
 			pc := &planCounter{relocator: r.mgr}
-			w := New(Config{Name: "w1", Slots: 1, MaxAttempts: 3, PlanReuse: tc.reuse}, pc, r.rec,
+			w := New(r.trusting(Config{Name: "w1", Slots: 1, MaxAttempts: 3, PlanReuse: tc.reuse}), pc, r.rec,
 				NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil,
 				slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 			if err := w.Handle(r.ctx, j, delivery{1}); err != nil {
@@ -818,18 +851,22 @@ func (v vanishing) Plan(ctx context.Context, spec vcenter.MoveSpec) (*vcenter.Pl
 	return v.relocator.Plan(ctx, spec)
 }
 
-type fixedVMs []string
+// fixedVMs lists the same VMs for any request; records are read from the bus.
+type fixedVMs struct {
+	NATSRequests
+	vms []string
+}
 
-func (f fixedVMs) VMs(context.Context, string) ([]string, error) { return f, nil }
+func (f fixedVMs) VMs(context.Context, string) ([]string, error) { return f.vms, nil }
 
 // A request-wide pre-flight that fails because of another VM of the request (one that
 // finished moving mid-read) does not fail this job: it is planned alone and moves.
 func TestRequestPlanFailureFallsBackToTheJobsVM(t *testing.T) {
 	r := newRig(t)
-	w := New(Config{Name: "w1", Slots: 1, MaxAttempts: 3, Requests: fixedVMs{"web-01", "web-02", "web-03"}},
+	w := New(r.trusting(Config{Name: "w1", Slots: 1, MaxAttempts: 3, Requests: fixedVMs{NATSRequests{Store: r.bus.Requests()}, []string{"web-01", "web-02", "web-03"}}}),
 		vanishing{r.mgr}, r.rec, NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil,
 		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-	if err := w.Handle(r.ctx, job("web-01"), delivery{1}); err != nil {
+	if err := w.Handle(r.ctx, r.job(t, "web-01"), delivery{1}); err != nil {
 		t.Fatal(err)
 	}
 	r.arrivedOnce(t, "web-01")
@@ -890,7 +927,7 @@ func TestRequestVMsLeavesOutStartedMoves(t *testing.T) {
 func TestRetryableTaskFaultStartsANewRelocation(t *testing.T) {
 	r := newRig(t)
 	w := r.worker("w1", 3)
-	j := job("web-02")
+	j := r.job(t, "web-02")
 	r.lab.VC("vc-east").FailNextRelocation(j.VM, &types.NetworkCopyFault{})
 	err := w.Handle(r.ctx, j, delivery{1})
 	if !errors.Is(err, events.ErrRetry) {
@@ -921,7 +958,7 @@ func TestRetryableTaskFaultStartsANewRelocation(t *testing.T) {
 // the failure names the step (the task, by its reference), the fault, and what to check.
 func TestPermanentTaskFaultFailsAtOnceNamingTheStep(t *testing.T) {
 	r := newRig(t)
-	j := job("web-03")
+	j := r.job(t, "web-03")
 	r.lab.VC("vc-east").FailNextRelocation(j.VM, &types.DisallowedMigrationDeviceAttached{})
 	err := r.worker("w1", 3).Handle(r.ctx, j, delivery{1})
 	if err == nil || errors.Is(err, events.ErrRetry) {
@@ -956,10 +993,10 @@ func (panicky) Plan(context.Context, vcenter.MoveSpec) (*vcenter.Plan, error) {
 // left waiting for an outcome that would never come.
 func TestPanickingJobIsRetriedThenReported(t *testing.T) {
 	r := newRig(t)
-	w := New(Config{Name: "w1", Slots: 1, MaxAttempts: 2}, panicky{r.mgr}, r.rec,
+	w := New(r.trusting(Config{Name: "w1", Slots: 1, MaxAttempts: 2}), panicky{r.mgr}, r.rec,
 		NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil,
 		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
-	j := job("web-01")
+	j := r.job(t, "web-01")
 	if err := w.Handle(r.ctx, j, delivery{1}); !errors.Is(err, events.ErrRetry) {
 		t.Fatalf("first panic: err = %v, want a retry", err)
 	}
@@ -1011,7 +1048,7 @@ func TestStartTimePreflightFailsAJobWhoseTargetStoppedFitting(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = west.SetDatastoreAccessible("ds-gold", was) })
-	j := job("web-01")
+	j := r.job(t, "web-01")
 	err = r.worker("w1", 3).Handle(r.ctx, j, delivery{1})
 	if err == nil || errors.Is(err, events.ErrRetry) {
 		t.Fatalf("err = %v, want the job failed", err)

@@ -1,0 +1,139 @@
+// Package workertest approves jobs the way the bot does, for tests of the worker and of the
+// tools that run one without the bot: it stores an approved request record whose approval
+// is signed, and returns the jobs with their signed grants.
+package workertest
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/approvals/approvaltest"
+	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
+)
+
+// Key is approvaltest.Key, for the worker's tests.
+var Key = approvaltest.Key
+
+// Approver approves jobs into Store with Signer, reading the VMs' object ids and the
+// vCenters' instance UUIDs from Lab.
+type Approver struct {
+	Store  approvals.Store
+	Signer *approvals.Signer
+	Lab    *xvmsim.Lab
+	// RunWithin is the approval's time to start (default approvals.DefaultRunWithin).
+	RunWithin time.Duration
+	// Now is the approval's time (default time.Now).
+	Now func() time.Time
+}
+
+// Requester and Approver are who a test request is from and who approved it.
+const (
+	Requester = "U0ALICE"
+	Approver1 = "U0BOB"
+)
+
+// Approve stores (or extends) the approved request of jobs, which must share their request
+// id, direction, vCenters and placement, and returns them as the bot queues them: signed,
+// with their requester and approvers filled in. A VM the source vCenter does not have is
+// approved as object "vm-missing".
+func (a *Approver) Approve(ctx context.Context, jobs ...events.Job) ([]events.Job, error) {
+	if len(jobs) == 0 {
+		return nil, errors.New("approve: no jobs")
+	}
+	j0 := jobs[0]
+	r, rev, err := a.Store.Get(ctx, j0.RequestID)
+	switch {
+	case errors.Is(err, approvals.ErrNotFound):
+		r, rev = a.request(j0), 0
+	case err != nil:
+		return nil, err
+	}
+	for _, j := range jobs {
+		if j.RequestID != j0.RequestID || j.Direction != j0.Direction || j.SourceVC != j0.SourceVC || j.TargetVC != j0.TargetVC ||
+			!samePlacement(placementOf(j), r.Placement) {
+			return nil, fmt.Errorf("approve: job %s differs from the others of request %s", j.ID, j0.RequestID)
+		}
+		if r.Job(j.ID) != nil {
+			continue
+		}
+		ref := "vm-missing"
+		if p, err := a.Lab.VC(j.SourceVC).FindVM(ctx, j.VM); err == nil {
+			ref = p.Ref
+		}
+		r.VMs = append(r.VMs, j.VM)
+		r.Review.VMs = append(r.Review.VMs, approvals.ReviewVM{Name: j.VM, Ref: ref})
+		r.Jobs = append(r.Jobs, approvals.Job{ID: j.ID, VM: j.VM, State: approvals.StateQueued})
+	}
+	if err := a.Signer.SealApproval(r, a.RunWithin, r.DecidedAt); err != nil {
+		return nil, err
+	}
+	if rev == 0 {
+		_, err = a.Store.Create(ctx, r)
+	} else {
+		_, err = a.Store.Update(ctx, r, rev)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store approved request %s: %w", r.ID, err)
+	}
+	ap, err := approvals.NewKeyring(map[string]ed25519.PublicKey{a.Signer.KeyID(): a.Signer.Public()}).OpenApproval(r)
+	if err != nil {
+		return nil, err
+	}
+	seals, err := a.Signer.Grants(ap)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]events.Job, len(jobs))
+	for i, j := range jobs {
+		k := slices.IndexFunc(ap.VMs, func(v approvals.ApprovedVM) bool { return v.Job == j.ID })
+		b, err := json.Marshal(seals[k])
+		if err != nil {
+			return nil, err
+		}
+		j.Approval, j.RequestedBy, j.ApprovedBy = b, r.Requester, r.Approvers()
+		out[i] = j
+	}
+	return out, nil
+}
+
+func (a *Approver) request(j events.Job) *approvals.Request {
+	now := time.Now()
+	if a.Now != nil {
+		now = a.Now()
+	}
+	now = now.UTC().Truncate(time.Second)
+	return &approvals.Request{ID: j.RequestID, Direction: approvals.Direction(j.Direction), SourceVC: j.SourceVC, TargetVC: j.TargetVC,
+		Placement: placementOf(j),
+		Review: approvals.Review{
+			Source: approvals.VCenterRef{Name: j.SourceVC, InstanceUUID: a.Lab.VC(j.SourceVC).InstanceUUID},
+			Target: approvals.VCenterRef{Name: j.TargetVC, InstanceUUID: a.Lab.VC(j.TargetVC).InstanceUUID},
+		},
+		Requester: Requester, Channel: "C0XVM", State: approvals.StateQueued, Quorum: 1,
+		Approvals: []approvals.Decision{{User: Approver1, At: now}}, CreatedAt: now, DecidedAt: now}
+}
+
+// placementOf is a job's placement as its request holds it.
+func placementOf(j events.Job) approvals.Placement {
+	p := approvals.Placement{Cluster: j.Cluster, Host: j.Host, Pool: j.Pool, Datastore: j.Datastore, Folder: j.Folder,
+		DiskFormat: j.DiskFormat, Priority: j.Priority}
+	for _, n := range j.Networks {
+		p.Networks = append(p.Networks, approvals.NetworkMapping{Source: n.Source, Target: n.Target})
+	}
+	for _, d := range j.Disks {
+		p.Disks = append(p.Disks, approvals.DiskPlacement{Disk: d.Disk, Datastore: d.Datastore, DiskFormat: d.DiskFormat})
+	}
+	return p
+}
+
+func samePlacement(a, b approvals.Placement) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
