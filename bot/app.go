@@ -55,6 +55,11 @@ type Config struct {
 	// or click is refused at once with a "busy, try again" answer, so the acks stay fast
 	// under a burst; nothing is stored for a refused command or click.
 	WorkQueue int
+	// Signer signs the grant of each approved job (with the key the approvals service signs
+	// approvals with); Keys are the public keys whose approvals the bot accepts when it
+	// queues jobs or shows a request as approved. Both are required.
+	Signer *approvals.Signer
+	Keys   *approvals.Keyring
 }
 
 // Digest is the scheduled stats post.
@@ -132,6 +137,7 @@ type Bot struct {
 	inv       *cachedInventory  // nil: no inventory listing, the wizard is not offered
 	depth     queueDepth        // nil: queue depth unknown
 	viewSeq   map[string]uint64 // wizard view id → changes seen, so only the newest is rendered
+	forged    map[string]bool   // requests marked approved without a valid approval, already reported
 }
 
 type keyLock struct {
@@ -157,6 +163,8 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 		return nil, errors.New("bot: no job publisher")
 	case cfg.BotToken.IsZero():
 		return nil, errors.New("bot: no bot token")
+	case cfg.Signer == nil || cfg.Keys == nil:
+		return nil, errors.New("bot: no approval signing key")
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -200,6 +208,7 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 		locks:    map[string]*keyLock{},
 		infos:    map[string]vcInfo{},
 		viewSeq:  map[string]uint64{},
+		forged:   map[string]bool{},
 	}
 	b.pool = newWorkPool(cfg.Workers, cfg.WorkQueue, &b.work, b.runTask)
 	b.notices = newWorkPool(noticeWorkers, noticeQueue, &b.work, b.runTask)

@@ -2,8 +2,10 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -150,9 +152,18 @@ func (b *Bot) afterApproval(ctx context.Context, id string, who invocation, r *a
 // queue publishes one job per VM of an approved request, marks it queued and shows it.
 // If publishing fails the request stays approved and the re-publish loop tries again;
 // publishing twice is harmless (stable job ids, Nats-Msg-Id).
+//
+// The jobs are built from the request's signed approval, never from the record's other
+// fields, and each carries its own signed grant: a record that was set to approved in the
+// store, without an approval signed by a trusted key, queues nothing.
 func (b *Bot) queue(ctx context.Context, r *approvals.Request) {
 	log := b.log.With("request_id", r.ID)
-	for _, j := range jobsOf(r, b.now()) {
+	jobs, err := b.jobsOf(r, b.now())
+	if err != nil {
+		b.reportForged(ctx, r, err)
+		return
+	}
+	for _, j := range jobs {
 		if err := b.jobs.PublishJob(ctx, j); err != nil {
 			log.Error("publish job; will retry", "job_id", j.ID, "err", err)
 			b.refreshParent(ctx, r)
@@ -207,38 +218,58 @@ func (b *Bot) adoptMessage(ctx context.Context, r *approvals.Request, who invoca
 // errAlreadyDone aborts an update that another path has already made.
 var errAlreadyDone = errors.New("already done")
 
-// jobsOf builds the work-queue messages of a request: one per VM, ids stable.
-func jobsOf(r *approvals.Request, now time.Time) []events.Job {
-	p := r.Placement
+// jobsOf builds the work-queue messages of an approved request from its signed approval:
+// one per VM, ids stable, each with its grant signed for that VM alone.
+func (b *Bot) jobsOf(r *approvals.Request, now time.Time) ([]events.Job, error) {
+	a, err := b.cfg.Keys.OpenApproval(r)
+	if err != nil {
+		return nil, err
+	}
+	seals, err := b.cfg.Signer.Grants(a)
+	if err != nil {
+		return nil, fmt.Errorf("sign the jobs of %s: %w", r.ID, err)
+	}
+	out := make([]events.Job, 0, len(a.VMs))
+	for i, vm := range a.VMs {
+		seal, err := json.Marshal(seals[i])
+		if err != nil {
+			return nil, fmt.Errorf("encode the grant of %s: %w", vm.Job, err)
+		}
+		out = append(out, jobOf(a.Terms, vm, seal, now))
+	}
+	return out, nil
+}
+
+// jobOf is the work-queue message of one approved VM. A worker compares every field with
+// the grant the message carries: what is written here must say what the grant says.
+func jobOf(t approvals.Terms, vm approvals.ApprovedVM, grant []byte, now time.Time) events.Job {
+	p := t.Placement
 	var nets []events.NetworkMapping
 	for _, n := range p.Networks {
 		nets = append(nets, events.NetworkMapping{Source: n.Source, Target: n.Target})
 	}
-	out := make([]events.Job, 0, len(r.Jobs))
-	for _, j := range r.Jobs {
-		out = append(out, events.Job{
-			V:           events.SchemaVersion,
-			ID:          j.ID,
-			RequestID:   r.ID,
-			Direction:   string(r.Direction),
-			VM:          j.VM,
-			SourceVC:    r.SourceVC,
-			TargetVC:    r.TargetVC,
-			Cluster:     p.Cluster,
-			Host:        p.Host,
-			Pool:        p.Pool,
-			Datastore:   p.Datastore,
-			Folder:      p.Folder,
-			Networks:    nets,
-			DiskFormat:  p.DiskFormat,
-			Disks:       jobDisks(p.Disks),
-			Priority:    p.Priority,
-			RequestedBy: r.Requester,
-			ApprovedBy:  r.Approvers(),
-			QueuedAt:    now,
-		})
+	return events.Job{
+		V:           events.SchemaVersion,
+		ID:          vm.Job,
+		RequestID:   t.RequestID,
+		Direction:   string(t.Direction),
+		VM:          vm.Name,
+		SourceVC:    t.Source.Name,
+		TargetVC:    t.Target.Name,
+		Cluster:     p.Cluster,
+		Host:        p.Host,
+		Pool:        p.Pool,
+		Datastore:   p.Datastore,
+		Folder:      p.Folder,
+		Networks:    nets,
+		DiskFormat:  p.DiskFormat,
+		Disks:       jobDisks(p.Disks),
+		Priority:    p.Priority,
+		RequestedBy: t.RequestedBy,
+		ApprovedBy:  slices.Clone(t.Approvers),
+		QueuedAt:    now,
+		Approval:    grant,
 	}
-	return out
 }
 
 // jobDisks is a request's per-disk placement as a job carries it.
@@ -248,6 +279,54 @@ func jobDisks(ds []approvals.DiskPlacement) []events.DiskPlacement {
 		out = append(out, events.DiskPlacement{Disk: d.Disk, Datastore: d.Datastore, DiskFormat: d.DiskFormat})
 	}
 	return out
+}
+
+// reportForged says, once per request and process, that a record marked approved carries
+// no approval the bot can verify: nothing of it is queued, and people must hear why.
+func (b *Bot) reportForged(ctx context.Context, r *approvals.Request, err error) {
+	b.mu.Lock()
+	first := !b.forged[r.ID]
+	b.forged[r.ID] = true
+	b.mu.Unlock()
+	if !first {
+		return
+	}
+	b.m.approvals.WithLabelValues(decisionUnverified).Inc()
+	b.log.Warn("request marked approved without a valid signed approval: nothing queued", "request_id", r.ID,
+		"reason", approvals.ReasonOf(err), "err", err)
+	if r.MessageTS == "" {
+		return
+	}
+	text := fmt.Sprintf("⛔ %s is marked approved, but it carries no approval xvmbot can verify (%s): nothing was queued "+
+		"and nothing will move. Its record was changed outside xvmbot: tell whoever runs xvmbot and its NATS server.",
+		escapeText(r.ID), escapeText(refusalWords(err)))
+	if _, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(text, nil)); err != nil {
+		b.log.Error("post forged-approval notice", "request_id", r.ID, "err", err)
+	}
+}
+
+// verifyApproval checks a record that says it was approved against its signed approval:
+// nil for a record that makes no such claim, or whose approval a trusted key signed.
+func (b *Bot) verifyApproval(r *approvals.Request) error {
+	switch r.State {
+	case approvals.StatePending, approvals.StateRejected, approvals.StateExpired:
+		return nil
+	case approvals.StateCancelled:
+		if len(r.Approvals) < max(r.Quorum, 1) {
+			return nil // withdrawn before anyone approved it
+		}
+	}
+	_, err := b.cfg.Keys.OpenApproval(r)
+	return err
+}
+
+// refusalWords is the detail of a refusal, or the error itself.
+func refusalWords(err error) string {
+	var rf *approvals.Refusal
+	if errors.As(err, &rf) {
+		return rf.Detail
+	}
+	return err.Error()
 }
 
 func (b *Bot) reject(ctx context.Context, id string, who invocation, reason string) {
@@ -320,6 +399,12 @@ func (b *Bot) decisionProblem(verb, id string, r *approvals.Request, err error) 
 		return fmt.Sprintf("You are not an approver, so you cannot %s %s. Approvers: %s.", verb, id, b.approverList())
 	case errors.Is(err, approvals.ErrSelfApproval):
 		return fmt.Sprintf("You asked for %s, so you cannot approve it yourself: another approver must.", id)
+	case errors.Is(err, approvals.ErrNoIdentity):
+		return fmt.Sprintf("%s cannot be approved: it does not record which VM objects it moves (it was made by an older xvmbot, "+
+			"or a VM was not found). Cancel it and ask again.", id)
+	case errors.Is(err, approvals.ErrNoSigner):
+		return fmt.Sprintf("%s was not approved: xvmbot has no approval signing key configured, so no approval can be made. "+
+			"Tell whoever runs xvmbot (its log says what to set).", id)
 	case errors.Is(err, approvals.ErrBlocked):
 		return fmt.Sprintf("%s cannot be approved: its pre-flight checks found a blocker (see the request). Fix it, run `/xvm check`, and ask again.", id)
 	case errors.Is(err, approvals.ErrNotAllowed):

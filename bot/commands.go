@@ -560,8 +560,10 @@ func (b *Bot) withCurrentWindow(r *approvals.Request) *approvals.Request {
 // reviewOf copies a plan into the request's review, the page approvers read.
 func reviewOf(p *vcenter.Plan) approvals.Review {
 	r := approvals.Review{
-		Source:     approvals.VCenterRef{Name: p.Source.Name, Version: p.Source.Version, Thumbprint: p.Source.Thumbprint},
-		Target:     approvals.VCenterRef{Name: p.Target.Name, Version: p.Target.Version, Thumbprint: p.Target.Thumbprint},
+		Source: approvals.VCenterRef{Name: p.Source.Name, Version: p.Source.Version, Thumbprint: p.Source.Thumbprint,
+			InstanceUUID: p.Source.InstanceUUID},
+		Target: approvals.VCenterRef{Name: p.Target.Name, Version: p.Target.Version, Thumbprint: p.Target.Thumbprint,
+			InstanceUUID: p.Target.InstanceUUID},
 		Cluster:    p.Cluster,
 		Host:       p.Host,
 		OtherHosts: slices.Clone(p.OtherHosts),
@@ -575,7 +577,7 @@ func reviewOf(p *vcenter.Plan) approvals.Review {
 	}
 	seen := map[approvals.NetworkMapping]bool{}
 	for _, vm := range p.VMs {
-		r.VMs = append(r.VMs, approvals.ReviewVM{Name: vm.Name, PowerState: vm.PowerState, CPUs: vm.CPUs, MemoryMB: vm.MemoryMB, DiskGB: vm.DiskGB, NICs: len(vm.NICs)})
+		r.VMs = append(r.VMs, approvals.ReviewVM{Name: vm.Name, Ref: vm.Ref, PowerState: vm.PowerState, CPUs: vm.CPUs, MemoryMB: vm.MemoryMB, DiskGB: vm.DiskGB, NICs: len(vm.NICs)})
 		for _, nic := range vm.NICs {
 			nm := approvals.NetworkMapping{Source: nic.Network, Target: nic.Target}
 			if nic.Target != "" && !seen[nm] {

@@ -61,6 +61,9 @@ func (b *Bot) editOf(r *approvals.Request, ts string, urgent bool) (render func(
 		if !urgent {
 			keep = keepForEnds
 		}
+		if err := b.verifyApproval(r); err != nil {
+			return func() message { return asMessage(RenderUnverified(r, refusalWords(err))) }, keep, true
+		}
 		return func() message { return asMessage(RenderRequest(b.withCurrentWindow(r), b.now())) }, keep, true
 	}
 	for i := range r.Jobs {

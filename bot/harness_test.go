@@ -25,6 +25,7 @@ import (
 	"github.com/slack-go/slack/slacktest"
 
 	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/approvals/approvaltest"
 	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/secret"
 	"github.com/xvmbot/xvmbot/vcenter"
@@ -308,12 +309,12 @@ func (p *fakePlanner) Plan(ctx context.Context, spec vcenter.MoveSpec) (*vcenter
 		return nil, p.err
 	}
 	plan := &vcenter.Plan{Spec: spec,
-		Source:  vcenter.Endpoint{Name: spec.Source, Version: "8.0.3"},
-		Target:  vcenter.Endpoint{Name: spec.Target, Version: "8.0.3"},
+		Source:  vcenter.Endpoint{Name: spec.Source, Version: "8.0.3", InstanceUUID: "uuid-" + spec.Source},
+		Target:  vcenter.Endpoint{Name: spec.Target, Version: "8.0.3", InstanceUUID: "uuid-" + spec.Target},
 		Cluster: "cl-west", Datastore: "ds-west-1", Folder: "migrated", DiskFormat: vcenter.DiskSame,
 		Findings: slices.Clone(p.findings), ResolvedAt: time.Now()}
 	for _, vm := range spec.VMs {
-		plan.VMs = append(plan.VMs, vcenter.VM{Name: vm, PowerState: "poweredOn", CPUs: 2, MemoryMB: 4096, DiskGB: 40,
+		plan.VMs = append(plan.VMs, vcenter.VM{Name: vm, Ref: "vm-" + vm, PowerState: "poweredOn", CPUs: 2, MemoryMB: 4096, DiskGB: 40,
 			NICs: []vcenter.NIC{{Label: "Network adapter 1", Network: "VM Network", Target: "pg-west"}}})
 	}
 	return plan, nil
@@ -389,8 +390,9 @@ func newEnvWith(t *testing.T, routes []slacktest.Binder, opts ...envOption) *env
 		approvers = append(approvers, fmt.Sprintf("U_A%02d", i))
 	}
 	policy := approvals.Policy{Approvers: approvers, Quorum: 1, ExpireAfter: time.Hour}
+	signer, keys := approvaltest.Key(1)
 	cfg := Config{BotToken: secret.Secret("xoxb-test"), AppToken: secret.Secret("xapp-test"), SigningSecret: secret.Secret(testSecret),
-		APIURL: fs.srv.GetAPIURL(), ProgressInterval: time.Nanosecond, EditsPerMinute: -1}
+		APIURL: fs.srv.GetAPIURL(), ProgressInterval: time.Nanosecond, EditsPerMinute: -1, Signer: signer, Keys: keys}
 	for _, o := range opts {
 		o(&cfg, &policy)
 	}
@@ -398,7 +400,7 @@ func newEnvWith(t *testing.T, routes []slacktest.Binder, opts ...envOption) *env
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	svc := approvals.NewService(approvals.NewMemoryStore(), policy, nil, logger)
+	svc := approvals.NewService(approvals.NewMemoryStore(), policy, nil, logger).WithSigner(signer)
 	e := &env{t: t, slack: fs, svc: svc, planner: &fakePlanner{}, jobs: &fakeJobs{}, reg: prometheus.NewRegistry()}
 	b, err := New(cfg, svc, e.planner, e.jobs, logger, e.reg)
 	if err != nil {

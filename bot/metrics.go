@@ -62,6 +62,9 @@ const (
 	decisionDuplicate = "duplicate"
 	decisionExpired   = "expired"
 	decisionCancelled = "cancelled"
+	// decisionUnverified: a record marked approved without an approval the bot can verify
+	// (edited in the store); nothing of it is queued.
+	decisionUnverified = "unverified"
 )
 
 func newMetrics(reg prometheus.Registerer) *metrics {

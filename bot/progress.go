@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/xvmbot/xvmbot/approvals"
@@ -19,6 +20,9 @@ import (
 // nothing. A returned error means the event should be delivered again.
 func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 	log := b.log.With("request_id", e.RequestID, "job_id", e.JobID, "event", e.Type)
+	if e.Type == events.EventRefused {
+		return b.onRefused(ctx, e, log)
+	}
 	if e.Type == events.EventQueued && e.Message != "" && e.RequestID != "" {
 		return b.noteJob(ctx, e)
 	}
@@ -215,6 +219,41 @@ func (b *Bot) postProgressFirst(ctx context.Context, e events.Event, state appro
 	}
 	b.markEdited(ts)
 	return ts
+}
+
+// onRefused tells a request's thread that a worker refused a job naming it: nothing was
+// moved, and people should know someone tried (or that their approval ran out). The
+// request record is not changed: a refused job may not be the request's own. Each reason
+// is said once per request and VM, however many such jobs arrive.
+func (b *Bot) onRefused(ctx context.Context, e events.Event, log *slog.Logger) error {
+	log.Warn("a worker refused a job", "vm", e.VM, "reason", e.Fault, "worker", e.Worker, "detail", e.Error)
+	if e.RequestID == "" {
+		return nil
+	}
+	r, err := b.svc.Get(ctx, e.RequestID)
+	if errors.Is(err, approvals.ErrNotFound) {
+		log.Warn("refused job named an unknown request", "vm", e.VM, "reason", e.Fault)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read request %s: %w", e.RequestID, err)
+	}
+	key := "refused|" + r.ID + "|" + e.VM + "|" + e.Fault
+	b.mu.Lock()
+	first := !b.forged[key]
+	b.forged[key] = true
+	b.mu.Unlock()
+	if !first || r.MessageTS == "" {
+		return nil
+	}
+	text := fmt.Sprintf("⛔ A worker refused a job for %s (job %s): %s. Nothing was moved.", vmCode(e.VM), escapeText(e.JobID), escapeText(e.Error))
+	if e.Hint != "" {
+		text += "\n" + escapeText(e.Hint)
+	}
+	if _, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(text, nil)); err != nil {
+		log.Error("post refused-job notice", "err", err)
+	}
+	return nil
 }
 
 // noteJob shows what a queued job waits for (a closed change window) in its thread message.

@@ -54,6 +54,23 @@ func RenderRequest(r *approvals.Request, now time.Time) (text string, blocks []s
 		esc(sourceName(r)), esc(targetName(r)), statusPhrase(r)), blocks
 }
 
+// RenderUnverified renders the parent message of a request whose record says it was
+// approved but carries no approval the bot can verify (why says what is wrong): the
+// record's claims about who approved are not repeated, and no button is offered.
+func RenderUnverified(r *approvals.Request, why string) (text string, blocks []slack.Block) {
+	status := fmt.Sprintf("⛔ *Approval not verified* — this request's record says it is %s, but it carries no approval "+
+		"signed by xvmbot (%s). Nothing of it will move. Its record was changed outside xvmbot: tell whoever runs "+
+		"xvmbot and its NATS server.", esc(string(r.State)), esc(why))
+	blocks = append(blocks,
+		slack.NewHeaderBlock(plain(clipRunes(requestTitle(r), 150))),
+		slack.NewContextBlock("", mrkdwn(requestedBy(r))),
+		slack.NewSectionBlock(nil, placementFields(r), nil),
+		slack.NewSectionBlock(mrkdwn(vmList(r)), nil, nil),
+		slack.NewDividerBlock(), slack.NewSectionBlock(mrkdwn(clipRunes(status, 2900)), nil, nil),
+	)
+	return fmt.Sprintf("%s: approval not verified, nothing will move", requestTitle(r)), blocks
+}
+
 // RenderJobProgress renders one job's threaded progress message: the VM, source → target,
 // the state and a text progress bar.
 func RenderJobProgress(r *approvals.Request, j *approvals.Job) (text string, blocks []slack.Block) {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/approvals/approvaltest"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"github.com/xvmbot/xvmbot/secret"
 )
@@ -65,10 +66,12 @@ func newSimEnv(t *testing.T, socket bool) *simEnv {
 	t.Cleanup(ws.Close)
 	ws.EnableModals()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	svc := approvals.NewService(approvals.NewMemoryStore(), approvals.Policy{Approvers: []string{approver}, Quorum: 1, ExpireAfter: time.Hour}, nil, logger)
+	signer, keys := approvaltest.Key(1)
+	svc := approvals.NewService(approvals.NewMemoryStore(), approvals.Policy{Approvers: []string{approver}, Quorum: 1, ExpireAfter: time.Hour}, nil, logger).
+		WithSigner(signer)
 	p := &inventoryPlanner{}
 	b, err := New(Config{BotToken: secret.Secret("xoxb-test"), AppToken: secret.Secret("xapp-test"), SigningSecret: secret.Secret(testSecret),
-		APIURL: ws.APIURL(), ProgressInterval: -1}, svc, p, &fakeJobs{}, logger, prometheus.NewRegistry())
+		APIURL: ws.APIURL(), ProgressInterval: -1, Signer: signer, Keys: keys}, svc, p, &fakeJobs{}, logger, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
