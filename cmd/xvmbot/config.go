@@ -154,6 +154,14 @@ type ApprovalsConfig struct {
 	QuorumByVCenter   map[string]int `yaml:"quorum_by_vcenter"` // target vCenter → approvers needed
 	AllowSelfApproval bool           `yaml:"allow_self_approval"`
 	ExpireAfter       time.Duration  `yaml:"expire_after"`
+	// SigningKeyFile holds the bot's approval signing key (an nkey seed, SU…, made with
+	// `xvmbot keygen`); `serve` generates one in nats.data_dir when it is unset.
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// TrustedKeys are the public keys (U…) of the bots whose approvals workers accept; more
+	// than one while a key is being replaced. `serve` trusts its own key as well.
+	TrustedKeys []string `yaml:"trusted_keys"`
+	// RunWithin is how long after its approval a job may still start (default 168h).
+	RunWithin time.Duration `yaml:"run_within"`
 }
 
 // LimitsConfig bounds concurrent relocations.
@@ -255,7 +263,7 @@ func defaultConfig() *Config {
 		Slack:     SlackConfig{Mode: "socket", ProgressInterval: 3 * time.Second},
 		HTTP:      HTTPConfig{Listen: "127.0.0.1:8080"},
 		NATS:      NATSConfig{DataDir: "./xvm-data", Replicas: 1},
-		Approvals: ApprovalsConfig{Quorum: 1, ExpireAfter: 4 * time.Hour},
+		Approvals: ApprovalsConfig{Quorum: 1, ExpireAfter: 4 * time.Hour, RunWithin: approvals.DefaultRunWithin},
 		// vSphere's own cost model: a vMotion without shared storage costs 4 of a host's
 		// 8 units and 16 of a datastore's 128; about 640 operations per vCenter.
 		Limits: LimitsConfig{MaxConcurrent: 8, PerHost: 2, PerDatastore: 8, PerVCenter: 128},
@@ -295,6 +303,9 @@ func (c *Config) resolveFiles(baseDir string) error {
 	}
 	if err := read("nats.password", &c.NATS.Password, c.NATS.PasswordFile); err != nil {
 		return err
+	}
+	if f := c.Approvals.SigningKeyFile; f != "" && !filepath.IsAbs(f) {
+		c.Approvals.SigningKeyFile = filepath.Join(baseDir, f)
 	}
 	for i := range c.VCenters {
 		v := &c.VCenters[i]
@@ -383,6 +394,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Approvals.Quorum < 1 {
 		bad("approvals.quorum must be at least 1")
+	}
+	if c.Approvals.RunWithin < time.Second {
+		bad("approvals.run_within must be at least 1s (default 168h): it is how long after its approval a job may still start")
 	}
 	for name, q := range c.Approvals.QuorumByVCenter {
 		if !names[name] {

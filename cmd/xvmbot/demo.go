@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"github.com/xvmbot/xvmbot/secret"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
@@ -81,7 +82,8 @@ func runDemo(ctx context.Context, out io.Writer, verbose bool) error {
 	cfg.NATS.DataDir = filepath.Join(dir, "nats")
 	cfg.NATS.RetryDelay = 300 * time.Millisecond
 	cfg.Worker = WorkerConfig{Name: "demo-worker", MaxAttempts: 2}
-	cfg.Approvals = ApprovalsConfig{Approvers: []string{bob, adminsGroup}, Quorum: 1, ExpireAfter: 4 * time.Hour}
+	cfg.Approvals = ApprovalsConfig{Approvers: []string{bob, adminsGroup}, Quorum: 1, ExpireAfter: 4 * time.Hour,
+		RunWithin: approvals.DefaultRunWithin}
 	for i, vc := range lab.VCs() {
 		cfg.VCenters = append(cfg.VCenters, VCenterConfig{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
 			Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})

@@ -154,6 +154,7 @@ type fleet struct {
 	*harness
 	dir    string
 	bin    string
+	keyPub string // the public key of the bots' approval signing key, in f.dir/approval.nk
 	nats   *natsNode
 	pwFile map[string]string
 	events *eventLog
@@ -211,6 +212,9 @@ func newFleet(t *testing.T, o fleetOpt) *fleet {
 	if err := os.WriteFile(filepath.Join(f.dir, "signing"), []byte(f.signing), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	if f.keyPub, err = writeSigningKey(filepath.Join(f.dir, "approval.nk")); err != nil {
+		t.Fatal(err)
+	}
 	if !o.noNATS {
 		f.nats = startNATS(t, o.natsMut)
 		f.events = watchEvents(t, f.nats.url())
@@ -235,13 +239,14 @@ func (f *fleet) config(name string, port int) map[string]any {
 	return map[string]any{
 		"slack": map[string]any{"mode": "http", "bot_token": "xoxb-fault-token", "signing_secret_file": filepath.Join(f.dir, "signing"),
 			"api_url": f.ws.APIURL(), "progress_interval": "100ms"},
-		"http":      map[string]any{"listen": fmt.Sprintf("127.0.0.1:%d", port)},
-		"nats":      natsCfg,
-		"vcenters":  vcs,
-		"approvals": map[string]any{"approvers": []string{uBoss, gOps, uReq}, "quorum": 1, "expire_after": "1h"},
-		"limits":    map[string]any{"max_concurrent": 2, "per_host": 8, "per_datastore": 8},
-		"worker":    map[string]any{"name": name, "max_attempts": 3},
-		"log":       map[string]any{"level": "debug", "format": "json"},
+		"http":     map[string]any{"listen": fmt.Sprintf("127.0.0.1:%d", port)},
+		"nats":     natsCfg,
+		"vcenters": vcs,
+		"approvals": map[string]any{"approvers": []string{uBoss, gOps, uReq}, "quorum": 1, "expire_after": "1h",
+			"trusted_keys": []string{f.keyPub}},
+		"limits": map[string]any{"max_concurrent": 2, "per_host": 8, "per_datastore": 8},
+		"worker": map[string]any{"name": name, "max_attempts": 3},
+		"log":    map[string]any{"level": "debug", "format": "json"},
 	}
 }
 
@@ -274,6 +279,10 @@ func (f *fleet) startNoWait(role, name string, mut func(map[string]any)) *proc {
 	f.t.Helper()
 	port := freePort(f.t)
 	cfg := f.config(name, port)
+	if role != "worker" {
+		// Only what runs the bot holds the approval signing key.
+		cfg["approvals"].(map[string]any)["signing_key_file"] = filepath.Join(f.dir, "approval.nk")
+	}
 	if mut != nil {
 		mut(cfg)
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -132,7 +133,12 @@ func TestSecretsNeverLeak(t *testing.T) {
 		everything.Write(b)
 	}
 
-	secrets := map[string]string{"slack bot token": "xoxb-test-token", "slack signing secret": h.signing}
+	seed, err := os.ReadFile(h.keyFile)
+	if err != nil || len(seed) < 50 {
+		t.Fatalf("approval signing key %s: %v", h.keyFile, err)
+	}
+	secrets := map[string]string{"slack bot token": "xoxb-test-token", "slack signing secret": h.signing,
+		"approval signing key": strings.TrimSpace(string(seed))}
 	for _, vc := range h.lab.VCs() {
 		secrets[vc.Name+" password"] = vc.Password
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"github.com/xvmbot/xvmbot/secret"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
@@ -38,6 +39,8 @@ type harness struct {
 	ws      *slacksim.Workspace
 	sys     *system
 	signing string
+	keyFile string // the approval signing key every bot of the harness signs with
+	keyPub  string // its public key, which every worker trusts
 }
 
 type harnessOpt func(*Config)
@@ -66,6 +69,9 @@ func newHarnessRole(t *testing.T, r role, opts ...harnessOpt) *harness {
 	}
 	h := &harness{t: t, ctx: ctx, lab: lab, ws: ws, signing: "test-signing-" + randomHex(8)}
 	cfg := h.config(opts...)
+	if r != roleAll {
+		cfg.Approvals.SigningKeyFile = h.keyFile // as a bot apart from its workers must be given
+	}
 	h.sys = h.start(cfg, r)
 	if cfg.Slack.Mode == "http" {
 		ws.UseHTTP("http://"+h.sys.Addr(), h.signing)
@@ -84,7 +90,16 @@ func (h *harness) config(opts ...harnessOpt) *Config {
 	cfg.NATS.RetryDelay = 100 * time.Millisecond
 	cfg.Worker = WorkerConfig{Name: "w1", MaxAttempts: 2}
 	// alice is an approver too, so that approving her own request is refused for that reason.
-	cfg.Approvals = ApprovalsConfig{Approvers: []string{uBoss, gOps, uReq}, Quorum: 1, ExpireAfter: time.Hour}
+	if h.keyFile == "" {
+		h.keyFile = filepath.Join(h.t.TempDir(), "approval.nk")
+		pub, err := writeSigningKey(h.keyFile)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		h.keyPub = pub
+	}
+	cfg.Approvals = ApprovalsConfig{Approvers: []string{uBoss, gOps, uReq}, Quorum: 1, ExpireAfter: time.Hour,
+		RunWithin: approvals.DefaultRunWithin, TrustedKeys: []string{h.keyPub}}
 	for i, vc := range h.lab.VCs() {
 		cfg.VCenters = append(cfg.VCenters, VCenterConfig{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
 			Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})

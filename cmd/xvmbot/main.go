@@ -7,6 +7,7 @@
 //	xvmbot worker --config FILE      the relocation side only (external NATS)
 //	xvmbot sim                       two simulated vCenters on loopback, with a config block
 //	xvmbot check  --config FILE      validate the config and every connection
+//	xvmbot keygen --out FILE         a new approval signing key, and its public key
 //	xvmbot version                   build information
 package main
 
@@ -30,6 +31,7 @@ Usage:
   xvmbot worker --config FILE       the relocation side only, on an external NATS
   xvmbot sim [--dir ./xvm-sim]      serve two simulated vCenters on loopback, print a config block
   xvmbot check  --config FILE       validate the config, log in to every vCenter, NATS and Slack
+  xvmbot keygen --out FILE          write a new approval signing key for the bot; print its public key
   xvmbot version                    print build information
 `
 
@@ -56,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	configPath := fs.String("config", "xvmbot.yaml", "path to the YAML config file")
 	verbose := fs.Bool("verbose", false, "demo: also print the processes' logs")
 	simDir := fs.String("dir", "./xvm-sim", "sim: where to write the simulated vCenters' password files")
+	keyOut := fs.String("out", "", "keygen: the file to write the new signing key to (must not exist)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -67,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDemo(ctx, stdout, *verbose)
 	case "sim":
 		return runSim(ctx, stdout, *simDir)
+	case "keygen":
+		return runKeygen(*keyOut, stdout)
 	case "check", "serve", "bot", "worker":
 		cfg, err := LoadConfig(*configPath)
 		if err != nil {

@@ -97,11 +97,22 @@ func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s
 		return nil, err
 	}
 
+	var signer *approvals.Signer
+	if r.runsBot() {
+		if signer, err = signingKey(cfg, r, logger); err != nil {
+			return nil, err
+		}
+	}
+	keys, err := trustedKeys(cfg, r, signer)
+	if err != nil {
+		return nil, err
+	}
 	if r.runsBot() {
 		s.svc = approvals.NewService(s.bus.Requests(), approvals.Policy{
 			Approvers: cfg.Approvals.Approvers, Quorum: cfg.Approvals.Quorum, QuorumByVCenter: cfg.Approvals.QuorumByVCenter,
 			AllowSelfApproval: cfg.Approvals.AllowSelfApproval, ExpireAfter: cfg.Approvals.ExpireAfter,
-		}, newGroupMembers(cfg.Slack), logger)
+			RunWithin: cfg.Approvals.RunWithin,
+		}, newGroupMembers(cfg.Slack), logger).WithSigner(signer)
 		s.bot, err = bot.New(bot.Config{
 			BotToken: cfg.Slack.BotToken, AppToken: cfg.Slack.AppToken, SigningSecret: cfg.Slack.SigningSecret,
 			APIURL: cfg.Slack.APIURL, Channels: cfg.Slack.Channels, ProgressInterval: cfg.Slack.ProgressInterval,
@@ -110,6 +121,7 @@ func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s
 			InsecureVCenters: cfg.insecureVCenters(),
 			Digest:           bot.Digest{Channel: cfg.Slack.Digest.Channel, Every: cfg.Slack.Digest.Every, Window: cfg.Slack.Digest.Window},
 			Windows:          cfg.windows(),
+			Signer:           signer, Keys: keys,
 		}, s.svc, s.vc, s.bus, logger, s.reg)
 		if err != nil {
 			return nil, err
@@ -125,7 +137,7 @@ func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s
 		s.worker = worker.New(worker.Config{Name: name, Slots: cfg.Limits.MaxConcurrent, MaxAttempts: cfg.Worker.MaxAttempts,
 			RenewEvery: min(s.bus.Config().LeaseTTL/3, 5*time.Second), Windows: windows,
 			PlanReuse: cfg.Worker.PlanReuse, HoldFor: cfg.Worker.HoldFor,
-			Requests: worker.NATSRequests{Store: s.bus.Requests()}},
+			Requests: worker.NATSRequests{Store: s.bus.Requests()}, Trust: keys},
 			s.vc, s.bus, worker.NATSRecords{Jobs: s.bus.Jobs()}, worker.NATSLocks{Leases: s.bus.Leases()},
 			worker.NATSSlots{Slots: s.bus.Slots(), Limits: worker.Limits{
 				PerHost: cfg.Limits.PerHost, PerDatastore: cfg.Limits.PerDatastore, PerVCenter: cfg.Limits.PerVCenter,

@@ -21,6 +21,7 @@ import (
 	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
+	"github.com/xvmbot/xvmbot/worker/workertest"
 )
 
 // runMemory starts a real `xvmbot serve` process (built from this tree) against
@@ -51,6 +52,12 @@ func runMemory(ctx context.Context, f flags) error {
 	ws := slacksim.New()
 	defer ws.Close()
 
+	// The approval signing key is this tool's to make: it signs the one job that must run.
+	keyPath := filepath.Join(dir, "approval-signing.nk")
+	signer, err := newSigningKeyFile(keyPath)
+	if err != nil {
+		return err
+	}
 	httpAddr, natsAddr := freeAddr(), freeAddr()
 	var vcs strings.Builder
 	for i, v := range lab.VCs() {
@@ -70,11 +77,12 @@ nats:
 vcenters:
 %sapprovals:
   approvers: [%s]
+  signing_key_file: %s
 limits:
   max_concurrent: 1
 log:
   level: warn
-`, signing, ws.APIURL(), httpAddr, filepath.Join(dir, "nats"), natsAddr, vcs.String(), bob)
+`, signing, ws.APIURL(), httpAddr, filepath.Join(dir, "nats"), natsAddr, vcs.String(), bob, keyPath)
 	cfgPath := filepath.Join(dir, "xvmbot.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
@@ -118,6 +126,9 @@ log:
 	if err != nil {
 		return err
 	}
+	// The first job is approved as the bot would approve it, so that it runs and holds the
+	// worker's one slot; the others are never taken while it runs.
+	approver := &workertest.Approver{Store: bus.Requests(), Signer: signer, Lab: lab}
 	start := time.Now()
 	for i := range f.jobs {
 		vm := fmt.Sprintf("queued-%05d", i)
@@ -128,6 +139,13 @@ log:
 			Direction: "migrate", VM: vm, SourceVC: "vc-east", TargetVC: "vc-west", Cluster: "west-prod", Datastore: "ds-gold",
 			Folder: "migrated/web", Networks: []events.NetworkMapping{{Target: "app-pg"}}, DiskFormat: "thin",
 			RequestedBy: alice, ApprovedBy: []string{bob}, QueuedAt: time.Now()}
+		if i == 0 {
+			signed, err := approver.Approve(ctx, j)
+			if err != nil {
+				return fmt.Errorf("approve the first job: %w", err)
+			}
+			j = signed[0]
+		}
 		if err := bus.PublishJob(ctx, j); err != nil {
 			return fmt.Errorf("publish job %d: %w", i, err)
 		}

@@ -119,9 +119,14 @@ func startStack(ctx context.Context, o stackOpts) (_ *stack, err error) {
 	if s.vc, err = vcenter.NewManager(vcs, logger, s.reg); err != nil {
 		return nil, err
 	}
-	svc := approvals.NewService(s.bus.Requests(), approvals.Policy{Approvers: []string{bob}, Quorum: 1, ExpireAfter: 4 * time.Hour}, nil, logger)
+	signer, keys, err := ephemeralKey()
+	if err != nil {
+		return nil, err
+	}
+	svc := approvals.NewService(s.bus.Requests(), approvals.Policy{Approvers: []string{bob}, Quorum: 1, ExpireAfter: 4 * time.Hour}, nil, logger).
+		WithSigner(signer)
 	b, err := bot.New(bot.Config{BotToken: botToken, SigningSecret: signing, APIURL: s.ws.APIURL(), Channels: []string{channel},
-		ProgressInterval: time.Second}, svc, s.vc, s.bus, logger, s.reg)
+		ProgressInterval: time.Second, Signer: signer, Keys: keys}, svc, s.vc, s.bus, logger, s.reg)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +134,7 @@ func startStack(ctx context.Context, o stackOpts) (_ *stack, err error) {
 		o.limits = defaultLimits
 	}
 	w := worker.New(worker.Config{Name: "load-worker", Slots: o.slots, MaxAttempts: 2, RenewEvery: s.bus.Config().LeaseTTL / 3,
-		Requests: worker.NATSRequests{Store: s.bus.Requests()}, PlanReuse: o.planReuse},
+		Requests: worker.NATSRequests{Store: s.bus.Requests()}, PlanReuse: o.planReuse, Trust: keys},
 		s.vc, s.bus, worker.NATSRecords{Jobs: s.bus.Jobs()}, worker.NATSLocks{Leases: s.bus.Leases()},
 		worker.NATSSlots{Slots: s.bus.Slots(), Limits: o.limits}, logger, s.reg)
 
