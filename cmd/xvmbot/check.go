@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +32,7 @@ func runCheck(ctx context.Context, cfg *Config, out io.Writer, logger *slog.Logg
 		fmt.Fprintf(out, "ok    %-22s %s\n", what, detail)
 	}
 	fmt.Fprintln(out, "ok    config                 parsed and valid")
+	checkKeys(cfg, report)
 
 	vcs := make([]vcenter.Config, 0, len(cfg.VCenters))
 	for _, v := range cfg.VCenters {
@@ -80,4 +84,27 @@ func runCheck(ctx context.Context, cfg *Config, out io.Writer, logger *slog.Logg
 	}
 	fmt.Fprintln(out, "all checks passed")
 	return nil
+}
+
+// checkKeys reports the approval signing key and the keys workers trust.
+func checkKeys(cfg *Config, report func(what string, err error, detail string)) {
+	trusted := "workers trust no key yet (approvals.trusted_keys): `xvmbot worker` refuses to start"
+	if n := len(cfg.Approvals.TrustedKeys); n > 0 {
+		trusted = fmt.Sprintf("workers trust %d key(s): %s", n, strings.Join(cfg.Approvals.TrustedKeys, ", "))
+	}
+	if cfg.Approvals.SigningKeyFile == "" {
+		report("approval keys", nil, fmt.Sprintf("no signing_key_file: `serve` makes one in %s, `bot` refuses to start; %s",
+			filepath.Join(cfg.NATS.DataDir, defaultSigningKeyName), trusted))
+		return
+	}
+	s, err := readSigningKey(cfg.Approvals.SigningKeyFile)
+	if err != nil {
+		report("approval keys", err, "")
+		return
+	}
+	detail := "the bot signs with " + s.KeyID() + "; " + trusted
+	if len(cfg.Approvals.TrustedKeys) > 0 && !slices.Contains(cfg.Approvals.TrustedKeys, s.KeyID()) {
+		detail += "  ⚠ not the bot's key: workers with this config refuse its jobs"
+	}
+	report("approval keys", nil, detail)
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nkeys"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/xvmbot/xvmbot/approvals"
@@ -394,6 +395,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Approvals.Quorum < 1 {
 		bad("approvals.quorum must be at least 1")
+	}
+	for _, k := range c.Approvals.TrustedKeys {
+		if !nkeys.IsValidPublicUserKey(k) {
+			bad("approvals.trusted_keys: %q is not a public key as `xvmbot keygen` prints it (U…, 56 characters)", k)
+		}
 	}
 	if c.Approvals.RunWithin < time.Second {
 		bad("approvals.run_within must be at least 1s (default 168h): it is how long after its approval a job may still start")

@@ -67,6 +67,8 @@ func TestParseConfig(t *testing.T) {
 		{"negative plan reuse", good + "\nworker:\n  plan_reuse: -1s\n", "worker.plan_reuse and worker.hold_for must not be negative"},
 		{"negative workers", replace("mode: http", "mode: http\n  workers: -1"), "slack.workers and slack.work_queue must not be negative"},
 		{"bad approver", replace("U012ABC, S0123GRP", "alice"), "is not a Slack user"},
+		{"run_within zero", replace("expire_after: 2h", "expire_after: 2h\n  run_within: 0s"), "approvals.run_within must be at least 1s"},
+		{"trusted key not a key", replace("expire_after: 2h", "expire_after: 2h\n  trusted_keys: [SUAFORGOTTHEPUBLICONE]"), "is not a public key"},
 		{"secret twice", replace("signing_secret_file: signing.txt", "signing_secret_file: signing.txt\n  signing_secret: x"), "both set"},
 	}
 	for _, tt := range bad {
