@@ -108,7 +108,7 @@ func TestRefusedJobIsSaidInTheThread(t *testing.T) {
 			refusals = append(refusals, m.words())
 		}
 	}
-	if len(refusals) != 1 || !strings.Contains(refusals[0], "Nothing was moved") || !strings.Contains(refusals[0], "nobody approved") {
+	if len(refusals) != 1 || !strings.Contains(refusals[0], "Nothing was moved") || !strings.Contains(refusals[0], "Nobody approved this job") {
 		t.Fatalf("thread refusals %q", refusals)
 	}
 	if after := e.get(r.ID); after.State != before.State || after.Jobs[0].State != before.Jobs[0].State {

@@ -248,7 +248,7 @@ func (b *Bot) onRefused(ctx context.Context, e events.Event, log *slog.Logger) e
 	}
 	text := fmt.Sprintf("⛔ A worker refused a job for %s (job %s): %s. Nothing was moved.", vmCode(e.VM), escapeText(e.JobID), escapeText(e.Error))
 	if e.Hint != "" {
-		text += "\n" + escapeText(e.Hint)
+		text += "\n" + capitalize(escapeText(e.Hint)) + "."
 	}
 	if _, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(text, nil)); err != nil {
 		log.Error("post refused-job notice", "err", err)

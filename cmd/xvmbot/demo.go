@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
+	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/secret"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
@@ -136,6 +138,7 @@ func (d *demo) script(ctx context.Context) {
 
 	d.heading("3. a request bob rejects: nothing moves")
 	req = d.command(ctx, alice, "migrate web-02 to vc-west cluster=west-prod datastore=ds-silver network=app-pg")
+	rejected := req
 	if req != "" {
 		d.click(ctx, bob, req, "xvm_reject")
 		d.awaitState(ctx, req, "rejected")
@@ -158,8 +161,50 @@ func (d *demo) script(ctx context.Context) {
 		d.verifyStayed(ctx, "web-03", "vc-east", "vc-west")
 	}
 
-	d.heading("6. what Prometheus sees")
+	d.heading("6. someone who can write to the bus queues web-02 anyway: the worker refuses the job")
+	if rejected != "" {
+		d.forgeJob(ctx, rejected, "web-02")
+	}
+
+	d.heading("7. what Prometheus sees")
 	d.metrics(ctx)
+}
+
+// forgeJob publishes on the jobs subject, as anyone with access to NATS could, a job that
+// nobody approved: vm for the request bob rejected, "approved by" bob. The worker must
+// refuse it, nothing may move, and the request's thread must say so.
+func (d *demo) forgeJob(ctx context.Context, requestID, vm string) {
+	d.narrate(fmt.Sprintf("(a hand-made job appears on %s: %s to vc-west for %s, \"approved by\" bob, with no signed approval)",
+		events.SubjectJobs, vm, requestID))
+	nc, err := d.sys.embedded.Connect()
+	if err != nil {
+		d.fail("connect to NATS: %v", err)
+		return
+	}
+	defer nc.Close()
+	job, _ := json.Marshal(events.Job{V: events.SchemaVersion, ID: requestID + "-01", RequestID: requestID, Direction: "migrate",
+		VM: vm, SourceVC: "vc-east", TargetVC: "vc-west", Cluster: "west-prod", Datastore: "ds-silver",
+		Networks: []events.NetworkMapping{{Target: "app-pg"}}, RequestedBy: alice, ApprovedBy: []string{bob}, QueuedAt: time.Now()})
+	if err := nc.Publish(events.SubjectJobs, job); err != nil {
+		d.fail("publish the forged job: %v", err)
+		return
+	}
+	msg, ok := d.requestMessage(requestID)
+	err = d.wait(ctx, 30*time.Second, func() bool {
+		d.flush()
+		for _, m := range d.ws.Thread(msg.TS) {
+			if strings.Contains(d.ws.Plain(m), "refused a job") {
+				return true
+			}
+		}
+		return false
+	})
+	d.flush()
+	if !ok || err != nil {
+		d.fail("the forged job of %s was not refused in the request's thread", vm)
+		return
+	}
+	d.verifyStayed(ctx, vm, "vc-east", "vc-west")
 }
 
 var requestIDRE = regexp.MustCompile(`xvm-[a-z0-9]{8}`)
@@ -357,6 +402,7 @@ func (d *demo) metrics(ctx context.Context) {
 	}
 	defer resp.Body.Close()
 	want := map[string]bool{
+		`xvm_jobs_refused_total{reason="unsigned"} 1`:              false,
 		`xvm_jobs_total{direction="migrate",result="succeeded"} 1`: false,
 		`xvm_jobs_total{direction="import",result="succeeded"} 1`:  false,
 		`xvm_jobs_total{direction="migrate",result="failed"} 1`:    false,
@@ -365,6 +411,7 @@ func (d *demo) metrics(ctx context.Context) {
 	for sc.Scan() {
 		line := sc.Text()
 		if strings.HasPrefix(line, "xvm_jobs_total") || strings.HasPrefix(line, "xvm_approvals_total") ||
+			strings.HasPrefix(line, `xvm_jobs_refused_total{reason="unsigned"}`) ||
 			strings.HasPrefix(line, "xvm_commands_total") {
 			fmt.Fprintf(d.out, "    %s\n", line)
 		}
