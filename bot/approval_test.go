@@ -84,6 +84,12 @@ func TestRecordEditedToApprovedQueuesNothing(t *testing.T) {
 	if strings.Contains(parent, "Approved") || !strings.Contains(parent, "Approval not verified") {
 		t.Fatalf("parent message shows:\n%s", parent)
 	}
+	e.command(requester, "status "+r.ID)
+	e.settle()
+	eph := e.slack.ephemeralsTo(requester)
+	if len(eph) == 0 || !strings.Contains(eph[len(eph)-1].words(), "Approval not verified") || strings.Contains(eph[len(eph)-1].words(), "Approved") {
+		t.Fatalf("/xvm status shows %+v", eph)
+	}
 }
 
 // A worker's refusal of a job naming a request is said in its thread, once per VM and

@@ -305,6 +305,15 @@ func (b *Bot) reportForged(ctx context.Context, r *approvals.Request, err error)
 	}
 }
 
+// requestMessage renders a request's summary as it stands now; a record that claims an
+// approval it cannot show is rendered as not verified.
+func (b *Bot) requestMessage(r *approvals.Request) message {
+	if err := b.verifyApproval(r); err != nil {
+		return asMessage(RenderUnverified(r, refusalWords(err)))
+	}
+	return asMessage(RenderRequest(b.withCurrentWindow(r), b.now()))
+}
+
 // verifyApproval checks a record that says it was approved against its signed approval:
 // nil for a record that makes no such claim, or whose approval a trusted key signed.
 func (b *Bot) verifyApproval(r *approvals.Request) error {

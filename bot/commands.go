@@ -302,7 +302,7 @@ func (b *Bot) runInfoVerb(ctx context.Context, cmd Command, who invocation) stri
 			b.tell(ctx, who, notice(b.lookupProblem(cmd.Arg, err)))
 			return outcomeFailed
 		}
-		b.tell(ctx, who, withoutButtons(asMessage(RenderRequest(b.withCurrentWindow(r), b.now()))))
+		b.tell(ctx, who, withoutButtons(b.requestMessage(r)))
 		if j := r.Job(cmd.Arg); j != nil {
 			// A job asked for by id: its own state too, and for a failure where and why.
 			if j.State == approvals.StateFailed {

@@ -61,10 +61,7 @@ func (b *Bot) editOf(r *approvals.Request, ts string, urgent bool) (render func(
 		if !urgent {
 			keep = keepForEnds
 		}
-		if err := b.verifyApproval(r); err != nil {
-			return func() message { return asMessage(RenderUnverified(r, refusalWords(err))) }, keep, true
-		}
-		return func() message { return asMessage(RenderRequest(b.withCurrentWindow(r), b.now())) }, keep, true
+		return func() message { return b.requestMessage(r) }, keep, true
 	}
 	for i := range r.Jobs {
 		if j := &r.Jobs[i]; j.ThreadTS == ts {
