@@ -400,14 +400,3 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-// insecureVCenters names the vCenters whose certificate is not verified (insecure: true).
-func (c *Config) insecureVCenters() []string {
-	var out []string
-	for _, v := range c.VCenters {
-		if v.Insecure {
-			out = append(out, v.Name)
-		}
-	}
-	return out
-}

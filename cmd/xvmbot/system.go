@@ -107,9 +107,8 @@ func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s
 			APIURL: cfg.Slack.APIURL, Channels: cfg.Slack.Channels, ProgressInterval: cfg.Slack.ProgressInterval,
 			EditsPerMinute: cfg.Slack.EditsPerMinute,
 			Workers:        cfg.Slack.Workers, WorkQueue: cfg.Slack.WorkQueue,
-			InsecureVCenters: cfg.insecureVCenters(),
-			Digest:           bot.Digest{Channel: cfg.Slack.Digest.Channel, Every: cfg.Slack.Digest.Every, Window: cfg.Slack.Digest.Window},
-			Windows:          cfg.windows(),
+			Digest:  bot.Digest{Channel: cfg.Slack.Digest.Channel, Every: cfg.Slack.Digest.Every, Window: cfg.Slack.Digest.Window},
+			Windows: cfg.windows(),
 		}, s.svc, s.vc, s.bus, logger, s.reg)
 		if err != nil {
 			return nil, err
@@ -280,12 +279,6 @@ func (s *system) close() {
 func serve(ctx context.Context, cfg *Config, r role, logger *slog.Logger) error {
 	if r != roleAll && cfg.NATS.URL == "" {
 		return errors.New("`xvmbot bot` and `xvmbot worker` share work through an external NATS: set nats.url (or use `xvmbot serve`)")
-	}
-	for _, v := range cfg.VCenters {
-		if v.Insecure {
-			logger.Warn("TLS VERIFICATION IS OFF for this vCenter (insecure: true): anyone on the path can impersonate it and receive the service account's password",
-				"vcenter", v.Name)
-		}
 	}
 	s, err := newSystem(ctx, cfg, r, logger)
 	if err != nil {
