@@ -384,6 +384,12 @@ func (c *Config) Validate() error {
 	if c.Approvals.Quorum < 1 {
 		bad("approvals.quorum must be at least 1")
 	}
+	// A request that never expires can be approved weeks later, on a plan made for an
+	// inventory that has changed since; 0 used to mean that, silently.
+	if c.Approvals.ExpireAfter <= 0 {
+		bad("approvals.expire_after must be a positive duration such as 4h (have %s); requests always expire, "+
+			"so write a long one (e.g. 168h) for approvals that may take days", c.Approvals.ExpireAfter)
+	}
 	for name, q := range c.Approvals.QuorumByVCenter {
 		if !names[name] {
 			bad("approvals.quorum_by_vcenter: %q is not a configured vCenter", name)

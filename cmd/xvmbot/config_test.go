@@ -68,6 +68,8 @@ func TestParseConfig(t *testing.T) {
 		{"negative workers", replace("mode: http", "mode: http\n  workers: -1"), "slack.workers and slack.work_queue must not be negative"},
 		{"bad approver", replace("U012ABC, S0123GRP", "alice"), "is not a Slack user"},
 		{"secret twice", replace("signing_secret_file: signing.txt", "signing_secret_file: signing.txt\n  signing_secret: x"), "both set"},
+		{"no expiry", replace("expire_after: 2h", "expire_after: 0s"), "approvals.expire_after must be a positive duration"},
+		{"negative expiry", replace("expire_after: 2h", "expire_after: -1h"), "approvals.expire_after must be a positive duration"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
