@@ -36,6 +36,8 @@ COPY --from=build --chown=65532:65532 /out/data /var/lib/xvmbot
 WORKDIR /var/lib/xvmbot
 VOLUME ["/var/lib/xvmbot"]
 USER 65532:65532
-EXPOSE 8080
+# 8080: Slack's endpoints (http.listen, http mode); 9090: /metrics, /healthz, /readyz
+# (http.ops_listen, whose default is loopback: set 0.0.0.0:9090 in a container).
+EXPOSE 8080 9090
 ENTRYPOINT ["/usr/local/bin/xvmbot"]
 CMD ["serve", "--config", "/etc/xvmbot/xvmbot.yaml"]

@@ -41,9 +41,6 @@ type Config struct {
 	// of a request's state (approved, queued, ended) first; nothing waits for the budget.
 	// Negative: no budget.
 	EditsPerMinute int
-	// InsecureVCenters names the vCenters whose certificate is not verified (insecure: true);
-	// /xvm vcenters flags them loudly.
-	InsecureVCenters []string
 	// Digest, if its Channel is set, posts the stats to that channel every Every.
 	Digest Digest
 	// Windows are the change windows of target vCenters: the review says when moves start.

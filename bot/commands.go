@@ -324,7 +324,7 @@ func (b *Bot) runInfoVerb(ctx context.Context, cmd Command, who invocation) stri
 		ictx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		infos := b.vcenterInfos(ictx, true)
 		cancel()
-		b.tell(ctx, who, asMessage(RenderVCenters(infos, b.cfg.InsecureVCenters)))
+		b.tell(ctx, who, asMessage(RenderVCenters(infos)))
 		return outcomeOK
 	case VerbStats:
 		window, title := windowOf(cmd.Arg)

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/vcenter"
 )
 
 // How much /xvm list shows: live requests and those that ended recently, a few per group.
@@ -89,15 +91,19 @@ func listLine(r *approvals.Request, now time.Time) string {
 }
 
 // RenderVCenters renders /xvm vcenters: each configured vCenter with whether it answers,
-// its version and the full certificate thumbprint, and a loud warning for those whose
-// certificate is not verified.
-func RenderVCenters(infos []vcInfo, insecure []string) (text string, blocks []slack.Block) {
+// its version and the full certificate thumbprint, a loud warning for those whose
+// certificate is not verified, and a note where insecure: true is set but has no effect.
+func RenderVCenters(infos []vcInfo) (text string, blocks []slack.Block) {
 	var names []string
 	for _, in := range infos {
 		ep := in.ep
 		names = append(names, ep.Name)
 		head := "✅ *" + esc(ep.Name) + "*"
-		if in.err != nil || !ep.Reachable {
+		var f *vcenter.Fault
+		switch {
+		case errors.As(in.err, &f) && f.Kind == "InvalidLogin":
+			head = "❌ *" + esc(ep.Name) + "* — login refused"
+		case in.err != nil || !ep.Reachable:
 			head = "❌ *" + esc(ep.Name) + "* — not reachable"
 		}
 		if ep.Home {
@@ -120,8 +126,11 @@ func RenderVCenters(infos []vcInfo, insecure []string) (text string, blocks []sl
 		if in.err != nil {
 			lines = append(lines, "_"+esc(clipRunes(in.err.Error(), 500))+"_")
 		}
-		if slices.Contains(insecure, ep.Name) {
-			lines = append(lines, "🚨 *INSECURE: certificate verification is OFF* (insecure: true) — anyone on the path can impersonate this vCenter and receive the service account's password. Pin its thumbprint.")
+		switch ep.CertCheck {
+		case vcenter.CertUnverified:
+			lines = append(lines, "🚨 *INSECURE: certificate NOT verified* (insecure: true and no thumbprint) — anyone on the path can impersonate this vCenter and receive the service account's password. Pin its thumbprint.")
+		case vcenter.CertPinnedInsecureIgnored:
+			lines = append(lines, "🔒 Certificate pinned to the configured thumbprint (the certificate chain is not verified); `insecure: true` has no effect while a thumbprint is set.")
 		}
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(clipRunes(strings.Join(lines, "\n"), maxSectionChars)), nil, nil))
 	}

@@ -85,8 +85,12 @@ func TestRenderViewsGolden(t *testing.T) {
 		{"list_empty", func() (string, []slack.Block) { return RenderList(nil, now) }},
 		{"vcenters", func() (string, []slack.Block) {
 			eps := fxEndpoints()
-			return RenderVCenters([]vcInfo{{ep: eps[0]}, {ep: eps[1]}, {ep: vcenter.Endpoint{Name: "vc-lab"}, err: errors.New("dial tcp 10.0.0.9:443: i/o timeout")}},
-				[]string{"vc-lab"})
+			eps[1].CertCheck = vcenter.CertPinnedInsecureIgnored // insecure: true next to a thumbprint
+			refused := &vcenter.Fault{VCenter: "vc-north", Step: vcenter.StepLogin, Kind: "InvalidLogin",
+				Message: "vc-north refused the service account's credentials; xvmbot does not log in again before 09:01 UTC, so that retries do not lock the account"}
+			return RenderVCenters([]vcInfo{{ep: eps[0]}, {ep: eps[1]},
+				{ep: vcenter.Endpoint{Name: "vc-lab", CertCheck: vcenter.CertUnverified}, err: errors.New("dial tcp 10.0.0.9:443: i/o timeout")},
+				{ep: vcenter.Endpoint{Name: "vc-north"}, err: refused}})
 		}},
 		{"stats_24h", func() (string, []slack.Block) { return RenderStats(stats, "last 24 hours") }},
 		{"stats_empty", func() (string, []slack.Block) {

@@ -21,12 +21,54 @@ type Config struct {
 	// colon-separated hex. It is required unless Insecure is set, because a
 	// service account password is sent to whatever answers at URL.
 	Thumbprint string
-	// Insecure skips certificate verification. It must be written explicitly
-	// and is logged loudly, once per vCenter.
+	// Insecure allows a vCenter without a Thumbprint: its certificate is then not
+	// verified at all. Next to a Thumbprint it changes nothing (the certificate is
+	// pinned either way). See CertCheck.
 	Insecure bool
 	// Home marks the local vCenter: the source of migrate and the target of
 	// import when a request does not name one.
 	Home bool
+}
+
+// CertCheck is how xvmbot checks a vCenter's TLS certificate, as its configuration
+// decides. vCenters mostly present certificates of their own VMCA that no system root
+// trusts, so xvmbot never verifies a chain: it pins the configured thumbprint, or, with
+// insecure: true and no thumbprint, checks nothing.
+type CertCheck int
+
+// The ways a certificate is checked.
+const (
+	// CertPinned: the certificate must have the configured thumbprint.
+	CertPinned CertCheck = iota
+	// CertPinnedInsecureIgnored: the same, with insecure: true also written, which
+	// has no effect next to a thumbprint.
+	CertPinnedInsecureIgnored
+	// CertUnverified: insecure: true and no thumbprint; any certificate is accepted.
+	CertUnverified
+)
+
+// String says in plain words what is checked, for logs, `xvmbot check` and chat.
+func (k CertCheck) String() string {
+	switch k {
+	case CertPinnedInsecureIgnored:
+		return "certificate pinned to the configured thumbprint (the certificate chain is not verified); " +
+			"insecure: true has no effect while a thumbprint is set"
+	case CertUnverified:
+		return "certificate NOT verified (insecure: true and no thumbprint): anyone on the network path can " +
+			"impersonate this vCenter and receive the service account's password; set its thumbprint"
+	}
+	return "certificate pinned to the configured thumbprint (the certificate chain is not verified)"
+}
+
+// CertCheck says how the vCenter's certificate is checked with this configuration.
+func (c Config) CertCheck() CertCheck {
+	switch {
+	case c.Thumbprint == "" && c.Insecure:
+		return CertUnverified
+	case c.Insecure:
+		return CertPinnedInsecureIgnored
+	}
+	return CertPinned
 }
 
 // endpointURL is the vCenter SDK address with an explicit port, the form

@@ -1,7 +1,10 @@
 package vcenter
 
 import (
+	"context"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,5 +69,51 @@ func TestNormalizeThumbprint(t *testing.T) {
 	}
 	if _, err := normalizeThumbprint("zz:zz"); err == nil {
 		t.Error("accepted non-hex")
+	}
+}
+
+// What xvmbot says at start-up about a vCenter's certificate is what the session does
+// (session.go pins a configured thumbprint whatever insecure says): with a thumbprint
+// the certificate is pinned and insecure: true has no effect; without one, nothing is
+// verified. Info reports the same to /xvm vcenters.
+func TestCertCheckWording(t *testing.T) {
+	const tp = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01"
+	cfg := func(name, thumbprint string, insecure bool) Config {
+		// Port 1 on loopback: nobody answers, so Info fails at once, from configuration alone.
+		return Config{Name: name, URL: "https://127.0.0.1:1/sdk", Username: "svc", Password: secret.Secret("pw"),
+			Thumbprint: thumbprint, Insecure: insecure, Home: name == "vc-pinned"}
+	}
+	cfgs := []Config{cfg("vc-pinned", tp, false), cfg("vc-both", tp, true), cfg("vc-open", "", true)}
+	want := map[string]CertCheck{"vc-pinned": CertPinned, "vc-both": CertPinnedInsecureIgnored, "vc-open": CertUnverified}
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logs}, nil))
+	m, err := NewManager(cfgs, logger, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cfgs {
+		if got := c.CertCheck(); got != want[c.Name] {
+			t.Errorf("%s: CertCheck = %v, want %v", c.Name, got, want[c.Name])
+		}
+		if ep, _ := m.Info(context.Background(), c.Name); ep.CertCheck != want[c.Name] {
+			t.Errorf("%s: Info reports CertCheck %v to /xvm vcenters, want %v", c.Name, ep.CertCheck, want[c.Name])
+		}
+	}
+	warned := map[string]string{}
+	for _, r := range logRecords(t, &logs, &mu) {
+		if r["level"] == "WARN" {
+			warned[r["vcenter"].(string)], _ = r["msg"].(string)
+		}
+	}
+	if msg, ok := warned["vc-pinned"]; ok {
+		t.Errorf("a pinned vCenter is warned about: %q", msg)
+	}
+	if msg := warned["vc-both"]; !strings.Contains(msg, "certificate pinned to the configured thumbprint") ||
+		!strings.Contains(msg, "insecure: true has no effect") || strings.Contains(msg, "NOT verified") {
+		t.Errorf("insecure: true with a thumbprint is logged as %q; want: pinned, insecure has no effect", msg)
+	}
+	if msg := warned["vc-open"]; !strings.Contains(msg, "INSECURE: certificate NOT verified (insecure: true and no thumbprint)") {
+		t.Errorf("insecure: true without a thumbprint is logged as %q; want: NOT verified", msg)
 	}
 }

@@ -68,10 +68,11 @@ func NewManager(cfgs []Config, logger *slog.Logger, reg prometheus.Registerer) (
 		if cfg.Home {
 			homes = append(homes, cfg.Name)
 		}
-		if cfg.Insecure {
-			m.log.Warn("INSECURE: certificate verification is off for this vCenter; its password can be "+
-				"captured by anyone who can intercept the connection. Set vcenters[].thumbprint instead.",
-				"vcenter", cfg.Name)
+		switch check := cfg.CertCheck(); check {
+		case CertUnverified:
+			m.log.Warn("INSECURE: "+check.String(), "vcenter", cfg.Name)
+		case CertPinnedInsecureIgnored:
+			m.log.Warn("insecure: true is ignored: "+check.String(), "vcenter", cfg.Name)
 		}
 	}
 	switch {
@@ -109,7 +110,7 @@ func (m *Manager) Info(ctx context.Context, name string) (Endpoint, error) {
 	if err != nil {
 		return Endpoint{Name: name}, err
 	}
-	ep := Endpoint{Name: name, URL: c.url.String(), Home: name == m.home}
+	ep := Endpoint{Name: name, URL: c.url.String(), Home: name == m.home, CertCheck: c.cfg.CertCheck()}
 	client, peer, err := c.session(ctx)
 	if err != nil {
 		return ep, m.scrub(err)

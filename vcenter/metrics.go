@@ -11,6 +11,9 @@ type metrics struct {
 	taskResults *prometheus.CounterVec
 	up          *prometheus.GaugeVec
 	taskSeconds *prometheus.HistogramVec
+	// loginRefused is 1 while logins to a vCenter are paused after it refused the
+	// credentials: the one state in which xvmbot stops trying by itself.
+	loginRefused *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,6 +31,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name:    "xvm_vcenter_task_duration_seconds",
 			Help:    "Duration of relocation tasks, from submission to their end, by the vCenter that ran them.",
 			Buckets: []float64{1, 5, 15, 30, 60, 120, 300, 600, 1200, 2400, 3600, 7200},
+		}, []string{"vcenter"}),
+		loginRefused: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "xvm_vcenter_login_refused",
+			Help: "1 while xvmbot does not log into the vCenter because it refused the service account's credentials (InvalidLogin), else 0.",
 		}, []string{"vcenter"}),
 	}
 }

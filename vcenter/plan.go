@@ -78,7 +78,8 @@ type Endpoint struct {
 	ThumbprintSHA256 string // the same certificate's SHA-256, for operators who pin that
 	URL              string // the SDK URL, with port
 	Home             bool
-	Reachable        bool // a session could be made
+	Reachable        bool      // a session could be made
+	CertCheck        CertCheck // how the certificate is checked, from the configuration
 }
 
 // NIC is one virtual network adapter of a VM.

@@ -22,6 +22,15 @@ import (
 // whether it is still alive; vCenter's own idle timeout is 30 minutes.
 const sessionRecheck = 30 * time.Second
 
+// After a vCenter refuses the service account's credentials (InvalidLogin), no login
+// is tried for a pause that doubles with each further refusal, up to the cap: SSO
+// locks an account after a few failed logins (five by default), and probes, retries
+// and users' commands would otherwise each send the wrong password once more.
+const (
+	firstLoginBackoff = time.Minute
+	maxLoginBackoff   = 30 * time.Minute
+)
+
 // conn is the cached session with one vCenter. Its fields below lock are
 // guarded by the one-slot channel, so a caller waiting for someone else's
 // login can still give up when its context ends.
@@ -32,10 +41,22 @@ type conn struct {
 	log     *slog.Logger
 	metrics *metrics
 
+	now func() time.Time
+
 	lock    chan struct{}
 	client  *vim25.Client
 	checked time.Time
 	peer    *x509.Certificate // certificate seen (and verified) at the last login
+	refusal loginRefusal
+}
+
+// loginRefusal is what a conn remembers of refused logins: while until is ahead, a
+// session is refused without asking the vCenter.
+type loginRefusal struct {
+	pause time.Duration // the current pause; 0 while logins are accepted
+	at    time.Time     // when the vCenter last refused
+	until time.Time     // no login before this
+	err   error         // the vCenter's own refusal, kept for errors.Is/As
 }
 
 func newConn(cfg Config, log *slog.Logger, m *metrics) (*conn, error) {
@@ -43,12 +64,13 @@ func newConn(cfg Config, log *slog.Logger, m *metrics) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{cfg: cfg, url: u, log: log.With("vcenter", cfg.Name), metrics: m, lock: make(chan struct{}, 1)}
+	c := &conn{cfg: cfg, url: u, log: log.With("vcenter", cfg.Name), metrics: m, now: time.Now, lock: make(chan struct{}, 1)}
 	if cfg.Thumbprint != "" {
 		if c.tp, err = normalizeThumbprint(cfg.Thumbprint); err != nil {
 			return nil, err
 		}
 	}
+	m.loginRefused.WithLabelValues(cfg.Name).Set(0)
 	return c, nil
 }
 
@@ -71,27 +93,80 @@ func (c *conn) session(ctx context.Context) (*vim25.Client, *x509.Certificate, e
 	}
 	defer c.release()
 
-	if c.client != nil && time.Since(c.checked) < sessionRecheck {
+	if c.client != nil && c.now().Sub(c.checked) < sessionRecheck {
 		return c.client, c.peer, nil
 	}
 	if c.client != nil {
 		us, err := session.NewManager(c.client).UserSession(ctx)
 		if err == nil && us != nil {
-			c.checked = time.Now()
+			c.checked = c.now()
 			return c.client, c.peer, nil
 		}
 		c.log.Info("vcenter session no longer valid, logging in again", "err", err)
 		c.client = nil
 	}
+	if c.now().Before(c.refusal.until) {
+		return nil, nil, c.refusedFault()
+	}
 
 	client, peer, err := c.login(ctx)
 	if err != nil {
 		c.metrics.up.WithLabelValues(c.cfg.Name).Set(0)
+		if isInvalidLogin(err) {
+			c.refused(err)
+			return nil, nil, c.refusedFault()
+		}
 		return nil, nil, err
 	}
 	c.metrics.up.WithLabelValues(c.cfg.Name).Set(1)
-	c.client, c.peer, c.checked = client, peer, time.Now()
+	if c.refusal.pause > 0 {
+		c.log.Info("vcenter accepts the service account's credentials again")
+		c.refusal = loginRefusal{}
+		c.metrics.loginRefused.WithLabelValues(c.cfg.Name).Set(0)
+	}
+	c.client, c.peer, c.checked = client, peer, c.now()
 	return client, peer, nil
+}
+
+// refused starts or lengthens the pause after the vCenter refused the credentials. The
+// first refusal of a run of them is logged at ERROR with what to fix; the later ones,
+// which only confirm it, at WARN.
+func (c *conn) refused(err error) {
+	first := c.refusal.pause == 0
+	pause := min(2*c.refusal.pause, maxLoginBackoff)
+	if first {
+		pause = firstLoginBackoff
+	}
+	now := c.now()
+	c.refusal = loginRefusal{pause: pause, at: now, until: now.Add(pause), err: err}
+	c.metrics.loginRefused.WithLabelValues(c.cfg.Name).Set(1)
+	if first {
+		c.log.Error("vcenter refused the service account's credentials; not logging in again for a while, so that "+
+			"retries do not lock the account: check the username and password (or password_file) of this vCenter "+
+			"and that the account is not locked in vCenter SSO, then restart xvmbot",
+			"username", c.cfg.Username, "retry_at", c.refusal.until.UTC().Format(time.RFC3339), "err", err)
+		return
+	}
+	c.log.Warn("vcenter still refuses the service account's credentials", "username", c.cfg.Username,
+		"retry_at", c.refusal.until.UTC().Format(time.RFC3339))
+}
+
+// refusedFault is the answer to everything that needs a session while logins are
+// paused: the vCenter's refusal in plain words and when xvmbot will try again.
+func (c *conn) refusedFault() *Fault {
+	name := c.cfg.Name
+	t := faultTexts["InvalidLogin"]
+	said := t.message(name, name)
+	var f *Fault
+	if errors.As(c.refusal.err, &f) && f.Message != "" {
+		said = f.Message // with the vCenter's own words
+	}
+	return &Fault{
+		VCenter: name, Step: StepLogin, Kind: "InvalidLogin", Err: c.refusal.err,
+		Message: fmt.Sprintf("%s; xvmbot does not log in again before %s, so that retries do not lock the account",
+			said, c.refusal.until.UTC().Format("15:04 MST")),
+		Hint: t.hint(name, name) + ", and that the account is not locked in vCenter SSO; restart xvmbot after changing them",
+	}
 }
 
 // invalidate drops client if it is still the cached one, so the next call
@@ -219,6 +294,12 @@ func (c *conn) logout(ctx context.Context) {
 		c.log.Warn("vcenter logout failed", "err", err)
 	}
 	c.client = nil
+}
+
+// isInvalidLogin reports whether the vCenter refused the credentials of a login.
+func isInvalidLogin(err error) bool {
+	var f *Fault
+	return errors.As(err, &f) && f.Kind == "InvalidLogin"
 }
 
 // isNotAuthenticated reports whether a call failed because the session is gone.

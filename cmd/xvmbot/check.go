@@ -47,8 +47,12 @@ func runCheck(ctx context.Context, cfg *Config, out io.Writer, logger *slog.Logg
 	for _, v := range cfg.VCenters {
 		ep, err := mgr.Info(ctx, v.Name)
 		detail := fmt.Sprintf("vCenter %s, instance %s, thumbprint %s", ep.Version, ep.InstanceUUID, ep.Thumbprint)
-		if v.Insecure {
-			detail += "  ⚠ insecure: true — certificate NOT verified"
+		vcfg := vcenter.Config{Thumbprint: v.Thumbprint, Insecure: v.Insecure}
+		switch check := vcfg.CertCheck(); check {
+		case vcenter.CertUnverified:
+			detail += "  ⚠ " + check.String()
+		case vcenter.CertPinnedInsecureIgnored:
+			detail += "  note: " + check.String()
 		}
 		if v.Home {
 			detail += "  (home)"

@@ -70,6 +70,34 @@ func TestCheck(t *testing.T) {
 	if strings.Contains(text, "wrong-password") || strings.Contains(text, lab.VC("vc-west").Password) {
 		t.Errorf("check output leaks a password:\n%s", text)
 	}
+
+	// insecure: true says what really happens: next to a thumbprint the certificate is
+	// still pinned; without one, nothing is verified.
+	out.Reset()
+	err = runCheck(ctx, mk(func(c *Config) {
+		c.VCenters[0].Insecure = true
+		c.VCenters[1].Insecure, c.VCenters[1].Thumbprint = true, ""
+	}), &out, logger)
+	if err != nil {
+		t.Fatalf("check with insecure vCenters: %v\n%s", err, out.String())
+	}
+	line := func(prefix string) string {
+		for _, l := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		}
+		t.Fatalf("no line %q in:\n%s", prefix, out.String())
+		return ""
+	}
+	east, west := line("ok    vcenter vc-east"), line("ok    vcenter vc-west")
+	if !strings.Contains(east, "certificate pinned to the configured thumbprint") || !strings.Contains(east, "insecure: true has no effect") ||
+		strings.Contains(east, "NOT verified") {
+		t.Errorf("vc-east (insecure: true with a thumbprint) reads %q; want pinned, insecure without effect", east)
+	}
+	if !strings.Contains(west, "certificate NOT verified (insecure: true and no thumbprint)") {
+		t.Errorf("vc-west (insecure: true, no thumbprint) reads %q; want NOT verified", west)
+	}
 }
 
 func TestSimPrintsAUsableConfig(t *testing.T) {

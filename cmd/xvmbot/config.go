@@ -64,9 +64,16 @@ type DigestConfig struct {
 	Window  time.Duration `yaml:"window"` // what each post covers; default every
 }
 
-// HTTPConfig is the listener for Slack requests, metrics and probes.
+// HTTPConfig is where xvmbot listens: Slack's requests on one address, the operator's
+// metrics and probes on another, so that the one exposed to Slack serves nothing else
+// and the other can stay on loopback or inside the cluster.
 type HTTPConfig struct {
+	// Listen serves /slack/commands, /slack/interactions and /slack/options; it is
+	// opened only by a process that runs the bot in http mode.
 	Listen string `yaml:"listen"`
+	// OpsListen serves /metrics, /healthz and /readyz, in every process. Default
+	// 127.0.0.1:9090: loopback, so nothing outside the host reads them unless asked.
+	OpsListen string `yaml:"ops_listen"`
 }
 
 // NATSConfig says which NATS to use.
@@ -262,7 +269,7 @@ func expandNode(n *yaml.Node, lookup func(string) (string, bool)) error {
 func defaultConfig() *Config {
 	return &Config{
 		Slack:     SlackConfig{Mode: "socket", ProgressInterval: 3 * time.Second},
-		HTTP:      HTTPConfig{Listen: "127.0.0.1:8080"},
+		HTTP:      HTTPConfig{Listen: "127.0.0.1:8080", OpsListen: "127.0.0.1:9090"},
 		NATS:      NATSConfig{DataDir: "./xvm-data", Replicas: 1},
 		Approvals: ApprovalsConfig{Quorum: 1, ExpireAfter: 4 * time.Hour, RunWithin: approvals.DefaultRunWithin},
 		// vSphere's own cost model: a vMotion without shared storage costs 4 of a host's
@@ -342,9 +349,7 @@ func (c *Config) Validate() error {
 	if c.Slack.BotToken.IsZero() {
 		bad("slack.bot_token is required (an xoxb- bot token)")
 	}
-	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
-		bad("http.listen %q: %v", c.HTTP.Listen, err)
-	}
+	c.HTTP.validate(bad)
 	if c.NATS.URL == "" && c.NATS.DataDir == "" {
 		bad("nats.data_dir is required for the embedded server")
 	}
@@ -404,6 +409,12 @@ func (c *Config) Validate() error {
 	if c.Approvals.RunWithin < time.Second {
 		bad("approvals.run_within must be at least 1s (default 168h): it is how long after its approval a job may still start")
 	}
+	// A request that never expires can be approved weeks later, on a plan made for an
+	// inventory that has changed since; 0 used to mean that, silently.
+	if c.Approvals.ExpireAfter <= 0 {
+		bad("approvals.expire_after must be a positive duration such as 4h (have %s); requests always expire, "+
+			"so write a long one (e.g. 168h) for approvals that may take days", c.Approvals.ExpireAfter)
+	}
 	for name, q := range c.Approvals.QuorumByVCenter {
 		if !names[name] {
 			bad("approvals.quorum_by_vcenter: %q is not a configured vCenter", name)
@@ -421,13 +432,23 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// insecureVCenters names the vCenters whose certificate is not verified (insecure: true).
-func (c *Config) insecureVCenters() []string {
-	var out []string
-	for _, v := range c.VCenters {
-		if v.Insecure {
-			out = append(out, v.Name)
-		}
+// validate checks both addresses and that they differ: the Slack listener must not
+// also serve metrics and probes, which is what sharing an address would ask for.
+func (h HTTPConfig) validate(bad func(string, ...any)) {
+	lhost, lport, lerr := net.SplitHostPort(h.Listen)
+	if lerr != nil {
+		bad("http.listen %q: %v", h.Listen, lerr)
 	}
-	return out
+	ohost, oport, oerr := net.SplitHostPort(h.OpsListen)
+	if oerr != nil {
+		bad("http.ops_listen %q: %v (it serves /metrics, /healthz and /readyz; default 127.0.0.1:9090)", h.OpsListen, oerr)
+	}
+	if lerr != nil || oerr != nil || lport != oport || lport == "0" {
+		return
+	}
+	wildcard := func(host string) bool { return host == "" || host == "0.0.0.0" || host == "::" }
+	if lhost == ohost || wildcard(lhost) || wildcard(ohost) {
+		bad("http.ops_listen %q and http.listen %q are the same address: /metrics, /healthz and /readyz have their "+
+			"own listener, apart from Slack's endpoints; give ops_listen another port (default 127.0.0.1:9090)", h.OpsListen, h.Listen)
+	}
 }

@@ -52,7 +52,8 @@ func TestParseConfig(t *testing.T) {
 	if cfg.VCenters[0].Password.Reveal() != env["EAST_PW"] || cfg.VCenters[1].Password.Reveal() != "west: pw # not yaml" {
 		t.Fatalf("vcenter passwords not resolved exactly")
 	}
-	if cfg.Approvals.Quorum != 2 || cfg.Approvals.ExpireAfter.Hours() != 2 || cfg.HTTP.Listen != "127.0.0.1:8080" || cfg.NATS.DataDir != "./xvm-data" {
+	if cfg.Approvals.Quorum != 2 || cfg.Approvals.ExpireAfter.Hours() != 2 || cfg.HTTP.Listen != "127.0.0.1:8080" ||
+		cfg.HTTP.OpsListen != "127.0.0.1:9090" || cfg.NATS.DataDir != "./xvm-data" {
 		t.Fatalf("values/defaults wrong: %+v", cfg)
 	}
 
@@ -70,6 +71,11 @@ func TestParseConfig(t *testing.T) {
 		{"run_within zero", replace("expire_after: 2h", "expire_after: 2h\n  run_within: 0s"), "approvals.run_within must be at least 1s"},
 		{"trusted key not a key", replace("expire_after: 2h", "expire_after: 2h\n  trusted_keys: [SUAFORGOTTHEPUBLICONE]"), "is not a public key"},
 		{"secret twice", replace("signing_secret_file: signing.txt", "signing_secret_file: signing.txt\n  signing_secret: x"), "both set"},
+		{"no expiry", replace("expire_after: 2h", "expire_after: 0s"), "approvals.expire_after must be a positive duration"},
+		{"negative expiry", replace("expire_after: 2h", "expire_after: -1h"), "approvals.expire_after must be a positive duration"},
+		{"ops on the slack address", good + "\nhttp:\n  listen: 127.0.0.1:8080\n  ops_listen: 127.0.0.1:8080\n", "http.ops_listen \"127.0.0.1:8080\" and http.listen \"127.0.0.1:8080\" are the same address"},
+		{"ops on the default slack port", good + "\nhttp:\n  ops_listen: 0.0.0.0:8080\n", "are the same address"},
+		{"ops without a port", good + "\nhttp:\n  ops_listen: localhost\n", "http.ops_listen \"localhost\""},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

@@ -80,7 +80,7 @@ func runDemo(ctx context.Context, out io.Writer, verbose bool) error {
 	cfg := defaultConfig()
 	cfg.Slack = SlackConfig{Mode: "http", BotToken: secret.Secret("xoxb-demo-" + randomHex(8)), SigningSecret: secret.Secret(signing),
 		APIURL: ws.APIURL(), Channels: []string{demoChannel}, ProgressInterval: 400 * time.Millisecond}
-	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.HTTP.Listen, cfg.HTTP.OpsListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.NATS.DataDir = filepath.Join(dir, "nats")
 	cfg.NATS.RetryDelay = 300 * time.Millisecond
 	cfg.Worker = WorkerConfig{Name: "demo-worker", MaxAttempts: 2}
@@ -105,7 +105,7 @@ func runDemo(ctx context.Context, out io.Writer, verbose bool) error {
 		stop()
 		<-done
 	}()
-	ws.UseHTTP("http://"+sys.Addr(), signing)
+	ws.UseHTTP("http://"+sys.SlackAddr(), signing)
 
 	d := &demo{out: out, ws: ws, lab: lab, sys: sys, shown: map[string]int{}, last: map[string]string{}}
 	d.script(ctx)
@@ -394,7 +394,7 @@ func (d *demo) verifyStayed(ctx context.Context, vm, from, to string) {
 }
 
 func (d *demo) metrics(ctx context.Context) {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.sys.Addr()+"/metrics", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.sys.OpsAddr()+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		d.fail("GET /metrics: %v", err)

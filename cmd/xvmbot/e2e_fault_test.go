@@ -226,7 +226,7 @@ func newFleet(t *testing.T, o fleetOpt) *fleet {
 }
 
 // config is the YAML of one process, as a map so tests can change any key.
-func (f *fleet) config(name string, port int) map[string]any {
+func (f *fleet) config(name string, port, opsPort int) map[string]any {
 	vcs := []any{}
 	for i, vc := range f.lab.VCs() {
 		vcs = append(vcs, map[string]any{"name": vc.Name, "url": vc.URL.String(), "username": vc.Username,
@@ -239,7 +239,7 @@ func (f *fleet) config(name string, port int) map[string]any {
 	return map[string]any{
 		"slack": map[string]any{"mode": "http", "bot_token": "xoxb-fault-token", "signing_secret_file": filepath.Join(f.dir, "signing"),
 			"api_url": f.ws.APIURL(), "progress_interval": "100ms"},
-		"http":     map[string]any{"listen": fmt.Sprintf("127.0.0.1:%d", port)},
+		"http":     map[string]any{"listen": fmt.Sprintf("127.0.0.1:%d", port), "ops_listen": fmt.Sprintf("127.0.0.1:%d", opsPort)},
 		"nats":     natsCfg,
 		"vcenters": vcs,
 		"approvals": map[string]any{"approvers": []string{uBoss, gOps, uReq}, "quorum": 1, "expire_after": "1h",
@@ -250,14 +250,15 @@ func (f *fleet) config(name string, port int) map[string]any {
 	}
 }
 
-// proc is one xvmbot process; restart brings it back with the same config and port.
+// proc is one xvmbot process; restart brings it back with the same config and ports.
 type proc struct {
-	f      *fleet
-	name   string
-	role   string
-	port   int
-	config string
-	runs   int
+	f       *fleet
+	name    string
+	role    string
+	port    int // http.listen: Slack's endpoints (a bot in http mode)
+	opsPort int // http.ops_listen: /metrics, /healthz, /readyz
+	config  string
+	runs    int
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -267,7 +268,8 @@ type proc struct {
 }
 
 // start writes the config (after mut) and starts `xvmbot <role>`; it returns once /readyz
-// answers (NATS connected), so a test never races a process's start-up.
+// answers ready (NATS connected) with every check run once, so a test never races a
+// process's start-up.
 func (f *fleet) start(role, name string, mut func(map[string]any)) *proc {
 	f.t.Helper()
 	p := f.startNoWait(role, name, mut)
@@ -277,8 +279,8 @@ func (f *fleet) start(role, name string, mut func(map[string]any)) *proc {
 
 func (f *fleet) startNoWait(role, name string, mut func(map[string]any)) *proc {
 	f.t.Helper()
-	port := freePort(f.t)
-	cfg := f.config(name, port)
+	port, opsPort := freePort(f.t), freePort(f.t)
+	cfg := f.config(name, port, opsPort)
 	if role != "worker" {
 		// Only what runs the bot holds the approval signing key.
 		cfg["approvals"].(map[string]any)["signing_key_file"] = filepath.Join(f.dir, "approval.nk")
@@ -294,7 +296,7 @@ func (f *fleet) startNoWait(role, name string, mut func(map[string]any)) *proc {
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		f.t.Fatal(err)
 	}
-	p := &proc{f: f, name: name, role: role, port: port, config: path}
+	p := &proc{f: f, name: name, role: role, port: port, opsPort: opsPort, config: path}
 	f.mu.Lock()
 	f.procs = append(f.procs, p)
 	f.mu.Unlock()
@@ -331,7 +333,11 @@ func (p *proc) run() {
 	}()
 }
 
+// addr is where the process serves Slack's endpoints (http.listen).
 func (p *proc) addr() string { return fmt.Sprintf("127.0.0.1:%d", p.port) }
+
+// opsAddr is where the process serves /metrics, /healthz and /readyz (http.ops_listen).
+func (p *proc) opsAddr() string { return fmt.Sprintf("127.0.0.1:%d", p.opsPort) }
 
 func (p *proc) awaitReady() {
 	t := p.f.t
@@ -347,10 +353,12 @@ func (p *proc) awaitReady() {
 			t.Fatalf("%s exited during start-up (%v):\n%s", p.name, p.exitErr(), p.log())
 		default:
 		}
-		resp, err := client.Get("http://" + p.addr() + "/readyz")
+		resp, err := client.Get("http://" + p.opsAddr() + "/readyz")
 		if err == nil {
+			var rep readyReport
+			derr := json.NewDecoder(resp.Body).Decode(&rep)
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if derr == nil && resp.StatusCode == http.StatusOK && checked(resp.StatusCode, rep) {
 				return
 			}
 		}
@@ -985,7 +993,7 @@ func TestFaultVCenterDownAtStartup(t *testing.T) {
 		Ready  bool              `json:"ready"`
 		Checks map[string]string `json:"checks"`
 	}
-	if code := getJSON(t, "http://"+b.addr()+"/readyz", &ready); code != http.StatusOK || !ready.Ready {
+	if code := getJSON(t, "http://"+b.opsAddr()+"/readyz", &ready); code != http.StatusOK || !ready.Ready {
 		t.Fatalf("/readyz = %d %+v; a vCenter outage must not take the bot out of rotation", code, ready)
 	}
 	if !strings.HasPrefix(ready.Checks["vcenter:vc-west"], "degraded") || ready.Checks["vcenter:vc-east"] != "ok" {
@@ -1296,7 +1304,7 @@ func TestVCenterTLSPinningIsVisible(t *testing.T) {
 	var ready struct {
 		Checks map[string]string `json:"checks"`
 	}
-	getJSON(t, "http://"+b.addr()+"/readyz", &ready)
+	getJSON(t, "http://"+b.opsAddr()+"/readyz", &ready)
 	if c := ready.Checks["vcenter:vc-east"]; !strings.HasPrefix(c, "degraded") || !strings.Contains(strings.ToLower(c), "thumbprint") {
 		t.Errorf("/readyz for the mismatched vc-east = %q, want degraded naming the thumbprint", c)
 	}

@@ -35,33 +35,195 @@ func getJSON(t *testing.T, url string, v any) int {
 	return resp.StatusCode
 }
 
+// readyz reads sys's /readyz.
+func (h *harness) readyz(sys *system) (int, readyReport) {
+	h.t.Helper()
+	var rep readyReport
+	code := getJSON(h.t, "http://"+sys.OpsAddr()+"/readyz", &rep)
+	return code, rep
+}
+
+// awaitReadyz waits until sys's /readyz satisfies cond and returns that answer.
+func (h *harness) awaitReadyz(sys *system, what string, cond func(code int, rep readyReport) bool) readyReport {
+	h.t.Helper()
+	var rep readyReport
+	h.await("/readyz: "+what, func() bool {
+		var code int
+		code, rep = h.readyz(sys)
+		return cond(code, rep)
+	})
+	return rep
+}
+
+// checked is a readiness condition: every check has answered at least once.
+func checked(_ int, rep readyReport) bool {
+	for _, c := range rep.Checks {
+		if strings.HasPrefix(c, "pending") {
+			return false
+		}
+	}
+	return len(rep.Checks) > 0
+}
+
 // /healthz says the process lives; /readyz says what is degraded: a vCenter that stops
-// answering is reported but does not make the process unready (the bot keeps answering).
+// answering is reported but does not make the process unready (the bot keeps answering),
+// and each check says how old its state is.
 func TestHealthAndReadiness(t *testing.T) {
-	h := newHarness(t)
-	base := "http://" + h.sys.Addr()
+	h := newHarnessWith(t, roleAll, func(s *system) { s.ready.every = 100 * time.Millisecond })
+	base := "http://" + h.sys.OpsAddr()
 	if code := getJSON(t, base+"/healthz", nil); code != http.StatusOK {
 		t.Fatalf("/healthz = %d", code)
 	}
-	var ready struct {
-		Ready  bool              `json:"ready"`
-		Checks map[string]string `json:"checks"`
-	}
-	if code := getJSON(t, base+"/readyz", &ready); code != http.StatusOK || !ready.Ready {
+	ready := h.awaitReadyz(h.sys, "every check answered", checked)
+	if code, _ := h.readyz(h.sys); code != http.StatusOK || !ready.Ready {
 		t.Fatalf("/readyz = %d %+v", code, ready)
 	}
 	for _, c := range []string{"nats", "vcenter:vc-east", "vcenter:vc-west", "slack"} {
 		if ready.Checks[c] != "ok" {
 			t.Errorf("check %s = %q, want ok", c, ready.Checks[c])
 		}
+		if age, ok := ready.AgeSeconds[c]; !ok || age < 0 {
+			t.Errorf("check %s has no age (%v, %v): %+v", c, age, ok, ready)
+		}
 	}
 	h.lab.VC("vc-west").SetDown(true)
 	defer h.lab.VC("vc-west").SetDown(false)
-	if code := getJSON(t, base+"/readyz", &ready); code != http.StatusOK || !ready.Ready {
+	ready = h.awaitReadyz(h.sys, "vc-west degraded", func(_ int, rep readyReport) bool {
+		return strings.HasPrefix(rep.Checks["vcenter:vc-west"], "degraded")
+	})
+	if code, _ := h.readyz(h.sys); code != http.StatusOK || !ready.Ready {
 		t.Fatalf("/readyz with vc-west down = %d %+v; a vCenter outage must not take the bot out of rotation", code, ready)
 	}
-	if !strings.HasPrefix(ready.Checks["vcenter:vc-west"], "degraded") {
-		t.Errorf("vc-west outage not reported: %+v", ready.Checks)
+}
+
+// /readyz answers from the state the background refresher keeps: however often it is
+// asked, it sends no request to any vCenter.
+func TestReadyzDoesNotReachVCenters(t *testing.T) {
+	h := newHarnessWith(t, roleAll, func(s *system) { s.ready.every = time.Hour }) // one round only
+	h.awaitReadyz(h.sys, "every check answered", checked)
+	east, west := h.lab.VC("vc-east"), h.lab.VC("vc-west")
+	e0, w0 := east.Requests(), west.Requests()
+	for range 25 {
+		if code, rep := h.readyz(h.sys); code != http.StatusOK || rep.Checks["vcenter:vc-west"] != "ok" {
+			t.Fatalf("/readyz = %d %+v", code, rep)
+		}
+	}
+	if e, w := east.Requests()-e0, west.Requests()-w0; e != 0 || w != 0 {
+		t.Errorf("25 /readyz calls sent %d requests to vc-east and %d to vc-west, want none", e, w)
+	}
+}
+
+// http.ops_listen serves /metrics, /healthz and /readyz and nothing else; http.listen
+// serves Slack's endpoints and nothing else, and is opened only by a bot in http mode.
+func TestOpsListenerIsSeparate(t *testing.T) {
+	h := newHarnessRole(t, roleBot, func(c *Config) { c.NATS.Listen = "127.0.0.1:-1" })
+	slackBase, opsBase := "http://"+h.sys.SlackAddr(), "http://"+h.sys.OpsAddr()
+	if h.sys.SlackAddr() == "" || h.sys.SlackAddr() == h.sys.OpsAddr() {
+		t.Fatalf("slack listener %q, ops listener %q: want two addresses", h.sys.SlackAddr(), h.sys.OpsAddr())
+	}
+	status := func(method, url string) int {
+		t.Helper()
+		req, err := http.NewRequestWithContext(h.ctx, method, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, path := range []string{"/metrics", "/healthz", "/readyz"} {
+		if code := status(http.MethodGet, slackBase+path); code != http.StatusNotFound {
+			t.Errorf("GET %s on http.listen = %d, want 404", path, code)
+		}
+	}
+	if code := status(http.MethodGet, opsBase+"/metrics"); code != http.StatusOK {
+		t.Errorf("GET /metrics on http.ops_listen = %d, want 200", code)
+	}
+	if !h.metric(h.sys, `xvm_vcenter_login_refused{vcenter="vc-west"} 0`) {
+		t.Errorf("/metrics on http.ops_listen lacks xvm_vcenter_login_refused for vc-west")
+	}
+	for _, path := range []string{"/slack/commands", "/slack/interactions", "/slack/options"} {
+		if code := status(http.MethodPost, opsBase+path); code != http.StatusNotFound {
+			t.Errorf("POST %s on http.ops_listen = %d, want 404", path, code)
+		}
+	}
+	// A signed command still reaches the bot on http.listen.
+	n := len(h.ws.Ephemerals(uReq))
+	if rep, err := h.ws.Command(h.ctx, uReq, chan1, "help"); err != nil || rep.Status != http.StatusOK {
+		t.Fatalf("/xvm help on http.listen: %v %+v", err, rep)
+	}
+	h.awaitEphemeral(uReq, n, "migrate")
+
+	// A worker and a bot in socket mode open no Slack listener, only their ops one.
+	for _, c := range []struct {
+		name string
+		role role
+		opt  harnessOpt
+	}{
+		{"worker", roleWorker, func(c *Config) { c.NATS.URL = h.sys.embedded.ClientURL() }},
+		{"socket-mode bot", roleBot, func(c *Config) {
+			c.NATS.URL = h.sys.embedded.ClientURL()
+			socketMode(c)
+		}},
+	} {
+		sys, err := newSystem(h.ctx, h.config(c.opt), c.role, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.runSystem(sys)
+		if sys.SlackAddr() != "" {
+			t.Errorf("%s listens for Slack on %s", c.name, sys.SlackAddr())
+		}
+		if code := getJSON(t, "http://"+sys.OpsAddr()+"/healthz", nil); code != http.StatusOK {
+			t.Errorf("%s: /healthz on http.ops_listen = %d", c.name, code)
+		}
+	}
+}
+
+// A vCenter that refuses the service account's password is tried once, not once per
+// /readyz call or command: vCenter SSO would lock the account after a few. /readyz,
+// /xvm vcenters, a pre-flight against it and xvm_vcenter_up all say so.
+func TestRefusedPasswordIsNotRetried(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.VCenters[1].Password = "not-the-password" })
+	west := h.lab.VC("vc-west")
+	ready := h.awaitReadyz(h.sys, "vc-west refused", func(_ int, rep readyReport) bool {
+		return strings.Contains(rep.Checks["vcenter:vc-west"], "refused")
+	})
+	if c := ready.Checks["vcenter:vc-west"]; !strings.HasPrefix(c, "degraded") || !strings.Contains(c, "does not log in again before") {
+		t.Errorf("/readyz for vc-west = %q, want degraded, saying when xvmbot tries again", c)
+	}
+	if !ready.Ready || ready.Checks["vcenter:vc-east"] != "ok" {
+		t.Errorf("/readyz = %+v; a refused vCenter must not take the bot out of rotation", ready)
+	}
+	for range 30 {
+		h.readyz(h.sys)
+	}
+	for range 3 {
+		n := len(h.ws.Ephemerals(uReq))
+		if _, err := h.ws.Command(h.ctx, uReq, chan1, "vcenters"); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.awaitEphemeral(uReq, n, "vc-west"); !strings.Contains(got, "login refused") {
+			t.Errorf("/xvm vcenters does not say vc-west refused the login:\n%s", got)
+		}
+		n = len(h.ws.Ephemerals(uReq))
+		if _, err := h.ws.Command(h.ctx, uReq, chan1, "migrate web-01 to vc-west"); err != nil {
+			t.Fatal(err)
+		}
+		h.awaitEphemeral(uReq, n, "refused the service account's credentials")
+	}
+	if got := west.RefusedLogins(); got != 1 {
+		t.Errorf("vc-west saw %d logins with the wrong password over 30 /readyz calls and 6 commands, want 1", got)
+	}
+	for _, line := range []string{`xvm_vcenter_up{vcenter="vc-west"} 0`, `xvm_vcenter_login_refused{vcenter="vc-west"} 1`,
+		`xvm_vcenter_login_refused{vcenter="vc-east"} 0`} {
+		if !h.metric(h.sys, line) {
+			t.Errorf("/metrics lacks %s", line)
+		}
 	}
 }
 
@@ -108,7 +270,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		everything.Write(m.Blocks)
 	}
 	for _, sys := range []*system{h.sys, wsys} {
-		resp, err := http.Get("http://" + sys.Addr() + "/metrics")
+		resp, err := http.Get("http://" + sys.OpsAddr() + "/metrics")
 		if err != nil {
 			t.Fatal(err)
 		}

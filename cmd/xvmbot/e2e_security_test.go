@@ -124,7 +124,7 @@ func (a *attacker) editRequest(ctx context.Context, id string, edit func(rec map
 // `xvm_jobs_refused_total{reason="mismatch"}`; -1 if it is not there.
 func (p *proc) metric(sample string) float64 {
 	p.f.t.Helper()
-	resp, err := http.Get("http://" + p.addr() + "/metrics")
+	resp, err := http.Get("http://" + p.opsAddr() + "/metrics")
 	if err != nil {
 		p.f.t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ func (h *harness) startStoppable(cfg *Config) *stoppable {
 	}
 	h.t.Cleanup(st.stop)
 	if cfg.Slack.Mode == "http" {
-		h.ws.UseHTTP("http://"+sys.Addr(), h.signing)
+		h.ws.UseHTTP("http://"+sys.SlackAddr(), h.signing)
 	} else {
 		h.ws.UseSocketMode()
 	}

@@ -54,6 +54,13 @@ func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 
 func newHarnessRole(t *testing.T, r role, opts ...harnessOpt) *harness {
 	t.Helper()
+	return newHarnessWith(t, r, nil, opts...)
+}
+
+// newHarnessWith is newHarnessRole with sysMut applied to the system before it runs
+// (nil: none), for tests that change what no config key sets.
+func newHarnessWith(t *testing.T, r role, sysMut func(*system), opts ...harnessOpt) *harness {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(600*time.Millisecond))
@@ -72,9 +79,9 @@ func newHarnessRole(t *testing.T, r role, opts ...harnessOpt) *harness {
 	if r != roleAll {
 		cfg.Approvals.SigningKeyFile = h.keyFile // as a bot apart from its workers must be given
 	}
-	h.sys = h.start(cfg, r)
+	h.sys = h.startWith(cfg, r, sysMut)
 	if cfg.Slack.Mode == "http" {
-		ws.UseHTTP("http://"+h.sys.Addr(), h.signing)
+		ws.UseHTTP("http://"+h.sys.SlackAddr(), h.signing)
 	} else {
 		ws.UseSocketMode()
 	}
@@ -85,7 +92,7 @@ func (h *harness) config(opts ...harnessOpt) *Config {
 	cfg := defaultConfig()
 	cfg.Slack = SlackConfig{Mode: "http", BotToken: "xoxb-test-token", SigningSecret: secret.Secret(h.signing),
 		APIURL: h.ws.APIURL(), ProgressInterval: 50 * time.Millisecond}
-	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.HTTP.Listen, cfg.HTTP.OpsListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.NATS.DataDir = filepath.Join(h.t.TempDir(), "nats")
 	cfg.NATS.RetryDelay = 100 * time.Millisecond
 	cfg.Worker = WorkerConfig{Name: "w1", MaxAttempts: 2}
@@ -115,6 +122,11 @@ func (h *harness) config(opts ...harnessOpt) *Config {
 
 func (h *harness) start(cfg *Config, r role) *system {
 	h.t.Helper()
+	return h.startWith(cfg, r, nil)
+}
+
+func (h *harness) startWith(cfg *Config, r role, sysMut func(*system)) *system {
+	h.t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(testWriter{h.t}, nil))
@@ -122,6 +134,9 @@ func (h *harness) start(cfg *Config, r role) *system {
 	sys, err := newSystem(h.ctx, cfg, r, logger)
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if sysMut != nil {
+		sysMut(sys)
 	}
 	h.runSystem(sys)
 	return sys
@@ -243,7 +258,7 @@ func (h *harness) transcript() string {
 
 func (h *harness) metric(sys *system, line string) bool {
 	h.t.Helper()
-	resp, err := http.Get("http://" + sys.Addr() + "/metrics")
+	resp, err := http.Get("http://" + sys.OpsAddr() + "/metrics")
 	if err != nil {
 		h.t.Fatal(err)
 	}

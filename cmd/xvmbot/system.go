@@ -59,11 +59,45 @@ type system struct {
 	svc      *approvals.Service
 	bot      *bot.Bot
 	worker   *worker.Worker
-	listener net.Listener
-	http     *http.Server
+	ready    *readiness
+	// ops serves /metrics, /healthz and /readyz on http.ops_listen, in every process;
+	// slack serves Slack's endpoints on http.listen, only in a bot in http mode (nil else).
+	ops   *listening
+	slack *listening
 }
 
-// newSystem builds every component the role needs and opens the HTTP listener; nothing
+// listening is one HTTP server and the listener it serves.
+type listening struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+// listen opens addr for h; key names the config key, for the error.
+func listen(key, addr string, h http.Handler) (*listening, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s %s: %w", key, addr, err)
+	}
+	return &listening{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}, nil
+}
+
+// serve runs the server in g until ctx ends, then shuts it down within a bounded time.
+func (l *listening) serve(ctx context.Context, g *errgroup.Group, name string) {
+	g.Go(func() error {
+		if err := l.srv.Serve(l.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("%s http server: %w", name, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return l.srv.Shutdown(sctx)
+	})
+}
+
+// newSystem builds every component the role needs and opens its HTTP listeners; nothing
 // runs until Run.
 func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s *system, err error) {
 	s = &system{cfg: cfg, role: r, log: logger, reg: prometheus.NewRegistry()}
@@ -118,10 +152,9 @@ func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s
 			APIURL: cfg.Slack.APIURL, Channels: cfg.Slack.Channels, ProgressInterval: cfg.Slack.ProgressInterval,
 			EditsPerMinute: cfg.Slack.EditsPerMinute,
 			Workers:        cfg.Slack.Workers, WorkQueue: cfg.Slack.WorkQueue,
-			InsecureVCenters: cfg.insecureVCenters(),
-			Digest:           bot.Digest{Channel: cfg.Slack.Digest.Channel, Every: cfg.Slack.Digest.Every, Window: cfg.Slack.Digest.Window},
-			Windows:          cfg.windows(),
-			Signer:           signer, Keys: keys,
+			Digest:  bot.Digest{Channel: cfg.Slack.Digest.Channel, Every: cfg.Slack.Digest.Every, Window: cfg.Slack.Digest.Window},
+			Windows: cfg.windows(),
+			Signer:  signer, Keys: keys,
 		}, s.svc, s.vc, s.bus, logger, s.reg)
 		if err != nil {
 			return nil, err
@@ -144,15 +177,15 @@ func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s
 			}}, logger, s.reg)
 	}
 
-	var app http.Handler
+	s.ready = newReadiness(s.probes())
+	if s.ops, err = listen("http.ops_listen", cfg.HTTP.OpsListen, opsHandler(s.reg, s.ready)); err != nil {
+		return nil, err
+	}
 	if s.bot != nil && cfg.Slack.Mode == "http" {
-		app = s.bot.Handler()
+		if s.slack, err = listen("http.listen", cfg.HTTP.Listen, s.bot.Handler()); err != nil {
+			return nil, err
+		}
 	}
-	s.listener, err = net.Listen("tcp", cfg.HTTP.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen on http.listen %s: %w", cfg.HTTP.Listen, err)
-	}
-	s.http = &http.Server{Handler: opsHandler(s.reg, app, s.readiness()), ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
 }
 
@@ -198,30 +231,39 @@ func (s *system) connectNATS(ctx context.Context) error {
 	return nil
 }
 
-// readiness lists what /readyz reports: NATS is critical, each vCenter and Slack are not
-// (the bot stays up and says what is degraded).
-func (s *system) readiness() []readiness {
-	checks := []readiness{{name: "nats", critical: true, check: func(context.Context) error {
+// probes lists what /readyz reports: NATS is critical, each vCenter and Slack are not
+// (the bot stays up and says what is degraded). A vCenter whose login was refused is
+// not asked again until its pause is over (vcenter.Manager), so probing never locks
+// the service account.
+func (s *system) probes() []probe {
+	probes := []probe{{name: "nats", critical: true, check: func(context.Context) error {
 		if !s.nc.IsConnected() {
 			return errors.New("not connected")
 		}
 		return nil
 	}}}
 	for _, name := range s.vc.Names() {
-		checks = append(checks, readiness{name: "vcenter:" + name, check: func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			defer cancel()
+		probes = append(probes, probe{name: "vcenter:" + name, check: func(ctx context.Context) error {
 			return s.vc.Ping(ctx, name)
 		}})
 	}
 	if s.bot != nil {
-		checks = append(checks, readiness{name: "slack", check: func(context.Context) error { return s.bot.Ready() }})
+		probes = append(probes, probe{name: "slack", check: func(context.Context) error { return s.bot.Ready() }})
 	}
-	return checks
+	return probes
 }
 
-// Addr is the bound HTTP address (useful with port 0).
-func (s *system) Addr() string { return s.listener.Addr().String() }
+// OpsAddr is the bound address of /metrics, /healthz and /readyz (useful with port 0).
+func (s *system) OpsAddr() string { return s.ops.ln.Addr().String() }
+
+// SlackAddr is the bound address of Slack's endpoints, or "" when this process serves
+// none (a worker, or a bot in socket mode).
+func (s *system) SlackAddr() string {
+	if s.slack == nil {
+		return ""
+	}
+	return s.slack.ln.Addr().String()
+}
 
 // Run runs every part until ctx is done, then shuts down within a bounded time.
 // Relocations in progress keep running in vCenter; their jobs stay unacknowledged and the
@@ -229,18 +271,11 @@ func (s *system) Addr() string { return s.listener.Addr().String() }
 func (s *system) Run(ctx context.Context) error {
 	defer s.close()
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http server: %w", err)
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), 10*time.Second)
-		defer cancel()
-		return s.http.Shutdown(sctx)
-	})
+	s.ops.serve(gctx, g, "ops")
+	if s.slack != nil {
+		s.slack.serve(gctx, g, "slack")
+	}
+	g.Go(func() error { return s.ready.Run(gctx) })
 	if s.bot != nil {
 		g.Go(func() error { return s.bot.Run(gctx) })
 		g.Go(func() error { return s.bus.RunEvents(gctx, s.bot.HandleEvent) })
@@ -251,7 +286,7 @@ func (s *system) Run(ctx context.Context) error {
 	if s.worker != nil {
 		g.Go(func() error { return s.worker.Run(gctx) })
 	}
-	s.log.Info("xvmbot running", "role", s.roleName(), "http", s.Addr(), "slack_mode", s.cfg.Slack.Mode,
+	s.log.Info("xvmbot running", "role", s.roleName(), "ops_http", s.OpsAddr(), "slack_http", s.SlackAddr(), "slack_mode", s.cfg.Slack.Mode,
 		"nats", s.natsWhere(), "vcenters", s.vc.Names())
 	err := g.Wait()
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled)) {
@@ -277,8 +312,10 @@ func (s *system) close() {
 		s.vc.Close(ctx)
 		cancel()
 	}
-	if s.listener != nil {
-		_ = s.listener.Close()
+	for _, l := range []*listening{s.ops, s.slack} {
+		if l != nil {
+			_ = l.ln.Close()
+		}
 	}
 	if s.nc != nil {
 		_ = s.nc.Drain()
@@ -292,12 +329,6 @@ func (s *system) close() {
 func serve(ctx context.Context, cfg *Config, r role, logger *slog.Logger) error {
 	if r != roleAll && cfg.NATS.URL == "" {
 		return errors.New("`xvmbot bot` and `xvmbot worker` share work through an external NATS: set nats.url (or use `xvmbot serve`)")
-	}
-	for _, v := range cfg.VCenters {
-		if v.Insecure {
-			logger.Warn("TLS VERIFICATION IS OFF for this vCenter (insecure: true): anyone on the path can impersonate it and receive the service account's password",
-				"vcenter", v.Name)
-		}
 	}
 	s, err := newSystem(ctx, cfg, r, logger)
 	if err != nil {

@@ -58,7 +58,7 @@ func runMemory(ctx context.Context, f flags) error {
 	if err != nil {
 		return err
 	}
-	httpAddr, natsAddr := freeAddr(), freeAddr()
+	httpAddr, opsAddr, natsAddr := freeAddr(), freeAddr(), freeAddr()
 	var vcs strings.Builder
 	for i, v := range lab.VCs() {
 		fmt.Fprintf(&vcs, "  - {name: %s, url: %q, username: %q, password: %q, thumbprint: %q, home: %v}\n",
@@ -71,6 +71,7 @@ func runMemory(ctx context.Context, f flags) error {
   api_url: %q
 http:
   listen: %s
+  ops_listen: %s
 nats:
   data_dir: %s
   listen: %s
@@ -82,7 +83,7 @@ limits:
   max_concurrent: 1
 log:
   level: warn
-`, signing, ws.APIURL(), httpAddr, filepath.Join(dir, "nats"), natsAddr, vcs.String(), bob, keyPath)
+`, signing, ws.APIURL(), httpAddr, opsAddr, filepath.Join(dir, "nats"), natsAddr, vcs.String(), bob, keyPath)
 	cfgPath := filepath.Join(dir, "xvmbot.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
@@ -103,7 +104,7 @@ log:
 			<-done
 		}
 	}()
-	if err := waitHTTP(ctx, "http://"+httpAddr+"/healthz"); err != nil {
+	if err := waitHTTP(ctx, "http://"+opsAddr+"/healthz"); err != nil {
 		return err
 	}
 	if st, err := os.Stat(bin); err == nil {
@@ -152,7 +153,7 @@ log:
 	}
 	fmt.Printf("published %d jobs in %v\n", f.jobs, time.Since(start).Round(time.Millisecond))
 	time.Sleep(5 * time.Second)
-	queued := scrape(ctx, "http://"+httpAddr+"/metrics", "xvm_jobs_queued")
+	queued := scrape(ctx, "http://"+opsAddr+"/metrics", "xvm_jobs_queued")
 	loaded, err := rss(cmd.Process.Pid)
 	if err != nil {
 		return err

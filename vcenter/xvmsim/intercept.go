@@ -25,6 +25,9 @@ const (
 // every SOAP request before authentication and object lookup.
 func (v *VC) intercept(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
 	v.requests.Add(1)
+	if req, ok := m.Body.(*types.Login); ok && (req.UserName != v.Username || req.Password != v.Password) {
+		v.refusedLogins.Add(1) // the simulator's session manager refuses it with InvalidLogin
+	}
 	if m.Name == "CheckRelocate_Task" && ctx.Session != nil {
 		if req, ok := m.Body.(*types.CheckRelocate_Task); ok && req.Spec.Service != nil {
 			m.This = types.ManagedObjectReference{Type: checkerType, Value: checkerValue}

@@ -70,6 +70,9 @@ type VC struct {
 	cert  *x509.Certificate
 
 	requests atomic.Int64 // SOAP requests served, for tests of caching callers
+	// refusedLogins counts Login calls with the wrong credentials: a real vCenter's SSO
+	// locks the account after a few, so tests bound how many a caller makes.
+	refusedLogins atomic.Int64
 
 	mu         sync.Mutex
 	failNext   map[string]types.BaseMethodFault // by VM name: what its next relocation fails with
@@ -412,6 +415,10 @@ func (v *VC) XVMRelocationsOf(vm string) int {
 // since it started (its own set-up and emulated relocations included); tests
 // compare two readings to prove that a cache spared the vCenter a round trip.
 func (v *VC) Requests() int64 { return v.requests.Load() }
+
+// RefusedLogins returns how many logins with a wrong user name or password this
+// vCenter has refused since it started.
+func (v *VC) RefusedLogins() int64 { return v.refusedLogins.Load() }
 
 // apiVersion is the "major.minor" API version of a product version.
 func apiVersion(v string) string {
