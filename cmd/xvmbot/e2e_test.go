@@ -76,9 +76,6 @@ func newHarnessWith(t *testing.T, r role, sysMut func(*system), opts ...harnessO
 	}
 	h := &harness{t: t, ctx: ctx, lab: lab, ws: ws, signing: "test-signing-" + randomHex(8)}
 	cfg := h.config(opts...)
-	if r != roleAll {
-		cfg.Approvals.SigningKeyFile = h.keyFile // as a bot apart from its workers must be given
-	}
 	h.sys = h.startWith(cfg, r, sysMut)
 	if cfg.Slack.Mode == "http" {
 		ws.UseHTTP("http://"+h.sys.SlackAddr(), h.signing)
@@ -106,7 +103,8 @@ func (h *harness) config(opts ...harnessOpt) *Config {
 		h.keyPub = pub
 	}
 	cfg.Approvals = ApprovalsConfig{Approvers: []string{uBoss, gOps, uReq}, Quorum: 1, ExpireAfter: time.Hour,
-		RunWithin: approvals.DefaultRunWithin, TrustedKeys: []string{h.keyPub}}
+		RunWithin: approvals.DefaultRunWithin, TrustedKeys: []string{h.keyPub},
+		SigningKeyFile: h.keyFile} // (a worker's config never needs it; a bot apart from its workers does)
 	for i, vc := range h.lab.VCs() {
 		cfg.VCenters = append(cfg.VCenters, VCenterConfig{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
 			Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})
