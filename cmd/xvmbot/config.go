@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -342,6 +343,13 @@ func (c *Config) Validate() error {
 	if c.NATS.URL == "" && (c.NATS.CredsFile != "" || c.NATS.NkeyFile != "" || c.NATS.TLS != (NATSTLSConfig{})) {
 		bad("nats: creds_file, nkey_file and tls apply to an external server; set nats.url")
 	}
+	if c.NATS.Listen != "" {
+		if c.NATS.URL != "" {
+			bad("nats.listen opens the embedded server's port, and nats.url means there is none; remove one of them")
+		} else if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil {
+			bad("nats.listen %q: %v (write host:port, e.g. 127.0.0.1:4222)", c.NATS.Listen, err)
+		}
+	}
 	if len(c.VCenters) < 2 {
 		bad("vcenters: at least two are needed to move VMs between them (have %d)", len(c.VCenters))
 	}
@@ -399,6 +407,50 @@ func (c *Config) Validate() error {
 		bad("limits: max_concurrent, per_host, per_datastore and per_vcenter must be at least 1")
 	}
 	return errors.Join(errs...)
+}
+
+// unprotected says, in words for an operator, how an external NATS connection is left
+// open; "" when it is not (or when the server is embedded, which protects itself).
+// Credentials are creds_file, nkey_file, user/password, a client certificate or a user
+// in the URL; TLS is a tls:// URL or tls.ca_file.
+func (n NATSConfig) unprotected() string {
+	if n.URL == "" {
+		return ""
+	}
+	urlUser, allTLS := false, true
+	for _, raw := range strings.Split(n.URL, ",") {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil {
+			allTLS = false
+			continue
+		}
+		urlUser = urlUser || u.User != nil
+		allTLS = allTLS && strings.EqualFold(u.Scheme, "tls")
+	}
+	tls := allTLS || n.TLS.CAFile != ""
+	password := n.User != "" || urlUser
+	credentials := password || n.CredsFile != "" || n.NkeyFile != "" || n.TLS.CertFile != ""
+	switch {
+	case !credentials && !tls:
+		return "nats.url is used without credentials (creds_file, nkey_file, user and password) and without TLS: " +
+			"anyone who can reach that server can queue VM moves and rewrite requests; give xvmbot a credential " +
+			"with the permissions in docs/nats-permissions.md"
+	case password && !tls && n.CredsFile == "" && n.NkeyFile == "":
+		return "the NATS password crosses the network in clear (nats:// without tls): use a tls:// URL or tls.ca_file, or an nkey"
+	}
+	return ""
+}
+
+// redactURL drops any user and password from (each of) the NATS URL(s), for logs.
+func redactURL(raw string) string {
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = nil
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // insecureVCenters names the vCenters whose certificate is not verified (insecure: true).

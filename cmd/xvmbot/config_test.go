@@ -67,6 +67,8 @@ func TestParseConfig(t *testing.T) {
 		{"negative plan reuse", good + "\nworker:\n  plan_reuse: -1s\n", "worker.plan_reuse and worker.hold_for must not be negative"},
 		{"negative workers", replace("mode: http", "mode: http\n  workers: -1"), "slack.workers and slack.work_queue must not be negative"},
 		{"bad approver", replace("U012ABC, S0123GRP", "alice"), "is not a Slack user"},
+		{"listen and url", good + "\nnats:\n  url: nats://n:4222\n  listen: 127.0.0.1:4222\n", "remove one of them"},
+		{"listen without port", good + "\nnats:\n  listen: 0.0.0.0\n", "nats.listen \"0.0.0.0\""},
 		{"secret twice", replace("signing_secret_file: signing.txt", "signing_secret_file: signing.txt\n  signing_secret: x"), "both set"},
 	}
 	for _, tt := range bad {
@@ -105,5 +107,37 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if len(cfg.VCenters) != 2 || cfg.VCenters[1].Password.Reveal() != "pw-vc-west" || cfg.Slack.Mode != "socket" {
 		t.Fatalf("example config read as %+v", cfg)
+	}
+}
+
+// An external NATS without credentials and without TLS lets anyone who reaches it queue
+// moves: that is said loudly. A password over plain nats:// is said too.
+func TestNATSUnprotected(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		nats NATSConfig
+		want string // "" = nothing to say
+	}{
+		{"embedded", NATSConfig{}, ""},
+		{"no credentials, no tls", NATSConfig{URL: "nats://nats:4222"}, "without credentials"},
+		{"cluster, no credentials, one plain url", NATSConfig{URL: "tls://a:4222,nats://b:4222"}, "without credentials"},
+		{"tls url, no credentials", NATSConfig{URL: "tls://nats:4222"}, ""},
+		{"private ca, no credentials", NATSConfig{URL: "nats://nats:4222", TLS: NATSTLSConfig{CAFile: "ca.pem"}}, ""},
+		{"nkey over plain nats", NATSConfig{URL: "nats://nats:4222", NkeyFile: "w.nk"}, ""},
+		{"creds over plain nats", NATSConfig{URL: "nats://nats:4222", CredsFile: "w.creds"}, ""},
+		{"client certificate", NATSConfig{URL: "nats://nats:4222", TLS: NATSTLSConfig{CertFile: "c.pem", KeyFile: "k.pem"}}, ""},
+		{"password over plain nats", NATSConfig{URL: "nats://nats:4222", User: "xvm-bot"}, "in clear"},
+		{"password in the url", NATSConfig{URL: "nats://xvm-bot:pw@nats:4222"}, "in clear"},
+		{"password over tls", NATSConfig{URL: "tls://nats:4222", User: "xvm-bot"}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.nats.unprotected()
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Fatalf("unprotected() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+	if got := redactURL("nats://xvm-bot:s3cret@a:4222,nats://b:4222"); strings.Contains(got, "s3cret") || !strings.Contains(got, "a:4222") {
+		t.Fatalf("redactURL = %q", got)
 	}
 }
