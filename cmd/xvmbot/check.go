@@ -100,6 +100,8 @@ func runCheck(ctx context.Context, cfg *Config, out io.Writer, logger *slog.Logg
 		report("nats", err, redactURL(cfg.NATS.URL)+": "+detail)
 		if w := cfg.NATS.unprotected(); w != "" {
 			fmt.Fprintf(out, "WARN  %-22s %s\n", "nats security", w)
+		} else if cfg.NATS.passwordInClear() {
+			fmt.Fprintf(out, "note  %-22s the NATS password crosses the network in clear (nats:// without TLS): fine between containers on one host; elsewhere use tls:// or an nkey\n", "nats security")
 		}
 	} else if cfg.NATS.Listen != "" {
 		fmt.Fprintf(out, "ok    %-22s embedded server, store in %s, listening on %s; other processes connect with the nkey seeds in %s\n",

@@ -410,35 +410,50 @@ func (c *Config) Validate() error {
 }
 
 // unprotected says, in words for an operator, how an external NATS connection is left
-// open; "" when it is not (or when the server is embedded, which protects itself).
-// Credentials are creds_file, nkey_file, user/password, a client certificate or a user
-// in the URL; TLS is a tls:// URL or tls.ca_file.
+// open to anyone who can reach the server; "" when it is not (or when the server is
+// embedded, which protects itself). Credentials are creds_file, nkey_file, user and
+// password, a client certificate or a user in the URL; TLS is a tls:// URL or
+// tls.ca_file.
 func (n NATSConfig) unprotected() string {
-	if n.URL == "" {
+	if n.URL == "" || n.hasCredentials() || n.usesTLS() {
 		return ""
 	}
-	urlUser, allTLS := false, true
+	return "nats.url is used without credentials (creds_file, nkey_file, user and password) and without TLS: " +
+		"anyone who can reach that server can queue VM moves and rewrite requests; give xvmbot a credential " +
+		"with the permissions in docs/nats-permissions.md"
+}
+
+// passwordInClear reports a NATS password sent over a connection without TLS: fine on a
+// private network between containers, worth knowing anywhere else.
+func (n NATSConfig) passwordInClear() bool {
+	return n.URL != "" && (n.User != "" || n.urlUser()) && n.CredsFile == "" && n.NkeyFile == "" && !n.usesTLS()
+}
+
+func (n NATSConfig) hasCredentials() bool {
+	return n.CredsFile != "" || n.NkeyFile != "" || n.User != "" || n.TLS.CertFile != "" || n.urlUser()
+}
+
+// usesTLS: every URL is tls://, or a private CA is given (which makes the client use TLS).
+func (n NATSConfig) usesTLS() bool {
+	if n.TLS.CAFile != "" {
+		return true
+	}
 	for _, raw := range strings.Split(n.URL, ",") {
 		u, err := url.Parse(strings.TrimSpace(raw))
-		if err != nil {
-			allTLS = false
-			continue
+		if err != nil || !strings.EqualFold(u.Scheme, "tls") {
+			return false
 		}
-		urlUser = urlUser || u.User != nil
-		allTLS = allTLS && strings.EqualFold(u.Scheme, "tls")
 	}
-	tls := allTLS || n.TLS.CAFile != ""
-	password := n.User != "" || urlUser
-	credentials := password || n.CredsFile != "" || n.NkeyFile != "" || n.TLS.CertFile != ""
-	switch {
-	case !credentials && !tls:
-		return "nats.url is used without credentials (creds_file, nkey_file, user and password) and without TLS: " +
-			"anyone who can reach that server can queue VM moves and rewrite requests; give xvmbot a credential " +
-			"with the permissions in docs/nats-permissions.md"
-	case password && !tls && n.CredsFile == "" && n.NkeyFile == "":
-		return "the NATS password crosses the network in clear (nats:// without tls): use a tls:// URL or tls.ca_file, or an nkey"
+	return true
+}
+
+func (n NATSConfig) urlUser() bool {
+	for _, raw := range strings.Split(n.URL, ",") {
+		if u, err := url.Parse(strings.TrimSpace(raw)); err == nil && u.User != nil {
+			return true
+		}
 	}
-	return ""
+	return false
 }
 
 // redactURL drops any user and password from (each of) the NATS URL(s), for logs.

@@ -111,29 +111,33 @@ func TestExampleConfigLoads(t *testing.T) {
 }
 
 // An external NATS without credentials and without TLS lets anyone who reaches it queue
-// moves: that is said loudly. A password over plain nats:// is said too.
+// moves: that is said loudly. A password over plain nats:// is noted apart.
 func TestNATSUnprotected(t *testing.T) {
 	for _, tt := range []struct {
-		name string
-		nats NATSConfig
-		want string // "" = nothing to say
+		name    string
+		nats    NATSConfig
+		want    string // "" = nothing to say
+		inClear bool
 	}{
-		{"embedded", NATSConfig{}, ""},
-		{"no credentials, no tls", NATSConfig{URL: "nats://nats:4222"}, "without credentials"},
-		{"cluster, no credentials, one plain url", NATSConfig{URL: "tls://a:4222,nats://b:4222"}, "without credentials"},
-		{"tls url, no credentials", NATSConfig{URL: "tls://nats:4222"}, ""},
-		{"private ca, no credentials", NATSConfig{URL: "nats://nats:4222", TLS: NATSTLSConfig{CAFile: "ca.pem"}}, ""},
-		{"nkey over plain nats", NATSConfig{URL: "nats://nats:4222", NkeyFile: "w.nk"}, ""},
-		{"creds over plain nats", NATSConfig{URL: "nats://nats:4222", CredsFile: "w.creds"}, ""},
-		{"client certificate", NATSConfig{URL: "nats://nats:4222", TLS: NATSTLSConfig{CertFile: "c.pem", KeyFile: "k.pem"}}, ""},
-		{"password over plain nats", NATSConfig{URL: "nats://nats:4222", User: "xvm-bot"}, "in clear"},
-		{"password in the url", NATSConfig{URL: "nats://xvm-bot:pw@nats:4222"}, "in clear"},
-		{"password over tls", NATSConfig{URL: "tls://nats:4222", User: "xvm-bot"}, ""},
+		{"embedded", NATSConfig{}, "", false},
+		{"no credentials, no tls", NATSConfig{URL: "nats://nats:4222"}, "without credentials", false},
+		{"cluster, no credentials, one plain url", NATSConfig{URL: "tls://a:4222,nats://b:4222"}, "without credentials", false},
+		{"tls url, no credentials", NATSConfig{URL: "tls://nats:4222"}, "", false},
+		{"private ca, no credentials", NATSConfig{URL: "nats://nats:4222", TLS: NATSTLSConfig{CAFile: "ca.pem"}}, "", false},
+		{"nkey over plain nats", NATSConfig{URL: "nats://nats:4222", NkeyFile: "w.nk"}, "", false},
+		{"creds over plain nats", NATSConfig{URL: "nats://nats:4222", CredsFile: "w.creds"}, "", false},
+		{"client certificate", NATSConfig{URL: "nats://nats:4222", TLS: NATSTLSConfig{CertFile: "c.pem", KeyFile: "k.pem"}}, "", false},
+		{"password over plain nats", NATSConfig{URL: "nats://nats:4222", User: "xvm-bot"}, "", true},
+		{"password in the url", NATSConfig{URL: "nats://xvm-bot:pw@nats:4222"}, "", true},
+		{"password over tls", NATSConfig{URL: "tls://nats:4222", User: "xvm-bot"}, "", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got := tt.nats.unprotected()
 			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
 				t.Fatalf("unprotected() = %q, want %q", got, tt.want)
+			}
+			if c := tt.nats.passwordInClear(); c != tt.inClear {
+				t.Fatalf("passwordInClear() = %v, want %v", c, tt.inClear)
 			}
 		})
 	}

@@ -169,8 +169,8 @@ func TestRoleCredentialsOnComposeNATS(t *testing.T) {
 		if v := violations(p.log()); len(v) > 0 {
 			t.Errorf("%s logged refused NATS operations:\n%s", p.name, strings.Join(v, "\n"))
 		}
-		if !strings.Contains(p.log(), "NATS IS NOT PROTECTED") || !strings.Contains(p.log(), "in clear") {
-			t.Errorf("%s does not warn that its NATS password crosses the network in clear:\n%s", p.name, lastLines(p.log(), 20))
+		if strings.Contains(p.log(), "NATS IS NOT PROTECTED") {
+			t.Errorf("%s warns that NATS is not protected, yet it has a credential:\n%s", p.name, lastLines(p.log(), 20))
 		}
 	}
 
