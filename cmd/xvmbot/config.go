@@ -67,6 +67,9 @@ type DigestConfig struct {
 // HTTPConfig is the listener for Slack requests, metrics and probes.
 type HTTPConfig struct {
 	Listen string `yaml:"listen"`
+	// OpsListen is the ops listener's address (/metrics, /healthz, /readyz), which the
+	// Helm chart and compose point their probes and Prometheus at.
+	OpsListen string `yaml:"ops_listen"`
 }
 
 // NATSConfig says which NATS to use.
