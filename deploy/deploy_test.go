@@ -837,3 +837,35 @@ func strList(v any) []string {
 	}
 	return out
 }
+
+// TestNATSPermissionsDocumented checks that docs/nats-permissions.md explains every subject
+// the code allows a role: as written, or through its pattern (<S> for a stream created,
+// <B> for a bucket) with that stream or bucket named.
+func TestNATSPermissionsDocumented(t *testing.T) {
+	doc := string(readFile(t, "../docs/nats-permissions.md"))
+	created := regexp.MustCompile(`^(\$JS\.API\.STREAM\.(?:CREATE|UPDATE)\.)(\S+)$`)
+	bucket := regexp.MustCompile(`(KV_|\$KV\.)(xvm-[a-z]+)`)
+	for _, r := range []events.Role{events.RoleBot, events.RoleWorker} {
+		p := events.RolePermissions(r)
+		for _, s := range append(p.Publish, p.Subscribe...) {
+			generic, names := s, []string{}
+			if m := created.FindStringSubmatch(s); m != nil {
+				generic, names = m[1]+"<S>", append(names, m[2])
+			} else {
+				generic = bucket.ReplaceAllStringFunc(s, func(b string) string {
+					m := bucket.FindStringSubmatch(b)
+					names = append(names, m[2])
+					return m[1] + "<B>"
+				})
+			}
+			if !strings.Contains(doc, "`"+s+"`") && !strings.Contains(doc, "`"+generic+"`") {
+				t.Errorf("docs/nats-permissions.md does not explain the %s's %s (nor %s)", r, s, generic)
+			}
+			for _, n := range names {
+				if !strings.Contains(doc, "`"+n+"`") {
+					t.Errorf("docs/nats-permissions.md does not name %s (in the %s's %s)", n, r, s)
+				}
+			}
+		}
+	}
+}
