@@ -174,6 +174,15 @@ func TestRoleCredentialsOnComposeNATS(t *testing.T) {
 		}
 	}
 
+	// check takes each config for what it is: the bot's may set the layout up, the
+	// worker's only finds it.
+	for p, want := range map[*proc]string{b: "bot permissions; streams and buckets ready", w: "worker permissions; streams and buckets found"} {
+		out, err := exec.Command(f.bin, "check", "--config", p.config).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), want) || !strings.Contains(string(out), "note  nats security") {
+			t.Errorf("check of the %s's config (%v) does not say %q and note the password in clear:\n%s", p.name, err, want, out)
+		}
+	}
+
 	// The worker's credential cannot queue a job; the bot's cannot say a job succeeded.
 	if err := forge(t, node.url(), events.RoleWorker, events.SubjectJobs, nats.UserInfo("xvm-worker", workerPW)); err == nil {
 		t.Error("a job published with the worker's credential was stored")
