@@ -225,7 +225,8 @@ func (b *Bus) adopt(key string, dst *time.Duration, have time.Duration) {
 	if have <= 0 || have == *dst {
 		return
 	}
-	b.logger.Warn("nats."+key+" differs from what the bot configured; using the bot's", "configured", *dst, "in_use", have)
+	b.logger.Warn("a nats timing differs from what the bot configured; using the bot's", "key", "nats."+key,
+		"configured", *dst, "in_use", have)
 	*dst = have
 }
 
