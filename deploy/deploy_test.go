@@ -20,7 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/xvmbot/xvmbot/events"
 )
 
 const (
@@ -97,7 +100,7 @@ func TestChart(t *testing.T) {
 	}
 
 	values := decodeYAML(t, chartDir+"/values.yaml")[0].(map[string]any)
-	for _, key := range []string{"image", "bot", "worker", "config", "service", "probes", "metrics", "nats", "externalNATS"} {
+	for _, key := range []string{"image", "bot", "worker", "config", "service", "probes", "metrics", "nats", "externalNATS", "natsAuth", "networkPolicy"} {
 		if _, ok := values[key]; !ok {
 			t.Errorf("values.yaml lacks %s", key)
 		}
@@ -121,7 +124,7 @@ func TestChart(t *testing.T) {
 			}
 		})
 	}
-	for _, want := range []string{"deployment-bot.yaml", "deployment-worker.yaml", "secret.yaml", "servicemonitor.yaml"} {
+	for _, want := range []string{"deployment-bot.yaml", "deployment-worker.yaml", "secret.yaml", "servicemonitor.yaml", "networkpolicy.yaml", "nats-users-secret.yaml"} {
 		if !slices.Contains(templates, chartDir+"/templates/"+want) {
 			t.Errorf("templates/%s is missing", want)
 		}
@@ -647,4 +650,222 @@ func keys(m map[string]bool) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// natsUsers is who may connect to a NATS server and what each may do, by user name.
+type natsUsers map[string]events.Permissions
+
+// wantNATSUsers are the users compose's and the chart's NATS must have: the code's roles.
+func wantNATSUsers() natsUsers {
+	return natsUsers{"xvm-bot": events.RolePermissions(events.RoleBot), "xvm-worker": events.RolePermissions(events.RoleWorker)}
+}
+
+func (u natsUsers) check(t *testing.T, where string) {
+	t.Helper()
+	want := wantNATSUsers()
+	if len(u) != len(want) {
+		t.Errorf("%s has users %v, want exactly %v", where, keys(setOf(u)), keys(setOf(want)))
+	}
+	for name, w := range want {
+		g, ok := u[name]
+		if !ok {
+			t.Errorf("%s has no user %s", where, name)
+			continue
+		}
+		for _, c := range []struct {
+			what      string
+			got, want []string
+		}{{"publish", g.Publish, w.Publish}, {"subscribe", g.Subscribe, w.Subscribe}} {
+			missing, extra := diff(c.want, c.got), diff(c.got, c.want)
+			if len(missing)+len(extra) > 0 {
+				t.Errorf("%s: user %s may %s: missing %q, beyond the code's list %q (events.RolePermissions is the reference)",
+					where, name, c.what, missing, extra)
+			}
+		}
+	}
+}
+
+func setOf(u natsUsers) map[string]bool {
+	out := map[string]bool{}
+	for k := range u {
+		out[k] = true
+	}
+	return out
+}
+
+// diff returns what a has and b does not.
+func diff(a, b []string) []string {
+	var out []string
+	for _, s := range a {
+		if !slices.Contains(b, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// TestNATSUsersMatchCode checks that compose's nats-server.conf (as nats-server itself
+// parses it) and the chart's bundled-NATS values give the bot and the worker exactly the
+// permissions the code declares, with passwords taken from the environment, never
+// written in the files.
+func TestNATSUsersMatchCode(t *testing.T) {
+	t.Run("compose nats-server.conf", func(t *testing.T) {
+		conf := readFile(t, "compose/nats/nats-server.conf")
+		path := filepath.Join(t.TempDir(), "nats-server.conf")
+		vars := "XVM_NATS_BOT_PASSWORD: \"pw-from-env-bot\"\nXVM_NATS_WORKER_PASSWORD: \"pw-from-env-worker\"\n"
+		if err := os.WriteFile(path, append([]byte(vars), conf...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		opts, err := server.ProcessConfigFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !opts.JetStream || len(opts.Nkeys) > 0 || opts.NoAuthUser != "" {
+			t.Errorf("jetstream %v, nkeys %d, no_auth_user %q: want JetStream and only the two password users", opts.JetStream, len(opts.Nkeys), opts.NoAuthUser)
+		}
+		got := natsUsers{}
+		for _, u := range opts.Users {
+			p := u.Permissions
+			if p == nil || p.Publish == nil || p.Subscribe == nil || len(p.Publish.Deny)+len(p.Subscribe.Deny) > 0 || p.Response != nil {
+				t.Errorf("user %s: want publish and subscribe allow lists and nothing else: %+v", u.Username, p)
+				continue
+			}
+			got[u.Username] = events.Permissions{Publish: p.Publish.Allow, Subscribe: p.Subscribe.Allow}
+			if want := "pw-from-env-" + strings.TrimPrefix(u.Username, "xvm-"); u.Password != want {
+				t.Errorf("user %s: the password is not $XVM_NATS_%s_PASSWORD", u.Username, strings.ToUpper(strings.TrimPrefix(u.Username, "xvm-")))
+			}
+		}
+		got.check(t, "compose/nats/nats-server.conf")
+	})
+
+	t.Run("helm values", func(t *testing.T) {
+		values := decodeYAML(t, chartDir+"/values.yaml")[0].(map[string]any)
+		nats := values["nats"].(map[string]any)
+		users, _ := dig(nats, "config", "merge", "authorization", "users").([]any)
+		got := natsUsers{}
+		for _, raw := range users {
+			u := raw.(map[string]any)
+			name, _ := u["user"].(string)
+			env := "XVM_NATS_" + strings.ToUpper(strings.TrimPrefix(name, "xvm-")) + "_PASSWORD"
+			if pw := u["password"]; pw != "<< $"+env+" >>" {
+				t.Errorf("user %s: password %v, want << $%s >> (from the NATS container's environment)", name, pw, env)
+			}
+			ref, _ := dig(nats, "container", "env", env, "valueFrom", "secretKeyRef").(map[string]any)
+			if key := strings.TrimPrefix(name, "xvm-") + "-password"; ref == nil || ref["key"] != key {
+				t.Errorf("nats.container.env.%s does not read the key %s of the chart's NATS users Secret: %v", env, key, ref)
+			}
+			got[name] = events.Permissions{Publish: strList(dig(u, "permissions", "publish")), Subscribe: strList(dig(u, "permissions", "subscribe"))}
+		}
+		got.check(t, "helm values nats.config.merge.authorization")
+		auth := values["natsAuth"].(map[string]any)
+		if auth["enabled"] != true || auth["botUser"] != "xvm-bot" || auth["workerUser"] != "xvm-worker" {
+			t.Errorf("natsAuth %v: want enabled, with the users xvm-bot and xvm-worker", auth)
+		}
+	})
+}
+
+// TestComposeRoles checks that compose runs the bot and the worker apart, each with only
+// its own NATS password, and that Prometheus scrapes their ops listeners.
+func TestComposeRoles(t *testing.T) {
+	compose := decodeYAML(t, "compose/docker-compose.yaml")[0].(map[string]any)
+	services := compose["services"].(map[string]any)
+	for role, other := range map[string]string{"bot": "WORKER", "worker": "BOT"} {
+		svc, ok := services[role].(map[string]any)
+		if !ok {
+			t.Errorf("compose has no %s service", role)
+			continue
+		}
+		if cmd := strList(svc["command"]); len(cmd) == 0 || cmd[0] != role {
+			t.Errorf("compose %s runs %v, want the %s command", role, cmd, role)
+		}
+		if _, ok := svc["env_file"]; ok {
+			t.Errorf("compose %s reads all of .env, with the other role's NATS password", role)
+		}
+		env := svc["environment"].(map[string]any)
+		if env["XVM_NATS_USER"] != "xvm-"+role {
+			t.Errorf("compose %s: XVM_NATS_USER %v", role, env["XVM_NATS_USER"])
+		}
+		pw, _ := env["XVM_NATS_PASSWORD"].(string)
+		if !strings.Contains(pw, "XVM_NATS_"+strings.ToUpper(role)+"_PASSWORD") || strings.Contains(fmt.Sprint(env), "XVM_NATS_"+other+"_PASSWORD") {
+			t.Errorf("compose %s: XVM_NATS_PASSWORD %q, want its own and only its own password", role, pw)
+		}
+	}
+	if _, ok := services["xvmbot"]; ok {
+		t.Error("compose still runs serve (one process, one NATS user for both roles)")
+	}
+	nats := services["nats"].(map[string]any)
+	if !strings.Contains(fmt.Sprint(nats["command"]), "/etc/nats/nats-server.conf") || !strings.Contains(fmt.Sprint(nats["volumes"]), "./nats/nats-server.conf:") {
+		t.Errorf("compose's NATS does not run with nats/nats-server.conf: %v %v", nats["command"], nats["volumes"])
+	}
+
+	cfg := decodeYAML(t, "compose/xvmbot.yaml")[0].(map[string]any)
+	if u, p := dig(cfg, "nats", "user"), dig(cfg, "nats", "password"); u != "${XVM_NATS_USER}" || p != "${XVM_NATS_PASSWORD}" {
+		t.Errorf("compose/xvmbot.yaml nats user %v password %v: want each container's own, from its environment", u, p)
+	}
+	ops, _ := dig(cfg, "http", "ops_listen").(string)
+	_, port, _ := strings.Cut(ops, ":")
+	prom := decodeYAML(t, "compose/prometheus.yml")[0].(map[string]any)
+	var targets []string
+	for _, sc := range prom["scrape_configs"].([]any) {
+		for _, st := range dig(sc, "static_configs").([]any) {
+			targets = append(targets, strList(dig(st, "targets"))...)
+		}
+	}
+	slices.Sort(targets)
+	if want := []string{"bot:" + port, "worker:" + port}; port == "" || !slices.Equal(targets, want) {
+		t.Errorf("Prometheus scrapes %v, want %v (http.ops_listen %q)", targets, want, ops)
+	}
+}
+
+// dig walks nested maps: dig(m, "a", "b").
+func dig(v any, path ...string) any {
+	for _, k := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+func strList(v any) []string {
+	l, _ := v.([]any)
+	out := make([]string, 0, len(l))
+	for _, x := range l {
+		out = append(out, fmt.Sprint(x))
+	}
+	return out
+}
+
+// TestNATSPermissionsDocumented checks that docs/nats-permissions.md explains every subject
+// the code allows a role: as written, or through its pattern (<S> for a stream created,
+// <B> for a bucket) with that stream or bucket named.
+func TestNATSPermissionsDocumented(t *testing.T) {
+	doc := string(readFile(t, "../docs/nats-permissions.md"))
+	created := regexp.MustCompile(`^(\$JS\.API\.STREAM\.(?:CREATE|UPDATE)\.)(\S+)$`)
+	bucket := regexp.MustCompile(`(KV_|\$KV\.)(xvm-[a-z]+)`)
+	for _, r := range []events.Role{events.RoleBot, events.RoleWorker} {
+		p := events.RolePermissions(r)
+		for _, s := range append(p.Publish, p.Subscribe...) {
+			generic, names := s, []string{}
+			if m := created.FindStringSubmatch(s); m != nil {
+				generic, names = m[1]+"<S>", append(names, m[2])
+			} else {
+				generic = bucket.ReplaceAllStringFunc(s, func(b string) string {
+					m := bucket.FindStringSubmatch(b)
+					names = append(names, m[2])
+					return m[1] + "<B>"
+				})
+			}
+			if !strings.Contains(doc, "`"+s+"`") && !strings.Contains(doc, "`"+generic+"`") {
+				t.Errorf("docs/nats-permissions.md does not explain the %s's %s (nor %s)", r, s, generic)
+			}
+			for _, n := range names {
+				if !strings.Contains(doc, "`"+n+"`") {
+					t.Errorf("docs/nats-permissions.md does not name %s (in the %s's %s)", n, r, s)
+				}
+			}
+		}
+	}
 }

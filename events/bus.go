@@ -47,6 +47,12 @@ const (
 
 // BusConfig tunes the streams, consumers and buckets. Zero values take the defaults.
 type BusConfig struct {
+	// Role is who opens the bus. RoleWorker only looks up the streams, consumer and
+	// buckets a worker uses, and takes AckWait, MaxDeliver and LeaseTTL from them: a
+	// worker's credential may create or change nothing (see RolePermissions), so a worker
+	// can never redefine where jobs come from. Any other role (the zero value included)
+	// creates or updates the whole layout.
+	Role Role
 	// Replicas of every stream and bucket; 1 for the embedded server, 3 on a cluster.
 	Replicas int
 	// AckWait is how long a worker may stay silent before its job is given to another
@@ -108,9 +114,15 @@ type Bus struct {
 	slots    *Slots
 }
 
-// NewBus creates or updates the streams, consumers and buckets xvmbot needs, so every
-// process can call it at start-up: it is idempotent, and a changed BusConfig is applied
-// in place where NATS allows it.
+// ErrNotProvisioned is returned by NewBus for RoleWorker when a stream, consumer or
+// bucket does not exist yet: the bot creates them when it starts.
+var ErrNotProvisioned = errors.New("the nats streams and buckets do not exist yet; the bot creates them when it starts")
+
+// NewBus opens xvmbot's streams, consumers and buckets. For the bot (and serve, and any
+// role but RoleWorker) it creates or updates them, so every such process can call it at
+// start-up: it is idempotent, and a changed BusConfig is applied in place where NATS
+// allows it. For RoleWorker it only looks up what a worker uses (ErrNotProvisioned if
+// the bot has not created it yet).
 func NewBus(ctx context.Context, nc *nats.Conn, cfg BusConfig, logger *slog.Logger, reg prometheus.Registerer) (*Bus, error) {
 	if nc == nil {
 		return nil, errors.New("new bus: nil nats connection")
@@ -124,7 +136,30 @@ func NewBus(ctx context.Context, nc *nats.Conn, cfg BusConfig, logger *slog.Logg
 		return nil, fmt.Errorf("new bus: %w", err)
 	}
 	b := &Bus{js: js, cfg: cfg, logger: logger.With("component", "events")}
+	var kvs map[string]jetstream.KeyValue
+	if cfg.Role == RoleWorker {
+		kvs, err = b.attachWorker(ctx)
+	} else {
+		kvs, err = b.provision(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	b.requests = &RequestStore{kv: kvs[BucketRequests]}
+	b.jobs = &JobRecords{kv: kvs[BucketJobs]}
+	b.leases = &Leases{kv: kvs[BucketLeases], ttl: b.cfg.LeaseTTL}
+	b.slots = &Slots{kv: kvs[BucketSlots], ttl: b.cfg.LeaseTTL}
+	b.metrics = newMetrics(reg, b.QueuedJobs)
 
+	b.logger.Info("nats bus ready", "role", string(cfg.Role), "replicas", b.cfg.Replicas, "ack_wait", b.cfg.AckWait,
+		"lease_ttl", b.cfg.LeaseTTL, "max_deliver", b.cfg.MaxDeliver)
+	return b, nil
+}
+
+// provision creates or updates every stream, consumer and bucket.
+func (b *Bus) provision(ctx context.Context) (map[string]jetstream.KeyValue, error) {
+	js, cfg := b.js, b.cfg
+	var err error
 	if _, err := js.CreateOrUpdateStream(ctx, jobsStreamConfig(cfg)); err != nil {
 		return nil, fmt.Errorf("new bus: stream %s: %w", StreamJobs, err)
 	}
@@ -137,7 +172,6 @@ func NewBus(ctx context.Context, nc *nats.Conn, cfg BusConfig, logger *slog.Logg
 	if b.bot, err = js.CreateOrUpdateConsumer(ctx, StreamEvents, botConsumerConfig(cfg)); err != nil {
 		return nil, fmt.Errorf("new bus: consumer %s: %w", ConsumerBot, err)
 	}
-
 	kvs := make(map[string]jetstream.KeyValue, 4)
 	for _, kc := range bucketConfigs(cfg) {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, kc)
@@ -146,15 +180,54 @@ func NewBus(ctx context.Context, nc *nats.Conn, cfg BusConfig, logger *slog.Logg
 		}
 		kvs[kc.Bucket] = kv
 	}
-	b.requests = &RequestStore{kv: kvs[BucketRequests]}
-	b.jobs = &JobRecords{kv: kvs[BucketJobs]}
-	b.leases = &Leases{kv: kvs[BucketLeases], ttl: cfg.LeaseTTL}
-	b.slots = &Slots{kv: kvs[BucketSlots], ttl: cfg.LeaseTTL}
-	b.metrics = newMetrics(reg, b.QueuedJobs)
+	return kvs, nil
+}
 
-	b.logger.Info("nats bus ready", "replicas", cfg.Replicas, "ack_wait", cfg.AckWait,
-		"lease_ttl", cfg.LeaseTTL, "max_deliver", cfg.MaxDeliver)
-	return b, nil
+// attachWorker looks up what a worker uses, and adopts the timings the bot gave them:
+// a worker heartbeating on its own, longer, AckWait would lose its jobs to others.
+func (b *Bus) attachWorker(ctx context.Context) (map[string]jetstream.KeyValue, error) {
+	missing := func(what string, err error) error {
+		if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrConsumerNotFound) ||
+			errors.Is(err, jetstream.ErrBucketNotFound) {
+			return fmt.Errorf("new bus: %s: %w", what, ErrNotProvisioned)
+		}
+		return fmt.Errorf("new bus: %s: %w", what, err)
+	}
+	var err error
+	if b.workers, err = b.js.Consumer(ctx, StreamJobs, ConsumerWorkers); err != nil {
+		return nil, missing("consumer "+ConsumerWorkers, err)
+	}
+	cc := b.workers.CachedInfo().Config
+	b.adopt("ack_wait", &b.cfg.AckWait, cc.AckWait)
+	if cc.MaxDeliver != b.cfg.MaxDeliver {
+		b.logger.Info("max deliver taken from the workers' consumer", "configured", b.cfg.MaxDeliver, "consumer", cc.MaxDeliver)
+		b.cfg.MaxDeliver = cc.MaxDeliver
+	}
+	kvs := make(map[string]jetstream.KeyValue, 4)
+	for _, bucket := range []string{BucketRequests, BucketJobs, BucketLeases, BucketSlots} {
+		kv, err := b.js.KeyValue(ctx, bucket)
+		if err != nil {
+			return nil, missing("bucket "+bucket, err)
+		}
+		kvs[bucket] = kv
+	}
+	st, err := kvs[BucketLeases].Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("new bus: bucket %s: %w", BucketLeases, err)
+	}
+	b.adopt("lease_ttl", &b.cfg.LeaseTTL, st.TTL())
+	return kvs, nil
+}
+
+// adopt takes a timing from the layout the bot created, saying so when it differs from
+// this process's own config.
+func (b *Bus) adopt(key string, dst *time.Duration, have time.Duration) {
+	if have <= 0 || have == *dst {
+		return
+	}
+	b.logger.Warn("a nats timing differs from what the bot configured; using the bot's", "key", "nats."+key,
+		"configured", *dst, "in_use", have)
+	*dst = have
 }
 
 func jobsStreamConfig(cfg BusConfig) jetstream.StreamConfig {

@@ -35,6 +35,9 @@ func (b *Bus) RunEvents(ctx context.Context, h EventHandler) error {
 	if h == nil {
 		return errors.New("run events: nil handler")
 	}
+	if b.bot == nil {
+		return errors.New("run events: this bus was opened for a worker, which does not read events")
+	}
 	it, err := b.bot.Messages(jetstream.PullMaxMessages(eventsPrefetch))
 	if err != nil {
 		return fmt.Errorf("run events: %w", err)

@@ -17,4 +17,8 @@
 //     concurrent approval clicks exactly one is applied.
 //   - Events reach the bot at least once and in publish order (its consumer hands out one
 //     event at a time); the bot dedupes by event id.
+//   - Only the bot can queue a job or change a request record, and only a worker can
+//     report a job's events, when each connects with its role's credential
+//     (RolePermissions): the lists allow what each role's code does and nothing else. An
+//     embedded server that listens beyond its process always requires those credentials.
 package events

@@ -39,7 +39,9 @@ type EmbeddedConfig struct {
 	DataDir string
 	// Listen is "" for an in-process server that opens no port (only Embedded.Connect
 	// reaches it), or host:port to let other processes (nats CLI, a separate worker) in.
-	// Port 0 or -1 picks a free port.
+	// Port 0 or -1 picks a free port. A listening server always requires credentials:
+	// the nkey seeds in SeedFile(DataDir, role), created on first start; there is no way
+	// to turn that off, on loopback or beyond.
 	Listen string
 	// MaxStore and MaxMemory cap JetStream storage; zero means DefaultMaxStore and
 	// DefaultMaxMemory.
@@ -54,6 +56,7 @@ type Embedded struct {
 	logger  *slog.Logger
 	inProc  bool
 	dataDir string
+	auth    *embeddedAuth // nil for an in-process-only server: nothing outside can reach it
 }
 
 // StartEmbedded starts a JetStream-enabled NATS server on cfg.DataDir and waits until it
@@ -85,7 +88,14 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 		return nil, fmt.Errorf("start embedded nats: %w: %s is locked; stop the other process or give this one its own nats.data_dir", ErrDataDirLocked, dir)
 	}
 
-	opts, err := serverOptions(cfg, dir)
+	var auth *embeddedAuth
+	if cfg.Listen != "" {
+		if auth, err = newEmbeddedAuth(dir); err != nil {
+			_ = lock.Unlock()
+			return nil, fmt.Errorf("start embedded nats: %w", err)
+		}
+	}
+	opts, err := serverOptions(cfg, dir, auth)
 	if err != nil {
 		_ = lock.Unlock()
 		return nil, fmt.Errorf("start embedded nats: %w", err)
@@ -104,13 +114,21 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig, logger *slog.Logger)
 		_ = lock.Unlock()
 		return nil, fmt.Errorf("start embedded nats on %s: %w", dir, err)
 	}
-	e := &Embedded{srv: srv, lock: lock, logger: logger, inProc: opts.DontListen, dataDir: dir}
+	e := &Embedded{srv: srv, lock: lock, logger: logger, inProc: opts.DontListen, dataDir: dir, auth: auth}
 	logger.Info("embedded nats started", "data_dir", dir, "client_url", e.ClientURL(),
 		"max_store", opts.JetStreamMaxStore, "max_memory", opts.JetStreamMaxMemory)
+	if auth != nil {
+		logger.Info("embedded nats requires credentials; other processes connect with these nkey seeds",
+			"bot_nkey_file", SeedFile(dir, RoleBot), "worker_nkey_file", SeedFile(dir, RoleWorker))
+		if !isLoopback(opts.Host) {
+			logger.Warn("embedded nats listens beyond this machine without TLS: credentials are checked (nkeys never cross the wire), but jobs and records travel in clear; prefer loopback, or an external NATS with TLS",
+				"listen", cfg.Listen)
+		}
+	}
 	return e, nil
 }
 
-func serverOptions(cfg EmbeddedConfig, dir string) (*server.Options, error) {
+func serverOptions(cfg EmbeddedConfig, dir string, auth *embeddedAuth) (*server.Options, error) {
 	opts := &server.Options{
 		ServerName:         "xvmbot",
 		JetStream:          true,
@@ -144,8 +162,22 @@ func serverOptions(cfg EmbeddedConfig, dir string) (*server.Options, error) {
 	if host == "" {
 		host = "127.0.0.1" // never open the bus to the network by accident
 	}
+	if auth == nil {
+		// Unreachable through StartEmbedded; kept so no caller can open a port without auth.
+		return nil, fmt.Errorf("listen address %q: a listening server requires credentials", cfg.Listen)
+	}
 	opts.Host, opts.Port = host, port
+	opts.Nkeys = auth.serverUsers()
 	return opts, nil
+}
+
+// isLoopback reports whether a listen host reaches only this machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func waitReady(ctx context.Context, srv *server.Server) error {
@@ -164,15 +196,35 @@ func waitReady(ctx context.Context, srv *server.Server) error {
 	return nil
 }
 
-// Connect opens a client connection to the embedded server: in-process (no socket)
-// when the server does not listen, else over its client URL.
+// Connect opens an in-process client connection (no socket) with no limits on what it
+// may do: for tooling and tests inside the server's own process. xvmbot's own bot and
+// worker use ConnectAs.
 func (e *Embedded) Connect(opts ...nats.Option) (*nats.Conn, error) {
-	opts = append([]nats.Option{nats.Name("xvmbot")}, opts...)
-	if e.inProc {
-		opts = append(opts, nats.InProcessServer(e.srv))
-		return nats.Connect("", opts...)
+	if e.auth != nil {
+		opts = append(opts, nkeyOption(e.auth.admin))
 	}
-	return nats.Connect(e.srv.ClientURL(), opts...)
+	return e.connect(opts)
+}
+
+// ConnectAs opens an in-process client connection with role r's permissions and inbox
+// prefix (RoleServe for a process that runs bot and worker together). On a server that
+// does not listen nothing is checked, as nothing outside the process can connect.
+func (e *Embedded) ConnectAs(r Role, opts ...nats.Option) (*nats.Conn, error) {
+	opts = append(opts, ClientOptions(r)...)
+	if e.auth != nil {
+		kp, ok := e.auth.users[r]
+		if !ok {
+			return nil, fmt.Errorf("connect to embedded nats: unknown role %q", r)
+		}
+		opts = append(opts, nkeyOption(kp))
+	}
+	return e.connect(opts)
+}
+
+func (e *Embedded) connect(opts []nats.Option) (*nats.Conn, error) {
+	opts = append([]nats.Option{nats.Name("xvmbot")}, opts...)
+	opts = append(opts, nats.InProcessServer(e.srv))
+	return nats.Connect("", opts...)
 }
 
 // ClientURL is the URL other processes use to reach the server, or "" when it only

@@ -2,20 +2,62 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slack-go/slack"
 
 	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/vcenter"
 )
+
+// checkNATS connects to the external NATS and opens the bus, first as the bot (which
+// creates the streams and buckets), then, if that credential may not, as a worker
+// (which only looks them up): a config is checked whichever process it is for.
+func checkNATS(ctx context.Context, cfg *Config) (string, error) {
+	quiet := slog.New(slog.DiscardHandler)
+	var botErr error
+	for _, r := range []role{roleBot, roleWorker} {
+		actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		var denied atomic.Bool
+		s := &system{cfg: cfg, log: quiet, role: r}
+		err := s.connectNATS(actx, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				denied.Store(true)
+				cancel() // the refused request would otherwise wait for its timeout
+			}
+		}))
+		if err != nil {
+			cancel()
+			return "", err // not a matter of role: the credential or the address is wrong
+		}
+		_, err = events.NewBus(actx, s.nc, events.BusConfig{Role: r.natsRole(), Replicas: cfg.NATS.Replicas}, quiet, prometheus.NewRegistry())
+		s.nc.Close()
+		cancel()
+		switch {
+		case err == nil && r == roleBot:
+			return "bot permissions; streams and buckets ready", nil
+		case err == nil:
+			return "worker permissions; streams and buckets found", nil
+		case errors.Is(err, events.ErrNotProvisioned):
+			return "worker permissions; the streams and buckets do not exist yet (the bot creates them when it starts)", nil
+		case !denied.Load():
+			return "", err
+		case r == roleBot:
+			botErr = err
+		}
+	}
+	return "", fmt.Errorf("connected, but this credential may neither set up the streams and buckets as the bot nor use them as a worker (see docs/nats-permissions.md): %w", botErr)
+}
 
 // runCheck validates everything a deployment depends on and prints one line per check.
 // It exits non-zero (returns an error) naming every failure.
@@ -61,13 +103,16 @@ func runCheck(ctx context.Context, cfg *Config, out io.Writer, logger *slog.Logg
 	}
 
 	if cfg.NATS.URL != "" {
-		s := &system{cfg: cfg, log: logger}
-		err := s.connectNATS(ctx)
-		if err == nil {
-			_, err = events.NewBus(ctx, s.nc, events.BusConfig{Replicas: cfg.NATS.Replicas}, logger, prometheus.NewRegistry())
-			s.nc.Close()
+		detail, err := checkNATS(ctx, cfg)
+		report("nats", err, redactURL(cfg.NATS.URL)+": "+detail)
+		if w := cfg.NATS.unprotected(); w != "" {
+			fmt.Fprintf(out, "WARN  %-22s %s\n", "nats security", w)
+		} else if cfg.NATS.passwordInClear() {
+			fmt.Fprintf(out, "note  %-22s the NATS password crosses the network in clear (nats:// without TLS): fine between containers on one host; elsewhere use tls:// or an nkey\n", "nats security")
 		}
-		report("nats", err, cfg.NATS.URL+": streams and buckets ready")
+	} else if cfg.NATS.Listen != "" {
+		fmt.Fprintf(out, "ok    %-22s embedded server, store in %s, listening on %s; other processes connect with the nkey seeds in %s\n",
+			"nats", cfg.NATS.DataDir, cfg.NATS.Listen, filepath.Dir(events.SeedFile(cfg.NATS.DataDir, events.RoleBot)))
 	} else {
 		fmt.Fprintf(out, "ok    %-22s embedded server, store in %s\n", "nats", cfg.NATS.DataDir)
 	}

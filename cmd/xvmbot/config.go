@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -359,6 +360,13 @@ func (c *Config) Validate() error {
 	if c.NATS.URL == "" && (c.NATS.CredsFile != "" || c.NATS.NkeyFile != "" || c.NATS.TLS != (NATSTLSConfig{})) {
 		bad("nats: creds_file, nkey_file and tls apply to an external server; set nats.url")
 	}
+	if c.NATS.Listen != "" {
+		if c.NATS.URL != "" {
+			bad("nats.listen opens the embedded server's port, and nats.url means there is none; remove one of them")
+		} else if _, _, err := net.SplitHostPort(c.NATS.Listen); err != nil {
+			bad("nats.listen %q: %v (write host:port, e.g. 127.0.0.1:4222)", c.NATS.Listen, err)
+		}
+	}
 	if len(c.VCenters) < 2 {
 		bad("vcenters: at least two are needed to move VMs between them (have %d)", len(c.VCenters))
 	}
@@ -451,4 +459,63 @@ func (h HTTPConfig) validate(bad func(string, ...any)) {
 		bad("http.ops_listen %q and http.listen %q are the same address: /metrics, /healthz and /readyz have their "+
 			"own listener, apart from Slack's endpoints; give ops_listen another port (default 127.0.0.1:9090)", h.OpsListen, h.Listen)
 	}
+}
+
+// unprotected says, in words for an operator, how an external NATS connection is left
+// open to anyone who can reach the server; "" when it is not (or when the server is
+// embedded, which protects itself). Credentials are creds_file, nkey_file, user and
+// password, a client certificate or a user in the URL; TLS is a tls:// URL or
+// tls.ca_file.
+func (n NATSConfig) unprotected() string {
+	if n.URL == "" || n.hasCredentials() || n.usesTLS() {
+		return ""
+	}
+	return "nats.url is used without credentials (creds_file, nkey_file, user and password) and without TLS: " +
+		"anyone who can reach that server can queue VM moves and rewrite requests; give xvmbot a credential " +
+		"with the permissions in docs/nats-permissions.md"
+}
+
+// passwordInClear reports a NATS password sent over a connection without TLS: fine on a
+// private network between containers, worth knowing anywhere else.
+func (n NATSConfig) passwordInClear() bool {
+	return n.URL != "" && (n.User != "" || n.urlUser()) && n.CredsFile == "" && n.NkeyFile == "" && !n.usesTLS()
+}
+
+func (n NATSConfig) hasCredentials() bool {
+	return n.CredsFile != "" || n.NkeyFile != "" || n.User != "" || n.TLS.CertFile != "" || n.urlUser()
+}
+
+// usesTLS: every URL is tls://, or a private CA is given (which makes the client use TLS).
+func (n NATSConfig) usesTLS() bool {
+	if n.TLS.CAFile != "" {
+		return true
+	}
+	for _, raw := range strings.Split(n.URL, ",") {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil || !strings.EqualFold(u.Scheme, "tls") {
+			return false
+		}
+	}
+	return true
+}
+
+func (n NATSConfig) urlUser() bool {
+	for _, raw := range strings.Split(n.URL, ",") {
+		if u, err := url.Parse(strings.TrimSpace(raw)); err == nil && u.User != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// redactURL drops any user and password from (each of) the NATS URL(s), for logs.
+func redactURL(raw string) string {
+	parts := strings.Split(raw, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			u.User = nil
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }

@@ -70,6 +70,8 @@ func TestParseConfig(t *testing.T) {
 		{"bad approver", replace("U012ABC, S0123GRP", "alice"), "is not a Slack user"},
 		{"run_within zero", replace("expire_after: 2h", "expire_after: 2h\n  run_within: 0s"), "approvals.run_within must be at least 1s"},
 		{"trusted key not a key", replace("expire_after: 2h", "expire_after: 2h\n  trusted_keys: [SUAFORGOTTHEPUBLICONE]"), "is not a public key"},
+		{"listen and url", good + "\nnats:\n  url: nats://n:4222\n  listen: 127.0.0.1:4222\n", "remove one of them"},
+		{"listen without port", good + "\nnats:\n  listen: 0.0.0.0\n", "nats.listen \"0.0.0.0\""},
 		{"secret twice", replace("signing_secret_file: signing.txt", "signing_secret_file: signing.txt\n  signing_secret: x"), "both set"},
 		{"no expiry", replace("expire_after: 2h", "expire_after: 0s"), "approvals.expire_after must be a positive duration"},
 		{"negative expiry", replace("expire_after: 2h", "expire_after: -1h"), "approvals.expire_after must be a positive duration"},
@@ -113,5 +115,41 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if len(cfg.VCenters) != 2 || cfg.VCenters[1].Password.Reveal() != "pw-vc-west" || cfg.Slack.Mode != "socket" {
 		t.Fatalf("example config read as %+v", cfg)
+	}
+}
+
+// An external NATS without credentials and without TLS lets anyone who reaches it queue
+// moves: that is said loudly. A password over plain nats:// is noted apart.
+func TestNATSUnprotected(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		nats    NATSConfig
+		want    string // "" = nothing to say
+		inClear bool
+	}{
+		{"embedded", NATSConfig{}, "", false},
+		{"no credentials, no tls", NATSConfig{URL: "nats://nats:4222"}, "without credentials", false},
+		{"cluster, no credentials, one plain url", NATSConfig{URL: "tls://a:4222,nats://b:4222"}, "without credentials", false},
+		{"tls url, no credentials", NATSConfig{URL: "tls://nats:4222"}, "", false},
+		{"private ca, no credentials", NATSConfig{URL: "nats://nats:4222", TLS: NATSTLSConfig{CAFile: "ca.pem"}}, "", false},
+		{"nkey over plain nats", NATSConfig{URL: "nats://nats:4222", NkeyFile: "w.nk"}, "", false},
+		{"creds over plain nats", NATSConfig{URL: "nats://nats:4222", CredsFile: "w.creds"}, "", false},
+		{"client certificate", NATSConfig{URL: "nats://nats:4222", TLS: NATSTLSConfig{CertFile: "c.pem", KeyFile: "k.pem"}}, "", false},
+		{"password over plain nats", NATSConfig{URL: "nats://nats:4222", User: "xvm-bot"}, "", true},
+		{"password in the url", NATSConfig{URL: "nats://xvm-bot:pw@nats:4222"}, "", true},
+		{"password over tls", NATSConfig{URL: "tls://nats:4222", User: "xvm-bot"}, "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := tt.nats.unprotected()
+			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
+				t.Fatalf("unprotected() = %q, want %q", got, tt.want)
+			}
+			if c := tt.nats.passwordInClear(); c != tt.inClear {
+				t.Fatalf("passwordInClear() = %v, want %v", c, tt.inClear)
+			}
+		})
+	}
+	if got := redactURL("nats://xvm-bot:s3cret@a:4222,nats://b:4222"); strings.Contains(got, "s3cret") || !strings.Contains(got, "a:4222") {
+		t.Fatalf("redactURL = %q", got)
 	}
 }

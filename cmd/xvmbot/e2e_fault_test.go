@@ -102,6 +102,7 @@ type natsNode struct {
 	t    *testing.T
 	opts server.Options
 	srv  *server.Server
+	log  *serverLog // nil: the server's log is discarded
 }
 
 func startNATS(t *testing.T, mut func(*server.Options)) *natsNode {
@@ -125,6 +126,9 @@ func (n *natsNode) start() {
 	srv, err := server.NewServer(&opts)
 	if err != nil {
 		n.t.Fatal(err)
+	}
+	if n.log != nil {
+		srv.SetLoggerV2(n.log, false, false, false)
 	}
 	srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {

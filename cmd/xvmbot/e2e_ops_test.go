@@ -251,7 +251,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	h := newHarnessRole(t, roleBot, func(c *Config) { c.NATS.Listen = "127.0.0.1:-1" })
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	wcfg := h.config(func(c *Config) { c.NATS.URL = h.sys.embedded.ClientURL() })
+	wcfg := h.config(h.asWorker)
 	wsys, err := newSystem(h.ctx, wcfg, roleWorker, logger)
 	if err != nil {
 		t.Fatal(err)
@@ -362,7 +362,7 @@ func TestCancelledQueuedJobsNeverRun(t *testing.T) {
 	h.awaitEphemeral(uReq, n, "cancelled")
 
 	// Only now does a worker come up.
-	wcfg := h.config(func(c *Config) { c.NATS.URL = h.sys.embedded.ClientURL() })
+	wcfg := h.config(h.asWorker)
 	wsys, err := newSystem(h.ctx, wcfg, roleWorker, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)

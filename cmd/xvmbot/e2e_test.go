@@ -15,6 +15,7 @@ import (
 
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
+	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/secret"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
@@ -116,6 +117,13 @@ func (h *harness) config(opts ...harnessOpt) *Config {
 		h.t.Fatal(err)
 	}
 	return cfg
+}
+
+// asWorker points a config at the harness's listening embedded NATS, with the worker's
+// credential the server keeps in its data dir, as a separate worker process would.
+func (h *harness) asWorker(c *Config) {
+	c.NATS.URL = h.sys.embedded.ClientURL()
+	c.NATS.NkeyFile = events.SeedFile(h.sys.cfg.NATS.DataDir, events.RoleWorker)
 }
 
 func (h *harness) start(cfg *Config, r role) *system {
@@ -476,8 +484,7 @@ func TestForgedAndStaleRequestsAreRefused(t *testing.T) {
 func TestWrongTargetThumbprintFailsTheJob(t *testing.T) {
 	h := newHarnessRole(t, roleBot, func(c *Config) { c.NATS.Listen = "127.0.0.1:-1" })
 	wrong := strings.TrimSuffix(strings.Repeat("AB:", 20), ":")
-	wcfg := h.config(func(c *Config) {
-		c.NATS.URL = h.sys.embedded.ClientURL()
+	wcfg := h.config(h.asWorker, func(c *Config) {
 		for i := range c.VCenters {
 			if c.VCenters[i].Name == "vc-west" {
 				c.VCenters[i].Thumbprint = wrong

@@ -42,6 +42,11 @@ func roleOf(cmd string) role {
 	return roleAll
 }
 
+// natsRole is the role's NATS identity: what its credential may do and its inbox prefix.
+func (r role) natsRole() events.Role {
+	return [...]events.Role{events.RoleServe, events.RoleBot, events.RoleWorker}[r]
+}
+
 func (r role) runsBot() bool    { return r == roleAll || r == roleBot }
 func (r role) runsWorker() bool { return r == roleAll || r == roleWorker }
 
@@ -115,10 +120,8 @@ func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s
 	if err := s.connectNATS(ctx); err != nil {
 		return nil, err
 	}
-	s.bus, err = events.NewBus(ctx, s.nc, events.BusConfig{Replicas: cfg.NATS.Replicas, AckWait: cfg.NATS.AckWait, RetryDelay: cfg.NATS.RetryDelay,
-		LeaseTTL: cfg.NATS.LeaseTTL}, logger, s.reg)
-	if err != nil {
-		return nil, fmt.Errorf("set up NATS streams and buckets: %w", err)
+	if s.bus, err = s.openBus(ctx); err != nil {
+		return nil, err
 	}
 
 	vcs := make([]vcenter.Config, 0, len(cfg.VCenters))
@@ -189,8 +192,51 @@ func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s
 	return s, nil
 }
 
-func (s *system) connectNATS(ctx context.Context) error {
-	opts := []nats.Option{nats.Name("xvmbot"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+// notProvisionedRetry is how often a worker looks again for the streams and buckets the
+// bot has not created yet.
+const notProvisionedRetry = 2 * time.Second
+
+// openBus opens the streams, consumers and buckets. A worker may not create them (its
+// credential cannot): started before the bot, it waits for them instead of failing, so
+// a whole deployment can start at once.
+func (s *system) openBus(ctx context.Context) (*events.Bus, error) {
+	cfg := events.BusConfig{Role: s.role.natsRole(), Replicas: s.cfg.NATS.Replicas, AckWait: s.cfg.NATS.AckWait,
+		RetryDelay: s.cfg.NATS.RetryDelay, LeaseTTL: s.cfg.NATS.LeaseTTL}
+	for waited := false; ; waited = true {
+		bus, err := events.NewBus(ctx, s.nc, cfg, s.log, s.reg)
+		if !errors.Is(err, events.ErrNotProvisioned) {
+			if err != nil {
+				return nil, fmt.Errorf("set up NATS streams and buckets: %w", err)
+			}
+			return bus, nil
+		}
+		if !waited {
+			s.log.Warn("waiting for the bot to create the NATS streams and buckets; start `xvmbot bot` if it is not running", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("set up NATS streams and buckets: %w (%w)", err, ctx.Err())
+		case <-time.After(notProvisionedRetry):
+		}
+	}
+}
+
+// connectNATS connects as the process's role; extra options come last (and so override).
+func (s *system) connectNATS(ctx context.Context, extra ...nats.Option) error {
+	log := s.log.With("component", "nats")
+	opts := []nats.Option{nats.Name("xvmbot"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+		// Permission violations arrive here, not as errors of the call that caused them.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			attrs := []any{"err", err}
+			if sub != nil {
+				attrs = append(attrs, "subject", sub.Subject)
+			}
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				log.Error("nats refused an operation: this process's NATS credential lacks a permission (see docs/nats-permissions.md)", attrs...)
+				return
+			}
+			log.Warn("nats asynchronous error", attrs...)
+		})}
 	if s.cfg.NATS.URL == "" {
 		dir, err := filepath.Abs(s.cfg.NATS.DataDir)
 		if err != nil {
@@ -201,9 +247,12 @@ func (s *system) connectNATS(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("start embedded NATS: %w", err)
 		}
-		s.nc, err = s.embedded.Connect(opts...)
+		// In-process, with this role's permissions: the same lists a separate process
+		// gets, so a missing permission shows here first.
+		s.nc, err = s.embedded.ConnectAs(s.role.natsRole(), append(opts, extra...)...)
 		return err
 	}
+	opts = append(opts, events.ClientOptions(s.role.natsRole())...)
 	if s.cfg.NATS.CredsFile != "" {
 		opts = append(opts, nats.UserCredentials(s.cfg.NATS.CredsFile))
 	}
@@ -223,9 +272,9 @@ func (s *system) connectNATS(ctx context.Context) error {
 	if t := s.cfg.NATS.TLS; t.CertFile != "" {
 		opts = append(opts, nats.ClientCert(t.CertFile, t.KeyFile))
 	}
-	nc, err := nats.Connect(s.cfg.NATS.URL, opts...)
+	nc, err := nats.Connect(s.cfg.NATS.URL, append(opts, extra...)...)
 	if err != nil {
-		return fmt.Errorf("connect to NATS %s: %w", s.cfg.NATS.URL, err)
+		return fmt.Errorf("connect to NATS %s: %w", redactURL(s.cfg.NATS.URL), err)
 	}
 	s.nc = nc
 	return nil
@@ -303,7 +352,7 @@ func (s *system) natsWhere() string {
 	if s.embedded != nil {
 		return "embedded"
 	}
-	return s.cfg.NATS.URL
+	return redactURL(s.cfg.NATS.URL)
 }
 
 func (s *system) close() {
@@ -329,6 +378,9 @@ func (s *system) close() {
 func serve(ctx context.Context, cfg *Config, r role, logger *slog.Logger) error {
 	if r != roleAll && cfg.NATS.URL == "" {
 		return errors.New("`xvmbot bot` and `xvmbot worker` share work through an external NATS: set nats.url (or use `xvmbot serve`)")
+	}
+	if w := cfg.NATS.unprotected(); w != "" {
+		logger.Warn("NATS IS NOT PROTECTED: "+w, "nats_url", redactURL(cfg.NATS.URL))
 	}
 	s, err := newSystem(ctx, cfg, r, logger)
 	if err != nil {

@@ -118,12 +118,19 @@ log:
 	fmt.Printf("serve idle (embedded NATS, 2 vCenter sessions, HTTP mode): VmRSS %.1f MB\n", idle)
 	fmt.Printf("goal idle < 80 MB: %s\n", verdict(idle < 80))
 
-	nc, err := nats.Connect("nats://"+natsAddr, nats.Name("xvmload"))
+	// As a bot would: serve's listening NATS admits only the credentials it keeps in its
+	// data dir, and only the bot's may queue jobs.
+	seed, err := nats.NkeyOptionFromSeed(events.SeedFile(filepath.Join(dir, "nats"), events.RoleBot))
+	if err != nil {
+		return err
+	}
+	opts := append(events.ClientOptions(events.RoleBot), nats.Name("xvmload"), seed)
+	nc, err := nats.Connect("nats://"+natsAddr, opts...)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	bus, err := events.NewBus(ctx, nc, events.BusConfig{Replicas: 1}, nil, prometheus.NewRegistry())
+	bus, err := events.NewBus(ctx, nc, events.BusConfig{Role: events.RoleBot, Replicas: 1}, nil, prometheus.NewRegistry())
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,15 @@
 package chartrender
 
 import (
+	"fmt"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
+	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
@@ -177,7 +181,7 @@ func TestRender(t *testing.T) {
 				t.Errorf("config nats.url %v, want %s", got, tc.natsURL)
 			}
 			if got := dig(cfg, "http", "listen"); got != "0.0.0.0:8080" {
-				t.Errorf("config http.listen %v, want 0.0.0.0:8080 (the probes' port)", got)
+				t.Errorf("config http.listen %v, want 0.0.0.0:8080 (the Slack port)", got)
 			}
 			if rule, ok := objs["PrometheusRule/xvm-xvmbot"]; ok {
 				if groups, _ := dig(rule.Spec, "groups").([]any); len(groups) == 0 {
@@ -215,4 +219,259 @@ func keys(m map[string]object) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// renderWith renders the chart with values given inline; it returns the error, if any.
+func renderWith(t *testing.T, vals map[string]any) error {
+	t.Helper()
+	ch, err := loader.Load(chartPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: "xvm", Namespace: "vm-ops"}, chartutil.DefaultCapabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = engine.Render(ch, top)
+	return err
+}
+
+// find returns the element of a list of maps whose key has the value.
+func find(list any, key string, value any) map[string]any {
+	l, _ := list.([]any)
+	for _, e := range l {
+		if m, ok := e.(map[string]any); ok && m[key] == value {
+			return m
+		}
+	}
+	return nil
+}
+
+// TestRenderNATSAuth checks that each role's pods connect to NATS as their own user with
+// only their own password, that probes and metrics use the ops port, and that the bundled
+// NATS reads its users' passwords from the very Secret the chart creates.
+func TestRenderNATSAuth(t *testing.T) {
+	for _, tc := range []struct{ name, values, secret string }{
+		{"defaults", "", "xvm-xvmbot-nats-users"},
+		{"scale-out on an existing NATS", "ci/scaleout-values.yaml", "xvmbot-nats-users"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := render(t, tc.values)
+			cfg := renderedConfig(t, objs)
+			if got := dig(cfg, "http", "ops_listen"); got != "0.0.0.0:9090" {
+				t.Errorf("config http.ops_listen %v, want 0.0.0.0:9090 (the probes' and Prometheus' port)", got)
+			}
+			if u, p := dig(cfg, "nats", "user"), dig(cfg, "nats", "password_file"); u != "${XVM_NATS_USER}" || p != "/run/secrets/xvmbot-nats/password" {
+				t.Errorf("config nats.user %v, password_file %v: want each pod's own user and mounted password", u, p)
+			}
+			_, chartSecret := objs["Secret/"+tc.secret]
+			if chartSecret != (tc.values == "") {
+				t.Errorf("Secret %s rendered: %v; the chart creates it only for the bundled NATS", tc.secret, chartSecret)
+			}
+			if chartSecret {
+				for _, k := range []string{"bot-password", "worker-password"} {
+					if v, _ := objs["Secret/"+tc.secret].Data[k].(string); len(v) < 40 {
+						t.Errorf("NATS users Secret key %s = %q, want a random password", k, v)
+					}
+				}
+			}
+			for _, role := range []string{"bot", "worker"} {
+				pod := dig(objs["Deployment/xvm-xvmbot-"+role].Spec, "template", "spec")
+				c := dig(pod, "containers", 0)
+				if env := find(dig(c, "env"), "name", "XVM_NATS_USER"); env == nil || env["value"] != "xvm-"+role {
+					t.Errorf("%s pods connect to NATS as %v, want xvm-%s", role, env, role)
+				}
+				vol := find(dig(pod, "volumes"), "name", "nats-auth")
+				items, _ := dig(vol, "secret", "items").([]any)
+				if dig(vol, "secret", "secretName") != tc.secret || len(items) != 1 ||
+					dig(items[0], "key") != role+"-password" || dig(items[0], "path") != "password" {
+					t.Errorf("%s pods mount %v, want only the key %s-password of %s", role, vol, role, tc.secret)
+				}
+				if m := find(dig(c, "volumeMounts"), "name", "nats-auth"); m == nil || m["mountPath"] != "/run/secrets/xvmbot-nats" {
+					t.Errorf("%s pods mount the NATS password at %v", role, m)
+				}
+				for _, probe := range []string{"livenessProbe", "readinessProbe"} {
+					if p := dig(c, probe, "httpGet", "port"); p != "ops" {
+						t.Errorf("%s %s on port %v, want ops", role, probe, p)
+					}
+				}
+				if ops := find(dig(c, "ports"), "name", "ops"); ops == nil || ops["containerPort"] != float64(9090) {
+					t.Errorf("%s container has no ops port 9090: %v", role, dig(c, "ports"))
+				}
+				if http := find(dig(c, "ports"), "name", "http"); (http != nil) != (role == "bot") {
+					t.Errorf("%s container http port %v: only the bot serves Slack", role, http)
+				}
+			}
+			if sm, ok := objs["ServiceMonitor/xvm-xvmbot"]; ok {
+				if p := dig(sm.Spec, "endpoints", 0, "port"); p != "ops" {
+					t.Errorf("ServiceMonitor scrapes port %v, want ops", p)
+				}
+			}
+		})
+	}
+
+	// The NATS chart cannot see this chart's helpers: its env names the Secret through its
+	// own template, which must come out as the Secret this chart renders.
+	ch, err := loader.Load(chartPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, env := range []string{"XVM_NATS_BOT_PASSWORD", "XVM_NATS_WORKER_PASSWORD"} {
+		tpl, _ := dig(ch.Values, "nats", "container", "env", env, "valueFrom", "secretKeyRef", "name", "$tplYaml").(string)
+		probe := &chart.Chart{Metadata: &chart.Metadata{Name: "probe", Version: "0.1.0", APIVersion: "v2"},
+			Templates: []*chart.File{{Name: "templates/name", Data: []byte(tpl)}}}
+		top, err := chartutil.ToRenderValues(probe, nil, chartutil.ReleaseOptions{Name: "xvm", Namespace: "vm-ops"}, chartutil.DefaultCapabilities)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := engine.Render(probe, top)
+		if err != nil {
+			t.Fatalf("nats.container.env.%s: %v", env, err)
+		}
+		if got := strings.Trim(strings.TrimSpace(out["probe/templates/name"]), `"`); got != "xvm-xvmbot-nats-users" {
+			t.Errorf("the bundled NATS reads %s from Secret %q, want xvm-xvmbot-nats-users", env, got)
+		}
+	}
+
+	for _, bad := range []struct {
+		name string
+		vals map[string]any
+		want string
+	}{
+		{"existing NATS without the users' Secret", map[string]any{"nats": map[string]any{"enabled": false}, "externalNATS": map[string]any{"url": "nats://n:4222"}}, "natsAuth.existingSecret"},
+		{"bundled NATS with someone else's Secret", map[string]any{"natsAuth": map[string]any{"existingSecret": "mine"}}, "bundled NATS"},
+	} {
+		if err := renderWith(t, bad.vals); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s: render error %v, want one naming %q", bad.name, err, bad.want)
+		}
+	}
+}
+
+// rule is one ingress or egress rule of a NetworkPolicy, as ports and peers.
+type rule struct {
+	ports []string // "port/protocol"
+	peers []any
+}
+
+func rules(np object, kind, peersKey string) []rule {
+	var out []rule
+	list, _ := dig(np.Spec, kind).([]any)
+	for _, r := range list {
+		var ports []string
+		for _, p := range dig(r, "ports").([]any) {
+			ports = append(ports, fmt.Sprintf("%v/%v", dig(p, "port"), dig(p, "protocol")))
+		}
+		peers, _ := dig(r, peersKey).([]any)
+		out = append(out, rule{ports: ports, peers: peers})
+	}
+	return out
+}
+
+// egressTo returns the egress rule that opens port, or nil.
+func egressTo(np object, port string) *rule {
+	for _, r := range rules(np, "egress", "to") {
+		if slices.Contains(r.ports, port) {
+			return &r
+		}
+	}
+	return nil
+}
+
+// TestRenderNetworkPolicy checks who may talk to whom: bot and worker pods out only to
+// NATS, DNS, the vCenters and Slack; into them only the monitoring namespace on the ops
+// port (and, in http mode, Slack's requests to the bot); into the bundled NATS's client
+// port only xvmbot's pods.
+func TestRenderNetworkPolicy(t *testing.T) {
+	xvmbotPods := map[string]any{"app.kubernetes.io/name": "xvmbot", "app.kubernetes.io/instance": "xvm"}
+	natsPods := map[string]any{"app.kubernetes.io/name": "nats", "app.kubernetes.io/instance": "xvm", "app.kubernetes.io/component": "nats"}
+	monitoring := map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{"kubernetes.io/metadata.name": "monitoring"}}}
+	for _, tc := range []struct {
+		name, values string
+		httpMode     bool
+		natsPeer     any
+		vcenterPeers []any
+	}{
+		{name: "defaults", natsPeer: map[string]any{"podSelector": map[string]any{"matchLabels": natsPods}}},
+		{name: "scale-out on an existing NATS", values: "ci/scaleout-values.yaml", httpMode: true,
+			natsPeer:     map[string]any{"ipBlock": map[string]any{"cidr": "10.96.40.0/24"}},
+			vcenterPeers: []any{map[string]any{"ipBlock": map[string]any{"cidr": "10.20.0.10/32"}}, map[string]any{"ipBlock": map[string]any{"cidr": "10.30.0.10/32"}}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			objs := render(t, tc.values)
+			np, ok := objs["NetworkPolicy/xvm-xvmbot"]
+			if !ok {
+				t.Fatalf("no NetworkPolicy for the xvmbot pods (have %v)", keys(objs))
+			}
+			if sel := dig(np.Spec, "podSelector", "matchLabels"); !reflect.DeepEqual(sel, xvmbotPods) {
+				t.Errorf("the policy selects %v, want every xvmbot pod %v", sel, xvmbotPods)
+			}
+			if types := fmt.Sprint(dig(np.Spec, "policyTypes")); types != "[Ingress Egress]" {
+				t.Errorf("policyTypes %s, want both directions restricted", types)
+			}
+			in := rules(np, "ingress", "from")
+			if len(in) != 1 || !slices.Equal(in[0].ports, []string{"ops/TCP"}) || len(in[0].peers) != 1 || !reflect.DeepEqual(in[0].peers[0], monitoring) {
+				t.Errorf("ingress %+v, want only the ops port from the monitoring namespace", in)
+			}
+			out := rules(np, "egress", "to")
+			if len(out) != 4 {
+				t.Errorf("%d egress rules, want NATS, DNS, vCenters and Slack: %+v", len(out), out)
+			}
+			if r := egressTo(np, "4222/TCP"); r == nil || len(r.peers) != 1 || !reflect.DeepEqual(r.peers[0], tc.natsPeer) {
+				t.Errorf("egress to NATS %+v, want only %v", r, tc.natsPeer)
+			}
+			if r := egressTo(np, "53/UDP"); r == nil || !slices.Contains(r.ports, "53/TCP") || len(r.peers) != 1 || dig(r.peers[0], "podSelector", "matchLabels", "k8s-app") != "kube-dns" {
+				t.Errorf("egress to DNS %+v, want the cluster DNS on 53", r)
+			}
+			var vc, slack *rule
+			for _, r := range out {
+				if slices.Equal(r.ports, []string{"443/TCP"}) && len(r.peers) > 0 && dig(r.peers[0], "ipBlock", "except") != nil {
+					slack = &r
+				} else if slices.Equal(r.ports, []string{"443/TCP"}) {
+					vc = &r
+				}
+			}
+			if vc == nil || !reflect.DeepEqual(vc.peers, tc.vcenterPeers) {
+				t.Errorf("egress to the vCenters %+v, want 443 to %v", vc, tc.vcenterPeers)
+			}
+			if slack == nil || dig(slack.peers[0], "ipBlock", "cidr") != "0.0.0.0/0" ||
+				!strings.Contains(fmt.Sprint(dig(slack.peers[0], "ipBlock", "except")), "10.0.0.0/8") {
+				t.Errorf("egress to Slack %+v, want 443 to the internet, private ranges excepted", slack)
+			}
+			for _, r := range out {
+				if slices.Contains(r.ports, "902/TCP") {
+					t.Errorf("egress opens 902, which is between ESXi hosts: %+v", r)
+				}
+			}
+
+			sp, ok := objs["NetworkPolicy/xvm-xvmbot-bot-slack"]
+			if ok != tc.httpMode {
+				t.Errorf("a policy letting Slack's requests in rendered: %v, want it only in http mode", ok)
+			}
+			if ok {
+				if dig(sp.Spec, "podSelector", "matchLabels", "app.kubernetes.io/component") != "bot" {
+					t.Errorf("Slack's requests may reach %v, want only the bot pods", dig(sp.Spec, "podSelector"))
+				}
+				if in := rules(sp, "ingress", "from"); len(in) != 1 || !slices.Equal(in[0].ports, []string{"http/TCP"}) ||
+					dig(in[0].peers[0], "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name") != "ingress-nginx" {
+					t.Errorf("Slack ingress %+v, want the http port from the ingress controller's namespace", in)
+				}
+			}
+
+			natsNP, ok := objs["NetworkPolicy/xvm-xvmbot-nats"]
+			if ok != (tc.values == "") {
+				t.Errorf("a policy for the bundled NATS rendered: %v", ok)
+			}
+			if ok {
+				if sel := dig(natsNP.Spec, "podSelector", "matchLabels"); !reflect.DeepEqual(sel, natsPods) {
+					t.Errorf("the NATS policy selects %v, want the bundled NATS pods", sel)
+				}
+				for _, r := range rules(natsNP, "ingress", "from") {
+					if slices.Contains(r.ports, "4222/TCP") && (len(r.peers) != 1 || !reflect.DeepEqual(dig(r.peers[0], "podSelector", "matchLabels"), xvmbotPods) ||
+						dig(r.peers[0], "namespaceSelector") != nil) {
+						t.Errorf("NATS 4222 is open to %v, want only the xvmbot pods", r.peers)
+					}
+				}
+			}
+		})
+	}
 }

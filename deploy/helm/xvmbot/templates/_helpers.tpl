@@ -51,12 +51,36 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
+{{/* The Secret with the NATS users' passwords (keys bot-password, worker-password). */}}
+{{- define "xvmbot.natsUsersSecret" -}}
+{{- if .Values.natsAuth.existingSecret -}}
+{{- if .Values.nats.enabled -}}
+{{- fail "natsAuth.existingSecret is for an existing NATS (nats.enabled: false); the bundled NATS reads its users' passwords from the Secret this chart creates" -}}
+{{- end -}}
+{{- .Values.natsAuth.existingSecret -}}
+{{- else if .Values.nats.enabled -}}
+{{- /* Must match the name in values.yaml nats.container.env (the NATS chart cannot see ours). */ -}}
+{{- printf "%s-xvmbot-nats-users" .Release.Name -}}
+{{- else -}}
+{{- fail "an existing NATS (nats.enabled: false) needs natsAuth.existingSecret, a Secret with the keys bot-password and worker-password of its users xvm-bot and xvm-worker (docs/nats-permissions.md); or natsAuth.enabled: false with credentials in config.nats" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where each pod finds its role's NATS password. */}}
+{{- define "xvmbot.natsPasswordDir" -}}/run/secrets/xvmbot-nats{{- end -}}
+
 {{/* The config file: values.config with the keys the chart owns filled in. */}}
 {{- define "xvmbot.config" -}}
 {{- $cfg := deepCopy .Values.config -}}
-{{- $_ := set $cfg "http" (dict "listen" (printf "0.0.0.0:%d" (int .Values.service.port))) -}}
+{{- $_ := set $cfg "http" (dict "listen" (printf "0.0.0.0:%d" (int .Values.service.port)) "ops_listen" (printf "0.0.0.0:%d" (int .Values.service.opsPort))) -}}
 {{- $nats := deepCopy (default (dict) $cfg.nats) -}}
 {{- $_ := set $nats "url" (include "xvmbot.natsURL" .) -}}
+{{- if .Values.natsAuth.enabled -}}
+{{- $_ := include "xvmbot.natsUsersSecret" . -}}
+{{- /* One config for both roles: each pod says who it is (XVM_NATS_USER) and mounts its own password there. */ -}}
+{{- $_ := set $nats "user" "${XVM_NATS_USER}" -}}
+{{- $_ := set $nats "password_file" (printf "%s/password" (include "xvmbot.natsPasswordDir" .)) -}}
+{{- end -}}
 {{- $_ := set $cfg "nats" $nats -}}
 {{- toYaml $cfg -}}
 {{- end -}}
@@ -85,23 +109,34 @@ containers:
     imagePullPolicy: {{ $root.Values.image.pullPolicy }}
     args: [{{ .role | quote }}, "--config", "/etc/xvmbot/xvmbot.yaml"]
     ports:
+      {{- if eq .role "bot" }}
       - name: http
         containerPort: {{ $root.Values.service.port }}
         protocol: TCP
-    {{- with $root.Values.env }}
+      {{- end }}
+      - name: ops
+        containerPort: {{ $root.Values.service.opsPort }}
+        protocol: TCP
+    {{- if or $root.Values.env $root.Values.natsAuth.enabled }}
     env:
+      {{- if $root.Values.natsAuth.enabled }}
+      - name: XVM_NATS_USER
+        value: {{ index $root.Values.natsAuth (printf "%sUser" .role) | quote }}
+      {{- end }}
+      {{- with $root.Values.env }}
       {{- toYaml . | nindent 6 }}
+      {{- end }}
     {{- end }}
     {{- with $root.Values.envFrom }}
     envFrom:
       {{- toYaml . | nindent 6 }}
     {{- end }}
     livenessProbe:
-      httpGet: {path: {{ $root.Values.probes.liveness.path }}, port: http}
+      httpGet: {path: {{ $root.Values.probes.liveness.path }}, port: ops}
       periodSeconds: {{ $root.Values.probes.liveness.periodSeconds }}
       failureThreshold: {{ $root.Values.probes.liveness.failureThreshold }}
     readinessProbe:
-      httpGet: {path: {{ $root.Values.probes.readiness.path }}, port: http}
+      httpGet: {path: {{ $root.Values.probes.readiness.path }}, port: ops}
       periodSeconds: {{ $root.Values.probes.readiness.periodSeconds }}
       failureThreshold: {{ $root.Values.probes.readiness.failureThreshold }}
     resources:
@@ -111,6 +146,9 @@ containers:
     volumeMounts:
       - {name: config, mountPath: /etc/xvmbot, readOnly: true}
       - {name: tmp, mountPath: /tmp}
+      {{- if $root.Values.natsAuth.enabled }}
+      - {name: nats-auth, mountPath: {{ include "xvmbot.natsPasswordDir" $root }}, readOnly: true}
+      {{- end }}
       {{- range $root.Values.extraSecretMounts }}
       - {name: {{ .name }}, mountPath: {{ .mountPath }}, readOnly: true}
       {{- end }}
@@ -120,6 +158,15 @@ volumes:
       secretName: {{ include "xvmbot.configSecretName" $root }}
   - name: tmp
     emptyDir: {}
+  {{- if $root.Values.natsAuth.enabled }}
+  - name: nats-auth
+    secret:
+      secretName: {{ include "xvmbot.natsUsersSecret" $root }}
+      defaultMode: 0400
+      # Only this role's password: a bot pod never holds the worker's, nor the reverse.
+      items:
+        - {key: {{ printf "%s-password" .role }}, path: password}
+  {{- end }}
   {{- range $root.Values.extraSecretMounts }}
   - name: {{ .name }}
     secret:
