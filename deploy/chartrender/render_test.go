@@ -475,3 +475,41 @@ func TestRenderNetworkPolicy(t *testing.T) {
 		})
 	}
 }
+
+// The approval signing key is mounted in bot pods only, and the config tells the bot where
+// it is and the workers which public keys to trust.
+func TestRenderApprovalKey(t *testing.T) {
+	objs := render(t, "ci/scaleout-values.yaml")
+	cfg := renderedConfig(t, objs)
+	if got := dig(cfg, "approvals", "signing_key_file"); got != "/run/secrets/xvm-approval-key/seed" {
+		t.Errorf("approvals.signing_key_file %v", got)
+	}
+	if got := dig(cfg, "approvals", "trusted_keys", 0); got != "UCMQNESHKKP2V4A2GFNFAL53JRBKMPWLFTSKUZXPDLQG4XX2PFXRPVU4" {
+		t.Errorf("approvals.trusted_keys %v", dig(cfg, "approvals", "trusted_keys"))
+	}
+	if got := dig(cfg, "approvals", "approvers", 0); got != "U012ABC" {
+		t.Errorf("the rest of approvals was lost: approvers %v", got)
+	}
+	mounts := func(role string) (secret, path any) {
+		spec := dig(objs["Deployment/xvm-xvmbot-"+role].Spec, "template", "spec")
+		vols, _ := dig(spec, "volumes").([]any)
+		for _, v := range vols {
+			if dig(v, "name") == "approval-key" {
+				secret = dig(v, "secret", "secretName")
+			}
+		}
+		ms, _ := dig(spec, "containers", 0, "volumeMounts").([]any)
+		for _, m := range ms {
+			if dig(m, "name") == "approval-key" {
+				path = dig(m, "mountPath")
+			}
+		}
+		return secret, path
+	}
+	if s, p := mounts("bot"); s != "xvmbot-approval-key" || p != "/run/secrets/xvm-approval-key" {
+		t.Errorf("bot pods mount the key from %v at %v", s, p)
+	}
+	if s, p := mounts("worker"); s != nil || p != nil {
+		t.Errorf("worker pods mount the signing key (%v at %v): it is the bot's alone", s, p)
+	}
+}

@@ -82,8 +82,16 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $_ := set $nats "password_file" (printf "%s/password" (include "xvmbot.natsPasswordDir" .)) -}}
 {{- end -}}
 {{- $_ := set $cfg "nats" $nats -}}
+{{- if .Values.approvalKey.existingSecret -}}
+{{- $appr := deepCopy (default (dict) $cfg.approvals) -}}
+{{- $_ := set $appr "signing_key_file" (printf "%s/%s" (include "xvmbot.approvalKeyDir" .) .Values.approvalKey.secretKey) -}}
+{{- $_ := set $appr "trusted_keys" .Values.approvalKey.publicKeys -}}
+{{- $_ := set $cfg "approvals" $appr -}}
+{{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}
+
+{{- define "xvmbot.approvalKeyDir" -}}/run/secrets/xvm-approval-key{{- end -}}
 
 {{- define "xvmbot.configSecretName" -}}
 {{- default (printf "%s-config" (include "xvmbot.fullname" .)) .Values.existingConfigSecret -}}
@@ -149,6 +157,9 @@ containers:
       {{- if $root.Values.natsAuth.enabled }}
       - {name: nats-auth, mountPath: {{ include "xvmbot.natsPasswordDir" $root }}, readOnly: true}
       {{- end }}
+      {{- if and (eq .role "bot") $root.Values.approvalKey.existingSecret }}
+      - {name: approval-key, mountPath: {{ include "xvmbot.approvalKeyDir" $root }}, readOnly: true}
+      {{- end }}
       {{- range $root.Values.extraSecretMounts }}
       - {name: {{ .name }}, mountPath: {{ .mountPath }}, readOnly: true}
       {{- end }}
@@ -166,6 +177,15 @@ volumes:
       # Only this role's password: a bot pod never holds the worker's, nor the reverse.
       items:
         - {key: {{ printf "%s-password" .role }}, path: password}
+  {{- end }}
+  {{- if and (eq .role "bot") $root.Values.approvalKey.existingSecret }}
+  - name: approval-key
+    secret:
+      secretName: {{ $root.Values.approvalKey.existingSecret }}
+      defaultMode: 0400
+      # The signing key is the bot's alone: a worker pod never mounts it.
+      items:
+        - {key: {{ $root.Values.approvalKey.secretKey }}, path: {{ $root.Values.approvalKey.secretKey }}}
   {{- end }}
   {{- range $root.Values.extraSecretMounts }}
   - name: {{ .name }}
