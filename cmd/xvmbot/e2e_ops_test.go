@@ -164,9 +164,9 @@ func TestOpsListenerIsSeparate(t *testing.T) {
 		role role
 		opt  harnessOpt
 	}{
-		{"worker", roleWorker, func(c *Config) { c.NATS.URL = h.sys.embedded.ClientURL() }},
+		{"worker", roleWorker, h.asWorker},
 		{"socket-mode bot", roleBot, func(c *Config) {
-			c.NATS.URL = h.sys.embedded.ClientURL()
+			h.asBot(c)
 			socketMode(c)
 		}},
 	} {

@@ -126,6 +126,12 @@ func (h *harness) asWorker(c *Config) {
 	c.NATS.NkeyFile = events.SeedFile(h.sys.cfg.NATS.DataDir, events.RoleWorker)
 }
 
+// asBot points a config at the harness's embedded NATS with the bot's credential.
+func (h *harness) asBot(c *Config) {
+	c.NATS.URL = h.sys.embedded.ClientURL()
+	c.NATS.NkeyFile = events.SeedFile(h.sys.cfg.NATS.DataDir, events.RoleBot)
+}
+
 func (h *harness) start(cfg *Config, r role) *system {
 	h.t.Helper()
 	return h.startWith(cfg, r, nil)
