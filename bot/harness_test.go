@@ -33,9 +33,9 @@ import (
 const (
 	testSecret  = "8f742231b10e8888abcd99yyyzzz85a5"
 	testChannel = "C0OPS"
-	requester   = "U_ALICE" // also an approver: self-approval must still be refused
-	approver    = "U_BOSS"
-	stranger    = "U_MALLORY"
+	requester   = "U0ALICE" // also an approver: self-approval must still be refused
+	approver    = "U0BOSS"
+	stranger    = "U0MALLORY"
 )
 
 // posted is one message as the fake Slack keeps it.
@@ -386,7 +386,7 @@ func newEnvWith(t *testing.T, routes []slacktest.Binder, opts ...envOption) *env
 	fs := newFakeSlack(t, routes...)
 	approvers := []string{approver, requester}
 	for i := range 50 {
-		approvers = append(approvers, fmt.Sprintf("U_A%02d", i))
+		approvers = append(approvers, fmt.Sprintf("U0A%02d", i))
 	}
 	policy := approvals.Policy{Approvers: approvers, Quorum: 1, ExpireAfter: time.Hour}
 	cfg := Config{BotToken: secret.Secret("xoxb-test"), AppToken: secret.Secret("xapp-test"), SigningSecret: secret.Secret(testSecret),
