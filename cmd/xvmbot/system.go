@@ -101,12 +101,15 @@ func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s
 		s.svc = approvals.NewService(s.bus.Requests(), approvals.Policy{
 			Approvers: cfg.Approvals.Approvers, Quorum: cfg.Approvals.Quorum, QuorumByVCenter: cfg.Approvals.QuorumByVCenter,
 			AllowSelfApproval: cfg.Approvals.AllowSelfApproval, ExpireAfter: cfg.Approvals.ExpireAfter,
-		}, newGroupMembers(cfg.Slack), logger)
+		}, newGroupMembers(cfg, logger), logger)
 		s.bot, err = bot.New(bot.Config{
 			BotToken: cfg.Slack.BotToken, AppToken: cfg.Slack.AppToken, SigningSecret: cfg.Slack.SigningSecret,
 			APIURL: cfg.Slack.APIURL, Channels: cfg.Slack.Channels, ProgressInterval: cfg.Slack.ProgressInterval,
 			EditsPerMinute: cfg.Slack.EditsPerMinute,
 			Workers:        cfg.Slack.Workers, WorkQueue: cfg.Slack.WorkQueue,
+			Deliveries:       s.bus.Deliveries(),
+			MaxCommandBytes:  cfg.Slack.MaxCommandBytes,
+			MaxVMsPerRequest: cfg.Limits.MaxVMsPerRequest,
 			InsecureVCenters: cfg.insecureVCenters(),
 			Digest:           bot.Digest{Channel: cfg.Slack.Digest.Channel, Every: cfg.Slack.Digest.Every, Window: cfg.Slack.Digest.Window},
 			Windows:          cfg.windows(),
