@@ -3,8 +3,8 @@ package approvals
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -43,13 +43,36 @@ var (
 	// ErrBlocked refuses an approval of a request whose pre-flight found a blocker. The
 	// bot never offers such a request for approval; this holds whatever reaches Approve.
 	ErrBlocked = errors.New("pre-flight found a blocker")
+	// ErrNotUser refuses a decision made in the name of something that is not a Slack
+	// user: a user-group ID, or an ID of no known shape. Nothing is changed.
+	ErrNotUser = errors.New("not a Slack user ID")
+	// ErrGroupUnavailable refuses a decision by someone who is not listed by name while
+	// the members of an approver group cannot be known (Slack does not answer, and the
+	// last list it gave is older than the cache may serve). Approvers listed by name are
+	// not affected.
+	ErrGroupUnavailable = errors.New("approver group members unavailable")
 )
+
+// Shapes of Slack IDs: users are U… (W… on Enterprise Grid), user groups S…, followed by
+// upper-case letters and digits.
+var (
+	userIDShape  = regexp.MustCompile(`^[UW][A-Z0-9]+$`)
+	groupIDShape = regexp.MustCompile(`^S[A-Z0-9]+$`)
+)
+
+// IsUserID reports whether id has the shape of a Slack user ID. Only such IDs may decide,
+// and only approver entries of that shape are compared with them: a group ID presented
+// as a user is nobody.
+func IsUserID(id string) bool { return userIDShape.MatchString(id) }
+
+// IsGroupID reports whether id has the shape of a Slack user-group ID.
+func IsGroupID(id string) bool { return groupIDShape.MatchString(id) }
 
 // Groups returns the user-group IDs among the approvers.
 func (p Policy) Groups() []string {
 	var out []string
 	for _, a := range p.Approvers {
-		if strings.HasPrefix(a, "S") {
+		if IsGroupID(a) {
 			out = append(out, a)
 		}
 	}
@@ -57,14 +80,33 @@ func (p Policy) Groups() []string {
 }
 
 // IsApprover reports whether user is listed directly or is a member of a listed group.
-// members holds the resolved members of each approver group.
+// members holds the resolved members of each approver group. A user is compared only
+// with the user entries of the list, and a user ID of any other shape is never an approver.
 func (p Policy) IsApprover(user string, members map[string][]string) bool {
+	if !IsUserID(user) {
+		return false
+	}
 	for _, a := range p.Approvers {
-		if a == user || slices.Contains(members[a], user) {
-			return true
+		switch {
+		case IsUserID(a):
+			if a == user {
+				return true
+			}
+		case IsGroupID(a):
+			if slices.Contains(members[a], user) {
+				return true
+			}
 		}
 	}
 	return false
+}
+
+// checkUser refuses a decision in the name of anything but a Slack user.
+func checkUser(user string) error {
+	if !IsUserID(user) {
+		return fmt.Errorf("%q: %w", user, ErrNotUser)
+	}
+	return nil
 }
 
 func (p Policy) quorum() int { return max(p.Quorum, 1) }
@@ -73,6 +115,9 @@ func (p Policy) quorum() int { return max(p.Quorum, 1) }
 // approval completed the quorum and moved the request to approved: the caller that sees
 // true (after storing the record with CAS) is the one that queues the jobs.
 func (r *Request) Approve(p Policy, user string, members map[string][]string, now time.Time) (bool, error) {
+	if err := checkUser(user); err != nil {
+		return false, err
+	}
 	if err := r.decidable(now); err != nil {
 		return false, err
 	}
@@ -104,6 +149,9 @@ func (r *Request) Approve(p Policy, user string, members map[string][]string, no
 
 // Reject records an approver's rejection.
 func (r *Request) Reject(p Policy, user, reason string, members map[string][]string, now time.Time) error {
+	if err := checkUser(user); err != nil {
+		return err
+	}
 	if err := r.decidable(now); err != nil {
 		return err
 	}
@@ -117,6 +165,9 @@ func (r *Request) Reject(p Policy, user, reason string, members map[string][]str
 
 // Cancel withdraws a request that has not started; only the requester or an approver may.
 func (r *Request) Cancel(p Policy, user, reason string, members map[string][]string, now time.Time) error {
+	if err := checkUser(user); err != nil {
+		return err
+	}
 	if user != r.Requester && !p.IsApprover(user, members) {
 		return fmt.Errorf("%s may not cancel %s: %w", user, r.ID, ErrNotAllowed)
 	}

@@ -29,11 +29,11 @@ func keyringOf(signers ...*Signer) *Keyring {
 // approved submits and approves a request of vms through a Service signing with signer.
 func approved(t *testing.T, signer *Signer, vms ...string) (*Service, *clock, *Request) {
 	t.Helper()
-	s, c := newService(t, Policy{Approvers: []string{"U_BOSS"}, ExpireAfter: time.Hour, RunWithin: 24 * time.Hour})
+	s, c := newService(t, Policy{Approvers: []string{"U0BOSS"}, ExpireAfter: time.Hour, RunWithin: 24 * time.Hour})
 	s.WithSigner(signer)
-	r := submit(t, s, "U_REQ", vms...)
+	r := submit(t, s, "U0REQ", vms...)
 	r.Placement = Placement{Cluster: "west-prod", Datastore: "ds-gold", DiskFormat: "thin"}
-	r, won, err := s.Approve(context.Background(), r.ID, "U_BOSS")
+	r, won, err := s.Approve(context.Background(), r.ID, "U0BOSS")
 	if err != nil || !won {
 		t.Fatalf("approve: won=%v err=%v", won, err)
 	}
@@ -54,7 +54,7 @@ func TestApprovalIsSignedInTheWriteThatApproves(t *testing.T) {
 	if a.RequestID != r.ID || len(a.VMs) != 2 || a.VMs[1] != (ApprovedVM{Job: JobID(r.ID, 1), Name: "web-02", Ref: "vm-41"}) {
 		t.Fatalf("approval = %+v", a)
 	}
-	if a.Source.UUID != "uuid-east" || a.Target.UUID != "uuid-west" || len(a.Approvers) != 1 || a.Approvers[0] != "U_BOSS" || a.Quorum != 1 {
+	if a.Source.UUID != "uuid-east" || a.Target.UUID != "uuid-west" || len(a.Approvers) != 1 || a.Approvers[0] != "U0BOSS" || a.Quorum != 1 {
 		t.Fatalf("terms = %+v", a.Terms)
 	}
 	if !a.ApprovedAt.Equal(c.t) || !a.ExpiresAt.Equal(c.t.Add(24*time.Hour)) {
@@ -65,10 +65,10 @@ func TestApprovalIsSignedInTheWriteThatApproves(t *testing.T) {
 func TestApprovalWithoutSignerOrIdentityIsRefusedAndChangesNothing(t *testing.T) {
 	ctx := context.Background()
 	t.Run("no signer", func(t *testing.T) {
-		s, _ := newService(t, Policy{Approvers: []string{"U_BOSS"}})
+		s, _ := newService(t, Policy{Approvers: []string{"U0BOSS"}})
 		s.WithSigner(nil)
-		r := submit(t, s, "U_REQ", "web-01")
-		if _, won, err := s.Approve(ctx, r.ID, "U_BOSS"); !errors.Is(err, ErrNoSigner) || won {
+		r := submit(t, s, "U0REQ", "web-01")
+		if _, won, err := s.Approve(ctx, r.ID, "U0BOSS"); !errors.Is(err, ErrNoSigner) || won {
 			t.Fatalf("won=%v err=%v, want ErrNoSigner", won, err)
 		}
 		if got, _ := s.Get(ctx, r.ID); got.State != StatePending || len(got.Approvals) != 0 {
@@ -76,12 +76,12 @@ func TestApprovalWithoutSignerOrIdentityIsRefusedAndChangesNothing(t *testing.T)
 		}
 	})
 	t.Run("no VM identity", func(t *testing.T) {
-		s, _ := newService(t, Policy{Approvers: []string{"U_BOSS"}})
-		r := &Request{Direction: Migrate, VMs: []string{"web-01"}, SourceVC: "vc-east", TargetVC: "vc-west", Requester: "U_REQ"}
+		s, _ := newService(t, Policy{Approvers: []string{"U0BOSS"}})
+		r := &Request{Direction: Migrate, VMs: []string{"web-01"}, SourceVC: "vc-east", TargetVC: "vc-west", Requester: "U0REQ"}
 		if err := s.Submit(ctx, r); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := s.Approve(ctx, r.ID, "U_BOSS"); !errors.Is(err, ErrNoIdentity) {
+		if _, _, err := s.Approve(ctx, r.ID, "U0BOSS"); !errors.Is(err, ErrNoIdentity) {
 			t.Fatalf("err = %v, want ErrNoIdentity", err)
 		}
 		if got, _ := s.Get(ctx, r.ID); got.State != StatePending {
@@ -96,7 +96,7 @@ func TestEditedRecordDoesNotOpen(t *testing.T) {
 	signer := testSigner(t, 1)
 	keys := keyringOf(signer)
 	s, _, other := approved(t, signer, "db-01")
-	pending := submit(t, s, "U_REQ", "web-01")
+	pending := submit(t, s, "U0REQ", "web-01")
 	tests := []struct {
 		name string
 		edit func(r *Request)

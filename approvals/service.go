@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// GroupMembers resolves a user group to its members (Slack's usergroups.users.list).
+// GroupMembers resolves a user group to its members (Slack's usergroups.users.list);
+// GroupCache bounds how long an answer is used.
 type GroupMembers interface {
 	Members(ctx context.Context, groupID string) ([]string, error)
 }
@@ -101,10 +102,7 @@ func (s *Service) Update(ctx context.Context, id string, fn func(r *Request) err
 // Approve counts user's approval. won is true for exactly one caller: the one whose
 // approval completed the quorum and was stored; that caller queues the jobs.
 func (s *Service) Approve(ctx context.Context, id, user string) (r *Request, won bool, err error) {
-	members, err := s.members(ctx)
-	if err != nil {
-		return nil, false, err
-	}
+	members, unresolved := s.members(ctx)
 	r, err = s.Update(ctx, id, func(r *Request) error {
 		if err := s.expireIfDue(r); err != nil {
 			return err
@@ -112,7 +110,7 @@ func (s *Service) Approve(ctx context.Context, id, user string) (r *Request, won
 		now := s.now()
 		won, err = r.Approve(s.policyFor(r), user, members, now)
 		if err != nil || !won {
-			return err
+			return orUnresolved(err, unresolved)
 		}
 		// The approval is signed in the same write that records it: no other write can
 		// make a request approved in a way a worker accepts.
@@ -134,23 +132,17 @@ func (s *Service) Approve(ctx context.Context, id, user string) (r *Request, won
 
 // Reject records a rejection with its reason.
 func (s *Service) Reject(ctx context.Context, id, user, reason string) (*Request, error) {
-	members, err := s.members(ctx)
-	if err != nil {
-		return nil, err
-	}
+	members, unresolved := s.members(ctx)
 	return s.Update(ctx, id, func(r *Request) error {
-		return r.Reject(s.policyFor(r), user, reason, members, s.now())
+		return orUnresolved(r.Reject(s.policyFor(r), user, reason, members, s.now()), unresolved)
 	})
 }
 
 // Cancel withdraws a request (requester or approver only).
 func (s *Service) Cancel(ctx context.Context, id, user, reason string) (*Request, error) {
-	members, err := s.members(ctx)
-	if err != nil {
-		return nil, err
-	}
+	members, unresolved := s.members(ctx)
 	return s.Update(ctx, id, func(r *Request) error {
-		return r.Cancel(s.policyFor(r), user, reason, members, s.now())
+		return orUnresolved(r.Cancel(s.policyFor(r), user, reason, members, s.now()), unresolved)
 	})
 }
 
@@ -158,16 +150,13 @@ func (s *Service) Cancel(ctx context.Context, id, user, reason string) (*Request
 // nil, or the error Reject would return (ErrNotApprover, ErrAlreadyDecided, ErrExpired…).
 // The bot asks before opening the reason dialog, and Reject checks again on submission.
 func (s *Service) MayReject(ctx context.Context, id, user string) (*Request, error) {
-	members, err := s.members(ctx)
-	if err != nil {
-		return nil, err
-	}
+	members, unresolved := s.members(ctx)
 	r, _, err := s.store.Get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	probe := *r
-	return r, probe.Reject(s.policyFor(r), user, "", members, s.now())
+	return r, orUnresolved(probe.Reject(s.policyFor(r), user, "", members, s.now()), unresolved)
 }
 
 // ExpireDue moves every pending request past its deadline to expired and returns them.
@@ -196,11 +185,11 @@ func (s *Service) ExpireDue(ctx context.Context) ([]*Request, error) {
 
 // IsApprover reports whether user may approve under the policy.
 func (s *Service) IsApprover(ctx context.Context, user string) (bool, error) {
-	members, err := s.members(ctx)
-	if err != nil {
-		return false, err
+	members, unresolved := s.members(ctx)
+	if s.policy.IsApprover(user, members) {
+		return true, nil
 	}
-	return s.policy.IsApprover(user, members), nil
+	return false, unresolved
 }
 
 func (s *Service) policyFor(r *Request) Policy {
@@ -218,18 +207,33 @@ func (s *Service) expireIfDue(r *Request) error {
 	return nil
 }
 
+// members resolves the approver groups. A group that cannot be resolved is left out of
+// the map and named in the error (ErrGroupUnavailable): approvers listed by name still
+// decide, and nobody is let in on a group list that cannot be had.
 func (s *Service) members(ctx context.Context) (map[string][]string, error) {
 	groups := s.policy.Groups()
 	if len(groups) == 0 || s.groups == nil {
 		return nil, nil
 	}
 	out := make(map[string][]string, len(groups))
+	var errs []error
 	for _, g := range groups {
 		m, err := s.groups.Members(ctx, g)
 		if err != nil {
-			return nil, fmt.Errorf("resolve approver group %s: %w", g, err)
+			errs = append(errs, fmt.Errorf("approver group %s: %w: %w", g, ErrGroupUnavailable, err))
+			continue
 		}
 		out[g] = m
 	}
-	return out, nil
+	return out, errors.Join(errs...)
+}
+
+// orUnresolved turns a refusal for not being an approver into ErrGroupUnavailable when
+// an approver group could not be resolved: the person may be in it, and must be told
+// that, not that they are a stranger.
+func orUnresolved(err, unresolved error) error {
+	if unresolved != nil && (errors.Is(err, ErrNotApprover) || errors.Is(err, ErrNotAllowed)) {
+		return fmt.Errorf("%w (%w)", unresolved, err)
+	}
+	return err
 }

@@ -29,7 +29,7 @@ func (c *clock) now() time.Time { return c.t }
 func newService(t *testing.T, p Policy) (*Service, *clock) {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)}
-	s := NewService(NewMemoryStore(), p, staticGroups{"S0OPS": {"U_GROUPIE"}}, slog.New(slog.NewTextHandler(io.Discard, nil))).
+	s := NewService(NewMemoryStore(), p, staticGroups{"S0OPS": {"U0GROUPIE"}}, slog.New(slog.NewTextHandler(io.Discard, nil))).
 		WithClock(c.now).WithSigner(testSigner(t, 1))
 	return s, c
 }
@@ -54,7 +54,7 @@ func submit(t *testing.T, s *Service, requester string, vms ...string) *Request 
 }
 
 func TestApprovePolicy(t *testing.T) {
-	policy := Policy{Approvers: []string{"U_BOSS", "U_REQ", "S0OPS"}, Quorum: 1, ExpireAfter: time.Hour}
+	policy := Policy{Approvers: []string{"U0BOSS", "U0REQ", "S0OPS"}, Quorum: 1, ExpireAfter: time.Hour}
 	tests := []struct {
 		name      string
 		policy    Policy
@@ -65,18 +65,18 @@ func TestApprovePolicy(t *testing.T) {
 		wantWon   bool
 		wantState State
 	}{
-		{name: "listed approver", policy: policy, clicker: "U_BOSS", wantWon: true, wantState: StateApproved},
-		{name: "member of approver group", policy: policy, clicker: "U_GROUPIE", wantWon: true, wantState: StateApproved},
-		{name: "stranger", policy: policy, clicker: "U_RANDOM", wantErr: ErrNotApprover, wantState: StatePending},
-		{name: "self approval refused", policy: policy, clicker: "U_REQ", wantErr: ErrSelfApproval, wantState: StatePending},
-		{name: "self approval allowed by config", policy: Policy{Approvers: policy.Approvers, AllowSelfApproval: true}, clicker: "U_REQ", wantWon: true, wantState: StateApproved},
-		{name: "expired", policy: policy, clicker: "U_BOSS", advance: 2 * time.Hour, wantErr: ErrExpired, wantState: StateExpired},
-		{name: "pre-flight blocker", policy: policy, clicker: "U_BOSS", blocker: true, wantErr: ErrBlocked, wantState: StatePending},
+		{name: "listed approver", policy: policy, clicker: "U0BOSS", wantWon: true, wantState: StateApproved},
+		{name: "member of approver group", policy: policy, clicker: "U0GROUPIE", wantWon: true, wantState: StateApproved},
+		{name: "stranger", policy: policy, clicker: "U0RANDOM", wantErr: ErrNotApprover, wantState: StatePending},
+		{name: "self approval refused", policy: policy, clicker: "U0REQ", wantErr: ErrSelfApproval, wantState: StatePending},
+		{name: "self approval allowed by config", policy: Policy{Approvers: policy.Approvers, AllowSelfApproval: true}, clicker: "U0REQ", wantWon: true, wantState: StateApproved},
+		{name: "expired", policy: policy, clicker: "U0BOSS", advance: 2 * time.Hour, wantErr: ErrExpired, wantState: StateExpired},
+		{name: "pre-flight blocker", policy: policy, clicker: "U0BOSS", blocker: true, wantErr: ErrBlocked, wantState: StatePending},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s, c := newService(t, tt.policy)
-			r := identified(&Request{Direction: Migrate, VMs: []string{"web-01", "web-02"}, SourceVC: "vc-east", TargetVC: "vc-west", Requester: "U_REQ", Channel: "C1"})
+			r := identified(&Request{Direction: Migrate, VMs: []string{"web-01", "web-02"}, SourceVC: "vc-east", TargetVC: "vc-west", Requester: "U0REQ", Channel: "C1"})
 			if tt.blocker {
 				r.Review.Findings = []Finding{{Severity: SeverityOK, Message: "web-01 is powered on"}, {Severity: SeverityBlocker, VM: "web-02", Message: "web-02 has a USB device"}}
 			}
@@ -103,23 +103,23 @@ func TestApprovePolicy(t *testing.T) {
 }
 
 func TestQuorumNeedsDistinctApprovers(t *testing.T) {
-	s, _ := newService(t, Policy{Approvers: []string{"U_A", "U_B"}, Quorum: 2})
-	r := submit(t, s, "U_REQ", "db-01")
+	s, _ := newService(t, Policy{Approvers: []string{"U0A", "U0B"}, Quorum: 2})
+	r := submit(t, s, "U0REQ", "db-01")
 	ctx := context.Background()
-	if _, won, err := s.Approve(ctx, r.ID, "U_A"); err != nil || won {
+	if _, won, err := s.Approve(ctx, r.ID, "U0A"); err != nil || won {
 		t.Fatalf("first approval: won=%v err=%v", won, err)
 	}
-	if _, won, err := s.Approve(ctx, r.ID, "U_A"); !errors.Is(err, ErrAlreadyCounted) || won {
+	if _, won, err := s.Approve(ctx, r.ID, "U0A"); !errors.Is(err, ErrAlreadyCounted) || won {
 		t.Fatalf("same approver twice: won=%v err=%v", won, err)
 	}
-	got, won, err := s.Approve(ctx, r.ID, "U_B")
+	got, won, err := s.Approve(ctx, r.ID, "U0B")
 	if err != nil || !won {
 		t.Fatalf("second approver: won=%v err=%v", won, err)
 	}
 	if got.State != StateApproved || len(got.Approvers()) != 2 {
 		t.Fatalf("state %s approvers %v", got.State, got.Approvers())
 	}
-	if _, won, err := s.Approve(ctx, r.ID, "U_B"); !errors.Is(err, ErrAlreadyDecided) || won {
+	if _, won, err := s.Approve(ctx, r.ID, "U0B"); !errors.Is(err, ErrAlreadyDecided) || won {
 		t.Fatalf("click after approval: won=%v err=%v", won, err)
 	}
 }
@@ -130,7 +130,7 @@ func TestConcurrentApprovalsHaveOneWinner(t *testing.T) {
 		approvers = append(approvers, "U"+string(rune('A'+i%26))+string(rune('A'+i/26)))
 	}
 	s, _ := newService(t, Policy{Approvers: approvers, Quorum: 1})
-	r := submit(t, s, "U_REQ", "web-01")
+	r := submit(t, s, "U0REQ", "web-01")
 	var winners atomic.Int32
 	var wg sync.WaitGroup
 	for _, a := range approvers {
@@ -152,24 +152,24 @@ func TestConcurrentApprovalsHaveOneWinner(t *testing.T) {
 
 func TestRejectAndCancel(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newService(t, Policy{Approvers: []string{"U_BOSS"}})
-	r := submit(t, s, "U_REQ", "web-01")
-	if _, err := s.Reject(ctx, r.ID, "U_RANDOM", "no"); !errors.Is(err, ErrNotApprover) {
+	s, _ := newService(t, Policy{Approvers: []string{"U0BOSS"}})
+	r := submit(t, s, "U0REQ", "web-01")
+	if _, err := s.Reject(ctx, r.ID, "U0RANDOM", "no"); !errors.Is(err, ErrNotApprover) {
 		t.Fatalf("stranger reject: %v", err)
 	}
-	got, err := s.Reject(ctx, r.ID, "U_BOSS", "change freeze")
+	got, err := s.Reject(ctx, r.ID, "U0BOSS", "change freeze")
 	if err != nil || got.State != StateRejected || got.Rejection.Reason != "change freeze" {
 		t.Fatalf("reject: %v %+v", err, got)
 	}
-	if _, won, err := s.Approve(ctx, r.ID, "U_BOSS"); !errors.Is(err, ErrAlreadyDecided) || won {
+	if _, won, err := s.Approve(ctx, r.ID, "U0BOSS"); !errors.Is(err, ErrAlreadyDecided) || won {
 		t.Fatalf("approve after reject: won=%v err=%v", won, err)
 	}
 
-	r2 := submit(t, s, "U_REQ", "web-02")
-	if _, err := s.Cancel(ctx, r2.ID, "U_RANDOM", ""); !errors.Is(err, ErrNotAllowed) {
+	r2 := submit(t, s, "U0REQ", "web-02")
+	if _, err := s.Cancel(ctx, r2.ID, "U0RANDOM", ""); !errors.Is(err, ErrNotAllowed) {
 		t.Fatalf("stranger cancel: %v", err)
 	}
-	got, err = s.Cancel(ctx, r2.ID, "U_REQ", "wrong VM")
+	got, err = s.Cancel(ctx, r2.ID, "U0REQ", "wrong VM")
 	if err != nil || got.State != StateCancelled || got.Jobs[0].State != StateCancelled {
 		t.Fatalf("requester cancel: %v %+v", err, got)
 	}
@@ -177,9 +177,9 @@ func TestRejectAndCancel(t *testing.T) {
 
 func TestJobsSettleTheRequest(t *testing.T) {
 	ctx := context.Background()
-	s, c := newService(t, Policy{Approvers: []string{"U_BOSS"}})
-	r := submit(t, s, "U_REQ", "web-01", "web-02")
-	if _, _, err := s.Approve(ctx, r.ID, "U_BOSS"); err != nil {
+	s, c := newService(t, Policy{Approvers: []string{"U0BOSS"}})
+	r := submit(t, s, "U0REQ", "web-01", "web-02")
+	if _, _, err := s.Approve(ctx, r.ID, "U0BOSS"); err != nil {
 		t.Fatal(err)
 	}
 	steps := []struct {
@@ -222,10 +222,10 @@ func TestJobsSettleTheRequest(t *testing.T) {
 
 func TestExpireDue(t *testing.T) {
 	ctx := context.Background()
-	s, c := newService(t, Policy{Approvers: []string{"U_BOSS"}, ExpireAfter: time.Hour})
-	old := submit(t, s, "U_REQ", "web-01")
+	s, c := newService(t, Policy{Approvers: []string{"U0BOSS"}, ExpireAfter: time.Hour})
+	old := submit(t, s, "U0REQ", "web-01")
 	c.t = c.t.Add(30 * time.Minute)
-	fresh := submit(t, s, "U_REQ", "web-02")
+	fresh := submit(t, s, "U0REQ", "web-02")
 	c.t = c.t.Add(45 * time.Minute)
 	got, err := s.ExpireDue(ctx)
 	if err != nil {
@@ -255,41 +255,41 @@ func TestRequestIDs(t *testing.T) {
 
 func TestQuorumByTargetVCenter(t *testing.T) {
 	ctx := context.Background()
-	s, _ := newService(t, Policy{Approvers: []string{"U_A", "U_B"}, Quorum: 1, QuorumByVCenter: map[string]int{"vc-west": 2}})
-	toWest := submit(t, s, "U_REQ", "db-01") // submit targets vc-west
+	s, _ := newService(t, Policy{Approvers: []string{"U0A", "U0B"}, Quorum: 1, QuorumByVCenter: map[string]int{"vc-west": 2}})
+	toWest := submit(t, s, "U0REQ", "db-01") // submit targets vc-west
 	if toWest.Quorum != 2 {
 		t.Fatalf("quorum into vc-west = %d, want 2", toWest.Quorum)
 	}
-	toEast := &Request{Direction: Import, VMs: []string{"db-02"}, SourceVC: "vc-west", TargetVC: "vc-east", Requester: "U_REQ"}
+	toEast := &Request{Direction: Import, VMs: []string{"db-02"}, SourceVC: "vc-west", TargetVC: "vc-east", Requester: "U0REQ"}
 	if err := s.Submit(ctx, toEast); err != nil {
 		t.Fatal(err)
 	}
 	if toEast.Quorum != 1 {
 		t.Fatalf("quorum into vc-east = %d, want the global 1", toEast.Quorum)
 	}
-	if _, won, err := s.Approve(ctx, toWest.ID, "U_A"); err != nil || won {
+	if _, won, err := s.Approve(ctx, toWest.ID, "U0A"); err != nil || won {
 		t.Fatalf("one approval of two: won=%v err=%v", won, err)
 	}
-	if _, won, err := s.Approve(ctx, toWest.ID, "U_B"); err != nil || !won {
+	if _, won, err := s.Approve(ctx, toWest.ID, "U0B"); err != nil || !won {
 		t.Fatalf("second approval: won=%v err=%v", won, err)
 	}
 }
 
 func TestMayRejectChangesNothing(t *testing.T) {
 	ctx := context.Background()
-	s, c := newService(t, Policy{Approvers: []string{"U_BOSS"}, ExpireAfter: time.Hour})
-	r := submit(t, s, "U_REQ", "web-01")
-	if _, err := s.MayReject(ctx, r.ID, "U_RANDOM"); !errors.Is(err, ErrNotApprover) {
+	s, c := newService(t, Policy{Approvers: []string{"U0BOSS"}, ExpireAfter: time.Hour})
+	r := submit(t, s, "U0REQ", "web-01")
+	if _, err := s.MayReject(ctx, r.ID, "U0RANDOM"); !errors.Is(err, ErrNotApprover) {
 		t.Fatalf("stranger: %v", err)
 	}
-	if _, err := s.MayReject(ctx, r.ID, "U_BOSS"); err != nil {
+	if _, err := s.MayReject(ctx, r.ID, "U0BOSS"); err != nil {
 		t.Fatalf("approver: %v", err)
 	}
 	if got, _ := s.Get(ctx, r.ID); got.State != StatePending || got.Rejection != nil {
 		t.Fatalf("MayReject changed the record: %+v", got)
 	}
 	c.t = c.t.Add(2 * time.Hour)
-	if _, err := s.MayReject(ctx, r.ID, "U_BOSS"); !errors.Is(err, ErrExpired) {
+	if _, err := s.MayReject(ctx, r.ID, "U0BOSS"); !errors.Is(err, ErrExpired) {
 		t.Fatalf("after expiry: %v", err)
 	}
 }
@@ -299,9 +299,9 @@ func TestMayRejectChangesNothing(t *testing.T) {
 // the VM moved; a late failure or progress does not reopen a cancelled job.
 func TestSuccessOutranksARequestCancelMark(t *testing.T) {
 	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
-	r := &Request{ID: "xvm-c1", State: StateQueued, Requester: "U_REQ",
+	r := &Request{ID: "xvm-c1", State: StateQueued, Requester: "U0REQ",
 		Jobs: []Job{{ID: "j1", VM: "web-01", State: StateQueued}, {ID: "j2", VM: "web-02", State: StateQueued}}}
-	if err := r.Cancel(Policy{}, "U_REQ", "", nil, now); err != nil {
+	if err := r.Cancel(Policy{}, "U0REQ", "", nil, now); err != nil {
 		t.Fatal(err)
 	}
 	for _, late := range []State{StateRunning, StateFailed} {

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,7 +59,24 @@ type Config struct {
 	// queues jobs or shows a request as approved. Both are required.
 	Signer *approvals.Signer
 	Keys   *approvals.Keyring
+	// Deliveries remembers the Slack deliveries already handled, shared by every bot
+	// replica and kept across restarts, so that a retried or replayed command or click is
+	// handled once. nil keeps them in this process only (a replay after a restart, or to
+	// another replica, is then handled again).
+	Deliveries DeliveryLog
+	// MaxCommandBytes caps the text of a slash command (default 128 KiB, room for 5,000
+	// VM names of about 25 characters); a longer one is refused before it is parsed.
+	MaxCommandBytes int
+	// MaxVMsPerRequest caps the VMs of one request, typed, chosen in the wizard or matched
+	// by a pattern (default 5000).
+	MaxVMsPerRequest int
 }
+
+// Defaults of the caps on one command.
+const (
+	DefaultMaxCommandBytes  = 128 << 10
+	DefaultMaxVMsPerRequest = 5000
+)
 
 // Digest is the scheduled stats post.
 type Digest struct {
@@ -125,16 +144,20 @@ type Bot struct {
 	pool      *workPool                     // the work after an ack
 	notices   *workPool                     // "busy, try again" notices for refused clicks
 	seen      map[string]time.Time          // dedupe keys of Slack deliveries already handled
-	edited    map[string]time.Time          // message ts → last progress edit
-	running   map[string]runningJob         // job id → what its progress events need, while it runs
-	deferred  map[string]*deferredEdits     // request id → its messages whose last edit was put off
-	locks     map[string]*keyLock           // per request: events are applied one at a time
-	ready     readyState
-	infos     map[string]vcInfo // vCenter name → what was last learnt of it
-	inv       *cachedInventory  // nil: no inventory listing, the wizard is not offered
-	depth     queueDepth        // nil: queue depth unknown
-	viewSeq   map[string]uint64 // wizard view id → changes seen, so only the newest is rendered
-	forged    map[string]bool   // requests marked approved without a valid approval, already reported
+	instance  string                        // names this process's claims in the shared delivery log
+	claims    atomic.Uint64                 // claims made, for unique claim holders
+	// claimPatience is how long a delivery waits after its ack for the shared log.
+	claimPatience time.Duration
+	edited        map[string]time.Time      // message ts → last progress edit
+	running       map[string]runningJob     // job id → what its progress events need, while it runs
+	deferred      map[string]*deferredEdits // request id → its messages whose last edit was put off
+	locks         map[string]*keyLock       // per request: events are applied one at a time
+	ready         readyState
+	infos         map[string]vcInfo // vCenter name → what was last learnt of it
+	inv           *cachedInventory  // nil: no inventory listing, the wizard is not offered
+	depth         queueDepth        // nil: queue depth unknown
+	viewSeq       map[string]uint64 // wizard view id → changes seen, so only the newest is rendered
+	forged        map[string]bool   // requests marked approved without a valid approval, already reported
 }
 
 type keyLock struct {
@@ -178,6 +201,12 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	if cfg.WorkQueue <= 0 {
 		cfg.WorkQueue = defaultWorkQueue
 	}
+	if cfg.MaxCommandBytes <= 0 {
+		cfg.MaxCommandBytes = DefaultMaxCommandBytes
+	}
+	if cfg.MaxVMsPerRequest <= 0 {
+		cfg.MaxVMsPerRequest = DefaultMaxVMsPerRequest
+	}
 	if cfg.Digest.Every <= 0 {
 		cfg.Digest.Every = 24 * time.Hour
 	}
@@ -190,22 +219,24 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	logger = logger.With("component", "bot")
 	m := newMetrics(reg)
 	b := &Bot{
-		cfg:      cfg,
-		svc:      svc,
-		planner:  p,
-		jobs:     jobs,
-		m:        m,
-		log:      logger,
-		now:      time.Now,
-		cancels:  map[uint64]context.CancelFunc{},
-		seen:     map[string]time.Time{},
-		edited:   map[string]time.Time{},
-		running:  map[string]runningJob{},
-		deferred: map[string]*deferredEdits{},
-		locks:    map[string]*keyLock{},
-		infos:    map[string]vcInfo{},
-		viewSeq:  map[string]uint64{},
-		forged:   map[string]bool{},
+		cfg:           cfg,
+		svc:           svc,
+		planner:       p,
+		jobs:          jobs,
+		m:             m,
+		log:           logger,
+		now:           time.Now,
+		cancels:       map[uint64]context.CancelFunc{},
+		seen:          map[string]time.Time{},
+		instance:      rand.Text(),
+		claimPatience: defaultClaimPatience,
+		edited:        map[string]time.Time{},
+		running:       map[string]runningJob{},
+		deferred:      map[string]*deferredEdits{},
+		locks:         map[string]*keyLock{},
+		infos:         map[string]vcInfo{},
+		viewSeq:       map[string]uint64{},
+		forged:        map[string]bool{},
 	}
 	b.pool = newWorkPool(cfg.Workers, cfg.WorkQueue, &b.work, b.runTask)
 	b.notices = newWorkPool(noticeWorkers, noticeQueue, &b.work, b.runTask)
@@ -390,29 +421,6 @@ func refusalText(err error, outcome string) string {
 
 func nonEmpty(parts ...string) []string {
 	return slices.DeleteFunc(parts, func(s string) bool { return s == "" })
-}
-
-// firstDelivery reports whether key (a trigger id, or a hash of the body) is seen for the
-// first time; Slack retries and duplicate envelopes are handled once.
-func (b *Bot) firstDelivery(key string) bool {
-	if key == "" {
-		return true
-	}
-	now := b.now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if at, ok := b.seen[key]; ok && now.Sub(at) < dedupeFor {
-		return false
-	}
-	if len(b.seen) > 1024 {
-		for k, at := range b.seen {
-			if now.Sub(at) >= dedupeFor {
-				delete(b.seen, k)
-			}
-		}
-	}
-	b.seen[key] = now
-	return true
 }
 
 // lock serialises work on one key (a request id) within this process.

@@ -38,42 +38,77 @@ func (b *Bot) onInteraction(cb slack.InteractionCallback) any {
 	return nil
 }
 
-// onClick handles the buttons of a request message.
+// onClick handles the buttons of a request message. A click is one action: that is what
+// Slack sends when a person presses a button. A payload that carries more was not made by
+// a click; its first request button is handled and the rest are only logged, so that one
+// delivery can never cost more than one decision.
 func (b *Bot) onClick(cb slack.InteractionCallback) {
 	who := invocation{User: cb.User.ID, Channel: cb.Channel.ID, TriggerID: cb.TriggerID, ResponseURL: cb.ResponseURL,
 		MessageTS: cb.Container.MessageTs}
 	if who.Channel == "" {
 		who.Channel = cb.Container.ChannelID
 	}
-	for _, a := range cb.ActionCallback.BlockActions {
-		id := strings.TrimSpace(a.Value)
+	actions := cb.ActionCallback.BlockActions
+	i := slices.IndexFunc(actions, func(a *slack.BlockAction) bool {
 		switch a.ActionID {
 		case ActionApprove, ActionReject, ActionCancel:
-		default:
-			b.log.Debug("action ignored", "action_id", a.ActionID)
-			continue
+			return true
 		}
-		// The place in the queue is taken before anything is decided: a click whose work
-		// cannot be queued is refused whole and the request stays as it was.
-		slot, err := b.reserve(a.ActionID)
-		if err != nil {
-			b.refuseClick(a.ActionID, id, who, err)
-			continue
-		}
-		var fn func(ctx context.Context)
-		switch a.ActionID {
-		case ActionApprove:
-			// The decision is stored before the click is acknowledged, so a bot that dies
-			// right after the ack cannot lose an approval the approver saw go through;
-			// what follows (messages, queueing) resumes after a restart.
-			fn = b.decideApproval(id, who)
-		case ActionReject:
-			fn = func(ctx context.Context) { b.askRejectReason(ctx, id, who) }
-		case ActionCancel:
-			fn = func(ctx context.Context) { b.cancel(ctx, id, who) }
-		}
-		slot.submit(task{what: a.ActionID, fn: fn})
+		return false
+	})
+	if len(actions) > 1 {
+		b.log.Warn("click payload with more than one action: only the first request button is handled",
+			"user", who.User, "actions", len(actions), "handled", i >= 0)
 	}
+	if i < 0 {
+		b.log.Debug("click without a request button ignored", "user", who.User, "actions", len(actions))
+		return
+	}
+	a := actions[i]
+	id := strings.TrimSpace(a.Value)
+	// The place in the queue is taken before anything is decided: a click whose work
+	// cannot be queued is refused whole and the request stays as it was.
+	slot, err := b.reserve(a.ActionID)
+	if err != nil {
+		b.refuseClick(a.ActionID, id, who, err)
+		return
+	}
+	var fn func(ctx context.Context)
+	switch a.ActionID {
+	case ActionApprove:
+		// The decision is stored before the click is acknowledged, so a bot that dies
+		// right after the ack cannot lose an approval the approver saw go through;
+		// what follows (messages, queueing) resumes after a restart.
+		fn = b.decideApproval(id, who)
+	case ActionReject:
+		fn = func(ctx context.Context) { b.askRejectReason(ctx, id, who) }
+	case ActionCancel:
+		fn = func(ctx context.Context) { b.cancel(ctx, id, who) }
+	}
+	slot.submit(task{what: a.ActionID, fn: fn})
+}
+
+// misplaced says why a decision on request id cannot come from where who is ("" if it
+// can): a request is decided on its own message, in its own channel, which must be one
+// where xvmbot takes requests. A click or dialog naming the request from anywhere else
+// changes nothing. A request that cannot be read is left to the decision, which says so.
+func (b *Bot) misplaced(ctx context.Context, id string, who invocation) string {
+	if !b.channelAllowed(who.Channel) {
+		return "xvmbot does not take requests or decisions in this channel: nothing was changed. Ask in one of: " + channelList(b.cfg.Channels) + "."
+	}
+	r, err := b.svc.Get(ctx, id)
+	if err != nil || r.Channel == who.Channel {
+		return ""
+	}
+	b.log.Warn("decision from another channel than the request's refused", "request_id", id, "user", who.User,
+		"channel", who.Channel, "request_channel", r.Channel)
+	return escf("Request %s is decided in <#%s>, on its own message: ", id, r.Channel) + "nothing was changed."
+}
+
+// refuseMisplaced tells the person why their decision changed nothing.
+func (b *Bot) refuseMisplaced(ctx context.Context, who invocation, problem string) {
+	b.m.approvals.WithLabelValues(decisionDenied).Inc()
+	b.tell(ctx, who, notice(problem))
 }
 
 // refuseClick tells the person that their click changed nothing. Slack ignores the body of
@@ -107,6 +142,10 @@ func (b *Bot) onViewSubmission(cb slack.InteractionCallback) any {
 
 // approve counts one approval; the click that completes the quorum queues the jobs.
 func (b *Bot) approve(ctx context.Context, id string, who invocation) {
+	if problem := b.misplaced(ctx, id, who); problem != "" {
+		b.refuseMisplaced(ctx, who, problem)
+		return
+	}
 	r, won, err := b.svc.Approve(ctx, id, who.User)
 	b.afterApproval(ctx, id, who, r, won, err)
 }
@@ -115,8 +154,11 @@ func (b *Bot) approve(ctx context.Context, id string, who invocation) {
 // the rest of the work; if the store is too slow, the whole approval runs after the ack.
 func (b *Bot) decideApproval(id string, who invocation) func(context.Context) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if problem := b.misplaced(ctx, id, who); problem != "" {
+		return func(ctx context.Context) { b.refuseMisplaced(ctx, who, problem) }
+	}
 	r, won, err := b.svc.Approve(ctx, id, who.User)
-	cancel()
 	if err != nil && ctx.Err() != nil {
 		return func(ctx context.Context) { b.approve(ctx, id, who) }
 	}
@@ -352,6 +394,10 @@ func (b *Bot) reject(ctx context.Context, id string, who invocation, reason stri
 }
 
 func (b *Bot) cancel(ctx context.Context, id string, who invocation) {
+	if problem := b.misplaced(ctx, id, who); problem != "" {
+		b.refuseMisplaced(ctx, who, problem)
+		return
+	}
 	r, err := b.svc.Cancel(ctx, id, who.User, "")
 	if err != nil {
 		b.m.approvals.WithLabelValues(decisionOf(err)).Inc()
@@ -404,6 +450,12 @@ func (b *Bot) decisionProblem(verb, id string, r *approvals.Request, err error) 
 	switch {
 	case errors.Is(err, approvals.ErrNotFound):
 		return fmt.Sprintf("There is no request %s.", id)
+	case errors.Is(err, approvals.ErrNotUser):
+		return fmt.Sprintf("Only Slack users (IDs starting with U or W) can %s a request: nothing was changed on %s.", verb, id)
+	case errors.Is(err, approvals.ErrGroupUnavailable):
+		return fmt.Sprintf("xvmbot cannot check the members of the approver groups right now (Slack's usergroups.users.list does not answer), "+
+			"and you are not an approver by name, so you cannot %s %s yet: nothing was changed. Try again in a few minutes; "+
+			"approvers listed by name can still decide. Approvers: %s.", verb, id, b.approverList())
 	case errors.Is(err, approvals.ErrNotApprover):
 		return fmt.Sprintf("You are not an approver, so you cannot %s %s. Approvers: %s.", verb, id, b.approverList())
 	case errors.Is(err, approvals.ErrSelfApproval):
@@ -458,7 +510,7 @@ func (b *Bot) approverList() string {
 	var out []string
 	approvers := b.svc.Policy().Approvers
 	for _, a := range approvers[:min(len(approvers), show)] {
-		if strings.HasPrefix(a, "S") {
+		if approvals.IsGroupID(a) {
 			out = append(out, "<!subteam^"+a+">")
 		} else {
 			out = append(out, "<@"+a+">")

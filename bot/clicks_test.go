@@ -60,12 +60,12 @@ func TestRefusedClicks(t *testing.T) {
 		state    approvals.State
 		jobs     int
 	}{
-		{name: "second approve after approval", before: []string{approver}, clicker: "U_A01", action: ActionApprove,
+		{name: "second approve after approval", before: []string{approver}, clicker: "U0A01", action: ActionApprove,
 			want: "already approved by <@" + approver + ">", decision: decisionDuplicate, state: approvals.StateQueued, jobs: 1},
 		{name: "non-approver", clicker: stranger, action: ActionApprove, want: "not an approver", decision: decisionDenied, state: approvals.StatePending},
 		{name: "requester approving own", clicker: requester, action: ActionApprove, want: "cannot approve it yourself", decision: decisionDenied, state: approvals.StatePending},
 		{name: "non-approver rejecting", clicker: stranger, action: ActionReject, want: "not an approver", decision: decisionDenied, state: approvals.StatePending},
-		{name: "reject after approval", before: []string{approver}, clicker: "U_A02", action: ActionReject,
+		{name: "reject after approval", before: []string{approver}, clicker: "U0A02", action: ActionReject,
 			want: "already approved", decision: decisionDuplicate, state: approvals.StateQueued, jobs: 1},
 	}
 	for _, tt := range tests {
@@ -115,9 +115,9 @@ func TestRejectSaysByWhom(t *testing.T) {
 		t.Fatalf("%d jobs published for a rejected request", n)
 	}
 	// An approve after the rejection changes nothing.
-	e.click("U_A03", msg.TS, ActionApprove, r.ID)
+	e.click("U0A03", msg.TS, ActionApprove, r.ID)
 	e.settle()
-	if eph := e.slack.ephemeralsTo("U_A03"); len(eph) != 1 || !strings.Contains(eph[0].words(), "already rejected by <@"+approver+">") {
+	if eph := e.slack.ephemeralsTo("U0A03"); len(eph) != 1 || !strings.Contains(eph[0].words(), "already rejected by <@"+approver+">") {
 		t.Fatalf("late approver told %+v", eph)
 	}
 	if n := len(e.jobs.published()); n != 0 {
@@ -130,7 +130,7 @@ func TestConcurrentApprovalsQueueOneSetOfJobs(t *testing.T) {
 	r, msg := e.submit("migrate web-01,web-02 to vc-west")
 	var wg sync.WaitGroup
 	for i := range 50 {
-		user := fmt.Sprintf("U_A%02d", i)
+		user := fmt.Sprintf("U0A%02d", i)
 		wg.Go(func() {
 			if d := e.click(user, msg.TS, ActionApprove, r.ID); d.status != http.StatusOK {
 				t.Errorf("click by %s: %d", user, d.status)
@@ -166,7 +166,7 @@ func TestQuorumShowsApprovalsSoFar(t *testing.T) {
 	if eph := e.slack.ephemeralsTo(approver); len(eph) != 1 || !strings.Contains(eph[0].words(), "already counted (1 of 2)") {
 		t.Fatalf("same approver twice told %+v", eph)
 	}
-	e.click("U_A07", msg.TS, ActionApprove, r.ID)
+	e.click("U0A07", msg.TS, ActionApprove, r.ID)
 	e.settle()
 	if n := len(e.jobs.published()); n != 1 {
 		t.Fatalf("%d jobs after quorum, want 1", n)

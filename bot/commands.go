@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/slack-go/slack"
 
@@ -33,22 +34,41 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 	who := invocation{User: sc.UserID, Channel: sc.ChannelID, TriggerID: sc.TriggerID, ResponseURL: sc.ResponseURL}
 	log := b.log.With("user", who.User, "channel", who.Channel)
 
+	// What needs no reading of the text comes first: a command from outside the allowed
+	// channels, or too long to be one, costs nothing more. Help is answered anywhere.
+	word := firstWord(sc.Text)
+	refuse := func(outcome, text string) *message {
+		b.m.commands.WithLabelValues(verbLabel(word), outcome).Inc()
+		return replyOf(notice(text))
+	}
+	switch {
+	case word != "" && word != VerbHelp && !b.channelAllowed(who.Channel):
+		return refuse(outcomeRefused, "xvmbot does not take requests in this channel. Ask in one of: "+channelList(b.cfg.Channels)+".")
+	case !approvals.IsUserID(who.User):
+		// Every answer names the requester as <@user>: an ID of another shape is no one
+		// Slack would send, and is not written into a message.
+		log.Warn("command from an ID that is not a Slack user's refused")
+		return refuse(outcomeRefused, "xvmbot takes commands from Slack users only (user IDs start with U or W).")
+	case len(sc.Text) > b.cfg.MaxCommandBytes:
+		return refuse(outcomeTooLarge, fmt.Sprintf("This command is %d bytes long; xvmbot reads at most %d (slack.max_command_bytes). "+
+			"Split the VMs over several requests, or name them with a pattern such as web-*.", len(sc.Text), b.cfg.MaxCommandBytes))
+	}
+
 	cmd, err := ParseCommand(sc.Text)
 	if err != nil {
 		var ue *UsageError
 		if !errors.As(err, &ue) {
 			ue = &UsageError{Problem: err.Error(), Usage: Usage("")}
 		}
-		b.m.commands.WithLabelValues(verbLabel(firstWord(sc.Text)), outcomeUsageError).Inc()
+		b.m.commands.WithLabelValues(verbLabel(word), outcomeUsageError).Inc()
 		return replyOf(asMessage(RenderError(ue.Problem, ue.Usage)))
 	}
 	verb := verbLabel(cmd.Verb)
 	count := func(outcome string) { b.m.commands.WithLabelValues(verb, outcome).Inc() }
 	log = log.With("command", cmd.Verb)
-
-	if cmd.Verb != VerbHelp && !b.channelAllowed(who.Channel) {
-		count(outcomeRefused)
-		return replyOf(notice("xvmbot does not take requests in this channel. Ask in one of: " + channelList(b.cfg.Channels) + "."))
+	if n := len(cmd.VMs); n > b.cfg.MaxVMsPerRequest {
+		count(outcomeTooLarge)
+		return replyOf(notice(b.tooManyVMs(n, "names")))
 	}
 
 	switch cmd.Verb {
@@ -78,16 +98,16 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 			if cmd.Check {
 				return b.refuseCommand(count, err, "Nothing was checked.")
 			}
-			return b.refuseCommand(count, err, "Nothing was stored and nobody was asked to approve moving "+escapeText(vmNamesText(cmd.VMs))+".")
+			return b.refuseCommand(count, err, escf("Nothing was stored and nobody was asked to approve moving %s.", vmNamesText(cmd.VMs)))
 		}
 		log.Info("command accepted", "direction", cmd.Direction, "vms", len(cmd.VMs), "src_vc", src, "dst_vc", dst, "check", cmd.Check)
-		return &message{Text: fmt.Sprintf("Checking %s from %s to %s…", vmNamesText(cmd.VMs), src, dst)}
+		return &message{Text: escf("Checking %s from %s to %s…", vmNamesText(cmd.VMs), src, dst)}
 	case VerbStatus, VerbList, VerbCancel, VerbVCenters, VerbStats:
 		if err := b.spawn(cmd.Verb, func(ctx context.Context) {
 			count(b.runInfoVerb(ctx, cmd, who))
 		}); err != nil {
 			if cmd.Verb == VerbCancel {
-				return b.refuseCommand(count, err, fmt.Sprintf("Nothing was cancelled: %s is as it was.", escapeText(cmd.Arg)))
+				return b.refuseCommand(count, err, escf("Nothing was cancelled: %s is as it was.", cmd.Arg))
 			}
 			return b.refuseCommand(count, err, "")
 		}
@@ -96,7 +116,7 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 		if err := b.spawn(VerbUndo, func(ctx context.Context) { count(b.undo(ctx, cmd.Arg, who)) }); err != nil {
 			return b.refuseCommand(count, err, "Nothing was stored: no way back was asked for.")
 		}
-		return &message{Text: fmt.Sprintf("Checking the way back for %s…", cmd.Arg)}
+		return &message{Text: escf("Checking the way back for %s…", cmd.Arg)}
 	}
 	count(outcomeUnavailable)
 	return replyOf(asMessage(RenderError(fmt.Sprintf("/xvm %s is not available.", cmd.Verb), Usage(cmd.Verb))))
@@ -122,7 +142,7 @@ func refusalOutcome(err error) string {
 func (b *Bot) undo(ctx context.Context, jobID string, who invocation) string {
 	r, err := b.svc.Get(ctx, requestIDOf(jobID))
 	if err != nil {
-		b.tell(ctx, who, notice(fmt.Sprintf("There is no job %s to undo.", jobID)))
+		b.tell(ctx, who, notice(escf("There is no job %s to undo.", jobID)))
 		return outcomeFailed
 	}
 	j := r.Job(jobID)
@@ -131,15 +151,15 @@ func (b *Bot) undo(ctx context.Context, jobID string, who invocation) string {
 	}
 	switch {
 	case j == nil:
-		b.tell(ctx, who, notice(fmt.Sprintf("%s has %d jobs: name one, e.g. /xvm undo %s.", r.ID, len(r.Jobs), r.Jobs[0].ID)))
+		b.tell(ctx, who, notice(escf("%s has %d jobs: name one, e.g. /xvm undo %s.", r.ID, len(r.Jobs), r.Jobs[0].ID)))
 		return outcomeFailed
 	case j.State != approvals.StateSucceeded && j.Origin == nil:
 		// (A job with an origin moved the VM, even when it failed or was marked cancelled
 		// after all: the way back is wanted then too.)
-		b.tell(ctx, who, notice(fmt.Sprintf("%s did not move %s (it is %s): there is nothing to undo.", j.ID, j.VM, j.State)))
+		b.tell(ctx, who, notice(escf("%s did not move %s (it is %s): there is nothing to undo.", j.ID, j.VM, string(j.State))))
 		return outcomeFailed
 	case j.Origin == nil:
-		b.tell(ctx, who, notice(fmt.Sprintf("xvmbot did not record where %s was before %s, so it cannot ask for the way back; "+
+		b.tell(ctx, who, notice(escf("xvmbot did not record where %s was before %s, so it cannot ask for the way back; "+
 			"type the migrate command with the original placement.", j.VM, j.ID)))
 		return outcomeFailed
 	}
@@ -165,10 +185,10 @@ func (b *Bot) undo(ctx context.Context, jobID string, who invocation) string {
 	})
 	switch {
 	case holder != "" && strings.HasPrefix(holder, undoReserved):
-		b.tell(ctx, who, notice(fmt.Sprintf("The way back of %s (%s) is being asked for right now; see the channel in a moment.", j.VM, j.ID)))
+		b.tell(ctx, who, notice(escf("The way back of %s (%s) is being asked for right now; see the channel in a moment.", j.VM, j.ID)))
 		return outcomeFailed
 	case holder != "":
-		b.tell(ctx, who, notice(fmt.Sprintf("%s already asks for the way back of %s (%s): see `/xvm status %s`.", holder, j.VM, j.ID, holder)))
+		b.tell(ctx, who, notice(escf("%s already asks for the way back of %s (%s): see `/xvm status %s`.", holder, j.VM, j.ID, holder)))
 		return outcomeFailed
 	case err != nil:
 		b.tell(ctx, who, asMessage(RenderError(fmt.Sprintf("Could not ask for the way back of %s: %v. Try again in a moment.", j.ID, err), "")))
@@ -237,6 +257,12 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 		log.Warn("pre-flight failed", "err", err)
 		b.tell(ctx, who, asMessage(RenderError(fmt.Sprintf("Could not check %s: %v", vmNamesText(cmd.VMs), err), "")))
 		return outcomeFailed
+	}
+	if n := len(plan.VMs); n > b.cfg.MaxVMsPerRequest {
+		// Patterns are expanded by the pre-flight: web-* may match more than was typed.
+		log.Info("plan over the VM cap", "vms", n, "max", b.cfg.MaxVMsPerRequest)
+		b.tell(ctx, who, notice(b.tooManyVMs(n, "matches")))
+		return outcomeTooLarge
 	}
 	r := &approvals.Request{
 		Direction: cmd.Direction,
@@ -353,7 +379,7 @@ func (b *Bot) runInfoVerb(ctx context.Context, cmd Command, who invocation) stri
 		b.log.Info("request cancelled", "request_id", id, "user", who.User)
 		b.stopJobs(ctx, r, who.User)
 		b.refreshParent(ctx, r)
-		b.tell(ctx, who, message{Text: fmt.Sprintf("Request %s is cancelled; moves already running are being cancelled in vCenter where it can still roll them back.", id)})
+		b.tell(ctx, who, message{Text: escf("Request %s is cancelled; moves already running are being cancelled in vCenter where it can still roll them back.", id)})
 		return outcomeOK
 	}
 	return outcomeUnavailable
@@ -607,16 +633,43 @@ func severityOf(s vcenter.Severity) approvals.Severity {
 	return approvals.SeverityOK
 }
 
+// tooManyVMs answers a request over the VM cap; how is "names" (typed or chosen) or
+// "matches" (its patterns matched that many).
+func (b *Bot) tooManyVMs(n int, how string) string {
+	return fmt.Sprintf("This request %s %d VMs; one request may move at most %d (limits.max_vms_per_request). "+
+		"Split the VMs over several requests. Nothing was stored.", how, n, b.cfg.MaxVMsPerRequest)
+}
+
 // notice is a short ephemeral answer written by the bot itself: unlike RenderError it
-// keeps mentions (<@U…>, <#C…>) live, so anything a user typed must go through escapeText.
+// keeps mentions (<@U…>, <#C…>) live, so anything a user typed or a vCenter named must go
+// through escapeText (escf does that to every argument).
 func notice(text string) message {
 	text = "⚠️ " + text
 	return message{Text: text, Blocks: []slack.Block{slack.NewSectionBlock(slack.NewTextBlockObject(slack.MarkdownType, text, false, false), nil, nil)}}
 }
 
 // escapeText makes user-supplied text inert in mrkdwn (no mentions, no links).
-func escapeText(s string) string {
-	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+func escapeText(s string) string { return entityEncoder.Replace(s) }
+
+// escf is fmt.Sprintf for mrkdwn written by the bot around what others supplied: every
+// string, error or Stringer argument is escaped, so a VM called "<!channel>" or an id
+// typed as "<@U123>" shows as typed and notifies nobody. The format itself is the bot's
+// and may hold markup.
+func escf(format string, args ...any) string {
+	safe := make([]any, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			safe[i] = escapeText(v)
+		case error:
+			safe[i] = escapeText(v.Error())
+		case fmt.Stringer:
+			safe[i] = escapeText(v.String())
+		default:
+			safe[i] = a
+		}
+	}
+	return fmt.Sprintf(format, safe...)
 }
 
 // render adapts a renderer's (text, blocks) pair.
@@ -660,12 +713,14 @@ func channelList(ids []string) string {
 	return strings.Join(q, ", ")
 }
 
+// firstWord is the first word of text, lower-cased; it reads no further, however long
+// the text.
 func firstWord(text string) string {
-	f := strings.Fields(text)
-	if len(f) == 0 {
-		return ""
+	text = strings.TrimLeftFunc(text, unicode.IsSpace)
+	if i := strings.IndexFunc(text, unicode.IsSpace); i >= 0 {
+		text = text[:i]
 	}
-	return strings.ToLower(f[0])
+	return strings.ToLower(text)
 }
 
 // verbLabel keeps the command label bounded: known verbs, or "unknown".

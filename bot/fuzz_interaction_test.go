@@ -14,9 +14,9 @@ import (
 // Seeds live in testdata/fuzz/FuzzInteractionPayload; plain `go test` runs them.
 func FuzzInteractionPayload(f *testing.F) {
 	for _, s := range []string{
-		`{"type":"block_actions","user":{"id":"U_BOSS"},"channel":{"id":"C0OPS"},"container":{"type":"message","message_ts":"1.2","channel_id":"C0OPS"},"actions":[{"type":"button","action_id":"xvm_approve","value":"xvm-aaaaaaaa"}]}`,
-		`{"type":"block_actions","user":{"id":"U_BOSS"},"actions":[{"action_id":"xvm_reject","value":""}]}`,
-		`{"type":"view_submission","user":{"id":"U_BOSS"},"view":{"callback_id":"xvm_reject","private_metadata":"{}","state":{"values":{}}}}`,
+		`{"type":"block_actions","user":{"id":"U0BOSS"},"channel":{"id":"C0OPS"},"container":{"type":"message","message_ts":"1.2","channel_id":"C0OPS"},"actions":[{"type":"button","action_id":"xvm_approve","value":"xvm-aaaaaaaa"}]}`,
+		`{"type":"block_actions","user":{"id":"U0BOSS"},"actions":[{"action_id":"xvm_reject","value":""}]}`,
+		`{"type":"view_submission","user":{"id":"U0BOSS"},"view":{"callback_id":"xvm_reject","private_metadata":"{}","state":{"values":{}}}}`,
 		`{"type":"block_suggestion","action_id":"vm","value":"web","view":{"callback_id":"xvm_wizard"}}`,
 		`{"type":"block_actions","view":{"callback_id":"xvm_wizard","state":{"values":{"a":{"b":{"type":"static_select"}}}}},"actions":[{}]}`,
 		`null`, `[]`, `{"type":7}`, ``,

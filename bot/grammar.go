@@ -167,11 +167,13 @@ func parseMove(verb string, dir approvals.Direction, check bool, args []token) (
 	case first.index('=') >= 0:
 		return c, usageErr(verb, fmt.Sprintf("the VM names come first, before option %s", quote(first.raw)))
 	}
+	listed := map[string]bool{} // a set, not a search of the list: lists run to thousands
 	for _, part := range first.split(',') {
 		if part.text == "" {
 			return c, usageErr(verb, fmt.Sprintf("empty VM name in %s", quote(first.raw)))
 		}
-		if !slices.Contains(c.VMs, part.text) {
+		if !listed[part.text] {
+			listed[part.text] = true
 			c.VMs = append(c.VMs, part.text)
 		}
 	}
@@ -353,6 +355,7 @@ func parseNetworks(verb string, val token) ([]approvals.NetworkMapping, error) {
 		return []approvals.NetworkMapping{{Target: val.text}}, nil
 	}
 	var out []approvals.NetworkMapping
+	mapped := map[string]bool{}
 	for _, part := range parts {
 		src, dst, ok := part.cut(':')
 		switch {
@@ -365,11 +368,10 @@ func parseNetworks(verb string, val token) ([]approvals.NetworkMapping, error) {
 		case dst.index(':') >= 0 || src.index('=') >= 0 || dst.index('=') >= 0:
 			return nil, usageErr(verb, fmt.Sprintf("network mapping %s has too many parts; quote portgroups that contain \":\" or \"=\"", quote(part.text)))
 		}
-		for _, m := range out {
-			if m.Source == src.text {
-				return nil, usageErr(verb, fmt.Sprintf("network source %s is mapped twice", quote(src.text)))
-			}
+		if mapped[src.text] {
+			return nil, usageErr(verb, fmt.Sprintf("network source %s is mapped twice", quote(src.text)))
 		}
+		mapped[src.text] = true
 		out = append(out, approvals.NetworkMapping{Source: src.text, Target: dst.text})
 	}
 	return out, nil
@@ -541,17 +543,53 @@ func lex(s string) ([]token, *UsageError) {
 		return nil, usageErr("", fmt.Sprintf("unterminated quote in `%s`: add the closing %c", clip(s[start:]), inQuote))
 	}
 	flush(len(s))
+	return joinLists(toks), nil
+}
 
-	var out []token
-	for _, t := range toks {
-		if n := len(out); n > 0 && !t.isKeyword() && (out[n-1].endsWith(',') || t.startsWith(',')) {
-			prev := out[n-1]
-			out[n-1] = token{text: prev.text + t.text, quoted: append(slices.Clip(prev.quoted), t.quoted...), raw: prev.raw + " " + t.raw}
+// joinLists joins each run of tokens that a comma ties together ("web-01," "web-02") into
+// one token. Each run is built once, in one pass over its parts: a pasted list of thousands
+// of names costs time in proportion to its length.
+func joinLists(toks []token) []token {
+	out := make([]token, 0, len(toks))
+	for i := 0; i < len(toks); {
+		// The run's last character so far; an empty quoted part ("") does not change it.
+		endsComma := toks[i].endsWith(',')
+		j := i + 1
+		for ; j < len(toks); j++ {
+			t := toks[j]
+			if t.isKeyword() || !endsComma && !t.startsWith(',') {
+				break
+			}
+			if t.text != "" {
+				endsComma = t.endsWith(',')
+			}
+		}
+		if j == i+1 {
+			out = append(out, toks[i])
+			i = j
 			continue
 		}
-		out = append(out, t)
+		var text, raw strings.Builder
+		size, rawSize := 0, 0
+		for _, t := range toks[i:j] {
+			size += len(t.text)
+			rawSize += len(t.raw) + 1
+		}
+		text.Grow(size)
+		raw.Grow(rawSize)
+		quoted := make([]bool, 0, size)
+		for k, t := range toks[i:j] {
+			if k > 0 {
+				raw.WriteByte(' ')
+			}
+			text.WriteString(t.text)
+			raw.WriteString(t.raw)
+			quoted = append(quoted, t.quoted...)
+		}
+		out = append(out, token{text: text.String(), quoted: quoted, raw: raw.String()})
+		i = j
 	}
-	return out, nil
+	return out
 }
 
 func (t token) isKeyword() bool {

@@ -34,9 +34,9 @@ import (
 const (
 	testSecret  = "8f742231b10e8888abcd99yyyzzz85a5"
 	testChannel = "C0OPS"
-	requester   = "U_ALICE" // also an approver: self-approval must still be refused
-	approver    = "U_BOSS"
-	stranger    = "U_MALLORY"
+	requester   = "U0ALICE" // also an approver: self-approval must still be refused
+	approver    = "U0BOSS"
+	stranger    = "U0MALLORY"
 )
 
 // posted is one message as the fake Slack keeps it.
@@ -101,6 +101,28 @@ type fakeSlack struct {
 	ephemeral []posted
 	limited   map[string]int // method → how many 429s to answer before succeeding
 	calls     map[string]int
+	sent      []sentText // every text the bot sent, each edit apart
+}
+
+// sentText is one text and its blocks as the bot sent them, by any method: what a person
+// may read, including versions later edited away.
+type sentText struct {
+	Method string
+	Text   string
+	Blocks []map[string]any
+}
+
+func (f *fakeSlack) record(method, text string, blocks []map[string]any) {
+	f.mu.Lock()
+	f.sent = append(f.sent, sentText{Method: method, Text: text, Blocks: blocks})
+	f.mu.Unlock()
+}
+
+// allSent returns every text the bot sent so far.
+func (f *fakeSlack) allSent() []sentText {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.sent)
 }
 
 func newFakeSlack(t *testing.T, extra ...slacktest.Binder) *fakeSlack {
@@ -176,11 +198,13 @@ func (f *fakeSlack) postMessage(w http.ResponseWriter, r *http.Request) {
 		Text: v.Get("text"), Blocks: blocksOf(v.Get("blocks"))}
 	f.msgs = append(f.msgs, m)
 	f.mu.Unlock()
+	f.record("chat.postMessage", m.Text, m.Blocks)
 	writeJSON(w, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS})
 }
 
 func (f *fakeSlack) update(w http.ResponseWriter, r *http.Request) {
 	v := formOf(r)
+	f.record("chat.update", v.Get("text"), blocksOf(v.Get("blocks")))
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, m := range f.msgs {
@@ -203,6 +227,7 @@ func (f *fakeSlack) postEphemeral(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"ok": false, "error": "channel_not_found"})
 		return
 	}
+	f.record("chat.postEphemeral", v.Get("text"), blocksOf(v.Get("blocks")))
 	f.mu.Lock()
 	f.ephemeral = append(f.ephemeral, posted{Channel: v.Get("channel"), User: v.Get("user"), Text: v.Get("text"),
 		Blocks: blocksOf(v.Get("blocks")), Ephemeral: true})
@@ -221,6 +246,7 @@ func (f *fakeSlack) response(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad response_url post", http.StatusBadRequest)
 		return
 	}
+	f.record("response_url", m.Text, m.Blocks)
 	f.mu.Lock()
 	f.ephemeral = append(f.ephemeral, posted{User: r.URL.Query().Get("user"), Text: m.Text, Blocks: m.Blocks, Ephemeral: true})
 	f.mu.Unlock()
@@ -287,8 +313,9 @@ type fakePlanner struct {
 	findings []vcenter.Finding
 	err      error
 	specs    []vcenter.MoveSpec
-	gate     chan struct{} // if set, Plan waits for it: a slow vCenter
-	entered  chan struct{} // if set, Plan signals it on entry
+	gate     chan struct{}       // if set, Plan waits for it: a slow vCenter
+	entered  chan struct{}       // if set, Plan signals it on entry
+	matches  map[string][]string // a pattern and the VMs it matches
 }
 
 func (p *fakePlanner) Plan(ctx context.Context, spec vcenter.MoveSpec) (*vcenter.Plan, error) {
@@ -313,7 +340,15 @@ func (p *fakePlanner) Plan(ctx context.Context, spec vcenter.MoveSpec) (*vcenter
 		Target:  vcenter.Endpoint{Name: spec.Target, Version: "8.0.3", InstanceUUID: "uuid-" + spec.Target},
 		Cluster: "cl-west", Datastore: "ds-west-1", Folder: "migrated", DiskFormat: vcenter.DiskSame,
 		Findings: slices.Clone(p.findings), ResolvedAt: time.Now()}
+	var names []string
 	for _, vm := range spec.VMs {
+		if m, ok := p.matches[vm]; ok {
+			names = append(names, m...)
+		} else {
+			names = append(names, vm)
+		}
+	}
+	for _, vm := range names {
 		plan.VMs = append(plan.VMs, vcenter.VM{Name: vm, Ref: "vm-" + vm, PowerState: "poweredOn", CPUs: 2, MemoryMB: 4096, DiskGB: 40,
 			NICs: []vcenter.NIC{{Label: "Network adapter 1", Network: "VM Network", Target: "pg-west"}}})
 	}
@@ -384,10 +419,16 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 // newEnvWith is newEnv with extra routes on the fake Slack.
 func newEnvWith(t *testing.T, routes []slacktest.Binder, opts ...envOption) *env {
 	t.Helper()
-	fs := newFakeSlack(t, routes...)
+	return newEnvOn(t, newFakeSlack(t, routes...), approvals.NewMemoryStore(), opts...)
+}
+
+// newEnvOn is a bot on the given fake Slack and request store: several bots on one store
+// are replicas of one deployment, or one bot before and after a restart.
+func newEnvOn(t *testing.T, fs *fakeSlack, store approvals.Store, opts ...envOption) *env {
+	t.Helper()
 	approvers := []string{approver, requester}
 	for i := range 50 {
-		approvers = append(approvers, fmt.Sprintf("U_A%02d", i))
+		approvers = append(approvers, fmt.Sprintf("U0A%02d", i))
 	}
 	policy := approvals.Policy{Approvers: approvers, Quorum: 1, ExpireAfter: time.Hour}
 	signer, keys := approvaltest.Key(1)
@@ -400,7 +441,7 @@ func newEnvWith(t *testing.T, routes []slacktest.Binder, opts ...envOption) *env
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	svc := approvals.NewService(approvals.NewMemoryStore(), policy, nil, logger).WithSigner(signer)
+	svc := approvals.NewService(store, policy, nil, logger).WithSigner(signer)
 	e := &env{t: t, slack: fs, svc: svc, planner: &fakePlanner{}, jobs: &fakeJobs{}, reg: prometheus.NewRegistry()}
 	b, err := New(cfg, svc, e.planner, e.jobs, logger, e.reg)
 	if err != nil {
@@ -454,6 +495,13 @@ func (e *env) deliver(path, body string, h http.Header) delivery {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	var ack struct {
+		Text   string           `json:"text"`
+		Blocks []map[string]any `json:"blocks"`
+	}
+	if json.Unmarshal(b, &ack) == nil && (ack.Text != "" || len(ack.Blocks) > 0) {
+		e.slack.record("ack", ack.Text, ack.Blocks)
+	}
 	return delivery{status: resp.StatusCode, body: string(b), latency: time.Since(start)}
 }
 

@@ -66,7 +66,7 @@ func RenderList(all []*approvals.Request, now time.Time) (text string, blocks []
 		text = "No requests pending, queued, running or ended in the last 24 hours."
 		return text, []slack.Block{slack.NewSectionBlock(mrkdwn(text), nil, nil)}
 	}
-	blocks = append(blocks, slack.NewContextBlock("", mrkdwn("`/xvm status <id>` shows one request with its decisions; `/xvm cancel <id>` withdraws it.")))
+	blocks = append(blocks, slack.NewContextBlock("", mrkdwn("`/xvm status &lt;id&gt;` shows one request with its decisions; `/xvm cancel &lt;id&gt;` withdraws it.")))
 	return "Requests: " + strings.Join(counts, ", "), blocks
 }
 

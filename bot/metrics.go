@@ -35,6 +35,7 @@ const (
 	outcomeDenied         = "denied"          // policy refused (cancel by a stranger…)
 	outcomeUnavailable    = "unavailable"     // verb not offered yet, or the bot is shutting down
 	outcomeBusy           = "busy"            // refused at once: every worker busy, the queue full
+	outcomeTooLarge       = "too_large"       // over slack.max_command_bytes or limits.max_vms_per_request
 )
 
 // Reasons work after an ack was refused (xvm_slack_work_refused_total{reason}).
@@ -52,6 +53,7 @@ const (
 	workRejected     = "rejected"
 	workReply        = "reply"
 	workNotice       = "notice"
+	workDeferred     = "deferred" // a delivery waiting after its ack for the shared delivery log
 )
 
 // Decisions (xvm_approvals_total{decision}).

@@ -52,6 +52,10 @@ func decodeModalContext(s string) modalContext {
 // rejected without a reason rather than leaving the approver's decision unrecorded.
 func (b *Bot) askRejectReason(ctx context.Context, id string, who invocation) {
 	log := b.log.With("request_id", id, "user", who.User)
+	if problem := b.misplaced(ctx, id, who); problem != "" {
+		b.refuseMisplaced(ctx, who, problem)
+		return
+	}
 	r, err := b.svc.MayReject(ctx, id, who.User)
 	if err != nil {
 		b.m.approvals.WithLabelValues(decisionOf(err)).Inc()
@@ -79,6 +83,12 @@ func (b *Bot) onRejectSubmission(cb slack.InteractionCallback) any {
 	}
 	reason = clipRunes(reason, maxReasonChars)
 	who := invocation{User: cb.User.ID, Channel: mc.Channel, MessageTS: mc.MessageTS}
+	ctx, cancel := context.WithTimeout(context.Background(), submitTimeout)
+	defer cancel()
+	if problem := b.misplaced(ctx, mc.Request, who); problem != "" {
+		b.m.approvals.WithLabelValues(decisionDenied).Inc()
+		return viewErrors(map[string]string{blockReason: stripMrkdwn(problem)})
+	}
 	// As with Approve, the place for the follow-up is taken before the decision is stored:
 	// a rejection the message would never show is not made.
 	slot, err := b.reserve(workRejected)
@@ -86,8 +96,6 @@ func (b *Bot) onRejectSubmission(cb slack.InteractionCallback) any {
 		b.log.Warn("rejection refused: not queued", "request_id", mc.Request, "user", who.User, "err", err)
 		return viewErrors(map[string]string{blockReason: refusalText(err, "Your rejection was not recorded.")})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), submitTimeout)
-	defer cancel()
 	r, err := b.svc.Reject(ctx, mc.Request, who.User, reason)
 	if err != nil {
 		slot.release()

@@ -70,12 +70,7 @@ func (b *Bot) serveCommand(w http.ResponseWriter, r *http.Request, body []byte, 
 		http.Error(w, "malformed slash command", http.StatusBadRequest)
 		return
 	}
-	if !b.firstDelivery(deliveryKey(sc.TriggerID, body)) {
-		b.log.Info("duplicate slash command ignored", "retry_num", r.Header.Get("X-Slack-Retry-Num"), "user", sc.UserID)
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	reply := b.commandAck(b.onCommand(sc), sc)
+	reply := b.handleCommand(sc, deliveryKey(sc.TriggerID, body), r.Header.Get("X-Slack-Retry-Num"))
 	if reply == nil {
 		w.WriteHeader(http.StatusOK)
 		return
@@ -91,13 +86,7 @@ func (b *Bot) serveInteraction(w http.ResponseWriter, r *http.Request, body []by
 		http.Error(w, "malformed interaction payload", http.StatusBadRequest)
 		return
 	}
-	// Option requests change nothing and repeat as people type: they are never deduplicated.
-	if cb.Type != slack.InteractionTypeBlockSuggestion && !b.firstDelivery(deliveryKey(cb.TriggerID, body)) {
-		b.log.Info("duplicate interaction ignored", "retry_num", r.Header.Get("X-Slack-Retry-Num"), "user", cb.User.ID)
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	reply := b.onInteraction(cb)
+	reply := b.handleInteraction(cb, deliveryKey(cb.TriggerID, body), r.Header.Get("X-Slack-Retry-Num"))
 	if reply == nil {
 		w.WriteHeader(http.StatusOK)
 		return

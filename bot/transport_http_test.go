@@ -158,9 +158,9 @@ func TestParseInteractionMatchesSlackGo(t *testing.T) {
 	}
 	tests := map[string]string{
 		"click with the message's blocks": withMessage,
-		"block actions with state": `{"type":"block_actions","user":{"id":"U_BOSS"},"state":{"values":{"b":{"a":{"type":"static_select","selected_option":{"value":"x"}}}}},` +
+		"block actions with state": `{"type":"block_actions","user":{"id":"U0BOSS"},"state":{"values":{"b":{"a":{"type":"static_select","selected_option":{"value":"x"}}}}},` +
 			`"actions":[{"action_id":"xvm_approve","value":"xvm-1"}]}`,
-		"view submission":   `{"type":"view_submission","user":{"id":"U_BOSS"},"view":{"id":"V1","callback_id":"xvm_reject_reason","private_metadata":"{}","blocks":[{"type":"section","text":{"type":"mrkdwn","text":"hi"}}],"state":{"values":{"reason":{"reason":{"type":"plain_text_input","value":"no"}}}}}}`,
+		"view submission":   `{"type":"view_submission","user":{"id":"U0BOSS"},"view":{"id":"V1","callback_id":"xvm_reject_reason","private_metadata":"{}","blocks":[{"type":"section","text":{"type":"mrkdwn","text":"hi"}}],"state":{"values":{"reason":{"reason":{"type":"plain_text_input","value":"no"}}}}}}`,
 		"block suggestion":  `{"type":"block_suggestion","action_id":"vm","value":"web","view":{"callback_id":"xvm_wizard"}}`,
 		"dialog submission": `{"type":"dialog_submission","user":{"id":"U1"},"state":"kept","submission":{"a":"b"}}`,
 		"null":              `null`,

@@ -2,10 +2,10 @@ package bot
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -64,12 +64,8 @@ func (b *Bot) onSocketEvent(ctx context.Context, client *socketmode.Client, evt 
 			return nil
 		}
 		var payload any
-		if b.firstDelivery(deliveryKey(sc.TriggerID, evt.Request.Payload)) {
-			if raw := b.commandAck(b.onCommand(sc), sc); raw != nil {
-				payload = json.RawMessage(raw)
-			}
-		} else {
-			b.log.Info("duplicate slash command envelope ignored", "retry_attempt", evt.Request.RetryAttempt, "user", sc.UserID)
+		if raw := b.handleCommand(sc, deliveryKey(sc.TriggerID, evt.Request.Payload), strconv.Itoa(evt.Request.RetryAttempt)); raw != nil {
+			payload = raw
 		}
 		b.ack(ctx, client, evt.Request, payload)
 		b.observeAck("command", start)
@@ -78,12 +74,7 @@ func (b *Bot) onSocketEvent(ctx context.Context, client *socketmode.Client, evt 
 		if !ok || evt.Request == nil {
 			return nil
 		}
-		var payload any
-		if cb.Type == slack.InteractionTypeBlockSuggestion || b.firstDelivery(deliveryKey(cb.TriggerID, evt.Request.Payload)) {
-			payload = b.onInteraction(cb)
-		} else {
-			b.log.Info("duplicate interaction envelope ignored", "retry_attempt", evt.Request.RetryAttempt, "user", cb.User.ID)
-		}
+		payload := b.handleInteraction(cb, deliveryKey(cb.TriggerID, evt.Request.Payload), strconv.Itoa(evt.Request.RetryAttempt))
 		b.ack(ctx, client, evt.Request, payload)
 		b.observeAck("interaction", start)
 	default:

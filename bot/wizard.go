@@ -398,6 +398,17 @@ func choiceOptions(cs []choice, value func(choice) string) []*slack.OptionBlockO
 // down the path of a typed command. Mistakes are shown under the field at fault.
 func (b *Bot) onWizardSubmission(cb slack.InteractionCallback) any {
 	ws := b.wizardStateOf(cb.View)
+	// The request is posted in the channel the wizard was opened from: that must be one
+	// where xvmbot takes requests, whatever the submission says.
+	if problem := b.wizardPlace(ws.Channel, cb.User.ID); problem != "" {
+		verb := string(ws.Direction)
+		if ws.Check {
+			verb = VerbCheck
+		}
+		b.m.commands.WithLabelValues(verbLabel(verb), outcomeRefused).Inc()
+		b.log.Warn("wizard submission refused", "user", cb.User.ID, "channel", ws.Channel, "problem", problem)
+		return viewErrors(map[string]string{wizSource: problem})
+	}
 	cmd, errs := b.wizardCommand(ws)
 	if len(errs) == 0 && b.inv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), submitTimeout)
@@ -427,6 +438,21 @@ func (b *Bot) onWizardSubmission(cb slack.InteractionCallback) any {
 	return nil
 }
 
+// wizardPlace says why a wizard submission by user cannot post its request into channel
+// ("" if it can), in plain words for the dialog.
+func (b *Bot) wizardPlace(channel, user string) string {
+	switch {
+	case !approvals.IsUserID(user):
+		return "xvmbot takes requests from Slack users only."
+	case len(b.cfg.Channels) > 0 && !b.channelAllowed(channel):
+		return "xvmbot does not take requests in that channel. Open the wizard with /xvm migrate in one of: " +
+			strings.Join(b.cfg.Channels, ", ") + "."
+	case channel == "":
+		return "xvmbot does not take requests in that channel: this dialog names none. Open the wizard again with /xvm migrate in a channel."
+	}
+	return ""
+}
+
 // wizardCommand turns the wizard's answers into the command a person would have typed,
 // with the problems that can be seen without asking a vCenter.
 func (b *Bot) wizardCommand(ws wizardState) (Command, map[string]string) {
@@ -440,8 +466,12 @@ func (b *Bot) wizardCommand(ws wizardState) (Command, map[string]string) {
 	case ws.Source == ws.Target:
 		errs[wizTarget] = "Source and target are the same vCenter: choose another target."
 	}
-	if len(ws.VMs) == 0 {
+	switch n := len(ws.VMs); {
+	case n == 0:
 		errs[wizVMs] = "Choose at least one VM."
+	case n > b.cfg.MaxVMsPerRequest:
+		errs[wizVMs] = fmt.Sprintf("%d VMs chosen; one request may move at most %d (limits.max_vms_per_request): split them over several requests.",
+			n, b.cfg.MaxVMsPerRequest)
 	}
 	if scopeOf(ws.Compute) == (scopeRef{}) {
 		errs[wizCompute] = "Choose a cluster or host in the target."

@@ -43,6 +43,11 @@ const (
 
 	requestsHistory = 5
 	jobsHistory     = 5
+
+	// deliveriesTTL is how long a handled Slack delivery is remembered: longer than the
+	// five minutes within which Slack's signature timestamp lets a request be replayed,
+	// and than Slack's retries.
+	deliveriesTTL = 10 * time.Minute
 )
 
 // BusConfig tunes the streams, consumers and buckets. Zero values take the defaults.
@@ -112,6 +117,7 @@ type Bus struct {
 	jobs     *JobRecords
 	leases   *Leases
 	slots    *Slots
+	handled  *Deliveries
 }
 
 // ErrNotProvisioned is returned by NewBus for RoleWorker when a stream, consumer or
@@ -149,6 +155,7 @@ func NewBus(ctx context.Context, nc *nats.Conn, cfg BusConfig, logger *slog.Logg
 	b.jobs = &JobRecords{kv: kvs[BucketJobs]}
 	b.leases = &Leases{kv: kvs[BucketLeases], ttl: b.cfg.LeaseTTL}
 	b.slots = &Slots{kv: kvs[BucketSlots], ttl: b.cfg.LeaseTTL}
+	b.handled = &Deliveries{kv: kvs[BucketDeliveries]} // the bot's; a worker has none
 	b.metrics = newMetrics(reg, b.QueuedJobs)
 
 	b.logger.Info("nats bus ready", "role", string(cfg.Role), "replicas", b.cfg.Replicas, "ack_wait", b.cfg.AckWait,
@@ -172,7 +179,7 @@ func (b *Bus) provision(ctx context.Context) (map[string]jetstream.KeyValue, err
 	if b.bot, err = js.CreateOrUpdateConsumer(ctx, StreamEvents, botConsumerConfig(cfg)); err != nil {
 		return nil, fmt.Errorf("new bus: consumer %s: %w", ConsumerBot, err)
 	}
-	kvs := make(map[string]jetstream.KeyValue, 4)
+	kvs := make(map[string]jetstream.KeyValue, 5)
 	for _, kc := range bucketConfigs(cfg) {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, kc)
 		if err != nil {
@@ -321,8 +328,20 @@ func bucketConfigs(cfg BusConfig) []jetstream.KeyValueConfig {
 			Storage:  jetstream.FileStorage,
 			Replicas: cfg.Replicas,
 		},
+		{
+			Bucket:      BucketDeliveries,
+			Description: "xvmbot Slack deliveries already handled: retries and replays are handled once, by any bot replica, across restarts",
+			// A key is written once (Create) and ages out with the bucket TTL.
+			History:  1,
+			TTL:      deliveriesTTL,
+			Storage:  jetstream.FileStorage,
+			Replicas: cfg.Replicas,
+		},
 	}
 }
+
+// Deliveries returns the log of Slack deliveries already handled.
+func (b *Bus) Deliveries() *Deliveries { return b.handled }
 
 // Slots returns the cluster-wide concurrency slots.
 func (b *Bus) Slots() *Slots { return b.slots }

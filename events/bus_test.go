@@ -84,6 +84,7 @@ func TestNewBusCreatesStreamsConsumersBuckets(t *testing.T) {
 		{BucketRequests, 5, 0},
 		{BucketJobs, 5, 0},
 		{BucketLeases, 1, 11 * time.Second},
+		{BucketDeliveries, 1, deliveriesTTL},
 	}
 	for _, want := range buckets {
 		t.Run("bucket "+want.name, func(t *testing.T) {

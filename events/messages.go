@@ -18,7 +18,10 @@ const (
 	BucketJobs      = "xvm-jobs"     // per-job execution records (vCenter task reference)
 	BucketLeases    = "xvm-leases"   // per-VM leases: a VM is never relocated twice at once
 	BucketSlots     = "xvm-slots"    // concurrency slots per host, datastore and vCenter
-	SchemaVersion   = 1              // the "v" field of every message
+	// BucketDeliveries holds the Slack deliveries the bot handled, for a while: a retried
+	// or replayed command or click is handled once by all bot replicas, across restarts.
+	BucketDeliveries = "xvm-deliveries"
+	SchemaVersion    = 1 // the "v" field of every message
 )
 
 // NetworkMapping maps a source portgroup to a target portgroup; empty Source = every NIC.

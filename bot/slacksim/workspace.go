@@ -54,6 +54,7 @@ type Workspace struct {
 	users     map[string]string // id → display name
 	groups    map[string][]string
 	throttle  map[string]throttle
+	failing   map[string]bool
 	limits    map[string]*rate.Limiter
 	apiCalls  map[string]int
 	limited   map[string]int
@@ -88,6 +89,7 @@ func New() *Workspace {
 		users:    map[string]string{},
 		groups:   map[string][]string{},
 		throttle: map[string]throttle{},
+		failing:  map[string]bool{},
 		limits:   map[string]*rate.Limiter{},
 		apiCalls: map[string]int{},
 		limited:  map[string]int{},
@@ -146,6 +148,21 @@ func (w *Workspace) Throttle(method string, n int, retryAfter time.Duration) {
 	w.throttle[method] = throttle{n: n, after: retryAfter}
 }
 
+// Fail makes every call of method answer 503 service_unavailable, as when Slack does not
+// serve it, until Recover.
+func (w *Workspace) Fail(method string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.failing[method] = true
+}
+
+// Recover undoes Fail: method answers again.
+func (w *Workspace) Recover(method string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.failing, method)
+}
+
 // Limit makes method rate-limited as Slack's tiers are: at most perMinute calls a minute
 // after a burst of burst; a call beyond that answers 429 with Retry-After (whole seconds,
 // as Slack sends it) and is counted in RateLimited.
@@ -193,7 +210,14 @@ func (w *Workspace) api(method string, h http.HandlerFunc) http.HandlerFunc {
 		if limited {
 			w.limited[method]++
 		}
+		failing := w.failing[method]
 		w.mu.Unlock()
+		if failing {
+			rw.Header().Set("Content-Type", "application/json")
+			rw.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = rw.Write([]byte(`{"ok":false,"error":"service_unavailable"}`))
+			return
+		}
 		if limited {
 			rw.Header().Set("Retry-After", strconv.Itoa(max(1, int(retry.Seconds()))))
 			rw.WriteHeader(http.StatusTooManyRequests)

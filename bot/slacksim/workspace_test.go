@@ -132,3 +132,21 @@ func TestSocketModeEnvelopes(t *testing.T) {
 		t.Fatalf("ack payload %q: %v", rep.Body, err)
 	}
 }
+
+func TestFailingMethodAnswersUntilRecovered(t *testing.T) {
+	w := New()
+	defer w.Close()
+	w.SetGroup("S1", "U1")
+	api := slack.New("xoxb-test", slack.OptionAPIURL(w.APIURL()))
+	w.Fail("usergroups.users.list")
+	if m, err := api.GetUserGroupMembers("S1"); err == nil {
+		t.Fatalf("a failing method answered %v", m)
+	}
+	if _, _, err := api.PostMessage("C1", slack.MsgOptionText("other methods still answer", false)); err != nil {
+		t.Fatal(err)
+	}
+	w.Recover("usergroups.users.list")
+	if m, err := api.GetUserGroupMembers("S1"); err != nil || len(m) != 1 || m[0] != "U1" {
+		t.Fatalf("after Recover: %v %v", m, err)
+	}
+}

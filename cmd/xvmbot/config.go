@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/bot"
 	"github.com/xvmbot/xvmbot/secret"
 )
 
@@ -56,6 +57,10 @@ type SlackConfig struct {
 	// is answered "busy, try again" at once and nothing is stored. 0 = default.
 	Workers   int `yaml:"workers"`
 	WorkQueue int `yaml:"work_queue"`
+	// MaxCommandBytes caps the text of one /xvm command (0 = 131072, room for 5,000 VM
+	// names of about 25 characters). A longer one is refused before it is read, with an
+	// answer that names the limit.
+	MaxCommandBytes int `yaml:"max_command_bytes"`
 }
 
 // DigestConfig schedules the stats post (/xvm stats) to a channel; no channel, no digest.
@@ -171,6 +176,11 @@ type ApprovalsConfig struct {
 	TrustedKeys []string `yaml:"trusted_keys"`
 	// RunWithin is how long after its approval a job may still start (default 168h).
 	RunWithin time.Duration `yaml:"run_within"`
+	// GroupMaxStale is how long the last known members of an approver group may still be
+	// used while Slack's usergroups.users.list does not answer (default 10m). Past that,
+	// only approvers listed by user ID can decide until Slack answers again; 0 never uses
+	// a list older than a minute.
+	GroupMaxStale time.Duration `yaml:"group_max_stale"`
 }
 
 // LimitsConfig bounds concurrent relocations.
@@ -179,6 +189,10 @@ type LimitsConfig struct {
 	PerHost       int `yaml:"per_host"`
 	PerDatastore  int `yaml:"per_datastore"`
 	PerVCenter    int `yaml:"per_vcenter"`
+	// MaxVMsPerRequest caps the VMs of one request, typed, chosen in the wizard or matched
+	// by a pattern (0 = 5000); a larger request is refused with an answer that says to
+	// split it.
+	MaxVMsPerRequest int `yaml:"max_vms_per_request"`
 }
 
 // WorkerConfig names this worker process.
@@ -269,14 +283,16 @@ func expandNode(n *yaml.Node, lookup func(string) (string, bool)) error {
 
 func defaultConfig() *Config {
 	return &Config{
-		Slack:     SlackConfig{Mode: "socket", ProgressInterval: 3 * time.Second},
-		HTTP:      HTTPConfig{Listen: "127.0.0.1:8080", OpsListen: "127.0.0.1:9090"},
-		NATS:      NATSConfig{DataDir: "./xvm-data", Replicas: 1},
-		Approvals: ApprovalsConfig{Quorum: 1, ExpireAfter: 4 * time.Hour, RunWithin: approvals.DefaultRunWithin},
+		Slack: SlackConfig{Mode: "socket", ProgressInterval: 3 * time.Second, MaxCommandBytes: bot.DefaultMaxCommandBytes},
+		HTTP:  HTTPConfig{Listen: "127.0.0.1:8080", OpsListen: "127.0.0.1:9090"},
+		NATS:  NATSConfig{DataDir: "./xvm-data", Replicas: 1},
+		Approvals: ApprovalsConfig{Quorum: 1, ExpireAfter: 4 * time.Hour, RunWithin: approvals.DefaultRunWithin,
+			GroupMaxStale: approvals.DefaultGroupMaxStale},
 		// vSphere's own cost model: a vMotion without shared storage costs 4 of a host's
 		// 8 units and 16 of a datastore's 128; about 640 operations per vCenter.
-		Limits: LimitsConfig{MaxConcurrent: 8, PerHost: 2, PerDatastore: 8, PerVCenter: 128},
-		Log:    LogConfig{Level: "info", Format: "text"},
+		Limits: LimitsConfig{MaxConcurrent: 8, PerHost: 2, PerDatastore: 8, PerVCenter: 128,
+			MaxVMsPerRequest: bot.DefaultMaxVMsPerRequest},
+		Log: LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -402,9 +418,12 @@ func (c *Config) Validate() error {
 		bad("approvals.approvers: list at least one Slack user ID (U…) or user-group ID (S…)")
 	}
 	for _, a := range c.Approvals.Approvers {
-		if a == "" || !strings.ContainsAny(a[:1], "UWS") {
-			bad("approvals.approvers: %q is not a Slack user (U…/W…) or user-group (S…) ID", a)
+		if !approvals.IsUserID(a) && !approvals.IsGroupID(a) {
+			bad("approvals.approvers: %q is not a Slack user (U…/W…) or user-group (S…) ID: write the ID as Slack shows it (upper-case letters and digits, e.g. U012ABC or S0123GRP)", a)
 		}
+	}
+	if c.Approvals.GroupMaxStale < 0 {
+		bad("approvals.group_max_stale must not be negative (e.g. 10m; 0 never uses an approver group's members older than a minute)")
 	}
 	if c.Approvals.Quorum < 1 {
 		bad("approvals.quorum must be at least 1")
@@ -437,8 +456,22 @@ func (c *Config) Validate() error {
 	if c.Limits.MaxConcurrent < 1 || c.Limits.PerHost < 1 || c.Limits.PerDatastore < 1 || c.Limits.PerVCenter < 1 {
 		bad("limits: max_concurrent, per_host, per_datastore and per_vcenter must be at least 1")
 	}
+	if c.Limits.MaxVMsPerRequest < 0 {
+		bad("limits.max_vms_per_request must be at least 1 (0 = the default, %d)", bot.DefaultMaxVMsPerRequest)
+	}
+	if n := c.Slack.MaxCommandBytes; n != 0 && (n < minCommandBytes || n > maxCommandBytes) {
+		bad("slack.max_command_bytes must be between %d and %d (0 = the default, %d)", minCommandBytes, maxCommandBytes, bot.DefaultMaxCommandBytes)
+	}
 	return errors.Join(errs...)
 }
+
+// Bounds of slack.max_command_bytes: a few names at least, and well inside the 1 MiB the
+// HTTP transport reads of a request body (which also carries the command's other fields,
+// form-encoded).
+const (
+	minCommandBytes = 1 << 10
+	maxCommandBytes = 512 << 10
+)
 
 // validate checks both addresses and that they differ: the Slack listener must not
 // also serve metrics and probes, which is what sharing an address would ask for.

@@ -2,52 +2,36 @@ package main
 
 import (
 	"context"
-	"sync"
-	"time"
+	"log/slog"
 
 	"github.com/slack-go/slack"
+
+	"github.com/xvmbot/xvmbot/approvals"
 )
 
-// groupMembers resolves approver user groups through usergroups.users.list, cached for a
-// minute so a burst of clicks costs one call.
-type groupMembers struct {
+// slackGroups asks Slack for the members of a user group (usergroups.users.list). It
+// keeps nothing: approvals.GroupCache decides how long an answer is used.
+type slackGroups struct {
 	api *slack.Client
-	ttl time.Duration
-
-	mu    sync.Mutex
-	cache map[string]cachedGroup
 }
 
-type cachedGroup struct {
-	members []string
-	at      time.Time
-}
+var _ approvals.GroupMembers = (*slackGroups)(nil)
 
-func newGroupMembers(cfg SlackConfig) *groupMembers {
+func newSlackGroups(cfg SlackConfig) *slackGroups {
 	opts := []slack.Option{}
 	if cfg.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
 	}
-	return &groupMembers{api: slack.New(cfg.BotToken.Reveal(), opts...), ttl: time.Minute, cache: map[string]cachedGroup{}}
+	return &slackGroups{api: slack.New(cfg.BotToken.Reveal(), opts...)}
 }
 
 // Members returns the members of a user group.
-func (g *groupMembers) Members(ctx context.Context, id string) ([]string, error) {
-	g.mu.Lock()
-	c, ok := g.cache[id]
-	g.mu.Unlock()
-	if ok && time.Since(c.at) < g.ttl {
-		return c.members, nil
-	}
-	m, err := g.api.GetUserGroupMembersContext(ctx, id)
-	if err != nil {
-		if ok {
-			return c.members, nil // stale beats refusing every approver while Slack hiccups
-		}
-		return nil, err
-	}
-	g.mu.Lock()
-	g.cache[id] = cachedGroup{members: m, at: time.Now()}
-	g.mu.Unlock()
-	return m, nil
+func (g *slackGroups) Members(ctx context.Context, id string) ([]string, error) {
+	return g.api.GetUserGroupMembersContext(ctx, id)
+}
+
+// newGroupMembers resolves approver groups through Slack, each answer used for a minute
+// and, while Slack does not answer, for at most approvals.group_max_stale.
+func newGroupMembers(cfg *Config, logger *slog.Logger) *approvals.GroupCache {
+	return approvals.NewGroupCache(newSlackGroups(cfg.Slack), approvals.DefaultGroupFresh, cfg.Approvals.GroupMaxStale, logger)
 }

@@ -149,15 +149,18 @@ func newSystem(ctx context.Context, cfg *Config, r role, logger *slog.Logger) (s
 			Approvers: cfg.Approvals.Approvers, Quorum: cfg.Approvals.Quorum, QuorumByVCenter: cfg.Approvals.QuorumByVCenter,
 			AllowSelfApproval: cfg.Approvals.AllowSelfApproval, ExpireAfter: cfg.Approvals.ExpireAfter,
 			RunWithin: cfg.Approvals.RunWithin,
-		}, newGroupMembers(cfg.Slack), logger).WithSigner(signer)
+		}, newGroupMembers(cfg, logger), logger).WithSigner(signer)
 		s.bot, err = bot.New(bot.Config{
 			BotToken: cfg.Slack.BotToken, AppToken: cfg.Slack.AppToken, SigningSecret: cfg.Slack.SigningSecret,
 			APIURL: cfg.Slack.APIURL, Channels: cfg.Slack.Channels, ProgressInterval: cfg.Slack.ProgressInterval,
 			EditsPerMinute: cfg.Slack.EditsPerMinute,
 			Workers:        cfg.Slack.Workers, WorkQueue: cfg.Slack.WorkQueue,
-			Digest:  bot.Digest{Channel: cfg.Slack.Digest.Channel, Every: cfg.Slack.Digest.Every, Window: cfg.Slack.Digest.Window},
-			Windows: cfg.windows(),
-			Signer:  signer, Keys: keys,
+			Deliveries:       s.bus.Deliveries(),
+			MaxCommandBytes:  cfg.Slack.MaxCommandBytes,
+			MaxVMsPerRequest: cfg.Limits.MaxVMsPerRequest,
+			Digest:           bot.Digest{Channel: cfg.Slack.Digest.Channel, Every: cfg.Slack.Digest.Every, Window: cfg.Slack.Digest.Window},
+			Windows:          cfg.windows(),
+			Signer:           signer, Keys: keys,
 		}, s.svc, s.vc, s.bus, logger, s.reg)
 		if err != nil {
 			return nil, err

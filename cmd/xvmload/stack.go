@@ -126,7 +126,7 @@ func startStack(ctx context.Context, o stackOpts) (_ *stack, err error) {
 	svc := approvals.NewService(s.bus.Requests(), approvals.Policy{Approvers: []string{bob}, Quorum: 1, ExpireAfter: 4 * time.Hour}, nil, logger).
 		WithSigner(signer)
 	b, err := bot.New(bot.Config{BotToken: botToken, SigningSecret: signing, APIURL: s.ws.APIURL(), Channels: []string{channel},
-		ProgressInterval: time.Second, Signer: signer, Keys: keys}, svc, s.vc, s.bus, logger, s.reg)
+		ProgressInterval: time.Second, Signer: signer, Keys: keys, Deliveries: s.bus.Deliveries()}, svc, s.vc, s.bus, logger, s.reg)
 	if err != nil {
 		return nil, err
 	}

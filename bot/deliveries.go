@@ -1,0 +1,233 @@
+package bot
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/slack-go/slack"
+
+	"github.com/xvmbot/xvmbot/events"
+)
+
+// DeliveryLog remembers which Slack deliveries (slash commands, clicks, modal submissions)
+// were handled, for every bot replica and across restarts. *events.Deliveries keeps it in
+// a NATS KV bucket.
+type DeliveryLog interface {
+	// Claim records key for holder and reports whether holder has it: true for the first
+	// claim of key, and for a claim repeated by the same holder (whose first answer was
+	// lost); false once another holder has it. The log keeps keys for longer than
+	// Slack's five-minute replay window.
+	Claim(ctx context.Context, key, holder string) (bool, error)
+}
+
+var _ DeliveryLog = (*events.Deliveries)(nil)
+
+// How long the shared log is waited for. In the ack it must leave room for a decision's
+// own 2 s within Slack's 3; after the ack a delivery waits for the log a while longer,
+// so that NATS reconnecting (a second or two after a restart) costs nobody a click.
+const (
+	claimInAck           = 500 * time.Millisecond
+	claimAttempt         = 2 * time.Second
+	claimRetryEvery      = 250 * time.Millisecond
+	defaultClaimPatience = 20 * time.Second
+)
+
+// errDeliveryUnchecked: whether a delivery was handled before could not be checked, so it
+// was not handled.
+var errDeliveryUnchecked = errors.New("delivery log unavailable")
+
+// claimHolder names one handling of one delivery in the shared log: unique to this process
+// and this delivery, so that a claim retried after its answer was lost is recognised as
+// this handling's, not taken for another replica's.
+func (b *Bot) claimHolder() string {
+	return fmt.Sprintf("%s-%d", b.instance, b.claims.Add(1))
+}
+
+// firstDelivery reports, within the ack, whether key (a trigger id, or a hash of the body)
+// is seen for the first time: Slack retries, duplicate envelopes and replays of a signed
+// request are handled once. What this process has seen answers at once; anything else is
+// claimed for holder in the shared DeliveryLog, so that a replay after a restart or to
+// another replica is caught too. An error means the log did not answer in time: the
+// delivery is then neither handled nor dropped, and claimLater decides.
+func (b *Bot) firstDelivery(key, holder string) (bool, error) {
+	if key == "" {
+		return true, nil
+	}
+	if b.seenRecently(key) {
+		return false, nil
+	}
+	if b.cfg.Deliveries == nil {
+		return b.remember(key), nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), claimInAck)
+	defer cancel()
+	first, err := b.cfg.Deliveries.Claim(ctx, key, holder)
+	if err != nil {
+		return false, fmt.Errorf("%w: %w", errDeliveryUnchecked, err)
+	}
+	// The shared log decides, not this process's memory: it may already hold key from a
+	// Slack retry that found this very claim.
+	b.remember(key)
+	return first, nil
+}
+
+// claimLater claims key for holder after the ack, retrying while the log does not answer,
+// for up to claimPatience. If it never answers the delivery is not handled and the
+// caller says so: a request made twice cannot be taken back, while a refusal only costs
+// the person a retry (and NATS trouble that keeps the log away keeps the request records
+// away too).
+func (b *Bot) claimLater(ctx context.Context, key, holder string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, b.claimPatience)
+	defer cancel()
+	for {
+		actx, acancel := context.WithTimeout(ctx, claimAttempt)
+		first, err := b.cfg.Deliveries.Claim(actx, key, holder)
+		acancel()
+		if err == nil {
+			b.remember(key)
+			return first, nil
+		}
+		t := time.NewTimer(claimRetryEvery)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			b.log.Error("delivery not handled: the delivery log did not answer", "err", err)
+			return false, fmt.Errorf("%w: %w", errDeliveryUnchecked, err)
+		case <-t.C:
+		}
+	}
+}
+
+// uncheckedText tells a person their command or click was not acted on because the bot
+// could not check that it was not a repeat; outcome says what that leaves as it was.
+func uncheckedText(outcome string) string {
+	return strings.Join(nonEmpty("xvmbot could not check that this was not already done: its store (NATS) did not answer, so it did nothing.",
+		outcome, "Please try again in a minute."), " ")
+}
+
+func (b *Bot) seenRecently(key string) bool {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	at, ok := b.seen[key]
+	return ok && now.Sub(at) < dedupeFor
+}
+
+// remember records key as seen by this process; it reports false if it already was.
+func (b *Bot) remember(key string) bool {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if at, ok := b.seen[key]; ok && now.Sub(at) < dedupeFor {
+		return false
+	}
+	if len(b.seen) > 1024 {
+		for k, at := range b.seen {
+			if now.Sub(at) >= dedupeFor {
+				delete(b.seen, k)
+			}
+		}
+	}
+	b.seen[key] = now
+	return true
+}
+
+// handleCommand is what both transports do with a slash command: handle it once, however
+// often Slack delivers it, and return the ack's body (nil: an empty ack). If the shared
+// log does not answer in the ack, the command waits for it after the ack and is answered
+// privately.
+func (b *Bot) handleCommand(sc slack.SlashCommand, key, retry string) json.RawMessage {
+	holder := b.claimHolder()
+	first, err := b.firstDelivery(key, holder)
+	switch {
+	case err != nil:
+		b.log.Warn("delivery log slow: the command waits for it after the ack", "user", sc.UserID, "err", err)
+		who := invocation{User: sc.UserID, Channel: sc.ChannelID, TriggerID: sc.TriggerID, ResponseURL: sc.ResponseURL}
+		if serr := b.spawn(workDeferred, func(ctx context.Context) {
+			first, err := b.claimLater(ctx, key, holder)
+			switch {
+			case err != nil:
+				b.m.commands.WithLabelValues(verbLabel(firstWord(sc.Text)), outcomeUnavailable).Inc()
+				b.tell(ctx, who, notice(uncheckedText("Nothing was stored and nobody was asked to approve anything.")))
+			case !first:
+				b.log.Info("duplicate slash command ignored", "retry", retry, "user", sc.UserID)
+			default:
+				if msg := b.onCommand(sc); msg != nil {
+					b.tell(ctx, who, *msg)
+				}
+			}
+		}); serr != nil {
+			return b.commandAck(replyOf(notice(refusalText(serr, "Nothing was stored."))), sc)
+		}
+		return nil
+	case !first:
+		b.log.Info("duplicate slash command ignored", "retry", retry, "user", sc.UserID)
+		return nil
+	}
+	return b.commandAck(b.onCommand(sc), sc)
+}
+
+// handleInteraction is what both transports do with an interaction: handle it once and
+// return the ack's payload (nil: an empty ack). Option requests change nothing and repeat
+// as people type: they are never deduplicated. A click whose delivery the shared log does
+// not confirm in the ack waits for it after the ack; a modal submission, which must be
+// answered in the ack, is refused in the dialog and can be submitted again.
+func (b *Bot) handleInteraction(cb slack.InteractionCallback, key, retry string) any {
+	if cb.Type == slack.InteractionTypeBlockSuggestion {
+		return b.onInteraction(cb)
+	}
+	holder := b.claimHolder()
+	first, err := b.firstDelivery(key, holder)
+	switch {
+	case err != nil && cb.Type == slack.InteractionTypeBlockActions:
+		b.log.Warn("delivery log slow: the click waits for it after the ack", "user", cb.User.ID, "err", err)
+		who := clicker(cb)
+		if serr := b.spawn(workDeferred, func(ctx context.Context) {
+			first, err := b.claimLater(ctx, key, holder)
+			switch {
+			case err != nil:
+				b.tell(ctx, who, notice(uncheckedText("Your click changed nothing.")))
+			case !first:
+				b.log.Info("duplicate interaction ignored", "retry", retry, "user", cb.User.ID)
+			default:
+				b.onInteraction(cb)
+			}
+		}); serr != nil {
+			b.tellLater(who, refusalText(serr, "Your click changed nothing."))
+		}
+		return nil
+	case err != nil:
+		return b.refuseUnchecked(cb)
+	case !first:
+		b.log.Info("duplicate interaction ignored", "retry", retry, "user", cb.User.ID)
+		return nil
+	}
+	return b.onInteraction(cb)
+}
+
+// clicker is who clicked, and where to answer them.
+func clicker(cb slack.InteractionCallback) invocation {
+	who := invocation{User: cb.User.ID, Channel: cmp.Or(cb.Channel.ID, cb.Container.ChannelID), ResponseURL: cb.ResponseURL}
+	if cb.View.CallbackID == callbackWizard {
+		who.Channel = decodeModalContext(cb.View.PrivateMetadata).Channel
+	}
+	return who
+}
+
+// refuseUnchecked answers, in the dialog, a modal submission that was not handled because
+// the delivery log did not answer in the ack.
+func (b *Bot) refuseUnchecked(cb slack.InteractionCallback) any {
+	b.log.Error("modal submission not handled: the delivery log did not answer", "user", cb.User.ID, "callback_id", cb.View.CallbackID)
+	switch cb.View.CallbackID {
+	case callbackReject:
+		return viewErrors(map[string]string{blockReason: uncheckedText("Your rejection was not recorded.")})
+	case callbackWizard:
+		return viewErrors(map[string]string{wizVMs: uncheckedText("Nothing was stored.")})
+	}
+	return nil
+}

@@ -1,0 +1,153 @@
+package bot
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/events"
+)
+
+// natsBus is an embedded NATS server with xvmbot's streams and buckets, as bots share it.
+type natsBus struct {
+	srv *events.Embedded
+	nc  *nats.Conn
+	bus *events.Bus
+}
+
+func newNATSBus(t *testing.T) natsBus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	srv, err := events.StartEmbedded(ctx, events.EmbeddedConfig{DataDir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	nc, err := srv.Connect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	bus, err := events.NewBus(ctx, nc, events.BusConfig{}, nil, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return natsBus{srv: srv, nc: nc, bus: bus}
+}
+
+// replica is a bot that keeps its requests and its handled deliveries on the bus, as
+// `xvmbot bot` does.
+func (n natsBus) replica(t *testing.T, fs *fakeSlack, opts ...envOption) *env {
+	t.Helper()
+	return newEnvOn(t, fs, n.bus.Requests(), append([]envOption{func(c *Config, _ *approvals.Policy) {
+		c.Deliveries = n.bus.Deliveries()
+	}}, opts...)...)
+}
+
+// A signed slash command is valid for five minutes. Re-sent after the bot restarted, or
+// to another replica, it used to make a second request; delivery keys now live in NATS.
+func TestReplayedCommandMakesOneRequestAcrossReplicasAndRestarts(t *testing.T) {
+	n := newNATSBus(t)
+	fs := newFakeSlack(t)
+	first := n.replica(t, fs)
+	body := commandBody(requester, testChannel, "migrate web-01 to vc-west", "trig.replayed")
+	headers := sign(testSecret, time.Now(), body) // captured once, replayed as is
+
+	if got := ackText(t, first.deliver(PathCommands, body, headers)); !strings.Contains(got, "Checking web-01") {
+		t.Fatalf("first delivery answered:\n%s", got)
+	}
+	first.settle()
+	if n := len(first.requests()); n != 1 {
+		t.Fatalf("%d requests after the first delivery, want 1", n)
+	}
+
+	// The same bot, within the window: still handled once.
+	if d := first.deliver(PathCommands, body, headers); d.status != http.StatusOK || d.body != "" {
+		t.Fatalf("replay to the same bot: %d %q", d.status, d.body)
+	}
+	// A second bot on the same NATS: another replica, or the first one restarted.
+	second := n.replica(t, fs)
+	if d := second.deliver(PathCommands, body, headers); d.status != http.StatusOK || d.body != "" {
+		t.Fatalf("replay to another bot: %d %q", d.status, d.body)
+	}
+	second.settle()
+	first.settle()
+	if n := len(second.requests()); n != 1 {
+		t.Fatalf("%d requests after the replays, want 1", n)
+	}
+	if n := len(fs.messages()); n != 1 {
+		t.Fatalf("%d approval messages posted, want 1", n)
+	}
+
+	// A different command still goes through the other bot.
+	if got := ackText(t, second.command(requester, "migrate web-02 to vc-west")); !strings.Contains(got, "Checking web-02") {
+		t.Fatalf("a new command answered:\n%s", got)
+	}
+	second.settle()
+	if n := len(second.requests()); n != 2 {
+		t.Fatalf("%d requests after a new command, want 2", n)
+	}
+}
+
+// A click replayed to another replica is one click too.
+func TestReplayedClickIsHandledOnceAcrossReplicas(t *testing.T) {
+	n := newNATSBus(t)
+	fs := newFakeSlack(t)
+	first := n.replica(t, fs, func(_ *Config, p *approvals.Policy) { p.Quorum = 2 })
+	r, msg := first.submit("migrate web-01 to vc-west")
+	body := url.Values{"payload": {clickPayload(approver, testChannel, msg.TS, ActionApprove, r.ID, "trig.click")}}.Encode()
+	headers := sign(testSecret, time.Now(), body)
+	if d := first.deliver(PathInteractions, body, headers); d.status != http.StatusOK {
+		t.Fatalf("click: %d", d.status)
+	}
+	first.settle()
+	second := n.replica(t, fs, func(_ *Config, p *approvals.Policy) { p.Quorum = 2 })
+	if d := second.deliver(PathInteractions, body, headers); d.status != http.StatusOK {
+		t.Fatalf("replayed click: %d", d.status)
+	}
+	second.settle()
+	if eph := fs.ephemeralsTo(approver); len(eph) != 0 {
+		t.Fatalf("the replayed click was handled again (answered %q)", eph[0].words())
+	}
+	if got := second.get(r.ID); len(got.Approvals) != 1 || got.State != approvals.StatePending {
+		t.Fatalf("after a replayed click: state %s, %d approvals", got.State, len(got.Approvals))
+	}
+}
+
+// When NATS cannot say whether a delivery was handled, the bot waits a while for it after
+// the ack, then does nothing and says so: a request made twice cannot be taken back, a
+// refusal only costs a retry.
+func TestUncheckableDeliveryIsRefusedClearly(t *testing.T) {
+	n := newNATSBus(t)
+	e := n.replica(t, newFakeSlack(t))
+	e.bot.claimPatience = time.Second
+	r, msg := e.submit("migrate web-01 to vc-west")
+	n.srv.Shutdown() // the bucket is now out of reach
+
+	d := e.command(requester, "migrate web-02 to vc-west")
+	if d.status != http.StatusOK || d.latency > 3*time.Second {
+		t.Fatalf("command acknowledged %d after %s", d.status, d.latency)
+	}
+	e.click(approver, msg.TS, ActionApprove, r.ID)
+	e.settle()
+	if len(e.planner.specs) != 1 {
+		t.Fatalf("the unchecked command was planned: %d plans", len(e.planner.specs))
+	}
+	for _, user := range []string{requester, approver} {
+		eph := e.slack.ephemeralsTo(user)
+		if len(eph) != 1 || !strings.Contains(eph[0].words(), "could not check") || !strings.Contains(eph[0].words(), "try again") {
+			t.Fatalf("%s was answered %+v", user, eph)
+		}
+	}
+	if v := counterValue(e.bot.m.commands.WithLabelValues(VerbMigrate, outcomeUnavailable)); v != 1 {
+		t.Fatalf("xvm_commands_total{outcome=unavailable} = %v, want 1", v)
+	}
+}
