@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/approvals/approvaltest"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
 )
 
@@ -106,13 +107,17 @@ func TestApproverGroupStalenessIsBounded(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	signer, _ := approvaltest.Key(1)
 	groups := newGroupMembers(cfg, logger).WithClock(func() time.Time { return now })
 	svc := approvals.NewService(approvals.NewMemoryStore(), approvals.Policy{Approvers: []string{uBoss, gOps}, Quorum: 1},
-		groups, logger).WithClock(func() time.Time { return now })
+		groups, logger).WithClock(func() time.Time { return now }).WithSigner(signer)
 	ctx := context.Background()
 	approve := func(user string) error {
 		r := &approvals.Request{Direction: approvals.Migrate, VMs: []string{"web-01"}, SourceVC: "vc-east", TargetVC: "vc-west",
-			Requester: uReq, Channel: chan1}
+			Requester: uReq, Channel: chan1, Review: approvals.Review{
+				Source: approvals.VCenterRef{Name: "vc-east", InstanceUUID: "uuid-east"},
+				Target: approvals.VCenterRef{Name: "vc-west", InstanceUUID: "uuid-west"},
+				VMs:    []approvals.ReviewVM{{Name: "web-01", Ref: "vm-40"}}}}
 		if err := svc.Submit(ctx, r); err != nil {
 			t.Fatal(err)
 		}
