@@ -462,26 +462,35 @@ func (f *fleet) bot(mut func(map[string]any)) *proc {
 }
 
 // eventLog records every job event published on NATS, as the test's own subscriber.
-type eventLog struct {
-	mu     sync.Mutex
-	events []events.Event
-}
+type eventLog = busTap[events.Event]
 
 func watchEvents(t *testing.T, url string, opts ...nats.Option) *eventLog {
 	t.Helper()
-	l := &eventLog{}
+	return tapBus[events.Event](t, url, events.SubjectEvents+".>", opts...)
+}
+
+// busTap records every message of one type published on a subject, as anyone listening
+// on the bus would.
+type busTap[T any] struct {
+	mu  sync.Mutex
+	got []T
+}
+
+func tapBus[T any](t *testing.T, url, subject string, opts ...nats.Option) *busTap[T] {
+	t.Helper()
+	tap := &busTap[T]{}
 	opts = append(opts, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	if _, err := nc.Subscribe(events.SubjectEvents+".>", func(m *nats.Msg) {
-		var e events.Event
-		if json.Unmarshal(m.Data, &e) == nil {
-			l.mu.Lock()
-			l.events = append(l.events, e)
-			l.mu.Unlock()
+	if _, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		var v T
+		if json.Unmarshal(m.Data, &v) == nil {
+			tap.mu.Lock()
+			tap.got = append(tap.got, v)
+			tap.mu.Unlock()
 		}
 	}); err != nil {
 		t.Fatal(err)
@@ -489,13 +498,13 @@ func watchEvents(t *testing.T, url string, opts ...nats.Option) *eventLog {
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	return l
+	return tap
 }
 
-func (l *eventLog) all() []events.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]events.Event(nil), l.events...)
+func (tap *busTap[T]) all() []T {
+	tap.mu.Lock()
+	defer tap.mu.Unlock()
+	return append([]T(nil), tap.got...)
 }
 
 // awaitProgress waits until vm's relocation reports progress of at least pct, and returns

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,41 +21,10 @@ import (
 // processes on a real NATS server: whatever they send, nothing moves that was not
 // approved through the bot, and each attempt is refused, counted and said.
 
-// jobTap records every job published on the bus, as someone listening on it would.
-type jobTap struct {
-	mu   sync.Mutex
-	jobs []events.Job
-}
-
-func tapJobs(t *testing.T, url string) *jobTap {
+// jobOf is the job for vm that tap saw on the bus.
+func jobOf(t *testing.T, tap *busTap[events.Job], vm string) events.Job {
 	t.Helper()
-	tap := &jobTap{}
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	if _, err := nc.Subscribe(events.SubjectJobs, func(m *nats.Msg) {
-		var j events.Job
-		if json.Unmarshal(m.Data, &j) == nil {
-			tap.mu.Lock()
-			tap.jobs = append(tap.jobs, j)
-			tap.mu.Unlock()
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return tap
-}
-
-func (tap *jobTap) of(t *testing.T, vm string) events.Job {
-	t.Helper()
-	tap.mu.Lock()
-	defer tap.mu.Unlock()
-	for _, j := range tap.jobs {
+	for _, j := range tap.all() {
 		if j.VM == vm {
 			return j
 		}
@@ -171,7 +139,7 @@ func (f *fleet) notMoved(vms ...string) {
 func TestSecurityForgedJobsAndRecordsMoveNothing(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, fleetOpt{taskDuration: 300 * time.Millisecond, extraVMs: 1})
-	tap := tapJobs(t, f.nats.url())
+	tap := tapBus[events.Job](t, f.nats.url(), events.SubjectJobs)
 	f.bot(nil)
 	w := f.start("worker", "w1", nil)
 	mallory := newAttacker(t, f.nats.url())
@@ -180,7 +148,7 @@ func TestSecurityForgedJobsAndRecordsMoveNothing(t *testing.T) {
 	msg := f.request(uReq, "migrate web-01"+moveTo)
 	f.click(uBoss, msg, "xvm_approve")
 	f.awaitFinal(msg.TS, "succeeded", 40*time.Second)
-	captured := tap.of(t, "web-01")
+	captured := jobOf(t, tap, "web-01")
 
 	// 1. The captured job, edited to move another VM.
 	forged := captured
