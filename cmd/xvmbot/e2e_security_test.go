@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"github.com/xvmbot/xvmbot/events"
 )
 
@@ -136,6 +137,20 @@ func (f *fleet) notMoved(vms ...string) {
 	}
 }
 
+// approvedWhileNoWorkerRuns starts the bot, has vm's move asked for and approved, and
+// waits until its job is on the queue, where no worker takes it yet.
+func (f *fleet) approvedWhileNoWorkerRuns(vm string, botMut func(map[string]any)) slacksim.Message {
+	f.t.Helper()
+	f.bot(botMut)
+	msg := f.request(uReq, "migrate "+vm+moveTo)
+	f.click(uBoss, msg, "xvm_approve")
+	f.poll("the job queued", 20*time.Second, func() bool {
+		n, err := natsQueued(f)
+		return err == nil && n == 1
+	})
+	return msg
+}
+
 func TestSecurityForgedJobsAndRecordsMoveNothing(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, fleetOpt{taskDuration: 300 * time.Millisecond, extraVMs: 1})
@@ -214,13 +229,7 @@ func TestSecurityApprovalRunsOutBeforeTheJobStarts(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, fleetOpt{taskDuration: 300 * time.Millisecond})
 	short := func(c map[string]any) { c["approvals"].(map[string]any)["run_within"] = "2s" }
-	f.bot(short)
-	msg := f.request(uReq, "migrate web-02"+moveTo)
-	f.click(uBoss, msg, "xvm_approve")
-	f.poll("the job queued", 20*time.Second, func() bool {
-		n, err := natsQueued(f)
-		return err == nil && n == 1
-	})
+	msg := f.approvedWhileNoWorkerRuns("web-02", short)
 	time.Sleep(3 * time.Second) // the approval's time to start runs out
 	w := f.start("worker", "w1", short)
 	f.awaitFinal(msg.TS, "failed", 40*time.Second)
@@ -238,13 +247,7 @@ func TestSecurityApprovalRunsOutBeforeTheJobStarts(t *testing.T) {
 func TestSecurityVMReplacedAfterApprovalIsNotMoved(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, fleetOpt{taskDuration: 300 * time.Millisecond})
-	f.bot(nil)
-	msg := f.request(uReq, "migrate web-02"+moveTo)
-	f.click(uBoss, msg, "xvm_approve")
-	f.poll("the job queued", 20*time.Second, func() bool {
-		n, err := natsQueued(f)
-		return err == nil && n == 1
-	})
+	msg := f.approvedWhileNoWorkerRuns("web-02", nil)
 	east := f.lab.VC("vc-east")
 	if err := east.RenameVM(f.ctx, "web-02", "web-02-retired"); err != nil {
 		t.Fatal(err)
