@@ -2,7 +2,7 @@
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all fmt vet lint test build demo bench fuzz
+.PHONY: all fmt vet lint test build demo bench fuzz rules-test
 all: fmt vet test build
 
 fmt:
@@ -28,3 +28,7 @@ bench:
 
 fuzz:
 	$(GO) test ./bot -run '^$$' -fuzz FuzzParseCommand -fuzztime 30s
+
+# Alert rules: lint and unit tests (needs promtool: go install github.com/prometheus/prometheus/cmd/promtool@v0.316.0).
+rules-test:
+	cd deploy && promtool check rules --lint=all helm/xvmbot/files/xvmbot-rules.yaml && promtool test rules rules-test/*.yaml
