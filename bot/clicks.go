@@ -216,14 +216,9 @@ func (b *Bot) queue(ctx context.Context, r *approvals.Request) {
 	// is never rendered from a record older than what HandleEvent showed.
 	unlock := b.lock(r.ID)
 	defer unlock()
-	queued, err := b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
-		if r.State != approvals.StateApproved {
-			return errAlreadyDone // queued by a re-publish, or running already
-		}
-		return r.MarkQueued(b.now())
-	})
+	queued, err := b.svc.MarkQueued(ctx, r.ID)
 	switch {
-	case errors.Is(err, errAlreadyDone):
+	case errors.Is(err, approvals.ErrUnchanged): // queued by a re-publish, or running already
 	case err != nil:
 		log.Error("mark request queued", "err", err)
 	default:
@@ -242,23 +237,14 @@ func (b *Bot) adoptMessage(ctx context.Context, r *approvals.Request, who invoca
 	if r == nil || r.MessageTS != "" || who.MessageTS == "" || who.Channel != r.Channel {
 		return r
 	}
-	stored, err := b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
-		if r.MessageTS != "" {
-			return errAlreadyDone
-		}
-		r.MessageTS = who.MessageTS
-		return nil
-	})
-	if stored != nil && err == nil || errors.Is(err, errAlreadyDone) {
+	stored, err := b.svc.RecordMessage(ctx, r.ID, who.MessageTS)
+	if stored != nil && err == nil || errors.Is(err, approvals.ErrUnchanged) {
 		return stored
 	}
 	b.log.Warn("store request message ts from a click", "request_id", r.ID, "err", err)
 	r.MessageTS = who.MessageTS
 	return r
 }
-
-// errAlreadyDone aborts an update that another path has already made.
-var errAlreadyDone = errors.New("already done")
 
 // jobsOf builds the work-queue messages of an approved request from its signed approval:
 // one per VM, ids stable, each with its grant signed for that VM alone.

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -149,46 +147,23 @@ func (b *Bot) undo(ctx context.Context, jobID string, who invocation) string {
 	if j == nil && len(r.Jobs) == 1 {
 		j = &r.Jobs[0] // a one-VM request's id names its only job
 	}
-	switch {
-	case j == nil:
+	if j == nil {
 		b.tell(ctx, who, notice(escf("%s has %d jobs: name one, e.g. /xvm undo %s.", r.ID, len(r.Jobs), r.Jobs[0].ID)))
 		return outcomeFailed
-	case j.State != approvals.StateSucceeded && j.Origin == nil:
-		// (A job with an origin moved the VM, even when it failed or was marked cancelled
-		// after all: the way back is wanted then too.)
-		b.tell(ctx, who, notice(escf("%s did not move %s (it is %s): there is nothing to undo.", j.ID, j.VM, string(j.State))))
-		return outcomeFailed
-	case j.Origin == nil:
-		b.tell(ctx, who, notice(escf("xvmbot did not record where %s was before %s, so it cannot ask for the way back; "+
-			"type the migrate command with the original placement.", j.VM, j.ID)))
+	}
+	if problem := undoProblem(j, j.Undoable()); problem != "" {
+		b.tell(ctx, who, notice(problem))
 		return outcomeFailed
 	}
 	o := j.Origin
 	cmd := Command{Verb: VerbMigrate, Direction: approvals.Migrate, VMs: []string{j.VM}, From: r.TargetVC, To: o.VCenter,
-		Placement: approvals.Placement{Cluster: o.Cluster, Host: o.Host, Pool: o.Pool, Datastore: o.Datastore,
-			Folder: o.Folder, DiskFormat: o.DiskFormat, Networks: o.Networks, Disks: o.Disks}, UndoOf: j.ID}
+		Placement: o.Placement(), UndoOf: j.ID}
 	// One way back per move: the job is checked and reserved in one write of its record,
 	// so two undos of it at once cannot both be asked for.
-	reservation := fmt.Sprintf("%s%s@%d", undoReserved, who.User, b.now().Unix())
-	holder := ""
-	_, err = b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
-		jj := r.Job(j.ID)
-		if jj == nil {
-			return fmt.Errorf("no job %s", j.ID)
-		}
-		if jj.UndoneBy != "" && b.undoActive(ctx, jj.UndoneBy) {
-			holder = jj.UndoneBy
-			return errAlreadyDone
-		}
-		holder, jj.UndoneBy = "", reservation
-		return nil
-	})
-	switch {
-	case holder != "" && strings.HasPrefix(holder, undoReserved):
-		b.tell(ctx, who, notice(escf("The way back of %s (%s) is being asked for right now; see the channel in a moment.", j.VM, j.ID)))
-		return outcomeFailed
-	case holder != "":
-		b.tell(ctx, who, notice(escf("%s already asks for the way back of %s (%s): see `/xvm status %s`.", holder, j.VM, j.ID, holder)))
+	mine, err := b.svc.ReserveUndo(ctx, r.ID, j.ID, who.User)
+	switch problem := undoProblem(j, err); {
+	case problem != "":
+		b.tell(ctx, who, notice(problem))
 		return outcomeFailed
 	case err != nil:
 		b.tell(ctx, who, asMessage(RenderError(fmt.Sprintf("Could not ask for the way back of %s: %v. Try again in a moment.", j.ID, err), "")))
@@ -197,55 +172,30 @@ func (b *Bot) undo(ctx context.Context, jobID string, who invocation) string {
 	b.log.Info("undo requested", "job_id", j.ID, "vm", j.VM, "user", who.User)
 	outcome := b.planAndSubmit(ctx, cmd, r.TargetVC, o.VCenter, who)
 	if outcome != outcomeSubmitted {
-		b.setUndoneBy(ctx, j.ID, reservation, "") // nothing stands for the way back: free it
+		// Nothing stands for the way back: free it.
+		if err := b.svc.ReleaseUndo(ctx, r.ID, j.ID, mine); err != nil {
+			b.log.Error("release the way back", "job_id", j.ID, "err", err)
+		}
 	}
 	return outcome
 }
 
-// undoReserved starts the UndoneBy of a job whose undo is being planned; the user and
-// the time follow.
-const undoReserved = "reserved:"
-
-// undoActive reports whether the undo request id may still move the VM back (or did):
-// a second undo of the same job is refused until it has been rejected, has expired, was
-// cancelled or failed.
-func (b *Bot) undoActive(ctx context.Context, id string) bool {
-	if rest, ok := strings.CutPrefix(id, undoReserved); ok {
-		// Being planned: active for as long as a plan can take, not forever if the bot
-		// stopped in between.
-		_, at, _ := strings.Cut(rest, "@")
-		secs, err := strconv.ParseInt(at, 10, 64)
-		return err == nil && b.now().Sub(time.Unix(secs, 0)) < 10*time.Minute
+// undoProblem says in plain words why the way back of j is not asked for: "" if err is
+// nil or none of the reasons a person can act on.
+func undoProblem(j *approvals.Job, err error) string {
+	var taken *approvals.UndoTakenError
+	switch {
+	case errors.Is(err, approvals.ErrNotMoved):
+		return escf("%s did not move %s (it is %s): there is nothing to undo.", j.ID, j.VM, string(j.State))
+	case errors.Is(err, approvals.ErrNoOrigin):
+		return escf("xvmbot did not record where %s was before %s, so it cannot ask for the way back; "+
+			"type the migrate command with the original placement.", j.VM, j.ID)
+	case errors.As(err, &taken) && taken.By.Reserved():
+		return escf("The way back of %s (%s) is being asked for right now; see the channel in a moment.", j.VM, j.ID)
+	case errors.As(err, &taken):
+		return escf("%s already asks for the way back of %s (%s): see `/xvm status %s`.", taken.By.Request, j.VM, j.ID, taken.By.Request)
 	}
-	u, err := b.svc.Get(ctx, id)
-	if err != nil {
-		return false // gone from the store: nothing stands in the way
-	}
-	switch u.State {
-	case approvals.StateRejected, approvals.StateExpired, approvals.StateCancelled, approvals.StateFailed:
-		return false
-	}
-	return true
-}
-
-// setUndoneBy records on the job an undo asks the way back of which request does (or,
-// with to "", that none does), if the job's UndoneBy is still from; from "" matches any
-// reservation.
-func (b *Bot) setUndoneBy(ctx context.Context, jobID, from, to string) {
-	_, err := b.svc.Update(ctx, requestIDOf(jobID), func(r *approvals.Request) error {
-		j := r.Job(jobID)
-		if j == nil {
-			return fmt.Errorf("no job %s", jobID)
-		}
-		if j.UndoneBy != from && (from != "" || !strings.HasPrefix(j.UndoneBy, undoReserved)) {
-			return errAlreadyDone // someone else's by now
-		}
-		j.UndoneBy = to
-		return nil
-	})
-	if err != nil && !errors.Is(err, errAlreadyDone) {
-		b.log.Error("record the undo on its job", "job_id", jobID, "undo_request_id", to, "err", err)
-	}
+	return ""
 }
 
 // planAndSubmit pre-flights a move and, unless it is a check or blocked, stores the
@@ -293,9 +243,6 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 		return outcomeFailed
 	}
 	log = log.With("request_id", r.ID)
-	if r.UndoOf != "" {
-		b.setUndoneBy(ctx, r.UndoOf, "", r.ID)
-	}
 	ts, err := b.slack.post(ctx, r.Channel, "", asMessage(RenderRequest(r, b.now())))
 	if err != nil {
 		// Nobody can approve a request they cannot see: withdraw it and say so.
@@ -306,11 +253,8 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 		b.tell(ctx, who, asMessage(RenderError(fmt.Sprintf("Could not post request %s for approval (%v); it was withdrawn.", r.ID, err), "")))
 		return outcomeFailed
 	}
-	stored, err := b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
-		r.MessageTS = ts
-		return nil
-	})
-	if err != nil {
+	stored, err := b.svc.RecordMessage(ctx, r.ID, ts)
+	if err != nil && !errors.Is(err, approvals.ErrUnchanged) {
 		log.Error("store message ts", "err", err)
 	} else if stored.State != approvals.StatePending {
 		// Someone decided in the moment between the post and the store: show it.
@@ -490,15 +434,9 @@ func (b *Bot) lookupProblem(id string, err error) string {
 	return fmt.Sprintf("Could not read request %s: %s", id, escapeText(err.Error()))
 }
 
-// jobIDPattern matches a job id (request id + "-NN"); status and cancel accept either.
-var jobIDPattern = regexp.MustCompile(`^(xvm-[a-z0-9]+)-[0-9]+$`)
-
-func requestIDOf(id string) string {
-	if m := jobIDPattern.FindStringSubmatch(id); m != nil {
-		return m[1]
-	}
-	return id
-}
+// requestIDOf is the request a typed id names: status, cancel and undo take a request's
+// id or one of its jobs'.
+func requestIDOf(id string) string { return approvals.RequestIDOf(id) }
 
 // moveSpec turns a parsed command into what the planner resolves.
 func moveSpec(cmd Command, src, dst string) vcenter.MoveSpec {
