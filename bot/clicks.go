@@ -214,7 +214,7 @@ func (b *Bot) queue(ctx context.Context, r *approvals.Request) {
 	}
 	// Events of these jobs may already be arriving: take the request's lock so the message
 	// is never rendered from a record older than what HandleEvent showed.
-	unlock := b.lock(r.ID)
+	unlock := b.locks.lock(r.ID)
 	defer unlock()
 	queued, err := b.svc.MarkQueued(ctx, r.ID)
 	switch {
@@ -312,11 +312,7 @@ func jobDisks(ds []approvals.DiskPlacement) []events.DiskPlacement {
 // reportForged says, once per request and process, that a record marked approved carries
 // no approval the bot can verify: nothing of it is queued, and people must hear why.
 func (b *Bot) reportForged(ctx context.Context, r *approvals.Request, err error) {
-	b.mu.Lock()
-	first := !b.forged[r.ID]
-	b.forged[r.ID] = true
-	b.mu.Unlock()
-	if !first {
+	if !b.said.first(r.ID) {
 		return
 	}
 	b.m.approvals.WithLabelValues(decisionUnverified).Inc()

@@ -292,7 +292,7 @@ func (b *Bot) runInfoVerb(ctx context.Context, cmd Command, who invocation) stri
 		return outcomeOK
 	case VerbVCenters:
 		ictx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		infos := b.vcenterInfos(ictx, true)
+		infos := b.vcInfos.get(ictx, true)
 		cancel()
 		b.tell(ctx, who, asMessage(RenderVCenters(infos)))
 		return outcomeOK

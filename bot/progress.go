@@ -31,9 +31,9 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 		log.Debug("event ignored")
 		return nil
 	}
-	unlock := b.lock(e.RequestID)
+	unlock := b.locks.lock(e.RequestID)
 	defer unlock()
-	if e.Type == events.EventProgress && e.Message == "" && b.betweenEdits(e.JobID) {
+	if e.Type == events.EventProgress && e.Message == "" && b.edits.idle(e.JobID) {
 		// Nothing would be shown: storing the percentage would cost a read and a write of
 		// the whole request record per event (a wave sends hundreds a minute). The next
 		// event due for an edit stores its own.
@@ -80,20 +80,20 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 		if err != nil {
 			return fmt.Errorf("post progress of job %s: %w", j.ID, err)
 		}
-		b.markEdited(ts)
+		b.edits.markEdited(ts)
 		if stored := b.storeThreadTS(ctx, r.ID, e.JobID, ts); stored != nil {
 			r = stored
 		}
 		j = r.Job(e.JobID)
 		j.ThreadTS = ts
-	} else if j.ThreadTS != posted && (final || b.dueForEdit(j.ThreadTS)) {
+	} else if j.ThreadTS != posted && (final || b.edits.due(j.ThreadTS)) {
 		b.show(ctx, r, j.ThreadTS, false)
 	}
 	if final {
-		b.forgetEdits(j.ThreadTS)
-		b.forgetRunning(j.ID)
+		b.edits.forget(j.ThreadTS)
+		b.edits.ended(j.ID)
 	} else if j.State == approvals.StateRunning {
-		b.rememberRunning(j.ID, runningJob{threadTS: j.ThreadTS, parentTS: r.MessageTS})
+		b.edits.started(j.ID, runningJob{threadTS: j.ThreadTS, parentTS: r.MessageTS})
 	}
 
 	if e.Type == events.EventFailed {
@@ -107,15 +107,15 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 	switch {
 	case r.State != before:
 		b.refreshParent(ctx, r)
-		b.markEdited(r.MessageTS)
-	case final || b.dueForEdit(r.MessageTS):
+		b.edits.markEdited(r.MessageTS)
+	case final || b.edits.due(r.MessageTS):
 		b.show(ctx, r, r.MessageTS, false)
-		b.markEdited(r.MessageTS)
+		b.edits.markEdited(r.MessageTS)
 	}
 	if r.State.Final() && !before.Final() {
-		b.forgetEdits(r.MessageTS)
+		b.edits.forget(r.MessageTS)
 		for _, jj := range r.Jobs {
-			b.forgetRunning(jj.ID)
+			b.edits.ended(jj.ID)
 		}
 		log.Info("request finished", "state", r.State)
 	}
@@ -162,7 +162,7 @@ func (b *Bot) postProgressFirst(ctx context.Context, e events.Event, state appro
 		b.log.Warn("post progress message; will post after storing the event", "job_id", e.JobID, "err", err)
 		return ""
 	}
-	b.markEdited(ts)
+	b.edits.markEdited(ts)
 	return ts
 }
 
@@ -183,12 +183,7 @@ func (b *Bot) onRefused(ctx context.Context, e events.Event, log *slog.Logger) e
 	if err != nil {
 		return fmt.Errorf("read request %s: %w", e.RequestID, err)
 	}
-	key := "refused|" + r.ID + "|" + e.VM + "|" + e.Fault
-	b.mu.Lock()
-	first := !b.forged[key]
-	b.forged[key] = true
-	b.mu.Unlock()
-	if !first || r.MessageTS == "" {
+	if !b.said.first("refused|"+r.ID+"|"+e.VM+"|"+e.Fault) || r.MessageTS == "" {
 		return nil
 	}
 	text := fmt.Sprintf("⛔ A worker refused a job for %s (job %s): %s. Nothing was moved.", vmCode(e.VM), escapeText(e.JobID), escapeText(e.Error))
@@ -203,7 +198,7 @@ func (b *Bot) onRefused(ctx context.Context, e events.Event, log *slog.Logger) e
 
 // noteJob shows what a queued job waits for (a closed change window) in its thread message.
 func (b *Bot) noteJob(ctx context.Context, e events.Event) error {
-	unlock := b.lock(e.RequestID)
+	unlock := b.locks.lock(e.RequestID)
 	defer unlock()
 	r, err := b.svc.NoteJob(ctx, e.RequestID, e.JobID, e.Message)
 	switch {
@@ -299,73 +294,4 @@ func failureText(e events.Event) string {
 		return e.Message
 	}
 	return e.Error
-}
-
-// dueForEdit reports whether the message at ts may be edited now, and if so records the edit.
-func (b *Bot) dueForEdit(ts string) bool {
-	if ts == "" {
-		return false
-	}
-	if b.cfg.ProgressInterval < 0 {
-		return true
-	}
-	now := b.now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.editDueLocked(ts, now) {
-		return false
-	}
-	b.edited[ts] = now
-	return true
-}
-
-func (b *Bot) editDueLocked(ts string, now time.Time) bool {
-	last, ok := b.edited[ts]
-	return !ok || now.Sub(last) >= b.cfg.ProgressInterval
-}
-
-// runningJob is what the bot knows of a job it has seen running: the messages a progress
-// event would edit.
-type runningJob struct{ threadTS, parentTS string }
-
-// betweenEdits reports whether a progress event of job would change nothing the bot
-// shows: the job is known to run, and neither its progress message nor the request
-// message is due for an edit.
-func (b *Bot) betweenEdits(job string) bool {
-	if b.cfg.ProgressInterval < 0 {
-		return false
-	}
-	now := b.now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	k, ok := b.running[job]
-	return ok && k.threadTS != "" && k.parentTS != "" &&
-		!b.editDueLocked(k.threadTS, now) && !b.editDueLocked(k.parentTS, now)
-}
-
-func (b *Bot) rememberRunning(job string, k runningJob) {
-	b.mu.Lock()
-	b.running[job] = k
-	b.mu.Unlock()
-}
-
-func (b *Bot) forgetRunning(job string) {
-	b.mu.Lock()
-	delete(b.running, job)
-	b.mu.Unlock()
-}
-
-func (b *Bot) markEdited(ts string) {
-	if ts == "" {
-		return
-	}
-	b.mu.Lock()
-	b.edited[ts] = b.now()
-	b.mu.Unlock()
-}
-
-func (b *Bot) forgetEdits(ts string) {
-	b.mu.Lock()
-	delete(b.edited, ts)
-	b.mu.Unlock()
 }
