@@ -661,10 +661,9 @@ func firstWord(text string) string {
 	return strings.ToLower(text)
 }
 
-// verbLabel keeps the command label bounded: known verbs, or "unknown".
+// verbLabel keeps the command label bounded: the verbs of the command table, or "unknown".
 func verbLabel(verb string) string {
-	switch verb {
-	case VerbMigrate, VerbImport, VerbCheck, VerbStatus, VerbList, VerbCancel, VerbUndo, VerbVCenters, VerbStats, VerbHelp:
+	if lookupCommand(verb) != nil {
 		return verb
 	}
 	return "unknown"
