@@ -244,14 +244,14 @@ func (b *Bot) slackOptions() []slack.Option {
 // in-flight work (bounded by a grace period, after which that work is cancelled).
 func (b *Bot) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return b.every(gctx, expirySweepEvery, b.sweepExpired) })
-	g.Go(func() error { return b.every(gctx, republishEvery, b.republishApproved) })
+	g.Go(func() error { return every(gctx, expirySweepEvery, b.sweepExpired) })
+	g.Go(func() error { return every(gctx, republishEvery, b.republishApproved) })
 	g.Go(func() error {
 		b.resyncMessages(gctx)
-		return b.every(gctx, flushDeferredEvery, b.flushDeferred)
+		return every(gctx, flushDeferredEvery, b.flushDeferred)
 	})
 	if b.cfg.Digest.Channel != "" {
-		g.Go(func() error { return b.every(gctx, b.cfg.Digest.Every, b.postDigest) })
+		g.Go(func() error { return every(gctx, b.cfg.Digest.Every, b.postDigest) })
 	}
 	err := g.Wait()
 	b.tasks.shutdown()
@@ -261,7 +261,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	return err
 }
 
-func (b *Bot) every(ctx context.Context, d time.Duration, fn func(context.Context)) error {
+func every(ctx context.Context, d time.Duration, fn func(context.Context)) error {
 	t := time.NewTicker(d)
 	defer t.Stop()
 	for {

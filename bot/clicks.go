@@ -335,7 +335,8 @@ func (b *Bot) requestMessage(r *approvals.Request) message {
 	if err := b.verifyApproval(r); err != nil {
 		return asMessage(RenderUnverified(r, refusalWords(err)))
 	}
-	return asMessage(RenderRequest(b.withCurrentWindow(r), b.now()))
+	now := b.now()
+	return asMessage(RenderRequest(changeWindows(b.cfg.Windows).current(r, now), now))
 }
 
 // verifyApproval checks a record that says it was approved against its signed approval:

@@ -81,7 +81,7 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 				return replyOf(asMessage(RenderError("The wizard is not available here: type the whole command.", Usage(cmd.Verb))))
 			}
 			if err := b.spawn(workWizard, func(ctx context.Context) { count(b.openWizard(ctx, cmd, who)) }); err != nil {
-				return b.refuseCommand(count, err, "The wizard was not opened.")
+				return refuseCommand(count, err, "The wizard was not opened.")
 			}
 			return nil
 		}
@@ -94,9 +94,9 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 			count(b.planAndSubmit(ctx, cmd, src, dst, who))
 		}); err != nil {
 			if cmd.Check {
-				return b.refuseCommand(count, err, "Nothing was checked.")
+				return refuseCommand(count, err, "Nothing was checked.")
 			}
-			return b.refuseCommand(count, err, escf("Nothing was stored and nobody was asked to approve moving %s.", vmNamesText(cmd.VMs)))
+			return refuseCommand(count, err, escf("Nothing was stored and nobody was asked to approve moving %s.", vmNamesText(cmd.VMs)))
 		}
 		log.Info("command accepted", "direction", cmd.Direction, "vms", len(cmd.VMs), "src_vc", src, "dst_vc", dst, "check", cmd.Check)
 		return &message{Text: escf("Checking %s from %s to %s…", vmNamesText(cmd.VMs), src, dst)}
@@ -105,14 +105,14 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 			count(b.runInfoVerb(ctx, cmd, who))
 		}); err != nil {
 			if cmd.Verb == VerbCancel {
-				return b.refuseCommand(count, err, escf("Nothing was cancelled: %s is as it was.", cmd.Arg))
+				return refuseCommand(count, err, escf("Nothing was cancelled: %s is as it was.", cmd.Arg))
 			}
-			return b.refuseCommand(count, err, "")
+			return refuseCommand(count, err, "")
 		}
 		return nil
 	case VerbUndo:
 		if err := b.spawn(VerbUndo, func(ctx context.Context) { count(b.undo(ctx, cmd.Arg, who)) }); err != nil {
-			return b.refuseCommand(count, err, "Nothing was stored: no way back was asked for.")
+			return refuseCommand(count, err, "Nothing was stored: no way back was asked for.")
 		}
 		return &message{Text: escf("Checking the way back for %s…", cmd.Arg)}
 	}
@@ -121,7 +121,7 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 }
 
 // refuseCommand answers a command whose work could not be queued, in the ack itself.
-func (b *Bot) refuseCommand(count func(outcome string), err error, outcome string) *message {
+func refuseCommand(count func(outcome string), err error, outcome string) *message {
 	count(refusalOutcome(err))
 	return replyOf(notice(refusalText(err, outcome)))
 }
@@ -225,7 +225,7 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 		Requester: who.User,
 		Channel:   who.Channel,
 	}
-	if f, ok := b.windowFinding(dst); ok {
+	if f, ok := changeWindows(b.cfg.Windows).finding(dst, b.now()); ok {
 		r.Review.Findings = append(r.Review.Findings, f)
 	}
 	if plan.Blocked() || cmd.Check {
@@ -269,7 +269,7 @@ func (b *Bot) runInfoVerb(ctx context.Context, cmd Command, who invocation) stri
 	case VerbStatus:
 		r, err := b.svc.Get(ctx, requestIDOf(cmd.Arg))
 		if err != nil {
-			b.tell(ctx, who, notice(b.lookupProblem(cmd.Arg, err)))
+			b.tell(ctx, who, notice(lookupProblem(cmd.Arg, err)))
 			return outcomeFailed
 		}
 		b.tell(ctx, who, withoutButtons(b.requestMessage(r)))
@@ -426,7 +426,7 @@ func (b *Bot) vcenterNames() string {
 	return strings.Join(parts, ", ")
 }
 
-func (b *Bot) lookupProblem(id string, err error) string {
+func lookupProblem(id string, err error) string {
 	id = escapeText(id)
 	if errors.Is(err, approvals.ErrNotFound) {
 		return fmt.Sprintf("There is no request %s.", id)
@@ -472,53 +472,6 @@ func planVMs(p *vcenter.Plan, asked []string) []string {
 		out = append(out, vm.Name)
 	}
 	return out
-}
-
-// windowFinding tells the review when approved moves into target will start, if target
-// has change windows.
-func (b *Bot) windowFinding(target string) (approvals.Finding, bool) {
-	ws := b.cfg.Windows[target]
-	if len(ws) == 0 {
-		return approvals.Finding{}, false
-	}
-	names := make([]string, len(ws))
-	for i, w := range ws {
-		names[i] = w.String()
-	}
-	now := b.now()
-	next := approvals.NextStart(ws, now)
-	if !next.After(now) {
-		return approvals.Finding{Severity: approvals.SeverityOK, Kind: approvals.FindingChangeWindow, Message: fmt.Sprintf(
-			"%s's change window is open now (%s): approved moves start at once", target, strings.Join(names, ", "))}, true
-	}
-	return approvals.Finding{Severity: approvals.SeverityWarning, Kind: approvals.FindingChangeWindow, Message: fmt.Sprintf(
-		"moves into %s start only in its change windows (%s): once approved, they wait until %s",
-		target, strings.Join(names, ", "), next.Format("Mon 2 Jan 15:04 MST")),
-		Hint: "approve ahead of the window; the jobs start on their own when it opens"}, true
-}
-
-// withCurrentWindow returns r with its change-window finding as of now, while its moves
-// have not started: a review written while the window was open must not tell an approver
-// who clicks after it closed that the moves start at once (nor the other way round).
-// The stored record is not changed.
-func (b *Bot) withCurrentWindow(r *approvals.Request) *approvals.Request {
-	switch r.State {
-	case approvals.StatePending, approvals.StateApproved, approvals.StateQueued:
-	default:
-		return r
-	}
-	i := slices.IndexFunc(r.Review.Findings, func(f approvals.Finding) bool {
-		// (Records written before findings had a Kind name it in words.)
-		return f.Kind == approvals.FindingChangeWindow || (f.Kind == "" && strings.Contains(f.Message, "change window"))
-	})
-	f, ok := b.windowFinding(r.TargetVC)
-	if i < 0 || !ok || r.Review.Findings[i] == f {
-		return r
-	}
-	c := *r
-	c.Review.Findings = slices.Clone(r.Review.Findings)
-	c.Review.Findings[i] = f
-	return &c
 }
 
 // reviewOf copies a plan into the request's review, the page approvers read.
