@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -224,6 +225,18 @@ func NewRequestID() string {
 // JobID names the job that moves the i-th VM of request id; it is stable, so re-publishing
 // the jobs of a request is deduplicated by NATS and by the worker.
 func JobID(requestID string, i int) string { return fmt.Sprintf("%s-%02d", requestID, i+1) }
+
+// jobIDShape is a job id as JobID writes it: the request's id and "-NN".
+var jobIDShape = regexp.MustCompile(`^(xvm-[a-z0-9]+)-[0-9]+$`)
+
+// RequestIDOf returns the request a job id belongs to; any other id is returned as it is,
+// so a request's id and its jobs' ids may be used alike.
+func RequestIDOf(id string) string {
+	if m := jobIDShape.FindStringSubmatch(id); m != nil {
+		return m[1]
+	}
+	return id
+}
 
 // Job returns the job with the given id, or nil.
 func (r *Request) Job(id string) *Job {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -89,6 +88,7 @@ type UndoTakenError struct {
 	By  UndoRef // what holds the way back
 }
 
+// Error says which job's way back is held, and by what.
 func (e *UndoTakenError) Error() string {
 	return fmt.Sprintf("job %s: %s by %s", e.Job, ErrUndoTaken, e.By)
 }
@@ -113,18 +113,6 @@ func (j *Job) Undoable() error {
 func (o *Origin) Placement() Placement {
 	return Placement{Cluster: o.Cluster, Host: o.Host, Pool: o.Pool, Datastore: o.Datastore, Folder: o.Folder,
 		DiskFormat: o.DiskFormat, Networks: o.Networks, Disks: o.Disks}
-}
-
-// jobIDShape is a job id as JobID writes it: the request's id and "-NN".
-var jobIDShape = regexp.MustCompile(`^(xvm-[a-z0-9]+)-[0-9]+$`)
-
-// RequestIDOf returns the request a job id belongs to; any other id is returned as it is,
-// so a request's id and its jobs' ids may be used alike.
-func RequestIDOf(id string) string {
-	if m := jobIDShape.FindStringSubmatch(id); m != nil {
-		return m[1]
-	}
-	return id
 }
 
 // ReserveUndo reserves the way back of job jobID of request id for user, in one write of
