@@ -145,13 +145,13 @@ func (s *Service) ReserveUndo(ctx context.Context, id, jobID, user string) (Undo
 // ReleaseUndo frees the way back of a job that mine reserved and no undo request took:
 // if the job holds anything else by now, it is left alone.
 func (s *Service) ReleaseUndo(ctx context.Context, id, jobID string, mine UndoRef) error {
-	_, err := s.update(ctx, id, func(r *Request) error {
+	_, err := s.change(ctx, id, func(r *Request) (bool, error) {
 		j := r.Job(jobID)
 		if j == nil || !j.UndoneBy.same(mine) {
-			return ErrUnchanged
+			return false, nil
 		}
 		j.UndoneBy = UndoRef{}
-		return nil
+		return true, nil
 	})
 	if errors.Is(err, ErrUnchanged) {
 		return nil
@@ -180,16 +180,16 @@ func (s *Service) undoHolds(ctx context.Context, u UndoRef) bool {
 // recordUndo names the stored undo request r on the job whose way back it asks for,
 // replacing a reservation; a job another undo request holds by now is left alone.
 func (s *Service) recordUndo(ctx context.Context, r *Request) error {
-	_, err := s.update(ctx, RequestIDOf(r.UndoOf), func(o *Request) error {
+	_, err := s.change(ctx, RequestIDOf(r.UndoOf), func(o *Request) (bool, error) {
 		j := o.Job(r.UndoOf)
 		if j == nil {
-			return fmt.Errorf("request %s has no job %s", o.ID, r.UndoOf)
+			return false, fmt.Errorf("request %s has no job %s", o.ID, r.UndoOf)
 		}
 		if !j.UndoneBy.IsZero() && !j.UndoneBy.Reserved() {
-			return ErrUnchanged // someone else's by now
+			return false, nil // someone else's by now
 		}
 		j.UndoneBy = UndoRef{Request: r.ID}
-		return nil
+		return true, nil
 	})
 	if errors.Is(err, ErrUnchanged) {
 		return nil
