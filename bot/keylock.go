@@ -37,10 +37,3 @@ func (k *keyLocks) lock(key string) (unlock func()) {
 		k.mu.Unlock()
 	}
 }
-
-// held is how many keys are locked or waited for.
-func (k *keyLocks) held() int {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return len(k.locks)
-}

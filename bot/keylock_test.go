@@ -28,7 +28,9 @@ func TestKeyLocksSerialiseOneKeyOnly(t *testing.T) {
 	k.lock("xvm-b")() // another key is free meanwhile
 	unlockA()
 	<-got
-	for k.held() != 0 {
-		runtime.Gosched()
+	for held := 1; held != 0; runtime.Gosched() {
+		k.mu.Lock()
+		held = len(k.locks)
+		k.mu.Unlock()
 	}
 }
