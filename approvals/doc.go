@@ -4,6 +4,13 @@
 // decisions to stored records with compare-and-swap so that however many clicks arrive at
 // once, exactly one of them moves a request to approved.
 //
+// Request and job rules live here as methods: how a worker's Report changes a request
+// (ApplyReport), which messages show it, and who holds a move's way back (UndoRef,
+// ReserveUndo). Every change of a stored request goes through a named Service method.
+//
 // It knows nothing of Slack, NATS or vSphere: transports and stores plug in through the
-// small Store and GroupMembers interfaces.
+// small Store and GroupMembers interfaces. A request does carry where a transport shows
+// it (Request.Channel, Request.MessageTS, Job.ThreadTS), as opaque strings the transport
+// sets and reads back: this package stores them and never interprets them. People are
+// named by Slack user and group IDs (the policy checks their shape): that is who decides.
 package approvals

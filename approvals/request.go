@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -163,11 +164,12 @@ type Job struct {
 	Hint  string `json:"hint,omitempty"`
 	// Warning is what a succeeded move still wants someone to look at (tags not copied).
 	Warning string `json:"warning,omitempty"`
-	// UndoneBy is the request that asks for this move's way back (/xvm undo), if any.
-	UndoneBy  string    `json:"undone_by,omitempty"`
+	// UndoneBy is what stands for this move's way back (/xvm undo), if anything.
+	UndoneBy  UndoRef   `json:"undone_by,omitzero"`
 	StartedAt time.Time `json:"started_at,omitzero"`
 	EndedAt   time.Time `json:"ended_at,omitzero"`
-	// ThreadTS is the timestamp of this job's progress message in the request's thread.
+	// ThreadTS is where the transport shows this job (in Slack, the timestamp of its
+	// progress message in the request's thread); see Request.Channel.
 	ThreadTS string `json:"thread_ts,omitempty"`
 }
 
@@ -184,8 +186,12 @@ type Request struct {
 	UndoOf string `json:"undo_of,omitempty"`
 
 	Requester string `json:"requester"`
+	// Channel and MessageTS (and each job's ThreadTS) say where the request is shown, in
+	// the transport's own terms: in Slack, the channel ID, the timestamp of the approval
+	// message (edited in place as the summary, and the parent of the request's thread)
+	// and that of each job's message in the thread. They are opaque here: approvals
+	// stores them, keeps the first message recorded, and never reads them.
 	Channel   string `json:"channel"`
-	// MessageTS is the approval message, edited in place as the summary, and the thread parent.
 	MessageTS string `json:"message_ts,omitempty"`
 	// FinalReplyDue is set in the same write that ends a request through its jobs, and
 	// cleared once the final reply to the requester is posted, so that a bot that stops in
@@ -219,6 +225,18 @@ func NewRequestID() string {
 // JobID names the job that moves the i-th VM of request id; it is stable, so re-publishing
 // the jobs of a request is deduplicated by NATS and by the worker.
 func JobID(requestID string, i int) string { return fmt.Sprintf("%s-%02d", requestID, i+1) }
+
+// jobIDShape is a job id as JobID writes it: the request's id and "-NN".
+var jobIDShape = regexp.MustCompile(`^(xvm-[a-z0-9]+)-[0-9]+$`)
+
+// RequestIDOf returns the request a job id belongs to; any other id is returned as it is,
+// so a request's id and its jobs' ids may be used alike.
+func RequestIDOf(id string) string {
+	if m := jobIDShape.FindStringSubmatch(id); m != nil {
+		return m[1]
+	}
+	return id
+}
 
 // Job returns the job with the given id, or nil.
 func (r *Request) Job(id string) *Job {

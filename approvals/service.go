@@ -46,6 +46,7 @@ func (s *Service) Policy() Policy { return s.policy }
 func (s *Service) Store() Store { return s.store }
 
 // Submit stores a new pending request: it fills the id (if empty), jobs, quorum and expiry.
+// An undo request (UndoOf set) is recorded on the job whose way back it asks for.
 func (s *Service) Submit(ctx context.Context, r *Request) error {
 	now := s.now()
 	if r.ID == "" {
@@ -65,6 +66,14 @@ func (s *Service) Submit(ctx context.Context, r *Request) error {
 		return fmt.Errorf("store request %s: %w", r.ID, err)
 	}
 	s.log.Info("request submitted", "request_id", r.ID, "direction", r.Direction, "vms", len(r.VMs), "src_vc", r.SourceVC, "dst_vc", r.TargetVC)
+	if r.UndoOf != "" {
+		// The way back is now this request's, not its planner's reservation. The request
+		// stands without it: a job that does not name it only lets another undo be asked
+		// for, which still needs an approval.
+		if err := s.recordUndo(ctx, r); err != nil {
+			s.log.Error("record the undo on its job", "request_id", r.ID, "job_id", r.UndoOf, "err", err)
+		}
+	}
 	return nil
 }
 
@@ -74,9 +83,11 @@ func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
 	return r, err
 }
 
-// Update applies fn to the stored request with compare-and-swap, retrying on conflict.
-// fn must be repeatable: it sees a fresh copy each try. An error from fn aborts.
-func (s *Service) Update(ctx context.Context, id string, fn func(r *Request) error) (*Request, error) {
+// update applies fn to the stored request with compare-and-swap, retrying on conflict.
+// fn must be repeatable: it sees a fresh copy each try. An error from fn aborts, and the
+// request as fn left it is returned with it. Every change of a stored request goes
+// through a named method of Service, which says what rule the change follows.
+func (s *Service) update(ctx context.Context, id string, fn func(r *Request) error) (*Request, error) {
 	for attempt := 0; ; attempt++ {
 		r, rev, err := s.store.Get(ctx, id)
 		if err != nil {
@@ -103,7 +114,7 @@ func (s *Service) Update(ctx context.Context, id string, fn func(r *Request) err
 // approval completed the quorum and was stored; that caller queues the jobs.
 func (s *Service) Approve(ctx context.Context, id, user string) (r *Request, won bool, err error) {
 	members, unresolved := s.members(ctx)
-	r, err = s.Update(ctx, id, func(r *Request) error {
+	r, err = s.update(ctx, id, func(r *Request) error {
 		if err := s.expireIfDue(r); err != nil {
 			return err
 		}
@@ -124,7 +135,7 @@ func (s *Service) Approve(ctx context.Context, id, user string) (r *Request, won
 	}
 	if errors.Is(err, ErrExpired) {
 		// Record the expiry the click discovered, so the message can say so.
-		r, _ = s.Update(ctx, id, func(r *Request) error { return r.Expire(s.now()) })
+		r, _ = s.update(ctx, id, func(r *Request) error { return r.Expire(s.now()) })
 		return r, false, fmt.Errorf("%s expired: %w", id, ErrExpired)
 	}
 	return r, won, err
@@ -133,7 +144,7 @@ func (s *Service) Approve(ctx context.Context, id, user string) (r *Request, won
 // Reject records a rejection with its reason.
 func (s *Service) Reject(ctx context.Context, id, user, reason string) (*Request, error) {
 	members, unresolved := s.members(ctx)
-	return s.Update(ctx, id, func(r *Request) error {
+	return s.update(ctx, id, func(r *Request) error {
 		return orUnresolved(r.Reject(s.policyFor(r), user, reason, members, s.now()), unresolved)
 	})
 }
@@ -141,7 +152,7 @@ func (s *Service) Reject(ctx context.Context, id, user, reason string) (*Request
 // Cancel withdraws a request (requester or approver only).
 func (s *Service) Cancel(ctx context.Context, id, user, reason string) (*Request, error) {
 	members, unresolved := s.members(ctx)
-	return s.Update(ctx, id, func(r *Request) error {
+	return s.update(ctx, id, func(r *Request) error {
 		return orUnresolved(r.Cancel(s.policyFor(r), user, reason, members, s.now()), unresolved)
 	})
 }
@@ -171,7 +182,7 @@ func (s *Service) ExpireDue(ctx context.Context) ([]*Request, error) {
 		if r.State != StatePending || r.ExpiresAt.IsZero() || now.Before(r.ExpiresAt) {
 			continue
 		}
-		got, err := s.Update(ctx, r.ID, func(r *Request) error { return r.Expire(now) })
+		got, err := s.update(ctx, r.ID, func(r *Request) error { return r.Expire(now) })
 		if errors.Is(err, ErrTransition) {
 			continue // decided meanwhile
 		}

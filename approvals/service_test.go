@@ -193,15 +193,7 @@ func TestJobsSettleTheRequest(t *testing.T) {
 		{1, StateFailed, 0, StateFailed},
 	}
 	for _, st := range steps {
-		got, err := s.Update(ctx, r.ID, func(r *Request) error {
-			if r.State == StateApproved {
-				if err := r.MarkQueued(c.t); err != nil {
-					return err
-				}
-			}
-			_, err := r.UpdateJob(r.Jobs[st.job].ID, st.state, st.progress, "boom", c.t)
-			return err
-		})
+		got, _, err := s.ApplyReport(ctx, r.ID, Report{Job: r.Jobs[st.job].ID, State: st.state, Progress: st.progress, Error: "boom"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,7 +203,7 @@ func TestJobsSettleTheRequest(t *testing.T) {
 	}
 	got, _ := s.Get(ctx, r.ID)
 	// A late, redelivered progress report must not resurrect a finished job.
-	changed, err := got.UpdateJob(got.Jobs[0].ID, StateRunning, 50, "", c.t)
+	changed, err := got.ApplyReport(Report{Job: got.Jobs[0].ID, State: StateRunning, Progress: 50}, c.t)
 	if err != nil || changed || got.Jobs[0].State != StateSucceeded {
 		t.Fatalf("late event changed a finished job: changed=%v err=%v", changed, err)
 	}
@@ -305,18 +297,18 @@ func TestSuccessOutranksARequestCancelMark(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, late := range []State{StateRunning, StateFailed} {
-		if changed, err := r.UpdateJob("j2", late, 50, "boom", now); changed || err != nil {
+		if changed, err := r.ApplyReport(Report{Job: "j2", State: late, Progress: 50, Error: "boom"}, now); changed || err != nil {
 			t.Fatalf("%s after cancel: changed=%v err=%v", late, changed, err)
 		}
 	}
-	changed, err := r.UpdateJob("j1", StateSucceeded, 100, "", now)
+	changed, err := r.ApplyReport(Report{Job: "j1", State: StateSucceeded, Progress: 100}, now)
 	if err != nil || !changed || r.Job("j1").State != StateSucceeded || r.Counts()[StateSucceeded] != 1 {
 		t.Fatalf("success after cancel: changed=%v err=%v job %+v", changed, err, r.Job("j1"))
 	}
 	if r.State != StateCancelled || r.Job("j2").State != StateCancelled {
 		t.Fatalf("request %s, j2 %s: want the request still cancelled", r.State, r.Job("j2").State)
 	}
-	if changed, _ := r.UpdateJob("j1", StateSucceeded, 100, "", now); changed {
+	if changed, _ := r.ApplyReport(Report{Job: "j1", State: StateSucceeded, Progress: 100}, now); changed {
 		t.Fatal("the same success applied twice")
 	}
 }

@@ -71,10 +71,10 @@ func (r *Request) MarkQueued(now time.Time) error {
 	return nil
 }
 
-// UpdateJob applies what a worker reported about one job and recomputes the request's
+// updateJob moves one job to the state a worker reported and recomputes the request's
 // state from its jobs. Reports about a job that already ended are ignored (events can be
 // redelivered), so applying the same report twice changes nothing.
-func (r *Request) UpdateJob(jobID string, state State, progress int, errMsg string, now time.Time) (changed bool, err error) {
+func (r *Request) updateJob(jobID string, state State, progress int, errMsg string, now time.Time) (changed bool, err error) {
 	j := r.Job(jobID)
 	if j == nil {
 		return false, fmt.Errorf("request %s has no job %s", r.ID, jobID)
@@ -132,17 +132,4 @@ func (r *Request) settle(now time.Time) {
 	case c[StateRunning] > 0 || done > 0:
 		r.State = StateRunning
 	}
-}
-
-// NoteJob records what a job that has not started is waiting for (a change window, say).
-func (r *Request) NoteJob(jobID, note string) (changed bool, err error) {
-	j := r.Job(jobID)
-	if j == nil {
-		return false, fmt.Errorf("request %s has no job %s", r.ID, jobID)
-	}
-	if j.State.Final() || j.State == StateRunning || j.Note == note {
-		return false, nil
-	}
-	j.Note = note
-	return true, nil
 }

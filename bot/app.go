@@ -2,7 +2,6 @@ package bot
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -124,7 +122,8 @@ const (
 )
 
 // Bot is the Slack side of xvmbot: it turns commands and clicks into requests and
-// decisions, queues approved jobs, and reports their progress back in the channel.
+// decisions, queues approved jobs, and reports their progress back in the channel. What
+// it remembers between deliveries is held by parts that own their state and its lock.
 type Bot struct {
 	cfg     Config
 	svc     *approvals.Service
@@ -135,40 +134,17 @@ type Bot struct {
 	log     *slog.Logger
 	now     func() time.Time
 
-	mu        sync.Mutex
-	closing   bool                          // set when Run's ctx ends: no new work is started
-	abandoned bool                          // shutdown grace is over: work still starting is cancelled
-	seq       uint64                        // ids of in-flight work
-	cancels   map[uint64]context.CancelFunc // in-flight work, cancelled when shutdown grace ends
-	work      sync.WaitGroup                // every worker of pool and notices, every open reservation
-	pool      *workPool                     // the work after an ack
-	notices   *workPool                     // "busy, try again" notices for refused clicks
-	seen      map[string]time.Time          // dedupe keys of Slack deliveries already handled
-	instance  string                        // names this process's claims in the shared delivery log
-	claims    atomic.Uint64                 // claims made, for unique claim holders
-	// claimPatience is how long a delivery waits after its ack for the shared log.
-	claimPatience time.Duration
-	edited        map[string]time.Time      // message ts → last progress edit
-	running       map[string]runningJob     // job id → what its progress events need, while it runs
-	deferred      map[string]*deferredEdits // request id → its messages whose last edit was put off
-	locks         map[string]*keyLock       // per request: events are applied one at a time
-	ready         readyState
-	infos         map[string]vcInfo // vCenter name → what was last learnt of it
-	inv           *cachedInventory  // nil: no inventory listing, the wizard is not offered
-	depth         queueDepth        // nil: queue depth unknown
-	viewSeq       map[string]uint64 // wizard view id → changes seen, so only the newest is rendered
-	forged        map[string]bool   // requests marked approved without a valid approval, already reported
-}
-
-type keyLock struct {
-	mu   sync.Mutex
-	refs int
-}
-
-type readyState struct {
-	mu      sync.Mutex
-	checked time.Time
-	err     error
+	tasks      *afterAck        // the work after an ack, and shutdown
+	deliveries *deliveryGuard   // each Slack delivery handled once
+	edits      *editThrottle    // when a message may be edited again
+	putOff     *putOffEdits     // edits the budget had no room for
+	locks      *keyLocks        // per request (and wizard view): one at a time
+	views      *wizardViews     // the newest change of each open wizard
+	vcInfos    *vcInfoCache     // what each vCenter last said of itself
+	said       *onceSet         // notices already posted
+	ready      *readiness       // whether Slack accepts the bot token
+	inv        *cachedInventory // nil: no inventory listing, the wizard is not offered
+	depth      queueDepth       // nil: queue depth unknown
 }
 
 // New returns a Bot. svc applies the approval policy, p pre-flights moves, jobs queues
@@ -218,34 +194,22 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	}
 	logger = logger.With("component", "bot")
 	m := newMetrics(reg)
-	b := &Bot{
-		cfg:           cfg,
-		svc:           svc,
-		planner:       p,
-		jobs:          jobs,
-		m:             m,
-		log:           logger,
-		now:           time.Now,
-		cancels:       map[uint64]context.CancelFunc{},
-		seen:          map[string]time.Time{},
-		instance:      rand.Text(),
-		claimPatience: defaultClaimPatience,
-		edited:        map[string]time.Time{},
-		running:       map[string]runningJob{},
-		deferred:      map[string]*deferredEdits{},
-		locks:         map[string]*keyLock{},
-		infos:         map[string]vcInfo{},
-		viewSeq:       map[string]uint64{},
-		forged:        map[string]bool{},
-	}
-	b.pool = newWorkPool(cfg.Workers, cfg.WorkQueue, &b.work, b.runTask)
-	b.notices = newWorkPool(noticeWorkers, noticeQueue, &b.work, b.runTask)
-	registerWorkPool(reg, b.pool)
+	b := &Bot{cfg: cfg, svc: svc, planner: p, jobs: jobs, m: m, log: logger, now: time.Now}
+	clock := func() time.Time { return b.now() } // tests replace b.now after New
+	b.tasks = newAfterAck(cfg.Workers, cfg.WorkQueue, logger)
+	b.deliveries = newDeliveryGuard(cfg.Deliveries, logger, clock)
+	b.edits = newEditThrottle(cfg.ProgressInterval, clock)
+	b.putOff = newPutOffEdits(clock)
+	b.locks = newKeyLocks()
+	b.views = newWizardViews()
+	b.vcInfos = newVCInfoCache(p, clock)
+	b.said = newOnceSet()
+	registerWorkPool(reg, b.tasks.pool)
 	if reg != nil {
-		registerPending(reg, svc.Store(), func() time.Time { return b.now() })
+		registerPending(reg, svc.Store(), clock)
 	}
 	if inv := inventoryOf(p); inv != nil {
-		b.inv = newCachedInventory(inv, func() time.Time { return b.now() })
+		b.inv = newCachedInventory(inv, clock)
 	}
 	if q, ok := jobs.(queueDepth); ok {
 		b.depth = q
@@ -255,6 +219,7 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 		edits = rate.NewLimiter(rate.Limit(float64(cfg.EditsPerMinute)/60), editBurst)
 	}
 	b.slack = newSlackClient(slack.New(cfg.BotToken.Reveal(), b.slackOptions()...), m, logger, edits)
+	b.ready = newReadiness(b.slack.authTest, clock)
 	return b, nil
 }
 
@@ -279,24 +244,24 @@ func (b *Bot) slackOptions() []slack.Option {
 // in-flight work (bounded by a grace period, after which that work is cancelled).
 func (b *Bot) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return b.every(gctx, expirySweepEvery, b.sweepExpired) })
-	g.Go(func() error { return b.every(gctx, republishEvery, b.republishApproved) })
+	g.Go(func() error { return every(gctx, expirySweepEvery, b.sweepExpired) })
+	g.Go(func() error { return every(gctx, republishEvery, b.republishApproved) })
 	g.Go(func() error {
 		b.resyncMessages(gctx)
-		return b.every(gctx, flushDeferredEvery, b.flushDeferred)
+		return every(gctx, flushDeferredEvery, b.flushDeferred)
 	})
 	if b.cfg.Digest.Channel != "" {
-		g.Go(func() error { return b.every(gctx, b.cfg.Digest.Every, b.postDigest) })
+		g.Go(func() error { return every(gctx, b.cfg.Digest.Every, b.postDigest) })
 	}
 	err := g.Wait()
-	b.shutdown()
+	b.tasks.shutdown()
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
 }
 
-func (b *Bot) every(ctx context.Context, d time.Duration, fn func(context.Context)) error {
+func every(ctx context.Context, d time.Duration, fn func(context.Context)) error {
 	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
@@ -307,33 +272,6 @@ func (b *Bot) every(ctx context.Context, d time.Duration, fn func(context.Contex
 			fn(ctx)
 		}
 	}
-}
-
-// shutdown stops new work and waits for what is in flight or queued.
-func (b *Bot) shutdown() {
-	b.mu.Lock()
-	b.closing = true
-	b.mu.Unlock()
-	b.pool.close()
-	b.notices.close()
-	done := make(chan struct{})
-	go func() { b.work.Wait(); close(done) }()
-	select {
-	case <-done:
-		return
-	case <-time.After(shutdownGrace):
-	}
-	dropped := append(b.pool.abandon(), b.notices.abandon()...)
-	b.mu.Lock()
-	b.abandoned = true
-	n := len(b.cancels)
-	for _, cancel := range b.cancels {
-		cancel()
-	}
-	b.mu.Unlock()
-	b.log.Warn("shutdown grace over: cancelling in-flight work", "in_flight", n, "dropped", len(dropped),
-		"dropped_work", strings.Join(dropped, ","))
-	<-done
 }
 
 // spawn queues fn to run after the ack on the Bot's pool: Run waits for it on shutdown.
@@ -350,7 +288,7 @@ func (b *Bot) spawn(what string, fn func(ctx context.Context)) error {
 
 // reserve takes a place in the pool for work whose first part runs before the ack.
 func (b *Bot) reserve(what string) (*reservation, error) {
-	r, err := b.pool.reserve()
+	r, err := b.tasks.pool.reserve()
 	if err != nil {
 		b.m.refused.WithLabelValues(what, refusalReason(err)).Inc()
 	}
@@ -361,39 +299,13 @@ func (b *Bot) reserve(what string) (*reservation, error) {
 // answered even while the main pool is full. If even that pool is full the notice is only
 // logged: the refusal itself changed nothing, so nothing is lost but the message.
 func (b *Bot) tellLater(who invocation, text string) {
-	r, err := b.notices.reserve()
+	r, err := b.tasks.notices.reserve()
 	if err != nil {
 		b.m.refused.WithLabelValues(workNotice, refusalReason(err)).Inc()
 		b.log.Warn("notice not sent: bot overloaded", "user", who.User, "err", err)
 		return
 	}
 	r.submit(task{what: workNotice, fn: func(ctx context.Context) { b.tell(ctx, who, notice(text)) }})
-}
-
-// runTask runs one task with its own deadline; the context is cancelled if shutdown grace
-// ends first. A panic is logged, not fatal: one bad payload must not stop the bot.
-func (b *Bot) runTask(t task) {
-	ctx, cancel := context.WithTimeout(context.Background(), workTimeout)
-	b.mu.Lock()
-	b.seq++
-	id := b.seq
-	b.cancels[id] = cancel
-	if b.abandoned {
-		cancel()
-	}
-	b.mu.Unlock()
-	defer func() {
-		b.mu.Lock()
-		delete(b.cancels, id)
-		b.mu.Unlock()
-		cancel()
-	}()
-	defer func() {
-		if p := recover(); p != nil {
-			b.log.Error("panic in bot work", "work", t.what, "panic", fmt.Sprint(p))
-		}
-	}()
-	t.fn(ctx)
 }
 
 // refusalReason is the reason label of xvm_slack_work_refused_total.
@@ -423,51 +335,48 @@ func nonEmpty(parts ...string) []string {
 	return slices.DeleteFunc(parts, func(s string) bool { return s == "" })
 }
 
-// lock serialises work on one key (a request id) within this process.
-func (b *Bot) lock(key string) (unlock func()) {
-	b.mu.Lock()
-	l := b.locks[key]
-	if l == nil {
-		l = &keyLock{}
-		b.locks[key] = l
-	}
-	l.refs++
-	b.mu.Unlock()
-	l.mu.Lock()
-	return func() {
-		l.mu.Unlock()
-		b.mu.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(b.locks, key)
-		}
-		b.mu.Unlock()
-	}
-}
-
 // Ready reports whether the bot can work: not shutting down, and Slack accepts the bot
 // token (auth.test, cached for a minute).
 func (b *Bot) Ready() error {
-	b.mu.Lock()
-	closing := b.closing
-	b.mu.Unlock()
-	if closing {
+	if b.tasks.shuttingDown() {
 		return errors.New("bot is shutting down")
 	}
-	b.ready.mu.Lock()
-	defer b.ready.mu.Unlock()
+	return b.ready.check()
+}
+
+// readiness caches whether Slack accepts the bot token: a probe every few seconds must
+// not cost an auth.test each.
+type readiness struct {
+	authTest func(ctx context.Context) (*slack.AuthTestResponse, error)
+	now      func() time.Time
+
+	mu      sync.Mutex
+	checked time.Time
+	err     error
+}
+
+func newReadiness(authTest func(ctx context.Context) (*slack.AuthTestResponse, error), now func() time.Time) *readiness {
+	return &readiness{authTest: authTest, now: now}
+}
+
+// check asks Slack unless it answered within readyCacheFor (a sixth of it after a
+// failure: it is asked again sooner).
+func (r *readiness) check() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	cacheFor := readyCacheFor
-	if b.ready.err != nil {
-		cacheFor = readyCacheFor / 6 // look again sooner after a failure
+	if r.err != nil {
+		cacheFor = readyCacheFor / 6
 	}
-	if !b.ready.checked.IsZero() && b.now().Sub(b.ready.checked) < cacheFor {
-		return b.ready.err
+	if !r.checked.IsZero() && r.now().Sub(r.checked) < cacheFor {
+		return r.err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err := b.slack.authTest(ctx)
+	_, err := r.authTest(ctx)
 	if err != nil {
 		err = fmt.Errorf("slack auth.test: %w", err)
 	}
-	b.ready.checked, b.ready.err = b.now(), err
+	r.checked, r.err = r.now(), err
 	return err
 }

@@ -53,14 +53,10 @@ func TestApprovedJobsCarryTheirSignedGrant(t *testing.T) {
 func TestRecordEditedToApprovedQueuesNothing(t *testing.T) {
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01 to vc-west")
-	_, err := e.svc.Update(t.Context(), r.ID, func(r *approvals.Request) error {
+	e.forge(r.ID, func(r *approvals.Request) {
 		r.State, r.DecidedAt = approvals.StateApproved, time.Now().Add(-time.Minute)
 		r.Approvals = []approvals.Decision{{User: approver, At: time.Now().Add(-time.Minute)}}
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	e.bot.now = func() time.Time { return time.Now().Add(republishAfter + time.Second) }
 	e.bot.republishApproved(t.Context())
 	e.bot.republishApproved(t.Context())

@@ -214,16 +214,11 @@ func (b *Bot) queue(ctx context.Context, r *approvals.Request) {
 	}
 	// Events of these jobs may already be arriving: take the request's lock so the message
 	// is never rendered from a record older than what HandleEvent showed.
-	unlock := b.lock(r.ID)
+	unlock := b.locks.lock(r.ID)
 	defer unlock()
-	queued, err := b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
-		if r.State != approvals.StateApproved {
-			return errAlreadyDone // queued by a re-publish, or running already
-		}
-		return r.MarkQueued(b.now())
-	})
+	queued, err := b.svc.MarkQueued(ctx, r.ID)
 	switch {
-	case errors.Is(err, errAlreadyDone):
+	case errors.Is(err, approvals.ErrUnchanged): // queued by a re-publish, or running already
 	case err != nil:
 		log.Error("mark request queued", "err", err)
 	default:
@@ -242,23 +237,14 @@ func (b *Bot) adoptMessage(ctx context.Context, r *approvals.Request, who invoca
 	if r == nil || r.MessageTS != "" || who.MessageTS == "" || who.Channel != r.Channel {
 		return r
 	}
-	stored, err := b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
-		if r.MessageTS != "" {
-			return errAlreadyDone
-		}
-		r.MessageTS = who.MessageTS
-		return nil
-	})
-	if stored != nil && err == nil || errors.Is(err, errAlreadyDone) {
+	stored, err := b.svc.RecordMessage(ctx, r.ID, who.MessageTS)
+	if stored != nil && err == nil || errors.Is(err, approvals.ErrUnchanged) {
 		return stored
 	}
 	b.log.Warn("store request message ts from a click", "request_id", r.ID, "err", err)
 	r.MessageTS = who.MessageTS
 	return r
 }
-
-// errAlreadyDone aborts an update that another path has already made.
-var errAlreadyDone = errors.New("already done")
 
 // jobsOf builds the work-queue messages of an approved request from its signed approval:
 // one per VM, ids stable, each with its grant signed for that VM alone.
@@ -326,11 +312,7 @@ func jobDisks(ds []approvals.DiskPlacement) []events.DiskPlacement {
 // reportForged says, once per request and process, that a record marked approved carries
 // no approval the bot can verify: nothing of it is queued, and people must hear why.
 func (b *Bot) reportForged(ctx context.Context, r *approvals.Request, err error) {
-	b.mu.Lock()
-	first := !b.forged[r.ID]
-	b.forged[r.ID] = true
-	b.mu.Unlock()
-	if !first {
+	if !b.said.first(r.ID) {
 		return
 	}
 	b.m.approvals.WithLabelValues(decisionUnverified).Inc()
@@ -353,7 +335,8 @@ func (b *Bot) requestMessage(r *approvals.Request) message {
 	if err := b.verifyApproval(r); err != nil {
 		return asMessage(RenderUnverified(r, refusalWords(err)))
 	}
-	return asMessage(RenderRequest(b.withCurrentWindow(r), b.now()))
+	now := b.now()
+	return asMessage(RenderRequest(changeWindows(b.cfg.Windows).current(r, now), now))
 }
 
 // verifyApproval checks a record that says it was approved against its signed approval:

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -83,7 +81,7 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 				return replyOf(asMessage(RenderError("The wizard is not available here: type the whole command.", Usage(cmd.Verb))))
 			}
 			if err := b.spawn(workWizard, func(ctx context.Context) { count(b.openWizard(ctx, cmd, who)) }); err != nil {
-				return b.refuseCommand(count, err, "The wizard was not opened.")
+				return refuseCommand(count, err, "The wizard was not opened.")
 			}
 			return nil
 		}
@@ -96,9 +94,9 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 			count(b.planAndSubmit(ctx, cmd, src, dst, who))
 		}); err != nil {
 			if cmd.Check {
-				return b.refuseCommand(count, err, "Nothing was checked.")
+				return refuseCommand(count, err, "Nothing was checked.")
 			}
-			return b.refuseCommand(count, err, escf("Nothing was stored and nobody was asked to approve moving %s.", vmNamesText(cmd.VMs)))
+			return refuseCommand(count, err, escf("Nothing was stored and nobody was asked to approve moving %s.", vmNamesText(cmd.VMs)))
 		}
 		log.Info("command accepted", "direction", cmd.Direction, "vms", len(cmd.VMs), "src_vc", src, "dst_vc", dst, "check", cmd.Check)
 		return &message{Text: escf("Checking %s from %s to %s…", vmNamesText(cmd.VMs), src, dst)}
@@ -107,14 +105,14 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 			count(b.runInfoVerb(ctx, cmd, who))
 		}); err != nil {
 			if cmd.Verb == VerbCancel {
-				return b.refuseCommand(count, err, escf("Nothing was cancelled: %s is as it was.", cmd.Arg))
+				return refuseCommand(count, err, escf("Nothing was cancelled: %s is as it was.", cmd.Arg))
 			}
-			return b.refuseCommand(count, err, "")
+			return refuseCommand(count, err, "")
 		}
 		return nil
 	case VerbUndo:
 		if err := b.spawn(VerbUndo, func(ctx context.Context) { count(b.undo(ctx, cmd.Arg, who)) }); err != nil {
-			return b.refuseCommand(count, err, "Nothing was stored: no way back was asked for.")
+			return refuseCommand(count, err, "Nothing was stored: no way back was asked for.")
 		}
 		return &message{Text: escf("Checking the way back for %s…", cmd.Arg)}
 	}
@@ -123,7 +121,7 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 }
 
 // refuseCommand answers a command whose work could not be queued, in the ack itself.
-func (b *Bot) refuseCommand(count func(outcome string), err error, outcome string) *message {
+func refuseCommand(count func(outcome string), err error, outcome string) *message {
 	count(refusalOutcome(err))
 	return replyOf(notice(refusalText(err, outcome)))
 }
@@ -149,46 +147,23 @@ func (b *Bot) undo(ctx context.Context, jobID string, who invocation) string {
 	if j == nil && len(r.Jobs) == 1 {
 		j = &r.Jobs[0] // a one-VM request's id names its only job
 	}
-	switch {
-	case j == nil:
+	if j == nil {
 		b.tell(ctx, who, notice(escf("%s has %d jobs: name one, e.g. /xvm undo %s.", r.ID, len(r.Jobs), r.Jobs[0].ID)))
 		return outcomeFailed
-	case j.State != approvals.StateSucceeded && j.Origin == nil:
-		// (A job with an origin moved the VM, even when it failed or was marked cancelled
-		// after all: the way back is wanted then too.)
-		b.tell(ctx, who, notice(escf("%s did not move %s (it is %s): there is nothing to undo.", j.ID, j.VM, string(j.State))))
-		return outcomeFailed
-	case j.Origin == nil:
-		b.tell(ctx, who, notice(escf("xvmbot did not record where %s was before %s, so it cannot ask for the way back; "+
-			"type the migrate command with the original placement.", j.VM, j.ID)))
+	}
+	if problem := undoProblem(j, j.Undoable()); problem != "" {
+		b.tell(ctx, who, notice(problem))
 		return outcomeFailed
 	}
 	o := j.Origin
 	cmd := Command{Verb: VerbMigrate, Direction: approvals.Migrate, VMs: []string{j.VM}, From: r.TargetVC, To: o.VCenter,
-		Placement: approvals.Placement{Cluster: o.Cluster, Host: o.Host, Pool: o.Pool, Datastore: o.Datastore,
-			Folder: o.Folder, DiskFormat: o.DiskFormat, Networks: o.Networks, Disks: o.Disks}, UndoOf: j.ID}
+		Placement: o.Placement(), UndoOf: j.ID}
 	// One way back per move: the job is checked and reserved in one write of its record,
 	// so two undos of it at once cannot both be asked for.
-	reservation := fmt.Sprintf("%s%s@%d", undoReserved, who.User, b.now().Unix())
-	holder := ""
-	_, err = b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
-		jj := r.Job(j.ID)
-		if jj == nil {
-			return fmt.Errorf("no job %s", j.ID)
-		}
-		if jj.UndoneBy != "" && b.undoActive(ctx, jj.UndoneBy) {
-			holder = jj.UndoneBy
-			return errAlreadyDone
-		}
-		holder, jj.UndoneBy = "", reservation
-		return nil
-	})
-	switch {
-	case holder != "" && strings.HasPrefix(holder, undoReserved):
-		b.tell(ctx, who, notice(escf("The way back of %s (%s) is being asked for right now; see the channel in a moment.", j.VM, j.ID)))
-		return outcomeFailed
-	case holder != "":
-		b.tell(ctx, who, notice(escf("%s already asks for the way back of %s (%s): see `/xvm status %s`.", holder, j.VM, j.ID, holder)))
+	mine, err := b.svc.ReserveUndo(ctx, r.ID, j.ID, who.User)
+	switch problem := undoProblem(j, err); {
+	case problem != "":
+		b.tell(ctx, who, notice(problem))
 		return outcomeFailed
 	case err != nil:
 		b.tell(ctx, who, asMessage(RenderError(fmt.Sprintf("Could not ask for the way back of %s: %v. Try again in a moment.", j.ID, err), "")))
@@ -197,55 +172,30 @@ func (b *Bot) undo(ctx context.Context, jobID string, who invocation) string {
 	b.log.Info("undo requested", "job_id", j.ID, "vm", j.VM, "user", who.User)
 	outcome := b.planAndSubmit(ctx, cmd, r.TargetVC, o.VCenter, who)
 	if outcome != outcomeSubmitted {
-		b.setUndoneBy(ctx, j.ID, reservation, "") // nothing stands for the way back: free it
+		// Nothing stands for the way back: free it.
+		if err := b.svc.ReleaseUndo(ctx, r.ID, j.ID, mine); err != nil {
+			b.log.Error("release the way back", "job_id", j.ID, "err", err)
+		}
 	}
 	return outcome
 }
 
-// undoReserved starts the UndoneBy of a job whose undo is being planned; the user and
-// the time follow.
-const undoReserved = "reserved:"
-
-// undoActive reports whether the undo request id may still move the VM back (or did):
-// a second undo of the same job is refused until it has been rejected, has expired, was
-// cancelled or failed.
-func (b *Bot) undoActive(ctx context.Context, id string) bool {
-	if rest, ok := strings.CutPrefix(id, undoReserved); ok {
-		// Being planned: active for as long as a plan can take, not forever if the bot
-		// stopped in between.
-		_, at, _ := strings.Cut(rest, "@")
-		secs, err := strconv.ParseInt(at, 10, 64)
-		return err == nil && b.now().Sub(time.Unix(secs, 0)) < 10*time.Minute
+// undoProblem says in plain words why the way back of j is not asked for: "" if err is
+// nil or none of the reasons a person can act on.
+func undoProblem(j *approvals.Job, err error) string {
+	var taken *approvals.UndoTakenError
+	switch {
+	case errors.Is(err, approvals.ErrNotMoved):
+		return escf("%s did not move %s (it is %s): there is nothing to undo.", j.ID, j.VM, string(j.State))
+	case errors.Is(err, approvals.ErrNoOrigin):
+		return escf("xvmbot did not record where %s was before %s, so it cannot ask for the way back; "+
+			"type the migrate command with the original placement.", j.VM, j.ID)
+	case errors.As(err, &taken) && taken.By.Reserved():
+		return escf("The way back of %s (%s) is being asked for right now; see the channel in a moment.", j.VM, j.ID)
+	case errors.As(err, &taken):
+		return escf("%s already asks for the way back of %s (%s): see `/xvm status %s`.", taken.By.Request, j.VM, j.ID, taken.By.Request)
 	}
-	u, err := b.svc.Get(ctx, id)
-	if err != nil {
-		return false // gone from the store: nothing stands in the way
-	}
-	switch u.State {
-	case approvals.StateRejected, approvals.StateExpired, approvals.StateCancelled, approvals.StateFailed:
-		return false
-	}
-	return true
-}
-
-// setUndoneBy records on the job an undo asks the way back of which request does (or,
-// with to "", that none does), if the job's UndoneBy is still from; from "" matches any
-// reservation.
-func (b *Bot) setUndoneBy(ctx context.Context, jobID, from, to string) {
-	_, err := b.svc.Update(ctx, requestIDOf(jobID), func(r *approvals.Request) error {
-		j := r.Job(jobID)
-		if j == nil {
-			return fmt.Errorf("no job %s", jobID)
-		}
-		if j.UndoneBy != from && (from != "" || !strings.HasPrefix(j.UndoneBy, undoReserved)) {
-			return errAlreadyDone // someone else's by now
-		}
-		j.UndoneBy = to
-		return nil
-	})
-	if err != nil && !errors.Is(err, errAlreadyDone) {
-		b.log.Error("record the undo on its job", "job_id", jobID, "undo_request_id", to, "err", err)
-	}
+	return ""
 }
 
 // planAndSubmit pre-flights a move and, unless it is a check or blocked, stores the
@@ -275,7 +225,7 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 		Requester: who.User,
 		Channel:   who.Channel,
 	}
-	if f, ok := b.windowFinding(dst); ok {
+	if f, ok := changeWindows(b.cfg.Windows).finding(dst, b.now()); ok {
 		r.Review.Findings = append(r.Review.Findings, f)
 	}
 	if plan.Blocked() || cmd.Check {
@@ -293,9 +243,6 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 		return outcomeFailed
 	}
 	log = log.With("request_id", r.ID)
-	if r.UndoOf != "" {
-		b.setUndoneBy(ctx, r.UndoOf, "", r.ID)
-	}
 	ts, err := b.slack.post(ctx, r.Channel, "", asMessage(RenderRequest(r, b.now())))
 	if err != nil {
 		// Nobody can approve a request they cannot see: withdraw it and say so.
@@ -306,11 +253,8 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 		b.tell(ctx, who, asMessage(RenderError(fmt.Sprintf("Could not post request %s for approval (%v); it was withdrawn.", r.ID, err), "")))
 		return outcomeFailed
 	}
-	stored, err := b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
-		r.MessageTS = ts
-		return nil
-	})
-	if err != nil {
+	stored, err := b.svc.RecordMessage(ctx, r.ID, ts)
+	if err != nil && !errors.Is(err, approvals.ErrUnchanged) {
 		log.Error("store message ts", "err", err)
 	} else if stored.State != approvals.StatePending {
 		// Someone decided in the moment between the post and the store: show it.
@@ -325,7 +269,7 @@ func (b *Bot) runInfoVerb(ctx context.Context, cmd Command, who invocation) stri
 	case VerbStatus:
 		r, err := b.svc.Get(ctx, requestIDOf(cmd.Arg))
 		if err != nil {
-			b.tell(ctx, who, notice(b.lookupProblem(cmd.Arg, err)))
+			b.tell(ctx, who, notice(lookupProblem(cmd.Arg, err)))
 			return outcomeFailed
 		}
 		b.tell(ctx, who, withoutButtons(b.requestMessage(r)))
@@ -348,7 +292,7 @@ func (b *Bot) runInfoVerb(ctx context.Context, cmd Command, who invocation) stri
 		return outcomeOK
 	case VerbVCenters:
 		ictx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		infos := b.vcenterInfos(ictx, true)
+		infos := b.vcInfos.get(ictx, true)
 		cancel()
 		b.tell(ctx, who, asMessage(RenderVCenters(infos)))
 		return outcomeOK
@@ -482,7 +426,7 @@ func (b *Bot) vcenterNames() string {
 	return strings.Join(parts, ", ")
 }
 
-func (b *Bot) lookupProblem(id string, err error) string {
+func lookupProblem(id string, err error) string {
 	id = escapeText(id)
 	if errors.Is(err, approvals.ErrNotFound) {
 		return fmt.Sprintf("There is no request %s.", id)
@@ -490,15 +434,9 @@ func (b *Bot) lookupProblem(id string, err error) string {
 	return fmt.Sprintf("Could not read request %s: %s", id, escapeText(err.Error()))
 }
 
-// jobIDPattern matches a job id (request id + "-NN"); status and cancel accept either.
-var jobIDPattern = regexp.MustCompile(`^(xvm-[a-z0-9]+)-[0-9]+$`)
-
-func requestIDOf(id string) string {
-	if m := jobIDPattern.FindStringSubmatch(id); m != nil {
-		return m[1]
-	}
-	return id
-}
+// requestIDOf is the request a typed id names: status, cancel and undo take a request's
+// id or one of its jobs'.
+func requestIDOf(id string) string { return approvals.RequestIDOf(id) }
 
 // moveSpec turns a parsed command into what the planner resolves.
 func moveSpec(cmd Command, src, dst string) vcenter.MoveSpec {
@@ -534,53 +472,6 @@ func planVMs(p *vcenter.Plan, asked []string) []string {
 		out = append(out, vm.Name)
 	}
 	return out
-}
-
-// windowFinding tells the review when approved moves into target will start, if target
-// has change windows.
-func (b *Bot) windowFinding(target string) (approvals.Finding, bool) {
-	ws := b.cfg.Windows[target]
-	if len(ws) == 0 {
-		return approvals.Finding{}, false
-	}
-	names := make([]string, len(ws))
-	for i, w := range ws {
-		names[i] = w.String()
-	}
-	now := b.now()
-	next := approvals.NextStart(ws, now)
-	if !next.After(now) {
-		return approvals.Finding{Severity: approvals.SeverityOK, Kind: approvals.FindingChangeWindow, Message: fmt.Sprintf(
-			"%s's change window is open now (%s): approved moves start at once", target, strings.Join(names, ", "))}, true
-	}
-	return approvals.Finding{Severity: approvals.SeverityWarning, Kind: approvals.FindingChangeWindow, Message: fmt.Sprintf(
-		"moves into %s start only in its change windows (%s): once approved, they wait until %s",
-		target, strings.Join(names, ", "), next.Format("Mon 2 Jan 15:04 MST")),
-		Hint: "approve ahead of the window; the jobs start on their own when it opens"}, true
-}
-
-// withCurrentWindow returns r with its change-window finding as of now, while its moves
-// have not started: a review written while the window was open must not tell an approver
-// who clicks after it closed that the moves start at once (nor the other way round).
-// The stored record is not changed.
-func (b *Bot) withCurrentWindow(r *approvals.Request) *approvals.Request {
-	switch r.State {
-	case approvals.StatePending, approvals.StateApproved, approvals.StateQueued:
-	default:
-		return r
-	}
-	i := slices.IndexFunc(r.Review.Findings, func(f approvals.Finding) bool {
-		// (Records written before findings had a Kind name it in words.)
-		return f.Kind == approvals.FindingChangeWindow || (f.Kind == "" && strings.Contains(f.Message, "change window"))
-	})
-	f, ok := b.windowFinding(r.TargetVC)
-	if i < 0 || !ok || r.Review.Findings[i] == f {
-		return r
-	}
-	c := *r
-	c.Review.Findings = slices.Clone(r.Review.Findings)
-	c.Review.Findings[i] = f
-	return &c
 }
 
 // reviewOf copies a plan into the request's review, the page approvers read.
@@ -723,10 +614,9 @@ func firstWord(text string) string {
 	return strings.ToLower(text)
 }
 
-// verbLabel keeps the command label bounded: known verbs, or "unknown".
+// verbLabel keeps the command label bounded: the verbs of the command table, or "unknown".
 func verbLabel(verb string) string {
-	switch verb {
-	case VerbMigrate, VerbImport, VerbCheck, VerbStatus, VerbList, VerbCancel, VerbUndo, VerbVCenters, VerbStats, VerbHelp:
+	if lookupCommand(verb) != nil {
 		return verb
 	}
 	return "unknown"

@@ -213,7 +213,7 @@ func TestTwoUndosAtOnceAskForOneWayBack(t *testing.T) {
 	if len(undos) != 1 {
 		t.Fatalf("%d undo requests for %s, want 1", len(undos), job)
 	}
-	if got := e.get(r.ID).Jobs[0].UndoneBy; got != undos[0].ID {
+	if got := e.get(r.ID).Jobs[0].UndoneBy; got.Request != undos[0].ID {
 		t.Fatalf("job's UndoneBy %q, want %s", got, undos[0].ID)
 	}
 	refused := 0

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/xvmbot/xvmbot/approvals"
@@ -23,11 +24,109 @@ import (
 // a job or a request is shown at once even while a wave's percentages spend it.
 const keepForEnds = 2
 
-// deferredEdits are a request's messages whose last edit was put off.
-type deferredEdits struct {
+// putOffEdits are the messages whose last edit was put off, by request, and the order in
+// which they go out: a request whose own message changed state first, then the oldest.
+type putOffEdits struct {
+	now func() time.Time
+
+	mu        sync.Mutex
+	byRequest map[string]*putOff
+}
+
+// putOff are one request's messages whose last edit was put off.
+type putOff struct {
 	since  time.Time
 	ts     map[string]struct{}
 	urgent bool // the request's own message changed state
+}
+
+func newPutOffEdits(now func() time.Time) *putOffEdits {
+	return &putOffEdits{now: now, byRequest: map[string]*putOff{}}
+}
+
+// add puts off the edit of the message at ts of request; urgent marks a change of the
+// request's state. It reports false if that message was already waiting.
+func (p *putOffEdits) add(request, ts string, urgent bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d := p.byRequest[request]
+	if d == nil {
+		d = &putOff{since: p.now(), ts: map[string]struct{}{}}
+		p.byRequest[request] = d
+	}
+	d.urgent = d.urgent || urgent
+	if _, ok := d.ts[ts]; ok {
+		return false
+	}
+	d.ts[ts] = struct{}{}
+	return true
+}
+
+// remove takes the message at ts of request off the list: it was shown.
+func (p *putOffEdits) remove(request, ts string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d := p.byRequest[request]; d != nil {
+		delete(d.ts, ts)
+		if len(d.ts) == 0 {
+			delete(p.byRequest, request)
+		}
+	}
+}
+
+// count is how many message edits are waiting.
+func (p *putOffEdits) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, d := range p.byRequest {
+		n += len(d.ts)
+	}
+	return n
+}
+
+// requests lists the requests with waiting edits in the order they go out: those whose
+// state changed first, then the oldest.
+func (p *putOffEdits) requests() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ids := make([]string, 0, len(p.byRequest))
+	for id := range p.byRequest {
+		ids = append(ids, id)
+	}
+	slices.SortFunc(ids, func(x, y string) int {
+		dx, dy := p.byRequest[x], p.byRequest[y]
+		if dx.urgent != dy.urgent {
+			if dx.urgent {
+				return -1
+			}
+			return 1
+		}
+		return dx.since.Compare(dy.since)
+	})
+	return ids
+}
+
+// of returns the waiting messages of request and whether its own message changed state.
+func (p *putOffEdits) of(request string) (tss []string, urgent bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d := p.byRequest[request]; d != nil {
+		for ts := range d.ts {
+			tss = append(tss, ts)
+		}
+		urgent = d.urgent
+	}
+	return tss, urgent
+}
+
+// calm records that request's change of state was shown.
+func (p *putOffEdits) calm(request string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d := p.byRequest[request]; d != nil {
+		d.urgent = false
+	}
 }
 
 // show edits the message at ts (the request's own or one of its jobs' progress messages)
@@ -40,12 +139,12 @@ func (b *Bot) show(ctx context.Context, r *approvals.Request, ts string, urgent 
 		return
 	}
 	if !b.slack.canEdit(keep) {
-		if b.deferEdit(r.ID, ts, urgent) {
+		if b.putOff.add(r.ID, ts, urgent) {
 			b.m.editsDeferred.Inc()
 		}
 		return
 	}
-	b.undefer(r.ID, ts)
+	b.putOff.remove(r.ID, ts)
 	if err := b.slack.edit(ctx, r.Channel, ts, render()); err != nil {
 		b.log.Error("edit message", "request_id", r.ID, "ts", ts, "err", err)
 	}
@@ -74,67 +173,13 @@ func (b *Bot) editOf(r *approvals.Request, ts string, urgent bool) (render func(
 	return nil, 0, false
 }
 
-func (b *Bot) deferEdit(request, ts string, urgent bool) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	d := b.deferred[request]
-	if d == nil {
-		d = &deferredEdits{since: b.now(), ts: map[string]struct{}{}}
-		b.deferred[request] = d
-	}
-	d.urgent = d.urgent || urgent
-	if _, ok := d.ts[ts]; ok {
-		return false
-	}
-	d.ts[ts] = struct{}{}
-	return true
-}
-
-func (b *Bot) undefer(request, ts string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if d := b.deferred[request]; d != nil {
-		delete(d.ts, ts)
-		if len(d.ts) == 0 {
-			delete(b.deferred, request)
-		}
-	}
-}
-
-// deferredCount is how many message edits are waiting for the edit budget.
-func (b *Bot) deferredCount() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := 0
-	for _, d := range b.deferred {
-		n += len(d.ts)
-	}
-	return n
-}
-
 // flushDeferred sends put-off edits while the budget has room: requests whose state
 // changed first, then the oldest.
 func (b *Bot) flushDeferred(ctx context.Context) {
 	if !b.slack.hasRoom() {
 		return
 	}
-	b.mu.Lock()
-	ids := make([]string, 0, len(b.deferred))
-	for id := range b.deferred {
-		ids = append(ids, id)
-	}
-	slices.SortFunc(ids, func(x, y string) int {
-		dx, dy := b.deferred[x], b.deferred[y]
-		if dx.urgent != dy.urgent {
-			if dx.urgent {
-				return -1
-			}
-			return 1
-		}
-		return dx.since.Compare(dy.since)
-	})
-	b.mu.Unlock()
-	for _, id := range ids {
+	for _, id := range b.putOff.requests() {
 		if !b.flushRequest(ctx, id) {
 			return
 		}
@@ -144,18 +189,9 @@ func (b *Bot) flushDeferred(ctx context.Context) {
 // flushRequest shows the put-off messages of one request as the request is now. It
 // reports false when the budget has no room left.
 func (b *Bot) flushRequest(ctx context.Context, id string) bool {
-	unlock := b.lock(id)
+	unlock := b.locks.lock(id)
 	defer unlock()
-	b.mu.Lock()
-	var tss []string
-	urgent := false
-	if d := b.deferred[id]; d != nil {
-		for ts := range d.ts {
-			tss = append(tss, ts)
-		}
-		urgent = d.urgent
-	}
-	b.mu.Unlock()
+	tss, urgent := b.putOff.of(id)
 	if len(tss) == 0 {
 		return true
 	}
@@ -163,7 +199,7 @@ func (b *Bot) flushRequest(ctx context.Context, id string) bool {
 	switch {
 	case errors.Is(err, approvals.ErrNotFound):
 		for _, ts := range tss {
-			b.undefer(id, ts)
+			b.putOff.remove(id, ts)
 		}
 		return true
 	case err != nil:
@@ -183,7 +219,7 @@ func (b *Bot) flushRequest(ctx context.Context, id string) bool {
 	for _, ts := range tss {
 		render, keep, ok := b.editOf(r, ts, urgent)
 		if !ok {
-			b.undefer(id, ts)
+			b.putOff.remove(id, ts)
 			continue
 		}
 		if !b.slack.canEdit(keep) {
@@ -192,17 +228,13 @@ func (b *Bot) flushRequest(ctx context.Context, id string) bool {
 			}
 			return false
 		}
-		b.undefer(id, ts)
+		b.putOff.remove(id, ts)
 		if err := b.slack.edit(ctx, r.Channel, ts, render()); err != nil {
 			b.log.Error("edit put-off message", "request_id", id, "ts", ts, "err", err)
 		}
 	}
 	if urgent {
-		b.mu.Lock()
-		if d := b.deferred[id]; d != nil {
-			d.urgent = false
-		}
-		b.mu.Unlock()
+		b.putOff.calm(id)
 	}
 	return true
 }
@@ -226,7 +258,7 @@ func (b *Bot) resyncMessages(ctx context.Context) {
 	now, n := b.now(), 0
 	for _, r := range all {
 		if r.FinalReplyDue {
-			unlock := b.lock(r.ID)
+			unlock := b.locks.lock(r.ID)
 			if cur, err := b.svc.Get(ctx, r.ID); err == nil && cur.FinalReplyDue {
 				b.log.Info("posting a final reply the bot stopped before posting", "request_id", r.ID)
 				b.postFinalReply(ctx, cur)
@@ -236,11 +268,11 @@ func (b *Bot) resyncMessages(ctx context.Context) {
 		if r.MessageTS == "" || r.State.Final() && now.Sub(r.EndedAt) > resyncWindow {
 			continue
 		}
-		b.deferEdit(r.ID, r.MessageTS, false)
+		b.putOff.add(r.ID, r.MessageTS, false)
 		n++
 		for _, j := range r.Jobs {
 			if j.ThreadTS != "" && j.State.Final() {
-				b.deferEdit(r.ID, j.ThreadTS, false)
+				b.putOff.add(r.ID, j.ThreadTS, false)
 				n++
 			}
 		}

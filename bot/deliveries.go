@@ -3,10 +3,14 @@ package bot
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -41,66 +45,111 @@ const (
 // was not handled.
 var errDeliveryUnchecked = errors.New("delivery log unavailable")
 
-// claimHolder names one handling of one delivery in the shared log: unique to this process
-// and this delivery, so that a claim retried after its answer was lost is recognised as
-// this handling's, not taken for another replica's.
-func (b *Bot) claimHolder() string {
-	return fmt.Sprintf("%s-%d", b.instance, b.claims.Add(1))
+// deliveryGuard makes each Slack delivery (a trigger id, or a hash of the body) handled
+// once: Slack retries, duplicate envelopes and replays of a signed request are caught by
+// what this process has seen and, when a DeliveryLog is set, by claims in that log, which
+// every replica shares and which outlives a restart.
+type deliveryGuard struct {
+	log      DeliveryLog // nil: this process only
+	patience time.Duration
+	logger   *slog.Logger
+	now      func() time.Time
+	instance string        // names this process's claims in the shared log
+	claims   atomic.Uint64 // claims made, for unique holders
+
+	mu   sync.Mutex
+	seen map[string]time.Time // keys handled here, and when
 }
 
-// firstDelivery reports, within the ack, whether key (a trigger id, or a hash of the body)
-// is seen for the first time: Slack retries, duplicate envelopes and replays of a signed
-// request are handled once. What this process has seen answers at once; anything else is
-// claimed for holder in the shared DeliveryLog, so that a replay after a restart or to
-// another replica is caught too. An error means the log did not answer in time: the
-// delivery is then neither handled nor dropped, and claimLater decides.
-func (b *Bot) firstDelivery(key, holder string) (bool, error) {
+func newDeliveryGuard(log DeliveryLog, logger *slog.Logger, now func() time.Time) *deliveryGuard {
+	return &deliveryGuard{log: log, patience: defaultClaimPatience, logger: logger, now: now, instance: rand.Text(),
+		seen: map[string]time.Time{}}
+}
+
+// holder names one handling of one delivery in the shared log: unique to this process
+// and this delivery, so that a claim retried after its answer was lost is recognised as
+// this handling's, not taken for another replica's.
+func (g *deliveryGuard) holder() string {
+	return fmt.Sprintf("%s-%d", g.instance, g.claims.Add(1))
+}
+
+// first reports, within the ack, whether key is seen for the first time. What this
+// process has seen answers at once; anything else is claimed for holder in the shared
+// log. An error means the log did not answer in time: the delivery is then neither
+// handled nor dropped, and later decides.
+func (g *deliveryGuard) first(key, holder string) (bool, error) {
 	if key == "" {
 		return true, nil
 	}
-	if b.seenRecently(key) {
+	if g.seenRecently(key) {
 		return false, nil
 	}
-	if b.cfg.Deliveries == nil {
-		return b.remember(key), nil
+	if g.log == nil {
+		return g.remember(key), nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), claimInAck)
 	defer cancel()
-	first, err := b.cfg.Deliveries.Claim(ctx, key, holder)
+	first, err := g.log.Claim(ctx, key, holder)
 	if err != nil {
 		return false, fmt.Errorf("%w: %w", errDeliveryUnchecked, err)
 	}
 	// The shared log decides, not this process's memory: it may already hold key from a
 	// Slack retry that found this very claim.
-	b.remember(key)
+	g.remember(key)
 	return first, nil
 }
 
-// claimLater claims key for holder after the ack, retrying while the log does not answer,
-// for up to claimPatience. If it never answers the delivery is not handled and the
-// caller says so: a request made twice cannot be taken back, while a refusal only costs
-// the person a retry (and NATS trouble that keeps the log away keeps the request records
-// away too).
-func (b *Bot) claimLater(ctx context.Context, key, holder string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.claimPatience)
+// later claims key for holder after the ack, retrying while the log does not answer, for
+// up to patience. If it never answers the delivery is not handled and the caller says
+// so: a request made twice cannot be taken back, while a refusal only costs the person a
+// retry (and NATS trouble that keeps the log away keeps the request records away too).
+func (g *deliveryGuard) later(ctx context.Context, key, holder string) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.patience)
 	defer cancel()
 	for {
 		actx, acancel := context.WithTimeout(ctx, claimAttempt)
-		first, err := b.cfg.Deliveries.Claim(actx, key, holder)
+		first, err := g.log.Claim(actx, key, holder)
 		acancel()
 		if err == nil {
-			b.remember(key)
+			g.remember(key)
 			return first, nil
 		}
 		t := time.NewTimer(claimRetryEvery)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			b.log.Error("delivery not handled: the delivery log did not answer", "err", err)
+			g.logger.Error("delivery not handled: the delivery log did not answer", "err", err)
 			return false, fmt.Errorf("%w: %w", errDeliveryUnchecked, err)
 		case <-t.C:
 		}
 	}
+}
+
+func (g *deliveryGuard) seenRecently(key string) bool {
+	now := g.now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	at, ok := g.seen[key]
+	return ok && now.Sub(at) < dedupeFor
+}
+
+// remember records key as seen by this process; it reports false if it already was.
+func (g *deliveryGuard) remember(key string) bool {
+	now := g.now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if at, ok := g.seen[key]; ok && now.Sub(at) < dedupeFor {
+		return false
+	}
+	if len(g.seen) > 1024 {
+		for k, at := range g.seen {
+			if now.Sub(at) >= dedupeFor {
+				delete(g.seen, k)
+			}
+		}
+	}
+	g.seen[key] = now
+	return true
 }
 
 // uncheckedText tells a person their command or click was not acted on because the bot
@@ -110,46 +159,19 @@ func uncheckedText(outcome string) string {
 		outcome, "Please try again in a minute."), " ")
 }
 
-func (b *Bot) seenRecently(key string) bool {
-	now := b.now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	at, ok := b.seen[key]
-	return ok && now.Sub(at) < dedupeFor
-}
-
-// remember records key as seen by this process; it reports false if it already was.
-func (b *Bot) remember(key string) bool {
-	now := b.now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if at, ok := b.seen[key]; ok && now.Sub(at) < dedupeFor {
-		return false
-	}
-	if len(b.seen) > 1024 {
-		for k, at := range b.seen {
-			if now.Sub(at) >= dedupeFor {
-				delete(b.seen, k)
-			}
-		}
-	}
-	b.seen[key] = now
-	return true
-}
-
 // handleCommand is what both transports do with a slash command: handle it once, however
 // often Slack delivers it, and return the ack's body (nil: an empty ack). If the shared
 // log does not answer in the ack, the command waits for it after the ack and is answered
 // privately.
 func (b *Bot) handleCommand(sc slack.SlashCommand, key, retry string) json.RawMessage {
-	holder := b.claimHolder()
-	first, err := b.firstDelivery(key, holder)
+	holder := b.deliveries.holder()
+	first, err := b.deliveries.first(key, holder)
 	switch {
 	case err != nil:
 		b.log.Warn("delivery log slow: the command waits for it after the ack", "user", sc.UserID, "err", err)
 		who := invocation{User: sc.UserID, Channel: sc.ChannelID, TriggerID: sc.TriggerID, ResponseURL: sc.ResponseURL}
 		if serr := b.spawn(workDeferred, func(ctx context.Context) {
-			first, err := b.claimLater(ctx, key, holder)
+			first, err := b.deliveries.later(ctx, key, holder)
 			switch {
 			case err != nil:
 				b.m.commands.WithLabelValues(verbLabel(firstWord(sc.Text)), outcomeUnavailable).Inc()
@@ -181,14 +203,14 @@ func (b *Bot) handleInteraction(cb slack.InteractionCallback, key, retry string)
 	if cb.Type == slack.InteractionTypeBlockSuggestion {
 		return b.onInteraction(cb)
 	}
-	holder := b.claimHolder()
-	first, err := b.firstDelivery(key, holder)
+	holder := b.deliveries.holder()
+	first, err := b.deliveries.first(key, holder)
 	switch {
 	case err != nil && cb.Type == slack.InteractionTypeBlockActions:
 		b.log.Warn("delivery log slow: the click waits for it after the ack", "user", cb.User.ID, "err", err)
 		who := clicker(cb)
 		if serr := b.spawn(workDeferred, func(ctx context.Context) {
-			first, err := b.claimLater(ctx, key, holder)
+			first, err := b.deliveries.later(ctx, key, holder)
 			switch {
 			case err != nil:
 				b.tell(ctx, who, notice(uncheckedText("Your click changed nothing.")))

@@ -2,6 +2,8 @@ package bot
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -128,7 +130,7 @@ func TestReplayedClickIsHandledOnceAcrossReplicas(t *testing.T) {
 func TestUncheckableDeliveryIsRefusedClearly(t *testing.T) {
 	n := newNATSBus(t)
 	e := n.replica(t, newFakeSlack(t))
-	e.bot.claimPatience = time.Second
+	e.bot.deliveries.patience = time.Second
 	r, msg := e.submit("migrate web-01 to vc-west")
 	n.srv.Shutdown() // the bucket is now out of reach
 
@@ -149,5 +151,75 @@ func TestUncheckableDeliveryIsRefusedClearly(t *testing.T) {
 	}
 	if v := counterValue(e.bot.m.commands.WithLabelValues(VerbMigrate, outcomeUnavailable)); v != 1 {
 		t.Fatalf("xvm_commands_total{outcome=unavailable} = %v, want 1", v)
+	}
+}
+
+// claimFunc is a DeliveryLog made of a function: a log that fails, or answers for
+// another replica, without a NATS server to break.
+type claimFunc func(ctx context.Context, key, holder string) (bool, error)
+
+func (f claimFunc) Claim(ctx context.Context, key, holder string) (bool, error) {
+	return f(ctx, key, holder)
+}
+
+// What this process has handled answers at once, for as long as Slack may replay it.
+func TestDeliveryGuardRemembersWhatItHandled(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1764000000, 0)
+	g := newDeliveryGuard(nil, slog.New(slog.DiscardHandler), func() time.Time { return now })
+	for _, want := range []bool{true, false} {
+		if first, err := g.first("trig.1", g.holder()); err != nil || first != want {
+			t.Fatalf("first=%v err=%v, want %v", first, err, want)
+		}
+	}
+	if first, _ := g.first("", g.holder()); !first {
+		t.Fatal("a delivery without a key was taken for a repeat")
+	}
+	now = now.Add(dedupeFor)
+	if first, _ := g.first("trig.1", g.holder()); !first {
+		t.Fatal("a key older than the replay window still counts as seen")
+	}
+	if a, b := g.holder(), g.holder(); a == b {
+		t.Fatalf("two handlings share the holder %s", a)
+	}
+}
+
+// The shared log decides what this process has not seen; its answer is remembered, and a
+// log that does not answer leaves the delivery unchecked, not handled.
+func TestDeliveryGuardAsksTheSharedLog(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1764000000, 0)
+	var asked int
+	fails := 2
+	log := claimFunc(func(_ context.Context, key, _ string) (bool, error) {
+		asked++
+		if fails > 0 {
+			fails--
+			return false, errors.New("nats: timeout")
+		}
+		return key != "trig.other", nil
+	})
+	g := newDeliveryGuard(log, slog.New(slog.DiscardHandler), func() time.Time { return now })
+	if _, err := g.first("trig.1", "h1"); !errors.Is(err, errDeliveryUnchecked) {
+		t.Fatalf("a log that does not answer: %v", err)
+	}
+	// After the ack the claim is tried again until the log answers.
+	if first, err := g.later(t.Context(), "trig.1", "h1"); err != nil || !first {
+		t.Fatalf("claim after the ack: first=%v err=%v", first, err)
+	}
+	if first, err := g.first("trig.1", "h2"); err != nil || first || asked != 3 {
+		t.Fatalf("a handled delivery again: first=%v err=%v, log asked %d times, want 3", first, err, asked)
+	}
+	for _, holder := range []string{"h3", "h4"} {
+		if first, err := g.first("trig.other", holder); err != nil || first || asked != 4 {
+			t.Fatalf("a delivery another replica claimed: first=%v err=%v, log asked %d times, want 4", first, err, asked)
+		}
+	}
+
+	never := newDeliveryGuard(claimFunc(func(context.Context, string, string) (bool, error) { return false, errors.New("nats: no responders") }),
+		slog.New(slog.DiscardHandler), time.Now)
+	never.patience = time.Millisecond
+	if _, err := never.later(t.Context(), "trig.2", "h4"); !errors.Is(err, errDeliveryUnchecked) {
+		t.Fatalf("a log that never answers: %v", err)
 	}
 }

@@ -8,7 +8,17 @@
 // trusted from a payload), one queued job per VM once a request is approved, and the
 // progress, failures and final result of those jobs in the request's thread.
 //
-// The command grammar (grammar.go, help.go) and Block Kit rendering (render.go) are pure
-// functions; the transports, the Slack Web API wrapper (rate limits, metrics) and the
-// flows around them live in the other files.
+// The command grammar (grammar.go; its placement options are one table in options.go
+// that drives parsing, printing and help; help.go) and Block Kit rendering (render.go)
+// are pure functions; the transports, the Slack Web API wrapper (rate limits, metrics) and the
+// flows around them live in the other files. Request and job rules (how a job event
+// changes a request, who holds a move's way back) are methods of approvals: bot turns
+// Slack deliveries and job events into calls of them, and renders what they return.
+//
+// What the Bot remembers between deliveries is held by small parts, each owning its
+// state and lock: afterAck (work.go: the work pools, in-flight work, shutdown),
+// deliveryGuard (deliveries.go: each delivery handled once), editThrottle (throttle.go)
+// and putOffEdits (deferred.go: when a message is edited), keyLocks (keylock.go),
+// wizardViews (wizard.go), vcInfoCache (inventory.go), onceSet (once.go: notices said
+// once) and readiness (app.go).
 package bot

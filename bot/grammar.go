@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -47,9 +46,6 @@ const (
 	VerbStats    = "stats"
 	VerbHelp     = "help"
 )
-
-// Option keys, in the order Command.String writes them.
-var optionKeys = []string{"cluster", "host", "pool", "datastore", "folder", "network", "disk", "priority"}
 
 var (
 	diskFormats    = []string{"same", "thin", "thick", "eager"}
@@ -210,25 +206,20 @@ func parseMove(verb string, dir approvals.Direction, check bool, args []token) (
 			return c, usageErr(verb, fmt.Sprintf("unexpected %s: options look like key=value; quote names with spaces (\"web 01\") and list VMs with commas", quote(t.raw)))
 		}
 		k := strings.ToLower(key.text)
-		if n, ok := diskKey(k); ok {
-			// Keyed by the number, so that disk01= and disk1= are the same option.
-			if seen[fmt.Sprintf("disk%d=", n)] {
-				return c, usageErr(verb, fmt.Sprintf("option disk%d= is given twice", n))
-			}
-			seen[fmt.Sprintf("disk%d=", n)] = true
-			if err := c.setDisk(n, val); err != nil {
-				return c, err
-			}
-			continue
+		o, n, ok := lookupOption(k)
+		if !ok {
+			return c, usageErr(verb, fmt.Sprintf("unknown option %s%s", quote(key.text), suggest(k, optionKeys(), "=")))
 		}
-		if !slices.Contains(optionKeys, k) {
-			return c, usageErr(verb, fmt.Sprintf("unknown option %s%s", quote(key.text), suggest(k, optionKeys, "=")))
+		// A numbered option is keyed by its number, so that disk01= and disk1= are the same.
+		once := k + "="
+		if o.numbered {
+			once = fmt.Sprintf("%s%d=", o.key, n)
 		}
-		if seen[k+"="] {
-			return c, usageErr(verb, fmt.Sprintf("option %s= is given twice", k))
+		if seen[once] {
+			return c, usageErr(verb, fmt.Sprintf("option %s is given twice", once))
 		}
-		seen[k+"="] = true
-		if err := c.setOption(k, val); err != nil {
+		seen[once] = true
+		if err := c.setOption(o, k, n, val); err != nil {
 			return c, err
 		}
 	}
@@ -245,136 +236,6 @@ func parseMove(verb string, dir approvals.Direction, check bool, args []token) (
 		return c, usageErr(verb, fmt.Sprintf("source and target are both %s: cross vCenter moves need two vCenters", quote(c.To)))
 	}
 	return c, nil
-}
-
-// setOption validates and stores one key=value option.
-func (c *Command) setOption(key string, val token) error {
-	verb := c.Verb
-	if val.text == "" {
-		return usageErr(verb, fmt.Sprintf("option %s= needs a value", key))
-	}
-	if key != "network" {
-		if val.index(',') >= 0 {
-			return usageErr(verb, fmt.Sprintf("option %s=%s takes one value; quote names that contain a comma", key, val.raw))
-		}
-		if val.index('=') >= 0 {
-			return usageErr(verb, fmt.Sprintf("option %s=%s: unexpected \"=\" in the value; quote it if it is part of the name", key, val.raw))
-		}
-	}
-	p := &c.Placement
-	switch key {
-	case "cluster":
-		p.Cluster = val.text
-	case "host":
-		p.Host = val.text
-	case "pool":
-		p.Pool = val.text
-	case "datastore":
-		p.Datastore = val.text
-	case "folder":
-		p.Folder = val.text
-	case "disk":
-		v := strings.ToLower(val.text)
-		if !slices.Contains(diskFormats, v) {
-			return usageErr(verb, fmt.Sprintf("disk=%s is not a disk format: use same, thin, thick or eager%s", val.text, suggest(v, diskFormats, "")))
-		}
-		p.DiskFormat = v
-	case "priority":
-		v := strings.ToLower(val.text)
-		if !slices.Contains(priorities, v) {
-			return usageErr(verb, fmt.Sprintf("priority=%s is not a priority: use default or high", val.text))
-		}
-		p.Priority = v
-	case "network":
-		nets, err := parseNetworks(verb, val)
-		if err != nil {
-			return err
-		}
-		p.Networks = nets
-	}
-	return nil
-}
-
-// maxDiskNumber is the highest N of a diskN= option: a VM has at most 64 virtual disks
-// on its SCSI controllers, and "Hard disk N" counts them from 1.
-const maxDiskNumber = 64
-
-// diskKey reads the N of a diskN= option key ("disk2" → 2).
-func diskKey(k string) (int, bool) {
-	digits, ok := strings.CutPrefix(k, "disk")
-	if !ok || digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
-		return 0, false
-	}
-	n, err := strconv.Atoi(digits)
-	return n, err == nil
-}
-
-// setDisk reads diskN=<datastore>[:<format>] or diskN=<format>: "Hard disk N" of each VM
-// goes to its own datastore and/or in its own format (the wizard's "Configure per disk").
-func (c *Command) setDisk(n int, val token) error {
-	verb, key := c.Verb, fmt.Sprintf("disk%d", n)
-	if n < 1 || n > maxDiskNumber {
-		return usageErr(verb, fmt.Sprintf("option %s= names no disk: disks are numbered as in \"Hard disk N\", from 1 to %d", key, maxDiskNumber))
-	}
-	if val.text == "" {
-		return usageErr(verb, fmt.Sprintf("option %s= needs a datastore, a format, or <datastore>:<format>", key))
-	}
-	if val.index(',') >= 0 || val.index('=') >= 0 {
-		return usageErr(verb, fmt.Sprintf("option %s=%s takes one datastore and one format: %s=<datastore>[:<format>]; quote names that contain \",\" or \"=\"", key, val.raw, key))
-	}
-	d := approvals.DiskPlacement{Disk: n}
-	ds, format, found := val.cut(':')
-	switch {
-	case found:
-		d.Datastore, d.DiskFormat = ds.text, strings.ToLower(format.text)
-		if format.text == "" && ds.text == "" {
-			return usageErr(verb, fmt.Sprintf("option %s= needs a datastore, a format, or <datastore>:<format>", key))
-		}
-	case slices.Contains(diskFormats, strings.ToLower(val.text)) && !val.quoted[0]:
-		d.DiskFormat = strings.ToLower(val.text)
-	default:
-		d.Datastore = val.text
-	}
-	if format.index(':') >= 0 {
-		return usageErr(verb, fmt.Sprintf("%s=%s has too many parts; quote a datastore that contains \":\"", key, val.raw))
-	}
-	if d.DiskFormat != "" && !slices.Contains(diskFormats, d.DiskFormat) {
-		return usageErr(verb, fmt.Sprintf("%s=%s: %s is not a disk format: use same, thin, thick or eager%s", key, val.raw, quote(format.text), suggest(d.DiskFormat, diskFormats, "")))
-	}
-	c.Placement.Disks = append(c.Placement.Disks, d)
-	return nil
-}
-
-// parseNetworks reads network=<dst> or network=<src>:<dst>[,<src>:<dst>…].
-func parseNetworks(verb string, val token) ([]approvals.NetworkMapping, error) {
-	parts := val.split(',')
-	if len(parts) == 1 && parts[0].index(':') < 0 {
-		if val.index('=') >= 0 {
-			return nil, usageErr(verb, fmt.Sprintf("network=%s: unexpected \"=\" in the portgroup; quote it if it is part of the name", val.raw))
-		}
-		return []approvals.NetworkMapping{{Target: val.text}}, nil
-	}
-	var out []approvals.NetworkMapping
-	mapped := map[string]bool{}
-	for _, part := range parts {
-		src, dst, ok := part.cut(':')
-		switch {
-		case part.text == "":
-			return nil, usageErr(verb, fmt.Sprintf("network=%s has an empty mapping", val.raw))
-		case !ok:
-			return nil, usageErr(verb, fmt.Sprintf("network mapping %s needs a source and a target: <src-pg>:<dst-pg>", quote(part.text)))
-		case src.text == "" || dst.text == "":
-			return nil, usageErr(verb, fmt.Sprintf("network mapping %s needs a source and a target: <src-pg>:<dst-pg>", quote(part.text)))
-		case dst.index(':') >= 0 || src.index('=') >= 0 || dst.index('=') >= 0:
-			return nil, usageErr(verb, fmt.Sprintf("network mapping %s has too many parts; quote portgroups that contain \":\" or \"=\"", quote(part.text)))
-		}
-		if mapped[src.text] {
-			return nil, usageErr(verb, fmt.Sprintf("network source %s is mapped twice", quote(src.text)))
-		}
-		mapped[src.text] = true
-		out = append(out, approvals.NetworkMapping{Source: src.text, Target: dst.text})
-	}
-	return out, nil
 }
 
 // String returns the command as Slack would send it after "/xvm": parsing it gives back c.
@@ -398,40 +259,7 @@ func (c Command) String() string {
 		if c.To != "" {
 			w = append(w, "to", quoteValue(c.To))
 		}
-		p := c.Placement
-		for _, kv := range [][2]string{{"cluster", p.Cluster}, {"host", p.Host}, {"pool", p.Pool}, {"datastore", p.Datastore}, {"folder", p.Folder}} {
-			if kv[1] != "" {
-				w = append(w, kv[0]+"="+quoteValue(kv[1]))
-			}
-		}
-		if len(p.Networks) > 0 {
-			maps := make([]string, len(p.Networks))
-			for i, m := range p.Networks {
-				maps[i] = quoteValue(m.Target)
-				if m.Source != "" {
-					maps[i] = quoteValue(m.Source) + ":" + maps[i]
-				}
-			}
-			w = append(w, "network="+strings.Join(maps, ","))
-		}
-		if p.DiskFormat != "" {
-			w = append(w, "disk="+p.DiskFormat)
-		}
-		for _, d := range p.Disks {
-			v := quoteValue(d.Datastore)
-			switch {
-			case d.Datastore == "":
-				v = d.DiskFormat
-			case d.DiskFormat != "":
-				v += ":" + d.DiskFormat
-			case slices.Contains(diskFormats, strings.ToLower(d.Datastore)):
-				v += ":" // a datastore named like a format, not the format
-			}
-			w = append(w, fmt.Sprintf("disk%d=%s", d.Disk, v))
-		}
-		if p.Priority != "" {
-			w = append(w, "priority="+p.Priority)
-		}
+		w = append(w, placementWords(c.Placement)...)
 	default:
 		if c.Arg != "" {
 			w = append(w, quoteValue(c.Arg))

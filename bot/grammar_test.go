@@ -219,7 +219,7 @@ func TestUsage(t *testing.T) {
 	if Usage("nonsense") != all {
 		t.Error("Usage of an unknown verb should be the whole help")
 	}
-	for _, k := range optionKeys {
+	for _, k := range optionKeys() {
 		if !strings.Contains(all, k+"=") {
 			t.Errorf("help does not explain option %s=", k)
 		}
@@ -273,4 +273,52 @@ func FuzzParseCommand(f *testing.F) {
 			t.Fatalf("round trip of %q through %q:\n got %#v\nwant %#v", in, c.String(), again, c)
 		}
 	})
+}
+
+// Every placement option of the table is parsed, written back by Command.String and
+// explained by the help, and each sets its own part of the placement.
+func TestEveryPlacementOptionParsesPrintsAndIsExplained(t *testing.T) {
+	samples := map[string]string{ // one typed value per option; a new option needs one
+		"cluster": `cluster="prod 01"`, "host": "host=esx-12", "pool": "pool=web", "datastore": "datastore=ssd-01",
+		"folder": `folder="migrated/web apps"`, "network": "network=a:b,c:d", "disk": "disk=thin",
+		"disk<N>": "disk2=ssd-02:eager", "priority": "priority=high",
+	}
+	help := Usage(VerbMigrate)
+	seen := map[string]bool{}
+	for i, o := range placementOptions {
+		name := o.key
+		if o.numbered {
+			name += "<N>"
+		}
+		typed, ok := samples[name]
+		if !ok {
+			t.Errorf("option %s has no sample here", name)
+			continue
+		}
+		c, err := ParseCommand("migrate web-01 to vc-west " + typed)
+		if err != nil {
+			t.Errorf("%s: %v", typed, err)
+			continue
+		}
+		if reflect.DeepEqual(c.Placement, approvals.Placement{}) {
+			t.Errorf("%s sets nothing", typed)
+		}
+		for j, other := range placementOptions {
+			if got := other.words(c.Placement); (i == j) != (len(got) > 0) {
+				t.Errorf("%s: option %d writes %q", typed, j, got)
+			}
+		}
+		if got := strings.Join(o.words(c.Placement), " "); got != typed {
+			t.Errorf("%s is written back as %s", typed, got)
+		}
+		if !strings.Contains(help, name+"=") {
+			t.Errorf("the help does not explain %s=", name)
+		}
+		seen[name] = true
+	}
+	for name := range samples {
+		if !seen[name] {
+			t.Errorf("sample of %s, which is no option", name)
+		}
+	}
 }

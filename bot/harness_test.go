@@ -449,7 +449,7 @@ func newEnvOn(t *testing.T, fs *fakeSlack, store approvals.Store, opts ...envOpt
 	}
 	e.bot = b
 	e.http = httptest.NewServer(b.Handler())
-	t.Cleanup(func() { e.http.Close(); b.work.Wait() })
+	t.Cleanup(func() { e.http.Close(); b.tasks.wait() })
 	return e
 }
 
@@ -461,7 +461,7 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // settle waits for all work started by the requests sent so far.
-func (e *env) settle() { e.bot.work.Wait() }
+func (e *env) settle() { e.bot.tasks.wait() }
 
 // sign signs body the way Slack does: v0=hex(HMAC-SHA256(secret, "v0:<ts>:<body>")).
 func sign(secret string, ts time.Time, body string) http.Header {
@@ -597,4 +597,19 @@ func counterValue(c prometheus.Counter) float64 {
 		return -1
 	}
 	return m.GetCounter().GetValue()
+}
+
+// forge rewrites a stored request as someone who can write the request store could,
+// bypassing every rule of approvals.
+func (e *env) forge(id string, fn func(r *approvals.Request)) {
+	e.t.Helper()
+	ctx := context.Background()
+	r, rev, err := e.svc.Store().Get(ctx, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	fn(r)
+	if _, err := e.svc.Store().Update(ctx, r, rev); err != nil {
+		e.t.Fatal(err)
+	}
 }

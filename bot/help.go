@@ -58,19 +58,6 @@ var commands = []commandDef{
 	{Verb: VerbHelp, Usage: "help [command]", Description: "Show this help, or the usage of one command.", Examples: []string{"help", "help migrate"}},
 }
 
-// optionHelp explains the placement options, one line each.
-var optionHelp = [][2]string{
-	{"cluster=<name> | host=<name>", "target compute resource"},
-	{"pool=<name>", "target resource pool"},
-	{"datastore=<name>", "target datastore, or datastore cluster"},
-	{"folder=<path>", "target VM folder"},
-	{"network=<dst-pg>", "target portgroup for every NIC"},
-	{"network=<src-pg>:<dst-pg>[,…]", "target portgroup per source portgroup"},
-	{"disk=same|thin|thick|eager", "disk format (default: same as source)"},
-	{"disk<N>=<ds>[:<format>]", "\"Hard disk N\" on its own datastore and/or format"},
-	{"priority=default|high", "vMotion priority"},
-}
-
 func lookupCommand(verb string) *commandDef {
 	for i := range commands {
 		if commands[i].Verb == verb {
@@ -128,11 +115,12 @@ func helpText() string {
 
 func writeOptions(b *strings.Builder) {
 	b.WriteString("Options:\n")
+	lines := optionHelp()
 	width := 0
-	for _, o := range optionHelp {
+	for _, o := range lines {
 		width = max(width, len([]rune(o[0])))
 	}
-	for _, o := range optionHelp {
+	for _, o := range lines {
 		fmt.Fprintf(b, "  %s%s  %s\n", o[0], strings.Repeat(" ", width-len([]rune(o[0]))), o[1])
 	}
 }

@@ -108,31 +108,46 @@ type vcInfo struct {
 
 const vcInfoFor = 5 * time.Minute
 
-// vcenterInfos returns every configured vCenter's endpoint, from the cache when fresh
-// unless fresh is set, asking all of them in parallel within ctx.
-func (b *Bot) vcenterInfos(ctx context.Context, fresh bool) []vcInfo {
-	names := b.planner.Names()
+// vcInfoCache remembers what each configured vCenter last said of itself, so that the
+// wizard opens without asking every vCenter again.
+type vcInfoCache struct {
+	vcs planner
+	now func() time.Time
+
+	mu    sync.Mutex
+	infos map[string]vcInfo // vCenter name → what was last learnt of it
+}
+
+func newVCInfoCache(vcs planner, now func() time.Time) *vcInfoCache {
+	return &vcInfoCache{vcs: vcs, now: now, infos: map[string]vcInfo{}}
+}
+
+// get returns every configured vCenter's endpoint, from the cache when fresh unless fresh
+// is set, asking all the others in parallel within ctx. A vCenter that does not answer in
+// time is shown as it was last known, if it was.
+func (c *vcInfoCache) get(ctx context.Context, fresh bool) []vcInfo {
+	names := c.vcs.Names()
 	out := make([]vcInfo, len(names))
 	var wg sync.WaitGroup
 	for i, name := range names {
-		b.mu.Lock()
-		c, ok := b.infos[name]
-		b.mu.Unlock()
-		if ok && !fresh && b.now().Sub(c.at) < vcInfoFor && c.err == nil {
-			out[i] = c
+		c.mu.Lock()
+		known, ok := c.infos[name]
+		c.mu.Unlock()
+		if ok && !fresh && c.now().Sub(known.at) < vcInfoFor && known.err == nil {
+			out[i] = known
 			continue
 		}
 		wg.Go(func() {
-			ep, err := b.planner.Info(ctx, name)
+			ep, err := c.vcs.Info(ctx, name)
 			ep.Name = name
-			got := vcInfo{ep: ep, err: err, at: b.now()}
+			got := vcInfo{ep: ep, err: err, at: c.now()}
 			if err != nil && ctx.Err() != nil && ok {
-				got = c // timed out: what we knew beats nothing
+				got = known // timed out: what we knew beats nothing
 			}
 			out[i] = got
-			b.mu.Lock()
-			b.infos[name] = got
-			b.mu.Unlock()
+			c.mu.Lock()
+			c.infos[name] = got
+			c.mu.Unlock()
 		})
 	}
 	wg.Wait()

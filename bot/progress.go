@@ -31,9 +31,9 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 		log.Debug("event ignored")
 		return nil
 	}
-	unlock := b.lock(e.RequestID)
+	unlock := b.locks.lock(e.RequestID)
 	defer unlock()
-	if e.Type == events.EventProgress && e.Message == "" && b.betweenEdits(e.JobID) {
+	if e.Type == events.EventProgress && e.Message == "" && b.edits.idle(e.JobID) {
 		// Nothing would be shown: storing the percentage would cost a read and a write of
 		// the whole request record per event (a wave sends hundreds a minute). The next
 		// event due for an edit stores its own.
@@ -48,60 +48,11 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 	if e.Type == events.EventStarted {
 		posted = b.postProgressFirst(ctx, e, state, now)
 	}
-	var before approvals.State
-	r, err := b.svc.Update(ctx, e.RequestID, func(r *approvals.Request) error {
-		before = r.State
-		if r.State == approvals.StateApproved {
-			// The jobs evidently went out before the queued mark was stored.
-			if err := r.MarkQueued(now); err != nil {
-				return err
-			}
-		}
-		changed, err := r.UpdateJob(e.JobID, state, e.Progress, failureText(e), now)
-		if err != nil {
-			return err
-		}
-		j := r.Job(e.JobID)
-		if posted != "" && j.ThreadTS == "" {
-			j.ThreadTS, changed = posted, true
-		}
-		if j.State == approvals.StateRunning {
-			// What the worker says while a move runs (a retry, a cancel vCenter refused)
-			// stays on the job's message until the next start or the end.
-			note := j.Note
-			switch e.Type {
-			case events.EventProgress:
-				if e.Message != "" {
-					note = e.Message
-				}
-			case events.EventStarted:
-				note = ""
-			}
-			if note != j.Note {
-				j.Note, changed = note, true
-			}
-		}
-		if e.Origin != nil && j.Origin == nil {
-			// A move that ended otherwise than planned may still have moved the VM: its
-			// origin is kept whatever else the record refuses, so undo can take it back.
-			j.Origin, changed = originOf(e.Origin), true
-		}
-		if !changed {
-			return errAlreadyDone
-		}
-		switch {
-		case e.Type == events.EventFailed && j.State == approvals.StateFailed:
-			j.Fault, j.Hint = stepAndFault(e), e.Hint
-		case e.Type == events.EventSucceeded && j.State == approvals.StateSucceeded:
-			j.Warning = e.Warning
-		}
-		if r.State.Final() && !before.Final() {
-			r.FinalReplyDue = true
-		}
-		return nil
-	})
+	rep := reportOf(e, state)
+	rep.Shown = posted
+	r, before, err := b.svc.ApplyReport(ctx, e.RequestID, rep)
 	switch {
-	case errors.Is(err, errAlreadyDone):
+	case errors.Is(err, approvals.ErrUnchanged):
 		log.Debug("event already applied")
 		if r != nil && r.FinalReplyDue {
 			// Applied before, but the bot stopped before the final reply was posted.
@@ -129,20 +80,20 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 		if err != nil {
 			return fmt.Errorf("post progress of job %s: %w", j.ID, err)
 		}
-		b.markEdited(ts)
+		b.edits.markEdited(ts)
 		if stored := b.storeThreadTS(ctx, r.ID, e.JobID, ts); stored != nil {
 			r = stored
 		}
 		j = r.Job(e.JobID)
 		j.ThreadTS = ts
-	} else if j.ThreadTS != posted && (final || b.dueForEdit(j.ThreadTS)) {
+	} else if j.ThreadTS != posted && (final || b.edits.due(j.ThreadTS)) {
 		b.show(ctx, r, j.ThreadTS, false)
 	}
 	if final {
-		b.forgetEdits(j.ThreadTS)
-		b.forgetRunning(j.ID)
+		b.edits.forget(j.ThreadTS)
+		b.edits.ended(j.ID)
 	} else if j.State == approvals.StateRunning {
-		b.rememberRunning(j.ID, runningJob{threadTS: j.ThreadTS, parentTS: r.MessageTS})
+		b.edits.started(j.ID, runningJob{threadTS: j.ThreadTS, parentTS: r.MessageTS})
 	}
 
 	if e.Type == events.EventFailed {
@@ -156,15 +107,15 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 	switch {
 	case r.State != before:
 		b.refreshParent(ctx, r)
-		b.markEdited(r.MessageTS)
-	case final || b.dueForEdit(r.MessageTS):
+		b.edits.markEdited(r.MessageTS)
+	case final || b.edits.due(r.MessageTS):
 		b.show(ctx, r, r.MessageTS, false)
-		b.markEdited(r.MessageTS)
+		b.edits.markEdited(r.MessageTS)
 	}
 	if r.State.Final() && !before.Final() {
-		b.forgetEdits(r.MessageTS)
+		b.edits.forget(r.MessageTS)
 		for _, jj := range r.Jobs {
-			b.forgetRunning(jj.ID)
+			b.edits.ended(jj.ID)
 		}
 		log.Info("request finished", "state", r.State)
 	}
@@ -187,13 +138,7 @@ func (b *Bot) postFinalReply(ctx context.Context, r *approvals.Request) {
 		log.Error("post final reply; will try again", "err", err)
 		return
 	}
-	if _, err := b.svc.Update(ctx, r.ID, func(r *approvals.Request) error {
-		if !r.FinalReplyDue {
-			return errAlreadyDone
-		}
-		r.FinalReplyDue = false
-		return nil
-	}); err != nil && !errors.Is(err, errAlreadyDone) {
+	if err := b.svc.FinalReplyPosted(ctx, r.ID); err != nil && !errors.Is(err, approvals.ErrUnchanged) {
 		log.Error("record final reply posted", "err", err)
 	}
 }
@@ -209,7 +154,7 @@ func (b *Bot) postProgressFirst(ctx context.Context, e events.Event, state appro
 	if j := r.Job(e.JobID); j == nil || j.ThreadTS != "" {
 		return ""
 	}
-	if changed, err := r.UpdateJob(e.JobID, state, e.Progress, failureText(e), now); err != nil || !changed {
+	if changed, err := r.ApplyReport(reportOf(e, state), now); err != nil || !changed {
 		return ""
 	}
 	ts, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderJobProgress(r, r.Job(e.JobID))))
@@ -217,7 +162,7 @@ func (b *Bot) postProgressFirst(ctx context.Context, e events.Event, state appro
 		b.log.Warn("post progress message; will post after storing the event", "job_id", e.JobID, "err", err)
 		return ""
 	}
-	b.markEdited(ts)
+	b.edits.markEdited(ts)
 	return ts
 }
 
@@ -238,12 +183,7 @@ func (b *Bot) onRefused(ctx context.Context, e events.Event, log *slog.Logger) e
 	if err != nil {
 		return fmt.Errorf("read request %s: %w", e.RequestID, err)
 	}
-	key := "refused|" + r.ID + "|" + e.VM + "|" + e.Fault
-	b.mu.Lock()
-	first := !b.forged[key]
-	b.forged[key] = true
-	b.mu.Unlock()
-	if !first || r.MessageTS == "" {
+	if !b.said.first("refused|"+r.ID+"|"+e.VM+"|"+e.Fault) || r.MessageTS == "" {
 		return nil
 	}
 	text := fmt.Sprintf("⛔ A worker refused a job for %s (job %s): %s. Nothing was moved.", vmCode(e.VM), escapeText(e.JobID), escapeText(e.Error))
@@ -258,17 +198,11 @@ func (b *Bot) onRefused(ctx context.Context, e events.Event, log *slog.Logger) e
 
 // noteJob shows what a queued job waits for (a closed change window) in its thread message.
 func (b *Bot) noteJob(ctx context.Context, e events.Event) error {
-	unlock := b.lock(e.RequestID)
+	unlock := b.locks.lock(e.RequestID)
 	defer unlock()
-	r, err := b.svc.Update(ctx, e.RequestID, func(r *approvals.Request) error {
-		changed, err := r.NoteJob(e.JobID, e.Message)
-		if err == nil && !changed {
-			return errAlreadyDone
-		}
-		return err
-	})
+	r, err := b.svc.NoteJob(ctx, e.RequestID, e.JobID, e.Message)
 	switch {
-	case errors.Is(err, errAlreadyDone), errors.Is(err, approvals.ErrNotFound):
+	case errors.Is(err, approvals.ErrUnchanged), errors.Is(err, approvals.ErrNotFound):
 		return nil
 	case err != nil && r != nil:
 		return nil
@@ -291,14 +225,8 @@ func (b *Bot) noteJob(ctx context.Context, e events.Event) error {
 // storeThreadTS records ts as the progress message of job unless it has one already, and
 // returns the request as stored (nil if it could not be read).
 func (b *Bot) storeThreadTS(ctx context.Context, id, job, ts string) *approvals.Request {
-	stored, err := b.svc.Update(ctx, id, func(r *approvals.Request) error {
-		if j := r.Job(job); j != nil && j.ThreadTS == "" {
-			j.ThreadTS = ts
-			return nil
-		}
-		return errAlreadyDone
-	})
-	if err != nil && !errors.Is(err, errAlreadyDone) {
+	stored, err := b.svc.RecordJobMessage(ctx, id, job, ts)
+	if err != nil && !errors.Is(err, approvals.ErrUnchanged) {
 		b.log.Error("store progress message ts", "request_id", id, "job_id", job, "err", err)
 	}
 	return stored
@@ -314,6 +242,22 @@ func originOf(p *events.Placement) *approvals.Origin {
 		o.Disks = append(o.Disks, approvals.DiskPlacement{Disk: d.Disk, Datastore: d.Datastore, DiskFormat: d.DiskFormat})
 	}
 	return o
+}
+
+// reportOf is what event e, which reports state, says to the request record.
+func reportOf(e events.Event, state approvals.State) approvals.Report {
+	rep := approvals.Report{Job: e.JobID, State: state, Started: e.Type == events.EventStarted, Progress: e.Progress,
+		Error: failureText(e), Hint: e.Hint, Warning: e.Warning}
+	if e.Type == events.EventProgress {
+		rep.Note = e.Message
+	}
+	if e.Type == events.EventFailed {
+		rep.Fault = stepAndFault(e)
+	}
+	if e.Origin != nil {
+		rep.Origin = originOf(e.Origin)
+	}
+	return rep
 }
 
 // jobStateOf maps an event to the job state it reports. Queued events carry nothing to
@@ -350,73 +294,4 @@ func failureText(e events.Event) string {
 		return e.Message
 	}
 	return e.Error
-}
-
-// dueForEdit reports whether the message at ts may be edited now, and if so records the edit.
-func (b *Bot) dueForEdit(ts string) bool {
-	if ts == "" {
-		return false
-	}
-	if b.cfg.ProgressInterval < 0 {
-		return true
-	}
-	now := b.now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.editDueLocked(ts, now) {
-		return false
-	}
-	b.edited[ts] = now
-	return true
-}
-
-func (b *Bot) editDueLocked(ts string, now time.Time) bool {
-	last, ok := b.edited[ts]
-	return !ok || now.Sub(last) >= b.cfg.ProgressInterval
-}
-
-// runningJob is what the bot knows of a job it has seen running: the messages a progress
-// event would edit.
-type runningJob struct{ threadTS, parentTS string }
-
-// betweenEdits reports whether a progress event of job would change nothing the bot
-// shows: the job is known to run, and neither its progress message nor the request
-// message is due for an edit.
-func (b *Bot) betweenEdits(job string) bool {
-	if b.cfg.ProgressInterval < 0 {
-		return false
-	}
-	now := b.now()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	k, ok := b.running[job]
-	return ok && k.threadTS != "" && k.parentTS != "" &&
-		!b.editDueLocked(k.threadTS, now) && !b.editDueLocked(k.parentTS, now)
-}
-
-func (b *Bot) rememberRunning(job string, k runningJob) {
-	b.mu.Lock()
-	b.running[job] = k
-	b.mu.Unlock()
-}
-
-func (b *Bot) forgetRunning(job string) {
-	b.mu.Lock()
-	delete(b.running, job)
-	b.mu.Unlock()
-}
-
-func (b *Bot) markEdited(ts string) {
-	if ts == "" {
-		return
-	}
-	b.mu.Lock()
-	b.edited[ts] = b.now()
-	b.mu.Unlock()
-}
-
-func (b *Bot) forgetEdits(ts string) {
-	b.mu.Lock()
-	delete(b.edited, ts)
-	b.mu.Unlock()
 }

@@ -221,7 +221,7 @@ func TestEditBudgetPutsOffProgressAndLosesNothing(t *testing.T) {
 	if budget := editBurst + 1 + int(elapsed.Seconds()*perMinute/60); sent > budget {
 		t.Fatalf("%d edits sent in %v; the budget allows %d", sent, elapsed, budget)
 	}
-	if e.bot.deferredCount() == 0 {
+	if e.bot.putOff.count() == 0 {
 		t.Fatalf("no edit was put off after %d sent in %v: the budget was not reached", sent, elapsed)
 	}
 
@@ -234,9 +234,9 @@ func TestEditBudgetPutsOffProgressAndLosesNothing(t *testing.T) {
 
 	// What was put off reaches Slack at the budget's pace, each message with its job's end.
 	deadline := time.Now().Add(30 * time.Second)
-	for e.bot.deferredCount() > 0 {
+	for e.bot.putOff.count() > 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d edits still put off after 30s", e.bot.deferredCount())
+			t.Fatalf("%d edits still put off after 30s", e.bot.putOff.count())
 		}
 		e.bot.flushDeferred(context.Background())
 		time.Sleep(20 * time.Millisecond)
@@ -291,13 +291,13 @@ func TestSpentEditBudgetHoldsUpNoApproval(t *testing.T) {
 		t.Fatalf("the approved request still offers %v", acts)
 	}
 	progressTS := e.get(other.ID).Jobs[0].ThreadTS
-	if e.bot.deferredCount() == 0 || strings.Contains(e.slack.message(progressTS).words(), "80") {
+	if e.bot.putOff.count() == 0 || strings.Contains(e.slack.message(progressTS).words(), "80") {
 		t.Fatalf("the percentage went out before the approval with room for one edit")
 	}
 	e.bot.slack.edits = nil
 	e.bot.flushDeferred(context.Background())
-	if e.bot.deferredCount() != 0 || !strings.Contains(e.slack.message(progressTS).words(), "80") {
-		t.Fatalf("%d edits still put off with no budget", e.bot.deferredCount())
+	if e.bot.putOff.count() != 0 || !strings.Contains(e.slack.message(progressTS).words(), "80") {
+		t.Fatalf("%d edits still put off with no budget", e.bot.putOff.count())
 	}
 }
 
@@ -313,7 +313,7 @@ func TestPutOffEditsSurviveARestart(t *testing.T) {
 	e.handle(event(r, 0, events.EventSucceeded, 100))
 	progressTS := e.get(r.ID).Jobs[0].ThreadTS
 	done := stateWord(approvals.StateSucceeded)
-	if e.bot.deferredCount() == 0 || strings.Contains(e.slack.message(progressTS).words(), done) {
+	if e.bot.putOff.count() == 0 || strings.Contains(e.slack.message(progressTS).words(), done) {
 		t.Fatalf("the end was not put off with the budget spent")
 	}
 
@@ -328,8 +328,8 @@ func TestPutOffEditsSurviveARestart(t *testing.T) {
 	if w := e.slack.message(progressTS).words(); !strings.Contains(w, done) {
 		t.Fatalf("after the restart web-01's message still shows:\n%s", w)
 	}
-	if again.deferredCount() != 0 {
-		t.Fatalf("%d edits left with no budget", again.deferredCount())
+	if again.putOff.count() != 0 {
+		t.Fatalf("%d edits left with no budget", again.putOff.count())
 	}
 }
 

@@ -68,7 +68,7 @@ func TestLogsNeverCarryTokens(t *testing.T) {
 	e.bot = b
 	e.http.Close()
 	e.http = httptest.NewServer(b.Handler())
-	t.Cleanup(func() { e.http.Close(); b.work.Wait() })
+	t.Cleanup(func() { e.http.Close(); b.tasks.wait() })
 	r, msg := e.submit("migrate web-01 to vc-west")
 	e.click(stranger, msg.TS, ActionApprove, r.ID)
 	e.click(approver, msg.TS, ActionApprove, r.ID)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -38,9 +39,45 @@ const (
 	minQueryOther = 0
 
 	maxWizardNetworks = 20
+	maxOpenViews      = 1024 // views counted before those never submitted are forgotten
 	wizardPlanTimeout = 20 * time.Second
 	wizardOpenTimeout = 1500 * time.Millisecond
 )
+
+// wizardViews counts the changes of each open wizard view, so that only the newest is
+// rendered: each change carries the whole state of the view, and an older one finishing
+// late must not undo a newer one.
+type wizardViews struct {
+	mu  sync.Mutex
+	seq map[string]uint64 // view id → changes seen
+}
+
+func newWizardViews() *wizardViews { return &wizardViews{seq: map[string]uint64{}} }
+
+// changed counts a change of view id and returns its number.
+func (w *wizardViews) changed(id string) uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.seq) > maxOpenViews { // views closed without a submission
+		clear(w.seq)
+	}
+	w.seq[id]++
+	return w.seq[id]
+}
+
+// latest reports whether change seq is the newest of view id.
+func (w *wizardViews) latest(id string, seq uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seq[id] == seq
+}
+
+// closed forgets view id: it was submitted.
+func (w *wizardViews) closed(id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.seq, id)
+}
 
 // wizardState is everything the wizard view shows; it is rebuilt from the view's state on
 // every change, so the modal itself is the only place it lives.
@@ -190,7 +227,7 @@ func valueOption(v string) *slack.OptionBlockObject {
 // openWizard opens the modal for a migrate, import or check typed without arguments.
 func (b *Bot) openWizard(ctx context.Context, cmd Command, who invocation) string {
 	ictx, cancel := context.WithTimeout(ctx, wizardOpenTimeout)
-	infos := b.vcenterInfos(ictx, false)
+	infos := b.vcInfos.get(ictx, false)
 	cancel()
 	ws := wizardState{Direction: cmd.Direction, Check: cmd.Check, Channel: who.Channel, Home: b.planner.Home()}
 	for _, in := range infos {
@@ -248,17 +285,11 @@ func (b *Bot) onWizardAction(cb slack.InteractionCallback) {
 	}
 	// Counted only once the update is queued: a refused change must not make an older,
 	// queued update of the same view think it is stale.
-	b.mu.Lock()
-	if len(b.viewSeq) > 1024 { // views closed without a submission
-		clear(b.viewSeq)
-	}
-	b.viewSeq[view.ID]++
-	seq := b.viewSeq[view.ID]
-	b.mu.Unlock()
+	seq := b.views.changed(view.ID)
 	slot.submit(task{what: workWizardUpdate, fn: func(ctx context.Context) {
 		ws := b.wizardStateOf(view)
 		ictx, cancel := context.WithTimeout(ctx, wizardOpenTimeout)
-		for _, in := range b.vcenterInfos(ictx, false) {
+		for _, in := range b.vcInfos.get(ictx, false) {
 			ws.VCenters = append(ws.VCenters, in.ep)
 		}
 		cancel()
@@ -266,12 +297,9 @@ func (b *Bot) onWizardAction(cb slack.InteractionCallback) {
 		if len(ws.VMs) > 0 && ws.Source != "" {
 			ws.Networks = b.sourceNetworks(ctx, ws)
 		}
-		unlock := b.lock("view:" + view.ID)
+		unlock := b.locks.lock("view:" + view.ID)
 		defer unlock()
-		b.mu.Lock()
-		latest := b.viewSeq[view.ID] == seq
-		b.mu.Unlock()
-		if !latest {
+		if !b.views.latest(view.ID, seq) {
 			return // a newer change of this view renders instead
 		}
 		if err := b.slack.updateView(ctx, view.ID, "", RenderWizard(ws)); err != nil {
@@ -418,9 +446,7 @@ func (b *Bot) onWizardSubmission(cb slack.InteractionCallback) any {
 	if len(errs) > 0 {
 		return viewErrors(errs)
 	}
-	b.mu.Lock()
-	delete(b.viewSeq, cb.View.ID)
-	b.mu.Unlock()
+	b.views.closed(cb.View.ID)
 	who := invocation{User: cb.User.ID, Channel: ws.Channel}
 	src, dst, problem := b.resolveVCenters(cmd)
 	if problem != "" {

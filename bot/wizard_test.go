@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -243,5 +244,28 @@ func TestRejectAsksForAReason(t *testing.T) {
 	}
 	if got, _ := e.svc.Get(ctx, r.ID); got.State != approvals.StateCancelled || got.Rejection != nil {
 		t.Fatalf("stored %+v", got)
+	}
+}
+
+// Only the newest change of a wizard view is rendered: an older one finishing late must
+// not undo it.
+func TestWizardViewsKnowTheNewestChange(t *testing.T) {
+	t.Parallel()
+	w := newWizardViews()
+	first := w.changed("V1")
+	second := w.changed("V1")
+	other := w.changed("V2")
+	if w.latest("V1", first) || !w.latest("V1", second) || !w.latest("V2", other) {
+		t.Fatal("the newest change of each view, and only it, is the latest")
+	}
+	w.closed("V1")
+	if w.latest("V1", second) {
+		t.Fatal("a submitted view still renders")
+	}
+	for i := range maxOpenViews + 1 {
+		w.changed(fmt.Sprintf("V%d", i+10))
+	}
+	if n := len(w.seq); n > maxOpenViews {
+		t.Fatalf("%d views remembered, want at most %d", n, maxOpenViews)
 	}
 }
