@@ -67,8 +67,8 @@ func (a *attacker) publish(ctx context.Context, j events.Job, msgID string) {
 	}
 }
 
-// editRequest rewrites a request record in the KV store.
-func (a *attacker) editRequest(ctx context.Context, id string, edit func(rec map[string]any)) {
+// record reads a request record from the KV store, as JSON.
+func (a *attacker) record(ctx context.Context, id string) (jetstream.KeyValue, map[string]any) {
 	a.t.Helper()
 	kv, err := a.js.KeyValue(ctx, events.BucketRequests)
 	if err != nil {
@@ -82,6 +82,20 @@ func (a *attacker) editRequest(ctx context.Context, id string, edit func(rec map
 	if err := json.Unmarshal(e.Value(), &rec); err != nil {
 		a.t.Fatal(err)
 	}
+	return kv, rec
+}
+
+// readRequest reads a request record from the KV store.
+func (a *attacker) readRequest(ctx context.Context, id string, read func(rec map[string]any)) {
+	a.t.Helper()
+	_, rec := a.record(ctx, id)
+	read(rec)
+}
+
+// editRequest rewrites a request record in the KV store.
+func (a *attacker) editRequest(ctx context.Context, id string, edit func(rec map[string]any)) {
+	a.t.Helper()
+	kv, rec := a.record(ctx, id)
 	edit(rec)
 	b, _ := json.Marshal(rec)
 	if _, err := kv.Put(ctx, id, b); err != nil {
@@ -203,6 +217,13 @@ func TestSecurityForgedJobsAndRecordsMoveNothing(t *testing.T) {
 	// 4. A pending request set to approved in the KV store, "by" an approver.
 	pending := f.request(uReq, "migrate bulk-0001"+moveTo)
 	id := f.requestID(pending)
+	// (Once the bot has stored where its message is: an edit that overwrote the record
+	// before that would only hide the message, not test the approval.)
+	f.poll("the request's message stored", 20*time.Second, func() bool {
+		var ts string
+		mallory.readRequest(f.ctx, id, func(rec map[string]any) { ts, _ = rec["message_ts"].(string) })
+		return ts != ""
+	})
 	mallory.editRequest(f.ctx, id, func(rec map[string]any) {
 		rec["state"] = "approved"
 		rec["approvals"] = []any{map[string]any{"user": uBoss, "at": time.Now().Add(-time.Minute).UTC()}}
