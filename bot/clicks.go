@@ -27,7 +27,7 @@ func (b *Bot) onInteraction(cb slack.InteractionCallback) any {
 			b.onWizardAction(cb)
 			return nil
 		}
-		b.onClick(cb)
+		b.onClick(cb, nil)
 	case slack.InteractionTypeBlockSuggestion:
 		return b.onSuggestion(cb)
 	case slack.InteractionTypeViewSubmission:
@@ -38,11 +38,25 @@ func (b *Bot) onInteraction(cb slack.InteractionCallback) any {
 	return nil
 }
 
+// onClickDelivery is onInteraction for a click on a message or in a modal; replayed says,
+// after the ack, whether another delivery of the click was handled already.
+func (b *Bot) onClickDelivery(cb slack.InteractionCallback, replayed func(ctx context.Context) bool) {
+	if cb.View.CallbackID == callbackWizard {
+		b.onWizardAction(cb) // (only the modal's view changes)
+		return
+	}
+	b.onClick(cb, replayed)
+}
+
 // onClick handles the buttons of a request message. A click is one action: that is what
 // Slack sends when a person presses a button. A payload that carries more was not made by
 // a click; its first request button is handled and the rest are only logged, so that one
 // delivery can never cost more than one decision.
-func (b *Bot) onClick(cb slack.InteractionCallback) {
+//
+// replayed (nil: never) is asked after the ack, before the click's work: a click that
+// another delivery already handled does nothing more (an approval is decided in the ack,
+// and counted once by the record whatever the deliveries).
+func (b *Bot) onClick(cb slack.InteractionCallback, replayed func(ctx context.Context) bool) {
 	who := invocation{User: cb.User.ID, Channel: cb.Channel.ID, TriggerID: cb.TriggerID, ResponseURL: cb.ResponseURL,
 		MessageTS: cb.Container.MessageTs}
 	if who.Channel == "" {
@@ -85,7 +99,15 @@ func (b *Bot) onClick(cb slack.InteractionCallback) {
 	case ActionCancel:
 		fn = func(ctx context.Context) { b.cancel(ctx, id, who) }
 	}
-	slot.submit(task{what: a.ActionID, fn: fn})
+	work := fn
+	if replayed != nil {
+		work = func(ctx context.Context) {
+			if !replayed(ctx) {
+				fn(ctx)
+			}
+		}
+	}
+	slot.submit(task{what: a.ActionID, fn: work})
 }
 
 // misplaced says why a decision on request id cannot come from where who is ("" if it

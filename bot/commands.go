@@ -28,7 +28,12 @@ type invocation struct {
 // onCommand handles a slash command up to its ack: it answers at once what needs no I/O
 // (usage errors, refusals, help) and queues the rest on the Bot's work pool. The
 // returned message, if any, is the ephemeral reply carried by the ack.
-func (b *Bot) onCommand(sc slack.SlashCommand) *message {
+//
+// once says, after the ack, whether this delivery of the command is its first: the verbs
+// that store something (a request, a cancellation, a way back) ask it before they do, so
+// that a retried or replayed command does it once; it tells the person itself when it
+// cannot say.
+func (b *Bot) onCommand(sc slack.SlashCommand, once func(ctx context.Context, who invocation, outcome string) bool) *message {
 	who := invocation{User: sc.UserID, Channel: sc.ChannelID, TriggerID: sc.TriggerID, ResponseURL: sc.ResponseURL}
 	log := b.log.With("user", who.User, "channel", who.Channel)
 
@@ -91,6 +96,9 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 			return replyOf(asMessage(RenderError(problem, "")))
 		}
 		if err := b.spawn(workPlan, func(ctx context.Context) {
+			if !cmd.Check && !once(ctx, who, "Nothing was stored and nobody was asked to approve anything.") {
+				return
+			}
 			count(b.planAndSubmit(ctx, cmd, src, dst, who))
 		}); err != nil {
 			if cmd.Check {
@@ -102,6 +110,9 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 		return &message{Text: escf("Checking %s from %s to %s…", vmNamesText(cmd.VMs), src, dst)}
 	case VerbStatus, VerbList, VerbCancel, VerbVCenters, VerbStats:
 		if err := b.spawn(cmd.Verb, func(ctx context.Context) {
+			if cmd.Verb == VerbCancel && !once(ctx, who, escf("Nothing was cancelled: %s is as it was.", cmd.Arg)) {
+				return
+			}
 			count(b.runInfoVerb(ctx, cmd, who))
 		}); err != nil {
 			if cmd.Verb == VerbCancel {
@@ -111,7 +122,12 @@ func (b *Bot) onCommand(sc slack.SlashCommand) *message {
 		}
 		return nil
 	case VerbUndo:
-		if err := b.spawn(VerbUndo, func(ctx context.Context) { count(b.undo(ctx, cmd.Arg, who)) }); err != nil {
+		if err := b.spawn(VerbUndo, func(ctx context.Context) {
+			if !once(ctx, who, "Nothing was stored: no way back was asked for.") {
+				return
+			}
+			count(b.undo(ctx, cmd.Arg, who))
+		}); err != nil {
 			return refuseCommand(count, err, "Nothing was stored: no way back was asked for.")
 		}
 		return &message{Text: escf("Checking the way back for %s…", cmd.Arg)}
@@ -333,6 +349,13 @@ func (b *Bot) runInfoVerb(ctx context.Context, cmd Command, who invocation) stri
 // If chat.postEphemeral fails (the bot is not in the channel, a DM) it answers through
 // the response_url of the command or click instead.
 func (b *Bot) tell(ctx context.Context, who invocation, msg message) {
+	if ctx.Err() != nil {
+		// The work ran out of time (a store that did not answer): the person must still
+		// hear that it did not happen, within a short bound of its own.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), tellTimeout)
+		defer cancel()
+	}
 	err := b.slack.ephemeral(ctx, who.Channel, who.User, msg)
 	if err != nil && b.responseURLAllowed(who.ResponseURL) {
 		b.log.Debug("ephemeral reply failed; using response_url", "user", who.User, "channel", who.Channel, "err", err)
@@ -342,6 +365,9 @@ func (b *Bot) tell(ctx context.Context, who invocation, msg message) {
 		b.log.Error("ephemeral reply", "user", who.User, "channel", who.Channel, "err", err)
 	}
 }
+
+// tellTimeout bounds a private answer sent after its work's own time ran out.
+const tellTimeout = 5 * time.Second
 
 // responseURLAllowed keeps response_url posts on Slack (https) or on the configured API
 // host (proxies, tests): the URL comes from a verified payload, but the bot should still

@@ -125,6 +125,20 @@ func (g *deliveryGuard) later(ctx context.Context, key, holder string) (bool, er
 	}
 }
 
+// firstHere reports whether this process sees key for the first time, and remembers it.
+func (g *deliveryGuard) firstHere(key string) bool {
+	return key == "" || g.remember(key)
+}
+
+// claim claims key for holder in the shared log after the ack (see later); without a
+// shared log, this process's memory has decided already.
+func (g *deliveryGuard) claim(ctx context.Context, key, holder string) (bool, error) {
+	if g.log == nil || key == "" {
+		return true, nil
+	}
+	return g.later(ctx, key, holder)
+}
+
 func (g *deliveryGuard) seenRecently(key string) bool {
 	now := g.now()
 	g.mu.Lock()
@@ -160,38 +174,30 @@ func uncheckedText(outcome string) string {
 }
 
 // handleCommand is what both transports do with a slash command: handle it once, however
-// often Slack delivers it, and return the ack's body (nil: an empty ack). If the shared
-// log does not answer in the ack, the command waits for it after the ack and is answered
-// privately.
+// often Slack delivers it, and return the ack's body (nil: an empty ack). The ack is
+// decided from what this process has seen; the shared log is asked after the ack, by
+// the verbs that store something, before they do (a write to the log is a disk sync on
+// an embedded NATS: it stays off the ack's path, which answers, checks and reads only).
 func (b *Bot) handleCommand(sc slack.SlashCommand, key, retry string) json.RawMessage {
-	holder := b.deliveries.holder()
-	first, err := b.deliveries.first(key, holder)
-	switch {
-	case err != nil:
-		b.log.Warn("delivery log slow: the command waits for it after the ack", "user", sc.UserID, "err", err)
-		who := invocation{User: sc.UserID, Channel: sc.ChannelID, TriggerID: sc.TriggerID, ResponseURL: sc.ResponseURL}
-		if serr := b.spawn(workDeferred, func(ctx context.Context) {
-			first, err := b.deliveries.later(ctx, key, holder)
-			switch {
-			case err != nil:
-				b.m.commands.WithLabelValues(verbLabel(firstWord(sc.Text)), outcomeUnavailable).Inc()
-				b.tell(ctx, who, notice(uncheckedText("Nothing was stored and nobody was asked to approve anything.")))
-			case !first:
-				b.log.Info("duplicate slash command ignored", "retry", retry, "user", sc.UserID)
-			default:
-				if msg := b.onCommand(sc); msg != nil {
-					b.tell(ctx, who, *msg)
-				}
-			}
-		}); serr != nil {
-			return b.commandAck(replyOf(notice(refusalText(serr, "Nothing was stored."))), sc)
-		}
-		return nil
-	case !first:
+	if !b.deliveries.firstHere(key) {
 		b.log.Info("duplicate slash command ignored", "retry", retry, "user", sc.UserID)
 		return nil
 	}
-	return b.commandAck(b.onCommand(sc), sc)
+	holder := b.deliveries.holder()
+	once := func(ctx context.Context, who invocation, outcome string) bool {
+		first, err := b.deliveries.claim(ctx, key, holder)
+		switch {
+		case err != nil:
+			b.m.commands.WithLabelValues(verbLabel(firstWord(sc.Text)), outcomeUnavailable).Inc()
+			b.tell(ctx, who, notice(uncheckedText(outcome)))
+			return false
+		case !first:
+			b.log.Info("replayed slash command ignored: another delivery of it was handled", "retry", retry, "user", sc.UserID)
+			return false
+		}
+		return true
+	}
+	return b.commandAck(b.onCommand(sc, once), sc)
 }
 
 // handleInteraction is what both transports do with an interaction: handle it once and
@@ -203,26 +209,30 @@ func (b *Bot) handleInteraction(cb slack.InteractionCallback, key, retry string)
 	if cb.Type == slack.InteractionTypeBlockSuggestion {
 		return b.onInteraction(cb)
 	}
+	if cb.Type == slack.InteractionTypeBlockActions {
+		// A button's decision is idempotent in the record itself (an approval already
+		// counted, a request already decided), so the ack asks only this process's memory
+		// and stays fast; after the ack, the shared log says whether another delivery of
+		// this click was handled (a replay to another replica, or after a restart), and
+		// then nothing more is done or said.
+		if !b.deliveries.firstHere(key) {
+			b.log.Info("duplicate interaction ignored", "retry", retry, "user", cb.User.ID)
+			return nil
+		}
+		holder := b.deliveries.holder()
+		b.onClickDelivery(cb, func(ctx context.Context) bool {
+			first, err := b.deliveries.claim(ctx, key, holder)
+			if err == nil && !first {
+				b.log.Info("replayed click ignored: another delivery of it was handled", "retry", retry, "user", cb.User.ID)
+				return true
+			}
+			return false // (unknown: the decision is idempotent, so it is said)
+		})
+		return nil
+	}
 	holder := b.deliveries.holder()
 	first, err := b.deliveries.first(key, holder)
 	switch {
-	case err != nil && cb.Type == slack.InteractionTypeBlockActions:
-		b.log.Warn("delivery log slow: the click waits for it after the ack", "user", cb.User.ID, "err", err)
-		who := clicker(cb)
-		if serr := b.spawn(workDeferred, func(ctx context.Context) {
-			first, err := b.deliveries.later(ctx, key, holder)
-			switch {
-			case err != nil:
-				b.tell(ctx, who, notice(uncheckedText("Your click changed nothing.")))
-			case !first:
-				b.log.Info("duplicate interaction ignored", "retry", retry, "user", cb.User.ID)
-			default:
-				b.onInteraction(cb)
-			}
-		}); serr != nil {
-			b.tellLater(who, refusalText(serr, "Your click changed nothing."))
-		}
-		return nil
 	case err != nil:
 		return b.refuseUnchecked(cb)
 	case !first:

