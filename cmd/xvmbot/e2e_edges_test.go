@@ -94,7 +94,7 @@ func TestApproverGroupUnreachable(t *testing.T) {
 	}
 
 	h.click(uBoss, msg, "xvm_approve")
-	h.awaitEnd(msg.TS, "succeeded")
+	h.awaitEnd(msg.TS, approvals.StateSucceeded)
 }
 
 // The members of an approver group are used for at most approvals.group_max_stale once
