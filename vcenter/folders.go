@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/vmware/govmomi/property"
@@ -76,15 +77,16 @@ func (r *resolver) checkCollisions(ctx context.Context, c *vim25.Client, folder 
 		return err
 	}
 	for _, v := range r.plan.VMs {
-		for _, other := range byName(all, v.Name) {
-			if folder != nil && other.Parent == *folder {
-				r.block(v.Name, fmt.Sprintf("a VM named %s already exists in %s folder %s", v.Name, r.spec.Target, r.plan.Folder),
-					"rename or remove the existing VM, or choose another folder")
-			} else {
-				r.add(Warning, v.Name, fmt.Sprintf("a VM named %s already exists elsewhere in %s", v.Name, r.spec.Target),
-					"make sure it is not the same machine moved before")
-			}
-			break
+		// One finding per VM, the blocker first: a copy in the folder blocks whichever
+		// copy is listed first.
+		same := byName(all, v.Name)
+		switch {
+		case folder != nil && slices.ContainsFunc(same, func(o named) bool { return o.Parent == *folder }):
+			r.block(v.Name, fmt.Sprintf("a VM named %s already exists in %s folder %s", v.Name, r.spec.Target, r.plan.Folder),
+				"rename or remove the existing VM, or choose another folder")
+		case len(same) > 0:
+			r.add(Warning, v.Name, fmt.Sprintf("a VM named %s already exists elsewhere in %s", v.Name, r.spec.Target),
+				"make sure it is not the same machine moved before")
 		}
 	}
 	return nil
