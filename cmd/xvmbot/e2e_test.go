@@ -132,11 +132,6 @@ func (h *harness) asBot(c *Config) {
 	c.NATS.NkeyFile = events.SeedFile(h.sys.cfg.NATS.DataDir, events.RoleBot)
 }
 
-func (h *harness) start(cfg *Config, r role) *system {
-	h.t.Helper()
-	return h.startWith(cfg, r, nil)
-}
-
 func (h *harness) startWith(cfg *Config, r role, sysMut func(*system)) *system {
 	h.t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
