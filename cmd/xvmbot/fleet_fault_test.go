@@ -559,12 +559,21 @@ func (f *fleet) awaitFinal(ts string, state approvals.State, timeout time.Durati
 		}
 		return id != ""
 	})
-	var r *approvals.Request
+	var (
+		r       *approvals.Request
+		readErr error
+	)
 	f.poll("the request to end "+string(state), timeout, func() bool {
 		var err error
-		r, err = f.storedRequest(id)
-		return err == nil && r.State.Final() && finalReplies(f.harness, ts) > 0
+		if r, err = f.storedRequest(id); err != nil && (readErr == nil || err.Error() != readErr.Error()) {
+			f.t.Logf("read request %s: %v", id, err)
+		}
+		readErr = err
+		return readErr == nil && r.State.Final() && finalReplies(f.harness, ts) > 0
 	})
+	if readErr != nil { // poll fails first unless a last read failed after the end was seen
+		f.t.Fatalf("read request %s: %v", id, readErr)
+	}
 	if bad := approvals.CheckOutcome(r, state); bad != "" {
 		f.t.Fatalf("stored outcome: %s\n--- channel ---\n%s", bad, f.transcript())
 	}
@@ -976,7 +985,7 @@ func TestFaultEmbeddedNATSKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.readStoreAt(fmt.Sprintf("nats://127.0.0.1:%d", natsPort), botSeed)
+	f.readStoreAt(fmt.Sprintf("nats://127.0.0.1:%d", natsPort), append(events.ClientOptions(events.RoleBot), botSeed)...)
 	pending := f.request(uReq, "migrate web-01"+moveTo)
 	running := f.request(uReq, "migrate web-03"+moveTo)
 	f.click(uBoss, running, "xvm_approve")

@@ -153,7 +153,7 @@ func TestFleetRoleCredentialsOnComposeNATS(t *testing.T) {
 	})
 	b := f.bot(as("xvm-bot"))
 	w.awaitReady()
-	f.readStoreAt(node.url(), nats.UserInfo("xvm-bot", botPW))
+	f.readStoreAt(node.url(), append(events.ClientOptions(events.RoleBot), nats.UserInfo("xvm-bot", botPW))...)
 
 	msg := f.request(uReq, "migrate web-01"+moveTo)
 	f.click(uBoss, msg, "xvm_approve")
@@ -239,7 +239,7 @@ func TestFleetEmbeddedNATSOnEveryInterfaceRequiresCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.readStoreAt(url, botSeed)
+	f.readStoreAt(url, append(events.ClientOptions(events.RoleBot), botSeed)...)
 	vms := []string{"bulk-0001", "bulk-0002", "bulk-0003", "bulk-0004"}
 	msg := f.request(uReq, "migrate "+strings.Join(vms, ",")+moveTo)
 	f.click(uBoss, msg, "xvm_approve")
