@@ -11,11 +11,9 @@ func (r *Request) Clone() *Request {
 	}
 	c := *r
 	c.VMs = slices.Clone(r.VMs)
-	c.Placement.Networks = slices.Clone(r.Placement.Networks)
-	c.Placement.Disks = slices.Clone(r.Placement.Disks)
-	c.Review.Disks = slices.Clone(r.Review.Disks)
+	c.Placement = r.Placement.Clone()
+	c.Review.Placement = r.Review.Placement.Clone()
 	c.Review.OtherHosts = slices.Clone(r.Review.OtherHosts)
-	c.Review.Networks = slices.Clone(r.Review.Networks)
 	c.Review.VMs = slices.Clone(r.Review.VMs)
 	c.Review.Findings = slices.Clone(r.Review.Findings)
 	c.Approvals = slices.Clone(r.Approvals)
@@ -29,9 +27,7 @@ func (r *Request) Clone() *Request {
 	c.Jobs = slices.Clone(r.Jobs)
 	for i := range c.Jobs {
 		if o := c.Jobs[i].Origin; o != nil {
-			oc := *o
-			oc.Networks = slices.Clone(o.Networks)
-			oc.Disks = slices.Clone(o.Disks)
+			oc := o.Clone()
 			c.Jobs[i].Origin = &oc
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // DefaultRunWithin is how long after its approval a job may still start, unless the
@@ -33,16 +35,16 @@ type ApprovedVM struct {
 
 // Terms are what the approvers approved, shared by every job of the request.
 type Terms struct {
-	RequestID   string    `json:"request_id"`
-	Direction   Direction `json:"direction"`
-	Source      VCenterID `json:"source"`
-	Target      VCenterID `json:"target"`
-	Placement   Placement `json:"placement"`
-	UndoOf      string    `json:"undo_of,omitempty"`
-	RequestedBy string    `json:"requested_by"`
-	Approvers   []string  `json:"approvers"`
-	Quorum      int       `json:"quorum"`
-	ApprovedAt  time.Time `json:"approved_at"`
+	RequestID   string         `json:"request_id"`
+	Direction   Direction      `json:"direction"`
+	Source      VCenterID      `json:"source"`
+	Target      VCenterID      `json:"target"`
+	Placement   move.Placement `json:"placement"`
+	UndoOf      string         `json:"undo_of,omitempty"`
+	RequestedBy string         `json:"requested_by"`
+	Approvers   []string       `json:"approvers"`
+	Quorum      int            `json:"quorum"`
+	ApprovedAt  time.Time      `json:"approved_at"`
 	// ExpiresAt is when the approval stops allowing a job to start; a move already
 	// running when it passes runs to its end.
 	ExpiresAt time.Time `json:"expires_at"`

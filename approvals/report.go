@@ -3,6 +3,8 @@ package approvals
 import (
 	"fmt"
 	"time"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // Report is what a worker said about one job, as the request record takes it: whatever
@@ -24,7 +26,7 @@ type Report struct {
 	// Warning is what a succeeded move still wants someone to look at.
 	Warning string
 	// Origin is where the VM was before it moved, if it moved.
-	Origin *Origin
+	Origin *move.Origin
 	// Shown is the transport's id of a message it posted to show this job before the
 	// report was stored ("" if none): stored in the same write, unless the job has one.
 	Shown string
@@ -66,7 +68,7 @@ func (r *Request) ApplyReport(rep Report, now time.Time) (changed bool, err erro
 		}
 	}
 	if rep.Origin != nil && j.Origin == nil {
-		o := *rep.Origin
+		o := rep.Origin.Clone()
 		j.Origin, changed = &o, true
 	}
 	if !changed {

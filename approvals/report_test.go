@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // running is a queued request of two jobs whose first job runs.
@@ -19,7 +21,7 @@ func running(t *testing.T) *Request {
 
 func TestApplyReport(t *testing.T) {
 	now := time.Unix(200, 0)
-	origin := &Origin{VCenter: "vc-east", Folder: "apps"}
+	origin := &move.Origin{VCenter: "vc-east", Placement: move.Placement{Folder: "apps"}}
 	tests := []struct {
 		name    string
 		before  func(r *Request)

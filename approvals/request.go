@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // Direction says which wizard a request follows.
@@ -18,36 +20,6 @@ const (
 	// Import pulls VMs from a remote vCenter into the target (by default the home one).
 	Import Direction = "import"
 )
-
-// NetworkMapping maps a source portgroup to a target portgroup. An empty Source applies
-// the Target to every NIC.
-type NetworkMapping struct {
-	Source string `json:"source,omitempty"`
-	Target string `json:"target"`
-}
-
-// Placement is what the requester asked for, by name, before resolution.
-type Placement struct {
-	Cluster    string           `json:"cluster,omitempty"`
-	Host       string           `json:"host,omitempty"`
-	Pool       string           `json:"pool,omitempty"`
-	Datastore  string           `json:"datastore,omitempty"`
-	Folder     string           `json:"folder,omitempty"`
-	Networks   []NetworkMapping `json:"networks,omitempty"`
-	DiskFormat string           `json:"disk_format,omitempty"` // same|thin|thick|eager
-	Priority   string           `json:"priority,omitempty"`    // default|high
-	// Disks places single disks elsewhere (the wizard's "Configure per disk"); the other
-	// disks, and the VM's own files, go to Datastore in DiskFormat.
-	Disks []DiskPlacement `json:"disks,omitempty"`
-}
-
-// DiskPlacement puts "Hard disk N" of each VM on its own datastore and/or in its own
-// format.
-type DiskPlacement struct {
-	Disk       int    `json:"disk"`                  // N of "Hard disk N", from 1
-	Datastore  string `json:"datastore,omitempty"`   // "" keeps the request's datastore
-	DiskFormat string `json:"disk_format,omitempty"` // "" keeps the request's format
-}
 
 // Severity grades a pre-flight finding.
 type Severity string
@@ -98,22 +70,17 @@ type VCenterRef struct {
 }
 
 // Review is the resolved placement: what will really happen, the wizard's review page.
+// Its Placement names the objects the planner resolved (Networks: the portgroups the
+// NICs land on, each source once); its Priority is always "".
 type Review struct {
-	Source  VCenterRef `json:"source"`
-	Target  VCenterRef `json:"target"`
-	Cluster string     `json:"cluster,omitempty"`
-	Host    string     `json:"host,omitempty"`
+	Source VCenterRef `json:"source"`
+	Target VCenterRef `json:"target"`
+	move.Placement
 	// OtherHosts are the cluster's other hosts that qualify: a job whose planned host is
 	// busy starts on one of them.
-	OtherHosts []string         `json:"other_hosts,omitempty"`
-	Pool       string           `json:"pool,omitempty"`
-	Datastore  string           `json:"datastore,omitempty"`
-	DiskFormat string           `json:"disk_format,omitempty"`
-	Folder     string           `json:"folder,omitempty"`
-	Networks   []NetworkMapping `json:"networks,omitempty"`
-	Disks      []DiskPlacement  `json:"disks,omitempty"` // per-disk placement, as planned
-	VMs        []ReviewVM       `json:"vms,omitempty"`
-	Findings   []Finding        `json:"findings,omitempty"`
+	OtherHosts []string   `json:"other_hosts,omitempty"`
+	VMs        []ReviewVM `json:"vms,omitempty"`
+	Findings   []Finding  `json:"findings,omitempty"`
 }
 
 // Blocked reports whether any finding is a blocker.
@@ -133,21 +100,6 @@ type Decision struct {
 	Reason string    `json:"reason,omitempty"`
 }
 
-// Origin is where a VM was before its move, by name: what /xvm undo asks to go back to.
-type Origin struct {
-	VCenter    string `json:"vcenter"`
-	Cluster    string `json:"cluster,omitempty"`
-	Host       string `json:"host,omitempty"`
-	Pool       string `json:"pool,omitempty"`
-	Datastore  string `json:"datastore,omitempty"`
-	Folder     string `json:"folder,omitempty"`
-	DiskFormat string `json:"disk_format,omitempty"`
-	// Networks maps each portgroup after the move (Source) to the one before (Target).
-	Networks []NetworkMapping `json:"networks,omitempty"`
-	// Disks are the disks that were not on Datastore or not in DiskFormat.
-	Disks []DiskPlacement `json:"disks,omitempty"`
-}
-
 // Job is the part of a request that moves one VM.
 type Job struct {
 	ID       string `json:"id"`
@@ -156,7 +108,7 @@ type Job struct {
 	Progress int    `json:"progress,omitempty"`
 	Error    string `json:"error,omitempty"`
 	// Origin is where the VM was before it moved (set when the job succeeds).
-	Origin *Origin `json:"origin,omitempty"`
+	Origin *move.Origin `json:"origin,omitempty"`
 	// Note is what the job is waiting for, if anything (a change window, a retry).
 	Note string `json:"note,omitempty"`
 	// Fault names the vSphere fault of a failure; Hint says what to check.
@@ -175,13 +127,13 @@ type Job struct {
 
 // Request is the durable record of one move request, from the command to the last VM.
 type Request struct {
-	ID        string    `json:"id"`
-	Direction Direction `json:"direction"`
-	VMs       []string  `json:"vms"`
-	SourceVC  string    `json:"source_vc"`
-	TargetVC  string    `json:"target_vc"`
-	Placement Placement `json:"placement"`
-	Review    Review    `json:"review"`
+	ID        string         `json:"id"`
+	Direction Direction      `json:"direction"`
+	VMs       []string       `json:"vms"`
+	SourceVC  string         `json:"source_vc"`
+	TargetVC  string         `json:"target_vc"`
+	Placement move.Placement `json:"placement"`
+	Review    Review         `json:"review"`
 	// UndoOf is the job whose way back this request asks for (/xvm undo), if any.
 	UndoOf string `json:"undo_of,omitempty"`
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // testSigner is a signer with a key derived from n, so tests make as many distinct keys
@@ -32,7 +34,7 @@ func approved(t *testing.T, signer *Signer, vms ...string) (*Service, *clock, *R
 	s, c := newService(t, Policy{Approvers: []string{"U0BOSS"}, ExpireAfter: time.Hour, RunWithin: 24 * time.Hour})
 	s.WithSigner(signer)
 	r := submit(t, s, "U0REQ", vms...)
-	r.Placement = Placement{Cluster: "west-prod", Datastore: "ds-gold", DiskFormat: "thin"}
+	r.Placement = move.Placement{Cluster: "west-prod", Datastore: "ds-gold", DiskFormat: move.Thin}
 	r, won, err := s.Approve(context.Background(), r.ID, "U0BOSS")
 	if err != nil || !won {
 		t.Fatalf("approve: won=%v err=%v", won, err)

@@ -109,12 +109,6 @@ func (j *Job) Undoable() error {
 	return nil
 }
 
-// Placement is the placement that takes a VM back to o.
-func (o *Origin) Placement() Placement {
-	return Placement{Cluster: o.Cluster, Host: o.Host, Pool: o.Pool, Datastore: o.Datastore, Folder: o.Folder,
-		DiskFormat: o.DiskFormat, Networks: o.Networks, Disks: o.Disks}
-}
-
 // ReserveUndo reserves the way back of job jobID of request id for user, in one write of
 // the record, so that two undos of one move cannot both be asked for. It returns the
 // reservation, which the caller passes to ReleaseUndo if no undo request is stored in the

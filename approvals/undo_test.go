@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // An UndoRef is stored as the text records have always held, and records written before
@@ -49,7 +51,7 @@ func TestUndoRefIsStoredAsText(t *testing.T) {
 }
 
 func TestUndoable(t *testing.T) {
-	o := &Origin{VCenter: "vc-east"}
+	o := &move.Origin{VCenter: "vc-east"}
 	tests := []struct {
 		job  Job
 		want error
@@ -84,7 +86,7 @@ func moved(t *testing.T, s *Service) (*Request, string) {
 		t.Fatal(err)
 	}
 	job := r.Jobs[0].ID
-	if _, _, err := s.ApplyReport(ctx, r.ID, Report{Job: job, State: StateSucceeded, Origin: &Origin{VCenter: "vc-east", Cluster: "east", Folder: "apps"}}); err != nil {
+	if _, _, err := s.ApplyReport(ctx, r.ID, Report{Job: job, State: StateSucceeded, Origin: &move.Origin{VCenter: "vc-east", Placement: move.Placement{Cluster: "east", Folder: "apps"}}}); err != nil {
 		t.Fatal(err)
 	}
 	return r, job
@@ -124,7 +126,7 @@ func TestOneWayBackAtATime(t *testing.T) {
 	// The undo request, once stored, holds the way back.
 	done, _ := s.Get(ctx, r.ID)
 	undo := identified(&Request{Direction: Migrate, VMs: []string{"web-01"}, SourceVC: "vc-west", TargetVC: "vc-east", Requester: "U0BOSS",
-		Placement: done.Jobs[0].Origin.Placement(), UndoOf: job})
+		Placement: done.Jobs[0].Origin.Placement, UndoOf: job})
 	if undo.Placement.Cluster != "east" || undo.Placement.Folder != "apps" {
 		t.Fatalf("the way back goes to %+v", undo.Placement)
 	}

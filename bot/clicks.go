@@ -293,11 +293,6 @@ func (b *Bot) jobsOf(r *approvals.Request, now time.Time) ([]events.Job, error) 
 // jobOf is the work-queue message of one approved VM. A worker compares every field with
 // the grant the message carries: what is written here must say what the grant says.
 func jobOf(t approvals.Terms, vm approvals.ApprovedVM, grant []byte, now time.Time) events.Job {
-	p := t.Placement
-	var nets []events.NetworkMapping
-	for _, n := range p.Networks {
-		nets = append(nets, events.NetworkMapping{Source: n.Source, Target: n.Target})
-	}
 	return events.Job{
 		V:           events.SchemaVersion,
 		ID:          vm.Job,
@@ -306,29 +301,12 @@ func jobOf(t approvals.Terms, vm approvals.ApprovedVM, grant []byte, now time.Ti
 		VM:          vm.Name,
 		SourceVC:    t.Source.Name,
 		TargetVC:    t.Target.Name,
-		Cluster:     p.Cluster,
-		Host:        p.Host,
-		Pool:        p.Pool,
-		Datastore:   p.Datastore,
-		Folder:      p.Folder,
-		Networks:    nets,
-		DiskFormat:  p.DiskFormat,
-		Disks:       jobDisks(p.Disks),
-		Priority:    p.Priority,
+		Placement:   t.Placement.Clone(),
 		RequestedBy: t.RequestedBy,
 		ApprovedBy:  slices.Clone(t.Approvers),
 		QueuedAt:    now,
 		Approval:    grant,
 	}
-}
-
-// jobDisks is a request's per-disk placement as a job carries it.
-func jobDisks(ds []approvals.DiskPlacement) []events.DiskPlacement {
-	var out []events.DiskPlacement
-	for _, d := range ds {
-		out = append(out, events.DiskPlacement{Disk: d.Disk, Datastore: d.Datastore, DiskFormat: d.DiskFormat})
-	}
-	return out
 }
 
 // reportForged says, once per request and process, that a record marked approved carries

@@ -11,6 +11,7 @@ import (
 
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/move"
 )
 
 func TestApproveQueuesOneJobPerVM(t *testing.T) {
@@ -27,7 +28,7 @@ func TestApproveQueuesOneJobPerVM(t *testing.T) {
 	}
 	for i, j := range jobs {
 		want := events.Job{V: events.SchemaVersion, ID: approvals.JobID(r.ID, i), RequestID: r.ID, Direction: "migrate",
-			VM: r.VMs[i], SourceVC: "vc-east", TargetVC: "vc-west", Cluster: "cl-west", RequestedBy: requester}
+			VM: r.VMs[i], SourceVC: "vc-east", TargetVC: "vc-west", Placement: move.Placement{Cluster: "cl-west"}, RequestedBy: requester}
 		if j.ID != want.ID || j.RequestID != want.RequestID || j.VM != want.VM || j.SourceVC != want.SourceVC || j.TargetVC != want.TargetVC ||
 			j.Cluster != want.Cluster || j.RequestedBy != want.RequestedBy || j.Direction != want.Direction || j.V != want.V ||
 			!slices.Equal(j.ApprovedBy, []string{approver}) || j.QueuedAt.IsZero() {

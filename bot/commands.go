@@ -13,6 +13,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/vcenter"
 )
 
@@ -171,9 +172,7 @@ func (b *Bot) undo(ctx context.Context, jobID string, who invocation) string {
 		b.tell(ctx, who, notice(problem))
 		return outcomeFailed
 	}
-	o := j.Origin
-	cmd := Command{Verb: VerbMigrate, Direction: approvals.Migrate, VMs: []string{j.VM}, From: r.TargetVC, To: o.VCenter,
-		Placement: o.Placement(), UndoOf: j.ID}
+	cmd := undoCommand(r, j)
 	// One way back per move: the job is checked and reserved in one write of its record,
 	// so two undos of it at once cannot both be asked for.
 	mine, err := b.svc.ReserveUndo(ctx, r.ID, j.ID, who.User)
@@ -186,7 +185,7 @@ func (b *Bot) undo(ctx context.Context, jobID string, who invocation) string {
 		return outcomeFailed
 	}
 	b.log.Info("undo requested", "job_id", j.ID, "vm", j.VM, "user", who.User)
-	outcome := b.planAndSubmit(ctx, cmd, r.TargetVC, o.VCenter, who)
+	outcome := b.planAndSubmit(ctx, cmd, cmd.From, cmd.To, who)
 	if outcome != outcomeSubmitted {
 		// Nothing stands for the way back: free it.
 		if err := b.svc.ReleaseUndo(ctx, r.ID, j.ID, mine); err != nil {
@@ -464,6 +463,12 @@ func lookupProblem(id string, err error) string {
 // id or one of its jobs'.
 func requestIDOf(id string) string { return approvals.RequestIDOf(id) }
 
+// undoCommand is the command that takes job j of request r back to where its VM was.
+func undoCommand(r *approvals.Request, j *approvals.Job) Command {
+	return Command{Verb: VerbMigrate, Direction: approvals.Migrate, VMs: []string{j.VM}, From: r.TargetVC,
+		To: j.Origin.VCenter, Placement: j.Origin.Placement.Clone(), UndoOf: j.ID}
+}
+
 // moveSpec turns a parsed command into what the planner resolves.
 func moveSpec(cmd Command, src, dst string) vcenter.MoveSpec {
 	p := cmd.Placement
@@ -477,7 +482,7 @@ func moveSpec(cmd Command, src, dst string) vcenter.MoveSpec {
 		Datastore:  p.Datastore,
 		Folder:     p.Folder,
 		DiskFormat: vcenter.DiskFormat(p.DiskFormat),
-		Priority:   p.Priority,
+		Priority:   string(p.Priority),
 	}
 	for _, n := range p.Networks {
 		spec.Networks = append(spec.Networks, vcenter.NetworkMap{Source: n.Source, Target: n.Target})
@@ -507,22 +512,18 @@ func reviewOf(p *vcenter.Plan) approvals.Review {
 			InstanceUUID: p.Source.InstanceUUID},
 		Target: approvals.VCenterRef{Name: p.Target.Name, Version: p.Target.Version, Thumbprint: p.Target.Thumbprint,
 			InstanceUUID: p.Target.InstanceUUID},
-		Cluster:    p.Cluster,
-		Host:       p.Host,
+		Placement: move.Placement{Cluster: p.Cluster, Host: p.Host, Pool: p.Pool, Datastore: p.Datastore,
+			DiskFormat: move.DiskFormat(p.DiskFormat), Folder: p.Folder},
 		OtherHosts: slices.Clone(p.OtherHosts),
-		Pool:       p.Pool,
-		Datastore:  p.Datastore,
-		DiskFormat: string(p.DiskFormat),
-		Folder:     p.Folder,
 	}
 	for _, d := range p.Spec.Disks {
-		r.Disks = append(r.Disks, approvals.DiskPlacement{Disk: d.Disk, Datastore: d.Datastore, DiskFormat: string(d.Format)})
+		r.Disks = append(r.Disks, move.Disk{Disk: d.Disk, Datastore: d.Datastore, DiskFormat: move.DiskFormat(d.Format)})
 	}
-	seen := map[approvals.NetworkMapping]bool{}
+	seen := map[move.Network]bool{}
 	for _, vm := range p.VMs {
 		r.VMs = append(r.VMs, approvals.ReviewVM{Name: vm.Name, Ref: vm.Ref, PowerState: vm.PowerState, CPUs: vm.CPUs, MemoryMB: vm.MemoryMB, DiskGB: vm.DiskGB, NICs: len(vm.NICs)})
 		for _, nic := range vm.NICs {
-			nm := approvals.NetworkMapping{Source: nic.Network, Target: nic.Target}
+			nm := move.Network{Source: nic.Network, Target: nic.Target}
 			if nic.Target != "" && !seen[nm] {
 				seen[nm] = true
 				r.Networks = append(r.Networks, nm)
@@ -531,7 +532,7 @@ func reviewOf(p *vcenter.Plan) approvals.Review {
 	}
 	if len(r.Networks) == 0 {
 		for _, n := range p.Spec.Networks {
-			r.Networks = append(r.Networks, approvals.NetworkMapping{Source: n.Source, Target: n.Target})
+			r.Networks = append(r.Networks, move.Network{Source: n.Source, Target: n.Target})
 		}
 	}
 	for _, f := range p.Findings {

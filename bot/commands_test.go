@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/move"
 	"net/http"
 	"strings"
 	"testing"
@@ -197,7 +198,7 @@ func TestTwoUndosAtOnceAskForOneWayBack(t *testing.T) {
 	r, _ := e.approved("migrate web-01 to vc-west")
 	e.handle(event(r, 0, events.EventStarted, 0))
 	done := event(r, 0, events.EventSucceeded, 100)
-	done.Origin = &events.Placement{VCenter: "vc-east", Cluster: "east-prod", Datastore: "east-ds-01", Folder: "apps/web"}
+	done.Origin = &move.Origin{VCenter: "vc-east", Placement: move.Placement{Cluster: "east-prod", Datastore: "east-ds-01", Folder: "apps/web"}}
 	e.handle(done)
 	job := r.Jobs[0].ID
 	before := len(e.requests())

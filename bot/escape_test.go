@@ -9,6 +9,7 @@ import (
 
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/vcenter"
 )
 
@@ -111,7 +112,7 @@ func TestSuppliedTextNeverReachesSlackAsMarkup(t *testing.T) {
 	e.handle(failed)
 	ok := event(r, 1, events.EventSucceeded, 100)
 	ok.Warning = "tag <!channel> not copied"
-	ok.Origin = &events.Placement{VCenter: "vc-east", Cluster: "<!channel>", Datastore: "<@U123>", Folder: nastyChars}
+	ok.Origin = &move.Origin{VCenter: "vc-east", Placement: move.Placement{Cluster: "<!channel>", Datastore: "<@U123>", Folder: nastyChars}}
 	e.handle(ok)
 	e.handle(event(r, 2, events.EventCancelled, 0))
 	e.command(requester, "undo "+r.Jobs[1].ID) // the way back, named by the vCenter

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // Command is a parsed /xvm command.
@@ -18,7 +19,7 @@ type Command struct {
 	Check     bool                // /xvm check migrate|import …: pre-flight only
 	VMs       []string            // comma list; quoted names allowed ("web 01"); patterns like web-* kept verbatim
 	From, To  string              // vCenter names as typed ("" when omitted)
-	Placement approvals.Placement // cluster=, host=, pool=, datastore=, folder=, network=, disk=, priority=
+	Placement move.Placement      // cluster=, host=, pool=, datastore=, folder=, network=, disk=, priority=
 	Arg       string              // id for status/cancel/undo; window (24h|7d) for stats; verb for help
 	Wizard    bool                // migrate/import with no arguments: open the modal
 	UndoOf    string              // the job an undo asks the way back of (set by undo, not typed)
@@ -48,8 +49,7 @@ const (
 )
 
 var (
-	diskFormats    = []string{"same", "thin", "thick", "eager"}
-	priorities     = []string{"default", "high"}
+	diskFormats    = stringsOf(move.DiskFormats)
 	statsWindows   = []string{"24h", "7d"}
 	defaultWindow  = "24h"
 	keywords       = []string{"from", "to"}
@@ -523,4 +523,13 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(rb)]
+}
+
+// stringsOf is a list of typed words as plain strings, for suggestions and selects.
+func stringsOf[T ~string](vs []T) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = string(v)
+	}
+	return out
 }

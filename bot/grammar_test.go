@@ -7,17 +7,18 @@ import (
 	"testing"
 
 	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/move"
 )
 
 func TestParseCommand(t *testing.T) {
-	mig := func(vms []string, from, to string, p approvals.Placement) Command {
+	mig := func(vms []string, from, to string, p move.Placement) Command {
 		return Command{Verb: "migrate", Direction: approvals.Migrate, VMs: vms, From: from, To: to, Placement: p}
 	}
-	imp := func(vms []string, from, to string, p approvals.Placement) Command {
+	imp := func(vms []string, from, to string, p move.Placement) Command {
 		return Command{Verb: "import", Direction: approvals.Import, VMs: vms, From: from, To: to, Placement: p}
 	}
 	vms := func(v ...string) []string { return v }
-	none := approvals.Placement{}
+	none := move.Placement{}
 	tests := []struct {
 		name, in string
 		want     Command
@@ -40,40 +41,40 @@ func TestParseCommand(t *testing.T) {
 		{"single quote holds double", `migrate 'say "hi"' to vc-west`, mig(vms(`say "hi"`), "", "vc-west", none)},
 		{"smart double quotes", "migrate \u201cweb 01\u201d to \u201cvc west\u201d", mig(vms("web 01"), "", "vc west", none)},
 		{"smart single quotes", "migrate \u2018web 01\u2019 to vc-west", mig(vms("web 01"), "", "vc-west", none)},
-		{"entities", "migrate r&amp;d-01,a&lt;b&gt; to vc-west folder=R&amp;D", mig(vms("r&d-01", "a<b>"), "", "vc-west", approvals.Placement{Folder: "R&D"})},
+		{"entities", "migrate r&amp;d-01,a&lt;b&gt; to vc-west folder=R&amp;D", mig(vms("r&d-01", "a<b>"), "", "vc-west", move.Placement{Folder: "R&D"})},
 		{"entities decoded once", "migrate a&amp;amp;b to vc-west", mig(vms("a&amp;b"), "", "vc-west", none)},
 		{"slack auto-link", "migrate web-01 to <http://vc-west.example.com|vc-west.example.com>", mig(vms("web-01"), "", "vc-west.example.com", none)},
 		{"slack bare link", "migrate web-01 to <https://vc-west.example.com>", mig(vms("web-01"), "", "vc-west.example.com", none)},
 		{"non-breaking space", "migrate\u00a0web-01\u00a0to\u00a0vc-west", mig(vms("web-01"), "", "vc-west", none)},
-		{"cluster", "migrate web-01 to vc-west cluster=prod-01", mig(vms("web-01"), "", "vc-west", approvals.Placement{Cluster: "prod-01"})},
-		{"host", "migrate web-01 to vc-west host=esx-12.west.local", mig(vms("web-01"), "", "vc-west", approvals.Placement{Host: "esx-12.west.local"})},
-		{"pool", "migrate web-01 to vc-west pool=web", mig(vms("web-01"), "", "vc-west", approvals.Placement{Pool: "web"})},
-		{"datastore", "migrate web-01 to vc-west datastore=ssd-01", mig(vms("web-01"), "", "vc-west", approvals.Placement{Datastore: "ssd-01"})},
-		{"folder path", "migrate web-01 to vc-west folder=/DC1/vm/migrated", mig(vms("web-01"), "", "vc-west", approvals.Placement{Folder: "/DC1/vm/migrated"})},
-		{"quoted folder", `migrate web-01 to vc-west folder="migrated/web apps"`, mig(vms("web-01"), "", "vc-west", approvals.Placement{Folder: "migrated/web apps"})},
-		{"option key any case", "migrate web-01 to vc-west Datastore=ssd-01 DISK=Thin", mig(vms("web-01"), "", "vc-west", approvals.Placement{Datastore: "ssd-01", DiskFormat: "thin"})},
-		{"disk same", "migrate a to b disk=same", mig(vms("a"), "", "b", approvals.Placement{DiskFormat: "same"})},
-		{"disk thick", "migrate a to b disk=thick", mig(vms("a"), "", "b", approvals.Placement{DiskFormat: "thick"})},
-		{"disk eager", "migrate a to b disk=eager", mig(vms("a"), "", "b", approvals.Placement{DiskFormat: "eager"})},
-		{"priority high", "migrate a to b priority=high", mig(vms("a"), "", "b", approvals.Placement{Priority: "high"})},
-		{"priority default", "migrate a to b priority=Default", mig(vms("a"), "", "b", approvals.Placement{Priority: "default"})},
-		{"network target", "migrate a to b network=app-pg", mig(vms("a"), "", "b", approvals.Placement{Networks: []approvals.NetworkMapping{{Target: "app-pg"}}})},
-		{"network map", "migrate a to b network=pg-a:pg-b", mig(vms("a"), "", "b", approvals.Placement{Networks: []approvals.NetworkMapping{{Source: "pg-a", Target: "pg-b"}}})},
-		{"network maps", `migrate a to b network="VM Network":app-pg,backup:"backup pg"`, mig(vms("a"), "", "b", approvals.Placement{Networks: []approvals.NetworkMapping{{Source: "VM Network", Target: "app-pg"}, {Source: "backup", Target: "backup pg"}}})},
-		{"network maps with spaces", "migrate a to b network=x:y, z:w", mig(vms("a"), "", "b", approvals.Placement{Networks: []approvals.NetworkMapping{{Source: "x", Target: "y"}, {Source: "z", Target: "w"}}})},
-		{"quoted colon in portgroup", `migrate a to b network="vlan:10":app`, mig(vms("a"), "", "b", approvals.Placement{Networks: []approvals.NetworkMapping{{Source: "vlan:10", Target: "app"}}})},
+		{"cluster", "migrate web-01 to vc-west cluster=prod-01", mig(vms("web-01"), "", "vc-west", move.Placement{Cluster: "prod-01"})},
+		{"host", "migrate web-01 to vc-west host=esx-12.west.local", mig(vms("web-01"), "", "vc-west", move.Placement{Host: "esx-12.west.local"})},
+		{"pool", "migrate web-01 to vc-west pool=web", mig(vms("web-01"), "", "vc-west", move.Placement{Pool: "web"})},
+		{"datastore", "migrate web-01 to vc-west datastore=ssd-01", mig(vms("web-01"), "", "vc-west", move.Placement{Datastore: "ssd-01"})},
+		{"folder path", "migrate web-01 to vc-west folder=/DC1/vm/migrated", mig(vms("web-01"), "", "vc-west", move.Placement{Folder: "/DC1/vm/migrated"})},
+		{"quoted folder", `migrate web-01 to vc-west folder="migrated/web apps"`, mig(vms("web-01"), "", "vc-west", move.Placement{Folder: "migrated/web apps"})},
+		{"option key any case", "migrate web-01 to vc-west Datastore=ssd-01 DISK=Thin", mig(vms("web-01"), "", "vc-west", move.Placement{Datastore: "ssd-01", DiskFormat: "thin"})},
+		{"disk same", "migrate a to b disk=same", mig(vms("a"), "", "b", move.Placement{DiskFormat: "same"})},
+		{"disk thick", "migrate a to b disk=thick", mig(vms("a"), "", "b", move.Placement{DiskFormat: "thick"})},
+		{"disk eager", "migrate a to b disk=eager", mig(vms("a"), "", "b", move.Placement{DiskFormat: "eager"})},
+		{"priority high", "migrate a to b priority=high", mig(vms("a"), "", "b", move.Placement{Priority: "high"})},
+		{"priority default", "migrate a to b priority=Default", mig(vms("a"), "", "b", move.Placement{Priority: "default"})},
+		{"network target", "migrate a to b network=app-pg", mig(vms("a"), "", "b", move.Placement{Networks: []move.Network{{Target: "app-pg"}}})},
+		{"network map", "migrate a to b network=pg-a:pg-b", mig(vms("a"), "", "b", move.Placement{Networks: []move.Network{{Source: "pg-a", Target: "pg-b"}}})},
+		{"network maps", `migrate a to b network="VM Network":app-pg,backup:"backup pg"`, mig(vms("a"), "", "b", move.Placement{Networks: []move.Network{{Source: "VM Network", Target: "app-pg"}, {Source: "backup", Target: "backup pg"}}})},
+		{"network maps with spaces", "migrate a to b network=x:y, z:w", mig(vms("a"), "", "b", move.Placement{Networks: []move.Network{{Source: "x", Target: "y"}, {Source: "z", Target: "w"}}})},
+		{"quoted colon in portgroup", `migrate a to b network="vlan:10":app`, mig(vms("a"), "", "b", move.Placement{Networks: []move.Network{{Source: "vlan:10", Target: "app"}}})},
 		{"every option", `migrate web-01,web-02 from vc-east to vc-west cluster=prod pool=rp datastore=ds folder="a b" network=x:y disk=eager priority=high`,
-			mig(vms("web-01", "web-02"), "vc-east", "vc-west", approvals.Placement{Cluster: "prod", Pool: "rp", Datastore: "ds", Folder: "a b", Networks: []approvals.NetworkMapping{{Source: "x", Target: "y"}}, DiskFormat: "eager", Priority: "high"})},
-		{"options before to", "migrate a cluster=c to b", mig(vms("a"), "", "b", approvals.Placement{Cluster: "c"})},
+			mig(vms("web-01", "web-02"), "vc-east", "vc-west", move.Placement{Cluster: "prod", Pool: "rp", Datastore: "ds", Folder: "a b", Networks: []move.Network{{Source: "x", Target: "y"}}, DiskFormat: "eager", Priority: "high"})},
+		{"options before to", "migrate a cluster=c to b", mig(vms("a"), "", "b", move.Placement{Cluster: "c"})},
 		{"per disk", `migrate db-01 to b datastore=ds disk=thin disk2=ds-2:eager DISK3=thick disk4="ds 4" disk5=thin:`,
-			mig(vms("db-01"), "", "b", approvals.Placement{Datastore: "ds", DiskFormat: "thin", Disks: []approvals.DiskPlacement{
+			mig(vms("db-01"), "", "b", move.Placement{Datastore: "ds", DiskFormat: "thin", Disks: []move.Disk{
 				{Disk: 2, Datastore: "ds-2", DiskFormat: "eager"}, {Disk: 3, DiskFormat: "thick"}, {Disk: 4, Datastore: "ds 4"}, {Disk: 5, Datastore: "thin"}}})},
 		{"migrate wizard", "migrate", Command{Verb: "migrate", Direction: approvals.Migrate, Wizard: true}},
 		{"import wizard", "  Import ", Command{Verb: "import", Direction: approvals.Import, Wizard: true}},
 		{"import from", "import web-01 from vc-east", imp(vms("web-01"), "vc-east", "", none)},
-		{"import from to", "import web-01 from vc-east to vc-west datastore=ds", imp(vms("web-01"), "vc-east", "vc-west", approvals.Placement{Datastore: "ds"})},
+		{"import from to", "import web-01 from vc-east to vc-west datastore=ds", imp(vms("web-01"), "vc-east", "vc-west", move.Placement{Datastore: "ds"})},
 		{"check migrate", "check migrate web-01 to vc-west", Command{Verb: "check", Direction: approvals.Migrate, Check: true, VMs: vms("web-01"), To: "vc-west"}},
-		{"check import", "CHECK Import web-01 from vc-east disk=thin", Command{Verb: "check", Direction: approvals.Import, Check: true, VMs: vms("web-01"), From: "vc-east", Placement: approvals.Placement{DiskFormat: "thin"}}},
+		{"check import", "CHECK Import web-01 from vc-east disk=thin", Command{Verb: "check", Direction: approvals.Import, Check: true, VMs: vms("web-01"), From: "vc-east", Placement: move.Placement{DiskFormat: "thin"}}},
 		{"status", "status xvm-k3m9q2", Command{Verb: "status", Arg: "xvm-k3m9q2"}},
 		{"status job upper case", "status XVM-K3M9Q2-01", Command{Verb: "status", Arg: "xvm-k3m9q2-01"}},
 		{"list", "list", Command{Verb: "list"}},
@@ -300,7 +301,7 @@ func TestEveryPlacementOptionParsesPrintsAndIsExplained(t *testing.T) {
 			t.Errorf("%s: %v", typed, err)
 			continue
 		}
-		if reflect.DeepEqual(c.Placement, approvals.Placement{}) {
+		if reflect.DeepEqual(c.Placement, move.Placement{}) {
 			t.Errorf("%s sets nothing", typed)
 		}
 		for j, other := range placementOptions {

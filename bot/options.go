@@ -2,17 +2,16 @@ package bot
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // placementOption is one key=value option of a move: how it is read into a Placement,
 // written back from one, and explained. placementOptions is the only place an option is
 // spelled: ParseCommand, Command.String and the help all follow it, in its order. A new
-// placement option is a field of approvals.Placement and a line of this table.
+// placement option is a field of move.Placement and a line of this table.
 type placementOption struct {
 	key string // as typed before "=", in lower case
 	// numbered options are typed key<N>=, one per N (disk2=…), each its own option.
@@ -26,28 +25,28 @@ type placementOption struct {
 	// set reads val into p; n is the number of a numbered option. The value is not
 	// empty (but for numbered options, which say what they need themselves). An error
 	// names the problem in words; the grammar adds the usage.
-	set func(p *approvals.Placement, n int, val token) error
+	set func(p *move.Placement, n int, val token) error
 	// words writes p's setting back as key=value words that set it again ("" none).
-	words func(p approvals.Placement) []string
+	words func(p move.Placement) []string
 }
 
 // placementOptions are the options of migrate, import and check, in the order
 // Command.String writes them and the help lists them.
 var placementOptions = []placementOption{
 	nameOption("cluster", [][2]string{{"cluster=<name> | host=<name>", "target compute resource"}},
-		func(p *approvals.Placement) *string { return &p.Cluster }),
-	nameOption("host", nil, func(p *approvals.Placement) *string { return &p.Host }),
+		func(p *move.Placement) *string { return &p.Cluster }),
+	nameOption("host", nil, func(p *move.Placement) *string { return &p.Host }),
 	nameOption("pool", [][2]string{{"pool=<name>", "target resource pool"}},
-		func(p *approvals.Placement) *string { return &p.Pool }),
+		func(p *move.Placement) *string { return &p.Pool }),
 	nameOption("datastore", [][2]string{{"datastore=<name>", "target datastore, or datastore cluster"}},
-		func(p *approvals.Placement) *string { return &p.Datastore }),
+		func(p *move.Placement) *string { return &p.Datastore }),
 	nameOption("folder", [][2]string{{"folder=<path>", "target VM folder"}},
-		func(p *approvals.Placement) *string { return &p.Folder }),
+		func(p *move.Placement) *string { return &p.Folder }),
 	{
 		key: "network", list: true,
 		help: [][2]string{{"network=<dst-pg>", "target portgroup for every NIC"},
 			{"network=<src-pg>:<dst-pg>[,…]", "target portgroup per source portgroup"}},
-		set: func(p *approvals.Placement, _ int, val token) error {
+		set: func(p *move.Placement, _ int, val token) error {
 			nets, err := parseNetworks(val)
 			if err != nil {
 				return err
@@ -55,7 +54,7 @@ var placementOptions = []placementOption{
 			p.Networks = nets
 			return nil
 		},
-		words: func(p approvals.Placement) []string {
+		words: func(p move.Placement) []string {
 			if len(p.Networks) == 0 {
 				return nil
 			}
@@ -72,15 +71,15 @@ var placementOptions = []placementOption{
 	{
 		key:  "disk",
 		help: [][2]string{{"disk=same|thin|thick|eager", "disk format (default: same as source)"}},
-		set: func(p *approvals.Placement, _ int, val token) error {
-			v := strings.ToLower(val.text)
-			if !slices.Contains(diskFormats, v) {
-				return fmt.Errorf("disk=%s is not a disk format: use same, thin, thick or eager%s", val.text, suggest(v, diskFormats, ""))
+		set: func(p *move.Placement, _ int, val token) error {
+			f, err := move.ParseDiskFormat(val.text)
+			if err != nil {
+				return fmt.Errorf("disk=%s is not a disk format: use same, thin, thick or eager%s", val.text, suggest(strings.ToLower(val.text), diskFormats, ""))
 			}
-			p.DiskFormat = v
+			p.DiskFormat = f
 			return nil
 		},
-		words: func(p approvals.Placement) []string { return nonEmptyOption("disk", p.DiskFormat) },
+		words: func(p move.Placement) []string { return nonEmptyOption("disk", string(p.DiskFormat)) },
 	},
 	{
 		key: "disk", numbered: true,
@@ -91,28 +90,28 @@ var placementOptions = []placementOption{
 	{
 		key:  "priority",
 		help: [][2]string{{"priority=default|high", "vMotion priority"}},
-		set: func(p *approvals.Placement, _ int, val token) error {
-			v := strings.ToLower(val.text)
-			if !slices.Contains(priorities, v) {
+		set: func(p *move.Placement, _ int, val token) error {
+			v, err := move.ParsePriority(val.text)
+			if err != nil {
 				return fmt.Errorf("priority=%s is not a priority: use default or high", val.text)
 			}
 			p.Priority = v
 			return nil
 		},
-		words: func(p approvals.Placement) []string { return nonEmptyOption("priority", p.Priority) },
+		words: func(p move.Placement) []string { return nonEmptyOption("priority", string(p.Priority)) },
 	},
 }
 
 // nameOption is an option whose value is the name of an object in the target vCenter.
-func nameOption(key string, help [][2]string, field func(p *approvals.Placement) *string) placementOption {
+func nameOption(key string, help [][2]string, field func(p *move.Placement) *string) placementOption {
 	return placementOption{
 		key:  key,
 		help: help,
-		set: func(p *approvals.Placement, _ int, val token) error {
+		set: func(p *move.Placement, _ int, val token) error {
 			*field(p) = val.text
 			return nil
 		},
-		words: func(p approvals.Placement) []string {
+		words: func(p move.Placement) []string {
 			if v := *field(&p); v != "" {
 				return []string{key + "=" + quoteValue(v)}
 			}
@@ -167,7 +166,7 @@ func optionHelp() [][2]string {
 }
 
 // placementWords writes p back as the options that give it.
-func placementWords(p approvals.Placement) []string {
+func placementWords(p move.Placement) []string {
 	var out []string
 	for _, o := range placementOptions {
 		out = append(out, o.words(p)...)
@@ -210,7 +209,7 @@ func numberedKey(k, prefix string) (int, bool) {
 
 // setDisk reads diskN=<datastore>[:<format>] or diskN=<format>: "Hard disk N" of each VM
 // goes to its own datastore and/or in its own format (the wizard's "Configure per disk").
-func setDisk(p *approvals.Placement, n int, val token) error {
+func setDisk(p *move.Placement, n int, val token) error {
 	key := fmt.Sprintf("disk%d", n)
 	if n < 1 || n > maxDiskNumber {
 		return fmt.Errorf("option %s= names no disk: disks are numbered as in \"Hard disk N\", from 1 to %d", key, maxDiskNumber)
@@ -221,40 +220,40 @@ func setDisk(p *approvals.Placement, n int, val token) error {
 	if val.index(',') >= 0 || val.index('=') >= 0 {
 		return fmt.Errorf("option %s=%s takes one datastore and one format: %s=<datastore>[:<format>]; quote names that contain \",\" or \"=\"", key, val.raw, key)
 	}
-	d := approvals.DiskPlacement{Disk: n}
+	d := move.Disk{Disk: n}
 	ds, format, found := val.cut(':')
 	switch {
 	case found:
-		d.Datastore, d.DiskFormat = ds.text, strings.ToLower(format.text)
+		d.Datastore, d.DiskFormat = ds.text, move.DiskFormat(strings.ToLower(format.text))
 		if format.text == "" && ds.text == "" {
 			return fmt.Errorf("option %s= needs a datastore, a format, or <datastore>:<format>", key)
 		}
-	case slices.Contains(diskFormats, strings.ToLower(val.text)) && !val.quoted[0]:
-		d.DiskFormat = strings.ToLower(val.text)
+	case move.DiskFormat(strings.ToLower(val.text)).Valid() && !val.quoted[0]:
+		d.DiskFormat = move.DiskFormat(strings.ToLower(val.text))
 	default:
 		d.Datastore = val.text
 	}
 	if format.index(':') >= 0 {
 		return fmt.Errorf("%s=%s has too many parts; quote a datastore that contains \":\"", key, val.raw)
 	}
-	if d.DiskFormat != "" && !slices.Contains(diskFormats, d.DiskFormat) {
-		return fmt.Errorf("%s=%s: %s is not a disk format: use same, thin, thick or eager%s", key, val.raw, quote(format.text), suggest(d.DiskFormat, diskFormats, ""))
+	if d.DiskFormat != "" && !d.DiskFormat.Valid() {
+		return fmt.Errorf("%s=%s: %s is not a disk format: use same, thin, thick or eager%s", key, val.raw, quote(format.text), suggest(string(d.DiskFormat), diskFormats, ""))
 	}
 	p.Disks = append(p.Disks, d)
 	return nil
 }
 
 // diskWords writes the per-disk placement back as diskN= options.
-func diskWords(p approvals.Placement) []string {
+func diskWords(p move.Placement) []string {
 	var out []string
 	for _, d := range p.Disks {
 		v := quoteValue(d.Datastore)
 		switch {
 		case d.Datastore == "":
-			v = d.DiskFormat
+			v = string(d.DiskFormat)
 		case d.DiskFormat != "":
-			v += ":" + d.DiskFormat
-		case slices.Contains(diskFormats, strings.ToLower(d.Datastore)):
+			v += ":" + string(d.DiskFormat)
+		case move.DiskFormat(strings.ToLower(d.Datastore)).Valid():
 			v += ":" // a datastore named like a format, not the format
 		}
 		out = append(out, fmt.Sprintf("disk%d=%s", d.Disk, v))
@@ -263,15 +262,15 @@ func diskWords(p approvals.Placement) []string {
 }
 
 // parseNetworks reads network=<dst> or network=<src>:<dst>[,<src>:<dst>…].
-func parseNetworks(val token) ([]approvals.NetworkMapping, error) {
+func parseNetworks(val token) ([]move.Network, error) {
 	parts := val.split(',')
 	if len(parts) == 1 && parts[0].index(':') < 0 {
 		if val.index('=') >= 0 {
 			return nil, fmt.Errorf("network=%s: unexpected \"=\" in the portgroup; quote it if it is part of the name", val.raw)
 		}
-		return []approvals.NetworkMapping{{Target: val.text}}, nil
+		return []move.Network{{Target: val.text}}, nil
 	}
-	var out []approvals.NetworkMapping
+	var out []move.Network
 	mapped := map[string]bool{}
 	for _, part := range parts {
 		src, dst, ok := part.cut(':')
@@ -289,7 +288,7 @@ func parseNetworks(val token) ([]approvals.NetworkMapping, error) {
 			return nil, fmt.Errorf("network source %s is mapped twice", quote(src.text))
 		}
 		mapped[src.text] = true
-		out = append(out, approvals.NetworkMapping{Source: src.text, Target: dst.text})
+		out = append(out, move.Network{Source: src.text, Target: dst.text})
 	}
 	return out, nil
 }

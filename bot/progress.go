@@ -232,18 +232,6 @@ func (b *Bot) storeThreadTS(ctx context.Context, id, job, ts string) *approvals.
 	return stored
 }
 
-func originOf(p *events.Placement) *approvals.Origin {
-	o := &approvals.Origin{VCenter: p.VCenter, Cluster: p.Cluster, Host: p.Host, Pool: p.Pool, Datastore: p.Datastore,
-		Folder: p.Folder, DiskFormat: p.DiskFormat}
-	for _, n := range p.Networks {
-		o.Networks = append(o.Networks, approvals.NetworkMapping{Source: n.Source, Target: n.Target})
-	}
-	for _, d := range p.Disks {
-		o.Disks = append(o.Disks, approvals.DiskPlacement{Disk: d.Disk, Datastore: d.Datastore, DiskFormat: d.DiskFormat})
-	}
-	return o
-}
-
 // reportOf is what event e, which reports state, says to the request record.
 func reportOf(e events.Event, state approvals.State) approvals.Report {
 	rep := approvals.Report{Job: e.JobID, State: state, Started: e.Type == events.EventStarted, Progress: e.Progress,
@@ -255,7 +243,8 @@ func reportOf(e events.Event, state approvals.State) approvals.Report {
 		rep.Fault = stepAndFault(e)
 	}
 	if e.Origin != nil {
-		rep.Origin = originOf(e.Origin)
+		o := e.Origin.Clone()
+		rep.Origin = &o
 	}
 	return rep
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // approved submits and approves a request, returning it and its message ts.
@@ -480,7 +481,7 @@ func TestOriginSurvivesARequestCancelMark(t *testing.T) {
 	}
 	failed := event(r, 0, events.EventFailed, 0)
 	failed.Message, failed.Fault = "web-01 moved to vc-west, but not as approved: folder is \"lost+found\"", "PlacementMismatch"
-	failed.Origin = &events.Placement{VCenter: "vc-east", Cluster: "east-prod", Datastore: "east-ds-01", Folder: "apps/web"}
+	failed.Origin = &move.Origin{VCenter: "vc-east", Placement: move.Placement{Cluster: "east-prod", Datastore: "east-ds-01", Folder: "apps/web"}}
 	e.handle(failed)
 	if o := e.get(r.ID).Jobs[0].Origin; o == nil || o.VCenter != "vc-east" || o.Folder != "apps/web" {
 		t.Fatalf("origin %+v, want where web-01 was", o)

@@ -11,6 +11,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // Action IDs of the buttons on a request message; each button's value is the request ID.
@@ -220,7 +221,7 @@ func requestedBy(r *approvals.Request) string {
 	if !r.CreatedAt.IsZero() {
 		parts[0] += " at " + clock(r.CreatedAt)
 	}
-	if r.Placement.Priority == "high" {
+	if r.Placement.Priority == move.PriorityHigh {
 		parts = append(parts, "high priority")
 	}
 	if r.UndoOf != "" {
@@ -277,18 +278,18 @@ func placementFields(r *approvals.Request) []*slack.TextBlockObject {
 }
 
 // DiskFormatName names a disk format as the vSphere Client does ("thin" → "Thin provision").
-func DiskFormatName(f string) string {
-	switch strings.ToLower(f) {
-	case "thin":
+func DiskFormatName(f move.DiskFormat) string {
+	switch move.DiskFormat(strings.ToLower(string(f))) {
+	case move.Thin:
 		return "Thin provision"
-	case "thick":
+	case move.Thick:
 		return "Thick provision lazy zeroed"
-	case "eager":
+	case move.Eager:
 		return "Thick provision eager zeroed"
-	case "", "same":
+	case "", move.Same:
 		return "Same format as source"
 	}
-	return esc(f)
+	return esc(string(f))
 }
 
 func vcenterText(ref approvals.VCenterRef, name string) string {
@@ -320,7 +321,7 @@ func shortThumbprint(t string) string {
 
 // A NIC kept on a portgroup of the same name because the request gave no mapping for it
 // says so: the approver should know nobody chose it.
-func networksText(nets, rules []approvals.NetworkMapping) string {
+func networksText(nets, rules []move.Network) string {
 	if len(nets) == 0 {
 		return "_default_"
 	}
@@ -335,7 +336,7 @@ func networksText(nets, rules []approvals.NetworkMapping) string {
 			src = esc(m.Source)
 		}
 		line := src + " → " + esc(m.Target)
-		chosen := slices.ContainsFunc(rules, func(r approvals.NetworkMapping) bool { return r.Source == "" || r.Source == m.Source })
+		chosen := slices.ContainsFunc(rules, func(r move.Network) bool { return r.Source == "" || r.Source == m.Source })
 		if m.Source != "" && m.Source == m.Target && !chosen {
 			line += " _(same name, no mapping given)_"
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/move"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
@@ -34,16 +35,16 @@ func fxPendingMigrate() *approvals.Request {
 	return &approvals.Request{
 		ID: "xvm-k3m9q2", Direction: approvals.Migrate, VMs: []string{"web-01"},
 		SourceVC: "vc-east", TargetVC: "vc-west",
-		Placement: approvals.Placement{
+		Placement: move.Placement{
 			Cluster: "prod-01", Datastore: "ssd-01", DiskFormat: "thin", Folder: "migrated/web apps",
-			Networks: []approvals.NetworkMapping{{Source: "VM Network", Target: "app-pg"}},
+			Networks: []move.Network{{Source: "VM Network", Target: "app-pg"}},
 		},
 		Review: approvals.Review{
-			Source:  approvals.VCenterRef{Name: "vc-east", Version: "8.0.2", Thumbprint: fxThumbprint},
-			Target:  approvals.VCenterRef{Name: "vc-west", Version: "8.0.3", Thumbprint: fxThumbprint},
-			Cluster: "prod-01", Host: "esx-12.west.local", Pool: "Resources", Datastore: "ssd-01", DiskFormat: "thin",
-			Folder:   "/West/vm/migrated/web apps",
-			Networks: []approvals.NetworkMapping{{Source: "VM Network", Target: "app-pg"}},
+			Source: approvals.VCenterRef{Name: "vc-east", Version: "8.0.2", Thumbprint: fxThumbprint},
+			Target: approvals.VCenterRef{Name: "vc-west", Version: "8.0.3", Thumbprint: fxThumbprint},
+			Placement: move.Placement{Cluster: "prod-01", Host: "esx-12.west.local", Pool: "Resources", Datastore: "ssd-01", DiskFormat: "thin",
+				Folder:   "/West/vm/migrated/web apps",
+				Networks: []move.Network{{Source: "VM Network", Target: "app-pg"}}},
 			VMs:      []approvals.ReviewVM{{Name: "web-01", PowerState: "poweredOn", CPUs: 2, MemoryMB: 4096, DiskGB: 40, NICs: 1}},
 			Findings: []approvals.Finding{{Severity: approvals.SeverityOK, VM: "web-01", Message: "vMotion compatible with the target cluster"}},
 		},
@@ -57,8 +58,8 @@ func fxPendingImport() *approvals.Request {
 	return &approvals.Request{
 		ID: "xvm-p7d2aa", Direction: approvals.Import, VMs: []string{"db-01", "db_02_old"},
 		SourceVC: "vc-east", TargetVC: "vc-west",
-		Placement: approvals.Placement{Host: "esx-03", Pool: "databases", DiskFormat: "eager", Priority: "high",
-			Networks: []approvals.NetworkMapping{{Target: "db-pg"}}},
+		Placement: move.Placement{Host: "esx-03", Pool: "databases", DiskFormat: "eager", Priority: "high",
+			Networks: []move.Network{{Target: "db-pg"}}},
 		Requester: "U0REQ", State: approvals.StatePending, Quorum: 1, CreatedAt: fxT0, ExpiresAt: fxAt(4 * time.Hour),
 	}
 }
@@ -161,7 +162,7 @@ func fxLarge() *approvals.Request {
 		}
 	}
 	for i := range 40 {
-		r.Review.Networks = append(r.Review.Networks, approvals.NetworkMapping{Source: fmt.Sprintf("vlan-%03d", i), Target: fmt.Sprintf("pg-vlan-%03d", i)})
+		r.Review.Networks = append(r.Review.Networks, move.Network{Source: fmt.Sprintf("vlan-%03d", i), Target: fmt.Sprintf("pg-vlan-%03d", i)})
 	}
 	return r
 }
@@ -503,7 +504,7 @@ func TestProgressBar(t *testing.T) {
 }
 
 func TestDiskFormatName(t *testing.T) {
-	for in, want := range map[string]string{
+	for in, want := range map[move.DiskFormat]string{
 		"": "Same format as source", "same": "Same format as source", "thin": "Thin provision",
 		"thick": "Thick provision lazy zeroed", "EAGER": "Thick provision eager zeroed",
 	} {
@@ -518,15 +519,15 @@ func TestDiskFormatName(t *testing.T) {
 // big request); a mapping someone typed is not.
 func TestSameNamePortgroupIsMarkedInTheReview(t *testing.T) {
 	r := &approvals.Request{ID: "xvm-n1", Direction: approvals.Migrate, SourceVC: "vc-east", TargetVC: "vc-west", State: approvals.StatePending,
-		Requester: "U1", Review: approvals.Review{Networks: []approvals.NetworkMapping{
-			{Source: "VM Network", Target: "VM Network"}, {Source: "east-app-pg", Target: "app-pg"}}},
-		Placement: approvals.Placement{Networks: []approvals.NetworkMapping{{Source: "east-app-pg", Target: "app-pg"}}}}
+		Requester: "U1", Review: approvals.Review{Placement: move.Placement{Networks: []move.Network{
+			{Source: "VM Network", Target: "VM Network"}, {Source: "east-app-pg", Target: "app-pg"}}}},
+		Placement: move.Placement{Networks: []move.Network{{Source: "east-app-pg", Target: "app-pg"}}}}
 	_, blocks := RenderRequest(r, time.Now())
 	all := string(mustMarshal(t, blocks))
 	if !strings.Contains(all, "VM Network → VM Network _(same name, no mapping given)_") || strings.Contains(all, "app-pg _(same name") {
 		t.Fatalf("networks field:\n%s", all)
 	}
-	r.Placement.Networks = append(r.Placement.Networks, approvals.NetworkMapping{Source: "VM Network", Target: "VM Network"})
+	r.Placement.Networks = append(r.Placement.Networks, move.Network{Source: "VM Network", Target: "VM Network"})
 	if _, blocks := RenderRequest(r, time.Now()); strings.Contains(string(mustMarshal(t, blocks)), "same name") {
 		t.Fatal("a typed mapping is marked as if nobody chose it")
 	}
@@ -536,7 +537,7 @@ func TestSameNamePortgroupIsMarkedInTheReview(t *testing.T) {
 // them when that one is busy: jobs of a wave spread over them.
 func TestReviewNamesTheHostsAWaveSpreadsOver(t *testing.T) {
 	r := &approvals.Request{ID: "xvm-h1", Direction: approvals.Migrate, SourceVC: "vc-east", TargetVC: "vc-west", State: approvals.StatePending,
-		Requester: "U1", Review: approvals.Review{Cluster: "west-prod", Host: "esx-w3", OtherHosts: []string{"esx-w1", "esx-w2"}}}
+		Requester: "U1", Review: approvals.Review{Placement: move.Placement{Cluster: "west-prod", Host: "esx-w3"}, OtherHosts: []string{"esx-w1", "esx-w2"}}}
 	_, blocks := RenderRequest(r, time.Now())
 	if all := string(mustMarshal(t, blocks)); !strings.Contains(all, "west-prod (cluster) / esx-w3 (host; when it is busy, also esx-w1, esx-w2)") {
 		t.Fatalf("compute resource field:\n%s", all)

@@ -12,6 +12,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/vcenter"
 )
 
@@ -151,7 +152,7 @@ func RenderWizard(ws wizardState) slack.ModalViewRequest {
 	vmsHint := "Searched in the source vCenter."
 	disk := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Disk format"), wizDisk)
 	for _, f := range diskFormats {
-		o := slack.NewOptionBlockObject(f, plain(DiskFormatName(f)), nil)
+		o := slack.NewOptionBlockObject(f, plain(DiskFormatName(move.DiskFormat(f))), nil)
 		disk.Options = append(disk.Options, o)
 		if f == cmp.Or(ws.Disk, "same") {
 			disk.InitialOption = o
@@ -514,13 +515,13 @@ func (b *Bot) wizardCommand(ws wizardState) (Command, map[string]string) {
 	}
 	sc := scopeOf(ws.Compute)
 	cmd := Command{Verb: verb, Direction: ws.Direction, Check: ws.Check, VMs: ws.VMs, From: ws.Source, To: ws.Target,
-		Placement: approvals.Placement{Cluster: sc.Cluster, Host: sc.Host, Pool: ws.Pool, Datastore: ws.Datastore,
-			Folder: ws.Folder, DiskFormat: ws.Disk}}
-	if cmd.Placement.DiskFormat == "same" {
+		Placement: move.Placement{Cluster: sc.Cluster, Host: sc.Host, Pool: ws.Pool, Datastore: ws.Datastore,
+			Folder: ws.Folder, DiskFormat: move.DiskFormat(ws.Disk)}}
+	if cmd.Placement.DiskFormat == move.Same {
 		cmd.Placement.DiskFormat = ""
 	}
 	if len(ws.Networks) == 0 && ws.NetAll != "" {
-		cmd.Placement.Networks = []approvals.NetworkMapping{{Target: ws.NetAll}}
+		cmd.Placement.Networks = []move.Network{{Target: ws.NetAll}}
 	}
 	for i, src := range ws.Networks {
 		t := ws.NetTarget[src]
@@ -528,7 +529,7 @@ func (b *Bot) wizardCommand(ws wizardState) (Command, map[string]string) {
 			errs[fmt.Sprintf("%s%d", wizNetPrefix, i)] = "Choose a portgroup for " + clipRunes(src, 60) + "."
 			continue
 		}
-		cmd.Placement.Networks = append(cmd.Placement.Networks, approvals.NetworkMapping{Source: src, Target: t})
+		cmd.Placement.Networks = append(cmd.Placement.Networks, move.Network{Source: src, Target: t})
 	}
 	return cmd, errs
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/approvals/approvaltest"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/secret"
 )
 
@@ -193,7 +194,7 @@ func TestWizardModal(t *testing.T) {
 			p := r.Placement
 			if !slices.Equal(r.VMs, []string{"web-01", "web-02"}) || r.SourceVC != "vc-east" || r.TargetVC != "vc-west" || p.Cluster != "west-prod" ||
 				p.Datastore != "ds-gold" || p.DiskFormat != "thin" || p.Folder != "migrated/web" ||
-				!slices.Equal(p.Networks, []approvals.NetworkMapping{{Source: "VM Network", Target: "app-pg"}}) || r.Requester != requester || r.Channel != testChannel {
+				!slices.Equal(p.Networks, []move.Network{{Source: "VM Network", Target: "app-pg"}}) || r.Requester != requester || r.Channel != testChannel {
 				t.Fatalf("stored request %+v", r)
 			}
 			if m, ok := e.ws.Message(r.MessageTS); !ok || !strings.Contains(string(m.Blocks), ActionApprove) {

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/secret"
 	"github.com/xvmbot/xvmbot/vcenter"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
@@ -134,8 +135,8 @@ func TestClusterNodeLossDuringWave(t *testing.T) {
 	for i := range names {
 		names[i] = fmt.Sprintf("bulk-%04d", i+1)
 		wave = append(wave, events.Job{V: events.SchemaVersion, ID: fmt.Sprintf("xvm-cluster1-%02d", i+1), RequestID: "xvm-cluster1",
-			Direction: "migrate", VM: names[i], SourceVC: xvmsim.EastVC, TargetVC: xvmsim.WestVC, Cluster: "west-prod",
-			Datastore: "ds-gold", Networks: []events.NetworkMapping{{Target: "app-pg"}}, QueuedAt: time.Now()})
+			Direction: "migrate", VM: names[i], SourceVC: xvmsim.EastVC, TargetVC: xvmsim.WestVC,
+			Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Networks: []move.Network{{Target: "app-pg"}}}, QueuedAt: time.Now()})
 	}
 	wave, err = (&workertest.Approver{Store: publisher.Requests(), Signer: signer, Lab: lab}).Approve(ctx, wave...)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // JobState is where a job's execution stands.
@@ -75,11 +77,11 @@ type JobMove struct {
 	Folder    string       `json:"folder,omitempty"`
 	NICs      []PlannedNIC `json:"nics,omitempty"` // in device order
 	// Disks are the disks placed apart (Datastore set: where "Hard disk N" goes).
-	Disks []DiskPlacement `json:"disks,omitempty"`
+	Disks []move.Disk `json:"disks,omitempty"`
 	// Origin is where the VM was (Networks unset; OriginNICs holds them), nil if it
 	// could not be read.
-	Origin     *Placement `json:"origin,omitempty"`
-	OriginNICs []string   `json:"origin_nics,omitempty"` // each NIC's portgroup, in device order
+	Origin     *move.Origin `json:"origin,omitempty"`
+	OriginNICs []string     `json:"origin_nics,omitempty"` // each NIC's portgroup, in device order
 	// Tags and Attributes are the VM's vSphere tags and custom attributes in the source;
 	// MetadataError says why they could not be read, if so.
 	Tags          []Tag             `json:"tags,omitempty"`

@@ -3,6 +3,8 @@ package events
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // Names of everything xvmbot keeps in NATS. They are part of the operator contract:
@@ -24,32 +26,18 @@ const (
 	SchemaVersion    = 1 // the "v" field of every message
 )
 
-// NetworkMapping maps a source portgroup to a target portgroup; empty Source = every NIC.
-type NetworkMapping struct {
-	Source string `json:"source,omitempty"`
-	Target string `json:"target"`
-}
-
 // Job asks a worker to move one VM. It carries the names the request was approved with;
 // the worker resolves them again against the live inventories before it starts.
 type Job struct {
-	V          int              `json:"v"`
-	ID         string           `json:"id"`
-	RequestID  string           `json:"request_id"`
-	Direction  string           `json:"direction"` // migrate | import
-	VM         string           `json:"vm"`
-	SourceVC   string           `json:"source_vc"`
-	TargetVC   string           `json:"target_vc"`
-	Cluster    string           `json:"cluster,omitempty"`
-	Host       string           `json:"host,omitempty"`
-	Pool       string           `json:"pool,omitempty"`
-	Datastore  string           `json:"datastore,omitempty"`
-	Folder     string           `json:"folder,omitempty"`
-	Networks   []NetworkMapping `json:"networks,omitempty"`
-	DiskFormat string           `json:"disk_format,omitempty"`
-	// Disks places single disks elsewhere than Datastore / DiskFormat.
-	Disks    []DiskPlacement `json:"disks,omitempty"`
-	Priority string          `json:"priority,omitempty"`
+	V         int    `json:"v"`
+	ID        string `json:"id"`
+	RequestID string `json:"request_id"`
+	Direction string `json:"direction"` // migrate | import
+	VM        string `json:"vm"`
+	SourceVC  string `json:"source_vc"`
+	TargetVC  string `json:"target_vc"`
+	// Placement is flattened into the message, as its fields always were.
+	move.Placement
 	// RequestedBy and ApprovedBy are Slack user IDs, kept for the audit trail.
 	RequestedBy string    `json:"requested_by"`
 	ApprovedBy  []string  `json:"approved_by"`
@@ -59,28 +47,6 @@ type Job struct {
 	// bot's key. A worker refuses a job without a valid one, or whose fields above say
 	// anything else.
 	Approval json.RawMessage `json:"approval,omitempty"`
-}
-
-// Placement is where a VM was, by name: recorded before a move so it can be undone.
-type Placement struct {
-	VCenter    string `json:"vcenter"`
-	Cluster    string `json:"cluster,omitempty"`
-	Host       string `json:"host,omitempty"`
-	Pool       string `json:"pool,omitempty"`
-	Datastore  string `json:"datastore,omitempty"`
-	Folder     string `json:"folder,omitempty"`
-	DiskFormat string `json:"disk_format,omitempty"`
-	// Networks maps each NIC's portgroup after the move (Source) to the one before (Target).
-	Networks []NetworkMapping `json:"networks,omitempty"`
-	// Disks are the disks that were not on Datastore or not in DiskFormat.
-	Disks []DiskPlacement `json:"disks,omitempty"`
-}
-
-// DiskPlacement puts "Hard disk N" of the VM on its own datastore and/or format.
-type DiskPlacement struct {
-	Disk       int    `json:"disk"`
-	Datastore  string `json:"datastore,omitempty"`
-	DiskFormat string `json:"disk_format,omitempty"`
 }
 
 // EventType is what happened to a job.
@@ -130,6 +96,6 @@ type Event struct {
 	Worker   string  `json:"worker,omitempty"`
 	Duration float64 `json:"duration_seconds,omitempty"`
 	// Origin is where the VM was before the move (succeeded events), for /xvm undo.
-	Origin *Placement `json:"origin,omitempty"`
-	At     time.Time  `json:"at"`
+	Origin *move.Origin `json:"origin,omitempty"`
+	At     time.Time    `json:"at"`
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/move"
 )
 
 func TestRequestStoreErrors(t *testing.T) {
@@ -242,8 +243,8 @@ func bigRequest(id string, n int) *approvals.Request {
 			Message: "NIC 1 of " + vm + " stays on a portgroup named app-pg in vc-west (no mapping given)"})
 		r.Jobs = append(r.Jobs, approvals.Job{ID: approvals.JobID(id, i), VM: vm, State: approvals.StateRunning, Progress: 50,
 			StartedAt: time.Now(), ThreadTS: "1764000000.000100",
-			Origin: &approvals.Origin{VCenter: "vc-east", Cluster: "east-prod", Host: "esx-e1.lab", Pool: "Resources",
-				Datastore: "east-ds-02", Folder: "/", Networks: []approvals.NetworkMapping{{Source: "app-pg", Target: "east-app-pg"}}}})
+			Origin: &move.Origin{VCenter: "vc-east", Placement: move.Placement{Cluster: "east-prod", Host: "esx-e1.lab", Pool: "Resources",
+				Datastore: "east-ds-02", Folder: "/", Networks: []move.Network{{Source: "app-pg", Target: "east-app-pg"}}}}})
 	}
 	return r
 }

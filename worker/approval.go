@@ -50,19 +50,9 @@ func checkJob(keys *approvals.Keyring, j events.Job) (*approvals.Grant, error) {
 // grantedJob is the job the bot queues for a grant; what a worker receives must equal it
 // in every field but the schema version, the time it was queued and the grant itself.
 func grantedJob(g *approvals.Grant) events.Job {
-	p := g.Placement
-	var nets []events.NetworkMapping
-	for _, n := range p.Networks {
-		nets = append(nets, events.NetworkMapping{Source: n.Source, Target: n.Target})
-	}
-	var disks []events.DiskPlacement
-	for _, d := range p.Disks {
-		disks = append(disks, events.DiskPlacement{Disk: d.Disk, Datastore: d.Datastore, DiskFormat: d.DiskFormat})
-	}
 	return events.Job{ID: g.VM.Job, RequestID: g.RequestID, Direction: string(g.Direction), VM: g.VM.Name,
-		SourceVC: g.Source.Name, TargetVC: g.Target.Name, Cluster: p.Cluster, Host: p.Host, Pool: p.Pool,
-		Datastore: p.Datastore, Folder: p.Folder, Networks: nets, DiskFormat: p.DiskFormat, Disks: disks,
-		Priority: p.Priority, RequestedBy: g.RequestedBy, ApprovedBy: slices.Clone(g.Approvers)}
+		SourceVC: g.Source.Name, TargetVC: g.Target.Name, Placement: g.Placement.Clone(),
+		RequestedBy: g.RequestedBy, ApprovedBy: slices.Clone(g.Approvers)}
 }
 
 // unsignedFields are the job fields a grant does not cover: the message's schema version,
@@ -75,13 +65,13 @@ func jobDiff(j events.Job, g *approvals.Grant) []string {
 	want := grantedJob(g)
 	got, exp := reflect.ValueOf(j), reflect.ValueOf(want)
 	var off []string
-	for i := range got.NumField() {
-		f := got.Type().Field(i)
-		if unsignedFields[f.Name] {
+	// Field by field, the embedded placement's fields too: each is a field of the message.
+	for _, f := range reflect.VisibleFields(got.Type()) {
+		if unsignedFields[f.Name] || f.Anonymous {
 			continue
 		}
-		a, _ := json.Marshal(got.Field(i).Interface())
-		b, _ := json.Marshal(exp.Field(i).Interface())
+		a, _ := json.Marshal(got.FieldByIndex(f.Index).Interface())
+		b, _ := json.Marshal(exp.FieldByIndex(f.Index).Interface())
 		if string(a) != string(b) {
 			off = append(off, fmt.Sprintf("%s is %s, approved %s", jsonName(f), clip(string(a)), clip(string(b))))
 		}

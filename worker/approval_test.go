@@ -14,6 +14,7 @@ import (
 
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/worker/workertest"
 )
 
@@ -25,9 +26,9 @@ func TestEveryJobFieldIsSigned(t *testing.T) {
 	g := approvals.Grant{
 		Terms: approvals.Terms{RequestID: "xvm-r1", Direction: approvals.Migrate,
 			Source: approvals.VCenterID{Name: "vc-east", UUID: "u1"}, Target: approvals.VCenterID{Name: "vc-west", UUID: "u2"},
-			Placement: approvals.Placement{Cluster: "c", Host: "h", Pool: "p", Datastore: "d", Folder: "f",
-				Networks: []approvals.NetworkMapping{{Source: "a", Target: "b"}}, DiskFormat: "thin", Priority: "high",
-				Disks: []approvals.DiskPlacement{{Disk: 2, Datastore: "d2", DiskFormat: "eager"}}},
+			Placement: move.Placement{Cluster: "c", Host: "h", Pool: "p", Datastore: "d", Folder: "f",
+				Networks: []move.Network{{Source: "a", Target: "b"}}, DiskFormat: move.Thin, Priority: move.PriorityHigh,
+				Disks: []move.Disk{{Disk: 2, Datastore: "d2", DiskFormat: move.Eager}}},
 			RequestedBy: "U0ALICE", Approvers: []string{"U0BOB"}, Quorum: 1,
 			ApprovedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)},
 		VM: approvals.ApprovedVM{Job: "xvm-r1-01", Name: "web-01", Ref: "vm-40"},
@@ -44,14 +45,13 @@ func TestEveryJobFieldIsSigned(t *testing.T) {
 		t.Fatalf("the job as the bot queues it: %v", err)
 	}
 	v := reflect.ValueOf(&signed).Elem()
-	for i := range v.NumField() {
-		f := v.Type().Field(i)
-		if unsignedFields[f.Name] {
-			continue
+	for _, f := range reflect.VisibleFields(v.Type()) {
+		if unsignedFields[f.Name] || f.Anonymous {
+			continue // the embedded placement's own fields are visited one by one
 		}
 		t.Run(f.Name, func(t *testing.T) {
 			forged := signed
-			fv := reflect.ValueOf(&forged).Elem().Field(i)
+			fv := reflect.ValueOf(&forged).Elem().FieldByIndex(f.Index)
 			switch fv.Kind() {
 			case reflect.String:
 				fv.SetString(fv.String() + "-forged")

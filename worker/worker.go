@@ -15,6 +15,7 @@ import (
 
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/vcenter"
 )
 
@@ -287,7 +288,7 @@ func (w *Worker) afterPanic(ctx context.Context, j events.Job, p any, log *slog.
 		Message: fmt.Sprintf("xvmbot failed internally while moving %s, %d times", j.VM, rec.Attempts),
 		Hint: fmt.Sprintf("check where %s is in %s and %s; the worker's log has the details (job_id=%s): report them",
 			j.VM, j.SourceVC, j.TargetVC, j.ID)}
-	var origin *events.Placement
+	var origin *move.Origin
 	if rec.TaskRef != "" && rec.Move != nil {
 		origin = rec.Move.Origin // the task may have moved it: undo can take it back
 	}
@@ -467,7 +468,7 @@ func (w *Worker) saveInsisting(ctx context.Context, rec Record, log *slog.Logger
 func plannedMove(plan *vcenter.Plan, vm string, origin *vcenter.Where, md *vcenter.Metadata, mdErr error) *events.JobMove {
 	mv := &events.JobMove{Host: plan.Host, Pool: plan.Pool, Datastore: plan.Datastore, Folder: plan.Folder}
 	for _, d := range plan.Spec.Disks {
-		mv.Disks = append(mv.Disks, events.DiskPlacement{Disk: d.Disk, Datastore: d.Datastore, DiskFormat: string(d.Format)})
+		mv.Disks = append(mv.Disks, move.Disk{Disk: d.Disk, Datastore: d.Datastore, DiskFormat: move.DiskFormat(d.Format)})
 	}
 	for _, v := range plan.VMs {
 		if v.Name == vm {
@@ -477,11 +478,11 @@ func plannedMove(plan *vcenter.Plan, vm string, origin *vcenter.Where, md *vcent
 		}
 	}
 	if origin != nil {
-		mv.Origin = &events.Placement{VCenter: origin.VCenter, Cluster: origin.Cluster, Host: origin.Host, Pool: origin.Pool,
-			Datastore: origin.Datastore, Folder: origin.Folder, DiskFormat: string(origin.DiskFormat)}
+		mv.Origin = &move.Origin{VCenter: origin.VCenter, Placement: move.Placement{Cluster: origin.Cluster, Host: origin.Host, Pool: origin.Pool,
+			Datastore: origin.Datastore, Folder: origin.Folder, DiskFormat: move.DiskFormat(origin.DiskFormat)}}
 		for _, d := range origin.Disks {
 			if d.Datastore != origin.Datastore || d.Format != origin.DiskFormat {
-				p := events.DiskPlacement{Disk: d.Number, DiskFormat: string(d.Format)}
+				p := move.Disk{Disk: d.Number, DiskFormat: move.DiskFormat(d.Format)}
 				if d.Datastore != origin.Datastore {
 					p.Datastore = d.Datastore
 				}
@@ -530,8 +531,8 @@ func (w *Worker) afterMove(ctx context.Context, j events.Job, mv *events.JobMove
 
 // success is what a move that this worker watched to its end adds to the succeeded event.
 type success struct {
-	origin *events.Placement // where the VM was, for /xvm undo
-	note   string            // a warning (tags not copied)
+	origin *move.Origin // where the VM was, for /xvm undo
+	note   string       // a warning (tags not copied)
 }
 
 // copyMetadata applies the source's tags and custom attributes, as recorded when the
@@ -559,7 +560,7 @@ func (w *Worker) copyMetadata(ctx context.Context, j events.Job, mv *events.JobM
 //
 // If where the VM is now cannot be read, the move is not failed (vCenter said it
 // succeeded), but note says what was not done.
-func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, log *slog.Logger) (origin *events.Placement, note string, err error) {
+func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, log *slog.Logger) (origin *move.Origin, note string, err error) {
 	after, err := w.vc.Where(ctx, j.TargetVC, j.VM)
 	if err != nil {
 		log.Warn("could not verify the placement after the move", "err", err)
@@ -588,11 +589,11 @@ func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, l
 		}
 	}
 	if mv.Origin != nil {
-		o := *mv.Origin
-		seen := map[events.NetworkMapping]bool{}
+		o := mv.Origin.Clone()
+		seen := map[move.Network]bool{}
 		for i, pg := range mv.OriginNICs {
 			if i < len(after.Networks) {
-				m := events.NetworkMapping{Source: after.Networks[i], Target: pg}
+				m := move.Network{Source: after.Networks[i], Target: pg}
 				if !seen[m] {
 					seen[m] = true
 					o.Networks = append(o.Networks, m)
@@ -891,7 +892,7 @@ func (w *Worker) settle(ctx context.Context, j events.Job, rec Record, res *vcen
 
 // fail reports a failed attempt: a retry later, or a failure. origin is set when the VM
 // moved although the job failed (not as approved): undo can take it back.
-func (w *Worker) fail(ctx context.Context, j events.Job, rec Record, err error, origin *events.Placement, dur time.Duration, log *slog.Logger) error {
+func (w *Worker) fail(ctx context.Context, j events.Job, rec Record, err error, origin *move.Origin, dur time.Duration, log *slog.Logger) error {
 	var f *vcenter.Fault
 	kind, msg, hint, step := "Error", err.Error(), "", ""
 	if errors.As(err, &f) {
@@ -1062,7 +1063,7 @@ func moveSpec(j events.Job) vcenter.MoveSpec {
 	return vcenter.MoveSpec{
 		VMs: []string{j.VM}, Source: j.SourceVC, Target: j.TargetVC,
 		Cluster: j.Cluster, Host: j.Host, Pool: j.Pool, Datastore: j.Datastore, Folder: j.Folder,
-		Networks: nets, DiskFormat: vcenter.DiskFormat(j.DiskFormat), Disks: disks, Priority: j.Priority,
+		Networks: nets, DiskFormat: vcenter.DiskFormat(j.DiskFormat), Disks: disks, Priority: string(j.Priority),
 	}
 }
 

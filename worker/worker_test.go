@@ -18,6 +18,7 @@ import (
 
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/secret"
 	"github.com/xvmbot/xvmbot/vcenter"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
@@ -163,8 +164,8 @@ func (r *rig) worker(name string, maxAttempts int) *Worker {
 // jobFor is the job of web-NN in the tests' request, not yet approved (see rig.approve).
 func jobFor(vm string) events.Job {
 	return events.Job{V: 1, ID: "xvm-test0001-01", RequestID: "xvm-test0001", Direction: "migrate", VM: vm,
-		SourceVC: "vc-east", TargetVC: "vc-west", Cluster: "west-prod", Datastore: "ds-gold", Folder: "migrated/web",
-		Networks: []events.NetworkMapping{{Target: "app-pg"}}, DiskFormat: "thin"}
+		SourceVC: "vc-east", TargetVC: "vc-west", Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Folder: "migrated/web",
+			Networks: []move.Network{{Target: "app-pg"}}, DiskFormat: move.Thin}}
 }
 
 func (r *rig) plan(t *testing.T, j events.Job) *vcenter.Plan {
@@ -206,7 +207,7 @@ func TestFreshJobMovesTheVM(t *testing.T) {
 	o := r.rec.final()[0].Origin
 	if o == nil || o.VCenter != "vc-east" || o.Cluster != "east-prod" || o.Pool != "apps" || o.Folder != "apps/web" ||
 		o.Datastore != "east-ds-01" || o.Host == "" || len(o.Networks) != 1 ||
-		o.Networks[0] != (events.NetworkMapping{Source: "app-pg", Target: "east-app-pg"}) {
+		o.Networks[0] != (move.Network{Source: "app-pg", Target: "east-app-pg"}) {
 		t.Fatalf("origin = %+v", o)
 	}
 }
@@ -473,8 +474,8 @@ func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 			vm := fmt.Sprintf("bulk-%04d", i)
 			id := fmt.Sprintf("%s-%03d", wave.id, i)
 			req = append(req, events.Job{V: 1, ID: id, RequestID: wave.id, Direction: "migrate", VM: vm,
-				SourceVC: "vc-east", TargetVC: "vc-west", Cluster: "west-prod", Datastore: wave.datastore,
-				Networks: []events.NetworkMapping{{Target: "app-pg"}}})
+				SourceVC: "vc-east", TargetVC: "vc-west", Placement: move.Placement{Cluster: "west-prod", Datastore: wave.datastore,
+					Networks: []move.Network{{Target: "app-pg"}}}})
 		}
 		signed, err := approver.Approve(ctx, req...)
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/secret"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
@@ -183,8 +184,8 @@ func (d *demo) forgeJob(ctx context.Context, requestID, vm string) {
 	}
 	defer nc.Close()
 	job, _ := json.Marshal(events.Job{V: events.SchemaVersion, ID: requestID + "-01", RequestID: requestID, Direction: "migrate",
-		VM: vm, SourceVC: "vc-east", TargetVC: "vc-west", Cluster: "west-prod", Datastore: "ds-silver",
-		Networks: []events.NetworkMapping{{Target: "app-pg"}}, RequestedBy: alice, ApprovedBy: []string{bob}, QueuedAt: time.Now()})
+		VM: vm, SourceVC: "vc-east", TargetVC: "vc-west",
+		Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-silver", Networks: []move.Network{{Target: "app-pg"}}}, RequestedBy: alice, ApprovedBy: []string{bob}, QueuedAt: time.Now()})
 	if err := nc.Publish(events.SubjectJobs, job); err != nil {
 		d.fail("publish the forged job: %v", err)
 		return

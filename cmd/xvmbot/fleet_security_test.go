@@ -18,6 +18,7 @@ import (
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // These tests play someone who can write to the bus (or to its KV store) but does not
@@ -188,8 +189,8 @@ func TestFleetSecurityForgedJobsAndRecordsMoveNothing(t *testing.T) {
 	mallory.publish(f.ctx, forged, "forged-other-vm")
 	// 2. A hand-made job, unsigned, for a request that exists nowhere.
 	mallory.publish(f.ctx, events.Job{V: events.SchemaVersion, ID: "xvm-nowhere-01", RequestID: "xvm-nowhere", Direction: "migrate",
-		VM: "web-03", SourceVC: "vc-east", TargetVC: "vc-west", Cluster: "west-prod", Datastore: "ds-gold",
-		Networks: []events.NetworkMapping{{Target: "app-pg"}}, RequestedBy: uReq, ApprovedBy: []string{uBoss}}, "forged-hand-made")
+		VM: "web-03", SourceVC: "vc-east", TargetVC: "vc-west",
+		Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Networks: []move.Network{{Target: "app-pg"}}}, RequestedBy: uReq, ApprovedBy: []string{uBoss}}, "forged-hand-made")
 	// 3. The genuine job again, after its request ended.
 	mallory.publish(f.ctx, captured, "replayed")
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 	"github.com/xvmbot/xvmbot/worker/workertest"
 )
@@ -144,8 +145,9 @@ log:
 			vm = "web-01" // the job that holds the one worker slot for ten minutes
 		}
 		j := events.Job{V: events.SchemaVersion, ID: fmt.Sprintf("xvm-load%04d-%05d", i/10000, i), RequestID: "xvm-loadmem0",
-			Direction: "migrate", VM: vm, SourceVC: "vc-east", TargetVC: "vc-west", Cluster: "west-prod", Datastore: "ds-gold",
-			Folder: "migrated/web", Networks: []events.NetworkMapping{{Target: "app-pg"}}, DiskFormat: "thin",
+			Direction: "migrate", VM: vm, SourceVC: "vc-east", TargetVC: "vc-west",
+			Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Folder: "migrated/web",
+				Networks: []move.Network{{Target: "app-pg"}}, DiskFormat: move.Thin},
 			RequestedBy: alice, ApprovedBy: []string{bob}, QueuedAt: time.Now()}
 		if i == 0 {
 			signed, err := approver.Approve(ctx, j)

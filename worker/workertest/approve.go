@@ -15,6 +15,7 @@ import (
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/approvals/approvaltest"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
 
@@ -57,7 +58,7 @@ func (a *Approver) Approve(ctx context.Context, jobs ...events.Job) ([]events.Jo
 	}
 	for _, j := range jobs {
 		if j.RequestID != j0.RequestID || j.Direction != j0.Direction || j.SourceVC != j0.SourceVC || j.TargetVC != j0.TargetVC ||
-			!samePlacement(placementOf(j), r.Placement) {
+			!samePlacement(j.Placement, r.Placement) {
 			return nil, fmt.Errorf("approve: job %s differs from the others of request %s", j.ID, j0.RequestID)
 		}
 		if r.Job(j.ID) != nil {
@@ -110,7 +111,7 @@ func (a *Approver) request(j events.Job) *approvals.Request {
 	}
 	now = now.UTC().Truncate(time.Second)
 	return &approvals.Request{ID: j.RequestID, Direction: approvals.Direction(j.Direction), SourceVC: j.SourceVC, TargetVC: j.TargetVC,
-		Placement: placementOf(j),
+		Placement: j.Placement.Clone(),
 		Review: approvals.Review{
 			Source: approvals.VCenterRef{Name: j.SourceVC, InstanceUUID: a.Lab.VC(j.SourceVC).InstanceUUID},
 			Target: approvals.VCenterRef{Name: j.TargetVC, InstanceUUID: a.Lab.VC(j.TargetVC).InstanceUUID},
@@ -119,20 +120,7 @@ func (a *Approver) request(j events.Job) *approvals.Request {
 		Approvals: []approvals.Decision{{User: Approver1, At: now}}, CreatedAt: now, DecidedAt: now}
 }
 
-// placementOf is a job's placement as its request holds it.
-func placementOf(j events.Job) approvals.Placement {
-	p := approvals.Placement{Cluster: j.Cluster, Host: j.Host, Pool: j.Pool, Datastore: j.Datastore, Folder: j.Folder,
-		DiskFormat: j.DiskFormat, Priority: j.Priority}
-	for _, n := range j.Networks {
-		p.Networks = append(p.Networks, approvals.NetworkMapping{Source: n.Source, Target: n.Target})
-	}
-	for _, d := range j.Disks {
-		p.Disks = append(p.Disks, approvals.DiskPlacement{Disk: d.Disk, Datastore: d.Datastore, DiskFormat: d.DiskFormat})
-	}
-	return p
-}
-
-func samePlacement(a, b approvals.Placement) bool {
+func samePlacement(a, b move.Placement) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
