@@ -229,17 +229,7 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 		b.tell(ctx, who, notice(b.tooManyVMs(n, "matches")))
 		return outcomeTooLarge
 	}
-	r := &approvals.Request{
-		Direction: cmd.Direction,
-		VMs:       planVMs(plan, cmd.VMs),
-		SourceVC:  src,
-		TargetVC:  dst,
-		Placement: cmd.Placement,
-		Review:    reviewOf(plan),
-		UndoOf:    cmd.UndoOf,
-		Requester: who.User,
-		Channel:   who.Channel,
-	}
+	r := requestOf(cmd, plan, src, dst, who)
 	if f, ok := changeWindows(b.cfg.Windows).finding(dst, b.now()); ok {
 		r.Review.Findings = append(r.Review.Findings, f)
 	}
@@ -491,6 +481,21 @@ func moveSpec(cmd Command, src, dst string) vcenter.MoveSpec {
 		spec.Disks = append(spec.Disks, vcenter.DiskSpec{Disk: d.Disk, Datastore: d.Datastore, Format: vcenter.DiskFormat(d.DiskFormat)})
 	}
 	return spec
+}
+
+// requestOf is the request of cmd from src to dst, as plan resolved it, asked for by who.
+func requestOf(cmd Command, plan *vcenter.Plan, src, dst string, who invocation) *approvals.Request {
+	return &approvals.Request{
+		Direction: cmd.Direction,
+		VMs:       planVMs(plan, cmd.VMs),
+		SourceVC:  src,
+		TargetVC:  dst,
+		Placement: cmd.Placement.Clone(),
+		Review:    reviewOf(plan),
+		UndoOf:    cmd.UndoOf,
+		Requester: who.User,
+		Channel:   who.Channel,
+	}
 }
 
 // planVMs are the VM names the plan resolved (patterns expanded), or those asked for.

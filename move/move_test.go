@@ -2,6 +2,7 @@ package move
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 )
 
@@ -74,5 +75,17 @@ func TestCloneSharesNothing(t *testing.T) {
 	c.Networks[0].Target, c.Disks[0].Disk = "b", 9
 	if o.Networks[0].Target != "a" || o.Disks[0].Disk != 1 {
 		t.Errorf("changing the clone changed the original: %+v", o)
+	}
+}
+
+func TestNetworksBack(t *testing.T) {
+	t.Parallel()
+	got := NetworksBack([]string{"app-pg", "app-pg", "db-pg", "extra"}, []string{"east-app", "east-app", "east-db"})
+	want := []Network{{Source: "app-pg", Target: "east-app"}, {Source: "db-pg", Target: "east-db"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("NetworksBack = %+v, want %+v", got, want)
+	}
+	if got := NetworksBack(nil, []string{"a"}); got != nil {
+		t.Errorf("no NIC after the move maps nothing back, got %+v", got)
 	}
 }

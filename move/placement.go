@@ -71,3 +71,17 @@ func (o Origin) Clone() Origin {
 	o.Placement = o.Placement.Clone()
 	return o
 }
+
+// NetworksBack maps each NIC's portgroup after a move to the one it had before (the two
+// lists in device order, as long as each other or not: the NICs both have), each pair
+// once: the Networks of an Origin.
+func NetworksBack(after, before []string) []Network {
+	var out []Network
+	for i := range min(len(after), len(before)) {
+		n := Network{Source: after[i], Target: before[i]}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}

@@ -590,16 +590,7 @@ func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, l
 	}
 	if mv.Origin != nil {
 		o := mv.Origin.Clone()
-		seen := map[move.Network]bool{}
-		for i, pg := range mv.OriginNICs {
-			if i < len(after.Networks) {
-				m := move.Network{Source: after.Networks[i], Target: pg}
-				if !seen[m] {
-					seen[m] = true
-					o.Networks = append(o.Networks, m)
-				}
-			}
-		}
+		o.Networks = move.NetworksBack(after.Networks, mv.OriginNICs)
 		origin = &o
 	}
 	if len(off) > 0 {
