@@ -461,26 +461,7 @@ func undoCommand(r *approvals.Request, j *approvals.Job) Command {
 
 // moveSpec turns a parsed command into what the planner resolves.
 func moveSpec(cmd Command, src, dst string) vcenter.MoveSpec {
-	p := cmd.Placement
-	spec := vcenter.MoveSpec{
-		VMs:        cmd.VMs,
-		Source:     src,
-		Target:     dst,
-		Cluster:    p.Cluster,
-		Host:       p.Host,
-		Pool:       p.Pool,
-		Datastore:  p.Datastore,
-		Folder:     p.Folder,
-		DiskFormat: vcenter.DiskFormat(p.DiskFormat),
-		Priority:   string(p.Priority),
-	}
-	for _, n := range p.Networks {
-		spec.Networks = append(spec.Networks, vcenter.NetworkMap{Source: n.Source, Target: n.Target})
-	}
-	for _, d := range p.Disks {
-		spec.Disks = append(spec.Disks, vcenter.DiskSpec{Disk: d.Disk, Datastore: d.Datastore, Format: vcenter.DiskFormat(d.DiskFormat)})
-	}
-	return spec
+	return vcenter.MoveSpec{VMs: cmd.VMs, Source: src, Target: dst, Placement: cmd.Placement.Clone()}
 }
 
 // requestOf is the request of cmd from src to dst, as plan resolved it, asked for by who.
@@ -518,11 +499,8 @@ func reviewOf(p *vcenter.Plan) approvals.Review {
 		Target: approvals.VCenterRef{Name: p.Target.Name, Version: p.Target.Version, Thumbprint: p.Target.Thumbprint,
 			InstanceUUID: p.Target.InstanceUUID},
 		Placement: move.Placement{Cluster: p.Cluster, Host: p.Host, Pool: p.Pool, Datastore: p.Datastore,
-			DiskFormat: move.DiskFormat(p.DiskFormat), Folder: p.Folder},
+			DiskFormat: p.DiskFormat, Folder: p.Folder, Disks: slices.Clone(p.Spec.Disks)},
 		OtherHosts: slices.Clone(p.OtherHosts),
-	}
-	for _, d := range p.Spec.Disks {
-		r.Disks = append(r.Disks, move.Disk{Disk: d.Disk, Datastore: d.Datastore, DiskFormat: move.DiskFormat(d.Format)})
 	}
 	seen := map[move.Network]bool{}
 	for _, vm := range p.VMs {
@@ -536,9 +514,7 @@ func reviewOf(p *vcenter.Plan) approvals.Review {
 		}
 	}
 	if len(r.Networks) == 0 {
-		for _, n := range p.Spec.Networks {
-			r.Networks = append(r.Networks, move.Network{Source: n.Source, Target: n.Target})
-		}
+		r.Networks = slices.Clone(p.Spec.Networks)
 	}
 	for _, f := range p.Findings {
 		r.Findings = append(r.Findings, approvals.Finding{Severity: severityOf(f.Severity), VM: f.VM, Message: f.Message, Hint: f.Hint})

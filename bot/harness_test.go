@@ -27,6 +27,7 @@ import (
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/approvals/approvaltest"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/secret"
 	"github.com/xvmbot/xvmbot/vcenter"
 )
@@ -338,7 +339,7 @@ func (p *fakePlanner) Plan(ctx context.Context, spec vcenter.MoveSpec) (*vcenter
 	plan := &vcenter.Plan{Spec: spec,
 		Source:  vcenter.Endpoint{Name: spec.Source, Version: "8.0.3", InstanceUUID: "uuid-" + spec.Source},
 		Target:  vcenter.Endpoint{Name: spec.Target, Version: "8.0.3", InstanceUUID: "uuid-" + spec.Target},
-		Cluster: "cl-west", Datastore: "ds-west-1", Folder: "migrated", DiskFormat: vcenter.DiskSame,
+		Cluster: "cl-west", Datastore: "ds-west-1", Folder: "migrated", DiskFormat: move.Same,
 		Findings: slices.Clone(p.findings), ResolvedAt: time.Now()}
 	var names []string
 	for _, vm := range spec.VMs {

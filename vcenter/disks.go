@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // diskTarget is where one disk goes when the spec places it apart from the VM
@@ -14,7 +16,7 @@ import (
 type diskTarget struct {
 	ds     types.ManagedObjectReference // zero: the plan's datastore
 	name   string                       // the datastore's name, "" with a zero ds
-	format DiskFormat                   // "": the plan's format
+	format move.DiskFormat              // "": the plan's format
 }
 
 // diskNumber is the N of a disk's "Hard disk N": from its label when it has that form,
@@ -31,7 +33,7 @@ func diskNumber(d *types.VirtualDisk, index int) int {
 }
 
 // disk is where disk (the index-th of the VM) goes and in what format.
-func (pl placement) disk(d *types.VirtualDisk, index int, format DiskFormat) (types.ManagedObjectReference, DiskFormat) {
+func (pl placement) disk(d *types.VirtualDisk, index int, format move.DiskFormat) (types.ManagedObjectReference, move.DiskFormat) {
 	ds := pl.Datastore
 	if t, ok := pl.Disks[diskNumber(d, index)]; ok {
 		if t.ds.Value != "" {

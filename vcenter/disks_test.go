@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // Disks are numbered as the vSphere Client labels them ("Hard disk N"), whatever their
@@ -27,8 +29,8 @@ func TestDisksAreNumberedByTheirLabel(t *testing.T) {
 	}
 	pl := testPlacement
 	other := types.ManagedObjectReference{Type: "Datastore", Value: "datastore-other"}
-	pl.Disks = map[int]diskTarget{2: {ds: other, name: "other", format: DiskEager}}
-	spec := buildRelocateSpec(pl, vm, DiskThin, nil)
+	pl.Disks = map[int]diskTarget{2: {ds: other, name: "other", format: move.Eager}}
+	spec := buildRelocateSpec(pl, vm, move.Thin, nil)
 	for _, dl := range spec.Disk {
 		b := dl.DiskBackingInfo.(*types.VirtualDiskFlatVer2BackingInfo)
 		apart := dl.DiskId == 2001 // "Hard disk 2", listed first

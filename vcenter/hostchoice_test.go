@@ -11,6 +11,7 @@ import (
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25/mo"
 
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
 
@@ -95,9 +96,7 @@ func TestHostChoiceInCluster(t *testing.T) {
 	// The lab's west-prod hosts run one, one and no VMs. One more on esx-w1 makes the
 	// order by load the reverse of the order by name, so that a choice by name, or by
 	// the cluster's order, cannot pass for a choice by load.
-	skew := MoveSpec{VMs: []string{"web-02"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Cluster: xvmsim.WestCluster,
-		Host: xvmsim.WestHost1, Datastore: xvmsim.WestGold, Folder: xvmsim.WestWebFolder,
-		Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}}
+	skew := MoveSpec{VMs: []string{"web-02"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: xvmsim.WestCluster, Host: xvmsim.WestHost1, Datastore: xvmsim.WestGold, Folder: xvmsim.WestWebFolder, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}}
 	sp, err := m.Plan(ctx, skew)
 	if err != nil || sp.Blocked() {
 		t.Fatalf("plan web-02 onto %s: %v %v", xvmsim.WestHost1, err, findingsOf(sp, Blocker))
@@ -111,8 +110,7 @@ func TestHostChoiceInCluster(t *testing.T) {
 		t.Fatalf("%s has hosts %v, want three", xvmsim.WestCluster, loads)
 	}
 
-	spec := MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Cluster: xvmsim.WestCluster,
-		Datastore: xvmsim.WestGold, Folder: xvmsim.WestWebFolder, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}}
+	spec := MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Folder: xvmsim.WestWebFolder, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}}
 	least := order[0]
 	for _, tt := range []struct {
 		name  string

@@ -11,6 +11,7 @@ import (
 	"github.com/vmware/govmomi/vapi/rest"
 	"github.com/vmware/govmomi/vapi/tags"
 
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
 
@@ -97,8 +98,7 @@ func TestMetadataCopiedAcrossRelocation(t *testing.T) {
 		t.Fatalf("ReadMetadata = %+v, want %+v", md, want)
 	}
 
-	spec := MoveSpec{VMs: []string{"web-02"}, Source: "vc-east", Target: "vc-west", Cluster: "west-prod",
-		Datastore: "ds-gold", Folder: "migrated/web", Networks: []NetworkMap{{Target: "app-pg"}}, DiskFormat: DiskThin}
+	spec := MoveSpec{VMs: []string{"web-02"}, Source: "vc-east", Target: "vc-west", Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Folder: "migrated/web", Networks: []move.Network{{Target: "app-pg"}}, DiskFormat: move.Thin}}
 	p, err := m.Plan(ctx, spec)
 	if err != nil {
 		t.Fatal(err)

@@ -7,48 +7,17 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
-// DiskFormat is the wizard's "Select virtual disk format".
-type DiskFormat string
-
-// The disk formats.
-const (
-	DiskSame  DiskFormat = "same"  // same format as source
-	DiskThin  DiskFormat = "thin"  // thin provision
-	DiskThick DiskFormat = "thick" // thick provision lazy zeroed
-	DiskEager DiskFormat = "eager" // thick provision eager zeroed
-)
-
-// NetworkMap maps a source portgroup to a target portgroup; an empty Source maps every NIC.
-type NetworkMap struct {
+// MoveSpec is a move as asked for, by name: which VMs, from and to which configured
+// vCenter, and where in the target (see move.Placement for what "" means in each field).
+type MoveSpec struct {
+	VMs    []string
 	Source string
 	Target string
-}
-
-// MoveSpec is a move as asked for, by name. Source and Target are configured vCenter names.
-type MoveSpec struct {
-	VMs        []string
-	Source     string
-	Target     string
-	Cluster    string // compute resource: a cluster…
-	Host       string // …or a host (both: the host must be in the cluster)
-	Pool       string // resource pool name; default the compute resource's root pool
-	Datastore  string
-	Folder     string // VM folder path under the target datacenter, e.g. "migrated/web"
-	Networks   []NetworkMap
-	DiskFormat DiskFormat
-	// Disks places single disks elsewhere than Datastore / DiskFormat (the wizard's
-	// "Configure per disk"); the VM's own files stay on Datastore.
-	Disks    []DiskSpec
-	Priority string // default | high
-}
-
-// DiskSpec puts "Hard disk N" of each VM on its own datastore and/or in its own format.
-type DiskSpec struct {
-	Disk      int        // N of "Hard disk N", from 1
-	Datastore string     // "" keeps MoveSpec.Datastore
-	Format    DiskFormat // "" keeps MoveSpec.DiskFormat
+	move.Placement
 }
 
 // Severity grades a finding.
@@ -113,7 +82,7 @@ type Plan struct {
 	Host       string
 	Pool       string
 	Datastore  string
-	DiskFormat DiskFormat
+	DiskFormat move.DiskFormat
 	Folder     string
 	VMs        []VM
 	Findings   []Finding

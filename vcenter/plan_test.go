@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // twoStockVCs starts a source and a target stock simulator whose instance
@@ -50,11 +52,7 @@ func TestPlanResolvesNames(t *testing.T) {
 	ctx := context.Background()
 	_, _, m := twoStockVCs(t)
 
-	p, err := m.Plan(ctx, MoveSpec{
-		VMs: []string{"DC0_H0_VM0", "DC0_C0_RP0_VM0"}, Source: "vc-a", Target: "vc-b",
-		Cluster: "DC0_C0", Datastore: "LocalDS_0", Folder: "migrated/web",
-		Networks: []NetworkMap{{Target: "DC0_DVPG0"}}, DiskFormat: DiskThin,
-	})
+	p, err := m.Plan(ctx, MoveSpec{VMs: []string{"DC0_H0_VM0", "DC0_C0_RP0_VM0"}, Source: "vc-a", Target: "vc-b", Placement: move.Placement{Cluster: "DC0_C0", Datastore: "LocalDS_0", Folder: "migrated/web", Networks: []move.Network{{Target: "DC0_DVPG0"}}, DiskFormat: move.Thin}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,8 +101,7 @@ func TestPlanBlockers(t *testing.T) {
 	wait(t, task, err)
 	_ = c
 
-	base := MoveSpec{VMs: []string{"DC0_H0_VM0"}, Source: "vc-a", Target: "vc-b",
-		Cluster: "DC0_C0", Datastore: "LocalDS_0", Folder: "migrated/web"}
+	base := MoveSpec{VMs: []string{"DC0_H0_VM0"}, Source: "vc-a", Target: "vc-b", Placement: move.Placement{Cluster: "DC0_C0", Datastore: "LocalDS_0", Folder: "migrated/web"}}
 	tests := []struct {
 		name  string
 		edit  func(*MoveSpec)
@@ -116,7 +113,7 @@ func TestPlanBlockers(t *testing.T) {
 		{"no datastore", func(s *MoveSpec) { s.Datastore = "" }, []string{"no datastore given", "LocalDS_0"}},
 		{"unknown folder", func(s *MoveSpec) { s.Folder = "migrated/db" }, []string{"folder migrated/db not found", "web"}},
 		{"unknown pool", func(s *MoveSpec) { s.Pool = "prod-pool" }, []string{"resource pool prod-pool not found"}},
-		{"unknown portgroup", func(s *MoveSpec) { s.Networks = []NetworkMap{{Source: "DC0_DVPG0", Target: "app-pg"}} },
+		{"unknown portgroup", func(s *MoveSpec) { s.Networks = []move.Network{{Source: "DC0_DVPG0", Target: "app-pg"}} },
 			[]string{"portgroup app-pg not found", "VM Network"}},
 		{"unknown host", func(s *MoveSpec) { s.Host = "esx-9" }, []string{"host esx-9 not found", "DC0_C0_H0"}},
 		{"host in maintenance", func(s *MoveSpec) { s.Host = "DC0_C0_H2" }, []string{"DC0_C0_H2 is in maintenance mode"}},
@@ -179,8 +176,7 @@ func TestPlanCollisionInFolderWhateverTheOrder(t *testing.T) {
 
 	for _, tt := range []struct{ folder, shown string }{{"", "/"}, {"migrated/web", "migrated/web"}} {
 		t.Run("folder="+tt.shown, func(t *testing.T) {
-			p, err := m.Plan(ctx, MoveSpec{VMs: []string{"DC0_H0_VM0"}, Source: "vc-a", Target: "vc-b",
-				Cluster: "DC0_C0", Datastore: "LocalDS_0", Folder: tt.folder})
+			p, err := m.Plan(ctx, MoveSpec{VMs: []string{"DC0_H0_VM0"}, Source: "vc-a", Target: "vc-b", Placement: move.Placement{Cluster: "DC0_C0", Datastore: "LocalDS_0", Folder: tt.folder}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -209,8 +205,7 @@ func TestPlanVMStateFindings(t *testing.T) {
 	task, err = snap.CreateSnapshot(ctx, "before-upgrade", "", false, false)
 	wait(t, task, err)
 
-	p, err := m.Plan(ctx, MoveSpec{VMs: []string{"DC0_H0_VM0", "DC0_H0_VM1"}, Source: "vc-a", Target: "vc-b",
-		Cluster: "DC0_C0", Datastore: "LocalDS_0", Folder: "migrated/web"})
+	p, err := m.Plan(ctx, MoveSpec{VMs: []string{"DC0_H0_VM0", "DC0_H0_VM1"}, Source: "vc-a", Target: "vc-b", Placement: move.Placement{Cluster: "DC0_C0", Datastore: "LocalDS_0", Folder: "migrated/web"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,8 +256,7 @@ func TestPlanConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, err := m.Plan(context.Background(), MoveSpec{VMs: []string{"DC0_H0_VM0"}, Source: "vc-a", Target: "vc-b",
-				Cluster: "DC0_C0", Datastore: "LocalDS_0", Folder: "migrated/web"})
+			p, err := m.Plan(context.Background(), MoveSpec{VMs: []string{"DC0_H0_VM0"}, Source: "vc-a", Target: "vc-b", Placement: move.Placement{Cluster: "DC0_C0", Datastore: "LocalDS_0", Folder: "migrated/web"}})
 			if err == nil && p.Blocked() {
 				err = errors.New(strings.Join(findingsOf(p, Blocker), "; "))
 			}

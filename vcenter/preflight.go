@@ -12,6 +12,8 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/types"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // checkDevices adds a Blocker for every device that keeps vCenter from
@@ -166,13 +168,13 @@ func diskUsage(l *types.VirtualMachineFileLayoutEx) map[int32]int64 {
 // diskNeed is what the VM's disks take on the target datastore in the
 // requested format: thin disks what they use now, thick ones their size.
 // grow is what thin disks could grow to on top of that.
-func diskNeed(svm *sourceVM, disk *types.VirtualDisk, format DiskFormat) (need, grow int64) {
+func diskNeed(svm *sourceVM, disk *types.VirtualDisk, format move.DiskFormat) (need, grow int64) {
 	capacity := disk.CapacityInBytes
 	if capacity == 0 {
 		capacity = disk.CapacityInKB * 1024
 	}
-	thin := format == DiskThin
-	if format == DiskSame || format == "" {
+	thin := format == move.Thin
+	if format == move.Same || format == "" {
 		b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
 		thin = ok && isTrue(b.ThinProvisioned)
 	}

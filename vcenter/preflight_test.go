@@ -12,6 +12,7 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
 
@@ -38,8 +39,7 @@ func findingWith(p *Plan, sev Severity, parts ...string) *Finding {
 func TestPreflightFindings(t *testing.T) {
 	ctx := context.Background()
 	lab, m, _ := startLab(t)
-	base := MoveSpec{Source: xvmsim.EastVC, Target: xvmsim.WestVC, Cluster: xvmsim.WestCluster,
-		Datastore: xvmsim.WestGold, Folder: xvmsim.WestDBFolder, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}}
+	base := MoveSpec{Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Folder: xvmsim.WestDBFolder, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}}
 	west, east := lab.VC(xvmsim.WestVC), lab.VC(xvmsim.EastVC)
 	type tcase struct {
 		name  string
@@ -63,7 +63,7 @@ func TestPreflightFindings(t *testing.T) {
 		{"portgroup not on the host", []string{"web-01"}, func(s *MoveSpec) { s.Cluster = xvmsim.WestStdCluster },
 			Blocker, []string{"portgroup app-pg not found in vc-west", "VM Network"}},
 		{"distributed to standard", []string{"web-01"}, func(s *MoveSpec) {
-			s.Cluster, s.Networks = xvmsim.WestStdCluster, []NetworkMap{{Target: xvmsim.StandardPortgroup}}
+			s.Cluster, s.Networks = xvmsim.WestStdCluster, []move.Network{{Target: xvmsim.StandardPortgroup}}
 		}, Blocker, []string{"of web-01 is on distributed portgroup east-app-pg; cross vCenter vMotion cannot move it to standard portgroup VM Network"}},
 		{"pci passthrough", []string{xvmsim.TripPassthrough}, nil, Blocker, []string{"of trip-passthrough is a PCI passthrough device (NVIDIA A100)"}},
 		{"usb", []string{xvmsim.TripUSB}, nil, Blocker, []string{"of trip-usb is a connected USB device"}},
@@ -77,9 +77,9 @@ func TestPreflightFindings(t *testing.T) {
 		{"powered off", []string{"db-01"}, nil, OK, []string{"db-01 is powered off and will be moved powered off"}},
 		{"thick disk larger than the free space", []string{xvmsim.TripBigDisk}, func(s *MoveSpec) { s.Datastore = xvmsim.WestSilver },
 			Blocker, []string{"the disks of trip-bigdisk need 4096.0 GB on ds-silver as disks in their current format; it has 3072.0 GB free"}},
-		{"eager disk larger than the free space", []string{xvmsim.TripBigDisk}, func(s *MoveSpec) { s.Datastore, s.DiskFormat = xvmsim.WestSilver, DiskEager },
+		{"eager disk larger than the free space", []string{xvmsim.TripBigDisk}, func(s *MoveSpec) { s.Datastore, s.DiskFormat = xvmsim.WestSilver, move.Eager },
 			Blocker, []string{"need 4096.0 GB on ds-silver as thick eager zeroed disks"}},
-		{"thin disk that may outgrow the datastore", []string{xvmsim.TripBigDisk}, func(s *MoveSpec) { s.Datastore, s.DiskFormat = xvmsim.WestSilver, DiskThin },
+		{"thin disk that may outgrow the datastore", []string{xvmsim.TripBigDisk}, func(s *MoveSpec) { s.Datastore, s.DiskFormat = xvmsim.WestSilver, move.Thin },
 			Warning, []string{"the disks of trip-bigdisk fit on ds-silver now", "can grow to 4096.0 GB"}},
 		{"swap file beyond the free space", []string{xvmsim.TripSwap}, func(s *MoveSpec) { s.Datastore = xvmsim.WestSilver }, Blocker,
 			[]string{"trip-swap needs 3073.0 GB on ds-silver (disks 3071.0 GB as disks in their current format, swap 2.0 GB); it has 3072.0 GB free"}},
@@ -87,20 +87,20 @@ func TestPreflightFindings(t *testing.T) {
 			[]string{"the 2 VMs need 7169.0 GB on ds-gold (disks 7167.0 GB as disks in their current format, swap 2.0 GB)"}},
 		{"thin vm that fits as it is", []string{xvmsim.TripBigThin}, func(s *MoveSpec) { s.Datastore = xvmsim.WestSilver }, Warning,
 			[]string{"the disks of trip-bigthin fit on ds-silver now", "can grow to 4096.0 GB"}},
-		{"thin vm made thick beyond the free space", []string{xvmsim.TripBigThin}, func(s *MoveSpec) { s.Datastore, s.DiskFormat = xvmsim.WestSilver, DiskThick },
+		{"thin vm made thick beyond the free space", []string{xvmsim.TripBigThin}, func(s *MoveSpec) { s.Datastore, s.DiskFormat = xvmsim.WestSilver, move.Thick },
 			Blocker, []string{"the disks of trip-bigthin need 4096.0 GB on ds-silver as thick (lazy zeroed) disks; it has 3072.0 GB free"}},
 		{"one disk made thick beyond the free space", []string{xvmsim.TripBigThin}, func(s *MoveSpec) {
-			s.Datastore, s.Disks = xvmsim.WestSilver, []DiskSpec{{Disk: 1, Format: DiskThick}}
+			s.Datastore, s.Disks = xvmsim.WestSilver, []move.Disk{{Disk: 1, DiskFormat: move.Thick}}
 		}, Blocker, []string{"the disks of trip-bigthin need 4096.0 GB on ds-silver as thick (lazy zeroed) disks; it has 3072.0 GB free"}},
 		{"a disk placed apart where it does not fit", []string{xvmsim.TripBigDisk}, func(s *MoveSpec) {
-			s.Disks = []DiskSpec{{Disk: 1, Datastore: xvmsim.WestSilver}}
+			s.Disks = []move.Disk{{Disk: 1, Datastore: xvmsim.WestSilver}}
 		}, Blocker, []string{"the disks of trip-bigdisk need 4096.0 GB on ds-silver as disks in their current format; it has 3072.0 GB free"}},
-		{"a disk's datastore not found", []string{"web-01"}, func(s *MoveSpec) { s.Disks = []DiskSpec{{Disk: 1, Datastore: "ds-nope"}} },
+		{"a disk's datastore not found", []string{"web-01"}, func(s *MoveSpec) { s.Disks = []move.Disk{{Disk: 1, Datastore: "ds-nope"}} },
 			Blocker, []string{"datastore ds-nope (disk1=) not found in vc-west"}},
-		{"a disk the vm does not have", []string{"web-01"}, func(s *MoveSpec) { s.Disks = []DiskSpec{{Disk: 3, Datastore: xvmsim.WestSilver}} },
+		{"a disk the vm does not have", []string{"web-01"}, func(s *MoveSpec) { s.Disks = []move.Disk{{Disk: 3, Datastore: xvmsim.WestSilver}} },
 			Warning, []string{"web-01 has no Hard disk 3", "it has 1 disk"}},
 		{"a disk placed twice", []string{"db-01"}, func(s *MoveSpec) {
-			s.Disks = []DiskSpec{{Disk: 2, Datastore: xvmsim.WestSilver}, {Disk: 2, Format: DiskThin}}
+			s.Disks = []move.Disk{{Disk: 2, Datastore: xvmsim.WestSilver}, {Disk: 2, DiskFormat: move.Thin}}
 		}, Blocker, []string{"Hard disk 2 is placed twice"}},
 		{"vcenter check error", []string{xvmsim.TripCheckError}, nil, Blocker,
 			[]string{"vc-east's compatibility check refuses trip-check-error: The target host does not support"}},
@@ -252,8 +252,7 @@ func TestPreflightSkipsUnfitHosts(t *testing.T) {
 	ctx := context.Background()
 	lab, m, _ := startLab(t)
 	west := lab.VC(xvmsim.WestVC)
-	spec := MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Cluster: xvmsim.WestCluster,
-		Datastore: xvmsim.WestGold, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}}
+	spec := MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}}
 	p, err := m.Plan(ctx, spec)
 	if err != nil || p.Blocked() {
 		t.Fatalf("healthy lab: %v %v", err, findingsOf(p, Blocker))
@@ -305,8 +304,7 @@ func TestPreflightSkipsUnfitHosts(t *testing.T) {
 
 func TestPreflightClean(t *testing.T) {
 	_, m, _ := startLab(t)
-	p, err := m.Plan(context.Background(), MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC,
-		Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Folder: xvmsim.WestWebFolder, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}})
+	p, err := m.Plan(context.Background(), MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Folder: xvmsim.WestWebFolder, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,8 +314,7 @@ func TestPreflightClean(t *testing.T) {
 		}
 	}
 	// trip-bigdisk's 4 TiB must not use up its own datastore: imports land there.
-	p, err = m.Plan(context.Background(), MoveSpec{VMs: []string{"legacy-01"}, Source: xvmsim.WestVC, Target: xvmsim.EastVC,
-		Cluster: xvmsim.EastCluster, Datastore: xvmsim.EastDatastore1, DiskFormat: DiskThick, Networks: []NetworkMap{{Target: xvmsim.EastAppPortgroup}}})
+	p, err = m.Plan(context.Background(), MoveSpec{VMs: []string{"legacy-01"}, Source: xvmsim.WestVC, Target: xvmsim.EastVC, Placement: move.Placement{Cluster: xvmsim.EastCluster, Datastore: xvmsim.EastDatastore1, DiskFormat: move.Thick, Networks: []move.Network{{Target: xvmsim.EastAppPortgroup}}}})
 	if err != nil || p.Blocked() {
 		t.Errorf("import into east-ds-01: %v %v", err, findingsOf(p, Blocker))
 	}
@@ -330,8 +327,7 @@ func TestPreflightOldVCenter(t *testing.T) {
 	}
 	t.Cleanup(lab.Close)
 	m, _ := newTestManager(t, labConfig(lab, "vc-east"), labConfig(lab, "vc-west"))
-	p, err := m.Plan(context.Background(), MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC,
-		Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}})
+	p, err := m.Plan(context.Background(), MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,8 +338,7 @@ func TestPreflightOldVCenter(t *testing.T) {
 
 func TestPlanPatterns(t *testing.T) {
 	_, m, _ := startLab(t)
-	p, err := m.Plan(context.Background(), MoveSpec{VMs: []string{"web-0[23]", "db-01", "web-*"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC,
-		Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}, {Source: xvmsim.StandardPortgroup, Target: xvmsim.StandardPortgroup}}})
+	p, err := m.Plan(context.Background(), MoveSpec{VMs: []string{"web-0[23]", "db-01", "web-*"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}, {Source: xvmsim.StandardPortgroup, Target: xvmsim.StandardPortgroup}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,8 +373,7 @@ func TestPlan200VMs(t *testing.T) {
 	}
 	t.Cleanup(lab.Close)
 	m, _ := newTestManager(t, labConfig(lab, "vc-east"), labConfig(lab, "vc-west"))
-	spec := MoveSpec{VMs: []string{"bulk-*"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Cluster: xvmsim.WestCluster,
-		Datastore: xvmsim.WestGold, Folder: xvmsim.WestWebFolder, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}, DiskFormat: DiskThin}
+	spec := MoveSpec{VMs: []string{"bulk-*"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Folder: xvmsim.WestWebFolder, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}, DiskFormat: move.Thin}}
 	start := time.Now()
 	p, err := m.Plan(ctx, spec)
 	if err != nil {
@@ -539,8 +533,7 @@ func TestMemoryFiles(t *testing.T) {
 func TestOtherHostThatRefusesTheVMIsLeftOut(t *testing.T) {
 	ctx := context.Background()
 	lab, m, _ := startLab(t)
-	spec := MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Cluster: xvmsim.WestCluster,
-		Datastore: xvmsim.WestGold, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}}
+	spec := MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}}
 	p, err := m.Plan(ctx, spec)
 	if err != nil || p.Blocked() || len(p.OtherHosts) < 2 {
 		t.Fatalf("plan without a refusing host: %v, other hosts %v, findings %v", err, p.OtherHosts, p.Findings)

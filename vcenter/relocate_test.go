@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vmware/govmomi/session"
 
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/secret"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
@@ -100,34 +101,26 @@ func TestRelocate(t *testing.T) {
 		// apart are the disks (by index) placed apart from wantDS, with their format.
 		apart map[int]diskWant
 	}{{
-		name: "migrate web-01 east to west, thin",
-		spec: MoveSpec{VMs: []string{"web-01"}, Source: "vc-east", Target: "vc-west", Cluster: "west-prod",
-			Datastore: "ds-gold", Folder: "migrated/web", Networks: []NetworkMap{{Target: "app-pg"}}, DiskFormat: DiskThin},
+		name:   "migrate web-01 east to west, thin",
+		spec:   MoveSpec{VMs: []string{"web-01"}, Source: "vc-east", Target: "vc-west", Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Folder: "migrated/web", Networks: []move.Network{{Target: "app-pg"}}, DiskFormat: move.Thin}},
 		wantOn: "poweredOn", wantDS: "ds-gold", wantThin: true,
 		wantNICs: []string{"app-pg"}, wantDist: []bool{true},
 	}, {
-		name: "migrate db-01 (off, two NICs) with a network map, eager zeroed",
-		spec: MoveSpec{VMs: []string{"db-01"}, Source: "vc-east", Target: "vc-west", Cluster: "west-prod", Pool: "prod-pool",
-			Datastore: "ds-silver", Folder: "migrated/db", DiskFormat: DiskEager, Priority: "high",
-			Networks: []NetworkMap{{Source: "east-app-pg", Target: "db-pg"}, {Source: "VM Network", Target: "VM Network"}}},
+		name:   "migrate db-01 (off, two NICs) with a network map, eager zeroed",
+		spec:   MoveSpec{VMs: []string{"db-01"}, Source: "vc-east", Target: "vc-west", Placement: move.Placement{Cluster: "west-prod", Pool: "prod-pool", Datastore: "ds-silver", Folder: "migrated/db", DiskFormat: move.Eager, Priority: "high", Networks: []move.Network{{Source: "east-app-pg", Target: "db-pg"}, {Source: "VM Network", Target: "VM Network"}}}},
 		wantOn: "poweredOff", wantDS: "ds-silver", wantEager: true,
 		wantNICs: []string{"db-pg", "VM Network"}, wantDist: []bool{true, false},
 	}, {
 		// The wizard's "Configure per disk": Hard disk 2 on its own datastore, thin, and a
 		// standard portgroup moved onto a distributed one.
-		name: "migrate db-01 back into the root pool with Hard disk 2 apart, standard to distributed",
-		spec: MoveSpec{VMs: []string{"db-01"}, Source: "vc-west", Target: "vc-east", Cluster: "east-prod", Pool: "Resources",
-			Datastore: "east-ds-01", Folder: "apps/db", DiskFormat: DiskThick,
-			Disks:    []DiskSpec{{Disk: 2, Datastore: "east-ds-02", Format: DiskThin}},
-			Networks: []NetworkMap{{Source: "db-pg", Target: "east-db-pg"}, {Source: "VM Network", Target: "east-app-pg"}}},
+		name:   "migrate db-01 back into the root pool with Hard disk 2 apart, standard to distributed",
+		spec:   MoveSpec{VMs: []string{"db-01"}, Source: "vc-west", Target: "vc-east", Placement: move.Placement{Cluster: "east-prod", Pool: "Resources", Datastore: "east-ds-01", Folder: "apps/db", DiskFormat: move.Thick, Disks: []move.Disk{{Disk: 2, Datastore: "east-ds-02", DiskFormat: move.Thin}}, Networks: []move.Network{{Source: "db-pg", Target: "east-db-pg"}, {Source: "VM Network", Target: "east-app-pg"}}}},
 		wantOn: "poweredOff", wantDS: "east-ds-01",
 		wantNICs: []string{"east-db-pg", "east-app-pg"}, wantDist: []bool{true, true},
 		apart: map[int]diskWant{1: {ds: "east-ds-02", thin: true}},
 	}, {
-		name: "import legacy-01 from west into east",
-		spec: MoveSpec{VMs: []string{"legacy-01"}, Source: "vc-west", Target: "vc-east", Cluster: "east-prod",
-			Datastore: "east-ds-02", Folder: "apps/web", Pool: "apps", DiskFormat: DiskSame,
-			Networks: []NetworkMap{{Source: "app-pg", Target: "east-app-pg"}}},
+		name:   "import legacy-01 from west into east",
+		spec:   MoveSpec{VMs: []string{"legacy-01"}, Source: "vc-west", Target: "vc-east", Placement: move.Placement{Cluster: "east-prod", Datastore: "east-ds-02", Folder: "apps/web", Pool: "apps", DiskFormat: move.Same, Networks: []move.Network{{Source: "app-pg", Target: "east-app-pg"}}}},
 		wantOn: "poweredOn", wantDS: "east-ds-02", wantThin: true, // same as its source disk
 		wantNICs: []string{"east-app-pg"}, wantDist: []bool{true},
 	}}
@@ -183,7 +176,7 @@ func TestRelocate(t *testing.T) {
 			}
 			for i, d := range after.Disks {
 				want := diskWant{ds: tt.wantDS, thin: tt.wantThin, eager: tt.wantEager}
-				if tt.spec.DiskFormat == DiskSame {
+				if tt.spec.DiskFormat == move.Same {
 					want.thin = before.Disks[i].Thin
 				}
 				if w, ok := tt.apart[i]; ok {
@@ -243,8 +236,7 @@ func TestRelocate(t *testing.T) {
 func TestRelocateSerialisedPlansConcurrently(t *testing.T) {
 	ctx := context.Background()
 	lab, m, _ := startLab(t)
-	spec := MoveSpec{VMs: []string{"web-01", "web-02", "web-03"}, Source: "vc-east", Target: "vc-west", Cluster: "west-prod",
-		Datastore: "ds-gold", Folder: "migrated/web", Networks: []NetworkMap{{Target: "app-pg"}}}
+	spec := MoveSpec{VMs: []string{"web-01", "web-02", "web-03"}, Source: "vc-east", Target: "vc-west", Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Folder: "migrated/web", Networks: []move.Network{{Target: "app-pg"}}}}
 	p, err := m.Plan(ctx, spec)
 	if err != nil || p.Blocked() {
 		t.Fatalf("plan: %v %v", err, p.Findings)
@@ -313,7 +305,7 @@ func TestThumbprintMismatch(t *testing.T) {
 	}
 	noSecrets(t, lab, err)
 
-	_, err = m.Plan(ctx, MoveSpec{VMs: []string{"web-01"}, Source: "vc-east", Target: "vc-west", Cluster: "west-prod", Datastore: "ds-gold"})
+	_, err = m.Plan(ctx, MoveSpec{VMs: []string{"web-01"}, Source: "vc-east", Target: "vc-west", Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold"}})
 	if !errors.As(err, &te) {
 		t.Fatalf("Plan: %v, want *ThumbprintError", err)
 	}
@@ -334,8 +326,7 @@ func TestThumbprintMismatch(t *testing.T) {
 func TestRelocateLocatorFault(t *testing.T) {
 	ctx := context.Background()
 	lab, m, reg := startLab(t)
-	spec := MoveSpec{VMs: []string{"web-02"}, Source: "vc-east", Target: "vc-west", Cluster: "west-prod",
-		Datastore: "ds-gold", Folder: "migrated/web", Networks: []NetworkMap{{Target: "app-pg"}}}
+	spec := MoveSpec{VMs: []string{"web-02"}, Source: "vc-east", Target: "vc-west", Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Folder: "migrated/web", Networks: []move.Network{{Target: "app-pg"}}}}
 	p, err := m.Plan(ctx, spec)
 	if err != nil || p.Blocked() {
 		t.Fatalf("plan: %v %v", err, p.Findings)
@@ -451,8 +442,7 @@ func TestStartThenWatch(t *testing.T) {
 	}
 	defer m.Close(ctx)
 
-	spec := MoveSpec{VMs: []string{"web-03"}, Source: "vc-east", Target: "vc-west", Cluster: "west-prod",
-		Datastore: "ds-gold", Folder: "migrated/web", Networks: []NetworkMap{{Target: "app-pg"}}}
+	spec := MoveSpec{VMs: []string{"web-03"}, Source: "vc-east", Target: "vc-west", Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Folder: "migrated/web", Networks: []move.Network{{Target: "app-pg"}}}}
 	p, err := m.Plan(ctx, spec)
 	if err != nil || p.Blocked() {
 		t.Fatalf("plan: %v %v", err, p.Findings)
@@ -526,8 +516,7 @@ func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 func TestPlanOnOtherHost(t *testing.T) {
 	ctx := context.Background()
 	lab, m, _ := startLab(t)
-	spec := MoveSpec{VMs: []string{"web-02"}, Source: "vc-east", Target: "vc-west", Cluster: "west-prod",
-		Datastore: "ds-gold", Folder: "migrated/web", Networks: []NetworkMap{{Target: "app-pg"}}, DiskFormat: DiskThin}
+	spec := MoveSpec{VMs: []string{"web-02"}, Source: "vc-east", Target: "vc-west", Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Folder: "migrated/web", Networks: []move.Network{{Target: "app-pg"}}, DiskFormat: move.Thin}}
 	p, err := m.Plan(ctx, spec)
 	if err != nil || p.Blocked() {
 		t.Fatalf("plan: %v %v", err, p.Findings)
@@ -584,14 +573,13 @@ func TestPlanOnOtherHost(t *testing.T) {
 func TestRecentPlan(t *testing.T) {
 	ctx := context.Background()
 	_, m, _ := startLab(t)
-	spec := MoveSpec{VMs: []string{"web-02"}, Target: "vc-west", Cluster: "west-prod",
-		Datastore: "ds-gold", Networks: []NetworkMap{{Target: "app-pg"}}}
+	spec := MoveSpec{VMs: []string{"web-02"}, Target: "vc-west", Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Networks: []move.Network{{Target: "app-pg"}}}}
 	p, err := m.Plan(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
 	}
 	explicit := spec
-	explicit.Source, explicit.DiskFormat = "vc-east", DiskSame // the defaults, spelled out
+	explicit.Source, explicit.DiskFormat = "vc-east", move.Same // the defaults, spelled out
 	if got, ok := m.RecentPlan(explicit, time.Minute); !ok || got != p {
 		t.Errorf("RecentPlan(same spec) = %p, %v; want the plan made", got, ok)
 	}
@@ -604,7 +592,7 @@ func TestRecentPlan(t *testing.T) {
 		t.Errorf("RecentPlan handed out a plan of other VMs")
 	}
 	other = explicit
-	other.DiskFormat = DiskThin
+	other.DiskFormat = move.Thin
 	if _, ok := m.RecentPlan(other, time.Minute); ok {
 		t.Errorf("RecentPlan handed out a plan of another disk format")
 	}
@@ -616,8 +604,7 @@ func TestRecentPlan(t *testing.T) {
 func TestWhereFindsTheMovedVMInItsFolder(t *testing.T) {
 	ctx := context.Background()
 	_, m, _ := startLab(t)
-	spec := MoveSpec{VMs: []string{xvmsim.DupVM}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Cluster: xvmsim.WestCluster,
-		Datastore: xvmsim.WestSilver, Folder: xvmsim.WestDBFolder, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}}
+	spec := MoveSpec{VMs: []string{xvmsim.DupVM}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestSilver, Folder: xvmsim.WestDBFolder, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}}
 	p, err := m.Plan(ctx, spec)
 	if err != nil {
 		t.Fatal(err)

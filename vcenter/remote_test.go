@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
 
@@ -33,16 +34,12 @@ func TestMoveBetweenTwoRemoteVCenters(t *testing.T) {
 		wantOn string
 		nic    string
 	}{{
-		name: "web-01 from vc-east to vc-west",
-		spec: MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Cluster: xvmsim.WestCluster,
-			Pool: xvmsim.WestPool, Datastore: xvmsim.WestSilver, Folder: xvmsim.WestWebFolder, DiskFormat: DiskThin,
-			Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}},
+		name:   "web-01 from vc-east to vc-west",
+		spec:   MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: xvmsim.WestCluster, Pool: xvmsim.WestPool, Datastore: xvmsim.WestSilver, Folder: xvmsim.WestWebFolder, DiskFormat: move.Thin, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}},
 		wantOn: "poweredOn", nic: xvmsim.WestAppPortgroup,
 	}, {
-		name: "legacy-01 from vc-west to vc-east",
-		spec: MoveSpec{VMs: []string{"legacy-01"}, Source: xvmsim.WestVC, Target: xvmsim.EastVC, Cluster: xvmsim.EastCluster,
-			Pool: xvmsim.EastPool, Datastore: xvmsim.EastDatastore2, Folder: xvmsim.EastWebFolder,
-			Networks: []NetworkMap{{Source: xvmsim.WestAppPortgroup, Target: xvmsim.EastAppPortgroup}}},
+		name:   "legacy-01 from vc-west to vc-east",
+		spec:   MoveSpec{VMs: []string{"legacy-01"}, Source: xvmsim.WestVC, Target: xvmsim.EastVC, Placement: move.Placement{Cluster: xvmsim.EastCluster, Pool: xvmsim.EastPool, Datastore: xvmsim.EastDatastore2, Folder: xvmsim.EastWebFolder, Networks: []move.Network{{Source: xvmsim.WestAppPortgroup, Target: xvmsim.EastAppPortgroup}}}},
 		wantOn: "poweredOn", nic: xvmsim.EastAppPortgroup,
 	}} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // candidateLimit is how many existing names a "not found" finding lists.
@@ -117,7 +119,7 @@ func (m *Manager) withDefaults(s MoveSpec) MoveSpec {
 		s.Target = m.home
 	}
 	if s.DiskFormat == "" {
-		s.DiskFormat = DiskSame
+		s.DiskFormat = move.Same
 	}
 	return s
 }
@@ -169,7 +171,7 @@ func (r *resolver) checkRequest() {
 			"cross vCenter vMotion moves VMs between two vCenters; name the other one")
 	}
 	switch s.DiskFormat {
-	case DiskSame, DiskThin, DiskThick, DiskEager:
+	case move.Same, move.Thin, move.Thick, move.Eager:
 	default:
 		r.block("", fmt.Sprintf("unknown disk format %q", s.DiskFormat), "use same, thin, thick or eager")
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
 
@@ -251,8 +252,7 @@ func BenchmarkPlanOneVM(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { m.Close(context.Background()) })
-	spec := MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Cluster: "west-prod",
-		Datastore: "ds-gold", Networks: []NetworkMap{{Target: "app-pg"}}, DiskFormat: DiskThin}
+	spec := MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Networks: []move.Network{{Target: "app-pg"}}, DiskFormat: move.Thin}}
 	for b.Loop() {
 		p, err := m.Plan(ctx, spec)
 		if err != nil {

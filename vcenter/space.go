@@ -10,6 +10,8 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // spaceNeed is what the moving VMs need on one datastore: their disks placed there in
@@ -19,7 +21,7 @@ type spaceNeed struct {
 	name                       string
 	disks, grow, swap, suspend int64
 	thinner                    bool // disk=thin would need less
-	formats                    []DiskFormat
+	formats                    []move.DiskFormat
 	who                        []string
 }
 
@@ -58,7 +60,7 @@ func (r *resolver) checkSpace(ctx context.Context, c *vim25.Client, home types.M
 			n := at(ds, name)
 			need, grow := diskNeed(svm, d, format)
 			n.disks, n.grow = n.disks+need, n.grow+grow
-			if thin, _ := diskNeed(svm, d, DiskThin); thin < need {
+			if thin, _ := diskNeed(svm, d, move.Thin); thin < need {
 				n.thinner = true
 			}
 			if !slices.Contains(n.formats, format) {
@@ -178,13 +180,13 @@ func memoryFiles(vm *mo.VirtualMachine) (swap, suspend int64) {
 // gib renders bytes as people read datastore sizes.
 func gib(b int64) string { return fmt.Sprintf("%.1f GB", float64(b)/(1<<30)) }
 
-func formatWords(f DiskFormat) string {
+func formatWords(f move.DiskFormat) string {
 	switch f {
-	case DiskThin:
+	case move.Thin:
 		return "thin disks"
-	case DiskThick:
+	case move.Thick:
 		return "thick (lazy zeroed) disks"
-	case DiskEager:
+	case move.Eager:
 		return "thick eager zeroed disks"
 	}
 	return "disks in their current format"

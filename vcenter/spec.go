@@ -4,6 +4,8 @@ import (
 	"reflect"
 
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // placement is where in the target a plan puts its VMs.
@@ -29,7 +31,7 @@ type nicPlan struct {
 // buildRelocateSpec is the RelocateSpec for one VM: pure, so tests can read
 // exactly what would be sent. With Service set vCenter needs host, pool and
 // datastore; the folder is given too so the VM does not land in the root.
-func buildRelocateSpec(pl placement, vm *vmPlan, format DiskFormat, loc *types.ServiceLocator) types.VirtualMachineRelocateSpec {
+func buildRelocateSpec(pl placement, vm *vmPlan, format move.DiskFormat, loc *types.ServiceLocator) types.VirtualMachineRelocateSpec {
 	spec := types.VirtualMachineRelocateSpec{
 		Host:      ref(pl.Host),
 		Pool:      ref(pl.Pool),
@@ -58,7 +60,7 @@ func buildRelocateSpec(pl placement, vm *vmPlan, format DiskFormat, loc *types.S
 
 // diskBacking sets the target format of a flat disk. Other backings (RDM,
 // sparse) are left to vCenter: nil keeps them as they are.
-func diskBacking(d *types.VirtualDisk, format DiskFormat) types.BaseVirtualDeviceBackingInfo {
+func diskBacking(d *types.VirtualDisk, format move.DiskFormat) types.BaseVirtualDeviceBackingInfo {
 	src, ok := d.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
 	if !ok {
 		return nil
@@ -68,13 +70,13 @@ func diskBacking(d *types.VirtualDisk, format DiskFormat) types.BaseVirtualDevic
 		b.DiskMode = string(types.VirtualDiskModePersistent)
 	}
 	switch format {
-	case DiskThin:
+	case move.Thin:
 		b.ThinProvisioned = types.NewBool(true)
 		b.EagerlyScrub = types.NewBool(false)
-	case DiskThick:
+	case move.Thick:
 		b.ThinProvisioned = types.NewBool(false)
 		b.EagerlyScrub = types.NewBool(false)
-	case DiskEager:
+	case move.Eager:
 		b.ThinProvisioned = types.NewBool(false)
 		b.EagerlyScrub = types.NewBool(true)
 	default: // same: say it explicitly, the target datastore's default may differ
@@ -85,8 +87,8 @@ func diskBacking(d *types.VirtualDisk, format DiskFormat) types.BaseVirtualDevic
 }
 
 // movePriority maps the request's priority to vSphere's.
-func movePriority(p string) types.VirtualMachineMovePriority {
-	if p == "high" {
+func movePriority(p move.Priority) types.VirtualMachineMovePriority {
+	if p == move.PriorityHigh {
 		return types.VirtualMachineMovePriorityHighPriority
 	}
 	return types.VirtualMachineMovePriorityDefaultPriority

@@ -6,6 +6,7 @@ import (
 
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/secret"
 )
 
@@ -31,13 +32,13 @@ func TestBuildRelocateSpecDisks(t *testing.T) {
 	vm := &vmPlan{disks: []*types.VirtualDisk{flatDisk(2000, true, false), flatDisk(2001, false, true), flatDisk(2002, false, false)}}
 	type flags struct{ thin, eager bool }
 	tests := []struct {
-		format DiskFormat
+		format move.DiskFormat
 		want   []flags
 	}{
-		{DiskThin, []flags{{true, false}, {true, false}, {true, false}}},
-		{DiskThick, []flags{{false, false}, {false, false}, {false, false}}},
-		{DiskEager, []flags{{false, true}, {false, true}, {false, true}}},
-		{DiskSame, []flags{{true, false}, {false, true}, {false, false}}},
+		{move.Thin, []flags{{true, false}, {true, false}, {true, false}}},
+		{move.Thick, []flags{{false, false}, {false, false}, {false, false}}},
+		{move.Eager, []flags{{false, true}, {false, true}, {false, true}}},
+		{move.Same, []flags{{true, false}, {false, true}, {false, false}}},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.format), func(t *testing.T) {
@@ -65,7 +66,7 @@ func TestBuildRelocateSpecDisks(t *testing.T) {
 	}
 	// Non-flat disks (RDM) keep their backing: no format is forced on them.
 	rdm := &types.VirtualDisk{VirtualDevice: types.VirtualDevice{Key: 2003, Backing: &types.VirtualDiskRawDiskMappingVer1BackingInfo{}}}
-	spec := buildRelocateSpec(testPlacement, &vmPlan{disks: []*types.VirtualDisk{rdm}}, DiskThin, nil)
+	spec := buildRelocateSpec(testPlacement, &vmPlan{disks: []*types.VirtualDisk{rdm}}, move.Thin, nil)
 	if spec.Disk[0].DiskBackingInfo != nil {
 		t.Errorf("RDM got backing %T", spec.Disk[0].DiskBackingInfo)
 	}
@@ -89,7 +90,7 @@ func TestBuildRelocateSpecNICs(t *testing.T) {
 	vm := &vmPlan{nics: []nicPlan{{device: src1, backing: dvs}, {device: src2, backing: std}}}
 
 	loc := &types.ServiceLocator{InstanceUuid: "west"}
-	spec := buildRelocateSpec(testPlacement, vm, DiskSame, loc)
+	spec := buildRelocateSpec(testPlacement, vm, move.Same, loc)
 	if spec.Service != loc || *spec.Host != testPlacement.Host || *spec.Pool != testPlacement.Pool ||
 		*spec.Datastore != testPlacement.Datastore || *spec.Folder != testPlacement.Folder {
 		t.Errorf("placement/service not set: %+v", spec)
@@ -117,7 +118,7 @@ func TestBuildRelocateSpecNICs(t *testing.T) {
 }
 
 func TestMovePriority(t *testing.T) {
-	for in, want := range map[string]types.VirtualMachineMovePriority{
+	for in, want := range map[move.Priority]types.VirtualMachineMovePriority{
 		"high": types.VirtualMachineMovePriorityHighPriority, "default": types.VirtualMachineMovePriorityDefaultPriority,
 		"": types.VirtualMachineMovePriorityDefaultPriority,
 	} {

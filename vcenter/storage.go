@@ -88,7 +88,7 @@ func (r *resolver) resolveDatastores(ctx context.Context, c *vim25.Client, dc mo
 		return main, nil, nil
 	}
 	for _, d := range r.spec.Disks {
-		t := diskTarget{format: d.Format}
+		t := diskTarget{format: d.DiskFormat}
 		if d.Datastore != "" {
 			ref, chosen, err := find(d.Datastore, fmt.Sprintf("disk%d", d.Disk))
 			if err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
 
@@ -77,8 +78,7 @@ func TestDatastoreClusterPicksItsFreestDatastore(t *testing.T) {
 		t.Fatalf("the datastore select does not offer gold-pod: %+v", opts)
 	}
 
-	spec := MoveSpec{VMs: []string{"web-02"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Cluster: xvmsim.WestCluster,
-		Datastore: "gold-pod", Folder: xvmsim.WestWebFolder, Networks: []NetworkMap{{Target: xvmsim.WestAppPortgroup}}}
+	spec := MoveSpec{VMs: []string{"web-02"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: "gold-pod", Folder: xvmsim.WestWebFolder, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}}
 	p, err := m.Plan(ctx, spec)
 	if err != nil || p.Blocked() {
 		t.Fatalf("plan: %v %v", err, findingsOf(p, Blocker))

@@ -11,6 +11,8 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // Where is a VM's placement by name, in the terms of a MoveSpec: what the worker records
@@ -22,18 +24,11 @@ type Where struct {
 	Pool       string // "Resources" for the root pool
 	Datastore  string // the datastore of the VM's own files (its .vmx), else of its first disk
 	Datastores []string
-	Disks      []WhereDisk // in device order
+	Disks      []move.Disk // every disk, in device order, with its datastore and format
 	Folder     string      // path under the datacenter's VM folder, "" for its root
 	Networks   []string    // portgroup of each NIC, in device order
-	DiskFormat DiskFormat
+	DiskFormat move.DiskFormat
 	PowerState string
-}
-
-// WhereDisk is where one disk of a VM is, and in what format.
-type WhereDisk struct {
-	Number    int // N of its "Hard disk N", as MoveSpec.Disks numbers disks
-	Datastore string
-	Format    DiskFormat
 }
 
 // Where reads where vm is in vCenter vcName now.
@@ -56,6 +51,24 @@ func (m *Manager) Where(ctx context.Context, vcName, vm string) (*Where, error) 
 	return out, nil
 }
 
+// Origin is w as the place a move takes the VM from: what /xvm undo asks to go back to.
+// Its disks are those not on w's Datastore or not in its DiskFormat, each saying only
+// what differs; its Networks are left to the caller, who knows where each NIC went.
+func (w *Where) Origin() move.Origin {
+	o := move.Origin{VCenter: w.VCenter, Placement: move.Placement{Cluster: w.Cluster, Host: w.Host, Pool: w.Pool,
+		Datastore: w.Datastore, Folder: w.Folder, DiskFormat: w.DiskFormat}}
+	for _, d := range w.Disks {
+		if d.Datastore == w.Datastore && d.DiskFormat == w.DiskFormat {
+			continue
+		}
+		if d.Datastore == w.Datastore {
+			d.Datastore = ""
+		}
+		o.Disks = append(o.Disks, d)
+	}
+	return o
+}
+
 // where reads a VM's placement in a fixed handful of round trips: the VM, then the names
 // of everything it sits in at once (host, pool, datastores, folder, distributed
 // portgroups), then the host's cluster with the next folder up, then one call per
@@ -74,18 +87,18 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 		for _, d := range v.Config.Hardware.Device {
 			switch dev := d.(type) {
 			case *types.VirtualDisk:
-				wd := WhereDisk{Number: diskNumber(dev, len(w.Disks)), Format: DiskThick}
+				wd := move.Disk{Disk: diskNumber(dev, len(w.Disks)), DiskFormat: move.Thick}
 				if b, ok := dev.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
 					wd.Datastore = datastoreOfPath(b.FileName)
 					switch {
 					case b.ThinProvisioned != nil && *b.ThinProvisioned:
-						wd.Format = DiskThin
+						wd.DiskFormat = move.Thin
 					case b.EagerlyScrub != nil && *b.EagerlyScrub:
-						wd.Format = DiskEager
+						wd.DiskFormat = move.Eager
 					}
 				}
 				if len(w.Disks) == 0 {
-					w.Datastore, w.DiskFormat = wd.Datastore, wd.Format
+					w.Datastore, w.DiskFormat = wd.Datastore, wd.DiskFormat
 				}
 				w.Disks = append(w.Disks, wd)
 			case types.BaseVirtualEthernetCard:

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 func TestWhere(t *testing.T) {
@@ -17,11 +19,11 @@ func TestWhere(t *testing.T) {
 		want   Where
 	}{
 		{"vc-east", "web-01", Where{VCenter: "vc-east", Cluster: "east-prod", Pool: "apps", Datastore: "east-ds-01",
-			Folder: "apps/web", Networks: []string{"east-app-pg"}, DiskFormat: DiskThick, PowerState: "poweredOn"}},
+			Folder: "apps/web", Networks: []string{"east-app-pg"}, DiskFormat: move.Thick, PowerState: "poweredOn"}},
 		{"vc-east", "db-01", Where{VCenter: "vc-east", Cluster: "east-prod", Pool: "Resources", Datastore: "east-ds-01",
-			Folder: "apps/db", Networks: []string{"east-app-pg", "VM Network"}, DiskFormat: DiskThick, PowerState: "poweredOff"}},
+			Folder: "apps/db", Networks: []string{"east-app-pg", "VM Network"}, DiskFormat: move.Thick, PowerState: "poweredOff"}},
 		{"vc-west", "legacy-01", Where{VCenter: "vc-west", Cluster: "west-prod", Pool: "Resources", Datastore: "ds-gold",
-			Folder: "legacy", Networks: []string{"app-pg"}, DiskFormat: DiskThin, PowerState: "poweredOn"}},
+			Folder: "legacy", Networks: []string{"app-pg"}, DiskFormat: move.Thin, PowerState: "poweredOn"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.vm, func(t *testing.T) {
@@ -75,8 +77,7 @@ func TestWhereRemembersTheVM(t *testing.T) {
 		t.Errorf("a second Where cost %d requests, a first one %d: the VM was not remembered", again, fresh)
 	}
 
-	spec := MoveSpec{VMs: []string{"web-02"}, Source: "vc-east", Target: "vc-west", Cluster: "west-prod",
-		Datastore: "ds-gold", Networks: []NetworkMap{{Target: "app-pg"}}}
+	spec := MoveSpec{VMs: []string{"web-02"}, Source: "vc-east", Target: "vc-west", Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Networks: []move.Network{{Target: "app-pg"}}}}
 	p, err := m.Plan(ctx, spec)
 	if err != nil || p.Blocked() {
 		t.Fatalf("plan: %v %v", err, p.Findings)

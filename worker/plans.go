@@ -130,10 +130,8 @@ func (c *planCache) size() (requests, jobs int) {
 // at most PlanReuse ago on this worker, or a new one. Concurrent jobs of one request
 // wait for a single resolution.
 func (w *Worker) planFor(ctx context.Context, j events.Job) (*vcenter.Plan, error) {
-	spec := moveSpec(j)
-	key := fmt.Sprintf("%s|%+v", j.RequestID, vcenter.MoveSpec{Source: spec.Source, Target: spec.Target, Cluster: spec.Cluster,
-		Host: spec.Host, Pool: spec.Pool, Datastore: spec.Datastore, Folder: spec.Folder, Networks: spec.Networks,
-		DiskFormat: spec.DiskFormat, Disks: spec.Disks, Priority: spec.Priority})
+	spec := MoveSpec(j)
+	key := fmt.Sprintf("%s|%s|%s|%+v", j.RequestID, spec.Source, spec.Target, spec.Placement)
 	if p, ok := w.plans.request(key, j.VM, w.now(), w.cfg.PlanReuse); ok {
 		return p, nil
 	}

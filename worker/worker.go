@@ -466,10 +466,8 @@ func (w *Worker) saveInsisting(ctx context.Context, rec Record, log *slog.Logger
 
 // plannedMove is what the job record keeps of a move as it starts.
 func plannedMove(plan *vcenter.Plan, vm string, origin *vcenter.Where, md *vcenter.Metadata, mdErr error) *events.JobMove {
-	mv := &events.JobMove{Host: plan.Host, Pool: plan.Pool, Datastore: plan.Datastore, Folder: plan.Folder}
-	for _, d := range plan.Spec.Disks {
-		mv.Disks = append(mv.Disks, move.Disk{Disk: d.Disk, Datastore: d.Datastore, DiskFormat: move.DiskFormat(d.Format)})
-	}
+	mv := &events.JobMove{Host: plan.Host, Pool: plan.Pool, Datastore: plan.Datastore, Folder: plan.Folder,
+		Disks: slices.Clone(plan.Spec.Disks)}
 	for _, v := range plan.VMs {
 		if v.Name == vm {
 			for _, nic := range v.NICs {
@@ -478,18 +476,8 @@ func plannedMove(plan *vcenter.Plan, vm string, origin *vcenter.Where, md *vcent
 		}
 	}
 	if origin != nil {
-		mv.Origin = &move.Origin{VCenter: origin.VCenter, Placement: move.Placement{Cluster: origin.Cluster, Host: origin.Host, Pool: origin.Pool,
-			Datastore: origin.Datastore, Folder: origin.Folder, DiskFormat: move.DiskFormat(origin.DiskFormat)}}
-		for _, d := range origin.Disks {
-			if d.Datastore != origin.Datastore || d.Format != origin.DiskFormat {
-				p := move.Disk{Disk: d.Number, DiskFormat: move.DiskFormat(d.Format)}
-				if d.Datastore != origin.Datastore {
-					p.Datastore = d.Datastore
-				}
-				mv.Origin.Disks = append(mv.Origin.Disks, p)
-			}
-		}
-		mv.OriginNICs = origin.Networks
+		o := origin.Origin()
+		mv.Origin, mv.OriginNICs = &o, origin.Networks
 	}
 	switch {
 	case mdErr != nil:
@@ -578,7 +566,7 @@ func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, l
 	want("datastore", after.Datastore, mv.Datastore)
 	want("folder", after.Folder, mv.Folder)
 	for _, d := range mv.Disks {
-		i := slices.IndexFunc(after.Disks, func(w vcenter.WhereDisk) bool { return w.Number == d.Disk })
+		i := slices.IndexFunc(after.Disks, func(w move.Disk) bool { return w.Disk == d.Disk })
 		if d.Datastore != "" && i >= 0 {
 			want(fmt.Sprintf("Hard disk %d's datastore", d.Disk), after.Disks[i].Datastore, d.Datastore)
 		}
@@ -1042,20 +1030,10 @@ func (w *Worker) publishFinal(ctx context.Context, log *slog.Logger, e events.Ev
 
 func leaseKey(j events.Job) string { return j.SourceVC + "." + j.VM }
 
-func moveSpec(j events.Job) vcenter.MoveSpec {
-	nets := make([]vcenter.NetworkMap, 0, len(j.Networks))
-	for _, n := range j.Networks {
-		nets = append(nets, vcenter.NetworkMap{Source: n.Source, Target: n.Target})
-	}
-	var disks []vcenter.DiskSpec
-	for _, d := range j.Disks {
-		disks = append(disks, vcenter.DiskSpec{Disk: d.Disk, Datastore: d.Datastore, Format: vcenter.DiskFormat(d.DiskFormat)})
-	}
-	return vcenter.MoveSpec{
-		VMs: []string{j.VM}, Source: j.SourceVC, Target: j.TargetVC,
-		Cluster: j.Cluster, Host: j.Host, Pool: j.Pool, Datastore: j.Datastore, Folder: j.Folder,
-		Networks: nets, DiskFormat: vcenter.DiskFormat(j.DiskFormat), Disks: disks, Priority: string(j.Priority),
-	}
+// MoveSpec is what the planner resolves for job j: its VM, from and to its vCenters, placed
+// as the job says.
+func MoveSpec(j events.Job) vcenter.MoveSpec {
+	return vcenter.MoveSpec{VMs: []string{j.VM}, Source: j.SourceVC, Target: j.TargetVC, Placement: j.Placement.Clone()}
 }
 
 // blockedError explains why pre-flight at start time refused the move of vm.

@@ -170,7 +170,7 @@ func jobFor(vm string) events.Job {
 
 func (r *rig) plan(t *testing.T, j events.Job) *vcenter.Plan {
 	t.Helper()
-	p, err := r.mgr.Plan(r.ctx, moveSpec(j))
+	p, err := r.mgr.Plan(r.ctx, MoveSpec(j))
 	if err != nil || p.Blocked() {
 		t.Fatalf("plan: %v %+v", err, p)
 	}

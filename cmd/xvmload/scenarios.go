@@ -20,6 +20,7 @@ import (
 
 	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/vcenter"
 	"github.com/xvmbot/xvmbot/worker"
 )
@@ -480,8 +481,7 @@ func runSerial(ctx context.Context, f flags, names []string) (time.Duration, err
 	defer s.close()
 	start := time.Now()
 	for _, vm := range names {
-		p, err := s.vc.Plan(ctx, vcenter.MoveSpec{VMs: []string{vm}, Source: "vc-east", Target: "vc-west", Cluster: "west-prod",
-			Datastore: "ds-gold", Networks: []vcenter.NetworkMap{{Target: "app-pg"}}})
+		p, err := s.vc.Plan(ctx, vcenter.MoveSpec{VMs: []string{vm}, Source: "vc-east", Target: "vc-west", Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Networks: []move.Network{{Target: "app-pg"}}}})
 		if err != nil {
 			return 0, err
 		}
