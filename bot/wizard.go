@@ -506,7 +506,7 @@ func (b *Bot) wizardCommand(ws wizardState) (Command, map[string]string) {
 	if ws.Datastore == "" {
 		errs[wizDatastore] = "Choose a datastore."
 	}
-	if ws.Disk != "" && !slices.Contains(diskFormats, ws.Disk) {
+	if ws.Disk != "" && !move.DiskFormat(ws.Disk).Valid() {
 		errs[wizDisk] = "Choose a disk format."
 	}
 	verb := string(ws.Direction)

@@ -170,14 +170,10 @@ func (r *resolver) checkRequest() {
 		r.block("", fmt.Sprintf("source and target are both %s", s.Source),
 			"cross vCenter vMotion moves VMs between two vCenters; name the other one")
 	}
-	switch s.DiskFormat {
-	case move.Same, move.Thin, move.Thick, move.Eager:
-	default:
+	if !s.DiskFormat.Valid() { // withDefaults made "" Same
 		r.block("", fmt.Sprintf("unknown disk format %q", s.DiskFormat), "use same, thin, thick or eager")
 	}
-	switch s.Priority {
-	case "", "default", "high":
-	default:
+	if s.Priority != "" && !s.Priority.Valid() {
 		r.block("", fmt.Sprintf("unknown priority %q", s.Priority), "use default or high")
 	}
 	seen := map[string]bool{}
