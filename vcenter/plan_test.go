@@ -120,6 +120,7 @@ func TestPlanBlockers(t *testing.T) {
 		{"no compute", func(s *MoveSpec) { s.Cluster = "" }, []string{"no cluster or host given", "DC0_C0"}},
 		{"same vcenter", func(s *MoveSpec) { s.Target = "vc-a" }, []string{"source and target are both vc-a"}},
 		{"bad disk format", func(s *MoveSpec) { s.DiskFormat = "sparse" }, []string{`unknown disk format "sparse"`}},
+		{"bad priority", func(s *MoveSpec) { s.Priority = "urgent" }, []string{`unknown priority "urgent"`}},
 		{"name collision", func(s *MoveSpec) { s.Folder = "" }, []string{"a VM named DC0_H0_VM0 already exists in vc-b folder"}},
 	}
 	for _, tt := range tests {
