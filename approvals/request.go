@@ -70,8 +70,9 @@ type VCenterRef struct {
 }
 
 // Review is the resolved placement: what will really happen, the wizard's review page.
-// Its Placement names the objects the planner resolved (Networks: the portgroups the
-// NICs land on, each source once); its Priority is always "".
+// Its Placement names the objects the planner resolved (Networks: each distinct mapping of
+// a NIC to the portgroup it lands on; Disks: those placed apart, as asked); its Priority
+// is always "" (the request's Placement has it).
 type Review struct {
 	Source VCenterRef `json:"source"`
 	Target VCenterRef `json:"target"`
