@@ -99,7 +99,7 @@ func TestTakenOverMoveCopiesTagsAndOffersUndo(t *testing.T) {
 		t.Fatalf("killed worker: %v", err)
 	}
 	rec, _, _ := NATSRecords{Jobs: r.bus.Jobs()}.Load(r.ctx, j.ID)
-	if rec.State != "running" || rec.TaskRef == "" || rec.Move == nil || len(rec.Move.Tags) != 1 {
+	if rec.State != events.JobRunning || rec.TaskRef == "" || rec.Move == nil || len(rec.Move.Tags) != 1 {
 		t.Fatalf("record left by the killed worker %+v, want running with its task and move", rec)
 	}
 	if err := r.worker("w2", 3).Handle(r.ctx, j, delivery{2}); err != nil {

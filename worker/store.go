@@ -15,28 +15,24 @@ import (
 type NATSRecords struct{ Jobs *events.JobRecords }
 
 // Load returns the record of a job.
-func (n NATSRecords) Load(ctx context.Context, jobID string) (Record, bool, error) {
+func (n NATSRecords) Load(ctx context.Context, jobID string) (events.JobRecord, bool, error) {
 	rec, _, err := n.Jobs.Get(ctx, jobID)
 	if errors.Is(err, events.ErrJobNotFound) {
-		return Record{}, false, nil
+		return events.JobRecord{}, false, nil
 	}
 	if err != nil {
-		return Record{}, false, err
+		return events.JobRecord{}, false, err
 	}
-	return Record{JobID: rec.JobID, State: string(rec.State), Worker: rec.Worker, Attempts: rec.Attempts,
-		TaskRef: rec.TaskRef, SourceVC: rec.SourceVC, Error: rec.Error, UpdatedAt: rec.UpdatedAt,
-		CancelRequested: rec.CancelRequested, CancelledBy: rec.CancelledBy, Slots: rec.Slots, Move: rec.Move, Final: rec.Final}, true, nil
+	return *rec, true, nil
 }
 
 // Save creates or replaces the record. The first Create of a job is the claim: of two
 // workers racing to start the same job, the loser gets ErrBusy.
-func (n NATSRecords) Save(ctx context.Context, rec Record) error {
-	want := &events.JobRecord{JobID: rec.JobID, State: events.JobState(rec.State), Worker: rec.Worker,
-		Attempts: rec.Attempts, TaskRef: rec.TaskRef, SourceVC: rec.SourceVC, Error: rec.Error, Slots: rec.Slots, Move: rec.Move, Final: rec.Final}
+func (n NATSRecords) Save(ctx context.Context, rec events.JobRecord) error {
 	cur, rev, err := n.Jobs.Get(ctx, rec.JobID)
 	if errors.Is(err, events.ErrJobNotFound) {
-		want.StartedAt = time.Now().UTC()
-		_, err = n.Jobs.Create(ctx, want)
+		want := merged(nil, rec, time.Now().UTC())
+		_, err = n.Jobs.Create(ctx, &want)
 		if errors.Is(err, events.ErrJobClaimed) {
 			return fmt.Errorf("job %s: %w", rec.JobID, ErrBusy)
 		}
@@ -45,21 +41,40 @@ func (n NATSRecords) Save(ctx context.Context, rec Record) error {
 	if err != nil {
 		return err
 	}
-	if cur.State == events.JobCancelled && rec.State != string(events.JobCancelled) {
-		return fmt.Errorf("job %s: %w", rec.JobID, ErrCancelled)
+	if err := saveOver(cur, rec); err != nil {
+		return err
 	}
-	// A cancel request may have arrived since the worker last read the record: keep it.
-	want.CancelRequested = cur.CancelRequested || rec.CancelRequested
-	want.CancelledBy = cur.CancelledBy
-	if want.CancelledBy == "" {
-		want.CancelledBy = rec.CancelledBy
-	}
-	want.StartedAt, want.RequestID, want.VM = cur.StartedAt, cur.RequestID, cur.VM
-	_, err = n.Jobs.Update(ctx, want, rev)
+	want := merged(cur, rec, time.Time{})
+	_, err = n.Jobs.Update(ctx, &want, rev)
 	if errors.Is(err, events.ErrJobConflict) {
 		return fmt.Errorf("job %s: %w", rec.JobID, ErrBusy)
 	}
 	return err
+}
+
+// saveOver says whether rec may replace cur: nothing but a cancel replaces a cancelled
+// record (the bot cancelled the job before it started).
+func saveOver(cur *events.JobRecord, rec events.JobRecord) error {
+	if cur.State == events.JobCancelled && rec.State != events.JobCancelled {
+		return fmt.Errorf("job %s: %w", rec.JobID, ErrCancelled)
+	}
+	return nil
+}
+
+// merged is the record a Save stores over cur (nil: there is none; now is then its start):
+// what the worker wrote, with the cancel request that may have arrived since it last read
+// the record, and what only the record's creator sets.
+func merged(cur *events.JobRecord, rec events.JobRecord, now time.Time) events.JobRecord {
+	if cur == nil {
+		rec.StartedAt = now
+		return rec
+	}
+	rec.CancelRequested = cur.CancelRequested || rec.CancelRequested
+	if cur.CancelledBy != "" {
+		rec.CancelledBy = cur.CancelledBy
+	}
+	rec.StartedAt, rec.RequestID, rec.VM = cur.StartedAt, cur.RequestID, cur.VM
+	return rec
 }
 
 // NATSLocks hands out per-VM leases from the bus's lease bucket.
@@ -92,24 +107,7 @@ type NATSSlots struct {
 
 // Acquire takes a slot on each host, datastore and vCenter the move occupies.
 func (n NATSSlots) Acquire(ctx context.Context, holder string, fp vcenter.Footprint) (Claim, error) {
-	var wants []events.Want
-	add := func(kind, key string, limit int) {
-		if key != "" && limit > 0 {
-			wants = append(wants, events.Want{Key: kind + "/" + key, Limit: limit})
-		}
-	}
-	add("host", fp.SourceHost, n.Limits.PerHost)
-	add("host", fp.TargetHost, n.Limits.PerHost)
-	for _, ds := range fp.SourceDatastores {
-		add("datastore", ds, n.Limits.PerDatastore)
-	}
-	add("datastore", fp.TargetDatastore, n.Limits.PerDatastore)
-	for _, ds := range fp.TargetDiskDatastores {
-		add("datastore", ds, n.Limits.PerDatastore)
-	}
-	add("vcenter", fp.SourceVCenter, n.Limits.PerVCenter)
-	add("vcenter", fp.TargetVCenter, n.Limits.PerVCenter)
-	c, err := n.Slots.Acquire(ctx, holder, dedupe(wants))
+	c, err := n.Slots.Acquire(ctx, holder, n.Limits.wants(fp))
 	if errors.Is(err, events.ErrSlotsBusy) {
 		return nil, fmt.Errorf("%w: %w", ErrBusy, err)
 	}
@@ -117,6 +115,29 @@ func (n NATSSlots) Acquire(ctx context.Context, holder string, fp vcenter.Footpr
 		return nil, err
 	}
 	return c, nil
+}
+
+// wants are the slots a move of footprint fp takes under the limits: one on each host,
+// datastore and vCenter it occupies, each resource once.
+func (l Limits) wants(fp vcenter.Footprint) []events.Want {
+	var wants []events.Want
+	add := func(kind, key string, limit int) {
+		if key != "" && limit > 0 {
+			wants = append(wants, events.Want{Key: kind + "/" + key, Limit: limit})
+		}
+	}
+	add("host", fp.SourceHost, l.PerHost)
+	add("host", fp.TargetHost, l.PerHost)
+	for _, ds := range fp.SourceDatastores {
+		add("datastore", ds, l.PerDatastore)
+	}
+	add("datastore", fp.TargetDatastore, l.PerDatastore)
+	for _, ds := range fp.TargetDiskDatastores {
+		add("datastore", ds, l.PerDatastore)
+	}
+	add("vcenter", fp.SourceVCenter, l.PerVCenter)
+	add("vcenter", fp.TargetVCenter, l.PerVCenter)
+	return dedupe(wants)
 }
 
 // Hold re-takes slots a crashed worker's relocation held.
@@ -143,8 +164,13 @@ var (
 	_ Scheduler = NATSSlots{}
 )
 
-// NATSRequests reads request records from the bus's request store.
-type NATSRequests struct{ Store *events.RequestStore }
+// NATSRequests reads request records from the bus's request store (*events.RequestStore;
+// any approvals.Store will do).
+type NATSRequests struct {
+	Store interface {
+		Get(ctx context.Context, id string) (*approvals.Request, uint64, error)
+	}
+}
 
 // Request returns a request record.
 func (n NATSRequests) Request(ctx context.Context, id string) (*approvals.Request, error) {

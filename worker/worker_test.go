@@ -219,7 +219,7 @@ func TestRedeliveryFollowsTheRecordedTask(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = NATSRecords{Jobs: r.bus.Jobs()}.Save(r.ctx, Record{JobID: j.ID, State: "running", Worker: "dead-worker",
+	err = NATSRecords{Jobs: r.bus.Jobs()}.Save(r.ctx, events.JobRecord{JobID: j.ID, State: events.JobRunning, Worker: "dead-worker",
 		Attempts: 1, TaskRef: taskRef, SourceVC: "vc-east"})
 	if err != nil {
 		t.Fatal(err)
@@ -247,7 +247,7 @@ func TestRedeliveryAfterTheMoveFinishedStartsNothing(t *testing.T) {
 	if _, err := r.mgr.Relocate(r.ctx, r.plan(t, j), j.VM, nil); err != nil {
 		t.Fatal(err)
 	}
-	err := NATSRecords{Jobs: r.bus.Jobs()}.Save(r.ctx, Record{JobID: j.ID, State: "preparing", Worker: "dead-worker", Attempts: 1, SourceVC: "vc-east"})
+	err := NATSRecords{Jobs: r.bus.Jobs()}.Save(r.ctx, events.JobRecord{JobID: j.ID, State: events.JobPreparing, Worker: "dead-worker", Attempts: 1, SourceVC: "vc-east"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -694,7 +694,7 @@ func TestRedeliveryHoldsTheSlotsAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	const key = "host/vc-west/some-host"
-	err = NATSRecords{Jobs: r.bus.Jobs()}.Save(r.ctx, Record{JobID: j.ID, State: "running", Worker: "dead-worker",
+	err = NATSRecords{Jobs: r.bus.Jobs()}.Save(r.ctx, events.JobRecord{JobID: j.ID, State: events.JobRunning, Worker: "dead-worker",
 		Attempts: 1, TaskRef: taskRef, SourceVC: "vc-east", Slots: []string{key}})
 	if err != nil {
 		t.Fatal(err)
@@ -934,7 +934,7 @@ func TestRetryableTaskFaultStartsANewRelocation(t *testing.T) {
 		t.Fatalf("first delivery: err = %v, want a retry", err)
 	}
 	rec, _, _ := NATSRecords{Jobs: r.bus.Jobs()}.Load(r.ctx, j.ID)
-	if rec.State != "preparing" || rec.TaskRef != "" || rec.Attempts != 1 {
+	if rec.State != events.JobPreparing || rec.TaskRef != "" || rec.Attempts != 1 {
 		t.Fatalf("record after the failed task %+v, want preparing with no task", rec)
 	}
 	retrying := false
@@ -949,7 +949,7 @@ func TestRetryableTaskFaultStartsANewRelocation(t *testing.T) {
 	}
 	r.arrivedOnce(t, j.VM)
 	rec, _, _ = NATSRecords{Jobs: r.bus.Jobs()}.Load(r.ctx, j.ID)
-	if rec.State != "succeeded" || rec.Attempts != 2 || rec.TaskRef == "" {
+	if rec.State != events.JobSucceeded || rec.Attempts != 2 || rec.TaskRef == "" {
 		t.Fatalf("record %+v, want succeeded on the second attempt with its own task", rec)
 	}
 }
@@ -973,7 +973,7 @@ func TestPermanentTaskFaultFailsAtOnceNamingTheStep(t *testing.T) {
 		f[0].Hint == "" || f[0].Error == "" {
 		t.Fatalf("failure %+v, want the task step, the fault, what happened and what to check", f[0])
 	}
-	if rec.Attempts != 1 || rec.State != "failed" || rec.Final == nil || rec.Final.Step != f[0].Step {
+	if rec.Attempts != 1 || rec.State != events.JobFailed || rec.Final == nil || rec.Final.Step != f[0].Step {
 		t.Fatalf("record %+v, want failed after one attempt, keeping the failure as published", rec)
 	}
 	if _, err := r.lab.VC("vc-east").FindVM(r.ctx, j.VM); err != nil {
