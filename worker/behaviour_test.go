@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/xvmbot/xvmbot/approvals"
@@ -1103,5 +1104,87 @@ func TestFastVMReplacedAfterApprovalIsNotMoved(t *testing.T) {
 		if refusedCount(t, w, approvals.ReasonVMIdentity) != 1 {
 			t.Fatal("not counted as refused for the VM's identity")
 		}
+	})
+}
+
+// A wave of 200 VMs in two requests, shared by two workers with 4 slots each, under
+// limits of 2 moves per host, 3 per datastore and 5 per vCenter: observed while the
+// tasks run, no resource ever runs more than its limit across both workers; every VM
+// moves exactly once; and the jobs of a request share their pre-flight.
+func TestFastWaveRespectsLimitsAcrossWorkers(t *testing.T) {
+	bubble(t, func(t *testing.T, wd *world) {
+		wd.vc.taskTime = 300 * time.Millisecond
+		limits := Limits{PerHost: 2, PerDatastore: 3, PerVCenter: 5}
+		wd.slots = newMemSlots(limits)
+		var jobs []events.Job
+		for r, ds := range []string{"ds-gold", "ds-silver"} {
+			var req []events.Job
+			for i := 1 + r; i <= waveSize; i += 2 {
+				vm := fmt.Sprintf("bulk-%04d", i)
+				wd.vc.add(vm, fmt.Sprintf("esx-e%d", i%3+1), fmt.Sprintf("vm-%d", 1000+i))
+				req = append(req, events.Job{V: 1, ID: fmt.Sprintf("xvm-wave%04d-%03d", r+1, i), RequestID: fmt.Sprintf("xvm-wave%04d", r+1),
+					Direction: "migrate", VM: vm, SourceVC: "vc-east", TargetVC: "vc-west", Cluster: "west-prod", Datastore: ds,
+					Networks: []events.NetworkMapping{{Target: "app-pg"}}})
+			}
+			signed, err := wd.approver.Approve(t.Context(), req...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			jobs = append(jobs, signed...)
+		}
+		var queued []events.Job // interleaved, as two requests approved a moment apart reach the queue
+		for i := range jobs {
+			queued = append(queued, jobs[(i%2)*(len(jobs)/2)+i/2])
+		}
+		b := newMemBus(wd.rec, queued)
+		obs := &concurrency{relocator: wd.vc, fps: map[string]vcenter.Footprint{}, now: map[string]int{}, peak: map[string]int{}}
+		ctx, stop := context.WithCancel(t.Context())
+		var running []<-chan error
+		for _, name := range []string{"w1", "w2"} {
+			w := New(Config{Name: name, Slots: 4, WaitDelay: 50 * time.Millisecond, Trust: wd.keys,
+				Requests: NATSRequests{Store: wd.requests}}, obs, b, wd.records, wd.locks, wd.slots, wd.worker(name, Config{}).log,
+				prometheus.NewRegistry())
+			done := make(chan error, 1)
+			go func() { done <- w.Run(ctx) }()
+			running = append(running, done)
+		}
+		deadline := time.Now().Add(time.Hour)
+		for moved := 0; moved < waveSize; {
+			time.Sleep(time.Second)
+			moved = 0
+			for i := 1; i <= waveSize; i++ {
+				moved += wd.vc.movesOf(fmt.Sprintf("bulk-%04d", i))
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d of %d moved in an hour", moved, waveSize)
+			}
+		}
+		stop()
+		for _, done := range running {
+			<-done
+		}
+		for i := 1; i <= waveSize; i++ {
+			if got := wd.vc.movesOf(fmt.Sprintf("bulk-%04d", i)); got != 1 {
+				t.Errorf("bulk-%04d moved %d times", i, got)
+			}
+		}
+		if f := wd.rec.final(); len(f) != waveSize {
+			t.Errorf("%d outcomes for %d jobs", len(f), waveSize)
+		}
+		kinds := map[string]int{"host": limits.PerHost, "datastore": limits.PerDatastore, "vcenter": limits.PerVCenter}
+		for k, p := range obs.peak {
+			kind, _, _ := strings.Cut(k, "/")
+			if p > kinds[kind] {
+				t.Errorf("%s ran %d moves at once, limit %d", k, p, kinds[kind])
+			}
+		}
+		if obs.max < 2 {
+			t.Errorf("never more than %d move at once: the limits serialised the wave", obs.max)
+		}
+		if obs.plans >= waveSize/4 {
+			t.Errorf("%d pre-flights for %d VMs of two requests: the jobs did not share them", obs.plans, waveSize)
+		}
+		t.Logf("wave of %d moved in %s (synctest clock); peak concurrency %d; %d pre-flights", waveSize,
+			time.Since(deadline.Add(-time.Hour)), obs.max, obs.plans)
 	})
 }

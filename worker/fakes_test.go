@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -39,6 +40,8 @@ type fakeVC struct {
 	gate chan struct{}
 	// started is told the ref of every task started (when not nil; never blocks).
 	started chan string
+	// taskTime is how long a task runs (on the bubble's clock).
+	taskTime time.Duration
 
 	// refs are the VMs' object ids in vc-east, as a plan reads them.
 	refs map[string]string
@@ -70,12 +73,30 @@ func newFakeVC() *fakeVC {
 	f := &fakeVC{at: map[string]vcenter.Where{}, tasks: map[string]*fakeTask{}, md: map[string]*vcenter.Metadata{},
 		moves: map[string]int{}, refs: map[string]string{}}
 	for _, vm := range []string{"web-01", "web-02", "web-03"} {
-		f.refs[vm] = fakeInventory.Refs["vc-east/"+vm]
-		f.at[vm] = vcenter.Where{VCenter: "vc-east", Cluster: "east-prod", Host: "esx-e1", Pool: "apps", Datastore: "east-ds-01",
-			Folder: "apps/web", Networks: []string{"east-app-pg"}, DiskFormat: "thin", PowerState: "poweredOn"}
+		f.add(vm, "esx-e1", fakeInventory.Refs["vc-east/"+vm])
 	}
 	return f
 }
+
+// add puts a VM on host of vc-east.
+func (f *fakeVC) add(vm, host, ref string) {
+	f.refs[vm] = ref
+	f.at[vm] = vcenter.Where{VCenter: "vc-east", Cluster: "east-prod", Host: host, Pool: "apps", Datastore: "east-ds-01",
+		Folder: "apps/web", Networks: []string{"east-app-pg"}, DiskFormat: "thin", PowerState: "poweredOn"}
+}
+
+// VMRef is the object id of vm in vc, as an approval binds it.
+func (f *fakeVC) VMRef(_ context.Context, vc, vm string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if w, ok := f.at[vm]; ok && w.VCenter == vc {
+		return f.refs[vm]
+	}
+	return ""
+}
+
+// InstanceUUID is the instance UUID of vc.
+func (f *fakeVC) InstanceUUID(vc string) string { return fakeInventory.UUIDs[vc] }
 
 func (f *fakeVC) Plan(_ context.Context, spec vcenter.MoveSpec) (*vcenter.Plan, error) {
 	f.mu.Lock()
@@ -153,6 +174,13 @@ func (f *fakeVC) Watch(ctx context.Context, vc, taskRef, vm string, progress vce
 			Message: "task " + taskRef + " no longer exists"}
 	}
 	progress(10)
+	if f.taskTime > 0 {
+		select {
+		case <-time.After(f.taskTime):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	if gate != nil {
 		select {
 		case <-gate:
@@ -259,7 +287,47 @@ func (f *fakeVC) taskCount() int {
 	return len(f.tasks)
 }
 
-var _ relocator = (*fakeVC)(nil)
+var (
+	_ relocator            = (*fakeVC)(nil)
+	_ workertest.Inventory = (*fakeVC)(nil)
+)
+
+// memBus is a job queue in memory that runs a worker's handler as the bus's runner
+// does: slots deliveries at once, a job handed back (ErrRetry) comes back after
+// retryDelay.
+type memBus struct {
+	*recorder
+	queue      chan events.Job
+	retryDelay time.Duration
+}
+
+func newMemBus(rec *recorder, jobs []events.Job) *memBus {
+	b := &memBus{recorder: rec, queue: make(chan events.Job, len(jobs)), retryDelay: 50 * time.Millisecond}
+	for _, j := range jobs {
+		b.queue <- j
+	}
+	return b
+}
+
+func (b *memBus) RunWorker(ctx context.Context, slots int, h events.JobHandler) error {
+	var wg sync.WaitGroup
+	for range slots {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case j := <-b.queue:
+					if err := h(ctx, j, delivery{1}); errors.Is(err, events.ErrRetry) && ctx.Err() == nil {
+						time.AfterFunc(b.retryDelay, func() { b.queue <- j })
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return ctx.Err()
+}
 
 // memRecords keeps job records as the NATS bucket does (JSON, a cancelled record wins
 // over a worker's write, a cancel request survives one), in memory.
@@ -487,9 +555,10 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	signer, keys := workertest.Key(1)
 	store := approvals.NewMemoryStore()
-	return &world{t: t, vc: newFakeVC(), records: newMemRecords(), locks: newMemLocks(30 * time.Second),
+	vc := newFakeVC()
+	return &world{t: t, vc: vc, records: newMemRecords(), locks: newMemLocks(30 * time.Second),
 		requests: store, rec: &recorder{}, keys: keys,
-		approver: &workertest.Approver{Store: store, Signer: signer, Inventory: fakeInventory}}
+		approver: &workertest.Approver{Store: store, Signer: signer, Inventory: vc}}
 }
 
 // worker is a worker named name of the world, its config completed from c.
