@@ -36,7 +36,7 @@ func async(ctx context.Context, w *Worker, j events.Job, attempt uint64) <-chan 
 	return done
 }
 
-func TestFastFreshJobMovesTheVM(t *testing.T) {
+func TestFreshJobMovesTheVMInMemory(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		j := wd.job("web-01", 1)
 		if err := wd.worker("w1", Config{}).Handle(t.Context(), j, delivery{1}); err != nil {
@@ -61,7 +61,7 @@ func TestFastFreshJobMovesTheVM(t *testing.T) {
 }
 
 // A worker died after starting the relocation: the next one follows the same task.
-func TestFastRedeliveryFollowsTheRecordedTask(t *testing.T) {
+func TestRedeliveryFollowsTheRecordedTaskInMemory(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		j := wd.job("web-02", 1)
 		taskRef, err := wd.vc.Start(t.Context(), wd.vc.plan(moveSpec(j)), j.VM)
@@ -92,7 +92,7 @@ func TestFastRedeliveryFollowsTheRecordedTask(t *testing.T) {
 
 // A worker died between asking vCenter to relocate and recording the task, and the move
 // finished meanwhile: the next one sees the VM arrived and starts nothing.
-func TestFastRedeliveryAfterTheMoveFinishedStartsNothing(t *testing.T) {
+func TestRedeliveryAfterTheMoveFinishedStartsNothing(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		j := wd.job("web-03", 1)
 		ref, _ := wd.vc.Start(t.Context(), wd.vc.plan(moveSpec(j)), j.VM)
@@ -118,7 +118,7 @@ func TestFastRedeliveryAfterTheMoveFinishedStartsNothing(t *testing.T) {
 
 // A redelivery whose recorded task vCenter forgot, of a VM that has not moved, starts a
 // new relocation only after checking the approval again.
-func TestFastForgottenTaskOfAnUnmovedVMStartsAgain(t *testing.T) {
+func TestForgottenTaskOfAnUnmovedVMStartsAgain(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		j := wd.job("web-01", 1)
 		if err := wd.records.Save(t.Context(), events.JobRecord{JobID: j.ID, State: events.JobRunning, Worker: "dead-worker",
@@ -138,7 +138,7 @@ func TestFastForgottenTaskOfAnUnmovedVMStartsAgain(t *testing.T) {
 // Two jobs for the same VM (two requests for web-01) reach the same worker at once: the
 // VM's lease belongs to one job, so the other waits for it and never starts a second
 // relocation, although both run under the same worker name.
-func TestFastTwoJobsForOneVMOnOneWorker(t *testing.T) {
+func TestTwoJobsForOneVMOnOneWorker(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		wd.vc.gate = make(chan struct{})
 		w := wd.worker("w1", Config{})
@@ -166,7 +166,7 @@ func TestFastTwoJobsForOneVMOnOneWorker(t *testing.T) {
 }
 
 // A finished job delivered again re-announces its outcome (same event id) and moves nothing.
-func TestFastFinishedJobIsOnlyReannounced(t *testing.T) {
+func TestFinishedJobIsOnlyReannounced(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		w := wd.worker("w1", Config{})
 		j := wd.job("web-01", 1)
@@ -192,7 +192,7 @@ func TestFastFinishedJobIsOnlyReannounced(t *testing.T) {
 }
 
 // While another worker holds the VM's lease, the job waits; nothing runs twice.
-func TestFastLeaseHeldElsewhereWaits(t *testing.T) {
+func TestLeaseHeldElsewhereWaits(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		j := wd.job("web-01", 1)
 		_, release, err := wd.locks.Lock(t.Context(), leaseKey(j), "other-worker")
@@ -217,7 +217,7 @@ func TestFastLeaseHeldElsewhereWaits(t *testing.T) {
 
 // A long move renews the VM's lease and its slots all along: they never lapse to another
 // worker, although the move runs for many lease lifetimes.
-func TestFastLongMoveKeepsItsLease(t *testing.T) {
+func TestLongMoveKeepsItsLease(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		wd.vc.gate = make(chan struct{})
 		wd.slots = newMemSlots(Limits{PerHost: 1})
@@ -251,7 +251,7 @@ func TestFastLongMoveKeepsItsLease(t *testing.T) {
 
 // A target that stops answering: retried up to MaxAttempts deliveries, then failed with
 // words that say what is wrong; the VM never leaves the source.
-func TestFastUnreachableTargetFailsAfterAttempts(t *testing.T) {
+func TestUnreachableTargetFailsAfterAttempts(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		wd.vc.planFn = func(vcenter.MoveSpec) (*vcenter.Plan, error) {
 			return nil, &vcenter.Fault{VCenter: "vc-west", Step: vcenter.StepLogin, Kind: vcenter.KindUnreachable, Retryable: true,
@@ -284,7 +284,7 @@ func TestFastUnreachableTargetFailsAfterAttempts(t *testing.T) {
 
 // A job into a vCenter whose change window is closed waits, says when it will start, and
 // moves nothing; once the window is open it runs.
-func TestFastClosedChangeWindowHoldsTheJob(t *testing.T) {
+func TestClosedChangeWindowHoldsTheJob(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		opens := time.Now().UTC().Add(2 * time.Hour).Truncate(time.Minute)
 		win, err := approvals.ParseWindow(fmt.Sprintf("daily %s-%s", opens.Format("15:04"), opens.Add(time.Hour).Format("15:04")), time.UTC)
@@ -315,7 +315,7 @@ func TestFastClosedChangeWindowHoldsTheJob(t *testing.T) {
 }
 
 // A job cancelled before any worker took it is never started, however it is delivered.
-func TestFastJobCancelledBeforeStartNeverRuns(t *testing.T) {
+func TestJobCancelledBeforeStartNeverRuns(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		j := wd.job("web-01", 1)
 		if state := wd.records.requestCancel(j.ID, "U0ALICE"); state != events.JobCancelled {
@@ -338,7 +338,7 @@ func TestFastJobCancelledBeforeStartNeverRuns(t *testing.T) {
 
 // A job cancelled while it waited for a slot ends cancelled at its next delivery, and
 // nothing ever ran.
-func TestFastJobCancelledWhileWaitingForASlot(t *testing.T) {
+func TestJobCancelledWhileWaitingForASlot(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		wd.slots = newMemSlots(Limits{PerHost: 1})
 		busy, _ := wd.slots.Hold(t.Context(), "another-job", []string{"host/vc-west/esx-w1"})
@@ -367,7 +367,7 @@ func TestFastJobCancelledWhileWaitingForASlot(t *testing.T) {
 }
 
 // A task that succeeds but leaves the VM elsewhere than approved is reported as such.
-func TestFastPlacementIsVerifiedAfterTheMove(t *testing.T) {
+func TestPlacementIsVerifiedAfterTheMove(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		wd.vc.whereFn = func(vc, _ string, w *vcenter.Where) (*vcenter.Where, error) {
 			if vc == "vc-west" {
@@ -395,7 +395,7 @@ func TestFastPlacementIsVerifiedAfterTheMove(t *testing.T) {
 
 // A move whose placement cannot be read back still succeeded (vCenter said so), but the
 // succeeded event says it was not verified and undo is not offered, instead of nothing.
-func TestFastUnverifiedMoveSaysSo(t *testing.T) {
+func TestUnverifiedMoveSaysSo(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		wd.vc.whereFn = func(vc, _ string, w *vcenter.Where) (*vcenter.Where, error) {
 			if vc == "vc-west" {
@@ -416,7 +416,7 @@ func TestFastUnverifiedMoveSaysSo(t *testing.T) {
 
 // A worker re-attaching to a crashed worker's relocation holds its slots again while the
 // task runs (or others would start on top of it), and gives them back after.
-func TestFastRedeliveryHoldsTheSlotsAgain(t *testing.T) {
+func TestRedeliveryHoldsTheSlotsAgain(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		wd.slots = newMemSlots(Limits{PerHost: 2})
 		wd.vc.gate = make(chan struct{})
@@ -445,7 +445,7 @@ func TestFastRedeliveryHoldsTheSlotsAgain(t *testing.T) {
 
 // Cancelling a job while its relocation runs cancels the vCenter task: the move is rolled
 // back and the job ends cancelled, not failed.
-func TestFastCancelWhileRunningRollsBack(t *testing.T) {
+func TestCancelWhileRunningRollsBackInMemory(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		wd.vc.gate = make(chan struct{})
 		defer close(wd.vc.gate)
@@ -478,7 +478,7 @@ func TestFastCancelWhileRunningRollsBack(t *testing.T) {
 // A cancel that comes once the VM is switching over is refused by vCenter: the person who
 // cancelled is told the move will finish, the move finishes, and the job is reported as
 // what it is, a success (not "cancelled" for a VM that moved).
-func TestFastCancelTooLateIsSaidAndTheMoveFinishes(t *testing.T) {
+func TestCancelTooLateIsSaidAndTheMoveFinishes(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		wd.vc.gate = make(chan struct{})
 		wd.vc.cancelFn = func(string) error {
@@ -510,7 +510,7 @@ func TestFastCancelTooLateIsSaidAndTheMoveFinishes(t *testing.T) {
 
 // In one process the bot's plan of a request, made moments before the approval, is the
 // job's pre-flight; an older one is not: the job resolves its move again.
-func TestFastJobStartsOnTheRequestsFreshPlan(t *testing.T) {
+func TestJobStartsOnTheRequestsFreshPlan(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		reuse     time.Duration
@@ -535,7 +535,7 @@ func TestFastJobStartsOnTheRequestsFreshPlan(t *testing.T) {
 
 // A request-wide pre-flight that fails because of another VM of the request (one that
 // finished moving mid-read) does not fail this job: it is planned alone and moves.
-func TestFastRequestPlanFailureFallsBackToTheJobsVM(t *testing.T) {
+func TestRequestPlanFailureFallsBackToTheJobsVM(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		wd.vc.planFn = func(spec vcenter.MoveSpec) (*vcenter.Plan, error) {
 			if len(spec.VMs) > 1 {
@@ -556,7 +556,7 @@ func TestFastRequestPlanFailureFallsBackToTheJobsVM(t *testing.T) {
 }
 
 // The jobs of one request share one pre-flight on a worker.
-func TestFastJobsOfARequestShareTheirPreflight(t *testing.T) {
+func TestJobsOfARequestShareTheirPreflight(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		w := wd.worker("w1", Config{})
 		var jobs []events.Job
@@ -582,7 +582,7 @@ func TestFastJobsOfARequestShareTheirPreflight(t *testing.T) {
 // A relocation task that fails with a fault worth retrying (its network copy broke off)
 // is rolled back by vCenter; the next delivery starts a new relocation instead of looking
 // at the failed task again, and the VM moves exactly once.
-func TestFastRetryableTaskFaultStartsANewRelocation(t *testing.T) {
+func TestRetryableTaskFaultStartsANewRelocationInMemory(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		failures := 1
 		wd.vc.endFn = func(vm string) error {
@@ -618,7 +618,7 @@ func TestFastRetryableTaskFaultStartsANewRelocation(t *testing.T) {
 
 // A task that runs while vCenter stops answering is not failed: the job follows it again
 // later, without spending its attempts, however many times that happens.
-func TestFastLostSightOfTheTaskFollowsItAgain(t *testing.T) {
+func TestLostSightOfTheTaskFollowsItAgain(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		lost := 3
 		wd.vc.watchFn = func(string) error {
@@ -651,7 +651,7 @@ func TestFastLostSightOfTheTaskFollowsItAgain(t *testing.T) {
 
 // A relocation task that fails with a fault no retry can mend fails the job at once, and
 // the failure names the step (the task, by its reference), the fault, and what to check.
-func TestFastPermanentTaskFaultFailsAtOnceNamingTheStep(t *testing.T) {
+func TestPermanentTaskFaultFailsAtOnceNamingTheStep(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		wd.vc.endFn = func(vm string) error {
 			return &vcenter.Fault{VCenter: "vc-east", VM: vm, Step: vcenter.StepRelocate, Kind: "DisallowedMigrationDeviceAttached",
@@ -680,7 +680,7 @@ func TestFastPermanentTaskFaultFailsAtOnceNamingTheStep(t *testing.T) {
 // A job whose handling panics before anything started is tried again, and after its
 // attempts it is reported failed (with what to check) instead of vanishing: nobody is
 // left waiting for an outcome that would never come.
-func TestFastPanickingJobIsRetriedThenReported(t *testing.T) {
+func TestPanickingJobIsRetriedThenReported(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		wd.vc.planFn = func(vcenter.MoveSpec) (*vcenter.Plan, error) { panic("index out of range") }
 		w := wd.worker("w1", Config{MaxAttempts: 2})
@@ -710,7 +710,7 @@ func TestFastPanickingJobIsRetriedThenReported(t *testing.T) {
 // Pre-flight runs again when the job starts: a target that stopped fitting between
 // approval and start fails the job with the finding that says so and what to do, and
 // nothing is relocated.
-func TestFastStartTimePreflightFailsAJobWhoseTargetStoppedFitting(t *testing.T) {
+func TestStartTimePreflightFailsAJobWhoseTargetStoppedFittingInMemory(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		wd.vc.planFn = func(spec vcenter.MoveSpec) (*vcenter.Plan, error) {
 			p := wd.vc.plan(spec)
@@ -737,7 +737,7 @@ func TestFastStartTimePreflightFailsAJobWhoseTargetStoppedFitting(t *testing.T) 
 // A job whose host is full waits in the worker for HoldFor and takes the slot as soon as
 // this worker's other move gives it back; one that still finds it full after HoldFor
 // goes back to the queue, waiting (not an attempt), and runs on a later delivery.
-func TestFastFullHostMakesTheJobWait(t *testing.T) {
+func TestFullHostMakesTheJobWait(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		wd.slots = newMemSlots(Limits{PerHost: 1})
 		wd.vc.gate = make(chan struct{})
@@ -790,7 +790,7 @@ func TestFastFullHostMakesTheJobWait(t *testing.T) {
 
 // The record of a started task is written even when the store fails for a while: without
 // it a redelivery would not know the task.
-func TestFastStartedTaskIsRecordedDespiteAFlakyStore(t *testing.T) {
+func TestStartedTaskIsRecordedDespiteAFlakyStore(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		wd.vc.gate = make(chan struct{})
 		w := wd.worker("w1", Config{})
@@ -835,7 +835,7 @@ func (b *flakyBus) PublishEvent(ctx context.Context, e events.Event) error {
 // The final event is what tells people the outcome: it is published again until it
 // goes through; if it never does, the job is handed back and its next delivery says it,
 // without moving anything again.
-func TestFastFinalEventInsists(t *testing.T) {
+func TestFinalEventInsists(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		failures int
@@ -869,7 +869,7 @@ func metaWorld(wd *world) *vcenter.Metadata {
 	return md
 }
 
-func TestFastMetadataCopiedByWorker(t *testing.T) {
+func TestMetadataCopiedByWorker(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		applyErr error
@@ -903,7 +903,7 @@ func TestFastMetadataCopiedByWorker(t *testing.T) {
 // would have: it copies the tags and custom attributes (read from the source before the
 // move, so only the job record still has them), verifies the placement, and reports the
 // origin for undo.
-func TestFastTakenOverMoveCopiesTagsAndOffersUndo(t *testing.T) {
+func TestTakenOverMoveCopiesTagsAndOffersUndoInMemory(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		want := metaWorld(wd)
 		wd.vc.gate = make(chan struct{})
@@ -947,7 +947,7 @@ func refusedCount(t *testing.T, w *Worker, reason approvals.RefusalReason) float
 // Jobs nobody approved through the bot, whatever their shape, move nothing: each is
 // acknowledged (Handle returns nil, so it is not redelivered), counted by its reason and
 // reported for the request it names.
-func TestFastJobsNobodyApprovedMoveNothing(t *testing.T) {
+func TestJobsNobodyApprovedMoveNothing(t *testing.T) {
 	tests := []struct {
 		name string
 		job  func(t *testing.T, wd *world) events.Job
@@ -1059,7 +1059,7 @@ func TestFastJobsNobodyApprovedMoveNothing(t *testing.T) {
 // An approval lets its jobs start for RunWithin; a job of a live request that would start
 // later (a change window that never opened, a queue that never drained) fails, so that its
 // request ends and its thread says why, and moves nothing.
-func TestFastExpiredApprovalFailsTheJobAndMovesNothing(t *testing.T) {
+func TestExpiredApprovalFailsTheJobAndMovesNothing(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		wd.approver.RunWithin = time.Hour
 		j := wd.job("web-01", 1)
@@ -1086,7 +1086,7 @@ func TestFastExpiredApprovalFailsTheJobAndMovesNothing(t *testing.T) {
 
 // A VM renamed, and another VM given its name, between approval and run: the job is
 // bound to the approved object, so the VM now called web-01 is not moved.
-func TestFastVMReplacedAfterApprovalIsNotMoved(t *testing.T) {
+func TestVMReplacedAfterApprovalIsNotMovedInMemory(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		j := wd.job("web-01", 1)
 		wd.vc.refs["web-01"] = "vm-2" // web-02, renamed web-01
@@ -1111,7 +1111,7 @@ func TestFastVMReplacedAfterApprovalIsNotMoved(t *testing.T) {
 // limits of 2 moves per host, 3 per datastore and 5 per vCenter: observed while the
 // tasks run, no resource ever runs more than its limit across both workers; every VM
 // moves exactly once; and the jobs of a request share their pre-flight.
-func TestFastWaveRespectsLimitsAcrossWorkers(t *testing.T) {
+func TestWaveRespectsLimitsAcrossWorkersInMemory(t *testing.T) {
 	bubble(t, func(t *testing.T, wd *world) {
 		wd.vc.taskTime = 300 * time.Millisecond
 		limits := Limits{PerHost: 2, PerDatastore: 3, PerVCenter: 5}
