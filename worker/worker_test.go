@@ -194,7 +194,6 @@ func (r *rig) arrivedOnce(t *testing.T, vm string) {
 }
 
 func TestFreshJobMovesTheVM(t *testing.T) {
-	t.Parallel()
 	r := newRig(t)
 	if err := r.worker("w1", 3).Handle(r.ctx, r.job(t, "web-01"), delivery{1}); err != nil {
 		t.Fatal(err)
@@ -215,7 +214,6 @@ func TestFreshJobMovesTheVM(t *testing.T) {
 
 // A worker died after starting the relocation: the next one follows the same task.
 func TestRedeliveryFollowsTheRecordedTask(t *testing.T) {
-	t.Parallel()
 	r := newRig(t)
 	j := r.job(t, "web-02")
 	taskRef, err := r.mgr.Start(r.ctx, r.plan(t, j), j.VM)
@@ -314,7 +312,6 @@ const (
 // its limit across both workers; every VM moves exactly once; the jobs of a request
 // share their pre-flight; and a full host sends jobs to the other hosts of the cluster.
 func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
-	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -436,7 +433,6 @@ func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 // Cancelling a job while its relocation runs cancels the vCenter task: the move is rolled
 // back and the job ends cancelled, not failed.
 func TestCancelWhileRunningRollsBack(t *testing.T) {
-	t.Parallel()
 	r := newRig(t, xvmsim.WithTaskDuration(3*time.Second))
 	ctx, lab := r.ctx, r.lab
 	w := r.worker("w1", 3)
@@ -521,7 +517,6 @@ func TestPlanCacheForgetsOldPlans(t *testing.T) {
 // is rolled back by vCenter; the next delivery starts a new relocation instead of looking
 // at the failed task again, and the VM moves exactly once.
 func TestRetryableTaskFaultStartsANewRelocation(t *testing.T) {
-	t.Parallel()
 	r := newRig(t)
 	w := r.worker("w1", 3)
 	j := r.job(t, "web-02")
@@ -555,7 +550,6 @@ func TestRetryableTaskFaultStartsANewRelocation(t *testing.T) {
 // approval and start (its datastore lost its storage) fails the job with the finding
 // that says so and what to do, and nothing is relocated.
 func TestStartTimePreflightFailsAJobWhoseTargetStoppedFitting(t *testing.T) {
-	t.Parallel()
 	r := newRig(t)
 	west := r.lab.VC("vc-west")
 	was, err := west.SetDatastoreAccessible("ds-gold", false)
