@@ -11,20 +11,33 @@ import (
 	"github.com/xvmbot/xvmbot/move"
 )
 
-// JobState is where a job's execution stands.
+// JobState is where a job's execution stands. It is stored as its string in the job
+// record; worker/state.go holds the transitions between the states.
 type JobState string
 
 // Job execution states.
 const (
-	JobRunning   JobState = "running"
+	// JobQueued: no worker has started the job (it has no record yet).
+	JobQueued JobState = "queued"
+	// JobPreparing: a worker claimed the job and plans it; no vCenter task runs yet.
+	JobPreparing JobState = "preparing"
+	// JobWaiting: its host or datastore was full, so it went back to the queue before
+	// anything started in vCenter.
+	JobWaiting   JobState = "waiting"
+	JobRunning   JobState = "running" // its vCenter task runs (TaskRef says which)
 	JobSucceeded JobState = "succeeded"
 	JobFailed    JobState = "failed"
 	// JobCancelled: cancelled before it started, or its vCenter task was cancelled.
 	JobCancelled JobState = "cancelled"
 )
 
-// Final reports whether no more work will happen on the job.
-func (s JobState) Final() bool { return s == JobSucceeded || s == JobFailed || s == JobCancelled }
+// JobStates lists every job state, in the order a job goes through them.
+func JobStates() []JobState {
+	return []JobState{JobQueued, JobPreparing, JobWaiting, JobRunning, JobSucceeded, JobFailed, JobCancelled}
+}
+
+// Terminal reports whether no more work will happen on the job.
+func (s JobState) Terminal() bool { return s == JobSucceeded || s == JobFailed || s == JobCancelled }
 
 // Job record errors; callers decide with errors.Is.
 var (
@@ -172,7 +185,7 @@ func (r *JobRecords) RequestCancel(ctx context.Context, jobID, by string) (JobSt
 		if err != nil {
 			return "", err
 		}
-		if cur.State.Final() {
+		if cur.State.Terminal() {
 			return cur.State, nil
 		}
 		cur.CancelRequested, cur.CancelledBy = true, by

@@ -227,7 +227,7 @@ func TestJobRecordsClaimOnce(t *testing.T) {
 		t.Fatalf("Get missing: err = %v, want ErrJobNotFound", err)
 	}
 	got, _, _ := jr.Get(ctx, "job-7")
-	if got.TaskRef != "task-1234" || !got.State.Final() {
+	if got.TaskRef != "task-1234" || !got.State.Terminal() {
 		t.Fatalf("record after update = %+v", got)
 	}
 }

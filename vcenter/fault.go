@@ -26,11 +26,28 @@ const (
 	StepWatch    = "watch"
 )
 
-// Fault kinds xvmbot produces itself, next to the vSphere fault type names.
+// Fault kinds xvmbot produces itself, next to the vSphere fault type names. They are
+// what a failed job's event carries as its fault, and what people read in its thread:
+// their values never change.
 const (
 	KindUnreachable = "Unreachable" // no answer from the vCenter at all
 	KindBlocked     = "PlanBlocked" // the plan has blockers for this VM
 	KindCanceled    = "Canceled"    // our context ended while waiting
+	KindError       = "Error"       // an error that is no vSphere fault
+
+	KindThumbprintMismatch = "ThumbprintMismatch" // a vCenter's certificate is not the configured one
+	KindPreflightBlocked   = "PreflightBlocked"   // pre-flight at start found a blocker
+	KindPlacementMismatch  = "PlacementMismatch"  // the task succeeded, the VM is not where approved
+	KindInternalError      = "InternalError"      // xvmbot itself failed (a panic), every attempt
+	KindApprovalExpired    = "ApprovalExpired"    // the job would start after its approval ran out
+	KindNotTheApprovedVM   = "NotTheApprovedVM"   // the VM by that name is not the approved object
+)
+
+// vSphere fault type names that xvmbot decides on.
+const (
+	KindManagedObjectNotFound = "ManagedObjectNotFound" // e.g. a task vCenter no longer knows
+	KindInvalidState          = "InvalidState"          // e.g. a cancel once the VM switches over
+	KindRequestCanceled       = "RequestCanceled"       // a task someone cancelled
 )
 
 // ThumbprintError says the certificate a vCenter presented is not the one
@@ -283,7 +300,7 @@ func classify(err error, vc, dst, vm, step string) error {
 		f.Kind = KindUnreachable
 		detail = err.Error()
 	default:
-		f.Kind = "Error"
+		f.Kind = KindError
 		detail = err.Error()
 	}
 
@@ -336,7 +353,7 @@ func metricResult(err error) string {
 	}
 	var te *ThumbprintError
 	if errors.As(err, &te) {
-		return "ThumbprintMismatch"
+		return KindThumbprintMismatch
 	}
 	return "error"
 }

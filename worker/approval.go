@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"reflect"
 	"slices"
 	"strings"
@@ -114,16 +113,16 @@ func (w *Worker) admit(ctx context.Context, g *approvals.Grant) error {
 // admitted is admit as the job's handler needs it: nil when the job may start; a retry
 // when the request could not be read; otherwise the job is refused (and err says how that
 // was reported).
-func (w *Worker) admitted(ctx context.Context, j events.Job, g *approvals.Grant, rec Record, log *slog.Logger) error {
-	err := w.admit(ctx, g)
+func (jr *jobRun) admitted(ctx context.Context) error {
+	err := jr.w.admit(ctx, jr.g)
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, events.ErrRetry):
-		log.Warn("could not check the job's approval; trying again", "err", err)
-		return events.RetryAfter(err, w.cfg.WaitDelay)
+		jr.log.Warn("could not check the job's approval; trying again", "err", err)
+		return events.RetryAfter(err, jr.w.cfg.WaitDelay)
 	}
-	if rerr := w.refuse(ctx, j, g, &rec, err, log); rerr != nil {
+	if rerr := jr.refuse(ctx, err); rerr != nil {
 		return rerr
 	}
 	return errRefused
@@ -155,7 +154,8 @@ func checkObjects(g *approvals.Grant, plan *vcenter.Plan, vm string) error {
 // fails, so that its request ends and its thread says why; any other job is reported as
 // refused, to the thread of the request it names, if there is one. Either way the job is
 // acknowledged and never delivered again.
-func (w *Worker) refuse(ctx context.Context, j events.Job, g *approvals.Grant, rec *Record, err error, log *slog.Logger) error {
+func (jr *jobRun) refuse(ctx context.Context, err error) error {
+	w, j, log := jr.w, jr.j, jr.log
 	var rf *approvals.Refusal
 	if !errors.As(err, &rf) {
 		return err
@@ -163,10 +163,9 @@ func (w *Worker) refuse(ctx context.Context, j events.Job, g *approvals.Grant, r
 	w.m.refused.WithLabelValues(string(rf.Reason)).Inc()
 	log.Warn("job refused: nothing moved", "reason", rf.Reason, "detail", rf.Detail)
 	hint := refusalHint(rf.Reason, j)
-	if g != nil && rec != nil && (rf.Reason == approvals.ReasonExpired || rf.Reason == approvals.ReasonVMIdentity) {
-		kind := map[approvals.RefusalReason]string{approvals.ReasonExpired: "ApprovalExpired", approvals.ReasonVMIdentity: "NotTheApprovedVM"}[rf.Reason]
-		ferr := w.fail(ctx, j, *rec, &vcenter.Fault{VCenter: j.SourceVC, VM: j.VM, Step: stepApproval, Kind: kind,
-			Message: fmt.Sprintf("%s was not moved: %s", j.VM, rf.Detail), Hint: hint}, nil, 0, log)
+	if kind, ok := refusalFaults[rf.Reason]; ok && jr.g != nil {
+		ferr := jr.fail(ctx, &vcenter.Fault{VCenter: j.SourceVC, VM: j.VM, Step: stepApproval, Kind: kind,
+			Message: fmt.Sprintf("%s was not moved: %s", j.VM, rf.Detail), Hint: hint}, nil)
 		var f *vcenter.Fault
 		if errors.As(ferr, &f) {
 			return nil // reported; acknowledge
@@ -178,6 +177,12 @@ func (w *Worker) refuse(ctx context.Context, j events.Job, g *approvals.Grant, r
 	e.Fault, e.Error, e.Hint, e.Step = string(rf.Reason), rf.Detail, hint, "checking the job's approval"
 	w.publish(ctx, log, e)
 	return nil
+}
+
+// refusalFaults are the refusals of a genuine job that fail it, by the fault they report.
+var refusalFaults = map[approvals.RefusalReason]string{
+	approvals.ReasonExpired:    vcenter.KindApprovalExpired,
+	approvals.ReasonVMIdentity: vcenter.KindNotTheApprovedVM,
 }
 
 // refusalHint says what to do about a refused job.

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -22,11 +23,6 @@ type Requests interface {
 	Request(ctx context.Context, id string) (*approvals.Request, error)
 	VMs(ctx context.Context, requestID string) ([]string, error)
 }
-
-// stateWaiting is the record state of a job that found its host or datastore full and was
-// handed back to the queue before anything was started in vCenter. Its next delivery
-// starts afresh: there is no task to look for and no need to ask where the VM is.
-const stateWaiting = "waiting"
 
 // waitingPlans are the candidate plans of a job, the planned host first and then the
 // other hosts of the cluster that qualify, with the footprint of each once read.
@@ -149,10 +145,10 @@ func (w *Worker) planFor(ctx context.Context, j events.Job) (*vcenter.Plan, erro
 		}
 		// In one process the bot planned this very spec when the request was made: if
 		// that was less than PlanReuse ago, it is this job's pre-flight.
-		p, ok := w.vc.RecentPlan(spec, w.cfg.PlanReuse)
+		p, ok := w.plan.RecentPlan(spec, w.cfg.PlanReuse)
 		if !ok {
 			var err error
-			p, err = w.vc.Plan(ctx, spec)
+			p, err = w.plan.Plan(ctx, spec)
 			if err != nil && len(spec.VMs) > 1 && ctx.Err() == nil {
 				// Other VMs of the request are moving meanwhile: one that left the source
 				// between listing and reading fails the whole read (ManagedObjectNotFound).
@@ -160,7 +156,7 @@ func (w *Worker) planFor(ctx context.Context, j events.Job) (*vcenter.Plan, erro
 				w.log.Info("planning the request's VMs together failed; planning this one alone",
 					"request_id", j.RequestID, "vm", j.VM, "err", err)
 				spec.VMs = []string{j.VM}
-				return w.vc.Plan(ctx, spec)
+				return w.plan.Plan(ctx, spec)
 			}
 			if err != nil {
 				return nil, err
@@ -177,7 +173,7 @@ func (w *Worker) planFor(ctx context.Context, j events.Job) (*vcenter.Plan, erro
 		// Planned by another job of the request a moment ago without this VM (the request
 		// changed in between): plan this one on its own.
 		spec.VMs = []string{j.VM}
-		return w.vc.Plan(ctx, spec)
+		return w.plan.Plan(ctx, spec)
 	}
 	return p, nil
 }
@@ -200,27 +196,35 @@ func (w *Worker) candidates(j events.Job, plan *vcenter.Plan, log *slog.Logger) 
 	return wp
 }
 
-// signal wakes every goroutine waiting on it at the time it fires.
-type signal struct {
-	mu sync.Mutex
-	ch chan struct{}
+// candidatePlans are the plans the job may start on: kept from its last delivery if it
+// waited for a slot a moment ago, or made now. When there are none, the job is settled
+// (planning failed, pre-flight blocked it, or the VM is not the approved one) and result
+// is what the handler returns.
+func (jr *jobRun) candidatePlans(ctx context.Context) (wp *waitingPlans, result error) {
+	w, j := jr.w, jr.j
+	if wp, ok := w.plans.waiting(j.ID, w.now(), w.cfg.PlanReuse); ok {
+		return wp, nil
+	}
+	plan, err := w.planFor(ctx, j)
+	if err == nil && plan.BlockedFor(j.VM) {
+		err = blockedError(plan, j.VM)
+	}
+	if err != nil {
+		return nil, jr.finish(ctx, err)
+	}
+	if err := checkObjects(jr.g, plan, j.VM); err != nil {
+		return nil, jr.refuse(ctx, err)
+	}
+	return w.candidates(j, plan, jr.log), nil
 }
 
-// wait returns a channel closed at the next fire.
-func (s *signal) wait() <-chan struct{} {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ch == nil {
-		s.ch = make(chan struct{})
+// blockedError explains why pre-flight at start time refused the move of vm.
+func blockedError(p *vcenter.Plan, vm string) error {
+	for _, f := range p.Findings {
+		if f.Severity == vcenter.Blocker && (f.VM == "" || f.VM == vm) {
+			return &vcenter.Fault{VCenter: p.Source.Name, VM: f.VM, Step: stepPreflight, Kind: vcenter.KindPreflightBlocked,
+				Message: f.Message, Hint: f.Hint}
+		}
 	}
-	return s.ch
-}
-
-func (s *signal) fire() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ch != nil {
-		close(s.ch)
-		s.ch = nil
-	}
+	return errors.New("pre-flight blocked the move")
 }

@@ -23,11 +23,12 @@ import (
 var Key = approvaltest.Key
 
 // Approver approves jobs into Store with Signer, reading the VMs' object ids and the
-// vCenters' instance UUIDs from Lab.
+// vCenters' instance UUIDs from Lab, or from Inventory when there is no lab.
 type Approver struct {
-	Store  approvals.Store
-	Signer *approvals.Signer
-	Lab    *xvmsim.Lab
+	Store     approvals.Store
+	Signer    *approvals.Signer
+	Lab       *xvmsim.Lab
+	Inventory Inventory
 	// RunWithin is the approval's time to start (default approvals.DefaultRunWithin).
 	RunWithin time.Duration
 	// Now is the approval's time (default time.Now).
@@ -64,9 +65,9 @@ func (a *Approver) Approve(ctx context.Context, jobs ...events.Job) ([]events.Jo
 		if r.Job(j.ID) != nil {
 			continue
 		}
-		ref := "vm-missing"
-		if p, err := a.Lab.VC(j.SourceVC).FindVM(ctx, j.VM); err == nil {
-			ref = p.Ref
+		ref := a.inventory().VMRef(ctx, j.SourceVC, j.VM)
+		if ref == "" {
+			ref = "vm-missing"
 		}
 		r.VMs = append(r.VMs, j.VM)
 		r.Review.VMs = append(r.Review.VMs, approvals.ReviewVM{Name: j.VM, Ref: ref})
@@ -113,11 +114,50 @@ func (a *Approver) request(j events.Job) *approvals.Request {
 	return &approvals.Request{ID: j.RequestID, Direction: approvals.Direction(j.Direction), SourceVC: j.SourceVC, TargetVC: j.TargetVC,
 		Placement: j.Placement.Clone(),
 		Review: approvals.Review{
-			Source: approvals.VCenterRef{Name: j.SourceVC, InstanceUUID: a.Lab.VC(j.SourceVC).InstanceUUID},
-			Target: approvals.VCenterRef{Name: j.TargetVC, InstanceUUID: a.Lab.VC(j.TargetVC).InstanceUUID},
+			Source: approvals.VCenterRef{Name: j.SourceVC, InstanceUUID: a.inventory().InstanceUUID(j.SourceVC)},
+			Target: approvals.VCenterRef{Name: j.TargetVC, InstanceUUID: a.inventory().InstanceUUID(j.TargetVC)},
 		},
 		Requester: Requester, Channel: "C0XVM", State: approvals.StateQueued, Quorum: 1,
 		Approvals: []approvals.Decision{{User: Approver1, At: now}}, CreatedAt: now, DecidedAt: now}
+}
+
+// Inventory is what an approval binds a job to: the VM's object id in its source
+// vCenter ("" when it has none) and each vCenter's instance UUID.
+type Inventory interface {
+	VMRef(ctx context.Context, vc, vm string) string
+	InstanceUUID(vc string) string
+}
+
+// Static is an Inventory without vCenters: VM object ids by "vc/vm", instance UUIDs by
+// vCenter name.
+type Static struct {
+	Refs  map[string]string
+	UUIDs map[string]string
+}
+
+// VMRef returns the object id of vm in vc.
+func (s Static) VMRef(_ context.Context, vc, vm string) string { return s.Refs[vc+"/"+vm] }
+
+// InstanceUUID returns the instance UUID of vc.
+func (s Static) InstanceUUID(vc string) string { return s.UUIDs[vc] }
+
+// lab is the Inventory of a simulated lab.
+type lab struct{ *xvmsim.Lab }
+
+func (l lab) VMRef(ctx context.Context, vc, vm string) string {
+	if p, err := l.VC(vc).FindVM(ctx, vm); err == nil {
+		return p.Ref
+	}
+	return ""
+}
+
+func (l lab) InstanceUUID(vc string) string { return l.VC(vc).InstanceUUID }
+
+func (a *Approver) inventory() Inventory {
+	if a.Lab != nil {
+		return lab{a.Lab}
+	}
+	return a.Inventory
 }
 
 func samePlacement(a, b move.Placement) bool {

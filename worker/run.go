@@ -1,0 +1,171 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/vcenter"
+)
+
+// run starts a new relocation of the job's VM and follows it to its end. Every way to it
+// has admitted the job first (admitted).
+func (jr *jobRun) run(ctx context.Context) error {
+	w, j, log := jr.w, jr.j, jr.log
+	jr.start = w.now()
+	w.m.inFlight.Inc()
+	defer w.m.inFlight.Dec()
+
+	// Where the VM is now is what /xvm undo will ask to go back to; and a cross-vCenter
+	// relocation leaves tags and custom attributes behind: both are read while the move
+	// is planned and its slots taken, so that they are ready when the slots are (a job
+	// that goes back to the queue to wait reads them again next time), and the metadata
+	// is copied after the move.
+	before := w.readBefore(ctx, j, log)
+	defer before() // every way out waits for the reads
+	wp, result := jr.candidatePlans(ctx)
+	if wp == nil {
+		return result
+	}
+	plan, claim, err := jr.claimSlots(ctx, wp)
+	if errors.Is(err, ErrBusy) {
+		return jr.waitForSlots(ctx, wp, err)
+	}
+	w.plans.done(j.ID)
+	if err != nil {
+		return jr.finish(ctx, err)
+	}
+	if plan != wp.plans[0] {
+		log.Debug("moved to another host of the cluster: the planned one was full", "planned", wp.plans[0].Host, "host", plan.Host)
+	}
+	releaseSlots := sync.OnceFunc(func() { w.release(ctx, claim, log) })
+	defer releaseSlots()
+	jr.rec.Slots = claim.Keys()
+	if cur, ok, err := w.records.Load(ctx, j.ID); err == nil && ok && cur.CancelRequested {
+		jr.rec = cur
+		return jr.cancelled(ctx)
+	}
+	// Said once the move has its slots: a job that waits for a free host is not started.
+	w.publish(ctx, log, w.event(j, events.EventStarted, fmt.Sprintf("%s: started (attempt %d)", j.VM, jr.rec.Attempts), 0))
+	stop := w.keepAlive(ctx, log, jr.d, jr.renew, claim.Renew, w.cancelWatch(j, log))
+	defer stop()
+	origin, meta, metaErr := before()
+	move := plannedMove(plan, j.VM, origin, meta, metaErr)
+	taskRef, err := w.move.Start(ctx, plan, j.VM)
+	if err != nil {
+		return jr.finish(ctx, err)
+	}
+	// From here on a relocation runs in vCenter whatever happens to this process: record
+	// the task so whoever gets the job next follows it instead of starting another, and
+	// what it needs to finish the job as this worker would.
+	jr.rec.TaskRef, jr.rec.Move = taskRef, move
+	jr.to(started)
+	jr.saveInsisting(ctx)
+	log.Info("relocation started", "task", taskRef)
+	res, err := w.move.Watch(ctx, j.SourceVC, taskRef, j.VM, jr.onProgress(ctx))
+	if err == nil {
+		// The task is over: its host and datastore can take the next move while this one
+		// is verified and its metadata copied. (A lost watch keeps them: the task may run.)
+		stop()
+		releaseSlots()
+	}
+	var done success
+	if err == nil {
+		done, err = jr.afterMove(ctx, move)
+	}
+	return jr.settle(ctx, ending{res: res, done: done, err: err})
+}
+
+// saveInsisting stores the record of a started relocation. Without it a redelivery would
+// not know the task, so a failed write is tried again for a while before it is given up
+// (the next delivery then finds the move by where the VM is).
+func (jr *jobRun) saveInsisting(ctx context.Context) {
+	const attempts = 10
+	err := retry(ctx, attempts, 200*time.Millisecond, func(ctx context.Context, attempt int) error {
+		err := jr.w.records.Save(ctx, jr.rec)
+		if err != nil && attempt < attempts && ctx.Err() == nil {
+			jr.log.Warn("record the running task; trying again", "task", jr.rec.TaskRef, "err", err)
+		}
+		return err
+	})
+	if err != nil && ctx.Err() == nil {
+		jr.log.Error("could not record the running task", "task", jr.rec.TaskRef, "err", err)
+	}
+}
+
+// readBefore reads, in the background, where the VM is and its tags and custom
+// attributes; the returned func waits for both (it may be called more than once).
+func (w *Worker) readBefore(ctx context.Context, j events.Job, log *slog.Logger) func() (*vcenter.Where, *vcenter.Metadata, error) {
+	var (
+		origin  *vcenter.Where
+		meta    *vcenter.Metadata
+		metaErr error
+		reading sync.WaitGroup
+	)
+	reading.Go(func() {
+		var err error
+		if origin, err = w.look.Where(ctx, j.SourceVC, j.VM); err != nil && ctx.Err() == nil {
+			log.Warn("could not record the original placement; undo will not be offered", "err", err)
+		}
+	})
+	reading.Go(func() {
+		if meta, metaErr = w.tags.ReadMetadata(ctx, j.SourceVC, j.VM); metaErr != nil && ctx.Err() == nil {
+			log.Warn("could not read tags and custom attributes; they will not be copied", "err", metaErr)
+		}
+	})
+	return func() (*vcenter.Where, *vcenter.Metadata, error) {
+		reading.Wait()
+		return origin, meta, metaErr
+	}
+}
+
+// keepAlive renews the VM lease and the slots on a timer while a relocation runs: a task
+// can sit at one percentage for minutes, and progress alone would let them lapse. The
+// returned stop waits for the renewer to end.
+func (w *Worker) keepAlive(ctx context.Context, log *slog.Logger, d events.Delivery, renews ...func(context.Context) error) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(w.cfg.RenewEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_ = d.InProgress()
+				for _, r := range renews {
+					if err := r(ctx); err != nil && ctx.Err() == nil {
+						log.Warn("renew lease or slots", "err", err)
+					}
+				}
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// onProgress passes a task's progress on as events, and keeps the delivery and the
+// VM's lease alive on each step.
+func (jr *jobRun) onProgress(ctx context.Context) vcenter.ProgressFunc {
+	last := -1
+	return func(pct int) {
+		if pct == last {
+			return
+		}
+		last = pct
+		_ = jr.d.InProgress()
+		if err := jr.renew(ctx); err != nil {
+			jr.log.Warn("renew vm lease", "err", err)
+		}
+		jr.w.publish(ctx, jr.log, jr.w.event(jr.j, events.EventProgress, "", pct))
+	}
+}

@@ -1,0 +1,112 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/move"
+	"github.com/xvmbot/xvmbot/vcenter"
+)
+
+// afterMove finishes a move whose task succeeded, on whichever worker saw it end: it
+// verifies the placement, copies the tags and custom attributes, and returns where the
+// VM was, for undo. mv is nil only when the worker that started the move stopped before
+// it could record it.
+func (jr *jobRun) afterMove(ctx context.Context, mv *events.JobMove) (success, error) {
+	w, j, log := jr.w, jr.j, jr.log
+	if mv == nil {
+		log.Warn("the move's plan was not recorded; placement not verified, tags not copied, no undo")
+		return success{note: "its placement was not verified and its tags and custom attributes were not copied " +
+			"(the worker that started the move stopped before recording it): check them in " + j.TargetVC}, nil
+	}
+	var done success
+	var unverified string
+	var err error
+	if done.origin, unverified, err = w.verify(ctx, j, mv, log); err != nil {
+		return done, err // the origin too: the VM moved, undo can take it back
+	}
+	var notes []string
+	for _, n := range []string{unverified, w.copyMetadata(ctx, j, mv, log)} {
+		if n != "" {
+			notes = append(notes, n)
+		}
+	}
+	done.note = strings.Join(notes, "; ")
+	return done, nil
+}
+
+// success is what a move that this worker watched to its end adds to the succeeded event.
+type success struct {
+	origin *move.Origin // where the VM was, for /xvm undo
+	note   string       // a warning (tags not copied)
+}
+
+// copyMetadata applies the source's tags and custom attributes, as recorded when the
+// move started, to the moved VM. A failure does not fail the job: the VM runs where it was
+// approved to; it becomes a warning on the succeeded job.
+func (w *Worker) copyMetadata(ctx context.Context, j events.Job, mv *events.JobMove, log *slog.Logger) string {
+	if mv.MetadataError != "" {
+		return "tags and custom attributes not copied: they could not be read before the move: " + mv.MetadataError
+	}
+	md := &vcenter.Metadata{Attributes: mv.Attributes}
+	for _, t := range mv.Tags {
+		md.Tags = append(md.Tags, vcenter.Tag{Category: t.Category, Name: t.Name})
+	}
+	err := w.tags.ApplyMetadata(ctx, j.TargetVC, j.VM, md)
+	if err == nil || ctx.Err() != nil {
+		return ""
+	}
+	log.Warn("tags and custom attributes not copied", "err", err)
+	return "tags and custom attributes not copied: " + oneLine(err)
+}
+
+// verify checks that the VM is where the request said, and returns where it was, for undo. A
+// relocation whose task succeeded but left the VM elsewhere is reported as a failure: the
+// people who approved one placement must learn that another one happened.
+//
+// If where the VM is now cannot be read, the move is not failed (vCenter said it
+// succeeded), but note says what was not done.
+func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, log *slog.Logger) (origin *move.Origin, note string, err error) {
+	after, err := w.look.Where(ctx, j.TargetVC, j.VM)
+	if err != nil {
+		log.Warn("could not verify the placement after the move", "err", err)
+		return nil, fmt.Sprintf("its placement could not be read to verify it (%s), so /xvm undo is not offered: check it in %s",
+			oneLine(err), j.TargetVC), nil
+	}
+	var off []string
+	want := func(what, got, exp string) {
+		if exp != "" && exp != "/" && got != strings.Trim(exp, "/") {
+			off = append(off, fmt.Sprintf("%s is %q, not %q", what, got, exp))
+		}
+	}
+	want("host", after.Host, mv.Host)
+	want("resource pool", after.Pool, mv.Pool)
+	want("datastore", after.Datastore, mv.Datastore)
+	want("folder", after.Folder, mv.Folder)
+	for _, d := range mv.Disks {
+		i := slices.IndexFunc(after.Disks, func(w move.Disk) bool { return w.Disk == d.Disk })
+		if d.Datastore != "" && i >= 0 {
+			want(fmt.Sprintf("Hard disk %d's datastore", d.Disk), after.Disks[i].Datastore, d.Datastore)
+		}
+	}
+	for i, nic := range mv.NICs {
+		if i < len(after.Networks) && nic.Target != "" && after.Networks[i] != nic.Target {
+			off = append(off, fmt.Sprintf("%s is on %q, not %q", nic.Label, after.Networks[i], nic.Target))
+		}
+	}
+	if mv.Origin != nil {
+		o := mv.Origin.Clone()
+		o.Networks = move.NetworksBack(after.Networks, mv.OriginNICs)
+		origin = &o
+	}
+	if len(off) > 0 {
+		return origin, "", &vcenter.Fault{VCenter: j.TargetVC, VM: j.VM, Step: stepVerify, Kind: vcenter.KindPlacementMismatch,
+			Message: fmt.Sprintf("%s moved to %s, but not as approved: %s", j.VM, j.TargetVC, strings.Join(off, "; ")),
+			Hint:    fmt.Sprintf("check %s in %s; /xvm undo %s asks for the way back", j.VM, j.TargetVC, j.ID)}
+	}
+	return origin, "", nil
+}
