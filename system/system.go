@@ -277,3 +277,6 @@ func Serve(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger,
 	}
 	return s.Run(ctx)
 }
+
+// VCenter is the system's vCenter sessions.
+func (s *System) VCenter() *vcenter.Manager { return s.vc }

@@ -91,4 +91,3 @@ func TestApproverGroupUnreachable(t *testing.T) {
 	h.click(uBoss, msg, "xvm_approve")
 	h.awaitEnd(msg.TS, "succeeded")
 }
-
