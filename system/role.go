@@ -5,6 +5,7 @@ import "github.com/xvmbot/xvmbot/events"
 // Role says which halves of xvmbot a process runs.
 type Role int
 
+// The roles, one per command that runs xvmbot.
 const (
 	RoleServe  Role = iota // serve: bot + worker
 	RoleBot                // bot: Slack side only

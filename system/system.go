@@ -203,6 +203,9 @@ func (s *System) Bus() *events.Bus { return s.bus }
 // Approvals is the approval service, nil in a worker.
 func (s *System) Approvals() *approvals.Service { return s.svc }
 
+// VCenter is the system's vCenter sessions.
+func (s *System) VCenter() *vcenter.Manager { return s.vc }
+
 // Registry is the registry /metrics serves.
 func (s *System) Registry() *prometheus.Registry { return s.reg }
 
@@ -277,6 +280,3 @@ func Serve(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger,
 	}
 	return s.Run(ctx)
 }
-
-// VCenter is the system's vCenter sessions.
-func (s *System) VCenter() *vcenter.Manager { return s.vc }
