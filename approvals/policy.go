@@ -109,8 +109,6 @@ func checkUser(user string) error {
 	return nil
 }
 
-func (p Policy) quorum() int { return max(p.Quorum, 1) }
-
 // Approve records user's approval if the policy allows it. It returns true when this
 // approval completed the quorum and moved the request to approved: the caller that sees
 // true (after storing the record with CAS) is the one that queues the jobs.

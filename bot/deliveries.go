@@ -1,7 +1,6 @@
 package bot
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -240,15 +239,6 @@ func (b *Bot) handleInteraction(cb slack.InteractionCallback, key, retry string)
 		return nil
 	}
 	return b.onInteraction(cb)
-}
-
-// clicker is who clicked, and where to answer them.
-func clicker(cb slack.InteractionCallback) invocation {
-	who := invocation{User: cb.User.ID, Channel: cmp.Or(cb.Channel.ID, cb.Container.ChannelID), ResponseURL: cb.ResponseURL}
-	if cb.View.CallbackID == callbackWizard {
-		who.Channel = decodeModalContext(cb.View.PrivateMetadata).Channel
-	}
-	return who
 }
 
 // refuseUnchecked answers, in the dialog, a modal submission that was not handled because

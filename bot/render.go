@@ -20,8 +20,9 @@ const (
 	ActionCancel  = "xvm_cancel"
 )
 
-// Budgets that keep a message inside Slack's limits (FACTS.md: 50 blocks, 3,000 chars per
-// section text, 2,000 per field, ~13 k chars per message). The review page uses ≤ 8 blocks.
+// Budgets that keep a message inside Slack's limits (docs/slack-facts.md S1, S2: 50 blocks,
+// 3,000 chars per section text, 2,000 per field, ~13 k chars per message). The review page
+// uses ≤ 8 blocks.
 const (
 	maxSectionChars   = 2800
 	maxFieldChars     = 1900

@@ -267,7 +267,7 @@ func mustMarshal(t *testing.T, v any) []byte {
 	return b
 }
 
-// checkLimits asserts Slack's Block Kit limits (FACTS.md) and returns the characters used.
+// checkSlackLimits asserts Slack's Block Kit limits (docs/slack-facts.md S1, S2) and returns the characters used.
 func checkSlackLimits(t *testing.T, blocks []slack.Block) int {
 	t.Helper()
 	if len(blocks) > 50 {

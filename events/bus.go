@@ -25,7 +25,7 @@ const (
 	DefaultShutdownGrace = 10 * time.Second
 
 	// jobsDuplicates is how long a job id is remembered by the jobs stream. A day covers
-	// any retry loop of the bot; past that (and after a server restart, see FACTS.md) the
+	// any retry loop of the bot; past that (and after a server restart, docs/nats-facts.md N1) the
 	// KV job record is the guard against running a job twice.
 	jobsDuplicates = 24 * time.Hour
 	// eventsDuplicates covers publish retries of the same event.
@@ -313,7 +313,7 @@ func bucketConfigs(cfg BusConfig) []jetstream.KeyValueConfig {
 			Bucket:      BucketLeases,
 			Description: "xvmbot per-VM leases; expire LeaseTTL after the last renewal",
 			// Bucket-wide TTL, History 1: a renewal (Update) writes a fresh message and the
-			// old one ages out. Per-key TTLs would be lost on Update (see FACTS.md).
+			// old one ages out. Per-key TTLs would be lost on Update (docs/nats-facts.md N2).
 			History:  1,
 			TTL:      cfg.LeaseTTL,
 			Storage:  jetstream.FileStorage,

@@ -134,3 +134,13 @@ func (s *RequestStore) List(ctx context.Context) ([]*approvals.Request, error) {
 	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, nil
 }
+
+// OpenRequestStore reads the requests bucket another process created, for tools and
+// tests that look at what the bot stored (the next bot, /xvm status, an operator).
+func OpenRequestStore(ctx context.Context, js jetstream.JetStream) (*RequestStore, error) {
+	kv, err := js.KeyValue(ctx, BucketRequests)
+	if err != nil {
+		return nil, fmt.Errorf("open request store: %w", err)
+	}
+	return &RequestStore{kv: kv}, nil
+}

@@ -20,6 +20,7 @@ func TestSecretNeverPrints(t *testing.T) {
 	}
 	y, _ := s.MarshalYAML()
 	for name, out := range map[string]string{
+		//lint:ignore S1025 the test is about what fmt's %s verb prints, not String
 		"%s": fmt.Sprintf("%s", s), "%v": fmt.Sprintf("%v", s), "%#v": fmt.Sprintf("%#v", s),
 		"%+v struct": fmt.Sprintf("%+v", struct{ P Secret }{s}),
 		"slog":       logs.String(), "json": string(js), "yaml": fmt.Sprint(y),

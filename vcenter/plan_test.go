@@ -153,6 +153,45 @@ func TestPlanBlockers(t *testing.T) {
 	}
 }
 
+// TestPlanCollisionInFolderWhateverTheOrder: vCenter refuses a VM whose name is taken in
+// its folder, so a same-named VM there must block the plan even when a copy elsewhere in
+// the target is listed before it; each folder is asked for in turn, so one of the two
+// cases has the requested folder's copy second whatever order vCenter lists them in.
+func TestPlanCollisionInFolderWhateverTheOrder(t *testing.T) {
+	ctx := context.Background()
+	_, dst, m := twoStockVCs(t)
+	// The stock target already has DC0_H0_VM0 at the VM folder root; a second one goes
+	// into migrated/web.
+	_, f := dst.client(t)
+	web, err := f.Folder(ctx, "/DC0/vm/migrated/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := f.ResourcePool(ctx, "/DC0/host/DC0_C0/Resources")
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := web.CreateVM(ctx, types.VirtualMachineConfigSpec{
+		Name: "DC0_H0_VM0", GuestId: string(types.VirtualMachineGuestOsIdentifierOtherGuest),
+		Files: &types.VirtualMachineFileInfo{VmPathName: "[LocalDS_0]"},
+	}, pool, nil)
+	wait(t, task, err)
+
+	for _, tt := range []struct{ folder, shown string }{{"", "/"}, {"migrated/web", "migrated/web"}} {
+		t.Run("folder="+tt.shown, func(t *testing.T) {
+			p, err := m.Plan(ctx, MoveSpec{VMs: []string{"DC0_H0_VM0"}, Source: "vc-a", Target: "vc-b",
+				Cluster: "DC0_C0", Datastore: "LocalDS_0", Folder: tt.folder})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !hasFinding(p, Blocker, "a VM named DC0_H0_VM0 already exists in vc-b folder "+tt.shown) {
+				t.Errorf("want a blocker for the VM of the same name in folder %s, got blockers %v, warnings %v",
+					tt.shown, findingsOf(p, Blocker), findingsOf(p, Warning))
+			}
+		})
+	}
+}
+
 func TestPlanVMStateFindings(t *testing.T) {
 	ctx := context.Background()
 	src, _, m := twoStockVCs(t)

@@ -218,7 +218,7 @@ const checkRelocateWorkers = 4
 // Relocate would start, for every VM not already ruled out, and turns what
 // it reports into findings. A check that cannot run at all is a Warning,
 // not a failed plan: the checks above have been made, and vCenter's own
-// check is advice (FACTS.md: passing it is no proof either).
+// check is advice (docs/vsphere-facts.md V1: passing it is no proof either).
 func (r *resolver) checkRelocate(ctx context.Context, c *vim25.Client, srcVMs map[string]*sourceVM, loc *types.ServiceLocator) {
 	if r.plan.placement == nil || r.requestBlocked() {
 		return // nothing would be started anyway

@@ -20,7 +20,7 @@ import (
 )
 
 // stockVC is one of govmomi's stock VPX simulators, good for resolution and
-// spec tests; its RelocateVM_Task ignores the ServiceLocator (see FACTS.md),
+// spec tests; its RelocateVM_Task ignores the ServiceLocator (docs/vsphere-facts.md V2),
 // so relocation is tested against xvmsim instead.
 type stockVC struct {
 	model  *simulator.Model

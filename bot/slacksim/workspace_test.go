@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,12 +115,22 @@ func TestSocketModeEnvelopes(t *testing.T) {
 	sm := socketmode.New(api)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	go func() { _ = sm.RunContext(ctx) }()
+	var wg sync.WaitGroup
+	defer wg.Wait() // after cancel: both goroutines end with ctx
+	defer cancel()
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = sm.RunContext(ctx) }()
 	go func() {
-		for ev := range sm.Events {
-			if ev.Type == socketmode.EventTypeSlashCommand {
-				cmd, _ := ev.Data.(slack.SlashCommand)
-				sm.Ack(*ev.Request, map[string]string{"text": "got " + cmd.Text})
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev := <-sm.Events:
+				if ev.Type == socketmode.EventTypeSlashCommand {
+					cmd, _ := ev.Data.(slack.SlashCommand)
+					sm.Ack(*ev.Request, map[string]string{"text": "got " + cmd.Text})
+				}
 			}
 		}
 	}()

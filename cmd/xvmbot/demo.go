@@ -125,7 +125,7 @@ func (d *demo) script(ctx context.Context) {
 	d.click(ctx, alice, req, "xvm_approve")
 	d.expectEphemeral(alice, "not an approver")
 	d.click(ctx, bob, req, "xvm_approve")
-	d.awaitFinal(ctx, req, "succeeded")
+	d.awaitFinal(ctx, req, approvals.StateSucceeded)
 	d.click(ctx, carol, req, "xvm_approve")
 	d.expectEphemeral(carol, "already")
 	d.verifyMoved(ctx, "web-01", "vc-east", "vc-west", "migrated/web", "ds-gold", "app-pg", true)
@@ -134,7 +134,7 @@ func (d *demo) script(ctx context.Context) {
 	req = d.command(ctx, alice, "import legacy-01 from vc-west cluster=east-prod pool=apps datastore=east-ds-02 folder=apps/web network=east-app-pg disk=same")
 	if req != "" {
 		d.click(ctx, carol, req, "xvm_approve")
-		d.awaitFinal(ctx, req, "succeeded")
+		d.awaitFinal(ctx, req, approvals.StateSucceeded)
 		d.verifyMoved(ctx, "legacy-01", "vc-west", "vc-east", "apps/web", "east-ds-02", "east-app-pg", false)
 	}
 
@@ -306,21 +306,30 @@ func (d *demo) expectEphemeral(user, mention string) {
 // awaitFinal waits for the request's thread to carry its final reply, the parent to show
 // state, and every job's progress message its job's end (edits the bot put off to stay
 // within Slack's edit budget arrive a little later).
-func (d *demo) awaitFinal(ctx context.Context, id, state string) {
+func (d *demo) awaitFinal(ctx context.Context, id string, state approvals.State) {
 	err := d.wait(ctx, 90*time.Second, func() bool {
 		d.flush()
 		msg, ok := d.requestMessage(id)
 		if !ok {
 			return false
 		}
+		r, _, err := d.sys.Approvals().Store().Get(ctx, id)
 		th := d.ws.Thread(msg.TS)
-		return len(th) > 0 && strings.Contains(strings.ToLower(d.ws.Plain(msg)), state) &&
-			strings.Contains(d.ws.Plain(th[len(th)-1]), "@alice")
+		return err == nil && r.State.Final() && len(th) > 0 && strings.Contains(d.ws.Plain(th[len(th)-1]), "@alice")
 	})
 	d.flush()
 	if err != nil {
-		d.fail("request %s did not end %s with a reply to its requester in the thread", id, state)
+		d.fail("request %s did not end with a reply to its requester in the thread", id)
 		return
+	}
+	// What was stored, not only what a message says: the message's counts name every state.
+	if r, _, err := d.sys.Approvals().Store().Get(ctx, id); err != nil {
+		d.fail("read request %s: %v", id, err)
+	} else if bad := approvals.CheckOutcome(r, state); bad != "" {
+		d.fail("request %s did not end %s: %s", id, state, bad)
+	}
+	if msg, _ := d.requestMessage(id); !strings.Contains(strings.ToLower(d.ws.Plain(msg)), string(state)) {
+		d.fail("request %s ended %s but its message does not say so", id, state)
 	}
 	unfinished := func() (stale []string) {
 		msg, _ := d.requestMessage(id)

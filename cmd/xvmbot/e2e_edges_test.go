@@ -89,5 +89,5 @@ func TestApproverGroupUnreachable(t *testing.T) {
 	}
 
 	h.click(uBoss, msg, "xvm_approve")
-	h.awaitEnd(msg.TS, "succeeded")
+	h.awaitEnd(msg.TS, approvals.StateSucceeded)
 }

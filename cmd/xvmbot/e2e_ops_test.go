@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/config"
 	"github.com/xvmbot/xvmbot/system"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
@@ -262,7 +263,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 
 	msg := h.request(uReq, "migrate web-01 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
 	h.click(uBoss, msg, "xvm_approve")
-	h.awaitEnd(msg.TS, "succeeded")
+	h.awaitEnd(msg.TS, approvals.StateSucceeded)
 
 	// Collect every place a secret could surface.
 	var everything strings.Builder
@@ -428,7 +429,7 @@ func TestUndoBringsTheVMBack(t *testing.T) {
 	}
 	msg := h.request(uReq, "migrate web-01 to vc-west cluster=west-prod datastore=ds-gold folder=migrated/web network=app-pg disk=thin")
 	h.click(uBoss, msg, "xvm_approve")
-	h.awaitEnd(msg.TS, "succeeded")
+	h.awaitEnd(msg.TS, approvals.StateSucceeded)
 
 	job := h.requestID(msg) + "-01"
 	back := h.request(uReq, "undo "+job)
@@ -443,7 +444,7 @@ func TestUndoBringsTheVMBack(t *testing.T) {
 	h.command(uBoss, "undo "+job)
 	h.awaitEphemeral(uBoss, n, h.requestID(back)+" already asks for the way back of web-01")
 	h.click(uBoss, back, "xvm_approve")
-	h.awaitEnd(back.TS, "succeeded")
+	h.awaitEnd(back.TS, approvals.StateSucceeded)
 	got, err := east.FindVM(h.ctx, "web-01")
 	if err != nil {
 		t.Fatalf("web-01 not back in vc-east: %v", err)
@@ -471,7 +472,7 @@ func TestPerDiskPlacementAndItsUndo(t *testing.T) {
 		t.Fatalf("the review does not show Hard disk 2's placement:\n%s", review)
 	}
 	h.click(uBoss, msg, "xvm_approve")
-	h.awaitEnd(msg.TS, "succeeded")
+	h.awaitEnd(msg.TS, approvals.StateSucceeded)
 	moved, err := west.FindVM(h.ctx, "db-01")
 	if err != nil {
 		t.Fatal(err)
@@ -484,7 +485,7 @@ func TestPerDiskPlacementAndItsUndo(t *testing.T) {
 
 	back := h.request(uReq, "undo "+h.requestID(msg)+"-01")
 	h.click(uBoss, back, "xvm_approve")
-	h.awaitEnd(back.TS, "succeeded")
+	h.awaitEnd(back.TS, approvals.StateSucceeded)
 	got, err := east.FindVM(h.ctx, "db-01")
 	if err != nil {
 		t.Fatalf("db-01 not back in vc-east: %v", err)

@@ -141,7 +141,7 @@ func TestRejectWithReasonEndToEnd(t *testing.T) {
 				return strings.Contains(p, "Rejected") && strings.Contains(p, "@bob") && strings.Contains(p, "change freeze until Monday") &&
 					!strings.Contains(string(h.parent(msg.TS).Blocks), `"xvm_approve"`)
 			})
-			h.awaitEnd(msg.TS, "rejected")
+			h.awaitEnd(msg.TS, approvals.StateRejected)
 			rec, err := h.sys.Approvals().Get(h.ctx, h.requestID(msg))
 			if err != nil || rec.Rejection == nil || rec.Rejection.User != uBoss || rec.Rejection.Reason != "change freeze until Monday" {
 				t.Fatalf("stored rejection %+v (%v)", rec, err)
@@ -171,7 +171,7 @@ func TestQuorumOfTwoForProductionVCenter(t *testing.T) {
 		t.Fatalf("a move started with one approval of two")
 	}
 	h.click(uOps, msg, "xvm_approve")
-	h.awaitEnd(msg.TS, "succeeded")
+	h.awaitEnd(msg.TS, approvals.StateSucceeded)
 	p := h.ws.Plain(h.parent(msg.TS))
 	if !strings.Contains(p, "@bob") || !strings.Contains(p, "@carol") {
 		t.Errorf("the summary does not name both approvers:\n%s", p)
@@ -224,11 +224,11 @@ func TestListAndStatusAfterRestart(t *testing.T) {
 	h, cfg, first := newStoppableHarness(t, nil)
 	done := h.request(uReq, "migrate web-01 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
 	h.click(uBoss, done, "xvm_approve")
-	h.awaitEnd(done.TS, "succeeded")
+	h.awaitEnd(done.TS, approvals.StateSucceeded)
 	waiting := h.request(uReq, "migrate web-02 to vc-west cluster=west-prod datastore=ds-silver network=app-pg")
 	rejected := h.request(uReq, "migrate web-03 to vc-west cluster=west-prod datastore=ds-silver network=app-pg")
 	h.rejectWithReason(uBoss, rejected, "wrong cluster")
-	h.awaitEnd(rejected.TS, "rejected")
+	h.awaitEnd(rejected.TS, approvals.StateRejected)
 
 	first.stop()
 	second := h.startStoppable(cfg) // same NATS data dir
@@ -309,7 +309,7 @@ func TestWaveStaysWithinSlacksEditLimit(t *testing.T) {
 	h.ws.Limit("chat.update", 50, 10)
 	msg := h.request(uReq, "migrate bulk-* to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
 	h.click(uBoss, msg, "xvm_approve")
-	h.awaitEnd(msg.TS, "succeeded")
+	h.awaitEnd(msg.TS, approvals.StateSucceeded)
 	ended := func() (n int, stale []string) {
 		for _, m := range h.ws.Thread(msg.TS) {
 			p := h.ws.Plain(m)
@@ -337,7 +337,7 @@ func TestRateLimitStormDuringProgress(t *testing.T) {
 	msg := h.request(uReq, "migrate web-01,web-02 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
 	h.ws.Throttle("chat.update", 3, time.Second)
 	h.click(uBoss, msg, "xvm_approve")
-	thread := h.awaitEnd(msg.TS, "succeeded")
+	thread := h.awaitEnd(msg.TS, approvals.StateSucceeded)
 	if h.ws.Calls("chat.update") < 4 {
 		t.Errorf("only %d chat.update calls: the storm was not met", h.ws.Calls("chat.update"))
 	}
@@ -428,7 +428,7 @@ func TestWizardModalEndToEnd(t *testing.T) {
 				return false
 			})
 			h.click(uBoss, msg, "xvm_approve")
-			h.awaitEnd(msg.TS, "succeeded")
+			h.awaitEnd(msg.TS, approvals.StateSucceeded)
 			got, err := h.lab.VC("vc-west").FindVM(h.ctx, "web-01")
 			if err != nil || got.Cluster != "west-prod" || got.Datastores[0] != "ds-gold" || got.NICs[0].Network != "app-pg" || !got.Disks[0].Thin {
 				t.Fatalf("web-01 in vc-west: %+v (%v)", got, err)

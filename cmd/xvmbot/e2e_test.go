@@ -134,11 +134,6 @@ func (h *harness) asBot(c *config.Config) {
 	c.NATS.NkeyFile = events.SeedFile(h.sys.Config().NATS.DataDir, events.RoleBot)
 }
 
-func (h *harness) start(cfg *config.Config, r system.Role) *system.System {
-	h.t.Helper()
-	return h.startWith(cfg, r, nil)
-}
-
 func (h *harness) startWith(cfg *config.Config, r system.Role, sysOpts []system.Option) *system.System {
 	h.t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -248,15 +243,38 @@ func (h *harness) parent(ts string) slacksim.Message {
 	return m
 }
 
-// awaitEnd waits until the parent shows the final state and the thread has the final reply.
-func (h *harness) awaitEnd(ts, state string) []slacksim.Message {
+// awaitEnd waits until the stored request has ended in state, its message shows it and
+// its thread has the final reply; it fails if the store holds anything else once the
+// message says the request ended (the message's counts mention every state, so the text
+// alone proves nothing).
+func (h *harness) awaitEnd(ts string, state approvals.State) []slacksim.Message {
 	h.t.Helper()
-	h.await("the request to end "+state, func() bool {
+	id := h.requestID(h.parent(ts))
+	h.await("the request to end "+string(state), func() bool {
+		r, err := h.stored(id)
+		if err != nil || !r.State.Final() {
+			return false
+		}
 		th := h.ws.Thread(ts)
-		return strings.Contains(strings.ToLower(h.ws.Plain(h.parent(ts))), state) && len(th) > 0 &&
-			strings.Contains(th[len(th)-1].Text+string(th[len(th)-1].Blocks), "<@"+uReq+">")
+		return len(th) > 0 && strings.Contains(th[len(th)-1].Text+string(th[len(th)-1].Blocks), "<@"+uReq+">")
 	})
+	r, err := h.stored(id)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if bad := approvals.CheckOutcome(r, state); bad != "" {
+		h.t.Fatalf("stored outcome: %s\n%s", bad, h.transcript())
+	}
+	if !strings.Contains(strings.ToLower(h.ws.Plain(h.parent(ts))), string(state)) {
+		h.t.Fatalf("request %s is stored %s, its message does not say so:\n%s", id, state, h.ws.Plain(h.parent(ts)))
+	}
 	return h.ws.Thread(ts)
+}
+
+// stored reads a request as the store holds it.
+func (h *harness) stored(id string) (*approvals.Request, error) {
+	r, _, err := h.sys.Approvals().Store().Get(h.ctx, id)
+	return r, err
 }
 
 func (h *harness) transcript() string {
@@ -313,7 +331,7 @@ func TestMigrateEndToEnd(t *testing.T) {
 				}
 			}
 			h.click(uBoss, msg, "xvm_approve")
-			thread := h.awaitEnd(msg.TS, "succeeded")
+			thread := h.awaitEnd(msg.TS, approvals.StateSucceeded)
 
 			got, err := west.FindVM(h.ctx, "web-01")
 			if err != nil {
@@ -368,7 +386,7 @@ func TestImportEndToEnd(t *testing.T) {
 	east, west := h.lab.VC("vc-east"), h.lab.VC("vc-west")
 	msg := h.request(uReq, "import legacy-01 from vc-west cluster=east-prod pool=apps datastore=east-ds-02 folder=apps/web network=east-app-pg disk=eager")
 	h.click(uOps, msg, "xvm_approve") // approver through the user group
-	h.awaitEnd(msg.TS, "succeeded")
+	h.awaitEnd(msg.TS, approvals.StateSucceeded)
 	got, err := east.FindVM(h.ctx, "legacy-01")
 	if err != nil {
 		t.Fatalf("legacy-01 not imported into vc-east: %v", err)
@@ -421,7 +439,7 @@ func TestDecisionsThatQueueNothing(t *testing.T) {
 	n = len(h.ws.Ephemerals(uOps))
 	h.click(uOps, msg2, "xvm_approve")
 	h.awaitEphemeral(uOps, n, "already")
-	h.awaitEnd(msg2.TS, "succeeded")
+	h.awaitEnd(msg2.TS, approvals.StateSucceeded)
 
 	if _, err := east.FindVM(h.ctx, "web-02"); err != nil {
 		t.Errorf("rejected web-02 left vc-east: %v", err)
@@ -504,7 +522,7 @@ func TestWrongTargetThumbprintFailsTheJob(t *testing.T) {
 
 	msg := h.request(uReq, "migrate web-01 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
 	h.click(uBoss, msg, "xvm_approve")
-	thread := h.awaitEnd(msg.TS, "failed")
+	thread := h.awaitEnd(msg.TS, approvals.StateFailed)
 	var all strings.Builder
 	for _, m := range thread {
 		all.WriteString(h.ws.Plain(m) + "\n")

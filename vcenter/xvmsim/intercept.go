@@ -194,13 +194,6 @@ func (v *VC) countRelocation(name string) {
 	v.xvmByVM[name]++
 }
 
-// relocatingCount is how many emulated relocations of this VC are still running.
-func (v *VC) relocatingCount() int {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return len(v.relocating)
-}
-
 // cancellerType and cancellerValue name no object, like relocatorType: CancelTask of a
 // running relocation is dispatched to a canceller instead of the simulator's Task.
 const (

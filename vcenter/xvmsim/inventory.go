@@ -605,12 +605,13 @@ func (b *vmBuilder) datastoreRef(ctx context.Context, name string) (types.Manage
 func (b *vmBuilder) networkBacking(ctx context.Context, name string) (types.BaseVirtualDeviceBackingInfo, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if bk, ok := b.backing[name]; !ok {
+	if _, ok := b.backing[name]; !ok {
 		net, err := b.finder.Network(ctx, name)
 		if err != nil {
 			return nil, err
 		}
-		if bk, err = net.EthernetCardBackingInfo(ctx); err != nil {
+		bk, err := net.EthernetCardBackingInfo(ctx)
+		if err != nil {
 			return nil, err
 		}
 		b.backing[name] = bk

@@ -1,3 +1,5 @@
+//go:build faults
+
 package main
 
 import (
@@ -34,6 +36,7 @@ import (
 	"github.com/nats-io/nkeys"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/system"
@@ -46,6 +49,11 @@ import (
 // real: SIGKILL, SIGTERM, a NATS server shut down under its clients, a vCenter that stops
 // answering, Slack answering 429 and 500. Exactly-once is checked where it matters: in
 // the source vCenter's own count of completed cross-vCenter relocations per VM.
+//
+// They are behind the faults build tag, every one named TestFault… or TestFleet…, and run
+// without -race as .ci/run's own step:
+//
+//	go test -tags faults -count=1 -run '^Test(Fault|Fleet)' ./cmd/xvmbot/
 
 var (
 	labStart sync.Mutex
@@ -164,8 +172,11 @@ type fleet struct {
 	pwFile map[string]string
 	events *eventLog
 
-	mu    sync.Mutex
-	procs []*proc
+	mu        sync.Mutex
+	procs     []*proc
+	storeURL  string // where stored requests are read ("" : the fleet's own NATS)
+	storeOpts []nats.Option
+	store     *events.RequestStore
 }
 
 type fleetOpt struct {
@@ -536,14 +547,77 @@ func (f *fleet) poll(what string, timeout time.Duration, cond func() bool) {
 	}
 }
 
-// awaitFinal waits until the request's message shows state and its thread carries the
-// final reply to the requester.
-func (f *fleet) awaitFinal(ts, state string, timeout time.Duration) {
+// awaitFinal waits until the stored request has ended in state (read from NATS, as the
+// next bot or /xvm status would read it), its message shows it and its thread carries the
+// final reply to the requester; it fails at once if the request ended otherwise.
+func (f *fleet) awaitFinal(ts string, state approvals.State, timeout time.Duration) {
 	f.t.Helper()
-	f.poll("the request to end "+state, timeout, func() bool {
+	var id string
+	f.poll("the request message of "+ts, timeout, func() bool {
 		p, ok := f.ws.Message(ts)
-		return ok && strings.Contains(strings.ToLower(f.ws.Plain(p)), state) && finalReplies(f.harness, ts) > 0
+		if ok {
+			id = requestIDRE.FindString(f.ws.Plain(p))
+		}
+		return id != ""
 	})
+	var (
+		r       *approvals.Request
+		readErr error
+	)
+	f.poll("the request to end "+string(state), timeout, func() bool {
+		var err error
+		if r, err = f.storedRequest(id); err != nil && (readErr == nil || err.Error() != readErr.Error()) {
+			f.t.Logf("read request %s: %v", id, err)
+		}
+		readErr = err
+		return readErr == nil && r.State.Final() && finalReplies(f.harness, ts) > 0
+	})
+	if readErr != nil { // poll fails first unless a last read failed after the end was seen
+		f.t.Fatalf("read request %s: %v", id, readErr)
+	}
+	if bad := approvals.CheckOutcome(r, state); bad != "" {
+		f.t.Fatalf("stored outcome: %s\n--- channel ---\n%s", bad, f.transcript())
+	}
+	if p, _ := f.ws.Message(ts); !strings.Contains(strings.ToLower(f.ws.Plain(p)), string(state)) {
+		f.t.Fatalf("request %s is stored %s, its message does not say so:\n%s", id, state, f.ws.Plain(p))
+	}
+}
+
+// readStoreAt says where the test reads what xvmbot stored, for fleets whose NATS is not
+// the fleet's own (embedded in serve, or a test's server with credentials).
+func (f *fleet) readStoreAt(url string, opts ...nats.Option) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.storeURL, f.storeOpts, f.store = url, opts, nil
+}
+
+// storedRequest reads request id from the requests bucket.
+func (f *fleet) storedRequest(id string) (*approvals.Request, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.store == nil {
+		url, opts := f.storeURL, f.storeOpts
+		if url == "" {
+			if f.nats == nil {
+				f.t.Fatal("this fleet's NATS is not the test's: call readStoreAt with where to read it")
+			}
+			url = f.nats.url()
+		}
+		nc, err := nats.Connect(url, append(opts, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))...)
+		if err != nil {
+			return nil, err
+		}
+		f.t.Cleanup(nc.Close)
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return nil, err
+		}
+		if f.store, err = events.OpenRequestStore(f.ctx, js); err != nil {
+			return nil, err
+		}
+	}
+	r, _, err := f.store.Get(f.ctx, id)
+	return r, err
 }
 
 // finalReplies counts the replies in a request's thread that tell the requester the
@@ -627,7 +701,7 @@ func TestFaultWorkerKilledMidRelocation(t *testing.T) {
 	w1.kill()
 	f.start("worker", "w2", nil)
 
-	f.awaitFinal(msg.TS, "succeeded", 40*time.Second)
+	f.awaitFinal(msg.TS, approvals.StateSucceeded, 40*time.Second)
 	f.checkMovedOnce("vc-east", "vc-west", "web-01")
 	f.checkThread(msg.TS, "web-01")
 	var followed bool
@@ -784,7 +858,7 @@ func TestFaultWaveTwentyKills(t *testing.T) {
 		started[victim] = time.Now()
 	}
 
-	f.awaitFinal(msg.TS, "succeeded", 150*time.Second)
+	f.awaitFinal(msg.TS, approvals.StateSucceeded, 150*time.Second)
 	moved, doubled, lost := f.checkMovedOnce("vc-east", "vc-west", names...)
 	f.checkThread(msg.TS, names...)
 	n, err := natsQueued(f)
@@ -795,7 +869,7 @@ func TestFaultWaveTwentyKills(t *testing.T) {
 		if strings.HasPrefix(key, "datastore/") && held > perDatastore {
 			// Not asserted here: a renewal that lapsed during the kills can re-enter a slot
 			// over its limit (events/slots.go Claim.Renew; TestLateSlotRenewalKeepsTheLimit
-			// pins the bug). TestScaleOutWorkersShareLimits asserts the limit without kills.
+			// pins the bug). TestFleetScaleOutWorkersShareLimits asserts the limit without kills.
 			t.Logf("known bug: slot %s had %d holders at once; the limit is %d", key, held, perDatastore)
 		}
 	}
@@ -852,7 +926,7 @@ func TestFaultBotRestart(t *testing.T) {
 
 	f.click(uOps, pending, "xvm_approve") // a button posted by the previous bot process
 	for _, m := range []slacksim.Message{running, queued, pending} {
-		f.awaitFinal(m.TS, "succeeded", 60*time.Second)
+		f.awaitFinal(m.TS, approvals.StateSucceeded, 60*time.Second)
 	}
 	f.checkMovedOnce("vc-east", "vc-west", "web-01", "web-02", "web-03")
 	f.checkThread(running.TS, "web-03")
@@ -884,7 +958,7 @@ func TestFaultNATSServerRestart(t *testing.T) {
 
 	f.click(uOps, pending, "xvm_approve")
 	for _, m := range []slacksim.Message{running, queued, pending} {
-		f.awaitFinal(m.TS, "succeeded", 60*time.Second)
+		f.awaitFinal(m.TS, approvals.StateSucceeded, 60*time.Second)
 	}
 	f.checkMovedOnce("vc-east", "vc-west", "web-01", "web-02", "web-03")
 	for _, c := range []struct {
@@ -902,8 +976,17 @@ func TestFaultEmbeddedNATSKilled(t *testing.T) {
 	t.Parallel() // mostly waiting on vCenter tasks and ack timers; two at a time (-parallel = GOMAXPROCS)
 	f := newFleet(t, fleetOpt{taskDuration: 3 * time.Second, noNATS: true})
 	dataDir := filepath.Join(f.dir, "nats-data")
-	s := f.start("serve", "s1", func(c map[string]any) { c["nats"].(map[string]any)["data_dir"] = dataDir })
+	natsPort := freePort(t) // listening on loopback, so the test reads what serve stored
+	s := f.start("serve", "s1", func(c map[string]any) {
+		n := c["nats"].(map[string]any)
+		n["data_dir"], n["listen"] = dataDir, fmt.Sprintf("127.0.0.1:%d", natsPort)
+	})
 	f.ws.UseHTTP("http://"+s.addr(), f.signing)
+	botSeed, err := nats.NkeyOptionFromSeed(events.SeedFile(dataDir, events.RoleBot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.readStoreAt(fmt.Sprintf("nats://127.0.0.1:%d", natsPort), append(events.ClientOptions(events.RoleBot), botSeed)...)
 	pending := f.request(uReq, "migrate web-01"+moveTo)
 	running := f.request(uReq, "migrate web-03"+moveTo)
 	f.click(uBoss, running, "xvm_approve")
@@ -919,8 +1002,8 @@ func TestFaultEmbeddedNATSKilled(t *testing.T) {
 	s.restart()
 
 	f.click(uOps, pending, "xvm_approve")
-	f.awaitFinal(running.TS, "succeeded", 60*time.Second)
-	f.awaitFinal(pending.TS, "succeeded", 60*time.Second)
+	f.awaitFinal(running.TS, approvals.StateSucceeded, 60*time.Second)
+	f.awaitFinal(pending.TS, approvals.StateSucceeded, 60*time.Second)
 	f.checkMovedOnce("vc-east", "vc-west", "web-01", "web-03")
 	f.checkThread(running.TS, "web-03")
 	f.checkThread(pending.TS, "web-01")
@@ -949,7 +1032,7 @@ func TestFaultSIGTERMDrains(t *testing.T) {
 		return f.lab.VC("vc-east").XVMRelocationsOf("web-01") == 1
 	})
 	w2 := f.start("worker", "w2", nil)
-	f.awaitFinal(msg.TS, "succeeded", 40*time.Second)
+	f.awaitFinal(msg.TS, approvals.StateSucceeded, 40*time.Second)
 	f.checkMovedOnce("vc-east", "vc-west", "web-01")
 	f.checkThread(msg.TS, "web-01")
 	if l := w2.log(); !strings.Contains(l, "re-attaching") && !strings.Contains(l, "already arrived") {
@@ -973,7 +1056,7 @@ func TestFaultVCenterStopsAnsweringMidJob(t *testing.T) {
 	east.SetDown(true)
 	time.Sleep(2 * time.Second)
 	east.SetDown(false)
-	f.awaitFinal(msg.TS, "succeeded", 60*time.Second)
+	f.awaitFinal(msg.TS, approvals.StateSucceeded, 60*time.Second)
 	f.checkMovedOnce("vc-east", "vc-west", "web-01")
 	f.checkThread(msg.TS, "web-01")
 }
@@ -992,7 +1075,7 @@ func TestFaultVCenterOutageOutlastsRetries(t *testing.T) {
 	time.Sleep(4 * time.Second)
 	east.SetDown(false)
 	f.poll("the relocation to complete in vCenter", 10*time.Second, func() bool { return east.XVMRelocationsOf("web-01") == 1 })
-	f.awaitFinal(msg.TS, "succeeded", 60*time.Second)
+	f.awaitFinal(msg.TS, approvals.StateSucceeded, 60*time.Second)
 	f.checkMovedOnce("vc-east", "vc-west", "web-01")
 }
 
@@ -1023,7 +1106,7 @@ func TestFaultVCenterDownAtStartup(t *testing.T) {
 	f.start("worker", "w1", nil)
 	msg := f.request(uReq, "migrate web-01"+moveTo)
 	f.click(uBoss, msg, "xvm_approve")
-	f.awaitFinal(msg.TS, "succeeded", 30*time.Second)
+	f.awaitFinal(msg.TS, approvals.StateSucceeded, 30*time.Second)
 	f.checkMovedOnce("vc-east", "vc-west", "web-01")
 }
 
@@ -1042,7 +1125,7 @@ func TestFaultSlackErrorsAndRateLimits(t *testing.T) {
 	f.ws.Throttle("chat.postMessage", 1, time.Second)
 	f.ws.Throttle("chat.update", 2, time.Second)
 	f.click(uBoss, msg, "xvm_approve")
-	f.awaitFinal(msg.TS, "succeeded", 60*time.Second)
+	f.awaitFinal(msg.TS, approvals.StateSucceeded, 60*time.Second)
 	f.checkMovedOnce("vc-east", "vc-west", "web-01")
 	f.checkThread(msg.TS, "web-01")
 	if left := flaky.left(); left != 0 {
@@ -1133,7 +1216,7 @@ func TestFaultHundredConcurrentApproves(t *testing.T) {
 	for err := range errs {
 		t.Errorf("click: %v", err)
 	}
-	h.awaitEnd(msg.TS, "succeeded")
+	h.awaitEnd(msg.TS, approvals.StateSucceeded)
 	east := h.lab.VC("vc-east")
 	if east.XVMRelocations() != 2 || east.XVMRelocationsOf("web-01") != 1 || east.XVMRelocationsOf("web-02") != 1 {
 		t.Errorf("relocations: %d in all (web-01 %d, web-02 %d), want one each", east.XVMRelocations(),
@@ -1216,7 +1299,7 @@ func newTestPKI(t *testing.T, dir string) *testPKI {
 // `xvmbot bot` and two `xvmbot worker` processes on an external NATS that requires, in
 // turn, a user and password, an nkey, and mutual TLS with a private CA. Each setup moves
 // VMs end to end; a process with a wrong credential refuses to start and says why.
-func TestScaleOutExternalNATS(t *testing.T) {
+func TestFleetScaleOutExternalNATS(t *testing.T) {
 	t.Parallel() // mostly waiting on vCenter tasks and ack timers; two at a time (-parallel = GOMAXPROCS)
 	f := newFleet(t, fleetOpt{taskDuration: 300 * time.Millisecond, extraVMs: 6, noNATS: true})
 	pki := newTestPKI(t, f.dir)
@@ -1244,22 +1327,23 @@ func TestScaleOutExternalNATS(t *testing.T) {
 		client map[string]any
 		bad    map[string]any
 		vms    []string
+		read   []nats.Option // how the test reads the store, with the client's credential
 	}{
 		{"user and password",
 			func(o *server.Options) { o.Users = []*server.User{{Username: "xvm", Password: natsPW}} },
 			map[string]any{"user": "xvm", "password_file": pwFile},
 			map[string]any{"user": "xvm", "password_file": wrongPW},
-			[]string{"bulk-0001", "bulk-0002"}},
+			[]string{"bulk-0001", "bulk-0002"}, []nats.Option{nats.UserInfo("xvm", natsPW)}},
 		{"nkey",
 			func(o *server.Options) { o.Nkeys = []*server.NkeyUser{{Nkey: pub}} },
 			map[string]any{"nkey_file": seedFile},
 			map[string]any{"nkey_file": otherFile},
-			[]string{"bulk-0003", "bulk-0004"}},
+			[]string{"bulk-0003", "bulk-0004"}, []nats.Option{nats.Nkey(pub, kp.Sign)}},
 		{"mutual TLS with a private CA",
 			func(o *server.Options) { o.TLSConfig, o.TLSVerify = pki.serverTLS, true },
 			map[string]any{"tls": map[string]any{"ca_file": pki.caFile, "cert_file": pki.clientCert, "key_file": pki.clientKey}},
 			map[string]any{"tls": map[string]any{"ca_file": pki.caFile}}, // no client certificate
-			[]string{"bulk-0005", "bulk-0006"}},
+			[]string{"bulk-0005", "bulk-0006"}, []nats.Option{nats.RootCAs(pki.caFile), nats.ClientCert(pki.clientCert, pki.clientKey)}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -1287,9 +1371,10 @@ func TestScaleOutExternalNATS(t *testing.T) {
 			f.ws.UseHTTP("http://"+b.addr(), f.signing)
 			w1 := f.start("worker", "wa-"+randomHex(3), withNATS(c.client))
 			w2 := f.start("worker", "wb-"+randomHex(3), withNATS(c.client))
+			f.readStoreAt(node.url(), c.read...)
 			msg := f.request(uReq, "migrate "+strings.Join(c.vms, ",")+moveTo)
 			f.click(uBoss, msg, "xvm_approve")
-			f.awaitFinal(msg.TS, "succeeded", 30*time.Second)
+			f.awaitFinal(msg.TS, approvals.StateSucceeded, 30*time.Second)
 			f.checkMovedOnce("vc-east", "vc-west", c.vms...)
 			for _, p := range []*proc{b, w1, w2} {
 				p.signal(syscall.SIGTERM, 15*time.Second)
@@ -1302,7 +1387,7 @@ func TestScaleOutExternalNATS(t *testing.T) {
 // vCenter TLS as an operator sees it: a vCenter whose certificate does not match the
 // pinned thumbprint is refused (/readyz and /xvm vcenters say why), and insecure: true is
 // reported loudly at start-up and in /xvm vcenters.
-func TestVCenterTLSPinningIsVisible(t *testing.T) {
+func TestFleetVCenterTLSPinningIsVisible(t *testing.T) {
 	t.Parallel() // mostly waiting on vCenter tasks and ack timers; two at a time (-parallel = GOMAXPROCS)
 	f := newFleet(t, fleetOpt{taskDuration: 300 * time.Millisecond})
 	wrong := strings.TrimSuffix(strings.Repeat("AB:", 20), ":")
@@ -1362,7 +1447,7 @@ func (f *fleet) assertNoSecrets(extra ...string) {
 // Three worker processes share a wave with a cluster-wide limit of two moves per
 // datastore: the work is spread over more than one worker and no datastore ever has more
 // than two moves at once, whichever worker runs them.
-func TestScaleOutWorkersShareLimits(t *testing.T) {
+func TestFleetScaleOutWorkersShareLimits(t *testing.T) {
 	t.Parallel() // mostly waiting on vCenter tasks; two at a time (-parallel = GOMAXPROCS)
 	const vms, perDatastore = 10, 2
 	f := newFleet(t, fleetOpt{taskDuration: 600 * time.Millisecond, extraVMs: vms})
@@ -1377,7 +1462,7 @@ func TestScaleOutWorkersShareLimits(t *testing.T) {
 	}
 	msg := f.request(uReq, "migrate "+strings.Join(names, ",")+moveTo)
 	f.click(uBoss, msg, "xvm_approve")
-	f.awaitFinal(msg.TS, "succeeded", 60*time.Second)
+	f.awaitFinal(msg.TS, approvals.StateSucceeded, 60*time.Second)
 	f.checkMovedOnce("vc-east", "vc-west", names...)
 	held := slots.maxima()
 	ds := 0

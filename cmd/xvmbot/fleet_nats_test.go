@@ -1,3 +1,5 @@
+//go:build faults
+
 package main
 
 import (
@@ -15,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/events"
 )
 
@@ -125,7 +128,7 @@ func violations(log string) []string {
 // worker, started first, waits for the bot to create the streams and buckets; a move, a
 // list and a status run without one permission violation on either side; then the
 // worker's credential cannot queue a job and the bot's cannot report a job's end.
-func TestRoleCredentialsOnComposeNATS(t *testing.T) {
+func TestFleetRoleCredentialsOnComposeNATS(t *testing.T) {
 	t.Parallel() // mostly waiting on processes; two at a time (-parallel = GOMAXPROCS)
 	f := newFleet(t, fleetOpt{taskDuration: 300 * time.Millisecond, noNATS: true})
 	botPW, workerPW := "bot-pw-"+randomHex(12), "worker-pw-"+randomHex(12)
@@ -150,10 +153,11 @@ func TestRoleCredentialsOnComposeNATS(t *testing.T) {
 	})
 	b := f.bot(as("xvm-bot"))
 	w.awaitReady()
+	f.readStoreAt(node.url(), append(events.ClientOptions(events.RoleBot), nats.UserInfo("xvm-bot", botPW))...)
 
 	msg := f.request(uReq, "migrate web-01"+moveTo)
 	f.click(uBoss, msg, "xvm_approve")
-	f.awaitFinal(msg.TS, "succeeded", 30*time.Second)
+	f.awaitFinal(msg.TS, approvals.StateSucceeded, 30*time.Second)
 	f.checkMovedOnce("vc-east", "vc-west", "web-01")
 	n := len(f.ws.Ephemerals(uOps))
 	f.command(uOps, "list")
@@ -204,7 +208,7 @@ func TestRoleCredentialsOnComposeNATS(t *testing.T) {
 // a client without credentials cannot connect, so cannot queue a job; a separate
 // `xvmbot worker` with the worker seed from the data dir takes part in a move; the
 // worker seed cannot queue a job.
-func TestEmbeddedNATSOnEveryInterfaceRequiresCredentials(t *testing.T) {
+func TestFleetEmbeddedNATSOnEveryInterfaceRequiresCredentials(t *testing.T) {
 	t.Parallel() // mostly waiting on processes; two at a time (-parallel = GOMAXPROCS)
 	f := newFleet(t, fleetOpt{taskDuration: 300 * time.Millisecond, extraVMs: 4, noNATS: true})
 	dataDir := filepath.Join(f.dir, "nats-data")
@@ -231,10 +235,15 @@ func TestEmbeddedNATSOnEveryInterfaceRequiresCredentials(t *testing.T) {
 		n := c["nats"].(map[string]any)
 		n["url"], n["nkey_file"] = url, seed
 	})
+	botSeed, err := nats.NkeyOptionFromSeed(events.SeedFile(dataDir, events.RoleBot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.readStoreAt(url, append(events.ClientOptions(events.RoleBot), botSeed)...)
 	vms := []string{"bulk-0001", "bulk-0002", "bulk-0003", "bulk-0004"}
 	msg := f.request(uReq, "migrate "+strings.Join(vms, ",")+moveTo)
 	f.click(uBoss, msg, "xvm_approve")
-	f.awaitFinal(msg.TS, "succeeded", 40*time.Second)
+	f.awaitFinal(msg.TS, approvals.StateSucceeded, 40*time.Second)
 	f.checkMovedOnce("vc-east", "vc-west", vms...)
 	for _, p := range []*proc{s, w} {
 		if v := violations(p.log()); len(v) > 0 {
@@ -259,7 +268,7 @@ func TestEmbeddedNATSOnEveryInterfaceRequiresCredentials(t *testing.T) {
 
 // An external NATS without credentials or TLS: every process says so loudly at start,
 // and `xvmbot check` reports it.
-func TestUnprotectedExternalNATSIsReported(t *testing.T) {
+func TestFleetUnprotectedExternalNATSIsReported(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, fleetOpt{})
 	b := f.bot(nil)

@@ -1,3 +1,5 @@
+//go:build faults
+
 package main
 
 import (
@@ -13,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"github.com/xvmbot/xvmbot/events"
 )
@@ -165,7 +168,7 @@ func (f *fleet) approvedWhileNoWorkerRuns(vm string, botMut func(map[string]any)
 	return msg
 }
 
-func TestSecurityForgedJobsAndRecordsMoveNothing(t *testing.T) {
+func TestFleetSecurityForgedJobsAndRecordsMoveNothing(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, fleetOpt{taskDuration: 300 * time.Millisecond, extraVMs: 1})
 	tap := tapBus[events.Job](t, f.nats.url(), events.SubjectJobs)
@@ -176,7 +179,7 @@ func TestSecurityForgedJobsAndRecordsMoveNothing(t *testing.T) {
 	// A genuine move: its job is on the bus for anyone listening to copy.
 	msg := f.request(uReq, "migrate web-01"+moveTo)
 	f.click(uBoss, msg, "xvm_approve")
-	f.awaitFinal(msg.TS, "succeeded", 40*time.Second)
+	f.awaitFinal(msg.TS, approvals.StateSucceeded, 40*time.Second)
 	captured := jobOf(t, tap, "web-01")
 
 	// 1. The captured job, edited to move another VM.
@@ -246,14 +249,14 @@ func TestSecurityForgedJobsAndRecordsMoveNothing(t *testing.T) {
 // An approval lets its jobs start only for approvals.run_within: a job that could not
 // start in time (here its worker was down) fails when a worker takes it, and moves
 // nothing.
-func TestSecurityApprovalRunsOutBeforeTheJobStarts(t *testing.T) {
+func TestFleetSecurityApprovalRunsOutBeforeTheJobStarts(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, fleetOpt{taskDuration: 300 * time.Millisecond})
 	short := func(c map[string]any) { c["approvals"].(map[string]any)["run_within"] = "2s" }
 	msg := f.approvedWhileNoWorkerRuns("web-02", short)
 	time.Sleep(3 * time.Second) // the approval's time to start runs out
 	w := f.start("worker", "w1", short)
-	f.awaitFinal(msg.TS, "failed", 40*time.Second)
+	f.awaitFinal(msg.TS, approvals.StateFailed, 40*time.Second)
 	if !f.threadSays(msg.TS, "ApprovalExpired") {
 		t.Errorf("the thread does not say the approval ran out:\n%s", f.transcript())
 	}
@@ -265,7 +268,7 @@ func TestSecurityApprovalRunsOutBeforeTheJobStarts(t *testing.T) {
 
 // A VM renamed, and another given its name, between the approval and the start: the job
 // is bound to the approved object, so the VM now bearing the name is not moved.
-func TestSecurityVMReplacedAfterApprovalIsNotMoved(t *testing.T) {
+func TestFleetSecurityVMReplacedAfterApprovalIsNotMoved(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, fleetOpt{taskDuration: 300 * time.Millisecond})
 	msg := f.approvedWhileNoWorkerRuns("web-02", nil)
@@ -277,7 +280,7 @@ func TestSecurityVMReplacedAfterApprovalIsNotMoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := f.start("worker", "w1", nil)
-	f.awaitFinal(msg.TS, "failed", 40*time.Second)
+	f.awaitFinal(msg.TS, approvals.StateFailed, 40*time.Second)
 	if !f.threadSays(msg.TS, "renamed or replaced") {
 		t.Errorf("the thread does not say the VM is not the approved one:\n%s", f.transcript())
 	}

@@ -1,0 +1,93 @@
+package vcenter
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// resolveFolder walks the folder path under the datacenter's VM folder one
+// level at a time, so a miss can say which level and what is there instead.
+func (r *resolver) resolveFolder(ctx context.Context, c *vim25.Client, dc mo.Datacenter) (*types.ManagedObjectReference, error) {
+	cur := dc.VmFolder
+	p := strings.Trim(path.Clean("/"+r.spec.Folder), "/")
+	if p == "" || p == "." {
+		r.plan.Folder = "/"
+		return &cur, nil
+	}
+	pc := property.DefaultCollector(c)
+	walked := ""
+	for _, seg := range strings.Split(p, "/") {
+		var f mo.Folder
+		if err := pc.RetrieveOne(ctx, cur, []string{"childEntity"}, &f); err != nil {
+			return nil, err
+		}
+		var subs []types.ManagedObjectReference
+		for _, ch := range f.ChildEntity {
+			if ch.Type == "Folder" {
+				subs = append(subs, ch)
+			}
+		}
+		var children []mo.Folder
+		if len(subs) > 0 {
+			if err := pc.Retrieve(ctx, subs, []string{"name"}, &children); err != nil {
+				return nil, err
+			}
+		}
+		var next *types.ManagedObjectReference
+		var names []string
+		for _, ch := range children {
+			names = append(names, ch.Name)
+			if ch.Name == seg {
+				next = &ch.Self
+			}
+		}
+		if next == nil {
+			where := "the VM folder root"
+			if walked != "" {
+				where = "folder " + walked
+			}
+			r.block("", fmt.Sprintf("folder %s not found in %s of %s (folders in %s: %s)",
+				r.spec.Folder, dc.Name, r.spec.Target, where, nameList(names, candidateLimit)),
+				"check the folder path, e.g. folder=parent/child, relative to the datacenter's VM folder")
+			return nil, nil
+		}
+		walked = path.Join(walked, seg)
+		cur = *next
+	}
+	r.plan.Folder = p
+	return &cur, nil
+}
+
+// checkCollisions: vCenter refuses a second VM of the same name in one
+// folder; elsewhere it is allowed but confuses people.
+func (r *resolver) checkCollisions(ctx context.Context, c *vim25.Client, folder *types.ManagedObjectReference) error {
+	if len(r.plan.VMs) == 0 {
+		return nil
+	}
+	all, err := listNames(ctx, c, c.ServiceContent.RootFolder, "VirtualMachine")
+	if err != nil {
+		return err
+	}
+	for _, v := range r.plan.VMs {
+		// One finding per VM, the blocker first: a copy in the folder blocks whichever
+		// copy is listed first.
+		same := byName(all, v.Name)
+		switch {
+		case folder != nil && slices.ContainsFunc(same, func(o named) bool { return o.Parent == *folder }):
+			r.block(v.Name, fmt.Sprintf("a VM named %s already exists in %s folder %s", v.Name, r.spec.Target, r.plan.Folder),
+				"rename or remove the existing VM, or choose another folder")
+		case len(same) > 0:
+			r.add(Warning, v.Name, fmt.Sprintf("a VM named %s already exists elsewhere in %s", v.Name, r.spec.Target),
+				"make sure it is not the same machine moved before")
+		}
+	}
+	return nil
+}
