@@ -86,8 +86,7 @@ func runDemo(ctx context.Context, out io.Writer, verbose bool) error {
 	cfg.NATS.DataDir = filepath.Join(dir, "nats")
 	cfg.NATS.RetryDelay = 300 * time.Millisecond
 	cfg.Worker = config.WorkerConfig{Name: "demo-worker", MaxAttempts: 2}
-	cfg.Approvals = config.ApprovalsConfig{Approvers: []string{bob, adminsGroup}, Quorum: 1, ExpireAfter: 4 * time.Hour,
-		RunWithin: approvals.DefaultRunWithin}
+	cfg.Approvals.Approvers = []string{bob, adminsGroup} // the rest of the policy as shipped
 	for i, vc := range lab.VCs() {
 		cfg.VCenters = append(cfg.VCenters, config.VCenterConfig{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
 			Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})
