@@ -74,7 +74,13 @@ func (w *shapeWalker) walk(path string, n *yaml.Node, t reflect.Type, depth int)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Value == "<<" && k.ShortTag() == "!!merge" {
-				w.walk(path, v, t, depth+1)
+				merged := []*yaml.Node{v}
+				if v.Kind == yaml.SequenceNode { // <<: [*a, *b]
+					merged = v.Content
+				}
+				for _, m := range merged {
+					w.walk(path, m, t, depth+1)
+				}
 				continue
 			}
 			p := join(path, k.Value)

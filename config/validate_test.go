@@ -138,6 +138,7 @@ func TestValidationAccepts(t *testing.T) {
 		{"every level", minimal + "log:\n  level: warn\n  format: json\n"},
 		{"socket mode with an app token", strings.Replace(minimal, "mode: http", "mode: socket\n  app_token: xapp-1-A0-1234", 1)},
 		{"empty section keeps defaults", minimal + "log:\n"},
+		{"merge keys", minimal + "log:\n  <<: [{level: warn}, {format: json}]\n"},
 		{"anchors and merge keys", minimal + "x-common: &c {level: info}\n"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
