@@ -5,17 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +20,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/xvmbot/xvmbot/config"
 	"github.com/xvmbot/xvmbot/events"
 )
 
@@ -364,9 +362,9 @@ func TestMetricsMatchCode(t *testing.T) {
 }
 
 // TestConfigKeys walks every xvmbot config shown under deploy/ — the example, the compose
-// one and the chart's config values — against the yaml tags of cmd/xvmbot/config.go
-// (read with go/parser; package main cannot be imported). An unknown key fails, as it
-// would fail xvmbot's strict decoder.
+// one and the chart's config values — against the yaml tags of the config package's types
+// (read by reflection from config.Config). An unknown key fails, as it would fail
+// xvmbot's strict loader.
 func TestConfigKeys(t *testing.T) {
 	schema := configSchema(t)
 	configs := map[string]any{
@@ -404,68 +402,67 @@ type schema map[string]map[string]field // struct name → yaml key → field
 
 func configSchema(t *testing.T) schema {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), "../cmd/xvmbot/config.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := schema{}
-	tagRE := regexp.MustCompile(`yaml:"([^",]+)`)
-	ast.Inspect(f, func(n ast.Node) bool {
-		ts, ok := n.(*ast.TypeSpec)
-		if !ok {
-			return true
-		}
-		st, ok := ts.Type.(*ast.StructType)
-		if !ok {
-			return false
-		}
-		fields := map[string]field{}
-		for _, fl := range st.Fields.List {
-			if fl.Tag == nil {
-				continue
-			}
-			tag, _ := strconv.Unquote(fl.Tag.Value)
-			m := tagRE.FindStringSubmatch(tag)
-			if m == nil || m[1] == "-" {
-				continue
-			}
-			fields[m[1]] = fieldOf(fl.Type)
-		}
-		s[ts.Name.Name] = fields
-		return false
-	})
+	s.add(reflect.TypeFor[config.Config]())
 	if len(s["Config"]) < 8 {
-		t.Fatalf("config.go: found only %v top-level keys", s["Config"])
+		t.Fatalf("config.Config: found only %v top-level keys", s["Config"])
 	}
 	return s
 }
 
-func fieldOf(e ast.Expr) field {
-	switch x := e.(type) {
-	case *ast.ArrayType:
-		f := fieldOf(x.Elt)
+// add records struct type t and every struct type under it.
+func (s schema) add(t reflect.Type) {
+	if _, done := s[t.Name()]; done {
+		return
+	}
+	fields := map[string]field{}
+	s[t.Name()] = fields
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" || !f.IsExported() {
+			continue
+		}
+		fl := fieldOf(f.Type)
+		if inner := elemType(f.Type); inner.Kind() == reflect.Struct {
+			s.add(inner)
+		}
+		fields[name] = fl
+	}
+}
+
+func elemType(t reflect.Type) reflect.Type {
+	if t.Kind() == reflect.Slice || t.Kind() == reflect.Map {
+		return t.Elem()
+	}
+	return t
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+func fieldOf(t reflect.Type) field {
+	switch {
+	case t == durationType:
+		return field{typ: "duration"}
+	case t.Kind() == reflect.Slice:
+		f := fieldOf(t.Elem())
 		f.slice = true
 		return f
-	case *ast.MapType:
-		f := fieldOf(x.Value)
+	case t.Kind() == reflect.Map:
+		f := fieldOf(t.Elem())
 		f.dict = true
 		return f
-	case *ast.SelectorExpr:
-		switch x.Sel.Name {
-		case "Duration":
-			return field{typ: "duration"}
-		case "Secret":
-			return field{typ: "string"}
-		}
-		return field{typ: x.Sel.Name}
-	case *ast.Ident:
-		switch x.Name {
-		case "int", "int64", "int32", "uint", "uint64":
-			return field{typ: "int"}
-		}
-		return field{typ: x.Name}
+	case t.Kind() == reflect.Struct:
+		return field{typ: t.Name()}
 	}
-	return field{typ: fmt.Sprintf("%T", e)}
+	switch t.Kind() {
+	case reflect.String: // also secret.Secret
+		return field{typ: "string"}
+	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64:
+		return field{typ: "int"}
+	case reflect.Bool:
+		return field{typ: "bool"}
+	}
+	return field{typ: t.String()}
 }
 
 func (s schema) check(path, typ string, v any) []error {
@@ -485,7 +482,7 @@ func (s schema) check(path, typ string, v any) []error {
 		p := strings.TrimPrefix(path+"."+k, ".")
 		f, ok := fields[k]
 		if !ok {
-			errs = append(errs, fmt.Errorf("%s: unknown key (cmd/xvmbot/config.go has no yaml:%q in %s)", p, k, typ))
+			errs = append(errs, fmt.Errorf("%s: unknown key (config.%s has no yaml:%q)", p, typ, k))
 			continue
 		}
 		if f.dict {
@@ -550,7 +547,7 @@ func checkScalar(path, typ string, v any) []error {
 			return bad()
 		}
 	default:
-		return []error{fmt.Errorf("%s: unknown field type %s in config.go", path, typ)}
+		return []error{fmt.Errorf("%s: unknown field type %s in package config", path, typ)}
 	}
 	return nil
 }

@@ -16,21 +16,22 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/slack-go/slack"
 
+	"github.com/xvmbot/xvmbot/config"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/system"
 	"github.com/xvmbot/xvmbot/vcenter"
 )
 
 // checkNATS connects to the external NATS and opens the bus, first as the bot (which
 // creates the streams and buckets), then, if that credential may not, as a worker
 // (which only looks them up): a config is checked whichever process it is for.
-func checkNATS(ctx context.Context, cfg *Config) (string, error) {
+func checkNATS(ctx context.Context, cfg *config.Config) (string, error) {
 	quiet := slog.New(slog.DiscardHandler)
 	var botErr error
-	for _, r := range []role{roleBot, roleWorker} {
+	for _, r := range []system.Role{system.RoleBot, system.RoleWorker} {
 		actx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		var denied atomic.Bool
-		s := &system{cfg: cfg, log: quiet, role: r}
-		err := s.connectNATS(actx, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		nc, err := system.DialNATS(cfg.NATS, r, quiet, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrPermissionViolation) {
 				denied.Store(true)
 				cancel() // the refused request would otherwise wait for its timeout
@@ -40,11 +41,11 @@ func checkNATS(ctx context.Context, cfg *Config) (string, error) {
 			cancel()
 			return "", err // not a matter of role: the credential or the address is wrong
 		}
-		_, err = events.NewBus(actx, s.nc, events.BusConfig{Role: r.natsRole(), Replicas: cfg.NATS.Replicas}, quiet, prometheus.NewRegistry())
-		s.nc.Close()
+		_, err = events.NewBus(actx, nc, events.BusConfig{Role: r.NATSRole(), Replicas: cfg.NATS.Replicas}, quiet, prometheus.NewRegistry())
+		nc.Close()
 		cancel()
 		switch {
-		case err == nil && r == roleBot:
+		case err == nil && r == system.RoleBot:
 			return "bot permissions; streams and buckets ready", nil
 		case err == nil:
 			return "worker permissions; streams and buckets found", nil
@@ -52,7 +53,7 @@ func checkNATS(ctx context.Context, cfg *Config) (string, error) {
 			return "worker permissions; the streams and buckets do not exist yet (the bot creates them when it starts)", nil
 		case !denied.Load():
 			return "", err
-		case r == roleBot:
+		case r == system.RoleBot:
 			botErr = err
 		}
 	}
@@ -61,7 +62,7 @@ func checkNATS(ctx context.Context, cfg *Config) (string, error) {
 
 // runCheck validates everything a deployment depends on and prints one line per check.
 // It exits non-zero (returns an error) naming every failure.
-func runCheck(ctx context.Context, cfg *Config, out io.Writer, logger *slog.Logger) error {
+func runCheck(ctx context.Context, cfg *config.Config, out io.Writer, logger *slog.Logger) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var failed []string
@@ -76,12 +77,7 @@ func runCheck(ctx context.Context, cfg *Config, out io.Writer, logger *slog.Logg
 	fmt.Fprintln(out, "ok    config                 parsed and valid")
 	checkKeys(cfg, report)
 
-	vcs := make([]vcenter.Config, 0, len(cfg.VCenters))
-	for _, v := range cfg.VCenters {
-		vcs = append(vcs, vcenter.Config{Name: v.Name, URL: v.URL, Username: v.Username, Password: v.Password,
-			Thumbprint: v.Thumbprint, Insecure: v.Insecure, Home: v.Home})
-	}
-	mgr, err := vcenter.NewManager(vcs, logger, prometheus.NewRegistry())
+	mgr, err := vcenter.NewManager(system.VCenters(cfg), logger, prometheus.NewRegistry())
 	if err != nil {
 		return err
 	}
@@ -104,10 +100,10 @@ func runCheck(ctx context.Context, cfg *Config, out io.Writer, logger *slog.Logg
 
 	if cfg.NATS.URL != "" {
 		detail, err := checkNATS(ctx, cfg)
-		report("nats", err, redactURL(cfg.NATS.URL)+": "+detail)
-		if w := cfg.NATS.unprotected(); w != "" {
+		report("nats", err, cfg.NATS.RedactedURL()+": "+detail)
+		if w := cfg.NATS.Unprotected(); w != "" {
 			fmt.Fprintf(out, "WARN  %-22s %s\n", "nats security", w)
-		} else if cfg.NATS.passwordInClear() {
+		} else if cfg.NATS.PasswordInClear() {
 			fmt.Fprintf(out, "note  %-22s the NATS password crosses the network in clear (nats:// without TLS): fine between containers on one host; elsewhere use tls:// or an nkey\n", "nats security")
 		}
 	} else if cfg.NATS.Listen != "" {
@@ -136,17 +132,17 @@ func runCheck(ctx context.Context, cfg *Config, out io.Writer, logger *slog.Logg
 }
 
 // checkKeys reports the approval signing key and the keys workers trust.
-func checkKeys(cfg *Config, report func(what string, err error, detail string)) {
+func checkKeys(cfg *config.Config, report func(what string, err error, detail string)) {
 	trusted := "workers trust no key yet (approvals.trusted_keys): `xvmbot worker` refuses to start"
 	if n := len(cfg.Approvals.TrustedKeys); n > 0 {
 		trusted = fmt.Sprintf("workers trust %d key(s): %s", n, strings.Join(cfg.Approvals.TrustedKeys, ", "))
 	}
 	if cfg.Approvals.SigningKeyFile == "" {
 		report("approval keys", nil, fmt.Sprintf("no signing_key_file: `serve` makes one in %s, `bot` refuses to start; %s",
-			filepath.Join(cfg.NATS.DataDir, defaultSigningKeyName), trusted))
+			filepath.Join(cfg.NATS.DataDir, system.DefaultSigningKeyName), trusted))
 		return
 	}
-	s, err := readSigningKey(cfg.Approvals.SigningKeyFile)
+	s, err := system.ReadSigningKey(cfg.Approvals.SigningKeyFile)
 	if err != nil {
 		report("approval keys", err, "")
 		return

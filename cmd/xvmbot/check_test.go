@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/xvmbot/xvmbot/bot/slacksim"
+	"github.com/xvmbot/xvmbot/config"
 	"github.com/xvmbot/xvmbot/secret"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
@@ -28,12 +29,12 @@ func TestCheck(t *testing.T) {
 	ws := slacksim.New()
 	defer ws.Close()
 
-	mk := func(mutate func(*Config)) *Config {
-		cfg := defaultConfig()
-		cfg.Slack = SlackConfig{Mode: "http", BotToken: "xoxb-check", SigningSecret: "s", APIURL: ws.APIURL()}
+	mk := func(mutate func(*config.Config)) *config.Config {
+		cfg := config.Default()
+		cfg.Slack = config.SlackConfig{Mode: "http", BotToken: "xoxb-check", SigningSecret: "s", APIURL: ws.APIURL()}
 		cfg.Approvals.Approvers = []string{"U1"}
 		for i, vc := range lab.VCs() {
-			cfg.VCenters = append(cfg.VCenters, VCenterConfig{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
+			cfg.VCenters = append(cfg.VCenters, config.VCenterConfig{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
 				Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})
 		}
 		if mutate != nil {
@@ -54,7 +55,7 @@ func TestCheck(t *testing.T) {
 	}
 
 	out.Reset()
-	err = runCheck(ctx, mk(func(c *Config) {
+	err = runCheck(ctx, mk(func(c *config.Config) {
 		c.VCenters[1].Thumbprint = strings.TrimSuffix(strings.Repeat("00:", 20), ":")
 		c.VCenters[0].Password = "wrong-password"
 	}), &out, logger)
@@ -74,7 +75,7 @@ func TestCheck(t *testing.T) {
 	// insecure: true says what really happens: next to a thumbprint the certificate is
 	// still pinned; without one, nothing is verified.
 	out.Reset()
-	err = runCheck(ctx, mk(func(c *Config) {
+	err = runCheck(ctx, mk(func(c *config.Config) {
 		c.VCenters[0].Insecure = true
 		c.VCenters[1].Insecure, c.VCenters[1].Thumbprint = true, ""
 	}), &out, logger)
@@ -116,8 +117,8 @@ func TestSimPrintsAUsableConfig(t *testing.T) {
 	}
 	block := out.String()
 	block = block[strings.Index(block, "vcenters:"):strings.Index(block, "# Try:")]
-	cfgText := "slack:\n  mode: http\n  bot_token: x\n  signing_secret: y\napprovals:\n  approvers: [U1]\n" + block
-	cfg, err := ParseConfig([]byte(cfgText), os.LookupEnv, dir)
+	cfgText := "slack:\n  mode: http\n  bot_token: xoxb-x\n  signing_secret: y\napprovals:\n  approvers: [U1]\n" + block
+	cfg, err := config.Parse([]byte(cfgText), os.LookupEnv, dir)
 	if err != nil {
 		t.Fatalf("the printed block is not a valid config: %v\n%s", err, cfgText)
 	}

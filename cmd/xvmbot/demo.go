@@ -19,9 +19,11 @@ import (
 
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
+	"github.com/xvmbot/xvmbot/config"
 	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/secret"
+	"github.com/xvmbot/xvmbot/system"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
 
@@ -43,7 +45,7 @@ type demo struct {
 	out   io.Writer
 	ws    *slacksim.Workspace
 	lab   *xvmsim.Lab
-	sys   *system
+	sys   *system.System
 	shown map[string]int    // message key → edits already printed
 	last  map[string]string // message key → text last printed
 	fails []string
@@ -78,24 +80,23 @@ func runDemo(ctx context.Context, out io.Writer, verbose bool) error {
 	ws.SetGroup(adminsGroup, carol)
 
 	signing := randomHex(16)
-	cfg := defaultConfig()
-	cfg.Slack = SlackConfig{Mode: "http", BotToken: secret.Secret("xoxb-demo-" + randomHex(8)), SigningSecret: secret.Secret(signing),
+	cfg := config.Default()
+	cfg.Slack = config.SlackConfig{Mode: "http", BotToken: secret.Secret("xoxb-demo-" + randomHex(8)), SigningSecret: secret.Secret(signing),
 		APIURL: ws.APIURL(), Channels: []string{demoChannel}, ProgressInterval: 400 * time.Millisecond}
 	cfg.HTTP.Listen, cfg.HTTP.OpsListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.NATS.DataDir = filepath.Join(dir, "nats")
 	cfg.NATS.RetryDelay = 300 * time.Millisecond
-	cfg.Worker = WorkerConfig{Name: "demo-worker", MaxAttempts: 2}
-	cfg.Approvals = ApprovalsConfig{Approvers: []string{bob, adminsGroup}, Quorum: 1, ExpireAfter: 4 * time.Hour,
-		RunWithin: approvals.DefaultRunWithin}
+	cfg.Worker = config.WorkerConfig{Name: "demo-worker", MaxAttempts: 2}
+	cfg.Approvals.Approvers = []string{bob, adminsGroup} // the rest of the policy as shipped
 	for i, vc := range lab.VCs() {
-		cfg.VCenters = append(cfg.VCenters, VCenterConfig{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
+		cfg.VCenters = append(cfg.VCenters, config.VCenterConfig{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
 			Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})
 	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}
 
-	sys, err := newSystem(ctx, cfg, roleAll, logger)
+	sys, err := system.New(ctx, cfg, system.RoleServe, logger, system.WithVersion(version))
 	if err != nil {
 		return err
 	}
@@ -177,7 +178,7 @@ func (d *demo) script(ctx context.Context) {
 func (d *demo) forgeJob(ctx context.Context, requestID, vm string) {
 	d.narrate(fmt.Sprintf("(a hand-made job appears on %s: %s to vc-west for %s, \"approved by\" bob, with no signed approval)",
 		events.SubjectJobs, vm, requestID))
-	nc, err := d.sys.embedded.Connect()
+	nc, err := d.sys.Embedded().Connect()
 	if err != nil {
 		d.fail("connect to NATS: %v", err)
 		return
@@ -312,7 +313,7 @@ func (d *demo) awaitFinal(ctx context.Context, id string, state approvals.State)
 		if !ok {
 			return false
 		}
-		r, _, err := d.sys.svc.Store().Get(ctx, id)
+		r, _, err := d.sys.Approvals().Store().Get(ctx, id)
 		th := d.ws.Thread(msg.TS)
 		return err == nil && r.State.Final() && len(th) > 0 && strings.Contains(d.ws.Plain(th[len(th)-1]), "@alice") &&
 			strings.Contains(strings.ToLower(d.ws.Plain(msg)), string(state))
@@ -323,7 +324,7 @@ func (d *demo) awaitFinal(ctx context.Context, id string, state approvals.State)
 		return
 	}
 	// What was stored, not only what a message says: the message's counts name every state.
-	if r, _, err := d.sys.svc.Store().Get(ctx, id); err != nil {
+	if r, _, err := d.sys.Approvals().Store().Get(ctx, id); err != nil {
 		d.fail("read request %s: %v", id, err)
 	} else if bad := approvals.CheckOutcome(r, state); bad != "" {
 		d.fail("request %s did not end %s: %s", id, state, bad)

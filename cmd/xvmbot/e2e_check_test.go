@@ -96,10 +96,10 @@ func (h *harness) nothingShared(what string) {
 	if n := h.ws.Calls("chat.postMessage"); n != 0 {
 		h.t.Errorf("%s: %d chat.postMessage calls", what, n)
 	}
-	if recs, err := h.sys.svc.Store().List(h.ctx); err != nil || len(recs) != 0 {
+	if recs, err := h.sys.Approvals().Store().List(h.ctx); err != nil || len(recs) != 0 {
 		h.t.Errorf("%s: %d requests stored (%v)", what, len(recs), err)
 	}
-	js, err := jetstream.New(h.sys.nc)
+	js, err := jetstream.New(h.sys.Conn())
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -1,10 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"errors"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -12,7 +8,6 @@ import (
 	"time"
 
 	"github.com/xvmbot/xvmbot/approvals"
-	"github.com/xvmbot/xvmbot/approvals/approvaltest"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
 )
 
@@ -47,7 +42,7 @@ func TestReplayedCommandAfterRestartMakesNoSecondRequest(t *testing.T) {
 	}
 	// A new command goes through, and is the only other request.
 	h.request(uReq, "migrate web-02 to vc-west cluster=west-prod datastore=ds-silver network=app-pg")
-	all, err := h.sys.svc.Store().List(h.ctx)
+	all, err := h.sys.Approvals().Store().List(h.ctx)
 	if err != nil || len(all) != 2 {
 		t.Fatalf("%d requests stored (%v), want 2: the replay made one", len(all), err)
 	}
@@ -67,7 +62,7 @@ func TestClickFromAnotherChannelChangesNothing(t *testing.T) {
 		t.Fatalf("click: %v %+v", err, rep)
 	}
 	h.awaitEphemeral(uBoss, n, "is decided in")
-	if r, err := h.sys.svc.Get(h.ctx, id); err != nil || r.State != approvals.StatePending || len(r.Approvals) != 0 {
+	if r, err := h.sys.Approvals().Get(h.ctx, id); err != nil || r.State != approvals.StatePending || len(r.Approvals) != 0 {
 		t.Fatalf("request after a click from another channel: %+v %v", r, err)
 	}
 	if h.jobsPublished() != 0 {
@@ -89,70 +84,10 @@ func TestApproverGroupUnreachable(t *testing.T) {
 	if !strings.Contains(answer, "nothing was changed") || !strings.Contains(answer, "Try again") {
 		t.Errorf("the group member's answer:\n%s", answer)
 	}
-	if r, _ := h.sys.svc.Get(h.ctx, id); r.State != approvals.StatePending || len(r.Approvals) != 0 {
+	if r, _ := h.sys.Approvals().Get(h.ctx, id); r.State != approvals.StatePending || len(r.Approvals) != 0 {
 		t.Fatalf("request after the group member's click: %s with %d approvals", r.State, len(r.Approvals))
 	}
 
 	h.click(uBoss, msg, "xvm_approve")
 	h.awaitEnd(msg.TS, approvals.StateSucceeded)
-}
-
-// The members of an approver group are used for at most approvals.group_max_stale once
-// Slack stops answering: someone removed from the group meanwhile stops approving then.
-// This drives the real Slack client against the local Slack, on an injected clock.
-func TestApproverGroupStalenessIsBounded(t *testing.T) {
-	ws := slacksim.New()
-	t.Cleanup(ws.Close)
-	ws.SetGroup(gOps, uOps, uNope)
-	cfg := defaultConfig()
-	cfg.Slack = SlackConfig{BotToken: "xoxb-test", APIURL: ws.APIURL()}
-	var logs bytes.Buffer
-	logger := slog.New(slog.NewTextHandler(&logs, nil))
-	now := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
-	signer, _ := approvaltest.Key(1)
-	groups := newGroupMembers(cfg, logger).WithClock(func() time.Time { return now })
-	svc := approvals.NewService(approvals.NewMemoryStore(), approvals.Policy{Approvers: []string{uBoss, gOps}, Quorum: 1},
-		groups, logger).WithClock(func() time.Time { return now }).WithSigner(signer)
-	ctx := context.Background()
-	approve := func(user string) error {
-		r := &approvals.Request{Direction: approvals.Migrate, VMs: []string{"web-01"}, SourceVC: "vc-east", TargetVC: "vc-west",
-			Requester: uReq, Channel: chan1, Review: approvals.Review{
-				Source: approvals.VCenterRef{Name: "vc-east", InstanceUUID: "uuid-east"},
-				Target: approvals.VCenterRef{Name: "vc-west", InstanceUUID: "uuid-west"},
-				VMs:    []approvals.ReviewVM{{Name: "web-01", Ref: "vm-40"}}}}
-		if err := svc.Submit(ctx, r); err != nil {
-			t.Fatal(err)
-		}
-		_, _, err := svc.Approve(ctx, r.ID, user)
-		return err
-	}
-
-	if err := approve(uNope); err != nil {
-		t.Fatalf("a group member while Slack answers: %v", err)
-	}
-	ws.SetGroup(gOps, uOps) // dave leaves the group…
-	ws.Fail("usergroups.users.list")
-	now = now.Add(5 * time.Minute) // …while Slack does not answer: the last list is used
-	if err := approve(uNope); err != nil {
-		t.Fatalf("within group_max_stale: %v", err)
-	}
-	if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), gOps) {
-		t.Errorf("serving a stale group logged no warning:\n%s", logs.String())
-	}
-	now = now.Add(6 * time.Minute) // past the default 10m
-	for _, user := range []string{uNope, uOps} {
-		if err := approve(user); !errors.Is(err, approvals.ErrGroupUnavailable) {
-			t.Fatalf("%s past group_max_stale: %v", user, err)
-		}
-	}
-	if err := approve(uBoss); err != nil {
-		t.Fatalf("an approver by user ID past group_max_stale: %v", err)
-	}
-	ws.Recover("usergroups.users.list")
-	if err := approve(uNope); !errors.Is(err, approvals.ErrNotApprover) {
-		t.Fatalf("dave, no longer in the group, once Slack answers: %v", err)
-	}
-	if err := approve(uOps); err != nil {
-		t.Fatalf("carol, still in the group, once Slack answers: %v", err)
-	}
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/config"
+	"github.com/xvmbot/xvmbot/system"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 	"io"
 	"log/slog"
@@ -37,17 +39,17 @@ func getJSON(t *testing.T, url string, v any) int {
 }
 
 // readyz reads sys's /readyz.
-func (h *harness) readyz(sys *system) (int, readyReport) {
+func (h *harness) readyz(sys *system.System) (int, system.ReadyReport) {
 	h.t.Helper()
-	var rep readyReport
+	var rep system.ReadyReport
 	code := getJSON(h.t, "http://"+sys.OpsAddr()+"/readyz", &rep)
 	return code, rep
 }
 
 // awaitReadyz waits until sys's /readyz satisfies cond and returns that answer.
-func (h *harness) awaitReadyz(sys *system, what string, cond func(code int, rep readyReport) bool) readyReport {
+func (h *harness) awaitReadyz(sys *system.System, what string, cond func(code int, rep system.ReadyReport) bool) system.ReadyReport {
 	h.t.Helper()
-	var rep readyReport
+	var rep system.ReadyReport
 	h.await("/readyz: "+what, func() bool {
 		var code int
 		code, rep = h.readyz(sys)
@@ -57,7 +59,7 @@ func (h *harness) awaitReadyz(sys *system, what string, cond func(code int, rep 
 }
 
 // checked is a readiness condition: every check has answered at least once.
-func checked(_ int, rep readyReport) bool {
+func checked(_ int, rep system.ReadyReport) bool {
 	for _, c := range rep.Checks {
 		if strings.HasPrefix(c, "pending") {
 			return false
@@ -70,7 +72,7 @@ func checked(_ int, rep readyReport) bool {
 // answering is reported but does not make the process unready (the bot keeps answering),
 // and each check says how old its state is.
 func TestHealthAndReadiness(t *testing.T) {
-	h := newHarnessWith(t, roleAll, func(s *system) { s.ready.every = 100 * time.Millisecond })
+	h := newHarnessWith(t, system.RoleServe, []system.Option{system.WithReadyEvery(100 * time.Millisecond)})
 	base := "http://" + h.sys.OpsAddr()
 	if code := getJSON(t, base+"/healthz", nil); code != http.StatusOK {
 		t.Fatalf("/healthz = %d", code)
@@ -89,7 +91,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	}
 	h.lab.VC("vc-west").SetDown(true)
 	defer h.lab.VC("vc-west").SetDown(false)
-	ready = h.awaitReadyz(h.sys, "vc-west degraded", func(_ int, rep readyReport) bool {
+	ready = h.awaitReadyz(h.sys, "vc-west degraded", func(_ int, rep system.ReadyReport) bool {
 		return strings.HasPrefix(rep.Checks["vcenter:vc-west"], "degraded")
 	})
 	if code, _ := h.readyz(h.sys); code != http.StatusOK || !ready.Ready {
@@ -100,7 +102,7 @@ func TestHealthAndReadiness(t *testing.T) {
 // /readyz answers from the state the background refresher keeps: however often it is
 // asked, it sends no request to any vCenter.
 func TestReadyzDoesNotReachVCenters(t *testing.T) {
-	h := newHarnessWith(t, roleAll, func(s *system) { s.ready.every = time.Hour }) // one round only
+	h := newHarnessWith(t, system.RoleServe, []system.Option{system.WithReadyEvery(time.Hour)}) // one round only
 	h.awaitReadyz(h.sys, "every check answered", checked)
 	east, west := h.lab.VC("vc-east"), h.lab.VC("vc-west")
 	e0, w0 := east.Requests(), west.Requests()
@@ -117,7 +119,7 @@ func TestReadyzDoesNotReachVCenters(t *testing.T) {
 // http.ops_listen serves /metrics, /healthz and /readyz and nothing else; http.listen
 // serves Slack's endpoints and nothing else, and is opened only by a bot in http mode.
 func TestOpsListenerIsSeparate(t *testing.T) {
-	h := newHarnessRole(t, roleBot, func(c *Config) { c.NATS.Listen = "127.0.0.1:-1" })
+	h := newHarnessRole(t, system.RoleBot, func(c *config.Config) { c.NATS.Listen = "127.0.0.1:-1" })
 	slackBase, opsBase := "http://"+h.sys.SlackAddr(), "http://"+h.sys.OpsAddr()
 	if h.sys.SlackAddr() == "" || h.sys.SlackAddr() == h.sys.OpsAddr() {
 		t.Fatalf("slack listener %q, ops listener %q: want two addresses", h.sys.SlackAddr(), h.sys.OpsAddr())
@@ -162,16 +164,16 @@ func TestOpsListenerIsSeparate(t *testing.T) {
 	// A worker and a bot in socket mode open no Slack listener, only their ops one.
 	for _, c := range []struct {
 		name string
-		role role
+		role system.Role
 		opt  harnessOpt
 	}{
-		{"worker", roleWorker, h.asWorker},
-		{"socket-mode bot", roleBot, func(c *Config) {
+		{"worker", system.RoleWorker, h.asWorker},
+		{"socket-mode bot", system.RoleBot, func(c *config.Config) {
 			h.asBot(c)
 			socketMode(c)
 		}},
 	} {
-		sys, err := newSystem(h.ctx, h.config(c.opt), c.role, slog.New(slog.DiscardHandler))
+		sys, err := system.New(h.ctx, h.config(c.opt), c.role, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,9 +191,9 @@ func TestOpsListenerIsSeparate(t *testing.T) {
 // /readyz call or command: vCenter SSO would lock the account after a few. /readyz,
 // /xvm vcenters, a pre-flight against it and xvm_vcenter_up all say so.
 func TestRefusedPasswordIsNotRetried(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.VCenters[1].Password = "not-the-password" })
+	h := newHarness(t, func(c *config.Config) { c.VCenters[1].Password = "not-the-password" })
 	west := h.lab.VC("vc-west")
-	ready := h.awaitReadyz(h.sys, "vc-west refused", func(_ int, rep readyReport) bool {
+	ready := h.awaitReadyz(h.sys, "vc-west refused", func(_ int, rep system.ReadyReport) bool {
 		return strings.Contains(rep.Checks["vcenter:vc-west"], "refused")
 	})
 	if c := ready.Checks["vcenter:vc-west"]; !strings.HasPrefix(c, "degraded") || !strings.Contains(c, "does not log in again before") {
@@ -249,11 +251,11 @@ func (b *lockedBuffer) String() string {
 // A whole flow — a move, a failure with a wrong password, debug logs on — with known
 // secrets: none of them may appear in logs, Slack messages, metrics, or NATS messages.
 func TestSecretsNeverLeak(t *testing.T) {
-	h := newHarnessRole(t, roleBot, func(c *Config) { c.NATS.Listen = "127.0.0.1:-1" })
+	h := newHarnessRole(t, system.RoleBot, func(c *config.Config) { c.NATS.Listen = "127.0.0.1:-1" })
 	logs := &lockedBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	wcfg := h.config(h.asWorker)
-	wsys, err := newSystem(h.ctx, wcfg, roleWorker, logger)
+	wsys, err := system.New(h.ctx, wcfg, system.RoleWorker, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +272,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 		everything.WriteString(m.Text)
 		everything.Write(m.Blocks)
 	}
-	for _, sys := range []*system{h.sys, wsys} {
+	for _, sys := range []*system.System{h.sys, wsys} {
 		resp, err := http.Get("http://" + sys.OpsAddr() + "/metrics")
 		if err != nil {
 			t.Fatal(err)
@@ -287,7 +289,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	everything.WriteString(stored)
 	everything.WriteString(dumpStream(ctx, t, h, events.StreamJobs))
-	recs, err := h.sys.svc.Store().List(ctx)
+	recs, err := h.sys.Approvals().Store().List(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +321,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 // an operator with the nats CLI would.
 func dumpStream(ctx context.Context, t *testing.T, h *harness, stream string) string {
 	t.Helper()
-	nc, err := h.sys.embedded.Connect()
+	nc, err := h.sys.Embedded().Connect()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +352,7 @@ func dumpStream(ctx context.Context, t *testing.T, h *harness, stream string) st
 // An approved request cancelled while its jobs wait in the queue: no worker ever starts
 // them, and the thread says they were cancelled.
 func TestCancelledQueuedJobsNeverRun(t *testing.T) {
-	h := newHarnessRole(t, roleBot, func(c *Config) { c.NATS.Listen = "127.0.0.1:-1" })
+	h := newHarnessRole(t, system.RoleBot, func(c *config.Config) { c.NATS.Listen = "127.0.0.1:-1" })
 	msg := h.request(uReq, "migrate web-01,web-02 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
 	h.click(uBoss, msg, "xvm_approve")
 	h.await("the approval", func() bool {
@@ -364,13 +366,13 @@ func TestCancelledQueuedJobsNeverRun(t *testing.T) {
 
 	// Only now does a worker come up.
 	wcfg := h.config(h.asWorker)
-	wsys, err := newSystem(h.ctx, wcfg, roleWorker, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	wsys, err := system.New(h.ctx, wcfg, system.RoleWorker, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.runSystem(wsys)
 	h.await("both jobs to report cancelled", func() bool {
-		r, err := h.sys.svc.Get(h.ctx, h.requestID(msg))
+		r, err := h.sys.Approvals().Get(h.ctx, h.requestID(msg))
 		return err == nil && r.Counts()["cancelled"] == 2
 	})
 	if n := h.lab.VC("vc-east").XVMRelocations(); n != 0 {
@@ -391,7 +393,7 @@ func TestCancelledQueuedJobsNeverRun(t *testing.T) {
 func TestChangeWindowIsShownAndHeld(t *testing.T) {
 	opens := time.Now().UTC().Add(3 * time.Hour)
 	spec := fmt.Sprintf("daily %s-%s", opens.Format("15:04"), opens.Add(time.Hour).Format("15:04"))
-	h := newHarness(t, func(c *Config) {
+	h := newHarness(t, func(c *config.Config) {
 		for i := range c.VCenters {
 			if c.VCenters[i].Name == "vc-west" {
 				c.VCenters[i].Windows = []string{spec}

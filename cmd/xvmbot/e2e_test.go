@@ -15,8 +15,10 @@ import (
 
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
+	"github.com/xvmbot/xvmbot/config"
 	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/secret"
+	"github.com/xvmbot/xvmbot/system"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
 
@@ -38,29 +40,29 @@ type harness struct {
 	ctx     context.Context
 	lab     *xvmsim.Lab
 	ws      *slacksim.Workspace
-	sys     *system
+	sys     *system.System
 	signing string
 	keyFile string // the approval signing key every bot of the harness signs with
 	keyPub  string // its public key, which every worker trusts
 }
 
-type harnessOpt func(*Config)
+type harnessOpt func(*config.Config)
 
-func socketMode(c *Config) { c.Slack.Mode = "socket"; c.Slack.AppToken = "xapp-test" }
+func socketMode(c *config.Config) { c.Slack.Mode = "socket"; c.Slack.AppToken = "xapp-test" }
 
 func newHarness(t *testing.T, opts ...harnessOpt) *harness {
 	t.Helper()
-	return newHarnessRole(t, roleAll, opts...)
+	return newHarnessRole(t, system.RoleServe, opts...)
 }
 
-func newHarnessRole(t *testing.T, r role, opts ...harnessOpt) *harness {
+func newHarnessRole(t *testing.T, r system.Role, opts ...harnessOpt) *harness {
 	t.Helper()
 	return newHarnessWith(t, r, nil, opts...)
 }
 
-// newHarnessWith is newHarnessRole with sysMut applied to the system before it runs
-// (nil: none), for tests that change what no config key sets.
-func newHarnessWith(t *testing.T, r role, sysMut func(*system), opts ...harnessOpt) *harness {
+// newHarnessWith is newHarnessRole with sysOpts given to system.New, for tests that
+// change what no config key sets.
+func newHarnessWith(t *testing.T, r system.Role, sysOpts []system.Option, opts ...harnessOpt) *harness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
@@ -77,7 +79,7 @@ func newHarnessWith(t *testing.T, r role, sysMut func(*system), opts ...harnessO
 	}
 	h := &harness{t: t, ctx: ctx, lab: lab, ws: ws, signing: "test-signing-" + randomHex(8)}
 	cfg := h.config(opts...)
-	h.sys = h.startWith(cfg, r, sysMut)
+	h.sys = h.startWith(cfg, r, sysOpts)
 	if cfg.Slack.Mode == "http" {
 		ws.UseHTTP("http://"+h.sys.SlackAddr(), h.signing)
 	} else {
@@ -86,28 +88,28 @@ func newHarnessWith(t *testing.T, r role, sysMut func(*system), opts ...harnessO
 	return h
 }
 
-func (h *harness) config(opts ...harnessOpt) *Config {
-	cfg := defaultConfig()
-	cfg.Slack = SlackConfig{Mode: "http", BotToken: "xoxb-test-token", SigningSecret: secret.Secret(h.signing),
+func (h *harness) config(opts ...harnessOpt) *config.Config {
+	cfg := config.Default()
+	cfg.Slack = config.SlackConfig{Mode: "http", BotToken: "xoxb-test-token", SigningSecret: secret.Secret(h.signing),
 		APIURL: h.ws.APIURL(), ProgressInterval: 50 * time.Millisecond}
 	cfg.HTTP.Listen, cfg.HTTP.OpsListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.NATS.DataDir = filepath.Join(h.t.TempDir(), "nats")
 	cfg.NATS.RetryDelay = 100 * time.Millisecond
-	cfg.Worker = WorkerConfig{Name: "w1", MaxAttempts: 2}
+	cfg.Worker = config.WorkerConfig{Name: "w1", MaxAttempts: 2}
 	// alice is an approver too, so that approving her own request is refused for that reason.
 	if h.keyFile == "" {
 		h.keyFile = filepath.Join(h.t.TempDir(), "approval.nk")
-		pub, err := writeSigningKey(h.keyFile)
+		pub, err := system.WriteSigningKey(h.keyFile)
 		if err != nil {
 			h.t.Fatal(err)
 		}
 		h.keyPub = pub
 	}
-	cfg.Approvals = ApprovalsConfig{Approvers: []string{uBoss, gOps, uReq}, Quorum: 1, ExpireAfter: time.Hour,
+	cfg.Approvals = config.ApprovalsConfig{Approvers: []string{uBoss, gOps, uReq}, Quorum: 1, ExpireAfter: time.Hour,
 		RunWithin: approvals.DefaultRunWithin, TrustedKeys: []string{h.keyPub},
 		SigningKeyFile: h.keyFile} // (a worker's config never needs it; a bot apart from its workers does)
 	for i, vc := range h.lab.VCs() {
-		cfg.VCenters = append(cfg.VCenters, VCenterConfig{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
+		cfg.VCenters = append(cfg.VCenters, config.VCenterConfig{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
 			Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})
 	}
 	for _, o := range opts {
@@ -121,35 +123,32 @@ func (h *harness) config(opts ...harnessOpt) *Config {
 
 // asWorker points a config at the harness's listening embedded NATS, with the worker's
 // credential the server keeps in its data dir, as a separate worker process would.
-func (h *harness) asWorker(c *Config) {
-	c.NATS.URL = h.sys.embedded.ClientURL()
-	c.NATS.NkeyFile = events.SeedFile(h.sys.cfg.NATS.DataDir, events.RoleWorker)
+func (h *harness) asWorker(c *config.Config) {
+	c.NATS.URL = h.sys.Embedded().ClientURL()
+	c.NATS.NkeyFile = events.SeedFile(h.sys.Config().NATS.DataDir, events.RoleWorker)
 }
 
 // asBot points a config at the harness's embedded NATS with the bot's credential.
-func (h *harness) asBot(c *Config) {
-	c.NATS.URL = h.sys.embedded.ClientURL()
-	c.NATS.NkeyFile = events.SeedFile(h.sys.cfg.NATS.DataDir, events.RoleBot)
+func (h *harness) asBot(c *config.Config) {
+	c.NATS.URL = h.sys.Embedded().ClientURL()
+	c.NATS.NkeyFile = events.SeedFile(h.sys.Config().NATS.DataDir, events.RoleBot)
 }
 
-func (h *harness) startWith(cfg *Config, r role, sysMut func(*system)) *system {
+func (h *harness) startWith(cfg *config.Config, r system.Role, sysOpts []system.Option) *system.System {
 	h.t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		logger = slog.New(slog.NewTextHandler(testWriter{h.t}, nil))
 	}
-	sys, err := newSystem(h.ctx, cfg, r, logger)
+	sys, err := system.New(h.ctx, cfg, r, logger, sysOpts...)
 	if err != nil {
 		h.t.Fatal(err)
-	}
-	if sysMut != nil {
-		sysMut(sys)
 	}
 	h.runSystem(sys)
 	return sys
 }
 
-func (h *harness) runSystem(sys *system) {
+func (h *harness) runSystem(sys *system.System) {
 	ctx, stop := context.WithCancel(h.ctx)
 	done := make(chan error, 1)
 	go func() { done <- sys.Run(ctx) }()
@@ -273,7 +272,7 @@ func (h *harness) awaitEnd(ts string, state approvals.State) []slacksim.Message 
 
 // stored reads a request as the store holds it.
 func (h *harness) stored(id string) (*approvals.Request, error) {
-	r, _, err := h.sys.svc.Store().Get(h.ctx, id)
+	r, _, err := h.sys.Approvals().Store().Get(h.ctx, id)
 	return r, err
 }
 
@@ -285,7 +284,7 @@ func (h *harness) transcript() string {
 	return b.String()
 }
 
-func (h *harness) metric(sys *system, line string) bool {
+func (h *harness) metric(sys *system.System, line string) bool {
 	h.t.Helper()
 	resp, err := http.Get("http://" + sys.OpsAddr() + "/metrics")
 	if err != nil {
@@ -303,7 +302,7 @@ func (h *harness) metric(sys *system, line string) bool {
 
 func (h *harness) jobsPublished() int {
 	h.t.Helper()
-	n, err := h.sys.bus.QueuedJobs(h.ctx)
+	n, err := h.sys.Bus().QueuedJobs(h.ctx)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -471,7 +470,7 @@ func TestBadInputGetsClearAnswers(t *testing.T) {
 	if got := h.ws.Channel(chan1); len(got) != 0 {
 		t.Errorf("bad commands posted %d messages in the channel", len(got))
 	}
-	if recs, err := h.sys.svc.Store().List(h.ctx); err != nil || len(recs) != 0 {
+	if recs, err := h.sys.Approvals().Store().List(h.ctx); err != nil || len(recs) != 0 {
 		t.Errorf("bad commands stored %d requests (%v)", len(recs), err)
 	}
 }
@@ -495,7 +494,7 @@ func TestForgedAndStaleRequestsAreRefused(t *testing.T) {
 	if len(h.ws.Messages()) != 0 {
 		t.Errorf("refused requests produced messages:\n%s", h.transcript())
 	}
-	if recs, _ := h.sys.svc.Store().List(h.ctx); len(recs) != 0 {
+	if recs, _ := h.sys.Approvals().Store().List(h.ctx); len(recs) != 0 {
 		t.Errorf("refused requests stored %d records", len(recs))
 	}
 }
@@ -505,16 +504,16 @@ func TestForgedAndStaleRequestsAreRefused(t *testing.T) {
 // so, and the VM stays where it was. Bot and worker run as separate roles on one NATS, as
 // they do when scaled out.
 func TestWrongTargetThumbprintFailsTheJob(t *testing.T) {
-	h := newHarnessRole(t, roleBot, func(c *Config) { c.NATS.Listen = "127.0.0.1:-1" })
+	h := newHarnessRole(t, system.RoleBot, func(c *config.Config) { c.NATS.Listen = "127.0.0.1:-1" })
 	wrong := strings.TrimSuffix(strings.Repeat("AB:", 20), ":")
-	wcfg := h.config(h.asWorker, func(c *Config) {
+	wcfg := h.config(h.asWorker, func(c *config.Config) {
 		for i := range c.VCenters {
 			if c.VCenters[i].Name == "vc-west" {
 				c.VCenters[i].Thumbprint = wrong
 			}
 		}
 	})
-	wsys, err := newSystem(h.ctx, wcfg, roleWorker, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	wsys, err := system.New(h.ctx, wcfg, system.RoleWorker, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,7 @@ import (
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/system"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
 
@@ -227,7 +228,7 @@ func newFleet(t *testing.T, o fleetOpt) *fleet {
 	if err := os.WriteFile(filepath.Join(f.dir, "signing"), []byte(f.signing), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if f.keyPub, err = writeSigningKey(filepath.Join(f.dir, "approval.nk")); err != nil {
+	if f.keyPub, err = system.WriteSigningKey(filepath.Join(f.dir, "approval.nk")); err != nil {
 		t.Fatal(err)
 	}
 	if !o.noNATS {
@@ -370,7 +371,7 @@ func (p *proc) awaitReady() {
 		}
 		resp, err := client.Get("http://" + p.opsAddr() + "/readyz")
 		if err == nil {
-			var rep readyReport
+			var rep system.ReadyReport
 			derr := json.NewDecoder(resp.Body).Decode(&rep)
 			resp.Body.Close()
 			if derr == nil && resp.StatusCode == http.StatusOK && checked(resp.StatusCode, rep) {

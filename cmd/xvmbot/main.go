@@ -20,6 +20,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/xvmbot/xvmbot/config"
+	"github.com/xvmbot/xvmbot/system"
 )
 
 const usage = `xvmbot moves VMs between vCenters from Slack (Advanced Cross vCenter vMotion).
@@ -73,15 +76,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "keygen":
 		return runKeygen(*keyOut, stdout)
 	case "check", "serve", "bot", "worker":
-		cfg, err := LoadConfig(*configPath)
+		cfg, err := config.Load(*configPath)
 		if err != nil {
 			return err
 		}
-		logger := newLogger(stderr, cfg.Log)
+		logger := cfg.Log.NewLogger(stderr)
 		if cmd == "check" {
 			return runCheck(ctx, cfg, stdout, logger)
 		}
-		return serve(ctx, cfg, roleOf(cmd), logger)
+		return system.Serve(ctx, cfg, system.RoleOf(cmd), logger, system.WithVersion(version))
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

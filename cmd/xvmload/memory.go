@@ -21,6 +21,7 @@ import (
 	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/move"
+	"github.com/xvmbot/xvmbot/system"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 	"github.com/xvmbot/xvmbot/worker/workertest"
 )
@@ -55,7 +56,10 @@ func runMemory(ctx context.Context, f flags) error {
 
 	// The approval signing key is this tool's to make: it signs the one job that must run.
 	keyPath := filepath.Join(dir, "approval-signing.nk")
-	signer, err := newSigningKeyFile(keyPath)
+	if _, err := system.WriteSigningKey(keyPath); err != nil {
+		return err
+	}
+	signer, err := system.ReadSigningKey(keyPath)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,6 @@ import (
 	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/vcenter"
-	"github.com/xvmbot/xvmbot/worker"
 )
 
 var requestIDRE = regexp.MustCompile(`xvm-[a-z0-9]{8}`)
@@ -366,8 +365,8 @@ func runApprove(ctx context.Context, f flags) error {
 // runWave approves one request of f.vms VMs and times it to the last final event, then
 // moves the same VMs on a fresh lab one at a time, as a loop over govc would.
 func runWave(ctx context.Context, f flags) error {
-	limits := worker.Limits{PerHost: f.perHost, PerDatastore: f.perDatastore, PerVCenter: defaultLimits.PerVCenter}
-	s, err := startStack(ctx, stackOpts{taskDuration: f.taskDuration, extraVMs: f.vms, slots: f.slots, limits: limits, verbose: f.verbose})
+	s, err := startStack(ctx, stackOpts{taskDuration: f.taskDuration, extraVMs: f.vms, slots: f.slots, perHost: f.perHost,
+		perDatastore: f.perDatastore, verbose: f.verbose})
 	if err != nil {
 		return err
 	}

@@ -2,27 +2,23 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
-	"github.com/xvmbot/xvmbot/approvals"
-	"github.com/xvmbot/xvmbot/bot"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
-	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/config"
 	"github.com/xvmbot/xvmbot/secret"
+	"github.com/xvmbot/xvmbot/system"
 	"github.com/xvmbot/xvmbot/vcenter"
 	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
-	"github.com/xvmbot/xvmbot/worker"
 )
 
 // People and places of the load runs.
@@ -35,39 +31,36 @@ const (
 	botToken = "xoxb-load"
 )
 
-// defaultLimits are cmd/xvmbot's defaults of limits.per_host, per_datastore, per_vcenter.
-var defaultLimits = worker.Limits{PerHost: 2, PerDatastore: 8, PerVCenter: 128}
-
 // stackOpts says what to start.
 type stackOpts struct {
 	taskDuration time.Duration // emulated XVM relocation time
 	extraVMs     int           // bulk-0001… in vc-east
 	slots        int           // limits.max_concurrent of the one worker
-	limits       worker.Limits // limits.per_host, per_datastore, per_vcenter
+	perHost      int           // limits.per_host (0: the default)
+	perDatastore int           // limits.per_datastore (0: the default)
 	slowVC       time.Duration // added to every client→vc-east write (0: none)
 	planReuse    time.Duration // worker.plan_reuse (0: the default, 30s)
 	verbose      bool
 }
 
-// stack is one xvmbot process wired as cmd/xvmbot's system.go wires `serve`, on an
-// xvmsim lab, a slacksim workspace and an embedded NATS server, all in this process.
+// stack is one `xvmbot serve` process, built by system.New from a config as the binary
+// builds it, on an xvmsim lab, a slacksim workspace and an embedded NATS server, all in
+// this process.
 type stack struct {
 	lab    *xvmsim.Lab
 	ws     *slacksim.Workspace
-	emb    *events.Embedded
+	sys    *system.System
 	nc     *nats.Conn
-	bus    *events.Bus
 	vc     *vcenter.Manager
 	reg    *prometheus.Registry
-	addr   string
 	proxy  *slowProxy
 	dir    string
 	cancel context.CancelFunc
-	g      *errgroup.Group
+	done   chan error
 }
 
 func startStack(ctx context.Context, o stackOpts) (_ *stack, err error) {
-	s := &stack{reg: prometheus.NewRegistry()}
+	s := &stack{}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -90,99 +83,67 @@ func startStack(ctx context.Context, o stackOpts) (_ *stack, err error) {
 	if s.dir, err = os.MkdirTemp("", "xvmload-"); err != nil {
 		return nil, err
 	}
-	s.emb, err = events.StartEmbedded(ctx, events.EmbeddedConfig{DataDir: s.dir}, logger)
+	cfg, err := s.config(o)
 	if err != nil {
 		return nil, err
 	}
-	if s.nc, err = s.emb.Connect(nats.Name("xvmload")); err != nil {
+	if s.sys, err = system.New(ctx, cfg, system.RoleServe, logger); err != nil {
 		return nil, err
 	}
-	s.bus, err = events.NewBus(ctx, s.nc, events.BusConfig{Replicas: 1, RetryDelay: 300 * time.Millisecond}, logger, s.reg)
-	if err != nil {
-		return nil, err
-	}
+	s.nc, s.vc, s.reg = s.sys.Conn(), s.sys.VCenter(), s.sys.Registry()
 
-	var vcs []vcenter.Config
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel, s.done = cancel, make(chan error, 1)
+	go func() { s.done <- s.sys.Run(runCtx) }()
+	s.ws.UseHTTP("http://"+s.sys.SlackAddr(), signing)
+	return s, nil
+}
+
+// config is the stack's config: the defaults of every key the options do not set.
+func (s *stack) config(o stackOpts) (*config.Config, error) {
+	cfg := config.Default()
+	cfg.Slack = config.SlackConfig{Mode: "http", BotToken: botToken, SigningSecret: signing, APIURL: s.ws.APIURL(),
+		Channels: []string{channel}, ProgressInterval: time.Second}
+	cfg.HTTP = config.HTTPConfig{Listen: "127.0.0.1:0", OpsListen: "127.0.0.1:0"}
+	cfg.NATS.DataDir = filepath.Join(s.dir, "nats")
+	cfg.NATS.RetryDelay = 300 * time.Millisecond
+	cfg.Worker = config.WorkerConfig{Name: "load-worker", MaxAttempts: 2, PlanReuse: o.planReuse}
+	cfg.Limits.MaxConcurrent = o.slots
+	if o.perHost > 0 {
+		cfg.Limits.PerHost = o.perHost
+	}
+	if o.perDatastore > 0 {
+		cfg.Limits.PerDatastore = o.perDatastore
+	}
+	cfg.Approvals.Approvers = []string{bob}
+	cfg.Approvals.SigningKeyFile = filepath.Join(s.dir, "approval-signing.nk")
+	if _, err := system.WriteSigningKey(cfg.Approvals.SigningKeyFile); err != nil {
+		return nil, err
+	}
 	for i, v := range s.lab.VCs() {
 		u := v.URL.String()
 		if i == 0 && o.slowVC > 0 {
 			// Only the home (source) vCenter is slowed: the target's URL must stay the one
 			// the simulated source checks the ServiceLocator against.
+			var err error
 			if s.proxy, err = newSlowProxy(v.URL.Host, o.slowVC); err != nil {
 				return nil, err
 			}
 			u = "https://" + s.proxy.addr() + v.URL.Path
 		}
-		vcs = append(vcs, vcenter.Config{Name: v.Name, URL: u, Username: v.Username, Password: secret.Secret(v.Password),
-			Thumbprint: v.Thumbprint, Home: i == 0})
+		cfg.VCenters = append(cfg.VCenters, config.VCenterConfig{Name: v.Name, URL: u, Username: v.Username,
+			Password: secret.Secret(v.Password), Thumbprint: v.Thumbprint, Home: i == 0})
 	}
-	if s.vc, err = vcenter.NewManager(vcs, logger, s.reg); err != nil {
-		return nil, err
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
 	}
-	signer, keys, err := ephemeralKey()
-	if err != nil {
-		return nil, err
-	}
-	svc := approvals.NewService(s.bus.Requests(), approvals.Policy{Approvers: []string{bob}, Quorum: 1, ExpireAfter: 4 * time.Hour}, nil, logger).
-		WithSigner(signer)
-	b, err := bot.New(bot.Config{BotToken: botToken, SigningSecret: signing, APIURL: s.ws.APIURL(), Channels: []string{channel},
-		ProgressInterval: time.Second, Signer: signer, Keys: keys, Deliveries: s.bus.Deliveries()}, svc, s.vc, s.bus, logger, s.reg)
-	if err != nil {
-		return nil, err
-	}
-	if o.limits == (worker.Limits{}) {
-		o.limits = defaultLimits
-	}
-	w := worker.New(worker.Config{Name: "load-worker", Slots: o.slots, MaxAttempts: 2, RenewEvery: s.bus.Config().LeaseTTL / 3,
-		Requests: worker.NATSRequests{Store: s.bus.Requests()}, PlanReuse: o.planReuse, Trust: keys},
-		s.vc, s.bus, worker.NATSRecords{Jobs: s.bus.Jobs()}, worker.NATSLocks{Leases: s.bus.Leases()},
-		worker.NATSSlots{Slots: s.bus.Slots(), Limits: o.limits}, logger, s.reg)
-
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	s.addr = ln.Addr().String()
-	srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 10 * time.Second}
-
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.cancel = cancel
-	g, gctx := errgroup.WithContext(runCtx)
-	s.g = g
-	g.Go(func() error {
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-		defer c()
-		return srv.Shutdown(sctx)
-	})
-	g.Go(func() error { return b.Run(gctx) })
-	g.Go(func() error { return s.bus.RunEvents(gctx, b.HandleEvent) })
-	g.Go(func() error { return w.Run(gctx) })
-	s.ws.UseHTTP("http://"+s.addr, signing)
-	return s, nil
+	return cfg, nil
 }
 
 func (s *stack) close() {
 	if s.cancel != nil {
 		s.cancel()
-		_ = s.g.Wait()
-	}
-	if s.vc != nil {
-		ctx, c := context.WithTimeout(context.Background(), 5*time.Second)
-		s.vc.Close(ctx)
-		c()
-	}
-	if s.nc != nil {
-		s.nc.Close()
-	}
-	if s.emb != nil {
-		s.emb.Shutdown()
+		<-s.done // Run closes the system: vCenter sessions, NATS, the embedded server
 	}
 	if s.proxy != nil {
 		s.proxy.close()

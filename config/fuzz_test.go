@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"encoding/json"
@@ -10,8 +10,8 @@ import (
 )
 
 // fuzzFileSecret is the content of the password file the fuzzed configs may reference
-// (password_file: pw, bot_token_file: pw, …).
-const fuzzFileSecret = "file-secret-Zq8#k2"
+// (password_file: pw, bot_token_file: pw, …): a bot token, so that it is a valid one too.
+const fuzzFileSecret = "xoxb-file-secret-Zq8#k2"
 
 // fuzzEnvSecret is what every ${ENV} reference expands to.
 const fuzzEnvSecret = "env-secret-Wm4!p9"
@@ -21,7 +21,7 @@ const fuzzEnvSecret = "env-secret-Wm4!p9"
 // shows any of its secrets when printed (%v, %+v, %#v) or marshalled to JSON.
 // Seeds: testdata/fuzz/FuzzLoadConfig plus the example config in deploy/.
 func FuzzLoadConfig(f *testing.F) {
-	if b, err := os.ReadFile("../../deploy/xvmbot.example.yaml"); err == nil {
+	if b, err := os.ReadFile("../deploy/xvmbot.example.yaml"); err == nil {
 		f.Add(b)
 	}
 	f.Add([]byte(fuzzMinimalConfig))
@@ -34,7 +34,7 @@ func FuzzLoadConfig(f *testing.F) {
 	}
 	lookup := func(string) (string, bool) { return fuzzEnvSecret, true }
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		cfg, err := ParseConfig(raw, lookup, dir)
+		cfg, err := Parse(raw, lookup, dir)
 		if err != nil {
 			if strings.Contains(err.Error(), fuzzFileSecret) {
 				t.Fatalf("error shows a secret read from a file: %v", err)

@@ -1,4 +1,4 @@
-package main
+package system
 
 import (
 	"context"
@@ -33,11 +33,11 @@ func (c *manualClock) advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func serveReadyz(t *testing.T, r *readiness) (int, readyReport) {
+func serveReadyz(t *testing.T, r *readiness) (int, ReadyReport) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	opsHandler(prometheus.NewRegistry(), r).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
-	var rep readyReport
+	var rep ReadyReport
 	if err := json.NewDecoder(rec.Body).Decode(&rep); err != nil {
 		t.Fatal(err)
 	}

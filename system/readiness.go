@@ -1,4 +1,4 @@
-package main
+package system
 
 import (
 	"context"
@@ -91,8 +91,8 @@ func (r *readiness) round(ctx context.Context) {
 	_ = g.Wait()
 }
 
-// readyReport is the body of /readyz.
-type readyReport struct {
+// ReadyReport is the body of /readyz.
+type ReadyReport struct {
 	Ready bool `json:"ready"`
 	// Checks says "ok", "degraded: why" (not critical), "down: why" (critical) or
 	// "pending: not checked yet" for each dependency.
@@ -103,11 +103,11 @@ type readyReport struct {
 }
 
 // report is readiness as last seen: ready when every critical probe has answered ok.
-func (r *readiness) report() readyReport {
+func (r *readiness) report() ReadyReport {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	now := r.now()
-	rep := readyReport{Ready: true, Checks: map[string]string{}, AgeSeconds: map[string]float64{}}
+	rep := ReadyReport{Ready: true, Checks: map[string]string{}, AgeSeconds: map[string]float64{}}
 	for _, p := range r.probes {
 		res, ok := r.results[p.name]
 		switch {

@@ -1,4 +1,4 @@
-package main
+package system
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/config"
 )
 
 // slackGroups asks Slack for the members of a user group (usergroups.users.list). It
@@ -17,7 +18,7 @@ type slackGroups struct {
 
 var _ approvals.GroupMembers = (*slackGroups)(nil)
 
-func newSlackGroups(cfg SlackConfig) *slackGroups {
+func newSlackGroups(cfg config.SlackConfig) *slackGroups {
 	opts := []slack.Option{}
 	if cfg.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(cfg.APIURL))
@@ -32,6 +33,6 @@ func (g *slackGroups) Members(ctx context.Context, id string) ([]string, error) 
 
 // newGroupMembers resolves approver groups through Slack, each answer used for a minute
 // and, while Slack does not answer, for at most approvals.group_max_stale.
-func newGroupMembers(cfg *Config, logger *slog.Logger) *approvals.GroupCache {
+func newGroupMembers(cfg *config.Config, logger *slog.Logger) *approvals.GroupCache {
 	return approvals.NewGroupCache(newSlackGroups(cfg.Slack), approvals.DefaultGroupFresh, cfg.Approvals.GroupMaxStale, logger)
 }

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"os"
@@ -30,7 +30,7 @@ approvals:
   expire_after: 2h
 `
 
-func TestParseConfig(t *testing.T) {
+func TestParse(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "signing.txt"), []byte("sign-me\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -42,7 +42,7 @@ func TestParseConfig(t *testing.T) {
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	good := strings.Replace(goodConfig, "/dev/null-not-used", "west.pw", 1)
 
-	cfg, err := ParseConfig([]byte(good), lookup, dir)
+	cfg, err := Parse([]byte(good), lookup, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestParseConfig(t *testing.T) {
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
 			text := tt.text
-			_, err := ParseConfig([]byte(text), lookup, dir)
+			_, err := Parse([]byte(text), lookup, dir)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
 			}
@@ -97,7 +97,7 @@ func TestParseConfig(t *testing.T) {
 
 // The documented example config must load as it is, given its secrets.
 func TestExampleConfigLoads(t *testing.T) {
-	raw, err := os.ReadFile("../../deploy/xvmbot.example.yaml")
+	raw, err := os.ReadFile("../deploy/xvmbot.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	text := strings.ReplaceAll(string(raw), "/run/secrets/", dir+"/")
 	env := map[string]string{"SLACK_BOT_TOKEN": "xoxb-example", "SLACK_APP_TOKEN": "xapp-example"}
-	cfg, err := ParseConfig([]byte(text), func(k string) (string, bool) { v, ok := env[k]; return v, ok }, dir)
+	cfg, err := Parse([]byte(text), func(k string) (string, bool) { v, ok := env[k]; return v, ok }, dir)
 	if err != nil {
 		t.Fatalf("the example config does not load: %v", err)
 	}
@@ -140,16 +140,16 @@ func TestNATSUnprotected(t *testing.T) {
 		{"password over tls", NATSConfig{URL: "tls://nats:4222", User: "xvm-bot"}, "", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			got := tt.nats.unprotected()
+			got := tt.nats.Unprotected()
 			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
 				t.Fatalf("unprotected() = %q, want %q", got, tt.want)
 			}
-			if c := tt.nats.passwordInClear(); c != tt.inClear {
+			if c := tt.nats.PasswordInClear(); c != tt.inClear {
 				t.Fatalf("passwordInClear() = %v, want %v", c, tt.inClear)
 			}
 		})
 	}
-	if got := redactURL("nats://xvm-bot:s3cret@a:4222,nats://b:4222"); strings.Contains(got, "s3cret") || !strings.Contains(got, "a:4222") {
+	if got := RedactURL("nats://xvm-bot:s3cret@a:4222,nats://b:4222"); strings.Contains(got, "s3cret") || !strings.Contains(got, "a:4222") {
 		t.Fatalf("redactURL = %q", got)
 	}
 }

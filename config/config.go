@@ -1,0 +1,226 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/secret"
+)
+
+// Config is the one YAML file xvmbot reads. Unknown keys are an error; every secret x can
+// instead be given as x_file (a path whose content, trimmed, is the secret), and ${ENV}
+// references anywhere in a value are expanded.
+type Config struct {
+	Slack     SlackConfig     `yaml:"slack"`
+	HTTP      HTTPConfig      `yaml:"http"`
+	NATS      NATSConfig      `yaml:"nats"`
+	VCenters  []VCenterConfig `yaml:"vcenters"`
+	Approvals ApprovalsConfig `yaml:"approvals"`
+	Limits    LimitsConfig    `yaml:"limits"`
+	Worker    WorkerConfig    `yaml:"worker"`
+	Log       LogConfig       `yaml:"log"`
+}
+
+// DefaultConfig is what a file that sets nothing gets: every section's default.
+var DefaultConfig = Config{
+	Slack:     DefaultSlackConfig,
+	HTTP:      DefaultHTTPConfig,
+	NATS:      DefaultNATSConfig,
+	Approvals: DefaultApprovalsConfig,
+	Limits:    DefaultLimitsConfig,
+	Worker:    DefaultWorkerConfig,
+	Log:       DefaultLogConfig,
+}
+
+// Default returns a fresh copy of DefaultConfig, for a config built in code (the demo,
+// tests, the load tool).
+func Default() *Config {
+	c := DefaultConfig
+	return &c
+}
+
+// UnmarshalYAML starts from DefaultConfig; each section present in the file starts from
+// its own default in turn.
+func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = DefaultConfig
+	type plain Config
+	return unmarshal((*plain)(c))
+}
+
+// Windows returns every vCenter's change windows (validated with the config).
+func (c *Config) Windows() map[string][]approvals.Window {
+	out := map[string][]approvals.Window{}
+	for _, v := range c.VCenters {
+		if ws, err := v.ParsedWindows(); err == nil && len(ws) > 0 {
+			out[v.Name] = ws
+		}
+	}
+	return out
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// Load reads, expands, decodes strictly, resolves *_file secrets and validates.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := Parse(raw, os.LookupEnv, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse is Load without the file: lookup resolves ${ENV} references and relative
+// *_file paths are taken from baseDir.
+func Parse(raw []byte, lookup func(string) (string, bool), baseDir string) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return nil, fmt.Errorf("parse yaml: %w", err)
+	}
+	expanded := map[*yaml.Node]string{}
+	if err := expandNode(&root, lookup, expanded); err != nil {
+		return nil, err
+	}
+	if err := checkShape(&root, reflect.TypeFor[Config](), expanded); err != nil {
+		return nil, err
+	}
+	// Decoding from a re-encoded node keeps values typed as written while letting the
+	// decoder reject unknown keys (Node.Decode cannot).
+	text, err := yaml.Marshal(&root)
+	if err != nil {
+		return nil, fmt.Errorf("re-encode yaml: %w", err)
+	}
+	cfg := Default()
+	dec := yaml.NewDecoder(bytes.NewReader(text))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	if err := cfg.resolveFiles(baseDir); err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// expandNode replaces ${ENV} references in every scalar, and notes in expanded the
+// original text of each scalar it changed: an error about such a value shows the
+// reference, never what it expanded to.
+func expandNode(n *yaml.Node, lookup func(string) (string, bool), expanded map[*yaml.Node]string) error {
+	if n.Kind == yaml.ScalarNode {
+		var missing []string
+		orig := n.Value
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(m string) string {
+			name := envRef.FindStringSubmatch(m)[1]
+			v, ok := lookup(name)
+			if !ok {
+				missing = append(missing, name)
+			}
+			return v
+		})
+		if len(missing) > 0 {
+			return fmt.Errorf("line %d: environment variable %s is not set", n.Line, strings.Join(missing, ", "))
+		}
+		if n.Value != orig {
+			expanded[n] = orig
+		}
+	}
+	for _, c := range n.Content {
+		if err := expandNode(c, lookup, expanded); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Config) resolveFiles(baseDir string) error {
+	read := func(field string, dst *secret.Secret, file string) error {
+		if file == "" {
+			return nil
+		}
+		if !dst.IsZero() {
+			return fmt.Errorf("%s and %s_file are both set; keep one", field, field)
+		}
+		if !filepath.IsAbs(file) {
+			file = filepath.Join(baseDir, file)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return fmt.Errorf("%s_file: %w", field, err)
+		}
+		*dst = secret.Secret(strings.TrimSpace(string(b)))
+		if dst.IsZero() {
+			return fmt.Errorf("%s_file %s is empty", field, file)
+		}
+		return nil
+	}
+	if err := read("slack.bot_token", &c.Slack.BotToken, c.Slack.BotTokenFile); err != nil {
+		return err
+	}
+	if err := read("slack.app_token", &c.Slack.AppToken, c.Slack.AppTokenFile); err != nil {
+		return err
+	}
+	if err := read("slack.signing_secret", &c.Slack.SigningSecret, c.Slack.SigningSecretFile); err != nil {
+		return err
+	}
+	if err := read("nats.password", &c.NATS.Password, c.NATS.PasswordFile); err != nil {
+		return err
+	}
+	if f := c.Approvals.SigningKeyFile; f != "" && !filepath.IsAbs(f) {
+		c.Approvals.SigningKeyFile = filepath.Join(baseDir, f)
+	}
+	for i := range c.VCenters {
+		v := &c.VCenters[i]
+		if err := read(fmt.Sprintf("vcenters[%s].password", v.Name), &v.Password, v.PasswordFile); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks what can be checked without the network: each section, then what
+// one section says about another.
+func (c *Config) Validate() error {
+	errs := []error{
+		c.Slack.validate(),
+		c.HTTP.validate(),
+		c.NATS.validate(),
+		validateVCenters(c.VCenters),
+		c.Approvals.validate(),
+		c.Limits.validate(),
+		c.Worker.validate(),
+		c.Log.validate(),
+	}
+	names := map[string]bool{}
+	for _, v := range c.VCenters {
+		names[v.Name] = true
+	}
+	for name := range c.Approvals.QuorumByVCenter {
+		if !names[name] {
+			errs = append(errs, fmt.Errorf("approvals.quorum_by_vcenter: %q is not a configured vCenter", name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// problems gathers a section's findings, each written as a sentence that names its key.
+type problems []error
+
+func (p *problems) add(format string, a ...any) { *p = append(*p, fmt.Errorf(format, a...)) }
+
+func (p problems) err() error { return errors.Join(p...) }

@@ -1,0 +1,173 @@
+package config
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+// minimal is the smallest config that loads; each case below adds to it or replaces a line.
+const minimal = `
+slack:
+  mode: http
+  bot_token: xoxb-1234-abcd
+  signing_secret: 8f742231b10e8888abcd99yyyzzz85a5
+vcenters:
+  - {name: vc-east, url: https://e/sdk, username: u, password: pw-east, thumbprint: "AB:CD", home: true}
+  - {name: vc-west, url: https://w/sdk, username: u, password: pw-west, thumbprint: "EF:01"}
+approvals:
+  approvers: [U012ABC]
+`
+
+func parseText(t *testing.T, text string, env map[string]string) (*Config, error) {
+	t.Helper()
+	return Parse([]byte(text), func(k string) (string, bool) { v, ok := env[k]; return v, ok }, t.TempDir())
+}
+
+// A section given in part keeps the defaults of the keys it does not set, and a file
+// that omits a section gets that section's default.
+func TestSectionDefaults(t *testing.T) {
+	cfg, err := parseText(t, minimal+`
+http:
+  listen: 127.0.0.1:8081
+limits:
+  per_host: 3
+log:
+  format: json
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"http.listen as set", cfg.HTTP.Listen, "127.0.0.1:8081"},
+		{"http.ops_listen default", cfg.HTTP.OpsListen, DefaultHTTPConfig.OpsListen},
+		{"limits.per_host as set", cfg.Limits.PerHost, 3},
+		{"limits.max_concurrent default", cfg.Limits.MaxConcurrent, DefaultLimitsConfig.MaxConcurrent},
+		{"limits.max_vms_per_request default", cfg.Limits.MaxVMsPerRequest, DefaultLimitsConfig.MaxVMsPerRequest},
+		{"log.format as set", cfg.Log.Format, "json"},
+		{"log.level default", cfg.Log.Level, "info"},
+		{"slack.progress_interval default", cfg.Slack.ProgressInterval, 3 * time.Second},
+		{"slack.max_command_bytes default", cfg.Slack.MaxCommandBytes, DefaultSlackConfig.MaxCommandBytes},
+		{"nats default (section absent)", cfg.NATS.DataDir, "./xvm-data"},
+		{"approvals.expire_after default", cfg.Approvals.ExpireAfter, 4 * time.Hour},
+		{"approvals.run_within default", cfg.Approvals.RunWithin, DefaultApprovalsConfig.RunWithin},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	// The defaults themselves are never written to by a load.
+	if DefaultHTTPConfig.Listen != "127.0.0.1:8080" || DefaultLogConfig.Format != "text" {
+		t.Fatalf("a load changed the package defaults: %+v %+v", DefaultHTTPConfig, DefaultLogConfig)
+	}
+}
+
+// Findings a person can act on: each names its key, and none shows a secret.
+func TestValidationNamesTheKey(t *testing.T) {
+	replace := func(old, new string) string {
+		if !strings.Contains(minimal, old) {
+			t.Fatalf("minimal config has no %q", old)
+		}
+		return strings.Replace(minimal, old, new, 1)
+	}
+	const tokenSecret = "abcd-not-a-token-9f8e7d"
+	env := map[string]string{"QUORUM": "hunter2-secret", "BOT": "xapp-1-A0-hunter3"}
+	for _, tt := range []struct {
+		name, text string
+		want       []string
+		secrets    []string // must not appear in the error
+	}{
+		{"log level", minimal + "log:\n  level: verbose\n", []string{`log.level must be debug, info, warn or error, not "verbose"`}, nil},
+		{"log format", minimal + "log:\n  format: yaml\n", []string{`log.format must be text or json, not "yaml"`}, nil},
+		{"bot token is an app token", replace("bot_token: xoxb-1234-abcd", "bot_token: ${BOT}"),
+			[]string{"slack.bot_token holds an app-level token (xapp-…); it wants a bot token (xoxb-…)"}, []string{"hunter3"}},
+		{"bot token of no known kind", replace("bot_token: xoxb-1234-abcd", "bot_token: "+tokenSecret),
+			[]string{"slack.bot_token does not start with xoxb-"}, []string{tokenSecret}},
+		{"app token is a bot token", replace("mode: http", "mode: socket\n  app_token: xoxb-99-zz-app"),
+			[]string{"slack.app_token holds a bot token (xoxb-…); it wants an app-level token (xapp-…)"}, []string{"xoxb-99-zz-app"}},
+		{"app token of no known kind", replace("mode: http", "mode: socket\n  app_token: "+tokenSecret),
+			[]string{"slack.app_token does not start with xapp-"}, []string{tokenSecret}},
+		{"signing secret is a token", replace("signing_secret: 8f742231b10e8888abcd99yyyzzz85a5", "signing_secret: xoxp-12-34-user"),
+			[]string{"slack.signing_secret holds a user token (xoxp-…)"}, []string{"xoxp-12-34-user"}},
+		{"duration in words", minimal + "nats:\n  ack_wait: 3 days\n",
+			[]string{`nats.ack_wait (line 12): want a duration like 30s, 10m or 72h, got "3 days"`}, nil},
+		{"number in words", replace("approvers: [U012ABC]", "approvers: [U012ABC]\n  quorum: two"),
+			[]string{`approvals.quorum (line 11): want a whole number, got "two"`}, nil},
+		{"expanded value is not shown", replace("approvers: [U012ABC]", "approvers: [U012ABC]\n  quorum: ${QUORUM}"),
+			[]string{`approvals.quorum (line 11): want a whole number, got "${QUORUM}" (its expanded value is not shown)`}, []string{"hunter2"}},
+		{"bool in words", replace("thumbprint: \"EF:01\"}", "thumbprint: \"EF:01\", home: maybe}"),
+			[]string{`vcenters[1].home (line 8): want true or false, got "maybe"`}, nil},
+		{"one channel, not a list", replace("mode: http", "mode: http\n  channels: C0MOVES"),
+			[]string{`slack.channels (line 4): want a list, got "C0MOVES"`}, nil},
+		{"a list where one value goes", replace("mode: http", "mode: [http]"),
+			[]string{`slack.mode (line 3): want a single value, got a list`}, nil},
+		{"a section that is not a mapping", minimal + "log: debug\n",
+			[]string{`log (line 11): want a mapping with the keys format, level, got "debug"`}, nil},
+		{"unknown key in a list item", replace("password: pw-west,", "passwrd: pw-west,"),
+			[]string{"vcenters[1].passwrd (line 8): unknown key; vcenters[1] has home, insecure, name, password, password_file"}, []string{"pw-west"}},
+		{"unknown section", minimal + "slak:\n  mode: http\n", []string{"slak (line 11): unknown key; the config has approvals, http, limits, log, nats, slack, vcenters, worker"}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseText(t, tt.text, env)
+			if err == nil {
+				t.Fatalf("loaded; want an error mentioning %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("err = %v\nwant it to mention %q", err, w)
+				}
+			}
+			for _, s := range tt.secrets {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("error shows a secret %q: %v", s, err)
+				}
+			}
+		})
+	}
+}
+
+// Values that were accepted before the checks above stay accepted.
+func TestValidationAccepts(t *testing.T) {
+	for _, tt := range []struct{ name, text string }{
+		{"upper-case level", minimal + "log:\n  level: DEBUG\n"},
+		{"every level", minimal + "log:\n  level: warn\n  format: json\n"},
+		{"socket mode with an app token", strings.Replace(minimal, "mode: http", "mode: socket\n  app_token: xapp-1-A0-1234", 1)},
+		{"empty section keeps defaults", minimal + "log:\n"},
+		{"merge keys", minimal + "log:\n  <<: [{level: warn}, {format: json}]\n"},
+		{"anchors and merge keys", minimal + "x-common: &c {level: info}\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseText(t, tt.text, nil)
+			if tt.name == "anchors and merge keys" {
+				// An unknown top-level key stays an error, anchor or not.
+				if err == nil || !strings.Contains(err.Error(), "x-common") {
+					t.Fatalf("err = %v, want it to name x-common", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// The logger follows log.level and log.format.
+func TestNewLogger(t *testing.T) {
+	var buf bytes.Buffer
+	LogConfig{Level: "warn", Format: "json"}.NewLogger(&buf).Info("hidden")
+	LogConfig{Level: "warn", Format: "json"}.NewLogger(&buf).Warn("shown", "vm", "web-01")
+	if out := buf.String(); strings.Contains(out, "hidden") || !strings.Contains(out, `"msg":"shown","vm":"web-01"`) {
+		t.Fatalf("log output = %q", out)
+	}
+	buf.Reset()
+	LogConfig{Level: "DEBUG", Format: "text"}.NewLogger(&buf).Debug("detail")
+	if !strings.Contains(buf.String(), "level=DEBUG msg=detail") {
+		t.Fatalf("log output = %q", buf.String())
+	}
+}

@@ -1,0 +1,96 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/xvmbot/xvmbot/approvals"
+	"github.com/xvmbot/xvmbot/secret"
+)
+
+// VCenterConfig is one vCenter xvmbot talks to. It has no default: every vCenter is
+// named, located and credentialed in the file.
+type VCenterConfig struct {
+	Name         string        `yaml:"name"`
+	URL          string        `yaml:"url"`
+	Username     string        `yaml:"username"`
+	Password     secret.Secret `yaml:"password"`
+	PasswordFile string        `yaml:"password_file"`
+	Thumbprint   string        `yaml:"thumbprint"`
+	Insecure     bool          `yaml:"insecure"`
+	Home         bool          `yaml:"home"`
+	// Windows are change windows for moves INTO this vCenter, e.g. "sat 22:00-sun 04:00"
+	// or "daily 01:00-05:00", in Timezone (an IANA name; default UTC). Empty: any time.
+	Windows  []string `yaml:"windows"`
+	Timezone string   `yaml:"timezone"`
+}
+
+// ParsedWindows returns the vCenter's change windows.
+func (v VCenterConfig) ParsedWindows() ([]approvals.Window, error) {
+	loc := time.UTC
+	if v.Timezone != "" {
+		l, err := time.LoadLocation(v.Timezone)
+		if err != nil {
+			return nil, fmt.Errorf("vcenters[%s].timezone: %w", v.Name, err)
+		}
+		loc = l
+	}
+	var out []approvals.Window
+	for _, s := range v.Windows {
+		w, err := approvals.ParseWindow(s, loc)
+		if err != nil {
+			return nil, fmt.Errorf("vcenters[%s].windows: %w", v.Name, err)
+		}
+		out = append(out, w)
+	}
+	return out, nil
+}
+
+// validate checks one vCenter; where is how the message names it (vcenters[1]).
+func (v VCenterConfig) validate(where string) error {
+	var p problems
+	if v.Name == "" {
+		p.add("%s.name is required", where)
+	}
+	if !strings.HasPrefix(v.URL, "https://") {
+		p.add("%s (%s).url must start with https://", where, v.Name)
+	}
+	if v.Username == "" || v.Password.IsZero() {
+		p.add("%s (%s): username and password (or password_file) are required", where, v.Name)
+	}
+	if v.Thumbprint == "" && !v.Insecure {
+		p.add("%s (%s).thumbprint is required (run `xvmbot check` to read it) unless insecure: true", where, v.Name)
+	}
+	if _, err := v.ParsedWindows(); err != nil {
+		p = append(p, err)
+	}
+	return p.err()
+}
+
+// validateVCenters checks each vCenter and what only the list can tell: at least two,
+// distinct names, exactly one home.
+func validateVCenters(vcs []VCenterConfig) error {
+	var p problems
+	if len(vcs) < 2 {
+		p.add("vcenters: at least two are needed to move VMs between them (have %d)", len(vcs))
+	}
+	names, homes := map[string]bool{}, 0
+	for i, v := range vcs {
+		where := fmt.Sprintf("vcenters[%d]", i)
+		if err := v.validate(where); err != nil {
+			p = append(p, err)
+		}
+		if v.Name != "" && names[v.Name] {
+			p.add("%s.name %q is used twice", where, v.Name)
+		}
+		names[v.Name] = true
+		if v.Home {
+			homes++
+		}
+	}
+	if homes != 1 && len(vcs) > 0 {
+		p.add("vcenters: exactly one must have home: true (have %d)", homes)
+	}
+	return p.err()
+}
