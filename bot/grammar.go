@@ -223,9 +223,6 @@ func parseMove(verb string, dir approvals.Direction, check bool, args []token) (
 			return c, err
 		}
 	}
-	if c.Placement.Cluster != "" && c.Placement.Host != "" {
-		return c, usageErr(verb, "give cluster= or host=, not both (a host is picked inside the cluster when cluster= is given)")
-	}
 	if dir == approvals.Migrate && c.To == "" {
 		return c, usageErr(verb, `migrate needs a target: "to <vcenter>"`)
 	}

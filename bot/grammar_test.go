@@ -131,7 +131,6 @@ func TestParseCommandErrors(t *testing.T) {
 		{"bad disk", "migrate web-01 to vc-west disk=thn", []string{"thn", "did you mean thin"}, "migrate"},
 		{"bad priority", "migrate web-01 to vc-west priority=urgent", []string{"urgent"}, "migrate"},
 		{"empty option", "migrate web-01 to vc-west datastore=", []string{"datastore="}, "migrate"},
-		{"cluster and host", "migrate web-01 to vc-west cluster=c host=h", []string{"cluster=", "host="}, "migrate"},
 		{"comma in single option", "migrate web-01 to vc-west datastore=a,b", []string{"datastore=a,b"}, "migrate"},
 		{"empty vm in list", "migrate web-01,,web-02 to vc-west", []string{`"web-01,,web-02"`, "empty VM"}, "migrate"},
 		{"trailing comma", "migrate web-01, to vc-west", []string{"empty VM"}, "migrate"},

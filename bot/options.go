@@ -33,7 +33,7 @@ type placementOption struct {
 // placementOptions are the options of migrate, import and check, in the order
 // Command.String writes them and the help lists them.
 var placementOptions = []placementOption{
-	nameOption("cluster", [][2]string{{"cluster=<name> | host=<name>", "target compute resource"}},
+	nameOption("cluster", [][2]string{{"cluster=<name>  host=<name>", "target compute resource: a cluster, a host, or a host of the cluster"}},
 		func(p *move.Placement) *string { return &p.Cluster }),
 	nameOption("host", nil, func(p *move.Placement) *string { return &p.Host }),
 	nameOption("pool", [][2]string{{"pool=<name>", "target resource pool"}},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/types"
 	"golang.org/x/sync/errgroup"
 
@@ -238,7 +239,7 @@ func (r *resolver) checkRelocate(ctx context.Context, c *vim25.Client, srcVMs ma
 		}
 		jobs = append(jobs, &checkJob{name: v.Name, vp: vp})
 	}
-	checker := object.NewVmProvisioningChecker(c)
+	checker := relocationChecker{c}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(checkRelocateWorkers)
 	for _, j := range jobs {
@@ -357,4 +358,27 @@ func (r *resolver) requestBlocked() bool {
 		}
 	}
 	return false
+}
+
+// relocationChecker runs vCenter's CheckRelocate_Task. govmomi's own
+// VmProvisioningChecker.CheckRelocate asserts the task's result without checking it and
+// panics on a task that ends with none (as vcsim's sometimes does); a check that says
+// nothing is an error here, which pre-flight reports as a check that could not run.
+type relocationChecker struct{ c *vim25.Client }
+
+func (rc relocationChecker) CheckRelocate(ctx context.Context, vm types.ManagedObjectReference, spec types.VirtualMachineRelocateSpec) ([]types.CheckResult, error) {
+	checker := object.NewVmProvisioningChecker(rc.c)
+	res, err := methods.CheckRelocate_Task(ctx, rc.c, &types.CheckRelocate_Task{This: checker.Reference(), Vm: vm, Spec: spec})
+	if err != nil {
+		return nil, err
+	}
+	ti, err := object.NewTask(rc.c, res.Returnval).WaitForResult(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out, ok := ti.Result.(types.ArrayOfCheckResult)
+	if !ok {
+		return nil, fmt.Errorf("the compatibility check of %s ended without a result", vm.Value)
+	}
+	return out.CheckResult, nil
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -616,6 +615,3 @@ func (wd *world) movedOnce(vm string) {
 		wd.t.Errorf("final events %+v, want one succeeded", f)
 	}
 }
-
-// keysOf is the sorted keys of m, for messages.
-func keysOf[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
