@@ -101,7 +101,7 @@ func RenderVCenters(infos []vcInfo) (text string, blocks []slack.Block) {
 		head := "✅ *" + esc(ep.Name) + "*"
 		var f *vcenter.Fault
 		switch {
-		case errors.As(in.err, &f) && f.Kind == "InvalidLogin":
+		case errors.As(in.err, &f) && f.Kind == vcenter.KindInvalidLogin:
 			head = "❌ *" + esc(ep.Name) + "* — login refused"
 		case in.err != nil || !ep.Reachable:
 			head = "❌ *" + esc(ep.Name) + "* — not reachable"

@@ -26,28 +26,34 @@ const (
 	StepWatch    = "watch"
 )
 
-// Fault kinds xvmbot produces itself, next to the vSphere fault type names. They are
-// what a failed job's event carries as its fault, and what people read in its thread:
-// their values never change.
-const (
-	KindUnreachable = "Unreachable" // no answer from the vCenter at all
-	KindBlocked     = "PlanBlocked" // the plan has blockers for this VM
-	KindCanceled    = "Canceled"    // our context ended while waiting
-	KindError       = "Error"       // an error that is no vSphere fault
+// FaultKind names what failed: a vSphere fault type name (InvalidLogin, InvalidState, …)
+// as vCenter reports it, or one of the kinds xvmbot produces itself. It is the one
+// vocabulary of failures: what a failed job's event carries as its fault, what the
+// worker decides on, and what people read in its thread.
+type FaultKind string
 
-	KindThumbprintMismatch = "ThumbprintMismatch" // a vCenter's certificate is not the configured one
-	KindPreflightBlocked   = "PreflightBlocked"   // pre-flight at start found a blocker
-	KindPlacementMismatch  = "PlacementMismatch"  // the task succeeded, the VM is not where approved
-	KindInternalError      = "InternalError"      // xvmbot itself failed (a panic), every attempt
-	KindApprovalExpired    = "ApprovalExpired"    // the job would start after its approval ran out
-	KindNotTheApprovedVM   = "NotTheApprovedVM"   // the VM by that name is not the approved object
+// Fault kinds xvmbot produces itself, next to the vSphere fault type names. Their values
+// are stored and shown, and never change.
+const (
+	KindUnreachable FaultKind = "Unreachable" // no answer from the vCenter at all
+	KindBlocked     FaultKind = "PlanBlocked" // the plan has blockers for this VM
+	KindCanceled    FaultKind = "Canceled"    // our context ended while waiting
+	KindError       FaultKind = "Error"       // an error that is no vSphere fault
+
+	KindThumbprintMismatch FaultKind = "ThumbprintMismatch" // a vCenter's certificate is not the configured one
+	KindPreflightBlocked   FaultKind = "PreflightBlocked"   // pre-flight at start found a blocker
+	KindPlacementMismatch  FaultKind = "PlacementMismatch"  // the task succeeded, the VM is not where approved
+	KindInternalError      FaultKind = "InternalError"      // xvmbot itself failed (a panic), every attempt
+	KindApprovalExpired    FaultKind = "ApprovalExpired"    // the job would start after its approval ran out
+	KindNotTheApprovedVM   FaultKind = "NotTheApprovedVM"   // the VM by that name is not the approved object
 )
 
 // vSphere fault type names that xvmbot decides on.
 const (
-	KindManagedObjectNotFound = "ManagedObjectNotFound" // e.g. a task vCenter no longer knows
-	KindInvalidState          = "InvalidState"          // e.g. a cancel once the VM switches over
-	KindRequestCanceled       = "RequestCanceled"       // a task someone cancelled
+	KindManagedObjectNotFound FaultKind = "ManagedObjectNotFound" // e.g. a task vCenter no longer knows
+	KindInvalidState          FaultKind = "InvalidState"          // e.g. a cancel once the VM switches over
+	KindRequestCanceled       FaultKind = "RequestCanceled"       // a task someone cancelled
+	KindInvalidLogin          FaultKind = "InvalidLogin"          // a vCenter refused the configured credentials
 )
 
 // ThumbprintError says the certificate a vCenter presented is not the one
@@ -72,7 +78,7 @@ type Fault struct {
 	VCenter   string // the vCenter that reported it
 	VM        string // empty when not about one VM
 	Step      string // login, resolve, relocate or watch
-	Kind      string // the vSphere fault type (InvalidLogin, …) or one of the Kind constants
+	Kind      FaultKind
 	Message   string // what went wrong, in plain words
 	Hint      string // what to check
 	Retryable bool
@@ -97,7 +103,7 @@ func (f *Fault) Error() string {
 	b.WriteString(f.Message)
 	if f.Kind != "" {
 		b.WriteString(" (")
-		b.WriteString(f.Kind)
+		b.WriteString(string(f.Kind))
 		b.WriteString(")")
 	}
 	return b.String()
@@ -124,7 +130,7 @@ type faultText struct {
 func words(s string) func(string, string) string { return func(string, string) string { return s } }
 
 // faultTexts is also the bounded set of fault kinds that metrics label by.
-var faultTexts = map[string]faultText{
+var faultTexts = map[FaultKind]faultText{
 	"SSLVerifyFault": {
 		message: func(src, dst string) string {
 			return fmt.Sprintf("%s could not verify %s's certificate: the thumbprint xvmbot sent does not match", src, dst)
@@ -133,7 +139,7 @@ var faultTexts = map[string]faultText{
 			return fmt.Sprintf("check vcenters[%s].thumbprint against the certificate", dst)
 		},
 	},
-	"InvalidLogin": {
+	KindInvalidLogin: {
 		message: func(src, dst string) string { return fmt.Sprintf("%s refused the service account's credentials", dst) },
 		hint: func(_, dst string) string {
 			return fmt.Sprintf("check the username and password file of vcenters[%s]", dst)
@@ -257,12 +263,12 @@ func faultChain(err error) []types.BaseMethodFault {
 	return chain
 }
 
-func faultKind(f types.BaseMethodFault) string {
+func faultKind(f types.BaseMethodFault) FaultKind {
 	t := reflect.TypeOf(f)
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	return t.Name()
+	return FaultKind(t.Name())
 }
 
 // classify turns any error from a vSphere call into a *Fault. A ThumbprintError
@@ -348,12 +354,12 @@ func metricResult(err error) string {
 	var f *Fault
 	if errors.As(err, &f) {
 		if _, ok := faultTexts[f.Kind]; ok {
-			return f.Kind
+			return string(f.Kind)
 		}
 	}
 	var te *ThumbprintError
 	if errors.As(err, &te) {
-		return KindThumbprintMismatch
+		return string(KindThumbprintMismatch)
 	}
 	return "error"
 }

@@ -18,7 +18,7 @@ func TestClassify(t *testing.T) {
 	tests := []struct {
 		name      string
 		err       error
-		kind      string
+		kind      FaultKind
 		retryable bool
 		words     string
 	}{

@@ -155,14 +155,14 @@ func (c *conn) refused(err error) {
 // paused: the vCenter's refusal in plain words and when xvmbot will try again.
 func (c *conn) refusedFault() *Fault {
 	name := c.cfg.Name
-	t := faultTexts["InvalidLogin"]
+	t := faultTexts[KindInvalidLogin]
 	said := t.message(name, name)
 	var f *Fault
 	if errors.As(c.refusal.err, &f) && f.Message != "" {
 		said = f.Message // with the vCenter's own words
 	}
 	return &Fault{
-		VCenter: name, Step: StepLogin, Kind: "InvalidLogin", Err: c.refusal.err,
+		VCenter: name, Step: StepLogin, Kind: KindInvalidLogin, Err: c.refusal.err,
 		Message: fmt.Sprintf("%s; xvmbot does not log in again before %s, so that retries do not lock the account",
 			said, c.refusal.until.UTC().Format("15:04 MST")),
 		Hint: t.hint(name, name) + ", and that the account is not locked in vCenter SSO; restart xvmbot after changing them",
@@ -299,7 +299,7 @@ func (c *conn) logout(ctx context.Context) {
 // isInvalidLogin reports whether the vCenter refused the credentials of a login.
 func isInvalidLogin(err error) bool {
 	var f *Fault
-	return errors.As(err, &f) && f.Kind == "InvalidLogin"
+	return errors.As(err, &f) && f.Kind == KindInvalidLogin
 }
 
 // isNotAuthenticated reports whether a call failed because the session is gone.

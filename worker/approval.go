@@ -180,7 +180,7 @@ func (jr *jobRun) refuse(ctx context.Context, err error) error {
 }
 
 // refusalFaults are the refusals of a genuine job that fail it, by the fault they report.
-var refusalFaults = map[approvals.RefusalReason]string{
+var refusalFaults = map[approvals.RefusalReason]vcenter.FaultKind{
 	approvals.ReasonExpired:    vcenter.KindApprovalExpired,
 	approvals.ReasonVMIdentity: vcenter.KindNotTheApprovedVM,
 }

@@ -271,7 +271,7 @@ func TestUnreachableTargetFailsAfterAttempts(t *testing.T) {
 		}
 		f := wd.rec.final()
 		if len(f) != 1 || f[0].Type != events.EventFailed || !strings.Contains(f[0].Error, "vc-west") || f[0].Hint == "" ||
-			f[0].Fault != vcenter.KindUnreachable || f[0].Step != "logging in to vCenter" {
+			f[0].Fault != string(vcenter.KindUnreachable) || f[0].Step != "logging in to vCenter" {
 			t.Fatalf("final events %+v, want one failure naming vc-west with a hint", f)
 		}
 		if in := wd.vc.in(j.VM); in != "vc-east" {

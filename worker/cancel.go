@@ -40,7 +40,7 @@ func (w *Worker) cancelWatch(j events.Job, log *slog.Logger) func(context.Contex
 			case errors.As(err, &f) && f.Kind == vcenter.KindInvalidState:
 				why = "the VM is already switching over to " + j.TargetVC
 			case errors.As(err, &f):
-				why = "vCenter answered " + f.Kind
+				why = "vCenter answered " + string(f.Kind)
 			}
 			w.publish(ctx, log, w.event(j, events.EventProgress, fmt.Sprintf(
 				"%s: vCenter could not cancel task %s (%s); the move will finish", j.VM, cur.TaskRef, why), 0))

@@ -120,7 +120,7 @@ func (jr *jobRun) fail(ctx context.Context, err error, origin *move.Origin) erro
 	}
 	dur := jr.elapsed()
 	e := w.event(j, events.EventFailed, msg, 0)
-	e.Step, e.Fault, e.Error, e.Hint, e.Duration, e.Origin = stepWords(step, jr.rec.TaskRef), kind, msg, hint, dur.Seconds(), origin
+	e.Step, e.Fault, e.Error, e.Hint, e.Duration, e.Origin = stepWords(step, jr.rec.TaskRef), string(kind), msg, hint, dur.Seconds(), origin
 	jr.rec.Error, jr.rec.Final = msg, &e
 	jr.to(failed)
 	if serr := w.records.Save(ctx, jr.rec); serr != nil {
