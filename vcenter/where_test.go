@@ -9,7 +9,8 @@ import (
 )
 
 func TestWhere(t *testing.T) {
-	_, m, _ := startLab(t)
+	t.Parallel()
+	_, m, _ := sharedLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	tests := []struct {
@@ -48,6 +49,7 @@ func TestWhere(t *testing.T) {
 // A VM found once is looked up again by its reference, not by listing every VM; a
 // reference that now names nothing (the VM moved away) is looked up afresh.
 func TestWhereRemembersTheVM(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	lab, m, _ := startLab(t)
 	east := lab.VC("vc-east")
@@ -101,7 +103,7 @@ func TestWhereRemembersTheVM(t *testing.T) {
 // further folder level (web-01 is in apps/web), after finding the VM by its reference.
 func TestWhereReadsPlacementInFewRoundTrips(t *testing.T) {
 	ctx := context.Background()
-	lab, m, _ := startLab(t)
+	lab, m, _ := sharedLab(t)
 	east := lab.VC("vc-east")
 	if _, err := m.Where(ctx, "vc-east", "web-01"); err != nil {
 		t.Fatal(err)

@@ -20,6 +20,8 @@ import (
 // reading every VM of both vCenters, as the bot's inventory lists and the workers'
 // pre-flight do. Without the gate, vcsim's CreateVM and Destroy tasks write the objects
 // these reads walk, and `go test -race` fails here.
+//
+// It runs alone (no t.Parallel): its readers keep every core busy on purpose.
 func TestMovesAndReadersDoNotRace(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -101,14 +103,10 @@ func TestMovesAndReadersDoNotRace(t *testing.T) {
 // section runs is not served until the section ends, while the section's own backstage
 // client is served.
 func TestExclusiveKeepsRequestsOut(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	lab, err := Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lab.Close()
-	vc := lab.VC("vc-west")
+	vc := sharedLab(t).VC("vc-west")
 	reader, err := vc.Client(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -150,6 +148,7 @@ func TestExclusiveKeepsRequestsOut(t *testing.T) {
 // gone, although vcsim's Destroy task ends before its file deletion does (TestMain makes
 // that deletion last 100ms).
 func TestDestroyWaitsForItsFiles(t *testing.T) {
+	t.Parallel()
 	l := startLab(t)
 	ctx := testCtx(t)
 	east := open(t, ctx, l.VC(EastVC))
