@@ -99,12 +99,11 @@ var starting sync.Mutex
 // StartSerially runs start, which creates the govmomi simulator model m (m.Create) and
 // starts its server, while no other simulator starts through this package, then gives
 // m's resource pools summaries of their own. vcsim writes package-level state while a
-// model is built: every resource pool it makes points at the summary of its template
-// (esx.ResourcePool), and each CreateResourcePool renames that shared summary, which
-// races with any read of a pool's summary in any other simulator of the process. Labs
-// take their turn in Start, so tests may start labs in parallel; a test that starts
-// stock simulators next to them does it through StartSerially. Once started, simulators
-// are independent of each other.
+// model is built: all its resource pools share one summary, which each
+// CreateResourcePool renames, racing with any read of a pool's summary in any other
+// simulator of the process (docs/vsphere-facts.md V3). Labs take their turn in Start, so
+// tests may start labs in parallel; a test that starts stock simulators next to them
+// does it through StartSerially. Once started, simulators are independent of each other.
 func StartSerially(m *simulator.Model, start func() error) error {
 	starting.Lock()
 	defer starting.Unlock()

@@ -276,8 +276,17 @@ func TestCrossVCenterRelocateRejected(t *testing.T) {
 	ctx := testCtx(t)
 	east, west := open(t, ctx, l.VC(EastVC)), open(t, ctx, l.VC(WestVC))
 	vm := east.vm(t, ctx, "web-02")
+	// The spec is built once (each finder lookup walks the inventory) and each case
+	// changes a copy of it.
+	valid := xvmSpec(t, ctx, east, vm, west, WestWebFolder, WestCluster+"/Resources/"+WestPool, WestHost1, WestGold, thin, WestAppPortgroup)
+	sourceHost := east.ref(t, ctx, "host", EastHost1)
 	good := func() types.VirtualMachineRelocateSpec {
-		return xvmSpec(t, ctx, east, vm, west, WestWebFolder, WestCluster+"/Resources/"+WestPool, WestHost1, WestGold, thin, WestAppPortgroup)
+		s := valid
+		service := *valid.Service
+		s.Service = &service
+		s.Disk = slices.Clone(valid.Disk)
+		s.DeviceChange = slices.Clone(valid.DeviceChange)
+		return s
 	}
 	unknown := func(kind string) *types.ManagedObjectReference {
 		return &types.ManagedObjectReference{Type: kind, Value: kind + "-424242"}
@@ -299,7 +308,7 @@ func TestCrossVCenterRelocateRejected(t *testing.T) {
 		{"missing host", func(s *types.VirtualMachineRelocateSpec) { s.Host = nil }, &types.InvalidArgument{}},
 		{"missing pool", func(s *types.VirtualMachineRelocateSpec) { s.Pool = nil }, &types.InvalidArgument{}},
 		{"missing datastore", func(s *types.VirtualMachineRelocateSpec) { s.Datastore = nil }, &types.InvalidArgument{}},
-		{"host of the source", func(s *types.VirtualMachineRelocateSpec) { s.Host = east.ref(t, ctx, "host", EastHost1) }, &types.ManagedObjectNotFound{}},
+		{"host of the source", func(s *types.VirtualMachineRelocateSpec) { s.Host = sourceHost }, &types.ManagedObjectNotFound{}},
 		{"unknown folder", func(s *types.VirtualMachineRelocateSpec) { s.Folder = unknown("Folder") }, &types.ManagedObjectNotFound{}},
 		{"unknown disk datastore", func(s *types.VirtualMachineRelocateSpec) { s.Disk[0].Datastore = *unknown("Datastore") }, &types.ManagedObjectNotFound{}},
 		{"nic left on a source network", func(s *types.VirtualMachineRelocateSpec) { s.DeviceChange = nil }, &types.InvalidArgument{}},
