@@ -101,17 +101,43 @@ func locator(vc *VC) *types.ServiceLocator {
 	}
 }
 
-// xvmSpec builds what a caller would send to move vm to vc-west: every disk
-// on ds, every NIC edited onto the given target networks in order.
+// xvmSpec builds what a caller would send to move vm to vc-west: every disk on ds, every
+// NIC edited onto the given target networks in order.
 func xvmSpec(t *testing.T, ctx context.Context, src *side, vm *object.VirtualMachine, dst *side, folder, pool, host, ds string, fmtDisk func(*types.VirtualDiskFlatVer2BackingInfo), networks ...string) types.VirtualMachineRelocateSpec {
 	t.Helper()
-	spec := types.VirtualMachineRelocateSpec{
-		Service:   locator(dst.vc),
-		Folder:    dst.ref(t, ctx, "folder", folder),
-		Pool:      dst.ref(t, ctx, "pool", pool),
-		Host:      dst.ref(t, ctx, "host", host),
-		Datastore: dst.ref(t, ctx, "datastore", ds),
+	return xvmPlace(t, ctx, dst, folder, pool, host, ds, networks...).spec(t, ctx, vm, fmtDisk)
+}
+
+// xvmTarget is where xvmSpec sends VMs, looked up once: each finder lookup walks the
+// inventory, which a test moving many VMs to one place need not repeat.
+type xvmTarget struct {
+	service                       types.ServiceLocator
+	folder, pool, host, datastore types.ManagedObjectReference
+	backings                      []types.BaseVirtualDeviceBackingInfo
+}
+
+func xvmPlace(t *testing.T, ctx context.Context, dst *side, folder, pool, host, ds string, networks ...string) *xvmTarget {
+	t.Helper()
+	x := &xvmTarget{
+		service:   *locator(dst.vc),
+		folder:    *dst.ref(t, ctx, "folder", folder),
+		pool:      *dst.ref(t, ctx, "pool", pool),
+		host:      *dst.ref(t, ctx, "host", host),
+		datastore: *dst.ref(t, ctx, "datastore", ds),
 	}
+	for _, n := range networks {
+		x.backings = append(x.backings, dst.backing(t, ctx, n))
+	}
+	return x
+}
+
+// spec is what a caller would send to move vm to x: every disk on its datastore in the
+// format fmtDisk sets, every NIC edited onto its networks in order. Each spec has its own
+// copies of x's references, so that a test may change one.
+func (x *xvmTarget) spec(t *testing.T, ctx context.Context, vm *object.VirtualMachine, fmtDisk func(*types.VirtualDiskFlatVer2BackingInfo)) types.VirtualMachineRelocateSpec {
+	t.Helper()
+	service, folder, pool, host, ds := x.service, x.folder, x.pool, x.host, x.datastore
+	spec := types.VirtualMachineRelocateSpec{Service: &service, Folder: &folder, Pool: &pool, Host: &host, Datastore: &ds}
 	devices, err := vm.Device(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -120,14 +146,14 @@ func xvmSpec(t *testing.T, ctx context.Context, src *side, vm *object.VirtualMac
 		b := &types.VirtualDiskFlatVer2BackingInfo{DiskMode: string(types.VirtualDiskModePersistent)}
 		fmtDisk(b)
 		spec.Disk = append(spec.Disk, types.VirtualMachineRelocateSpecDiskLocator{
-			DiskId: d.GetVirtualDevice().Key, Datastore: *spec.Datastore, DiskBackingInfo: b,
+			DiskId: d.GetVirtualDevice().Key, Datastore: ds, DiskBackingInfo: b,
 		})
 	}
 	for i, d := range devices.SelectByType((*types.VirtualEthernetCard)(nil)) {
-		if i >= len(networks) {
+		if i >= len(x.backings) {
 			break
 		}
-		d.GetVirtualDevice().Backing = dst.backing(t, ctx, networks[i])
+		d.GetVirtualDevice().Backing = x.backings[i]
 		spec.DeviceChange = append(spec.DeviceChange, &types.VirtualDeviceConfigSpec{
 			Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: d,
 		})
