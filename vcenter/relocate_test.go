@@ -466,6 +466,9 @@ func TestStartThenWatch(t *testing.T) {
 	if err != nil || p.Blocked() {
 		t.Fatalf("plan: %v %v", err, p.Findings)
 	}
+	// The move stays at 10% until the second start has been tried.
+	_, release := lab.VC("vc-east").HoldRelocation("web-03", 10)
+	defer release()
 	taskRef, err := m.Start(ctx, p, "web-03")
 	if err != nil || !strings.HasPrefix(taskRef, "task-") {
 		t.Fatalf("Start: %q, %v", taskRef, err)
@@ -477,6 +480,7 @@ func TestStartThenWatch(t *testing.T) {
 	if !errors.As(err, &f) || f.Kind != "TaskInProgress" || !IsRetryable(err) {
 		t.Errorf("second Start: %v, want a retryable TaskInProgress", err)
 	}
+	release()
 
 	// The successor: a new Manager, as after a restart.
 	m2, _ := newTestManager(t, labConfig(lab, "vc-east"), labConfig(lab, "vc-west"))

@@ -47,9 +47,11 @@ func sharedLab(t *testing.T) *Lab {
 	return shared.lab
 }
 
+// testCtx bounds what a test waits for. The tests run in parallel on a machine that may
+// be busy: the bound only keeps a broken test from hanging, it measures nothing.
 func testCtx(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }

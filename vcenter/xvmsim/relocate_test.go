@@ -385,17 +385,22 @@ func TestConcurrentRelocationOfOneVM(t *testing.T) {
 	vm := east.vm(t, ctx, "web-03")
 	spec := xvmSpec(t, ctx, east, vm, west, WestWebFolder, WestCluster+"/Resources/"+WestPool, WestHost1, WestGold, thin, WestAppPortgroup)
 
+	// The first relocation stays at 10% until the second has been tried.
+	_, release := east.vc.HoldRelocation("web-03", 10)
+	defer release()
 	first, err := vm.Relocate(ctx, spec, types.VirtualMachineMovePriorityDefaultPriority)
 	if err != nil {
 		t.Fatal(err)
 	}
 	second, err := vm.Relocate(ctx, spec, types.VirtualMachineMovePriorityDefaultPriority)
 	if err == nil {
+		release()
 		_, err = WaitTask(ctx, vm.Client(), second.Reference(), nil)
 	}
 	if err == nil {
 		t.Error("second relocation of a VM being relocated succeeded")
 	}
+	release()
 	if _, err := WaitTask(ctx, vm.Client(), first.Reference(), nil); err != nil {
 		t.Fatalf("first relocation: %v", err)
 	}
