@@ -2,6 +2,7 @@ package xvmsim
 
 import (
 	"context"
+	"slices"
 	"sync"
 )
 
@@ -28,7 +29,7 @@ type hold struct {
 // when the relocation stops there; a watcher of the task then sees pct (or 90 at
 // SwitchedOver) for as long as the hold lasts. A cancel is taken while held and acted
 // on once released, as at any step; Close aborts a held relocation. The hold is used
-// once; calling release again, or for a hold never reached, does nothing.
+// once; release drops a hold not reached yet, and does nothing when called again.
 func (v *VC) HoldRelocation(vm string, pct int32) (reached <-chan struct{}, release func()) {
 	h := &hold{pct: pct, reached: make(chan struct{}), release: make(chan struct{})}
 	v.mu.Lock()
@@ -37,7 +38,14 @@ func (v *VC) HoldRelocation(vm string, pct int32) (reached <-chan struct{}, rele
 	}
 	v.holds[vm] = append(v.holds[vm], h)
 	v.mu.Unlock()
-	return h.reached, func() { h.once.Do(func() { close(h.release) }) }
+	return h.reached, func() {
+		h.once.Do(func() {
+			v.mu.Lock()
+			v.holds[vm] = slices.DeleteFunc(v.holds[vm], func(c *hold) bool { return c == h })
+			v.mu.Unlock()
+			close(h.release)
+		})
+	}
 }
 
 // holdAt stops the relocation of vm while a hold is set for it at pct, until the hold
@@ -45,12 +53,9 @@ func (v *VC) HoldRelocation(vm string, pct int32) (reached <-chan struct{}, rele
 func (v *VC) holdAt(ctx context.Context, vm string, pct int32) {
 	v.mu.Lock()
 	var h *hold
-	for i, c := range v.holds[vm] {
-		if c.pct == pct {
-			h = c
-			v.holds[vm] = append(v.holds[vm][:i:i], v.holds[vm][i+1:]...)
-			break
-		}
+	if i := slices.IndexFunc(v.holds[vm], func(c *hold) bool { return c.pct == pct }); i >= 0 {
+		h = v.holds[vm][i]
+		v.holds[vm] = slices.Delete(v.holds[vm], i, i+1)
 	}
 	v.mu.Unlock()
 	if h == nil {
