@@ -68,6 +68,7 @@ func TestList(t *testing.T) {
 	}
 }
 
+// Not parallel: it counts vc-east's requests on the shared lab (shared_test.go).
 func TestListCache(t *testing.T) {
 	ctx := context.Background()
 	lab, m, _ := sharedLab(t)

@@ -21,7 +21,8 @@ import (
 
 // startLab starts two simulated vCenters that emulate cross vCenter vMotion,
 // and a Manager configured for both the way an operator would. Options are applied
-// after a task duration of 100ms.
+// after a task duration of 100ms. It is for a test that changes the lab; one that only
+// reads it uses sharedLab.
 func startLab(t *testing.T, opts ...xvmsim.Option) (*xvmsim.Lab, *Manager, *prometheus.Registry) {
 	t.Helper()
 	ctx := context.Background()
@@ -340,6 +341,7 @@ func TestThumbprintMismatch(t *testing.T) {
 func TestRelocateLocatorFault(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
+	// vc-east refuses the move before anything is created: the shared lab does.
 	lab, m, reg := sharedLab(t)
 	spec := MoveSpec{VMs: []string{"web-02"}, Source: "vc-east", Target: "vc-west", Cluster: "west-prod",
 		Datastore: "ds-gold", Folder: "migrated/web", Networks: []NetworkMap{{Target: "app-pg"}}}

@@ -101,6 +101,8 @@ func TestWhereRemembersTheVM(t *testing.T) {
 // Where reads a VM's placement in a handful of round trips, not one per object: the VM,
 // the names of what it sits in at once, the cluster with the next folder up, then one per
 // further folder level (web-01 is in apps/web), after finding the VM by its reference.
+//
+// Not parallel: it counts vc-east's requests on the shared lab (shared_test.go).
 func TestWhereReadsPlacementInFewRoundTrips(t *testing.T) {
 	ctx := context.Background()
 	lab, m, _ := sharedLab(t)
