@@ -20,6 +20,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/xvmbot/xvmbot/secret"
+	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
 
 // guardedVC is a stock simulator whose SSO can be told to refuse every login, as a
@@ -35,21 +36,28 @@ func startGuardedVC(t *testing.T, name string) *guardedVC {
 	t.Helper()
 	g := &guardedVC{}
 	m := simulator.VPX()
-	if err := m.Create(); err != nil {
+	var s *simulator.Server
+	err := xvmsim.StartSerially(m, func() error {
+		if err := m.Create(); err != nil {
+			return err
+		}
+		m.Map().Handler = func(_ *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+			if method.Name == "Login" {
+				g.logins.Add(1)
+				if g.refuse.Load() {
+					return nil, &types.InvalidLogin{}
+				}
+			}
+			return nil, nil
+		}
+		m.Service.TLS = new(tls.Config)
+		m.Service.Listen = &url.URL{User: url.UserPassword(testUser, testPassword)}
+		s = m.Service.NewServer()
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	m.Map().Handler = func(_ *simulator.Context, method *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-		if method.Name == "Login" {
-			g.logins.Add(1)
-			if g.refuse.Load() {
-				return nil, &types.InvalidLogin{}
-			}
-		}
-		return nil, nil
-	}
-	m.Service.TLS = new(tls.Config)
-	m.Service.Listen = &url.URL{User: url.UserPassword(testUser, testPassword)}
-	s := m.Service.NewServer()
 	t.Cleanup(func() { s.Close(); m.Remove() })
 	u := *s.URL
 	u.User = nil
@@ -112,6 +120,7 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 // and no password, shown in xvm_vcenter_up and xvm_vcenter_login_refused. Once the
 // vCenter accepts the credentials again, the pause starts over from 1m.
 func TestRefusedLoginBacksOff(t *testing.T) {
+	t.Parallel()
 	vc := startGuardedVC(t, "vc-a")
 	vc.refuse.Store(true)
 	var logs strings.Builder

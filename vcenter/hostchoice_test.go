@@ -89,6 +89,7 @@ func portgroupOff(t *testing.T, vc *xvmsim.VC, host, pg string) {
 // one of the others a worker may fall back to, and the plan is not blocked while another
 // host qualifies.
 func TestHostChoiceInCluster(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	lab, m, _ := startLab(t)
 	west := lab.VC(xvmsim.WestVC)

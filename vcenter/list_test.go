@@ -22,8 +22,9 @@ func labels(opts []Option) string {
 }
 
 func TestList(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	_, m, _ := startLab(t)
+	_, m, _ := sharedLab(t)
 	tests := []struct {
 		vc     string
 		kind   Kind
@@ -67,9 +68,10 @@ func TestList(t *testing.T) {
 	}
 }
 
+// Not parallel: it counts vc-east's requests on the shared lab (shared_test.go).
 func TestListCache(t *testing.T) {
 	ctx := context.Background()
-	lab, m, _ := startLab(t)
+	lab, m, _ := sharedLab(t)
 	east := lab.VC(xvmsim.EastVC)
 	if _, err := m.List(ctx, xvmsim.EastVC, KindVMs, "web", Scope{}); err != nil {
 		t.Fatal(err)
@@ -113,6 +115,7 @@ func TestListCache(t *testing.T) {
 // not without end: a listing past its TTL is dropped when another is stored, and once
 // the cache is full the oldest listing makes room for the newest.
 func TestListCacheBounded(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	lc := newListCache()
 	lc.max = 4

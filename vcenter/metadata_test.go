@@ -65,8 +65,9 @@ func labMetadata(t *testing.T, lab *xvmsim.Lab, vcName, vm string, tag Tag, name
 }
 
 func TestMetadataVAPIEnforcesCredentials(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	lab, _, _ := startLab(t)
+	lab, _, _ := sharedLab(t)
 	vc := lab.VC("vc-east")
 	c, err := vc.Client(ctx)
 	if err != nil {
@@ -84,6 +85,7 @@ func TestMetadataVAPIEnforcesCredentials(t *testing.T) {
 }
 
 func TestMetadataCopiedAcrossRelocation(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	lab, m, _ := startLab(t)
 	want := &Metadata{Tags: []Tag{{Category: "app", Name: "shop"}}, Attributes: map[string]string{"owner": "team-web"}}
@@ -137,8 +139,9 @@ func TestMetadataCopiedAcrossRelocation(t *testing.T) {
 }
 
 func TestMetadataEmpty(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	_, m, _ := startLab(t)
+	_, m, _ := sharedLab(t)
 	md, err := m.ReadMetadata(ctx, "vc-east", "web-01")
 	if err != nil {
 		t.Fatal(err)

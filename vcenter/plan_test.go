@@ -49,8 +49,9 @@ func hasFinding(p *Plan, sev Severity, parts ...string) bool {
 }
 
 func TestPlanResolvesNames(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	_, _, m := twoStockVCs(t)
+	_, _, m := sharedStockVCs(t)
 
 	p, err := m.Plan(ctx, MoveSpec{VMs: []string{"DC0_H0_VM0", "DC0_C0_RP0_VM0"}, Source: "vc-a", Target: "vc-b", Placement: move.Placement{Cluster: "DC0_C0", Datastore: "LocalDS_0", Folder: "migrated/web", Networks: []move.Network{{Target: "DC0_DVPG0"}}, DiskFormat: move.Thin}})
 	if err != nil {
@@ -90,6 +91,7 @@ func TestPlanResolvesNames(t *testing.T) {
 }
 
 func TestPlanBlockers(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, dst, m := twoStockVCs(t)
 	c, f := dst.client(t)
@@ -156,6 +158,7 @@ func TestPlanBlockers(t *testing.T) {
 // the target is listed before it; each folder is asked for in turn, so one of the two
 // cases has the requested folder's copy second whatever order vCenter lists them in.
 func TestPlanCollisionInFolderWhateverTheOrder(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, dst, m := twoStockVCs(t)
 	// The stock target already has DC0_H0_VM0 at the VM folder root; a second one goes
@@ -190,6 +193,7 @@ func TestPlanCollisionInFolderWhateverTheOrder(t *testing.T) {
 }
 
 func TestPlanVMStateFindings(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	src, _, m := twoStockVCs(t)
 	_, f := src.client(t)
@@ -225,7 +229,8 @@ func TestPlanVMStateFindings(t *testing.T) {
 }
 
 func TestPlanUnknownVCenter(t *testing.T) {
-	_, _, m := twoStockVCs(t)
+	t.Parallel()
+	_, _, m := sharedStockVCs(t)
 	_, err := m.Plan(context.Background(), MoveSpec{VMs: []string{"x"}, Source: "vc-a", Target: "vc-nowhere"})
 	if !errors.Is(err, ErrUnknownVCenter) || !strings.Contains(err.Error(), "vc-nowhere") {
 		t.Fatalf("err %v, want ErrUnknownVCenter naming vc-nowhere", err)
@@ -236,7 +241,8 @@ func TestPlanUnknownVCenter(t *testing.T) {
 }
 
 func TestLocate(t *testing.T) {
-	_, _, m := twoStockVCs(t)
+	t.Parallel()
+	_, _, m := sharedStockVCs(t)
 	for _, tt := range []struct {
 		vc, vm string
 		want   bool
@@ -250,7 +256,8 @@ func TestLocate(t *testing.T) {
 
 // Many worker slots plan at once over shared sessions.
 func TestPlanConcurrent(t *testing.T) {
-	_, _, m := twoStockVCs(t)
+	t.Parallel()
+	_, _, m := sharedStockVCs(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for i := 0; i < 16; i++ {

@@ -34,20 +34,27 @@ func findingWith(p *Plan, sev Severity, parts ...string) *Finding {
 	return nil
 }
 
-// Every pre-flight finding, each tripped by a VM or a place of xvmsim built
-// for it, moving to west-prod / ds-gold / app-pg unless the case says otherwise.
+// findingCase is a plan that must carry one finding of sev holding every one of words,
+// moving to west-prod / ds-gold / app-pg unless edit says otherwise.
+type findingCase struct {
+	name  string
+	vms   []string
+	edit  func(*MoveSpec)
+	sev   Severity
+	words []string
+}
+
+// findingBase is the move findingCase edits.
+var findingBase = MoveSpec{Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Folder: xvmsim.WestDBFolder, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}}
+
+// Every pre-flight finding that a VM or a place of xvmsim built for it trips; those of a
+// broken lab are in TestPreflightFindingsOfABrokenLab.
 func TestPreflightFindings(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	lab, m, _ := startLab(t)
-	base := MoveSpec{Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Folder: xvmsim.WestDBFolder, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}}
-	west, east := lab.VC(xvmsim.WestVC), lab.VC(xvmsim.EastVC)
-	type tcase struct {
-		name  string
-		vms   []string
-		edit  func(*MoveSpec)
-		sev   Severity
-		words []string
-	}
+	_, m, _ := sharedLab(t)
+	base := findingBase
+	type tcase = findingCase
 	tests := []tcase{
 		{"vm not found", []string{"trip-nope"}, nil, Blocker, []string{"VM trip-nope not found in vc-east", "trip-"}},
 		{"vm name not unique", []string{xvmsim.TripTwin}, nil, Blocker, []string{"2 VMs are named trip-twin in vc-east"}},
@@ -110,7 +117,32 @@ func TestPreflightFindings(t *testing.T) {
 		{"pattern matching nothing", []string{"nomatch-*"}, nil, Blocker, []string{"pattern nomatch-* matches no VM in vc-east"}},
 		{"malformed pattern", []string{"web-["}, nil, Blocker, []string{"web-[ is not a valid name pattern"}},
 	}
-	// Cases that break the lab first; each fault undoes itself when its case ends.
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { checkFinding(t, m, tt, nil) })
+	}
+	// The premise of "fit one by one but not together": alone, each fits on ds-gold.
+	t.Run("each of those vms alone", func(t *testing.T) {
+		for _, vm := range []string{xvmsim.TripSwap, xvmsim.TripBigDisk} {
+			spec := base
+			spec.VMs = []string{vm}
+			p, err := m.Plan(ctx, spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f := findingWith(p, Blocker, "on ds-gold"); f != nil {
+				t.Errorf("%s alone: %s", vm, f.Message)
+			}
+		}
+	})
+}
+
+// The pre-flight findings of a lab broken first, on a lab of its own; each fault undoes
+// itself when its case ends.
+func TestPreflightFindingsOfABrokenLab(t *testing.T) {
+	t.Parallel()
+	lab, m, _ := startLab(t)
+	west, east := lab.VC(xvmsim.WestVC), lab.VC(xvmsim.EastVC)
+	type tcase = findingCase
 	type faultCase struct {
 		tcase
 		fault func(*testing.T)
@@ -131,61 +163,50 @@ func TestPreflightFindings(t *testing.T) {
 			[]string{"web-01 runs on esx-e1.lab, which runs ESXi 6.0.0; cross vCenter vMotion needs ESXi 6.5 or later on the source host too"}},
 			func(t *testing.T) { hostVersionFor(t, east, xvmsim.EastHost1, "6.0.0") }},
 	}
-	var cases []faultCase
-	for _, tt := range tests {
-		cases = append(cases, faultCase{tcase: tt})
+	for _, tt := range faulted {
+		t.Run(tt.name, func(t *testing.T) { checkFinding(t, m, tt.tcase, tt.fault) })
 	}
-	for _, tt := range append(cases, faulted...) {
-		t.Run(tt.name, func(t *testing.T) {
-			spec := base
-			spec.VMs = tt.vms
-			if tt.edit != nil {
-				tt.edit(&spec)
-			}
-			if tt.fault != nil {
-				tt.fault(t)
-			}
-			p, err := m.Plan(ctx, spec)
-			if err != nil {
-				t.Fatalf("Plan: %v", err)
-			}
-			f := findingWith(p, tt.sev, tt.words...)
-			if f == nil {
-				t.Fatalf("no %s finding saying %q; findings: %+v", tt.sev, tt.words, p.Findings)
-			}
-			if n := countWith(p, tt.sev, tt.words...); n != 1 {
-				t.Errorf("%d %s findings saying %q, want one", n, tt.sev, tt.words)
-			}
-			if f.Severity == Blocker && len(tt.vms) > 1 && strings.Contains(f.Message, fmt.Sprintf("%d VMs", len(tt.vms))) && f.VM != "" {
-				t.Errorf("a blocker about all %d VMs is filed under %s alone", len(tt.vms), f.VM)
-			}
-			// A blocker or a warning must say what to do about it.
-			if tt.sev != OK && f.Hint == "" {
-				t.Errorf("%s %q gives no hint", tt.sev, f.Message)
-			}
-			if tt.sev == Blocker {
-				if !p.Blocked() {
-					t.Error("a blocker, yet Blocked() is false")
-				}
-			} else if p.Blocked() {
-				t.Errorf("blocked by %v; want only the %s", findingsOf(p, Blocker), tt.sev)
-			}
-		})
+}
+
+// checkFinding breaks the lab with fault (if not nil) and plans tt: the plan must carry
+// its finding once, with a hint unless it is OK, and be blocked exactly when it is a
+// blocker.
+func checkFinding(t *testing.T, m *Manager, tt findingCase, fault func(*testing.T)) {
+	t.Helper()
+	ctx := context.Background()
+	spec := findingBase
+	spec.VMs = tt.vms
+	if tt.edit != nil {
+		tt.edit(&spec)
 	}
-	// The premise of "fit one by one but not together": alone, each fits on ds-gold.
-	t.Run("each of those vms alone", func(t *testing.T) {
-		for _, vm := range []string{xvmsim.TripSwap, xvmsim.TripBigDisk} {
-			spec := base
-			spec.VMs = []string{vm}
-			p, err := m.Plan(ctx, spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if f := findingWith(p, Blocker, "on ds-gold"); f != nil {
-				t.Errorf("%s alone: %s", vm, f.Message)
-			}
+	if fault != nil {
+		fault(t)
+	}
+	p, err := m.Plan(ctx, spec)
+	if err != nil {
+		t.Fatalf("Plan: %v", err)
+	}
+	f := findingWith(p, tt.sev, tt.words...)
+	if f == nil {
+		t.Fatalf("no %s finding saying %q; findings: %+v", tt.sev, tt.words, p.Findings)
+	}
+	if n := countWith(p, tt.sev, tt.words...); n != 1 {
+		t.Errorf("%d %s findings saying %q, want one", n, tt.sev, tt.words)
+	}
+	if f.Severity == Blocker && len(tt.vms) > 1 && strings.Contains(f.Message, fmt.Sprintf("%d VMs", len(tt.vms))) && f.VM != "" {
+		t.Errorf("a blocker about all %d VMs is filed under %s alone", len(tt.vms), f.VM)
+	}
+	// A blocker or a warning must say what to do about it.
+	if tt.sev != OK && f.Hint == "" {
+		t.Errorf("%s %q gives no hint", tt.sev, f.Message)
+	}
+	if tt.sev == Blocker {
+		if !p.Blocked() {
+			t.Error("a blocker, yet Blocked() is false")
 		}
-	})
+	} else if p.Blocked() {
+		t.Errorf("blocked by %v; want only the %s", findingsOf(p, Blocker), tt.sev)
+	}
 }
 
 // countWith counts the findings of that severity whose message holds every part.
@@ -249,6 +270,7 @@ func datastoreGone(t *testing.T, vc *xvmsim.VC, name string) {
 // is never the plan's host nor one of the others the worker may fall back to; when no
 // host of the cluster is left, the blocker names each one's reason and what to do.
 func TestPreflightSkipsUnfitHosts(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	lab, m, _ := startLab(t)
 	west := lab.VC(xvmsim.WestVC)
@@ -303,7 +325,8 @@ func TestPreflightSkipsUnfitHosts(t *testing.T) {
 }
 
 func TestPreflightClean(t *testing.T) {
-	_, m, _ := startLab(t)
+	t.Parallel()
+	_, m, _ := sharedLab(t)
 	p, err := m.Plan(context.Background(), MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Folder: xvmsim.WestWebFolder, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -321,6 +344,7 @@ func TestPreflightClean(t *testing.T) {
 }
 
 func TestPreflightOldVCenter(t *testing.T) {
+	t.Parallel()
 	lab, err := xvmsim.Start(context.Background(), xvmsim.WithVersion(xvmsim.WestVC, "6.0.0"))
 	if err != nil {
 		t.Fatal(err)
@@ -337,7 +361,8 @@ func TestPreflightOldVCenter(t *testing.T) {
 }
 
 func TestPlanPatterns(t *testing.T) {
-	_, m, _ := startLab(t)
+	t.Parallel()
+	_, m, _ := sharedLab(t)
 	p, err := m.Plan(context.Background(), MoveSpec{VMs: []string{"web-0[23]", "db-01", "web-*"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}, {Source: xvmsim.StandardPortgroup, Target: xvmsim.StandardPortgroup}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -366,6 +391,7 @@ func TestPlanPatterns(t *testing.T) {
 
 // Hundreds of VMs in one plan: resolved in a few round trips, whatever the count.
 func TestPlan200VMs(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	lab, err := xvmsim.Start(ctx, xvmsim.WithExtraVMs(200))
 	if err != nil {
@@ -407,6 +433,7 @@ func TestPlan200VMs(t *testing.T) {
 // one moves cold, but what is set to connect at power-on will not find its device on the
 // target host, which the review must say before the move rather than the first start after.
 func TestDeviceFindings(t *testing.T) {
+	t.Parallel()
 	const (
 		on        = types.VirtualMachinePowerStatePoweredOn
 		off       = types.VirtualMachinePowerStatePoweredOff
@@ -493,6 +520,7 @@ func TestDeviceFindings(t *testing.T) {
 
 // What a VM's memory takes on the target datastore besides its disks, by power state.
 func TestMemoryFiles(t *testing.T) {
+	t.Parallel()
 	const gib = int64(1) << 30
 	vm := func(power types.VirtualMachinePowerState, memoryMB int32, reservedMB *int64, locked bool) *mo.VirtualMachine {
 		v := &mo.VirtualMachine{Config: &types.VirtualMachineConfigInfo{Hardware: types.VirtualHardware{MemoryMB: memoryMB},
@@ -531,6 +559,7 @@ func TestMemoryFiles(t *testing.T) {
 // refuses the VMs (a CPU the VM's features are missing on, no EVC) is left out, with a
 // warning that says why; the planned host still takes the moves.
 func TestOtherHostThatRefusesTheVMIsLeftOut(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	lab, m, _ := startLab(t)
 	spec := MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}}

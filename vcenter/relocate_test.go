@@ -22,7 +22,8 @@ import (
 
 // startLab starts two simulated vCenters that emulate cross vCenter vMotion,
 // and a Manager configured for both the way an operator would. Options are applied
-// after a task duration of 100ms.
+// after a task duration of 100ms. It is for a test that changes the lab; one that only
+// reads it uses sharedLab.
 func startLab(t *testing.T, opts ...xvmsim.Option) (*xvmsim.Lab, *Manager, *prometheus.Registry) {
 	t.Helper()
 	ctx := context.Background()
@@ -84,10 +85,9 @@ type diskWant struct {
 }
 
 func TestRelocate(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	// Each percentage stays 250ms, so that the progress callback sees one between 0
-	// and 100 however late a loaded machine runs the emulation's own work.
-	lab, m, reg := startLab(t, xvmsim.WithMinStep(250*time.Millisecond))
+	lab, m, reg := startLab(t)
 
 	tests := []struct {
 		name      string
@@ -144,8 +144,17 @@ func TestRelocate(t *testing.T) {
 				t.Fatalf("plan host=%q datastore=%q folder=%q", p.Host, p.Datastore, p.Folder)
 			}
 
+			// The move stays at 50% until the progress callback has seen a percentage
+			// between 0 and 100, however late a loaded machine runs the emulation.
+			_, release := src.HoldRelocation(vmName, 50)
+			defer release()
 			var rec progressRecorder
-			res, err := m.Relocate(ctx, p, vmName, rec.record)
+			res, err := m.Relocate(ctx, p, vmName, func(pct int) {
+				rec.record(pct)
+				if pct > 0 && pct < 100 {
+					release()
+				}
+			})
 			if err != nil {
 				noSecrets(t, lab, err)
 				t.Fatalf("Relocate: %v", err)
@@ -234,6 +243,7 @@ func TestRelocate(t *testing.T) {
 // A plan that went through a job queue has lost its references: Relocate
 // resolves it again, and several worker slots may do that at once.
 func TestRelocateSerialisedPlansConcurrently(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	lab, m, _ := startLab(t)
 	spec := MoveSpec{VMs: []string{"web-01", "web-02", "web-03"}, Source: "vc-east", Target: "vc-west", Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Folder: "migrated/web", Networks: []move.Network{{Target: "app-pg"}}}}
@@ -277,17 +287,14 @@ func TestRelocateSerialisedPlansConcurrently(t *testing.T) {
 }
 
 func TestThumbprintMismatch(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lab.Close()
+	lab, _, _ := sharedLab(t)
 	west := labConfig(lab, "vc-west")
 	west.Thumbprint = lab.VC("vc-east").Thumbprint // a certificate that is not west's
 	m, reg := newTestManager(t, labConfig(lab, "vc-east"), west)
 
-	_, err = m.Info(ctx, "vc-west")
+	_, err := m.Info(ctx, "vc-west")
 	var te *ThumbprintError
 	if !errors.As(err, &te) {
 		t.Fatalf("Info: %v, want *ThumbprintError", err)
@@ -324,8 +331,10 @@ func TestThumbprintMismatch(t *testing.T) {
 // ServiceLocator. If the target's password was changed after xvmbot's
 // session was made, the source reports InvalidLogin: a permanent fault.
 func TestRelocateLocatorFault(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	lab, m, reg := startLab(t)
+	// vc-east refuses the move before anything is created: the shared lab does.
+	lab, m, reg := sharedLab(t)
 	spec := MoveSpec{VMs: []string{"web-02"}, Source: "vc-east", Target: "vc-west", Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Folder: "migrated/web", Networks: []move.Network{{Target: "app-pg"}}}}
 	p, err := m.Plan(ctx, spec)
 	if err != nil || p.Blocked() {
@@ -358,6 +367,7 @@ func TestRelocateLocatorFault(t *testing.T) {
 }
 
 func TestLoginFaults(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	lab, err := xvmsim.Start(ctx)
 	if err != nil {
@@ -427,6 +437,7 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labelValue
 // A worker that crashed after Start hands the task reference to its
 // successor, which re-attaches with Watch instead of moving the VM twice.
 func TestStartThenWatch(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	lab, _, _ := startLab(t)
 	var logs strings.Builder
@@ -447,6 +458,9 @@ func TestStartThenWatch(t *testing.T) {
 	if err != nil || p.Blocked() {
 		t.Fatalf("plan: %v %v", err, p.Findings)
 	}
+	// The move stays at 10% until the second start has been tried.
+	_, release := lab.VC("vc-east").HoldRelocation("web-03", 10)
+	defer release()
 	taskRef, err := m.Start(ctx, p, "web-03")
 	if err != nil || !strings.HasPrefix(taskRef, "task-") {
 		t.Fatalf("Start: %q, %v", taskRef, err)
@@ -458,6 +472,7 @@ func TestStartThenWatch(t *testing.T) {
 	if !errors.As(err, &f) || f.Kind != "TaskInProgress" || !IsRetryable(err) {
 		t.Errorf("second Start: %v, want a retryable TaskInProgress", err)
 	}
+	release()
 
 	// The successor: a new Manager, as after a restart.
 	m2, _ := newTestManager(t, labConfig(lab, "vc-east"), labConfig(lab, "vc-west"))
@@ -488,8 +503,9 @@ func TestStartThenWatch(t *testing.T) {
 
 // An expired vCenter session is replaced without the caller noticing.
 func TestSessionRelogin(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	_, m, _ := startLab(t)
+	_, m, _ := sharedLab(t)
 	if _, err := m.Info(ctx, "vc-east"); err != nil {
 		t.Fatal(err)
 	}
@@ -514,6 +530,7 @@ func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
 // A plan onto a cluster names the other hosts that qualify, and OnHost moves the VM to
 // the one chosen, without resolving anything again; a host outside that list is refused.
 func TestPlanOnOtherHost(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	lab, m, _ := startLab(t)
 	spec := MoveSpec{VMs: []string{"web-02"}, Source: "vc-east", Target: "vc-west", Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Folder: "migrated/web", Networks: []move.Network{{Target: "app-pg"}}, DiskFormat: move.Thin}}
@@ -571,8 +588,9 @@ func TestPlanOnOtherHost(t *testing.T) {
 // A plan is handed out again for exactly its spec while it is young enough, and never
 // for another spec or past the age asked for.
 func TestRecentPlan(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	_, m, _ := startLab(t)
+	_, m, _ := sharedLab(t)
 	spec := MoveSpec{VMs: []string{"web-02"}, Target: "vc-west", Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Networks: []move.Network{{Target: "app-pg"}}}}
 	p, err := m.Plan(ctx, spec)
 	if err != nil {
@@ -602,6 +620,7 @@ func TestRecentPlan(t *testing.T) {
 // listing of every VM of the target), and so is found even when another VM of the same
 // name lives elsewhere in the target, which pre-flight only warns about.
 func TestWhereFindsTheMovedVMInItsFolder(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, m, _ := startLab(t)
 	spec := MoveSpec{VMs: []string{xvmsim.DupVM}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestSilver, Folder: xvmsim.WestDBFolder, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}}

@@ -13,6 +13,7 @@ import (
 // the move is home, and both directions work as they do from home, for the placement
 // asked for and with the VM gone from where it was.
 func TestMoveBetweenTwoRemoteVCenters(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	lab, err := xvmsim.Start(ctx)
 	if err != nil {

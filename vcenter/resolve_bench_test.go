@@ -85,22 +85,19 @@ func BenchmarkResolve1000Of10000(b *testing.B) {
 	})
 }
 
-// TestResolveBenchmarkRuns runs both sides of BenchmarkResolve1000Of10000 on a small
-// inventory, so that a change to the resolver cannot leave the benchmark broken unseen
-// (it takes minutes, and CI does not run benchmarks).
+// TestResolveBenchmarkRuns runs both sides of BenchmarkResolve1000Of10000 on the shared
+// lab's small inventory, so that a change to the resolver cannot leave the benchmark
+// broken unseen (it takes minutes, and CI does not run benchmarks).
 func TestResolveBenchmarkRuns(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
-	lab, err := xvmsim.Start(ctx, xvmsim.WithExtraVMs(20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(lab.Close)
+	lab, _, _ := sharedLab(t)
 	m, err := NewManager([]Config{labConfig(lab, xvmsim.EastVC), labConfig(lab, xvmsim.WestVC)}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close(context.Background()) })
-	names := []string{"bulk-0002", "bulk-0011", "bulk-0020"}
+	names := []string{"web-01", "db-01", "web-03"}
 	if err := resolveTogether(ctx, m, names); err != nil {
 		t.Fatalf("collector side: %v", err)
 	}

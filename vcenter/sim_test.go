@@ -17,6 +17,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/xvmbot/xvmbot/secret"
+	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
 
 // stockVC is one of govmomi's stock VPX simulators, good for resolution and
@@ -35,21 +36,44 @@ const (
 
 func startStockVC(t *testing.T, name, instanceUUID string) *stockVC {
 	t.Helper()
-	m := simulator.VPX()
-	m.ServiceContent.About.InstanceUuid = instanceUUID
-	if err := m.Create(); err != nil {
+	vc, err := newStockVC(name, instanceUUID)
+	if err != nil {
 		t.Fatal(err)
 	}
-	m.Service.TLS = new(tls.Config)
-	m.Service.Listen = &url.URL{User: url.UserPassword(testUser, testPassword)}
-	s := m.Service.NewServer()
-	t.Cleanup(func() { s.Close(); m.Remove() })
-	u := *s.URL
+	t.Cleanup(vc.close)
+	return vc
+}
+
+// newStockVC starts a stock simulator, taking its turn with every other simulator the
+// tests start (xvmsim.StartSerially); close stops it.
+func newStockVC(name, instanceUUID string) (*stockVC, error) {
+	m := simulator.VPX()
+	m.ServiceContent.About.InstanceUuid = instanceUUID
+	vc := &stockVC{model: m}
+	err := xvmsim.StartSerially(m, func() error {
+		if err := m.Create(); err != nil {
+			return err
+		}
+		m.Service.TLS = new(tls.Config)
+		m.Service.Listen = &url.URL{User: url.UserPassword(testUser, testPassword)}
+		vc.server = m.Service.NewServer()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	u := *vc.server.URL
 	u.User = nil
-	return &stockVC{model: m, server: s, cfg: Config{
+	vc.cfg = Config{
 		Name: name, URL: u.String(), Username: testUser, Password: secret.Secret(testPassword),
-		Thumbprint: soap.ThumbprintSHA1(s.Certificate()),
-	}}
+		Thumbprint: soap.ThumbprintSHA1(vc.server.Certificate()),
+	}
+	return vc, nil
+}
+
+func (vc *stockVC) close() {
+	vc.server.Close()
+	vc.model.Remove()
 }
 
 func testLogger(t *testing.T) *slog.Logger {

@@ -18,6 +18,7 @@ import (
 // goes to the cluster's datastore with the most free space that the target hosts see,
 // the review says which and why, and the VM lands there.
 func TestDatastoreClusterPicksItsFreestDatastore(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	lab, m, _ := startLab(t)
 	c, err := lab.VC(xvmsim.WestVC).Client(ctx)

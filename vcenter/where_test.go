@@ -11,7 +11,8 @@ import (
 )
 
 func TestWhere(t *testing.T) {
-	_, m, _ := startLab(t)
+	t.Parallel()
+	_, m, _ := sharedLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	tests := []struct {
@@ -50,6 +51,7 @@ func TestWhere(t *testing.T) {
 // A VM found once is looked up again by its reference, not by listing every VM; a
 // reference that now names nothing (the VM moved away) is looked up afresh.
 func TestWhereRemembersTheVM(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	lab, m, _ := startLab(t)
 	east := lab.VC("vc-east")
@@ -100,9 +102,11 @@ func TestWhereRemembersTheVM(t *testing.T) {
 // Where reads a VM's placement in a handful of round trips, not one per object: the VM,
 // the names of what it sits in at once, the cluster with the next folder up, then one per
 // further folder level (web-01 is in apps/web), after finding the VM by its reference.
+//
+// Not parallel: it counts vc-east's requests on the shared lab (shared_test.go).
 func TestWhereReadsPlacementInFewRoundTrips(t *testing.T) {
 	ctx := context.Background()
-	lab, m, _ := startLab(t)
+	lab, m, _ := sharedLab(t)
 	east := lab.VC("vc-east")
 	if _, err := m.Where(ctx, "vc-east", "web-01"); err != nil {
 		t.Fatal(err)

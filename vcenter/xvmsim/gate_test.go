@@ -14,12 +14,15 @@ import (
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // TestMovesAndReadersDoNotRace moves a wave of VMs both ways while other clients keep
 // reading every VM of both vCenters, as the bot's inventory lists and the workers'
 // pre-flight do. Without the gate, vcsim's CreateVM and Destroy tasks write the objects
 // these reads walk, and `go test -race` fails here.
+//
+// It runs alone (no t.Parallel): its readers keep every core busy on purpose.
 func TestMovesAndReadersDoNotRace(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -29,6 +32,15 @@ func TestMovesAndReadersDoNotRace(t *testing.T) {
 	}
 	defer lab.Close()
 	east, west := open(t, ctx, lab.VC("vc-east")), open(t, ctx, lab.VC("vc-west"))
+	// The specs are built before the readers start, one by one (a find.Finder is not safe
+	// for concurrent use), all to the same place, looked up once.
+	place := xvmPlace(t, ctx, west, WestWebFolder, WestCluster+"/Resources/"+WestPool, WestHost1, WestGold, WestAppPortgroup)
+	vms := make([]*object.VirtualMachine, 12)
+	specs := make([]types.VirtualMachineRelocateSpec, 12)
+	for i := range vms {
+		vms[i] = east.vm(t, ctx, fmt.Sprintf("bulk-%04d", i+1))
+		specs[i] = place.spec(t, ctx, vms[i], thin)
+	}
 
 	stop := make(chan struct{})
 	var readers sync.WaitGroup
@@ -66,14 +78,10 @@ func TestMovesAndReadersDoNotRace(t *testing.T) {
 	}
 
 	var moves sync.WaitGroup
-	for i := 1; i <= 12; i++ {
-		name := fmt.Sprintf("bulk-%04d", i)
-		// The specs are built one by one: a find.Finder is not safe for concurrent use.
-		vm := east.vm(t, ctx, name)
-		spec := xvmSpec(t, ctx, east, vm, west, WestWebFolder, WestCluster+"/Resources/"+WestPool, WestHost1, WestGold, thin, WestAppPortgroup)
+	for i, vm := range vms {
 		moves.Go(func() {
-			if _, err := relocate(ctx, vm, spec, nil); err != nil {
-				t.Errorf("move %s: %v", name, err)
+			if _, err := relocate(ctx, vm, specs[i], nil); err != nil {
+				t.Errorf("move bulk-%04d: %v", i+1, err)
 			}
 		})
 	}
@@ -101,14 +109,10 @@ func TestMovesAndReadersDoNotRace(t *testing.T) {
 // section runs is not served until the section ends, while the section's own backstage
 // client is served.
 func TestExclusiveKeepsRequestsOut(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	lab, err := Start(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lab.Close()
-	vc := lab.VC("vc-west")
+	vc := sharedLab(t).VC("vc-west")
 	reader, err := vc.Client(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -150,6 +154,7 @@ func TestExclusiveKeepsRequestsOut(t *testing.T) {
 // gone, although vcsim's Destroy task ends before its file deletion does (TestMain makes
 // that deletion last 100ms).
 func TestDestroyWaitsForItsFiles(t *testing.T) {
+	t.Parallel()
 	l := startLab(t)
 	ctx := testCtx(t)
 	east := open(t, ctx, l.VC(EastVC))

@@ -82,6 +82,7 @@ type VC struct {
 	relocating map[types.ManagedObjectReference]bool
 	// moves are the running relocation tasks, by task MoRef value, for CancelTask.
 	moves map[string]*moveState
+	holds map[string][]*hold // by VM name, see HoldRelocation
 }
 
 // ErrNotFound is returned by FindVM when no VM has the given name.
@@ -92,8 +93,51 @@ var ErrNotFound = errors.New("not found")
 // let a caller mix up references between vCenters and still "succeed".
 const refOffset = 100_000
 
+// starting serialises the start of simulators in the process (see StartSerially).
+var starting sync.Mutex
+
+// StartSerially runs start, which creates the govmomi simulator model m (m.Create) and
+// starts its server, while no other simulator starts through this package, then gives
+// m's resource pools summaries of their own. vcsim writes package-level state while a
+// model is built: all its resource pools share one summary, which each
+// CreateResourcePool renames, racing with any read of a pool's summary in any other
+// simulator of the process (docs/vsphere-facts.md V3). Labs take their turn in Start, so
+// tests may start labs in parallel; a test that starts stock simulators next to them
+// does it through StartSerially. Once started, simulators are independent of each other.
+func StartSerially(m *simulator.Model, start func() error) error {
+	starting.Lock()
+	defer starting.Unlock()
+	if err := start(); err != nil {
+		return err
+	}
+	ownPoolSummaries(m.Map())
+	return nil
+}
+
+// ownPoolSummaries gives every resource pool of reg a copy of the summary it shares
+// with vcsim's template, named after the pool. It runs while the simulator starts,
+// before anything but its own set-up reads it.
+func ownPoolSummaries(reg *simulator.Registry) {
+	for _, e := range reg.All("ResourcePool") {
+		p, ok := e.(*simulator.ResourcePool)
+		if !ok || p.Summary == nil {
+			continue
+		}
+		own := *p.Summary.GetResourcePoolSummary()
+		own.Name = p.Name
+		p.Summary = &own
+	}
+}
+
 // Start starts the default two vCenters, "vc-east" (home) and "vc-west".
+// It may be called from parallel tests (see StartSerially).
 func Start(ctx context.Context, opts ...Option) (*Lab, error) {
+	starting.Lock()
+	defer starting.Unlock()
+	return start(ctx, opts...)
+}
+
+func start(ctx context.Context, opts ...Option) (*Lab, error) {
 	opt := defaultOptions()
 	for _, o := range opts {
 		o(&opt)
@@ -254,6 +298,7 @@ func (l *Lab) startVC(ctx context.Context, name string, inv inventory, offset in
 	if err := inv.build(ctx, c, inproc, vc.dsDir); err != nil {
 		return nil, err
 	}
+	ownPoolSummaries(reg)
 	return vc, nil
 }
 

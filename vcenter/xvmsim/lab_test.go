@@ -3,6 +3,7 @@ package xvmsim
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,7 +13,8 @@ import (
 
 func startLab(t *testing.T, opts ...Option) *Lab {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Parallel tests take turns starting their labs: the time allowed covers the wait.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	l, err := Start(ctx, append([]Option{WithTaskDuration(150 * time.Millisecond)}, opts...)...)
 	if err != nil {
@@ -22,15 +24,41 @@ func startLab(t *testing.T, opts ...Option) *Lab {
 	return l
 }
 
+// shared is the lab of the tests that only read it (and log in to it), started on first
+// use and closed by TestMain; those tests run in parallel. A test that changes a lab
+// starts its own.
+var shared struct {
+	once sync.Once
+	lab  *Lab
+	err  error
+}
+
+// sharedLab returns the shared lab, which has three extra VMs.
+func sharedLab(t *testing.T) *Lab {
+	t.Helper()
+	shared.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		shared.lab, shared.err = Start(ctx, WithTaskDuration(150*time.Millisecond), WithExtraVMs(3))
+	})
+	if shared.err != nil {
+		t.Fatalf("start the shared lab: %v", shared.err)
+	}
+	return shared.lab
+}
+
+// testCtx bounds what a test waits for. The tests run in parallel on a machine that may
+// be busy: the bound only keeps a broken test from hanging, it measures nothing.
 func testCtx(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 func TestTwoDistinctVCenters(t *testing.T) {
-	l := startLab(t)
+	t.Parallel()
+	l := sharedLab(t)
 	ctx := testCtx(t)
 	east, west := l.VC(EastVC), l.VC(WestVC)
 	if east == nil || west == nil || l.VC("vc-nowhere") != nil {
@@ -112,7 +140,8 @@ func TestTwoDistinctVCenters(t *testing.T) {
 }
 
 func TestDefaultInventory(t *testing.T) {
-	l := startLab(t, WithExtraVMs(3))
+	t.Parallel()
+	l := sharedLab(t)
 	ctx := testCtx(t)
 	for _, tc := range []struct {
 		vc, vm string
@@ -154,6 +183,7 @@ func TestDefaultInventory(t *testing.T) {
 }
 
 func TestSetDown(t *testing.T) {
+	t.Parallel()
 	l := startLab(t)
 	ctx := testCtx(t)
 	west := l.VC(WestVC)

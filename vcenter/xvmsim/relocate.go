@@ -87,6 +87,7 @@ func (v *VC) relocate(ctx context.Context, began time.Time, progress func(int32)
 		return none, lf
 	}
 	report(progressSteps[0])
+	v.holdAt(ctx, vm.Name, progressSteps[0])
 
 	var newRef types.ManagedObjectReference
 	err = tgt.vc.exclusive(ctx, func(c *govmomi.Client) error {
@@ -123,6 +124,7 @@ func (v *VC) relocate(ctx context.Context, began time.Time, progress func(int32)
 			}
 		}
 		report(p)
+		v.holdAt(ctx, vm.Name, p)
 	}
 
 	if vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn {
@@ -145,6 +147,7 @@ func (v *VC) relocate(ctx context.Context, began time.Time, progress func(int32)
 		return rollback(asFault(err, "remove %s from source", vm.Name))
 	}
 	v.countRelocation(vm.Name)
+	v.holdAt(ctx, vm.Name, SwitchedOver)
 	reported = time.Now() // the switch-over is a step too: it lasts at least the minimum step
 	select {
 	case <-ctx.Done():

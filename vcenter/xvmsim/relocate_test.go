@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
-	"sync"
+	"slices"
 	"testing"
 	"time"
 
@@ -16,7 +16,6 @@ import (
 	"github.com/vmware/govmomi/task"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25/mo"
-	"github.com/vmware/govmomi/vim25/progress"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -102,17 +101,43 @@ func locator(vc *VC) *types.ServiceLocator {
 	}
 }
 
-// xvmSpec builds what a caller would send to move vm to vc-west: every disk
-// on ds, every NIC edited onto the given target networks in order.
+// xvmSpec builds what a caller would send to move vm to vc-west: every disk on ds, every
+// NIC edited onto the given target networks in order.
 func xvmSpec(t *testing.T, ctx context.Context, src *side, vm *object.VirtualMachine, dst *side, folder, pool, host, ds string, fmtDisk func(*types.VirtualDiskFlatVer2BackingInfo), networks ...string) types.VirtualMachineRelocateSpec {
 	t.Helper()
-	spec := types.VirtualMachineRelocateSpec{
-		Service:   locator(dst.vc),
-		Folder:    dst.ref(t, ctx, "folder", folder),
-		Pool:      dst.ref(t, ctx, "pool", pool),
-		Host:      dst.ref(t, ctx, "host", host),
-		Datastore: dst.ref(t, ctx, "datastore", ds),
+	return xvmPlace(t, ctx, dst, folder, pool, host, ds, networks...).spec(t, ctx, vm, fmtDisk)
+}
+
+// xvmTarget is where xvmSpec sends VMs, looked up once: each finder lookup walks the
+// inventory, which a test moving many VMs to one place need not repeat.
+type xvmTarget struct {
+	service                       types.ServiceLocator
+	folder, pool, host, datastore types.ManagedObjectReference
+	backings                      []types.BaseVirtualDeviceBackingInfo
+}
+
+func xvmPlace(t *testing.T, ctx context.Context, dst *side, folder, pool, host, ds string, networks ...string) *xvmTarget {
+	t.Helper()
+	x := &xvmTarget{
+		service:   *locator(dst.vc),
+		folder:    *dst.ref(t, ctx, "folder", folder),
+		pool:      *dst.ref(t, ctx, "pool", pool),
+		host:      *dst.ref(t, ctx, "host", host),
+		datastore: *dst.ref(t, ctx, "datastore", ds),
 	}
+	for _, n := range networks {
+		x.backings = append(x.backings, dst.backing(t, ctx, n))
+	}
+	return x
+}
+
+// spec is what a caller would send to move vm to x: every disk on its datastore in the
+// format fmtDisk sets, every NIC edited onto its networks in order. Each spec has its own
+// copies of x's references, so that a test may change one.
+func (x *xvmTarget) spec(t *testing.T, ctx context.Context, vm *object.VirtualMachine, fmtDisk func(*types.VirtualDiskFlatVer2BackingInfo)) types.VirtualMachineRelocateSpec {
+	t.Helper()
+	service, folder, pool, host, ds := x.service, x.folder, x.pool, x.host, x.datastore
+	spec := types.VirtualMachineRelocateSpec{Service: &service, Folder: &folder, Pool: &pool, Host: &host, Datastore: &ds}
 	devices, err := vm.Device(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -121,14 +146,14 @@ func xvmSpec(t *testing.T, ctx context.Context, src *side, vm *object.VirtualMac
 		b := &types.VirtualDiskFlatVer2BackingInfo{DiskMode: string(types.VirtualDiskModePersistent)}
 		fmtDisk(b)
 		spec.Disk = append(spec.Disk, types.VirtualMachineRelocateSpecDiskLocator{
-			DiskId: d.GetVirtualDevice().Key, Datastore: *spec.Datastore, DiskBackingInfo: b,
+			DiskId: d.GetVirtualDevice().Key, Datastore: ds, DiskBackingInfo: b,
 		})
 	}
 	for i, d := range devices.SelectByType((*types.VirtualEthernetCard)(nil)) {
-		if i >= len(networks) {
+		if i >= len(x.backings) {
 			break
 		}
-		d.GetVirtualDevice().Backing = dst.backing(t, ctx, networks[i])
+		d.GetVirtualDevice().Backing = x.backings[i]
 		spec.DeviceChange = append(spec.DeviceChange, &types.VirtualDeviceConfigSpec{
 			Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: d,
 		})
@@ -142,57 +167,20 @@ func eager(b *types.VirtualDiskFlatVer2BackingInfo) {
 	b.EagerlyScrub = types.NewBool(true)
 }
 
-// percentSink records the progress a watcher of the task sees.
-type percentSink struct {
-	ch   chan progress.Report
-	done chan struct{}
-	mu   sync.Mutex
-	seen []float32
-}
-
-func newPercentSink() *percentSink {
-	s := &percentSink{ch: make(chan progress.Report), done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		for r := range s.ch {
-			s.mu.Lock()
-			s.seen = append(s.seen, r.Percentage())
-			s.mu.Unlock()
-		}
-	}()
-	return s
-}
-
-func (s *percentSink) Sink() chan<- progress.Report { return s.ch }
-
-func (s *percentSink) percentages() []float32 {
-	<-s.done
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]float32(nil), s.seen...)
-}
-
-// pctReport is a progress.Report of a percentage.
-type pctReport int32
-
-func (r pctReport) Percentage() float32 { return float32(r) }
-func (r pctReport) Detail() string      { return "" }
-func (r pctReport) Error() error        { return nil }
-
-func relocate(ctx context.Context, vm *object.VirtualMachine, spec types.VirtualMachineRelocateSpec, sink progress.Sinker) (*types.TaskInfo, error) {
+// relocate moves vm as spec says and waits for the task, calling progress (may be nil)
+// on every new percentage.
+func relocate(ctx context.Context, vm *object.VirtualMachine, spec types.VirtualMachineRelocateSpec, progress func(int32)) (*types.TaskInfo, error) {
 	t, err := vm.Relocate(ctx, spec, types.VirtualMachineMovePriorityDefaultPriority)
 	if err != nil {
 		return nil, err
 	}
-	if sink == nil {
-		return WaitTask(ctx, vm.Client(), t.Reference(), nil)
-	}
-	ch := sink.Sink()
-	defer close(ch)
-	return WaitTask(ctx, vm.Client(), t.Reference(), func(p int32) { ch <- pctReport(p) })
+	return WaitTask(ctx, vm.Client(), t.Reference(), progress)
 }
 
 func TestCrossVCenterRelocate(t *testing.T) {
+	t.Parallel()
+	// One lab for both moves: they move different VMs onto different hosts.
+	l := startLab(t)
 	for _, tc := range []struct {
 		name       string
 		vm         string
@@ -230,30 +218,32 @@ func TestCrossVCenterRelocate(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			// Each percentage stays at least 300ms, above WaitTask's longest polling
-			// interval, so the watcher sees them however late a loaded machine runs the
-			// emulation's own work (with 30ms steps, CI once saw only the end).
-			l := startLab(t, WithTaskDuration(0), WithMinStep(300*time.Millisecond))
 			ctx := testCtx(t)
 			east, west := open(t, ctx, l.VC(EastVC)), open(t, ctx, l.VC(WestVC))
 			before, err := east.vc.FindVM(ctx, tc.vm)
 			if err != nil {
 				t.Fatal(err)
 			}
+			movesBefore := east.vc.XVMRelocations()
 
 			vm := east.vm(t, ctx, tc.vm)
 			spec := xvmSpec(t, ctx, east, vm, west, tc.folder, tc.pool, tc.host, tc.ds, tc.format, tc.networks...)
-			sink := newPercentSink()
-			info, err := relocate(ctx, vm, spec, sink)
+			// The move stays at 50% until the watcher has seen a percentage between 0 and
+			// 100, however late a loaded machine runs the emulation's own work.
+			_, release := east.vc.HoldRelocation(tc.vm, 50)
+			defer release()
+			var seen []int32
+			info, err := relocate(ctx, vm, spec, func(p int32) {
+				seen = append(seen, p)
+				if p > 0 && p < 100 {
+					release()
+				}
+			})
 			if err != nil {
 				t.Fatalf("relocate %s to %s: %v", tc.vm, WestVC, err)
 			}
-			var between bool
-			for _, p := range sink.percentages() {
-				between = between || (p > 0 && p < 100)
-			}
-			if !between {
-				t.Errorf("watcher saw progress %v, want a value strictly between 0 and 100", sink.percentages())
+			if !slices.ContainsFunc(seen, func(p int32) bool { return p > 0 && p < 100 }) {
+				t.Errorf("watcher saw progress %v, want a value strictly between 0 and 100", seen)
 			}
 
 			got, err := west.vc.FindVM(ctx, tc.vm)
@@ -276,8 +266,8 @@ func TestCrossVCenterRelocate(t *testing.T) {
 			if _, err := east.vc.FindVM(ctx, tc.vm); !errors.Is(err, ErrNotFound) {
 				t.Errorf("%s still in %s (err %v)", tc.vm, EastVC, err)
 			}
-			if n, m := east.vc.XVMRelocations(), east.vc.XVMRelocationsOf(tc.vm); n != 1 || m != 1 {
-				t.Errorf("XVMRelocations = %d, of %s = %d, want 1 and 1", n, tc.vm, m)
+			if n, m := east.vc.XVMRelocations()-movesBefore, east.vc.XVMRelocationsOf(tc.vm); n != 1 || m != 1 {
+				t.Errorf("XVMRelocations grew by %d, of %s = %d, want 1 and 1", n, tc.vm, m)
 			}
 			if n := west.vc.XVMRelocations(); n != 0 {
 				t.Errorf("target counted %d relocations as source", n)
@@ -290,6 +280,7 @@ func TestCrossVCenterRelocate(t *testing.T) {
 // lasts at least one minimum step per percentage it reports (a lower bound, which a slow
 // machine can only exceed).
 func TestMinStepHoldsEveryPercentage(t *testing.T) {
+	t.Parallel()
 	const minStep = 100 * time.Millisecond
 	l := startLab(t, WithTaskDuration(0), WithMinStep(minStep))
 	ctx := testCtx(t)
@@ -306,12 +297,22 @@ func TestMinStepHoldsEveryPercentage(t *testing.T) {
 }
 
 func TestCrossVCenterRelocateRejected(t *testing.T) {
+	t.Parallel()
 	l := startLab(t)
 	ctx := testCtx(t)
 	east, west := open(t, ctx, l.VC(EastVC)), open(t, ctx, l.VC(WestVC))
 	vm := east.vm(t, ctx, "web-02")
+	// The spec is built once (each finder lookup walks the inventory) and each case
+	// changes a copy of it.
+	valid := xvmSpec(t, ctx, east, vm, west, WestWebFolder, WestCluster+"/Resources/"+WestPool, WestHost1, WestGold, thin, WestAppPortgroup)
+	sourceHost := east.ref(t, ctx, "host", EastHost1)
 	good := func() types.VirtualMachineRelocateSpec {
-		return xvmSpec(t, ctx, east, vm, west, WestWebFolder, WestCluster+"/Resources/"+WestPool, WestHost1, WestGold, thin, WestAppPortgroup)
+		s := valid
+		service := *valid.Service
+		s.Service = &service
+		s.Disk = slices.Clone(valid.Disk)
+		s.DeviceChange = slices.Clone(valid.DeviceChange)
+		return s
 	}
 	unknown := func(kind string) *types.ManagedObjectReference {
 		return &types.ManagedObjectReference{Type: kind, Value: kind + "-424242"}
@@ -333,7 +334,7 @@ func TestCrossVCenterRelocateRejected(t *testing.T) {
 		{"missing host", func(s *types.VirtualMachineRelocateSpec) { s.Host = nil }, &types.InvalidArgument{}},
 		{"missing pool", func(s *types.VirtualMachineRelocateSpec) { s.Pool = nil }, &types.InvalidArgument{}},
 		{"missing datastore", func(s *types.VirtualMachineRelocateSpec) { s.Datastore = nil }, &types.InvalidArgument{}},
-		{"host of the source", func(s *types.VirtualMachineRelocateSpec) { s.Host = east.ref(t, ctx, "host", EastHost1) }, &types.ManagedObjectNotFound{}},
+		{"host of the source", func(s *types.VirtualMachineRelocateSpec) { s.Host = sourceHost }, &types.ManagedObjectNotFound{}},
 		{"unknown folder", func(s *types.VirtualMachineRelocateSpec) { s.Folder = unknown("Folder") }, &types.ManagedObjectNotFound{}},
 		{"unknown disk datastore", func(s *types.VirtualMachineRelocateSpec) { s.Disk[0].Datastore = *unknown("Datastore") }, &types.ManagedObjectNotFound{}},
 		{"nic left on a source network", func(s *types.VirtualMachineRelocateSpec) { s.DeviceChange = nil }, &types.InvalidArgument{}},
@@ -377,23 +378,29 @@ func TestCrossVCenterRelocateRejected(t *testing.T) {
 }
 
 func TestConcurrentRelocationOfOneVM(t *testing.T) {
+	t.Parallel()
 	l := startLab(t)
 	ctx := testCtx(t)
 	east, west := open(t, ctx, l.VC(EastVC)), open(t, ctx, l.VC(WestVC))
 	vm := east.vm(t, ctx, "web-03")
 	spec := xvmSpec(t, ctx, east, vm, west, WestWebFolder, WestCluster+"/Resources/"+WestPool, WestHost1, WestGold, thin, WestAppPortgroup)
 
+	// The first relocation stays at 10% until the second has been tried.
+	_, release := east.vc.HoldRelocation("web-03", 10)
+	defer release()
 	first, err := vm.Relocate(ctx, spec, types.VirtualMachineMovePriorityDefaultPriority)
 	if err != nil {
 		t.Fatal(err)
 	}
 	second, err := vm.Relocate(ctx, spec, types.VirtualMachineMovePriorityDefaultPriority)
 	if err == nil {
+		release()
 		_, err = WaitTask(ctx, vm.Client(), second.Reference(), nil)
 	}
 	if err == nil {
 		t.Error("second relocation of a VM being relocated succeeded")
 	}
+	release()
 	if _, err := WaitTask(ctx, vm.Client(), first.Reference(), nil); err != nil {
 		t.Fatalf("first relocation: %v", err)
 	}
@@ -403,6 +410,7 @@ func TestConcurrentRelocationOfOneVM(t *testing.T) {
 }
 
 func TestSameVCenterRelocate(t *testing.T) {
+	t.Parallel()
 	l := startLab(t)
 	ctx := testCtx(t)
 	east := open(t, ctx, l.VC(EastVC))
@@ -445,28 +453,23 @@ func TestSameVCenterRelocate(t *testing.T) {
 }
 
 func TestCloseAbortsRunningRelocation(t *testing.T) {
-	l := startLab(t, WithTaskDuration(5*time.Second))
+	t.Parallel()
+	l := startLab(t)
 	ctx := testCtx(t)
 	east, west := open(t, ctx, l.VC(EastVC)), open(t, ctx, l.VC(WestVC))
 	vm := east.vm(t, ctx, "web-01")
 	spec := xvmSpec(t, ctx, east, vm, west, WestWebFolder, WestCluster+"/Resources/"+WestPool, WestHost1, WestGold, thin, WestAppPortgroup)
-	task, err := vm.Relocate(ctx, spec, types.VirtualMachineMovePriorityDefaultPriority)
-	if err != nil {
+	// The relocation stops under way (the VM exists in the target) and stays there:
+	// only Close can end it.
+	under, release := l.VC(EastVC).HoldRelocation("web-01", 25)
+	defer release()
+	if _, err := vm.Relocate(ctx, spec, types.VirtualMachineMovePriorityDefaultPriority); err != nil {
 		t.Fatal(err)
 	}
-	// Wait until the relocation is under way (the VM exists in the target).
-	wctx, under := context.WithCancel(ctx)
-	_, err = WaitTask(wctx, vm.Client(), task.Reference(), func(p int32) {
-		if p >= 25 {
-			under()
-		}
-	})
-	if wctx.Err() != nil {
-		err = nil // cancelled on purpose: the relocation is under way
-	}
-	under()
-	if err != nil {
-		t.Fatal(err)
+	select {
+	case <-under:
+	case <-ctx.Done():
+		t.Fatal("the relocation never got under way")
 	}
 
 	closed := make(chan struct{})
@@ -486,32 +489,37 @@ func TestCloseAbortsRunningRelocation(t *testing.T) {
 
 // CancelTask on a relocation, as vCenter does it: while the copy runs, the task ends
 // cancelled and the VM stays in the source; once the VM has left the source, the cancel
-// is refused (InvalidState) and the task finishes its move. Each step, the switch-over's
-// included, lasts at least the minimum step, so both moments are there to be hit.
+// is refused (InvalidState) and the task finishes its move. The relocation is held at
+// each of the two moments while the cancel is sent.
 func TestCancelRelocation(t *testing.T) {
-	l := startLab(t, WithTaskDuration(0), WithMinStep(500*time.Millisecond))
+	t.Parallel()
+	l := startLab(t)
 	ctx := testCtx(t)
 	east, west := open(t, ctx, l.VC(EastVC)), open(t, ctx, l.VC(WestVC))
-	// start relocates name, calls cancelAt once the task is where the test wants it,
-	// and returns the cancel's error and the task's end.
-	start := func(name string, ready func(pct int32) bool) (cancelErr error, info *types.TaskInfo, err error) {
+	// start relocates name, cancels it once it is held at pct, and returns the cancel's
+	// error and the task's end.
+	start := func(name string, pct int32) (cancelErr error, err error) {
+		reached, release := east.vc.HoldRelocation(name, pct)
+		defer release()
 		vm := east.vm(t, ctx, name)
 		spec := xvmSpec(t, ctx, east, vm, west, WestWebFolder, WestCluster+"/Resources/"+WestPool, WestHost1, WestGold, thin, WestAppPortgroup)
 		task, err := vm.Relocate(ctx, spec, types.VirtualMachineMovePriorityDefaultPriority)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var once sync.Once
-		info, err = WaitTask(ctx, east.c.Client, task.Reference(), func(p int32) {
-			if ready(p) {
-				once.Do(func() { cancelErr = task.Cancel(ctx) })
-			}
-		})
-		return cancelErr, info, err
+		select {
+		case <-reached:
+		case <-ctx.Done():
+			t.Fatalf("the relocation of %s never reached %d%%", name, pct)
+		}
+		cancelErr = task.Cancel(ctx)
+		release()
+		_, err = WaitTask(ctx, east.c.Client, task.Reference(), nil)
+		return cancelErr, err
 	}
 
 	t.Run("during the copy", func(t *testing.T) {
-		cancelErr, _, err := start("web-01", func(p int32) bool { return p >= 25 })
+		cancelErr, err := start("web-01", 25)
 		if cancelErr != nil {
 			t.Fatalf("cancel refused during the copy: %v", cancelErr)
 		}
@@ -526,7 +534,10 @@ func TestCancelRelocation(t *testing.T) {
 		}
 	})
 	t.Run("after the switch-over", func(t *testing.T) {
-		cancelErr, _, err := start("web-02", func(int32) bool { return east.vc.XVMRelocationsOf("web-02") == 1 })
+		cancelErr, err := start("web-02", SwitchedOver)
+		if n := east.vc.XVMRelocationsOf("web-02"); n != 1 {
+			t.Errorf("web-02 counted %d times as relocated at the switch-over, want 1", n)
+		}
 		if !fault.Is(cancelErr, &types.InvalidState{}) {
 			t.Fatalf("cancel after the switch-over: %v, want InvalidState", cancelErr)
 		}

@@ -14,6 +14,7 @@ import (
 // Each toggle shows over the vCenter API exactly where a client reads it, reaches only the
 // object it names, and is undone by the same call.
 func TestToggles(t *testing.T) {
+	t.Parallel()
 	l := startLab(t)
 	ctx := testCtx(t)
 	east, west := l.VC(EastVC), l.VC(WestVC)
