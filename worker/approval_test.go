@@ -67,6 +67,7 @@ func TestEveryJobFieldIsSigned(t *testing.T) {
 // A VM renamed, and another VM given its name, between approval and run: the job is
 // bound to the approved object, so the VM now called web-01 is not moved.
 func TestVMReplacedAfterApprovalIsNotMoved(t *testing.T) {
+	t.Parallel() // xvmsim.Start takes its turn; running labs are independent
 	r := newRig(t)
 	j := r.job(t, "web-01")
 	east := r.lab.VC("vc-east")

@@ -31,6 +31,7 @@ func (p *metaProbe) ReadMetadata(context.Context, string, string) (*vcenter.Meta
 // move, which is gone now, so only the job record still has them), verifies the
 // placement, and reports the origin for undo.
 func TestTakenOverMoveCopiesTagsAndOffersUndo(t *testing.T) {
+	t.Parallel() // xvmsim.Start takes its turn; running labs are independent
 	want := &vcenter.Metadata{Tags: []vcenter.Tag{{Category: "app", Name: "shop"}},
 		Attributes: map[string]string{"owner": "team-web"}}
 	r := newRig(t)

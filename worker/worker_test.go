@@ -195,6 +195,7 @@ func (r *rig) arrivedOnce(t *testing.T, vm string) {
 }
 
 func TestFreshJobMovesTheVM(t *testing.T) {
+	t.Parallel() // xvmsim.Start takes its turn; running labs are independent
 	r := newRig(t)
 	if err := r.worker("w1", 3).Handle(r.ctx, r.job(t, "web-01"), delivery{1}); err != nil {
 		t.Fatal(err)
@@ -215,6 +216,7 @@ func TestFreshJobMovesTheVM(t *testing.T) {
 
 // A worker died after starting the relocation: the next one follows the same task.
 func TestRedeliveryFollowsTheRecordedTask(t *testing.T) {
+	t.Parallel() // xvmsim.Start takes its turn; running labs are independent
 	r := newRig(t)
 	j := r.job(t, "web-02")
 	taskRef, err := r.mgr.Start(r.ctx, r.plan(t, j), j.VM)
@@ -302,10 +304,10 @@ func (c *concurrency) Watch(ctx context.Context, vcName, taskRef, vm string, pro
 // for it runs on simulated vCenters.
 const (
 	waveSize    = 200
-	labWaveSize = 60
+	labWaveSize = 24
 )
 
-// A wave of 60 VMs in two requests (half to ds-gold, half to ds-silver), shared by two
+// A wave of 24 VMs in two requests (half to ds-gold, half to ds-silver), shared by two
 // workers with 4 slots each. Every limit binds somewhere: 2 moves per host (3 target
 // hosts), 3 per datastore (two target datastores), 5 per vCenter (fewer than the hosts,
 // datastores and workers' 8 slots allow). Observed at Start and at the end of Watch,
@@ -313,6 +315,7 @@ const (
 // its limit across both workers; every VM moves exactly once; the jobs of a request
 // share their pre-flight; and a full host sends jobs to the other hosts of the cluster.
 func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
+	t.Parallel() // xvmsim.Start takes its turn; running labs are independent
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -434,6 +437,7 @@ func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 // Cancelling a job while its relocation runs cancels the vCenter task: the move is rolled
 // back and the job ends cancelled, not failed.
 func TestCancelWhileRunningRollsBack(t *testing.T) {
+	t.Parallel() // xvmsim.Start takes its turn; running labs are independent
 	r := newRig(t, xvmsim.WithTaskDuration(3*time.Second))
 	ctx, lab := r.ctx, r.lab
 	w := r.worker("w1", 3)
@@ -518,6 +522,7 @@ func TestPlanCacheForgetsOldPlans(t *testing.T) {
 // is rolled back by vCenter; the next delivery starts a new relocation instead of looking
 // at the failed task again, and the VM moves exactly once.
 func TestRetryableTaskFaultStartsANewRelocation(t *testing.T) {
+	t.Parallel() // xvmsim.Start takes its turn; running labs are independent
 	r := newRig(t)
 	w := r.worker("w1", 3)
 	j := r.job(t, "web-02")
@@ -551,6 +556,7 @@ func TestRetryableTaskFaultStartsANewRelocation(t *testing.T) {
 // approval and start (its datastore lost its storage) fails the job with the finding
 // that says so and what to do, and nothing is relocated.
 func TestStartTimePreflightFailsAJobWhoseTargetStoppedFitting(t *testing.T) {
+	t.Parallel() // xvmsim.Start takes its turn; running labs are independent
 	r := newRig(t)
 	west := r.lab.VC("vc-west")
 	was, err := west.SetDatastoreAccessible("ds-gold", false)
