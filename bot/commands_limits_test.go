@@ -64,8 +64,8 @@ func TestOversizedCommandsAreRefusedNamingTheLimit(t *testing.T) {
 				if len(e.planner.specs) != 0 {
 					t.Fatal("the oversized command was planned")
 				}
-			} else if eph := e.slack.ephemeralsTo(requester); len(eph) == 1 {
-				got = eph[0].words()
+			} else if eph := e.ephemeralsTo(requester); len(eph) == 1 {
+				got = eph[0].Words()
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(got, w) {
@@ -75,7 +75,7 @@ func TestOversizedCommandsAreRefusedNamingTheLimit(t *testing.T) {
 			if n := len(e.requests()); n != 0 {
 				t.Fatalf("%d requests stored", n)
 			}
-			if n := len(e.slack.messages()); n != 0 {
+			if n := len(e.slack.Public()); n != 0 {
 				t.Fatalf("%d messages posted in the channel", n)
 			}
 		})

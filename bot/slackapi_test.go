@@ -15,10 +15,10 @@ import (
 func TestRateLimitedCallsAreRetried(t *testing.T) {
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01 to vc-west")
-	e.slack.rateLimit("chat.update", 2)
+	e.slack.Throttle("chat.update", 2, 0)
 	e.click(approver, msg.TS, ActionApprove, r.ID)
 	e.settle()
-	if a := e.slack.message(msg.TS).actions(); len(a) == 0 || a[0] == ActionApprove {
+	if a := e.message(msg.TS).ActionIDs(); len(a) == 0 || a[0] == ActionApprove {
 		t.Fatalf("parent not updated after 429s: buttons %v", a)
 	}
 	if v := counterValue(e.bot.m.apiCalls.WithLabelValues("chat.update", "ratelimited")); v != 2 {
@@ -64,7 +64,7 @@ func TestLogsNeverCarryTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	logger.Info("config", "config", b.cfg) // even the whole config, by mistake
-	e.slack.rateLimit("chat.postMessage", 1)
+	e.slack.Throttle("chat.postMessage", 1, 0)
 	e.bot = b
 	e.http.Close()
 	e.http = httptest.NewServer(b.Handler())
