@@ -15,6 +15,7 @@ import (
 // that says what the job says: the VM by name and object id, both vCenters by instance
 // UUID, the placement, and who approved it.
 func TestApprovedJobsCarryTheirSignedGrant(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01,web-02 to vc-west datastore=ds-gold disk=thin")
 	e.click(approver, msg.TS, ActionApprove, r.ID)
@@ -51,6 +52,7 @@ func TestApprovedJobsCarryTheirSignedGrant(t *testing.T) {
 // approver's name: the re-publish loop queues nothing, the thread says why once, the
 // message does not show the approval, and the metric counts it.
 func TestRecordEditedToApprovedQueuesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01 to vc-west")
 	e.forge(r.ID, func(r *approvals.Request) {
@@ -91,6 +93,7 @@ func TestRecordEditedToApprovedQueuesNothing(t *testing.T) {
 // A worker's refusal of a job naming a request is said in its thread, once per VM and
 // reason however many arrive; the request's record is not changed by it.
 func TestRefusedJobIsSaidInTheThread(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01 to vc-west")
 	e.click(approver, msg.TS, ActionApprove, r.ID)

@@ -50,6 +50,7 @@ func (e *env) submitView(user, callbackID, metadata string, values map[string]ma
 // payload Slack never sends for a button that is not there, or a channel outside the
 // allowlist — changes nothing and is answered privately.
 func TestDecisionsComeFromTheRequestsChannel(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		channels []string
@@ -93,6 +94,7 @@ func TestDecisionsComeFromTheRequestsChannel(t *testing.T) {
 // The reason dialog carries the channel the Reject click came from; a submission that
 // says another one decides nothing.
 func TestRejectionFromAnotherChannelChangesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01 to vc-west")
 	meta := modalContext{Request: r.ID, Channel: "C0ELSE", MessageTS: msg.TS}.encode()
@@ -110,6 +112,7 @@ func TestRejectionFromAnotherChannelChangesNothing(t *testing.T) {
 // A wizard submission posts its request in the channel named in its metadata: only an
 // allowed one.
 func TestWizardSubmissionOnlyPostsIntoAnAllowedChannel(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.Channels = []string{testChannel} })
 	sel := func(v string) map[string]any {
 		return map[string]any{"type": "static_select", "selected_option": map[string]any{"value": v}}
@@ -146,6 +149,7 @@ func TestWizardSubmissionOnlyPostsIntoAnAllowedChannel(t *testing.T) {
 // Slack sends one action per click. A payload carrying thousands used to run an
 // approval for each; now the first request button is handled and the rest ignored.
 func TestOnePayloadIsOneDecision(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var ids []string
 	var ts string
@@ -194,6 +198,7 @@ func TestOnePayloadIsOneDecision(t *testing.T) {
 
 // A group ID sent as the clicking user is nobody, though the group is an approver.
 func TestGroupIDAsUserCannotDecide(t *testing.T) {
+	t.Parallel()
 	const group = "S0123GRP"
 	e := newEnv(t, func(_ *Config, p *approvals.Policy) { p.Approvers = append(p.Approvers, group) })
 	r, msg := e.submit("migrate web-01 to vc-west")

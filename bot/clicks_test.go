@@ -15,6 +15,7 @@ import (
 )
 
 func TestApproveQueuesOneJobPerVM(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01,web-02,web-03 to vc-west cluster=cl-west")
 
@@ -51,6 +52,7 @@ func TestApproveQueuesOneJobPerVM(t *testing.T) {
 }
 
 func TestRefusedClicks(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		before   []string // approvals clicked first (by approver)
@@ -97,6 +99,7 @@ func TestRefusedClicks(t *testing.T) {
 }
 
 func TestRejectSaysByWhom(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01 to vc-west")
 	e.click(approver, msg.TS, ActionReject, r.ID)
@@ -127,6 +130,7 @@ func TestRejectSaysByWhom(t *testing.T) {
 }
 
 func TestConcurrentApprovalsQueueOneSetOfJobs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01,web-02 to vc-west")
 	var wg sync.WaitGroup
@@ -153,6 +157,7 @@ func TestConcurrentApprovalsQueueOneSetOfJobs(t *testing.T) {
 }
 
 func TestQuorumShowsApprovalsSoFar(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(_ *Config, p *approvals.Policy) { p.Quorum = 2 })
 	r, msg := e.submit("migrate web-01 to vc-west")
 	e.click(approver, msg.TS, ActionApprove, r.ID)
@@ -175,6 +180,7 @@ func TestQuorumShowsApprovalsSoFar(t *testing.T) {
 }
 
 func TestFailedPublishIsRetried(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01,web-02 to vc-west")
 	e.jobs.fail = 1
@@ -199,6 +205,7 @@ func TestFailedPublishIsRetried(t *testing.T) {
 }
 
 func TestExpirySweepRemovesButtons(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01 to vc-west")
 	e.svc.WithClock(func() time.Time { return time.Now().Add(2 * time.Hour) })

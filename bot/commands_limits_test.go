@@ -20,6 +20,7 @@ func pastedVMs(n, size int) string {
 // The channel is checked before the text is read: a long command from the wrong channel
 // is refused as from the wrong channel, not parsed (nor answered as malformed).
 func TestChannelIsCheckedBeforeTheCommandIsRead(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.Channels = []string{testChannel} })
 	text := "migrate " + pastedVMs(3000, 20) + " to vc-west dsk=thin" // about 70 KB, and malformed
 	got := ackText(t, e.commandIn("C0ELSE", requester, text))
@@ -36,6 +37,7 @@ func TestChannelIsCheckedBeforeTheCommandIsRead(t *testing.T) {
 }
 
 func TestOversizedCommandsAreRefusedNamingTheLimit(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		text    string
@@ -84,6 +86,7 @@ func TestOversizedCommandsAreRefusedNamingTheLimit(t *testing.T) {
 
 // 5,000 VMs of typical names fit the default caps: a wave that size is one request.
 func TestFiveThousandVMsFitTheDefaults(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	text := "migrate " + pastedVMs(5000, 24) + " to vc-west"
 	if len(text) > DefaultMaxCommandBytes {
@@ -100,6 +103,7 @@ func TestFiveThousandVMsFitTheDefaults(t *testing.T) {
 
 // The wizard's multi-select is bounded by the same cap.
 func TestWizardRefusesMoreVMsThanTheCap(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.MaxVMsPerRequest = 2 })
 	ws := wizardState{Direction: approvals.Migrate, Channel: testChannel, Source: "vc-east", Target: "vc-west",
 		VMs: []string{"web-01", "web-02", "web-03"}, Compute: "cluster:cl-west", Datastore: "ds-west-1"}

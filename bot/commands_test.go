@@ -34,6 +34,7 @@ func ackText(t *testing.T, d delivery) string {
 }
 
 func TestCommandsAnsweredInTheAck(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		text    string
@@ -73,6 +74,7 @@ func TestCommandsAnsweredInTheAck(t *testing.T) {
 }
 
 func TestImportDefaultsToHomeAsTarget(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, _ := e.submit(`import "db 01" from vc-west`)
 	if r.SourceVC != "vc-west" || r.TargetVC != "vc-east" || r.Direction != "import" || r.VMs[0] != "db 01" {
@@ -81,6 +83,7 @@ func TestImportDefaultsToHomeAsTarget(t *testing.T) {
 }
 
 func TestPreflightOnlyAnswersPrivately(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		text     string
@@ -127,6 +130,7 @@ func TestPreflightOnlyAnswersPrivately(t *testing.T) {
 }
 
 func TestStatusListAndCancel(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, _ := e.submit("migrate web-01 to vc-west")
 
@@ -161,6 +165,7 @@ func TestStatusListAndCancel(t *testing.T) {
 // /xvm status of a failed job says where and why it failed and what to check, as the
 // failure in the thread did.
 func TestStatusOfAFailedJobExplainsIt(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, _ := e.approved("migrate web-01 to vc-west")
 	e.handle(event(r, 0, events.EventStarted, 0))
@@ -179,6 +184,7 @@ func TestStatusOfAFailedJobExplainsIt(t *testing.T) {
 }
 
 func TestEphemeralFallsBackToResponseURL(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.commandIn(notInChannel, requester, "status xvm-nosuch")
 	e.settle()
@@ -194,6 +200,7 @@ func TestEphemeralFallsBackToResponseURL(t *testing.T) {
 // Two /xvm undo of the same move at once ask for one way back: the job is checked and
 // reserved in one write, so the second is refused whichever runs first.
 func TestTwoUndosAtOnceAskForOneWayBack(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, _ := e.approved("migrate web-01 to vc-west")
 	e.handle(event(r, 0, events.EventStarted, 0))

@@ -58,6 +58,7 @@ func (n natsBus) replica(t *testing.T, fs *slacksim.Workspace, opts ...envOption
 // A signed slash command is valid for five minutes. Re-sent after the bot restarted, or
 // to another replica, it used to make a second request; delivery keys now live in NATS.
 func TestReplayedCommandMakesOneRequestAcrossReplicasAndRestarts(t *testing.T) {
+	t.Parallel()
 	n := newNATSBus(t)
 	fs := newSlack(t)
 	first := n.replica(t, fs)
@@ -104,6 +105,7 @@ func TestReplayedCommandMakesOneRequestAcrossReplicasAndRestarts(t *testing.T) {
 
 // A click replayed to another replica is one click too.
 func TestReplayedClickIsHandledOnceAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	n := newNATSBus(t)
 	fs := newSlack(t)
 	first := n.replica(t, fs, func(_ *Config, p *approvals.Policy) { p.Quorum = 2 })
@@ -132,6 +134,7 @@ func TestReplayedClickIsHandledOnceAcrossReplicas(t *testing.T) {
 // refusal only costs a retry. A click is decided in the record itself, which NATS keeps
 // too: it is not counted, and the approver is told to try again.
 func TestUncheckableDeliveryIsRefusedClearly(t *testing.T) {
+	t.Parallel()
 	n := newNATSBus(t)
 	e := n.replica(t, newSlack(t))
 	e.bot.deliveries.patience = time.Second

@@ -61,6 +61,7 @@ func mrkdwnTexts(s slacksim.Sent) []string {
 // Everything a user typed or a vCenter named reaches Slack escaped, on every path: only
 // the bot's own mentions (the people involved, the allowed channels) stay live.
 func TestSuppliedTextNeverReachesSlackAsMarkup(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	vms := nastyChannel + "," + nastyMention + "," + nastyChars
 	own := regexp.MustCompile(`^<(@U0[A-Z0-9]+|#C[A-Z0-9]+|!subteam\^S[A-Z0-9]+)>$`)

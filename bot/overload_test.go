@@ -83,6 +83,7 @@ func fillPool(t *testing.T, e *env, entered <-chan struct{}, vms ...string) {
 }
 
 func TestOverloadedCommandsAreRefusedInTheAck(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, withPool(1, 1))
 	entered, release := e.slowVCenter()
 	fillPool(t, e, entered, "web-01", "web-02")
@@ -149,6 +150,7 @@ func TestOverloadedCommandsAreRefusedInTheAck(t *testing.T) {
 }
 
 func TestOverloadedClickLeavesTheRequestAsItWas(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		action string
 		want   []string
@@ -230,6 +232,7 @@ func (e *env) submitRejection(user, id, ts, reason string) delivery {
 }
 
 func TestOverloadedRejectionDialogRecordsNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, withPool(1, 1))
 	r, msg := e.submit("migrate db-01 to vc-west")
 	entered, release := e.slowVCenter()
@@ -250,6 +253,7 @@ func TestOverloadedRejectionDialogRecordsNothing(t *testing.T) {
 }
 
 func TestShutdownDrainsQueuedWork(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, withPool(1, 2))
 	entered, release := e.slowVCenter()
 	ctx, cancel := context.WithCancel(context.Background())

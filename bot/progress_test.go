@@ -37,6 +37,7 @@ func (e *env) handle(ev events.Event) {
 }
 
 func TestJobProgressIsEditedInPlaceThenFinal(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, parentTS := e.approved("migrate web-01 to vc-west")
 
@@ -85,6 +86,7 @@ func TestJobProgressIsEditedInPlaceThenFinal(t *testing.T) {
 }
 
 func TestJobFailureIsExplainedInTheThread(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, parentTS := e.approved("migrate web-01,web-02 to vc-west")
 	e.handle(event(r, 0, events.EventStarted, 0))
@@ -132,6 +134,7 @@ func TestJobFailureIsExplainedInTheThread(t *testing.T) {
 // A move that succeeded but left something to look at (tags not copied) says so on its
 // progress message and in the final reply, and the request still counts it as moved.
 func TestSucceededWithAWarningSaysSo(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, parentTS := e.approved("migrate web-01,web-02 to vc-west")
 	e.handle(event(r, 0, events.EventStarted, 0))
@@ -155,6 +158,7 @@ func TestSucceededWithAWarningSaysSo(t *testing.T) {
 }
 
 func TestProgressEditsAreThrottledButFinalLands(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.ProgressInterval = time.Hour })
 	r, parentTS := e.approved("migrate web-01 to vc-west")
 	e.handle(event(r, 0, events.EventStarted, 0))
@@ -179,6 +183,7 @@ func TestProgressEditsAreThrottledButFinalLands(t *testing.T) {
 }
 
 func TestEventsForUnknownRequestsAreDropped(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	err := e.bot.HandleEvent(context.Background(), events.Event{ID: "x", Type: events.EventStarted, RequestID: "xvm-nosuch", JobID: "xvm-nosuch-01"})
 	if err != nil {
@@ -194,6 +199,7 @@ func TestEventsForUnknownRequestsAreDropped(t *testing.T) {
 // when it is spent and sent later with the newest state, so no event waits on a 429 and
 // no job's final state is lost; the request's own end is shown at once.
 func TestEditBudgetPutsOffProgressAndLosesNothing(t *testing.T) {
+	t.Parallel()
 	const perMinute, vms = 600, 12 // 10 edits a second after a burst of editBurst
 	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.EditsPerMinute = perMinute })
 	var names []string
@@ -259,6 +265,7 @@ func TestEditBudgetPutsOffProgressAndLosesNothing(t *testing.T) {
 // A spent edit budget holds up no work: an approval that comes while it is spent queues
 // the jobs at once, and its message edit goes out first once the budget has room again.
 func TestSpentEditBudgetHoldsUpNoApproval(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.EditsPerMinute = 1 })
 	r, msg := e.submit("migrate web-01,web-02 to vc-west")
 	other, _ := e.approved("migrate web-03 to vc-west")
@@ -306,6 +313,7 @@ func TestSpentEditBudgetHoldsUpNoApproval(t *testing.T) {
 // Put-off edits live in the bot's memory. A bot that starts again shows the messages of
 // recent requests again, so a job's end put off before a restart is not lost.
 func TestPutOffEditsSurviveARestart(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.EditsPerMinute = 1 })
 	r, _ := e.approved("migrate web-01,web-02 to vc-west")
 	e.handle(event(r, 0, events.EventStarted, 0))
@@ -339,6 +347,7 @@ func TestPutOffEditsSurviveARestart(t *testing.T) {
 // fails or the bot stops first: the request records that it is due, and the next delivery
 // of the event, or the bot's next start, posts it, once.
 func TestFinalReplyIsNotLost(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	finals := func(parentTS string) (n int) {
 		for _, m := range e.slack.Thread(parentTS) {
@@ -386,6 +395,7 @@ func TestFinalReplyIsNotLost(t *testing.T) {
 // A job's first event is one write of the request record, the ts of the job's progress
 // message included: a big request's record is rewritten whole on every write.
 func TestStartedEventIsOneWrite(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	r, parentTS := e.approved("migrate web-01 to vc-west")
@@ -412,6 +422,7 @@ func TestStartedEventIsOneWrite(t *testing.T) {
 // A review written while the target's change window was open says the moves start at
 // once; approved after the window closed, the request message says they wait for it.
 func TestChangeWindowWordingIsCurrentAtApproval(t *testing.T) {
+	t.Parallel()
 	now := time.Now().UTC()
 	win, err := approvals.ParseWindow(fmt.Sprintf("daily %s-%s", now.Add(-time.Hour).Format("15:04"), now.Add(time.Hour).Format("15:04")), time.UTC)
 	if err != nil {
@@ -437,6 +448,7 @@ func TestChangeWindowWordingIsCurrentAtApproval(t *testing.T) {
 // finish) shows on the job's message, stays there through later percentages, and goes
 // when the move ends.
 func TestWhatTheWorkerSaysWhileAMoveRunsIsShown(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.ProgressInterval = time.Hour })
 	r, _ := e.approved("migrate web-01 to vc-west")
 	e.handle(event(r, 0, events.EventStarted, 0))
@@ -458,6 +470,7 @@ func TestWhatTheWorkerSaysWhileAMoveRunsIsShown(t *testing.T) {
 
 // The same note, shown: the job's message reads what the worker said.
 func TestWorkerNoteIsRendered(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, _ := e.approved("migrate web-01 to vc-west")
 	e.handle(event(r, 0, events.EventStarted, 0))
@@ -473,6 +486,7 @@ func TestWorkerNoteIsRendered(t *testing.T) {
 // still moved the VM (it landed elsewhere than approved), keeps the VM's origin: undo can
 // take it back.
 func TestOriginSurvivesARequestCancelMark(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, _ := e.approved("migrate web-01 to vc-west")
 	e.command(requester, "cancel "+r.ID)

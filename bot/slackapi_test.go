@@ -13,6 +13,7 @@ import (
 )
 
 func TestRateLimitedCallsAreRetried(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01 to vc-west")
 	e.slack.Throttle("chat.update", 2, 0)
@@ -30,6 +31,7 @@ func TestRateLimitedCallsAreRetried(t *testing.T) {
 }
 
 func TestReadyChecksAuthOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	if err := e.bot.Ready(); err != nil {
 		t.Fatal(err)
@@ -56,6 +58,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestLogsNeverCarryTokens(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var buf syncBuffer
 	logger := slog.New(slog.NewJSONHandler(io.MultiWriter(&buf), &slog.HandlerOptions{Level: slog.LevelDebug}))

@@ -18,6 +18,7 @@ import (
 )
 
 func TestMigrateCommandIsAckedThenPostedForApproval(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	d := e.command(requester, "migrate web-01,web-02 to vc-west datastore=ds-west-1")
 	if d.status != http.StatusOK {
@@ -56,6 +57,7 @@ func TestMigrateCommandIsAckedThenPostedForApproval(t *testing.T) {
 }
 
 func TestUnsignedOrStaleRequestsAreRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	body := commandBody(requester, testChannel, "migrate web-01 to vc-west", "trig.x")
 	tests := []struct {
@@ -99,6 +101,7 @@ func TestUnsignedOrStaleRequestsAreRefused(t *testing.T) {
 }
 
 func TestSlackRetryOfACommandMakesOneRequest(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	body := commandBody(requester, testChannel, "migrate web-01 to vc-west", "trig.retry")
 	if d := e.deliver(PathCommands, body, slacksim.Sign(testSecret, time.Now(), body)); d.status != http.StatusOK {
@@ -122,6 +125,7 @@ func TestSlackRetryOfACommandMakesOneRequest(t *testing.T) {
 }
 
 func TestAckLatencyIsMeasured(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.command(requester, "help")
 	e.settle()
@@ -145,6 +149,7 @@ func TestAckLatencyIsMeasured(t *testing.T) {
 }
 
 func TestParseInteractionMatchesSlackGo(t *testing.T) {
+	t.Parallel()
 	text, blocks := RenderRequest(&approvals.Request{ID: "xvm-k3m9q2ab", Direction: approvals.Migrate, VMs: []string{"web-01"},
 		SourceVC: "vc-east", TargetVC: "vc-west", Requester: requester, Channel: testChannel, State: approvals.StatePending,
 		Quorum: 1, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}, time.Now())

@@ -36,6 +36,7 @@ func slashPayload(user, text, trigger string) json.RawMessage {
 }
 
 func TestSocketModeMigrateAndApprove(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.slack.UseSocketMode()
 	ctx, cancel := context.WithCancel(context.Background())
