@@ -170,6 +170,9 @@ type env struct {
 	http    *httptest.Server
 	reg     *prometheus.Registry
 	trigger atomic.Int64
+
+	mu     sync.Mutex
+	waited []time.Duration // retry pauses the bot asked for, none taken
 }
 
 type envOption func(*Config, *approvals.Policy)
@@ -204,6 +207,7 @@ func newEnvOn(t *testing.T, ws *slacksim.Workspace, store approvals.Store, opts 
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.slack.wait = e.retryWait
 	e.bot = b
 	e.http = httptest.NewServer(b.Handler())
 	t.Cleanup(func() { e.http.Close(); b.tasks.wait() })
@@ -215,6 +219,45 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// retryWait stands in for the pause before a Slack call is retried: it records the pause
+// and returns at once, so that 429s and 5xx cost a test no time. slackapi_test.go checks
+// the pauses themselves.
+func (e *env) retryWait(ctx context.Context, d time.Duration) error {
+	e.mu.Lock()
+	e.waited = append(e.waited, d)
+	e.mu.Unlock()
+	return ctx.Err()
+}
+
+// retryWaits returns the retry pauses the bot asked for so far.
+func (e *env) retryWaits() []time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.waited)
+}
+
+// stepClock is a clock the test moves: each reading is a microsecond after the one
+// before (things happen a moment apart, as they do), and advance moves it on at once.
+type stepClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newStepClock() *stepClock { return &stepClock{t: time.Now()} }
+
+func (c *stepClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Microsecond)
+	return c.t
+}
+
+func (c *stepClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 
 // settle waits for all work started by the requests sent so far.
