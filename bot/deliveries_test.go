@@ -137,8 +137,10 @@ func TestUncheckableDeliveryIsRefusedClearly(t *testing.T) {
 	t.Parallel()
 	n := newNATSBus(t)
 	e := n.replica(t, newSlack(t))
-	e.bot.deliveries.patience = time.Second
-	e.bot.tasks.timeout = 3 * time.Second // (the work after an ack gives up on NATS this soon)
+	// Both waits are cut to a fraction of their defaults: NATS is really down, so each
+	// costs the test its full length in real time.
+	e.bot.deliveries.patience = 300 * time.Millisecond
+	e.bot.tasks.timeout = time.Second // (the work after an ack gives up on NATS this soon)
 	r, msg := e.submit("migrate web-01 to vc-west")
 	n.srv.Shutdown() // the bucket is now out of reach
 
