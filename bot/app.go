@@ -219,6 +219,7 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 		edits = rate.NewLimiter(rate.Limit(float64(cfg.EditsPerMinute)/60), editBurst)
 	}
 	b.slack = newSlackClient(slack.New(cfg.BotToken.Reveal(), b.slackOptions()...), m, logger, edits)
+	b.slack.now = clock
 	b.ready = newReadiness(b.slack.authTest, clock)
 	return b, nil
 }

@@ -9,6 +9,7 @@ import (
 )
 
 func TestRunWaitsForInFlightWork(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.planner.gate, e.planner.entered = make(chan struct{}), make(chan struct{}, 1)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -42,6 +43,7 @@ func TestRunWaitsForInFlightWork(t *testing.T) {
 }
 
 func TestNewRefusesMissingParts(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	cfg := e.bot.cfg
 	if _, err := New(cfg, nil, e.planner, e.jobs, nil, nil); err == nil {

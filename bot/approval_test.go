@@ -15,6 +15,7 @@ import (
 // that says what the job says: the VM by name and object id, both vCenters by instance
 // UUID, the placement, and who approved it.
 func TestApprovedJobsCarryTheirSignedGrant(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01,web-02 to vc-west datastore=ds-gold disk=thin")
 	e.click(approver, msg.TS, ActionApprove, r.ID)
@@ -51,6 +52,7 @@ func TestApprovedJobsCarryTheirSignedGrant(t *testing.T) {
 // approver's name: the re-publish loop queues nothing, the thread says why once, the
 // message does not show the approval, and the metric counts it.
 func TestRecordEditedToApprovedQueuesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01 to vc-west")
 	e.forge(r.ID, func(r *approvals.Request) {
@@ -64,9 +66,9 @@ func TestRecordEditedToApprovedQueuesNothing(t *testing.T) {
 		t.Fatalf("%d jobs published for a record nobody approved", n)
 	}
 	var notices []string
-	for _, m := range e.slack.thread(msg.TS) {
-		if strings.Contains(m.words(), "no approval xvmbot can verify") {
-			notices = append(notices, m.words())
+	for _, m := range e.slack.Thread(msg.TS) {
+		if strings.Contains(m.Words(), "no approval xvmbot can verify") {
+			notices = append(notices, m.Words())
 		}
 	}
 	if len(notices) != 1 || !strings.Contains(notices[0], "nothing was queued") {
@@ -76,14 +78,14 @@ func TestRecordEditedToApprovedQueuesNothing(t *testing.T) {
 		t.Fatalf("xvm_approvals_total{decision=unverified} = %v, want 1", v)
 	}
 	e.bot.refreshParent(t.Context(), e.get(r.ID))
-	parent := e.slack.message(msg.TS).words()
+	parent := e.message(msg.TS).Words()
 	if strings.Contains(parent, "Approved") || !strings.Contains(parent, "Approval not verified") {
 		t.Fatalf("parent message shows:\n%s", parent)
 	}
 	e.command(requester, "status "+r.ID)
 	e.settle()
-	eph := e.slack.ephemeralsTo(requester)
-	if len(eph) == 0 || !strings.Contains(eph[len(eph)-1].words(), "Approval not verified") || strings.Contains(eph[len(eph)-1].words(), "Approved") {
+	eph := e.ephemeralsTo(requester)
+	if len(eph) == 0 || !strings.Contains(eph[len(eph)-1].Words(), "Approval not verified") || strings.Contains(eph[len(eph)-1].Words(), "Approved") {
 		t.Fatalf("/xvm status shows %+v", eph)
 	}
 }
@@ -91,6 +93,7 @@ func TestRecordEditedToApprovedQueuesNothing(t *testing.T) {
 // A worker's refusal of a job naming a request is said in its thread, once per VM and
 // reason however many arrive; the request's record is not changed by it.
 func TestRefusedJobIsSaidInTheThread(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01 to vc-west")
 	e.click(approver, msg.TS, ActionApprove, r.ID)
@@ -105,9 +108,9 @@ func TestRefusedJobIsSaidInTheThread(t *testing.T) {
 		}
 	}
 	var refusals []string
-	for _, m := range e.slack.thread(msg.TS) {
-		if strings.Contains(m.words(), "refused a job") {
-			refusals = append(refusals, m.words())
+	for _, m := range e.slack.Thread(msg.TS) {
+		if strings.Contains(m.Words(), "refused a job") {
+			refusals = append(refusals, m.Words())
 		}
 	}
 	if len(refusals) != 1 || !strings.Contains(refusals[0], "Nothing was moved") || !strings.Contains(refusals[0], "Nobody approved this job") {
@@ -117,12 +120,12 @@ func TestRefusedJobIsSaidInTheThread(t *testing.T) {
 		t.Fatalf("record changed by a refusal: %s/%s → %s/%s", before.State, before.Jobs[0].State, after.State, after.Jobs[0].State)
 	}
 	// A refusal naming no known request is logged, and posts nothing.
-	n := len(e.slack.messages())
+	n := len(e.slack.Public())
 	if err := e.bot.HandleEvent(t.Context(), events.Event{ID: "evz", Type: events.EventRefused, RequestID: "xvm-nosuch", JobID: "xvm-nosuch-01",
 		VM: "web-09", Fault: "unsigned", At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	if len(e.slack.messages()) != n {
+	if len(e.slack.Public()) != n {
 		t.Fatal("a refusal for an unknown request was posted")
 	}
 }

@@ -3,6 +3,7 @@ package bot
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,7 +18,7 @@ import (
 func (e *env) clickIn(channel, user, ts, actionID, value string) delivery {
 	e.t.Helper()
 	body := url.Values{"payload": {clickPayload(user, channel, ts, actionID, value, e.nextTrigger())}}.Encode()
-	return e.deliver(PathInteractions, body, sign(testSecret, time.Now(), body))
+	return e.deliver(PathInteractions, body, slacksim.Sign(testSecret, time.Now(), body))
 }
 
 // submitView sends a view_submission of a modal with the given private_metadata and input
@@ -34,7 +35,7 @@ func (e *env) submitView(user, callbackID, metadata string, values map[string]ma
 	}
 	raw, _ := json.Marshal(p)
 	body := url.Values{"payload": {string(raw)}}.Encode()
-	d := e.deliver(PathInteractions, body, sign(testSecret, time.Now(), body))
+	d := e.deliver(PathInteractions, body, slacksim.Sign(testSecret, time.Now(), body))
 	if d.status != http.StatusOK {
 		e.t.Fatalf("view submission: %d %s", d.status, d.body)
 	}
@@ -49,6 +50,7 @@ func (e *env) submitView(user, callbackID, metadata string, values map[string]ma
 // payload Slack never sends for a button that is not there, or a channel outside the
 // allowlist — changes nothing and is answered privately.
 func TestDecisionsComeFromTheRequestsChannel(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		channels []string
@@ -69,8 +71,8 @@ func TestDecisionsComeFromTheRequestsChannel(t *testing.T) {
 				t.Fatalf("click: %d", d.status)
 			}
 			e.settle()
-			eph := e.slack.ephemeralsTo(approver)
-			if len(eph) != 1 || !strings.Contains(eph[0].words(), tt.want) || !strings.Contains(eph[0].words(), "nothing was changed") {
+			eph := e.ephemeralsTo(approver)
+			if len(eph) != 1 || !strings.Contains(eph[0].Words(), tt.want) || !strings.Contains(eph[0].Words(), "nothing was changed") {
 				t.Fatalf("answer %+v, want it to say %q", eph, tt.want)
 			}
 			if eph[0].Channel != tt.from {
@@ -79,7 +81,7 @@ func TestDecisionsComeFromTheRequestsChannel(t *testing.T) {
 			if got := e.get(r.ID); got.State != approvals.StatePending || len(got.Approvals) != 0 {
 				t.Fatalf("request %s with %d approvals after a misplaced click", got.State, len(got.Approvals))
 			}
-			if e.slack.callCount("views.open") != 0 || len(e.jobs.published()) != 0 {
+			if e.slack.Calls("views.open") != 0 || len(e.jobs.published()) != 0 {
 				t.Fatal("a misplaced click opened a dialog or queued jobs")
 			}
 			if v := counterValue(e.bot.m.approvals.WithLabelValues(decisionDenied)); v != 1 {
@@ -92,6 +94,7 @@ func TestDecisionsComeFromTheRequestsChannel(t *testing.T) {
 // The reason dialog carries the channel the Reject click came from; a submission that
 // says another one decides nothing.
 func TestRejectionFromAnotherChannelChangesNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01 to vc-west")
 	meta := modalContext{Request: r.ID, Channel: "C0ELSE", MessageTS: msg.TS}.encode()
@@ -109,6 +112,7 @@ func TestRejectionFromAnotherChannelChangesNothing(t *testing.T) {
 // A wizard submission posts its request in the channel named in its metadata: only an
 // allowed one.
 func TestWizardSubmissionOnlyPostsIntoAnAllowedChannel(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.Channels = []string{testChannel} })
 	sel := func(v string) map[string]any {
 		return map[string]any{"type": "static_select", "selected_option": map[string]any{"value": v}}
@@ -128,7 +132,7 @@ func TestWizardSubmissionOnlyPostsIntoAnAllowedChannel(t *testing.T) {
 		}
 	}
 	e.settle()
-	if len(e.planner.specs) != 0 || len(e.requests()) != 0 || len(e.slack.messages()) != 0 {
+	if len(e.planner.specs) != 0 || len(e.requests()) != 0 || len(e.slack.Public()) != 0 {
 		t.Fatalf("a refused submission was planned, stored or posted")
 	}
 	// The same answers from the allowed channel go through.
@@ -145,6 +149,7 @@ func TestWizardSubmissionOnlyPostsIntoAnAllowedChannel(t *testing.T) {
 // Slack sends one action per click. A payload carrying thousands used to run an
 // approval for each; now the first request button is handled and the rest ignored.
 func TestOnePayloadIsOneDecision(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	var ids []string
 	var ts string
@@ -167,7 +172,7 @@ func TestOnePayloadIsOneDecision(t *testing.T) {
 	p["actions"] = actions
 	raw, _ := json.Marshal(p)
 	body := url.Values{"payload": {string(raw)}}.Encode()
-	if d := e.deliver(PathInteractions, body, sign(testSecret, time.Now(), body)); d.status != http.StatusOK {
+	if d := e.deliver(PathInteractions, body, slacksim.Sign(testSecret, time.Now(), body)); d.status != http.StatusOK {
 		t.Fatalf("payload of %d actions: %d %s", len(actions), d.status, d.body)
 	}
 	e.settle()
@@ -193,6 +198,7 @@ func TestOnePayloadIsOneDecision(t *testing.T) {
 
 // A group ID sent as the clicking user is nobody, though the group is an approver.
 func TestGroupIDAsUserCannotDecide(t *testing.T) {
+	t.Parallel()
 	const group = "S0123GRP"
 	e := newEnv(t, func(_ *Config, p *approvals.Policy) { p.Approvers = append(p.Approvers, group) })
 	r, msg := e.submit("migrate web-01 to vc-west")
@@ -200,19 +206,19 @@ func TestGroupIDAsUserCannotDecide(t *testing.T) {
 		e.click(group, msg.TS, action, r.ID)
 	}
 	e.settle()
-	eph := e.slack.ephemeralsTo(group)
+	eph := e.ephemeralsTo(group)
 	if len(eph) != 3 {
 		t.Fatalf("%d answers to 3 clicks, want 3: %+v", len(eph), eph)
 	}
 	for _, m := range eph {
-		if !strings.Contains(m.words(), "Only Slack users") || !strings.Contains(m.words(), "nothing was changed") {
-			t.Fatalf("answer %q", m.words())
+		if !strings.Contains(m.Words(), "Only Slack users") || !strings.Contains(m.Words(), "nothing was changed") {
+			t.Fatalf("answer %q", m.Words())
 		}
 	}
 	if got := e.get(r.ID); got.State != approvals.StatePending || len(got.Approvals) != 0 || got.Rejection != nil {
 		t.Fatalf("request %s after clicks by a group ID: %+v", got.State, got)
 	}
-	if e.slack.callCount("views.open") != 0 {
+	if e.slack.Calls("views.open") != 0 {
 		t.Fatal("a reason dialog was opened for a group ID")
 	}
 	if v := counterValue(e.bot.m.approvals.WithLabelValues(decisionDenied)); v != 3 {

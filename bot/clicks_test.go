@@ -15,6 +15,7 @@ import (
 )
 
 func TestApproveQueuesOneJobPerVM(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01,web-02,web-03 to vc-west cluster=cl-west")
 
@@ -38,12 +39,12 @@ func TestApproveQueuesOneJobPerVM(t *testing.T) {
 	if got := e.get(r.ID); got.State != approvals.StateQueued {
 		t.Fatalf("request is %s, want queued", got.State)
 	}
-	parent := e.slack.message(msg.TS)
-	if a := parent.actions(); slices.Contains(a, ActionApprove) || slices.Contains(a, ActionReject) {
+	parent := e.message(msg.TS)
+	if a := parent.ActionIDs(); slices.Contains(a, ActionApprove) || slices.Contains(a, ActionReject) {
 		t.Fatalf("approved request still offers %v", a)
 	}
-	if parent.Edits == 0 || !strings.Contains(parent.words(), approver) {
-		t.Fatalf("parent not updated with the approver:\n%s", parent.words())
+	if parent.Edits == 0 || !strings.Contains(parent.Words(), approver) {
+		t.Fatalf("parent not updated with the approver:\n%s", parent.Words())
 	}
 	if v := counterValue(e.bot.m.approvals.WithLabelValues(decisionApproved)); v != 1 {
 		t.Fatalf("approved decisions counted %v", v)
@@ -51,6 +52,7 @@ func TestApproveQueuesOneJobPerVM(t *testing.T) {
 }
 
 func TestRefusedClicks(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		before   []string // approvals clicked first (by approver)
@@ -79,8 +81,8 @@ func TestRefusedClicks(t *testing.T) {
 			}
 			e.click(tt.clicker, msg.TS, tt.action, r.ID)
 			e.settle()
-			eph := e.slack.ephemeralsTo(tt.clicker)
-			if len(eph) != 1 || !strings.Contains(eph[0].words(), tt.want) {
+			eph := e.ephemeralsTo(tt.clicker)
+			if len(eph) != 1 || !strings.Contains(eph[0].Words(), tt.want) {
 				t.Fatalf("answer to %s = %+v, want it to say %q", tt.clicker, eph, tt.want)
 			}
 			if got := e.get(r.ID).State; got != tt.state {
@@ -97,6 +99,7 @@ func TestRefusedClicks(t *testing.T) {
 }
 
 func TestRejectSaysByWhom(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01 to vc-west")
 	e.click(approver, msg.TS, ActionReject, r.ID)
@@ -104,12 +107,12 @@ func TestRejectSaysByWhom(t *testing.T) {
 	if got := e.get(r.ID); got.State != approvals.StateRejected || got.Rejection.User != approver {
 		t.Fatalf("request %s rejection %+v", got.State, got.Rejection)
 	}
-	parent := e.slack.message(msg.TS)
-	words := strings.ToLower(parent.words())
-	if !strings.Contains(words, "reject") || !strings.Contains(parent.words(), approver) {
-		t.Fatalf("parent does not say who rejected:\n%s", parent.words())
+	parent := e.message(msg.TS)
+	words := strings.ToLower(parent.Words())
+	if !strings.Contains(words, "reject") || !strings.Contains(parent.Words(), approver) {
+		t.Fatalf("parent does not say who rejected:\n%s", parent.Words())
 	}
-	if a := parent.actions(); len(a) != 0 {
+	if a := parent.ActionIDs(); len(a) != 0 {
 		t.Fatalf("rejected request still offers %v", a)
 	}
 	if n := len(e.jobs.published()); n != 0 {
@@ -118,7 +121,7 @@ func TestRejectSaysByWhom(t *testing.T) {
 	// An approve after the rejection changes nothing.
 	e.click("U0A03", msg.TS, ActionApprove, r.ID)
 	e.settle()
-	if eph := e.slack.ephemeralsTo("U0A03"); len(eph) != 1 || !strings.Contains(eph[0].words(), "already rejected by <@"+approver+">") {
+	if eph := e.ephemeralsTo("U0A03"); len(eph) != 1 || !strings.Contains(eph[0].Words(), "already rejected by <@"+approver+">") {
 		t.Fatalf("late approver told %+v", eph)
 	}
 	if n := len(e.jobs.published()); n != 0 {
@@ -127,6 +130,7 @@ func TestRejectSaysByWhom(t *testing.T) {
 }
 
 func TestConcurrentApprovalsQueueOneSetOfJobs(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01,web-02 to vc-west")
 	var wg sync.WaitGroup
@@ -153,18 +157,19 @@ func TestConcurrentApprovalsQueueOneSetOfJobs(t *testing.T) {
 }
 
 func TestQuorumShowsApprovalsSoFar(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(_ *Config, p *approvals.Policy) { p.Quorum = 2 })
 	r, msg := e.submit("migrate web-01 to vc-west")
 	e.click(approver, msg.TS, ActionApprove, r.ID)
 	e.settle()
-	parent := e.slack.message(msg.TS)
-	if n := len(e.jobs.published()); n != 0 || parent.Edits != 1 || !strings.Contains(parent.words(), approver) ||
-		!slices.Contains(parent.actions(), ActionApprove) {
-		t.Fatalf("after 1 of 2 approvals: %d jobs, %d edits, buttons %v:\n%s", n, parent.Edits, parent.actions(), parent.words())
+	parent := e.message(msg.TS)
+	if n := len(e.jobs.published()); n != 0 || parent.Edits != 1 || !strings.Contains(parent.Words(), approver) ||
+		!slices.Contains(parent.ActionIDs(), ActionApprove) {
+		t.Fatalf("after 1 of 2 approvals: %d jobs, %d edits, buttons %v:\n%s", n, parent.Edits, parent.ActionIDs(), parent.Words())
 	}
 	e.click(approver, msg.TS, ActionApprove, r.ID)
 	e.settle()
-	if eph := e.slack.ephemeralsTo(approver); len(eph) != 1 || !strings.Contains(eph[0].words(), "already counted (1 of 2)") {
+	if eph := e.ephemeralsTo(approver); len(eph) != 1 || !strings.Contains(eph[0].Words(), "already counted (1 of 2)") {
 		t.Fatalf("same approver twice told %+v", eph)
 	}
 	e.click("U0A07", msg.TS, ActionApprove, r.ID)
@@ -175,6 +180,7 @@ func TestQuorumShowsApprovalsSoFar(t *testing.T) {
 }
 
 func TestFailedPublishIsRetried(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01,web-02 to vc-west")
 	e.jobs.fail = 1
@@ -199,6 +205,7 @@ func TestFailedPublishIsRetried(t *testing.T) {
 }
 
 func TestExpirySweepRemovesButtons(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, msg := e.submit("migrate web-01 to vc-west")
 	e.svc.WithClock(func() time.Time { return time.Now().Add(2 * time.Hour) })
@@ -206,12 +213,12 @@ func TestExpirySweepRemovesButtons(t *testing.T) {
 	if got := e.get(r.ID).State; got != approvals.StateExpired {
 		t.Fatalf("request is %s, want expired", got)
 	}
-	if a := e.slack.message(msg.TS).actions(); len(a) != 0 {
+	if a := e.message(msg.TS).ActionIDs(); len(a) != 0 {
 		t.Fatalf("expired request still offers %v", a)
 	}
 	e.click(approver, msg.TS, ActionApprove, r.ID)
 	e.settle()
-	if eph := e.slack.ephemeralsTo(approver); len(eph) != 1 || !strings.Contains(eph[0].words(), "expired") {
+	if eph := e.ephemeralsTo(approver); len(eph) != 1 || !strings.Contains(eph[0].Words(), "expired") {
 		t.Fatalf("approver of an expired request told %+v", eph)
 	}
 	if n := len(e.jobs.published()); n != 0 {

@@ -20,6 +20,7 @@ func pastedVMs(n, size int) string {
 // The channel is checked before the text is read: a long command from the wrong channel
 // is refused as from the wrong channel, not parsed (nor answered as malformed).
 func TestChannelIsCheckedBeforeTheCommandIsRead(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.Channels = []string{testChannel} })
 	text := "migrate " + pastedVMs(3000, 20) + " to vc-west dsk=thin" // about 70 KB, and malformed
 	got := ackText(t, e.commandIn("C0ELSE", requester, text))
@@ -36,6 +37,7 @@ func TestChannelIsCheckedBeforeTheCommandIsRead(t *testing.T) {
 }
 
 func TestOversizedCommandsAreRefusedNamingTheLimit(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		text    string
@@ -64,8 +66,8 @@ func TestOversizedCommandsAreRefusedNamingTheLimit(t *testing.T) {
 				if len(e.planner.specs) != 0 {
 					t.Fatal("the oversized command was planned")
 				}
-			} else if eph := e.slack.ephemeralsTo(requester); len(eph) == 1 {
-				got = eph[0].words()
+			} else if eph := e.ephemeralsTo(requester); len(eph) == 1 {
+				got = eph[0].Words()
 			}
 			for _, w := range tt.want {
 				if !strings.Contains(got, w) {
@@ -75,7 +77,7 @@ func TestOversizedCommandsAreRefusedNamingTheLimit(t *testing.T) {
 			if n := len(e.requests()); n != 0 {
 				t.Fatalf("%d requests stored", n)
 			}
-			if n := len(e.slack.messages()); n != 0 {
+			if n := len(e.slack.Public()); n != 0 {
 				t.Fatalf("%d messages posted in the channel", n)
 			}
 		})
@@ -84,6 +86,7 @@ func TestOversizedCommandsAreRefusedNamingTheLimit(t *testing.T) {
 
 // 5,000 VMs of typical names fit the default caps: a wave that size is one request.
 func TestFiveThousandVMsFitTheDefaults(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	text := "migrate " + pastedVMs(5000, 24) + " to vc-west"
 	if len(text) > DefaultMaxCommandBytes {
@@ -100,6 +103,7 @@ func TestFiveThousandVMsFitTheDefaults(t *testing.T) {
 
 // The wizard's multi-select is bounded by the same cap.
 func TestWizardRefusesMoreVMsThanTheCap(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.MaxVMsPerRequest = 2 })
 	ws := wizardState{Direction: approvals.Migrate, Channel: testChannel, Source: "vc-east", Target: "vc-west",
 		VMs: []string{"web-01", "web-02", "web-03"}, Compute: "cluster:cl-west", Datastore: "ds-west-1"}

@@ -34,6 +34,7 @@ func ackText(t *testing.T, d delivery) string {
 }
 
 func TestCommandsAnsweredInTheAck(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		text    string
@@ -73,6 +74,7 @@ func TestCommandsAnsweredInTheAck(t *testing.T) {
 }
 
 func TestImportDefaultsToHomeAsTarget(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, _ := e.submit(`import "db 01" from vc-west`)
 	if r.SourceVC != "vc-west" || r.TargetVC != "vc-east" || r.Direction != "import" || r.VMs[0] != "db 01" {
@@ -81,6 +83,7 @@ func TestImportDefaultsToHomeAsTarget(t *testing.T) {
 }
 
 func TestPreflightOnlyAnswersPrivately(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		text     string
@@ -106,17 +109,17 @@ func TestPreflightOnlyAnswersPrivately(t *testing.T) {
 			if n := len(e.requests()); n != 0 {
 				t.Fatalf("%d requests stored", n)
 			}
-			if n := len(e.slack.messages()); n != 0 {
+			if n := len(e.slack.Public()); n != 0 {
 				t.Fatalf("%d channel messages posted", n)
 			}
-			eph := e.slack.ephemeralsTo(requester)
+			eph := e.ephemeralsTo(requester)
 			if len(eph) != 1 {
 				t.Fatalf("%d ephemeral replies, want 1", len(eph))
 			}
-			if !strings.Contains(eph[0].words(), tt.want) {
-				t.Fatalf("reply lacks %q:\n%s", tt.want, eph[0].words())
+			if !strings.Contains(eph[0].Words(), tt.want) {
+				t.Fatalf("reply lacks %q:\n%s", tt.want, eph[0].Words())
 			}
-			if a := eph[0].actions(); len(a) != 0 {
+			if a := eph[0].ActionIDs(); len(a) != 0 {
 				t.Fatalf("a review offers buttons %v", a)
 			}
 			if v := counterValue(e.bot.m.commands.WithLabelValues(verbLabel(strings.Fields(tt.text)[0]), tt.outcome)); v != 1 {
@@ -127,6 +130,7 @@ func TestPreflightOnlyAnswersPrivately(t *testing.T) {
 }
 
 func TestStatusListAndCancel(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, _ := e.submit("migrate web-01 to vc-west")
 
@@ -134,15 +138,15 @@ func TestStatusListAndCancel(t *testing.T) {
 		e.command(stranger, text)
 		e.settle() // one at a time: the answers are checked in order
 	}
-	eph := e.slack.ephemeralsTo(stranger)
+	eph := e.ephemeralsTo(stranger)
 	if len(eph) != 4 {
 		t.Fatalf("%d replies to the stranger, want 4 (the request and its job, the list, the cancel)", len(eph))
 	}
-	if !strings.Contains(eph[0].words(), r.ID) || !strings.Contains(eph[1].words(), "Job "+r.ID+"-01") || !strings.Contains(eph[2].words(), r.ID) {
-		t.Fatalf("status/list do not show %s:\n%s\n%s\n%s", r.ID, eph[0].words(), eph[1].words(), eph[2].words())
+	if !strings.Contains(eph[0].Words(), r.ID) || !strings.Contains(eph[1].Words(), "Job "+r.ID+"-01") || !strings.Contains(eph[2].Words(), r.ID) {
+		t.Fatalf("status/list do not show %s:\n%s\n%s\n%s", r.ID, eph[0].Words(), eph[1].Words(), eph[2].Words())
 	}
-	if !strings.Contains(eph[3].words(), "Only the requester or an approver") {
-		t.Fatalf("stranger's cancel answer:\n%s", eph[3].words())
+	if !strings.Contains(eph[3].Words(), "Only the requester or an approver") {
+		t.Fatalf("stranger's cancel answer:\n%s", eph[3].Words())
 	}
 	if got := e.get(r.ID).State; got != "pending" {
 		t.Fatalf("stranger cancelled: %s", got)
@@ -153,7 +157,7 @@ func TestStatusListAndCancel(t *testing.T) {
 	if got := e.get(r.ID).State; got != "cancelled" {
 		t.Fatalf("requester's cancel: %s", got)
 	}
-	if a := e.slack.message(r.MessageTS).actions(); len(a) != 0 {
+	if a := e.message(r.MessageTS).ActionIDs(); len(a) != 0 {
 		t.Fatalf("cancelled request still has buttons %v", a)
 	}
 }
@@ -161,6 +165,7 @@ func TestStatusListAndCancel(t *testing.T) {
 // /xvm status of a failed job says where and why it failed and what to check, as the
 // failure in the thread did.
 func TestStatusOfAFailedJobExplainsIt(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, _ := e.approved("migrate web-01 to vc-west")
 	e.handle(event(r, 0, events.EventStarted, 0))
@@ -169,8 +174,8 @@ func TestStatusOfAFailedJobExplainsIt(t *testing.T) {
 	e.handle(fail)
 	e.command(requester, "status "+r.Jobs[0].ID)
 	e.settle()
-	eph := e.slack.ephemeralsTo(requester)
-	w := eph[len(eph)-1].words()
+	eph := e.ephemeralsTo(requester)
+	w := eph[len(eph)-1].Words()
 	for _, want := range []string{"the copy broke off", "relocation task task-9 · NetworkCopyFault", "check the vMotion network"} {
 		if !strings.Contains(w, want) {
 			t.Errorf("status of the failed job does not say %q:\n%s", want, w)
@@ -179,14 +184,15 @@ func TestStatusOfAFailedJobExplainsIt(t *testing.T) {
 }
 
 func TestEphemeralFallsBackToResponseURL(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.commandIn(notInChannel, requester, "status xvm-nosuch")
 	e.settle()
-	eph := e.slack.ephemeralsTo(requester)
-	if len(eph) != 1 || !strings.Contains(eph[0].words(), "no request xvm-nosuch") {
+	eph := e.ephemeralsTo(requester)
+	if len(eph) != 1 || !strings.Contains(eph[0].Words(), "no request xvm-nosuch") {
 		t.Fatalf("answer through response_url: %+v", eph)
 	}
-	if e.slack.callCount("response_url") != 1 {
+	if e.slack.Calls("response_url") != 1 {
 		t.Fatal("response_url not used")
 	}
 }
@@ -194,6 +200,7 @@ func TestEphemeralFallsBackToResponseURL(t *testing.T) {
 // Two /xvm undo of the same move at once ask for one way back: the job is checked and
 // reserved in one write, so the second is refused whichever runs first.
 func TestTwoUndosAtOnceAskForOneWayBack(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, _ := e.approved("migrate web-01 to vc-west")
 	e.handle(event(r, 0, events.EventStarted, 0))
@@ -219,8 +226,8 @@ func TestTwoUndosAtOnceAskForOneWayBack(t *testing.T) {
 	}
 	refused := 0
 	for _, u := range []string{requester, approver} {
-		for _, m := range e.slack.ephemeralsTo(u) {
-			if w := m.words(); strings.Contains(w, "being asked for right now") || strings.Contains(w, "already asks for the way back") {
+		for _, m := range e.ephemeralsTo(u) {
+			if w := m.Words(); strings.Contains(w, "being asked for right now") || strings.Contains(w, "already asks for the way back") {
 				refused++
 			}
 		}

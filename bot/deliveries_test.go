@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"errors"
+	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -47,7 +48,7 @@ func newNATSBus(t *testing.T) natsBus {
 
 // replica is a bot that keeps its requests and its handled deliveries on the bus, as
 // `xvmbot bot` does.
-func (n natsBus) replica(t *testing.T, fs *fakeSlack, opts ...envOption) *env {
+func (n natsBus) replica(t *testing.T, fs *slacksim.Workspace, opts ...envOption) *env {
 	t.Helper()
 	return newEnvOn(t, fs, n.bus.Requests(), append([]envOption{func(c *Config, _ *approvals.Policy) {
 		c.Deliveries = n.bus.Deliveries()
@@ -57,11 +58,12 @@ func (n natsBus) replica(t *testing.T, fs *fakeSlack, opts ...envOption) *env {
 // A signed slash command is valid for five minutes. Re-sent after the bot restarted, or
 // to another replica, it used to make a second request; delivery keys now live in NATS.
 func TestReplayedCommandMakesOneRequestAcrossReplicasAndRestarts(t *testing.T) {
+	t.Parallel()
 	n := newNATSBus(t)
-	fs := newFakeSlack(t)
+	fs := newSlack(t)
 	first := n.replica(t, fs)
 	body := commandBody(requester, testChannel, "migrate web-01 to vc-west", "trig.replayed")
-	headers := sign(testSecret, time.Now(), body) // captured once, replayed as is
+	headers := slacksim.Sign(testSecret, time.Now(), body) // captured once, replayed as is
 
 	if got := ackText(t, first.deliver(PathCommands, body, headers)); !strings.Contains(got, "Checking web-01") {
 		t.Fatalf("first delivery answered:\n%s", got)
@@ -87,7 +89,7 @@ func TestReplayedCommandMakesOneRequestAcrossReplicasAndRestarts(t *testing.T) {
 	if n := len(second.requests()); n != 1 {
 		t.Fatalf("%d requests after the replays, want 1", n)
 	}
-	if n := len(fs.messages()); n != 1 {
+	if n := len(fs.Public()); n != 1 {
 		t.Fatalf("%d approval messages posted, want 1", n)
 	}
 
@@ -103,12 +105,13 @@ func TestReplayedCommandMakesOneRequestAcrossReplicasAndRestarts(t *testing.T) {
 
 // A click replayed to another replica is one click too.
 func TestReplayedClickIsHandledOnceAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	n := newNATSBus(t)
-	fs := newFakeSlack(t)
+	fs := newSlack(t)
 	first := n.replica(t, fs, func(_ *Config, p *approvals.Policy) { p.Quorum = 2 })
 	r, msg := first.submit("migrate web-01 to vc-west")
 	body := url.Values{"payload": {clickPayload(approver, testChannel, msg.TS, ActionApprove, r.ID, "trig.click")}}.Encode()
-	headers := sign(testSecret, time.Now(), body)
+	headers := slacksim.Sign(testSecret, time.Now(), body)
 	if d := first.deliver(PathInteractions, body, headers); d.status != http.StatusOK {
 		t.Fatalf("click: %d", d.status)
 	}
@@ -118,8 +121,8 @@ func TestReplayedClickIsHandledOnceAcrossReplicas(t *testing.T) {
 		t.Fatalf("replayed click: %d", d.status)
 	}
 	second.settle()
-	if eph := fs.ephemeralsTo(approver); len(eph) != 0 {
-		t.Fatalf("the replayed click was handled again (answered %q)", eph[0].words())
+	if eph := ephemeralsTo(fs, approver); len(eph) != 0 {
+		t.Fatalf("the replayed click was handled again (answered %q)", eph[0].Words())
 	}
 	if got := second.get(r.ID); len(got.Approvals) != 1 || got.State != approvals.StatePending {
 		t.Fatalf("after a replayed click: state %s, %d approvals", got.State, len(got.Approvals))
@@ -131,10 +134,13 @@ func TestReplayedClickIsHandledOnceAcrossReplicas(t *testing.T) {
 // refusal only costs a retry. A click is decided in the record itself, which NATS keeps
 // too: it is not counted, and the approver is told to try again.
 func TestUncheckableDeliveryIsRefusedClearly(t *testing.T) {
+	t.Parallel()
 	n := newNATSBus(t)
-	e := n.replica(t, newFakeSlack(t))
-	e.bot.deliveries.patience = time.Second
-	e.bot.tasks.timeout = 3 * time.Second // (the work after an ack gives up on NATS this soon)
+	e := n.replica(t, newSlack(t))
+	// Both waits are cut to a fraction of their defaults: NATS is really down, so each
+	// costs the test its full length in real time.
+	e.bot.deliveries.patience = 300 * time.Millisecond
+	e.bot.tasks.timeout = time.Second // (the work after an ack gives up on NATS this soon)
 	r, msg := e.submit("migrate web-01 to vc-west")
 	n.srv.Shutdown() // the bucket is now out of reach
 
@@ -147,12 +153,12 @@ func TestUncheckableDeliveryIsRefusedClearly(t *testing.T) {
 	if len(e.planner.specs) != 1 {
 		t.Fatalf("the unchecked command was planned: %d plans", len(e.planner.specs))
 	}
-	if eph := e.slack.ephemeralsTo(requester); len(eph) != 1 || !strings.Contains(eph[0].words(), "could not check") ||
-		!strings.Contains(eph[0].words(), "try again") {
+	if eph := e.ephemeralsTo(requester); len(eph) != 1 || !strings.Contains(eph[0].Words(), "could not check") ||
+		!strings.Contains(eph[0].Words(), "try again") {
 		t.Fatalf("%s was answered %+v", requester, eph)
 	}
-	if eph := e.slack.ephemeralsTo(approver); len(eph) != 1 || !strings.Contains(strings.ToLower(eph[0].words()), "try again") ||
-		strings.Contains(eph[0].words(), "counted") {
+	if eph := e.ephemeralsTo(approver); len(eph) != 1 || !strings.Contains(strings.ToLower(eph[0].Words()), "try again") ||
+		strings.Contains(eph[0].Words(), "counted") {
 		t.Fatalf("%s was answered %+v", approver, eph)
 	}
 	if v := counterValue(e.bot.m.commands.WithLabelValues(VerbMigrate, outcomeUnavailable)); v != 1 {

@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"net/http"
 	"net/url"
 	"testing"
@@ -26,7 +27,7 @@ func FuzzInteractionPayload(f *testing.F) {
 	f.Fuzz(func(t *testing.T, payload string) {
 		e := newEnv(t)
 		body := url.Values{"payload": {payload}}.Encode()
-		d := e.deliver(PathInteractions, body, sign(testSecret, time.Now(), body))
+		d := e.deliver(PathInteractions, body, slacksim.Sign(testSecret, time.Now(), body))
 		if d.status >= http.StatusInternalServerError {
 			t.Fatalf("status %d for payload %q: %s", d.status, payload, d.body)
 		}

@@ -11,6 +11,7 @@ import (
 )
 
 func TestParseCommand(t *testing.T) {
+	t.Parallel()
 	mig := func(vms []string, from, to string, p move.Placement) Command {
 		return Command{Verb: "migrate", Direction: approvals.Migrate, VMs: vms, From: from, To: to, Placement: p}
 	}
@@ -105,6 +106,7 @@ func TestParseCommand(t *testing.T) {
 }
 
 func TestParseCommandErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, in string
 		mentions []string // each must appear in Problem
@@ -195,6 +197,7 @@ func TestParseCommandErrors(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
+	t.Parallel()
 	all := Usage("")
 	for _, c := range commands {
 		if !strings.Contains(all, "/xvm "+c.Usage) {
@@ -232,6 +235,7 @@ func TestUsage(t *testing.T) {
 // TestHelpExamplesParse keeps the help honest: every example parses to its own verb and
 // round-trips through Command.String.
 func TestHelpExamplesParse(t *testing.T) {
+	t.Parallel()
 	for _, c := range commands {
 		for _, e := range c.Examples {
 			got, err := ParseCommand(e)
@@ -278,6 +282,7 @@ func FuzzParseCommand(f *testing.F) {
 // Every placement option of the table is parsed, written back by Command.String and
 // explained by the help, and each sets its own part of the placement.
 func TestEveryPlacementOptionParsesPrintsAndIsExplained(t *testing.T) {
+	t.Parallel()
 	samples := map[string]string{ // one typed value per option; a new option needs one
 		"cluster": `cluster="prod 01"`, "host": "host=esx-12", "pool": "pool=web", "datastore": "datastore=ssd-01",
 		"folder": `folder="migrated/web apps"`, "network": "network=a:b,c:d", "disk": "disk=thin",

@@ -2,9 +2,6 @@ package bot
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,10 +18,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/slack-go/slack/slacktest"
 
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/approvals/approvaltest"
+	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/secret"
@@ -40,272 +36,37 @@ const (
 	stranger    = "U0MALLORY"
 )
 
-// posted is one message as the fake Slack keeps it.
-type posted struct {
-	Channel, TS, ThreadTS, Text, User string
-	Blocks                            []map[string]any
-	Edits                             int
-	Ephemeral                         bool
-}
-
-// words is everything a person can read in the message: text and every text in its blocks.
-func (p posted) words() string {
-	var parts []string
-	var walk func(v any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			for k, vv := range x {
-				if s, ok := vv.(string); ok && k == "text" {
-					parts = append(parts, s)
-					continue
-				}
-				walk(vv)
-			}
-		case []any:
-			for _, vv := range x {
-				walk(vv)
-			}
-		}
-	}
-	for _, b := range p.Blocks {
-		walk(b)
-	}
-	return p.Text + "\n" + strings.Join(parts, "\n")
-}
-
-// actions are the action_ids of the message's buttons.
-func (p posted) actions() []string {
-	var out []string
-	for _, b := range p.Blocks {
-		if b["type"] != "actions" {
-			continue
-		}
-		els, _ := b["elements"].([]any)
-		for _, el := range els {
-			if m, ok := el.(map[string]any); ok {
-				out = append(out, fmt.Sprint(m["action_id"]))
-			}
-		}
-	}
-	return out
-}
-
-// fakeSlack is slack-go's slacktest server with the routes xvmbot needs recorded:
-// chat.postMessage with unique timestamps, chat.update, chat.postEphemeral.
-type fakeSlack struct {
-	srv *slacktest.Server
-
-	mu        sync.Mutex
-	seq       int
-	msgs      []*posted
-	ephemeral []posted
-	limited   map[string]int // method → how many 429s to answer before succeeding
-	calls     map[string]int
-	sent      []sentText // every text the bot sent, each edit apart
-}
-
-// sentText is one text and its blocks as the bot sent them, by any method: what a person
-// may read, including versions later edited away.
-type sentText struct {
-	Method string
-	Text   string
-	Blocks []map[string]any
-}
-
-func (f *fakeSlack) record(method, text string, blocks []map[string]any) {
-	f.mu.Lock()
-	f.sent = append(f.sent, sentText{Method: method, Text: text, Blocks: blocks})
-	f.mu.Unlock()
-}
-
-// allSent returns every text the bot sent so far.
-func (f *fakeSlack) allSent() []sentText {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.sent)
-}
-
-func newFakeSlack(t *testing.T, extra ...slacktest.Binder) *fakeSlack {
-	t.Helper()
-	f := &fakeSlack{limited: map[string]int{}, calls: map[string]int{}}
-	binders := append([]slacktest.Binder{func(c slacktest.Customize) {
-		c.Handle("/chat.postMessage", f.api("chat.postMessage", f.postMessage))
-		c.Handle("/chat.update", f.api("chat.update", f.update))
-		c.Handle("/chat.postEphemeral", f.api("chat.postEphemeral", f.postEphemeral))
-		c.Handle("/response", f.api("response_url", f.response))
-	}}, extra...)
-	f.srv = slacktest.NewTestServer(binders...)
-	f.srv.Start()
-	t.Cleanup(f.srv.Stop)
-	return f
-}
-
-func (f *fakeSlack) api(method string, h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		f.calls[method]++
-		limited := f.limited[method] > 0
-		if limited {
-			f.limited[method]--
-		}
-		f.mu.Unlock()
-		if limited {
-			w.Header().Set("Retry-After", "0")
-			w.WriteHeader(http.StatusTooManyRequests)
-			_, _ = w.Write([]byte(`{"ok":false,"error":"ratelimited"}`))
-			return
-		}
-		h(w, r)
-	}
-}
-
-func formOf(r *http.Request) url.Values {
-	body, _ := io.ReadAll(r.Body)
-	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
-		var m map[string]any
-		_ = json.Unmarshal(body, &m)
-		v := url.Values{}
-		for k, val := range m {
-			if s, ok := val.(string); ok {
-				v.Set(k, s)
-			} else {
-				b, _ := json.Marshal(val)
-				v.Set(k, string(b))
-			}
-		}
-		return v
-	}
-	v, _ := url.ParseQuery(string(body))
-	return v
-}
-
-func blocksOf(s string) []map[string]any {
-	var out []map[string]any
-	_ = json.Unmarshal([]byte(s), &out)
-	return out
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func (f *fakeSlack) postMessage(w http.ResponseWriter, r *http.Request) {
-	v := formOf(r)
-	f.mu.Lock()
-	f.seq++
-	m := &posted{Channel: v.Get("channel"), TS: fmt.Sprintf("1764000000.%06d", f.seq), ThreadTS: v.Get("thread_ts"),
-		Text: v.Get("text"), Blocks: blocksOf(v.Get("blocks"))}
-	f.msgs = append(f.msgs, m)
-	f.mu.Unlock()
-	f.record("chat.postMessage", m.Text, m.Blocks)
-	writeJSON(w, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS})
-}
-
-func (f *fakeSlack) update(w http.ResponseWriter, r *http.Request) {
-	v := formOf(r)
-	f.record("chat.update", v.Get("text"), blocksOf(v.Get("blocks")))
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, m := range f.msgs {
-		if m.TS == v.Get("ts") && m.Channel == v.Get("channel") {
-			m.Text, m.Blocks = v.Get("text"), blocksOf(v.Get("blocks"))
-			m.Edits++
-			writeJSON(w, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS})
-			return
-		}
-	}
-	writeJSON(w, map[string]any{"ok": false, "error": "message_not_found"})
-}
-
 // notInChannel is a channel the bot is not a member of: chat.postEphemeral fails there.
 const notInChannel = "C0NOTIN"
 
-func (f *fakeSlack) postEphemeral(w http.ResponseWriter, r *http.Request) {
-	v := formOf(r)
-	if v.Get("channel") == notInChannel {
-		writeJSON(w, map[string]any{"ok": false, "error": "channel_not_found"})
-		return
-	}
-	f.record("chat.postEphemeral", v.Get("text"), blocksOf(v.Get("blocks")))
-	f.mu.Lock()
-	f.ephemeral = append(f.ephemeral, posted{Channel: v.Get("channel"), User: v.Get("user"), Text: v.Get("text"),
-		Blocks: blocksOf(v.Get("blocks")), Ephemeral: true})
-	f.mu.Unlock()
-	writeJSON(w, map[string]any{"ok": true, "message_ts": "1764000000.999999"})
+// newSlack is the local Slack workspace the bot tests run against. At the end of the test
+// it checks that every response_url post was explicitly ephemeral: replies to one person
+// must never show in the channel.
+func newSlack(t *testing.T) *slacksim.Workspace {
+	t.Helper()
+	ws := slacksim.New()
+	ws.RemoveApp(notInChannel)
+	t.Cleanup(func() {
+		ws.Close()
+		for i, rt := range ws.ResponseTypes() {
+			if rt != "ephemeral" {
+				t.Errorf("response_url post %d has response_type %q, want ephemeral", i, rt)
+			}
+		}
+	})
+	return ws
 }
 
-// response records a response_url post as an ephemeral reply to the user in its query.
-func (f *fakeSlack) response(w http.ResponseWriter, r *http.Request) {
-	var m struct {
-		Text         string           `json:"text"`
-		Blocks       []map[string]any `json:"blocks"`
-		ResponseType string           `json:"response_type"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&m); err != nil || m.ResponseType != "ephemeral" {
-		http.Error(w, "bad response_url post", http.StatusBadRequest)
-		return
-	}
-	f.record("response_url", m.Text, m.Blocks)
-	f.mu.Lock()
-	f.ephemeral = append(f.ephemeral, posted{User: r.URL.Query().Get("user"), Text: m.Text, Blocks: m.Blocks, Ephemeral: true})
-	f.mu.Unlock()
-	_, _ = w.Write([]byte("ok"))
-}
-
-// messages returns copies of the top-level messages and thread replies, in posting order.
-func (f *fakeSlack) messages() []posted {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]posted, len(f.msgs))
-	for i, m := range f.msgs {
-		out[i] = *m
-	}
-	return out
-}
-
-func (f *fakeSlack) thread(ts string) []posted {
-	var out []posted
-	for _, m := range f.messages() {
-		if m.ThreadTS == ts {
+// ephemeralsTo returns what only user saw, posted by the bot (chat.postEphemeral or
+// response_url), not the acknowledgements of their own commands.
+func ephemeralsTo(ws *slacksim.Workspace, user string) []slacksim.Message {
+	var out []slacksim.Message
+	for _, m := range ws.Ephemerals(user) {
+		if m.Via != "ack" {
 			out = append(out, m)
 		}
 	}
 	return out
-}
-
-func (f *fakeSlack) message(ts string) posted {
-	for _, m := range f.messages() {
-		if m.TS == ts {
-			return m
-		}
-	}
-	return posted{}
-}
-
-func (f *fakeSlack) ephemeralsTo(user string) []posted {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []posted
-	for _, m := range f.ephemeral {
-		if m.User == user {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func (f *fakeSlack) rateLimit(method string, n int) {
-	f.mu.Lock()
-	f.limited[method] = n
-	f.mu.Unlock()
-}
-
-func (f *fakeSlack) callCount(method string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[method]
 }
 
 // fakePlanner answers every move with a plan of the VMs asked for.
@@ -397,10 +158,11 @@ func (j *fakeJobs) published() []events.Job {
 	return slices.Clone(j.jobs)
 }
 
-// env is a bot wired to a fake Slack, a memory store and the fakes above, served over HTTP.
+// env is a bot wired to a local Slack workspace, a memory store and the fakes above,
+// served over HTTP.
 type env struct {
 	t       *testing.T
-	slack   *fakeSlack
+	slack   *slacksim.Workspace
 	bot     *Bot
 	svc     *approvals.Service
 	planner *fakePlanner
@@ -408,24 +170,21 @@ type env struct {
 	http    *httptest.Server
 	reg     *prometheus.Registry
 	trigger atomic.Int64
+
+	mu     sync.Mutex
+	waited []time.Duration // retry pauses the bot asked for, none taken
 }
 
 type envOption func(*Config, *approvals.Policy)
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	return newEnvWith(t, nil, opts...)
+	return newEnvOn(t, newSlack(t), approvals.NewMemoryStore(), opts...)
 }
 
-// newEnvWith is newEnv with extra routes on the fake Slack.
-func newEnvWith(t *testing.T, routes []slacktest.Binder, opts ...envOption) *env {
-	t.Helper()
-	return newEnvOn(t, newFakeSlack(t, routes...), approvals.NewMemoryStore(), opts...)
-}
-
-// newEnvOn is a bot on the given fake Slack and request store: several bots on one store
+// newEnvOn is a bot on the given workspace and request store: several bots on one store
 // are replicas of one deployment, or one bot before and after a restart.
-func newEnvOn(t *testing.T, fs *fakeSlack, store approvals.Store, opts ...envOption) *env {
+func newEnvOn(t *testing.T, ws *slacksim.Workspace, store approvals.Store, opts ...envOption) *env {
 	t.Helper()
 	approvers := []string{approver, requester}
 	for i := range 50 {
@@ -434,7 +193,7 @@ func newEnvOn(t *testing.T, fs *fakeSlack, store approvals.Store, opts ...envOpt
 	policy := approvals.Policy{Approvers: approvers, Quorum: 1, ExpireAfter: time.Hour}
 	signer, keys := approvaltest.Key(1)
 	cfg := Config{BotToken: secret.Secret("xoxb-test"), AppToken: secret.Secret("xapp-test"), SigningSecret: secret.Secret(testSecret),
-		APIURL: fs.srv.GetAPIURL(), ProgressInterval: time.Nanosecond, EditsPerMinute: -1, Signer: signer, Keys: keys}
+		APIURL: ws.APIURL(), ProgressInterval: time.Nanosecond, EditsPerMinute: -1, Signer: signer, Keys: keys}
 	for _, o := range opts {
 		o(&cfg, &policy)
 	}
@@ -443,11 +202,12 @@ func newEnvOn(t *testing.T, fs *fakeSlack, store approvals.Store, opts ...envOpt
 		logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	svc := approvals.NewService(store, policy, nil, logger).WithSigner(signer)
-	e := &env{t: t, slack: fs, svc: svc, planner: &fakePlanner{}, jobs: &fakeJobs{}, reg: prometheus.NewRegistry()}
+	e := &env{t: t, slack: ws, svc: svc, planner: &fakePlanner{}, jobs: &fakeJobs{}, reg: prometheus.NewRegistry()}
 	b, err := New(cfg, svc, e.planner, e.jobs, logger, e.reg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	b.slack.wait = e.retryWait
 	e.bot = b
 	e.http = httptest.NewServer(b.Handler())
 	t.Cleanup(func() { e.http.Close(); b.tasks.wait() })
@@ -461,20 +221,47 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// retryWait stands in for the pause before a Slack call is retried: it records the pause
+// and returns at once, so that 429s and 5xx cost a test no time. slackapi_test.go checks
+// the pauses themselves.
+func (e *env) retryWait(ctx context.Context, d time.Duration) error {
+	e.mu.Lock()
+	e.waited = append(e.waited, d)
+	e.mu.Unlock()
+	return ctx.Err()
+}
+
+// retryWaits returns the retry pauses the bot asked for so far.
+func (e *env) retryWaits() []time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.waited)
+}
+
+// stepClock is a clock the test moves: each reading is a microsecond after the one
+// before (things happen a moment apart, as they do), and advance moves it on at once.
+type stepClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newStepClock() *stepClock { return &stepClock{t: time.Now()} }
+
+func (c *stepClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(time.Microsecond)
+	return c.t
+}
+
+func (c *stepClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
 // settle waits for all work started by the requests sent so far.
 func (e *env) settle() { e.bot.tasks.wait() }
-
-// sign signs body the way Slack does: v0=hex(HMAC-SHA256(secret, "v0:<ts>:<body>")).
-func sign(secret string, ts time.Time, body string) http.Header {
-	stamp := strconv.FormatInt(ts.Unix(), 10)
-	mac := hmac.New(sha256.New, []byte(secret))
-	fmt.Fprintf(mac, "v0:%s:%s", stamp, body)
-	h := http.Header{}
-	h.Set("Content-Type", "application/x-www-form-urlencoded")
-	h.Set("X-Slack-Request-Timestamp", stamp)
-	h.Set("X-Slack-Signature", "v0="+hex.EncodeToString(mac.Sum(nil)))
-	return h
-}
 
 type delivery struct {
 	status  int
@@ -482,30 +269,25 @@ type delivery struct {
 	latency time.Duration
 }
 
-func (e *env) deliver(path, body string, h http.Header) delivery {
+// reply is what the workspace got back from this env's bot. Replicas share a workspace,
+// so each delivery first points it at the bot it is meant for.
+func (e *env) reply(send func(ctx context.Context) (slacksim.Reply, error)) delivery {
 	e.t.Helper()
-	req, err := http.NewRequest(http.MethodPost, e.http.URL+path, strings.NewReader(body))
+	e.slack.UseHTTP(e.http.URL, testSecret)
+	rep, err := send(context.Background())
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	req.Header = h
-	start := time.Now()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	var ack struct {
-		Text   string           `json:"text"`
-		Blocks []map[string]any `json:"blocks"`
-	}
-	if json.Unmarshal(b, &ack) == nil && (ack.Text != "" || len(ack.Blocks) > 0) {
-		e.slack.record("ack", ack.Text, ack.Blocks)
-	}
-	return delivery{status: resp.StatusCode, body: string(b), latency: time.Since(start)}
+	return delivery{status: rep.Status, body: rep.Body, latency: rep.Latency}
 }
 
+// deliver posts a raw body with the given headers to the bot, as Slack would.
+func (e *env) deliver(path, body string, h http.Header) delivery {
+	e.t.Helper()
+	return e.reply(func(ctx context.Context) (slacksim.Reply, error) { return e.slack.Deliver(ctx, path, body, h) })
+}
+
+// nextTrigger is a trigger id for a raw delivery built by the test.
 func (e *env) nextTrigger() string {
 	return fmt.Sprintf("trig.%d", e.trigger.Add(1))
 }
@@ -539,20 +321,27 @@ func (e *env) command(user, text string) delivery {
 	return e.commandIn(testChannel, user, text)
 }
 
-// commandIn sends a command from another channel; its response_url leads to the fake Slack.
+// commandIn sends a command from another channel; its response_url leads to the workspace.
 func (e *env) commandIn(channel, user, text string) delivery {
 	e.t.Helper()
-	v, _ := url.ParseQuery(commandBody(user, channel, text, e.nextTrigger()))
-	v.Set("response_url", e.slack.srv.GetAPIURL()+"response?user="+user)
-	body := v.Encode()
-	return e.deliver(PathCommands, body, sign(testSecret, time.Now(), body))
+	return e.reply(func(ctx context.Context) (slacksim.Reply, error) { return e.slack.Command(ctx, user, channel, text) })
 }
 
 func (e *env) click(user, ts, actionID, value string) delivery {
 	e.t.Helper()
-	body := url.Values{"payload": {clickPayload(user, testChannel, ts, actionID, value, e.nextTrigger())}}.Encode()
-	return e.deliver(PathInteractions, body, sign(testSecret, time.Now(), body))
+	return e.reply(func(ctx context.Context) (slacksim.Reply, error) {
+		return e.slack.Click(ctx, user, testChannel, ts, actionID, value)
+	})
 }
+
+// message is the message at ts as people see it now (zero if there is none).
+func (e *env) message(ts string) slacksim.Message {
+	m, _ := e.slack.Message(ts)
+	return m
+}
+
+// ephemeralsTo returns what the bot showed only user.
+func (e *env) ephemeralsTo(user string) []slacksim.Message { return ephemeralsTo(e.slack, user) }
 
 func (e *env) requests() []*approvals.Request {
 	e.t.Helper()
@@ -564,7 +353,7 @@ func (e *env) requests() []*approvals.Request {
 }
 
 // submit runs a migrate command to completion and returns the stored request and its message.
-func (e *env) submit(text string) (*approvals.Request, posted) {
+func (e *env) submit(text string) (*approvals.Request, slacksim.Message) {
 	e.t.Helper()
 	before := len(e.requests())
 	if d := e.command(requester, text); d.status != http.StatusOK {
@@ -573,13 +362,13 @@ func (e *env) submit(text string) (*approvals.Request, posted) {
 	e.settle()
 	all := e.requests()
 	if len(all) != before+1 {
-		e.t.Fatalf("command %q stored %d requests, want 1 (ephemerals: %+v)", text, len(all)-before, e.slack.ephemeralsTo(requester))
+		e.t.Fatalf("command %q stored %d requests, want 1 (ephemerals: %+v)", text, len(all)-before, e.ephemeralsTo(requester))
 	}
 	r := all[len(all)-1]
 	if r.MessageTS == "" {
 		e.t.Fatalf("request %s has no message ts", r.ID)
 	}
-	return r, e.slack.message(r.MessageTS)
+	return r, e.message(r.MessageTS)
 }
 
 func (e *env) get(id string) *approvals.Request {

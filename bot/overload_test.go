@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"encoding/json"
+	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"net/http"
 	"net/url"
 	"slices"
@@ -82,6 +83,7 @@ func fillPool(t *testing.T, e *env, entered <-chan struct{}, vms ...string) {
 }
 
 func TestOverloadedCommandsAreRefusedInTheAck(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, withPool(1, 1))
 	entered, release := e.slowVCenter()
 	fillPool(t, e, entered, "web-01", "web-02")
@@ -142,12 +144,13 @@ func TestOverloadedCommandsAreRefusedInTheAck(t *testing.T) {
 			t.Fatalf("a refused command was pre-flighted: %+v", s)
 		}
 	}
-	if n := len(e.slack.messages()); n != 2 {
+	if n := len(e.slack.Public()); n != 2 {
 		t.Fatalf("%d messages posted, want the 2 approval messages", n)
 	}
 }
 
 func TestOverloadedClickLeavesTheRequestAsItWas(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		action string
 		want   []string
@@ -171,11 +174,11 @@ func TestOverloadedClickLeavesTheRequestAsItWas(t *testing.T) {
 			// while the pool is still full.
 			var told string
 			waitUntil(t, "the overload notice", func() bool {
-				eph := e.slack.ephemeralsTo(approver)
+				eph := e.ephemeralsTo(approver)
 				if len(eph) == 0 {
 					return false
 				}
-				told = eph[0].words()
+				told = eph[0].Words()
 				return true
 			})
 			for _, w := range append([]string{"xvmbot is busy right now", "1 command is waiting", r.ID, "Try again in a minute"}, tt.want...) {
@@ -188,8 +191,8 @@ func TestOverloadedClickLeavesTheRequestAsItWas(t *testing.T) {
 				t.Fatalf("refused %s changed the request: %s, approvals %v, rejection %+v, cancellation %+v",
 					tt.action, got.State, got.Approvals, got.Rejection, got.Cancellation)
 			}
-			if parent := e.slack.message(msg.TS); parent.Edits != 0 || !slices.Contains(parent.actions(), ActionApprove) {
-				t.Fatalf("refused %s touched the message: %d edits, buttons %v", tt.action, parent.Edits, parent.actions())
+			if parent := e.message(msg.TS); parent.Edits != 0 || !slices.Contains(parent.ActionIDs(), ActionApprove) {
+				t.Fatalf("refused %s touched the message: %d edits, buttons %v", tt.action, parent.Edits, parent.ActionIDs())
 			}
 			if v := counterValue(e.bot.m.refused.WithLabelValues(tt.action, reasonBusy)); v != 1 {
 				t.Fatalf("xvm_slack_work_refused_total{%s,busy} = %v, want 1", tt.action, v)
@@ -225,10 +228,11 @@ func (e *env) submitRejection(user, id, ts, reason string) delivery {
 				"type": "plain_text_input", "value": reason}}}}},
 	})
 	body := url.Values{"payload": {string(payload)}}.Encode()
-	return e.deliver(PathInteractions, body, sign(testSecret, time.Now(), body))
+	return e.deliver(PathInteractions, body, slacksim.Sign(testSecret, time.Now(), body))
 }
 
 func TestOverloadedRejectionDialogRecordsNothing(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, withPool(1, 1))
 	r, msg := e.submit("migrate db-01 to vc-west")
 	entered, release := e.slowVCenter()
@@ -249,6 +253,7 @@ func TestOverloadedRejectionDialogRecordsNothing(t *testing.T) {
 }
 
 func TestShutdownDrainsQueuedWork(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, withPool(1, 2))
 	entered, release := e.slowVCenter()
 	ctx, cancel := context.WithCancel(context.Background())

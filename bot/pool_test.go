@@ -48,6 +48,7 @@ func mustSubmit(t *testing.T, p *workPool, tk task) {
 }
 
 func TestWorkPoolBoundsWorkersAndQueue(t *testing.T) {
+	t.Parallel()
 	var wg sync.WaitGroup
 	p := newWorkPool(2, 3, &wg, runPlain)
 	g := newGatedTasks()
@@ -90,6 +91,7 @@ func TestWorkPoolBoundsWorkersAndQueue(t *testing.T) {
 }
 
 func TestWorkPoolReservation(t *testing.T) {
+	t.Parallel()
 	var wg sync.WaitGroup
 	p := newWorkPool(1, 1, &wg, runPlain)
 	g := newGatedTasks()
@@ -128,6 +130,7 @@ func TestWorkPoolReservation(t *testing.T) {
 }
 
 func TestWorkPoolAbandonDropsWaitingTasks(t *testing.T) {
+	t.Parallel()
 	var wg sync.WaitGroup
 	p := newWorkPool(1, 5, &wg, runPlain)
 	g := newGatedTasks()

@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"strings"
 	"testing"
 	"time"
@@ -36,11 +37,12 @@ func (e *env) handle(ev events.Event) {
 }
 
 func TestJobProgressIsEditedInPlaceThenFinal(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, parentTS := e.approved("migrate web-01 to vc-west")
 
 	e.handle(event(r, 0, events.EventStarted, 0))
-	thread := e.slack.thread(parentTS)
+	thread := e.slack.Thread(parentTS)
 	if len(thread) != 1 {
 		t.Fatalf("%d thread messages after started, want 1", len(thread))
 	}
@@ -50,40 +52,41 @@ func TestJobProgressIsEditedInPlaceThenFinal(t *testing.T) {
 	}
 	e.handle(event(r, 0, events.EventProgress, 40))
 	e.handle(event(r, 0, events.EventProgress, 80))
-	if thread := e.slack.thread(parentTS); len(thread) != 1 || thread[0].Edits != 2 || !strings.Contains(thread[0].words(), "80") {
+	if thread := e.slack.Thread(parentTS); len(thread) != 1 || thread[0].Edits != 2 || !strings.Contains(thread[0].Words(), "80") {
 		t.Fatalf("progress not edited in place: %+v", thread)
 	}
 	e.handle(event(r, 0, events.EventSucceeded, 100))
 
-	thread = e.slack.thread(parentTS)
+	thread = e.slack.Thread(parentTS)
 	if len(thread) != 2 || thread[0].TS != progressTS {
 		t.Fatalf("thread after success: %+v", thread)
 	}
 	final := thread[1]
-	if !strings.Contains(final.words(), "<@"+requester+">") {
-		t.Fatalf("final reply does not mention the requester:\n%s", final.words())
+	if !strings.Contains(final.Words(), "<@"+requester+">") {
+		t.Fatalf("final reply does not mention the requester:\n%s", final.Words())
 	}
 	if got := e.get(r.ID).State; got != approvals.StateSucceeded {
 		t.Fatalf("request is %s", got)
 	}
-	parent := e.slack.message(parentTS)
-	if !strings.Contains(strings.ToLower(parent.words()), "succeeded") && !strings.Contains(strings.ToLower(parent.words()), "done") {
-		t.Fatalf("parent does not show success:\n%s", parent.words())
+	parent := e.message(parentTS)
+	if !strings.Contains(strings.ToLower(parent.Words()), "succeeded") && !strings.Contains(strings.ToLower(parent.Words()), "done") {
+		t.Fatalf("parent does not show success:\n%s", parent.Words())
 	}
-	if len(parent.actions()) != 0 {
-		t.Fatalf("finished request still offers %v", parent.actions())
+	if len(parent.ActionIDs()) != 0 {
+		t.Fatalf("finished request still offers %v", parent.ActionIDs())
 	}
 
 	// Redelivered events change nothing and post nothing.
-	edits := e.slack.message(progressTS).Edits
+	edits := e.message(progressTS).Edits
 	e.handle(event(r, 0, events.EventSucceeded, 100))
 	e.handle(event(r, 0, events.EventProgress, 50))
-	if thread := e.slack.thread(parentTS); len(thread) != 2 || e.slack.message(progressTS).Edits != edits {
+	if thread := e.slack.Thread(parentTS); len(thread) != 2 || e.message(progressTS).Edits != edits {
 		t.Fatalf("duplicate events touched the thread: %+v", thread)
 	}
 }
 
 func TestJobFailureIsExplainedInTheThread(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, parentTS := e.approved("migrate web-01,web-02 to vc-west")
 	e.handle(event(r, 0, events.EventStarted, 0))
@@ -96,10 +99,10 @@ func TestJobFailureIsExplainedInTheThread(t *testing.T) {
 	fail.Hint = "add esx-02 to the distributed switch, or pick another host"
 	e.handle(fail)
 
-	thread := e.slack.thread(parentTS)
-	var failure, final *posted
+	thread := e.slack.Thread(parentTS)
+	var failure, final *slacksim.Message
 	for i := range thread {
-		w := thread[i].words()
+		w := thread[i].Words()
 		switch {
 		case strings.Contains(w, "<@"+requester+">"):
 			final = &thread[i]
@@ -110,8 +113,8 @@ func TestJobFailureIsExplainedInTheThread(t *testing.T) {
 			failure = &thread[i]
 		}
 	}
-	if failure == nil || !strings.Contains(failure.words(), "pg-west is not on host esx-02") ||
-		!strings.Contains(failure.words(), "relocation task task-77 · InvalidArgument") {
+	if failure == nil || !strings.Contains(failure.Words(), "pg-west is not on host esx-02") ||
+		!strings.Contains(failure.Words(), "relocation task task-77 · InvalidArgument") {
 		t.Fatalf("no failure reply with message, step, fault and hint in %+v", thread)
 	}
 	if final == nil {
@@ -123,7 +126,7 @@ func TestJobFailureIsExplainedInTheThread(t *testing.T) {
 	// The same failure redelivered posts no second failure reply.
 	n := len(thread)
 	e.handle(fail)
-	if got := len(e.slack.thread(parentTS)); got != n {
+	if got := len(e.slack.Thread(parentTS)); got != n {
 		t.Fatalf("redelivered failure posted %d more messages", got-n)
 	}
 }
@@ -131,6 +134,7 @@ func TestJobFailureIsExplainedInTheThread(t *testing.T) {
 // A move that succeeded but left something to look at (tags not copied) says so on its
 // progress message and in the final reply, and the request still counts it as moved.
 func TestSucceededWithAWarningSaysSo(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, parentTS := e.approved("migrate web-01,web-02 to vc-west")
 	e.handle(event(r, 0, events.EventStarted, 0))
@@ -143,24 +147,25 @@ func TestSucceededWithAWarningSaysSo(t *testing.T) {
 	if got.State != approvals.StateSucceeded || got.Jobs[1].Warning != warned.Warning || got.Jobs[0].Warning != "" {
 		t.Fatalf("request %s, jobs %+v", got.State, got.Jobs)
 	}
-	if w := e.slack.message(got.Jobs[1].ThreadTS).words(); !strings.Contains(w, "⚠️ tags and custom attributes not copied") {
+	if w := e.message(got.Jobs[1].ThreadTS).Words(); !strings.Contains(w, "⚠️ tags and custom attributes not copied") {
 		t.Errorf("web-02's progress message does not show the warning:\n%s", w)
 	}
-	thread := e.slack.thread(parentTS)
-	final := thread[len(thread)-1].words()
+	thread := e.slack.Thread(parentTS)
+	final := thread[len(thread)-1].Words()
 	if !strings.Contains(final, "1 with a warning to look at") || !strings.Contains(final, "vAPI unavailable") {
 		t.Errorf("final reply does not carry the warning:\n%s", final)
 	}
 }
 
 func TestProgressEditsAreThrottledButFinalLands(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.ProgressInterval = time.Hour })
 	r, parentTS := e.approved("migrate web-01 to vc-west")
 	e.handle(event(r, 0, events.EventStarted, 0))
 	for p := 10; p <= 90; p += 10 {
 		e.handle(event(r, 0, events.EventProgress, p))
 	}
-	progress := e.slack.thread(parentTS)[0]
+	progress := e.slack.Thread(parentTS)[0]
 	if progress.Edits != 0 {
 		t.Fatalf("progress edited %d times within the interval", progress.Edits)
 	}
@@ -169,7 +174,7 @@ func TestProgressEditsAreThrottledButFinalLands(t *testing.T) {
 		t.Fatalf("progress between edits stored: job %s at %d%%", got.State, got.Progress)
 	}
 	e.handle(event(r, 0, events.EventSucceeded, 100))
-	if got := e.slack.message(progress.TS); got.Edits != 1 {
+	if got := e.message(progress.TS); got.Edits != 1 {
 		t.Fatalf("final state not shown: %d edits", got.Edits)
 	}
 	if got := e.get(r.ID).Jobs[0].Progress; got != 100 {
@@ -178,12 +183,13 @@ func TestProgressEditsAreThrottledButFinalLands(t *testing.T) {
 }
 
 func TestEventsForUnknownRequestsAreDropped(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	err := e.bot.HandleEvent(context.Background(), events.Event{ID: "x", Type: events.EventStarted, RequestID: "xvm-nosuch", JobID: "xvm-nosuch-01"})
 	if err != nil {
 		t.Fatalf("unknown request: %v (would be redelivered forever)", err)
 	}
-	if n := len(e.slack.messages()); n != 0 {
+	if n := len(e.slack.Public()); n != 0 {
 		t.Fatalf("%d messages posted", n)
 	}
 }
@@ -193,8 +199,11 @@ func TestEventsForUnknownRequestsAreDropped(t *testing.T) {
 // when it is spent and sent later with the newest state, so no event waits on a 429 and
 // no job's final state is lost; the request's own end is shown at once.
 func TestEditBudgetPutsOffProgressAndLosesNothing(t *testing.T) {
+	t.Parallel()
 	const perMinute, vms = 600, 12 // 10 edits a second after a burst of editBurst
 	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.EditsPerMinute = perMinute })
+	clock := newStepClock() // the budget refills as the test says, not as the machine is busy
+	e.bot.now = clock.now
 	var names []string
 	for i := 1; i <= vms; i++ {
 		names = append(names, fmt.Sprintf("web-%02d", i))
@@ -204,7 +213,7 @@ func TestEditBudgetPutsOffProgressAndLosesNothing(t *testing.T) {
 		t.Fatalf("%d jobs, want %d", len(r.Jobs), vms)
 	}
 
-	before, start := e.slack.callCount("chat.update"), time.Now()
+	before, start := e.slack.Calls("chat.update"), clock.now()
 	for i := range vms {
 		e.handle(event(r, i, events.EventStarted, 0))
 		e.handle(event(r, i, events.EventProgress, 50))
@@ -212,13 +221,13 @@ func TestEditBudgetPutsOffProgressAndLosesNothing(t *testing.T) {
 	// Percentages never spend the whole budget: the first end is shown at once.
 	e.handle(event(r, 0, events.EventSucceeded, 100))
 	done := stateWord(approvals.StateSucceeded)
-	if w := e.slack.message(e.get(r.ID).Jobs[0].ThreadTS).words(); !strings.Contains(w, done) {
+	if w := e.message(e.get(r.ID).Jobs[0].ThreadTS).Words(); !strings.Contains(w, done) {
 		t.Fatalf("the first job's end was put off behind percentages:\n%s", w)
 	}
 	for i := 1; i < vms-1; i++ {
 		e.handle(event(r, i, events.EventSucceeded, 100))
 	}
-	sent, elapsed := e.slack.callCount("chat.update")-before, time.Since(start)
+	sent, elapsed := e.slack.Calls("chat.update")-before, clock.now().Sub(start)
 	if budget := editBurst + 1 + int(elapsed.Seconds()*perMinute/60); sent > budget {
 		t.Fatalf("%d edits sent in %v; the budget allows %d", sent, elapsed, budget)
 	}
@@ -228,26 +237,25 @@ func TestEditBudgetPutsOffProgressAndLosesNothing(t *testing.T) {
 
 	// Percentages left room for the request's end too: it is shown at once.
 	e.handle(event(r, vms-1, events.EventSucceeded, 100))
-	parent := e.slack.message(parentTS)
-	if w := strings.ToLower(parent.words()); !strings.Contains(w, "succeeded") && !strings.Contains(w, "done") {
-		t.Fatalf("request message does not show the end:\n%s", parent.words())
+	parent := e.message(parentTS)
+	if w := strings.ToLower(parent.Words()); !strings.Contains(w, "succeeded") && !strings.Contains(w, "done") {
+		t.Fatalf("request message does not show the end:\n%s", parent.Words())
 	}
 
 	// What was put off reaches Slack at the budget's pace, each message with its job's end.
-	deadline := time.Now().Add(30 * time.Second)
-	for e.bot.putOff.count() > 0 {
-		if time.Now().After(deadline) {
+	for waited := time.Duration(0); e.bot.putOff.count() > 0; waited += 20 * time.Millisecond {
+		if waited > 30*time.Second {
 			t.Fatalf("%d edits still put off after 30s", e.bot.putOff.count())
 		}
+		clock.advance(20 * time.Millisecond)
 		e.bot.flushDeferred(context.Background())
-		time.Sleep(20 * time.Millisecond)
 	}
 	for _, j := range e.get(r.ID).Jobs {
-		if w := e.slack.message(j.ThreadTS).words(); !strings.Contains(w, done) {
+		if w := e.message(j.ThreadTS).Words(); !strings.Contains(w, done) {
 			t.Errorf("%s's progress message does not show its end:\n%s", j.VM, w)
 		}
 	}
-	if e.slack.callCount("chat.update")-before > editBurst+1+int(time.Since(start).Seconds()*perMinute/60) {
+	if e.slack.Calls("chat.update")-before > editBurst+1+int(clock.now().Sub(start).Seconds()*perMinute/60) {
 		t.Errorf("flushing went over the budget")
 	}
 	if got := counterValue(e.bot.m.editsDeferred); got <= 0 {
@@ -258,6 +266,7 @@ func TestEditBudgetPutsOffProgressAndLosesNothing(t *testing.T) {
 // A spent edit budget holds up no work: an approval that comes while it is spent queues
 // the jobs at once, and its message edit goes out first once the budget has room again.
 func TestSpentEditBudgetHoldsUpNoApproval(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.EditsPerMinute = 1 })
 	r, msg := e.submit("migrate web-01,web-02 to vc-west")
 	other, _ := e.approved("migrate web-03 to vc-west")
@@ -280,7 +289,7 @@ func TestSpentEditBudgetHoldsUpNoApproval(t *testing.T) {
 	if n := len(e.jobs.published()); n < 3 {
 		t.Fatalf("%d jobs published in all, want the 2 of this request too", n)
 	}
-	if len(e.slack.message(msg.TS).actions()) == 0 {
+	if len(e.message(msg.TS).ActionIDs()) == 0 {
 		t.Fatalf("the approval message was edited with the budget spent")
 	}
 	e.handle(event(other, 0, events.EventProgress, 80)) // put off behind the approval
@@ -288,16 +297,16 @@ func TestSpentEditBudgetHoldsUpNoApproval(t *testing.T) {
 	// Room for one edit: the approval goes first, the percentage waits.
 	e.bot.slack.edits = rate.NewLimiter(rate.Every(time.Hour), 1)
 	e.bot.flushDeferred(context.Background())
-	if acts := e.slack.message(msg.TS).actions(); len(acts) != 1 || acts[0] != ActionCancel {
+	if acts := e.message(msg.TS).ActionIDs(); len(acts) != 1 || acts[0] != ActionCancel {
 		t.Fatalf("the approved request still offers %v", acts)
 	}
 	progressTS := e.get(other.ID).Jobs[0].ThreadTS
-	if e.bot.putOff.count() == 0 || strings.Contains(e.slack.message(progressTS).words(), "80") {
+	if e.bot.putOff.count() == 0 || strings.Contains(e.message(progressTS).Words(), "80") {
 		t.Fatalf("the percentage went out before the approval with room for one edit")
 	}
 	e.bot.slack.edits = nil
 	e.bot.flushDeferred(context.Background())
-	if e.bot.putOff.count() != 0 || !strings.Contains(e.slack.message(progressTS).words(), "80") {
+	if e.bot.putOff.count() != 0 || !strings.Contains(e.message(progressTS).Words(), "80") {
 		t.Fatalf("%d edits still put off with no budget", e.bot.putOff.count())
 	}
 }
@@ -305,6 +314,7 @@ func TestSpentEditBudgetHoldsUpNoApproval(t *testing.T) {
 // Put-off edits live in the bot's memory. A bot that starts again shows the messages of
 // recent requests again, so a job's end put off before a restart is not lost.
 func TestPutOffEditsSurviveARestart(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.EditsPerMinute = 1 })
 	r, _ := e.approved("migrate web-01,web-02 to vc-west")
 	e.handle(event(r, 0, events.EventStarted, 0))
@@ -314,7 +324,7 @@ func TestPutOffEditsSurviveARestart(t *testing.T) {
 	e.handle(event(r, 0, events.EventSucceeded, 100))
 	progressTS := e.get(r.ID).Jobs[0].ThreadTS
 	done := stateWord(approvals.StateSucceeded)
-	if e.bot.putOff.count() == 0 || strings.Contains(e.slack.message(progressTS).words(), done) {
+	if e.bot.putOff.count() == 0 || strings.Contains(e.message(progressTS).Words(), done) {
 		t.Fatalf("the end was not put off with the budget spent")
 	}
 
@@ -326,7 +336,7 @@ func TestPutOffEditsSurviveARestart(t *testing.T) {
 	again.slack.edits = nil
 	again.resyncMessages(context.Background())
 	again.flushDeferred(context.Background())
-	if w := e.slack.message(progressTS).words(); !strings.Contains(w, done) {
+	if w := e.message(progressTS).Words(); !strings.Contains(w, done) {
 		t.Fatalf("after the restart web-01's message still shows:\n%s", w)
 	}
 	if again.putOff.count() != 0 {
@@ -338,10 +348,11 @@ func TestPutOffEditsSurviveARestart(t *testing.T) {
 // fails or the bot stops first: the request records that it is due, and the next delivery
 // of the event, or the bot's next start, posts it, once.
 func TestFinalReplyIsNotLost(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	finals := func(parentTS string) (n int) {
-		for _, m := range e.slack.thread(parentTS) {
-			if strings.Contains(m.words(), "<@"+requester+">") {
+		for _, m := range e.slack.Thread(parentTS) {
+			if strings.Contains(m.Words(), "<@"+requester+">") {
 				n++
 			}
 		}
@@ -350,7 +361,7 @@ func TestFinalReplyIsNotLost(t *testing.T) {
 	end := func() (*approvals.Request, string, events.Event) {
 		r, parentTS := e.approved("migrate web-01 to vc-west")
 		e.handle(event(r, 0, events.EventStarted, 0))
-		e.slack.rateLimit("chat.postMessage", slackMaxAttempts) // every attempt refused
+		e.slack.Throttle("chat.postMessage", slackMaxAttempts, 0) // every attempt refused
 		last := event(r, 0, events.EventSucceeded, 100)
 		e.handle(last)
 		if finals(parentTS) != 0 || !e.get(r.ID).FinalReplyDue {
@@ -385,6 +396,7 @@ func TestFinalReplyIsNotLost(t *testing.T) {
 // A job's first event is one write of the request record, the ts of the job's progress
 // message included: a big request's record is rewritten whole on every write.
 func TestStartedEventIsOneWrite(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	r, parentTS := e.approved("migrate web-01 to vc-west")
@@ -398,19 +410,20 @@ func TestStartedEventIsOneWrite(t *testing.T) {
 	if rev1 != rev0+1 {
 		t.Fatalf("started event: %d writes of the record, want 1", rev1-rev0)
 	}
-	thread := e.slack.thread(parentTS)
+	thread := e.slack.Thread(parentTS)
 	if len(thread) != 1 || got.Jobs[0].ThreadTS != thread[0].TS || got.Jobs[0].State != approvals.StateRunning {
 		t.Fatalf("job %+v, thread %+v", got.Jobs[0], thread)
 	}
 	e.handle(started) // delivered again
-	if _, rev2, _ := e.svc.Store().Get(ctx, r.ID); rev2 != rev1 || len(e.slack.thread(parentTS)) != 1 {
-		t.Fatalf("a redelivered started event wrote %d times and left %d thread messages", rev2-rev1, len(e.slack.thread(parentTS)))
+	if _, rev2, _ := e.svc.Store().Get(ctx, r.ID); rev2 != rev1 || len(e.slack.Thread(parentTS)) != 1 {
+		t.Fatalf("a redelivered started event wrote %d times and left %d thread messages", rev2-rev1, len(e.slack.Thread(parentTS)))
 	}
 }
 
 // A review written while the target's change window was open says the moves start at
 // once; approved after the window closed, the request message says they wait for it.
 func TestChangeWindowWordingIsCurrentAtApproval(t *testing.T) {
+	t.Parallel()
 	now := time.Now().UTC()
 	win, err := approvals.ParseWindow(fmt.Sprintf("daily %s-%s", now.Add(-time.Hour).Format("15:04"), now.Add(time.Hour).Format("15:04")), time.UTC)
 	if err != nil {
@@ -420,13 +433,13 @@ func TestChangeWindowWordingIsCurrentAtApproval(t *testing.T) {
 	clock := now
 	e.bot.now = func() time.Time { return clock }
 	r, msg := e.submit("migrate web-01 to vc-west")
-	if w := msg.words(); !strings.Contains(w, "change window is open now") {
+	if w := msg.Words(); !strings.Contains(w, "change window is open now") {
 		t.Fatalf("review while the window is open:\n%s", w)
 	}
 	clock = now.Add(3 * time.Hour)
 	e.click(approver, r.MessageTS, ActionApprove, r.ID)
 	e.settle()
-	w := e.slack.message(r.MessageTS).words()
+	w := e.message(r.MessageTS).Words()
 	if !strings.Contains(w, "wait until") || strings.Contains(w, "open now") {
 		t.Fatalf("request message after approval outside the window:\n%s", w)
 	}
@@ -436,6 +449,7 @@ func TestChangeWindowWordingIsCurrentAtApproval(t *testing.T) {
 // finish) shows on the job's message, stays there through later percentages, and goes
 // when the move ends.
 func TestWhatTheWorkerSaysWhileAMoveRunsIsShown(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, func(c *Config, _ *approvals.Policy) { c.ProgressInterval = time.Hour })
 	r, _ := e.approved("migrate web-01 to vc-west")
 	e.handle(event(r, 0, events.EventStarted, 0))
@@ -450,20 +464,21 @@ func TestWhatTheWorkerSaysWhileAMoveRunsIsShown(t *testing.T) {
 	}
 	e.handle(event(r, 0, events.EventSucceeded, 100))
 	job = e.get(r.ID).Jobs[0]
-	if w := e.slack.message(job.ThreadTS).words(); job.Note != "" || strings.Contains(w, "could not cancel") {
+	if w := e.message(job.ThreadTS).Words(); job.Note != "" || strings.Contains(w, "could not cancel") {
 		t.Fatalf("after the end the note is still there: %q\n%s", job.Note, w)
 	}
 }
 
 // The same note, shown: the job's message reads what the worker said.
 func TestWorkerNoteIsRendered(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, _ := e.approved("migrate web-01 to vc-west")
 	e.handle(event(r, 0, events.EventStarted, 0))
 	said := event(r, 0, events.EventProgress, 0)
 	said.Message = "web-01: the copy broke off — retrying (attempt 1 of 3)"
 	e.handle(said)
-	if w := e.slack.message(e.get(r.ID).Jobs[0].ThreadTS).words(); !strings.Contains(w, "retrying (attempt 1 of 3)") {
+	if w := e.message(e.get(r.ID).Jobs[0].ThreadTS).Words(); !strings.Contains(w, "retrying (attempt 1 of 3)") {
 		t.Fatalf("the job's message does not say it is retried:\n%s", w)
 	}
 }
@@ -472,6 +487,7 @@ func TestWorkerNoteIsRendered(t *testing.T) {
 // still moved the VM (it landed elsewhere than approved), keeps the VM's origin: undo can
 // take it back.
 func TestOriginSurvivesARequestCancelMark(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	r, _ := e.approved("migrate web-01 to vc-west")
 	e.command(requester, "cancel "+r.ID)

@@ -184,6 +184,7 @@ type goldenMessage struct {
 }
 
 func TestRenderGolden(t *testing.T) {
+	t.Parallel()
 	withJob := func(r *approvals.Request, i int) (*approvals.Request, *approvals.Job) { return r, &r.Jobs[i] }
 	cases := []struct {
 		name   string
@@ -341,6 +342,7 @@ func buttonActions(t *testing.T, r *approvals.Request, blocks []slack.Block) []s
 }
 
 func TestRenderRequestButtons(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		r    *approvals.Request
@@ -368,6 +370,7 @@ func TestRenderRequestButtons(t *testing.T) {
 
 // TestRenderRequestReads checks what a person reads on the request message.
 func TestRenderRequestReads(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		r    *approvals.Request
@@ -406,6 +409,7 @@ func TestRenderRequestReads(t *testing.T) {
 }
 
 func TestRenderRequest300VMsFitsSlack(t *testing.T) {
+	t.Parallel()
 	for _, r := range []*approvals.Request{fxLarge(), fxLargeRunning()} {
 		_, blocks := RenderRequest(r, fxNow)
 		if n := checkSlackLimits(t, blocks); n >= 12000 {
@@ -417,6 +421,7 @@ func TestRenderRequest300VMsFitsSlack(t *testing.T) {
 }
 
 func TestRenderFinal(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		r    *approvals.Request
@@ -445,6 +450,7 @@ func TestRenderFinal(t *testing.T) {
 }
 
 func TestRenderJobProgress(t *testing.T) {
+	t.Parallel()
 	r := fxApproved()
 	text, blocks := RenderJobProgress(r, &r.Jobs[1])
 	all := string(mustMarshal(t, blocks))
@@ -459,6 +465,7 @@ func TestRenderJobProgress(t *testing.T) {
 }
 
 func TestRenderJobFailure(t *testing.T) {
+	t.Parallel()
 	r := fxFailed()
 	text, blocks := RenderJobFailure(r, &r.Jobs[1], "relocate: InsufficientDisk", "free space on ssd-01")
 	all := string(mustMarshal(t, blocks))
@@ -474,6 +481,7 @@ func TestRenderJobFailure(t *testing.T) {
 }
 
 func TestRenderError(t *testing.T) {
+	t.Parallel()
 	text, blocks := RenderError(`unknown option "a<b"`, "/xvm migrate <vm> to <vcenter>")
 	if len(blocks) != 2 {
 		t.Fatalf("%d blocks, want problem and usage", len(blocks))
@@ -493,6 +501,7 @@ func TestRenderError(t *testing.T) {
 }
 
 func TestProgressBar(t *testing.T) {
+	t.Parallel()
 	for pct, want := range map[int]string{
 		-5: "░░░░░░░░░░ 0%", 0: "░░░░░░░░░░ 0%", 9: "░░░░░░░░░░ 9%", 10: "▓░░░░░░░░░ 10%",
 		50: "▓▓▓▓▓░░░░░ 50%", 99: "▓▓▓▓▓▓▓▓▓░ 99%", 100: "▓▓▓▓▓▓▓▓▓▓ 100%", 250: "▓▓▓▓▓▓▓▓▓▓ 100%",
@@ -504,6 +513,7 @@ func TestProgressBar(t *testing.T) {
 }
 
 func TestDiskFormatName(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[move.DiskFormat]string{
 		"": "Same format as source", "same": "Same format as source", "thin": "Thin provision",
 		"thick": "Thick provision lazy zeroed", "EAGER": "Thick provision eager zeroed",
@@ -518,6 +528,7 @@ func TestDiskFormatName(t *testing.T) {
 // the review's Networks, however many VMs (the OK finding saying so is folded away in a
 // big request); a mapping someone typed is not.
 func TestSameNamePortgroupIsMarkedInTheReview(t *testing.T) {
+	t.Parallel()
 	r := &approvals.Request{ID: "xvm-n1", Direction: approvals.Migrate, SourceVC: "vc-east", TargetVC: "vc-west", State: approvals.StatePending,
 		Requester: "U1", Review: approvals.Review{Placement: move.Placement{Networks: []move.Network{
 			{Source: "VM Network", Target: "VM Network"}, {Source: "east-app-pg", Target: "app-pg"}}}},
@@ -536,6 +547,7 @@ func TestSameNamePortgroupIsMarkedInTheReview(t *testing.T) {
 // A request into a cluster says which host its moves start on and which others take
 // them when that one is busy: jobs of a wave spread over them.
 func TestReviewNamesTheHostsAWaveSpreadsOver(t *testing.T) {
+	t.Parallel()
 	r := &approvals.Request{ID: "xvm-h1", Direction: approvals.Migrate, SourceVC: "vc-east", TargetVC: "vc-west", State: approvals.StatePending,
 		Requester: "U1", Review: approvals.Review{Placement: move.Placement{Cluster: "west-prod", Host: "esx-w3"}, OtherHosts: []string{"esx-w1", "esx-w2"}}}
 	_, blocks := RenderRequest(r, time.Now())

@@ -68,6 +68,7 @@ func fxHistory() []*approvals.Request {
 }
 
 func TestRenderViewsGolden(t *testing.T) {
+	t.Parallel()
 	now := fxAt(3 * time.Hour)
 	stats := ComputeStats(fxHistory(), now, 24*time.Hour)
 	stats.Queued = 4
@@ -135,6 +136,7 @@ func utf8len(s string) int { return len([]rune(s)) }
 func (m message) parts() (string, []slack.Block) { return m.Text, m.Blocks }
 
 func TestComputeStats(t *testing.T) {
+	t.Parallel()
 	now := fxAt(3 * time.Hour)
 	s := ComputeStats(fxHistory(), now, 24*time.Hour)
 	if len(s.Routes) != 2 {

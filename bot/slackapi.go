@@ -44,10 +44,27 @@ type slackClient struct {
 	// minute per app and workspace (Tier 3); a wave's progress messages would ask for
 	// several times that, and every 429 stalls the event that caused it.
 	edits *rate.Limiter
+	// now is the clock the edit budget refills by; wait pauses before a retry, or ends
+	// early with ctx's error. Tests give both a clock of their own.
+	now  func() time.Time
+	wait func(ctx context.Context, d time.Duration) error
 }
 
 func newSlackClient(api slackAPI, m *metrics, logger *slog.Logger, edits *rate.Limiter) *slackClient {
-	return &slackClient{api: api, webhook: &http.Client{Timeout: 20 * time.Second}, m: m, log: logger, edits: edits}
+	return &slackClient{api: api, webhook: &http.Client{Timeout: 20 * time.Second}, m: m, log: logger, edits: edits,
+		now: time.Now, wait: sleep}
+}
+
+// sleep waits d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // message is the text fallback and Block Kit blocks of one message.
@@ -81,11 +98,15 @@ func (c *slackClient) post(ctx context.Context, channel, threadTS string, msg me
 // canEdit takes one edit from the budget if that leaves at least keep in it, and reports
 // whether it did; the caller then sends the edit (edit).
 func (c *slackClient) canEdit(keep int) bool {
-	return c.edits == nil || (c.edits.Tokens() >= float64(1+keep) && c.edits.Allow())
+	if c.edits == nil {
+		return true
+	}
+	now := c.now()
+	return c.edits.TokensAt(now) >= float64(1+keep) && c.edits.AllowN(now, 1)
 }
 
 // hasRoom reports whether the budget has room for an edit now, without taking it.
-func (c *slackClient) hasRoom() bool { return c.edits == nil || c.edits.Tokens() >= 1 }
+func (c *slackClient) hasRoom() bool { return c.edits == nil || c.edits.TokensAt(c.now()) >= 1 }
 
 // edit replaces the message at ts; the caller has taken its place in the budget (canEdit).
 func (c *slackClient) edit(ctx context.Context, channel, ts string, msg message) error {
@@ -195,12 +216,8 @@ func (c *slackClient) call(ctx context.Context, method string, fn func() error) 
 			return fmt.Errorf("slack %s: giving up after %d attempts: %w", method, attempt, err)
 		}
 		c.log.Debug("slack call retried", "method", method, "attempt", attempt, "wait", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("slack %s: %w", method, ctx.Err())
-		case <-t.C:
+		if err := c.wait(ctx, wait); err != nil {
+			return fmt.Errorf("slack %s: %w", method, err)
 		}
 	}
 }

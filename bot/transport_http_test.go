@@ -2,6 +2,7 @@ package bot
 
 import (
 	"encoding/json"
+	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -17,6 +18,7 @@ import (
 )
 
 func TestMigrateCommandIsAckedThenPostedForApproval(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	d := e.command(requester, "migrate web-01,web-02 to vc-west datastore=ds-west-1")
 	if d.status != http.StatusOK {
@@ -42,19 +44,20 @@ func TestMigrateCommandIsAckedThenPostedForApproval(t *testing.T) {
 		!slices.Equal(r.VMs, []string{"web-01", "web-02"}) || r.Placement.Datastore != "ds-west-1" || r.Review.Target.Name != "vc-west" {
 		t.Fatalf("stored request %+v", r)
 	}
-	msg := e.slack.message(r.MessageTS)
+	msg := e.message(r.MessageTS)
 	if msg.Channel != testChannel || msg.ThreadTS != "" {
 		t.Fatalf("approval message %+v", msg)
 	}
-	if got := msg.actions(); !slices.Contains(got, ActionApprove) || !slices.Contains(got, ActionReject) {
+	if got := msg.ActionIDs(); !slices.Contains(got, ActionApprove) || !slices.Contains(got, ActionReject) {
 		t.Fatalf("approval message buttons %v, want approve and reject", got)
 	}
-	if !strings.Contains(msg.words(), "web-01") {
-		t.Fatalf("approval message does not name the VM:\n%s", msg.words())
+	if !strings.Contains(msg.Words(), "web-01") {
+		t.Fatalf("approval message does not name the VM:\n%s", msg.Words())
 	}
 }
 
 func TestUnsignedOrStaleRequestsAreRefused(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	body := commandBody(requester, testChannel, "migrate web-01 to vc-west", "trig.x")
 	tests := []struct {
@@ -62,16 +65,16 @@ func TestUnsignedOrStaleRequestsAreRefused(t *testing.T) {
 		header func() http.Header
 	}{
 		{"no signature", func() http.Header {
-			h := sign(testSecret, time.Now(), body)
+			h := slacksim.Sign(testSecret, time.Now(), body)
 			h.Del("X-Slack-Signature")
 			return h
 		}},
-		{"wrong secret", func() http.Header { return sign("not-the-secret", time.Now(), body) }},
-		{"body tampered", func() http.Header { return sign(testSecret, time.Now(), body+"&text=x") }},
-		{"stale timestamp", func() http.Header { return sign(testSecret, time.Now().Add(-6*time.Minute), body) }},
-		{"future timestamp", func() http.Header { return sign(testSecret, time.Now().Add(6*time.Minute), body) }},
+		{"wrong secret", func() http.Header { return slacksim.Sign("not-the-secret", time.Now(), body) }},
+		{"body tampered", func() http.Header { return slacksim.Sign(testSecret, time.Now(), body+"&text=x") }},
+		{"stale timestamp", func() http.Header { return slacksim.Sign(testSecret, time.Now().Add(-6*time.Minute), body) }},
+		{"future timestamp", func() http.Header { return slacksim.Sign(testSecret, time.Now().Add(6*time.Minute), body) }},
 		{"garbage timestamp", func() http.Header {
-			h := sign(testSecret, time.Now(), body)
+			h := slacksim.Sign(testSecret, time.Now(), body)
 			h.Set("X-Slack-Request-Timestamp", "yesterday")
 			return h
 		}},
@@ -89,7 +92,7 @@ func TestUnsignedOrStaleRequestsAreRefused(t *testing.T) {
 	if n := len(e.requests()); n != 0 {
 		t.Fatalf("%d requests stored from unsigned deliveries", n)
 	}
-	if n := len(e.slack.messages()); n != 0 {
+	if n := len(e.slack.Public()); n != 0 {
 		t.Fatalf("%d messages posted from unsigned deliveries", n)
 	}
 	if len(e.planner.specs) != 0 {
@@ -98,13 +101,14 @@ func TestUnsignedOrStaleRequestsAreRefused(t *testing.T) {
 }
 
 func TestSlackRetryOfACommandMakesOneRequest(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	body := commandBody(requester, testChannel, "migrate web-01 to vc-west", "trig.retry")
-	if d := e.deliver(PathCommands, body, sign(testSecret, time.Now(), body)); d.status != http.StatusOK {
+	if d := e.deliver(PathCommands, body, slacksim.Sign(testSecret, time.Now(), body)); d.status != http.StatusOK {
 		t.Fatalf("first delivery: %d", d.status)
 	}
 	for i := 1; i <= 2; i++ {
-		h := sign(testSecret, time.Now(), body)
+		h := slacksim.Sign(testSecret, time.Now(), body)
 		h.Set("X-Slack-Retry-Num", strconv.Itoa(i))
 		h.Set("X-Slack-Retry-Reason", "http_timeout")
 		if d := e.deliver(PathCommands, body, h); d.status != http.StatusOK {
@@ -115,12 +119,13 @@ func TestSlackRetryOfACommandMakesOneRequest(t *testing.T) {
 	if n := len(e.requests()); n != 1 {
 		t.Fatalf("%d requests stored, want 1", n)
 	}
-	if n := len(e.slack.messages()); n != 1 {
+	if n := len(e.slack.Public()); n != 1 {
 		t.Fatalf("%d messages posted, want 1", n)
 	}
 }
 
 func TestAckLatencyIsMeasured(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	e.command(requester, "help")
 	e.settle()
@@ -144,6 +149,7 @@ func TestAckLatencyIsMeasured(t *testing.T) {
 }
 
 func TestParseInteractionMatchesSlackGo(t *testing.T) {
+	t.Parallel()
 	text, blocks := RenderRequest(&approvals.Request{ID: "xvm-k3m9q2ab", Direction: approvals.Migrate, VMs: []string{"web-01"},
 		SourceVC: "vc-east", TargetVC: "vc-west", Requester: requester, Channel: testChannel, State: approvals.StatePending,
 		Quorum: 1, CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}, time.Now())

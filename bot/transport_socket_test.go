@@ -3,74 +3,25 @@ package bot
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-	"github.com/slack-go/slack/slacktest"
+	"github.com/xvmbot/xvmbot/bot/slacksim"
 )
 
-// socketPeer plays Slack's side of a Socket Mode connection: slacktest serves
-// apps.connections.open pointing at /ws, and this handler replaces slacktest's RTM
-// websocket with one that says hello, carries envelopes and collects acks.
-type socketPeer struct {
-	conns chan *websocket.Conn
-	acks  chan socketAck
-}
-
-type socketAck struct {
-	EnvelopeID string          `json:"envelope_id"`
-	Payload    json.RawMessage `json:"payload"`
-}
-
-func newSocketPeer() *socketPeer {
-	return &socketPeer{conns: make(chan *websocket.Conn, 1), acks: make(chan socketAck, 16)}
-}
-
-func (p *socketPeer) route(c slacktest.Customize) {
-	c.Handle("/ws", func(w http.ResponseWriter, r *http.Request) {
-		up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
-		conn, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		hello := map[string]any{"type": "hello", "num_connections": 1, "connection_info": map[string]string{"app_id": "A0XVM"},
-			"debug_info": map[string]any{"host": "slacktest", "approximate_connection_time": 3600}}
-		if err := conn.WriteJSON(hello); err != nil {
-			return
-		}
-		p.conns <- conn
-		for {
-			var a socketAck
-			if err := conn.ReadJSON(&a); err != nil {
-				return
-			}
-			p.acks <- a
-		}
-	})
-}
-
-func (p *socketPeer) send(t *testing.T, conn *websocket.Conn, id, typ string, payload json.RawMessage, retry int) socketAck {
+// sendEnvelope sends one envelope through the workspace's Socket Mode connection and
+// returns the ack payload; Slack waits 3 s for an ack.
+func sendEnvelope(t *testing.T, ws *slacksim.Workspace, id, typ string, payload json.RawMessage, retry int) json.RawMessage {
 	t.Helper()
-	env := map[string]any{"type": typ, "envelope_id": id, "payload": payload,
-		"accepts_response_payload": typ == "slash_commands", "retry_attempt": retry, "retry_reason": ""}
-	if err := conn.WriteJSON(env); err != nil {
-		t.Fatal(err)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	p, err := ws.Envelope(ctx, id, typ, payload, retry)
+	if err != nil {
+		t.Fatalf("envelope %s not acknowledged within Slack's 3 s: %v", id, err)
 	}
-	select {
-	case a := <-p.acks:
-		if a.EnvelopeID != id {
-			t.Fatalf("ack for %q, want %q", a.EnvelopeID, id)
-		}
-		return a
-	case <-time.After(3 * time.Second):
-		t.Fatalf("envelope %s not acknowledged within Slack's 3 s", id)
-	}
-	return socketAck{}
+	return p
 }
 
 // slashPayload is a slash command as a Socket Mode envelope carries it.
@@ -85,8 +36,9 @@ func slashPayload(user, text, trigger string) json.RawMessage {
 }
 
 func TestSocketModeMigrateAndApprove(t *testing.T) {
-	peer := newSocketPeer()
-	e := newEnvWith(t, []slacktest.Binder{peer.route})
+	t.Parallel()
+	e := newEnv(t)
+	e.slack.UseSocketMode()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.bot.RunSocketMode(ctx) }()
@@ -97,39 +49,44 @@ func TestSocketModeMigrateAndApprove(t *testing.T) {
 		}
 	})
 
-	var conn *websocket.Conn
-	select {
-	case conn = <-peer.conns:
-	case err := <-done:
-		t.Fatalf("RunSocketMode returned before connecting: %v", err)
-	case <-time.After(5 * time.Second):
+	wait, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	if err := e.slack.WaitFor(wait, func() bool {
+		select {
+		case err := <-done:
+			done <- err // for the cleanup
+			t.Fatalf("RunSocketMode returned before connecting: %v", err)
+		default:
+		}
+		return e.slack.SocketConnected()
+	}); err != nil {
 		t.Fatal("the bot never opened a Socket Mode connection")
 	}
 
-	bad := peer.send(t, conn, "env-bad", "slash_commands", slashPayload(requester, "migrate web-01 to vc-west dsk=thin", "trig.s0"), 0)
-	if !strings.Contains(string(bad.Payload), "dsk") || !strings.Contains(string(bad.Payload), `"response_type":"ephemeral"`) {
-		t.Fatalf("usage error not in the ack payload: %s", bad.Payload)
+	bad := sendEnvelope(t, e.slack, "env-bad", "slash_commands", slashPayload(requester, "migrate web-01 to vc-west dsk=thin", "trig.s0"), 0)
+	if !strings.Contains(string(bad), "dsk") || !strings.Contains(string(bad), `"response_type":"ephemeral"`) {
+		t.Fatalf("usage error not in the ack payload: %s", bad)
 	}
 
 	cmd := slashPayload(requester, "migrate web-01,web-02 to vc-west", "trig.s1")
-	ack := peer.send(t, conn, "env-1", "slash_commands", cmd, 0)
-	if !strings.Contains(string(ack.Payload), "Checking") {
-		t.Fatalf("command ack payload %s", ack.Payload)
+	ack := sendEnvelope(t, e.slack, "env-1", "slash_commands", cmd, 0)
+	if !strings.Contains(string(ack), "Checking") {
+		t.Fatalf("command ack payload %s", ack)
 	}
-	peer.send(t, conn, "env-1-retry", "slash_commands", cmd, 1) // Slack re-sends an envelope it thinks was lost
+	sendEnvelope(t, e.slack, "env-1-retry", "slash_commands", cmd, 1) // Slack re-sends an envelope it thinks was lost
 	e.settle()
 	all := e.requests()
 	if len(all) != 1 {
 		t.Fatalf("%d requests stored, want 1", len(all))
 	}
 	r := all[0]
-	if r.MessageTS == "" || len(e.slack.messages()) != 1 {
-		t.Fatalf("approval message not posted: %+v", e.slack.messages())
+	if r.MessageTS == "" || len(e.slack.Public()) != 1 {
+		t.Fatalf("approval message not posted: %+v", e.slack.Public())
 	}
 
 	click := json.RawMessage(clickPayload(approver, testChannel, r.MessageTS, ActionApprove, r.ID, "trig.s2"))
-	if a := peer.send(t, conn, "env-2", "interactive", click, 0); len(a.Payload) != 0 && string(a.Payload) != "null" {
-		t.Fatalf("interaction ack carries %s", a.Payload)
+	if a := sendEnvelope(t, e.slack, "env-2", "interactive", click, 0); len(a) != 0 && string(a) != "null" {
+		t.Fatalf("interaction ack carries %s", a)
 	}
 	e.settle()
 	if n := len(e.jobs.published()); n != 2 {
@@ -138,7 +95,7 @@ func TestSocketModeMigrateAndApprove(t *testing.T) {
 	if got := e.get(r.ID).State; got != "queued" {
 		t.Fatalf("request is %s", got)
 	}
-	if a := e.slack.message(r.MessageTS).actions(); len(a) == 0 || a[0] == ActionApprove {
+	if a := e.message(r.MessageTS).ActionIDs(); len(a) == 0 || a[0] == ActionApprove {
 		t.Fatalf("parent buttons after approval %v", a)
 	}
 }

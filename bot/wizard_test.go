@@ -93,6 +93,7 @@ func newSimEnv(t *testing.T, socket bool) *simEnv {
 }
 
 func TestWizardModal(t *testing.T) {
+	t.Parallel()
 	for _, mode := range []struct {
 		name   string
 		socket bool
@@ -205,6 +206,7 @@ func TestWizardModal(t *testing.T) {
 }
 
 func TestRejectAsksForAReason(t *testing.T) {
+	t.Parallel()
 	e := newSimEnv(t, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

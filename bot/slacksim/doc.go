@@ -6,5 +6,7 @@
 // signed slash commands and button clicks over HTTP, or real envelopes over a Socket Mode
 // websocket, to the app under test.
 //
-// The end-to-end tests and `xvmbot demo` use it; nothing in production does.
+// It also keeps what tests check: every text sent (Sent), call counts, 429s and failures
+// on demand, a channel without the app. The bot tests, the end-to-end tests and
+// `xvmbot demo` use it; nothing in production does.
 package slacksim

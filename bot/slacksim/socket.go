@@ -111,13 +111,33 @@ func (s *socketConn) write(v any) error {
 
 // sendEnvelope sends one envelope and waits for the app's ack (with its payload, if any).
 func (w *Workspace) sendEnvelope(ctx context.Context, typ string, payload any, channel, user string) (Reply, error) {
+	w.mu.Lock()
+	w.envSeq++
+	id := fmt.Sprintf("env-%d-%d", time.Now().UnixNano(), w.envSeq)
+	w.mu.Unlock()
+	start := time.Now()
+	p, err := w.Envelope(ctx, id, typ, payload, 0)
+	if err != nil {
+		return Reply{}, err
+	}
+	rep := Reply{Status: http.StatusOK, Body: string(p), Latency: time.Since(start)}
+	if len(p) > 0 && string(p) != "null" {
+		w.recordSentAck(p)
+		w.recordAck(channel, user, p)
+	}
+	return rep, nil
+}
+
+// Envelope sends one raw Socket Mode envelope (type slash_commands, interactive, …) with
+// the given id and retry attempt, and returns the payload of the app's ack once the app
+// acknowledged that id. Tests use it for envelopes Slack re-sends; an ack that never comes
+// ends with ctx.
+func (w *Workspace) Envelope(ctx context.Context, id, typ string, payload any, retryAttempt int) (json.RawMessage, error) {
 	if err := w.WaitFor(ctx, w.SocketConnected); err != nil {
-		return Reply{}, fmt.Errorf("slacksim: app never opened a Socket Mode connection: %w", err)
+		return nil, fmt.Errorf("slacksim: app never opened a Socket Mode connection: %w", err)
 	}
 	w.mu.Lock()
 	sc := w.socket
-	w.envSeq++
-	id := fmt.Sprintf("env-%d-%d", time.Now().UnixNano(), w.envSeq)
 	w.mu.Unlock()
 
 	ch := make(chan json.RawMessage, 1)
@@ -125,21 +145,16 @@ func (w *Workspace) sendEnvelope(ctx context.Context, typ string, payload any, c
 	sc.acks[id] = ch
 	sc.mu.Unlock()
 	env := map[string]any{"type": typ, "envelope_id": id, "payload": payload,
-		"accepts_response_payload": typ == "slash_commands", "retry_attempt": 0, "retry_reason": ""}
-	start := time.Now()
+		"accepts_response_payload": typ == "slash_commands", "retry_attempt": retryAttempt, "retry_reason": ""}
 	if err := sc.write(env); err != nil {
-		return Reply{}, fmt.Errorf("slacksim: send envelope: %w", err)
+		return nil, fmt.Errorf("slacksim: send envelope: %w", err)
 	}
 	select {
 	case p := <-ch:
-		rep := Reply{Status: http.StatusOK, Body: string(p), Latency: time.Since(start)}
-		if len(p) > 0 && string(p) != "null" {
-			w.recordAck(channel, user, p)
-		}
-		return rep, nil
+		return p, nil
 	case <-sc.done:
-		return Reply{}, errors.New("slacksim: socket closed before the envelope was acknowledged")
+		return nil, errors.New("slacksim: socket closed before the envelope was acknowledged")
 	case <-ctx.Done():
-		return Reply{}, fmt.Errorf("slacksim: envelope %s not acknowledged: %w", id, ctx.Err())
+		return nil, fmt.Errorf("slacksim: envelope %s not acknowledged: %w", id, ctx.Err())
 	}
 }

@@ -100,3 +100,55 @@ func (w *Workspace) Names() map[string]string {
 
 // Plain renders m as a person reads it.
 func (w *Workspace) Plain(m Message) string { return PlainText(m.Blocks, m.Text, w.Names()) }
+
+// Words is everything a person can read in m, raw: its text and every "text" in its blocks,
+// one a line, mentions and escapes left as sent. Tests search it; Plain is the rendering.
+func (m Message) Words() string {
+	var parts []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, vv := range x {
+				if s, ok := vv.(string); ok && k == "text" {
+					parts = append(parts, s)
+					continue
+				}
+				walk(vv)
+			}
+		case []any:
+			for _, vv := range x {
+				walk(vv)
+			}
+		}
+	}
+	var blocks any
+	if len(m.Blocks) > 0 {
+		_ = json.Unmarshal(m.Blocks, &blocks)
+	}
+	walk(blocks)
+	return m.Text + "\n" + strings.Join(parts, "\n")
+}
+
+// ActionIDs are the action ids of the buttons in m's actions blocks, in order.
+func (m Message) ActionIDs() []string {
+	var bs []struct {
+		Type     string `json:"type"`
+		Elements []struct {
+			ActionID string `json:"action_id"`
+		} `json:"elements"`
+	}
+	if len(m.Blocks) > 0 {
+		_ = json.Unmarshal(m.Blocks, &bs)
+	}
+	var out []string
+	for _, b := range bs {
+		if b.Type != "actions" {
+			continue
+		}
+		for _, el := range b.Elements {
+			out = append(out, el.ActionID)
+		}
+	}
+	return out
+}

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +61,10 @@ type Workspace struct {
 	apiCalls  map[string]int
 	limited   map[string]int
 	responses int
+	sent      []Sent
+	// responseTypes are the response_type of each response_url post, in order.
+	responseTypes []string
+	notIn         map[string]bool // channels the app is not a member of
 
 	// modals
 	modals   bool
@@ -93,6 +99,7 @@ func New() *Workspace {
 		limits:   map[string]*rate.Limiter{},
 		apiCalls: map[string]int{},
 		limited:  map[string]int{},
+		notIn:    map[string]bool{},
 		triggers: map[string]string{},
 		client:   &http.Client{Timeout: 30 * time.Second},
 	}
@@ -141,7 +148,8 @@ func (w *Workspace) SetGroup(id string, members ...string) {
 	w.groups[id] = members
 }
 
-// Throttle makes the next n calls of method answer 429 with Retry-After.
+// Throttle makes the next n calls of method answer 429 with Retry-After: retryAfter in
+// whole seconds, rounded up (0 asks the app to retry at once).
 func (w *Workspace) Throttle(method string, n int, retryAfter time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -179,7 +187,8 @@ func (w *Workspace) RateLimited(method string) int {
 	return w.limited[method]
 }
 
-// Calls returns how many times the app called a Web API method (429s included).
+// Calls returns how many times the app called a Web API method (429s included);
+// "response_url" counts posts to response URLs.
 func (w *Workspace) Calls(method string) int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -219,7 +228,7 @@ func (w *Workspace) api(method string, h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if limited {
-			rw.Header().Set("Retry-After", strconv.Itoa(max(1, int(retry.Seconds()))))
+			rw.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))
 			rw.WriteHeader(http.StatusTooManyRequests)
 			_, _ = rw.Write([]byte(`{"ok":false,"error":"ratelimited"}`))
 			return
@@ -279,6 +288,7 @@ func (w *Workspace) postMessage(rw http.ResponseWriter, r *http.Request) {
 		Blocks: rawBlocks(v.Get("blocks")), Via: "chat.postMessage", At: time.Now()}
 	w.msgs = append(w.msgs, m)
 	w.byTS[m.TS] = m
+	w.sent = append(w.sent, Sent{Method: m.Via, Text: m.Text, Blocks: m.Blocks})
 	w.notify()
 	w.mu.Unlock()
 	writeJSON(rw, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS})
@@ -292,6 +302,7 @@ func (w *Workspace) update(rw http.ResponseWriter, r *http.Request) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.sent = append(w.sent, Sent{Method: "chat.update", Text: v.Get("text"), Blocks: rawBlocks(v.Get("blocks"))})
 	m, ok := w.byTS[v.Get("ts")]
 	if !ok || m.Channel != v.Get("channel") {
 		writeJSON(rw, map[string]any{"ok": false, "error": "message_not_found"})
@@ -309,6 +320,13 @@ func (w *Workspace) postEphemeral(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, err.Error(), http.StatusBadRequest)
 		return
 	}
+	w.mu.Lock()
+	notIn := w.notIn[v.Get("channel")]
+	w.mu.Unlock()
+	if notIn {
+		writeJSON(rw, map[string]any{"ok": false, "error": "channel_not_found"})
+		return
+	}
 	w.addEphemeral(v.Get("channel"), v.Get("user"), v.Get("text"), rawBlocks(v.Get("blocks")), "chat.postEphemeral")
 	writeJSON(rw, map[string]any{"ok": true, "message_ts": fmt.Sprintf("%d.000000", time.Now().Unix())})
 }
@@ -318,6 +336,9 @@ func (w *Workspace) addEphemeral(channel, user, text string, blocks json.RawMess
 	defer w.mu.Unlock()
 	m := &Message{Channel: channel, To: user, Text: text, Blocks: blocks, Via: via, At: time.Now()}
 	w.msgs = append(w.msgs, m)
+	if via != "ack" {
+		w.sent = append(w.sent, Sent{Method: via, Text: text, Blocks: blocks})
+	}
 	w.notify()
 }
 
@@ -351,6 +372,9 @@ func (w *Workspace) authTest(rw http.ResponseWriter, _ *http.Request) {
 
 // responseURL records what the app posts to a slash command's or click's response_url.
 func (w *Workspace) responseURL(rw http.ResponseWriter, r *http.Request) {
+	w.mu.Lock()
+	w.apiCalls["response_url"]++
+	w.mu.Unlock()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(rw, err.Error(), http.StatusBadRequest)
@@ -372,11 +396,15 @@ func (w *Workspace) responseURL(rw http.ResponseWriter, r *http.Request) {
 		http.Error(rw, err.Error(), http.StatusBadRequest)
 		return
 	}
+	w.mu.Lock()
+	w.responseTypes = append(w.responseTypes, msg.ResponseType)
+	w.mu.Unlock()
 	if msg.ResponseType == "in_channel" {
 		w.mu.Lock()
 		m := &Message{Channel: parts[0], TS: w.nextTS(), Text: msg.Text, Blocks: msg.Blocks, Via: "response_url", At: time.Now()}
 		w.msgs = append(w.msgs, m)
 		w.byTS[m.TS] = m
+		w.sent = append(w.sent, Sent{Method: "response_url", Text: m.Text, Blocks: m.Blocks})
 		w.notify()
 		w.mu.Unlock()
 	} else {
@@ -491,6 +519,7 @@ func (w *Workspace) deliver(ctx context.Context, path, body, channel, user strin
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	rep := Reply{Status: resp.StatusCode, Body: string(b), Latency: time.Since(start)}
+	w.recordSentAck(b)
 	if resp.StatusCode == http.StatusOK && channel != "" {
 		w.recordAck(channel, user, b)
 	}
@@ -508,6 +537,21 @@ func (w *Workspace) recordAck(channel, user string, body []byte) {
 		return
 	}
 	w.addEphemeral(channel, user, msg.Text, msg.Blocks, "ack")
+}
+
+// recordSentAck keeps an acknowledgement that carries a message in Sent, whoever sent the
+// delivery and however the app answered it.
+func (w *Workspace) recordSentAck(body []byte) {
+	var msg struct {
+		Text   string          `json:"text"`
+		Blocks json.RawMessage `json:"blocks"`
+	}
+	if len(body) == 0 || json.Unmarshal(body, &msg) != nil || (msg.Text == "" && len(msg.Blocks) == 0) {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.sent = append(w.sent, Sent{Method: "ack", Text: msg.Text, Blocks: rawBlocks(string(msg.Blocks))})
 }
 
 func (w *Workspace) userName(id string) string {
@@ -590,4 +634,47 @@ func (w *Workspace) Ephemerals(user string) []Message {
 		}
 	}
 	return out
+}
+
+// Public returns the messages everyone sees, top-level and in threads, in posting order.
+func (w *Workspace) Public() []Message {
+	var out []Message
+	for _, m := range w.Messages() {
+		if m.To == "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Sent is one text and its blocks as the app sent them, by any method (chat.postMessage,
+// chat.update, chat.postEphemeral, response_url, ack): what a person may read, including
+// versions later edited away.
+type Sent struct {
+	Method string
+	Text   string
+	Blocks json.RawMessage
+}
+
+// Sent returns every text the app sent so far, each edit apart, in order.
+func (w *Workspace) Sent() []Sent {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.sent)
+}
+
+// ResponseTypes returns the response_type of every response_url post so far ("" where the
+// app left it out), in order.
+func (w *Workspace) ResponseTypes() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.responseTypes)
+}
+
+// RemoveApp makes the app not a member of channel: chat.postEphemeral there answers
+// channel_not_found, as Slack does.
+func (w *Workspace) RemoveApp(channel string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.notIn[channel] = true
 }

@@ -161,3 +161,40 @@ func TestFailingMethodAnswersUntilRecovered(t *testing.T) {
 		t.Fatalf("after Recover: %v %v", m, err)
 	}
 }
+
+func TestSentKeepsEveryVersionAndRefusals(t *testing.T) {
+	w := New()
+	defer w.Close()
+	w.RemoveApp("C0OUT")
+	api := slack.New("xoxb-test", slack.OptionAPIURL(w.APIURL()))
+	btn := slack.NewButtonBlockElement("xvm_approve", "r1", slack.NewTextBlockObject(slack.PlainTextType, "Approve", false, false))
+	_, ts, err := api.PostMessage("C1", slack.MsgOptionText("first", false),
+		slack.MsgOptionBlocks(slack.NewActionBlock("req", btn)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := api.UpdateMessage("C1", ts, slack.MsgOptionText("second", false)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.PostEphemeral("C0OUT", "U1", slack.MsgOptionText("hidden", false)); err == nil || err.Error() != "channel_not_found" {
+		t.Fatalf("ephemeral in a channel without the app: %v", err)
+	}
+	sent := w.Sent()
+	if len(sent) != 2 || sent[0].Method != "chat.postMessage" || sent[0].Text != "first" || sent[1].Method != "chat.update" || sent[1].Text != "second" {
+		t.Fatalf("sent = %+v", sent)
+	}
+	first := Message{Text: sent[0].Text, Blocks: sent[0].Blocks}
+	if a := first.ActionIDs(); len(a) != 1 || a[0] != "xvm_approve" || !strings.Contains(first.Words(), "Approve") {
+		t.Fatalf("actions %v, words %q", a, first.Words())
+	}
+	if m, _ := w.Message(ts); len(m.ActionIDs()) != 0 || len(w.Public()) != 1 {
+		t.Fatalf("the edit kept buttons %v, or public messages are %d", m.ActionIDs(), len(w.Public()))
+	}
+
+	w.Throttle("chat.postMessage", 1, 0)
+	_, _, err = api.PostMessage("C1", slack.MsgOptionText("x", false))
+	var rl *slack.RateLimitedError
+	if !errors.As(err, &rl) || rl.RetryAfter != 0 || w.RateLimited("chat.postMessage") != 1 || w.Calls("chat.postMessage") != 2 {
+		t.Fatalf("want a 429 with Retry-After 0 counted, got %v (%d limited, %d calls)", err, w.RateLimited("chat.postMessage"), w.Calls("chat.postMessage"))
+	}
+}
