@@ -23,6 +23,12 @@ func newBus(t *testing.T) (context.Context, *events.Bus) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
+	return ctx, startBus(t, ctx, events.BusConfig{})
+}
+
+// startBus starts an embedded NATS for the test and returns a bus of cfg on it.
+func startBus(t *testing.T, ctx context.Context, cfg events.BusConfig) *events.Bus {
+	t.Helper()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	srv, err := events.StartEmbedded(ctx, events.EmbeddedConfig{DataDir: filepath.Join(t.TempDir(), "nats")}, logger)
 	if err != nil {
@@ -34,11 +40,11 @@ func newBus(t *testing.T) (context.Context, *events.Bus) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	bus, err := events.NewBus(ctx, nc, events.BusConfig{}, logger, nil)
+	bus, err := events.NewBus(ctx, nc, cfg, logger, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ctx, bus
+	return bus
 }
 
 // The job records in NATS keep what the worker's state machine relies on: the first

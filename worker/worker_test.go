@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -96,20 +95,7 @@ func newRig(t *testing.T, opts ...xvmsim.Option) *rig {
 	}
 	t.Cleanup(lab.Close)
 	mgr := labManager(t, lab, logger)
-	srv, err := events.StartEmbedded(ctx, events.EmbeddedConfig{DataDir: filepath.Join(t.TempDir(), "nats")}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	bus, err := events.NewBus(ctx, nc, events.BusConfig{}, logger, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bus := startBus(t, ctx, events.BusConfig{})
 	signer, keys := workertest.Key(1)
 	return &rig{ctx: ctx, lab: lab, mgr: mgr, bus: bus, rec: &recorder{}, keys: keys,
 		approver: &workertest.Approver{Store: bus.Requests(), Signer: signer, Lab: lab}}
@@ -325,20 +311,7 @@ func TestWaveRespectsLimitsAcrossWorkers(t *testing.T) {
 	}
 	t.Cleanup(lab.Close) // after the Manager's logout (cleanups run last first)
 	mgr := labManager(t, lab, logger)
-	srv, err := events.StartEmbedded(ctx, events.EmbeddedConfig{DataDir: filepath.Join(t.TempDir(), "nats")}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
-	nc, err := srv.Connect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	bus, err := events.NewBus(ctx, nc, events.BusConfig{RetryDelay: 50 * time.Millisecond}, logger, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bus := startBus(t, ctx, events.BusConfig{RetryDelay: 50 * time.Millisecond})
 
 	// Two requests of the wave: odd VMs to ds-gold, even VMs to ds-silver.
 	signer, keys := workertest.Key(1)
