@@ -17,13 +17,13 @@ vcenters:
     url: https://vc-east.example.com/sdk
     username: svc-xvm@vsphere.local
     password: "${EAST_PW}"
-    thumbprint: "AB:CD"
+    thumbprint: "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01"
     home: true
   - name: vc-west
     url: https://vc-west.example.com/sdk
     username: svc-xvm@vsphere.local
     password_file: /dev/null-not-used
-    thumbprint: "EF:01"
+    thumbprint: "EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45"
 approvals:
   approvers: [U012ABC, S0123GRP]
   quorum: 2
@@ -61,8 +61,8 @@ func TestParse(t *testing.T) {
 	bad := []struct{ name, text, want string }{
 		{"unknown key", good + "\nlog:\n  levl: debug\n", "levl"},
 		{"missing env", replace("${BOT}", "${NOPE}"), "NOPE is not set"},
-		{"no thumbprint", replace(`thumbprint: "EF:01"`, ""), "thumbprint is required"},
-		{"two homes", replace(`thumbprint: "EF:01"`, "thumbprint: \"EF:01\"\n    home: true"), "exactly one must have home"},
+		{"no thumbprint", replace(`thumbprint: "EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45"`, ""), "thumbprint is required"},
+		{"two homes", replace(`thumbprint: "EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45"`, "thumbprint: \"EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45\"\n    home: true"), "exactly one must have home"},
 		{"plain http url", replace("https://vc-west", "http://vc-west"), "must start with https://"},
 		{"bad mode", replace("mode: http", "mode: carrier-pigeon"), "slack.mode must be socket or http"},
 		{"negative plan reuse", good + "\nworker:\n  plan_reuse: -1s\n", "worker.plan_reuse and worker.hold_for must not be negative"},

@@ -68,7 +68,7 @@ nats:
   user: xvm
   tls: {ca_file: /ca.pem}
 vcenters:
-  - {name: vc-east, url: https://e/sdk, username: u, password_file: pw, thumbprint: "AB:CD", home: true}
+  - {name: vc-east, url: https://e/sdk, username: u, password_file: pw, thumbprint: "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01", home: true}
   - {name: vc-west, url: https://w/sdk, username: u, password: ${VC_WEST_PASSWORD}, insecure: true}
 approvals:
   approvers: [U012ABC, S0GROUP]

@@ -14,8 +14,8 @@ slack:
   bot_token: xoxb-1234-abcd
   signing_secret: 8f742231b10e8888abcd99yyyzzz85a5
 vcenters:
-  - {name: vc-east, url: https://e/sdk, username: u, password: pw-east, thumbprint: "AB:CD", home: true}
-  - {name: vc-west, url: https://w/sdk, username: u, password: pw-west, thumbprint: "EF:01"}
+  - {name: vc-east, url: https://e/sdk, username: u, password: pw-east, thumbprint: "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01", home: true}
+  - {name: vc-west, url: https://w/sdk, username: u, password: pw-west, thumbprint: "EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45"}
 approvals:
   approvers: [U012ABC]
 `
@@ -82,6 +82,8 @@ func TestValidationNamesTheKey(t *testing.T) {
 		want       []string
 		secrets    []string // must not appear in the error
 	}{
+		{"thumbprint cut short", replace(`thumbprint: "EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45"`, `thumbprint: "EF:01:23"`),
+			[]string{`vcenters[1] (vc-west).thumbprint: thumbprint "EF:01:23" is neither SHA-1 (20 bytes) nor SHA-256 (32 bytes)`}, nil},
 		{"log level", minimal + "log:\n  level: verbose\n", []string{`log.level must be debug, info, warn or error, not "verbose"`}, nil},
 		{"log format", minimal + "log:\n  format: yaml\n", []string{`log.format must be text or json, not "yaml"`}, nil},
 		{"bot token is an app token", replace("bot_token: xoxb-1234-abcd", "bot_token: ${BOT}"),
@@ -100,7 +102,7 @@ func TestValidationNamesTheKey(t *testing.T) {
 			[]string{`approvals.quorum (line 11): want a whole number, got "two"`}, nil},
 		{"expanded value is not shown", replace("approvers: [U012ABC]", "approvers: [U012ABC]\n  quorum: ${QUORUM}"),
 			[]string{`approvals.quorum (line 11): want a whole number, got "${QUORUM}" (its expanded value is not shown)`}, []string{"hunter2"}},
-		{"bool in words", replace("thumbprint: \"EF:01\"}", "thumbprint: \"EF:01\", home: maybe}"),
+		{"bool in words", replace("thumbprint: \"EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45\"}", "thumbprint: \"EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45\", home: maybe}"),
 			[]string{`vcenters[1].home (line 8): want true or false, got "maybe"`}, nil},
 		{"one channel, not a list", replace("mode: http", "mode: http\n  channels: C0MOVES"),
 			[]string{`slack.channels (line 4): want a list, got "C0MOVES"`}, nil},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/secret"
+	"github.com/xvmbot/xvmbot/vcenter"
 )
 
 // VCenterConfig is one vCenter xvmbot talks to. It has no default: every vCenter is
@@ -61,6 +62,8 @@ func (v VCenterConfig) validate(where string) error {
 	}
 	if v.Thumbprint == "" && !v.Insecure {
 		p.add("%s (%s).thumbprint is required (run `xvmbot check` to read it) unless insecure: true", where, v.Name)
+	} else if _, err := vcenter.NormalizeThumbprint(v.Thumbprint); v.Thumbprint != "" && err != nil {
+		p.add("%s (%s).thumbprint: %v (run `xvmbot check` to read it)", where, v.Name, err)
 	}
 	if _, err := v.ParsedWindows(); err != nil {
 		p = append(p, err)

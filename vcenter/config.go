@@ -115,17 +115,17 @@ func (c Config) validate() error {
 		return fmt.Errorf("vcenter %s: thumbprint is required (or insecure: true, which is not recommended)", c.Name)
 	}
 	if c.Thumbprint != "" {
-		if _, err := normalizeThumbprint(c.Thumbprint); err != nil {
+		if _, err := NormalizeThumbprint(c.Thumbprint); err != nil {
 			return fmt.Errorf("vcenter %s: %w", c.Name, err)
 		}
 	}
 	return nil
 }
 
-// normalizeThumbprint accepts the forms people paste (lower case, no colons,
+// NormalizeThumbprint accepts the forms people paste (lower case, no colons,
 // "SHA256:" prefixes from openssl output) and returns the colon-separated
 // upper-case form that soap.Client compares byte for byte.
-func normalizeThumbprint(tp string) (string, error) {
+func NormalizeThumbprint(tp string) (string, error) {
 	s := strings.TrimSpace(tp)
 	if i := strings.LastIndex(s, "="); i >= 0 { // "SHA1 Fingerprint=AB:CD…"
 		s = s[i+1:]

@@ -62,12 +62,12 @@ func TestNewManagerValidates(t *testing.T) {
 func TestNormalizeThumbprint(t *testing.T) {
 	const want = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01"
 	for _, in := range []string{want, strings.ToLower(want), strings.ReplaceAll(want, ":", ""), "SHA1 Fingerprint=" + want, " " + want + " "} {
-		got, err := normalizeThumbprint(in)
+		got, err := NormalizeThumbprint(in)
 		if err != nil || got != want {
-			t.Errorf("normalizeThumbprint(%q) = %q, %v", in, got, err)
+			t.Errorf("NormalizeThumbprint(%q) = %q, %v", in, got, err)
 		}
 	}
-	if _, err := normalizeThumbprint("zz:zz"); err == nil {
+	if _, err := NormalizeThumbprint("zz:zz"); err == nil {
 		t.Error("accepted non-hex")
 	}
 }

@@ -66,7 +66,7 @@ func newConn(cfg Config, log *slog.Logger, m *metrics) (*conn, error) {
 	}
 	c := &conn{cfg: cfg, url: u, log: log.With("vcenter", cfg.Name), metrics: m, now: time.Now, lock: make(chan struct{}, 1)}
 	if cfg.Thumbprint != "" {
-		if c.tp, err = normalizeThumbprint(cfg.Thumbprint); err != nil {
+		if c.tp, err = NormalizeThumbprint(cfg.Thumbprint); err != nil {
 			return nil, err
 		}
 	}
