@@ -16,29 +16,19 @@ import (
 // policy says otherwise: a week covers any weekly change window.
 const DefaultRunWithin = 7 * 24 * time.Hour
 
-// VCenterID is a vCenter as an approval binds it: the configured name and the instance
-// UUID the vCenter reported when the request was checked. A name that later points at
-// another vCenter does not carry the approval with it.
-type VCenterID struct {
-	Name string `json:"name"`
-	UUID string `json:"uuid"`
-}
-
-// ApprovedVM is a VM as an approval binds it: the job that moves it, its name, and the
-// managed object id it had in the source vCenter when the request was checked. A VM
-// renamed, or removed and replaced by another of the same name, is not the approved one.
+// ApprovedVM is a VM as an approval binds it (by name and object id, move.VM) and the
+// job that moves it.
 type ApprovedVM struct {
-	Job  string `json:"job"`
-	Name string `json:"name"`
-	Ref  string `json:"ref"`
+	Job string `json:"job"`
+	move.VM
 }
 
 // Terms are what the approvers approved, shared by every job of the request.
 type Terms struct {
 	RequestID   string         `json:"request_id"`
 	Direction   Direction      `json:"direction"`
-	Source      VCenterID      `json:"source"`
-	Target      VCenterID      `json:"target"`
+	Source      move.VCenter   `json:"source"`
+	Target      move.VCenter   `json:"target"`
 	Placement   move.Placement `json:"placement"`
 	UndoOf      string         `json:"undo_of,omitempty"`
 	RequestedBy string         `json:"requested_by"`
@@ -78,8 +68,8 @@ func (r *Request) approval(runWithin time.Duration, now time.Time) (*Approval, e
 	}
 	a := &Approval{Terms: Terms{
 		RequestID: r.ID, Direction: r.Direction,
-		Source:    VCenterID{Name: r.SourceVC, UUID: r.Review.Source.InstanceUUID},
-		Target:    VCenterID{Name: r.TargetVC, UUID: r.Review.Target.InstanceUUID},
+		Source:    move.VCenter{Name: r.SourceVC, UUID: r.Review.Source.InstanceUUID},
+		Target:    move.VCenter{Name: r.TargetVC, UUID: r.Review.Target.InstanceUUID},
 		Placement: r.Placement, UndoOf: r.UndoOf, RequestedBy: r.Requester,
 		Approvers: r.Approvers(), Quorum: max(r.Quorum, 1),
 		ApprovedAt: now.UTC(), ExpiresAt: now.Add(runWithin).UTC(),
@@ -92,7 +82,7 @@ func (r *Request) approval(runWithin time.Duration, now time.Time) (*Approval, e
 		if ref == "" {
 			return nil, fmt.Errorf("%s: %s: %w", r.ID, j.VM, ErrNoIdentity)
 		}
-		a.VMs = append(a.VMs, ApprovedVM{Job: j.ID, Name: j.VM, Ref: ref})
+		a.VMs = append(a.VMs, ApprovedVM{Job: j.ID, VM: move.VM{Name: j.VM, Ref: ref}})
 	}
 	return a, nil
 }

@@ -47,17 +47,16 @@ type Finding struct {
 // the target start; it is rewritten as time passes.
 const FindingChangeWindow = "change-window"
 
-// ReviewVM is one VM as the review page shows it.
+// ReviewVM is one VM as the review page shows it. Its Ref (move.VM) is the VM's managed
+// object id in the source vCenter when the request was checked: the approval binds the
+// move to this object, not only to its name.
 type ReviewVM struct {
-	Name       string  `json:"name"`
+	move.VM
 	PowerState string  `json:"power_state,omitempty"`
 	CPUs       int     `json:"cpus,omitempty"`
 	MemoryMB   int     `json:"memory_mb,omitempty"`
 	DiskGB     float64 `json:"disk_gb,omitempty"`
 	NICs       int     `json:"nics,omitempty"`
-	// Ref is the VM's managed object id in the source vCenter when the request was
-	// checked: the approval binds the move to this object, not only to its name.
-	Ref string `json:"ref,omitempty"`
 }
 
 // VCenterRef names a vCenter as the review shows it.

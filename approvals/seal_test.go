@@ -53,7 +53,7 @@ func TestApprovalIsSignedInTheWriteThatApproves(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the stored record's approval does not open: %v", err)
 	}
-	if a.RequestID != r.ID || len(a.VMs) != 2 || a.VMs[1] != (ApprovedVM{Job: JobID(r.ID, 1), Name: "web-02", Ref: "vm-41"}) {
+	if a.RequestID != r.ID || len(a.VMs) != 2 || a.VMs[1] != (ApprovedVM{Job: JobID(r.ID, 1), VM: move.VM{Name: "web-02", Ref: "vm-41"}}) {
 		t.Fatalf("approval = %+v", a)
 	}
 	if a.Source.UUID != "uuid-east" || a.Target.UUID != "uuid-west" || len(a.Approvers) != 1 || a.Approvers[0] != "U0BOSS" || a.Quorum != 1 {

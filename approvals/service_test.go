@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 type staticGroups map[string][]string
@@ -39,7 +41,7 @@ func newService(t *testing.T, p Policy) (*Service, *clock) {
 func identified(r *Request) *Request {
 	r.Review.Source.InstanceUUID, r.Review.Target.InstanceUUID = "uuid-east", "uuid-west"
 	for i, vm := range r.VMs {
-		r.Review.VMs = append(r.Review.VMs, ReviewVM{Name: vm, Ref: fmt.Sprintf("vm-%d", 40+i)})
+		r.Review.VMs = append(r.Review.VMs, ReviewVM{VM: move.VM{Name: vm, Ref: fmt.Sprintf("vm-%d", 40+i)}})
 	}
 	return r
 }

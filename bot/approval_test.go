@@ -9,6 +9,7 @@ import (
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/approvals/approvaltest"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // The jobs of an approved request each carry a grant, signed for that job and VM alone,
@@ -35,8 +36,8 @@ func TestApprovedJobsCarryTheirSignedGrant(t *testing.T) {
 			t.Fatalf("job %s: its grant does not open: %v", j.ID, err)
 		}
 		wantVM := []string{"web-01", "web-02"}[i]
-		if g.VM != (approvals.ApprovedVM{Job: j.ID, Name: wantVM, Ref: "vm-" + wantVM}) || j.VM != wantVM ||
-			g.Source != (approvals.VCenterID{Name: "vc-east", UUID: "uuid-vc-east"}) || g.Target.UUID != "uuid-vc-west" ||
+		if g.VM != (approvals.ApprovedVM{Job: j.ID, VM: move.VM{Name: wantVM, Ref: "vm-" + wantVM}}) || j.VM != wantVM ||
+			g.Source != (move.VCenter{Name: "vc-east", UUID: "uuid-vc-east"}) || g.Target.UUID != "uuid-vc-west" ||
 			g.Placement.Datastore != "ds-gold" || j.Datastore != "ds-gold" || g.Placement.DiskFormat != "thin" ||
 			len(g.Approvers) != 1 || g.Approvers[0] != approver || j.ApprovedBy[0] != approver || g.RequestedBy != requester {
 			t.Fatalf("job %+v\ngrant %+v", j, g)

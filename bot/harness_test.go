@@ -111,7 +111,7 @@ func (p *fakePlanner) Plan(ctx context.Context, spec vcenter.MoveSpec) (*vcenter
 		}
 	}
 	for _, vm := range names {
-		plan.VMs = append(plan.VMs, vcenter.VM{Name: vm, Ref: "vm-" + vm, PowerState: "poweredOn", CPUs: 2, MemoryMB: 4096, DiskGB: 40,
+		plan.VMs = append(plan.VMs, vcenter.VM{VM: move.VM{Name: vm, Ref: "vm-" + vm}, PowerState: "poweredOn", CPUs: 2, MemoryMB: 4096, DiskGB: 40,
 			NICs: []vcenter.NIC{{Label: "Network adapter 1", Network: "VM Network", Target: "pg-west"}}})
 	}
 	return plan, nil

@@ -352,7 +352,7 @@ func requestVMs(r *approvals.Request) []approvals.ReviewVM {
 	}
 	out := make([]approvals.ReviewVM, len(r.VMs))
 	for i, n := range r.VMs {
-		out[i] = approvals.ReviewVM{Name: n}
+		out[i] = approvals.ReviewVM{VM: move.VM{Name: n}}
 	}
 	return out
 }

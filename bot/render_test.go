@@ -45,7 +45,7 @@ func fxPendingMigrate() *approvals.Request {
 			Placement: move.Placement{Cluster: "prod-01", Host: "esx-12.west.local", Pool: "Resources", Datastore: "ssd-01", DiskFormat: "thin",
 				Folder:   "/West/vm/migrated/web apps",
 				Networks: []move.Network{{Source: "VM Network", Target: "app-pg"}}},
-			VMs:      []approvals.ReviewVM{{Name: "web-01", PowerState: "poweredOn", CPUs: 2, MemoryMB: 4096, DiskGB: 40, NICs: 1}},
+			VMs:      []approvals.ReviewVM{{VM: move.VM{Name: "web-01"}, PowerState: "poweredOn", CPUs: 2, MemoryMB: 4096, DiskGB: 40, NICs: 1}},
 			Findings: []approvals.Finding{{Severity: approvals.SeverityOK, VM: "web-01", Message: "vMotion compatible with the target cluster"}},
 		},
 		Requester: "U0REQ", Channel: "C0OPS", MessageTS: "1741960800.000100",
@@ -81,9 +81,9 @@ func fxApproved() *approvals.Request {
 	r := fxPendingMigrate()
 	r.VMs = []string{"web-01", "web-02", "web-03"}
 	r.Review.VMs = []approvals.ReviewVM{
-		{Name: "web-01", PowerState: "poweredOn", CPUs: 2, MemoryMB: 4096, DiskGB: 40},
-		{Name: "web-02", PowerState: "poweredOn", CPUs: 2, MemoryMB: 4096, DiskGB: 40},
-		{Name: "web-03", PowerState: "poweredOff", CPUs: 4, MemoryMB: 512, DiskGB: 120.5},
+		{VM: move.VM{Name: "web-01"}, PowerState: "poweredOn", CPUs: 2, MemoryMB: 4096, DiskGB: 40},
+		{VM: move.VM{Name: "web-02"}, PowerState: "poweredOn", CPUs: 2, MemoryMB: 4096, DiskGB: 40},
+		{VM: move.VM{Name: "web-03"}, PowerState: "poweredOff", CPUs: 4, MemoryMB: 512, DiskGB: 120.5},
 	}
 	r.Quorum = 2
 	r.Approvals = []approvals.Decision{{User: "U0APP1", At: fxAt(2 * time.Minute)}, {User: "U0APP2", At: fxAt(3 * time.Minute)}}
@@ -154,7 +154,7 @@ func fxLarge() *approvals.Request {
 	for i := range 300 {
 		name := fmt.Sprintf("app-server-with-a-rather-long-name-%03d", i+1)
 		r.VMs = append(r.VMs, name)
-		r.Review.VMs = append(r.Review.VMs, approvals.ReviewVM{Name: name, PowerState: "poweredOn", CPUs: 4, MemoryMB: 16384, DiskGB: 250})
+		r.Review.VMs = append(r.Review.VMs, approvals.ReviewVM{VM: move.VM{Name: name}, PowerState: "poweredOn", CPUs: 4, MemoryMB: 16384, DiskGB: 250})
 		r.Review.Findings = append(r.Review.Findings, approvals.Finding{Severity: approvals.SeverityOK, VM: name, Message: "vMotion compatible"})
 		if i%10 == 0 {
 			r.Review.Findings = append(r.Review.Findings, approvals.Finding{Severity: approvals.SeverityWarning, VM: name,

@@ -110,7 +110,7 @@ func TestPlacementTravelsFromCommandToUndo(t *testing.T) {
 	plan := &vcenter.Plan{Spec: spec,
 		Source: vcenter.Endpoint{Name: "vc-east", InstanceUUID: "uuid-east"},
 		Target: vcenter.Endpoint{Name: "vc-west", InstanceUUID: "uuid-west"},
-		VMs:    []vcenter.VM{{Name: "web-01", Ref: "vm-42"}}}
+		VMs:    []vcenter.VM{{VM: move.VM{Name: "web-01", Ref: "vm-42"}}}}
 	r := requestOf(cmd, plan, "vc-east", "vc-west", invocation{User: requester, Channel: testChannel})
 	samePlacement(t, "the request", r.Placement, want)
 	signer, keys := approvaltest.Key(1)

@@ -13,6 +13,7 @@ import (
 	"github.com/xvmbot/xvmbot/approvals/approvaltest"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"github.com/xvmbot/xvmbot/config"
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // People of the approver-group test.
@@ -47,7 +48,7 @@ func TestApproverGroupStalenessIsBounded(t *testing.T) {
 			Requester: uReq, Channel: chan1, Review: approvals.Review{
 				Source: approvals.VCenterRef{Name: "vc-east", InstanceUUID: "uuid-east"},
 				Target: approvals.VCenterRef{Name: "vc-west", InstanceUUID: "uuid-west"},
-				VMs:    []approvals.ReviewVM{{Name: "web-01", Ref: "vm-40"}}}}
+				VMs:    []approvals.ReviewVM{{VM: move.VM{Name: "web-01", Ref: "vm-40"}}}}}
 		if err := svc.Submit(ctx, r); err != nil {
 			t.Fatal(err)
 		}

@@ -59,12 +59,10 @@ type NIC struct {
 	Target  string // target portgroup name after mapping
 }
 
-// VM is one VM to move, as resolved in the source.
+// VM is one VM to move, as resolved in the source: its identity (name and managed object
+// id, which an approval binds) and what the review shows of it.
 type VM struct {
-	Name string
-	// Ref is the VM's managed object id in the source vCenter ("vm-42"): an approval is
-	// bound to it, so a VM renamed or replaced by another of the same name is refused.
-	Ref        string
+	move.VM
 	PowerState string
 	CPUs       int
 	MemoryMB   int

@@ -10,6 +10,8 @@ import (
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/xvmbot/xvmbot/move"
 )
 
 // sourceVM is one VM as read from the source vCenter.
@@ -105,7 +107,7 @@ func (r *resolver) resolveSource(ctx context.Context, c *vim25.Client) (map[stri
 
 func (r *resolver) sourceVM(vm *mo.VirtualMachine, nets map[types.ManagedObjectReference]netInfo) *sourceVM {
 	svm := &sourceVM{plan: &vmPlan{ref: vm.Self}}
-	svm.view = VM{Name: vm.Name, Ref: vm.Self.Value, PowerState: string(vm.Runtime.PowerState)}
+	svm.view = VM{VM: move.VM{Name: vm.Name, Ref: vm.Self.Value}, PowerState: string(vm.Runtime.PowerState)}
 	if vm.Config == nil {
 		r.block(vm.Name, fmt.Sprintf("the configuration of %s cannot be read", vm.Name),
 			"check that the VM is not orphaned or inaccessible, and that the service account may read it")

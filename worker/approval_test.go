@@ -21,13 +21,13 @@ func TestEveryJobFieldIsSigned(t *testing.T) {
 	signer, keys := workertest.Key(1)
 	g := approvals.Grant{
 		Terms: approvals.Terms{RequestID: "xvm-r1", Direction: approvals.Migrate,
-			Source: approvals.VCenterID{Name: "vc-east", UUID: "u1"}, Target: approvals.VCenterID{Name: "vc-west", UUID: "u2"},
+			Source: move.VCenter{Name: "vc-east", UUID: "u1"}, Target: move.VCenter{Name: "vc-west", UUID: "u2"},
 			Placement: move.Placement{Cluster: "c", Host: "h", Pool: "p", Datastore: "d", Folder: "f",
 				Networks: []move.Network{{Source: "a", Target: "b"}}, DiskFormat: move.Thin, Priority: move.PriorityHigh,
 				Disks: []move.Disk{{Disk: 2, Datastore: "d2", DiskFormat: move.Eager}}},
 			RequestedBy: "U0ALICE", Approvers: []string{"U0BOB"}, Quorum: 1,
 			ApprovedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)},
-		VM: approvals.ApprovedVM{Job: "xvm-r1-01", Name: "web-01", Ref: "vm-40"},
+		VM: approvals.ApprovedVM{Job: "xvm-r1-01", VM: move.VM{Name: "web-01", Ref: "vm-40"}},
 	}
 	a := &approvals.Approval{Terms: g.Terms, VMs: []approvals.ApprovedVM{g.VM}}
 	seals, err := signer.Grants(a)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/vcenter"
 	"github.com/xvmbot/xvmbot/worker/workertest"
 )
@@ -121,7 +122,7 @@ func (f *fakeVC) plan(spec vcenter.MoveSpec) *vcenter.Plan {
 		if len(spec.Networks) > 0 {
 			nic.Target = spec.Networks[0].Target
 		}
-		p.VMs = append(p.VMs, vcenter.VM{Name: vm, Ref: f.refs[vm], NICs: []vcenter.NIC{nic}})
+		p.VMs = append(p.VMs, vcenter.VM{VM: move.VM{Name: vm, Ref: f.refs[vm]}, NICs: []vcenter.NIC{nic}})
 	}
 	return p
 }

@@ -70,7 +70,7 @@ func (a *Approver) Approve(ctx context.Context, jobs ...events.Job) ([]events.Jo
 			ref = "vm-missing"
 		}
 		r.VMs = append(r.VMs, j.VM)
-		r.Review.VMs = append(r.Review.VMs, approvals.ReviewVM{Name: j.VM, Ref: ref})
+		r.Review.VMs = append(r.Review.VMs, approvals.ReviewVM{VM: move.VM{Name: j.VM, Ref: ref}})
 		r.Jobs = append(r.Jobs, approvals.Job{ID: j.ID, VM: j.VM, State: approvals.StateQueued})
 	}
 	if err := a.Signer.SealApproval(r, a.RunWithin, r.DecidedAt); err != nil {
