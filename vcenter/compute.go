@@ -18,7 +18,7 @@ type compute struct {
 	hosts    []mo.HostSystem
 }
 
-var hostProps = []string{"name", "parent", "runtime.connectionState", "runtime.inMaintenanceMode", "summary.config.product",
+var hostProps = []string{"name", "parent", "runtime.connectionState", "runtime.inMaintenanceMode", "runtime.powerState", "runtime.inQuarantineMode", "summary.config.product",
 	"summary.hardware.cpuModel", "datastore", "network", "vm"}
 
 func (r *resolver) resolveCompute(ctx context.Context, c *vim25.Client) (*compute, error) {

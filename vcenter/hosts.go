@@ -12,8 +12,8 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 )
 
-// pickHost chooses, among the candidate hosts, one that is connected, not in
-// maintenance mode, runs ESXi 6.5 or later, sees the datastore and every wanted
+// pickHost chooses, among the candidate hosts, one that is connected, powered on (not
+// in DPM standby), not in maintenance or quarantine mode, runs ESXi 6.5 or later, sees the datastore and every wanted
 // portgroup, and runs the fewest VMs, so successive plans spread over the
 // cluster. The other hosts that qualify (on the same networks) become the
 // plan's OtherHosts.
@@ -38,6 +38,16 @@ func (r *resolver) pickHost(cr *compute, stores []namedRef, wanted map[string]bo
 		if h.Runtime.InMaintenanceMode {
 			why = append(why, "is in maintenance mode")
 			fix("take it out of maintenance mode")
+		}
+		// A host DPM put in standby stays connected and runs no VMs: without this it is
+		// the least loaded host of its cluster, and a move onto it fails.
+		if ps := h.Runtime.PowerState; ps != "" && ps != types.HostSystemPowerStatePoweredOn {
+			why = append(why, "is "+hostPowerWords(ps))
+			fix("power it on (Exit Standby Mode), or let DPM do so")
+		}
+		if q := h.Runtime.InQuarantineMode; q != nil && *q {
+			why = append(why, "is in quarantine mode (Proactive HA: a degraded host)")
+			fix("let Proactive HA remediate it, or take it out of quarantine mode")
 		}
 		if v := hostVersion(h); tooOld(v) {
 			why = append(why, fmt.Sprintf("runs ESXi %s (cross vCenter vMotion needs 6.5 or later)", v))
@@ -70,6 +80,11 @@ func (r *resolver) pickHost(cr *compute, stores []namedRef, wanted map[string]bo
 	slices.SortFunc(eligible, func(a, b *mo.HostSystem) int {
 		return cmp.Or(cmp.Compare(len(a.Vm), len(b.Vm)), cmp.Compare(a.Name, b.Name))
 	})
+	if len(eligible) > 0 && len(reasons) > 0 && r.spec.Host == "" {
+		// The choice was narrowed: say which hosts of the cluster were left out, and why.
+		sort.Strings(reasons)
+		r.add(OK, "", fmt.Sprintf("hosts of cluster %s not chosen: %s", cr.name, strings.Join(reasons, "; ")), "")
+	}
 	if len(eligible) > 0 {
 		best = eligible[0]
 		r.plan.others = map[string]types.ManagedObjectReference{}
@@ -97,6 +112,17 @@ func (r *resolver) pickHost(cr *compute, stores []namedRef, wanted map[string]bo
 	}
 	r.plan.Host = best.Name
 	return best
+}
+
+// hostPowerWords is a host power state as people say it.
+func hostPowerWords(s types.HostSystemPowerState) string {
+	switch s {
+	case types.HostSystemPowerStateStandBy:
+		return "in standby (DPM)"
+	case types.HostSystemPowerStatePoweredOff:
+		return "powered off"
+	}
+	return "in power state " + string(s)
 }
 
 // connectionWords is a host connection state as people say it.

@@ -238,6 +238,34 @@ func hostState(t *testing.T, vc *xvmsim.VC, host string, state types.HostSystemC
 	})
 }
 
+// hostPower makes a host report a power state until the test ends.
+func hostPower(t *testing.T, vc *xvmsim.VC, host string, state types.HostSystemPowerState) {
+	t.Helper()
+	was, err := vc.SetHostPowerState(host, state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := vc.SetHostPowerState(host, was); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// hostQuarantine puts a host in quarantine mode until the test ends.
+func hostQuarantine(t *testing.T, vc *xvmsim.VC, host string) {
+	t.Helper()
+	was, err := vc.SetHostQuarantine(host, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := vc.SetHostQuarantine(host, was); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
 // hostVersionFor makes a host report an ESXi version until the test ends.
 func hostVersionFor(t *testing.T, vc *xvmsim.VC, host, version string) {
 	t.Helper()
@@ -287,6 +315,9 @@ func TestPreflightSkipsUnfitHosts(t *testing.T) {
 		{"disconnected", func(t *testing.T) { hostState(t, west, usual, types.HostSystemConnectionStateDisconnected) }},
 		{"not responding", func(t *testing.T) { hostState(t, west, usual, types.HostSystemConnectionStateNotResponding) }},
 		{"old esxi", func(t *testing.T) { hostVersionFor(t, west, usual, "6.0.0") }},
+		// A host DPM put in standby is still connected and runs no VMs: the least loaded.
+		{"standby (DPM)", func(t *testing.T) { hostPower(t, west, usual, types.HostSystemPowerStateStandBy) }},
+		{"quarantine mode", func(t *testing.T) { hostQuarantine(t, west, usual) }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.fault(t)
@@ -299,6 +330,10 @@ func TestPreflightSkipsUnfitHosts(t *testing.T) {
 			}
 			if p.Host == usual || slices.Contains(p.OtherHosts, usual) {
 				t.Errorf("host %s, others %v: %s must not be used", p.Host, p.OtherHosts, usual)
+			}
+			// The review says which host was left out and why: the choice was narrowed.
+			if findingWith(p, OK, "not chosen", usual) == nil {
+				t.Errorf("the review does not say %s was left out: %+v", usual, p.Findings)
 			}
 		})
 	}

@@ -31,6 +31,32 @@ func (v *VC) SetHostConnection(host string, state types.HostSystemConnectionStat
 	return was, err
 }
 
+// SetHostPowerState sets the power state vCenter reports for the host named host and
+// returns the one it had. A host that DPM put in standby (standBy) stays connected and
+// runs no VMs: the least loaded host of its cluster, to anyone who looks only at the
+// connection state.
+func (v *VC) SetHostPowerState(host string, state types.HostSystemPowerState) (types.HostSystemPowerState, error) {
+	var was types.HostSystemPowerState
+	err := v.toggle("HostSystem", host, func(obj mo.Entity) []types.PropertyChange {
+		was = obj.(*simulator.HostSystem).Runtime.PowerState
+		return []types.PropertyChange{{Name: "runtime.powerState", Val: state}}
+	})
+	return was, err
+}
+
+// SetHostQuarantine puts the host named host in or out of quarantine mode (Proactive HA
+// moving VMs off a degraded host) and returns whether it was in it.
+func (v *VC) SetHostQuarantine(host string, on bool) (bool, error) {
+	var was bool
+	err := v.toggle("HostSystem", host, func(obj mo.Entity) []types.PropertyChange {
+		if q := obj.(*simulator.HostSystem).Runtime.InQuarantineMode; q != nil {
+			was = *q
+		}
+		return []types.PropertyChange{{Name: "runtime.inQuarantineMode", Val: on}}
+	})
+	return was, err
+}
+
 // SetDatastoreAccessible makes the datastore named name accessible or not, from every
 // host that mounts it, as vCenter reports a datastore whose storage is gone (all paths
 // down). It returns whether the datastore was accessible.
