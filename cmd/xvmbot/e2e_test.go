@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmware/govmomi/vim25/types"
+
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
 	"github.com/xvmbot/xvmbot/config"
@@ -537,5 +539,35 @@ func TestWrongTargetThumbprintFailsTheJob(t *testing.T) {
 	}
 	if !h.metric(wsys, `xvm_jobs_total{direction="migrate",result="failed"} 1`) {
 		t.Errorf("the worker's /metrics does not count the failed job")
+	}
+}
+
+// A cluster where DPM put two hosts in standby: they stay connected and run no VMs, the
+// least loaded hosts by count. The review says they were left out, and the VM moves to
+// the one host that is powered on.
+func TestStandbyHostIsNeverChosen(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	west := h.lab.VC(xvmsim.WestVC)
+	for _, host := range []string{xvmsim.WestHost2, xvmsim.WestHost3} {
+		if _, err := west.SetHostPowerState(host, types.HostSystemPowerStateStandBy); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msg := h.request(uReq, "migrate web-01 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
+	review := h.ws.Plain(msg)
+	for _, want := range []string{"not chosen", xvmsim.WestHost2 + " is in standby (DPM)", xvmsim.WestHost3 + " is in standby (DPM)"} {
+		if !strings.Contains(review, want) {
+			t.Errorf("the review does not say %q:\n%s", want, review)
+		}
+	}
+	h.click(uBoss, msg, "xvm_approve")
+	h.awaitEnd(msg.TS, approvals.StateSucceeded)
+	p, err := west.FindVM(h.ctx, "web-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Host != xvmsim.WestHost1 {
+		t.Errorf("web-01 is on %s, want %s, the only host powered on", p.Host, xvmsim.WestHost1)
 	}
 }
