@@ -17,7 +17,12 @@ import (
 // level at a time, so a miss can say which level and what is there instead.
 func (r *resolver) resolveFolder(ctx context.Context, c *vim25.Client, dc mo.Datacenter) (*types.ManagedObjectReference, error) {
 	cur := dc.VmFolder
-	p := strings.Trim(path.Clean("/"+r.spec.Folder), "/")
+	p, otherDC := vmFolderPath(r.spec.Folder, dc.Name)
+	if otherDC != "" {
+		r.block("", fmt.Sprintf("folder %s is in datacenter %s; %s's VMs go to datacenter %s", r.spec.Folder, otherDC, r.spec.Target, dc.Name),
+			fmt.Sprintf("give the path in %s (folder=/%s/vm/…), or relative to its VM folder", dc.Name, dc.Name))
+		return nil, nil
+	}
 	if p == "" || p == "." {
 		r.plan.Folder = "/"
 		return &cur, nil
@@ -56,7 +61,7 @@ func (r *resolver) resolveFolder(ctx context.Context, c *vim25.Client, dc mo.Dat
 			}
 			r.block("", fmt.Sprintf("folder %s not found in %s of %s (folders in %s: %s)",
 				r.spec.Folder, dc.Name, r.spec.Target, where, nameList(names, candidateLimit)),
-				"check the folder path, e.g. folder=parent/child, relative to the datacenter's VM folder")
+				"check the folder path: relative to the datacenter's VM folder (folder=parent/child) or as the vSphere Client shows it (folder=/<datacenter>/vm/parent/child)")
 			return nil, nil
 		}
 		walked = path.Join(walked, seg)
@@ -64,6 +69,25 @@ func (r *resolver) resolveFolder(ctx context.Context, c *vim25.Client, dc mo.Dat
 	}
 	r.plan.Folder = p
 	return &cur, nil
+}
+
+// vmFolderPath is folder as a path under the VM folder of datacenter dc. Admins type the
+// inventory path the vSphere Client and govc show ("/dc-west/vm/migrated/web") as often as
+// the path under the VM folder ("migrated/web"); both name the same folder. An inventory
+// path into another datacenter returns that datacenter's name as otherDC.
+func vmFolderPath(folder, dc string) (p, otherDC string) {
+	p = strings.Trim(path.Clean("/"+folder), "/")
+	if !strings.HasPrefix(strings.TrimSpace(folder), "/") {
+		return p, ""
+	}
+	segs := strings.Split(p, "/")
+	if len(segs) < 2 || segs[1] != "vm" {
+		return p, "" // a leading slash before a path under the VM folder
+	}
+	if segs[0] != dc {
+		return "", segs[0]
+	}
+	return strings.Join(segs[2:], "/"), ""
 }
 
 // checkCollisions: vCenter refuses a second VM of the same name in one

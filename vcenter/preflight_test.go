@@ -57,6 +57,8 @@ func TestPreflightFindings(t *testing.T) {
 	type tcase = findingCase
 	tests := []tcase{
 		{"vm not found", []string{"trip-nope"}, nil, Blocker, []string{"VM trip-nope not found in vc-east", "trip-"}},
+		{"inventory path into another datacenter", []string{"web-01"}, func(s *MoveSpec) { s.Folder = "/dc-east/vm/apps/web" },
+			Blocker, []string{"folder /dc-east/vm/apps/web is in datacenter dc-east", "go to datacenter dc-west"}},
 		{"vm name not unique", []string{xvmsim.TripTwin}, nil, Blocker, []string{"2 VMs are named trip-twin in vc-east"}},
 		{"target name collision in the folder", []string{xvmsim.DupVM}, func(s *MoveSpec) { s.Folder = xvmsim.WestWebFolder },
 			Blocker, []string{"a VM named dup-01 already exists in vc-west folder migrated/web"}},
@@ -357,6 +359,23 @@ func TestPreflightSkipsUnfitHosts(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The folder as the vSphere Client and govc show it, from the datacenter down, is the
+// same folder as the path under the datacenter's VM folder.
+func TestPlanTakesTheInventoryPathOfAFolder(t *testing.T) {
+	t.Parallel()
+	_, m, _ := sharedLab(t)
+	for _, folder := range []string{xvmsim.WestWebFolder, "/" + xvmsim.WestDatacenter + "/vm/" + xvmsim.WestWebFolder, "/" + xvmsim.WestWebFolder} {
+		p, err := m.Plan(context.Background(), MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC,
+			Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Folder: folder, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Blocked() || p.Folder != xvmsim.WestWebFolder {
+			t.Errorf("folder=%s: folder %q, blockers %v; want %s", folder, p.Folder, findingsOf(p, Blocker), xvmsim.WestWebFolder)
+		}
+	}
 }
 
 func TestPreflightClean(t *testing.T) {

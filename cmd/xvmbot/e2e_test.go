@@ -571,3 +571,23 @@ func TestStandbyHostIsNeverChosen(t *testing.T) {
 		t.Errorf("web-01 is on %s, want %s, the only host powered on", p.Host, xvmsim.WestHost1)
 	}
 }
+
+// folder= as the vSphere Client and govc show it, from the datacenter down: the VM lands in
+// that folder, and the review shows it as the path under the VM folder.
+func TestFolderByItsInventoryPath(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	msg := h.request(uReq, "migrate web-02 to vc-west cluster=west-prod datastore=ds-gold network=app-pg folder=/dc-west/vm/migrated/web")
+	if review := h.ws.Plain(msg); !strings.Contains(review, "migrated/web") {
+		t.Errorf("the review does not show the folder:\n%s", review)
+	}
+	h.click(uBoss, msg, "xvm_approve")
+	h.awaitEnd(msg.TS, approvals.StateSucceeded)
+	p, err := h.lab.VC(xvmsim.WestVC).FindVM(h.ctx, "web-02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Folder != xvmsim.WestWebFolder {
+		t.Errorf("web-02 is in folder %q, want %s", p.Folder, xvmsim.WestWebFolder)
+	}
+}
