@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/vmware/govmomi/vim25/types"
@@ -326,10 +327,72 @@ func classify(err error, vc, dst, vm, step string) error {
 		f.Message = fmt.Sprintf("%s reported %s", vc, f.Kind)
 		f.Hint = "see the vCenter's task and event log for details"
 	}
+	if missing := missingPrivileges(chain); missing != "" {
+		// vCenter said which privilege, and where: that one, not a broader role.
+		f.Message = fmt.Sprintf("the service account lacks %s", missing)
+		f.Hint = fmt.Sprintf("grant %s to the service account on %s (docs/vcenter-privileges.md lists what a move needs), then ask again", missing, vc)
+	}
+	for _, m := range faultMessages(chain) {
+		switch {
+		case detail == "":
+			detail = m
+		case !strings.Contains(detail, m):
+			detail = strings.TrimSuffix(detail, ".") + ". " + m
+		}
+	}
 	if detail != "" && !strings.Contains(f.Message, detail) {
 		f.Message += " (vCenter said: " + detail + ")"
 	}
 	return f
+}
+
+// missingPrivileges is what a NoPermission in the chain names: each privilege and the
+// object it was checked on ("Resource.HotMigrate on ResourcePool resgroup-42"), from
+// missingPrivileges (vSphere 8.0 and later) or privilegeId and object (before); "" when
+// it names none.
+func missingPrivileges(chain []types.BaseMethodFault) string {
+	on := func(ref *types.ManagedObjectReference) string {
+		if ref == nil || ref.Value == "" {
+			return ""
+		}
+		return " on " + ref.Type + " " + ref.Value
+	}
+	for _, c := range chain {
+		np, ok := c.(*types.NoPermission)
+		if !ok {
+			continue
+		}
+		var out []string
+		for _, e := range np.MissingPrivileges {
+			for _, id := range e.PrivilegeIds {
+				out = append(out, id+on(&e.Entity))
+			}
+		}
+		if len(out) == 0 && np.PrivilegeId != "" {
+			out = append(out, np.PrivilegeId+on(np.Object))
+		}
+		return strings.Join(out, ", ")
+	}
+	return ""
+}
+
+// faultMessages are the messages the faults of the chain carry beside their localized
+// message (MethodFault.faultMessage): often the only place that says which device, file
+// or setting stopped the move.
+func faultMessages(chain []types.BaseMethodFault) []string {
+	var out []string
+	for _, c := range chain {
+		mf := c.GetMethodFault()
+		if mf == nil {
+			continue
+		}
+		for _, m := range mf.FaultMessage {
+			if t := strings.TrimSpace(m.Message); t != "" && !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
 }
 
 func localizedMessage(err error) string {

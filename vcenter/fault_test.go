@@ -40,6 +40,19 @@ func TestClassify(t *testing.T) {
 		{"soap fault", soap.WrapVimFault(&types.TaskInProgress{}), "TaskInProgress", true, "busy"},
 		{"unknown fault", taskFault(&types.NotSupported{}, "no"), "NotSupported", false, "vc-east reported NotSupported"},
 		{"canceled", fmt.Errorf("wait: %w", context.Canceled), KindCanceled, true, "stopped waiting"},
+		// vCenter names the privilege it checked and where (before 8.0 in privilegeId and
+		// object, since then in missingPrivileges): the thread says exactly what to grant.
+		{"no permission, the privilege named", taskFault(&types.NoPermission{PrivilegeId: "Resource.HotMigrate",
+			Object: &types.ManagedObjectReference{Type: "ResourcePool", Value: "resgroup-42"}}, "Permission to perform this operation was denied."),
+			"NoPermission", false, "Resource.HotMigrate on ResourcePool resgroup-42"},
+		{"no permission, the privileges listed", taskFault(&types.NoPermission{MissingPrivileges: []types.NoPermissionEntityPrivileges{
+			{Entity: types.ManagedObjectReference{Type: "Datastore", Value: "datastore-7"}, PrivilegeIds: []string{"Datastore.AllocateSpace"}},
+			{Entity: types.ManagedObjectReference{Type: "Network", Value: "network-9"}, PrivilegeIds: []string{"Network.Assign"}}}}, ""),
+			"NoPermission", false, "Datastore.AllocateSpace on Datastore datastore-7, Network.Assign on Network network-9"},
+		// The fault's own messages (faultMessage) say what its localized message leaves out.
+		{"fault messages", taskFault(&types.InvalidState{VimFault: types.VimFault{MethodFault: types.MethodFault{FaultMessage: []types.LocalizableMessage{
+			{Key: "msg.migrate.vmx", Message: "The VM has a snapshot on a datastore the target host cannot see."}}}}}, "The operation is not allowed in the current state."),
+			"InvalidState", true, "a snapshot on a datastore the target host cannot see"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vmware/govmomi/session"
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/secret"
@@ -644,5 +645,28 @@ func TestWhereFindsTheMovedVMInItsFolder(t *testing.T) {
 	}
 	if w.Folder != xvmsim.WestDBFolder || w.Datastore != xvmsim.WestSilver {
 		t.Fatalf("found %s in folder %q on %s, want the moved one in %q on %s", xvmsim.DupVM, w.Folder, w.Datastore, xvmsim.WestDBFolder, xvmsim.WestSilver)
+	}
+}
+
+// A task that vCenter refuses for a missing privilege says which privilege, on which
+// object, as vCenter reported it: the admin grants that one, not a broader role.
+func TestRelocateNamesTheMissingPrivilege(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	lab, m, _ := startLab(t)
+	p, err := m.Plan(ctx, MoveSpec{VMs: []string{"web-02"}, Source: "vc-east", Target: "vc-west",
+		Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Folder: "migrated/web", Networks: []move.Network{{Target: "app-pg"}}}})
+	if err != nil || p.Blocked() {
+		t.Fatalf("plan: %v %v", err, p.Findings)
+	}
+	lab.VC("vc-east").FailNextRelocation("web-02", &types.NoPermission{PrivilegeId: "Resource.HotMigrate",
+		Object: &types.ManagedObjectReference{Type: "ResourcePool", Value: "resgroup-42"}})
+	_, err = m.Relocate(ctx, p, "web-02", nil)
+	var f *Fault
+	if !errors.As(err, &f) || f.Kind != "NoPermission" || f.Retryable {
+		t.Fatalf("Relocate: %v, want a permanent NoPermission fault", err)
+	}
+	if want := "Resource.HotMigrate on ResourcePool resgroup-42"; !strings.Contains(f.Message, want) || !strings.Contains(f.Hint, want) {
+		t.Errorf("message %q / hint %q do not name %s", f.Message, f.Hint, want)
 	}
 }
