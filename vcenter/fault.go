@@ -52,9 +52,17 @@ const (
 // vSphere fault type names that xvmbot decides on.
 const (
 	KindManagedObjectNotFound FaultKind = "ManagedObjectNotFound" // e.g. a task vCenter no longer knows
-	KindInvalidState          FaultKind = "InvalidState"          // e.g. a cancel once the VM switches over
+	KindInvalidState          FaultKind = "InvalidState"          // e.g. a cancel of a task that has ended
 	KindRequestCanceled       FaultKind = "RequestCanceled"       // a task someone cancelled
 	KindInvalidLogin          FaultKind = "InvalidLogin"          // a vCenter refused the configured credentials
+	KindNotSupported          FaultKind = "NotSupported"          // e.g. a cancel of a task that is not cancelable
+)
+
+// Why a cancel did not happen, read from the task (Manager.Cancel).
+const (
+	KindTaskEnded     FaultKind = "TaskEnded"     // the task had already ended
+	KindTaskCancelled FaultKind = "TaskCancelled" // someone cancelled it already
+	KindNotCancelable FaultKind = "NotCancelable" // vCenter marks it not cancelable (past the switch-over)
 )
 
 // ThumbprintError says the certificate a vCenter presented is not the one

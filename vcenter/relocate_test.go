@@ -670,3 +670,64 @@ func TestRelocateNamesTheMissingPrivilege(t *testing.T) {
 		t.Errorf("message %q / hint %q do not name %s", f.Message, f.Hint, want)
 	}
 }
+
+// Cancel says truthfully why a cancel did not happen, from the task itself: past the
+// switch-over vCenter marks the relocation not cancelable; once it has ended there is
+// nothing to cancel; a cancel during the copy is accepted.
+func TestCancelSaysWhyItCannot(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	lab, m, _ := startLab(t)
+	east := lab.VC("vc-east")
+	plan := func(vm string) *Plan {
+		p, err := m.Plan(ctx, MoveSpec{VMs: []string{vm}, Source: "vc-east", Target: "vc-west",
+			Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Folder: "migrated/web", Networks: []move.Network{{Target: "app-pg"}}}})
+		if err != nil || p.Blocked() {
+			t.Fatalf("plan %s: %v %v", vm, err, p.Findings)
+		}
+		return p
+	}
+	kind := func(err error) FaultKind {
+		var f *Fault
+		if errors.As(err, &f) {
+			return f.Kind
+		}
+		return ""
+	}
+
+	reached, release := east.HoldRelocation("web-02", xvmsim.SwitchedOver)
+	defer release()
+	taskRef, err := m.Start(ctx, plan("web-02"), "web-02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-reached
+	if err := m.Cancel(ctx, "vc-east", taskRef); kind(err) != KindNotCancelable || !strings.Contains(err.Error(), "switching over") {
+		t.Errorf("cancel past the switch-over: %v, want %s saying the VM is switching over", err, KindNotCancelable)
+	}
+	release()
+	if _, err := m.Watch(ctx, "vc-east", taskRef, "web-02", nil); err != nil {
+		t.Fatalf("the move did not finish: %v", err)
+	}
+	if err := m.Cancel(ctx, "vc-east", taskRef); kind(err) != KindTaskEnded || !strings.Contains(err.Error(), "had already ended (success)") {
+		t.Errorf("cancel of an ended task: %v, want %s", err, KindTaskEnded)
+	}
+
+	reached, release = east.HoldRelocation("web-03", 25)
+	defer release()
+	taskRef, err = m.Start(ctx, plan("web-03"), "web-03")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-reached
+	if err := m.Cancel(ctx, "vc-east", taskRef); err != nil {
+		t.Errorf("cancel during the copy: %v", err)
+	}
+	if err := m.Cancel(ctx, "vc-east", taskRef); kind(err) != KindTaskCancelled {
+		t.Errorf("a second cancel: %v, want %s", err, KindTaskCancelled)
+	}
+	release()
+	if _, err := m.Watch(ctx, "vc-east", taskRef, "web-03", nil); kind(err) != KindRequestCanceled {
+		t.Errorf("the cancelled move ended with %v, want %s", err, KindRequestCanceled)
+	}
+}

@@ -34,16 +34,24 @@ func (w *Worker) cancelWatch(j events.Job, log *slog.Logger) func(context.Contex
 			// move finishes. Whoever cancelled must hear that it will.
 			asked = true
 			log.Warn("vCenter refused to cancel the task; it will finish", "task", cur.TaskRef, "err", err)
-			why := "vCenter refused"
 			var f *vcenter.Fault
+			errors.As(err, &f)
+			var said string
 			switch {
-			case errors.As(err, &f) && f.Kind == vcenter.KindInvalidState:
-				why = "the VM is already switching over to " + j.TargetVC
-			case errors.As(err, &f):
-				why = "vCenter answered " + string(f.Kind)
+			case f != nil && f.Kind == vcenter.KindTaskCancelled:
+				log.Info("the vCenter task was already cancelled", "task", cur.TaskRef)
+				return nil // its end is reported as a cancel
+			case f != nil && f.Kind == vcenter.KindTaskEnded:
+				said = fmt.Sprintf("%s: task %s had already ended when the cancel came; its outcome follows", j.VM, cur.TaskRef)
+			case f != nil && (f.Kind == vcenter.KindNotCancelable || f.Kind == vcenter.KindInvalidState):
+				said = fmt.Sprintf("%s: vCenter could not cancel task %s (the VM is already switching over to %s); the move will finish",
+					j.VM, cur.TaskRef, j.TargetVC)
+			case f != nil:
+				said = fmt.Sprintf("%s: vCenter could not cancel task %s (vCenter answered %s); the move will finish", j.VM, cur.TaskRef, f.Kind)
+			default:
+				said = fmt.Sprintf("%s: vCenter could not cancel task %s (vCenter refused); the move will finish", j.VM, cur.TaskRef)
 			}
-			w.publish(ctx, log, w.event(j, events.EventProgress, fmt.Sprintf(
-				"%s: vCenter could not cancel task %s (%s); the move will finish", j.VM, cur.TaskRef, why), 0))
+			w.publish(ctx, log, w.event(j, events.EventProgress, said, 0))
 		}
 		return nil
 	}

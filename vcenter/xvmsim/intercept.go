@@ -148,8 +148,13 @@ func (r *relocator) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM
 		}
 		ctx.Map.AtomicUpdate(ctx, task, changes)
 	}
+	// A relocation is cancelable until the VM leaves the source; vCenter says so in the
+	// task's info.cancelable.
+	ctx.Map.AtomicUpdate(ctx, task, []types.PropertyChange{{Name: "info.cancelable", Val: true}})
 	mv := &moveState{mark: func() {
 		ctx.Map.AtomicUpdate(ctx, task, []types.PropertyChange{{Name: "info.cancelled", Val: true}})
+	}, uncancelable: func() {
+		ctx.Map.AtomicUpdate(ctx, task, []types.PropertyChange{{Name: "info.cancelable", Val: false}})
 	}}
 	v.trackMove(task.Self.Value, mv)
 	started = v.lab.goRelocation(func(stop context.Context) {
@@ -203,13 +208,16 @@ const (
 
 // moveState is what CancelTask and a running relocation share. vCenter cancels a
 // relocation only while it can still roll it back: once the VM has left the source, the
-// task finishes and a cancel is refused. (The simulator's own CancelTask would end the
-// task as cancelled at once, whatever the move did next.)
+// task is no longer cancelable (info.cancelable false), finishes, and a cancel is refused
+// with NotSupported; a cancel of a task that has ended is refused with InvalidState (the
+// simulator's own CancelTask, once the move is no longer tracked). (The simulator's own
+// CancelTask would end a running task as cancelled at once, whatever the move did next.)
 type moveState struct {
-	mu        sync.Mutex
-	cancelled bool
-	committed bool
-	mark      func() // sets the task's info.cancelled
+	mu           sync.Mutex
+	cancelled    bool
+	committed    bool
+	mark         func() // sets the task's info.cancelled
+	uncancelable func() // clears the task's info.cancelable
 }
 
 // cancel asks for the move to stop; it reports false once the move is committed.
@@ -241,6 +249,9 @@ func (m *moveState) commit() bool {
 		return false
 	}
 	m.committed = true
+	if m.uncancelable != nil {
+		m.uncancelable()
+	}
 	return true
 }
 
@@ -273,7 +284,7 @@ func (c *canceller) CancelTask(_ *simulator.Context, _ *types.CancelTask) soap.H
 	body := new(methods.CancelTaskBody)
 	if !c.move.cancel() {
 		body.Fault_ = simulator.Fault("the virtual machine has already left the source; the migration can no longer be cancelled",
-			&types.InvalidState{})
+			&types.NotSupported{})
 		return body
 	}
 	body.Res = new(types.CancelTaskResponse)

@@ -489,7 +489,8 @@ func TestCloseAbortsRunningRelocation(t *testing.T) {
 
 // CancelTask on a relocation, as vCenter does it: while the copy runs, the task ends
 // cancelled and the VM stays in the source; once the VM has left the source, the cancel
-// is refused (InvalidState) and the task finishes its move. The relocation is held at
+// is refused (NotSupported: the task is no longer cancelable) and the task finishes its
+// move; once it has ended, a cancel is refused with InvalidState. The relocation is held at
 // each of the two moments while the cancel is sent.
 func TestCancelRelocation(t *testing.T) {
 	t.Parallel()
@@ -498,7 +499,7 @@ func TestCancelRelocation(t *testing.T) {
 	east, west := open(t, ctx, l.VC(EastVC)), open(t, ctx, l.VC(WestVC))
 	// start relocates name, cancels it once it is held at pct, and returns the cancel's
 	// error and the task's end.
-	start := func(name string, pct int32) (cancelErr error, err error) {
+	start := func(name string, pct int32) (cancelable bool, cancelErr error, err error) {
 		reached, release := east.vc.HoldRelocation(name, pct)
 		defer release()
 		vm := east.vm(t, ctx, name)
@@ -512,14 +513,21 @@ func TestCancelRelocation(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatalf("the relocation of %s never reached %d%%", name, pct)
 		}
+		var tk mo.Task
+		if err := property.DefaultCollector(east.c.Client).RetrieveOne(ctx, task.Reference(), []string{"info"}, &tk); err != nil {
+			t.Fatal(err)
+		}
 		cancelErr = task.Cancel(ctx)
 		release()
 		_, err = WaitTask(ctx, east.c.Client, task.Reference(), nil)
-		return cancelErr, err
+		return tk.Info.Cancelable, cancelErr, err
 	}
 
 	t.Run("during the copy", func(t *testing.T) {
-		cancelErr, err := start("web-01", 25)
+		cancelable, cancelErr, err := start("web-01", 25)
+		if !cancelable {
+			t.Error("the task says it is not cancelable during the copy")
+		}
 		if cancelErr != nil {
 			t.Fatalf("cancel refused during the copy: %v", cancelErr)
 		}
@@ -534,12 +542,15 @@ func TestCancelRelocation(t *testing.T) {
 		}
 	})
 	t.Run("after the switch-over", func(t *testing.T) {
-		cancelErr, err := start("web-02", SwitchedOver)
+		cancelable, cancelErr, err := start("web-02", SwitchedOver)
+		if cancelable {
+			t.Error("the task says it is cancelable after the switch-over")
+		}
 		if n := east.vc.XVMRelocationsOf("web-02"); n != 1 {
 			t.Errorf("web-02 counted %d times as relocated at the switch-over, want 1", n)
 		}
-		if !fault.Is(cancelErr, &types.InvalidState{}) {
-			t.Fatalf("cancel after the switch-over: %v, want InvalidState", cancelErr)
+		if !fault.Is(cancelErr, &types.NotSupported{}) {
+			t.Fatalf("cancel after the switch-over: %v, want NotSupported", cancelErr)
 		}
 		if err != nil {
 			t.Fatalf("task ended with %v, want success", err)
