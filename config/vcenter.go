@@ -21,6 +21,9 @@ type VCenterConfig struct {
 	Thumbprint   string        `yaml:"thumbprint"`
 	Insecure     bool          `yaml:"insecure"`
 	Home         bool          `yaml:"home"`
+	// ServiceURL is where the other vCenters reach this one when it is a move's target
+	// (the ServiceLocator), when that is not url: split DNS, a proxy. "" is url.
+	ServiceURL string `yaml:"service_url"`
 	// Windows are change windows for moves INTO this vCenter, e.g. "sat 22:00-sun 04:00"
 	// or "daily 01:00-05:00", in Timezone (an IANA name; default UTC). Empty: any time.
 	Windows  []string `yaml:"windows"`
@@ -56,6 +59,9 @@ func (v VCenterConfig) validate(where string) error {
 	}
 	if !strings.HasPrefix(v.URL, "https://") {
 		p.add("%s (%s).url must start with https://", where, v.Name)
+	}
+	if v.ServiceURL != "" && !strings.HasPrefix(v.ServiceURL, "https://") {
+		p.add("%s (%s).service_url must start with https://", where, v.Name)
 	}
 	if v.Username == "" || v.Password.IsZero() {
 		p.add("%s (%s): username and password (or password_file) are required", where, v.Name)

@@ -149,7 +149,7 @@ func VCenters(cfg *config.Config) []vcenter.Config {
 	vcs := make([]vcenter.Config, 0, len(cfg.VCenters))
 	for _, v := range cfg.VCenters {
 		vcs = append(vcs, vcenter.Config{Name: v.Name, URL: v.URL, Username: v.Username, Password: v.Password,
-			Thumbprint: v.Thumbprint, Insecure: v.Insecure, Home: v.Home})
+			Thumbprint: v.Thumbprint, Insecure: v.Insecure, Home: v.Home, ServiceURL: v.ServiceURL})
 	}
 	return vcs
 }

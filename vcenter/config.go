@@ -28,6 +28,11 @@ type Config struct {
 	// Home marks the local vCenter: the source of migrate and the target of
 	// import when a request does not name one.
 	Home bool
+	// ServiceURL is where the SOURCE vCenter reaches this one when it is a move's target
+	// (the ServiceLocator's url), when that differs from URL, xvmbot's own view of it:
+	// split DNS, a proxy, another network. "" uses URL. It must reach the same vCenter
+	// (same certificate: the source pins the thumbprint xvmbot verified at URL).
+	ServiceURL string
 }
 
 // CertCheck is how xvmbot checks a vCenter's TLS certificate, as its configuration
@@ -73,19 +78,31 @@ func (c Config) CertCheck() CertCheck {
 
 // endpointURL is the vCenter SDK address with an explicit port, the form
 // vCenter expects in a ServiceLocator.
-func (c Config) endpointURL() (*url.URL, error) {
-	u, err := url.Parse(c.URL)
+func (c Config) endpointURL() (*url.URL, error) { return c.sdkURL("url", c.URL) }
+
+// locatorURL is where the source vCenter reaches this one as a move's target: ServiceURL,
+// or the endpoint URL.
+func (c Config) locatorURL() (*url.URL, error) {
+	if c.ServiceURL == "" {
+		return c.endpointURL()
+	}
+	return c.sdkURL("service_url", c.ServiceURL)
+}
+
+// sdkURL reads raw, the value of key, as a vCenter's SDK endpoint.
+func (c Config) sdkURL(key, raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("vcenter %s: url %q: %w", c.Name, c.URL, err)
+		return nil, fmt.Errorf("vcenter %s: %s %q: %w", c.Name, key, raw, err)
 	}
 	if u.Scheme != "https" {
-		return nil, fmt.Errorf("vcenter %s: url %q must use https", c.Name, c.URL)
+		return nil, fmt.Errorf("vcenter %s: %s %q must use https", c.Name, key, raw)
 	}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("vcenter %s: url %q has no host", c.Name, c.URL)
+		return nil, fmt.Errorf("vcenter %s: %s %q has no host", c.Name, key, raw)
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("vcenter %s: url must not carry credentials; use username and password_file", c.Name)
+		return nil, fmt.Errorf("vcenter %s: %s must not carry credentials; use username and password_file", c.Name, key)
 	}
 	port := u.Port()
 	if port == "" {
@@ -103,6 +120,9 @@ func (c Config) validate() error {
 		return errors.New("vcenter without a name")
 	}
 	if _, err := c.endpointURL(); err != nil {
+		return err
+	}
+	if _, err := c.locatorURL(); err != nil {
 		return err
 	}
 	if c.Username == "" {

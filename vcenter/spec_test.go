@@ -2,6 +2,7 @@ package vcenter
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/vmware/govmomi/vim25/types"
@@ -143,5 +144,15 @@ func TestServiceLocator(t *testing.T) {
 	}
 	if loc.SslThumbprint != vc.cfg.Thumbprint || len(loc.SslThumbprint) != 59 {
 		t.Errorf("thumbprint %q, want the SHA-1 %q", loc.SslThumbprint, vc.cfg.Thumbprint)
+	}
+
+	// Split DNS: the source vCenter reaches the target at another name than xvmbot does.
+	cfg.ServiceURL = "https://vc-west.mgmt.internal"
+	if loc := serviceLocator(cfg, ep, "4A6E0B1C-0000-4000-8000-00000000ABCD", vc.server.Certificate()); loc.Url != "https://vc-west.mgmt.internal:443/sdk" {
+		t.Errorf("locator url %q with service_url, want https://vc-west.mgmt.internal:443/sdk", loc.Url)
+	}
+	cfg.ServiceURL = "http://vc-west.mgmt.internal/sdk"
+	if err := cfg.validate(); err == nil || !strings.Contains(err.Error(), "service_url") {
+		t.Errorf("a plain-http service_url: %v, want an error naming service_url", err)
 	}
 }
