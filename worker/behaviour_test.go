@@ -1185,3 +1185,42 @@ func TestWaveRespectsLimitsAcrossWorkersInMemory(t *testing.T) {
 			time.Since(deadline.Add(-time.Hour)), obs.max, obs.plans)
 	})
 }
+
+// DRS may move a VM right after it arrives. When the request named a cluster, another host
+// of that cluster is as approved; a host outside it is said as a warning with the facts,
+// never as a failed move (docs/vsphere-behaviours.md).
+func TestDRSMovesAfterArrivalAreNotFailures(t *testing.T) {
+	for _, tt := range []struct {
+		name, cluster, host string
+		warning             []string // "" none
+	}{
+		{"another host of the cluster", "west-prod", "esx-w2", nil},
+		{"a host of another cluster", "west-other", "esx-o1", []string{"esx-o1", "west-other", "esx-w1", "west-prod"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bubble(t, func(t *testing.T, wd *world) {
+				wd.vc.whereFn = func(vc, _ string, w *vcenter.Where) (*vcenter.Where, error) {
+					if vc == "vc-west" {
+						w.Cluster, w.Host = tt.cluster, tt.host
+					}
+					return w, nil
+				}
+				if err := wd.worker("w1", Config{}).Handle(t.Context(), wd.job("web-01", 1), delivery{1}); err != nil {
+					t.Fatalf("a VM that DRS moved was reported as failed: %v", err)
+				}
+				f := wd.rec.final()
+				if len(f) != 1 || f[0].Type != events.EventSucceeded {
+					t.Fatalf("final events %+v, want one success", f)
+				}
+				for _, w := range tt.warning {
+					if !strings.Contains(f[0].Warning, w) {
+						t.Errorf("warning %q does not say %q", f[0].Warning, w)
+					}
+				}
+				if len(tt.warning) == 0 && f[0].Warning != "" {
+					t.Errorf("warning %q for a VM inside the cluster it was approved for", f[0].Warning)
+				}
+			})
+		})
+	}
+}

@@ -65,8 +65,11 @@ func (w *Worker) copyMetadata(ctx context.Context, j events.Job, mv *events.JobM
 }
 
 // verify checks that the VM is where the request said, and returns where it was, for undo. A
-// relocation whose task succeeded but left the VM elsewhere is reported as a failure: the
-// people who approved one placement must learn that another one happened.
+// relocation whose task succeeded but left the VM elsewhere (pool, datastore, folder,
+// networks) is reported as a failure: the people who approved one placement must learn
+// that another one happened. The host is the exception: DRS moves VMs within their
+// cluster at any time, so another host of the approved cluster is as approved, and a host
+// outside it is a warning (note), not a failure.
 //
 // If where the VM is now cannot be read, the move is not failed (vCenter said it
 // succeeded), but note says what was not done.
@@ -83,7 +86,13 @@ func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, l
 			off = append(off, fmt.Sprintf("%s is %q, not %q", what, got, exp))
 		}
 	}
-	want("host", after.Host, mv.Host)
+	// DRS may move a VM as soon as it arrives: another host of the cluster the request
+	// named is as approved, and a host elsewhere is a fact to report, not a failed move.
+	if mv.Host != "" && after.Host != mv.Host && (j.Cluster == "" || after.Cluster != j.Cluster) {
+		note = fmt.Sprintf("%s now runs on host %s%s, not on %s%s where it was placed: DRS or an administrator moved it after it arrived; check that it may run there",
+			j.VM, after.Host, inCluster(after.Cluster), mv.Host, inCluster(j.Cluster))
+		log.Warn("the VM runs outside the host and cluster it was placed on", "host", after.Host, "cluster", after.Cluster, "placed_on", mv.Host)
+	}
 	want("resource pool", after.Pool, mv.Pool)
 	want("datastore", after.Datastore, mv.Datastore)
 	want("folder", after.Folder, mv.Folder)
@@ -104,9 +113,17 @@ func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, l
 		origin = &o
 	}
 	if len(off) > 0 {
-		return origin, "", &vcenter.Fault{VCenter: j.TargetVC, VM: j.VM, Step: stepVerify, Kind: vcenter.KindPlacementMismatch,
+		return origin, note, &vcenter.Fault{VCenter: j.TargetVC, VM: j.VM, Step: stepVerify, Kind: vcenter.KindPlacementMismatch,
 			Message: fmt.Sprintf("%s moved to %s, but not as approved: %s", j.VM, j.TargetVC, strings.Join(off, "; ")),
 			Hint:    fmt.Sprintf("check %s in %s; /xvm undo %s asks for the way back", j.VM, j.TargetVC, j.ID)}
 	}
-	return origin, "", nil
+	return origin, note, nil
+}
+
+// inCluster is " (cluster c)", or "" for no cluster.
+func inCluster(c string) string {
+	if c == "" {
+		return ""
+	}
+	return " (cluster " + c + ")"
 }
