@@ -11,6 +11,7 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 	"golang.org/x/sync/errgroup"
 
@@ -117,9 +118,7 @@ func (r *resolver) checkDevices(vm string, power types.VirtualMachinePowerState,
 					what, hint = b.FileName+", an ISO on the host's own disk", disconnect+", or use an ISO on a datastore"
 					laterWhat = b.FileName + " (an ISO on the host's own disk)"
 				} else if connected {
-					r.add(Warning, vm, fmt.Sprintf("%s of %s is connected to %s; the target host can only keep it connected if it mounts the same datastore",
-						deviceLabel(devices, d), vm, b.FileName), disconnect)
-					continue
+					continue // checkISOs, once the target host is chosen: it must mount the datastore
 				} else {
 					r.add(Warning, vm, fmt.Sprintf("%s of %s is set to connect to %s at power-on; it will only connect if the target host mounts the same datastore",
 						deviceLabel(devices, d), vm, b.FileName), "untick Connect At Power On, or copy the ISO to a datastore of the target and point the drive at it after the move")
@@ -381,4 +380,60 @@ func (rc relocationChecker) CheckRelocate(ctx context.Context, vm types.ManagedO
 		return nil, fmt.Errorf("the compatibility check of %s ended without a result", vm.Value)
 	}
 	return out.CheckResult, nil
+}
+
+// connectedISO is a CD/DVD drive connected to an ISO on a datastore.
+type connectedISO struct {
+	label, file, datastore string
+}
+
+// connectedISOs are vm's CD/DVD drives connected (now, or at power-on of a VM that is off)
+// to an ISO on a datastore ("[ds] path").
+func connectedISOs(power types.VirtualMachinePowerState, devices object.VirtualDeviceList) []connectedISO {
+	off := power == types.VirtualMachinePowerStatePoweredOff
+	var out []connectedISO
+	for _, d := range devices {
+		cd, ok := d.(*types.VirtualCdrom)
+		if !ok {
+			continue
+		}
+		b, ok := cd.Backing.(*types.VirtualCdromIsoBackingInfo)
+		if !ok {
+			continue
+		}
+		conn := cd.Connectable
+		if conn != nil && !conn.Connected && !(conn.StartConnected && !off) {
+			continue
+		}
+		var p object.DatastorePath
+		if !p.FromString(b.FileName) || p.Datastore == "" {
+			continue // on the host's own disk: checkDevices
+		}
+		out = append(out, connectedISO{label: deviceLabel(devices, d), file: b.FileName, datastore: p.Datastore})
+	}
+	return out
+}
+
+// checkISOs: vCenter keeps a connected ISO connected only if the target host mounts its
+// datastore, and refuses the move of a VM whose connected ISO the target host cannot see
+// (docs/vsphere-behaviours.md). With no host chosen, each is a warning.
+func (r *resolver) checkISOs(host *mo.HostSystem, mounted map[string]bool, srcVMs map[string]*sourceVM) {
+	for _, v := range r.plan.VMs {
+		svm := srcVMs[v.Name]
+		if svm == nil {
+			continue
+		}
+		for _, iso := range connectedISOs(types.VirtualMachinePowerState(v.PowerState), svm.devices) {
+			switch {
+			case host != nil && !mounted[iso.datastore]:
+				r.block(v.Name, fmt.Sprintf("%s of %s is connected to %s, on datastore %s, which target host %s does not mount; vCenter refuses the move",
+					iso.label, v.Name, iso.file, iso.datastore, host.Name),
+					"disconnect the drive (edit the VM's settings) before the move, or copy the ISO to a datastore the target hosts mount and point the drive at it")
+				svm.blocked = true
+			default:
+				r.add(Warning, v.Name, fmt.Sprintf("%s of %s is connected to %s; the target host mounts a datastore named %s, which keeps it connected only if it is the same storage",
+					iso.label, v.Name, iso.file, iso.datastore), "disconnect it (edit the VM's settings) before the move if in doubt")
+			}
+		}
+	}
 }

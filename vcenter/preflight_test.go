@@ -656,3 +656,49 @@ func TestOtherHostThatRefusesTheVMIsLeftOut(t *testing.T) {
 		t.Fatalf("no warning saying %s is left out and why: %v", refusing, q.Findings)
 	}
 }
+
+// A VM with a CD/DVD drive connected to an ISO on a datastore the target host does not
+// mount cannot move: vCenter refuses it. The review says so before approval instead of
+// a warning the move then fails on.
+func TestConnectedISOTheTargetCannotSeeBlocks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	lab, m, _ := startLab(t)
+	east := lab.VC(xvmsim.EastVC)
+	place, err := east.FindVM(ctx, "web-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := east.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Logout(context.Background()) }()
+	vm := object.NewVirtualMachine(c.Client, types.ManagedObjectReference{Type: "VirtualMachine", Value: place.Ref})
+	devices, err := vm.Device(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ide, err := devices.FindIDEController("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cd, err := devices.CreateCdrom(ide)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iso := devices.InsertIso(cd, "[east-ds-01] iso/rhel9.iso")
+	iso.GetVirtualDevice().Connectable = &types.VirtualDeviceConnectInfo{Connected: true, StartConnected: true}
+	if err := vm.AddDevice(ctx, iso); err != nil {
+		t.Fatal(err)
+	}
+
+	p, err := m.Plan(ctx, MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC,
+		Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Folder: xvmsim.WestWebFolder, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if findingWith(p, Blocker, "is connected to [east-ds-01] iso/rhel9.iso, on datastore east-ds-01, which target host", "does not mount") == nil {
+		t.Fatalf("no blocker for the ISO the target cannot see: %+v", p.Findings)
+	}
+}
