@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -416,24 +417,43 @@ func connectedISOs(power types.VirtualMachinePowerState, devices object.VirtualD
 
 // checkISOs: vCenter keeps a connected ISO connected only if the target host mounts its
 // datastore, and refuses the move of a VM whose connected ISO the target host cannot see
-// (docs/vsphere-behaviours.md). With no host chosen, each is a warning.
-func (r *resolver) checkISOs(host *mo.HostSystem, mounted map[string]bool, srcVMs map[string]*sourceVM) {
+// (docs/vsphere-behaviours.md). With no host chosen, each is a warning. The host's
+// datastores are read only when some VM has such an ISO.
+func (r *resolver) checkISOs(ctx context.Context, c *vim25.Client, host *mo.HostSystem, srcVMs map[string]*sourceVM) error {
+	isos := map[string][]connectedISO{}
 	for _, v := range r.plan.VMs {
-		svm := srcVMs[v.Name]
-		if svm == nil {
-			continue
+		if svm := srcVMs[v.Name]; svm != nil {
+			if found := connectedISOs(types.VirtualMachinePowerState(v.PowerState), svm.devices); len(found) > 0 {
+				isos[v.Name] = found
+			}
 		}
-		for _, iso := range connectedISOs(types.VirtualMachinePowerState(v.PowerState), svm.devices) {
+	}
+	if len(isos) == 0 {
+		return nil
+	}
+	mounted := map[string]bool{}
+	if host != nil && len(host.Datastore) > 0 {
+		var dss []mo.Datastore
+		if err := property.DefaultCollector(c).Retrieve(ctx, host.Datastore, []string{"name"}, &dss); err != nil {
+			return err
+		}
+		for _, d := range dss {
+			mounted[d.Name] = true
+		}
+	}
+	for _, v := range r.plan.VMs {
+		for _, iso := range isos[v.Name] {
 			switch {
 			case host != nil && !mounted[iso.datastore]:
 				r.block(v.Name, fmt.Sprintf("%s of %s is connected to %s, on datastore %s, which target host %s does not mount; vCenter refuses the move",
 					iso.label, v.Name, iso.file, iso.datastore, host.Name),
 					"disconnect the drive (edit the VM's settings) before the move, or copy the ISO to a datastore the target hosts mount and point the drive at it")
-				svm.blocked = true
+				srcVMs[v.Name].blocked = true
 			default:
 				r.add(Warning, v.Name, fmt.Sprintf("%s of %s is connected to %s; the target host mounts a datastore named %s, which keeps it connected only if it is the same storage",
 					iso.label, v.Name, iso.file, iso.datastore), "disconnect it (edit the VM's settings) before the move if in doubt")
 			}
 		}
 	}
+	return nil
 }

@@ -5,9 +5,7 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25"
-	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -66,17 +64,9 @@ func (r *resolver) resolveTarget(ctx context.Context, c *vim25.Client, b *target
 		}
 	}
 	host := r.pickHost(cr, stores, wanted, nets)
-	mounted := map[string]bool{}
-	if host != nil && len(host.Datastore) > 0 {
-		var dss []mo.Datastore
-		if err := property.DefaultCollector(c).Retrieve(ctx, host.Datastore, []string{"name"}, &dss); err != nil {
-			return err
-		}
-		for _, d := range dss {
-			mounted[d.Name] = true
-		}
+	if err := r.checkISOs(ctx, c, host, srcVMs); err != nil {
+		return err
 	}
-	r.checkISOs(host, mounted, srcVMs)
 
 	if err := r.checkCollisions(ctx, c, folder); err != nil {
 		return err
