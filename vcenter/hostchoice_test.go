@@ -59,29 +59,13 @@ func byLoad(loads map[string]int, except ...string) []string {
 // datastoreUnmounted unmounts a datastore from one host until the test ends.
 func datastoreUnmounted(t *testing.T, vc *xvmsim.VC, host, ds string) {
 	t.Helper()
-	was, err := vc.SetDatastoreMounted(host, ds, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := vc.SetDatastoreMounted(host, ds, was); err != nil {
-			t.Error(err)
-		}
-	})
+	toggledFor(t, func(on bool) (bool, error) { return vc.SetDatastoreMounted(host, ds, on) }, false)
 }
 
 // portgroupOff takes a portgroup off one host until the test ends.
 func portgroupOff(t *testing.T, vc *xvmsim.VC, host, pg string) {
 	t.Helper()
-	was, err := vc.SetPortgroupOnHost(host, pg, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := vc.SetPortgroupOnHost(host, pg, was); err != nil {
-			t.Error(err)
-		}
-	})
+	toggledFor(t, func(on bool) (bool, error) { return vc.SetPortgroupOnHost(host, pg, on) }, false)
 }
 
 // Within a cluster, the plan's host is the least loaded one that sees the datastore and

@@ -226,74 +226,53 @@ func countWith(p *Plan, sev Severity, parts ...string) int {
 	return n
 }
 
-// hostState sets a host's connection state until the test ends.
-func hostState(t *testing.T, vc *xvmsim.VC, host string, state types.HostSystemConnectionState) {
+// toggledFor sets a lab toggle to v until the test ends, then puts back what it replaced
+// (every xvmsim toggle returns the value it replaced).
+func toggledFor[T any](t *testing.T, set func(T) (T, error), v T) {
 	t.Helper()
-	was, err := vc.SetHostConnection(host, state)
+	was, err := set(v)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if _, err := vc.SetHostConnection(host, was); err != nil {
+		if _, err := set(was); err != nil {
 			t.Error(err)
 		}
 	})
+}
+
+// hostState makes a host report a connection state until the test ends.
+func hostState(t *testing.T, vc *xvmsim.VC, host string, state types.HostSystemConnectionState) {
+	t.Helper()
+	toggledFor(t, func(s types.HostSystemConnectionState) (types.HostSystemConnectionState, error) {
+		return vc.SetHostConnection(host, s)
+	}, state)
 }
 
 // hostPower makes a host report a power state until the test ends.
 func hostPower(t *testing.T, vc *xvmsim.VC, host string, state types.HostSystemPowerState) {
 	t.Helper()
-	was, err := vc.SetHostPowerState(host, state)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := vc.SetHostPowerState(host, was); err != nil {
-			t.Error(err)
-		}
-	})
+	toggledFor(t, func(s types.HostSystemPowerState) (types.HostSystemPowerState, error) {
+		return vc.SetHostPowerState(host, s)
+	}, state)
 }
 
 // hostQuarantine puts a host in quarantine mode until the test ends.
 func hostQuarantine(t *testing.T, vc *xvmsim.VC, host string) {
 	t.Helper()
-	was, err := vc.SetHostQuarantine(host, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := vc.SetHostQuarantine(host, was); err != nil {
-			t.Error(err)
-		}
-	})
+	toggledFor(t, func(on bool) (bool, error) { return vc.SetHostQuarantine(host, on) }, true)
 }
 
 // hostVersionFor makes a host report an ESXi version until the test ends.
 func hostVersionFor(t *testing.T, vc *xvmsim.VC, host, version string) {
 	t.Helper()
-	was, err := vc.SetHostVersion(host, version)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := vc.SetHostVersion(host, was); err != nil {
-			t.Error(err)
-		}
-	})
+	toggledFor(t, func(v string) (string, error) { return vc.SetHostVersion(host, v) }, version)
 }
 
 // datastoreGone makes a datastore inaccessible until the test ends.
 func datastoreGone(t *testing.T, vc *xvmsim.VC, name string) {
 	t.Helper()
-	was, err := vc.SetDatastoreAccessible(name, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := vc.SetDatastoreAccessible(name, was); err != nil {
-			t.Error(err)
-		}
-	})
+	toggledFor(t, func(ok bool) (bool, error) { return vc.SetDatastoreAccessible(name, ok) }, false)
 }
 
 // A host that cannot take a VM (disconnected, not responding, on ESXi older than 6.5)
