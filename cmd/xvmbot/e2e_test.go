@@ -245,31 +245,59 @@ func (h *harness) parent(ts string) slacksim.Message {
 	return m
 }
 
-// awaitEnd waits until the stored request has ended, its message shows state and its
-// thread has the final reply, then fails unless the store holds the ending state for the
-// request and every job (the message's counts mention every state, so its text alone
-// proves nothing).
+// awaitEnd is awaitStoredEnd in-process; it returns the request's thread.
 func (h *harness) awaitEnd(ts string, state approvals.State) []slacksim.Message {
 	h.t.Helper()
-	id := h.requestID(h.parent(ts))
-	h.await("the request to end "+string(state), func() bool {
-		r, err := h.stored(id)
-		if err != nil || !r.State.Final() {
-			return false
+	h.awaitStoredEnd(ts, state, h.await, h.stored)
+	return h.ws.Thread(ts)
+}
+
+// awaitStoredEnd waits (with wait) until the request shown by ts is stored as ended (read
+// by stored), its message shows state and its thread has the final reply, then fails
+// unless the store holds the ending state for the request and every job: the message's
+// counts mention every state, so its text alone proves nothing.
+func (h *harness) awaitStoredEnd(ts string, state approvals.State, wait func(what string, cond func() bool),
+	stored func(id string) (*approvals.Request, error)) {
+	h.t.Helper()
+	var id string
+	wait("the request message of "+ts, func() bool {
+		if p, ok := h.ws.Message(ts); ok {
+			id = requestIDRE.FindString(h.ws.Plain(p))
 		}
-		th := h.ws.Thread(ts)
-		// The message may be edited after the final reply (edits wait out rate limits).
-		return len(th) > 0 && strings.Contains(th[len(th)-1].Text+string(th[len(th)-1].Blocks), "<@"+uReq+">") &&
-			strings.Contains(strings.ToLower(h.ws.Plain(h.parent(ts))), string(state))
+		return id != ""
 	})
-	r, err := h.stored(id)
-	if err != nil {
-		h.t.Fatal(err)
+	var (
+		r       *approvals.Request
+		readErr error
+	)
+	wait("the request to end "+string(state), func() bool {
+		var err error
+		if r, err = stored(id); err != nil && (readErr == nil || err.Error() != readErr.Error()) {
+			h.t.Logf("read request %s: %v", id, err)
+		}
+		readErr = err
+		p, _ := h.ws.Message(ts) // edited after the final reply when edits wait out rate limits
+		return err == nil && r.State.Final() && finalReplies(h, ts) > 0 &&
+			strings.Contains(strings.ToLower(h.ws.Plain(p)), string(state))
+	})
+	if readErr != nil { // the wait fails first unless a last read failed after the end was seen
+		h.t.Fatalf("read request %s: %v", id, readErr)
 	}
 	if bad := approvals.CheckOutcome(r, state); bad != "" {
-		h.t.Fatalf("stored outcome: %s\n%s", bad, h.transcript())
+		h.t.Fatalf("stored outcome: %s\n--- channel ---\n%s", bad, h.transcript())
 	}
-	return h.ws.Thread(ts)
+}
+
+// finalReplies counts the replies in a request's thread that tell the requester the
+// outcome: exactly one is right; zero is a lost message, two a doubled one.
+func finalReplies(h *harness, ts string) int {
+	n := 0
+	for _, m := range h.ws.Thread(ts) {
+		if strings.Contains(m.Text+string(m.Blocks), "<@"+uReq+">") {
+			n++
+		}
+	}
+	return n
 }
 
 // stored reads a request as the store holds it.

@@ -543,39 +543,11 @@ func (f *fleet) poll(what string, timeout time.Duration, cond func() bool) {
 	}
 }
 
-// awaitFinal waits until the stored request has ended in state (read from NATS, as the
-// next bot or /xvm status would read it), its message shows it and its thread carries the
-// final reply to the requester; it fails at once if the request ended otherwise.
+// awaitFinal is awaitStoredEnd with the fleet's timeout, reading the store from NATS, as
+// the next bot or /xvm status would read it.
 func (f *fleet) awaitFinal(ts string, state approvals.State, timeout time.Duration) {
 	f.t.Helper()
-	var id string
-	f.poll("the request message of "+ts, timeout, func() bool {
-		p, ok := f.ws.Message(ts)
-		if ok {
-			id = requestIDRE.FindString(f.ws.Plain(p))
-		}
-		return id != ""
-	})
-	var (
-		r       *approvals.Request
-		readErr error
-	)
-	f.poll("the request to end "+string(state), timeout, func() bool {
-		var err error
-		if r, err = f.storedRequest(id); err != nil && (readErr == nil || err.Error() != readErr.Error()) {
-			f.t.Logf("read request %s: %v", id, err)
-		}
-		readErr = err
-		p, _ := f.ws.Message(ts) // edited after the final reply when edits wait out rate limits
-		return readErr == nil && r.State.Final() && finalReplies(f.harness, ts) > 0 &&
-			strings.Contains(strings.ToLower(f.ws.Plain(p)), string(state))
-	})
-	if readErr != nil { // poll fails first unless a last read failed after the end was seen
-		f.t.Fatalf("read request %s: %v", id, readErr)
-	}
-	if bad := approvals.CheckOutcome(r, state); bad != "" {
-		f.t.Fatalf("stored outcome: %s\n--- channel ---\n%s", bad, f.transcript())
-	}
+	f.awaitStoredEnd(ts, state, func(what string, cond func() bool) { f.poll(what, timeout, cond) }, f.storedRequest)
 }
 
 // readStoreAt says where the test reads what xvmbot stored, for fleets whose NATS is not
@@ -598,33 +570,17 @@ func (f *fleet) storedRequest(id string) (*approvals.Request, error) {
 			}
 			url = f.nats.url()
 		}
-		nc, err := nats.Connect(url, append(opts, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))...)
+		nc, js, err := dialJS(url, append(opts, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))...)
 		if err != nil {
 			return nil, err
 		}
 		f.t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			return nil, err
-		}
 		if f.store, err = events.OpenRequestStore(f.ctx, js); err != nil {
 			return nil, err
 		}
 	}
 	r, _, err := f.store.Get(f.ctx, id)
 	return r, err
-}
-
-// finalReplies counts the replies in a request's thread that tell the requester the
-// outcome: exactly one is right; zero is a lost message, two a doubled one.
-func finalReplies(h *harness, ts string) int {
-	n := 0
-	for _, m := range h.ws.Thread(ts) {
-		if strings.Contains(m.Text+string(m.Blocks), "<@"+uReq+">") {
-			n++
-		}
-	}
-	return n
 }
 
 // checkMovedOnce asserts that each VM was relocated exactly once, by the source vCenter's
@@ -737,15 +693,11 @@ type slotWatcher struct {
 func watchSlots(t *testing.T, f *fleet) *slotWatcher {
 	t.Helper()
 	sw := &slotWatcher{max: map[string]int{}}
-	nc, err := nats.Connect(f.nats.url())
+	nc, js, err := dialJS(f.nats.url())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(f.ctx)
 	t.Cleanup(cancel)
 	var kv jetstream.KeyValue
@@ -872,17 +824,28 @@ func TestFaultWaveTwentyKills(t *testing.T) {
 	_ = bot
 }
 
+// dialJS connects to the NATS server at url with JetStream, as a client of the test; the
+// caller closes the connection.
+func dialJS(url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, error) {
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return nc, js, nil
+}
+
 // natsQueued is how many jobs wait in the work queue (not yet taken or not yet acked).
 func natsQueued(f *fleet) (uint64, error) {
-	nc, err := nats.Connect(f.nats.url())
+	nc, js, err := dialJS(f.nats.url())
 	if err != nil {
 		return 0, err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return 0, err
-	}
 	st, err := js.Stream(f.ctx, events.StreamJobs)
 	if err != nil {
 		return 0, err

@@ -15,7 +15,6 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/events"
@@ -97,15 +96,11 @@ func forge(t *testing.T, url string, r events.Role, subject string, creds ...nat
 	t.Helper()
 	opts := append(events.ClientOptions(r), creds...)
 	opts = append(opts, nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
-	nc, err := nats.Connect(url, opts...)
+	nc, js, err := dialJS(url, opts...)
 	if err != nil {
 		t.Fatalf("connect as %s: %v", r, err)
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	_, err = js.Publish(ctx, subject, []byte(`{"v":1,"id":"xvm-forged-01","request_id":"xvm-forged","direction":"migrate","vm":"web-02",`+

@@ -46,15 +46,11 @@ type attacker struct {
 
 func newAttacker(t *testing.T, url string) *attacker {
 	t.Helper()
-	nc, err := nats.Connect(url, nats.Name("attacker"))
+	nc, js, err := dialJS(url, nats.Name("attacker"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	return &attacker{t: t, js: js}
 }
 
