@@ -104,7 +104,8 @@ func helpText() string {
 	}
 	b.WriteString("\n")
 	writeOptions(&b)
-	b.WriteString("\nQuote names with spaces: \"web 01\", folder=\"migrated/web apps\".\n\nExamples:\n")
+	b.WriteString("\nQuote names with spaces: \"web 01\", folder=\"migrated/web apps\".\n")
+	b.WriteString("Cluster, host, pool and folder also take the inventory path the vSphere Client shows: cluster=/dc-west/host/prod, folder=/dc-west/vm/migrated.\n\nExamples:\n")
 	for _, c := range commands {
 		if c.Options {
 			fmt.Fprintf(&b, "  /xvm %s\n", c.Examples[len(c.Examples)-1])

@@ -40,15 +40,19 @@ func (r *resolver) resolveCompute(ctx context.Context, c *vim25.Client) (*comput
 		if err != nil {
 			return nil, err
 		}
-		found := byName(clusters, s.Cluster)
+		found, miss, err := lookup(ctx, c, clusters, s.Cluster, "clusters")
+		if err != nil {
+			return nil, err
+		}
 		switch len(found) {
 		case 0:
-			r.block("", fmt.Sprintf("cluster %s not found in %s (clusters: %s)", s.Cluster, s.Target, candidates(clusters, candidateLimit)),
-				"check the cluster name")
+			r.block("", fmt.Sprintf("cluster %s not found in %s (%s)", s.Cluster, s.Target, miss),
+				"check the cluster name, or give its inventory path as the vSphere Client shows it (cluster=/<datacenter>/host/<cluster>)")
 			return nil, nil
 		case 1:
 		default:
-			r.block("", fmt.Sprintf("%d clusters are named %s in %s", len(found), s.Cluster, s.Target), "name a host instead")
+			r.block("", fmt.Sprintf("%d clusters are named %s in %s", len(found), s.Cluster, s.Target),
+				"give the cluster's inventory path (cluster=/<datacenter>/host/<cluster>), or name a host instead")
 			return nil, nil
 		}
 		var cl mo.ClusterComputeResource
@@ -75,14 +79,20 @@ func (r *resolver) resolveCompute(ctx context.Context, c *vim25.Client) (*comput
 		if err != nil {
 			return nil, err
 		}
-		found := byName(hosts, s.Host)
+		found, miss, err := lookup(ctx, c, hosts, s.Host, "hosts")
+		if err != nil {
+			return nil, err
+		}
 		if len(found) != 1 {
 			where := s.Target
 			if s.Cluster != "" {
 				where = "cluster " + s.Cluster
 			}
-			r.block("", fmt.Sprintf("host %s not found in %s (hosts: %s)", s.Host, where, candidates(hosts, candidateLimit)),
-				"check the host name (as shown in the vSphere Client)")
+			if len(found) > 1 {
+				miss = fmt.Sprintf("%d hosts have that name", len(found))
+			}
+			r.block("", fmt.Sprintf("host %s not found in %s (%s)", s.Host, where, miss),
+				"check the host name as shown in the vSphere Client, or give its inventory path (host=/<datacenter>/host/<cluster>/<host>)")
 			return nil, nil
 		}
 		var h mo.HostSystem
@@ -124,7 +134,14 @@ func (r *resolver) resolvePool(ctx context.Context, c *vim25.Client, cr *compute
 	if err != nil {
 		return nil, err
 	}
-	found := byName(pools, r.spec.Pool)
+	if isInventoryPath(r.spec.Pool) {
+		// The root pool is not in the list of pools under it.
+		pools = append(pools, named{Ref: cr.rootPool, Name: "Resources"})
+	}
+	found, miss, err := lookup(ctx, c, pools, r.spec.Pool, "pools")
+	if err != nil {
+		return nil, err
+	}
 	switch len(found) {
 	case 0:
 		if r.spec.Pool == "Resources" {
@@ -133,13 +150,15 @@ func (r *resolver) resolvePool(ctx context.Context, c *vim25.Client, cr *compute
 			r.plan.Pool = "Resources"
 			return &cr.rootPool, nil
 		}
-		r.block("", fmt.Sprintf("resource pool %s not found in %s (pools: %s)", r.spec.Pool, cr.name, candidates(pools, candidateLimit)),
-			"check the pool name, or leave it out to use the cluster's root pool")
+		r.block("", fmt.Sprintf("resource pool %s not found in %s (%s)", r.spec.Pool, cr.name, miss),
+			"check the pool name or its inventory path (pool=/<datacenter>/host/<cluster>/Resources/<pool>), or leave it out to use the cluster's root pool")
 	case 1:
-		r.plan.Pool = r.spec.Pool
+		// The name, as the review and the VM's placement after the move (Where) show it.
+		r.plan.Pool = found[0].Name
 		return &found[0].Ref, nil
 	default:
-		r.block("", fmt.Sprintf("%d resource pools are named %s in %s", len(found), r.spec.Pool, cr.name), "rename one of them")
+		r.block("", fmt.Sprintf("%d resource pools are named %s in %s", len(found), r.spec.Pool, cr.name),
+			"give the pool's inventory path (pool=/<datacenter>/host/<cluster>/Resources/<pool>), or rename one of them")
 	}
 	return nil, nil
 }

@@ -681,3 +681,55 @@ func TestConnectedISOTheTargetCannotSeeBlocks(t *testing.T) {
 		t.Fatalf("no blocker for the ISO the target cannot see: %+v", p.Findings)
 	}
 }
+
+// Clusters, hosts and pools by the inventory path govc and the vSphere Client show: the
+// plan names the same objects as when they are named, and a path that leads nowhere, or
+// to another kind of object, is a blocker that says how far it led.
+func TestPlanTakesInventoryPathsOfComputeAndPools(t *testing.T) {
+	t.Parallel()
+	_, m, _ := sharedLab(t)
+	hostDir := "/" + xvmsim.WestDatacenter + "/host/"
+	prod := hostDir + xvmsim.WestCluster
+	plan := func(pl move.Placement) *Plan {
+		t.Helper()
+		pl.Datastore, pl.Networks = xvmsim.WestGold, []move.Network{{Target: xvmsim.WestAppPortgroup}}
+		p, err := m.Plan(context.Background(), MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: pl})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		pl                  move.Placement
+		cluster, host, pool string
+	}{
+		{pl: move.Placement{Cluster: prod}, cluster: xvmsim.WestCluster, pool: "Resources"},
+		{pl: move.Placement{Host: prod + "/" + xvmsim.WestHost2}, cluster: xvmsim.WestCluster, host: xvmsim.WestHost2, pool: "Resources"},
+		{pl: move.Placement{Cluster: xvmsim.WestCluster, Host: prod + "/" + xvmsim.WestHost2}, cluster: xvmsim.WestCluster, host: xvmsim.WestHost2, pool: "Resources"},
+		{pl: move.Placement{Cluster: prod, Pool: prod + "/Resources/" + xvmsim.WestPool}, cluster: xvmsim.WestCluster, pool: xvmsim.WestPool},
+		{pl: move.Placement{Cluster: prod, Pool: prod + "/Resources"}, cluster: xvmsim.WestCluster, pool: "Resources"},
+	} {
+		p := plan(tc.pl)
+		if p.Blocked() || p.Cluster != tc.cluster || (tc.host != "" && p.Host != tc.host) || p.Pool != tc.pool {
+			t.Errorf("%+v: cluster %q host %q pool %q, blockers %v; want cluster %q host %q pool %q",
+				tc.pl, p.Cluster, p.Host, p.Pool, findingsOf(p, Blocker), tc.cluster, tc.host, tc.pool)
+		}
+	}
+	for _, tc := range []struct {
+		pl   move.Placement
+		want []string
+	}{
+		{move.Placement{Cluster: hostDir + "west-pro"}, []string{"cluster " + hostDir + "west-pro not found", hostDir[:len(hostDir)-1] + " holds no west-pro"}},
+		{move.Placement{Cluster: prod + "/" + xvmsim.WestHost1}, []string{"that inventory path is a host, not one of the clusters"}},
+		{move.Placement{Cluster: hostDir + xvmsim.WestMaintCluster, Host: prod + "/" + xvmsim.WestHost2}, []string{"host " + prod + "/" + xvmsim.WestHost2 + " not found in cluster", "not one of the hosts: " + xvmsim.WestMaintHost}},
+		{move.Placement{Cluster: hostDir + xvmsim.WestMaintCluster, Pool: prod + "/Resources/" + xvmsim.WestPool}, []string{"not one of the pools"}},
+	} {
+		p := plan(tc.pl)
+		got := findingsOf(p, Blocker)
+		for _, w := range tc.want {
+			if !strings.Contains(strings.Join(got, "\n"), w) {
+				t.Errorf("%+v: blockers %q do not say %q", tc.pl, got, w)
+			}
+		}
+	}
+}

@@ -600,14 +600,19 @@ func TestStandbyHostIsNeverChosen(t *testing.T) {
 	}
 }
 
-// folder= as the vSphere Client and govc show it, from the datacenter down: the VM lands in
-// that folder, and the review shows it as the path under the VM folder.
-func TestFolderByItsInventoryPath(t *testing.T) {
+// Cluster, pool and folder as the vSphere Client and govc show them, from the datacenter
+// down: the VM lands there, the review names them as the vSphere Client does, and the
+// worker's check after the move finds it as approved.
+func TestPlacementByInventoryPaths(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	msg := h.request(uReq, "migrate web-02 to vc-west cluster=west-prod datastore=ds-gold network=app-pg folder=/dc-west/vm/migrated/web")
-	if review := h.ws.Plain(msg); !strings.Contains(review, "migrated/web") {
-		t.Errorf("the review does not show the folder:\n%s", review)
+	cluster := "/dc-west/host/west-prod"
+	msg := h.request(uReq, "migrate web-02 to vc-west cluster="+cluster+" pool="+cluster+"/Resources/prod-pool datastore=ds-gold network=app-pg folder=/dc-west/vm/migrated/web")
+	review := h.ws.Plain(msg)
+	for _, want := range []string{"migrated/web", "west-prod", "prod-pool"} {
+		if !strings.Contains(review, want) {
+			t.Errorf("the review does not show %s:\n%s", want, review)
+		}
 	}
 	h.click(uBoss, msg, "xvm_approve")
 	h.awaitEnd(msg.TS, approvals.StateSucceeded)
@@ -615,7 +620,7 @@ func TestFolderByItsInventoryPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Folder != xvmsim.WestWebFolder {
-		t.Errorf("web-02 is in folder %q, want %s", p.Folder, xvmsim.WestWebFolder)
+	if p.Folder != xvmsim.WestWebFolder || p.Pool != xvmsim.WestPool {
+		t.Errorf("web-02 is in folder %q pool %q, want %s and %s", p.Folder, p.Pool, xvmsim.WestWebFolder, xvmsim.WestPool)
 	}
 }
