@@ -104,4 +104,13 @@ func TestDatastoreClusterPicksItsFreestDatastore(t *testing.T) {
 	if len(got.Datastores) != 1 || got.Datastores[0] != want.Name {
 		t.Fatalf("web-02 on %v, want %s", got.Datastores, want.Name)
 	}
+	// After the move the worker reads where the VM is, and takes another datastore of the
+	// cluster as approved (Storage DRS moves files within it): Where names the cluster.
+	w, err := m.Where(ctx, xvmsim.WestVC, "web-02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.DatastoreClusters[want.Name] != "gold-pod" {
+		t.Errorf("Where says datastore clusters %v, want %s in gold-pod", w.DatastoreClusters, want.Name)
+	}
 }

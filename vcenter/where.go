@@ -24,11 +24,14 @@ type Where struct {
 	Pool       string // "Resources" for the root pool
 	Datastore  string // the datastore of the VM's own files (its .vmx), else of its first disk
 	Datastores []string
-	Disks      []move.Disk // every disk, in device order, with its datastore and format
-	Folder     string      // path under the datacenter's VM folder, "" for its root
-	Networks   []string    // portgroup of each NIC, in device order
-	DiskFormat move.DiskFormat
-	PowerState string
+	// DatastoreClusters names, for each of Datastores in a datastore cluster, that
+	// cluster: Storage DRS moves files among its datastores.
+	DatastoreClusters map[string]string
+	Disks             []move.Disk // every disk, in device order, with its datastore and format
+	Folder            string      // path under the datacenter's VM folder, "" for its root
+	Networks          []string    // portgroup of each NIC, in device order
+	DiskFormat        move.DiskFormat
+	PowerState        string
 }
 
 // Where reads where vm is in vCenter vcName now.
@@ -140,6 +143,9 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 	}
 	for _, ds := range v.Datastore {
 		w.Datastores = append(w.Datastores, seen[ds].Name)
+		if p := seen[ds].Parent; p.Type == "StoragePod" {
+			next = append(next, p)
+		}
 	}
 	for i, r := range nicPG {
 		if e, ok := seen[r]; ok {
@@ -169,6 +175,14 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 		return nil, err
 	}
 	maps.Copy(seen, more)
+	for _, ds := range v.Datastore {
+		if pod, ok := seen[seen[ds].Parent]; ok && seen[ds].Parent.Type == "StoragePod" {
+			if w.DatastoreClusters == nil {
+				w.DatastoreClusters = map[string]string{}
+			}
+			w.DatastoreClusters[seen[ds].Name] = pod.Name
+		}
+	}
 	if h := v.Runtime.Host; h != nil {
 		if p := seen[*h].Parent; p.Type == "ClusterComputeResource" {
 			w.Cluster = seen[p].Name

@@ -1224,3 +1224,69 @@ func TestDRSMovesAfterArrivalAreNotFailures(t *testing.T) {
 		})
 	}
 }
+
+// Storage DRS balances the datastores of a datastore cluster as DRS balances hosts: when the
+// request named a datastore cluster, another datastore of it after the move is as approved,
+// and one outside it is a warning with the facts. A request that named one datastore
+// approved that datastore: the VM's files elsewhere are a failed move.
+func TestStorageDRSMovesAfterArrivalAreNotFailures(t *testing.T) {
+	for _, tt := range []struct {
+		name, asked, got, pod string
+		warning               []string // nil: none
+		failed                bool
+	}{
+		{name: "another datastore of the datastore cluster", asked: "gold-pod", got: "ds-gold-2", pod: "gold-pod"},
+		{name: "a datastore outside the datastore cluster", asked: "gold-pod", got: "ds-bronze",
+			warning: []string{"web-01's datastore is ds-bronze", "not in datastore cluster gold-pod", "on ds-gold", "Storage DRS"}},
+		{name: "a datastore of another datastore cluster", asked: "gold-pod", got: "ds-tin", pod: "tin-pod",
+			warning: []string{"ds-tin (datastore cluster tin-pod)", "not in datastore cluster gold-pod"}},
+		{name: "another datastore than the one named", asked: "ds-gold", got: "ds-gold-2", pod: "gold-pod", failed: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bubble(t, func(t *testing.T, wd *world) {
+				wd.vc.planFn = func(spec vcenter.MoveSpec) (*vcenter.Plan, error) {
+					p := wd.vc.plan(spec)
+					p.Datastore = "ds-gold" // the datastore the plan chose (of the cluster, if one was named)
+					return p, nil
+				}
+				wd.vc.whereFn = func(vc, _ string, w *vcenter.Where) (*vcenter.Where, error) {
+					if vc == "vc-west" {
+						w.Datastore, w.Datastores = tt.got, []string{tt.got}
+						if tt.pod != "" {
+							w.DatastoreClusters = map[string]string{tt.got: tt.pod}
+						}
+					}
+					return w, nil
+				}
+				j := jobFor("web-01")
+				j.Datastore = tt.asked
+				js, err := wd.approver.Approve(t.Context(), j)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = wd.worker("w1", Config{}).Handle(t.Context(), js[0], delivery{1})
+				f := wd.rec.final()
+				if len(f) != 1 {
+					t.Fatalf("final events %+v, want one", f)
+				}
+				if tt.failed {
+					if f[0].Type != events.EventFailed || !strings.Contains(f[0].Error, "not as approved") {
+						t.Errorf("final %s %q, want a failure: the VM is not on the datastore the request named", f[0].Type, f[0].Error)
+					}
+					return
+				}
+				if f[0].Type != events.EventSucceeded {
+					t.Fatalf("final %s %q, want a success: Storage DRS moved the VM", f[0].Type, f[0].Error)
+				}
+				for _, w := range tt.warning {
+					if !strings.Contains(f[0].Warning, w) {
+						t.Errorf("warning %q does not say %q", f[0].Warning, w)
+					}
+				}
+				if len(tt.warning) == 0 && f[0].Warning != "" {
+					t.Errorf("warning %q for a VM inside the datastore cluster it was approved for", f[0].Warning)
+				}
+			})
+		})
+	}
+}

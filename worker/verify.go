@@ -69,7 +69,8 @@ func (w *Worker) copyMetadata(ctx context.Context, j events.Job, mv *events.JobM
 // networks) is reported as a failure: the people who approved one placement must learn
 // that another one happened. The host is the exception: DRS moves VMs within their
 // cluster at any time, so another host of the approved cluster is as approved, and a host
-// outside it is a warning (note), not a failure.
+// outside it is a warning (note), not a failure. So is the datastore when the request named
+// a datastore cluster, which Storage DRS balances.
 //
 // If where the VM is now cannot be read, the move is not failed (vCenter said it
 // succeeded), but note says what was not done.
@@ -88,20 +89,44 @@ func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, l
 	}
 	// DRS may move a VM as soon as it arrives: another host of the cluster the request
 	// named is as approved, and a host elsewhere is a fact to report, not a failed move.
+	var notes []string
 	if mv.Host != "" && after.Host != mv.Host && (j.Cluster == "" || after.Cluster != j.Cluster) {
-		note = fmt.Sprintf("%s now runs on host %s%s, not on %s%s where it was placed: DRS or an administrator moved it after it arrived; check that it may run there",
-			j.VM, after.Host, inCluster(after.Cluster), mv.Host, inCluster(j.Cluster))
+		notes = append(notes, fmt.Sprintf("%s now runs on host %s%s, not on %s%s where it was placed: DRS or an administrator moved it after it arrived; check that it may run there",
+			j.VM, after.Host, inCluster(after.Cluster), mv.Host, inCluster(j.Cluster)))
 		log.Warn("the VM runs outside the host and cluster it was placed on", "host", after.Host, "cluster", after.Cluster, "placed_on", mv.Host)
 	}
 	want("resource pool", after.Pool, mv.Pool)
-	want("datastore", after.Datastore, mv.Datastore)
+	// Storage DRS moves files among the datastores of a datastore cluster as DRS moves VMs
+	// among hosts: when the request named a datastore cluster (and the plan chose one of
+	// its datastores), another datastore of it is as approved, and one outside it a fact
+	// to report.
+	store := func(what, got, planned, asked string) {
+		if planned == "" || got == planned {
+			return
+		}
+		if asked == "" || asked == planned { // a datastore was named: it is what was approved
+			want(what, got, planned)
+			return
+		}
+		if pod := after.DatastoreClusters[got]; pod != asked {
+			notes = append(notes, fmt.Sprintf("%s is %s%s, not in datastore cluster %s where it was placed (on %s): Storage DRS or an administrator moved it after it arrived; check that it may stay there",
+				what, got, inPod(pod), asked, planned))
+			log.Warn("files outside the datastore cluster they were placed in", "what", what, "datastore", got, "datastore_cluster", pod, "placed_in", asked)
+		}
+	}
+	store(j.VM+"'s datastore", after.Datastore, mv.Datastore, j.Datastore)
 	want("folder", after.Folder, mv.Folder)
 	for _, d := range mv.Disks {
 		i := slices.IndexFunc(after.Disks, func(w move.Disk) bool { return w.Disk == d.Disk })
 		if d.Datastore != "" && i >= 0 {
-			want(fmt.Sprintf("Hard disk %d's datastore", d.Disk), after.Disks[i].Datastore, d.Datastore)
+			asked := ""
+			if k := slices.IndexFunc(j.Disks, func(a move.Disk) bool { return a.Disk == d.Disk }); k >= 0 {
+				asked = j.Disks[k].Datastore
+			}
+			store(fmt.Sprintf("Hard disk %d's datastore", d.Disk), after.Disks[i].Datastore, d.Datastore, asked)
 		}
 	}
+	note = strings.Join(notes, "; ")
 	for i, nic := range mv.NICs {
 		if i < len(after.Networks) && nic.Target != "" && after.Networks[i] != nic.Target {
 			off = append(off, fmt.Sprintf("%s is on %q, not %q", nic.Label, after.Networks[i], nic.Target))
@@ -118,6 +143,14 @@ func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, l
 			Hint:    fmt.Sprintf("check %s in %s; /xvm undo %s asks for the way back", j.VM, j.TargetVC, j.ID)}
 	}
 	return origin, note, nil
+}
+
+// inPod is " (datastore cluster p)", or "" for none.
+func inPod(p string) string {
+	if p == "" {
+		return ""
+	}
+	return " (datastore cluster " + p + ")"
 }
 
 // inCluster is " (cluster c)", or "" for no cluster.
