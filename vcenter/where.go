@@ -24,14 +24,15 @@ type Where struct {
 	Pool       string // "Resources" for the root pool
 	Datastore  string // the datastore of the VM's own files (its .vmx), else of its first disk
 	Datastores []string
+	Disks      []move.Disk // every disk, in device order, with its datastore and format
+	Folder     string      // path under the datacenter's VM folder, "" for its root
+	Networks   []string    // portgroup of each NIC, in device order
+	DiskFormat move.DiskFormat
+	PowerState string
+
 	// DatastoreClusters names, for each of Datastores in a datastore cluster, that
 	// cluster: Storage DRS moves files among its datastores.
 	DatastoreClusters map[string]string
-	Disks             []move.Disk // every disk, in device order, with its datastore and format
-	Folder            string      // path under the datacenter's VM folder, "" for its root
-	Networks          []string    // portgroup of each NIC, in device order
-	DiskFormat        move.DiskFormat
-	PowerState        string
 }
 
 // Where reads where vm is in vCenter vcName now.
