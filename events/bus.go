@@ -106,6 +106,7 @@ func (c BusConfig) withDefaults() BusConfig {
 // Bus is everything the bot and the workers do on NATS. It does not own the connection:
 // whoever opened it closes it after the Run methods have returned.
 type Bus struct {
+	nc      *nats.Conn
 	js      jetstream.JetStream
 	cfg     BusConfig
 	logger  *slog.Logger
@@ -141,7 +142,7 @@ func NewBus(ctx context.Context, nc *nats.Conn, cfg BusConfig, logger *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("new bus: %w", err)
 	}
-	b := &Bus{js: js, cfg: cfg, logger: logger.With("component", "events")}
+	b := &Bus{nc: nc, js: js, cfg: cfg, logger: logger.With("component", "events")}
 	var kvs map[string]jetstream.KeyValue
 	if cfg.Role == RoleWorker {
 		kvs, err = b.attachWorker(ctx)

@@ -59,10 +59,13 @@ type JobRecord struct {
 	VM        string   `json:"vm,omitempty"`
 	State     JobState `json:"state"`
 	Worker    string   `json:"worker"`
-	TaskRef   string   `json:"task_ref,omitempty"`  // vCenter task MoRef, e.g. "task-1234"
-	SourceVC  string   `json:"source_vc,omitempty"` // the vCenter the task runs on
-	Attempts  int      `json:"attempts"`
-	Error     string   `json:"error,omitempty"`
+	// Delivery is the token of the delivery the worker runs the job under (see
+	// Delivery.Token): the worker's next run hands it back at once if this one died.
+	Delivery string `json:"delivery,omitempty"`
+	TaskRef  string `json:"task_ref,omitempty"`  // vCenter task MoRef, e.g. "task-1234"
+	SourceVC string `json:"source_vc,omitempty"` // the vCenter the task runs on
+	Attempts int    `json:"attempts"`
+	Error    string `json:"error,omitempty"`
 	// Slots are the scheduling slots the running relocation holds, so a worker that
 	// re-attaches after a crash holds them again.
 	Slots []string `json:"slots,omitempty"`

@@ -108,6 +108,31 @@ func (l *Leases) Holder(ctx context.Context, key string) (string, error) {
 	return cur.Owner, nil
 }
 
+// Held lists the leases whose owner starts with ownerPrefix, by key (as the caller named
+// it) to owner: what a worker of that name held when it stopped. The bucket holds only
+// live leases (and those dying with its TTL), so this reads a few keys, not history.
+func (l *Leases) Held(ctx context.Context, ownerPrefix string) (map[string]string, error) {
+	keys, err := kvKeys(ctx, l.kv)
+	if err != nil {
+		return nil, fmt.Errorf("held leases: %w", err)
+	}
+	out := map[string]string{}
+	for _, k := range keys {
+		var cur leaseValue
+		_, err := kvGet(ctx, l.kv, k, &cur)
+		switch {
+		case errors.Is(err, errKVNotFound):
+			continue // released meanwhile
+		case err != nil:
+			return nil, fmt.Errorf("held leases: %w", err)
+		}
+		if strings.HasPrefix(cur.Owner, ownerPrefix) {
+			out[cur.Key] = cur.Owner
+		}
+	}
+	return out, nil
+}
+
 // Key is the key the lease was acquired for.
 func (l *Lease) Key() string { return l.key }
 

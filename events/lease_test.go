@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"errors"
+	"maps"
 	"testing"
 	"time"
 )
@@ -123,5 +124,30 @@ func TestLeaseKVKey(t *testing.T) {
 		if got := leaseKVKey(tt.in); got != tt.want {
 			t.Errorf("leaseKVKey(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// Held finds what a worker of one name holds, by the key its caller used (a VM name with
+// spaces included), and nothing of another worker whose name starts alike.
+func TestLeasesHeldByOneWorker(t *testing.T) {
+	t.Parallel()
+	tb := newTestBus(t, BusConfig{})
+	ctx := testCtx(t, 30*time.Second)
+	leases := tb.Leases()
+	if got, err := leases.Held(ctx, "w1/"); err != nil || len(got) != 0 {
+		t.Fatalf("Held on an empty bucket = %v, %v", got, err)
+	}
+	for key, owner := range map[string]string{"vc-east.web 01": "w1/xvm-a-01", "vc-east.db-01": "w1/xvm-b-01", "vc-east.app-01": "w10/xvm-c-01"} {
+		if _, err := leases.Acquire(ctx, key, owner); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := leases.Held(ctx, "w1/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"vc-east.web 01": "w1/xvm-a-01", "vc-east.db-01": "w1/xvm-b-01"}
+	if !maps.Equal(got, want) {
+		t.Errorf("Held(w1/) = %v, want %v", got, want)
 	}
 }

@@ -22,6 +22,9 @@ const (
 	outcomeNak       = "nak"
 	outcomeTerm      = "term"
 	outcomeAbandoned = "abandoned" // shutdown: left for redelivery after AckWait
+	// outcomeHandedBack: a delivery a previous run of the worker left unsettled, given
+	// back to the queue by the next run (nak on its token).
+	outcomeHandedBack = "handed_back"
 )
 
 // queuedScrapeTimeout bounds the consumer-info request made while Prometheus scrapes.
@@ -41,7 +44,7 @@ func newMetrics(reg prometheus.Registerer, queued func(context.Context) (uint64,
 		}, []string{"kind", "outcome"}),
 		deliveries: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "xvm_nats_deliveries_total",
-			Help: "Messages consumed from JetStream, by kind (job, event) and how they were settled (ack, nak, term, abandoned).",
+			Help: "Messages consumed from JetStream, by kind (job, event) and how they were settled (ack, nak, term, abandoned, handed_back).",
 		}, []string{"kind", "outcome"}),
 	}
 	// A GaugeFunc reads the consumer when scraped, so the number is never staler than the
@@ -62,7 +65,7 @@ func newMetrics(reg prometheus.Registerer, queued func(context.Context) (uint64,
 		for _, o := range []string{outcomeOK, outcomeDuplicate, outcomeError} {
 			m.publish.WithLabelValues(k, o)
 		}
-		for _, o := range []string{outcomeAck, outcomeNak, outcomeTerm, outcomeAbandoned} {
+		for _, o := range []string{outcomeAck, outcomeNak, outcomeTerm, outcomeAbandoned, outcomeHandedBack} {
 			m.deliveries.WithLabelValues(k, o)
 		}
 	}

@@ -113,7 +113,8 @@ func workerPermissions() Permissions {
 		"$JS.ACK." + StreamJobs + "." + ConsumerWorkers + ".>",
 	}
 	pub = append(pub, bucketSubjects(BucketJobs, bucketWrite)...)
-	pub = append(pub, bucketSubjects(BucketLeases, bucketWrite)...)
+	// Listed at start-up: the leases a previous run of the same worker left (takeBack).
+	pub = append(pub, bucketSubjects(BucketLeases, bucketList)...)
 	pub = append(pub, bucketSubjects(BucketSlots, bucketWrite)...)
 	// Read only: the worker checks a job against its approved request.
 	pub = append(pub, bucketSubjects(BucketRequests, bucketRead)...)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -48,8 +49,8 @@ func (e *retryError) Unwrap() []error {
 // JobHandler runs one job. Return nil when the job is done (succeeded, or failed and
 // reported), an error wrapping ErrRetry to have it delivered again later, or any other
 // error when it can never succeed (the handler publishes the failed event itself).
-// ctx is cancelled when the worker shuts down: return promptly; the job is then left
-// unacknowledged and another worker picks it up after AckWait.
+// ctx is cancelled when the worker shuts down: return promptly; the job is then handed
+// back to the queue and another worker picks it up at once.
 type JobHandler func(ctx context.Context, j Job, d Delivery) error
 
 // Delivery is what a handler may know and do about the delivery of its job.
@@ -60,6 +61,10 @@ type Delivery interface {
 	// InProgress resets the AckWait timer. The runner already calls it every AckWait/3
 	// while the handler runs; call it before a single step that may block longer.
 	InProgress() error
+	// Token names this delivery to the NATS server. Kept in the job's record, it lets a
+	// later run of the same worker hand the job back (Bus.HandBack) if this one dies
+	// without settling it, instead of the job waiting out AckWait.
+	Token() string
 }
 
 const (
@@ -84,7 +89,8 @@ const (
 //
 // Outcomes: h returns nil → ack (confirmed by the server); an error wrapping ErrRetry →
 // nak with a delay; any other error → term (never redelivered); malformed JSON → term;
-// ctx cancelled → nothing: heartbeats stop and the job is redelivered after AckWait.
+// ctx cancelled → nak: heartbeats stop and the next worker takes the job at once (and
+// follows its relocation, which runs on in vCenter).
 func (b *Bus) RunWorker(ctx context.Context, slots int, h JobHandler) error {
 	if h == nil {
 		return errors.New("run worker: nil handler")
@@ -123,8 +129,8 @@ func (b *Bus) runSlot(ctx context.Context, slot int, h JobHandler) error {
 		switch {
 		case ctx.Err() != nil:
 			if msg != nil {
-				// Taken just as we stopped: leave it for AckWait rather than start work.
-				b.metrics.deliveries.WithLabelValues(kindJob, outcomeAbandoned).Inc()
+				// Taken just as we stopped: hand it back at once rather than start work.
+				b.settle(ctx, log, kindJob, outcomeNak, func(context.Context) error { return msg.Nak() })
 			}
 			return nil
 		case errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, jetstream.ErrConnectionClosed):
@@ -194,8 +200,9 @@ func (b *Bus) handleJob(ctx context.Context, log *slog.Logger, msg jetstream.Msg
 		b.settle(ctx, log, kindJob, outcomeAck, msg.DoubleAck)
 	case ctx.Err() != nil:
 		// Shutdown: the relocation keeps running in vCenter; the next worker re-attaches.
-		log.InfoContext(ctx, "job abandoned at shutdown; redelivered after ack wait", "err", err, "ack_wait", b.cfg.AckWait)
-		b.metrics.deliveries.WithLabelValues(kindJob, outcomeAbandoned).Inc()
+		// Handed back at once, so that it does not wait out AckWait.
+		log.InfoContext(ctx, "job handed back at shutdown; the next worker follows it", "err", err)
+		b.settle(ctx, log, kindJob, outcomeNak, func(context.Context) error { return msg.Nak() })
 	case errors.Is(err, ErrRetry):
 		delay := b.retryDelay(d.attempt)
 		if errors.As(err, &retry) && retry.after > 0 {
@@ -272,6 +279,27 @@ type delivery struct {
 }
 
 func (d *delivery) Attempt() uint64 { return d.attempt }
+
+// Token is the message's reply subject: the server takes an ack or nak of this delivery
+// on it, from any connection allowed to publish there.
+func (d *delivery) Token() string { return d.msg.Reply() }
+
+// HandBack gives a delivery that a previous run of this worker left unsettled (see
+// Delivery.Token) back to the queue at once: the server delivers it again now rather
+// than after AckWait. A delivery that was settled meanwhile is not affected.
+func (b *Bus) HandBack(ctx context.Context, token string) error {
+	if !strings.HasPrefix(token, "$JS.ACK."+StreamJobs+".") {
+		return fmt.Errorf("hand back %q: not a job delivery", token)
+	}
+	if err := b.nc.Publish(token, []byte("-NAK")); err != nil {
+		return fmt.Errorf("hand back: %w", err)
+	}
+	if err := b.nc.FlushWithContext(ctx); err != nil {
+		return fmt.Errorf("hand back: %w", err)
+	}
+	b.metrics.deliveries.WithLabelValues(kindJob, outcomeHandedBack).Inc()
+	return nil
+}
 
 func (d *delivery) InProgress() error {
 	// After shutdown a late heartbeat would keep the job from the next worker.

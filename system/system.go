@@ -116,11 +116,7 @@ func New(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger, o
 		}
 	}
 	if r.runsWorker() {
-		name := cfg.Worker.Name
-		if name == "" {
-			host, _ := os.Hostname()
-			name = fmt.Sprintf("%s-%d", host, os.Getpid())
-		}
+		name := workerName(cfg.Worker.Name, s.embedded != nil)
 		s.worker = worker.New(worker.Config{Name: name, Slots: cfg.Limits.MaxConcurrent, MaxAttempts: cfg.Worker.MaxAttempts,
 			RenewEvery: min(s.bus.Config().LeaseTTL/3, 5*time.Second), Windows: cfg.Windows(),
 			PlanReuse: cfg.Worker.PlanReuse, HoldFor: cfg.Worker.HoldFor,
@@ -142,6 +138,27 @@ func New(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger, o
 		}
 	}
 	return s, nil
+}
+
+// workerName is the worker's identity: the configured name, else one that a restart keeps
+// where no other running process can have it. With the embedded NATS server that is the
+// host's name: the server's data directory is locked, so this is the only process using
+// it, and a restarted serve takes back at once what it left running (worker.takeBack).
+// Against an external NATS, processes of one host are told apart by their process id,
+// and a restarted one waits out the previous run's leases: set worker.name to a name
+// unique to each worker (a StatefulSet pod's name) to have it take them back at once.
+func workerName(configured string, embedded bool) string {
+	if configured != "" {
+		return configured
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "xvmbot"
+	}
+	if embedded {
+		return host
+	}
+	return fmt.Sprintf("%s-%d", host, os.Getpid())
 }
 
 // VCenters is the vCenters of cfg as vcenter.NewManager takes them.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -1289,4 +1290,42 @@ func TestStorageDRSMovesAfterArrivalAreNotFailures(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A worker killed while it prepared a job leaves its delivery unsettled and the VM's lease
+// held. Started again under the same name, it frees the lease and hands the delivery back
+// at once, so the job need not wait out the ack wait and the lease TTL: another worker
+// takes it straight away. What other workers hold, even one whose name starts alike, is
+// left alone.
+func TestRestartedWorkerTakesBackWhatItsPreviousRunLeft(t *testing.T) {
+	bubble(t, func(t *testing.T, wd *world) {
+		ctx := t.Context()
+		j := wd.job("web-01", 1)
+		if _, _, err := wd.locks.Lock(ctx, leaseKey(j), "w1/"+j.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := wd.records.Save(ctx, events.JobRecord{JobID: j.ID, RequestID: j.RequestID, VM: j.VM, SourceVC: j.SourceVC,
+			State: events.JobPreparing, Worker: "w1", Delivery: "$JS.ACK.jobs.workers.killed", Attempts: 1}); err != nil {
+			t.Fatal(err)
+		}
+		other := wd.job("db-01", 2)
+		if _, _, err := wd.locks.Lock(ctx, leaseKey(other), "w10/"+other.ID); err != nil {
+			t.Fatal(err)
+		}
+
+		if err := wd.worker("w1", Config{}).Run(ctx); err != nil { // the recorder's RunWorker returns at once
+			t.Fatal(err)
+		}
+		if got := wd.rec.handedBack(); !slices.Equal(got, []string{"$JS.ACK.jobs.workers.killed"}) {
+			t.Errorf("handed back %q, want the killed run's delivery only", got)
+		}
+		if h := wd.locks.holder(leaseKey(other)); h != "w10/"+other.ID {
+			t.Errorf("w10's lease is held by %q: another worker's lease was taken", h)
+		}
+		// The delivery comes again, to whichever worker: the lease is free for it.
+		if err := wd.worker("w2", Config{}).Handle(ctx, j, delivery{2}); err != nil {
+			t.Fatalf("the job handed back did not run at once: %v", err)
+		}
+		wd.movedOnce("web-01")
+	})
 }

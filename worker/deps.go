@@ -60,6 +60,8 @@ var (
 type bus interface {
 	RunWorker(ctx context.Context, slots int, h events.JobHandler) error
 	PublishEvent(ctx context.Context, e events.Event) error
+	// HandBack gives a delivery a previous run left unsettled back to the queue now.
+	HandBack(ctx context.Context, token string) error
 }
 
 // Records keeps one execution record per job. The first Save of a job creates its record
@@ -78,6 +80,8 @@ type Locker interface {
 	// Lock takes the lease on key for owner; it fails with an error wrapping ErrBusy when
 	// another owner holds it. The returned renew keeps it, release gives it back.
 	Lock(ctx context.Context, key, owner string) (renew func(context.Context) error, release func(context.Context) error, err error)
+	// Held lists the leases held by owners whose name starts with ownerPrefix, key to owner.
+	Held(ctx context.Context, ownerPrefix string) (map[string]string, error)
 }
 
 // Scheduler hands out the per-host, per-datastore and per-vCenter slots a relocation

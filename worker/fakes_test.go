@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -451,6 +452,18 @@ func (l *memLocks) Lock(_ context.Context, key, owner string) (func(context.Cont
 		return nil
 	}
 	return renew, release, nil
+}
+
+func (l *memLocks) Held(_ context.Context, ownerPrefix string) (map[string]string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]string{}
+	for key, owner := range l.owners {
+		if strings.HasPrefix(owner, ownerPrefix) && time.Now().Before(l.until[key]) {
+			out[key] = owner
+		}
+	}
+	return out, nil
 }
 
 // holder is who holds the lease on key now ("" if nobody).

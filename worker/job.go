@@ -118,7 +118,7 @@ func (jr *jobRun) handle(ctx context.Context) error {
 		jr.to(claimed)
 	}
 	jr.rec.Attempts++
-	jr.rec.Worker, jr.rec.UpdatedAt = w.cfg.Name, w.now()
+	jr.rec.Worker, jr.rec.Delivery, jr.rec.UpdatedAt = w.cfg.Name, jr.d.Token(), w.now()
 	if err := w.records.Save(ctx, jr.rec); errors.Is(err, ErrCancelled) {
 		return w.announceFinal(ctx, j, events.JobRecord{JobID: j.ID, State: events.JobCancelled, Error: "cancelled before it started"})
 	} else if err != nil {

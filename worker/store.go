@@ -92,6 +92,11 @@ func (n NATSLocks) Lock(ctx context.Context, key, owner string) (func(context.Co
 	return l.Renew, l.Release, nil
 }
 
+// Held lists the leases of owners that start with ownerPrefix.
+func (n NATSLocks) Held(ctx context.Context, ownerPrefix string) (map[string]string, error) {
+	return n.Leases.Held(ctx, ownerPrefix)
+}
+
 // Limits are the concurrency limits per resource; zero means unlimited.
 type Limits struct {
 	PerHost      int

@@ -30,9 +30,12 @@ var ErrCancelled = errors.New("job cancelled")
 
 // Config tunes a Worker.
 type Config struct {
-	Name        string // worker identity in records, leases and events
-	Slots       int    // concurrent jobs (default 4)
-	MaxAttempts int    // tries for retryable faults before failing (default 3)
+	// Name is the worker's identity in records, leases and events. A worker started
+	// again under the same name takes back at once what its previous run left running
+	// (takeBack): no two running workers may share a name.
+	Name        string
+	Slots       int // concurrent jobs (default 4)
+	MaxAttempts int // tries for retryable faults before failing (default 3)
 	// WaitDelay is how long a job that found its host or datastore full waits before it
 	// is tried again (default 500ms).
 	WaitDelay time.Duration
@@ -109,6 +112,7 @@ func New(cfg Config, vc relocator, b bus, records Records, locks Locker, sched S
 // Run takes jobs until ctx is done.
 func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info("worker started", "slots", w.cfg.Slots)
+	w.takeBack(ctx)
 	return w.bus.RunWorker(ctx, w.cfg.Slots, w.Handle)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -32,6 +33,20 @@ import (
 type recorder struct {
 	mu     sync.Mutex
 	events []events.Event
+	back   []string // tokens of deliveries handed back
+}
+
+func (r *recorder) HandBack(_ context.Context, token string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.back = append(r.back, token)
+	return nil
+}
+
+func (r *recorder) handedBack() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.back)
 }
 
 func (r *recorder) PublishEvent(_ context.Context, e events.Event) error {
@@ -71,6 +86,7 @@ type delivery struct{ n uint64 }
 
 func (d delivery) Attempt() uint64   { return d.n }
 func (d delivery) InProgress() error { return nil }
+func (d delivery) Token() string     { return fmt.Sprintf("$JS.ACK.jobs.workers.%d", d.n) }
 
 type rig struct {
 	ctx      context.Context

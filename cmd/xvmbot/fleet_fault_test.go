@@ -967,6 +967,51 @@ func TestFaultEmbeddedNATSKilled(t *testing.T) {
 	f.checkThread(pending.TS, "web-01")
 }
 
+// `xvmbot serve` SIGKILLed mid-wave, with the ack wait and the lease TTL at ten minutes,
+// and no worker.name: started again on the same data directory it is the same worker (the
+// host's name: the data directory is locked to one process), so it frees the leases its
+// previous run held and hands their deliveries back at once, and follows the running
+// relocations. The wave ends long before either timer would have run out, every VM moved
+// once.
+func TestFaultServeKilledTakesBackItsWaveAtOnce(t *testing.T) {
+	t.Parallel() // mostly waiting on vCenter tasks; two at a time (-parallel = GOMAXPROCS)
+	f := newFleet(t, fleetOpt{taskDuration: 3 * time.Second, noNATS: true})
+	dataDir := filepath.Join(f.dir, "nats-data")
+	natsPort := freePort(t)
+	s := f.start("serve", "s1", func(c map[string]any) {
+		n := c["nats"].(map[string]any)
+		n["data_dir"], n["listen"] = dataDir, fmt.Sprintf("127.0.0.1:%d", natsPort)
+		n["ack_wait"], n["lease_ttl"] = "10m", "10m"
+		delete(c["worker"].(map[string]any), "name")
+	})
+	f.ws.UseHTTP("http://"+s.addr(), f.signing)
+	botSeed, err := nats.NkeyOptionFromSeed(events.SeedFile(dataDir, events.RoleBot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.readStoreAt(fmt.Sprintf("nats://127.0.0.1:%d", natsPort), append(events.ClientOptions(events.RoleBot), botSeed)...)
+	vms := []string{"web-01", "web-02", "web-03"}
+	msg := f.request(uReq, "migrate "+strings.Join(vms, ",")+moveTo)
+	f.click(uBoss, msg, "xvm_approve")
+	f.poll("a relocation in progress in the thread", 30*time.Second, func() bool {
+		for _, m := range f.ws.Thread(msg.TS) {
+			if m.Edits > 0 && strings.Contains(f.ws.Plain(m), "%") {
+				return true
+			}
+		}
+		return false
+	})
+	s.kill()
+	s.restart()
+
+	// Far less than the ten minutes a lease or a delivery would otherwise wait.
+	f.awaitFinal(msg.TS, approvals.StateSucceeded, 90*time.Second)
+	f.checkMovedOnce("vc-east", "vc-west", vms...)
+	if !strings.Contains(s.log(), "took back a job a previous run of this worker left") {
+		t.Errorf("the restarted serve does not say it took its jobs back:\n%s", s.log())
+	}
+}
+
 // SIGTERM mid-relocation: the worker exits promptly and cleanly, the relocation finishes
 // in vCenter without it, and the next worker follows the recorded task instead of
 // starting another.
