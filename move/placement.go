@@ -25,6 +25,11 @@ type Placement struct {
 	DiskFormat DiskFormat `json:"disk_format,omitempty"`
 	// Priority is the vMotion priority; "" is PriorityDefault.
 	Priority Priority `json:"priority,omitempty"`
+	// Policy is the VM storage policy of the target, by name, for the VM's own files and
+	// every disk Disks does not say otherwise of. "" keeps the policy the VM has, by name,
+	// when the target has a policy of that name (the wizard's "Keep existing VM storage
+	// policies"); else the VM takes the datastore's default policy.
+	Policy string `json:"policy,omitempty"`
 	// Disks place single disks elsewhere (the wizard's "Configure per disk"), at most one
 	// entry per disk; the other disks, and the VM's own files, follow Datastore and
 	// DiskFormat.
@@ -39,7 +44,8 @@ type Network struct {
 	Target string `json:"target"`
 }
 
-// Disk puts "Hard disk N" of each VM on its own datastore and/or in its own format.
+// Disk puts "Hard disk N" of each VM on its own datastore, in its own format and/or under
+// its own storage policy.
 type Disk struct {
 	// Disk is the N of "Hard disk N", from 1.
 	Disk int `json:"disk"`
@@ -47,6 +53,8 @@ type Disk struct {
 	Datastore string `json:"datastore,omitempty"`
 	// DiskFormat is the disk's format; "" keeps the Placement's DiskFormat.
 	DiskFormat DiskFormat `json:"disk_format,omitempty"`
+	// Policy is the disk's VM storage policy, by name; "" keeps the Placement's Policy.
+	Policy string `json:"policy,omitempty"`
 }
 
 // Clone returns a copy of p that shares no slice with it.
@@ -62,7 +70,7 @@ type Origin struct {
 	VCenter string `json:"vcenter"`
 	// Placement is where it was in VCenter. Its Networks map each NIC's portgroup after
 	// the move (Source) to the one before (Target); its Disks are the disks that were not
-	// on Datastore or not in DiskFormat; its Priority is always "".
+	// on Datastore, not in DiskFormat or not under Policy; its Priority is always "".
 	Placement
 }
 
