@@ -68,6 +68,9 @@ type VM struct {
 	MemoryMB   int
 	DiskGB     float64
 	NICs       []NIC
+	// Policy is the target's storage policy the VM's own files go under, by name; "" is
+	// the datastore's default.
+	Policy string
 }
 
 // Plan is a move resolved against the live inventories: the wizard's review page, and

@@ -28,6 +28,7 @@ type Where struct {
 	Folder     string      // path under the datacenter's VM folder, "" for its root
 	Networks   []string    // portgroup of each NIC, in device order
 	DiskFormat move.DiskFormat
+	Policy     string // the storage policy of the VM's own files, by name; "" for none
 	PowerState string
 }
 
@@ -42,6 +43,7 @@ func (m *Manager) Where(ctx context.Context, vcName, vm string) (*Where, error) 
 		out, err = where(ctx, c, ref)
 		if out != nil {
 			out.VCenter = vcName
+			out.readPolicies(ctx, c, ref)
 		}
 		return err
 	})
@@ -52,17 +54,20 @@ func (m *Manager) Where(ctx context.Context, vcName, vm string) (*Where, error) 
 }
 
 // Origin is w as the place a move takes the VM from: what /xvm undo asks to go back to.
-// Its disks are those not on w's Datastore or not in its DiskFormat, each saying only
-// what differs; its Networks are left to the caller, who knows where each NIC went.
+// Its disks are those not on w's Datastore, in its DiskFormat or under its Policy, each
+// saying only what differs; its Networks are left to the caller, who knows where each NIC went.
 func (w *Where) Origin() move.Origin {
 	o := move.Origin{VCenter: w.VCenter, Placement: move.Placement{Cluster: w.Cluster, Host: w.Host, Pool: w.Pool,
-		Datastore: w.Datastore, Folder: w.Folder, DiskFormat: w.DiskFormat}}
+		Datastore: w.Datastore, Folder: w.Folder, DiskFormat: w.DiskFormat, Policy: w.Policy}}
 	for _, d := range w.Disks {
-		if d.Datastore == w.Datastore && d.DiskFormat == w.DiskFormat {
+		if d.Datastore == w.Datastore && d.DiskFormat == w.DiskFormat && d.Policy == w.Policy {
 			continue
 		}
 		if d.Datastore == w.Datastore {
 			d.Datastore = ""
+		}
+		if d.Policy == w.Policy {
+			d.Policy = ""
 		}
 		o.Disks = append(o.Disks, d)
 	}
