@@ -126,6 +126,23 @@ func (p *Plan) OnHost(name string) (*Plan, error) {
 	return &q, nil
 }
 
+// Policy is the storage policy of the VMs' own files, by name, as the review shows it:
+// the one the request names, else the one every VM keeps by name ("" if they differ, or
+// none keeps one).
+func (p *Plan) Policy() string {
+	if p.Spec.Policy != "" {
+		return p.Spec.Policy
+	}
+	kept := ""
+	for i, v := range p.VMs {
+		if i > 0 && v.Policy != kept {
+			return ""
+		}
+		kept = v.Policy
+	}
+	return kept
+}
+
 // BlockedFor reports whether a blocker stops vm: one about vm, or about the whole request.
 func (p *Plan) BlockedFor(vm string) bool { return blockerFor(p.Findings, vm) != nil }
 
