@@ -72,6 +72,7 @@ type policyService struct {
 	c      *pbm.Client
 	byName map[string]string // profile id by policy name
 	byID   map[string]string // policy name by profile id
+	about  map[string]string // description by policy name
 }
 
 // openPolicies reads the VM storage policies (requirement profiles) of the vCenter c
@@ -86,7 +87,7 @@ func openPolicies(ctx context.Context, c *vim25.Client) (*policyService, error) 
 	if err != nil {
 		return nil, err
 	}
-	s := &policyService{c: pc, byName: map[string]string{}, byID: map[string]string{}}
+	s := &policyService{c: pc, byName: map[string]string{}, byID: map[string]string{}, about: map[string]string{}}
 	if len(ids) == 0 {
 		return s, nil
 	}
@@ -97,8 +98,23 @@ func openPolicies(ctx context.Context, c *vim25.Client) (*policyService, error) 
 	for _, p := range content {
 		pp := p.GetPbmProfile()
 		s.byName[pp.Name], s.byID[pp.ProfileId.UniqueId] = pp.ProfileId.UniqueId, pp.Name
+		s.about[pp.Name] = pp.Description
 	}
 	return s, nil
+}
+
+// policyOptions lists the VM storage policies of the vCenter c is logged in to, sorted by
+// name, for the wizard's policy select.
+func policyOptions(ctx context.Context, c *vim25.Client) ([]Option, error) {
+	s, err := openPolicies(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	var out []Option
+	for _, name := range slices.Sorted(maps.Keys(s.byName)) {
+		out = append(out, Option{Label: name, Value: name, Description: s.about[name]})
+	}
+	return out, nil
 }
 
 // names lists the policies, for messages.

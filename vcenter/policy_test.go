@@ -179,3 +179,19 @@ func TestPolicyIsKeptByName(t *testing.T) {
 		t.Errorf("a policy that does not fit is sent: %v", spec.Profile)
 	}
 }
+
+// The wizard's policy select lists the target's VM storage policies.
+func TestListPolicies(t *testing.T) {
+	t.Parallel()
+	_, m, _ := sharedLab(t)
+	opts, err := m.List(context.Background(), xvmsim.WestVC, KindPolicies, "", Scope{Cluster: xvmsim.WestCluster})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := labels(opts); got != "gold-policy,silver-policy" {
+		t.Errorf("vc-west's policies listed as %q", got)
+	}
+	if opts[0].Value != xvmsim.GoldPolicy || opts[0].Description == "" {
+		t.Errorf("first option %+v, want gold-policy with its description", opts[0])
+	}
+}
