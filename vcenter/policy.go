@@ -11,9 +11,7 @@ import (
 
 	"github.com/vmware/govmomi/pbm"
 	pbmtypes "github.com/vmware/govmomi/pbm/types"
-	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25"
-	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/xvmbot/xvmbot/move"
@@ -151,8 +149,10 @@ func (s *policyService) misfits(ctx context.Context, id string, stores []types.M
 	return out, nil
 }
 
-// associated reads the policy names of VMs and their disks.
-func (s *policyService) associated(ctx context.Context, vms map[types.ManagedObjectReference][]int32) (map[types.ManagedObjectReference]policyNames, error) {
+// associatedPolicies reads the policy names of VMs and their disks (disk keys by VM) in
+// the vCenter c is logged in to, in three round trips to its storage policy service: the
+// associations, then the names of the policies found.
+func associatedPolicies(ctx context.Context, c *vim25.Client, vms map[types.ManagedObjectReference][]int32) (map[types.ManagedObjectReference]policyNames, error) {
 	var entities []pbmtypes.PbmServerObjectRef
 	for _, vm := range slices.SortedFunc(maps.Keys(vms), func(a, b types.ManagedObjectReference) int { return strings.Compare(a.Value, b.Value) }) {
 		entities = append(entities, pbmtypes.PbmServerObjectRef{ObjectType: string(pbmtypes.PbmObjectTypeVirtualMachine), Key: vm.Value})
@@ -164,20 +164,38 @@ func (s *policyService) associated(ctx context.Context, vms map[types.ManagedObj
 	if len(entities) == 0 {
 		return out, nil
 	}
-	res, err := s.c.QueryAssociatedProfiles(ctx, entities)
+	pc, err := pbm.NewClient(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	found := map[string]string{} // entity key → policy name
+	res, err := pc.QueryAssociatedProfiles(ctx, entities)
+	if err != nil {
+		return nil, err
+	}
+	ids := map[string]string{} // entity key → profile id
+	var want []pbmtypes.PbmProfileId
 	for _, r := range res {
 		if len(r.ProfileId) > 0 {
-			found[r.Object.Key] = s.byID[r.ProfileId[0].UniqueId]
+			ids[r.Object.Key] = r.ProfileId[0].UniqueId
+			if !slices.Contains(want, r.ProfileId[0]) {
+				want = append(want, r.ProfileId[0])
+			}
+		}
+	}
+	names := map[string]string{} // profile id → name
+	if len(want) > 0 {
+		content, err := pc.RetrieveContent(ctx, want)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range content {
+			names[p.GetPbmProfile().ProfileId.UniqueId] = p.GetPbmProfile().Name
 		}
 	}
 	for vm, keys := range vms {
-		n := policyNames{home: found[vm.Value], disks: map[int32]string{}}
+		n := policyNames{home: names[ids[vm.Value]], disks: map[int32]string{}}
 		for _, key := range keys {
-			if name := found[diskEntity(vm, key)]; name != "" {
+			if name := names[ids[diskEntity(vm, key)]]; name != "" {
 				n.disks[key] = name
 			}
 		}
@@ -213,14 +231,7 @@ func (r *resolver) readSourcePolicies(ctx context.Context, c *vim25.Client, srcV
 		}
 		vms[svm.plan.ref] = keys
 	}
-	read := func() (map[types.ManagedObjectReference]policyNames, error) {
-		s, err := openPolicies(ctx, c)
-		if err != nil {
-			return nil, err
-		}
-		return s.associated(ctx, vms)
-	}
-	got, err := read()
+	got, err := associatedPolicies(ctx, c, vms)
 	if noPolicyService(err) {
 		return
 	}
@@ -388,28 +399,14 @@ func (r *resolver) datastoreNames(pl *placement) map[types.ManagedObjectReferenc
 // policy service cannot be read leaves them "" (the datastore's default, as far as an
 // undo can tell).
 func (w *Where) readPolicies(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference) {
-	var v mo.VirtualMachine
-	if err := property.DefaultCollector(c).RetrieveOne(ctx, ref, []string{"config.hardware.device"}, &v); err != nil || v.Config == nil {
-		return
-	}
-	var keys []int32
-	for _, d := range v.Config.Hardware.Device {
-		if disk, ok := d.(*types.VirtualDisk); ok {
-			keys = append(keys, disk.Key)
-		}
-	}
-	s, err := openPolicies(ctx, c)
-	if err != nil {
-		return
-	}
-	got, err := s.associated(ctx, map[types.ManagedObjectReference][]int32{ref: keys})
+	got, err := associatedPolicies(ctx, c, map[types.ManagedObjectReference][]int32{ref: w.diskKeys})
 	if err != nil {
 		return
 	}
 	w.Policy = got[ref].home
 	for i := range w.Disks {
-		if i < len(keys) {
-			w.Disks[i].Policy = got[ref].disks[keys[i]]
+		if i < len(w.diskKeys) {
+			w.Disks[i].Policy = got[ref].disks[w.diskKeys[i]]
 		}
 	}
 }

@@ -30,6 +30,7 @@ type Where struct {
 	DiskFormat move.DiskFormat
 	Policy     string // the storage policy of the VM's own files, by name; "" for none
 	PowerState string
+	diskKeys   []int32 // each disk's device key, in device order, for its policy (policy.go)
 }
 
 // Where reads where vm is in vCenter vcName now.
@@ -106,6 +107,7 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 					w.Datastore, w.DiskFormat = wd.Datastore, wd.DiskFormat
 				}
 				w.Disks = append(w.Disks, wd)
+				w.diskKeys = append(w.diskKeys, dev.Key)
 			case types.BaseVirtualEthernetCard:
 				name := ""
 				switch b := dev.GetVirtualEthernetCard().Backing.(type) {
