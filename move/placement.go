@@ -1,6 +1,9 @@
 package move
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Placement is where a move puts a VM, by name, as asked for. An empty field is left to
 // the planner: it keeps the VM's own setting or picks one (the target's default), as
@@ -26,15 +29,24 @@ type Placement struct {
 	// Priority is the vMotion priority; "" is PriorityDefault.
 	Priority Priority `json:"priority,omitempty"`
 	// Policy is the VM storage policy of the target, by name, for the VM's own files and
-	// every disk Disks does not say otherwise of. "" keeps the policy the VM has, by name,
-	// when the target has a policy of that name (the wizard's "Keep existing VM storage
-	// policies"); else the VM takes the datastore's default policy.
+	// every disk Disks does not say otherwise of; DatastoreDefault asks for none. "" keeps
+	// the policy the VM has, by name, when the target has a policy of that name (the
+	// wizard's "Keep existing VM storage policies"); else the VM takes the datastore's
+	// default policy.
 	Policy string `json:"policy,omitempty"`
 	// Disks place single disks elsewhere (the wizard's "Configure per disk"), at most one
 	// entry per disk; the other disks, and the VM's own files, follow Datastore and
 	// DiskFormat.
 	Disks []Disk `json:"disks,omitempty"`
 }
+
+// DatastoreDefault is the wizard's "Datastore Default" storage policy choice: no policy is
+// given, and the datastore's default applies. It is typed as a policy name
+// (policy="Datastore Default"), in any case.
+const DatastoreDefault = "Datastore Default"
+
+// IsDatastoreDefault reports whether a policy name is DatastoreDefault, in any case.
+func IsDatastoreDefault(policy string) bool { return strings.EqualFold(policy, DatastoreDefault) }
 
 // Network maps a source portgroup to a target portgroup.
 type Network struct {

@@ -1,6 +1,7 @@
 package vcenter
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
@@ -31,6 +32,8 @@ import (
 //     by name: a VM (or disk) whose policy the target has under the same name keeps it,
 //     if it fits the datastore; otherwise a warning says it takes the datastore's
 //     default policy.
+//   - "Datastore Default" (move.DatastoreDefault), the wizard's other choice, sends no
+//     policy and keeps none; Where reports a VM or disk without a policy so, for undo.
 
 // policyNames are the storage policies of a VM in its vCenter, by name ("" for none):
 // its own files' and each disk's, by disk key.
@@ -108,7 +111,7 @@ func policyOptions(ctx context.Context, c *vim25.Client) ([]Option, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []Option
+	out := []Option{{Label: move.DatastoreDefault, Value: move.DatastoreDefault, Description: "no policy: the datastore's default applies"}}
 	for _, name := range slices.Sorted(maps.Keys(s.byName)) {
 		out = append(out, Option{Label: name, Value: name, Description: s.about[name]})
 	}
@@ -249,7 +252,7 @@ func (r *resolver) readSourcePolicies(ctx context.Context, c *vim25.Client, srcV
 // above), checks that it fits the datastore it goes to, and returns what each VM is
 // moved with, by VM name. pl is the plan's placement in the target.
 func (r *resolver) resolvePolicies(ctx context.Context, c *vim25.Client, pl *placement, srcVMs map[string]*sourceVM) (map[string]*profiles, error) {
-	asked := r.spec.Policy != "" || slices.ContainsFunc(r.spec.Disks, func(d move.Disk) bool { return d.Policy != "" })
+	asked := len(r.askedPolicies()) > 0
 	kept := false
 	for _, svm := range srcVMs {
 		kept = kept || svm.policies.home != "" || len(svm.policies.disks) > 0
@@ -317,6 +320,11 @@ func (r *resolver) resolvePolicies(ctx context.Context, c *vim25.Client, pl *pla
 			choices = append(choices, ch)
 		}
 	}
+	for i := range choices {
+		if move.IsDatastoreDefault(choices[i].name) {
+			choices[i].name = "" // asked for no policy: nothing is sent, nothing kept
+		}
+	}
 
 	// One compatibility check per policy, over every datastore it is asked to fit.
 	stores := map[string][]types.ManagedObjectReference{}
@@ -370,16 +378,22 @@ func (r *resolver) resolvePolicies(ctx context.Context, c *vim25.Client, pl *pla
 	return out, nil
 }
 
-// askedPolicies are the policy names the request gives, each once.
+// askedPolicies are the policy names the request gives, each once, but
+// move.DatastoreDefault, which names none.
 func (r *resolver) askedPolicies() []string {
 	var out []string
-	if r.spec.Policy != "" {
-		out = append(out, r.spec.Policy)
-	}
-	for _, d := range r.spec.Disks {
-		if d.Policy != "" && !slices.Contains(out, d.Policy) {
-			out = append(out, d.Policy)
+	for _, name := range append([]string{r.spec.Policy}, diskPolicies(r.spec.Disks)...) {
+		if name != "" && !move.IsDatastoreDefault(name) && !slices.Contains(out, name) {
+			out = append(out, name)
 		}
+	}
+	return out
+}
+
+func diskPolicies(ds []move.Disk) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.Policy
 	}
 	return out
 }
@@ -395,18 +409,19 @@ func (r *resolver) datastoreNames(pl *placement) map[types.ManagedObjectReferenc
 	return out
 }
 
-// readPolicies adds the storage policies of the VM at ref to w, by name; a vCenter whose
-// policy service cannot be read leaves them "" (the datastore's default, as far as an
-// undo can tell).
+// readPolicies adds the storage policies of the VM at ref to w, by name, with
+// move.DatastoreDefault for none; a vCenter whose policy service cannot be read leaves
+// them "" (unknown: an undo keeps by name what the VM has then).
 func (w *Where) readPolicies(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference) {
 	got, err := associatedPolicies(ctx, c, map[types.ManagedObjectReference][]int32{ref: w.diskKeys})
 	if err != nil {
 		return
 	}
-	w.Policy = got[ref].home
+	// Read, "no policy" is a fact worth keeping: the way back asks for it by name.
+	w.Policy = cmp.Or(got[ref].home, move.DatastoreDefault)
 	for i := range w.Disks {
 		if i < len(w.diskKeys) {
-			w.Disks[i].Policy = got[ref].disks[w.diskKeys[i]]
+			w.Disks[i].Policy = cmp.Or(got[ref].disks[w.diskKeys[i]], move.DatastoreDefault)
 		}
 	}
 }

@@ -178,6 +178,24 @@ func TestPolicyIsKeptByName(t *testing.T) {
 	if spec := buildRelocateSpec(*p.placement, p.vms["db-01"], p.DiskFormat, nil); spec.Profile != nil {
 		t.Errorf("a policy that does not fit is sent: %v", spec.Profile)
 	}
+
+	// "Datastore Default" asks for no policy: none is kept, none sent, nothing to warn of.
+	p, err = m.Plan(ctx, policyMove(move.Placement{Policy: move.DatastoreDefault}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec = buildRelocateSpec(*p.placement, p.vms["db-01"], p.DiskFormat, nil)
+	if p.Blocked() || len(findingsOf(p, Warning)) > 0 || spec.Profile != nil || spec.Disk[0].Profile != nil || spec.Disk[1].Profile != nil {
+		t.Errorf("Datastore Default: findings %+v, spec profile %v, disks %+v", p.Findings, spec.Profile, spec.Disk)
+	}
+	// A VM without a policy has its origin say so, for the way back.
+	w, err = m.Where(ctx, xvmsim.EastVC, "web-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := w.Origin(); o.Policy != move.DatastoreDefault || len(o.Disks) != 0 {
+		t.Errorf("web-01's origin has policy %q and disks %+v, want Datastore Default", o.Policy, o.Disks)
+	}
 }
 
 // The wizard's policy select lists the target's VM storage policies.
@@ -188,10 +206,10 @@ func TestListPolicies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := labels(opts); got != "gold-policy,silver-policy" {
+	if got := labels(opts); got != "Datastore Default,gold-policy,silver-policy" {
 		t.Errorf("vc-west's policies listed as %q", got)
 	}
-	if opts[0].Value != xvmsim.GoldPolicy || opts[0].Description == "" {
-		t.Errorf("first option %+v, want gold-policy with its description", opts[0])
+	if opts[1].Value != xvmsim.GoldPolicy || opts[1].Description == "" {
+		t.Errorf("option %+v, want gold-policy with its description", opts[1])
 	}
 }

@@ -28,7 +28,7 @@ type Where struct {
 	Folder     string      // path under the datacenter's VM folder, "" for its root
 	Networks   []string    // portgroup of each NIC, in device order
 	DiskFormat move.DiskFormat
-	Policy     string // the storage policy of the VM's own files, by name; "" for none
+	Policy     string // the storage policy of the VM's own files, by name (move.DatastoreDefault: none; "": unknown)
 	PowerState string
 	diskKeys   []int32 // each disk's device key, in device order, for its policy (policy.go)
 }
