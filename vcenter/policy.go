@@ -340,14 +340,19 @@ func (r *resolver) resolvePolicies(ctx context.Context, c *vim25.Client, pl *pla
 		}
 	}
 	dsNames := r.datastoreNames(pl)
+	// A policy that does not fit is said once per VM, policy and datastore, naming every
+	// file and disk of the VM it concerns.
+	type misfitKey struct {
+		vm, name string
+		ds       types.ManagedObjectReference
+		explicit bool
+	}
+	var order []misfitKey
+	what := map[misfitKey][]string{}
 	warned := map[string]bool{}
 	for _, ch := range choices {
 		if ch.name == "" {
 			continue
-		}
-		of := ch.vm + "'s files"
-		if ch.what != "" {
-			of = ch.vm + "'s " + ch.what
 		}
 		id, ok := s.byName[ch.name]
 		switch {
@@ -357,16 +362,26 @@ func (r *resolver) resolvePolicies(ctx context.Context, c *vim25.Client, pl *pla
 				r.add(Warning, ch.vm, fmt.Sprintf("%s has storage policy %s, which %s does not have: it takes the target datastore's default policy",
 					ch.vm, ch.name, r.spec.Target), fmt.Sprintf("name one of %s's policies with policy=<name> (%s)", r.spec.Target, s.names()))
 			}
-		case misfit[id][ch.ds] != "" && ch.explicit:
-			r.block(ch.vm, fmt.Sprintf("storage policy %s does not fit datastore %s, where %s would go: %s", ch.name, dsNames[ch.ds], of, misfit[id][ch.ds]),
-				fmt.Sprintf("choose a datastore the policy fits, or another policy of %s", r.spec.Target))
 		case misfit[id][ch.ds] != "":
-			r.add(Warning, ch.vm, fmt.Sprintf("%s keeps storage policy %s by name, but %s's %s does not fit datastore %s (%s): it takes the datastore's default policy",
-				of, ch.name, r.spec.Target, ch.name, dsNames[ch.ds], misfit[id][ch.ds]),
-				fmt.Sprintf("name a policy of %s that fits with policy=<name> (%s)", r.spec.Target, s.names()))
+			k := misfitKey{ch.vm, ch.name, ch.ds, ch.explicit}
+			if _, seen := what[k]; !seen {
+				order = append(order, k)
+			}
+			what[k] = append(what[k], cmp.Or(ch.what, "files"))
 		default:
 			ch.set(id)
 		}
+	}
+	for _, k := range order {
+		of, why := k.vm+"'s "+strings.Join(what[k], ", "), misfit[s.byName[k.name]][k.ds]
+		if k.explicit {
+			r.block(k.vm, fmt.Sprintf("storage policy %s does not fit datastore %s, where %s would go: %s", k.name, dsNames[k.ds], of, why),
+				fmt.Sprintf("choose a datastore the policy fits, or another policy of %s", r.spec.Target))
+			continue
+		}
+		r.add(Warning, k.vm, fmt.Sprintf("%s keep storage policy %s by name, but %s's %s does not fit datastore %s (%s): they take the datastore's default policy",
+			of, k.name, r.spec.Target, k.name, dsNames[k.ds], why),
+			fmt.Sprintf("name a policy of %s that fits with policy=<name> (%s)", r.spec.Target, s.names()))
 	}
 	for name, p := range out {
 		for i := range r.plan.VMs {

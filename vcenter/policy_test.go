@@ -115,8 +115,11 @@ func TestPolicyThatDoesNotFitTheDatastoreBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if findingWith(p, Blocker, "storage policy gold-policy does not fit datastore ds-silver", "db-01's files", "tag") == nil {
+	if findingWith(p, Blocker, "storage policy gold-policy does not fit datastore ds-silver", "db-01's files, Hard disk 1, Hard disk 2", "tag") == nil {
 		t.Fatalf("no blocker for gold-policy on ds-silver: %+v", p.Findings)
+	}
+	if n := countWith(p, Blocker, "does not fit"); n != 1 {
+		t.Errorf("%d blockers for one policy on one datastore, want one naming all of db-01's files and disks", n)
 	}
 	p, err = m.Plan(context.Background(), policyMove(move.Placement{Policy: xvmsim.GoldPolicy,
 		Disks: []move.Disk{{Disk: 2, Datastore: xvmsim.WestSilver}}}))
@@ -172,7 +175,7 @@ func TestPolicyIsKeptByName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Blocked() || findingWith(p, Warning, "db-01's files keeps storage policy gold-policy by name", "does not fit datastore ds-silver", "default policy") == nil {
+	if p.Blocked() || findingWith(p, Warning, "db-01's files, Hard disk 1, Hard disk 2 keep storage policy gold-policy by name", "does not fit datastore ds-silver", "default policy") == nil {
 		t.Fatalf("gold-policy kept by name on ds-silver: want a warning, not a blocker: %+v", p.Findings)
 	}
 	if spec := buildRelocateSpec(*p.placement, p.vms["db-01"], p.DiskFormat, nil); spec.Profile != nil {

@@ -28,7 +28,9 @@ type Where struct {
 	Folder     string      // path under the datacenter's VM folder, "" for its root
 	Networks   []string    // portgroup of each NIC, in device order
 	DiskFormat move.DiskFormat
-	Policy     string // the storage policy of the VM's own files, by name (move.DatastoreDefault: none; "": unknown)
+	// Policy is the storage policy of the VM's own files, by name; move.DatastoreDefault
+	// is none, "" unknown (the policy service did not answer).
+	Policy     string
 	PowerState string
 	diskKeys   []int32 // each disk's device key, in device order, for its policy (policy.go)
 }
@@ -56,7 +58,8 @@ func (m *Manager) Where(ctx context.Context, vcName, vm string) (*Where, error) 
 
 // Origin is w as the place a move takes the VM from: what /xvm undo asks to go back to.
 // Its disks are those not on w's Datastore, in its DiskFormat or under its Policy, each
-// saying only what differs; its Networks are left to the caller, who knows where each NIC went.
+// saying only what differs; its Networks are left to the caller, who knows where each
+// NIC went.
 func (w *Where) Origin() move.Origin {
 	o := move.Origin{VCenter: w.VCenter, Placement: move.Placement{Cluster: w.Cluster, Host: w.Host, Pool: w.Pool,
 		Datastore: w.Datastore, Folder: w.Folder, DiskFormat: w.DiskFormat, Policy: w.Policy}}
