@@ -499,7 +499,7 @@ func reviewOf(p *vcenter.Plan) approvals.Review {
 		Target: approvals.VCenterRef{Name: p.Target.Name, Version: p.Target.Version, Thumbprint: p.Target.Thumbprint,
 			InstanceUUID: p.Target.InstanceUUID},
 		Placement: move.Placement{Cluster: p.Cluster, Host: p.Host, Pool: p.Pool, Datastore: p.Datastore,
-			DiskFormat: p.DiskFormat, Folder: p.Folder, Disks: slices.Clone(p.Spec.Disks)},
+			DiskFormat: p.DiskFormat, Folder: p.Folder, Disks: slices.Clone(p.Spec.Disks), Policy: p.Policy()},
 		OtherHosts: slices.Clone(p.OtherHosts),
 	}
 	seen := map[move.Network]bool{}

@@ -70,6 +70,11 @@ func TestParseCommand(t *testing.T) {
 		{"per disk", `migrate db-01 to b datastore=ds disk=thin disk2=ds-2:eager DISK3=thick disk4="ds 4" disk5=thin:`,
 			mig(vms("db-01"), "", "b", move.Placement{Datastore: "ds", DiskFormat: "thin", Disks: []move.Disk{
 				{Disk: 2, Datastore: "ds-2", DiskFormat: "eager"}, {Disk: 3, DiskFormat: "thick"}, {Disk: 4, Datastore: "ds 4"}, {Disk: 5, Datastore: "thin"}}})},
+		{"policy", `migrate a to b policy="Gold Policy"`, mig(vms("a"), "", "b", move.Placement{Policy: "Gold Policy"})},
+		{"per disk policy", `migrate db-01 to b disk1=ds-1:thin:gold disk2=::silver disk3=ds-3::"Bronze: tier 3" disk4=:eager:gold`,
+			mig(vms("db-01"), "", "b", move.Placement{Disks: []move.Disk{
+				{Disk: 1, Datastore: "ds-1", DiskFormat: "thin", Policy: "gold"}, {Disk: 2, Policy: "silver"},
+				{Disk: 3, Datastore: "ds-3", Policy: "Bronze: tier 3"}, {Disk: 4, DiskFormat: "eager", Policy: "gold"}}})},
 		{"migrate wizard", "migrate", Command{Verb: "migrate", Direction: approvals.Migrate, Wizard: true}},
 		{"import wizard", "  Import ", Command{Verb: "import", Direction: approvals.Import, Wizard: true}},
 		{"import from", "import web-01 from vc-east", imp(vms("web-01"), "vc-east", "", none)},
@@ -132,6 +137,8 @@ func TestParseCommandErrors(t *testing.T) {
 		{"duplicate option any case", "migrate web-01 to vc-west pool=a POOL=b", []string{"pool=", "twice"}, "migrate"},
 		{"bad disk", "migrate web-01 to vc-west disk=thn", []string{"thn", "did you mean thin"}, "migrate"},
 		{"bad priority", "migrate web-01 to vc-west priority=urgent", []string{"urgent"}, "migrate"},
+		{"disk with four parts", "migrate web-01 to vc-west disk2=ds:thin:gold:x", []string{"disk2=ds:thin:gold:x", "too many parts"}, "migrate"},
+		{"disk with empty parts", "migrate web-01 to vc-west disk2=::", []string{"disk2=", "<datastore>:<format>[:<policy>]"}, "migrate"},
 		{"empty option", "migrate web-01 to vc-west datastore=", []string{"datastore="}, "migrate"},
 		{"comma in single option", "migrate web-01 to vc-west datastore=a,b", []string{"datastore=a,b"}, "migrate"},
 		{"empty vm in list", "migrate web-01,,web-02 to vc-west", []string{`"web-01,,web-02"`, "empty VM"}, "migrate"},
@@ -156,7 +163,6 @@ func TestParseCommandErrors(t *testing.T) {
 		{"disk given twice", "migrate a to b disk2=ds disk2=thin", []string{"disk2=", "twice"}, "migrate"},
 		{"disk given twice with a leading zero", "migrate a to b disk2=ds disk02=thin", []string{"disk2=", "twice"}, "migrate"},
 		{"disk with two datastores", "migrate a to b disk2=x,y", []string{"disk2=x,y"}, "migrate"},
-		{"disk with three parts", "migrate a to b disk2=x:thin:y", []string{"too many parts"}, "migrate"},
 		{"check without direction", "check web-01 to vc-west", []string{`"web-01"`}, "check"},
 		{"check alone", "check", []string{"migrate", "import"}, "check"},
 		{"check without vms", "check migrate", []string{"VMs"}, "check"},
@@ -286,7 +292,7 @@ func TestEveryPlacementOptionParsesPrintsAndIsExplained(t *testing.T) {
 	samples := map[string]string{ // one typed value per option; a new option needs one
 		"cluster": `cluster="prod 01"`, "host": "host=esx-12", "pool": "pool=web", "datastore": "datastore=ssd-01",
 		"folder": `folder="migrated/web apps"`, "network": "network=a:b,c:d", "disk": "disk=thin",
-		"disk<N>": "disk2=ssd-02:eager", "priority": "priority=high",
+		"disk<N>": "disk2=ssd-02:eager", "policy": "policy=gold-policy", "priority": "priority=high",
 	}
 	help := Usage(VerbMigrate)
 	seen := map[string]bool{}

@@ -26,6 +26,7 @@ var commands = []commandDef{
 			`migrate web-01,web-02,"web 03" to vc-west cluster=prod-01 datastore=ssd-01 disk=thin`,
 			`migrate db-* from vc-east to vc-west host=esx-12.west pool=databases folder="migrated/db" network=app-pg priority=high`,
 			`migrate db-01 to vc-west datastore=ssd-01 disk=thin disk2=ssd-02:eager`,
+			`migrate db-01 to vc-west datastore=ssd-01 policy=gold-policy disk2=ssd-02::silver-policy`,
 			`migrate app-01 to vc-west network="VM Network":app-pg,backup:backup-pg`,
 		},
 	},

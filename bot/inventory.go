@@ -22,6 +22,7 @@ const (
 	kindPortgroups inventoryKind = "portgroups"
 	kindVMs        inventoryKind = "vms"
 	kindPools      inventoryKind = "pools"
+	kindPolicies   inventoryKind = "policies"
 )
 
 // scopeRef narrows a listing to what a cluster or a host can use.

@@ -83,10 +83,12 @@ var placementOptions = []placementOption{
 	},
 	{
 		key: "disk", numbered: true,
-		help:  [][2]string{{"disk<N>=<ds>[:<format>]", "\"Hard disk N\" on its own datastore and/or format"}},
+		help:  [][2]string{{"disk<N>=<ds>[:<format>][:<policy>]", "\"Hard disk N\" on its own datastore, format and/or storage policy"}},
 		set:   setDisk,
 		words: diskWords,
 	},
+	nameOption("policy", [][2]string{{"policy=<name>", "target VM storage policy (default: the VM's own, by name)"}},
+		func(p *move.Placement) *string { return &p.Policy }),
 	{
 		key:  "priority",
 		help: [][2]string{{"priority=default|high", "vMotion priority"}},
@@ -207,34 +209,37 @@ func numberedKey(k, prefix string) (int, bool) {
 	return n, err == nil
 }
 
-// setDisk reads diskN=<datastore>[:<format>] or diskN=<format>: "Hard disk N" of each VM
-// goes to its own datastore and/or in its own format (the wizard's "Configure per disk").
+// setDisk reads diskN=<datastore>[:<format>][:<policy>] or diskN=<format>: "Hard disk
+// N" of each VM goes to its own datastore, in its own format and/or under its own storage
+// policy (the wizard's "Configure per disk"). Each part may be left empty
+// (disk2=::gold-policy sets only the policy).
 func setDisk(p *move.Placement, n int, val token) error {
 	key := fmt.Sprintf("disk%d", n)
 	if n < 1 || n > maxDiskNumber {
 		return fmt.Errorf("option %s= names no disk: disks are numbered as in \"Hard disk N\", from 1 to %d", key, maxDiskNumber)
 	}
 	if val.text == "" {
-		return fmt.Errorf("option %s= needs a datastore, a format, or <datastore>:<format>", key)
+		return fmt.Errorf("option %s= needs a datastore, a format, or <datastore>:<format>[:<policy>]", key)
 	}
 	if val.index(',') >= 0 || val.index('=') >= 0 {
-		return fmt.Errorf("option %s=%s takes one datastore and one format: %s=<datastore>[:<format>]; quote names that contain \",\" or \"=\"", key, val.raw, key)
+		return fmt.Errorf("option %s=%s takes one datastore, one format and one policy: %s=<datastore>[:<format>][:<policy>]; quote names that contain \",\" or \"=\"", key, val.raw, key)
 	}
 	d := move.Disk{Disk: n}
-	ds, format, found := val.cut(':')
+	ds, rest, found := val.cut(':')
+	format, policy, _ := rest.cut(':')
 	switch {
 	case found:
-		d.Datastore, d.DiskFormat = ds.text, move.DiskFormat(strings.ToLower(format.text))
-		if format.text == "" && ds.text == "" {
-			return fmt.Errorf("option %s= needs a datastore, a format, or <datastore>:<format>", key)
+		d.Datastore, d.DiskFormat, d.Policy = ds.text, move.DiskFormat(strings.ToLower(format.text)), policy.text
+		if ds.text == "" && format.text == "" && policy.text == "" {
+			return fmt.Errorf("option %s= needs a datastore, a format, or <datastore>:<format>[:<policy>]", key)
 		}
 	case move.DiskFormat(strings.ToLower(val.text)).Valid() && !val.quoted[0]:
 		d.DiskFormat = move.DiskFormat(strings.ToLower(val.text))
 	default:
 		d.Datastore = val.text
 	}
-	if format.index(':') >= 0 {
-		return fmt.Errorf("%s=%s has too many parts; quote a datastore that contains \":\"", key, val.raw)
+	if policy.index(':') >= 0 {
+		return fmt.Errorf("%s=%s has too many parts; quote a datastore or policy that contains \":\"", key, val.raw)
 	}
 	if d.DiskFormat != "" && !d.DiskFormat.Valid() {
 		return fmt.Errorf("%s=%s: %s is not a disk format: use same, thin, thick or eager%s", key, val.raw, quote(format.text), suggest(string(d.DiskFormat), diskFormats, ""))
@@ -249,6 +254,11 @@ func diskWords(p move.Placement) []string {
 	for _, d := range p.Disks {
 		v := quoteValue(d.Datastore)
 		switch {
+		case d.Policy != "":
+			if d.Datastore == "" {
+				v = ""
+			}
+			v += ":" + string(d.DiskFormat) + ":" + quoteValue(d.Policy)
 		case d.Datastore == "":
 			v = string(d.DiskFormat)
 		case d.DiskFormat != "":

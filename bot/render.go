@@ -255,9 +255,18 @@ func placementFields(r *approvals.Request) []*slack.TextBlockObject {
 	if len(disks) == 0 {
 		disks = p.Disks
 	}
+	switch {
+	case p.Policy != "":
+		storage += "\nVM storage policy: " + esc(p.Policy)
+	case rv.Policy != "":
+		storage += "\nVM storage policy: " + esc(rv.Policy) + " (kept by name)"
+	}
 	for _, d := range disks {
 		storage += fmt.Sprintf("\nHard disk %d: %s · %s", d.Disk, orDefault(esc(cmp.Or(d.Datastore, rv.Datastore, p.Datastore))),
 			DiskFormatName(cmp.Or(d.DiskFormat, rv.DiskFormat, p.DiskFormat)))
+		if d.Policy != "" {
+			storage += " · " + esc(d.Policy)
+		}
 	}
 	nets := rv.Networks
 	if len(nets) == 0 {

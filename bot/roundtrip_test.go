@@ -29,7 +29,8 @@ var roundTripSamples = map[string]string{
 	"folder":    `"migrated/web apps"`,
 	"network":   `east-app-pg:app-pg,"VM Network":vm-pg`,
 	"disk":      "thin",
-	"diskN":     "ds-silver:eager",
+	"diskN":     "ds-silver:eager:silver-policy",
+	"policy":    "gold-policy",
 	"priority":  "high",
 }
 
@@ -151,8 +152,9 @@ func TestPlacementTravelsFromCommandToUndo(t *testing.T) {
 	// field different from the target), with its NICs mapped back from where the spec
 	// put them; recorded with the job, reported in the succeeded event, stored on the job.
 	before := &vcenter.Where{VCenter: "vc-east", Cluster: "east-prod", Host: "esx-e1", Pool: "apps",
-		Datastore: "east-ds-01", Folder: "apps/web", DiskFormat: move.Thick,
-		Disks:    []move.Disk{{Disk: 1, Datastore: "east-ds-01", DiskFormat: move.Thick}, {Disk: 2, Datastore: "east-ds-02", DiskFormat: move.Thin}},
+		Datastore: "east-ds-01", Folder: "apps/web", DiskFormat: move.Thick, Policy: "gold-policy",
+		Disks: []move.Disk{{Disk: 1, Datastore: "east-ds-01", DiskFormat: move.Thick, Policy: "gold-policy"},
+			{Disk: 2, Datastore: "east-ds-02", DiskFormat: move.Thin, Policy: "silver-policy"}},
 		Networks: []string{"east-app-pg", "VM Network"}}
 	var after []string
 	for _, pg := range before.Networks {
@@ -182,7 +184,7 @@ func TestPlacementTravelsFromCommandToUndo(t *testing.T) {
 	undo := undoCommand(r, j)
 	samePlacement(t, "the undo command", undo.Placement, j.Origin.Placement)
 	const wantText = `migrate web-01 from vc-west to vc-east cluster=east-prod host=esx-e1 pool=apps datastore=east-ds-01 ` +
-		`folder=apps/web network=app-pg:east-app-pg,vm-pg:"VM Network" disk=thick disk2=east-ds-02:thin`
+		`folder=apps/web network=app-pg:east-app-pg,vm-pg:"VM Network" disk=thick disk2=east-ds-02:thin:silver-policy policy=gold-policy`
 	if got := undo.String(); got != wantText {
 		t.Fatalf("the undo command reads\n %s\nwant\n %s", got, wantText)
 	}

@@ -31,6 +31,7 @@ const (
 	wizPool      = "pool"
 	wizDatastore = "datastore"
 	wizDisk      = "disk"
+	wizPolicy    = "policy"
 	wizFolder    = "folder"
 	wizNetAll    = "net_all" // one portgroup for every NIC, until the VMs are known
 	wizNetPrefix = "net_"    // net_0, net_1…: one per source network of the chosen VMs
@@ -95,6 +96,7 @@ type wizardState struct {
 	Pool      string
 	Datastore string
 	Disk      string
+	Policy    string // VM storage policy of the target; "" keeps each VM's own by name
 	Folder    string
 	NetAll    string
 	Networks  []string          // source networks of the chosen VMs, one row each
@@ -168,6 +170,8 @@ func RenderWizard(ws wizardState) slack.ModalViewRequest {
 		external(wizPool, "Resource pool", "Default: the cluster's root pool", minQueryOther, ws.Pool, true, ""),
 		external(wizDatastore, "4 · Datastore", "Datastore visible from the compute resource", minQueryOther, ws.Datastore, false, ""),
 		slack.NewInputBlock(wizDisk, plain("Disk format"), nil, disk),
+		external(wizPolicy, "VM storage policy", "Default: keep existing VM storage policies", minQueryOther, ws.Policy, true,
+			"A policy of the target vCenter, for the VMs' files and disks; pre-flight checks that the datastore fits it. By default each VM keeps its own where the target has one of that name."),
 		external(wizFolder, "5 · VM folder", "Default: the datacenter's VM folder", minQueryOther, ws.Folder, true, ""),
 	}
 	if len(ws.Networks) == 0 {
@@ -262,6 +266,7 @@ func (b *Bot) wizardStateOf(v slack.View) wizardState {
 	}
 	ws.Compute, ws.Pool, ws.Datastore = sel(wizCompute), sel(wizPool), sel(wizDatastore)
 	ws.Disk, ws.Folder, ws.NetAll = sel(wizDisk), sel(wizFolder), sel(wizNetAll)
+	ws.Policy = sel(wizPolicy)
 	for i, src := range ws.Networks {
 		if t := sel(fmt.Sprintf("%s%d", wizNetPrefix, i)); t != "" {
 			ws.NetTarget[src] = t
@@ -341,7 +346,8 @@ func (b *Bot) sourceNetworks(ctx context.Context, ws wizardState) []string {
 
 // onSuggestion answers an option request of one of the wizard's searchable selects, in
 // the ack: the source's VMs, or the target's compute resources, pools, datastores,
-// folders and portgroups — the last three narrowed to the chosen cluster or host.
+// storage policies, folders and portgroups — pools, datastores and portgroups narrowed to
+// the chosen cluster or host.
 func (b *Bot) onSuggestion(cb slack.InteractionCallback) any {
 	if b.inv == nil || cb.View.CallbackID != callbackWizard {
 		return slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
@@ -388,6 +394,8 @@ func (b *Bot) onSuggestion(cb slack.InteractionCallback) any {
 		opts = append(opts, list(ws.Target, kindDatastores, scope)...)
 	case id == wizFolder:
 		opts = append(opts, list(ws.Target, kindFolders, scopeRef{})...)
+	case id == wizPolicy:
+		opts = append(opts, list(ws.Target, kindPolicies, scopeRef{})...)
 	case id == wizNetAll || strings.HasPrefix(id, wizNetPrefix):
 		opts = append(opts, list(ws.Target, kindPortgroups, scope)...)
 	}
@@ -516,7 +524,7 @@ func (b *Bot) wizardCommand(ws wizardState) (Command, map[string]string) {
 	sc := scopeOf(ws.Compute)
 	cmd := Command{Verb: verb, Direction: ws.Direction, Check: ws.Check, VMs: ws.VMs, From: ws.Source, To: ws.Target,
 		Placement: move.Placement{Cluster: sc.Cluster, Host: sc.Host, Pool: ws.Pool, Datastore: ws.Datastore,
-			Folder: ws.Folder, DiskFormat: move.DiskFormat(ws.Disk)}}
+			Folder: ws.Folder, DiskFormat: move.DiskFormat(ws.Disk), Policy: ws.Policy}}
 	if cmd.Placement.DiskFormat == move.Same {
 		cmd.Placement.DiskFormat = ""
 	}

@@ -36,7 +36,7 @@ func (p *inventoryPlanner) choices(_ context.Context, vc string, kind inventoryK
 	inv := map[string]map[inventoryKind][]string{
 		"vc-east": {kindVMs: {"web-01", "web-02", "db-01"}},
 		"vc-west": {kindClusters: {"west-prod", "west-dev"}, kindHosts: {"esx-w1"}, kindFolders: {"migrated", "migrated/web"},
-			kindPools: {"prod-pool"}},
+			kindPools: {"prod-pool"}, kindPolicies: {"gold-policy", "silver-policy"}},
 	}
 	names := inv[vc][kind]
 	switch kind {
@@ -176,6 +176,10 @@ func TestWizardModal(t *testing.T) {
 			}
 			fill(wizNetPrefix+"0", "app-pg")
 			fill(wizDisk, "thin")
+			if got := suggest(wizPolicy, ""); !slices.Equal(got, []string{"gold-policy", "silver-policy"}) {
+				t.Errorf("storage policies of vc-west: %v", got)
+			}
+			fill(wizPolicy, "gold-policy")
 			fill(wizFolder, "migrated/web")
 			if errs, err := e.ws.SubmitView(ctx, view.ID); err != nil || len(errs) != 0 {
 				t.Fatalf("valid submission refused: %v %v", errs, err)
@@ -194,7 +198,7 @@ func TestWizardModal(t *testing.T) {
 			}
 			p := r.Placement
 			if !slices.Equal(r.VMs, []string{"web-01", "web-02"}) || r.SourceVC != "vc-east" || r.TargetVC != "vc-west" || p.Cluster != "west-prod" ||
-				p.Datastore != "ds-gold" || p.DiskFormat != "thin" || p.Folder != "migrated/web" ||
+				p.Datastore != "ds-gold" || p.DiskFormat != "thin" || p.Policy != "gold-policy" || p.Folder != "migrated/web" ||
 				!slices.Equal(p.Networks, []move.Network{{Source: "VM Network", Target: "app-pg"}}) || r.Requester != requester || r.Channel != testChannel {
 				t.Fatalf("stored request %+v", r)
 			}

@@ -1,6 +1,9 @@
 package move
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Placement is where a move puts a VM, by name, as asked for. An empty field is left to
 // the planner: it keeps the VM's own setting or picks one (the target's default), as
@@ -25,11 +28,25 @@ type Placement struct {
 	DiskFormat DiskFormat `json:"disk_format,omitempty"`
 	// Priority is the vMotion priority; "" is PriorityDefault.
 	Priority Priority `json:"priority,omitempty"`
+	// Policy is the VM storage policy of the target, by name, for the VM's own files and
+	// every disk Disks does not say otherwise of; DatastoreDefault asks for none. "" keeps
+	// the policy the VM has, by name, when the target has a policy of that name (the
+	// wizard's "Keep existing VM storage policies"); else the VM takes the datastore's
+	// default policy.
+	Policy string `json:"policy,omitempty"`
 	// Disks place single disks elsewhere (the wizard's "Configure per disk"), at most one
 	// entry per disk; the other disks, and the VM's own files, follow Datastore and
 	// DiskFormat.
 	Disks []Disk `json:"disks,omitempty"`
 }
+
+// DatastoreDefault is the wizard's "Datastore Default" storage policy choice: no policy is
+// given, and the datastore's default applies. It is typed as a policy name
+// (policy="Datastore Default"), in any case.
+const DatastoreDefault = "Datastore Default"
+
+// IsDatastoreDefault reports whether a policy name is DatastoreDefault, in any case.
+func IsDatastoreDefault(policy string) bool { return strings.EqualFold(policy, DatastoreDefault) }
 
 // Network maps a source portgroup to a target portgroup.
 type Network struct {
@@ -39,7 +56,8 @@ type Network struct {
 	Target string `json:"target"`
 }
 
-// Disk puts "Hard disk N" of each VM on its own datastore and/or in its own format.
+// Disk puts "Hard disk N" of each VM on its own datastore, in its own format and/or under
+// its own storage policy.
 type Disk struct {
 	// Disk is the N of "Hard disk N", from 1.
 	Disk int `json:"disk"`
@@ -47,6 +65,8 @@ type Disk struct {
 	Datastore string `json:"datastore,omitempty"`
 	// DiskFormat is the disk's format; "" keeps the Placement's DiskFormat.
 	DiskFormat DiskFormat `json:"disk_format,omitempty"`
+	// Policy is the disk's VM storage policy, by name; "" keeps the Placement's Policy.
+	Policy string `json:"policy,omitempty"`
 }
 
 // Clone returns a copy of p that shares no slice with it.
@@ -62,7 +82,7 @@ type Origin struct {
 	VCenter string `json:"vcenter"`
 	// Placement is where it was in VCenter. Its Networks map each NIC's portgroup after
 	// the move (Source) to the one before (Target); its Disks are the disks that were not
-	// on Datastore or not in DiskFormat; its Priority is always "".
+	// on Datastore, not in DiskFormat or not under Policy; its Priority is always "".
 	Placement
 }
 

@@ -28,6 +28,7 @@ const (
 	KindPortgroups Kind = "portgroups"
 	KindVMs        Kind = "vms" // VMs, templates left out
 	KindPools      Kind = "pools"
+	KindPolicies   Kind = "policies" // VM storage policies, by name (scope does not narrow them)
 )
 
 // Scope narrows a list to what a cluster or a host sees: the datastores
@@ -64,13 +65,17 @@ func (m *Manager) List(ctx context.Context, vcName string, kind Kind, prefix str
 		return nil, err
 	}
 	if !kind.valid() {
-		return nil, fmt.Errorf("list %s in %s: unknown kind (want clusters, hosts, datastores, folders, portgroups, vms or pools)", kind, vcName)
+		return nil, fmt.Errorf("list %s in %s: unknown kind (want clusters, hosts, datastores, folders, portgroups, vms, pools or policies)", kind, vcName)
 	}
 	all, err := m.lists.get(ctx, listKey{vc: vcName, kind: kind, scope: scope}, func(ctx context.Context) ([]Option, error) {
 		var opts []Option
 		err := m.withSession(ctx, vcName, func(c *vim25.Client, _ *x509.Certificate) error {
 			var err error
-			opts, err = loadOptions(ctx, c, kind, scope)
+			if kind == KindPolicies {
+				opts, err = policyOptions(ctx, c)
+			} else {
+				opts, err = loadOptions(ctx, c, kind, scope)
+			}
 			return err
 		})
 		if err != nil {
@@ -96,7 +101,7 @@ func (m *Manager) List(ctx context.Context, vcName string, kind Kind, prefix str
 
 func (k Kind) valid() bool {
 	switch k {
-	case KindClusters, KindHosts, KindDatastores, KindFolders, KindPortgroups, KindVMs, KindPools:
+	case KindClusters, KindHosts, KindDatastores, KindFolders, KindPortgroups, KindVMs, KindPools, KindPolicies:
 		return true
 	}
 	return false

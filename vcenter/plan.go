@@ -68,6 +68,9 @@ type VM struct {
 	MemoryMB   int
 	DiskGB     float64
 	NICs       []NIC
+	// Policy is the target's storage policy the VM's own files go under, by name; "" is
+	// the datastore's default.
+	Policy string
 }
 
 // Plan is a move resolved against the live inventories: the wizard's review page, and
@@ -121,6 +124,23 @@ func (p *Plan) OnHost(name string) (*Plan, error) {
 	delete(q.others, name)
 	q.others[p.Host] = p.placement.Host
 	return &q, nil
+}
+
+// Policy is the storage policy of the VMs' own files, by name, as the review shows it:
+// the one the request names, else the one every VM keeps by name ("" if they differ, or
+// none keeps one).
+func (p *Plan) Policy() string {
+	if p.Spec.Policy != "" {
+		return p.Spec.Policy
+	}
+	kept := ""
+	for i, v := range p.VMs {
+		if i > 0 && v.Policy != kept {
+			return ""
+		}
+		kept = v.Policy
+	}
+	return kept
 }
 
 // BlockedFor reports whether a blocker stops vm: one about vm, or about the whole request.

@@ -24,7 +24,8 @@ type sourceVM struct {
 	// swap and suspend are the bytes the VM's memory takes on the target datastore
 	// besides its disks (see memoryFiles).
 	swap, suspend int64
-	blocked       bool // a finding already rules this VM out
+	blocked       bool        // a finding already rules this VM out
+	policies      policyNames // its storage policies and its disks', by name (policy.go)
 }
 
 var vmProps = []string{"name", "config.hardware", "config.template", "config.memoryAllocation", "config.memoryReservationLockedToMax",

@@ -20,6 +20,8 @@ type vmPlan struct {
 	ref   types.ManagedObjectReference
 	disks []*types.VirtualDisk
 	nics  []nicPlan
+	// profiles are the storage policies the VM is moved with (policy.go); nil: none.
+	profiles *profiles
 }
 
 // nicPlan pairs a source network adapter with its backing in the target.
@@ -55,6 +57,7 @@ func buildRelocateSpec(pl placement, vm *vmPlan, format move.DiskFormat, loc *ty
 			Device:    dev,
 		})
 	}
+	withProfiles(&spec, vm.profiles)
 	return spec
 }
 

@@ -96,11 +96,16 @@ func (r *resolver) resolveTarget(ctx context.Context, c *vim25.Client, b *target
 		backings[name] = b
 	}
 
+	pols, err := r.resolvePolicies(ctx, c, pl, srcVMs)
+	if err != nil {
+		return err
+	}
+
 	r.plan.placement = pl
 	r.plan.vms = make(map[string]*vmPlan, len(srcVMs))
 	for i, v := range r.plan.VMs {
 		svm := srcVMs[v.Name]
-		vp := &vmPlan{ref: svm.plan.ref, disks: svm.plan.disks}
+		vp := &vmPlan{ref: svm.plan.ref, disks: svm.plan.disks, profiles: pols[v.Name]}
 		complete := true
 		for j, d := range svm.nics {
 			b, ok := backings[v.NICs[j].Target]

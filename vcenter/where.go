@@ -28,7 +28,11 @@ type Where struct {
 	Folder     string      // path under the datacenter's VM folder, "" for its root
 	Networks   []string    // portgroup of each NIC, in device order
 	DiskFormat move.DiskFormat
+	// Policy is the storage policy of the VM's own files, by name; move.DatastoreDefault
+	// is none, "" unknown (the policy service did not answer).
+	Policy     string
 	PowerState string
+	diskKeys   []int32 // each disk's device key, in device order, for its policy (policy.go)
 
 	// DatastoreClusters names, for each of Datastores in a datastore cluster, that
 	// cluster: Storage DRS moves files among its datastores.
@@ -46,6 +50,7 @@ func (m *Manager) Where(ctx context.Context, vcName, vm string) (*Where, error) 
 		out, err = where(ctx, c, ref)
 		if out != nil {
 			out.VCenter = vcName
+			out.readPolicies(ctx, c, ref)
 		}
 		return err
 	})
@@ -56,17 +61,21 @@ func (m *Manager) Where(ctx context.Context, vcName, vm string) (*Where, error) 
 }
 
 // Origin is w as the place a move takes the VM from: what /xvm undo asks to go back to.
-// Its disks are those not on w's Datastore or not in its DiskFormat, each saying only
-// what differs; its Networks are left to the caller, who knows where each NIC went.
+// Its disks are those not on w's Datastore, in its DiskFormat or under its Policy, each
+// saying only what differs; its Networks are left to the caller, who knows where each
+// NIC went.
 func (w *Where) Origin() move.Origin {
 	o := move.Origin{VCenter: w.VCenter, Placement: move.Placement{Cluster: w.Cluster, Host: w.Host, Pool: w.Pool,
-		Datastore: w.Datastore, Folder: w.Folder, DiskFormat: w.DiskFormat}}
+		Datastore: w.Datastore, Folder: w.Folder, DiskFormat: w.DiskFormat, Policy: w.Policy}}
 	for _, d := range w.Disks {
-		if d.Datastore == w.Datastore && d.DiskFormat == w.DiskFormat {
+		if d.Datastore == w.Datastore && d.DiskFormat == w.DiskFormat && d.Policy == w.Policy {
 			continue
 		}
 		if d.Datastore == w.Datastore {
 			d.Datastore = ""
+		}
+		if d.Policy == w.Policy {
+			d.Policy = ""
 		}
 		o.Disks = append(o.Disks, d)
 	}
@@ -105,6 +114,7 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 					w.Datastore, w.DiskFormat = wd.Datastore, wd.DiskFormat
 				}
 				w.Disks = append(w.Disks, wd)
+				w.diskKeys = append(w.diskKeys, dev.Key)
 			case types.BaseVirtualEthernetCard:
 				name := ""
 				switch b := dev.GetVirtualEthernetCard().Backing.(type) {

@@ -44,6 +44,12 @@ func (v *VC) intercept(ctx *simulator.Context, m *simulator.Method) (mo.Referenc
 		}
 		return nil, nil
 	}
+	if m.Name == "ReconfigVM_Task" && ctx.Session != nil {
+		if req, ok := m.Body.(*types.ReconfigVM_Task); ok {
+			v.policies.reconfigured(req.This, req.Spec) // the simulator ignores policies
+		}
+		return nil, nil
+	}
 	if m.Name != "RelocateVM_Task" || ctx.Session == nil {
 		return nil, nil
 	}

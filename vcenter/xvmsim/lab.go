@@ -83,6 +83,8 @@ type VC struct {
 	// moves are the running relocation tasks, by task MoRef value, for CancelTask.
 	moves map[string]*moveState
 	holds map[string][]*hold // by VM name, see HoldRelocation
+	// policies is the storage policy state the pbm simulator does not keep (policy.go).
+	policies *policies
 }
 
 // ErrNotFound is returned by FindVM when no VM has the given name.
@@ -271,6 +273,7 @@ func (l *Lab) startVC(ctx context.Context, name string, inv inventory, offset in
 	m.Service.Listen = &url.URL{Host: "127.0.0.1:0", User: url.UserPassword(vc.Username, vc.Password)}
 	m.Service.RegisterEndpoints = true // vAPI REST (tags), see vapi.go
 	vc.gateSDK()
+	vc.servePBM()
 	vc.server = m.Service.NewServer()
 	vc.internal = &url.URL{Scheme: "https", Host: vc.server.URL.Host, Path: vc.server.URL.Path}
 	vc.backstage = &url.URL{Scheme: "https", Host: vc.server.URL.Host, Path: backstagePath}
@@ -296,6 +299,9 @@ func (l *Lab) startVC(ctx context.Context, name string, inv inventory, offset in
 		return nil, err
 	}
 	if err := inv.build(ctx, c, inproc, vc.dsDir); err != nil {
+		return nil, err
+	}
+	if err := vc.createPolicies(ctx, c.Client); err != nil {
 		return nil, err
 	}
 	ownPoolSummaries(reg)

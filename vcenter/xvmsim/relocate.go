@@ -146,6 +146,8 @@ func (v *VC) relocate(ctx context.Context, began time.Time, progress func(int32)
 	if err != nil {
 		return rollback(asFault(err, "remove %s from source", vm.Name))
 	}
+	tgt.vc.policies.relocated(newRef, spec, diskKeys(vm.Config.Hardware.Device), newDiskKeys(ctx, dst, newRef))
+	v.policies.forget(vmRef)
 	v.countRelocation(vm.Name)
 	v.holdAt(ctx, vm.Name, SwitchedOver)
 	reported = time.Now() // the switch-over is a step too: it lasts at least the minimum step
@@ -471,4 +473,14 @@ func (p *targetPlan) create(ctx context.Context, dst *govmomi.Client) (types.Man
 		return types.ManagedObjectReference{}, asFault(err, "create %s in target", p.config.Name)
 	}
 	return info.Result.(types.ManagedObjectReference), nil
+}
+
+// newDiskKeys are the disk keys of the VM created in the target, in device order (nil if
+// they cannot be read: its policies are then not recorded).
+func newDiskKeys(ctx context.Context, dst *govmomi.Client, ref types.ManagedObjectReference) []int32 {
+	var vm mo.VirtualMachine
+	if err := dst.RetrieveOne(ctx, ref, []string{"config.hardware.device"}, &vm); err != nil || vm.Config == nil {
+		return nil
+	}
+	return diskKeys(vm.Config.Hardware.Device)
 }
