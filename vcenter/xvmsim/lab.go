@@ -83,6 +83,8 @@ type VC struct {
 	// moves are the running relocation tasks, by task MoRef value, for CancelTask.
 	moves map[string]*moveState
 	holds map[string][]*hold // by VM name, see HoldRelocation
+	// loseAnswer names the VMs (by MoRef value) whose next relocation's answer is lost.
+	loseAnswer map[string]bool
 }
 
 // ErrNotFound is returned by FindVM when no VM has the given name.
