@@ -56,6 +56,9 @@ func (m *Manager) Plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
 			r.checkVersion(p.Source, c.ServiceContent.About.Version)
 			var err error
 			srcVMs, err = r.resolveSource(ctx, c)
+			if err == nil {
+				r.checkVGPUHotMigrate(ctx, c, srcVMs)
+			}
 			return err
 		})
 	})

@@ -115,3 +115,46 @@ func profileList(offered map[string]bool) string {
 	slices.Sort(names)
 	return strings.Join(names, ", ")
 }
+
+// vGPUHotMigrate is the vCenter advanced setting that must be true for vCenter to move a
+// running VM with a vGPU; it refuses otherwise ("vGPU hot migration is not enabled").
+const vGPUHotMigrate = "vgpu.hotmigrate.enabled"
+
+// checkVGPUHotMigrate reads the source vCenter's vgpu.hotmigrate.enabled when a VM that
+// moves running has a vGPU: false is a blocker; a vCenter that does not list the setting
+// (or does not let it be read) is a warning, since it may refuse the move all the same.
+func (r *resolver) checkVGPUHotMigrate(ctx context.Context, c *vim25.Client, srcVMs map[string]*sourceVM) {
+	var running []string
+	for _, v := range r.plan.VMs {
+		svm := srcVMs[v.Name]
+		if svm == nil || svm.blocked || types.VirtualMachinePowerState(v.PowerState) == types.VirtualMachinePowerStatePoweredOff {
+			continue
+		}
+		if len(vGPUs(svm.devices)) > 0 {
+			running = append(running, v.Name)
+		}
+	}
+	if len(running) == 0 || c.ServiceContent.Setting == nil {
+		return
+	}
+	opts, err := object.NewOptionManager(c, *c.ServiceContent.Setting).Query(ctx, vGPUHotMigrate)
+	value := ""
+	for _, o := range opts {
+		if ov := o.GetOptionValue(); ov.Key == vGPUHotMigrate {
+			value = strings.ToLower(strings.TrimSpace(fmt.Sprint(ov.Value)))
+		}
+	}
+	vms := strings.Join(running, ", ")
+	switch {
+	case value == "true":
+	case err != nil || value == "":
+		r.add(Warning, "", fmt.Sprintf("%s does not say whether it moves running VMs with a vGPU (%s, for %s, could not be read)", r.spec.Source, vGPUHotMigrate, vms),
+			fmt.Sprintf("check that the advanced setting %s of %s is true; vCenter refuses the move otherwise", vGPUHotMigrate, r.spec.Source))
+	default:
+		for _, vm := range running {
+			r.block(vm, fmt.Sprintf("%s has a vGPU and runs, and %s does not move running VMs with a vGPU (%s is %s)", vm, r.spec.Source, vGPUHotMigrate, value),
+				fmt.Sprintf("set the advanced setting %s of %s to true, or power %s off for the move", vGPUHotMigrate, r.spec.Source, vm))
+			srcVMs[vm].blocked = true
+		}
+	}
+}

@@ -45,6 +45,29 @@ func TestVGPUNeedsItsProfileOnTheTargetHost(t *testing.T) {
 	if findingWith(p, OK, "is a vGPU of profile "+xvmsim.VGPUProfile, "target host "+xvmsim.WestHost1+" offers it") == nil {
 		t.Errorf("the plan does not name the vGPU profile: %+v", p.Findings)
 	}
+	// vCenter moves a running vGPU VM only with vgpu.hotmigrate.enabled: unknown is a
+	// warning, false a blocker, true nothing to say.
+	if findingWith(p, Warning, "vc-east does not say whether it moves running VMs with a vGPU", "web-01") == nil {
+		t.Errorf("no warning while vc-east does not list %s: %+v", xvmsim.VGPUHotMigrate, p.Findings)
+	}
+	for _, tc := range []struct {
+		value   string
+		blocked bool
+	}{{"false", true}, {"true", false}} {
+		if err := east.SetVGPUHotMigrate(ctx, tc.value); err != nil {
+			t.Fatal(err)
+		}
+		if p, err = m.Plan(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		f := findingWith(p, Blocker, "web-01 has a vGPU and runs, and vc-east does not move running VMs with a vGPU (vgpu.hotmigrate.enabled is false)")
+		if (f != nil) != tc.blocked || p.Blocked() != tc.blocked {
+			t.Errorf("%s=%s: blocked %v, want %v: %+v", xvmsim.VGPUHotMigrate, tc.value, p.Blocked(), tc.blocked, p.Findings)
+		}
+		if w := findingWith(p, Warning, "does not say whether it moves running VMs with a vGPU"); w != nil {
+			t.Errorf("%s=%s: %s", xvmsim.VGPUHotMigrate, tc.value, w.Message)
+		}
+	}
 
 	// Static DirectPath I/O names one host's PCI device: still a blocker, vGPU beside it or not.
 	spec.VMs = []string{xvmsim.TripPassthrough}

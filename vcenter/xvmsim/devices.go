@@ -81,3 +81,19 @@ func (v *VC) SetHostVGPUProfiles(host string, profiles ...string) ([]string, err
 	})
 	return was, err
 }
+
+// VGPUHotMigrate is the vCenter advanced setting that lets vCenter move running VMs with
+// a vGPU (vSphere 6.7 U1 and later); the simulator does not list it until it is set.
+const VGPUHotMigrate = "vgpu.hotmigrate.enabled"
+
+// SetVGPUHotMigrate sets vCenter's advanced setting vgpu.hotmigrate.enabled ("true" or
+// "false") through the vCenter API, as an administrator does in the vSphere Client.
+func (v *VC) SetVGPUHotMigrate(ctx context.Context, value string) error {
+	c, err := v.Client(ctx)
+	if err != nil {
+		return err
+	}
+	defer logout(c)
+	om := object.NewOptionManager(c.Client, *c.ServiceContent.Setting)
+	return om.Update(ctx, []types.BaseOptionValue{&types.OptionValue{Key: VGPUHotMigrate, Value: value}})
+}
