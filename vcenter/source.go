@@ -25,6 +25,9 @@ type sourceVM struct {
 	// besides its disks (see memoryFiles).
 	swap, suspend int64
 	blocked       bool // a finding already rules this VM out
+	// key is the VM's encryption key (config.keyId): set for an encrypted VM, and for
+	// one with a vTPM, whose home files are encrypted.
+	key *types.CryptoKeyId
 }
 
 var vmProps = []string{"name", "config.hardware", "config.template", "config.memoryAllocation", "config.memoryReservationLockedToMax",
@@ -67,7 +70,7 @@ func (r *resolver) resolveSource(ctx context.Context, c *vim25.Client) (map[stri
 		return out, nil
 	}
 	var vms []mo.VirtualMachine
-	if err := property.DefaultCollector(c).Retrieve(ctx, refs, vmProps, &vms); err != nil {
+	if err := property.DefaultCollector(c).Retrieve(ctx, refs, vmPropsOf(c), &vms); err != nil {
 		return nil, err
 	}
 	var netRefs []types.ManagedObjectReference
@@ -116,6 +119,7 @@ func (r *resolver) sourceVM(vm *mo.VirtualMachine, nets map[types.ManagedObjectR
 	hw := vm.Config.Hardware
 	svm.view.CPUs, svm.view.MemoryMB = int(hw.NumCPU), int(hw.MemoryMB)
 	svm.devices = object.VirtualDeviceList(hw.Device)
+	svm.key = vm.Config.KeyId
 	var capacityKB int64
 	for _, d := range svm.devices.SelectByType((*types.VirtualDisk)(nil)) {
 		disk := d.(*types.VirtualDisk)
