@@ -60,6 +60,9 @@ type JobRecord struct {
 	State     JobState `json:"state"`
 	Worker    string   `json:"worker"`
 	TaskRef   string   `json:"task_ref,omitempty"`  // vCenter task MoRef, e.g. "task-1234"
+	// StartUnanswered says the last start of a relocation got no answer (the connection
+	// broke): vCenter may run it, so the next delivery looks for it before starting.
+	StartUnanswered bool `json:"start_unanswered,omitempty"`
 	SourceVC  string   `json:"source_vc,omitempty"` // the vCenter the task runs on
 	Attempts  int      `json:"attempts"`
 	Error     string   `json:"error,omitempty"`

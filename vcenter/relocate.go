@@ -91,6 +91,7 @@ func (m *Manager) Start(ctx context.Context, p *Plan, vm string) (string, error)
 		if ferr != nil {
 			log.Warn("the answer to the relocation was lost, and the VM's recent tasks could not be read", "err", ferr)
 		}
+		err = fmt.Errorf("%w: %w", ErrStartUnanswered, err)
 	}
 	if err != nil {
 		return fail(StepRelocate, err)

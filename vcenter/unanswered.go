@@ -23,6 +23,33 @@ import (
 // running relocation is found instead among the VM's recent tasks (see
 // docs/vsphere-behaviours.md) and followed.
 
+// ErrStartUnanswered is wrapped by the Fault of a start whose answer was lost and whose
+// relocation Start could not find running: vCenter may have started it all the same. A
+// caller that tries again asks RunningRelocation first.
+var ErrStartUnanswered = errors.New("the relocation may have started: vCenter's answer was lost")
+
+// RunningRelocation returns the task of the relocation vCenter vcName runs (queued or
+// running) for the VM named vm, or "" when there is none (or no single VM of that name).
+// A worker asks before it starts again a relocation whose start went unanswered.
+func (m *Manager) RunningRelocation(ctx context.Context, vcName, vm string) (string, error) {
+	var refs map[string][]types.ManagedObjectReference
+	err := m.withSession(ctx, vcName, func(c *vim25.Client, _ *x509.Certificate) error {
+		var err error
+		refs, err = findVMsByName(ctx, c, []string{vm})
+		return err
+	})
+	if err == nil && len(refs[vm]) == 1 {
+		var ref string
+		if ref, err = m.runningRelocation(ctx, vcName, refs[vm][0]); err == nil {
+			return ref, nil
+		}
+	}
+	if err != nil {
+		return "", m.scrub(classify(err, vcName, "", vm, StepResolve))
+	}
+	return "", nil
+}
+
 // relocateTaskID is the descriptionId vCenter gives the task of a RelocateVM_Task.
 const relocateTaskID = "VirtualMachine.relocate"
 

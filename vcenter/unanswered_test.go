@@ -75,3 +75,36 @@ func TestUnanswered(t *testing.T) {
 		})
 	}
 }
+
+// RunningRelocation finds the relocation vCenter runs for a VM by its name, and nothing
+// once it has ended.
+func TestRunningRelocation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	lab, m, _ := startLab(t)
+	spec := MoveSpec{VMs: []string{"web-02"}, Source: "vc-east", Target: "vc-west", Placement: move.Placement{
+		Cluster: "west-prod", Datastore: "ds-gold", Folder: "migrated/web", Networks: []move.Network{{Target: "app-pg"}}}}
+	p, err := m.Plan(ctx, spec)
+	if err != nil || p.Blocked() {
+		t.Fatalf("plan: %v %v", err, p.Findings)
+	}
+	if ref, err := m.RunningRelocation(ctx, "vc-east", "web-02"); ref != "" || err != nil {
+		t.Errorf("before any move: %q, %v; want none", ref, err)
+	}
+	_, release := lab.VC("vc-east").HoldRelocation("web-02", 10)
+	defer release()
+	taskRef, err := m.Start(ctx, p, "web-02")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref, err := m.RunningRelocation(ctx, "vc-east", "web-02"); ref != taskRef || err != nil {
+		t.Errorf("while it runs: %q, %v; want %s", ref, err, taskRef)
+	}
+	release()
+	if _, err := m.Watch(ctx, "vc-east", taskRef, "web-02", nil); err != nil {
+		t.Fatal(err)
+	}
+	if ref, err := m.RunningRelocation(ctx, "vc-east", "web-02"); ref != "" || err != nil {
+		t.Errorf("after the move: %q, %v; want none", ref, err)
+	}
+}
