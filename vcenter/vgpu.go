@@ -3,6 +3,7 @@ package vcenter
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -108,12 +109,7 @@ func profileList(offered map[string]bool) string {
 	if len(offered) == 0 {
 		return "no vGPU profile"
 	}
-	var names []string
-	for p := range offered {
-		names = append(names, p)
-	}
-	slices.Sort(names)
-	return strings.Join(names, ", ")
+	return strings.Join(slices.Sorted(maps.Keys(offered)), ", ")
 }
 
 // vGPUHotMigrate is the vCenter advanced setting that must be true for vCenter to move a

@@ -61,8 +61,8 @@ func relocationOf(body []byte) string {
 	return env.Body.Relocate.This
 }
 
-// losesAnswer reports whether the answer to this request body is to be lost if vCenter
-// accepts it.
+// losesAnswer returns the VM (MoRef value) whose relocation this request body asks for
+// when its answer is to be lost if vCenter accepts it, or "".
 func (v *VC) losesAnswer(body []byte) string {
 	vm := relocationOf(body)
 	if vm == "" {
