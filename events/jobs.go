@@ -72,6 +72,9 @@ type JobRecord struct {
 	// CancelRequested asks the worker running the job to cancel its vCenter task.
 	CancelRequested bool   `json:"cancel_requested,omitempty"`
 	CancelledBy     string `json:"cancelled_by,omitempty"`
+	// StartUnanswered says the last start of a relocation got no answer (the connection
+	// broke): vCenter may run it, so the next delivery looks for it before starting.
+	StartUnanswered bool `json:"start_unanswered,omitempty"`
 	// Move is recorded with the task: what the move was approved to do and what the VM
 	// leaves behind, so that whoever finishes the job after a restart verifies it,
 	// copies its tags and attributes, and offers undo.

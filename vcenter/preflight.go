@@ -20,7 +20,8 @@ import (
 )
 
 // checkDevices adds a Blocker for every device that keeps vCenter from
-// migrating the VM: hardware of one particular host (PCI passthrough, USB,
+// migrating the VM: hardware of one particular host (PCI passthrough other than a
+// vGPU, which checkVGPUs checks against the target host; USB,
 // serial or parallel ports on the host's ports, a host CD/DVD drive), a
 // device on the vSphere Client's machine, or an ISO only the source host
 // can read. It reports whether it found any.
@@ -62,6 +63,9 @@ func (r *resolver) checkDevices(vm string, power types.VirtualMachinePowerState,
 		later := !connected && conn.StartConnected
 		switch dev := d.(type) {
 		case *types.VirtualPCIPassthrough:
+			if _, vgpu := dev.Backing.(*types.VirtualPCIPassthroughVmiopBackingInfo); vgpu {
+				continue // checkVGPUs, once the target host is chosen: it must offer the profile
+			}
 			name := ""
 			if b, ok := dev.Backing.(types.BaseVirtualDeviceDeviceBackingInfo); ok && b.GetVirtualDeviceDeviceBackingInfo().DeviceName != "" {
 				name = " (" + b.GetVirtualDeviceDeviceBackingInfo().DeviceName + ")"

@@ -80,6 +80,19 @@ func (m *Manager) Start(ctx context.Context, p *Plan, vm string) (string, error)
 		task, err = object.NewVirtualMachine(c, vp.ref).Relocate(ctx, rspec, movePriority(spec.Priority))
 		return err
 	})
+	if unanswered(ctx, err) {
+		// vCenter may have started the move: follow it if it runs, rather than fail
+		// and have every retry refused with TaskInProgress while it goes on.
+		ref, ferr := m.runningRelocation(ctx, spec.Source, vp.ref)
+		if ferr == nil && ref != "" {
+			log.Warn("the answer to the relocation was lost; following the relocation vCenter runs for the VM", "task", ref, "err", err)
+			return ref, nil
+		}
+		if ferr != nil {
+			log.Warn("the answer to the relocation was lost, and the VM's recent tasks could not be read", "err", ferr)
+		}
+		err = fmt.Errorf("%w: %w", ErrStartUnanswered, err)
+	}
 	if err != nil {
 		return fail(StepRelocate, err)
 	}

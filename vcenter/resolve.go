@@ -58,6 +58,7 @@ func (m *Manager) Plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
 			srcVMs, err = r.resolveSource(ctx, c)
 			if err == nil {
 				r.readSourcePolicies(ctx, c, srcVMs)
+				r.checkVGPUHotMigrate(ctx, c, srcVMs)
 			}
 			return err
 		})
@@ -80,6 +81,9 @@ func (m *Manager) Plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
 		return nil, m.scrub(classify(dstErr, spec.Target, "", "", StepResolve))
 	}
 	r.join(rt)
+	if err := m.checkEncryption(ctx, r, srcVMs); err != nil {
+		return nil, m.scrub(classify(err, spec.Target, "", "", StepResolve))
+	}
 	if base != nil {
 		err = m.withSession(ctx, spec.Target, func(c *vim25.Client, _ *x509.Certificate) error {
 			return r.resolveTarget(ctx, c, base, srcVMs)

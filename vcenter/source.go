@@ -26,6 +26,9 @@ type sourceVM struct {
 	swap, suspend int64
 	blocked       bool        // a finding already rules this VM out
 	policies      policyNames // its storage policies and its disks', by name (policy.go)
+	// key is the VM's encryption key (config.keyId): set for an encrypted VM, and for
+	// one with a vTPM, whose home files are encrypted.
+	key *types.CryptoKeyId
 }
 
 var vmProps = []string{"name", "config.hardware", "config.template", "config.memoryAllocation", "config.memoryReservationLockedToMax",
@@ -68,7 +71,7 @@ func (r *resolver) resolveSource(ctx context.Context, c *vim25.Client) (map[stri
 		return out, nil
 	}
 	var vms []mo.VirtualMachine
-	if err := property.DefaultCollector(c).Retrieve(ctx, refs, vmProps, &vms); err != nil {
+	if err := property.DefaultCollector(c).Retrieve(ctx, refs, vmPropsOf(c), &vms); err != nil {
 		return nil, err
 	}
 	var netRefs []types.ManagedObjectReference
@@ -117,6 +120,7 @@ func (r *resolver) sourceVM(vm *mo.VirtualMachine, nets map[types.ManagedObjectR
 	hw := vm.Config.Hardware
 	svm.view.CPUs, svm.view.MemoryMB = int(hw.NumCPU), int(hw.MemoryMB)
 	svm.devices = object.VirtualDeviceList(hw.Device)
+	svm.key = vm.Config.KeyId
 	var capacityKB int64
 	for _, d := range svm.devices.SelectByType((*types.VirtualDisk)(nil)) {
 		disk := d.(*types.VirtualDisk)

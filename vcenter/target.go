@@ -67,6 +67,9 @@ func (r *resolver) resolveTarget(ctx context.Context, c *vim25.Client, b *target
 	if err := r.checkISOs(ctx, c, host, srcVMs); err != nil {
 		return err
 	}
+	if err := r.checkVGPUs(ctx, c, host, srcVMs); err != nil {
+		return err
+	}
 
 	if err := r.checkCollisions(ctx, c, folder); err != nil {
 		return err

@@ -24,6 +24,9 @@ type mover interface {
 	Start(ctx context.Context, p *vcenter.Plan, vm string) (taskRef string, err error)
 	Watch(ctx context.Context, vcName, taskRef, vm string, progress vcenter.ProgressFunc) (*vcenter.Result, error)
 	Cancel(ctx context.Context, vcName, taskRef string) error
+	// RunningRelocation is the task of a relocation vCenter runs for vm ("" if none),
+	// looked for when a start went unanswered.
+	RunningRelocation(ctx context.Context, vcName, vm string) (taskRef string, err error)
 }
 
 // inspector says where a VM is now: whether a vCenter has it, and its placement there.

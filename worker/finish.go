@@ -110,6 +110,12 @@ func (jr *jobRun) fail(ctx context.Context, err error, origin *move.Origin) erro
 			}
 		} else {
 			jr.to(retried)
+			if jr.rec.StartUnanswered {
+				// The next delivery must know to look for the move before starting one.
+				if serr := w.records.Save(ctx, jr.rec); serr != nil {
+					return fmt.Errorf("save job record: %w: %w", serr, events.ErrRetry)
+				}
+			}
 		}
 		log.Warn("retryable fault, will retry", "fault", kind, "attempt", jr.rec.Attempts, "err", err)
 		w.publish(ctx, log, w.event(j, events.EventProgress, fmt.Sprintf("%s: %s — retrying (attempt %d of %d)", j.VM, msg, jr.rec.Attempts, w.cfg.MaxAttempts), 0))

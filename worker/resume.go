@@ -15,6 +15,11 @@ import (
 func (jr *jobRun) resume(ctx context.Context) error {
 	w, j, log := jr.w, jr.j, jr.log
 	jr.start = w.now()
+	if jr.rec.TaskRef == "" && jr.rec.StartUnanswered {
+		if err := jr.findUnanswered(ctx); err != nil {
+			return jr.finish(ctx, err)
+		}
+	}
 	if jr.rec.TaskRef != "" {
 		log.Info("re-attaching to the vCenter task of an interrupted delivery", "task", jr.rec.TaskRef, "attempt", jr.rec.Attempts)
 		w.publish(ctx, log, w.event(j, events.EventStarted, fmt.Sprintf("%s: following task %s after a restart", j.VM, jr.rec.TaskRef), 0))
@@ -74,4 +79,26 @@ func (w *Worker) arrived(ctx context.Context, j events.Job) (bool, error) {
 	}
 	inSource, err := w.look.Locate(ctx, j.SourceVC, j.VM)
 	return !inSource, err
+}
+
+// findUnanswered looks for the relocation a previous start may have begun without
+// vCenter's answer reaching the worker (docs/vsphere-behaviours.md): found running, it
+// is recorded as the job's task, to be followed rather than refused by vCenter with
+// TaskInProgress at every new start.
+func (jr *jobRun) findUnanswered(ctx context.Context) error {
+	w, j, log := jr.w, jr.j, jr.log
+	ref, err := w.move.RunningRelocation(ctx, j.SourceVC, j.VM)
+	if err != nil {
+		return fmt.Errorf("look for the relocation of %s whose start went unanswered: %w", j.VM, err)
+	}
+	jr.rec.StartUnanswered = false
+	if ref == "" {
+		log.Info("no relocation runs after the unanswered start")
+		return nil
+	}
+	log.Warn("following the relocation whose start went unanswered", "task", ref)
+	jr.rec.TaskRef = ref
+	jr.to(started)
+	jr.saveInsisting(ctx)
+	return nil
 }

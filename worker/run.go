@@ -56,9 +56,15 @@ func (jr *jobRun) run(ctx context.Context) error {
 	origin, meta, metaErr := before()
 	move := plannedMove(plan, j.VM, origin, meta, metaErr)
 	taskRef, err := w.move.Start(ctx, plan, j.VM)
+	if errors.Is(err, vcenter.ErrStartUnanswered) {
+		// vCenter may run the move although it did not say so: whoever tries next looks
+		// for it first, and finishes it as this worker would.
+		jr.rec.StartUnanswered, jr.rec.Move = true, move
+	}
 	if err != nil {
 		return jr.finish(ctx, err)
 	}
+	jr.rec.StartUnanswered = false
 	// From here on a relocation runs in vCenter whatever happens to this process: record
 	// the task so whoever gets the job next follows it instead of starting another, and
 	// what it needs to finish the job as this worker would.

@@ -45,6 +45,10 @@ func (v *VC) gateSDK() {
 			v.gate.RLock()
 			defer v.gate.RUnlock()
 		}
+		if vm := v.losesAnswer(body); vm != "" {
+			v.serveLosingAnswer(w, r, vm, svc.ServeSDK)
+			return
+		}
 		svc.ServeSDK(w, r)
 	})
 	svc.ServeMux.HandleFunc("POST "+backstagePath, func(w http.ResponseWriter, r *http.Request) {

@@ -114,7 +114,7 @@ func (r *relocator) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM
 	v := r.vc
 	if !v.beginRelocation(req.This) {
 		// vCenter refuses a second migration of a VM that is being migrated.
-		body.Fault_ = simulator.Fault("another task is in progress", &types.TaskInProgress{Task: req.This})
+		body.Fault_ = simulator.Fault("another task is in progress", &types.TaskInProgress{Task: runningRelocation(ctx, vm)})
 		return body
 	}
 	started := false
@@ -125,6 +125,7 @@ func (r *relocator) RelocateVMTask(ctx *simulator.Context, req *types.RelocateVM
 	}()
 
 	task := simulator.CreateTask(vm, "relocateVm", nil)
+	asVCenterNamesIt(task)
 	ctx.Map.Put(task) // assigns task.Self
 	began := time.Now()
 	ctx.Map.AtomicUpdate(ctx, task, []types.PropertyChange{

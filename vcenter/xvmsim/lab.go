@@ -85,6 +85,8 @@ type VC struct {
 	holds map[string][]*hold // by VM name, see HoldRelocation
 	// policies is the storage policy state the pbm simulator does not keep (policy.go).
 	policies *policies
+	// loseAnswer names the VMs (by MoRef value) whose next relocation's answer is lost.
+	loseAnswer map[string]bool
 }
 
 // ErrNotFound is returned by FindVM when no VM has the given name.

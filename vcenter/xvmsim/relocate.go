@@ -75,6 +75,9 @@ func (v *VC) relocate(ctx context.Context, began time.Time, progress func(int32)
 	if err := src.RetrieveOne(ctx, vmRef, []string{"name", "config", "runtime.powerState"}, &vm); err != nil || vm.Config == nil {
 		return none, &types.LocalizedMethodFault{Fault: &types.ManagedObjectNotFound{Obj: vmRef}, LocalizedMessage: fmt.Sprintf("vm %s not found", vmRef.Value)}
 	}
+	if lf := v.refusesMove(tgt.vc, &vm, *spec.Host); lf != nil {
+		return none, lf
+	}
 
 	dst, err := tgt.vc.loginAs(ctx, tgt.url, tgt.user, tgt.password)
 	if err != nil {
