@@ -49,8 +49,9 @@ func (r *resolver) resolveFolder(ctx context.Context, c *vim25.Client, dc mo.Dat
 		var next *types.ManagedObjectReference
 		var names []string
 		for _, ch := range children {
-			names = append(names, ch.Name)
-			if ch.Name == seg {
+			name := pathSegment(readable(ch.Name))
+			names = append(names, name)
+			if name == seg {
 				next = &ch.Self
 			}
 		}
@@ -84,7 +85,7 @@ func vmFolderPath(folder, dc string) (p, otherDC string) {
 	if len(segs) < 2 || segs[1] != "vm" {
 		return p, "" // a leading slash before a path under the VM folder
 	}
-	if segs[0] != dc {
+	if segs[0] != pathSegment(readable(dc)) {
 		return "", segs[0]
 	}
 	return strings.Join(segs[2:], "/"), ""

@@ -121,7 +121,7 @@ func (m *Manager) withDefaults(s MoveSpec) MoveSpec {
 	if s.DiskFormat == "" {
 		s.DiskFormat = move.Same
 	}
-	return s
+	return readableNames(s)
 }
 
 // resolver accumulates findings while resolving one plan.
