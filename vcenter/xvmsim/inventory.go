@@ -120,8 +120,9 @@ const (
 // NSX segments, and names vCenter escapes: objects of their own, on hosts and in
 // folders of their own, so that the lists and host loads other tests count stay as
 // they were. vCenter returns "/", "\" and "%" in names as %2f, %5c and %25 (see
-// docs/vsphere-behaviours.md); the vSphere Client shows them as typed. vcsim stores
-// a name as given, so the lab gives these objects their names as vCenter returns them.
+// docs/vsphere-behaviours.md); the vSphere Client shows them as typed. The lab names
+// these objects as vCenter returns them (vcsim takes a portgroup's name as given; for a
+// VM's, see fileName).
 const (
 	// EastNetFolder holds the VMs below in vc-east, on esx-e1.lab.
 	EastNetFolder = "net"
