@@ -47,13 +47,13 @@ func TestPlanMatchesEscapedNames(t *testing.T) {
 	_, m, _ := sharedLab(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for _, tc := range []struct{ vm, network string }{
-		{"app/01", "10.10.12.0/24"},
-		{xvmsim.SlashVM, xvmsim.WestCIDRPortgroup},
+	for _, tc := range []struct{ vm, network, folder string }{
+		{"app/01", "10.10.12.0/24", "dev/test"},
+		{xvmsim.SlashVM, xvmsim.WestCIDRPortgroup, "/dc-west/vm/" + xvmsim.WestSlashFolder},
 	} {
 		t.Run(tc.vm, func(t *testing.T) {
 			p, err := m.Plan(ctx, MoveSpec{VMs: []string{tc.vm}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{
-				Cluster: xvmsim.WestNSXCluster, Datastore: xvmsim.WestGold, Folder: xvmsim.WestLegacyFolder,
+				Cluster: xvmsim.WestNSXCluster, Datastore: xvmsim.WestGold, Folder: tc.folder,
 				Networks: []move.Network{{Source: xvmsim.StandardPortgroup, Target: tc.network}}}})
 			if err != nil {
 				t.Fatal(err)
@@ -63,6 +63,9 @@ func TestPlanMatchesEscapedNames(t *testing.T) {
 			}
 			if len(p.VMs) != 1 || p.VMs[0].Name != "app/01" || len(p.VMs[0].NICs) != 1 || p.VMs[0].NICs[0].Target != "10.10.12.0/24" {
 				t.Fatalf("plan shows %+v, want app/01 with its NIC onto 10.10.12.0/24", p.VMs)
+			}
+			if p.Folder != xvmsim.WestSlashFolder {
+				t.Errorf("plan's folder %q, want %q: the folder named dev/test, its slash escaped in a path", p.Folder, xvmsim.WestSlashFolder)
 			}
 			vp := p.vms["app/01"]
 			if vp == nil || len(vp.nics) != 1 {

@@ -30,21 +30,23 @@ func TestMoveOntoNSXSegment(t *testing.T) {
 	}
 }
 
-// A portgroup named after its subnet and a VM with a slash in its name, typed as the
-// vSphere Client shows them: the review shows them so, and the VM lands with its NIC
-// on that portgroup.
+// A portgroup named after its subnet, a VM and a folder with a slash in their names,
+// typed as the vSphere Client shows them: the review shows the VM and the portgroup so,
+// and the VM lands in that folder with its NIC on that portgroup.
 func TestCIDRPortgroupTypedAsShown(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	msg := h.request(uReq, "migrate app/01 to vc-west cluster="+xvmsim.WestNSXCluster+" datastore=ds-gold network=10.10.12.0/24")
+	msg := h.request(uReq, "migrate app/01 to vc-west cluster="+xvmsim.WestNSXCluster+" datastore=ds-gold network=10.10.12.0/24 folder=dev/test")
 	review := h.ws.Plain(msg)
 	for _, want := range []string{"app/01", "10.10.12.0/24"} {
 		if !strings.Contains(review, want) {
 			t.Errorf("the review does not show %q:\n%s", want, review)
 		}
 	}
-	if strings.Contains(review, "%2f") {
-		t.Errorf("the review shows a name as vCenter escapes it:\n%s", review)
+	for _, escaped := range []string{xvmsim.SlashVM, xvmsim.WestCIDRPortgroup} {
+		if strings.Contains(review, escaped) {
+			t.Errorf("the review shows %s as vCenter escapes it:\n%s", escaped, review)
+		}
 	}
 	h.click(uBoss, msg, "xvm_approve")
 	h.awaitEnd(msg.TS, approvals.StateSucceeded)
@@ -52,7 +54,7 @@ func TestCIDRPortgroupTypedAsShown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.NICs) != 1 || p.NICs[0].Network != xvmsim.WestCIDRPortgroup {
-		t.Errorf("%s's NICs in vc-west: %+v, want one on %s", xvmsim.SlashVM, p.NICs, xvmsim.WestCIDRPortgroup)
+	if len(p.NICs) != 1 || p.NICs[0].Network != xvmsim.WestCIDRPortgroup || p.Folder != xvmsim.WestSlashFolder {
+		t.Errorf("%s in vc-west: folder %q, NICs %+v; want folder %s and one NIC on %s", xvmsim.SlashVM, p.Folder, p.NICs, xvmsim.WestSlashFolder, xvmsim.WestCIDRPortgroup)
 	}
 }

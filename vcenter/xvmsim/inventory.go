@@ -144,6 +144,9 @@ const (
 	// WestCIDRPortgroup is the standard portgroup the vSphere Client shows as
 	// "10.10.12.0/24", as vCenter returns its name.
 	WestCIDRPortgroup = "10.10.12.0%2f24"
+	// WestSlashFolder is the VM folder the vSphere Client shows as "dev/test", at the
+	// root of dc-west's VM folder, as vCenter returns its name.
+	WestSlashFolder = "dev%2ftest"
 )
 
 type diskSpec struct {
@@ -370,7 +373,7 @@ func westInventory() inventory {
 		datastores: []string{WestGold, WestSilver},
 		dvs:        WestDVS,
 		portgroups: []string{WestAppPortgroup, WestDBPortgroup},
-		folders:    []string{WestWebFolder, WestDBFolder, WestLegacyFolder},
+		folders:    []string{WestWebFolder, WestDBFolder, WestLegacyFolder, WestSlashFolder},
 		pools:      []string{WestPool},
 		clusters: []clusterSpec{
 			{name: WestMaintCluster, hosts: []string{WestMaintHost}, datastores: []string{WestGold}, dvs: true, maintenance: true},
@@ -623,7 +626,7 @@ func mkdirAll(ctx context.Context, known map[string]*object.Folder, p string) (*
 	if err != nil {
 		return nil, err
 	}
-	f, err := parent.CreateFolder(ctx, path.Base(p))
+	f, err := parent.CreateFolder(ctx, typed(path.Base(p)))
 	if err != nil {
 		return nil, err
 	}

@@ -1,14 +1,10 @@
 package xvmsim
 
 import (
-	"context"
 	"fmt"
 	"slices"
-	"strings"
 
-	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
-	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -145,24 +141,4 @@ func (v *VC) heldEdit(fn func(*labEdit) error) error {
 	ctx := simulator.NewContext()
 	ctx.Map = v.model.Map()
 	return fn(&labEdit{vc: v, ctx: ctx})
-}
-
-// fileName is the name the lab creates a VM under, and names its directory and disks
-// after, when vCenter returns its name with escapes ("app%2f01" for "app/01"): vcsim's
-// CreateVM escapes the name it is given again, and fails a VM whose escaped name
-// differs from the one it was given once it has disks to create. The lab creates the
-// VM as fileName, then renames it (vcsim's Rename takes a name as given).
-func fileName(name string) string {
-	return strings.ReplaceAll(name, "%", "_")
-}
-
-// renameTo gives the VM vm the name vCenter returns for it, if it was created under
-// another (see fileName).
-func renameTo(ctx context.Context, c *vim25.Client, vm types.ManagedObjectReference, name string) error {
-	if fileName(name) == name {
-		return nil
-	}
-	return runTask(ctx, c, func(ctx context.Context) (*object.Task, error) {
-		return object.NewVirtualMachine(c, vm).Rename(ctx, name)
-	})
 }
