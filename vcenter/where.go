@@ -72,7 +72,9 @@ func (w *Where) Origin() move.Origin {
 // where reads a VM's placement in a fixed handful of round trips: the VM, then the names
 // of everything it sits in at once (host, pool, datastores, folder, distributed
 // portgroups), then the host's cluster with the next folder up, then one call per
-// further folder level.
+// further folder level; and, for a VM with a NIC on an NSX segment, one listing of the
+// segments. Segments are named by their entity name, as every listing names the
+// networks a plan maps NICs to, so that the check after a move compares like with like.
 func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference) (*Where, error) {
 	pc := property.DefaultCollector(c)
 	var v mo.VirtualMachine
