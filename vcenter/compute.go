@@ -59,7 +59,7 @@ func (r *resolver) resolveCompute(ctx context.Context, c *vim25.Client) (*comput
 		if err := pc.RetrieveOne(ctx, found[0].Ref, []string{"name", "host", "resourcePool"}, &cl); err != nil {
 			return nil, err
 		}
-		cr.name, cr.ref = cl.Name, cl.Self
+		cr.name, cr.ref = found[0].Name, cl.Self
 		if cl.ResourcePool != nil {
 			cr.rootPool = *cl.ResourcePool
 		}
@@ -68,7 +68,7 @@ func (r *resolver) resolveCompute(ctx context.Context, c *vim25.Client) (*comput
 				return nil, err
 			}
 		}
-		r.plan.Cluster = cl.Name
+		r.plan.Cluster = cr.name
 	}
 	if s.Host != "" {
 		scope := root
@@ -105,14 +105,17 @@ func (r *resolver) resolveCompute(ctx context.Context, c *vim25.Client) (*comput
 			if err := pc.RetrieveOne(ctx, *h.Parent, []string{"name", "resourcePool"}, &parent); err != nil {
 				return nil, err
 			}
-			cr.name, cr.ref = parent.Name, parent.Self
+			cr.name, cr.ref = readable(parent.Name), parent.Self
 			if parent.ResourcePool != nil {
 				cr.rootPool = *parent.ResourcePool
 			}
 			if parent.Self.Type == "ClusterComputeResource" {
-				r.plan.Cluster = parent.Name
+				r.plan.Cluster = cr.name
 			}
 		}
+	}
+	for i := range cr.hosts {
+		cr.hosts[i].Name = readable(cr.hosts[i].Name)
 	}
 	if len(cr.hosts) == 0 {
 		r.block("", fmt.Sprintf("cluster %s has no hosts", cr.name), "choose another cluster")

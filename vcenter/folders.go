@@ -29,7 +29,8 @@ func (r *resolver) resolveFolder(ctx context.Context, c *vim25.Client, dc mo.Dat
 	}
 	pc := property.DefaultCollector(c)
 	walked := ""
-	for _, seg := range strings.Split(p, "/") {
+	segs := strings.Split(p, "/")
+	for len(segs) > 0 {
 		var f mo.Folder
 		if err := pc.RetrieveOne(ctx, cur, []string{"childEntity"}, &f); err != nil {
 			return nil, err
@@ -49,9 +50,19 @@ func (r *resolver) resolveFolder(ctx context.Context, c *vim25.Client, dc mo.Dat
 		var next *types.ManagedObjectReference
 		var names []string
 		for _, ch := range children {
-			names = append(names, ch.Name)
-			if ch.Name == seg {
-				next = &ch.Self
+			names = append(names, pathSegment(readable(ch.Name)))
+		}
+		// A folder's name may hold a slash, which a person types as the vSphere Client
+		// shows it: the longest run of the path's next parts that is one folder's name
+		// wins ("dev/test" is folder "dev/test" if there is one, else "test" in "dev").
+		seg := ""
+		for k := len(segs); k >= 1 && next == nil; k-- {
+			seg = strings.Join(segs[:k], "%2f")
+			for i, name := range names {
+				if name == seg {
+					next, segs = &children[i].Self, segs[k:]
+					break
+				}
 			}
 		}
 		if next == nil {
@@ -67,7 +78,7 @@ func (r *resolver) resolveFolder(ctx context.Context, c *vim25.Client, dc mo.Dat
 		walked = path.Join(walked, seg)
 		cur = *next
 	}
-	r.plan.Folder = p
+	r.plan.Folder = walked
 	return &cur, nil
 }
 
@@ -84,7 +95,7 @@ func vmFolderPath(folder, dc string) (p, otherDC string) {
 	if len(segs) < 2 || segs[1] != "vm" {
 		return p, "" // a leading slash before a path under the VM folder
 	}
-	if segs[0] != dc {
+	if segs[0] != pathSegment(readable(dc)) {
 		return "", segs[0]
 	}
 	return strings.Join(segs[2:], "/"), ""

@@ -51,7 +51,8 @@ func namedOf(oc types.ObjectContent) named {
 	for _, p := range oc.PropSet {
 		switch p.Name {
 		case "name":
-			n.Name, _ = p.Val.(string)
+			raw, _ := p.Val.(string)
+			n.Name = readable(raw)
 		case "parent":
 			if r, ok := p.Val.(types.ManagedObjectReference); ok {
 				n.Parent = r
@@ -118,8 +119,11 @@ func nameList(names []string, limit int) string {
 // netInfo describes a network (standard, distributed portgroup or opaque).
 type netInfo struct {
 	Ref  types.ManagedObjectReference
-	Name string
+	Name string // readable, as the vSphere Client shows it
+	Raw  string // as vCenter returns it (escaped), what a standard portgroup's backing names
 	Key  string // portgroup key of a distributed portgroup
+	// OpaqueID is an NSX segment's (an opaque network's) id: what a NIC's backing names.
+	OpaqueID string
 }
 
 // networks reads names (and portgroup keys) of the given network references.
@@ -133,11 +137,27 @@ func networks(ctx context.Context, c *vim25.Client, refs []types.ManagedObjectRe
 	if err := pc.Retrieve(ctx, refs, []string{"name"}, &nets); err != nil {
 		return nil, err
 	}
-	var pgs []types.ManagedObjectReference
+	var pgs, opaque []types.ManagedObjectReference
 	for _, n := range nets {
-		out[n.Self] = netInfo{Ref: n.Self, Name: n.Name}
-		if n.Self.Type == "DistributedVirtualPortgroup" {
+		out[n.Self] = netInfo{Ref: n.Self, Name: readable(n.Name), Raw: n.Name}
+		switch n.Self.Type {
+		case "DistributedVirtualPortgroup":
 			pgs = append(pgs, n.Self)
+		case "OpaqueNetwork":
+			opaque = append(opaque, n.Self)
+		}
+	}
+	if len(opaque) > 0 {
+		var segs []mo.OpaqueNetwork
+		if err := pc.Retrieve(ctx, opaque, []string{"summary"}, &segs); err != nil {
+			return nil, err
+		}
+		for _, s := range segs {
+			if sum, ok := s.Summary.(*types.OpaqueNetworkSummary); ok {
+				ni := out[s.Self]
+				ni.OpaqueID = sum.OpaqueNetworkId
+				out[s.Self] = ni
+			}
 		}
 	}
 	if len(pgs) > 0 {

@@ -221,20 +221,20 @@ func loadOptions(ctx context.Context, c *vim25.Client, kind Kind, scope Scope) (
 	}
 	clusterName := map[types.ManagedObjectReference]string{}
 	for _, cl := range clusters {
-		clusterName[cl.Self] = cl.Name
+		clusterName[cl.Self] = readable(cl.Name)
 	}
 	// The hosts in scope, and the objects they see.
 	inScope := map[types.ManagedObjectReference]bool{}
 	seen := map[types.ManagedObjectReference]bool{}
 	hostName := map[types.ManagedObjectReference]string{}
 	for _, h := range hosts {
-		hostName[h.Self] = h.Name
+		hostName[h.Self] = readable(h.Name)
 		ok := true
 		switch {
 		case scope.Host != "":
-			ok = h.Name == scope.Host
+			ok = hostName[h.Self] == readable(scope.Host)
 		case scope.Cluster != "":
-			ok = h.Parent != nil && clusterName[*h.Parent] == scope.Cluster
+			ok = h.Parent != nil && clusterName[*h.Parent] == readable(scope.Cluster)
 		}
 		if !ok {
 			continue
@@ -251,7 +251,7 @@ func loadOptions(ctx context.Context, c *vim25.Client, kind Kind, scope Scope) (
 	switch kind {
 	case KindClusters:
 		for _, cl := range clusters {
-			out = append(out, Option{Label: cl.Name, Value: cl.Name, Description: plural(len(cl.Host), "host")})
+			out = append(out, Option{Label: readable(cl.Name), Value: readable(cl.Name), Description: plural(len(cl.Host), "host")})
 		}
 	case KindHosts:
 		for _, h := range hosts {
@@ -269,7 +269,7 @@ func loadOptions(ctx context.Context, c *vim25.Client, kind Kind, scope Scope) (
 			if h.Parent != nil && clusterName[*h.Parent] != "" {
 				where = clusterName[*h.Parent]
 			}
-			out = append(out, Option{Label: h.Name, Value: h.Name, Description: where + " · " + state})
+			out = append(out, Option{Label: readable(h.Name), Value: readable(h.Name), Description: where + " · " + state})
 		}
 	case KindDatastores:
 		var dss []mo.Datastore
@@ -284,7 +284,7 @@ func loadOptions(ctx context.Context, c *vim25.Client, kind Kind, scope Scope) (
 			if !d.Summary.Accessible {
 				desc = "not accessible"
 			}
-			out = append(out, Option{Label: d.Name, Value: d.Name, Description: desc})
+			out = append(out, Option{Label: readable(d.Name), Value: readable(d.Name), Description: desc})
 		}
 		// Datastore clusters whose datastores the hosts see, as the wizard offers them.
 		var pods []mo.StoragePod
@@ -308,7 +308,7 @@ func loadOptions(ctx context.Context, c *vim25.Client, kind Kind, scope Scope) (
 			if n == 0 {
 				continue
 			}
-			out = append(out, Option{Label: p.Name, Value: p.Name,
+			out = append(out, Option{Label: readable(p.Name), Value: readable(p.Name),
 				Description: fmt.Sprintf("datastore cluster of %s · up to %s free on one", plural(n, "datastore"), gib(most))})
 		}
 	case KindPortgroups:
@@ -355,7 +355,7 @@ func loadOptions(ctx context.Context, c *vim25.Client, kind Kind, scope Scope) (
 			if vm.Runtime.Host != nil {
 				desc += " · " + hostName[*vm.Runtime.Host]
 			}
-			out = append(out, Option{Label: vm.Name, Value: vm.Name, Description: desc})
+			out = append(out, Option{Label: readable(vm.Name), Value: readable(vm.Name), Description: desc})
 		}
 	case KindPools:
 		var pools []mo.ResourcePool
@@ -368,10 +368,10 @@ func loadOptions(ctx context.Context, c *vim25.Client, kind Kind, scope Scope) (
 				continue
 			}
 			owner := clusterName[p.Owner]
-			if scope.Cluster != "" && owner != scope.Cluster && scope.Host == "" {
+			if scope.Cluster != "" && owner != readable(scope.Cluster) && scope.Host == "" {
 				continue
 			}
-			out = append(out, Option{Label: p.Name, Value: p.Name, Description: "in " + owner})
+			out = append(out, Option{Label: readable(p.Name), Value: readable(p.Name), Description: "in " + owner})
 		}
 	case KindFolders:
 		opts, err := folderOptions(ctx, c, v)
@@ -401,7 +401,7 @@ func folderOptions(ctx context.Context, c *vim25.Client, v *view.ContainerView) 
 	}
 	roots := map[types.ManagedObjectReference]string{}
 	for _, dc := range dcs {
-		roots[dc.VmFolder] = dc.Name
+		roots[dc.VmFolder] = readable(dc.Name)
 	}
 	var out []Option
 	for _, f := range folders {
@@ -415,7 +415,7 @@ func folderOptions(ctx context.Context, c *vim25.Client, v *view.ContainerView) 
 				dc = name
 				break
 			}
-			parts = append([]string{cur.Name}, parts...)
+			parts = append([]string{pathSegment(readable(cur.Name))}, parts...)
 			if cur.Parent == nil {
 				break
 			}

@@ -33,7 +33,7 @@ func TestList(t *testing.T) {
 		want   string // labels, in order
 		desc   string // in the first option's description
 	}{
-		{xvmsim.WestVC, KindClusters, "", Scope{}, "west-maint,west-prod,west-std", "1 host"},
+		{xvmsim.WestVC, KindClusters, "", Scope{}, "west-maint,west-nsx,west-prod,west-std", "1 host"},
 		{xvmsim.WestVC, KindHosts, "", Scope{Cluster: xvmsim.WestCluster}, "esx-w1.lab,esx-w2.lab,esx-w3.lab", "west-prod · 1 VM"},
 		{xvmsim.WestVC, KindHosts, "esx-w4", Scope{}, "esx-w4.lab", "west-maint · in maintenance mode"},
 		{xvmsim.WestVC, KindDatastores, "", Scope{}, "ds-gold,ds-silver", "GB free of"},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -136,10 +137,33 @@ func backing(ctx context.Context, c *vim25.Client, n netInfo) (types.BaseVirtual
 	default:
 		ref := n.Ref
 		// object.Network's helper leaves Network unset; vCenter resolves a
-		// standard portgroup by name per host, the reference pins it.
+		// standard portgroup by name per host, the reference pins it. The name is
+		// the one vCenter returned, escapes and all, as object.Network's helper
+		// (which reads it back from the network's name property) would write it.
 		return &types.VirtualEthernetCardNetworkBackingInfo{
-			VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: n.Name},
+			VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: n.Raw},
 			Network:                        &ref,
 		}, nil
 	}
+}
+
+// segmentNames maps the id of every NSX segment (opaque network) in the vCenter to its
+// readable name: a NIC on a segment names it by id only.
+func segmentNames(ctx context.Context, c *vim25.Client) (map[string]string, error) {
+	v, err := view.NewManager(c).CreateContainerView(ctx, c.ServiceContent.RootFolder, []string{"OpaqueNetwork"}, true)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = v.Destroy(context.WithoutCancel(ctx)) }()
+	var segs []mo.OpaqueNetwork
+	if err := v.Retrieve(ctx, []string{"OpaqueNetwork"}, []string{"name", "summary"}, &segs); err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(segs))
+	for _, s := range segs {
+		if sum, ok := s.Summary.(*types.OpaqueNetworkSummary); ok {
+			out[sum.OpaqueNetworkId] = readable(s.Name)
+		}
+	}
+	return out, nil
 }

@@ -128,7 +128,7 @@ func (m *Manager) withDefaults(s MoveSpec) MoveSpec {
 	if s.DiskFormat == "" {
 		s.DiskFormat = move.Same
 	}
-	return s
+	return readableNames(s)
 }
 
 // resolver accumulates findings while resolving one plan.

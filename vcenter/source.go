@@ -74,6 +74,9 @@ func (r *resolver) resolveSource(ctx context.Context, c *vim25.Client) (map[stri
 	if err := property.DefaultCollector(c).Retrieve(ctx, refs, vmPropsOf(c), &vms); err != nil {
 		return nil, err
 	}
+	for i := range vms {
+		vms[i].Name = readable(vms[i].Name)
+	}
 	var netRefs []types.ManagedObjectReference
 	for _, vm := range vms {
 		netRefs = append(netRefs, vm.Network...)
@@ -177,6 +180,7 @@ func sourceHosts(ctx context.Context, c *vim25.Client, vms []mo.VirtualMachine) 
 		return nil, err
 	}
 	for i := range hosts {
+		hosts[i].Name = readable(hosts[i].Name)
 		out[hosts[i].Self] = &hosts[i]
 	}
 	return out, nil
@@ -225,7 +229,7 @@ func sourceNetworkName(d types.BaseVirtualDevice, nets map[types.ManagedObjectRe
 				return n.Name
 			}
 		}
-		return b.DeviceName
+		return readable(b.DeviceName)
 	case *types.VirtualEthernetCardDistributedVirtualPortBackingInfo:
 		for _, n := range nets {
 			if n.Key != "" && n.Key == b.Port.PortgroupKey {
@@ -234,7 +238,13 @@ func sourceNetworkName(d types.BaseVirtualDevice, nets map[types.ManagedObjectRe
 		}
 		return b.Port.PortgroupKey
 	case *types.VirtualEthernetCardOpaqueNetworkBackingInfo:
-		// NSX networks are known by id here; a network map can name it.
+		// An NSX segment on an N-VDS: the backing names it by id only; people know
+		// it by the name of the opaque network of that id.
+		for _, n := range nets {
+			if n.OpaqueID != "" && n.OpaqueID == b.OpaqueNetworkId {
+				return n.Name
+			}
+		}
 		return b.OpaqueNetworkId
 	}
 	return ""

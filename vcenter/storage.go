@@ -144,5 +144,5 @@ func (r *resolver) fromDatastoreCluster(ctx context.Context, c *vim25.Client, po
 	r.add(OK, "", fmt.Sprintf("datastore cluster %s: %s is used, its datastore with the most free space (%s) that the hosts of %s see",
 		pod.Name, best.Name, gib(best.Summary.FreeSpace), cr.name), "")
 	ref := best.Self
-	return &ref, best.Name, nil
+	return &ref, readable(best.Name), nil
 }

@@ -83,13 +83,13 @@ func (m *Manager) oneVM(ctx context.Context, c *vim25.Client, vcName, vm string)
 	if ref, ok := m.refs.get(vcName, vm); ok {
 		var v mo.VirtualMachine
 		err := property.DefaultCollector(c).RetrieveOne(ctx, ref, []string{"name"}, &v)
-		if err == nil && v.Name == vm {
+		if err == nil && readable(v.Name) == vm {
 			return ref, nil
 		}
 		m.refs.forget(vcName, vm) // moved away, removed or renamed: look it up
 	}
 	if folder, ok := m.refs.expected(vcName, vm); ok {
-		found, err := object.NewSearchIndex(c).FindChild(ctx, folder, vm)
+		found, err := object.NewSearchIndex(c).FindChild(ctx, folder, escaped(vm))
 		if err == nil && found != nil && found.Reference().Type == "VirtualMachine" {
 			m.refs.arrived(vcName, vm)
 			m.refs.put(vcName, vm, found.Reference())

@@ -85,7 +85,9 @@ func (w *Where) Origin() move.Origin {
 // where reads a VM's placement in a fixed handful of round trips: the VM, then the names
 // of everything it sits in at once (host, pool, datastores, folder, distributed
 // portgroups), then the host's cluster with the next folder up, then one call per
-// further folder level.
+// further folder level; and, for a VM with a NIC on an NSX segment, one listing of the
+// segments. Segments are named by their entity name, as every listing names the
+// networks a plan maps NICs to, so that the check after a move compares like with like.
 func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference) (*Where, error) {
 	pc := property.DefaultCollector(c)
 	var v mo.VirtualMachine
@@ -96,6 +98,7 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 	// The devices first: the disks, and the NICs' networks, some of which are named by
 	// a distributed portgroup's key that is read with the rest below.
 	nicPG := map[int]types.ManagedObjectReference{} // NIC index → distributed portgroup
+	nicSeg := map[int]string{}                      // NIC index → NSX segment id
 	if v.Config != nil {
 		for _, d := range v.Config.Hardware.Device {
 			switch dev := d.(type) {
@@ -119,9 +122,11 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 				name := ""
 				switch b := dev.GetVirtualEthernetCard().Backing.(type) {
 				case *types.VirtualEthernetCardNetworkBackingInfo:
-					name = b.DeviceName
+					name = readable(b.DeviceName)
 				case *types.VirtualEthernetCardDistributedVirtualPortBackingInfo:
 					nicPG[len(w.Networks)] = types.ManagedObjectReference{Type: "DistributedVirtualPortgroup", Value: b.Port.PortgroupKey}
+				case *types.VirtualEthernetCardOpaqueNetworkBackingInfo:
+					name, nicSeg[len(w.Networks)] = b.OpaqueNetworkId, b.OpaqueNetworkId
 				}
 				w.Networks = append(w.Networks, name)
 			}
@@ -163,6 +168,18 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 			w.Networks[i] = e.Name
 		}
 	}
+	if len(nicSeg) > 0 {
+		// An NSX segment on an N-VDS: named in the backing by id only.
+		segs, err := segmentNames(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		for i, id := range nicSeg {
+			if name, ok := segs[id]; ok {
+				w.Networks[i] = name
+			}
+		}
+	}
 	// Folder path: walk up to the datacenter; its VM folder itself is the root ("").
 	var path []string
 	folder := v.Parent
@@ -172,7 +189,7 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 			folder = nil
 			return
 		}
-		path = append([]string{e.Name}, path...)
+		path = append([]string{pathSegment(e.Name)}, path...)
 		folder = &e.Parent
 	}
 	if folder != nil {
@@ -239,5 +256,5 @@ func entities(ctx context.Context, pc *property.Collector, refs []types.ManagedO
 
 // datastoreOfPath is the datastore of a path such as "[ds-gold] web-01/web-01.vmdk".
 func datastoreOfPath(p string) string {
-	return strings.TrimPrefix(strings.SplitN(p, "]", 2)[0], "[")
+	return readable(strings.TrimPrefix(strings.SplitN(p, "]", 2)[0], "["))
 }

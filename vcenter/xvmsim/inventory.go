@@ -117,6 +117,38 @@ const (
 	CheckRelocateWarningKey = "xvmsim.checkRelocate.warning"
 )
 
+// NSX segments, and names vCenter escapes: objects of their own, on hosts and in
+// folders of their own, so that the lists and host loads other tests count stay as
+// they were. vCenter returns "/", "\" and "%" in names as %2f, %5c and %25 (see
+// docs/vsphere-behaviours.md); the vSphere Client shows them as typed. The lab names
+// these objects as vCenter returns them (vcsim takes a portgroup's name as given; for a
+// VM's, see fileName).
+const (
+	// EastNetFolder holds the VMs below in vc-east, on esx-e1.lab.
+	EastNetFolder = "net"
+	// EastSegment is an NSX-T segment (an opaque network) seen by east-prod's hosts.
+	EastSegment = "east-seg-web"
+	// SegmentVM is a VM whose one NIC is on EastSegment.
+	SegmentVM = "nsx-01"
+	// SlashVM is a VM that the vSphere Client shows as "app/01", as vCenter returns
+	// its name; its one NIC is on the standard StandardPortgroup.
+	SlashVM = "app%2f01"
+
+	// WestNSXCluster has one host, esx-w6.lab, on no distributed switch: it sees
+	// StandardPortgroup, the segment WestSegment and the standard portgroup
+	// WestCIDRPortgroup, and mounts ds-gold.
+	WestNSXCluster = "west-nsx"
+	WestNSXHost    = "esx-w6.lab"
+	// WestSegment is an NSX-T segment (an opaque network) seen by esx-w6.lab.
+	WestSegment = "seg-web"
+	// WestCIDRPortgroup is the standard portgroup the vSphere Client shows as
+	// "10.10.12.0/24", as vCenter returns its name.
+	WestCIDRPortgroup = "10.10.12.0%2f24"
+	// WestSlashFolder is the VM folder the vSphere Client shows as "dev/test", at the
+	// root of dc-west's VM folder, as vCenter returns its name.
+	WestSlashFolder = "dev%2ftest"
+)
+
 type diskSpec struct {
 	datastore   string
 	thin, eager bool
@@ -166,7 +198,11 @@ type inventory struct {
 	folders    []string
 	pools      []string
 	clusters   []clusterSpec
-	vms        []vmSpec
+	segments   []segmentSpec
+	// standard are standard portgroups (on vSwitch0) besides StandardPortgroup, by name,
+	// each with the hosts that have it.
+	standard map[string][]string
+	vms      []vmSpec
 }
 
 func eastInventory(extraVMs int) inventory {
@@ -192,6 +228,14 @@ func eastInventory(extraVMs int) inventory {
 		},
 	}
 	inv.vms = append(inv.vms, tripVMs()...)
+	inv.folders = append(inv.folders, EastNetFolder)
+	inv.segments = []segmentSpec{{name: EastSegment, id: "6f1c2a52-3e0b-4b6e-9d1a-0e5a1c7b2e01", hosts: inv.hosts}}
+	inv.vms = append(inv.vms,
+		vmSpec{name: SegmentVM, folder: EastNetFolder, host: 0, on: true,
+			disks: []diskSpec{{datastore: EastDatastore1, thin: true}}, network: []string{EastSegment}},
+		vmSpec{name: SlashVM, folder: EastNetFolder, host: 0, on: true,
+			disks: []diskSpec{{datastore: EastDatastore1, thin: true}}, network: []string{StandardPortgroup}},
+	)
 	// The bulk VMs are spread over the hosts and, every other one, over both datastores,
 	// as a real cluster's VMs are: a wave of them is bound by its limits, not by one
 	// source datastore.
@@ -329,12 +373,15 @@ func westInventory() inventory {
 		datastores: []string{WestGold, WestSilver},
 		dvs:        WestDVS,
 		portgroups: []string{WestAppPortgroup, WestDBPortgroup},
-		folders:    []string{WestWebFolder, WestDBFolder, WestLegacyFolder},
+		folders:    []string{WestWebFolder, WestDBFolder, WestLegacyFolder, WestSlashFolder},
 		pools:      []string{WestPool},
 		clusters: []clusterSpec{
 			{name: WestMaintCluster, hosts: []string{WestMaintHost}, datastores: []string{WestGold}, dvs: true, maintenance: true},
 			{name: WestStdCluster, hosts: []string{WestStdHost}, datastores: []string{WestGold}},
+			{name: WestNSXCluster, hosts: []string{WestNSXHost}, datastores: []string{WestGold}},
 		},
+		segments: []segmentSpec{{name: WestSegment, id: "0b7d3c1e-58a4-4f0e-8c2d-7a9e4b6f3d02", hosts: []string{WestNSXHost}}},
+		standard: map[string][]string{WestCIDRPortgroup: {WestNSXHost}},
 		vms: []vmSpec{
 			legacy("legacy-01", 0), legacy("legacy-02", 1),
 			// On west-std's host (index 4), so west-prod's host loads stay as they were.
@@ -348,7 +395,8 @@ func westInventory() inventory {
 // pool and folder children) consistent. The VMs are created over inproc, a
 // client wired straight into the simulator: the same API calls without
 // HTTPS and XML, which makes a 10,000-VM inventory take seconds, not minutes.
-func (inv inventory) build(ctx context.Context, c *govmomi.Client, inproc *vim25.Client, dsDir string) error {
+func (inv inventory) build(ctx context.Context, c *govmomi.Client, inproc *vim25.Client, vc *VC) error {
+	dsDir := vc.dsDir
 	root := object.NewRootFolder(c.Client)
 	dc, err := root.CreateDatacenter(ctx, inv.datacenter)
 	if err != nil {
@@ -418,6 +466,14 @@ func (inv inventory) build(ctx context.Context, c *govmomi.Client, inproc *vim25
 	if err := inv.buildDVS(ctx, c, folders.NetworkFolder, dvsHosts); err != nil {
 		return err
 	}
+	if err := inv.buildStandard(ctx, c, hosts, vc); err != nil {
+		return err
+	}
+	if len(inv.segments) > 0 {
+		if err := vc.edit(func(e *labEdit) error { return e.addSegments(inv.datacenter, inv.segments) }); err != nil {
+			return err
+		}
+	}
 
 	vmFolders := map[string]*object.Folder{"": folders.VmFolder}
 	for _, p := range inv.folders {
@@ -435,7 +491,7 @@ func (inv inventory) build(ctx context.Context, c *govmomi.Client, inproc *vim25
 		pools[name] = p
 	}
 
-	b := &vmBuilder{c: inproc, dc: object.NewDatacenter(inproc, dc.Reference()),
+	b := &vmBuilder{c: inproc, vc: vc, dc: object.NewDatacenter(inproc, dc.Reference()),
 		finder:    find.NewFinder(inproc, false).SetDatacenter(object.NewDatacenter(inproc, dc.Reference())),
 		datastore: map[string]types.ManagedObjectReference{}, backing: map[string]types.BaseVirtualDeviceBackingInfo{}}
 	create := func(ctx context.Context, vm vmSpec) error {
@@ -570,7 +626,7 @@ func mkdirAll(ctx context.Context, known map[string]*object.Folder, p string) (*
 	if err != nil {
 		return nil, err
 	}
-	f, err := parent.CreateFolder(ctx, path.Base(p))
+	f, err := parent.CreateFolder(ctx, typed(path.Base(p)))
 	if err != nil {
 		return nil, err
 	}
@@ -581,6 +637,7 @@ func mkdirAll(ctx context.Context, known map[string]*object.Folder, p string) (*
 // vmBuilder creates VMs, looking each datastore and network up once.
 type vmBuilder struct {
 	c         *vim25.Client
+	vc        *VC // for NICs on NSX segments (see nsx.go)
 	dc        *object.Datacenter
 	finder    *find.Finder
 	mu        sync.Mutex // guards the two caches: bulk VMs are created concurrently
@@ -635,13 +692,13 @@ func (b *vmBuilder) create(ctx context.Context, s vmSpec, folderRef, poolRef, ho
 		if err != nil {
 			return err
 		}
-		disk := devices.CreateDisk(scsi.(types.BaseVirtualController), ds, diskPath(d.datastore, s.name, i))
+		disk := devices.CreateDisk(scsi.(types.BaseVirtualController), ds, diskPath(d.datastore, fileName(s.name), i))
 		disk.CapacityInKB = diskKB
 		if d.capacityKB > 0 {
 			disk.CapacityInKB = d.capacityKB
 		}
 		if d.datastore != s.disks[0].datastore {
-			if err := vmDirectory(ctx, b.c, b.dc, d.datastore, s.name); err != nil {
+			if err := vmDirectory(ctx, b.c, b.dc, d.datastore, fileName(s.name)); err != nil {
 				return err
 			}
 		}
@@ -651,10 +708,14 @@ func (b *vmBuilder) create(ctx context.Context, s vmSpec, folderRef, poolRef, ho
 		devices = append(devices, disk)
 	}
 
-	for _, name := range s.network {
+	segments := map[int]*types.VirtualEthernetCardOpaqueNetworkBackingInfo{}
+	for i, name := range s.network {
 		backing, err := b.networkBacking(ctx, name)
 		if err != nil {
 			return err
+		}
+		if seg, ok := backing.(*types.VirtualEthernetCardOpaqueNetworkBackingInfo); ok {
+			segments[i], backing = seg, nil // set once the VM exists (see nsx.go)
 		}
 		nic, err := devices.CreateEthernetCard("vmxnet3", backing)
 		if err != nil {
@@ -671,7 +732,7 @@ func (b *vmBuilder) create(ctx context.Context, s vmSpec, folderRef, poolRef, ho
 		return err
 	}
 	spec := types.VirtualMachineConfigSpec{
-		Name:         s.name,
+		Name:         fileName(s.name),
 		GuestId:      string(types.VirtualMachineGuestOsIdentifierOtherLinux64Guest),
 		NumCPUs:      2,
 		MemoryMB:     2048,
@@ -690,6 +751,14 @@ func (b *vmBuilder) create(ctx context.Context, s vmSpec, folderRef, poolRef, ho
 		return err
 	}
 	vm := object.NewVirtualMachine(b.c, info.Result.(types.ManagedObjectReference))
+	if err := renameTo(ctx, b.c, vm.Reference(), s.name); err != nil {
+		return err
+	}
+	if len(segments) > 0 {
+		if err := b.vc.edit(func(e *labEdit) error { return e.putOnSegments(vm.Reference(), segments) }); err != nil {
+			return err
+		}
+	}
 	steps := []func(context.Context) (*object.Task, error){}
 	if s.on || s.suspended {
 		steps = append(steps, vm.PowerOn)
@@ -709,6 +778,39 @@ func (b *vmBuilder) create(ctx context.Context, s vmSpec, folderRef, poolRef, ho
 	}
 	if s.template {
 		return vm.MarkAsTemplate(ctx)
+	}
+	return nil
+}
+
+// buildStandard adds the inventory's standard portgroups to the hosts that have them.
+// vcsim adds the network to the datacenter but not to the host's network list; the lab
+// does that as SetPortgroupOnHost does.
+func (inv inventory) buildStandard(ctx context.Context, c *govmomi.Client, hosts []*object.HostSystem, vc *VC) error {
+	for name, on := range inv.standard {
+		for i, hostName := range on {
+			var host *object.HostSystem
+			for _, h := range hosts {
+				if n, err := h.ObjectName(ctx); err == nil && n == hostName {
+					host = h
+				}
+			}
+			if host == nil {
+				return fmt.Errorf("portgroup %s: host %s: %w", name, hostName, ErrNotFound)
+			}
+			if i == 0 {
+				// vcsim keeps one network object per name, whatever the host.
+				ns, err := host.ConfigManager().NetworkSystem(ctx)
+				if err != nil {
+					return err
+				}
+				if err := ns.AddPortGroup(ctx, types.HostPortGroupSpec{Name: name, VswitchName: "vSwitch0", Policy: types.HostNetworkPolicy{}}); err != nil {
+					return fmt.Errorf("add portgroup %s to %s: %w", name, hostName, err)
+				}
+			}
+			if _, err := vc.SetPortgroupOnHost(hostName, name, true); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

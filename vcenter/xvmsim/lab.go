@@ -300,7 +300,7 @@ func (l *Lab) startVC(ctx context.Context, name string, inv inventory, offset in
 	if err != nil {
 		return nil, err
 	}
-	if err := inv.build(ctx, c, inproc, vc.dsDir); err != nil {
+	if err := inv.build(ctx, c, inproc, vc); err != nil {
 		return nil, err
 	}
 	if err := vc.createPolicies(ctx, c.Client); err != nil {

@@ -119,9 +119,9 @@ func TestTwoDistinctVCenters(t *testing.T) {
 		for _, kind := range refs[vc] {
 			kinds[kind]++
 		}
-		// 3 hosts (and vc-west's two trip-wire clusters of one host each); 2 datastores;
-		// VM Network + 2 portgroups + the DVS uplink portgroup.
-		hosts := map[string]int{EastVC: 3, WestVC: 5}[vc]
+		// 3 hosts (and vc-west's three clusters of one host each: two trip wires and
+		// west-nsx); 2 datastores; VM Network + 2 portgroups + the DVS uplink portgroup.
+		hosts := map[string]int{EastVC: 3, WestVC: 6}[vc]
 		if kinds["HostSystem"] != hosts || kinds["Datastore"] != 2 || kinds["Network"] < 1 || kinds["DistributedVirtualPortgroup"] < 2 {
 			t.Errorf("%s inventory: %v", vc, kinds)
 		}

@@ -44,9 +44,10 @@ type DiskInfo struct {
 
 // NICInfo is one network adapter of a VM.
 type NICInfo struct {
-	Network     string // portgroup or network name
+	Network     string // portgroup, network or NSX segment name, as vCenter returns it
 	MAC         string
 	Distributed bool
+	Segment     bool // on an NSX segment (an opaque network)
 }
 
 // FindVM reads where the VM with the given name lives. It returns an error
@@ -79,7 +80,7 @@ func findVM(ctx context.Context, c *govmomi.Client, name string) (*VMPlacement, 
 	}
 
 	var vm mo.VirtualMachine
-	props := []string{"name", "parent", "resourcePool", "datastore", "config", "runtime"}
+	props := []string{"name", "parent", "resourcePool", "datastore", "network", "config", "runtime"}
 	if err := c.RetrieveOne(ctx, refs[0], props, &vm); err != nil {
 		return nil, err
 	}
@@ -136,6 +137,20 @@ func findVM(ctx context.Context, c *govmomi.Client, name string) (*VMPlacement, 
 				info.Network = b.DeviceName
 				if b.Network != nil {
 					info.Network = n.name(ctx, *b.Network)
+				}
+			case *types.VirtualEthernetCardOpaqueNetworkBackingInfo:
+				info.Segment, info.Network = true, b.OpaqueNetworkId
+				for _, ref := range vm.Network {
+					if ref.Type != "OpaqueNetwork" {
+						continue
+					}
+					var seg mo.OpaqueNetwork
+					if err := c.RetrieveOne(ctx, ref, []string{"name", "summary"}, &seg); err != nil {
+						return nil, err
+					}
+					if s, ok := seg.Summary.(*types.OpaqueNetworkSummary); ok && s.OpaqueNetworkId == b.OpaqueNetworkId {
+						info.Network = seg.Name
+					}
 				}
 			}
 			p.NICs = append(p.NICs, info)

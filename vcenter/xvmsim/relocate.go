@@ -12,6 +12,7 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
@@ -95,6 +96,17 @@ func (v *VC) relocate(ctx context.Context, began time.Time, progress func(int32)
 	var newRef types.ManagedObjectReference
 	err = tgt.vc.exclusive(ctx, func(c *govmomi.Client) error {
 		newRef, lf = plan.create(ctx, c)
+		if lf != nil {
+			return nil
+		}
+		err := renameTo(ctx, c.Client, newRef, vm.Name)
+		if err == nil && len(plan.segments) > 0 {
+			err = tgt.vc.heldEdit(func(e *labEdit) error { return e.putOnSegments(newRef, plan.segments) })
+		}
+		if err != nil {
+			lf = asFault(err, "finish %s in target", vm.Name)
+			_ = destroy(ctx, object.NewVirtualMachine(c.Client, newRef))
+		}
 		return nil
 	})
 	if err != nil {
@@ -256,6 +268,9 @@ type targetPlan struct {
 	// dirs are the datastores, other than the VM's home one, that need a
 	// directory for its disks.
 	dirs []string
+	// segments are the NICs (by position) that go on NSX segments: created without a
+	// backing, given theirs once the VM exists (see nsx.go).
+	segments map[int]*types.VirtualEthernetCardOpaqueNetworkBackingInfo
 }
 
 func planTarget(ctx context.Context, dst *govmomi.Client, vm *mo.VirtualMachine, spec types.VirtualMachineRelocateSpec) (*targetPlan, *types.LocalizedMethodFault) {
@@ -275,7 +290,7 @@ func planTarget(ctx context.Context, dst *govmomi.Client, vm *mo.VirtualMachine,
 		return nil
 	}
 
-	plan := &targetPlan{host: *spec.Host, pool: *spec.Pool}
+	plan := &targetPlan{host: *spec.Host, pool: *spec.Pool, segments: map[int]*types.VirtualEthernetCardOpaqueNetworkBackingInfo{}}
 	for _, ref := range []types.ManagedObjectReference{*spec.Host, *spec.Pool, *spec.Datastore} {
 		if lf := exists(ref); lf != nil {
 			return nil, lf
@@ -326,11 +341,11 @@ func planTarget(ctx context.Context, dst *govmomi.Client, vm *mo.VirtualMachine,
 	var change []types.BaseVirtualDeviceConfigSpec
 	change = append(change, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: scsi})
 
-	ndisk := 0
+	ndisk, nnic := 0, 0
 	for _, d := range vm.Config.Hardware.Device {
 		switch dev := d.(type) {
 		case *types.VirtualDisk:
-			disk, ds, lf := planDisk(dev, locators[dev.Key], *spec.Datastore, names, vm.Name, ndisk)
+			disk, ds, lf := planDisk(dev, locators[dev.Key], *spec.Datastore, names, fileName(vm.Name), ndisk)
 			if lf != nil {
 				return nil, lf
 			}
@@ -361,6 +376,10 @@ func planTarget(ctx context.Context, dst *govmomi.Client, vm *mo.VirtualMachine,
 			// The same card, with the same MAC, now on the target's network.
 			card.Key = devices.NewKey()
 			card.Backing = backing
+			if seg, ok := backing.(*types.VirtualEthernetCardOpaqueNetworkBackingInfo); ok {
+				plan.segments[nnic], card.Backing = seg, nil
+			}
+			nnic++
 			card.AddressType = string(types.VirtualEthernetCardMacTypeManual)
 			card.DeviceInfo = nil
 			card.UnitNumber = nil
@@ -372,7 +391,7 @@ func planTarget(ctx context.Context, dst *govmomi.Client, vm *mo.VirtualMachine,
 
 	c := vm.Config
 	plan.config = types.VirtualMachineConfigSpec{
-		Name:         vm.Name,
+		Name:         fileName(vm.Name),
 		Uuid:         c.Uuid,
 		InstanceUuid: c.InstanceUuid,
 		GuestId:      c.GuestId,
@@ -454,6 +473,22 @@ func checkNetwork(ctx context.Context, dst *govmomi.Client, backing types.BaseVi
 			return missing(fmt.Sprintf("network %q", b.DeviceName))
 		}
 		return nil
+	case *types.VirtualEthernetCardOpaqueNetworkBackingInfo:
+		cv, err := view.NewManager(dst.Client).CreateContainerView(ctx, dst.ServiceContent.RootFolder, []string{"OpaqueNetwork"}, true)
+		if err != nil {
+			return asFault(err, "list the target's segments")
+		}
+		defer func() { _ = cv.Destroy(context.Background()) }()
+		var segs []mo.OpaqueNetwork
+		if err := cv.Retrieve(ctx, []string{"OpaqueNetwork"}, []string{"summary"}, &segs); err != nil {
+			return asFault(err, "list the target's segments")
+		}
+		for _, seg := range segs {
+			if s, ok := seg.Summary.(*types.OpaqueNetworkSummary); ok && s.OpaqueNetworkId == b.OpaqueNetworkId && s.OpaqueNetworkType == b.OpaqueNetworkType {
+				return nil
+			}
+		}
+		return missing(fmt.Sprintf("segment %s (%s)", b.OpaqueNetworkId, b.OpaqueNetworkType))
 	default:
 		return missing(fmt.Sprintf("backing %T", backing))
 	}
