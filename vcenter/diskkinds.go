@@ -45,10 +45,10 @@ func kindOf(d *types.VirtualDisk) diskKind {
 	case *types.VirtualDiskFlatVer2BackingInfo:
 		return kindFlat
 	case *types.VirtualDiskRawDiskMappingVer1BackingInfo:
-		if b.CompatibilityMode == string(types.VirtualDiskCompatibilityModePhysicalMode) {
-			return kindRDMPhysical
+		if b.CompatibilityMode == string(types.VirtualDiskCompatibilityModeVirtualMode) {
+			return kindRDMVirtual
 		}
-		return kindRDMVirtual
+		return kindRDMPhysical // and an RDM of no stated mode: nothing is converted
 	case *types.VirtualDiskSeSparseBackingInfo:
 		return kindSeSparse
 	}
@@ -313,17 +313,17 @@ func (r *resolver) checkDisks(ctx context.Context, c *vim25.Client, host *mo.Hos
 			switch {
 			case changes && kind == kindRDMPhysical:
 				r.block(vm, fmt.Sprintf("%s is %s (LUN %s): it cannot be converted to a %s disk; vSphere moves only its mapping file",
-					label, kindWords(kind), lunName(rdm), format),
+					label, kindWords(kind), lunName(rdm), formatWord(format)),
 					fmt.Sprintf("ask with disk=same (the mapping file moves, the LUN stays), or give the other disks their format one by one (disk<N>=<datastore>:%s)", format))
 				svm.blocked = true
 			case changes && t.nfs():
 				r.block(vm, fmt.Sprintf("%s is %s (LUN %s): vSphere converts it to a %s disk only onto a datastore that is not NFS, and %s is NFS",
-					label, kindWords(kind), lunName(rdm), format, t.name),
+					label, kindWords(kind), lunName(rdm), formatWord(format), t.name),
 					"choose a VMFS datastore for it, or ask with disk=same to move only its mapping file")
 				svm.blocked = true
 			case changes:
 				r.add(Warning, vm, fmt.Sprintf("%s is %s (LUN %s): disk=%s converts it to a %s disk on %s, copying the LUN's %s; it cannot be converted back to an RDM",
-					label, kindWords(kind), lunName(rdm), format, format, t.name, size),
+					label, kindWords(kind), lunName(rdm), format, formatWord(format), t.name, size),
 					"ask with disk=same to keep the RDM (only its mapping file moves)")
 			case t.nfs() || t.byPolicy():
 				r.block(vm, fmt.Sprintf("%s is %s (LUN %s): its mapping file must be on a VMFS datastore, and %s is %s",
@@ -350,8 +350,8 @@ func (r *resolver) checkDisks(ctx context.Context, c *vim25.Client, host *mo.Hos
 					label, t.name, hostName(host)), "choose a datastore with hardware acceleration (VAAI) if it must stay thick")
 			}
 			if thick {
-				r.block(vm, fmt.Sprintf("%s cannot be %s on %s: it is NFS without hardware acceleration (VAAI) on %s, which takes thin disks only",
-					label, formatWords(format), t.name, hostName(host)),
+				r.block(vm, fmt.Sprintf("%s cannot be made %s on %s: it is NFS without hardware acceleration (VAAI) on %s, which takes thin disks only",
+					label, formatWord(format), t.name, hostName(host)),
 					"ask with disk=thin, or choose a datastore with hardware acceleration")
 				svm.blocked = true
 			}
@@ -433,6 +433,17 @@ func visibleLUNs(ctx context.Context, c *vim25.Client, host types.ManagedObjectR
 		}
 	}
 	return out, nil
+}
+
+// formatWord names a format asked for one disk.
+func formatWord(f move.DiskFormat) string {
+	switch f {
+	case move.Thick:
+		return "thick (lazy zeroed)"
+	case move.Eager:
+		return "thick eager zeroed"
+	}
+	return string(f)
 }
 
 func hostName(h *mo.HostSystem) string {

@@ -69,7 +69,11 @@ func TestRelocationDiskRules(t *testing.T) {
 			if tc.vm == SharedVM {
 				files = diskFiles(t, vm)
 			}
-			x := xvmPlace(t, ctx, west, WestWebFolder, WestCluster+"/Resources", tc.host, tc.ds, WestAppPortgroup)
+			network := WestAppPortgroup
+			if tc.vm == RDMPhysicalVM || tc.vm == RDMVirtualVM {
+				network = StandardPortgroup
+			}
+			x := xvmPlace(t, ctx, west, WestWebFolder, WestCluster+"/Resources", tc.host, tc.ds, network)
 			if tc.host == WestStdHost {
 				x = xvmPlace(t, ctx, west, WestWebFolder, WestStdCluster+"/Resources", tc.host, tc.ds, StandardPortgroup)
 			}

@@ -20,8 +20,8 @@ import (
 // plain flat files and of datastores that are not plain VMFS (diskrules.go). They are not
 // in the default inventories, whose objects and counts other tests depend on.
 const (
-	// RDMPhysicalVM (in vc-east's trip folder, on esx-e1.lab, powered on) has a 1 GiB flat
-	// disk and, as Hard disk 2, a raw device mapping in physical compatibility mode of
+	// RDMPhysicalVM (in vc-east's trip folder, on esx-e1.lab, powered on, its NIC on the
+	// standard "VM Network") has a 1 GiB flat disk and, as Hard disk 2, a raw device mapping in physical compatibility mode of
 	// RDMPhysicalLUN; its mapping file is on east-ds-01.
 	RDMPhysicalVM = "rdm-phys"
 	// RDMVirtualVM is the same with a virtual compatibility mode RDM of RDMVirtualLUN.
@@ -110,7 +110,9 @@ func (l *Lab) AddDiskScenarios(ctx context.Context) error {
 			return err
 		}
 		rdmVM := func(name string, mode types.VirtualDiskCompatibilityMode, lun string) vmSpec {
-			return vmSpec{name: name, on: true, network: []string{EastAppPortgroup}, disks: []diskSpec{
+			// On the standard portgroup, which a cluster without a distributed switch
+			// (west-std) can take too.
+			return vmSpec{name: name, on: true, network: []string{StandardPortgroup}, disks: []diskSpec{
 				{datastore: EastDatastore1, thin: true},
 				{datastore: EastDatastore1, capacityKB: RDMLUNKB, uncounted: true, rdm: &rdmSpec{mode: mode, lun: lun}},
 			}}
