@@ -103,6 +103,16 @@ func TestPreflightDiskRules(t *testing.T) {
 				}
 			}},
 	}
+	// Where a VM with an RDM is, as /xvm undo will ask to go back: the RDM on its datastore
+	// in "same" format, so that the way back moves its mapping file and converts nothing.
+	w, err := m.Where(ctx, xvmsim.EastVC, xvmsim.RDMVirtualVM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := w.Origin()
+	if len(o.Disks) != 1 || o.Disks[0].Disk != 2 || o.Disks[0].DiskFormat != move.Same || o.Disks[0].Datastore != "" || o.Datastore != xvmsim.EastDatastore1 {
+		t.Errorf("origin of rdm-virt: %+v, want Hard disk 2 (the RDM) in the same format on %s", o.Placement, xvmsim.EastDatastore1)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			spec := findingBase
