@@ -3,6 +3,7 @@ package vcenter
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,6 +142,20 @@ func TestPreflightDiskRules(t *testing.T) {
 				tt.backing(t, buildRelocateSpec(*p.placement, vp, p.DiskFormat, nil))
 			}
 		})
+	}
+	// A host of the cluster the LUN is masked from takes none of the moves.
+	if _, err := lab.VC(xvmsim.WestVC).SetLUNVisible(xvmsim.WestHost1, xvmsim.RDMPhysicalLUN, false); err != nil {
+		t.Fatal(err)
+	}
+	spec := findingBase
+	spec.VMs, spec.Datastore, spec.Folder = []string{xvmsim.RDMPhysicalVM}, xvmsim.WestSilver, xvmsim.WestWebFolder
+	p, err := m.Plan(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Blocked() || p.Host == xvmsim.WestHost1 || slices.Contains(p.OtherHosts, xvmsim.WestHost1) ||
+		findingWith(p, Warning, "will not spread onto esx-w1.lab", "does not see LUN "+xvmsim.RDMPhysicalLUN) == nil {
+		t.Errorf("with the LUN masked from esx-w1.lab: host %s, other hosts %v, blocked %v:\n%s", p.Host, p.OtherHosts, p.Blocked(), findingsText(p))
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -231,11 +232,7 @@ func (v *VC) giveHosts(hosts, luns []string, mount *types.HostFileSystemMountInf
 				}
 				sd.ScsiLun = slices.Clone(sd.ScsiLun)
 				for _, lun := range luns {
-					sd.ScsiLun = append(sd.ScsiLun, &types.HostScsiDisk{ScsiLun: types.ScsiLun{
-						HostDevice: types.HostDevice{DeviceName: "/vmfs/devices/disks/" + lun, DeviceType: "disk"},
-						Key:        "key-vim.host.ScsiDisk-" + lunUUID(lun), Uuid: lunUUID(lun), CanonicalName: lun,
-						LunType: "disk", Vendor: "NETAPP", Model: "LUN C-Mode",
-					}})
+					sd.ScsiLun = append(sd.ScsiLun, scsiDisk(lun))
 				}
 				changes := []types.PropertyChange{{Name: "config.storageDevice", Val: &sd}}
 				if mount != nil {
@@ -251,4 +248,39 @@ func (v *VC) giveHosts(hosts, luns []string, mount *types.HostFileSystemMountInf
 		}
 		return nil
 	})
+}
+
+// SetLUNVisible makes the host named host see the LUN of canonical name lun, or stop
+// seeing it (as when a LUN is masked from one host of a cluster), and returns whether it
+// saw it.
+func (v *VC) SetLUNVisible(host, lun string, visible bool) (bool, error) {
+	var was bool
+	err := v.toggle("HostSystem", host, func(obj mo.Entity) []types.PropertyChange {
+		h := obj.(*simulator.HostSystem)
+		var sd types.HostStorageDeviceInfo
+		if h.Config.StorageDevice != nil {
+			sd = *h.Config.StorageDevice
+		}
+		sd.ScsiLun = slices.DeleteFunc(slices.Clone(sd.ScsiLun), func(l types.BaseScsiLun) bool {
+			if l.GetScsiLun().CanonicalName == lun {
+				was = true
+				return true
+			}
+			return false
+		})
+		if visible {
+			sd.ScsiLun = append(sd.ScsiLun, scsiDisk(lun))
+		}
+		return []types.PropertyChange{{Name: "config.storageDevice", Val: &sd}}
+	})
+	return was, err
+}
+
+// scsiDisk is the LUN of that canonical name as a host lists it.
+func scsiDisk(lun string) *types.HostScsiDisk {
+	return &types.HostScsiDisk{ScsiLun: types.ScsiLun{
+		HostDevice: types.HostDevice{DeviceName: "/vmfs/devices/disks/" + lun, DeviceType: "disk"},
+		Key:        "key-vim.host.ScsiDisk-" + lunUUID(lun), Uuid: lunUUID(lun), CanonicalName: lun,
+		LunType: "disk", Vendor: "NETAPP", Model: "LUN C-Mode",
+	}}
 }
