@@ -364,25 +364,34 @@ func (r *resolver) checkDisks(ctx context.Context, c *vim25.Client, host *mo.Hos
 	if err != nil {
 		return err
 	}
+	missing := func(seen map[string]bool) []string {
+		var out []string
+		for _, l := range luns {
+			if !seen[l.uuid] && !seen[l.lun] && !slices.Contains(out, l.lun) {
+				out = append(out, l.lun)
+			}
+		}
+		return out
+	}
+	// The other hosts first: those left see every LUN, and a blocker can name them.
+	if err := r.dropHostsWithoutLUNs(ctx, c, luns[0].vm, missing); err != nil {
+		return err
+	}
+	hint := "present the LUN to the target hosts (zoning, masking) and rescan their storage, or choose a host that sees it"
+	if len(r.plan.OtherHosts) > 0 {
+		hint = fmt.Sprintf("ask for a host that sees it (host=%s), or present the LUN to %s (zoning, masking) and rescan its storage",
+			r.plan.OtherHosts[0], host.Name)
+	}
 	for _, l := range luns {
 		if seen[l.uuid] || seen[l.lun] {
 			continue
 		}
-		r.block(l.vm, fmt.Sprintf("%s maps LUN %s, which target host %s does not see; vCenter refuses the move", l.disk, l.lun, host.Name),
-			"present the LUN to the target hosts (zoning, masking) and rescan their storage, or choose a host that sees it")
+		r.block(l.vm, fmt.Sprintf("%s maps LUN %s, which target host %s does not see; vCenter refuses the move", l.disk, l.lun, host.Name), hint)
 		if svm := srcVMs[l.vm]; svm != nil {
 			svm.blocked = true
 		}
 	}
-	return r.dropHostsWithoutLUNs(ctx, c, luns[0].vm, func(seen map[string]bool) []string {
-		var missing []string
-		for _, l := range luns {
-			if !seen[l.uuid] && !seen[l.lun] && !slices.Contains(missing, l.lun) {
-				missing = append(missing, l.lun)
-			}
-		}
-		return missing
-	})
+	return nil
 }
 
 // dropHostsWithoutLUNs takes the plan's other hosts that do not see every mapped LUN out

@@ -157,6 +157,17 @@ func TestPreflightDiskRules(t *testing.T) {
 		findingWith(p, Warning, "will not spread onto esx-w1.lab", "does not see LUN "+xvmsim.RDMPhysicalLUN) == nil {
 		t.Errorf("with the LUN masked from esx-w1.lab: host %s, other hosts %v, blocked %v:\n%s", p.Host, p.OtherHosts, p.Blocked(), findingsText(p))
 	}
+	// Masked from the chosen host too: a blocker that names the host that still sees it.
+	if _, err := lab.VC(xvmsim.WestVC).SetLUNVisible(p.Host, xvmsim.RDMPhysicalLUN, false); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = m.Plan(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	f := findingWith(p, Blocker, "maps LUN "+xvmsim.RDMPhysicalLUN, "does not see")
+	if f == nil || !strings.Contains(f.Hint, "host="+xvmsim.WestHost2) {
+		t.Errorf("with the LUN seen by esx-w2.lab alone: want a blocker whose hint names host=esx-w2.lab:\n%s", findingsText(p))
+	}
 }
 
 func findingsText(p *Plan) string {
