@@ -499,7 +499,7 @@ func diskSpace(svm *sourceVM, d *types.VirtualDisk, format move.DiskFormat, t ta
 	return need, grow, true
 }
 
-// diskBacking is the backing a disk locator carries: none unless a format is asked
+// diskBacking is the backing a disk locator carries: none unless the format changes
 // (the wizard's "same format" sends none, and a backing copied from the source can be
 // refused by a datastore of another type), none for a disk that is not copied (on
 // storage both vCenters share, an RDM whose mapping file moves), none where the
@@ -538,6 +538,10 @@ func diskBacking(d *types.VirtualDisk, format move.DiskFormat, t targetStore) ty
 		b.EagerlyScrub = types.NewBool(true)
 	default:
 		return nil
+	}
+	if src, ok := d.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok &&
+		isTrue(src.ThinProvisioned) == isTrue(b.ThinProvisioned) && isTrue(src.EagerlyScrub) == isTrue(b.EagerlyScrub) {
+		return nil // already in that format: nothing changes, nothing to send
 	}
 	return b
 }

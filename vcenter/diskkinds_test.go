@@ -209,6 +209,7 @@ func TestDiskBackingsAndSpaceByKind(t *testing.T) {
 	}{
 		{"flat, same", flat, move.Same, vmfs, "", 1 << 30, true},
 		{"flat, thin", flat, move.Thin, vmfs, "thin", 1 << 20, true},
+		{"flat, thick, already thick", flat, move.Thick, vmfs, "", 1 << 30, true},
 		{"flat, eager, on vSAN", flat, move.Eager, vsan, "", 1 << 20, true},
 		{"flat, thin, shared storage", flat, move.Thin, shared, "", 0, false},
 		{"physical RDM, same", rdm(types.VirtualDiskCompatibilityModePhysicalMode), move.Same, vmfs, "", 0, false},
