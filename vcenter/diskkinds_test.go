@@ -87,6 +87,14 @@ func TestPreflightDiskRules(t *testing.T) {
 		{name: "thick disk, same format, onto NFS without hardware acceleration", vm: "web-01",
 			edit: func(s *MoveSpec) { s.Datastore = xvmsim.WestNFS },
 			want: []want{{Warning, []string{"Hard disk 1 of web-01 is thick", "it will be thin there"}}}},
+		{name: "SE sparse with a format: said, not forced", vm: xvmsim.SeSparseVM,
+			edit: func(s *MoveSpec) { s.DiskFormat = move.Thick },
+			want: []want{{Warning, []string{"Hard disk 1 of sesparse-01 is an SE sparse disk: disk=thick applies to flat disks only"}}},
+			backing: func(t *testing.T, spec types.VirtualMachineRelocateSpec) {
+				if spec.Disk[0].DiskBackingInfo != nil {
+					t.Errorf("backing %T sent for an SE sparse disk", spec.Disk[0].DiskBackingInfo)
+				}
+			}},
 		{name: "storage both vCenters mount: said, not counted", vm: xvmsim.SharedVM,
 			edit: func(s *MoveSpec) { s.Datastore = xvmsim.SharedDatastore },
 			want: []want{{OK, []string{"ds-shared is the same storage in both vCenters: disks are not copied"}}},

@@ -14,8 +14,9 @@ import (
 // How the emulated relocation places each disk, as vCenter does (docs/vsphere-behaviours.md
 // has the references):
 //
-//   - a locator without a backing keeps the disk's own: a flat disk its format, an RDM its
-//     mapping to the same LUN (only the mapping file moves);
+//   - a locator without a backing keeps the disk's own: a flat disk its format, an SE
+//     sparse disk its format, an RDM its mapping to the same LUN (only the mapping file
+//     moves);
 //   - a flat-ver2 backing sets a flat disk's format, and converts a virtual-mode RDM into
 //     a flat disk; a physical-mode RDM cannot be converted (RDMConversionNotSupported), nor
 //     an RDM onto NFS (InvalidDeviceBacking); other backings are refused
@@ -211,6 +212,14 @@ func (r *diskRules) planDisk(src *types.VirtualDisk, loc types.VirtualMachineRel
 			VirtualDeviceFileBackingInfo: fileInfo, CompatibilityMode: b.CompatibilityMode, DiskMode: b.DiskMode,
 			DeviceName: b.DeviceName, LunUuid: b.LunUuid,
 		}
+		return out.with(disk), nil
+	case *types.VirtualDiskSeSparseBackingInfo:
+		if want == nil || shared {
+			// Moved as it is: an SE sparse disk stays one.
+			disk.Backing = &types.VirtualDiskSeSparseBackingInfo{DiskMode: b.DiskMode, VirtualDeviceFileBackingInfo: fileInfo}
+			return out.with(disk), nil
+		}
+		disk.Backing = flat(want.ThinProvisioned, want.EagerlyScrub)
 		return out.with(disk), nil
 	case *types.VirtualDiskFlatVer2BackingInfo:
 		thin, eager := b.ThinProvisioned, b.EagerlyScrub

@@ -54,6 +54,12 @@ func TestRelocationDiskRules(t *testing.T) {
 					t.Errorf("disks %+v, want one thin disk on %s", got.Disks, WestNFS)
 				}
 			}},
+		{name: "SE sparse, same format: stays SE sparse", vm: SeSparseVM, host: WestHost2, ds: WestGold,
+			check: func(t *testing.T, got *VMPlacement) {
+				if len(got.Disks) != 1 || !got.Disks[0].SESparse || got.Disks[0].Datastore != WestGold {
+					t.Errorf("disks %+v, want one SE sparse disk on %s", got.Disks, WestGold)
+				}
+			}},
 		{name: "shared storage: the same file", vm: SharedVM, host: WestHost3, ds: SharedDatastore, backing: thin,
 			check: func(t *testing.T, got *VMPlacement) {
 				if len(got.Disks) != 1 || got.Disks[0].Datastore != SharedDatastore || got.Disks[0].Thin {

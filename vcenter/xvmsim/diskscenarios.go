@@ -44,6 +44,10 @@ const (
 	// that counted it as copied would not fit.
 	SharedDiskKB = 4 << 30
 
+	// SeSparseVM (in vc-east's trip folder, on esx-e1.lab, powered off) has one SE sparse
+	// disk of 1 GiB on east-ds-01.
+	SeSparseVM = "sesparse-01"
+
 	// WestNFS is an NFS datastore of vc-west, mounted on the hosts of west-prod without
 	// hardware acceleration (vStorageUnsupported): it takes thin disks only.
 	WestNFS = "nfs-novaai"
@@ -123,6 +127,7 @@ func (l *Lab) AddDiskScenarios(ctx context.Context) error {
 			rdmVM(RDMVirtualVM, types.VirtualDiskCompatibilityModeVirtualMode, RDMVirtualLUN),
 			{name: SharedVM, on: true, home: EastDatastore1, network: []string{EastAppPortgroup},
 				disks: []diskSpec{{datastore: SharedDatastore, capacityKB: SharedDiskKB, uncounted: true}}},
+			{name: SeSparseVM, network: []string{EastAppPortgroup}, disks: []diskSpec{{datastore: EastDatastore1, seSparse: true}}},
 		} {
 			if err := b.create(ctx, s, folder.Reference(), pool.Reference(), host.Reference()); err != nil {
 				return fmt.Errorf("create vm %s: %w", s.name, err)

@@ -129,6 +129,8 @@ type diskSpec struct {
 	// rdm, when set, makes the disk a raw device mapping of that LUN (diskscenarios.go)
 	// in place of a flat disk.
 	rdm *rdmSpec
+	// seSparse makes the disk an SE sparse disk in place of a flat one.
+	seSparse bool
 }
 
 type vmSpec struct {
@@ -658,6 +660,10 @@ func (b *vmBuilder) create(ctx context.Context, s vmSpec, folderRef, poolRef, ho
 		bk.EagerlyScrub = types.NewBool(!d.thin && d.eager)
 		if d.rdm != nil {
 			disk.Backing = d.rdm.backing(bk.VirtualDeviceFileBackingInfo)
+		}
+		if d.seSparse {
+			disk.Backing = &types.VirtualDiskSeSparseBackingInfo{VirtualDeviceFileBackingInfo: bk.VirtualDeviceFileBackingInfo,
+				DiskMode: string(types.VirtualDiskModePersistent)}
 		}
 		devices = append(devices, disk)
 	}
