@@ -296,15 +296,13 @@ func (r *resolver) checkDisks(ctx context.Context, c *vim25.Client, host *mo.Hos
 			}
 			return
 		}
-		if changes && t.byPolicy() && (kind == kindFlat || kind == kindRDMVirtual) {
+		if changes && t.byPolicy() && kind == kindFlat {
 			if !saidPolicy[t.name] {
 				saidPolicy[t.name] = true
 				r.add(Warning, "", fmt.Sprintf("%s is %s: its disks are provisioned by the storage policy, so disk=%s does not apply there and is not sent",
 					t.name, t.typeWords(), format), "choose the provisioning with the VM's storage policy, or ask with disk=same")
 			}
-			if kind == kindFlat {
-				return
-			}
+			return
 		}
 		switch kind {
 		case kindRDMPhysical, kindRDMVirtual:
@@ -502,12 +500,12 @@ func diskSpace(svm *sourceVM, d *types.VirtualDisk, format move.DiskFormat, t ta
 // diskBacking is the backing a disk locator carries: none unless the format changes
 // (the wizard's "same format" sends none, and a backing copied from the source can be
 // refused by a datastore of another type), none for a disk that is not copied (on
-// storage both vCenters share, an RDM whose mapping file moves), none where the
-// datastore provisions by policy; a flat backing with the format's flags for a flat
+// storage both vCenters share, an RDM whose mapping file moves), none for a flat disk
+// where the datastore provisions by policy; a flat backing with the format's flags for a flat
 // disk, or for a virtual-mode RDM to convert. Physical-mode RDMs and SE sparse disks are
 // never given a flat backing.
 func diskBacking(d *types.VirtualDisk, format move.DiskFormat, t targetStore) types.BaseVirtualDeviceBackingInfo {
-	if format == move.Same || format == "" || t.holds(d) || t.byPolicy() {
+	if format == move.Same || format == "" || t.holds(d) || (t.byPolicy() && kindOf(d) == kindFlat) {
 		return nil
 	}
 	mode := ""

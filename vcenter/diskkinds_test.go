@@ -225,6 +225,7 @@ func TestDiskBackingsAndSpaceByKind(t *testing.T) {
 		{"virtual RDM, same", rdm(types.VirtualDiskCompatibilityModeVirtualMode), move.Same, vmfs, "", 0, false},
 		{"virtual RDM, thick", rdm(types.VirtualDiskCompatibilityModeVirtualMode), move.Thick, vmfs, "thick", tib, true},
 		{"virtual RDM, thin", rdm(types.VirtualDiskCompatibilityModeVirtualMode), move.Thin, vmfs, "thin", tib, true},
+		{"virtual RDM, thin, onto vSAN: converted", rdm(types.VirtualDiskCompatibilityModeVirtualMode), move.Thin, vsan, "thin", tib, true},
 		{"SE sparse, thick", sparse, move.Thick, vmfs, "", 2 << 20, true},
 	}
 	for _, tt := range tests {
