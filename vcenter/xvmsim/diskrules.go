@@ -156,7 +156,10 @@ func (r *diskRules) planDisk(src *types.VirtualDisk, loc types.VirtualMachineRel
 	if src.DeviceInfo != nil && src.DeviceInfo.GetDescription() != nil {
 		label = src.DeviceInfo.GetDescription().Label
 	}
-	file := src.Backing.(types.BaseVirtualDeviceFileBackingInfo).GetVirtualDeviceFileBackingInfo()
+	var file types.VirtualDeviceFileBackingInfo // empty for a backing that is no file
+	if b, ok := src.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+		file = *b.GetVirtualDeviceFileBackingInfo()
+	}
 	shared := file.Datastore != nil && r.srcURL[*file.Datastore] != "" && r.srcURL[*file.Datastore] == s.url
 	out := &plannedDisk{datastore: s.name, existing: shared}
 	name := diskPath(s.name, r.vmName, i)
