@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/xvmbot/xvmbot/move"
@@ -252,5 +253,34 @@ func TestDiskBackingsAndSpaceByKind(t *testing.T) {
 				t.Errorf("space %d (counted %v), want %d (%v)", need, counted, tt.need, tt.counted)
 			}
 		})
+	}
+}
+
+// Two datastores are one storage when their URLs match, or their VMFS volume uuids, or the
+// NFS export they mount; a name alone proves nothing.
+func TestSameStorageAcrossVCenters(t *testing.T) {
+	vmfs := func(url, uuid string) *mo.Datastore {
+		return &mo.Datastore{Summary: types.DatastoreSummary{Name: "ds", Url: url},
+			Info: &types.VmfsDatastoreInfo{Vmfs: &types.HostVmfsVolume{Uuid: uuid}}}
+	}
+	nfs := func(url, host, path string) *mo.Datastore {
+		return &mo.Datastore{Summary: types.DatastoreSummary{Name: "ds", Url: url},
+			Info: &types.NasDatastoreInfo{Nas: &types.HostNasVolume{RemoteHost: host, RemotePath: path}}}
+	}
+	tests := []struct {
+		name string
+		a, b *mo.Datastore
+		same bool
+	}{
+		{"same URL", vmfs("ds:///vmfs/volumes/5f1a/", "5f1a"), vmfs("ds:///vmfs/volumes/5f1a/", "5f1a"), true},
+		{"same VMFS uuid", vmfs("ds:///vmfs/volumes/a/", "5f1a"), vmfs("ds:///vmfs/volumes/b/", "5f1a"), true},
+		{"same NFS export", nfs("ds:///vmfs/volumes/x/", "nas1", "/vol/a"), nfs("ds:///vmfs/volumes/y/", "nas1", "/vol/a"), true},
+		{"same name only", vmfs("ds:///vmfs/volumes/a/", "1"), vmfs("ds:///vmfs/volumes/b/", "2"), false},
+		{"other export", nfs("ds:///vmfs/volumes/x/", "nas1", "/vol/a"), nfs("ds:///vmfs/volumes/y/", "nas1", "/vol/b"), false},
+	}
+	for _, tt := range tests {
+		if got := storeIDOf(tt.a).same(storeIDOf(tt.b)); got != tt.same {
+			t.Errorf("%s: same %v, want %v", tt.name, got, tt.same)
+		}
 	}
 }
