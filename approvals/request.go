@@ -145,6 +145,10 @@ type Request struct {
 	// stores them, keeps the first message recorded, and never reads them.
 	Channel   string `json:"channel"`
 	MessageTS string `json:"message_ts,omitempty"`
+	// TableTS is where the transport shows the progress of a large request as one table
+	// (in Slack, the timestamp of that message in the request's thread), instead of one
+	// message per job; opaque here like MessageTS.
+	TableTS string `json:"table_ts,omitempty"`
 	// FinalReplyDue is set in the same write that ends a request through its jobs, and
 	// cleared once the final reply to the requester is posted, so that a bot that stops in
 	// between posts it when it starts again.

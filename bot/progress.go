@@ -134,7 +134,7 @@ func (b *Bot) postFinalReply(ctx context.Context, r *approvals.Request) {
 	if r.MessageTS == "" {
 		return
 	}
-	if _, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderFinal(r))); err != nil {
+	if _, err := b.slack.postFirst(ctx, r.Channel, r.MessageTS, asMessage(RenderFinal(r))); err != nil {
 		log.Error("post final reply; will try again", "err", err)
 		return
 	}
