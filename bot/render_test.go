@@ -208,6 +208,8 @@ func TestRenderGolden(t *testing.T) {
 			r, j := withJob(fxFailed(), 1)
 			return RenderJobFailure(r, j, "relocate: InsufficientDisk", "check that the datastores are accessible and have free space")
 		}},
+		{"table_running", func() (string, []slack.Block) { return RenderTable(fxWave(), fxAt(10*time.Minute)) }},
+		{"table_ended", func() (string, []slack.Block) { return RenderTable(fxWaveEnded(), fxAt(30*time.Minute)) }},
 		{"final_succeeded", func() (string, []slack.Block) { return RenderFinal(fxSucceeded()) }},
 		{"final_failed", func() (string, []slack.Block) { return RenderFinal(fxFailed()) }},
 		{"final_rejected", func() (string, []slack.Block) { return RenderFinal(fxRejected()) }},
