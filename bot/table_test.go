@@ -1,6 +1,7 @@
 package bot
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
+	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/move"
 )
 
@@ -108,4 +110,107 @@ func TestRenderTableStaysWithinSlackLimits(t *testing.T) {
 func plainOf(t *testing.T, blocks []slack.Block) string {
 	t.Helper()
 	return slacksim.PlainText(mustMarshal(t, blocks), "", nil)
+}
+
+func withTableAbove(n int) envOption {
+	return func(c *Config, _ *approvals.Policy) { c.TableAbove = n }
+}
+
+func failedEvent(r *approvals.Request, job int, fault, msg, hint string) events.Event {
+	ev := event(r, job, events.EventFailed, 0)
+	ev.Step, ev.Fault, ev.Message, ev.Hint = "relocation task task-"+fmt.Sprint(job), fault, msg, hint
+	return ev
+}
+
+// A request above the threshold has one table in its thread, edited in place, and one
+// message per failure; the request at the threshold keeps one message per VM.
+func TestThreadAboveTheThresholdHoldsOneTable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withTableAbove(3))
+	r, parentTS := e.approved("migrate app-1,app-2,app-3,app-4 to vc-west")
+	for i := range r.Jobs {
+		e.handle(event(r, i, events.EventStarted, 0))
+	}
+	thread := e.slack.Thread(parentTS)
+	if len(thread) != 1 || !strings.Contains(thread[0].Words(), "Progress of "+r.ID) {
+		t.Fatalf("after 4 starts the thread holds %d messages, want the table only:\n%s", len(thread), threadWords(thread))
+	}
+	tableTS := thread[0].TS
+	if got := e.get(r.ID).TableTS; got != tableTS {
+		t.Fatalf("the record keeps table %q, want %q", got, tableTS)
+	}
+	e.handle(event(r, 0, events.EventProgress, 50))
+	e.handle(event(r, 0, events.EventSucceeded, 100))
+	e.handle(event(r, 1, events.EventSucceeded, 100))
+	e.handle(failedEvent(r, 2, "NetworkCopyFault", "the vMotion network went down", "check the vMotion vmknics"))
+	e.handle(failedEvent(r, 3, "NetworkCopyFault", "the vMotion network went down", "check the vMotion vmknics"))
+
+	thread = e.slack.Thread(parentTS)
+	if len(thread) != 4 {
+		t.Fatalf("thread holds %d messages, want the table, 2 failures and the final reply:\n%s", len(thread), threadWords(thread))
+	}
+	table := e.message(tableTS)
+	for _, want := range []string{"2 succeeded", "2 failed", "*2 VMs* · `NetworkCopyFault`", "check the vMotion vmknics"} {
+		if !strings.Contains(table.Words(), want) {
+			t.Errorf("the ended table does not say %q:\n%s", want, table.Words())
+		}
+	}
+	if table.Edits == 0 {
+		t.Error("the table was never edited")
+	}
+	for _, m := range thread[1:3] {
+		if !strings.Contains(m.Words(), "failed to move") {
+			t.Errorf("a failure is not posted on its own:\n%s", m.Words())
+		}
+	}
+	if !strings.Contains(thread[3].Words(), "<@"+requester+">") {
+		t.Errorf("last message is not the final reply:\n%s", thread[3].Words())
+	}
+
+	// At the threshold: today's thread, one progress message per VM.
+	e2 := newEnv(t, withTableAbove(3))
+	r2, parent2 := e2.approved("migrate app-1,app-2,app-3 to vc-west")
+	for i := range r2.Jobs {
+		e2.handle(event(r2, i, events.EventStarted, 0))
+	}
+	if thread := e2.slack.Thread(parent2); len(thread) != 3 || strings.Contains(threadWords(thread), "Progress of") {
+		t.Fatalf("a request at the threshold holds %d messages, want one per VM:\n%s", len(thread), threadWords(thread))
+	}
+}
+
+// The table is edited within the edit budget: with no room, its edit is put off, and the
+// put-off edit shows the table as it is by then.
+func TestTableEditsWaitForTheBudget(t *testing.T) {
+	t.Parallel()
+	clock := newStepClock()
+	e := newEnv(t, withTableAbove(3), func(c *Config, _ *approvals.Policy) { c.EditsPerMinute = 6 })
+	e.bot.now = clock.now
+	r, parentTS := e.approved("migrate app-1,app-2,app-3,app-4,app-5 to vc-west")
+	for i := range r.Jobs {
+		e.handle(event(r, i, events.EventStarted, 0))
+	}
+	tableTS := e.get(r.ID).TableTS
+	for i := range 4 {
+		e.handle(event(r, i, events.EventSucceeded, 100))
+	}
+	edits := e.message(tableTS).Edits
+	if e.bot.putOff.count() == 0 {
+		t.Fatalf("with the budget spent, no edit of the table was put off (%d edits sent)", edits)
+	}
+	clock.advance(time.Minute)
+	e.bot.flushDeferred(context.Background())
+	if got := e.message(tableTS).Words(); !strings.Contains(got, "4 succeeded") {
+		t.Fatalf("the put-off edit does not show the table as it is:\n%s", got)
+	}
+	if n := len(e.slack.Thread(parentTS)); n != 1 {
+		t.Fatalf("thread holds %d messages, want the table only", n)
+	}
+}
+
+func threadWords(ms []slacksim.Message) string {
+	var b strings.Builder
+	for _, m := range ms {
+		b.WriteString("--- " + m.TS + "\n" + m.Words() + "\n")
+	}
+	return b.String()
 }
