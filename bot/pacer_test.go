@@ -52,7 +52,7 @@ func TestPacerLetsFirstPostsGoFirst(t *testing.T) {
 // than Slack's one post a second: no post is refused and none is lost.
 func TestBurstOfPostsStaysWithinTheChannelRate(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, withTableAbove(3))
+	e := newEnv(t, withTableAbove(3), withPostsPerSecond(1))
 	e.slack.LimitPosts(1, 5)
 	r, parentTS := e.approved("migrate app-1,app-2,app-3,app-4,app-5,app-6 to vc-west")
 	var wg sync.WaitGroup
@@ -61,7 +61,9 @@ func TestBurstOfPostsStaysWithinTheChannelRate(t *testing.T) {
 	}
 	wg.Wait()
 	for i := range r.Jobs {
-		wg.Go(func() { e.handle(failedEvent(r, i, "NetworkCopyFault", "the vMotion network went down", "check the vMotion vmknics")) })
+		wg.Go(func() {
+			e.handle(failedEvent(r, i, "NetworkCopyFault", "the vMotion network went down", "check the vMotion vmknics"))
+		})
 	}
 	wg.Wait()
 	if n := e.slack.RateLimited("chat.postMessage"); n != 0 {
@@ -81,4 +83,8 @@ func TestBurstOfPostsStaysWithinTheChannelRate(t *testing.T) {
 	if got := e.get(r.ID).State; got != approvals.StateFailed {
 		t.Fatalf("request is %s", got)
 	}
+}
+
+func withPostsPerSecond(n float64) envOption {
+	return func(c *Config, _ *approvals.Policy) { c.PostsPerSecond = n }
 }
