@@ -134,7 +134,9 @@ type Request struct {
 	TargetVC  string         `json:"target_vc"`
 	Placement move.Placement `json:"placement"`
 	Review    Review         `json:"review"`
-	// UndoOf is the job whose way back this request asks for (/xvm undo), if any.
+	// UndoOf is the job whose way back this request asks for (/xvm undo), if any, or the
+	// request whose moved VMs it takes back (all of them, or those that came from one
+	// placement: an undo of a whole request asks one request per placement).
 	UndoOf string `json:"undo_of,omitempty"`
 
 	Requester string `json:"requester"`
