@@ -224,7 +224,10 @@ func requestedBy(r *approvals.Request) string {
 	if r.Placement.Priority == move.PriorityHigh {
 		parts = append(parts, "high priority")
 	}
-	if r.UndoOf != "" {
+	switch {
+	case r.UndoOf != "" && approvals.RequestIDOf(r.UndoOf) == r.UndoOf:
+		parts = append(parts, "↩️ the way back of request "+esc(r.UndoOf))
+	case r.UndoOf != "":
 		parts = append(parts, "↩️ the way back of job "+esc(r.UndoOf))
 	}
 	return strings.Join(parts, " · ")
