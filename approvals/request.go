@@ -138,6 +138,10 @@ type Request struct {
 	// request whose moved VMs it takes back (all of them, or those that came from one
 	// placement: an undo of a whole request asks one request per placement).
 	UndoOf string `json:"undo_of,omitempty"`
+	// RetryOf is the request whose failed VMs this request asks again ("Retry failed VMs").
+	RetryOf string `json:"retry_of,omitempty"`
+	// RetriedBy is what stands for the retry of this request's failed VMs, if anything.
+	RetriedBy UndoRef `json:"retried_by,omitzero"`
 
 	Requester string `json:"requester"`
 	// Channel and MessageTS (and each job's ThreadTS) say where the request is shown, in
