@@ -567,6 +567,7 @@ func requestOf(cmd Command, plan *vcenter.Plan, src, dst string, who invocation)
 		Placement: cmd.Placement.Clone(),
 		Review:    reviewOf(plan),
 		UndoOf:    cmd.UndoOf,
+		RetryOf:   cmd.RetryOf,
 		Requester: who.User,
 		Channel:   who.Channel,
 	}

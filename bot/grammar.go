@@ -23,6 +23,7 @@ type Command struct {
 	Arg       string              // id for status/cancel/undo; window (24h|7d) for stats; verb for help
 	Wizard    bool                // migrate/import with no arguments: open the modal
 	UndoOf    string              // the job or request an undo asks the way back of (set by undo, not typed)
+	RetryOf   string              // the request whose failed VMs a retry asks again (set by the button, not typed)
 }
 
 // UsageError names what is wrong with a command and carries the usage to show.
