@@ -86,7 +86,7 @@ func TestOldestRunningMoveAge(t *testing.T) {
 		synctest.Wait()
 		const pair = "source_vc=vc-east,target_vc=vc-west,"
 		got := gathered(t, reg, "xvm_job_oldest_running_seconds")
-		if m, ok := got[pair]; !ok || m.GetGauge().GetValue() != (90 * time.Minute).Seconds() {
+		if m, ok := got[pair]; !ok || m.GetGauge().GetValue() != (90*time.Minute).Seconds() {
 			t.Fatalf("after 90 minutes of one running move: %v, want {%s} 5400", got, pair)
 		}
 		close(wd.vc.gate)
