@@ -71,7 +71,7 @@ const (
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
-	return &metrics{
+	m := &metrics{
 		commands: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "xvm_commands_total",
 			Help: "Slash commands handled, by verb and outcome.",
@@ -98,6 +98,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Commands and clicks turned away at once instead of being queued after their ack, by kind of work and reason (busy: every worker busy and the queue full; shutting_down).",
 		}, []string{"work", "reason"}),
 	}
+	// Every decision from zero: a series born at 1 shows no increase(), so the first
+	// request to expire would not fire XvmApprovalsExpired.
+	for _, d := range []string{decisionApproved, decisionRejected, decisionDenied, decisionDuplicate,
+		decisionExpired, decisionCancelled, decisionUnverified} {
+		m.approvals.WithLabelValues(d)
+	}
+	return m
 }
 
 // registerWorkPool exposes how much work after an ack is queued and running.

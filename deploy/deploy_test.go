@@ -163,7 +163,7 @@ func checkTemplate(src string) error {
 // metricsRegistered returns the xvm_ metric names the Go code registers (Name: "xvm_…").
 func metricsRegistered(t *testing.T) map[string]bool {
 	t.Helper()
-	re := regexp.MustCompile(`Name:\s*"(xvm_[a-z0-9_]+)"`)
+	re := regexp.MustCompile(`(?:Name:\s*|NewDesc\()"(xvm_[a-z0-9_]+)"`) // opts, or a Collector's Desc
 	got := map[string]bool{}
 	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {

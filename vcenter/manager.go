@@ -64,6 +64,7 @@ func NewManager(cfgs []Config, logger *slog.Logger, reg prometheus.Registerer) (
 		}
 		m.conns[cfg.Name] = c
 		m.names = append(m.names, cfg.Name)
+		m.metrics.initVCenter(cfg.Name)
 		m.secrets = append(m.secrets, cfg.Password.Reveal())
 		if cfg.Home {
 			homes = append(homes, cfg.Name)

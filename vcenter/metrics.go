@@ -38,3 +38,17 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"vcenter"}),
 	}
 }
+
+// initVCenter makes every series of vCenter name exist from the start, at 0: a counter
+// series born at its first increment shows less than that increment to increase() and
+// rate(), so XvmVCenterTasksFailing would need one fault more than it says.
+func (m *metrics) initVCenter(name string) {
+	results := []string{metricResult(nil), "error", string(KindThumbprintMismatch)}
+	for k := range faultTexts {
+		results = append(results, string(k))
+	}
+	for _, r := range results {
+		m.taskResults.WithLabelValues(name, r)
+	}
+	m.taskSeconds.WithLabelValues(name)
+}

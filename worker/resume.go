@@ -34,7 +34,11 @@ func (jr *jobRun) resume(ctx context.Context) error {
 		defer w.release(ctx, claim, log)
 		w.m.inFlight.Inc()
 		stop := w.keepAlive(ctx, log, jr.d, jr.renew, claim.Renew, w.cancelWatch(j, log))
+		// Its age counts from now: when the task started is vCenter's to say, and the
+		// record's StartedAt may include time the job waited for slots.
+		notRunning := w.m.running.add(j.ID, j, w.now())
 		res, err := w.move.Watch(ctx, jr.rec.SourceVC, jr.rec.TaskRef, j.VM, jr.onProgress(ctx))
+		notRunning()
 		stop()
 		w.m.inFlight.Dec()
 		var f *vcenter.Fault

@@ -72,7 +72,9 @@ func (jr *jobRun) run(ctx context.Context) error {
 	jr.to(started)
 	jr.saveInsisting(ctx)
 	log.Info("relocation started", "task", taskRef)
+	notRunning := w.m.running.add(j.ID, j, w.now())
 	res, err := w.move.Watch(ctx, j.SourceVC, taskRef, j.VM, jr.onProgress(ctx))
+	notRunning()
 	if err == nil {
 		// The task is over: its host and datastore can take the next move while this one
 		// is verified and its metadata copied. (A lost watch keeps them: the task may run.)

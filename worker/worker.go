@@ -105,8 +105,10 @@ func New(cfg Config, vc relocator, b bus, records Records, locks Locker, sched S
 	if cfg.PlanReuse <= 0 {
 		cfg.PlanReuse = 30 * time.Second
 	}
-	return &Worker{cfg: cfg, plan: vc, move: vc, look: vc, tags: vc, bus: b, records: records, locks: locks, sched: sched,
+	w := &Worker{cfg: cfg, plan: vc, move: vc, look: vc, tags: vc, bus: b, records: records, locks: locks, sched: sched,
 		log: logger.With("component", "worker", "worker", cfg.Name), m: newMetrics(reg), now: time.Now, plans: newPlanCache()}
+	w.m.running.now = func() time.Time { return w.now() } // the worker's clock, which tests set
+	return w
 }
 
 // Run takes jobs until ctx is done.
