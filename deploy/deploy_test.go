@@ -91,10 +91,8 @@ func TestChart(t *testing.T) {
 	if chart.APIVersion != "v2" || chart.Name != "xvmbot" || chart.Version == "" || chart.AppVersion == "" {
 		t.Errorf("Chart.yaml: apiVersion v2, name xvmbot, version and appVersion are required: %+v", chart)
 	}
-	if !slices.ContainsFunc(chart.Dependencies, func(d struct{ Name, Version, Repository, Condition string }) bool {
-		return d.Name == "nats" && d.Condition == "nats.enabled"
-	}) {
-		t.Error("Chart.yaml: the official NATS chart must be a dependency with condition nats.enabled")
+	if len(chart.Dependencies) > 0 {
+		t.Errorf("Chart.yaml names dependencies %+v: the chart must install with nothing fetched (the bundled NATS is its own templates)", chart.Dependencies)
 	}
 
 	values := decodeYAML(t, chartDir+"/values.yaml")[0].(map[string]any)
@@ -122,7 +120,8 @@ func TestChart(t *testing.T) {
 			}
 		})
 	}
-	for _, want := range []string{"deployment-bot.yaml", "deployment-worker.yaml", "secret.yaml", "servicemonitor.yaml", "networkpolicy.yaml", "nats-users-secret.yaml"} {
+	for _, want := range []string{"deployment-bot.yaml", "deployment-worker.yaml", "secret.yaml", "servicemonitor.yaml", "networkpolicy.yaml", "nats-users-secret.yaml",
+		"nats-statefulset.yaml", "nats-service.yaml", "nats-config.yaml", "poddisruptionbudget.yaml"} {
 		if !slices.Contains(templates, chartDir+"/templates/"+want) {
 			t.Errorf("templates/%s is missing", want)
 		}
@@ -737,23 +736,18 @@ func TestNATSUsersMatchCode(t *testing.T) {
 
 	t.Run("helm values", func(t *testing.T) {
 		values := decodeYAML(t, chartDir+"/values.yaml")[0].(map[string]any)
-		nats := values["nats"].(map[string]any)
-		users, _ := dig(nats, "config", "merge", "authorization", "users").([]any)
 		got := natsUsers{}
-		for _, raw := range users {
-			u := raw.(map[string]any)
-			name, _ := u["user"].(string)
-			env := "XVM_NATS_" + strings.ToUpper(strings.TrimPrefix(name, "xvm-")) + "_PASSWORD"
-			if pw := u["password"]; pw != "<< $"+env+" >>" {
-				t.Errorf("user %s: password %v, want << $%s >> (from the NATS container's environment)", name, pw, env)
-			}
-			ref, _ := dig(nats, "container", "env", env, "valueFrom", "secretKeyRef").(map[string]any)
-			if key := strings.TrimPrefix(name, "xvm-") + "-password"; ref == nil || ref["key"] != key {
-				t.Errorf("nats.container.env.%s does not read the key %s of the chart's NATS users Secret: %v", env, key, ref)
-			}
-			got[name] = events.Permissions{Publish: strList(dig(u, "permissions", "publish")), Subscribe: strList(dig(u, "permissions", "subscribe"))}
+		for role, user := range map[string]string{"bot": "xvm-bot", "worker": "xvm-worker"} {
+			p := dig(values, "nats", "permissions", role)
+			got[user] = events.Permissions{Publish: strList(dig(p, "publish")), Subscribe: strList(dig(p, "subscribe"))}
 		}
-		got.check(t, "helm values nats.config.merge.authorization")
+		got.check(t, "helm values nats.permissions")
+		conf := string(readFile(t, chartDir+"/templates/nats-config.yaml"))
+		for _, want := range []string{"password: $XVM_NATS_BOT_PASSWORD, permissions: $XVM_BOT", "password: $XVM_NATS_WORKER_PASSWORD, permissions: $XVM_WORKER"} {
+			if !strings.Contains(conf, want) {
+				t.Errorf("templates/nats-config.yaml: no user with %q (the password from the NATS container's environment)", want)
+			}
+		}
 		auth := values["natsAuth"].(map[string]any)
 		if auth["enabled"] != true || auth["botUser"] != "xvm-bot" || auth["workerUser"] != "xvm-worker" {
 			t.Errorf("natsAuth %v: want enabled, with the users xvm-bot and xvm-worker", auth)
