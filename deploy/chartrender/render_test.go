@@ -91,6 +91,12 @@ func renderedConfig(t *testing.T, objs map[string]object) map[string]any {
 	if !ok {
 		t.Fatal("no config Secret rendered")
 	}
+	return configOf(t, sec)
+}
+
+// configOf is the xvmbot.yaml a config Secret carries.
+func configOf(t *testing.T, sec object) map[string]any {
+	t.Helper()
 	raw, _ := sec.StringData["xvmbot.yaml"].(string)
 	var cfg map[string]any
 	if err := yaml.Unmarshal([]byte(raw), &cfg); err != nil {
