@@ -22,6 +22,7 @@ import (
 
 	"github.com/xvmbot/xvmbot/config"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/system"
 )
 
 const (
@@ -858,5 +859,24 @@ func TestNATSPermissionsDocumented(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestReleaseVersionsAgree: the chart runs the release the code says it is, and that release
+// is the newest in CHANGELOG.md; the image tag defaults to the chart's appVersion, so a
+// chart that named another version would run another binary.
+func TestReleaseVersionsAgree(t *testing.T) {
+	var chart struct {
+		AppVersion string `yaml:"appVersion"`
+	}
+	if err := yaml.Unmarshal(readFile(t, chartDir+"/Chart.yaml"), &chart); err != nil {
+		t.Fatal(err)
+	}
+	if chart.AppVersion != system.ReleaseVersion {
+		t.Errorf("Chart.yaml appVersion %q, the code's system.ReleaseVersion %q: set both to the release", chart.AppVersion, system.ReleaseVersion)
+	}
+	m := regexp.MustCompile(`(?m)^## \[(\d+\.\d+\.\d+[^\]]*)\]`).FindStringSubmatch(string(readFile(t, "../CHANGELOG.md")))
+	if m == nil || m[1] != system.ReleaseVersion {
+		t.Errorf("the newest release in CHANGELOG.md is %v, the code's system.ReleaseVersion %q", m, system.ReleaseVersion)
 	}
 }
