@@ -2,10 +2,16 @@ package deploy
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/xvmbot/xvmbot/events"
 )
 
 // TestDockerfileBuildsBothArchitectures checks, without an engine, what a multi-platform
@@ -154,3 +160,39 @@ func TestReleaseConfig(t *testing.T) {
 }
 
 func asList(v any) []any { l, _ := v.([]any); return l }
+
+// TestChartNATSConfParses parses the chart's bundled-NATS config for a three-node cluster
+// (as the chart renders it: deploy/chartrender keeps chartrender/testdata/nats-cluster.conf
+// equal to its output) with nats-server's own parser: JetStream on the volume, bounded, a
+// route to each pod, and the two users with exactly the code's permissions and passwords
+// from the environment.
+func TestChartNATSConfParses(t *testing.T) {
+	conf := readFile(t, "chartrender/testdata/nats-cluster.conf")
+	path := filepath.Join(t.TempDir(), "nats.conf")
+	vars := "SERVER_NAME: \"xvm-xvmbot-nats-0\"\nXVM_NATS_BOT_PASSWORD: \"pw-from-env-bot\"\nXVM_NATS_WORKER_PASSWORD: \"pw-from-env-worker\"\n"
+	if err := os.WriteFile(path, append([]byte(vars), conf...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !opts.JetStream || opts.StoreDir != "/data" || opts.JetStreamMaxStore <= 0 || opts.JetStreamMaxMemory <= 0 {
+		t.Errorf("jetstream %v store %q max store %d memory %d: want JetStream on /data, bounded", opts.JetStream, opts.StoreDir, opts.JetStreamMaxStore, opts.JetStreamMaxMemory)
+	}
+	if opts.ServerName != "xvm-xvmbot-nats-0" || opts.Cluster.Name != "xvm-xvmbot-nats" || opts.Cluster.Port != 6222 || len(opts.Routes) != 3 {
+		t.Errorf("server %q cluster %q port %d routes %v: want a name per pod and a route to each of 3", opts.ServerName, opts.Cluster.Name, opts.Cluster.Port, opts.Routes)
+	}
+	got := natsUsers{}
+	for _, u := range opts.Users {
+		p := u.Permissions
+		if p == nil || p.Publish == nil || p.Subscribe == nil {
+			t.Fatalf("user %s without permissions", u.Username)
+		}
+		got[u.Username] = events.Permissions{Publish: p.Publish.Allow, Subscribe: p.Subscribe.Allow}
+		if want := "pw-from-env-" + strings.TrimPrefix(u.Username, "xvm-"); u.Password != want {
+			t.Errorf("user %s: the password is not read from the environment", u.Username)
+		}
+	}
+	got.check(t, "the chart's nats.conf")
+}

@@ -3,6 +3,7 @@ package chartrender
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -226,3 +227,27 @@ func TestStrictDecodingCatchesUnknownFields(t *testing.T) {
 }
 
 func asList(v any) []any { l, _ := v.([]any); return l }
+
+// natsConfGolden is the bundled NATS's config for a three-node cluster, as the chart renders
+// it: deploy/deploy_test.go (the root module, which has nats-server) parses it with
+// nats-server's own config parser. TestNATSConfGolden keeps it equal to the chart's output.
+const natsConfGolden = "testdata/nats-cluster.conf"
+
+func TestNATSConfGolden(t *testing.T) {
+	t.Parallel()
+	objs := renderValues(t, "xvm", "", map[string]any{"nats": map[string]any{"replicas": 3}})
+	conf, _ := objs["ConfigMap/xvm-xvmbot-nats-config"].Data["nats.conf"].(string)
+	if *update {
+		if err := os.WriteFile(natsConfGolden, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(natsConfGolden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conf != string(want) {
+		t.Errorf("the chart's nats.conf differs from %s (go test -run TestNATSConfGolden -update):\n%s", natsConfGolden, conf)
+	}
+}
