@@ -165,6 +165,15 @@ func TestPerRoleSecrets(t *testing.T) {
 				t.Errorf("%s: %s pods do not mount the vCenter passwords: %v", file, role, v)
 			}
 		}
+		// The bot's Secret holds the tokens of its mode only: a ${VAR} it lacks stops the bot.
+		slack := dig(renderedConfig(t, objs), "slack")
+		want := map[string]string{"socket": "${SLACK_APP_TOKEN}", "http": "${SLACK_SIGNING_SECRET}"}
+		for mode, ref := range want {
+			key := map[string]string{"socket": "app_token", "http": "signing_secret"}[mode]
+			if got := dig(slack, key); (got == ref) != (dig(slack, "mode") == mode) {
+				t.Errorf("%s: slack.mode %v with slack.%s = %v", file, dig(slack, "mode"), key, got)
+			}
+		}
 		for _, vc := range asList(dig(renderedConfig(t, objs), "vcenters")) {
 			if got, want := dig(vc, "password_file"), "/run/secrets/xvmbot-vcenters/"+dig(vc, "name").(string); got != want {
 				t.Errorf("%s: vCenter %v password_file %v, want %s", file, dig(vc, "name"), got, want)
