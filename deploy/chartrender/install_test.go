@@ -105,7 +105,7 @@ func TestNATSAddressFollowsTheChart(t *testing.T) {
 // name under the headless Service, and a drain takes one at a time.
 func TestNATSCluster(t *testing.T) {
 	t.Parallel()
-	objs := renderValues(t, "xvm", "", map[string]any{"nats": map[string]any{"replicas": 3}, "config": map[string]any{"nats": map[string]any{"replicas": 3}}})
+	objs := renderValues(t, "xvm", "", map[string]any{"nats": map[string]any{"replicas": 3}})
 	sts := objs["StatefulSet/xvm-xvmbot-nats"]
 	if dig(sts.Spec, "replicas") != float64(3) || dig(sts.Spec, "serviceName") != "xvm-xvmbot-nats-headless" {
 		t.Errorf("StatefulSet replicas %v serviceName %v", dig(sts.Spec, "replicas"), dig(sts.Spec, "serviceName"))
@@ -129,8 +129,11 @@ func TestNATSCluster(t *testing.T) {
 	if cfg := renderedConfig(t, objs); dig(cfg, "nats", "replicas") != float64(3) {
 		t.Errorf("xvmbot's streams have %v replicas on a 3-node cluster", dig(cfg, "nats", "replicas"))
 	}
-	// A single server has no routes and needs no budget.
+	// A single server has no routes and needs no budget; xvmbot's streams one copy.
 	one := render(t, "")
+	if cfg := renderedConfig(t, one); dig(cfg, "nats", "replicas") != float64(1) {
+		t.Errorf("xvmbot's streams have %v replicas on a single server", dig(cfg, "nats", "replicas"))
+	}
 	if conf, _ := one["ConfigMap/xvm-xvmbot-nats-config"].Data["nats.conf"].(string); strings.Contains(conf, "routes") {
 		t.Errorf("a single NATS server has routes:\n%s", conf)
 	}

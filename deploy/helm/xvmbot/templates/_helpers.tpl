@@ -87,6 +87,10 @@ app.kubernetes.io/component: nats
 {{- $_ := set $cfg "http" (dict "listen" (printf "0.0.0.0:%d" (int .Values.service.port)) "ops_listen" (printf "0.0.0.0:%d" (int .Values.service.opsPort))) -}}
 {{- $nats := deepCopy (default (dict) $cfg.nats) -}}
 {{- $_ := set $nats "url" (include "xvmbot.natsURL" .) -}}
+{{- if and .Values.nats.enabled (not (hasKey $nats "replicas")) -}}
+{{- /* Each stream on every server of the bundled cluster. */ -}}
+{{- $_ := set $nats "replicas" (int .Values.nats.replicas) -}}
+{{- end -}}
 {{- if .Values.natsAuth.enabled -}}
 {{- $_ := include "xvmbot.natsUsersSecret" . -}}
 {{- /* One config for both roles: each pod says who it is (XVM_NATS_USER) and mounts its own password there. */ -}}
