@@ -75,6 +75,18 @@ func (s *Service) RecordJobMessage(ctx context.Context, id, jobID, msg string) (
 	})
 }
 
+// RecordTable records msg as where the progress table of request id is shown, unless one
+// is recorded already (the first posted stays).
+func (s *Service) RecordTable(ctx context.Context, id, msg string) (*Request, error) {
+	return s.change(ctx, id, func(r *Request) (bool, error) {
+		if r.TableTS != "" {
+			return false, nil
+		}
+		r.TableTS = msg
+		return true, nil
+	})
+}
+
 // FinalReplyPosted records that the requester was told how request id ended, so the
 // reply is not posted again.
 func (s *Service) FinalReplyPosted(ctx context.Context, id string) error {

@@ -134,8 +134,14 @@ type Request struct {
 	TargetVC  string         `json:"target_vc"`
 	Placement move.Placement `json:"placement"`
 	Review    Review         `json:"review"`
-	// UndoOf is the job whose way back this request asks for (/xvm undo), if any.
+	// UndoOf is the job whose way back this request asks for (/xvm undo), if any, or the
+	// request whose moved VMs it takes back (all of them, or those that came from one
+	// placement: an undo of a whole request asks one request per placement).
 	UndoOf string `json:"undo_of,omitempty"`
+	// RetryOf is the request whose failed VMs this request asks again ("Retry failed VMs").
+	RetryOf string `json:"retry_of,omitempty"`
+	// RetriedBy is what stands for the retry of this request's failed VMs, if anything.
+	RetriedBy UndoRef `json:"retried_by,omitzero"`
 
 	Requester string `json:"requester"`
 	// Channel and MessageTS (and each job's ThreadTS) say where the request is shown, in
@@ -145,6 +151,10 @@ type Request struct {
 	// stores them, keeps the first message recorded, and never reads them.
 	Channel   string `json:"channel"`
 	MessageTS string `json:"message_ts,omitempty"`
+	// TableTS is where the transport shows the progress of a large request as one table
+	// (in Slack, the timestamp of that message in the request's thread), instead of one
+	// message per job; opaque here like MessageTS.
+	TableTS string `json:"table_ts,omitempty"`
 	// FinalReplyDue is set in the same write that ends a request through its jobs, and
 	// cleared once the final reply to the requester is posted, so that a bot that stops in
 	// between posts it when it starts again.

@@ -74,6 +74,11 @@ func (s *Service) Submit(ctx context.Context, r *Request) error {
 			s.log.Error("record the undo on its job", "request_id", r.ID, "job_id", r.UndoOf, "err", err)
 		}
 	}
+	if r.RetryOf != "" {
+		if err := s.recordRetry(ctx, r); err != nil {
+			s.log.Error("record the retry on its request", "request_id", r.ID, "retry_of", r.RetryOf, "err", err)
+		}
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -171,19 +172,73 @@ func (s *Service) undoHolds(ctx context.Context, u UndoRef) bool {
 	return true
 }
 
-// recordUndo names the stored undo request r on the job whose way back it asks for,
+// UndoTaken is a job of a request whose way back could not be reserved, and why.
+type UndoTaken struct {
+	Job, VM string
+	By      UndoRef // what holds it
+}
+
+// ReserveRequestUndo reserves, in one write of request id's record, the way back of every
+// job of it that moved its VM and whose way back nothing else holds (/xvm undo of a whole
+// request). It returns the reservation and the jobs it holds, and the moved jobs whose way
+// back another undo holds; jobs that moved nothing are left out. The caller passes the
+// jobs whose undo request was not stored to ReleaseUndo.
+func (s *Service) ReserveRequestUndo(ctx context.Context, id, user string) (mine UndoRef, reserved []string, taken []UndoTaken, err error) {
+	mine = UndoRef{By: user, At: time.Unix(s.now().Unix(), 0)}
+	_, err = s.update(ctx, id, func(r *Request) error {
+		reserved, taken = nil, nil
+		for i := range r.Jobs {
+			j := &r.Jobs[i]
+			if j.Undoable() != nil {
+				continue
+			}
+			if !j.UndoneBy.IsZero() && s.undoHolds(ctx, j.UndoneBy) {
+				taken = append(taken, UndoTaken{Job: j.ID, VM: j.VM, By: j.UndoneBy})
+				continue
+			}
+			j.UndoneBy = mine
+			reserved = append(reserved, j.ID)
+		}
+		if len(reserved) == 0 {
+			return ErrUnchanged
+		}
+		return nil
+	})
+	if errors.Is(err, ErrUnchanged) {
+		err = nil
+	}
+	if err != nil {
+		return UndoRef{}, nil, nil, err
+	}
+	return mine, reserved, taken, nil
+}
+
+// recordUndo names the stored undo request r on each job whose way back it asks for (the
+// job UndoOf names, or, when UndoOf names a whole request, its jobs that move r's VMs),
 // replacing a reservation; a job another undo request holds by now is left alone.
 func (s *Service) recordUndo(ctx context.Context, r *Request) error {
+	whole := RequestIDOf(r.UndoOf) == r.UndoOf
 	_, err := s.change(ctx, RequestIDOf(r.UndoOf), func(o *Request) (bool, error) {
-		j := o.Job(r.UndoOf)
-		if j == nil {
+		var jobs []*Job
+		if whole {
+			for i := range o.Jobs {
+				if slices.Contains(r.VMs, o.Jobs[i].VM) {
+					jobs = append(jobs, &o.Jobs[i])
+				}
+			}
+		} else if j := o.Job(r.UndoOf); j != nil {
+			jobs = append(jobs, j)
+		} else {
 			return false, fmt.Errorf("request %s has no job %s", o.ID, r.UndoOf)
 		}
-		if !j.UndoneBy.IsZero() && !j.UndoneBy.Reserved() {
-			return false, nil // someone else's by now
+		changed := false
+		for _, j := range jobs {
+			if !j.UndoneBy.IsZero() && !j.UndoneBy.Reserved() {
+				continue // someone else's by now
+			}
+			j.UndoneBy, changed = UndoRef{Request: r.ID}, true
 		}
-		j.UndoneBy = UndoRef{Request: r.ID}
-		return true, nil
+		return changed, nil
 	})
 	if errors.Is(err, ErrUnchanged) {
 		return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +163,52 @@ func TestNoWayBackOfWhatDidNotMove(t *testing.T) {
 	}
 	if _, err := s.ReserveUndo(ctx, r.ID, "xvm-none-01", "U0REQ"); err == nil {
 		t.Fatal("undo of a job the request does not have was reserved")
+	}
+}
+
+// The way back of a whole request reserves, in one write, every moved job whose way back
+// is free; the undo request that names the request holds those of its VMs.
+func TestWayBackOfAWholeRequest(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newService(t, Policy{Approvers: []string{"U0BOSS"}})
+	r := submit(t, s, "U0REQ", "web-01", "web-02", "web-03", "web-04")
+	if _, _, err := s.Approve(ctx, r.ID, "U0BOSS"); err != nil {
+		t.Fatal(err)
+	}
+	east := &move.Origin{VCenter: "vc-east", Placement: move.Placement{Cluster: "east"}}
+	for i, st := range []State{StateSucceeded, StateSucceeded, StateSucceeded, StateFailed} {
+		rep := Report{Job: r.Jobs[i].ID, State: st, Error: "no room"}
+		if st == StateSucceeded {
+			rep.Origin = east
+		}
+		if _, _, err := s.ApplyReport(ctx, r.ID, rep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// web-03's way back is asked for on its own already.
+	if _, err := s.ReserveUndo(ctx, r.ID, r.Jobs[2].ID, "U0BOSS"); err != nil {
+		t.Fatal(err)
+	}
+	mine, reserved, taken, err := s.ReserveRequestUndo(ctx, r.ID, "U0REQ")
+	if err != nil || !slices.Equal(reserved, []string{r.Jobs[0].ID, r.Jobs[1].ID}) || len(taken) != 1 || taken[0].VM != "web-03" {
+		t.Fatalf("reserved %v, taken %+v, err %v; want web-01 and web-02 reserved, web-03 taken, web-04 (not moved) left out", reserved, taken, err)
+	}
+	if !mine.Reserved() {
+		t.Fatalf("reservation %+v", mine)
+	}
+	undo := identified(&Request{Direction: Migrate, VMs: []string{"web-01", "web-02"}, SourceVC: "vc-west", TargetVC: "vc-east",
+		Requester: "U0REQ", Placement: east.Placement, UndoOf: r.ID})
+	if err := s.Submit(ctx, undo); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Get(ctx, r.ID)
+	for i, want := range []string{undo.ID, undo.ID, "", ""} {
+		if h := got.Jobs[i].UndoneBy.Request; h != want {
+			t.Errorf("%s's way back held by %q, want %q", got.Jobs[i].VM, h, want)
+		}
+	}
+	// Nothing left to reserve: none reserved, nothing written.
+	if _, reserved, taken, err := s.ReserveRequestUndo(ctx, r.ID, "U0BOSS"); err != nil || len(reserved) != 0 || len(taken) != 3 {
+		t.Fatalf("second undo of the request: reserved %v, taken %d, %v", reserved, len(taken), err)
 	}
 }

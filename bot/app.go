@@ -41,6 +41,14 @@ type Config struct {
 	// of a request's state (approved, queued, ended) first; nothing waits for the budget.
 	// Negative: no budget.
 	EditsPerMinute int
+	// PostsPerSecond paces the bot's posts (chat.postMessage) in each channel, default 1
+	// after a burst of 3: Slack refuses more than about one a second per channel. Posts of
+	// new requests and final replies go before those of threads. Negative: not paced.
+	PostsPerSecond float64
+	// TableAbove is the size above which a request's thread shows its progress as one
+	// table message, edited in place, instead of one message per VM (failures are still
+	// posted one by one). Default 20; negative: never.
+	TableAbove int
 	// Digest, if its Channel is set, posts the stats to that channel every Every.
 	Digest Digest
 	// Windows are the change windows of target vCenters: the review says when moves start.
@@ -74,6 +82,8 @@ type Config struct {
 const (
 	DefaultMaxCommandBytes  = 128 << 10
 	DefaultMaxVMsPerRequest = 5000
+	// DefaultTableAbove is Config.TableAbove's default.
+	DefaultTableAbove = 20
 )
 
 // Digest is the scheduled stats post.
@@ -171,6 +181,12 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	if cfg.EditsPerMinute == 0 {
 		cfg.EditsPerMinute = defaultEditsPerMinute
 	}
+	if cfg.PostsPerSecond == 0 {
+		cfg.PostsPerSecond = defaultPostsPerSecond
+	}
+	if cfg.TableAbove == 0 {
+		cfg.TableAbove = DefaultTableAbove
+	}
 	if cfg.Workers <= 0 {
 		cfg.Workers = defaultWorkers()
 	}
@@ -220,6 +236,7 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	}
 	b.slack = newSlackClient(slack.New(cfg.BotToken.Reveal(), b.slackOptions()...), m, logger, edits)
 	b.slack.now = clock
+	b.slack.posts = newChannelPacer(cfg.PostsPerSecond)
 	b.ready = newReadiness(b.slack.authTest, clock)
 	return b, nil
 }

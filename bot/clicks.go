@@ -65,7 +65,7 @@ func (b *Bot) onClick(cb slack.InteractionCallback, replayed func(ctx context.Co
 	actions := cb.ActionCallback.BlockActions
 	i := slices.IndexFunc(actions, func(a *slack.BlockAction) bool {
 		switch a.ActionID {
-		case ActionApprove, ActionReject, ActionCancel:
+		case ActionApprove, ActionReject, ActionCancel, ActionRetry:
 			return true
 		}
 		return false
@@ -98,6 +98,8 @@ func (b *Bot) onClick(cb slack.InteractionCallback, replayed func(ctx context.Co
 		fn = func(ctx context.Context) { b.askRejectReason(ctx, id, who) }
 	case ActionCancel:
 		fn = func(ctx context.Context) { b.cancel(ctx, id, who) }
+	case ActionRetry:
+		fn = func(ctx context.Context) { b.retry(ctx, id, who) }
 	}
 	work := fn
 	if replayed != nil {
@@ -146,6 +148,8 @@ func (b *Bot) refuseClick(actionID, id string, who invocation, err error) {
 		outcome = fmt.Sprintf("Your rejection of %s was *not* recorded: the request is still pending.", rid)
 	case ActionCancel:
 		outcome = fmt.Sprintf("%s was *not* cancelled.", rid)
+	case ActionRetry:
+		outcome = fmt.Sprintf("The failed VMs of %s were *not* asked again.", rid)
 	}
 	b.tellLater(who, refusalText(err, outcome))
 }

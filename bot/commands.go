@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -164,8 +165,11 @@ func (b *Bot) undo(ctx context.Context, jobID string, who invocation) string {
 	if j == nil && len(r.Jobs) == 1 {
 		j = &r.Jobs[0] // a one-VM request's id names its only job
 	}
+	if j == nil && jobID == r.ID && len(r.Jobs) > 1 {
+		return b.undoRequest(ctx, r, who)
+	}
 	if j == nil {
-		b.tell(ctx, who, notice(escf("%s has %d jobs: name one, e.g. /xvm undo %s.", r.ID, len(r.Jobs), r.Jobs[0].ID)))
+		b.tell(ctx, who, notice(escf("There is no job %s to undo.", jobID)))
 		return outcomeFailed
 	}
 	if problem := undoProblem(j, j.Undoable()); problem != "" {
@@ -193,6 +197,95 @@ func (b *Bot) undo(ctx context.Context, jobID string, who invocation) string {
 		}
 	}
 	return outcome
+}
+
+// maxUndoRequests is how many requests an undo of a whole request may ask for (one per
+// placement its VMs came from): more would flood the channel with approvals.
+const maxUndoRequests = 10
+
+// undoRequest asks for the way back of every VM a request moved: its jobs' ways back are
+// reserved in one write of its record, and one new request (which needs approval like any
+// other) is asked per placement the VMs came from — one, when they came from one host,
+// pool, datastore and folder. VMs whose way back another undo holds are left out and named.
+func (b *Bot) undoRequest(ctx context.Context, r *approvals.Request, who invocation) string {
+	mine, reserved, taken, err := b.svc.ReserveRequestUndo(ctx, r.ID, who.User)
+	if err != nil {
+		b.tell(ctx, who, asMessage(RenderError(fmt.Sprintf("Could not ask for the way back of %s: %v. Try again in a moment.", r.ID, err), "")))
+		return outcomeFailed
+	}
+	var notes []string
+	for _, t := range taken {
+		notes = append(notes, undoProblem(r.Job(t.Job), &approvals.UndoTakenError{Job: t.Job, By: t.By}))
+	}
+	if len(reserved) == 0 {
+		if len(notes) == 0 {
+			notes = append(notes, escf("%s moved no VM (it is %s): there is nothing to undo.", r.ID, string(r.State)))
+		}
+		b.tell(ctx, who, notice(strings.Join(notes, "\n")))
+		return outcomeFailed
+	}
+	groups := undoGroups(r, reserved)
+	release := func(jobs []string) {
+		for _, id := range jobs {
+			if err := b.svc.ReleaseUndo(ctx, r.ID, id, mine); err != nil {
+				b.log.Error("release the way back", "job_id", id, "err", err)
+			}
+		}
+	}
+	if len(groups) > maxUndoRequests {
+		release(reserved)
+		b.tell(ctx, who, notice(escf("The %d moved VMs of %s came from %d different placements (host, pool, datastore, folder): "+
+			"that would be %d requests to approve, more than %d. Undo them by job (/xvm undo %s) or move them back with a migrate command.",
+			len(reserved), r.ID, len(groups), len(groups), maxUndoRequests, reserved[0])))
+		return outcomeFailed
+	}
+	b.log.Info("undo of a request asked", "request_id", r.ID, "vms", len(reserved), "requests", len(groups), "user", who.User)
+	outcome := outcomeSubmitted
+	asked := 0
+	for _, g := range groups {
+		cmd := Command{Verb: VerbMigrate, Direction: approvals.Migrate, VMs: g.vms, From: r.TargetVC,
+			To: g.origin.VCenter, Placement: g.origin.Placement.Clone(), UndoOf: r.ID}
+		if o := b.planAndSubmit(ctx, cmd, cmd.From, cmd.To, who); o != outcomeSubmitted {
+			release(g.jobs) // nothing stands for their way back
+			outcome = o
+			continue
+		}
+		asked++
+	}
+	if len(groups) > 1 || len(notes) > 0 {
+		notes = append([]string{escf("Asked for the way back of %s of %s in %d %s (one per placement they came from), each to approve like any request.",
+			countVMs(len(reserved)), r.ID, asked, plural(asked, "request"))}, notes...)
+		b.tell(ctx, who, notice(strings.Join(notes, "\n")))
+	}
+	return outcome
+}
+
+// undoGroup is the moved VMs of a request that came from one placement.
+type undoGroup struct {
+	origin move.Origin
+	jobs   []string
+	vms    []string
+}
+
+// undoGroups groups the jobs of r by the placement their VMs came from, in job order.
+func undoGroups(r *approvals.Request, jobs []string) []*undoGroup {
+	var out []*undoGroup
+	byOrigin := map[string]*undoGroup{}
+	for _, id := range jobs {
+		j := r.Job(id)
+		if j == nil || j.Origin == nil {
+			continue
+		}
+		key, _ := json.Marshal(j.Origin)
+		g := byOrigin[string(key)]
+		if g == nil {
+			g = &undoGroup{origin: j.Origin.Clone()}
+			byOrigin[string(key)] = g
+			out = append(out, g)
+		}
+		g.jobs, g.vms = append(g.jobs, j.ID), append(g.vms, j.VM)
+	}
+	return out
 }
 
 // undoProblem says in plain words why the way back of j is not asked for: "" if err is
@@ -474,6 +567,7 @@ func requestOf(cmd Command, plan *vcenter.Plan, src, dst string, who invocation)
 		Placement: cmd.Placement.Clone(),
 		Review:    reviewOf(plan),
 		UndoOf:    cmd.UndoOf,
+		RetryOf:   cmd.RetryOf,
 		Requester: who.User,
 		Channel:   who.Channel,
 	}

@@ -162,6 +162,12 @@ func (b *Bot) editOf(r *approvals.Request, ts string, urgent bool) (render func(
 		}
 		return func() message { return b.requestMessage(r) }, keep, true
 	}
+	if ts == r.TableTS {
+		if !urgent && !r.State.Final() {
+			keep = keepForEnds
+		}
+		return func() message { return asMessage(RenderTable(r, b.now())) }, keep, true
+	}
 	for i := range r.Jobs {
 		if j := &r.Jobs[i]; j.ThreadTS == ts {
 			if !j.State.Final() {
@@ -270,6 +276,10 @@ func (b *Bot) resyncMessages(ctx context.Context) {
 		}
 		b.putOff.add(r.ID, r.MessageTS, false)
 		n++
+		if r.TableTS != "" {
+			b.putOff.add(r.ID, r.TableTS, false)
+			n++
+		}
 		for _, j := range r.Jobs {
 			if j.ThreadTS != "" && j.State.Final() {
 				b.putOff.add(r.ID, j.ThreadTS, false)

@@ -6,7 +6,11 @@
 // pre-flight through the vCenters, the approval message, decisions applied by the
 // approvals service (the policy is always checked against the stored record, never
 // trusted from a payload), one queued job per VM once a request is approved, and the
-// progress, failures and final result of those jobs in the request's thread.
+// progress, failures and final result of those jobs in the request's thread: one message
+// per VM, or above Config.TableAbove VMs one progress table (table.go) and a message per
+// failure. An ended request with failures offers approvers a retry of its failed VMs
+// (retry.go), and /xvm undo takes back a job or a whole request (commands.go), each as a
+// new request that needs approval.
 //
 // The command grammar (grammar.go; its placement options are one table in options.go
 // that drives parsing, printing and help; help.go) and Block Kit rendering (render.go)
@@ -18,7 +22,8 @@
 // What the Bot remembers between deliveries is held by small parts, each owning its
 // state and lock: afterAck (work.go: the work pools, in-flight work, shutdown),
 // deliveryGuard (deliveries.go: each delivery handled once), editThrottle (throttle.go)
-// and putOffEdits (deferred.go: when a message is edited), keyLocks (keylock.go),
+// and putOffEdits (deferred.go: when a message is edited), channelPacer (pacer.go: posts
+// per channel within Slack's rate), keyLocks (keylock.go),
 // wizardViews (wizard.go), vcInfoCache (inventory.go), onceSet (once.go: notices said
 // once) and readiness (app.go).
 package bot

@@ -22,7 +22,8 @@ type Command struct {
 	Placement move.Placement      // cluster=, host=, pool=, datastore=, folder=, network=, disk=, priority=
 	Arg       string              // id for status/cancel/undo; window (24h|7d) for stats; verb for help
 	Wizard    bool                // migrate/import with no arguments: open the modal
-	UndoOf    string              // the job an undo asks the way back of (set by undo, not typed)
+	UndoOf    string              // the job or request an undo asks the way back of (set by undo, not typed)
+	RetryOf   string              // the request whose failed VMs a retry asks again (set by the button, not typed)
 }
 
 // UsageError names what is wrong with a command and carries the usage to show.
@@ -101,7 +102,7 @@ func parse(text string) (Command, error) {
 		}
 		return parseMove(verb, approvals.Direction(dir), true, args[1:])
 	case VerbStatus, VerbCancel, VerbUndo:
-		what := map[string]string{VerbStatus: "a request or job id", VerbCancel: "a request or job id", VerbUndo: "a job id"}[verb]
+		what := map[string]string{VerbStatus: "a request or job id", VerbCancel: "a request or job id", VerbUndo: "a job or request id"}[verb]
 		if len(args) == 0 {
 			return Command{}, usageErr(verb, fmt.Sprintf("%s needs %s, e.g. xvm-k3m9q2", verb, what))
 		}

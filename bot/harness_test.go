@@ -192,8 +192,10 @@ func newEnvOn(t *testing.T, ws *slacksim.Workspace, store approvals.Store, opts 
 	}
 	policy := approvals.Policy{Approvers: approvers, Quorum: 1, ExpireAfter: time.Hour}
 	signer, keys := approvaltest.Key(1)
+	// No edit budget and no pacing of posts, so tests run at their own speed; the budget
+	// and the pacing have tests of their own (deferred_test.go, pacer_test.go).
 	cfg := Config{BotToken: secret.Secret("xoxb-test"), AppToken: secret.Secret("xapp-test"), SigningSecret: secret.Secret(testSecret),
-		APIURL: ws.APIURL(), ProgressInterval: time.Nanosecond, EditsPerMinute: -1, Signer: signer, Keys: keys}
+		APIURL: ws.APIURL(), ProgressInterval: time.Nanosecond, EditsPerMinute: -1, PostsPerSecond: -1, Signer: signer, Keys: keys}
 	for _, o := range opts {
 		o(&cfg, &policy)
 	}

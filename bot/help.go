@@ -53,7 +53,7 @@ var commands = []commandDef{
 	{Verb: VerbStatus, Usage: "status <request-or-job>", Description: "Show a request or one of its jobs.", Examples: []string{"status xvm-k3m9q2", "status xvm-k3m9q2-01"}},
 	{Verb: VerbList, Usage: "list", Description: "List open and recent requests.", Examples: []string{"list"}},
 	{Verb: VerbCancel, Usage: "cancel <id>", Description: "Cancel a pending request, or the jobs of a request that have not finished.", Examples: []string{"cancel xvm-k3m9q2"}},
-	{Verb: VerbUndo, Usage: "undo <job>", Description: "Move the VM of a finished job back where it came from, as a new request that needs approval.", Examples: []string{"undo xvm-k3m9q2-01"}},
+	{Verb: VerbUndo, Usage: "undo <job>|<request>", Description: "Move the VM of a finished job, or every VM a request moved, back where it came from, as a new request that needs approval (one per placement the VMs came from).", Examples: []string{"undo xvm-k3m9q2-01", "undo xvm-k3m9q2"}},
 	{Verb: VerbVCenters, Usage: "vcenters", Description: "List the configured vCenters, their versions and whether they answer.", Examples: []string{"vcenters"}},
 	{Verb: VerbStats, Usage: "stats [24h|7d]", Description: "Show how many moves succeeded and failed, and how long they took (default 24h).", Examples: []string{"stats", "stats 7d"}},
 	{Verb: VerbHelp, Usage: "help [command]", Description: "Show this help, or the usage of one command.", Examples: []string{"help", "help migrate"}},

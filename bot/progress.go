@@ -73,6 +73,9 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 	j := r.Job(e.JobID)
 	final := e.Type.Final()
 	log.Debug("event applied", "state", j.State, "progress", j.Progress)
+	if b.tabled(r) {
+		return b.showInTable(ctx, r, before, e, j)
+	}
 
 	// The job's progress message: posted once, then edited in place.
 	if j.ThreadTS == "" {
@@ -125,6 +128,78 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 	return nil
 }
 
+// showInTable shows event e of job j in the thread of a request that shows its progress
+// as one table (r as e left it, before its state before): the table is posted with the
+// first event and then edited within the throttle and the edit budget (an end the throttle
+// holds back is put off, so it is shown soon after, not only with the next event); a
+// failure is posted on its own; the request message and the final reply are as for any
+// request, except that a job's end edits the request message only when it is due.
+func (b *Bot) showInTable(ctx context.Context, r *approvals.Request, before approvals.State, e events.Event, j *approvals.Job) error {
+	final := e.Type.Final()
+	ended := r.State.Final() && !before.Final()
+	switch {
+	case r.TableTS == "" && r.MessageTS != "":
+		ts, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderTable(r, b.now())))
+		if err != nil {
+			return fmt.Errorf("post progress table of request %s: %w", r.ID, err)
+		}
+		b.edits.markEdited(ts)
+		stored, err := b.svc.RecordTable(ctx, r.ID, ts)
+		switch {
+		case err == nil:
+			r = stored
+		case errors.Is(err, approvals.ErrUnchanged) && stored != nil:
+			r = stored // another replica's table was recorded first: it stays the table
+		default:
+			b.log.Error("store progress table ts", "request_id", r.ID, "err", err)
+			r.TableTS = ts
+		}
+	case ended || b.edits.due(r.TableTS):
+		b.show(ctx, r, r.TableTS, ended)
+	case final:
+		b.putOffEdit(r.ID, r.TableTS)
+	}
+	if final {
+		b.edits.ended(j.ID)
+	} else if j.State == approvals.StateRunning {
+		b.edits.started(j.ID, runningJob{threadTS: r.TableTS, parentTS: r.MessageTS})
+	}
+	if e.Type == events.EventFailed {
+		if _, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderJobFailure(r, j, stepAndFault(e), e.Hint))); err != nil {
+			b.log.Error("post failure reply", "request_id", r.ID, "job_id", j.ID, "err", err)
+		}
+	}
+	switch {
+	case r.State != before:
+		b.refreshParent(ctx, r)
+		b.edits.markEdited(r.MessageTS)
+	case b.edits.due(r.MessageTS):
+		b.show(ctx, r, r.MessageTS, false)
+	case final:
+		b.putOffEdit(r.ID, r.MessageTS)
+	}
+	if ended {
+		b.edits.forget(r.MessageTS)
+		b.edits.forget(r.TableTS)
+		for _, jj := range r.Jobs {
+			b.edits.ended(jj.ID)
+		}
+		b.log.Info("request finished", "request_id", r.ID, "state", r.State)
+	}
+	if r.FinalReplyDue {
+		b.postFinalReply(ctx, r)
+	}
+	return nil
+}
+
+// putOffEdit puts off an edit of the message at ts of request: the sender of put-off
+// edits shows it as the request is then, within the budget.
+func (b *Bot) putOffEdit(request, ts string) {
+	if ts != "" && b.putOff.add(request, ts, false) {
+		b.m.editsDeferred.Inc()
+	}
+}
+
 // postFinalReply posts the reply that tells the requester how their request ended, in its
 // thread, and records that it was posted. If the post fails the reply stays due: the next
 // event of the request, or the bot's next start, tries again. The caller holds the
@@ -134,7 +209,7 @@ func (b *Bot) postFinalReply(ctx context.Context, r *approvals.Request) {
 	if r.MessageTS == "" {
 		return
 	}
-	if _, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderFinal(r))); err != nil {
+	if _, err := b.slack.postFirst(ctx, r.Channel, r.MessageTS, asMessage(RenderFinal(r))); err != nil {
 		log.Error("post final reply; will try again", "err", err)
 		return
 	}
@@ -151,7 +226,7 @@ func (b *Bot) postProgressFirst(ctx context.Context, e events.Event, state appro
 	if err != nil || r.MessageTS == "" {
 		return ""
 	}
-	if j := r.Job(e.JobID); j == nil || j.ThreadTS != "" {
+	if j := r.Job(e.JobID); j == nil || j.ThreadTS != "" || b.tabled(r) {
 		return ""
 	}
 	if changed, err := r.ApplyReport(reportOf(e, state), now); err != nil || !changed {
@@ -210,6 +285,11 @@ func (b *Bot) noteJob(ctx context.Context, e events.Event) error {
 		return fmt.Errorf("note job %s: %w", e.JobID, err)
 	}
 	j := r.Job(e.JobID)
+	if b.tabled(r) {
+		// The table says what queued VMs wait for, once per reason.
+		b.show(ctx, r, r.TableTS, false)
+		return nil
+	}
 	if j.ThreadTS != "" {
 		b.show(ctx, r, j.ThreadTS, false)
 		return nil

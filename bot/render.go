@@ -19,6 +19,9 @@ const (
 	ActionApprove = "xvm_approve"
 	ActionReject  = "xvm_reject"
 	ActionCancel  = "xvm_cancel"
+	// ActionRetry asks again for the VMs of an ended request that failed without moving:
+	// a new request, for approvers only, that needs approval.
+	ActionRetry = "xvm_retry"
 )
 
 // Budgets that keep a message inside Slack's limits (docs/slack-facts.md S1, S2: 50 blocks,
@@ -224,7 +227,12 @@ func requestedBy(r *approvals.Request) string {
 	if r.Placement.Priority == move.PriorityHigh {
 		parts = append(parts, "high priority")
 	}
-	if r.UndoOf != "" {
+	switch {
+	case r.RetryOf != "":
+		parts = append(parts, "🔁 a retry of the failed VMs of request "+esc(r.RetryOf))
+	case r.UndoOf != "" && approvals.RequestIDOf(r.UndoOf) == r.UndoOf:
+		parts = append(parts, "↩️ the way back of request "+esc(r.UndoOf))
+	case r.UndoOf != "":
 		parts = append(parts, "↩️ the way back of job "+esc(r.UndoOf))
 	}
 	return strings.Join(parts, " · ")
@@ -569,6 +577,9 @@ func statusText(r *approvals.Request, now time.Time) string {
 	if d := totalDuration(r); d > 0 && r.State.Final() && len(r.Jobs) > 0 {
 		lines = append(lines, "Took "+humanDuration(d)+" · "+bytesText(movedGB(r))+" moved")
 	}
+	if q := r.RetriedBy.Request; q != "" {
+		lines = append(lines, "🔁 The failed VMs are asked again in request "+esc(q))
+	}
 	return strings.Join(lines, "\n")
 }
 
@@ -602,6 +613,14 @@ func requestActions(r *approvals.Request) slack.Block {
 				mrkdwn("VMs that have not finished moving stay where they are; VMs already moved stay moved."),
 				plain("Cancel request"), plain("Keep going")).WithStyle(slack.StyleDanger))
 		return slack.NewActionBlock("", cancel)
+	case approvals.StateFailed:
+		if n := len(r.RetryVMs()); n > 0 && r.RetriedBy.Request == "" {
+			retry := slack.NewButtonBlockElement(ActionRetry, r.ID, plain("Retry failed VMs")).
+				WithConfirm(slack.NewConfirmationBlockObject(plain("Retry the failed VMs?"),
+					mrkdwn(fmt.Sprintf("This asks again for the %s that failed without moving, to the same place, as a new request that needs approval. Only approvers may ask.", countVMs(n))),
+					plain("Ask again"), plain("Not now")))
+			return slack.NewActionBlock("", retry)
+		}
 	}
 	return nil
 }

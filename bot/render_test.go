@@ -208,6 +208,8 @@ func TestRenderGolden(t *testing.T) {
 			r, j := withJob(fxFailed(), 1)
 			return RenderJobFailure(r, j, "relocate: InsufficientDisk", "check that the datastores are accessible and have free space")
 		}},
+		{"table_running", func() (string, []slack.Block) { return RenderTable(fxWave(), fxAt(10*time.Minute)) }},
+		{"table_ended", func() (string, []slack.Block) { return RenderTable(fxWaveEnded(), fxAt(30*time.Minute)) }},
 		{"final_succeeded", func() (string, []slack.Block) { return RenderFinal(fxSucceeded()) }},
 		{"final_failed", func() (string, []slack.Block) { return RenderFinal(fxFailed()) }},
 		{"final_rejected", func() (string, []slack.Block) { return RenderFinal(fxRejected()) }},
@@ -353,7 +355,17 @@ func TestRenderRequestButtons(t *testing.T) {
 		{"blocked cannot be approved", fxBlocked(), []string{ActionReject}},
 		{"running can be cancelled", fxApproved(), []string{ActionCancel}},
 		{"succeeded has no buttons", fxSucceeded(), nil},
-		{"failed has no buttons", fxFailed(), nil},
+		{"failed offers a retry of its failed VMs", fxFailed(), []string{ActionRetry}},
+		{"failed and retried has no buttons", func() *approvals.Request {
+			r := fxFailed()
+			r.RetriedBy = approvals.UndoRef{Request: "xvm-again1"}
+			return r
+		}(), nil},
+		{"failed VMs that moved elsewhere are not retried", func() *approvals.Request {
+			r := fxFailed()
+			r.Jobs[1].Origin = &move.Origin{VCenter: "vc-east"}
+			return r
+		}(), nil},
 		{"rejected has no buttons", fxRejected(), nil},
 		{"expired has no buttons", fxExpired(), nil},
 		{"cancelled has no buttons", fxCancelled(), nil},

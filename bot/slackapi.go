@@ -44,6 +44,8 @@ type slackClient struct {
 	// minute per app and workspace (Tier 3); a wave's progress messages would ask for
 	// several times that, and every 429 stalls the event that caused it.
 	edits *rate.Limiter
+	// posts paces chat.postMessage per channel (nil: not paced).
+	posts *channelPacer
 	// now is the clock the edit budget refills by; wait pauses before a retry, or ends
 	// early with ctx's error. Tests give both a clock of their own.
 	now  func() time.Time
@@ -81,8 +83,22 @@ func (msg message) options() []slack.MsgOption {
 	return opts
 }
 
-// post sends a message to a channel, in the thread of threadTS when it is set, and returns its ts.
+// post sends a message to a channel, in the thread of threadTS when it is set, and returns
+// its ts. Posts are paced per channel; one in a thread leaves room for postFirst's.
 func (c *slackClient) post(ctx context.Context, channel, threadTS string, msg message) (string, error) {
+	return c.postPaced(ctx, channel, threadTS, msg, threadTS == "")
+}
+
+// postFirst is post for what people wait on (a final reply): it goes before the posts of
+// threads waiting for the channel's pace.
+func (c *slackClient) postFirst(ctx context.Context, channel, threadTS string, msg message) (string, error) {
+	return c.postPaced(ctx, channel, threadTS, msg, true)
+}
+
+func (c *slackClient) postPaced(ctx context.Context, channel, threadTS string, msg message, first bool) (string, error) {
+	if err := c.posts.take(ctx, channel, first); err != nil {
+		return "", fmt.Errorf("slack chat.postMessage: %w", err)
+	}
 	opts := msg.options()
 	if threadTS != "" {
 		opts = append(opts, slack.MsgOptionTS(threadTS))

@@ -24,8 +24,12 @@ type SlackConfig struct {
 	// EditsPerMinute is the app's budget of message edits (default 40; Slack allows about
 	// 50 a minute per app). Progress edits beyond it are sent later with the newest state.
 	// Negative: no budget.
-	EditsPerMinute int          `yaml:"edits_per_minute"`
-	Digest         DigestConfig `yaml:"digest"`
+	EditsPerMinute int `yaml:"edits_per_minute"`
+	// TableAbove is the number of VMs above which a request's thread shows its progress
+	// as one table message, edited in place, instead of one message per VM; failures are
+	// still posted one by one (default 20; 0 = the default; negative: never).
+	TableAbove int          `yaml:"table_above"`
+	Digest     DigestConfig `yaml:"digest"`
 	// Workers and WorkQueue bound the work done after each acknowledgement (pre-flight,
 	// approvals, posts): beyond Workers running and WorkQueue waiting, a command or click
 	// is answered "busy, try again" at once and nothing is stored. 0 = default.
@@ -38,7 +42,8 @@ type SlackConfig struct {
 }
 
 // DefaultSlackConfig is the slack section's default: Socket Mode.
-var DefaultSlackConfig = SlackConfig{Mode: "socket", ProgressInterval: 3 * time.Second, MaxCommandBytes: bot.DefaultMaxCommandBytes}
+var DefaultSlackConfig = SlackConfig{Mode: "socket", ProgressInterval: 3 * time.Second, MaxCommandBytes: bot.DefaultMaxCommandBytes,
+	TableAbove: bot.DefaultTableAbove}
 
 // UnmarshalYAML starts from DefaultSlackConfig.
 func (s *SlackConfig) UnmarshalYAML(unmarshal func(any) error) error {

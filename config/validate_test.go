@@ -51,6 +51,7 @@ log:
 		{"log.format as set", cfg.Log.Format, "json"},
 		{"log.level default", cfg.Log.Level, "info"},
 		{"slack.progress_interval default", cfg.Slack.ProgressInterval, 3 * time.Second},
+		{"slack.table_above default", cfg.Slack.TableAbove, 20},
 		{"slack.max_command_bytes default", cfg.Slack.MaxCommandBytes, DefaultSlackConfig.MaxCommandBytes},
 		{"nats default (section absent)", cfg.NATS.DataDir, "./xvm-data"},
 		{"approvals.expire_after default", cfg.Approvals.ExpireAfter, 4 * time.Hour},

@@ -76,6 +76,12 @@ const (
 	settleTimeout = 5 * time.Second
 	// maxRetryDelay caps the doubling retry delay.
 	maxRetryDelay = 5 * time.Minute
+	// handBackDelay is how soon a job handed back at shutdown is delivered again. Not at
+	// once: the server gives a message to the oldest pull request whose subscriber is
+	// still there, and the stopping worker's other slots withdraw theirs (unsubscribe) a
+	// moment after their context ends. A nak that overtook one of those would hand the job
+	// to a pull nobody reads, and it would wait out AckWait after all.
+	handBackDelay = time.Second
 	// termReasonMax keeps term reasons (sent in server advisories) short.
 	termReasonMax = 200
 )
@@ -89,7 +95,7 @@ const (
 //
 // Outcomes: h returns nil → ack (confirmed by the server); an error wrapping ErrRetry →
 // nak with a delay; any other error → term (never redelivered); malformed JSON → term;
-// ctx cancelled → nak: heartbeats stop and the next worker takes the job at once (and
+// ctx cancelled → nak: heartbeats stop and the next worker takes the job a second later (and
 // follows its relocation, which runs on in vCenter).
 func (b *Bus) RunWorker(ctx context.Context, slots int, h JobHandler) error {
 	if h == nil {
@@ -129,8 +135,8 @@ func (b *Bus) runSlot(ctx context.Context, slot int, h JobHandler) error {
 		switch {
 		case ctx.Err() != nil:
 			if msg != nil {
-				// Taken just as we stopped: hand it back at once rather than start work.
-				b.settle(ctx, log, kindJob, outcomeNak, func(context.Context) error { return msg.Nak() })
+				// Taken just as we stopped: hand it back rather than start work.
+				b.settle(ctx, log, kindJob, outcomeNak, func(context.Context) error { return msg.NakWithDelay(handBackDelay) })
 			}
 			return nil
 		case errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, jetstream.ErrConnectionClosed):
@@ -201,8 +207,8 @@ func (b *Bus) handleJob(ctx context.Context, log *slog.Logger, msg jetstream.Msg
 	case ctx.Err() != nil:
 		// Shutdown: the relocation keeps running in vCenter; the next worker re-attaches.
 		// Handed back at once, so that it does not wait out AckWait.
-		log.InfoContext(ctx, "job handed back at shutdown; the next worker follows it", "err", err)
-		b.settle(ctx, log, kindJob, outcomeNak, func(context.Context) error { return msg.Nak() })
+		log.InfoContext(ctx, "job handed back at shutdown; the next worker follows it", "err", err, "after", handBackDelay)
+		b.settle(ctx, log, kindJob, outcomeNak, func(context.Context) error { return msg.NakWithDelay(handBackDelay) })
 	case errors.Is(err, ErrRetry):
 		delay := b.retryDelay(d.attempt)
 		if errors.As(err, &retry) && retry.after > 0 {

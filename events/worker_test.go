@@ -136,7 +136,7 @@ func sleepFor(d time.Duration) func(context.Context, Delivery) error {
 	}
 }
 
-// A worker shut down mid-job hands it back: the next worker gets it at once, not after
+// A worker shut down mid-job hands it back: the next worker gets it a second later, not after
 // AckWait (ten minutes here, far beyond the test's deadline).
 func TestRunWorkerShutdownHandsTheJobToAnotherWorker(t *testing.T) {
 	t.Parallel()
@@ -173,7 +173,7 @@ func TestRunWorkerShutdownHandsTheJobToAnotherWorker(t *testing.T) {
 		t.Fatal("worker A did not stop within 5s of shutdown")
 	}
 
-	// Worker B, on its own connection like a second process, gets it now.
+	// Worker B, on its own connection like a second process, gets it a second later.
 	ncB := connect(t, tb.srv)
 	busB, err := NewBus(ctx, ncB, BusConfig{AckWait: ackWait}, testLogger(t), nil)
 	if err != nil {

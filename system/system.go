@@ -107,6 +107,7 @@ func New(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger, o
 			Deliveries:       s.bus.Deliveries(),
 			MaxCommandBytes:  cfg.Slack.MaxCommandBytes,
 			MaxVMsPerRequest: cfg.Limits.MaxVMsPerRequest,
+			TableAbove:       cfg.Slack.TableAbove,
 			Digest:           bot.Digest{Channel: cfg.Slack.Digest.Channel, Every: cfg.Slack.Digest.Every, Window: cfg.Slack.Digest.Window},
 			Windows:          cfg.Windows(),
 			Signer:           signer, Keys: keys,

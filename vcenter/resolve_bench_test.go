@@ -260,3 +260,44 @@ func BenchmarkPlanOneVM(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkPlan5000Of20000 is a datacenter exit's pre-flight: one Plan of 5,000 VMs
+// named in the request, in a source vCenter of 20,000, onto a cluster of the target. It
+// is the whole pre-flight a person waits for after typing the command (names found,
+// every VM read, networks mapped, hosts chosen, space checked, vCenter's own check),
+// reported as seconds per plan and the findings it made.
+//
+//	go test -run '^$' -bench Plan5000Of20000 -benchtime 1x -timeout 30m ./vcenter
+func BenchmarkPlan5000Of20000(b *testing.B) {
+	const total, wanted = 20000, 5000
+	ctx := context.Background()
+	start := time.Now()
+	lab, err := xvmsim.Start(ctx, xvmsim.WithExtraVMs(total))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("xvmsim with %d extra VMs built in %v", total, time.Since(start).Round(time.Second))
+	b.Cleanup(lab.Close)
+	m, err := NewManager([]Config{labConfig(lab, xvmsim.EastVC), labConfig(lab, xvmsim.WestVC)}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close(context.Background()) })
+	names := make([]string, 0, wanted)
+	for i := 1; i <= wanted; i++ {
+		names = append(names, fmt.Sprintf("bulk-%04d", i*total/wanted))
+	}
+	spec := MoveSpec{VMs: names, Source: xvmsim.EastVC, Target: xvmsim.WestVC,
+		Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}}
+	var p *Plan
+	for b.Loop() {
+		if p, err = m.Plan(ctx, spec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if len(p.VMs) != wanted {
+		b.Fatalf("the plan has %d VMs, want %d", len(p.VMs), wanted)
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/plan")
+	b.Logf("%d VMs planned; %d findings, blocked: %v", len(p.VMs), len(p.Findings), p.Blocked())
+}

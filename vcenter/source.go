@@ -29,6 +29,9 @@ type sourceVM struct {
 	// key is the VM's encryption key (config.keyId): set for an encrypted VM, and for
 	// one with a vTPM, whose home files are encrypted.
 	key *types.CryptoKeyId
+	// stores identify the storage of the source datastores the VMs' disks are on
+	// (shared by every sourceVM of a plan), to tell storage both vCenters mount.
+	stores map[types.ManagedObjectReference]storeID
 }
 
 var vmProps = []string{"name", "config.hardware", "config.template", "config.memoryAllocation", "config.memoryReservationLockedToMax",
@@ -102,6 +105,9 @@ func (r *resolver) resolveSource(ctx context.Context, c *vim25.Client) (map[stri
 		svm := r.sourceVM(&vms[i], nets)
 		r.checkSourceHost(&vms[i], svm, hosts)
 		out[svm.view.Name] = svm
+	}
+	if err := r.readSourceStores(ctx, c, out); err != nil {
+		return nil, err
 	}
 	// Keep the request's order on the review page.
 	for _, name := range names {

@@ -21,13 +21,17 @@ type spaceNeed struct {
 	name                       string
 	disks, grow, swap, suspend int64
 	thinner                    bool // disk=thin would need less
+	byPolicy                   bool // vSAN or vVols: the storage policy decides what the disks take
 	formats                    []move.DiskFormat
 	who                        []string
 }
 
 // checkSpace checks each datastore the VMs' files go to: the spec's datastore (their
 // own files and every disk not placed apart) and the datastores of disks placed apart.
-func (r *resolver) checkSpace(ctx context.Context, c *vim25.Client, home types.ManagedObjectReference, disks map[int]diskTarget, srcVMs map[string]*sourceVM) error {
+//
+// What is not copied is not counted: disks on storage both vCenters mount, and RDMs
+// whose mapping file alone moves (diskSpace).
+func (r *resolver) checkSpace(ctx context.Context, c *vim25.Client, home types.ManagedObjectReference, disks map[int]diskTarget, srcVMs map[string]*sourceVM, stores map[types.ManagedObjectReference]targetStore) error {
 	needs := []*spaceNeed{{ds: home, name: r.plan.Datastore}}
 	at := func(ds types.ManagedObjectReference, name string) *spaceNeed {
 		for _, n := range needs {
@@ -57,10 +61,15 @@ func (r *resolver) checkSpace(ctx context.Context, c *vim25.Client, home types.M
 					format = t.format
 				}
 			}
+			t := stores[ds]
+			need, grow, counted := diskSpace(svm, d, format, t)
+			if !counted {
+				continue
+			}
 			n := at(ds, name)
-			need, grow := diskNeed(svm, d, format)
 			n.disks, n.grow = n.disks+need, n.grow+grow
-			if thin, _ := diskNeed(svm, d, move.Thin); thin < need {
+			n.byPolicy = t.byPolicy()
+			if thin, _, _ := diskSpace(svm, d, move.Thin, t); thin < need {
 				n.thinner = true
 			}
 			if !slices.Contains(n.formats, format) {
@@ -97,6 +106,12 @@ func (r *resolver) checkDatastoreSpace(ctx context.Context, c *vim25.Client, n *
 		d.Summary.MaintenanceMode == string(types.DatastoreSummaryMaintenanceModeStateEnteringMaintenance) {
 		r.block("", fmt.Sprintf("datastore %s is in maintenance mode", name), "choose another datastore")
 		return nil
+	}
+	if n.byPolicy {
+		// vSAN and vVols keep as many copies as the policy asks (RAID-1 with one failure to
+		// tolerate: two): the free space checked below is what the data needs once.
+		r.add(OK, "", fmt.Sprintf("%s provisions by storage policy: the disks are counted as thin, once; the policy may keep more copies of them",
+			name), "")
 	}
 	disks, grow, swap, suspend, thinner, who := n.disks, n.grow, n.swap, n.suspend, n.thinner, n.who
 	formats := "disks in the requested formats"

@@ -13,6 +13,8 @@ type placement struct {
 	Host, Pool, Datastore, Folder types.ManagedObjectReference
 	// Disks are the disks placed apart, by "Hard disk N" number.
 	Disks map[int]diskTarget
+	// stores are the target datastores as the disk rules need them (diskkinds.go).
+	stores map[types.ManagedObjectReference]targetStore
 }
 
 // vmPlan is one VM resolved in the source, with the target backing of each NIC.
@@ -44,7 +46,7 @@ func buildRelocateSpec(pl placement, vm *vmPlan, format move.DiskFormat, loc *ty
 	for i, d := range vm.disks {
 		ds, format := pl.disk(d, i, format)
 		dl := types.VirtualMachineRelocateSpecDiskLocator{DiskId: d.Key, Datastore: ds}
-		if b := diskBacking(d, format); b != nil {
+		if b := diskBacking(d, format, pl.stores[ds]); b != nil {
 			dl.DiskBackingInfo = b
 		}
 		spec.Disk = append(spec.Disk, dl)
@@ -59,34 +61,6 @@ func buildRelocateSpec(pl placement, vm *vmPlan, format move.DiskFormat, loc *ty
 	}
 	withProfiles(&spec, vm.profiles)
 	return spec
-}
-
-// diskBacking sets the target format of a flat disk. Other backings (RDM,
-// sparse) are left to vCenter: nil keeps them as they are.
-func diskBacking(d *types.VirtualDisk, format move.DiskFormat) types.BaseVirtualDeviceBackingInfo {
-	src, ok := d.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
-	if !ok {
-		return nil
-	}
-	b := &types.VirtualDiskFlatVer2BackingInfo{DiskMode: src.DiskMode}
-	if b.DiskMode == "" {
-		b.DiskMode = string(types.VirtualDiskModePersistent)
-	}
-	switch format {
-	case move.Thin:
-		b.ThinProvisioned = types.NewBool(true)
-		b.EagerlyScrub = types.NewBool(false)
-	case move.Thick:
-		b.ThinProvisioned = types.NewBool(false)
-		b.EagerlyScrub = types.NewBool(false)
-	case move.Eager:
-		b.ThinProvisioned = types.NewBool(false)
-		b.EagerlyScrub = types.NewBool(true)
-	default: // same: say it explicitly, the target datastore's default may differ
-		b.ThinProvisioned = types.NewBool(isTrue(src.ThinProvisioned))
-		b.EagerlyScrub = types.NewBool(isTrue(src.EagerlyScrub))
-	}
-	return b
 }
 
 // movePriority maps the request's priority to vSphere's.

@@ -39,8 +39,10 @@ func TestBuildRelocateSpecDisks(t *testing.T) {
 		{move.Thin, []flags{{true, false}, {true, false}, {true, false}}},
 		{move.Thick, []flags{{false, false}, {false, false}, {false, false}}},
 		{move.Eager, []flags{{false, true}, {false, true}, {false, true}}},
-		{move.Same, []flags{{true, false}, {false, true}, {false, false}}},
 	}
+	// A disk already in the format asked gets no backing: nothing changes (disk 0 is thin,
+	// disk 1 eager, disk 2 thick).
+	already := map[move.DiskFormat]int{move.Thin: 0, move.Eager: 1, move.Thick: 2}
 	for _, tt := range tests {
 		t.Run(string(tt.format), func(t *testing.T) {
 			spec := buildRelocateSpec(testPlacement, vm, tt.format, nil)
@@ -50,6 +52,12 @@ func TestBuildRelocateSpecDisks(t *testing.T) {
 			for i, dl := range spec.Disk {
 				if dl.DiskId != vm.disks[i].Key || dl.Datastore != testPlacement.Datastore {
 					t.Errorf("locator %d: disk %d on %v", i, dl.DiskId, dl.Datastore)
+				}
+				if i == already[tt.format] {
+					if dl.DiskBackingInfo != nil {
+						t.Errorf("locator %d: backing %T for a disk already %s, want none", i, dl.DiskBackingInfo, tt.format)
+					}
+					continue
 				}
 				b, ok := dl.DiskBackingInfo.(*types.VirtualDiskFlatVer2BackingInfo)
 				if !ok {
@@ -64,6 +72,13 @@ func TestBuildRelocateSpecDisks(t *testing.T) {
 				}
 			}
 		})
+	}
+	// "Same format" sends no backing, as the vSphere Client's wizard does: one copied from
+	// the source can be refused by a datastore of another type (docs/vsphere-behaviours.md).
+	for _, dl := range buildRelocateSpec(testPlacement, vm, move.Same, nil).Disk {
+		if dl.DiskBackingInfo != nil {
+			t.Errorf("disk %d: backing %T with the same format, want none", dl.DiskId, dl.DiskBackingInfo)
+		}
 	}
 	// Non-flat disks (RDM) keep their backing: no format is forced on them.
 	rdm := &types.VirtualDisk{VirtualDevice: types.VirtualDevice{Key: 2003, Backing: &types.VirtualDiskRawDiskMappingVer1BackingInfo{}}}

@@ -74,15 +74,22 @@ func (r *resolver) resolveTarget(ctx context.Context, c *vim25.Client, b *target
 	if err := r.checkCollisions(ctx, c, folder); err != nil {
 		return err
 	}
+	targets, err := readTargetStores(ctx, c, host, stores, srcVMs)
+	if err != nil {
+		return err
+	}
 	if ds != nil {
-		if err := r.checkSpace(ctx, c, *ds, b.disks, srcVMs); err != nil {
+		if err := r.checkDisks(ctx, c, host, *ds, b.disks, srcVMs, targets); err != nil {
+			return err
+		}
+		if err := r.checkSpace(ctx, c, *ds, b.disks, srcVMs, targets); err != nil {
 			return err
 		}
 	}
 	if host == nil || ds == nil || pool == nil || folder == nil || b.disks == nil {
 		return nil
 	}
-	pl := &placement{Host: host.Self, Pool: *pool, Datastore: *ds, Folder: *folder, Disks: b.disks}
+	pl := &placement{Host: host.Self, Pool: *pool, Datastore: *ds, Folder: *folder, Disks: b.disks, stores: targets}
 
 	// Backings are read now so that Relocate's spec building is pure.
 	backings := map[string]types.BaseVirtualDeviceBackingInfo{}

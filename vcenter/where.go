@@ -112,6 +112,10 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 					case b.EagerlyScrub != nil && *b.EagerlyScrub:
 						wd.DiskFormat = move.Eager
 					}
+				} else if b, ok := dev.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+					// An RDM or an SE sparse disk has no format to ask for: "same" keeps it
+					// as it is when /xvm undo moves it back (a format would convert an RDM).
+					wd.Datastore, wd.DiskFormat = datastoreOfPath(b.GetVirtualDeviceFileBackingInfo().FileName), move.Same
 				}
 				if len(w.Disks) == 0 {
 					w.Datastore, w.DiskFormat = wd.Datastore, wd.DiskFormat

@@ -1329,3 +1329,57 @@ func TestRestartedWorkerTakesBackWhatItsPreviousRunLeft(t *testing.T) {
 		wd.movedOnce("web-01")
 	})
 }
+
+// A move that asked for a storage policy is checked for it afterwards, like its datastore:
+// the VM's own files, and each disk (its own policy where it asked for one). A policy
+// vCenter did not apply is a move not as approved; a reading the policy service did not
+// give ("") proves nothing either way.
+func TestStoragePolicyIsCheckedAfterTheMove(t *testing.T) {
+	for _, tt := range []struct {
+		name             string
+		vm, disk1, disk2 string // the policies read after the move
+		fault            string // "" the move succeeds
+	}{
+		{name: "as asked", vm: "gold-policy", disk1: "gold-policy", disk2: "silver-policy"},
+		{name: "not read", vm: "", disk1: "", disk2: ""},
+		{name: "the VM's files under another policy", vm: "Datastore Default", disk1: "gold-policy", disk2: "silver-policy",
+			fault: `the storage policy is "Datastore Default", not "gold-policy"`},
+		{name: "a disk without its own policy", vm: "gold-policy", disk1: "silver-policy", disk2: "silver-policy",
+			fault: `Hard disk 1's storage policy is "silver-policy", not "gold-policy"`},
+		{name: "a disk with its own policy", vm: "gold-policy", disk1: "gold-policy", disk2: "gold-policy",
+			fault: `Hard disk 2's storage policy is "gold-policy", not "silver-policy"`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bubble(t, func(t *testing.T, wd *world) {
+				wd.vc.whereFn = func(vc, _ string, w *vcenter.Where) (*vcenter.Where, error) {
+					if vc == "vc-west" {
+						w.Policy = tt.vm
+						w.Disks = []move.Disk{{Disk: 1, Datastore: w.Datastore, Policy: tt.disk1}, {Disk: 2, Datastore: w.Datastore, Policy: tt.disk2}}
+					}
+					return w, nil
+				}
+				j := jobFor("web-01")
+				j.Policy = "gold-policy"
+				j.Disks = []move.Disk{{Disk: 2, Policy: "silver-policy"}}
+				js, err := wd.approver.Approve(t.Context(), j)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = wd.worker("w1", Config{}).Handle(t.Context(), js[0], delivery{1})
+				f := wd.rec.final()
+				if len(f) != 1 {
+					t.Fatalf("final events %+v, want one", f)
+				}
+				if tt.fault == "" {
+					if f[0].Type != events.EventSucceeded {
+						t.Errorf("final %s %q, want a success", f[0].Type, f[0].Error)
+					}
+					return
+				}
+				if f[0].Type != events.EventFailed || !strings.Contains(f[0].Error, tt.fault) {
+					t.Errorf("final %s %q, want a failure saying %q", f[0].Type, f[0].Error, tt.fault)
+				}
+			})
+		})
+	}
+}

@@ -127,6 +127,21 @@ func (w *Worker) verify(ctx context.Context, j events.Job, mv *events.JobMove, l
 		}
 	}
 	note = strings.Join(notes, "; ")
+	// The storage policy asked for (the VM's, and a disk's own): "" asked for none, and
+	// an empty reading means the policy service did not answer, which proves nothing.
+	policy := func(what, got, asked string) {
+		if asked != "" && got != "" && got != asked {
+			off = append(off, fmt.Sprintf("%s is %q, not %q", what, got, asked))
+		}
+	}
+	policy("the storage policy", after.Policy, j.Policy)
+	for _, d := range after.Disks {
+		asked := j.Policy
+		if k := slices.IndexFunc(j.Disks, func(a move.Disk) bool { return a.Disk == d.Disk }); k >= 0 && j.Disks[k].Policy != "" {
+			asked = j.Disks[k].Policy
+		}
+		policy(fmt.Sprintf("Hard disk %d's storage policy", d.Disk), d.Policy, asked)
+	}
 	for i, nic := range mv.NICs {
 		if i < len(after.Networks) && nic.Target != "" && after.Networks[i] != nic.Target {
 			off = append(off, fmt.Sprintf("%s is on %q, not %q", nic.Label, after.Networks[i], nic.Target))

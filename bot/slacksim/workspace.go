@@ -48,20 +48,24 @@ type Reply struct {
 type Workspace struct {
 	srv *slacktest.Server
 
-	mu        sync.Mutex
-	changed   chan struct{} // closed and replaced on every change
-	msgs      []*Message
-	byTS      map[string]*Message
-	seq       int
-	users     map[string]string // id → display name
-	groups    map[string][]string
-	throttle  map[string]throttle
-	failing   map[string]bool
-	limits    map[string]*rate.Limiter
-	apiCalls  map[string]int
-	limited   map[string]int
-	responses int
-	sent      []Sent
+	mu       sync.Mutex
+	changed  chan struct{} // closed and replaced on every change
+	msgs     []*Message
+	byTS     map[string]*Message
+	seq      int
+	users    map[string]string // id → display name
+	groups   map[string][]string
+	throttle map[string]throttle
+	failing  map[string]bool
+	limits   map[string]*rate.Limiter
+	// posts limits chat.postMessage per channel, as Slack does (postsRate 0: no limit).
+	postsRate  rate.Limit
+	postsBurst int
+	posts      map[string]*rate.Limiter
+	apiCalls   map[string]int
+	limited    map[string]int
+	responses  int
+	sent       []Sent
 	// responseTypes are the response_type of each response_url post, in order.
 	responseTypes []string
 	notIn         map[string]bool // channels the app is not a member of
@@ -97,6 +101,7 @@ func New() *Workspace {
 		throttle: map[string]throttle{},
 		failing:  map[string]bool{},
 		limits:   map[string]*rate.Limiter{},
+		posts:    map[string]*rate.Limiter{},
 		apiCalls: map[string]int{},
 		limited:  map[string]int{},
 		notIn:    map[string]bool{},
@@ -178,6 +183,36 @@ func (w *Workspace) Limit(method string, perMinute float64, burst int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.limits[method] = rate.NewLimiter(rate.Limit(perMinute/60), burst)
+}
+
+// LimitPosts makes chat.postMessage refuse, as Slack does (docs/slack-facts.md S3), more
+// than perSecond posts a second in any one channel after a burst of burst: a post beyond
+// that answers 429 with Retry-After: 1, is not posted, and is counted in
+// RateLimited("chat.postMessage").
+func (w *Workspace) LimitPosts(perSecond float64, burst int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.postsRate, w.postsBurst = rate.Limit(perSecond), burst
+	w.posts = map[string]*rate.Limiter{}
+}
+
+// postAllowed reports whether channel takes one more post now under LimitPosts.
+func (w *Workspace) postAllowed(channel string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.postsRate == 0 {
+		return true
+	}
+	l := w.posts[channel]
+	if l == nil {
+		l = rate.NewLimiter(w.postsRate, w.postsBurst)
+		w.posts[channel] = l
+	}
+	if l.Allow() {
+		return true
+	}
+	w.limited["chat.postMessage"]++
+	return false
 }
 
 // RateLimited returns how many calls of method were answered 429 (Throttle or Limit).
@@ -281,6 +316,12 @@ func (w *Workspace) postMessage(rw http.ResponseWriter, r *http.Request) {
 	v, err := form(r)
 	if err != nil {
 		http.Error(rw, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if !w.postAllowed(v.Get("channel")) {
+		rw.Header().Set("Retry-After", "1")
+		rw.WriteHeader(http.StatusTooManyRequests)
+		_, _ = rw.Write([]byte(`{"ok":false,"error":"ratelimited"}`))
 		return
 	}
 	w.mu.Lock()

@@ -198,3 +198,30 @@ func TestSentKeepsEveryVersionAndRefusals(t *testing.T) {
 		t.Fatalf("want a 429 with Retry-After 0 counted, got %v (%d limited, %d calls)", err, w.RateLimited("chat.postMessage"), w.Calls("chat.postMessage"))
 	}
 }
+
+// Posts above the channel rate are refused as Slack refuses them (429, Retry-After) and
+// not posted; another channel has a rate of its own.
+func TestPostsAboveTheChannelRateAreRefused(t *testing.T) {
+	w := New()
+	defer w.Close()
+	w.LimitPosts(1, 3)
+	api := slack.New("xoxb-test", slack.OptionAPIURL(w.APIURL()))
+	refused := 0
+	for range 6 {
+		_, _, err := api.PostMessage("C1", slack.MsgOptionText("burst", false))
+		var rl *slack.RateLimitedError
+		switch {
+		case errors.As(err, &rl) && rl.RetryAfter == time.Second:
+			refused++
+		case err != nil:
+			t.Fatalf("want a post or a 429 with Retry-After 1s, got %v", err)
+		}
+	}
+	// (A post may fit in as the bucket refills while the burst is sent.)
+	if refused < 2 || len(w.Channel("C1"))+refused != 6 || w.RateLimited("chat.postMessage") != refused {
+		t.Fatalf("%d of 6 posts refused, %d posted, %d counted", refused, len(w.Channel("C1")), w.RateLimited("chat.postMessage"))
+	}
+	if _, _, err := api.PostMessage("C2", slack.MsgOptionText("elsewhere", false)); err != nil {
+		t.Fatalf("another channel is refused too: %v", err)
+	}
+}

@@ -35,6 +35,7 @@ type flags struct {
 	serial       bool
 	perHost      int
 	perDatastore int
+	tableAbove   int
 	jobs         int
 	xvmbot       string
 	verbose      bool
@@ -54,6 +55,7 @@ func main() {
 	flag.DurationVar(&f.taskDuration, "task-delay", 500*time.Millisecond, "wave: duration of one emulated relocation task")
 	flag.IntVar(&f.perHost, "per-host", 2, "wave: limits.per_host")
 	flag.IntVar(&f.perDatastore, "per-datastore", 8, "wave: limits.per_datastore")
+	flag.IntVar(&f.tableAbove, "table-above", 0, "wave: slack.table_above (0: the default, 20; -1: one thread message per VM)")
 	flag.BoolVar(&f.serial, "serial", true, "wave: also run the same moves one at a time (a loop over govc/PowerCLI)")
 	flag.IntVar(&f.jobs, "jobs", 10000, "memory: jobs to queue")
 	flag.StringVar(&f.xvmbot, "xvmbot", "", "memory: path of a built xvmbot binary (default: go build it)")

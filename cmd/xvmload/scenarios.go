@@ -366,10 +366,12 @@ func runApprove(ctx context.Context, f flags) error {
 // moves the same VMs on a fresh lab one at a time, as a loop over govc would.
 func runWave(ctx context.Context, f flags) error {
 	s, err := startStack(ctx, stackOpts{taskDuration: f.taskDuration, extraVMs: f.vms, slots: f.slots, perHost: f.perHost,
-		perDatastore: f.perDatastore, verbose: f.verbose})
+		perDatastore: f.perDatastore, tableAbove: f.tableAbove, verbose: f.verbose})
 	if err != nil {
 		return err
 	}
+	// The local Slack refuses posts above Slack's rate per channel, as Slack does.
+	s.ws.LimitPosts(1, 5)
 	names := make([]string, f.vms)
 	for i := range names {
 		names[i] = fmt.Sprintf("bulk-%04d", i+1)
@@ -431,6 +433,10 @@ func runWave(ctx context.Context, f flags) error {
 	if err == nil {
 		busy, err = taskSpans(ctx, s, log)
 	}
+	var thread string
+	if err == nil {
+		thread, err = threadCounts(ctx, s, ts, clickAt)
+	}
 	s.close()
 	if err != nil {
 		return err
@@ -452,6 +458,7 @@ func runWave(ctx context.Context, f flags) error {
 		observedIdeal := time.Duration(math.Ceil(float64(f.vms)/float64(peak))) * f.taskDuration
 		fmt.Printf("ideal at the observed peak concurrency %d: %v; ratio %.3f×\n", peak, observedIdeal, wave.Seconds()/observedIdeal.Seconds())
 	}
+	fmt.Println(thread)
 	if busy.n > 0 {
 		// Where the time between tasks goes: a slot the limits allow is idle whenever no task
 		// runs in it; per move, that idle time is what the wave pays above the ideal.
@@ -470,6 +477,38 @@ func runWave(ctx context.Context, f flags) error {
 	fmt.Printf("one at a time (Plan+Start+Watch per VM, like a govc loop): %v; ideal %v; xvmbot is %.1f× faster\n",
 		serial.Round(time.Millisecond), time.Duration(f.vms)*f.taskDuration, serial.Seconds()/wave.Seconds())
 	return nil
+}
+
+// threadCounts waits for the request's final reply in its thread and says what the thread
+// cost in Slack: its messages, the edits of them and of the request message, and the posts
+// the local Slack refused for going above the channel's rate.
+func threadCounts(ctx context.Context, s *stack, ts string, clickAt time.Time) (string, error) {
+	wctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	final := func() bool {
+		for _, m := range s.ws.Thread(ts) {
+			if strings.Contains(m.Text, "<@"+alice+">") {
+				return true
+			}
+		}
+		return false
+	}
+	if err := s.ws.WaitFor(wctx, final); err != nil {
+		return "", fmt.Errorf("wait for the final reply: %w", err)
+	}
+	settled := time.Since(clickAt)
+	thread := s.ws.Thread(ts)
+	parent, _ := s.ws.Message(ts)
+	edits, failures := parent.Edits, 0
+	for _, m := range thread {
+		edits += m.Edits
+		if strings.Contains(m.Text, "failed to move") {
+			failures++
+		}
+	}
+	return fmt.Sprintf("thread: %d messages (%d failure replies), %d edits of them and of the request message (chat.update calls %d), "+
+		"posts refused for the channel's rate %d; final reply %v after the approve",
+		len(thread), failures, edits, s.ws.Calls("chat.update"), s.ws.RateLimited("chat.postMessage"), settled.Round(time.Millisecond)), nil
 }
 
 func runSerial(ctx context.Context, f flags, names []string) (time.Duration, error) {

@@ -158,12 +158,18 @@ type diskSpec struct {
 	// trip wire would leave its source datastore with less than nothing
 	// free and block every move into it.
 	uncounted bool
+	// rdm, when set, makes the disk a raw device mapping of that LUN (diskscenarios.go)
+	// in place of a flat disk.
+	rdm *rdmSpec
+	// seSparse makes the disk an SE sparse disk in place of a flat one.
+	seSparse bool
 }
 
 type vmSpec struct {
 	name      string
 	folder    string // relative to the datacenter's vm folder
 	pool      string // "" for the cluster's root pool
+	home      string // the datastore of its own files; "" for its first disk's
 	host      int    // index into inventory.hosts, then the extra clusters' hosts in order
 	on        bool
 	suspended bool // powered on, then suspended
@@ -687,6 +693,10 @@ func (b *vmBuilder) create(ctx context.Context, s vmSpec, folderRef, poolRef, ho
 	}
 	devices = append(devices, scsi)
 
+	home := s.home
+	if home == "" {
+		home = s.disks[0].datastore
+	}
 	for i, d := range s.disks {
 		ds, err := b.datastoreRef(ctx, d.datastore)
 		if err != nil {
@@ -697,7 +707,7 @@ func (b *vmBuilder) create(ctx context.Context, s vmSpec, folderRef, poolRef, ho
 		if d.capacityKB > 0 {
 			disk.CapacityInKB = d.capacityKB
 		}
-		if d.datastore != s.disks[0].datastore {
+		if d.datastore != home {
 			if err := vmDirectory(ctx, b.c, b.dc, d.datastore, fileName(s.name)); err != nil {
 				return err
 			}
@@ -705,6 +715,13 @@ func (b *vmBuilder) create(ctx context.Context, s vmSpec, folderRef, poolRef, ho
 		bk := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
 		bk.ThinProvisioned = types.NewBool(d.thin)
 		bk.EagerlyScrub = types.NewBool(!d.thin && d.eager)
+		if d.rdm != nil {
+			disk.Backing = d.rdm.backing(bk.VirtualDeviceFileBackingInfo)
+		}
+		if d.seSparse {
+			disk.Backing = &types.VirtualDiskSeSparseBackingInfo{VirtualDeviceFileBackingInfo: bk.VirtualDeviceFileBackingInfo,
+				DiskMode: string(types.VirtualDiskModePersistent)}
+		}
 		devices = append(devices, disk)
 	}
 
@@ -736,7 +753,7 @@ func (b *vmBuilder) create(ctx context.Context, s vmSpec, folderRef, poolRef, ho
 		GuestId:      string(types.VirtualMachineGuestOsIdentifierOtherLinux64Guest),
 		NumCPUs:      2,
 		MemoryMB:     2048,
-		Files:        &types.VirtualMachineFileInfo{VmPathName: "[" + s.disks[0].datastore + "]"},
+		Files:        &types.VirtualMachineFileInfo{VmPathName: "[" + home + "]"},
 		DeviceChange: change,
 	}
 	for k, v := range s.extra {

@@ -39,6 +39,8 @@ type Lab struct {
 	cancels    map[int]context.CancelFunc
 	nextCancel int
 	closeOnce  sync.Once
+	// extraDirs hold storage added after the start (AddDiskScenarios), removed by Close.
+	extraDirs []string
 }
 
 // VC is one simulated vCenter.
@@ -193,6 +195,9 @@ func (l *Lab) Close() {
 		l.relocations.Wait()
 		for _, v := range l.vcs {
 			v.close()
+		}
+		for _, d := range l.extraDirs {
+			_ = os.RemoveAll(d)
 		}
 	})
 }

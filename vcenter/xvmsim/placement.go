@@ -40,6 +40,11 @@ type DiskInfo struct {
 	Thin       bool
 	EagerScrub bool
 	CapacityKB int64
+	// RDM is the compatibility mode of a raw device mapping (physicalMode, virtualMode),
+	// "" for a disk that is not one; LUN is the canonical name of the LUN it maps.
+	RDM, LUN string
+	// SESparse marks an SE sparse disk.
+	SESparse bool
 }
 
 // NICInfo is one network adapter of a VM.
@@ -121,6 +126,18 @@ func findVM(ctx context.Context, c *govmomi.Client, name string) (*VMPlacement, 
 			if b, ok := dev.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
 				info.Thin = b.ThinProvisioned != nil && *b.ThinProvisioned
 				info.EagerScrub = b.EagerlyScrub != nil && *b.EagerlyScrub
+				if b.Datastore != nil {
+					info.Datastore = n.name(ctx, *b.Datastore)
+				}
+			}
+			if b, ok := dev.Backing.(*types.VirtualDiskSeSparseBackingInfo); ok {
+				info.SESparse = true
+				if b.Datastore != nil {
+					info.Datastore = n.name(ctx, *b.Datastore)
+				}
+			}
+			if b, ok := dev.Backing.(*types.VirtualDiskRawDiskMappingVer1BackingInfo); ok {
+				info.RDM, info.LUN = b.CompatibilityMode, lunCanonical(b.DeviceName)
 				if b.Datastore != nil {
 					info.Datastore = n.name(ctx, *b.Datastore)
 				}

@@ -86,7 +86,7 @@ func (v *VC) relocate(ctx context.Context, began time.Time, progress func(int32)
 	}
 	defer logout(dst)
 
-	plan, lf := planTarget(ctx, dst, &vm, spec)
+	plan, lf := planTarget(ctx, dst, &vm, spec, sourceURLs(ctx, src, &vm))
 	if lf != nil {
 		return none, lf
 	}
@@ -273,7 +273,7 @@ type targetPlan struct {
 	segments map[int]*types.VirtualEthernetCardOpaqueNetworkBackingInfo
 }
 
-func planTarget(ctx context.Context, dst *govmomi.Client, vm *mo.VirtualMachine, spec types.VirtualMachineRelocateSpec) (*targetPlan, *types.LocalizedMethodFault) {
+func planTarget(ctx context.Context, dst *govmomi.Client, vm *mo.VirtualMachine, spec types.VirtualMachineRelocateSpec, srcURL map[types.ManagedObjectReference]string) (*targetPlan, *types.LocalizedMethodFault) {
 	names := map[types.ManagedObjectReference]string{}
 	exists := func(ref types.ManagedObjectReference) *types.LocalizedMethodFault {
 		if _, ok := names[ref]; ok {
@@ -315,11 +315,17 @@ func planTarget(ctx context.Context, dst *govmomi.Client, vm *mo.VirtualMachine,
 	}
 
 	locators := map[int32]types.VirtualMachineRelocateSpecDiskLocator{}
+	datastores := []types.ManagedObjectReference{*spec.Datastore}
 	for _, d := range spec.Disk {
 		if lf := exists(d.Datastore); lf != nil {
 			return nil, lf
 		}
 		locators[d.DiskId] = d
+		datastores = append(datastores, d.Datastore)
+	}
+	rules, lf := readRules(ctx, dst, fileName(vm.Name), *spec.Host, datastores, srcURL)
+	if lf != nil {
+		return nil, lf
 	}
 	edits := map[int32]types.BaseVirtualDeviceBackingInfo{}
 	for _, c := range spec.DeviceChange {
@@ -345,20 +351,24 @@ func planTarget(ctx context.Context, dst *govmomi.Client, vm *mo.VirtualMachine,
 	for _, d := range vm.Config.Hardware.Device {
 		switch dev := d.(type) {
 		case *types.VirtualDisk:
-			disk, ds, lf := planDisk(dev, locators[dev.Key], *spec.Datastore, names, fileName(vm.Name), ndisk)
+			pd, lf := rules.planDisk(dev, locators[dev.Key], *spec.Datastore, ndisk)
 			if lf != nil {
 				return nil, lf
 			}
 			ndisk++
-			if ds != names[*spec.Datastore] && !slices.Contains(plan.dirs, ds) {
+			if ds := pd.datastore; !pd.existing && ds != names[*spec.Datastore] && !slices.Contains(plan.dirs, ds) {
 				plan.dirs = append(plan.dirs, ds)
 			}
-			devices.AssignController(disk, scsi.(types.BaseVirtualController))
-			devices = append(devices, disk)
+			devices.AssignController(pd.disk, scsi.(types.BaseVirtualController))
+			devices = append(devices, pd.disk)
+			op := types.VirtualDeviceConfigSpecFileOperationCreate
+			if pd.existing {
+				op = "" // the file is there already: the target VM uses it
+			}
 			change = append(change, &types.VirtualDeviceConfigSpec{
 				Operation:     types.VirtualDeviceConfigSpecOperationAdd,
-				FileOperation: types.VirtualDeviceConfigSpecFileOperationCreate,
-				Device:        disk,
+				FileOperation: op,
+				Device:        pd.disk,
 			})
 		case types.BaseVirtualEthernetCard:
 			card := dev.GetVirtualEthernetCard()
@@ -402,40 +412,6 @@ func planTarget(ctx context.Context, dst *govmomi.Client, vm *mo.VirtualMachine,
 		DeviceChange: change,
 	}
 	return plan, nil
-}
-
-func planDisk(src *types.VirtualDisk, loc types.VirtualMachineRelocateSpecDiskLocator, dflt types.ManagedObjectReference, names map[types.ManagedObjectReference]string, vmName string, i int) (*types.VirtualDisk, string, *types.LocalizedMethodFault) {
-	ds := dflt
-	var thin, eager *bool
-	if old, ok := src.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
-		thin, eager = old.ThinProvisioned, old.EagerlyScrub
-	}
-	if loc.Datastore.Value != "" {
-		ds = loc.Datastore
-		if b, ok := loc.DiskBackingInfo.(*types.VirtualDiskFlatVer2BackingInfo); ok {
-			thin, eager = b.ThinProvisioned, b.EagerlyScrub
-		}
-	}
-	name, ok := names[ds]
-	if !ok {
-		return nil, "", &types.LocalizedMethodFault{Fault: &types.ManagedObjectNotFound{Obj: ds}, LocalizedMessage: fmt.Sprintf("datastore %s not found in the target vCenter", ds.Value)}
-	}
-	return &types.VirtualDisk{
-		VirtualDevice: types.VirtualDevice{
-			Key: -1000 - src.Key,
-			Backing: &types.VirtualDiskFlatVer2BackingInfo{
-				DiskMode:        string(types.VirtualDiskModePersistent),
-				ThinProvisioned: thin,
-				EagerlyScrub:    eager,
-				VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{
-					FileName:  diskPath(name, vmName, i),
-					Datastore: &ds,
-				},
-			},
-		},
-		CapacityInKB:    src.CapacityInKB,
-		CapacityInBytes: src.CapacityInBytes,
-	}, name, nil
 }
 
 // checkNetwork fails like vCenter's network compatibility check when a NIC
