@@ -1,6 +1,11 @@
 # The targets CI runs (.ci/run) plus conveniences.
 GO ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The tag of a tagged commit; elsewhere empty, and the binary says system.ReleaseVersion-dev.
+VERSION ?= $(shell git describe --tags --exact-match 2>/dev/null | sed 's/^v//')
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+DATE ?= $(shell git log -1 --format=%cI 2>/dev/null)
+TREE_STATE ?= $(shell test -z "$$(git status --porcelain 2>/dev/null)" && echo clean || echo dirty)
+LDFLAGS = -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE) -X main.treeState=$(TREE_STATE)
 # STATICCHECK is the one pinned staticcheck version; .ci/run reads it from this line.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # PROMTOOL is the one pinned promtool (the module version of Prometheus 3.16.0); .ci/run reads
@@ -8,7 +13,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Prometheus's service discoveries, whose cloud SDKs are most of promtool's build time.
 PROMTOOL ?= github.com/prometheus/prometheus/cmd/promtool@v0.316.0
 
-.PHONY: all fmt vet lint test build demo bench fuzz rules-test
+.PHONY: all fmt vet lint test build cross demo bench fuzz rules-test
 all: fmt vet test build
 
 fmt:
@@ -24,7 +29,11 @@ test:
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o xvmbot ./cmd/xvmbot
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o xvmbot ./cmd/xvmbot
+
+# The release binaries for both architectures (what .goreleaser.yaml builds), in dist/.
+cross:
+	for arch in amd64 arm64; do CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o dist/xvmbot-linux-$$arch ./cmd/xvmbot || exit 1; done
 
 demo:
 	$(GO) run ./cmd/xvmbot demo

@@ -70,13 +70,24 @@ func (c *Config) Windows() map[string][]approvals.Window {
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
+// LoadOption changes what Load and Parse read of the file.
+type LoadOption func(*loadOptions)
+
+type loadOptions struct{ withoutSlack bool }
+
+// WithoutSlack is for a process that runs no bot (a worker): its slack section is neither
+// expanded, nor read, nor required, so a worker starts without the Slack tokens (and a
+// ${SLACK_…} reference left unset in its environment is no error). The bot that shares
+// the file still checks that section.
+func WithoutSlack() LoadOption { return func(o *loadOptions) { o.withoutSlack = true } }
+
 // Load reads, expands, decodes strictly, resolves *_file secrets and validates.
-func Load(path string) (*Config, error) {
+func Load(path string, opts ...LoadOption) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, err := Parse(raw, os.LookupEnv, filepath.Dir(path))
+	cfg, err := Parse(raw, os.LookupEnv, filepath.Dir(path), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -85,10 +96,17 @@ func Load(path string) (*Config, error) {
 
 // Parse is Load without the file: lookup resolves ${ENV} references and relative
 // *_file paths are taken from baseDir.
-func Parse(raw []byte, lookup func(string) (string, bool), baseDir string) (*Config, error) {
+func Parse(raw []byte, lookup func(string) (string, bool), baseDir string, opts ...LoadOption) (*Config, error) {
+	var o loadOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
 		return nil, fmt.Errorf("parse yaml: %w", err)
+	}
+	if o.withoutSlack {
+		dropKey(&root, "slack")
 	}
 	expanded := map[*yaml.Node]string{}
 	if err := expandNode(&root, lookup, expanded); err != nil {
@@ -112,10 +130,24 @@ func Parse(raw []byte, lookup func(string) (string, bool), baseDir string) (*Con
 	if err := cfg.resolveFiles(baseDir); err != nil {
 		return nil, err
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validate(o); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// dropKey removes key from the document's top-level mapping, if it is there.
+func dropKey(doc *yaml.Node, key string) {
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return
+	}
+	m := doc.Content[0]
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content = append(m.Content[:i], m.Content[i+2:]...)
+			return
+		}
+	}
 }
 
 // expandNode replaces ${ENV} references in every scalar, and notes in expanded the
@@ -195,9 +227,15 @@ func (c *Config) resolveFiles(baseDir string) error {
 
 // Validate checks what can be checked without the network: each section, then what
 // one section says about another.
-func (c *Config) Validate() error {
+func (c *Config) Validate() error { return c.validate(loadOptions{}) }
+
+func (c *Config) validate(o loadOptions) error {
+	slack := c.Slack.validate
+	if o.withoutSlack {
+		slack = func() error { return nil }
+	}
 	errs := []error{
-		c.Slack.validate(),
+		slack(),
 		c.HTTP.validate(),
 		c.NATS.validate(),
 		validateVCenters(c.VCenters),

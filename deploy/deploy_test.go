@@ -22,6 +22,7 @@ import (
 
 	"github.com/xvmbot/xvmbot/config"
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/system"
 )
 
 const (
@@ -91,10 +92,8 @@ func TestChart(t *testing.T) {
 	if chart.APIVersion != "v2" || chart.Name != "xvmbot" || chart.Version == "" || chart.AppVersion == "" {
 		t.Errorf("Chart.yaml: apiVersion v2, name xvmbot, version and appVersion are required: %+v", chart)
 	}
-	if !slices.ContainsFunc(chart.Dependencies, func(d struct{ Name, Version, Repository, Condition string }) bool {
-		return d.Name == "nats" && d.Condition == "nats.enabled"
-	}) {
-		t.Error("Chart.yaml: the official NATS chart must be a dependency with condition nats.enabled")
+	if len(chart.Dependencies) > 0 {
+		t.Errorf("Chart.yaml names dependencies %+v: the chart must install with nothing fetched (the bundled NATS is its own templates)", chart.Dependencies)
 	}
 
 	values := decodeYAML(t, chartDir+"/values.yaml")[0].(map[string]any)
@@ -122,7 +121,8 @@ func TestChart(t *testing.T) {
 			}
 		})
 	}
-	for _, want := range []string{"deployment-bot.yaml", "deployment-worker.yaml", "secret.yaml", "servicemonitor.yaml", "networkpolicy.yaml", "nats-users-secret.yaml"} {
+	for _, want := range []string{"deployment-bot.yaml", "deployment-worker.yaml", "secret.yaml", "servicemonitor.yaml", "networkpolicy.yaml", "nats-users-secret.yaml",
+		"nats-statefulset.yaml", "nats-service.yaml", "nats-config.yaml", "poddisruptionbudget.yaml"} {
 		if !slices.Contains(templates, chartDir+"/templates/"+want) {
 			t.Errorf("templates/%s is missing", want)
 		}
@@ -737,23 +737,18 @@ func TestNATSUsersMatchCode(t *testing.T) {
 
 	t.Run("helm values", func(t *testing.T) {
 		values := decodeYAML(t, chartDir+"/values.yaml")[0].(map[string]any)
-		nats := values["nats"].(map[string]any)
-		users, _ := dig(nats, "config", "merge", "authorization", "users").([]any)
 		got := natsUsers{}
-		for _, raw := range users {
-			u := raw.(map[string]any)
-			name, _ := u["user"].(string)
-			env := "XVM_NATS_" + strings.ToUpper(strings.TrimPrefix(name, "xvm-")) + "_PASSWORD"
-			if pw := u["password"]; pw != "<< $"+env+" >>" {
-				t.Errorf("user %s: password %v, want << $%s >> (from the NATS container's environment)", name, pw, env)
-			}
-			ref, _ := dig(nats, "container", "env", env, "valueFrom", "secretKeyRef").(map[string]any)
-			if key := strings.TrimPrefix(name, "xvm-") + "-password"; ref == nil || ref["key"] != key {
-				t.Errorf("nats.container.env.%s does not read the key %s of the chart's NATS users Secret: %v", env, key, ref)
-			}
-			got[name] = events.Permissions{Publish: strList(dig(u, "permissions", "publish")), Subscribe: strList(dig(u, "permissions", "subscribe"))}
+		for role, user := range map[string]string{"bot": "xvm-bot", "worker": "xvm-worker"} {
+			p := dig(values, "nats", "permissions", role)
+			got[user] = events.Permissions{Publish: strList(dig(p, "publish")), Subscribe: strList(dig(p, "subscribe"))}
 		}
-		got.check(t, "helm values nats.config.merge.authorization")
+		got.check(t, "helm values nats.permissions")
+		conf := string(readFile(t, chartDir+"/templates/nats-config.yaml"))
+		for _, want := range []string{"password: $XVM_NATS_BOT_PASSWORD, permissions: $XVM_BOT", "password: $XVM_NATS_WORKER_PASSWORD, permissions: $XVM_WORKER"} {
+			if !strings.Contains(conf, want) {
+				t.Errorf("templates/nats-config.yaml: no user with %q (the password from the NATS container's environment)", want)
+			}
+		}
 		auth := values["natsAuth"].(map[string]any)
 		if auth["enabled"] != true || auth["botUser"] != "xvm-bot" || auth["workerUser"] != "xvm-worker" {
 			t.Errorf("natsAuth %v: want enabled, with the users xvm-bot and xvm-worker", auth)
@@ -864,5 +859,24 @@ func TestNATSPermissionsDocumented(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestReleaseVersionsAgree: the chart runs the release the code says it is, and that release
+// is the newest in CHANGELOG.md; the image tag defaults to the chart's appVersion, so a
+// chart that named another version would run another binary.
+func TestReleaseVersionsAgree(t *testing.T) {
+	var chart struct {
+		AppVersion string `yaml:"appVersion"`
+	}
+	if err := yaml.Unmarshal(readFile(t, chartDir+"/Chart.yaml"), &chart); err != nil {
+		t.Fatal(err)
+	}
+	if chart.AppVersion != system.ReleaseVersion {
+		t.Errorf("Chart.yaml appVersion %q, the code's system.ReleaseVersion %q: set both to the release", chart.AppVersion, system.ReleaseVersion)
+	}
+	m := regexp.MustCompile(`(?m)^## \[(\d+\.\d+\.\d+[^\]]*)\]`).FindStringSubmatch(string(readFile(t, "../CHANGELOG.md")))
+	if m == nil || m[1] != system.ReleaseVersion {
+		t.Errorf("the newest release in CHANGELOG.md is %v, the code's system.ReleaseVersion %q", m, system.ReleaseVersion)
 	}
 }

@@ -46,12 +46,12 @@ type System struct {
 type Option func(*options)
 
 type options struct {
-	version    string
+	stamp      Stamp
 	readyEvery time.Duration
 }
 
-// WithVersion sets the version xvm_build_info reports (default "dev").
-func WithVersion(v string) Option { return func(o *options) { o.version = v } }
+// WithVersion sets the version xvm_build_info reports (default ReleaseVersion-dev).
+func WithVersion(v string) Option { return func(o *options) { o.stamp.Version = v } }
 
 // WithReadyEvery sets how long /readyz's refresher waits between two rounds of probes
 // (default 10s).
@@ -61,7 +61,7 @@ func WithReadyEvery(d time.Duration) Option { return func(o *options) { o.readyE
 // runs until Run. cfg must be valid (config.Load validates it; a config built in code
 // calls Validate).
 func New(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger, opts ...Option) (s *System, err error) {
-	o := options{version: "dev", readyEvery: readyEvery}
+	o := options{readyEvery: readyEvery}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -75,7 +75,7 @@ func New(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger, o
 		}
 	}()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	registerBuildInfo(s.reg, ReadBuild(o.version))
+	registerBuildInfo(s.reg, ReadBuild(o.stamp))
 
 	if err := s.connectNATS(ctx); err != nil {
 		return nil, err

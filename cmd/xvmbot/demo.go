@@ -96,7 +96,7 @@ func runDemo(ctx context.Context, out io.Writer, verbose bool) error {
 		return fmt.Errorf("demo config: %w", err)
 	}
 
-	sys, err := system.New(ctx, cfg, system.RoleServe, logger, system.WithVersion(version))
+	sys, err := system.New(ctx, cfg, system.RoleServe, logger, system.WithStamp(stamp()))
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@
 //	xvmbot sim                       two simulated vCenters on loopback, with a config block
 //	xvmbot check  --config FILE      validate the config and every connection
 //	xvmbot keygen --out FILE         a new approval signing key, and its public key
+//	xvmbot health [--url URL]        GET an ops endpoint; exit 0 only on 200 (container health checks)
 //	xvmbot version                   build information
 package main
 
@@ -20,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/xvmbot/xvmbot/config"
 	"github.com/xvmbot/xvmbot/system"
@@ -35,7 +37,8 @@ Usage:
   xvmbot sim [--dir ./xvm-sim]      serve two simulated vCenters on loopback, print a config block
   xvmbot check  --config FILE       validate the config, log in to every vCenter, NATS and Slack
   xvmbot keygen --out FILE          write a new approval signing key for the bot; print its public key
-  xvmbot version                    print build information
+  xvmbot health [--url URL]         GET /healthz (or --url, e.g. …/readyz); exit 0 only on 200 OK
+  xvmbot version                    print build information (version, commit, date, dirty)
 `
 
 func main() {
@@ -62,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	verbose := fs.Bool("verbose", false, "demo: also print the processes' logs")
 	simDir := fs.String("dir", "./xvm-sim", "sim: where to write the simulated vCenters' password files")
 	keyOut := fs.String("out", "", "keygen: the file to write the new signing key to (must not exist)")
+	healthURL := fs.String("url", defaultHealthURL, "health: the ops endpoint to ask")
+	healthTimeout := fs.Duration("timeout", 5*time.Second, "health: how long to wait for the answer")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,8 +80,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSim(ctx, stdout, *simDir)
 	case "keygen":
 		return runKeygen(*keyOut, stdout)
+	case "health":
+		return runHealth(ctx, *healthURL, *healthTimeout, stdout)
 	case "check", "serve", "bot", "worker":
-		cfg, err := config.Load(*configPath)
+		var opts []config.LoadOption
+		if system.RoleOf(cmd) == system.RoleWorker {
+			// A worker never talks to Slack: it starts without the Slack tokens.
+			opts = append(opts, config.WithoutSlack())
+		}
+		cfg, err := config.Load(*configPath, opts...)
 		if err != nil {
 			return err
 		}
@@ -84,7 +96,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if cmd == "check" {
 			return runCheck(ctx, cfg, stdout, logger)
 		}
-		return system.Serve(ctx, cfg, system.RoleOf(cmd), logger, system.WithVersion(version))
+		return system.Serve(ctx, cfg, system.RoleOf(cmd), logger, system.WithStamp(stamp()))
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

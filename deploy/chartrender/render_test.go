@@ -2,17 +2,12 @@ package chartrender
 
 import (
 	"fmt"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chart/loader"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/engine"
 	"sigs.k8s.io/yaml"
 )
 
@@ -30,59 +25,40 @@ type object struct {
 
 func (o object) name() string { s, _ := o.Metadata["name"].(string); return s }
 
-// render renders the chart as `helm template xvm deploy/helm/xvmbot -f valuesFile` would,
-// and parses every document of the output.
+// render renders the chart as `helm template xvm deploy/helm/xvmbot -f valuesFile` would
+// (valuesFile "" is ci/default-values.yaml: the defaults plus what an install must supply),
+// with helm's dependency check and values.schema.json, and decodes every object strictly
+// against the Kubernetes API types.
 func render(t *testing.T, valuesFile string) map[string]object {
 	t.Helper()
-	ch, err := loader.Load(chartPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vals := map[string]any{}
-	if valuesFile != "" {
-		vals, err = chartutil.ReadValuesFile(filepath.Join(chartPath, valuesFile))
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := chartutil.ProcessDependenciesWithMerge(ch, vals); err != nil {
-		t.Fatal(err)
-	}
-	top, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: "xvm", Namespace: "vm-ops", IsInstall: true, Revision: 1}, chartutil.DefaultCapabilities)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := engine.Render(ch, top)
+	return renderValues(t, "xvm", valuesFile, nil)
+}
+
+// renderValues is render with a release name and values set on top of the file's
+// (as --set would).
+func renderValues(t *testing.T, release, valuesFile string, set map[string]any) map[string]object {
+	t.Helper()
+	manifest, err := helmTemplate(release, values(t, valuesFile, set))
 	if err != nil {
 		t.Fatal(err)
 	}
 	objs := map[string]object{}
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		if strings.HasSuffix(n, "NOTES.txt") || strings.HasPrefix(filepath.Base(n), "_") {
-			continue
+	for _, doc := range manifestDocs(manifest) {
+		if err := decodeStrict(doc); err != nil {
+			t.Fatalf("%v\n%s", err, doc)
 		}
-		for _, doc := range strings.Split(files[n], "\n---") {
-			if strings.TrimSpace(doc) == "" {
-				continue
-			}
-			var o object
-			if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
-				t.Fatalf("%s does not render to YAML: %v\n%s", n, err, doc)
-			}
-			if o.Kind == "" || o.APIVersion == "" || o.name() == "" {
-				t.Fatalf("%s: an object without kind, apiVersion or name:\n%s", n, doc)
-			}
-			key := o.Kind + "/" + o.name()
-			if _, dup := objs[key]; dup {
-				t.Fatalf("%s rendered twice", key)
-			}
-			objs[key] = o
+		var o object
+		if err := yaml.Unmarshal([]byte(doc), &o); err != nil {
+			t.Fatalf("does not render to YAML: %v\n%s", err, doc)
 		}
+		if o.Kind == "" || o.APIVersion == "" || o.name() == "" {
+			t.Fatalf("an object without kind, apiVersion or name:\n%s", doc)
+		}
+		key := o.Kind + "/" + o.name()
+		if _, dup := objs[key]; dup {
+			t.Fatalf("%s rendered twice", key)
+		}
+		objs[key] = o
 	}
 	return objs
 }
@@ -115,6 +91,12 @@ func renderedConfig(t *testing.T, objs map[string]object) map[string]any {
 	if !ok {
 		t.Fatal("no config Secret rendered")
 	}
+	return configOf(t, sec)
+}
+
+// configOf is the xvmbot.yaml a config Secret carries.
+func configOf(t *testing.T, sec object) map[string]any {
+	t.Helper()
 	raw, _ := sec.StringData["xvmbot.yaml"].(string)
 	var cfg map[string]any
 	if err := yaml.Unmarshal([]byte(raw), &cfg); err != nil {
@@ -131,14 +113,16 @@ func TestRender(t *testing.T) {
 		want, wantMissing []string
 	}{
 		{
-			name: "defaults", bots: 1, workers: 2, natsURL: "nats://xvm-nats:4222",
-			want:        []string{"Deployment/xvm-xvmbot-bot", "Deployment/xvm-xvmbot-worker", "Secret/xvm-xvmbot-config", "Service/xvm-xvmbot-bot", "Service/xvm-xvmbot-worker", "ServiceAccount/xvm-xvmbot"},
+			name: "defaults", bots: 1, workers: 2, natsURL: "nats://xvm-xvmbot-nats:4222",
+			want: []string{"StatefulSet/xvm-xvmbot-nats", "Service/xvm-xvmbot-nats", "Service/xvm-xvmbot-nats-headless", "ConfigMap/xvm-xvmbot-nats-config",
+				"PodDisruptionBudget/xvm-xvmbot-bot", "PodDisruptionBudget/xvm-xvmbot-worker", "Deployment/xvm-xvmbot-bot", "Deployment/xvm-xvmbot-worker", "Secret/xvm-xvmbot-config", "Service/xvm-xvmbot-bot", "Service/xvm-xvmbot-worker", "ServiceAccount/xvm-xvmbot"},
 			wantMissing: []string{"ServiceMonitor/xvm-xvmbot", "PrometheusRule/xvm-xvmbot", "Ingress/xvm-xvmbot", "ConfigMap/xvm-xvmbot-dashboard"},
 		},
 		{
 			name: "scale-out on an existing NATS", values: "ci/scaleout-values.yaml", bots: 2, workers: 5, natsURL: "nats://nats.messaging.svc:4222",
 			want: []string{"Deployment/xvm-xvmbot-bot", "Deployment/xvm-xvmbot-worker", "Secret/xvm-xvmbot-config", "ServiceMonitor/xvm-xvmbot",
 				"PrometheusRule/xvm-xvmbot", "Ingress/xvm-xvmbot", "ConfigMap/xvm-xvmbot-dashboard"},
+			wantMissing: []string{"StatefulSet/xvm-xvmbot-nats", "Service/xvm-xvmbot-nats", "ConfigMap/xvm-xvmbot-nats-config"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -198,16 +182,7 @@ func TestRender(t *testing.T) {
 }
 
 func TestRenderRefusesNoNATS(t *testing.T) {
-	ch, err := loader.Load(chartPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vals := map[string]any{"nats": map[string]any{"enabled": false}}
-	top, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: "xvm", Namespace: "vm-ops"}, chartutil.DefaultCapabilities)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := engine.Render(ch, top); err == nil || !strings.Contains(err.Error(), "externalNATS.url") {
+	if err := renderWith(t, map[string]any{"nats": map[string]any{"enabled": false}}); err == nil || !strings.Contains(err.Error(), "externalNATS.url") {
 		t.Fatalf("rendering without any NATS: err = %v, want one naming externalNATS.url", err)
 	}
 }
@@ -221,18 +196,11 @@ func keys(m map[string]object) []string {
 	return out
 }
 
-// renderWith renders the chart with values given inline; it returns the error, if any.
+// renderWith renders the chart with values given inline on top of
+// ci/default-values.yaml; it returns the error, if any.
 func renderWith(t *testing.T, vals map[string]any) error {
 	t.Helper()
-	ch, err := loader.Load(chartPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	top, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: "xvm", Namespace: "vm-ops"}, chartutil.DefaultCapabilities)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = engine.Render(ch, top)
+	_, err := helmTemplate("xvm", values(t, "", vals))
 	return err
 }
 
@@ -310,26 +278,13 @@ func TestRenderNATSAuth(t *testing.T) {
 		})
 	}
 
-	// The NATS chart cannot see this chart's helpers: its env names the Secret through its
-	// own template, which must come out as the Secret this chart renders.
-	ch, err := loader.Load(chartPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, env := range []string{"XVM_NATS_BOT_PASSWORD", "XVM_NATS_WORKER_PASSWORD"} {
-		tpl, _ := dig(ch.Values, "nats", "container", "env", env, "valueFrom", "secretKeyRef", "name", "$tplYaml").(string)
-		probe := &chart.Chart{Metadata: &chart.Metadata{Name: "probe", Version: "0.1.0", APIVersion: "v2"},
-			Templates: []*chart.File{{Name: "templates/name", Data: []byte(tpl)}}}
-		top, err := chartutil.ToRenderValues(probe, nil, chartutil.ReleaseOptions{Name: "xvm", Namespace: "vm-ops"}, chartutil.DefaultCapabilities)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, err := engine.Render(probe, top)
-		if err != nil {
-			t.Fatalf("nats.container.env.%s: %v", env, err)
-		}
-		if got := strings.Trim(strings.TrimSpace(out["probe/templates/name"]), `"`); got != "xvm-xvmbot-nats-users" {
-			t.Errorf("the bundled NATS reads %s from Secret %q, want xvm-xvmbot-nats-users", env, got)
+	// The bundled NATS reads each user's password from the very Secret the pods mount.
+	objs := render(t, "")
+	env := dig(objs["StatefulSet/xvm-xvmbot-nats"].Spec, "template", "spec", "containers", 0, "env")
+	for _, role := range []string{"bot", "worker"} {
+		e := find(env, "name", "XVM_NATS_"+strings.ToUpper(role)+"_PASSWORD")
+		if ref := dig(e, "valueFrom", "secretKeyRef"); dig(ref, "name") != "xvm-xvmbot-nats-users" || dig(ref, "key") != role+"-password" {
+			t.Errorf("the bundled NATS reads the %s password from %v, want the key %s-password of xvm-xvmbot-nats-users", role, ref, role)
 		}
 	}
 

@@ -40,10 +40,23 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
-{{/* The NATS URL: the bundled official chart's service, or the existing cluster. */}}
+{{/* The bundled NATS's name (StatefulSet, client Service; the headless Service adds
+-headless): derived from the fullname, so it is the same whatever the release is called
+and follows fullnameOverride. Short enough for a Service name with its suffix. */}}
+{{- define "xvmbot.natsName" -}}
+{{- printf "%s-nats" (include "xvmbot.fullname" . | trunc 45 | trimSuffix "-") -}}
+{{- end -}}
+
+{{- define "xvmbot.natsSelectorLabels" -}}
+app.kubernetes.io/name: nats
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: nats
+{{- end -}}
+
+{{/* The NATS URL: the bundled server's client Service, or the existing cluster. */}}
 {{- define "xvmbot.natsURL" -}}
 {{- if .Values.nats.enabled -}}
-{{- printf "nats://%s-nats:4222" .Release.Name -}}
+{{- printf "nats://%s:4222" (include "xvmbot.natsName" .) -}}
 {{- else if .Values.externalNATS.url -}}
 {{- .Values.externalNATS.url -}}
 {{- else -}}
@@ -59,8 +72,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- .Values.natsAuth.existingSecret -}}
 {{- else if .Values.nats.enabled -}}
-{{- /* Must match the name in values.yaml nats.container.env (the NATS chart cannot see ours). */ -}}
-{{- printf "%s-xvmbot-nats-users" .Release.Name -}}
+{{- printf "%s-users" (include "xvmbot.natsName" .) -}}
 {{- else -}}
 {{- fail "an existing NATS (nats.enabled: false) needs natsAuth.existingSecret, a Secret with the keys bot-password and worker-password of its users xvm-bot and xvm-worker (docs/nats-permissions.md); or natsAuth.enabled: false with credentials in config.nats" -}}
 {{- end -}}
@@ -75,6 +87,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $_ := set $cfg "http" (dict "listen" (printf "0.0.0.0:%d" (int .Values.service.port)) "ops_listen" (printf "0.0.0.0:%d" (int .Values.service.opsPort))) -}}
 {{- $nats := deepCopy (default (dict) $cfg.nats) -}}
 {{- $_ := set $nats "url" (include "xvmbot.natsURL" .) -}}
+{{- if and .Values.nats.enabled (not (hasKey $nats "replicas")) -}}
+{{- /* Each stream on every server of the bundled cluster. */ -}}
+{{- $_ := set $nats "replicas" (int .Values.nats.replicas) -}}
+{{- end -}}
 {{- if .Values.natsAuth.enabled -}}
 {{- $_ := include "xvmbot.natsUsersSecret" . -}}
 {{- /* One config for both roles: each pod says who it is (XVM_NATS_USER) and mounts its own password there. */ -}}
@@ -82,6 +98,18 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $_ := set $nats "password_file" (printf "%s/password" (include "xvmbot.natsPasswordDir" .)) -}}
 {{- end -}}
 {{- $_ := set $cfg "nats" $nats -}}
+{{- if .Values.secrets.vcenters -}}
+{{- /* A vCenter without a password of its own reads it from secrets.vcenters, mounted per name. */ -}}
+{{- $vcs := list -}}
+{{- range $vc := (default (list) $cfg.vcenters) -}}
+{{- $vc = deepCopy $vc -}}
+{{- if not (or $vc.password $vc.password_file) -}}
+{{- $_ := set $vc "password_file" (printf "%s/%s" (include "xvmbot.vcenterPasswordDir" $) $vc.name) -}}
+{{- end -}}
+{{- $vcs = append $vcs $vc -}}
+{{- end -}}
+{{- $_ := set $cfg "vcenters" $vcs -}}
+{{- end -}}
 {{- if .Values.approvalKey.existingSecret -}}
 {{- $appr := deepCopy (default (dict) $cfg.approvals) -}}
 {{- $_ := set $appr "signing_key_file" (printf "%s/%s" (include "xvmbot.approvalKeyDir" .) .Values.approvalKey.secretKey) -}}
@@ -90,6 +118,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- toYaml $cfg -}}
 {{- end -}}
+
+{{- define "xvmbot.vcenterPasswordDir" -}}/run/secrets/xvmbot-vcenters{{- end -}}
 
 {{- define "xvmbot.approvalKeyDir" -}}/run/secrets/xvm-approval-key{{- end -}}
 
@@ -135,18 +165,24 @@ containers:
       {{- toYaml . | nindent 6 }}
       {{- end }}
     {{- end }}
-    {{- with $root.Values.envFrom }}
+    {{- if or $root.Values.envFrom (and (eq .role "bot") $root.Values.secrets.slack) }}
     envFrom:
+      {{- /* The Slack tokens are the bot's alone: a worker pod never holds them. */}}
+      {{- if and (eq .role "bot") $root.Values.secrets.slack }}
+      - secretRef: {name: {{ $root.Values.secrets.slack | quote }}}
+      {{- end }}
+      {{- with $root.Values.envFrom }}
       {{- toYaml . | nindent 6 }}
+      {{- end }}
     {{- end }}
-    livenessProbe:
-      httpGet: {path: {{ $root.Values.probes.liveness.path }}, port: ops}
-      periodSeconds: {{ $root.Values.probes.liveness.periodSeconds }}
-      failureThreshold: {{ $root.Values.probes.liveness.failureThreshold }}
-    readinessProbe:
-      httpGet: {path: {{ $root.Values.probes.readiness.path }}, port: ops}
-      periodSeconds: {{ $root.Values.probes.readiness.periodSeconds }}
-      failureThreshold: {{ $root.Values.probes.readiness.failureThreshold }}
+    {{- range $kind := list "startup" "liveness" "readiness" }}
+    {{- $p := index $root.Values.probes $kind }}
+    {{ $kind }}Probe:
+      httpGet: {path: {{ $p.path }}, port: ops}
+      periodSeconds: {{ $p.periodSeconds }}
+      failureThreshold: {{ $p.failureThreshold }}
+      timeoutSeconds: {{ $p.timeoutSeconds }}
+    {{- end }}
     resources:
       {{- toYaml $r.resources | nindent 6 }}
     securityContext:
@@ -156,6 +192,9 @@ containers:
       - {name: tmp, mountPath: /tmp}
       {{- if $root.Values.natsAuth.enabled }}
       - {name: nats-auth, mountPath: {{ include "xvmbot.natsPasswordDir" $root }}, readOnly: true}
+      {{- end }}
+      {{- if $root.Values.secrets.vcenters }}
+      - {name: vcenter-passwords, mountPath: {{ include "xvmbot.vcenterPasswordDir" $root }}, readOnly: true}
       {{- end }}
       {{- if and (eq .role "bot") $root.Values.approvalKey.existingSecret }}
       - {name: approval-key, mountPath: {{ include "xvmbot.approvalKeyDir" $root }}, readOnly: true}
@@ -177,6 +216,12 @@ volumes:
       # Only this role's password: a bot pod never holds the worker's, nor the reverse.
       items:
         - {key: {{ printf "%s-password" .role }}, path: password}
+  {{- end }}
+  {{- with $root.Values.secrets.vcenters }}
+  - name: vcenter-passwords
+    secret:
+      secretName: {{ . }}
+      defaultMode: 0400
   {{- end }}
   {{- if and (eq .role "bot") $root.Values.approvalKey.existingSecret }}
   - name: approval-key
@@ -203,5 +248,19 @@ tolerations:
 {{- with $r.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $root.Values.topologySpread }}
+{{- if .enabled }}
+topologySpreadConstraints:
+  - maxSkew: {{ .maxSkew }}
+    topologyKey: {{ .topologyKey }}
+    whenUnsatisfiable: {{ .whenUnsatisfiable }}
+    labelSelector:
+      matchLabels:
+        {{- include "xvmbot.selectorLabels" $root | nindent 8 }}
+        app.kubernetes.io/component: {{ $.role }}
+    # Count only the pods of the current rollout, not those being replaced.
+    matchLabelKeys: [pod-template-hash]
+{{- end }}
 {{- end }}
 {{- end -}}
