@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -83,12 +84,39 @@ func Load(path string) (*Config, error) {
 	return cfg, nil
 }
 
+// LoadUnvalidated is Load without Validate: `xvmbot check` validates the sections it is
+// asked about (ValidateSections), so that a setting missing in one section (Slack tokens
+// before the app exists, a thumbprint not read yet) does not stop it from trying the others.
+func LoadUnvalidated(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := decode(raw, os.LookupEnv, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
 // Parse is Load without the file: lookup resolves ${ENV} references and relative
 // *_file paths are taken from baseDir.
 func Parse(raw []byte, lookup func(string) (string, bool), baseDir string) (*Config, error) {
+	cfg, err := decode(raw, lookup, baseDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// decode reads, expands, decodes strictly and resolves *_file secrets.
+func decode(raw []byte, lookup func(string) (string, bool), baseDir string) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
-		return nil, fmt.Errorf("parse yaml: %w", err)
+		return nil, syntaxError(err)
 	}
 	expanded := map[*yaml.Node]string{}
 	if err := expandNode(&root, lookup, expanded); err != nil {
@@ -110,9 +138,6 @@ func Parse(raw []byte, lookup func(string) (string, bool), baseDir string) (*Con
 		return nil, fmt.Errorf("decode: %w", err)
 	}
 	if err := cfg.resolveFiles(baseDir); err != nil {
-		return nil, err
-	}
-	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -195,24 +220,44 @@ func (c *Config) resolveFiles(baseDir string) error {
 
 // Validate checks what can be checked without the network: each section, then what
 // one section says about another.
-func (c *Config) Validate() error {
-	errs := []error{
-		c.Slack.validate(),
-		c.HTTP.validate(),
-		c.NATS.validate(),
-		validateVCenters(c.VCenters),
-		c.Approvals.validate(),
-		c.Limits.validate(),
-		c.Worker.validate(),
-		c.Log.validate(),
+func (c *Config) Validate() error { return c.ValidateSections(Sections...) }
+
+// Sections are the parts of the config ValidateSections knows: the file's top-level keys,
+// and "pins", the rule that every vCenter not marked insecure has a thumbprint.
+var Sections = []string{"slack", "http", "nats", "vcenters", "pins", "approvals", "limits", "worker", "log"}
+
+// ValidateSections checks the named sections only (see Sections), and what one of them
+// says about another when both are named.
+func (c *Config) ValidateSections(sections ...string) error {
+	checks := map[string]func() error{
+		"slack":     c.Slack.validate,
+		"http":      c.HTTP.validate,
+		"nats":      c.NATS.validate,
+		"vcenters":  func() error { return validateVCenters(c.VCenters) },
+		"pins":      func() error { return validatePins(c.VCenters) },
+		"approvals": c.Approvals.validate,
+		"limits":    c.Limits.validate,
+		"worker":    c.Worker.validate,
+		"log":       c.Log.validate,
 	}
-	names := map[string]bool{}
-	for _, v := range c.VCenters {
-		names[v.Name] = true
+	var errs []error
+	for _, s := range sections {
+		check, ok := checks[s]
+		if !ok {
+			errs = append(errs, fmt.Errorf("no config section %q to validate", s))
+			continue
+		}
+		errs = append(errs, check())
 	}
-	for name := range c.Approvals.QuorumByVCenter {
-		if !names[name] {
-			errs = append(errs, fmt.Errorf("approvals.quorum_by_vcenter: %q is not a configured vCenter", name))
+	if slices.Contains(sections, "vcenters") && slices.Contains(sections, "approvals") {
+		names := map[string]bool{}
+		for _, v := range c.VCenters {
+			names[v.Name] = true
+		}
+		for name := range c.Approvals.QuorumByVCenter {
+			if !names[name] {
+				errs = append(errs, fmt.Errorf("approvals.quorum_by_vcenter: %q is not a configured vCenter", name))
+			}
 		}
 	}
 	return errors.Join(errs...)
