@@ -32,10 +32,13 @@ Usage:
   xvmbot serve  --config FILE       bot + worker (+ embedded NATS unless nats.url is set)
   xvmbot bot    --config FILE       the Slack side only, on an external NATS
   xvmbot worker --config FILE       the relocation side only, on an external NATS
-  xvmbot sim [--dir ./xvm-sim]      serve two simulated vCenters on loopback, print a config block
-  xvmbot check  --config FILE       validate the config, log in to every vCenter, NATS and Slack
+  xvmbot sim [--dir DIR] [--port N] serve two simulated vCenters on loopback, print a config block
+  xvmbot check  --config FILE [--only PART]
+                                    validate the config, log in to every vCenter, NATS and Slack
   xvmbot keygen --out FILE          write a new approval signing key for the bot; print its public key
   xvmbot version                    print build information
+
+Each command's flags: xvmbot COMMAND --help
 `
 
 func main() {
@@ -56,13 +59,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("no command given")
 	}
 	cmd, args := args[0], args[1:]
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "xvmbot.yaml", "path to the YAML config file")
-	verbose := fs.Bool("verbose", false, "demo: also print the processes' logs")
-	simDir := fs.String("dir", "./xvm-sim", "sim: where to write the simulated vCenters' password files")
-	keyOut := fs.String("out", "", "keygen: the file to write the new signing key to (must not exist)")
-	if err := fs.Parse(args); err != nil {
+	if cmd == "help" && len(args) == 1 { // xvmbot help check
+		cmd, args = args[0], []string{"--help"}
+	}
+	f, help, err := parseFlags(cmd, args, stdout, stderr)
+	if help || err != nil {
 		return err
 	}
 	switch cmd {
@@ -70,20 +71,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, buildInfo())
 		return nil
 	case "demo":
-		return runDemo(ctx, stdout, *verbose)
+		return runDemo(ctx, stdout, f.verbose)
 	case "sim":
-		return runSim(ctx, stdout, *simDir)
+		return runSim(ctx, stdout, f.dir, f.port)
 	case "keygen":
-		return runKeygen(*keyOut, stdout)
-	case "check", "serve", "bot", "worker":
-		cfg, err := config.Load(*configPath)
+		return runKeygen(f.out, stdout)
+	case "check":
+		return runCheckCommand(ctx, f.config, f.only, stdout, stderr)
+	case "serve", "bot", "worker":
+		cfg, err := config.Load(f.config)
 		if err != nil {
 			return err
 		}
 		logger := cfg.Log.NewLogger(stderr)
-		if cmd == "check" {
-			return runCheck(ctx, cfg, stdout, logger)
-		}
 		return system.Serve(ctx, cfg, system.RoleOf(cmd), logger, system.WithVersion(version))
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
