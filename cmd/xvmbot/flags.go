@@ -35,7 +35,7 @@ var commandUsages = map[string]commandUsage{
 	"sim": {"sim [--dir DIR] [--port N]", "Serve two simulated vCenters on loopback and print a vcenters: block for them.\n" +
 		"Password files and each vCenter's certificate are kept in DIR, so a restart serves the same\n" +
 		"thumbprints; with --port the URLs stay the same too, and the printed config stays valid.", []string{"dir", "port"}},
-	"check": {"check --config FILE [--only vcenters|nats|slack|approvals|data]", "Validate the config and try everything it depends on: log in to every vCenter, NATS, Slack\n" +
+	"check": {"check --config FILE [--only PART,…]", "Validate the config and try everything it depends on: log in to every vCenter, NATS, Slack\n" +
 		"(tokens, scopes, approvers), the quorum and the data directory. Exits non-zero naming every failure.\n" +
 		"--only vcenters needs no Slack settings: use it to read a new vCenter's thumbprint.", []string{"config", "only"}},
 	"keygen":  {"keygen --out FILE", "Write a new approval signing key for the bot and print its public key for the workers.", []string{"out"}},
