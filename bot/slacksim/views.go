@@ -536,3 +536,41 @@ func (w *Workspace) HomeView(user string) (View, bool) {
 	}
 	return View{}, false
 }
+
+// ViewPlain renders a view as its user sees it: the title, then each block, an input as
+// "label: what is entered" (option values, or the text typed), and the inline errors.
+func (w *Workspace) ViewPlain(id string) string {
+	v, ok := w.View(id)
+	if !ok {
+		return ""
+	}
+	var raws []json.RawMessage
+	_ = json.Unmarshal(v.Blocks, &raws)
+	lines := []string{"┌ " + v.Title}
+	names := w.Names()
+	for _, raw := range raws {
+		if in, ok := inputOf(raw); ok {
+			var label struct {
+				Label struct{ Text string } `json:"label"`
+			}
+			_ = json.Unmarshal(raw, &label)
+			entered := strings.Join(w.Value(id, in.BlockID), ", ")
+			if entered == "" {
+				entered = "—"
+			}
+			line := "│ " + label.Label.Text + ": " + entered
+			if e := v.Errors[in.BlockID]; e != "" {
+				line += "   ⚠ " + e
+			}
+			lines = append(lines, line)
+			continue
+		}
+		b, _ := json.Marshal([]json.RawMessage{raw})
+		for l := range strings.SplitSeq(PlainText(b, "", names), "\n") {
+			if strings.TrimSpace(l) != "" {
+				lines = append(lines, "│ "+l)
+			}
+		}
+	}
+	return strings.Join(lines, "\n")
+}
