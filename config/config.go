@@ -30,6 +30,10 @@ type Config struct {
 	Limits    LimitsConfig    `yaml:"limits"`
 	Worker    WorkerConfig    `yaml:"worker"`
 	Log       LogConfig       `yaml:"log"`
+
+	// unsetEnv are the ${ENV} references not set, by section, when the file was read by
+	// LoadUnvalidated; ValidateSections reports those of the sections it checks.
+	unsetEnv map[string][]error
 }
 
 // DefaultConfig is what a file that sets nothing gets: every section's default.
@@ -92,7 +96,7 @@ func LoadUnvalidated(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	cfg, err := decode(raw, os.LookupEnv, filepath.Dir(path))
+	cfg, err := decodeLenient(raw, os.LookupEnv, filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -112,15 +116,39 @@ func Parse(raw []byte, lookup func(string) (string, bool), baseDir string) (*Con
 	return cfg, nil
 }
 
-// decode reads, expands, decodes strictly and resolves *_file secrets.
+// decode reads, expands, decodes strictly and resolves *_file secrets. An ${ENV} that is
+// not set is an error.
 func decode(raw []byte, lookup func(string) (string, bool), baseDir string) (*Config, error) {
+	return decodeWith(raw, lookup, baseDir, nil)
+}
+
+// decodeLenient is decode, except that an ${ENV} that is not set expands to nothing and is
+// kept as a finding of the section it is in, for ValidateSections: `xvmbot check --only
+// vcenters` must not stop at a Slack token's variable the person has not set yet.
+func decodeLenient(raw []byte, lookup func(string) (string, bool), baseDir string) (*Config, error) {
+	unset := map[string][]error{}
+	cfg, err := decodeWith(raw, lookup, baseDir, unset)
+	if cfg != nil {
+		cfg.unsetEnv = unset
+	}
+	return cfg, err
+}
+
+func decodeWith(raw []byte, lookup func(string) (string, bool), baseDir string, unset map[string][]error) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
 		return nil, syntaxError(err)
 	}
 	expanded := map[*yaml.Node]string{}
-	if err := expandNode(&root, lookup, expanded); err != nil {
-		return nil, err
+	if unset == nil {
+		if err := expandNode(&root, lookup, expanded, nil); err != nil {
+			return nil, err
+		}
+	} else if doc := topMapping(&root); doc != nil {
+		for i := 0; i+1 < len(doc.Content); i += 2 {
+			section := doc.Content[i].Value
+			_ = expandNode(doc.Content[i+1], lookup, expanded, func(e error) { unset[section] = append(unset[section], fmt.Errorf("%s: %w", section, e)) })
+		}
 	}
 	if err := checkShape(&root, reflect.TypeFor[Config](), expanded); err != nil {
 		return nil, err
@@ -146,7 +174,21 @@ func decode(raw []byte, lookup func(string) (string, bool), baseDir string) (*Co
 // expandNode replaces ${ENV} references in every scalar, and notes in expanded the
 // original text of each scalar it changed: an error about such a value shows the
 // reference, never what it expanded to.
-func expandNode(n *yaml.Node, lookup func(string) (string, bool), expanded map[*yaml.Node]string) error {
+// topMapping is the document's top-level mapping, or nil.
+func topMapping(root *yaml.Node) *yaml.Node {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	return n
+}
+
+// expandNode is strict when unset is nil (the first variable not set is the error);
+// otherwise each is passed to unset and the walk goes on.
+func expandNode(n *yaml.Node, lookup func(string) (string, bool), expanded map[*yaml.Node]string, unset func(error)) error {
 	if n.Kind == yaml.ScalarNode {
 		var missing []string
 		orig := n.Value
@@ -159,14 +201,18 @@ func expandNode(n *yaml.Node, lookup func(string) (string, bool), expanded map[*
 			return v
 		})
 		if len(missing) > 0 {
-			return fmt.Errorf("line %d: environment variable %s is not set", n.Line, strings.Join(missing, ", "))
+			err := fmt.Errorf("line %d: environment variable %s is not set", n.Line, strings.Join(missing, ", "))
+			if unset == nil {
+				return err
+			}
+			unset(err)
 		}
 		if n.Value != orig {
 			expanded[n] = orig
 		}
 	}
 	for _, c := range n.Content {
-		if err := expandNode(c, lookup, expanded); err != nil {
+		if err := expandNode(c, lookup, expanded, unset); err != nil {
 			return err
 		}
 	}
@@ -248,6 +294,7 @@ func (c *Config) ValidateSections(sections ...string) error {
 			continue
 		}
 		errs = append(errs, check())
+		errs = append(errs, c.unsetEnv[s]...)
 	}
 	if slices.Contains(sections, "vcenters") && slices.Contains(sections, "approvals") {
 		names := map[string]bool{}

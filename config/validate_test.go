@@ -214,3 +214,29 @@ vcenters:
 		}
 	}
 }
+
+// Read for `xvmbot check`, an ${ENV} not set is a finding of its own section only: the
+// vCenters can be checked before the Slack tokens exist.
+func TestUnsetEnvIsASectionsFinding(t *testing.T) {
+	text := `
+slack:
+  bot_token: ${XVM_NOT_SET}
+vcenters:
+  - {name: vc-east, url: https://e/sdk, username: u, password: pw-east, home: true}
+  - {name: vc-west, url: https://w/sdk, username: u, password: pw-west}
+`
+	none := func(string) (string, bool) { return "", false }
+	if _, err := decode([]byte(text), none, t.TempDir()); err == nil || !strings.Contains(err.Error(), "line 3: environment variable XVM_NOT_SET is not set") {
+		t.Fatalf("strict decode: %v", err)
+	}
+	cfg, err := decodeLenient([]byte(text), none, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.ValidateSections("vcenters"); err != nil {
+		t.Errorf("vcenters: %v", err)
+	}
+	if err := cfg.ValidateSections("slack"); err == nil || !strings.Contains(err.Error(), "slack: line 3: environment variable XVM_NOT_SET is not set") {
+		t.Errorf("slack: %v; want the unset variable named", err)
+	}
+}
