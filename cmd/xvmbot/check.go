@@ -168,7 +168,7 @@ func runCheckParts(ctx context.Context, cfg *config.Config, parts []string, out 
 	}
 
 	if len(r.failed) > 0 {
-		return fmt.Errorf("check failed: %v", r.failed)
+		return fmt.Errorf("check failed: %s", strings.Join(r.failed, "; "))
 	}
 	if all {
 		fmt.Fprintln(out, "all checks passed")
