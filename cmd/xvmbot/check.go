@@ -163,7 +163,11 @@ func runCheckParts(ctx context.Context, cfg *config.Config, parts []string, out 
 		case "data":
 			checkDataDir(cfg, r)
 		case "keys":
-			checkKeys(cfg, r.report)
+			report := r.report
+			if cfg.Approvals.SigningKeyFile == "" { // nothing to read: what the config means, not a check
+				report = func(what string, _ error, detail string) { r.line("note", what, detail) }
+			}
+			checkKeys(cfg, report)
 		}
 	}
 

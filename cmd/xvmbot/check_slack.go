@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/slack-go/slack"
@@ -47,19 +46,15 @@ func checkSlack(ctx context.Context, cfg *config.Config, r *checkReport) {
 		r.line("skip", "slack", "no slack.bot_token: nothing to try (see config above)")
 		return
 	}
-	var mu sync.Mutex
-	granted := ""
-	auth, err := slackClient(cfg, cfg.Slack.BotToken.Reveal(), func(s string) { mu.Lock(); granted = s; mu.Unlock() }).AuthTestContext(ctx)
+	granted := "" // set during the call: slack-go hands the headers over before it returns
+	auth, err := slackClient(cfg, cfg.Slack.BotToken.Reveal(), func(s string) { granted = s }).AuthTestContext(ctx)
 	detail := ""
 	if err == nil {
 		detail = fmt.Sprintf("workspace %s as @%s (%s mode)", auth.Team, auth.User, cfg.Slack.Mode)
 	}
 	r.report("slack auth.test", err, detail)
 	if err == nil {
-		mu.Lock()
-		have := granted
-		mu.Unlock()
-		checkScopes(have, r)
+		checkScopes(granted, r)
 	}
 
 	switch {
@@ -68,11 +63,11 @@ func checkSlack(ctx context.Context, cfg *config.Config, r *checkReport) {
 	case cfg.Slack.AppToken.IsZero():
 		r.line("skip", "slack app token", "no slack.app_token: Socket Mode cannot connect (see config above)")
 	default:
-		c := slack.New("", slack.OptionAppLevelToken(cfg.Slack.AppToken.Reveal()))
+		opts := []slack.Option{slack.OptionAppLevelToken(cfg.Slack.AppToken.Reveal())}
 		if cfg.Slack.APIURL != "" {
-			c = slack.New("", slack.OptionAppLevelToken(cfg.Slack.AppToken.Reveal()), slack.OptionAPIURL(cfg.Slack.APIURL))
+			opts = append(opts, slack.OptionAPIURL(cfg.Slack.APIURL))
 		}
-		_, _, err := c.StartSocketModeContext(ctx)
+		_, _, err := slack.New("", opts...).StartSocketModeContext(ctx)
 		r.report("slack app token", err, "apps.connections.open answered: Socket Mode can connect")
 	}
 }
