@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -60,7 +61,7 @@ func RenderList(all []*approvals.Request, now time.Time) (text string, blocks []
 			lines = append(lines, fmt.Sprintf("…and %d more", n-maxListedGroup))
 		}
 		body := fmt.Sprintf("*%s (%d)*\n%s", g.title, n, strings.Join(lines, "\n"))
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(clipRunes(body, maxSectionChars)), nil, nil))
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(clipEscaped(body, maxSectionChars)), nil, nil))
 	}
 	if total == 0 {
 		text = "No requests pending, queued, running or ended in the last 24 hours."
@@ -93,47 +94,107 @@ func listLine(r *approvals.Request, now time.Time) string {
 // RenderVCenters renders /xvm vcenters: each configured vCenter with whether it answers,
 // its version and the full certificate thumbprint, a loud warning for those whose
 // certificate is not verified, and a note where insecure: true is set but has no effect.
+// Past maxOwnSections vCenters each gets a line instead of a section, and past what one
+// message holds the rest are counted.
 func RenderVCenters(infos []vcInfo) (text string, blocks []slack.Block) {
-	var names []string
+	var names, each []string
+	compact := len(infos) > maxOwnSections
 	for _, in := range infos {
-		ep := in.ep
-		names = append(names, ep.Name)
-		head := "✅ *" + esc(ep.Name) + "*"
-		var f *vcenter.Fault
-		switch {
-		case errors.As(in.err, &f) && f.Kind == vcenter.KindInvalidLogin:
-			head = "❌ *" + esc(ep.Name) + "* — login refused"
-		case in.err != nil || !ep.Reachable:
-			head = "❌ *" + esc(ep.Name) + "* — not reachable"
-		}
-		if ep.Home {
-			head += " (home)"
-		}
-		var lines []string
-		lines = append(lines, head)
-		if ep.Version != "" {
-			lines = append(lines, "vCenter "+esc(ep.Version))
-		}
-		if ep.URL != "" {
-			lines = append(lines, esc(ep.URL))
-		}
-		if ep.Thumbprint != "" {
-			lines = append(lines, "SHA-1 `"+esc(ep.Thumbprint)+"`")
-		}
-		if ep.ThumbprintSHA256 != "" {
-			lines = append(lines, "SHA-256 `"+esc(ep.ThumbprintSHA256)+"`")
-		}
-		if in.err != nil {
-			lines = append(lines, "_"+esc(clipRunes(in.err.Error(), 500))+"_")
-		}
-		switch ep.CertCheck {
-		case vcenter.CertUnverified:
-			lines = append(lines, "🚨 *INSECURE: certificate NOT verified* (insecure: true and no thumbprint) — anyone on the path can impersonate this vCenter and receive the service account's password. Pin its thumbprint.")
-		case vcenter.CertPinnedInsecureIgnored:
-			lines = append(lines, "🔒 Certificate pinned to the configured thumbprint (the certificate chain is not verified); `insecure: true` has no effect while a thumbprint is set.")
-		}
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(clipRunes(strings.Join(lines, "\n"), maxSectionChars)), nil, nil))
+		names = append(names, in.ep.Name)
+		each = append(each, vcenterListing(in, compact))
 	}
+	blocks = packSections(each, "vCenters")
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn("`migrate` moves from the home vCenter unless you say `from`; `import` moves into it unless you say `to`.")))
-	return "vCenters: " + strings.Join(names, ", "), blocks
+	return clipRunes("vCenters: "+strings.Join(names, ", "), maxSectionChars), blocks
+}
+
+// vcenterListing is one vCenter of /xvm vcenters, escaped; compact leaves out the URL and the
+// SHA-256 and keeps the warnings short.
+func vcenterListing(in vcInfo, compact bool) string {
+	ep := in.ep
+	head := "✅ *" + esc(ep.Name) + "*"
+	var f *vcenter.Fault
+	switch {
+	case errors.As(in.err, &f) && f.Kind == vcenter.KindInvalidLogin:
+		head = "❌ *" + esc(ep.Name) + "* — login refused"
+	case in.err != nil || !ep.Reachable:
+		head = "❌ *" + esc(ep.Name) + "* — not reachable"
+	}
+	if ep.Home {
+		head += " (home)"
+	}
+	lines := []string{head}
+	if ep.Version != "" {
+		lines = append(lines, "vCenter "+esc(ep.Version))
+	}
+	if ep.URL != "" && !compact {
+		lines = append(lines, esc(ep.URL))
+	}
+	if ep.Thumbprint != "" {
+		lines = append(lines, "SHA-1 `"+esc(ep.Thumbprint)+"`")
+	}
+	if ep.ThumbprintSHA256 != "" && !compact {
+		lines = append(lines, "SHA-256 `"+esc(ep.ThumbprintSHA256)+"`")
+	}
+	errChars := 500
+	if compact {
+		errChars = 150
+	}
+	if in.err != nil {
+		lines = append(lines, "_"+escClip(in.err.Error(), errChars)+"_")
+	}
+	switch {
+	case ep.CertCheck == vcenter.CertUnverified && compact:
+		lines = append(lines, "🚨 *INSECURE: certificate NOT verified* — pin its thumbprint")
+	case ep.CertCheck == vcenter.CertUnverified:
+		lines = append(lines, "🚨 *INSECURE: certificate NOT verified* (insecure: true and no thumbprint) — anyone on the path can impersonate this vCenter and receive the service account's password. Pin its thumbprint.")
+	case ep.CertCheck == vcenter.CertPinnedInsecureIgnored && compact:
+		lines = append(lines, "🔒 pinned; `insecure: true` has no effect")
+	case ep.CertCheck == vcenter.CertPinnedInsecureIgnored:
+		lines = append(lines, "🔒 Certificate pinned to the configured thumbprint (the certificate chain is not verified); `insecure: true` has no effect while a thumbprint is set.")
+	}
+	if compact {
+		return clipEscaped(strings.Join(lines, " · "), maxSectionChars)
+	}
+	return clipEscaped(strings.Join(lines, "\n"), maxSectionChars)
+}
+
+// Lists that grow with the configuration: up to maxOwnSections items get a section each;
+// more share sections, one a line, and past maxListChars (with room left in the message
+// for what surrounds the list: Slack refuses a message of about 13,000 characters of
+// blocks) the rest is counted, not shown.
+const (
+	maxOwnSections = 20
+	maxListChars   = 9000
+)
+
+// packSections makes sections of items (each already escaped and clipped to a section):
+// one per item while there are few, else as many per section as fit.
+func packSections(items []string, what string) []slack.Block {
+	var texts []string
+	var counts []int // items in each text
+	total, shown := 0, 0
+	for _, it := range items {
+		n := utf8.RuneCountInString(it)
+		if total+n > maxListChars {
+			break
+		}
+		total += n
+		shown++
+		last := len(texts) - 1
+		if len(items) > maxOwnSections && last >= 0 && utf8.RuneCountInString(texts[last])+1+n <= maxSectionChars {
+			texts[last] += "\n" + it
+			counts[last]++
+			continue
+		}
+		texts, counts = append(texts, it), append(counts, 1)
+	}
+	var blocks []slack.Block
+	for _, t := range texts {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(t), nil, nil))
+	}
+	if shown < len(items) {
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(fmt.Sprintf("…and %d more %s, not shown here.", len(items)-shown, what)), nil, nil))
+	}
+	return blocks
 }

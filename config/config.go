@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -29,6 +30,10 @@ type Config struct {
 	Limits    LimitsConfig    `yaml:"limits"`
 	Worker    WorkerConfig    `yaml:"worker"`
 	Log       LogConfig       `yaml:"log"`
+
+	// unsetEnv are the ${ENV} references not set, by section, when the file was read by
+	// LoadUnvalidated; ValidateSections reports those of the sections it checks.
+	unsetEnv map[string][]error
 }
 
 // DefaultConfig is what a file that sets nothing gets: every section's default.
@@ -94,6 +99,21 @@ func Load(path string, opts ...LoadOption) (*Config, error) {
 	return cfg, nil
 }
 
+// LoadUnvalidated is Load without Validate: `xvmbot check` validates the sections it is
+// asked about (ValidateSections), so that a setting missing in one section (Slack tokens
+// before the app exists, a thumbprint not read yet) does not stop it from trying the others.
+func LoadUnvalidated(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := decodeLenient(raw, os.LookupEnv, filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
 // Parse is Load without the file: lookup resolves ${ENV} references and relative
 // *_file paths are taken from baseDir.
 func Parse(raw []byte, lookup func(string) (string, bool), baseDir string, opts ...LoadOption) (*Config, error) {
@@ -101,16 +121,56 @@ func Parse(raw []byte, lookup func(string) (string, bool), baseDir string, opts 
 	for _, opt := range opts {
 		opt(&o)
 	}
+	cfg, err := decodeWith(raw, lookup, baseDir, nil, o)
+	if err != nil {
+		return nil, err
+	}
+	sections := Sections
+	if o.withoutSlack {
+		sections = slices.DeleteFunc(slices.Clone(Sections), func(s string) bool { return s == "slack" })
+	}
+	if err := cfg.ValidateSections(sections...); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// decode reads, expands, decodes strictly and resolves *_file secrets. An ${ENV} that is
+// not set is an error.
+func decode(raw []byte, lookup func(string) (string, bool), baseDir string) (*Config, error) {
+	return decodeWith(raw, lookup, baseDir, nil, loadOptions{})
+}
+
+// decodeLenient is decode, except that an ${ENV} that is not set expands to nothing and is
+// kept as a finding of the section it is in, for ValidateSections: `xvmbot check --only
+// vcenters` must not stop at a Slack token's variable the person has not set yet.
+func decodeLenient(raw []byte, lookup func(string) (string, bool), baseDir string) (*Config, error) {
+	unset := map[string][]error{}
+	cfg, err := decodeWith(raw, lookup, baseDir, unset, loadOptions{})
+	if cfg != nil {
+		cfg.unsetEnv = unset
+	}
+	return cfg, err
+}
+
+func decodeWith(raw []byte, lookup func(string) (string, bool), baseDir string, unset map[string][]error, o loadOptions) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(raw, &root); err != nil {
-		return nil, fmt.Errorf("parse yaml: %w", err)
+		return nil, syntaxError(err)
 	}
 	if o.withoutSlack {
 		dropKey(&root, "slack")
 	}
 	expanded := map[*yaml.Node]string{}
-	if err := expandNode(&root, lookup, expanded); err != nil {
-		return nil, err
+	if unset == nil {
+		if err := expandNode(&root, lookup, expanded, nil); err != nil {
+			return nil, err
+		}
+	} else if doc := topMapping(&root); doc != nil {
+		for i := 0; i+1 < len(doc.Content); i += 2 {
+			section := doc.Content[i].Value
+			_ = expandNode(doc.Content[i+1], lookup, expanded, func(e error) { unset[section] = append(unset[section], fmt.Errorf("%s: %w", section, e)) })
+		}
 	}
 	if err := checkShape(&root, reflect.TypeFor[Config](), expanded); err != nil {
 		return nil, err
@@ -128,9 +188,6 @@ func Parse(raw []byte, lookup func(string) (string, bool), baseDir string, opts 
 		return nil, fmt.Errorf("decode: %w", err)
 	}
 	if err := cfg.resolveFiles(baseDir); err != nil {
-		return nil, err
-	}
-	if err := cfg.validate(o); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -153,7 +210,21 @@ func dropKey(doc *yaml.Node, key string) {
 // expandNode replaces ${ENV} references in every scalar, and notes in expanded the
 // original text of each scalar it changed: an error about such a value shows the
 // reference, never what it expanded to.
-func expandNode(n *yaml.Node, lookup func(string) (string, bool), expanded map[*yaml.Node]string) error {
+// topMapping is the document's top-level mapping, or nil.
+func topMapping(root *yaml.Node) *yaml.Node {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
+	return n
+}
+
+// expandNode is strict when unset is nil (the first variable not set is the error);
+// otherwise each is passed to unset and the walk goes on.
+func expandNode(n *yaml.Node, lookup func(string) (string, bool), expanded map[*yaml.Node]string, unset func(error)) error {
 	if n.Kind == yaml.ScalarNode {
 		var missing []string
 		orig := n.Value
@@ -166,14 +237,18 @@ func expandNode(n *yaml.Node, lookup func(string) (string, bool), expanded map[*
 			return v
 		})
 		if len(missing) > 0 {
-			return fmt.Errorf("line %d: environment variable %s is not set", n.Line, strings.Join(missing, ", "))
+			err := fmt.Errorf("line %d: environment variable %s is not set", n.Line, strings.Join(missing, ", "))
+			if unset == nil {
+				return err
+			}
+			unset(err)
 		}
 		if n.Value != orig {
 			expanded[n] = orig
 		}
 	}
 	for _, c := range n.Content {
-		if err := expandNode(c, lookup, expanded); err != nil {
+		if err := expandNode(c, lookup, expanded, unset); err != nil {
 			return err
 		}
 	}
@@ -227,30 +302,45 @@ func (c *Config) resolveFiles(baseDir string) error {
 
 // Validate checks what can be checked without the network: each section, then what
 // one section says about another.
-func (c *Config) Validate() error { return c.validate(loadOptions{}) }
+func (c *Config) Validate() error { return c.ValidateSections(Sections...) }
 
-func (c *Config) validate(o loadOptions) error {
-	slack := c.Slack.validate
-	if o.withoutSlack {
-		slack = func() error { return nil }
+// Sections are the parts of the config ValidateSections knows: the file's top-level keys,
+// and "pins", the rule that every vCenter not marked insecure has a thumbprint.
+var Sections = []string{"slack", "http", "nats", "vcenters", "pins", "approvals", "limits", "worker", "log"}
+
+// ValidateSections checks the named sections only (see Sections), and what one of them
+// says about another when both are named.
+func (c *Config) ValidateSections(sections ...string) error {
+	checks := map[string]func() error{
+		"slack":     c.Slack.validate,
+		"http":      c.HTTP.validate,
+		"nats":      c.NATS.validate,
+		"vcenters":  func() error { return validateVCenters(c.VCenters) },
+		"pins":      func() error { return validatePins(c.VCenters) },
+		"approvals": c.Approvals.validate,
+		"limits":    c.Limits.validate,
+		"worker":    c.Worker.validate,
+		"log":       c.Log.validate,
 	}
-	errs := []error{
-		slack(),
-		c.HTTP.validate(),
-		c.NATS.validate(),
-		validateVCenters(c.VCenters),
-		c.Approvals.validate(),
-		c.Limits.validate(),
-		c.Worker.validate(),
-		c.Log.validate(),
+	var errs []error
+	for _, s := range sections {
+		check, ok := checks[s]
+		if !ok {
+			errs = append(errs, fmt.Errorf("no config section %q to validate", s))
+			continue
+		}
+		errs = append(errs, check())
+		errs = append(errs, c.unsetEnv[s]...)
 	}
-	names := map[string]bool{}
-	for _, v := range c.VCenters {
-		names[v.Name] = true
-	}
-	for name := range c.Approvals.QuorumByVCenter {
-		if !names[name] {
-			errs = append(errs, fmt.Errorf("approvals.quorum_by_vcenter: %q is not a configured vCenter", name))
+	if slices.Contains(sections, "vcenters") && slices.Contains(sections, "approvals") {
+		names := map[string]bool{}
+		for _, v := range c.VCenters {
+			names[v.Name] = true
+		}
+		for name := range c.Approvals.QuorumByVCenter {
+			if !names[name] {
+				errs = append(errs, fmt.Errorf("approvals.quorum_by_vcenter: %q is not a configured vCenter", name))
+			}
 		}
 	}
 	return errors.Join(errs...)

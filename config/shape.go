@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -71,8 +72,12 @@ func (w *shapeWalker) walk(path string, n *yaml.Node, t reflect.Type, depth int)
 			bad("want a mapping with the keys %s, got %s", strings.Join(sortedKeys(fields), ", "), w.describe(n))
 			return
 		}
+		seen := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			if w.twice(path, k, seen) {
+				continue
+			}
 			if k.Value == "<<" && k.ShortTag() == "!!merge" {
 				merged := []*yaml.Node{v}
 				if v.Kind == yaml.SequenceNode { // <<: [*a, *b]
@@ -97,8 +102,11 @@ func (w *shapeWalker) walk(path string, n *yaml.Node, t reflect.Type, depth int)
 			bad("want a mapping of names to values, got %s", w.describe(n))
 			return
 		}
+		seen := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			w.walk(join(path, n.Content[i].Value), n.Content[i+1], t.Elem(), depth+1)
+			if !w.twice(path, n.Content[i], seen) {
+				w.walk(join(path, n.Content[i].Value), n.Content[i+1], t.Elem(), depth+1)
+			}
 		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
@@ -121,6 +129,40 @@ func (w *shapeWalker) walk(path string, n *yaml.Node, t reflect.Type, depth int)
 			bad("want a whole number, got %s", w.describe(n))
 		}
 	}
+}
+
+// twice reports a key written a second time in one mapping: YAML forbids it, and which of
+// the two values would win is anybody's guess.
+func (w *shapeWalker) twice(path string, k *yaml.Node, seen map[string]int) bool {
+	if k.Value == "<<" && k.ShortTag() == "!!merge" {
+		return false
+	}
+	if first, ok := seen[k.Value]; ok {
+		w.errs = append(w.errs, fmt.Errorf("%s (line %d): set twice (first on line %d); keep one", join(path, k.Value), k.Line, first))
+		return true
+	}
+	seen[k.Value] = k.Line
+	return false
+}
+
+// yamlLine is how go-yaml begins a syntax error: "yaml: line 3: …".
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError says where a file stops being YAML, with a hint at the usual causes.
+func syntaxError(err error) error {
+	m := yamlLine.FindStringSubmatch(err.Error())
+	if m == nil {
+		return fmt.Errorf("the file is not valid YAML: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	hint := ""
+	switch {
+	case strings.Contains(m[2], "cannot start any token"):
+		hint = " (a tab? YAML indents with spaces only)"
+	case strings.Contains(m[2], "expected key"), strings.Contains(m[2], "expected ':'"),
+		strings.Contains(m[2], "mapping values are not allowed"):
+		hint = " (check this line's indentation against the line above, and that each key is followed by \": \")"
+	}
+	return fmt.Errorf("line %s: the file is not valid YAML: %s%s", m[1], m[2], hint)
 }
 
 // describe says what a value is: a list, a mapping, or the scalar as written in the file.

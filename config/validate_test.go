@@ -113,6 +113,17 @@ func TestValidationNamesTheKey(t *testing.T) {
 			[]string{`log (line 11): want a mapping with the keys format, level, got "debug"`}, nil},
 		{"unknown key in a list item", replace("password: pw-west,", "passwrd: pw-west,"),
 			[]string{"vcenters[1].passwrd (line 8): unknown key; vcenters[1] has home, insecure, name, password, password_file"}, []string{"pw-west"}},
+		{"a limit in words", minimal + "limits:\n  max_concurrent: lots\n",
+			[]string{`limits.max_concurrent (line 12): want a whole number, got "lots"`}, nil},
+		{"a key set twice", replace("mode: http", "mode: http\n  mode: socket"),
+			[]string{`slack.mode (line 4): set twice (first on line 3); keep one`}, nil},
+		{"a name set twice in a map", replace("approvers: [U012ABC]", "approvers: [U012ABC]\n  quorum_by_vcenter: {vc-west: 2, vc-west: 3}"),
+			[]string{`approvals.quorum_by_vcenter.vc-west (line 11): set twice (first on line 11); keep one`}, nil},
+		{"a tab indents", replace("  mode: http", "\tmode: http"),
+			[]string{"line 3: the file is not valid YAML: found character that cannot start any token (a tab? YAML indents with spaces only)"}, nil},
+		{"a key out of line", replace("  bot_token: xoxb-1234-abcd", " bot_token: xoxb-1234-abcd"),
+			// go-yaml numbers this error by where the enclosing mapping begins, not where it broke.
+			[]string{": the file is not valid YAML: did not find expected key (check this line's indentation"}, nil},
 		{"unknown section", minimal + "slak:\n  mode: http\n", []string{"slak (line 11): unknown key; the config has approvals, http, limits, log, nats, slack, vcenters, worker"}, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,5 +183,61 @@ func TestNewLogger(t *testing.T) {
 	LogConfig{Level: "DEBUG", Format: "text"}.NewLogger(&buf).Debug("detail")
 	if !strings.Contains(buf.String(), "level=DEBUG msg=detail") {
 		t.Fatalf("log output = %q", buf.String())
+	}
+}
+
+// `xvmbot check --only vcenters` validates a config that has neither Slack settings nor
+// thumbprints yet: the vcenters section alone passes, and the pins rule still names
+// every vCenter to pin when asked (as Validate does for serve).
+func TestValidateSectionsApart(t *testing.T) {
+	text := `
+vcenters:
+  - {name: vc-east, url: https://e/sdk, username: u, password: pw-east, home: true}
+  - {name: vc-west, url: https://w/sdk, username: u, password: pw-west}
+`
+	cfg, err := decode([]byte(text), func(string) (string, bool) { return "", false }, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.ValidateSections("vcenters"); err != nil {
+		t.Errorf("vcenters without thumbprints: %v; want valid until pins are asked for", err)
+	}
+	err = cfg.ValidateSections("vcenters", "pins")
+	for _, want := range []string{"vcenters[0] (vc-east).thumbprint is required", "vcenters[1] (vc-west).thumbprint is required"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("pins: err = %v, want it to mention %q", err, want)
+		}
+	}
+	err = cfg.Validate()
+	for _, want := range []string{"slack.bot_token is required", "thumbprint is required", "approvals.approvers"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate: err = %v, want it to mention %q", err, want)
+		}
+	}
+}
+
+// Read for `xvmbot check`, an ${ENV} not set is a finding of its own section only: the
+// vCenters can be checked before the Slack tokens exist.
+func TestUnsetEnvIsASectionsFinding(t *testing.T) {
+	text := `
+slack:
+  bot_token: ${XVM_NOT_SET}
+vcenters:
+  - {name: vc-east, url: https://e/sdk, username: u, password: pw-east, home: true}
+  - {name: vc-west, url: https://w/sdk, username: u, password: pw-west}
+`
+	none := func(string) (string, bool) { return "", false }
+	if _, err := decode([]byte(text), none, t.TempDir()); err == nil || !strings.Contains(err.Error(), "line 3: environment variable XVM_NOT_SET is not set") {
+		t.Fatalf("strict decode: %v", err)
+	}
+	cfg, err := decodeLenient([]byte(text), none, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.ValidateSections("vcenters"); err != nil {
+		t.Errorf("vcenters: %v", err)
+	}
+	if err := cfg.ValidateSections("slack"); err == nil || !strings.Contains(err.Error(), "slack: line 3: environment variable XVM_NOT_SET is not set") {
+		t.Errorf("slack: %v; want the unset variable named", err)
 	}
 }

@@ -66,10 +66,8 @@ func (v VCenterConfig) validate(where string) error {
 	if v.Username == "" || v.Password.IsZero() {
 		p.add("%s (%s): username and password (or password_file) are required", where, v.Name)
 	}
-	if v.Thumbprint == "" && !v.Insecure {
-		p.add("%s (%s).thumbprint is required (run `xvmbot check` to read it) unless insecure: true", where, v.Name)
-	} else if _, err := vcenter.NormalizeThumbprint(v.Thumbprint); v.Thumbprint != "" && err != nil {
-		p.add("%s (%s).thumbprint: %v (run `xvmbot check` to read it)", where, v.Name, err)
+	if _, err := vcenter.NormalizeThumbprint(v.Thumbprint); v.Thumbprint != "" && err != nil {
+		p.add("%s (%s).thumbprint: %v (run `xvmbot check --only vcenters` to read it)", where, v.Name, err)
 	}
 	if _, err := v.ParsedWindows(); err != nil {
 		p = append(p, err)
@@ -100,6 +98,19 @@ func validateVCenters(vcs []VCenterConfig) error {
 	}
 	if homes != 1 && len(vcs) > 0 {
 		p.add("vcenters: exactly one must have home: true (have %d)", homes)
+	}
+	return p.err()
+}
+
+// validatePins asks for a thumbprint of every vCenter that is not insecure. It is apart
+// from validateVCenters because `xvmbot check` is the tool that reads the thumbprints:
+// it checks a config whose vCenters are not pinned yet, and prints what to pin.
+func validatePins(vcs []VCenterConfig) error {
+	var p problems
+	for i, v := range vcs {
+		if v.Thumbprint == "" && !v.Insecure {
+			p.add("vcenters[%d] (%s).thumbprint is required (run `xvmbot check --only vcenters` to read it) unless insecure: true", i, v.Name)
+		}
 	}
 	return p.err()
 }

@@ -21,6 +21,7 @@ type View struct {
 	Title      string          // title text
 	Blocks     json.RawMessage // the blocks as last opened or updated
 	Open       bool            // false once submitted and closed
+	Under      string          // views.push: the id of the view it was pushed onto
 	Updates    int             // views.update calls that changed it
 	// Errors are the inline errors the app answered the last submission with.
 	Errors map[string]string
@@ -54,7 +55,13 @@ type viewJSON struct {
 	Blocks          []json.RawMessage `json:"blocks"`
 }
 
-func (w *Workspace) viewsOpen(rw http.ResponseWriter, r *http.Request) {
+func (w *Workspace) viewsOpen(rw http.ResponseWriter, r *http.Request) { w.openView(rw, r, false) }
+
+// viewsPush puts a view on top of the modal its user has open; submitting or closing it
+// goes back to the one below, which stays open.
+func (w *Workspace) viewsPush(rw http.ResponseWriter, r *http.Request) { w.openView(rw, r, true) }
+
+func (w *Workspace) openView(rw http.ResponseWriter, r *http.Request, push bool) {
 	if !w.modalsEnabled(rw) {
 		return
 	}
@@ -75,9 +82,22 @@ func (w *Workspace) viewsOpen(rw http.ResponseWriter, r *http.Request) {
 		writeJSON(rw, map[string]any{"ok": false, "error": "invalid_trigger_id"})
 		return
 	}
+	under := ""
+	if push {
+		for i := len(w.views) - 1; i >= 0; i-- {
+			if w.views[i].Open && w.views[i].User == user {
+				under = w.views[i].ID
+				break
+			}
+		}
+		if under == "" {
+			writeJSON(rw, map[string]any{"ok": false, "error": "not_found"}) // nothing open to push onto
+			return
+		}
+	}
 	delete(w.triggers, v.Get("trigger_id")) // a trigger opens one view
 	w.viewSeq++
-	view := &View{ID: fmt.Sprintf("V%06d", w.viewSeq), User: user, Open: true, state: map[string]map[string]any{}}
+	view := &View{ID: fmt.Sprintf("V%06d", w.viewSeq), User: user, Open: true, Under: under, state: map[string]map[string]any{}}
 	w.applyView(view, vj)
 	w.views = append(w.views, view)
 	w.notify()
@@ -468,4 +488,89 @@ func (w *Workspace) SubmitView(ctx context.Context, viewID string) (map[string]s
 	}
 	v.Errors, v.Open = nil, false
 	return nil, nil
+}
+
+// viewsPublish sets a user's App Home tab (views.publish); the last one published is
+// what the user sees.
+func (w *Workspace) viewsPublish(rw http.ResponseWriter, r *http.Request) {
+	v, err := form(r)
+	if err != nil {
+		http.Error(rw, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var vj viewJSON
+	if err := json.Unmarshal([]byte(v.Get("view")), &vj); err != nil || vj.Type != "home" {
+		writeJSON(rw, map[string]any{"ok": false, "error": "invalid_arguments"})
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	user := v.Get("user_id")
+	if _, ok := w.users[user]; !ok || user == "" {
+		writeJSON(rw, map[string]any{"ok": false, "error": "user_not_found"})
+		return
+	}
+	home, ok := w.homes[user]
+	switch {
+	case !ok:
+		w.viewSeq++
+		home = &View{ID: fmt.Sprintf("V%06d", w.viewSeq), User: user, Open: true, state: map[string]map[string]any{}}
+		w.homes[user] = home
+	case v.Get("hash") != "" && v.Get("hash") != home.Hash:
+		writeJSON(rw, map[string]any{"ok": false, "error": "hash_conflict"})
+		return
+	default:
+		home.Updates++
+	}
+	w.applyView(home, vj)
+	w.notify()
+	writeJSON(rw, map[string]any{"ok": true, "view": map[string]any{"id": home.ID, "hash": home.Hash, "type": "home"}})
+}
+
+// HomeView returns the App Home tab the app last published for user.
+func (w *Workspace) HomeView(user string) (View, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if v, ok := w.homes[user]; ok {
+		return v.copy(), true
+	}
+	return View{}, false
+}
+
+// ViewPlain renders a view as its user sees it: the title, then each block, an input as
+// "label: what is entered" (option values, or the text typed), and the inline errors.
+func (w *Workspace) ViewPlain(id string) string {
+	v, ok := w.View(id)
+	if !ok {
+		return ""
+	}
+	var raws []json.RawMessage
+	_ = json.Unmarshal(v.Blocks, &raws)
+	lines := []string{"┌ " + v.Title}
+	names := w.Names()
+	for _, raw := range raws {
+		if in, ok := inputOf(raw); ok {
+			var label struct {
+				Label struct{ Text string } `json:"label"`
+			}
+			_ = json.Unmarshal(raw, &label)
+			entered := strings.Join(w.Value(id, in.BlockID), ", ")
+			if entered == "" {
+				entered = "—"
+			}
+			line := "│ " + label.Label.Text + ": " + entered
+			if e := v.Errors[in.BlockID]; e != "" {
+				line += "   ⚠ " + e
+			}
+			lines = append(lines, line)
+			continue
+		}
+		b, _ := json.Marshal([]json.RawMessage{raw})
+		for l := range strings.SplitSeq(PlainText(b, "", names), "\n") {
+			if strings.TrimSpace(l) != "" {
+				lines = append(lines, "│ "+l)
+			}
+		}
+	}
+	return strings.Join(lines, "\n")
 }

@@ -70,6 +70,13 @@ type Workspace struct {
 	responseTypes []string
 	notIn         map[string]bool // channels the app is not a member of
 
+	// what `xvmbot check` asks (directory.go)
+	scopes      string // x-oauth-scopes of every answer; "" leaves the header out
+	botToken    string // RequireTokens
+	appToken    string
+	deactivated map[string]bool
+	homes       map[string]*View // App Home tab by user (views.publish)
+
 	// modals
 	modals   bool
 	views    []*View
@@ -94,19 +101,21 @@ type throttle struct {
 // New starts a workspace. Close it when done.
 func New() *Workspace {
 	w := &Workspace{
-		changed:  make(chan struct{}),
-		byTS:     map[string]*Message{},
-		users:    map[string]string{},
-		groups:   map[string][]string{},
-		throttle: map[string]throttle{},
-		failing:  map[string]bool{},
-		limits:   map[string]*rate.Limiter{},
-		posts:    map[string]*rate.Limiter{},
-		apiCalls: map[string]int{},
-		limited:  map[string]int{},
-		notIn:    map[string]bool{},
-		triggers: map[string]string{},
-		client:   &http.Client{Timeout: 30 * time.Second},
+		changed:     make(chan struct{}),
+		byTS:        map[string]*Message{},
+		users:       map[string]string{},
+		groups:      map[string][]string{},
+		throttle:    map[string]throttle{},
+		failing:     map[string]bool{},
+		limits:      map[string]*rate.Limiter{},
+		posts:       map[string]*rate.Limiter{},
+		apiCalls:    map[string]int{},
+		limited:     map[string]int{},
+		notIn:       map[string]bool{},
+		triggers:    map[string]string{},
+		deactivated: map[string]bool{},
+		homes:       map[string]*View{},
+		client:      &http.Client{Timeout: 30 * time.Second},
 	}
 	w.srv = slacktest.NewTestServer(func(c slacktest.Customize) {
 		c.Handle("/chat.postMessage", w.api("chat.postMessage", w.postMessage))
@@ -117,7 +126,10 @@ func New() *Workspace {
 		c.Handle("/auth.test", w.api("auth.test", w.authTest))
 		c.Handle("/views.open", w.api("views.open", w.viewsOpen))
 		c.Handle("/views.update", w.api("views.update", w.viewsUpdate))
-		c.Handle("/views.push", w.api("views.push", w.viewsOpen))
+		c.Handle("/views.push", w.api("views.push", w.viewsPush))
+		c.Handle("/views.publish", w.api("views.publish", w.viewsPublish))
+		c.Handle("/users.info", w.api("users.info", w.usersInfo))
+		c.Handle("/usergroups.list", w.api("usergroups.list", w.userGroupsList))
 		c.Handle("/response/", w.responseURL)
 		c.Handle("/socket", w.socketHandler)
 	})
@@ -255,6 +267,9 @@ func (w *Workspace) api(method string, h http.HandlerFunc) http.HandlerFunc {
 			w.limited[method]++
 		}
 		failing := w.failing[method]
+		if w.scopes != "" {
+			rw.Header().Set("X-OAuth-Scopes", w.scopes)
+		}
 		w.mu.Unlock()
 		if failing {
 			rw.Header().Set("Content-Type", "application/json")
@@ -268,7 +283,9 @@ func (w *Workspace) api(method string, h http.HandlerFunc) http.HandlerFunc {
 			_, _ = rw.Write([]byte(`{"ok":false,"error":"ratelimited"}`))
 			return
 		}
-		h(rw, r)
+		if w.authorized(method, rw, r) {
+			h(rw, r)
+		}
 	}
 }
 

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,7 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/slack-go/slack"
+	"github.com/vmware/govmomi/vim25/soap"
 
 	"github.com/xvmbot/xvmbot/config"
 	"github.com/xvmbot/xvmbot/events"
@@ -60,75 +63,212 @@ func checkNATS(ctx context.Context, cfg *config.Config) (string, error) {
 	return "", fmt.Errorf("connected, but this credential may neither set up the streams and buckets as the bot nor use them as a worker (see docs/nats-permissions.md): %w", botErr)
 }
 
-// runCheck validates everything a deployment depends on and prints one line per check.
-// It exits non-zero (returns an error) naming every failure.
-func runCheck(ctx context.Context, cfg *config.Config, out io.Writer, logger *slog.Logger) error {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	var failed []string
-	report := func(what string, err error, detail string) {
-		if err != nil {
-			failed = append(failed, what)
-			fmt.Fprintf(out, "FAIL  %-22s %v\n", what, err)
-			return
-		}
-		fmt.Fprintf(out, "ok    %-22s %s\n", what, detail)
-	}
-	fmt.Fprintln(out, "ok    config                 parsed and valid")
-	checkKeys(cfg, report)
+// checkParts are what `xvmbot check --only` can name, in the order they are checked.
+var checkParts = []string{"vcenters", "nats", "slack", "approvals", "data", "keys"}
 
-	mgr, err := vcenter.NewManager(system.VCenters(cfg), logger, prometheus.NewRegistry())
+// partSections are the config sections each part of the check depends on.
+var partSections = map[string][]string{
+	"vcenters":  {"vcenters"},
+	"nats":      {"nats"},
+	"slack":     {"slack", "http"},
+	"approvals": {"approvals"},
+	"data":      {"nats"},
+	"keys":      {"approvals"},
+}
+
+// runCheckCommand is `xvmbot check`: it loads the config without validating it whole, so
+// that `--only vcenters` works before a Slack app exists and before any thumbprint is pinned.
+func runCheckCommand(ctx context.Context, path, only string, out, stderr io.Writer) error {
+	parts := checkParts
+	if only != "" {
+		parts = nil
+		for p := range strings.SplitSeq(only, ",") {
+			p = strings.TrimSpace(p)
+			if !slices.Contains(checkParts, p) {
+				return fmt.Errorf("check --only: %q is not a part to check; choose from %s", p, strings.Join(checkParts, ", "))
+			}
+			parts = append(parts, p)
+		}
+	}
+	cfg, err := config.LoadUnvalidated(path)
 	if err != nil {
 		return err
 	}
-	defer mgr.Close(context.WithoutCancel(ctx))
-	for _, v := range cfg.VCenters {
-		ep, err := mgr.Info(ctx, v.Name)
+	return runCheckParts(ctx, cfg, parts, out, cfg.Log.NewLogger(stderr))
+}
+
+// runCheck checks everything a deployment depends on.
+func runCheck(ctx context.Context, cfg *config.Config, out io.Writer, logger *slog.Logger) error {
+	return runCheckParts(ctx, cfg, checkParts, out, logger)
+}
+
+// checkReport prints one line per check. Only what was tried and worked says ok; what
+// was not tried says skip and why.
+type checkReport struct {
+	out    io.Writer
+	failed []string
+}
+
+func (r *checkReport) line(tag, what, detail string) {
+	fmt.Fprintf(r.out, "%-5s %-22s %s\n", tag, what, detail)
+}
+
+func (r *checkReport) report(what string, err error, detail string) {
+	if err != nil {
+		r.failed = append(r.failed, what)
+		r.line("FAIL", what, err.Error())
+		return
+	}
+	r.line("ok", what, detail)
+}
+
+// runCheckParts checks the named parts and prints one line per check. It returns an error
+// naming every failure.
+func runCheckParts(ctx context.Context, cfg *config.Config, parts []string, out io.Writer, logger *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	r := &checkReport{out: out}
+	all := len(parts) == len(checkParts)
+
+	// Pins are reported per vCenter below, with the thumbprint to pin.
+	sections := slices.DeleteFunc(slices.Clone(config.Sections), func(s string) bool { return s == "pins" })
+	scope := "parsed and valid"
+	if !all {
+		sections = nil
+		for _, p := range parts {
+			for _, s := range partSections[p] {
+				if !slices.Contains(sections, s) {
+					sections = append(sections, s)
+				}
+			}
+		}
+		scope = "parsed; " + strings.Join(sections, ", ") + " valid (other sections not checked: --only)"
+	}
+	if err := cfg.ValidateSections(sections...); err != nil {
+		r.report("config", errors.New(strings.ReplaceAll(err.Error(), "\n", "\n"+strings.Repeat(" ", 29))), "")
+	} else {
+		r.report("config", nil, scope)
+	}
+
+	for _, p := range parts {
+		switch p {
+		case "vcenters":
+			checkVCenters(ctx, cfg, r, logger)
+		case "nats":
+			checkNATSPart(ctx, cfg, r)
+		case "slack":
+			checkSlack(ctx, cfg, r)
+		case "approvals":
+			checkApprovers(ctx, cfg, r)
+		case "data":
+			checkDataDir(cfg, r)
+		case "keys":
+			report := r.report
+			if cfg.Approvals.SigningKeyFile == "" { // nothing to read: what the config means, not a check
+				report = func(what string, _ error, detail string) { r.line("note", what, detail) }
+			}
+			checkKeys(cfg, report)
+		}
+	}
+
+	if len(r.failed) > 0 {
+		return fmt.Errorf("check failed: %s", strings.Join(r.failed, "; "))
+	}
+	if all {
+		fmt.Fprintln(out, "all checks passed")
+	} else {
+		fmt.Fprintf(out, "checks passed: %s (the rest was not checked: --only)\n", strings.Join(parts, ", "))
+	}
+	return nil
+}
+
+// checkVCenters logs in to every pinned (or insecure) vCenter. A vCenter with neither a
+// thumbprint nor insecure: true is not logged in to: its password would go to a server
+// nobody has vouched for. Its certificate is read and shown, to be checked out of band
+// and pinned (trust on first use, done by a person).
+func checkVCenters(ctx context.Context, cfg *config.Config, r *checkReport, logger *slog.Logger) {
+	for _, vcfg := range system.VCenters(cfg) {
+		what := "vcenter " + vcfg.Name
+		home := ""
+		if vcfg.Home {
+			home = "  (home)"
+		}
+		if vcfg.Thumbprint == "" && !vcfg.Insecure {
+			sha1, sha256, err := readThumbprint(ctx, vcfg.URL)
+			if err != nil {
+				r.report(what, fmt.Errorf("not pinned, and its certificate could not be read: %w", err), "")
+				continue
+			}
+			r.failed = append(r.failed, what+" not pinned")
+			r.line("PIN", what, fmt.Sprintf("not pinned: add thumbprint: %q after checking it out of band (SHA-256 %s); "+
+				"login not tried, so the password is not sent to an unverified server%s", sha1, sha256, home))
+			continue
+		}
+		vcfg.Home = true // each is checked on its own
+		mgr, err := vcenter.NewManager([]vcenter.Config{vcfg}, logger, prometheus.NewRegistry())
+		if err != nil {
+			r.report(what, err, "")
+			continue
+		}
+		ep, err := mgr.Info(ctx, vcfg.Name)
+		mgr.Close(context.WithoutCancel(ctx))
 		detail := fmt.Sprintf("vCenter %s, instance %s, thumbprint %s", ep.Version, ep.InstanceUUID, ep.Thumbprint)
-		vcfg := vcenter.Config{Thumbprint: v.Thumbprint, Insecure: v.Insecure}
 		switch check := vcfg.CertCheck(); check {
 		case vcenter.CertUnverified:
 			detail += "  ⚠ " + check.String()
 		case vcenter.CertPinnedInsecureIgnored:
 			detail += "  note: " + check.String()
 		}
-		if v.Home {
-			detail += "  (home)"
-		}
-		report("vcenter "+v.Name, err, detail)
+		r.report(what, err, detail+home)
 	}
+}
 
+// readThumbprint reads the certificate a vCenter presents, without logging in.
+func readThumbprint(ctx context.Context, rawURL string) (sha1, sha256 string, err error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", "", err
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "443")
+	}
+	d := tls.Dialer{Config: &tls.Config{
+		// Reading the certificate is the point: nothing is sent over this connection.
+		InsecureSkipVerify: true, //nolint:gosec // the certificate is shown to be checked out of band, never trusted here
+		MinVersion:         tls.VersionTLS12,
+	}}
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	c, err := d.DialContext(dctx, "tcp", host)
+	if err != nil {
+		return "", "", err
+	}
+	defer c.Close()
+	certs := c.(*tls.Conn).ConnectionState().PeerCertificates
+	if len(certs) == 0 {
+		return "", "", errors.New("no certificate presented")
+	}
+	return soap.ThumbprintSHA1(certs[0]), soap.ThumbprintSHA256(certs[0]), nil
+}
+
+func checkNATSPart(ctx context.Context, cfg *config.Config, r *checkReport) {
 	if cfg.NATS.URL != "" {
 		detail, err := checkNATS(ctx, cfg)
-		report("nats", err, cfg.NATS.RedactedURL()+": "+detail)
+		r.report("nats", err, cfg.NATS.RedactedURL()+": "+detail)
 		if w := cfg.NATS.Unprotected(); w != "" {
-			fmt.Fprintf(out, "WARN  %-22s %s\n", "nats security", w)
+			r.line("WARN", "nats security", w)
 		} else if cfg.NATS.PasswordInClear() {
-			fmt.Fprintf(out, "note  %-22s the NATS password crosses the network in clear (nats:// without TLS): fine between containers on one host; elsewhere use tls:// or an nkey\n", "nats security")
+			r.line("note", "nats security", "the NATS password crosses the network in clear (nats:// without TLS): fine between containers on one host; elsewhere use tls:// or an nkey")
 		}
-	} else if cfg.NATS.Listen != "" {
-		fmt.Fprintf(out, "ok    %-22s embedded server, store in %s, listening on %s; other processes connect with the nkey seeds in %s\n",
-			"nats", cfg.NATS.DataDir, cfg.NATS.Listen, filepath.Dir(events.SeedFile(cfg.NATS.DataDir, events.RoleBot)))
-	} else {
-		fmt.Fprintf(out, "ok    %-22s embedded server, store in %s\n", "nats", cfg.NATS.DataDir)
+		return
 	}
-
-	opts := []slack.Option{}
-	if cfg.Slack.APIURL != "" {
-		opts = append(opts, slack.OptionAPIURL(cfg.Slack.APIURL))
+	detail := "embedded server (started by serve), store in " + cfg.NATS.DataDir
+	if cfg.NATS.Listen != "" {
+		detail += fmt.Sprintf(", listening on %s; other processes connect with the nkey seeds in %s",
+			cfg.NATS.Listen, filepath.Dir(events.SeedFile(cfg.NATS.DataDir, events.RoleBot)))
 	}
-	auth, err := slack.New(cfg.Slack.BotToken.Reveal(), opts...).AuthTestContext(ctx)
-	detail := ""
-	if err == nil {
-		detail = fmt.Sprintf("workspace %s as @%s (%s mode)", auth.Team, auth.User, cfg.Slack.Mode)
-	}
-	report("slack auth.test", err, detail)
-
-	if len(failed) > 0 {
-		return fmt.Errorf("check failed: %v", failed)
-	}
-	fmt.Fprintln(out, "all checks passed")
-	return nil
+	r.line("skip", "nats", detail+": nothing to connect to before serve starts (see data below)")
 }
 
 // checkKeys reports the approval signing key and the keys workers trust.

@@ -28,11 +28,15 @@ func TestCheck(t *testing.T) {
 	defer lab.Close()
 	ws := slacksim.New()
 	defer ws.Close()
+	ws.AddUser("U1", "ann")
+	ws.SetScopes(botScopes...)
+	dataDir := filepath.Join(t.TempDir(), "data")
 
 	mk := func(mutate func(*config.Config)) *config.Config {
 		cfg := config.Default()
 		cfg.Slack = config.SlackConfig{Mode: "http", BotToken: "xoxb-check", SigningSecret: "s", APIURL: ws.APIURL()}
 		cfg.Approvals.Approvers = []string{"U1"}
+		cfg.NATS.DataDir = dataDir
 		for i, vc := range lab.VCs() {
 			cfg.VCenters = append(cfg.VCenters, config.VCenterConfig{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
 				Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})
@@ -48,7 +52,9 @@ func TestCheck(t *testing.T) {
 	if err := runCheck(ctx, mk(nil), &out, logger); err != nil {
 		t.Fatalf("check of a good config failed: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"vcenter vc-east", "vcenter vc-west", lab.VC("vc-west").InstanceUUID, lab.VC("vc-west").Thumbprint, "slack auth.test", "all checks passed"} {
+	for _, want := range []string{"vcenter vc-east", "vcenter vc-west", lab.VC("vc-west").InstanceUUID, lab.VC("vc-west").Thumbprint, "slack auth.test",
+		"ok    slack scopes", "ok    approver U1            @ann", "ok    quorum                 1 approver(s) for a quorum of 1",
+		"ok    data dir               wrote and removed a file in " + filepath.Dir(dataDir), "all checks passed"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("check output lacks %q:\n%s", want, out.String())
 		}
@@ -106,7 +112,7 @@ func TestSimPrintsAUsableConfig(t *testing.T) {
 	dir := t.TempDir()
 	var out syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- runSim(ctx, &out, dir) }()
+	go func() { done <- runSim(ctx, &out, dir, 0) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(out.String(), "# Try:") && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)

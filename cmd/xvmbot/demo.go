@@ -48,6 +48,7 @@ type demo struct {
 	sys   *system.System
 	shown map[string]int    // message key → edits already printed
 	last  map[string]string // message key → text last printed
+	first map[string]string // message key → text first printed, to name its edits
 	fails []string
 }
 
@@ -74,6 +75,7 @@ func runDemo(ctx context.Context, out io.Writer, verbose bool) error {
 	defer lab.Close()
 	ws := slacksim.New()
 	defer ws.Close()
+	ws.EnableModals() // the wizard and the reject-reason dialog, as in a real workspace
 	for id, name := range map[string]string{alice: "alice", bob: "bob", carol: "carol", dave: "dave", "U0XVMBOT": "xvmbot", adminsGroup: "vm-admins"} {
 		ws.AddUser(id, name)
 	}
@@ -109,7 +111,7 @@ func runDemo(ctx context.Context, out io.Writer, verbose bool) error {
 	}()
 	ws.UseHTTP("http://"+sys.SlackAddr(), signing)
 
-	d := &demo{out: out, ws: ws, lab: lab, sys: sys, shown: map[string]int{}, last: map[string]string{}}
+	d := &demo{out: out, ws: ws, lab: lab, sys: sys, shown: map[string]int{}, last: map[string]string{}, first: map[string]string{}}
 	d.script(ctx)
 	return d.verdict()
 }
@@ -138,12 +140,17 @@ func (d *demo) script(ctx context.Context) {
 		d.verifyMoved(ctx, "legacy-01", "vc-west", "vc-east", "apps/web", "east-ds-02", "east-app-pg", false)
 	}
 
-	d.heading("3. a request bob rejects: nothing moves")
-	req = d.command(ctx, alice, "migrate web-02 to vc-west cluster=west-prod datastore=ds-silver network=app-pg")
+	d.heading("3. alice fills the Migrate wizard for web-02; bob rejects it, saying why: nothing moves")
+	req = d.wizard(ctx, alice, [][]string{{"dst_vc", "vc-west"}, {"vms", "web-02"}, {"compute", "cluster:west-prod"},
+		{"datastore", "ds-silver"}, {"net_0", "app-pg"}})
 	rejected := req
 	if req != "" {
-		d.click(ctx, bob, req, "xvm_reject")
+		const reason = "web-02 serves the quarter-end batch: move it after the 5th, please"
+		d.rejectWithReason(ctx, bob, req, reason)
 		d.awaitState(ctx, req, "rejected")
+		if msg, _ := d.requestMessage(req); !strings.Contains(d.ws.Plain(msg), reason) {
+			d.fail("the rejected request %s does not show bob's reason", req)
+		}
 		d.verifyStayed(ctx, "web-02", "vc-east", "vc-west")
 	}
 
@@ -242,6 +249,96 @@ func (d *demo) command(ctx context.Context, user, text string) string {
 		d.fail("the approval message has no Approve button")
 	}
 	return id
+}
+
+// wizard opens the Migrate wizard as user (/xvm migrate with nothing after it), enters
+// each {block, values…} in turn, submits it, and returns the id of the request it posted.
+func (d *demo) wizard(ctx context.Context, user string, fills [][]string) string {
+	d.say(user, "/xvm migrate")
+	before := len(d.ws.Channel(demoChannel))
+	if rep, err := d.ws.Command(ctx, user, demoChannel, "migrate"); err != nil || rep.Status != http.StatusOK {
+		d.fail("slash command /xvm migrate: status %d, %v", rep.Status, err)
+		return ""
+	}
+	var view slacksim.View
+	if err := d.wait(ctx, 30*time.Second, func() bool {
+		var ok bool
+		view, ok = d.ws.OpenView(user, "xvm_wizard")
+		return ok
+	}); err != nil {
+		d.flush()
+		d.fail("/xvm migrate did not open the wizard")
+		return ""
+	}
+	d.flush()
+	name := d.ws.Names()[user]
+	for _, f := range fills {
+		v, _ := d.ws.View(view.ID)
+		if _, err := d.ws.Fill(ctx, user, view.ID, f[0], f[1:]...); err != nil {
+			d.fail("%s could not fill %s in the wizard: %v", name, f[0], err)
+			return ""
+		}
+		if f[0] == "vms" { // the wizard adds a network row for each of the VMs' networks
+			if err := d.wait(ctx, 30*time.Second, func() bool {
+				now, _ := d.ws.View(view.ID)
+				return now.Hash != v.Hash && strings.Contains(string(now.Blocks), `"net_0"`)
+			}); err != nil {
+				d.fail("choosing %v in the wizard did not add a row for its network", f[1:])
+				return ""
+			}
+		}
+	}
+	d.narrate(fmt.Sprintf("%s clicks [Review] in the wizard:", name))
+	d.show(d.ws.ViewPlain(view.ID))
+	errs, err := d.ws.SubmitView(ctx, view.ID)
+	if err != nil || len(errs) > 0 {
+		d.show(d.ws.ViewPlain(view.ID))
+		d.fail("the wizard refused its submission: %v %v", errs, err)
+		return ""
+	}
+	var msg slacksim.Message
+	if err := d.wait(ctx, 30*time.Second, func() bool {
+		ch := d.ws.Channel(demoChannel)
+		if len(ch) > before {
+			msg = ch[len(ch)-1]
+			return true
+		}
+		return false
+	}); err != nil {
+		d.flush()
+		d.fail("the wizard posted no request for approval")
+		return ""
+	}
+	d.flush()
+	id := requestIDRE.FindString(d.ws.Plain(msg))
+	if id == "" || !strings.Contains(string(msg.Blocks), `"xvm_approve"`) {
+		d.fail("the wizard's request message has no request id or no Approve button")
+	}
+	return id
+}
+
+// rejectWithReason clicks Reject as user, and writes the reason in the dialog that opens.
+func (d *demo) rejectWithReason(ctx context.Context, user, requestID, reason string) {
+	d.click(ctx, user, requestID, "xvm_reject")
+	var view slacksim.View
+	if err := d.wait(ctx, 30*time.Second, func() bool {
+		var ok bool
+		view, ok = d.ws.OpenView(user, "xvm_reject_reason")
+		return ok
+	}); err != nil {
+		d.fail("[Reject] did not open the dialog that asks %s why", d.ws.Names()[user])
+		return
+	}
+	if _, err := d.ws.Fill(ctx, user, view.ID, "reason", reason); err != nil {
+		d.fail("the reason dialog: %v", err)
+		return
+	}
+	d.narrate(fmt.Sprintf("%s writes why, and clicks [Reject]:", d.ws.Names()[user]))
+	d.show(d.ws.ViewPlain(view.ID))
+	if errs, err := d.ws.SubmitView(ctx, view.ID); err != nil || len(errs) > 0 {
+		d.fail("the rejection was refused: %v %v", errs, err)
+	}
+	d.flush()
 }
 
 func (d *demo) commandExpectingRefusal(ctx context.Context, user, text, mention string) {
@@ -466,9 +563,45 @@ func (d *demo) flush() {
 			indent = "    ↳ "
 		}
 		if seen {
-			who += " (edited)"
+			// Edits arrive late and out of order (progress is paced): say whose they are.
+			who = "xvmbot edits " + d.nameOf(m, d.first[key])
+		} else {
+			d.first[key] = full
 		}
 		d.print(indent, who, text)
+	}
+}
+
+// nameOf names a message for an edit line: its request, and for a reply in a thread what
+// the reply first said.
+func (d *demo) nameOf(m slacksim.Message, first string) string {
+	if m.ThreadTS == "" {
+		if id := requestIDRE.FindString(first); id != "" {
+			return "the request " + id
+		}
+		return fmt.Sprintf("%q", clip(firstLine(first), 40))
+	}
+	parent, _ := d.ws.Message(m.ThreadTS)
+	id := requestIDRE.FindString(d.ws.Plain(parent))
+	return fmt.Sprintf("%q in %s's thread", clip(firstLine(first), 40), id)
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
+	return strings.Trim(l, "* ")
+}
+
+func clip(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}
+
+// show prints a dialog (a modal) as its user sees it.
+func (d *demo) show(text string) {
+	for _, l := range strings.Split(text, "\n") {
+		fmt.Fprintf(d.out, "%s%s\n", strings.Repeat(" ", 11), l)
 	}
 }
 

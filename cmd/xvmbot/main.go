@@ -21,7 +21,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/xvmbot/xvmbot/config"
 	"github.com/xvmbot/xvmbot/system"
@@ -34,11 +33,14 @@ Usage:
   xvmbot serve  --config FILE       bot + worker (+ embedded NATS unless nats.url is set)
   xvmbot bot    --config FILE       the Slack side only, on an external NATS
   xvmbot worker --config FILE       the relocation side only, on an external NATS
-  xvmbot sim [--dir ./xvm-sim]      serve two simulated vCenters on loopback, print a config block
-  xvmbot check  --config FILE       validate the config, log in to every vCenter, NATS and Slack
+  xvmbot sim [--dir DIR] [--port N] serve two simulated vCenters on loopback, print a config block
+  xvmbot check  --config FILE [--only PART]
+                                    validate the config, log in to every vCenter, NATS and Slack
   xvmbot keygen --out FILE          write a new approval signing key for the bot; print its public key
   xvmbot health [--url URL]         GET /healthz (or --url, e.g. …/readyz); exit 0 only on 200 OK
   xvmbot version                    print build information (version, commit, date, dirty)
+
+Each command's flags: xvmbot COMMAND --help
 `
 
 func main() {
@@ -59,15 +61,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("no command given")
 	}
 	cmd, args := args[0], args[1:]
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	configPath := fs.String("config", "xvmbot.yaml", "path to the YAML config file")
-	verbose := fs.Bool("verbose", false, "demo: also print the processes' logs")
-	simDir := fs.String("dir", "./xvm-sim", "sim: where to write the simulated vCenters' password files")
-	keyOut := fs.String("out", "", "keygen: the file to write the new signing key to (must not exist)")
-	healthURL := fs.String("url", defaultHealthURL, "health: the ops endpoint to ask")
-	healthTimeout := fs.Duration("timeout", 5*time.Second, "health: how long to wait for the answer")
-	if err := fs.Parse(args); err != nil {
+	if cmd == "help" && len(args) == 1 { // xvmbot help check
+		cmd, args = args[0], []string{"--help"}
+	}
+	f, help, err := parseFlags(cmd, args, stdout, stderr)
+	if help || err != nil {
 		return err
 	}
 	switch cmd {
@@ -75,27 +73,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, buildInfo())
 		return nil
 	case "demo":
-		return runDemo(ctx, stdout, *verbose)
+		return runDemo(ctx, stdout, f.verbose)
 	case "sim":
-		return runSim(ctx, stdout, *simDir)
+		return runSim(ctx, stdout, f.dir, f.port)
 	case "keygen":
-		return runKeygen(*keyOut, stdout)
+		return runKeygen(f.out, stdout)
 	case "health":
-		return runHealth(ctx, *healthURL, *healthTimeout, stdout)
-	case "check", "serve", "bot", "worker":
+		return runHealth(ctx, f.url, f.timeout, stdout)
+	case "check":
+		return runCheckCommand(ctx, f.config, f.only, stdout, stderr)
+	case "serve", "bot", "worker":
 		var opts []config.LoadOption
 		if system.RoleOf(cmd) == system.RoleWorker {
 			// A worker never talks to Slack: it starts without the Slack tokens.
 			opts = append(opts, config.WithoutSlack())
 		}
-		cfg, err := config.Load(*configPath, opts...)
+		cfg, err := config.Load(f.config, opts...)
 		if err != nil {
 			return err
 		}
 		logger := cfg.Log.NewLogger(stderr)
-		if cmd == "check" {
-			return runCheck(ctx, cfg, stdout, logger)
-		}
 		return system.Serve(ctx, cfg, system.RoleOf(cmd), logger, system.WithStamp(stamp()))
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)

@@ -22,8 +22,8 @@ type frontDoor struct {
 	conns map[net.Conn]struct{}
 }
 
-func newFrontDoor(backend string) (*frontDoor, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func newFrontDoor(addr, backend string) (*frontDoor, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}

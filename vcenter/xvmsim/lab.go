@@ -158,7 +158,7 @@ func start(ctx context.Context, opts ...Option) (*Lab, error) {
 		{WestVC, westInventory()},
 	}
 	for i, s := range specs {
-		vc, err := l.startVC(ctx, s.name, s.inv, int64(i)*refOffset)
+		vc, err := l.startVC(ctx, s.name, s.inv, int64(i)*refOffset, l.frontAddr(i))
 		if err != nil {
 			l.Close()
 			return nil, fmt.Errorf("start %s: %w", s.name, err)
@@ -228,12 +228,8 @@ func (l *Lab) goRelocation(f func(ctx context.Context)) bool {
 	return true
 }
 
-func (l *Lab) startVC(ctx context.Context, name string, inv inventory, offset int64) (_ *VC, err error) {
-	password, err := randomPassword()
-	if err != nil {
-		return nil, err
-	}
-	cert, err := selfSignedCert(name)
+func (l *Lab) startVC(ctx context.Context, name string, inv inventory, offset int64, frontAddr string) (_ *VC, err error) {
+	cert, password, err := l.credentials(name)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +284,7 @@ func (l *Lab) startVC(ctx context.Context, name string, inv inventory, offset in
 	vc.Thumbprint = soap.ThumbprintSHA1(vc.cert)
 	vc.ThumbprintSHA256 = soap.ThumbprintSHA256(vc.cert)
 
-	if vc.front, err = newFrontDoor(vc.server.URL.Host); err != nil {
+	if vc.front, err = newFrontDoor(frontAddr, vc.server.URL.Host); err != nil {
 		return nil, err
 	}
 	vc.URL = &url.URL{Scheme: "https", Host: vc.front.addr(), Path: vc.server.URL.Path}

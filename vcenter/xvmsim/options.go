@@ -10,6 +10,8 @@ type options struct {
 	minStep      time.Duration
 	extraVMs     int
 	versions     map[string]string
+	port         int    // WithPort
+	stateDir     string // WithStateDir
 }
 
 func defaultOptions() options {
