@@ -250,7 +250,7 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	b.slack.now = clock
 	b.slack.posts = newChannelPacer(cfg.PostsPerSecond)
 	b.ready = newReadiness(b.slack.authTest, clock)
-	b.digest = newDigester(cfg.Digest, cfg.Digests, clock, b.postDigest)
+	b.digest = newDigester(cfg.Digest, cfg.Digests, logger, clock, b.postDigest)
 	return b, nil
 }
 

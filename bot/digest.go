@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"crypto/rand"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -91,6 +92,7 @@ func mod(a, b int) int { return ((a % b) + b) % b }
 type digester struct {
 	cfg    Digest
 	log    DigestLog // nil: this process only
+	logger *slog.Logger
 	holder string
 	now    func() time.Time
 	// wait returns after d, or with ctx's error; tests move a clock instead.
@@ -101,8 +103,8 @@ type digester struct {
 	posted time.Time // the latest period this process posted or saw claimed
 }
 
-func newDigester(cfg Digest, log DigestLog, now func() time.Time, post func(ctx context.Context, period time.Time) error) *digester {
-	return &digester{cfg: cfg, log: log, holder: rand.Text(), now: now, wait: sleep, post: post}
+func newDigester(cfg Digest, log DigestLog, logger *slog.Logger, now func() time.Time, post func(ctx context.Context, period time.Time) error) *digester {
+	return &digester{cfg: cfg, log: log, logger: logger, holder: rand.Text(), now: now, wait: sleep, post: post}
 }
 
 // run posts the digest of each period as it starts, until ctx ends.
@@ -117,6 +119,9 @@ func (g *digester) run(ctx context.Context) error {
 		wake := g.cfg.next(now)
 		if g.pending(g.cfg.due(now)) {
 			wake = minTime(wake, now.Add(digestRetryEvery))
+		}
+		if !wake.After(now) { // never spin, whatever a time zone's rules do
+			wake = now.Add(time.Minute)
 		}
 		if err := g.wait(ctx, wake.Sub(now)); err != nil {
 			return nil
@@ -136,7 +141,9 @@ func (g *digester) catchUp(ctx context.Context) {
 		mine, err := g.log.Claim(actx, g.cfg.Channel, period, g.holder)
 		cancel()
 		if err != nil {
-			return // asked again soon (run's retry); nobody has posted it on this replica's word
+			// Asked again soon (run's retry): nothing is posted on this replica's word.
+			g.logger.Warn("digest not claimed: the digest log did not answer", "channel", g.cfg.Channel, "period", period, "err", err)
+			return
 		}
 		if !mine {
 			g.done(period)
