@@ -47,7 +47,7 @@ func (d Digest) due(t time.Time) time.Time {
 	days := int(d.Every / oneDay)
 	local := t.In(d.location())
 	today := civilDay(local)
-	start := today - mod(today-mondayEpoch, days)
+	start := today - floorMod(today-mondayEpoch, days)
 	at := d.on(start)
 	if at.After(t) {
 		at = d.on(start - days)
@@ -83,7 +83,7 @@ func civilDay(t time.Time) int {
 	return int(time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).Unix() / 86400)
 }
 
-func mod(a, b int) int { return ((a % b) + b) % b }
+func floorMod(a, b int) int { return ((a % b) + b) % b }
 
 // digester posts the digest once per period across every bot replica: when a period
 // starts, and at start-up for a period that began while no replica ran (a bot restarted
@@ -118,7 +118,7 @@ func (g *digester) run(ctx context.Context) error {
 		now := g.now()
 		wake := g.cfg.next(now)
 		if g.pending(g.cfg.due(now)) {
-			wake = minTime(wake, now.Add(digestRetryEvery))
+			wake = earlier(wake, now.Add(digestRetryEvery))
 		}
 		if !wake.After(now) { // never spin, whatever a time zone's rules do
 			wake = now.Add(time.Minute)
@@ -170,7 +170,7 @@ func (g *digester) done(period time.Time) {
 	}
 }
 
-func minTime(a, b time.Time) time.Time {
+func earlier(a, b time.Time) time.Time {
 	if b.Before(a) {
 		return b
 	}
