@@ -227,6 +227,16 @@ func TestDigestMissedWhileDownIsPostedOnceAfterRestart(t *testing.T) {
 		t.Fatalf("%d digests from the first pod, want 2 (09:00 on start, 10:00 when due)", len(got))
 	}
 	stop()
+	// Moves that end before and after 11:00: 11:00's digest, however late, counts the first.
+	ended := func(vm string, at time.Time) approvals.Job {
+		return approvals.Job{ID: vm, VM: vm, State: approvals.StateSucceeded, EndedAt: at}
+	}
+	if _, err := n.bus.Requests().Create(context.Background(), &approvals.Request{ID: "xvm-moved", SourceVC: "vc-east", TargetVC: "vc-west",
+		State: approvals.StateSucceeded, CreatedAt: time.Date(2026, 12, 7, 10, 20, 0, 0, time.UTC), Jobs: []approvals.Job{
+			ended("web-01", time.Date(2026, 12, 7, 10, 30, 0, 0, time.UTC)), ended("web-02", time.Date(2026, 12, 7, 11, 10, 0, 0, time.UTC)),
+		}}); err != nil {
+		t.Fatal(err)
+	}
 
 	// Down across 11:00; pods start and stop at 11:20, 11:40 and 11:50: a restart loop.
 	for _, at := range []time.Time{
@@ -239,8 +249,12 @@ func TestDigestMissedWhileDownIsPostedOnceAfterRestart(t *testing.T) {
 		clock.idle(t, 1)
 		stop()
 	}
-	if got := digests(fs); len(got) != 3 {
+	got := digests(fs)
+	if len(got) != 3 {
 		t.Fatalf("%d digests after the restarts, want 3: 11:00's, once", len(got))
+	}
+	if text := got[2].Text; !strings.Contains(text, ": 1 VM moved") {
+		t.Errorf("11:00's digest, posted at 11:20, says %q; want the hour up to 11:00: 1 VM moved", text)
 	}
 }
 
