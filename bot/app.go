@@ -49,8 +49,14 @@ type Config struct {
 	// table message, edited in place, instead of one message per VM (failures are still
 	// posted one by one). Default 20; negative: never.
 	TableAbove int
-	// Digest, if its Channel is set, posts the stats to that channel every Every.
+	// Digest, if its Channel is set, posts the stats to that channel every Every, at
+	// wall-clock times.
 	Digest Digest
+	// Digests records which period's digest a replica claimed, shared by every bot
+	// replica and kept across restarts: each period's digest is posted once, and a bot
+	// that starts after a period began without one posts it. nil: each process posts
+	// at the times it is up for, and none on start.
+	Digests DigestLog
 	// Windows are the change windows of target vCenters: the review says when moves start.
 	Windows map[string][]approvals.Window
 	// Workers is how many commands and clicks are worked on at once after their ack
@@ -86,11 +92,16 @@ const (
 	DefaultTableAbove = 20
 )
 
-// Digest is the scheduled stats post.
+// Digest is the scheduled stats post; docs/digest.md says when it is due.
 type Digest struct {
 	Channel string
 	Every   time.Duration // default 24h
-	Window  time.Duration // what the post covers; default Every
+	Window  time.Duration // what the post covers (up to when it was due); default Every
+	// Daily digests are due at At (a time of day) in Location (nil: UTC), every Every, a
+	// whole number of days; the others at multiples of Every (24h: midnight UTC).
+	Daily    bool
+	At       time.Duration
+	Location *time.Location
 }
 
 // planner is what the bot needs of the vCenters: read-only pre-flight. *vcenter.Manager
@@ -153,6 +164,7 @@ type Bot struct {
 	vcInfos    *vcInfoCache     // what each vCenter last said of itself
 	said       *onceSet         // notices already posted
 	ready      *readiness       // whether Slack accepts the bot token
+	digest     *digester        // the scheduled stats post
 	inv        *cachedInventory // nil: no inventory listing, the wizard is not offered
 	depth      queueDepth       // nil: queue depth unknown
 }
@@ -238,6 +250,7 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	b.slack.now = clock
 	b.slack.posts = newChannelPacer(cfg.PostsPerSecond)
 	b.ready = newReadiness(b.slack.authTest, clock)
+	b.digest = newDigester(cfg.Digest, cfg.Digests, logger, clock, b.postDigest)
 	return b, nil
 }
 
@@ -269,7 +282,7 @@ func (b *Bot) Run(ctx context.Context) error {
 		return every(gctx, flushDeferredEvery, b.flushDeferred)
 	})
 	if b.cfg.Digest.Channel != "" {
-		g.Go(func() error { return every(gctx, b.cfg.Digest.Every, b.postDigest) })
+		g.Go(func() error { return b.digest.run(gctx) })
 	}
 	err := g.Wait()
 	b.tasks.shutdown()

@@ -155,11 +155,16 @@ func windowOf(arg string) (time.Duration, string) {
 
 // stats computes the stats of a window now.
 func (b *Bot) stats(ctx context.Context, window time.Duration) (Stats, error) {
+	return b.statsAt(ctx, b.now(), window)
+}
+
+// statsAt computes the stats of the window that ends at end; the queue depth is now's.
+func (b *Bot) statsAt(ctx context.Context, end time.Time, window time.Duration) (Stats, error) {
 	all, err := b.svc.Store().List(ctx)
 	if err != nil {
 		return Stats{}, fmt.Errorf("list requests: %w", err)
 	}
-	s := ComputeStats(all, b.now(), window)
+	s := ComputeStats(all, end, window)
 	if b.depth != nil {
 		if n, err := b.depth.QueuedJobs(ctx); err == nil {
 			s.Queued = int64(n)
@@ -168,20 +173,4 @@ func (b *Bot) stats(ctx context.Context, window time.Duration) (Stats, error) {
 		}
 	}
 	return s, nil
-}
-
-// postDigest posts the stats of the digest window to the digest channel.
-func (b *Bot) postDigest(ctx context.Context) {
-	s, err := b.stats(ctx, b.cfg.Digest.Window)
-	if err != nil {
-		b.log.Error("digest", "err", err)
-		return
-	}
-	title := "last " + humanDuration(b.cfg.Digest.Window)
-	if b.cfg.Digest.Window == 24*time.Hour {
-		title = "last 24 hours"
-	}
-	if _, err := b.slack.post(ctx, b.cfg.Digest.Channel, "", asMessage(RenderStats(s, title))); err != nil {
-		b.log.Error("post digest", "channel", b.cfg.Digest.Channel, "err", err)
-	}
 }

@@ -53,10 +53,38 @@ func (s *SlackConfig) UnmarshalYAML(unmarshal func(any) error) error {
 }
 
 // DigestConfig schedules the stats post (/xvm stats) to a channel; no channel, no digest.
+// Posts are due at wall-clock times, and one bot replica posts each (docs/digest.md).
 type DigestConfig struct {
 	Channel string        `yaml:"channel"`
 	Every   time.Duration `yaml:"every"`  // default 24h
 	Window  time.Duration `yaml:"window"` // what each post covers; default every
+	// At is the time of day ("08:00") the digest is due, in Timezone; every must then be
+	// a whole number of days. With neither at nor timezone, posts are due at multiples of
+	// every (24h: midnight UTC, 1h: on the hour).
+	At string `yaml:"at"`
+	// Timezone is at's IANA time zone name (default UTC); set alone, at is 00:00.
+	Timezone string `yaml:"timezone"`
+}
+
+// Schedule returns the bot's digest: its channel, and when posts are due.
+func (d DigestConfig) Schedule() (bot.Digest, error) {
+	out := bot.Digest{Channel: d.Channel, Every: d.Every, Window: d.Window, Location: time.UTC}
+	if d.Timezone != "" {
+		l, err := time.LoadLocation(d.Timezone)
+		if err != nil {
+			return bot.Digest{}, fmt.Errorf("slack.digest.timezone: %w", err)
+		}
+		out.Location = l
+	}
+	if d.At != "" {
+		at, err := time.Parse("15:04", d.At)
+		if err != nil {
+			return bot.Digest{}, fmt.Errorf("slack.digest.at must be a time of day such as 08:00, not %q", d.At)
+		}
+		out.At = time.Duration(at.Hour())*time.Hour + time.Duration(at.Minute())*time.Minute
+	}
+	out.Daily = d.At != "" || d.Timezone != ""
+	return out, nil
 }
 
 // Bounds of slack.max_command_bytes: a few names at least, and well inside the 1 MiB the
@@ -98,6 +126,14 @@ func (s SlackConfig) validate() error {
 	}
 	if d := s.Digest; d.Channel != "" && (d.Every < 0 || d.Every > 0 && d.Every < time.Minute) {
 		p.add("slack.digest.every must be at least 1m (default 24h)")
+	}
+	if d := s.Digest; d.Channel != "" {
+		if _, err := d.Schedule(); err != nil {
+			p = append(p, err)
+		}
+		if (d.At != "" || d.Timezone != "") && d.Every%(24*time.Hour) != 0 {
+			p.add("slack.digest.at and slack.digest.timezone need slack.digest.every to be a whole number of days (24h, 168h), not %v", d.Every)
+		}
 	}
 	if n := s.MaxCommandBytes; n != 0 && (n < minCommandBytes || n > maxCommandBytes) {
 		p.add("slack.max_command_bytes must be between %d and %d (0 = the default, %d)", minCommandBytes, maxCommandBytes, bot.DefaultMaxCommandBytes)

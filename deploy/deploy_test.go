@@ -337,7 +337,7 @@ func TestMetricsMatchCode(t *testing.T) {
 		"xvm_jobs_total", "xvm_job_duration_seconds", "xvm_jobs_in_flight", "xvm_jobs_queued",
 		"xvm_approvals_total", "xvm_commands_total", "xvm_slack_api_calls_total",
 		"xvm_vcenter_task_results_total", "xvm_vcenter_up", "xvm_slack_ack_seconds",
-		"xvm_slack_work_refused_total", "xvm_slack_work_queued",
+		"xvm_slack_work_refused_total", "xvm_slack_work_queued", "xvm_job_oldest_running_seconds",
 	}
 	for _, name := range important {
 		if !registered[name] {

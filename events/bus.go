@@ -119,6 +119,7 @@ type Bus struct {
 	leases   *Leases
 	slots    *Slots
 	handled  *Deliveries
+	digests  *Digests
 }
 
 // ErrNotProvisioned is returned by NewBus for RoleWorker when a stream, consumer or
@@ -157,6 +158,7 @@ func NewBus(ctx context.Context, nc *nats.Conn, cfg BusConfig, logger *slog.Logg
 	b.leases = &Leases{kv: kvs[BucketLeases], ttl: b.cfg.LeaseTTL}
 	b.slots = &Slots{kv: kvs[BucketSlots], ttl: b.cfg.LeaseTTL}
 	b.handled = &Deliveries{kv: kvs[BucketDeliveries]} // the bot's; a worker has none
+	b.digests = &Digests{kv: kvs[BucketDigests]}       // the bot's too
 	b.metrics = newMetrics(reg, b.QueuedJobs)
 
 	b.logger.Info("nats bus ready", "role", string(cfg.Role), "replicas", b.cfg.Replicas, "ack_wait", b.cfg.AckWait,
@@ -180,7 +182,7 @@ func (b *Bus) provision(ctx context.Context) (map[string]jetstream.KeyValue, err
 	if b.bot, err = js.CreateOrUpdateConsumer(ctx, StreamEvents, botConsumerConfig(cfg)); err != nil {
 		return nil, fmt.Errorf("new bus: consumer %s: %w", ConsumerBot, err)
 	}
-	kvs := make(map[string]jetstream.KeyValue, 5)
+	kvs := make(map[string]jetstream.KeyValue, 6)
 	for _, kc := range bucketConfigs(cfg) {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, kc)
 		if err != nil {
@@ -338,11 +340,22 @@ func bucketConfigs(cfg BusConfig) []jetstream.KeyValueConfig {
 			Storage:  jetstream.FileStorage,
 			Replicas: cfg.Replicas,
 		},
+		{
+			Bucket:      BucketDigests,
+			Description: "xvmbot scheduled digests: the newest period claimed per channel, so one replica posts each",
+			// One key per digest channel, replaced by CAS; no TTL: a period may last days.
+			History:  1,
+			Storage:  jetstream.FileStorage,
+			Replicas: cfg.Replicas,
+		},
 	}
 }
 
 // Deliveries returns the log of Slack deliveries already handled.
 func (b *Bus) Deliveries() *Deliveries { return b.handled }
+
+// Digests returns the claims of scheduled digests.
+func (b *Bus) Digests() *Digests { return b.digests }
 
 // Slots returns the cluster-wide concurrency slots.
 func (b *Bus) Slots() *Slots { return b.slots }

@@ -85,6 +85,7 @@ func TestNewBusCreatesStreamsConsumersBuckets(t *testing.T) {
 		{BucketJobs, 5, 0},
 		{BucketLeases, 1, 11 * time.Second},
 		{BucketDeliveries, 1, deliveriesTTL},
+		{BucketDigests, 1, 0},
 	}
 	for _, want := range buckets {
 		t.Run("bucket "+want.name, func(t *testing.T) {

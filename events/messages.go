@@ -23,7 +23,10 @@ const (
 	// BucketDeliveries holds the Slack deliveries the bot handled, for a while: a retried
 	// or replayed command or click is handled once by all bot replicas, across restarts.
 	BucketDeliveries = "xvm-deliveries"
-	SchemaVersion    = 1 // the "v" field of every message
+	// BucketDigests holds, per digest channel, the newest period whose digest a bot
+	// replica claimed: each period's digest is posted once.
+	BucketDigests = "xvm-digests"
+	SchemaVersion = 1 // the "v" field of every message
 )
 
 // Job asks a worker to move one VM. It carries the names the request was approved with;

@@ -88,7 +88,7 @@ func botPermissions() Permissions {
 	}
 	// CreateOrUpdate tries an update first and creates on "not found".
 	for _, s := range []string{StreamJobs, StreamEvents, kvStream(BucketRequests), kvStream(BucketJobs),
-		kvStream(BucketLeases), kvStream(BucketSlots), kvStream(bucketDeliveries)} {
+		kvStream(BucketLeases), kvStream(BucketSlots), kvStream(bucketDeliveries), kvStream(BucketDigests)} {
 		pub = append(pub, jsAPI+"STREAM.CREATE."+s, jsAPI+"STREAM.UPDATE."+s)
 	}
 	pub = append(pub,
@@ -102,6 +102,7 @@ func botPermissions() Permissions {
 	pub = append(pub, bucketSubjects(BucketRequests, bucketList)...)
 	pub = append(pub, bucketSubjects(BucketJobs, bucketWrite)...) // cancel marks the job record
 	pub = append(pub, bucketSubjects(bucketDeliveries, bucketWrite)...)
+	pub = append(pub, bucketSubjects(BucketDigests, bucketWrite)...)
 	return Permissions{Publish: pub, Subscribe: []string{InboxPrefix(RoleBot) + ".>"}}
 }
 

@@ -98,6 +98,10 @@ func New(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger, o
 		return nil, err
 	}
 	if r.runsBot() {
+		digest, err := cfg.Slack.Digest.Schedule()
+		if err != nil {
+			return nil, err
+		}
 		s.svc = approvals.NewService(s.bus.Requests(), cfg.Approvals.Policy(), newGroupMembers(cfg, logger), logger).WithSigner(signer)
 		s.bot, err = bot.New(bot.Config{
 			BotToken: cfg.Slack.BotToken, AppToken: cfg.Slack.AppToken, SigningSecret: cfg.Slack.SigningSecret,
@@ -108,7 +112,8 @@ func New(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger, o
 			MaxCommandBytes:  cfg.Slack.MaxCommandBytes,
 			MaxVMsPerRequest: cfg.Limits.MaxVMsPerRequest,
 			TableAbove:       cfg.Slack.TableAbove,
-			Digest:           bot.Digest{Channel: cfg.Slack.Digest.Channel, Every: cfg.Slack.Digest.Every, Window: cfg.Slack.Digest.Window},
+			Digest:           digest,
+			Digests:          s.bus.Digests(),
 			Windows:          cfg.Windows(),
 			Signer:           signer, Keys: keys,
 		}, s.svc, s.vc, s.bus, logger, s.reg)
