@@ -105,6 +105,7 @@ func (m *Manager) Plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
 	if err != nil {
 		return nil, m.scrub(classify(err, spec.Source, "", "", StepResolve))
 	}
+	p.Findings = summarize(p.Findings)
 	for i := range p.Findings {
 		// vCenter's messages may echo the spec, locator credentials included.
 		p.Findings[i].Message = m.scrubString(p.Findings[i].Message)
