@@ -188,7 +188,9 @@ func TestSummarize(t *testing.T) {
 		// VM "app" on portgroup app-pg, VM "web" on web-pg, …: alike only if the VM's
 		// name were taken out of the portgroup's too.
 		{"a name inside another name is not the VM's", each(summarizeAbove+1, OK, func(i int) string { return fmt.Sprintf("vm%d", i) },
-			func(vm string) string { return "Network adapter 1 of " + vm + " stays on a portgroup named " + vm + "-pg" }), nil},
+			func(vm string) string {
+				return "Network adapter 1 of " + vm + " stays on a portgroup named " + vm + "-pg"
+			}), nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := summarize(tc.in)
