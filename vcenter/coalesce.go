@@ -57,18 +57,29 @@ func (pf *planFlights) do(ctx context.Context, key string, coalesced prometheus.
 		pf.byKey[key] = f
 		pf.mu.Unlock()
 
-		f.plan, f.err = resolve(ctx)
-		pf.mu.Lock()
-		delete(pf.byKey, key)
-		shared := f.waiters > 0
-		pf.mu.Unlock()
-		close(f.done)
+		shared := false
+		func() {
+			// Waiters are let go whatever happens, a panic included (they see errPlanAbandoned).
+			defer func() {
+				pf.mu.Lock()
+				delete(pf.byKey, key)
+				shared = f.waiters > 0
+				pf.mu.Unlock()
+				close(f.done)
+			}()
+			f.err = errPlanAbandoned
+			f.plan, f.err = resolve(ctx)
+		}()
 		if shared && f.err == nil {
 			return f.plan.clone(), nil
 		}
 		return f.plan, f.err
 	}
 }
+
+// errPlanAbandoned is what waiters get when the resolution they waited for ended
+// without a result.
+var errPlanAbandoned = errors.New("the pre-flight this one waited for ended without a result")
 
 func isContextError(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
