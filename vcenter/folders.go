@@ -111,10 +111,14 @@ func (r *resolver) checkCollisions(ctx context.Context, c *vim25.Client, folder 
 	if err != nil {
 		return err
 	}
+	index := make(map[string][]named, len(all))
+	for _, n := range all {
+		index[n.Name] = append(index[n.Name], n)
+	}
 	for _, v := range r.plan.VMs {
 		// One finding per VM, the blocker first: a copy in the folder blocks whichever
 		// copy is listed first.
-		same := byName(all, v.Name)
+		same := index[v.Name]
 		switch {
 		case folder != nil && slices.ContainsFunc(same, func(o named) bool { return o.Parent == *folder }):
 			r.block(v.Name, fmt.Sprintf("a VM named %s already exists in %s folder %s", v.Name, r.spec.Target, r.plan.Folder),

@@ -3,6 +3,7 @@ package vcenter
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // named is an inventory object by name, as one ContainerView retrieve lists it.
@@ -25,6 +27,16 @@ type named struct {
 // same single round trip as resolving one, and the list doubles as the
 // candidates shown when a name is not found.
 func listNames(ctx context.Context, c *vim25.Client, root types.ManagedObjectReference, kinds ...string) ([]named, error) {
+	return list(ctx, c, root, []string{"name", "parent"}, kinds...)
+}
+
+// listOnlyNames is listNames without the parents, for lists of thousands where only
+// the names matter: a third less for vCenter to send and for xvmbot to decode.
+func listOnlyNames(ctx context.Context, c *vim25.Client, root types.ManagedObjectReference, kinds ...string) ([]named, error) {
+	return list(ctx, c, root, []string{"name"}, kinds...)
+}
+
+func list(ctx context.Context, c *vim25.Client, root types.ManagedObjectReference, props []string, kinds ...string) ([]named, error) {
 	v, err := view.NewManager(c).CreateContainerView(ctx, root, kinds, true)
 	if err != nil {
 		return nil, err
@@ -32,7 +44,7 @@ func listNames(ctx context.Context, c *vim25.Client, root types.ManagedObjectRef
 	defer func() { _ = v.Destroy(context.WithoutCancel(ctx)) }()
 
 	var content []types.ObjectContent
-	if err := v.Retrieve(ctx, kinds, []string{"name", "parent"}, &content); err != nil {
+	if err := v.Retrieve(ctx, kinds, props, &content); err != nil {
 		return nil, err
 	}
 	out := make([]named, 0, len(content))
@@ -60,6 +72,34 @@ func namedOf(oc types.ObjectContent) named {
 		}
 	}
 	return n
+}
+
+// retrieveChunk and retrieveWorkers shape retrieveAll: a retrieve of thousands of VMs
+// is split into requests of retrieveChunk objects, retrieveWorkers of them at once.
+const (
+	retrieveChunk   = 250
+	retrieveWorkers = 4
+)
+
+// retrieveAll reads props of every object of refs, in order, as one
+// property.Collector.Retrieve would, but in requests of retrieveChunk objects sent
+// side by side: vCenter pages a large result anyway, and while xvmbot decodes one
+// part vCenter encodes the next, so a few thousand VMs take a fraction of one
+// request's time. The number of round trips grows with the chunks, not with the VMs'
+// properties.
+func retrieveAll[T any](ctx context.Context, c *vim25.Client, refs []types.ManagedObjectReference, props []string) ([]T, error) {
+	parts := make([][]T, (len(refs)+retrieveChunk-1)/retrieveChunk)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(retrieveWorkers)
+	pc := property.DefaultCollector(c)
+	for i := range parts {
+		chunk := refs[i*retrieveChunk : min((i+1)*retrieveChunk, len(refs))]
+		g.Go(func() error { return pc.Retrieve(gctx, chunk, props, &parts[i]) })
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return slices.Concat(parts...), nil
 }
 
 // byName returns the objects named exactly name.

@@ -27,6 +27,7 @@ type Manager struct {
 	secrets []string // every configured password, scrubbed from messages
 	lists   *listCache
 	recent  recentPlans
+	flights planFlights
 	refs    vmRefs
 }
 

@@ -14,6 +14,8 @@ type metrics struct {
 	// loginRefused is 1 while logins to a vCenter are paused after it refused the
 	// credentials: the one state in which xvmbot stops trying by itself.
 	loginRefused *prometheus.GaugeVec
+	// coalesced counts pre-flights that waited for an identical one in flight.
+	coalesced prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -36,6 +38,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "xvm_vcenter_login_refused",
 			Help: "1 while xvmbot does not log into the vCenter because it refused the service account's credentials (InvalidLogin), else 0.",
 		}, []string{"vcenter"}),
+		coalesced: f.NewCounter(prometheus.CounterOpts{
+			Name: "xvm_preflight_coalesced_total",
+			Help: "Pre-flights that shared the resolution of an identical one already in flight instead of reading the vCenters again.",
+		}),
 	}
 }
 

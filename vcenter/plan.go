@@ -3,6 +3,7 @@ package vcenter
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -124,6 +125,24 @@ func (p *Plan) OnHost(name string) (*Plan, error) {
 	delete(q.others, name)
 	q.others[p.Host] = p.placement.Host
 	return &q, nil
+}
+
+// clone returns a copy of p that its receiver may change without changing p: the
+// slices and maps people see are copied; the resolved references, which nothing
+// changes once resolved, are shared.
+func (p *Plan) clone() *Plan {
+	q := *p
+	q.Spec.VMs = slices.Clone(p.Spec.VMs)
+	q.Spec.Networks = slices.Clone(p.Spec.Networks)
+	q.Spec.Disks = slices.Clone(p.Spec.Disks)
+	q.VMs = slices.Clone(p.VMs)
+	for i := range q.VMs {
+		q.VMs[i].NICs = slices.Clone(p.VMs[i].NICs)
+	}
+	q.Findings = slices.Clone(p.Findings)
+	q.OtherHosts = slices.Clone(p.OtherHosts)
+	q.others = maps.Clone(p.others)
+	return &q
 }
 
 // Policy is the storage policy of the VMs' own files, by name, as the review shows it:

@@ -383,11 +383,9 @@ func (r *resolver) resolvePolicies(ctx context.Context, c *vim25.Client, pl *pla
 			of, k.name, r.spec.Target, k.name, dsNames[k.ds], why),
 			fmt.Sprintf("name a policy of %s that fits with policy=<name> (%s)", r.spec.Target, s.names()))
 	}
-	for name, p := range out {
-		for i := range r.plan.VMs {
-			if r.plan.VMs[i].Name == name {
-				r.plan.VMs[i].Policy = s.byID[p.home]
-			}
+	for i, v := range r.plan.VMs {
+		if p, ok := out[v.Name]; ok {
+			r.plan.VMs[i].Policy = s.byID[p.home]
 		}
 	}
 	return out, nil

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/task"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -217,9 +218,13 @@ func parseVersion(v string) (major, minor int, ok bool) {
 	return major, minor, err1 == nil && err2 == nil
 }
 
-// checkRelocateWorkers bounds the compatibility checks running at once on
-// the source vCenter: each is a task there, and a bulk plan may have hundreds.
-const checkRelocateWorkers = 4
+// checkRelocateWorkers bounds the requests that start compatibility checks at once,
+// and checkBatch the checks running at once on the source vCenter: each is a task
+// there, and a bulk plan may have thousands.
+const (
+	checkRelocateWorkers = 4
+	checkBatch           = 64
+)
 
 // checkRelocate asks the source vCenter to check the exact relocation
 // Relocate would start, for every VM not already ruled out, and turns what
@@ -243,15 +248,8 @@ func (r *resolver) checkRelocate(ctx context.Context, c *vim25.Client, srcVMs ma
 		}
 		jobs = append(jobs, &checkJob{name: v.Name, vp: vp})
 	}
-	checker := relocationChecker{c}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(checkRelocateWorkers)
 	for _, j := range jobs {
-		g.Go(func() error {
-			spec := buildRelocateSpec(*r.plan.placement, j.vp, r.spec.DiskFormat, loc)
-			j.res, j.err = checker.CheckRelocate(gctx, j.vp.ref, spec)
-			return nil
-		})
+		j.vm, j.spec = j.vp.ref, buildRelocateSpec(*r.plan.placement, j.vp, r.spec.DiskFormat, loc)
 	}
 	// The other hosts a job may start on when the planned one is busy are checked too,
 	// with the request's first VM, when they differ from the planned host in CPU or ESXi
@@ -262,16 +260,12 @@ func (r *resolver) checkRelocate(ctx context.Context, c *vim25.Client, srcVMs ma
 	if len(jobs) > 0 {
 		others = make([]*checkJob, len(r.unlike))
 		for i, h := range r.unlike {
-			others[i] = &checkJob{name: h, vp: jobs[0].vp}
-			g.Go(func() error {
-				pl := *r.plan.placement
-				pl.Host = r.plan.others[h]
-				others[i].res, others[i].err = checker.CheckRelocate(gctx, jobs[0].vp.ref, buildRelocateSpec(pl, jobs[0].vp, r.spec.DiskFormat, loc))
-				return nil
-			})
+			pl := *r.plan.placement
+			pl.Host = r.plan.others[h]
+			others[i] = &checkJob{name: h, vp: jobs[0].vp, vm: jobs[0].vp.ref, spec: buildRelocateSpec(pl, jobs[0].vp, r.spec.DiskFormat, loc)}
 		}
 	}
-	_ = g.Wait()
+	relocationChecker{c}.checkAll(ctx, append(slices.Clone(jobs), others...))
 	if len(jobs) > 0 {
 		r.dropRefusedHosts(others, jobs[0].name)
 	}
@@ -338,6 +332,8 @@ func (r *resolver) dropRefusedHosts(others []*checkJob, vm string) {
 type checkJob struct {
 	name string // the VM, or the other host
 	vp   *vmPlan
+	vm   types.ManagedObjectReference
+	spec types.VirtualMachineRelocateSpec
 	res  []types.CheckResult
 	err  error
 }
@@ -370,21 +366,81 @@ func (r *resolver) requestBlocked() bool {
 // nothing is an error here, which pre-flight reports as a check that could not run.
 type relocationChecker struct{ c *vim25.Client }
 
-func (rc relocationChecker) CheckRelocate(ctx context.Context, vm types.ManagedObjectReference, spec types.VirtualMachineRelocateSpec) ([]types.CheckResult, error) {
-	checker := object.NewVmProvisioningChecker(rc.c)
-	res, err := methods.CheckRelocate_Task(ctx, rc.c, &types.CheckRelocate_Task{This: checker.Reference(), Vm: vm, Spec: spec})
+// checkAll runs the checks of jobs, checkBatch at a time, and sets each job's result or
+// error. A batch's tasks are awaited together, through one property collector: a check
+// costs the request that starts it, and its batch a few more (a task awaited alone costs
+// five: collector, filter, wait, destroy).
+func (rc relocationChecker) checkAll(ctx context.Context, jobs []*checkJob) {
+	for len(jobs) > 0 {
+		n := min(len(jobs), checkBatch)
+		rc.checkBatch(ctx, jobs[:n])
+		jobs = jobs[n:]
+	}
+}
+
+func (rc relocationChecker) checkBatch(ctx context.Context, jobs []*checkJob) {
+	checker := object.NewVmProvisioningChecker(rc.c).Reference()
+	tasks := make([]types.ManagedObjectReference, len(jobs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(checkRelocateWorkers)
+	for i, j := range jobs {
+		g.Go(func() error {
+			res, err := methods.CheckRelocate_Task(gctx, rc.c, &types.CheckRelocate_Task{This: checker, Vm: j.vm, Spec: j.spec})
+			if err != nil {
+				j.err = err
+			} else {
+				tasks[i] = res.Returnval
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	byTask := map[types.ManagedObjectReference]*checkJob{}
+	filter := &property.WaitFilter{}
+	for i, t := range tasks {
+		if t.Value != "" {
+			byTask[t] = jobs[i]
+			filter.Add(t, t.Type, []string{"info"})
+		}
+	}
+	if len(byTask) == 0 {
+		return
+	}
+	err := property.WaitForUpdates(ctx, property.DefaultCollector(rc.c), filter, func(updates []types.ObjectUpdate) bool {
+		for _, u := range updates {
+			j := byTask[u.Obj]
+			if j == nil {
+				continue
+			}
+			var info *types.TaskInfo
+			for _, ch := range u.ChangeSet {
+				if ti, ok := ch.Val.(types.TaskInfo); ok && ch.Name == "info" && ch.Op == types.PropertyChangeOpAssign {
+					info = &ti
+				}
+			}
+			switch {
+			case u.Kind == types.ObjectUpdateKindLeave || len(u.MissingSet) > 0:
+				j.err = fmt.Errorf("the task of the compatibility check of %s is gone", j.vm.Value)
+			case info == nil || (info.State != types.TaskInfoStateSuccess && info.State != types.TaskInfoStateError):
+				continue
+			case info.Error != nil:
+				j.err = task.Error{LocalizedMethodFault: info.Error, Description: info.Description}
+			default:
+				out, ok := info.Result.(types.ArrayOfCheckResult)
+				if !ok {
+					j.err = fmt.Errorf("the compatibility check of %s ended without a result", j.vm.Value)
+				}
+				j.res = out.CheckResult
+			}
+			delete(byTask, u.Obj)
+		}
+		return len(byTask) == 0
+	})
 	if err != nil {
-		return nil, err
+		for _, j := range byTask {
+			j.err = err
+		}
 	}
-	ti, err := object.NewTask(rc.c, res.Returnval).WaitForResult(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out, ok := ti.Result.(types.ArrayOfCheckResult)
-	if !ok {
-		return nil, fmt.Errorf("the compatibility check of %s ended without a result", vm.Value)
-	}
-	return out.CheckResult, nil
 }
 
 // connectedISO is a CD/DVD drive connected to an ISO on a datastore.

@@ -22,7 +22,18 @@ const candidateLimit = 8
 // plan; a Go error means an infrastructure failure (unknown vCenter name,
 // vCenter unreachable, login refused, certificate mismatch). An empty Source
 // or Target means the home vCenter.
+//
+// Plans of the same spec (defaults applied) asked for while one is being resolved
+// wait for it and share its result (see coalesce.go); every caller gets a plan of its
+// own.
 func (m *Manager) Plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
+	return m.flights.do(ctx, m.specKey(spec), m.metrics.coalesced, func(ctx context.Context) (*Plan, error) {
+		return m.plan(ctx, spec)
+	})
+}
+
+// plan is Plan without the coalescing.
+func (m *Manager) plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
 	spec = m.withDefaults(spec)
 	src, err := m.conn(spec.Source)
 	if err != nil {
@@ -105,6 +116,7 @@ func (m *Manager) Plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
 	if err != nil {
 		return nil, m.scrub(classify(err, spec.Source, "", "", StepResolve))
 	}
+	p.Findings = summarize(p.Findings)
 	for i := range p.Findings {
 		// vCenter's messages may echo the spec, locator credentials included.
 		p.Findings[i].Message = m.scrubString(p.Findings[i].Message)

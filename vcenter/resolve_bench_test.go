@@ -24,7 +24,8 @@ import (
 // needs of each (hardware, power state, snapshots, networks, disk layout,
 // host), and where each one is (host, cluster, resource pool, datastores and
 // folder, by name), in a 10,000-VM vCenter: the way Plan finds and reads
-// VMs (one container-view listing, one property retrieve for all), then the
+// VMs (one container-view listing, one property retrieve for all, sent in parts of
+// retrieveChunk side by side), then the
 // placements in the same pattern (one retrieve per kind of object for all the
 // VMs at once), against one find.Finder lookup plus a retrieve per name and
 // per placement object, the usual govmomi idiom.

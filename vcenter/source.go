@@ -39,13 +39,14 @@ var vmProps = []string{"name", "config.hardware", "config.template", "config.mem
 
 // resolveSource finds the requested VMs in the source and reads them, in a
 // fixed number of round trips however many VMs are asked for: one listing of
-// every VM's name, one retrieve of the chosen VMs' properties, one or two for
-// their networks, one for the hosts they run on.
+// every VM's name, one retrieve of the chosen VMs' properties (in parts of
+// retrieveChunk VMs, read side by side), one or two for their networks, one for
+// the hosts they run on.
 func (r *resolver) resolveSource(ctx context.Context, c *vim25.Client) (map[string]*sourceVM, error) {
 	if len(uniq(r.spec.VMs)) == 0 {
 		return nil, nil
 	}
-	all, err := listNames(ctx, c, c.ServiceContent.RootFolder, "VirtualMachine")
+	all, err := listOnlyNames(ctx, c, c.ServiceContent.RootFolder, "VirtualMachine")
 	if err != nil {
 		return nil, err
 	}
@@ -73,8 +74,8 @@ func (r *resolver) resolveSource(ctx context.Context, c *vim25.Client) (map[stri
 	if len(refs) == 0 {
 		return out, nil
 	}
-	var vms []mo.VirtualMachine
-	if err := property.DefaultCollector(c).Retrieve(ctx, refs, vmPropsOf(c), &vms); err != nil {
+	vms, err := retrieveAll[mo.VirtualMachine](ctx, c, refs, vmPropsOf(c))
+	if err != nil {
 		return nil, err
 	}
 	for i := range vms {

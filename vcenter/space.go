@@ -75,7 +75,7 @@ func (r *resolver) checkSpace(ctx context.Context, c *vim25.Client, home types.M
 			if !slices.Contains(n.formats, format) {
 				n.formats = append(n.formats, format)
 			}
-			if !slices.Contains(n.who, v.Name) {
+			if len(n.who) == 0 || n.who[len(n.who)-1] != v.Name { // a VM's disks come together
 				n.who = append(n.who, v.Name)
 			}
 		}

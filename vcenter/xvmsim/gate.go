@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"sync"
 
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/vim25"
@@ -83,4 +84,14 @@ func (v *VC) exclusive(ctx context.Context, f func(c *govmomi.Client) error) err
 		v.backstageClient = nil
 	}
 	return err
+}
+
+// HoldRequests keeps every SOAP request to v (but the WaitForUpdates long polls, which
+// the gate never holds) waiting, unanswered and uncounted by Requests, until release is
+// called, as a vCenter that stalls does; a test uses it to keep work in flight while it
+// acts. release may be called more than once.
+func (v *VC) HoldRequests() (release func()) {
+	v.gate.Lock()
+	var once sync.Once
+	return func() { once.Do(v.gate.Unlock) }
 }
