@@ -31,11 +31,6 @@ type segmentSpec struct {
 	hosts []string
 }
 
-// segmentBacking is the backing of a NIC on the segment.
-func (s segmentSpec) backing() *types.VirtualEthernetCardOpaqueNetworkBackingInfo {
-	return &types.VirtualEthernetCardOpaqueNetworkBackingInfo{OpaqueNetworkId: s.id, OpaqueNetworkType: segmentType}
-}
-
 // addSegments creates the segments in the network folder of the datacenter named dc
 // and lists each among the networks of its hosts.
 func (e *labEdit) addSegments(dc string, segs []segmentSpec) error {
