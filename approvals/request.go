@@ -160,6 +160,16 @@ type Request struct {
 	// between posts it when it starts again.
 	FinalReplyDue bool `json:"final_reply_due,omitempty"`
 
+	// AskedOf are who may approve (user and group IDs, as the policy named them when the
+	// request was asked) and Notify how they were told: the message says who is waited on.
+	AskedOf []string `json:"asked_of,omitempty"`
+	Notify  Notify   `json:"notify,omitempty"`
+	// DMs are the direct messages that carry the request to each approver (Notify = dm),
+	// kept in step with the channel message; Reminded are the reminders already posted,
+	// by how long before the expiry each was due.
+	DMs      []DirectMessage `json:"dms,omitempty"`
+	Reminded []time.Duration `json:"reminded,omitempty"`
+
 	State        State      `json:"state"`
 	Approvals    []Decision `json:"approvals,omitempty"`
 	Rejection    *Decision  `json:"rejection,omitempty"`

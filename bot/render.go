@@ -40,7 +40,7 @@ const (
 // RenderRequest renders the parent message of a request: while pending, the wizard-like review
 // page with Approve/Reject buttons; afterwards the same summary with the decision, the state and
 // the overall progress (a Cancel button while it can still be cancelled). It also returns the
-// notification fallback text. now only sets the "expires in" countdown.
+// notification fallback text. now only says whether it is past its expiry.
 func RenderRequest(r *approvals.Request, now time.Time) (text string, blocks []slack.Block) {
 	blocks = append(blocks,
 		slack.NewHeaderBlock(plain(clipRunes(requestTitle(r), 150))),
@@ -55,8 +55,44 @@ func RenderRequest(r *approvals.Request, now time.Time) (text string, blocks []s
 	if a := requestActions(r); a != nil {
 		blocks = append(blocks, a)
 	}
-	return fmt.Sprintf("%s by <@%s>: %s %s → %s — %s", requestTitle(r), r.Requester, countVMs(len(requestVMs(r))),
-		esc(sourceName(r)), esc(targetName(r)), statusPhrase(r)), blocks
+	text = fmt.Sprintf("%s by <@%s>: %s %s → %s — %s", requestTitle(r), r.Requester, countVMs(len(requestVMs(r))),
+		esc(sourceName(r)), esc(targetName(r)), statusPhrase(r))
+	if r.State == approvals.StatePending && !r.Review.Blocked() && r.Notify != approvals.NotifyNone && len(r.AskedOf) > 0 {
+		// The notification names the approvers too: it is what Slack shows in a DM's
+		// preview and reads to a screen reader.
+		text += " — approvers: " + approverMentions(r.AskedOf)
+	}
+	return text, blocks
+}
+
+// approversLine says who may approve and how many must: "Approvers: @vm-admins · 2
+// needed". With notify none it names nobody, so that nobody is notified.
+func approversLine(r *approvals.Request) string {
+	q := max(r.Quorum, 1)
+	need := fmt.Sprintf("%d needed", q)
+	if len(r.AskedOf) == 0 || r.Notify == approvals.NotifyNone {
+		return "Approvers: " + need
+	}
+	return "Approvers: " + approverMentions(r.AskedOf) + " · " + need
+}
+
+// approverMentions writes user IDs as <@U…> and group IDs as <!subteam^S…>, which Slack
+// shows as names in each reader's workspace; past a few, the rest are counted.
+func approverMentions(ids []string) string {
+	const shown = 10
+	var out []string
+	for i, id := range ids {
+		if i == shown {
+			out = append(out, fmt.Sprintf("%d more", len(ids)-i))
+			break
+		}
+		if approvals.IsGroupID(id) {
+			out = append(out, "<!subteam^"+id+">")
+		} else {
+			out = append(out, "<@"+id+">")
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // RenderUnverified renders the parent message of a request whose record says it was
@@ -222,7 +258,7 @@ func requestTitle(r *approvals.Request) string {
 func requestedBy(r *approvals.Request) string {
 	parts := []string{fmt.Sprintf("Requested by <@%s>", r.Requester)}
 	if !r.CreatedAt.IsZero() {
-		parts[0] += " at " + clock(r.CreatedAt)
+		parts[0] += ", " + clock(r.CreatedAt)
 	}
 	if r.Placement.Priority == move.PriorityHigh {
 		parts = append(parts, "high priority")
@@ -535,9 +571,13 @@ func statusText(r *approvals.Request, now time.Time) string {
 			line += ": " + users(r.Approvers())
 		}
 		lines = append(lines, line)
+		if !r.Review.Blocked() {
+			lines = append(lines, approversLine(r))
+		}
 		if !r.ExpiresAt.IsZero() {
-			if left := r.ExpiresAt.Sub(now); left > 0 {
-				lines = append(lines, fmt.Sprintf("Expires in %s, at %s", humanDuration(left), clock(r.ExpiresAt)))
+			// An absolute time stays true without an edit; a countdown would not.
+			if r.ExpiresAt.After(now) {
+				lines = append(lines, "Expires "+clock(r.ExpiresAt))
 			} else {
 				lines = append(lines, "Expiring now")
 			}
@@ -548,7 +588,7 @@ func statusText(r *approvals.Request, now time.Time) string {
 	case approvals.StateExpired:
 		at := ""
 		if !r.ExpiresAt.IsZero() {
-			at = " at " + clock(r.ExpiresAt)
+			at = " " + clock(r.ExpiresAt)
 		}
 		lines = append(lines, fmt.Sprintf("⌛ *Expired*%s with %s", at, approvalCount(r)))
 	default:
@@ -557,7 +597,7 @@ func statusText(r *approvals.Request, now time.Time) string {
 			if at.IsZero() {
 				at = r.Approvals[len(r.Approvals)-1].At
 			}
-			lines = append(lines, fmt.Sprintf("✅ *Approved* by %s at %s", users(r.Approvers()), clock(at)))
+			lines = append(lines, fmt.Sprintf("✅ *Approved* by %s, %s", users(r.Approvers()), clock(at)))
 		}
 		if r.State == approvals.StateCancelled {
 			lines = append(lines, "🚫 *Cancelled*"+byWhom(r.Cancellation, false))
@@ -762,7 +802,7 @@ func byWhom(d *approvals.Decision, inline bool) string {
 		s = fmt.Sprintf(" by <@%s>", d.User)
 	}
 	if !d.At.IsZero() && !inline {
-		s += " at " + clock(d.At)
+		s += ", " + clock(d.At)
 	}
 	if d.Reason != "" {
 		if inline {
@@ -809,8 +849,13 @@ func users(ids []string) string {
 func sourceName(r *approvals.Request) string { return cmp.Or(r.SourceVC, r.Review.Source.Name) }
 func targetName(r *approvals.Request) string { return cmp.Or(r.TargetVC, r.Review.Target.Name) }
 
-// clock writes a time as "15:04 UTC"; the rendering stays the same wherever the bot runs.
-func clock(t time.Time) string { return t.UTC().Format("15:04 UTC") }
+// clock writes a time for Slack to show in each reader's own time zone, with the date
+// unless it is today ("today at 15:04", "Dec 9, 2026 at 09:30"); clients that cannot
+// format it show the fallback in UTC. The text is the same wherever the bot runs.
+// https://api.slack.com/reference/surfaces/formatting#date-formatting
+func clock(t time.Time) string {
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} at {time}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04 UTC"))
+}
 
 // humanDuration writes "45s", "12m 30s", "3h 59m" or "2d 3h".
 func humanDuration(d time.Duration) string {

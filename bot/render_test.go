@@ -49,6 +49,7 @@ func fxPendingMigrate() *approvals.Request {
 			Findings: []approvals.Finding{{Severity: approvals.SeverityOK, VM: "web-01", Message: "vMotion compatible with the target cluster"}},
 		},
 		Requester: "U0REQ", Channel: "C0OPS", MessageTS: "1741960800.000100",
+		AskedOf: []string{"S0VMADM", "U0APP1"}, Notify: approvals.NotifyMention,
 		State: approvals.StatePending, Quorum: 1, CreatedAt: fxT0, ExpiresAt: fxAt(4 * time.Hour),
 	}
 }
@@ -392,17 +393,17 @@ func TestRenderRequestReads(t *testing.T) {
 			"Cross vCenter migrate request xvm-k3m9q2", "<@U0REQ>", "vc-east", "vCenter 8.0.2", "AB:CD:EF…EF:9F",
 			"prod-01 (cluster)", "esx-12.west.local (host)", "Resources", "ssd-01 · Thin provision", "/West/vm/migrated/web apps",
 			"VM Network → app-pg", "`web-01` · powered on · 2 vCPU · 4 GB memory · 40 GB disk", "✅",
-			"0 of 1 approval", "Expires in 3h 59m, at 18:00 UTC"}},
+			"0 of 1 approval", "Approvers: <!subteam^S0VMADM>, <@U0APP1> · 1 needed", "Expires <!date^1741975200^{date_short_pretty} at {time}|2025-03-14 18:00 UTC>"}},
 		{"import before resolution", fxPendingImport(), []string{
 			"Cross vCenter import request xvm-p7d2aa", "esx-03 (host)", "databases", "Thick provision eager zeroed",
 			"all NICs → db-pg", "`db_02_old`", "high priority"}},
 		{"quorum and warning", fxPendingWarning(), []string{"1 of 2 approvals: <@U0APP1>", "⚠️ `web-01`: has 2 snapshots — _consolidate"}},
-		{"running", fxApproved(), []string{"✅ *Approved* by <@U0APP1>, <@U0APP2> at 14:03 UTC",
+		{"running", fxApproved(), []string{"✅ *Approved* by <@U0APP1>, <@U0APP2>, <!date^1741960980^{date_short_pretty} at {time}|2025-03-14 14:03 UTC>",
 			"1 queued · 1 running · 1 succeeded · 0 failed", "▓▓▓▓░░░░░░ 46%"}},
 		{"succeeded", fxSucceeded(), []string{"*Succeeded*", "0 queued · 0 running · 3 succeeded · 0 failed", "▓▓▓▓▓▓▓▓▓▓ 100%", "Took 12m 30s"}},
-		{"rejected", fxRejected(), []string{"❌ *Rejected* by <@U0APP1> at 14:20 UTC: change freeze until Monday &lt;see #ops&gt;"}},
-		{"expired", fxExpired(), []string{"⌛ *Expired* at 18:00 UTC with 1 of 2 approvals"}},
-		{"cancelled", fxCancelled(), []string{"🚫 *Cancelled* by <@U0REQ> at 14:10 UTC: wrong cluster", "2 cancelled"}},
+		{"rejected", fxRejected(), []string{"❌ *Rejected* by <@U0APP1>, <!date^1741962000^{date_short_pretty} at {time}|2025-03-14 14:20 UTC>: change freeze until Monday &lt;see #ops&gt;"}},
+		{"expired", fxExpired(), []string{"⌛ *Expired* <!date^1741975200^{date_short_pretty} at {time}|2025-03-14 18:00 UTC> with 1 of 2 approvals"}},
+		{"cancelled", fxCancelled(), []string{"🚫 *Cancelled* by <@U0REQ>, <!date^1741961400^{date_short_pretty} at {time}|2025-03-14 14:10 UTC>: wrong cluster", "2 cancelled"}},
 		{"blocked", fxBlocked(), []string{"⛔ *Blocked by pre-flight checks*", "⛔ `web-01`: has a CD-ROM backed by a host device — _disconnect the device and ask again_"}},
 		{"300 vms", fxLarge(), []string{"*Virtual machines (300)*", "…and 280 more", "Total: 1200 vCPU · 4.7 TB memory · 73.2 TB disk",
 			"✅ 300 checks passed", "…and 20 more findings"}},
@@ -466,8 +467,8 @@ func TestRenderJobProgress(t *testing.T) {
 	r := fxApproved()
 	text, blocks := RenderJobProgress(r, &r.Jobs[1])
 	all := string(mustMarshal(t, blocks))
-	for _, w := range []string{"`web-02` · vc-east → vc-west", "🔄 *Running*", "▓▓▓▓░░░░░░ 40%", "Job xvm-k3m9q2-02", "started 14:04 UTC"} {
-		if !strings.Contains(all, w) {
+	for _, w := range []string{"`web-02` · vc-east → vc-west", "🔄 *Running*", "▓▓▓▓░░░░░░ 40%", "Job xvm-k3m9q2-02", "started <!date^1741961040^{date_short_pretty} at {time}|2025-03-14 14:04 UTC>"} {
+		if !strings.Contains(all, strings.Trim(string(mustMarshal(t, w)), `"`)) {
 			t.Errorf("progress does not read %q:\n%s", w, all)
 		}
 	}
