@@ -358,6 +358,9 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 		// Someone decided in the moment between the post and the store: show it.
 		b.refreshParent(ctx, stored)
 	}
+	if r.Notify == approvals.NotifyDM {
+		b.sendDMs(ctx, r.ID)
+	}
 	return outcomeSubmitted
 }
 
@@ -473,6 +476,7 @@ func (b *Bot) refreshParent(ctx context.Context, r *approvals.Request) {
 		return
 	}
 	b.show(ctx, r, r.MessageTS, true)
+	b.syncDMs(ctx, r)
 }
 
 func (b *Bot) channelAllowed(ch string) bool {

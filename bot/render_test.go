@@ -202,6 +202,12 @@ func TestRenderGolden(t *testing.T) {
 		{"request_expired", func() (string, []slack.Block) { return RenderRequest(fxExpired(), fxNow) }},
 		{"request_cancelled", func() (string, []slack.Block) { return RenderRequest(fxCancelled(), fxNow) }},
 		{"request_300_vms", func() (string, []slack.Block) { return RenderRequest(fxLarge(), fxNow) }},
+		{"request_pending_notify_none", func() (string, []slack.Block) {
+			r := fxPendingWarning()
+			r.Notify = approvals.NotifyNone
+			return RenderRequest(r, fxNow)
+		}},
+		{"reminder", func() (string, []slack.Block) { return RenderReminder(fxPendingWarning()) }},
 		{"job_progress_running", func() (string, []slack.Block) { return RenderJobProgress(withJob(fxApproved(), 1)) }},
 		{"job_progress_succeeded", func() (string, []slack.Block) { return RenderJobProgress(withJob(fxApproved(), 0)) }},
 		{"job_progress_queued", func() (string, []slack.Block) { return RenderJobProgress(withJob(fxApproved(), 2)) }},

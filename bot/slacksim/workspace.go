@@ -118,6 +118,7 @@ func New() *Workspace {
 		c.Handle("/views.open", w.api("views.open", w.viewsOpen))
 		c.Handle("/views.update", w.api("views.update", w.viewsUpdate))
 		c.Handle("/views.push", w.api("views.push", w.viewsOpen))
+		c.Handle("/conversations.open", w.api("conversations.open", w.conversationsOpen))
 		c.Handle("/response/", w.responseURL)
 		c.Handle("/socket", w.socketHandler)
 	})
