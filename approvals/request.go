@@ -114,6 +114,9 @@ type Job struct {
 	// Fault names the vSphere fault of a failure; Hint says what to check.
 	Fault string `json:"fault,omitempty"`
 	Hint  string `json:"hint,omitempty"`
+	// Detail is the raw error behind Error (a transport error, vCenter's own text),
+	// shown by /xvm status, not in the thread.
+	Detail string `json:"detail,omitempty"`
 	// Warning is what a succeeded move still wants someone to look at (tags not copied).
 	Warning string `json:"warning,omitempty"`
 	// UndoneBy is what stands for this move's way back (/xvm undo), if anything.

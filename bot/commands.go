@@ -377,7 +377,7 @@ func (b *Bot) runInfoVerb(ctx context.Context, cmd Command, who invocation) stri
 		if j := r.Job(cmd.Arg); j != nil {
 			// A job asked for by id: its own state too, and for a failure where and why.
 			if j.State == approvals.StateFailed {
-				b.tell(ctx, who, asMessage(RenderJobFailure(r, j, j.Fault, j.Hint)))
+				b.tell(ctx, who, asMessage(RenderJobFault(r, j)))
 			} else {
 				b.tell(ctx, who, asMessage(RenderJobProgress(r, j)))
 			}

@@ -124,7 +124,11 @@ func RenderJobProgress(r *approvals.Request, j *approvals.Job) (text string, blo
 		line += "  `" + ProgressBar(pct) + "`"
 	}
 	body := fmt.Sprintf("%s · %s → %s\n%s", vmCode(j.VM), esc(sourceName(r)), esc(targetName(r)), line)
-	if j.Error != "" {
+	switch {
+	case j.State == approvals.StateFailed:
+		// What happened and what to check are said once, in the failure's own reply.
+		body += " — why, and what to check: in the reply below"
+	case j.Error != "":
 		body += "\n" + esc(clipRunes(j.Error, maxFieldChars))
 	}
 	if j.Note != "" {
@@ -138,7 +142,11 @@ func RenderJobProgress(r *approvals.Request, j *approvals.Job) (text string, blo
 		ctx = append(ctx, "started "+clock(j.StartedAt))
 	}
 	if !j.StartedAt.IsZero() && !j.EndedAt.IsZero() {
-		ctx = append(ctx, "took "+humanDuration(j.EndedAt.Sub(j.StartedAt)))
+		took := "took "
+		if j.State == approvals.StateFailed {
+			took = "failed after "
+		}
+		ctx = append(ctx, took+humanDuration(j.EndedAt.Sub(j.StartedAt)))
 	}
 	text = esc(fmt.Sprintf("%s: %s %d%% (%s → %s)", j.VM, stateWord(j.State), pct, sourceName(r), targetName(r)))
 	return text, []slack.Block{
@@ -174,14 +182,26 @@ func RenderFinal(r *approvals.Request) (text string, blocks []slack.Block) {
 	}
 	text = stripMrkdwn(head)
 	blocks = append(blocks, slack.NewSectionBlock(mrkdwn(head), nil, nil))
-	if len(r.Jobs) > 0 {
+	if jobsRan(r) {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(finalLines(r)), nil, nil))
 	}
 	ctx := []string{r.ID, esc(sourceName(r)) + " → " + esc(targetName(r))}
-	if d := totalDuration(r); d > 0 && len(r.Jobs) > 0 {
-		ctx = append(ctx, "total duration "+humanDuration(d), bytesText(movedGB(r))+" moved")
+	if d := totalDuration(r); d > 0 && jobsRan(r) {
+		// From the decision, queueing included: longer than any one VM's own time.
+		ctx = append(ctx, humanDuration(d)+" from approval to end", bytesText(movedGB(r))+" moved")
 	}
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(strings.Join(ctx, " · "))))
+	return text, blocks
+}
+
+// RenderJobFault renders a failed job for /xvm status: the failure reply, and the raw
+// error behind its plain words, for whoever digs into it.
+func RenderJobFault(r *approvals.Request, j *approvals.Job) (text string, blocks []slack.Block) {
+	text, blocks = RenderJobFailure(r, j, j.Fault, j.Hint)
+	if j.Detail != "" {
+		raw := "Raw error: `" + esc(clipRunes(strings.ReplaceAll(j.Detail, "`", "'"), maxFieldChars)) + "`"
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(raw)))
+	}
 	return text, blocks
 }
 
@@ -604,7 +624,7 @@ func statusText(r *approvals.Request, now time.Time) string {
 		}
 	}
 	// Job counts mean something only once the request was approved.
-	if len(r.Jobs) > 0 && len(r.Approvals) >= max(r.Quorum, 1) && r.State != approvals.StateRejected && r.State != approvals.StateExpired {
+	if jobsRan(r) {
 		c := r.Counts()
 		counts := fmt.Sprintf("%d queued · %d running · %d succeeded · %d failed",
 			c[approvals.StateQueued]+c[""], c[approvals.StateRunning], c[approvals.StateSucceeded], c[approvals.StateFailed])
@@ -614,7 +634,7 @@ func statusText(r *approvals.Request, now time.Time) string {
 		lines = append(lines, fmt.Sprintf("%s *%s* — %s", stateIcon(r.State), stateWord(r.State), counts),
 			"`"+ProgressBar(r.Progress())+"`")
 	}
-	if d := totalDuration(r); d > 0 && r.State.Final() && len(r.Jobs) > 0 {
+	if d := totalDuration(r); d > 0 && r.State.Final() && jobsRan(r) {
 		lines = append(lines, "Took "+humanDuration(d)+" · "+bytesText(movedGB(r))+" moved")
 	}
 	if q := r.RetriedBy.Request; q != "" {
@@ -693,7 +713,20 @@ func finalLines(r *approvals.Request) string {
 	}
 	slices.SortStableFunc(jobs, func(a, b approvals.Job) int { return key(a) - key(b) })
 	var b strings.Builder
+	nFailed := 0
+	for _, j := range jobs {
+		if j.State == approvals.StateFailed {
+			nFailed++
+		}
+	}
+	if nFailed > 0 {
+		b.WriteString(failedLine(jobs[:nFailed]))
+		jobs = jobs[nFailed:]
+	}
 	for i, j := range jobs {
+		if i == 0 && b.Len() > 0 {
+			b.WriteString("\n")
+		}
 		line := stateIcon(j.State) + " " + vmCode(j.VM) + " "
 		switch j.State {
 		case approvals.StateSucceeded:
@@ -705,10 +738,7 @@ func finalLines(r *approvals.Request) string {
 				line += " — ⚠️ _" + esc(clipRunes(j.Warning, 300)) + "_"
 			}
 		case approvals.StateFailed:
-			line += "failed: " + esc(clipRunes(cmp.Or(j.Error, "no reason given"), 400))
-			if j.Hint != "" {
-				line += " — _" + esc(clipRunes(j.Hint, 300)) + "_"
-			}
+			line += "failed" // not reached: failedLine says them all
 		case approvals.StateCancelled:
 			line += "cancelled"
 			if j.Error != "" {
@@ -726,6 +756,35 @@ func finalLines(r *approvals.Request) string {
 			break
 		}
 		b.WriteString(line)
+	}
+	return b.String()
+}
+
+// jobsRan reports whether r's jobs were ever meant to run: it was approved. A request
+// rejected, expired or withdrawn before that has jobs that were never queued, and its
+// messages must not list them as waiting.
+func jobsRan(r *approvals.Request) bool {
+	return len(r.Jobs) > 0 && len(r.Approvals) >= max(r.Quorum, 1) &&
+		r.State != approvals.StateRejected && r.State != approvals.StateExpired
+}
+
+// failedLine names the VMs that failed in one line: why each failed, and what to
+// check, is said once, in the failure's own reply in the thread.
+func failedLine(failed []approvals.Job) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "❌ *%s failed* — why, and what to check, in %s above: ", countVMs(len(failed)),
+		map[bool]string{true: "its reply", false: "each one's reply"}[len(failed) == 1])
+	for i, j := range failed {
+		name := vmCode(j.VM)
+		more := fmt.Sprintf(" and %d more", len(failed)-i)
+		if i == maxListedVMs || b.Len()+len(name)+len(more)+2 > maxSectionChars/2 {
+			b.WriteString(more)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(name)
 	}
 	return b.String()
 }

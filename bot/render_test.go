@@ -116,15 +116,37 @@ func fxFailed() *approvals.Request {
 	return r
 }
 
+// withSubmittedJobs gives r the jobs approvals.Service.Submit gives every request: one per
+// VM, never queued. A rejected or expired request keeps them.
+func withSubmittedJobs(r *approvals.Request) *approvals.Request {
+	r.Jobs = nil
+	for i, vm := range r.VMs {
+		r.Jobs = append(r.Jobs, approvals.Job{ID: approvals.JobID(r.ID, i), VM: vm})
+	}
+	return r
+}
+
+// connectionLost is fxFailed where vCenter stopped answering: plain words in Error, the
+// transport's own in Detail.
+func fxConnectionLost() *approvals.Request {
+	r := fxFailed()
+	j := &r.Jobs[1]
+	j.Error = "vCenter vc-east stopped answering during the move"
+	j.Fault = "relocation task task-12 · Unreachable"
+	j.Hint = "check the network path and that the vCenter is up on TCP 443"
+	j.Detail = `vCenter vc-east stopped answering during the move: Post "https://vc-east.example.com/sdk": EOF`
+	return r
+}
+
 func fxRejected() *approvals.Request {
-	r := fxPendingMigrate()
+	r := withSubmittedJobs(fxPendingMigrate())
 	r.State, r.DecidedAt, r.EndedAt = approvals.StateRejected, fxAt(20*time.Minute), fxAt(20*time.Minute)
 	r.Rejection = &approvals.Decision{User: "U0APP1", At: fxAt(20 * time.Minute), Reason: "change freeze until Monday <see #ops>"}
 	return r
 }
 
 func fxExpired() *approvals.Request {
-	r := fxPendingWarning()
+	r := withSubmittedJobs(fxPendingWarning())
 	r.State, r.EndedAt = approvals.StateExpired, r.ExpiresAt
 	return r
 }
@@ -217,6 +239,12 @@ func TestRenderGolden(t *testing.T) {
 		}},
 		{"table_running", func() (string, []slack.Block) { return RenderTable(fxWave(), fxAt(10*time.Minute)) }},
 		{"table_ended", func() (string, []slack.Block) { return RenderTable(fxWaveEnded(), fxAt(30*time.Minute)) }},
+		{"job_progress_failed", func() (string, []slack.Block) { return RenderJobProgress(withJob(fxConnectionLost(), 1)) }},
+		{"job_failure_connection_lost", func() (string, []slack.Block) {
+			r, j := withJob(fxConnectionLost(), 1)
+			return RenderJobFailure(r, j, j.Fault, j.Hint)
+		}},
+		{"job_status_connection_lost", func() (string, []slack.Block) { return RenderJobFault(withJob(fxConnectionLost(), 1)) }},
 		{"final_succeeded", func() (string, []slack.Block) { return RenderFinal(fxSucceeded()) }},
 		{"final_failed", func() (string, []slack.Block) { return RenderFinal(fxFailed()) }},
 		{"final_rejected", func() (string, []slack.Block) { return RenderFinal(fxRejected()) }},
@@ -446,9 +474,9 @@ func TestRenderFinal(t *testing.T) {
 		r    *approvals.Request
 		want []string
 	}{
-		{"succeeded", fxSucceeded(), []string{"<@U0REQ>", "all 3 VMs moved to vc-west", "✅ `web-01` moved in 5m 0s", "total duration 12m 30s"}},
+		{"succeeded", fxSucceeded(), []string{"<@U0REQ>", "all 3 VMs moved to vc-west", "✅ `web-01` moved in 5m 0s", "12m 30s from approval to end"}},
 		{"failed lists failures first", fxFailed(), []string{"<@U0REQ>", "2 of 3 VMs moved to vc-west, 1 failed",
-			"❌ `web-02` failed: the target datastore ssd-01 ran out of space\n✅ `web-01`"}},
+			"❌ *1 VM failed* — why, and what to check, in its reply above: `web-02`\n✅ `web-01`"}},
 		{"rejected", fxRejected(), []string{"was rejected by <@U0APP1> (“change freeze until Monday &lt;see #ops&gt;”)"}},
 		{"cancelled", fxCancelled(), []string{"was cancelled by <@U0REQ>", "1 of 3 VMs moved", "🚫 `web-02` cancelled"}},
 	}
