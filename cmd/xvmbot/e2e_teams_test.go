@@ -64,3 +64,38 @@ func TestApproverDMDecidesAndStaysInStep(t *testing.T) {
 		})
 	}
 }
+
+// A rejected request's reply and summary do not list its VMs as queued: they never were.
+func TestRejectedRequestListsNoQueuedVMs(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		opts []harnessOpt
+	}{{"http", nil}, {"socket mode", []harnessOpt{socketMode}}} {
+		t.Run(mode.name, func(t *testing.T) {
+			h := newHarness(t, mode.opts...)
+			msg := h.request(uReq, "migrate web-01,web-02 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
+			h.click(uBoss, msg, "xvm_reject")
+			var reply string
+			h.await("the reply to the requester that her request was rejected", func() bool {
+				for _, m := range h.ws.Thread(msg.TS) {
+					if p := h.ws.Plain(m); strings.Contains(p, "@alice") && strings.Contains(p, "rejected") {
+						reply = p
+						return true
+					}
+				}
+				return false
+			})
+			summary := h.ws.Plain(h.parent(msg.TS))
+			for what, text := range map[string]string{"reply": reply, "summary": summary} {
+				for _, never := range []string{"Queued", "0%", "queued"} {
+					if strings.Contains(text, never) {
+						t.Errorf("the %s of a rejected request says %q:\n%s", what, never, text)
+					}
+				}
+			}
+			if r, err := h.stored(h.requestID(msg)); err != nil || r.State != approvals.StateRejected {
+				t.Fatalf("request stored as %v (%v), want rejected", r, err)
+			}
+		})
+	}
+}
