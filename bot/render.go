@@ -911,7 +911,7 @@ func targetName(r *approvals.Request) string { return cmp.Or(r.TargetVC, r.Revie
 // clock writes a time for Slack to show in each reader's own time zone, with the date
 // unless it is today ("today at 15:04", "Dec 9, 2026 at 09:30"); clients that cannot
 // format it show the fallback in UTC. The text is the same wherever the bot runs.
-// https://api.slack.com/reference/surfaces/formatting#date-formatting
+// (docs/slack-facts.md S4)
 func clock(t time.Time) string {
 	return fmt.Sprintf("<!date^%d^{date_short_pretty} at {time}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04 UTC"))
 }
