@@ -17,6 +17,9 @@ func (r *Request) Clone() *Request {
 	c.Review.VMs = slices.Clone(r.Review.VMs)
 	c.Review.Findings = slices.Clone(r.Review.Findings)
 	c.Approvals = slices.Clone(r.Approvals)
+	c.AskedOf = slices.Clone(r.AskedOf)
+	c.DMs = slices.Clone(r.DMs)
+	c.Reminded = slices.Clone(r.Reminded)
 	c.Rejection = cloneDecision(r.Rejection)
 	c.Cancellation = cloneDecision(r.Cancellation)
 	if r.Approval != nil {

@@ -22,6 +22,11 @@ type Policy struct {
 	// RunWithin is how long after its approval a job may still start (default
 	// DefaultRunWithin); it is signed into the approval, so workers hold to it.
 	RunWithin time.Duration
+	// Notify is how approvers hear of a new request (default NotifyMention).
+	Notify Notify
+	// RemindBefore are the times before its expiry at which a pending request reminds its
+	// approvers, once each (empty: no reminder).
+	RemindBefore []time.Duration
 }
 
 // QuorumFor returns how many distinct approvers a request moving VMs into target needs.

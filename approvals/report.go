@@ -21,8 +21,9 @@ type Report struct {
 	Note string
 	// Error is what a failure or a cancellation says, in plain words.
 	Error string
-	// Fault says where a failure happened and which fault it was; Hint what to check.
-	Fault, Hint string
+	// Fault says where a failure happened and which fault it was; Hint what to check;
+	// Detail the raw error behind Error, when it says more (for /xvm status).
+	Fault, Hint, Detail string
 	// Warning is what a succeeded move still wants someone to look at.
 	Warning string
 	// Origin is where the VM was before it moved, if it moved.
@@ -76,7 +77,7 @@ func (r *Request) ApplyReport(rep Report, now time.Time) (changed bool, err erro
 	}
 	switch {
 	case rep.State == StateFailed && j.State == StateFailed:
-		j.Fault, j.Hint = rep.Fault, rep.Hint
+		j.Fault, j.Hint, j.Detail = rep.Fault, rep.Hint, rep.Detail
 	case rep.State == StateSucceeded && j.State == StateSucceeded:
 		j.Warning = rep.Warning
 	}

@@ -114,6 +114,9 @@ type Job struct {
 	// Fault names the vSphere fault of a failure; Hint says what to check.
 	Fault string `json:"fault,omitempty"`
 	Hint  string `json:"hint,omitempty"`
+	// Detail is the raw error behind Error (a transport error, vCenter's own text),
+	// shown by /xvm status, not in the thread.
+	Detail string `json:"detail,omitempty"`
 	// Warning is what a succeeded move still wants someone to look at (tags not copied).
 	Warning string `json:"warning,omitempty"`
 	// UndoneBy is what stands for this move's way back (/xvm undo), if anything.
@@ -159,6 +162,16 @@ type Request struct {
 	// cleared once the final reply to the requester is posted, so that a bot that stops in
 	// between posts it when it starts again.
 	FinalReplyDue bool `json:"final_reply_due,omitempty"`
+
+	// AskedOf are who may approve (user and group IDs, as the policy named them when the
+	// request was asked) and Notify how they were told: the message says who is waited on.
+	AskedOf []string `json:"asked_of,omitempty"`
+	Notify  Notify   `json:"notify,omitempty"`
+	// DMs are the direct messages that carry the request to each approver (Notify = dm),
+	// kept in step with the channel message; Reminded are the reminders already posted,
+	// by how long before the expiry each was due.
+	DMs      []DirectMessage `json:"dms,omitempty"`
+	Reminded []time.Duration `json:"reminded,omitempty"`
 
 	State        State      `json:"state"`
 	Approvals    []Decision `json:"approvals,omitempty"`

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 )
 
@@ -55,6 +56,8 @@ func (s *Service) Submit(ctx context.Context, r *Request) error {
 	r.State = StatePending
 	r.CreatedAt = now
 	r.Quorum = s.policy.QuorumFor(r.TargetVC)
+	r.AskedOf = slices.Clone(s.policy.Approvers)
+	r.Notify, _ = s.Notice()
 	if s.policy.ExpireAfter > 0 {
 		r.ExpiresAt = now.Add(s.policy.ExpireAfter)
 	}

@@ -117,6 +117,9 @@ func (b *Bot) onClick(cb slack.InteractionCallback, replayed func(ctx context.Co
 // where xvmbot takes requests. A click or dialog naming the request from anywhere else
 // changes nothing. A request that cannot be read is left to the decision, which says so.
 func (b *Bot) misplaced(ctx context.Context, id string, who invocation) string {
+	if b.inOwnDM(ctx, id, who) {
+		return ""
+	}
 	if !b.channelAllowed(who.Channel) {
 		return "xvmbot does not take requests or decisions in this channel: nothing was changed. Ask in one of: " + channelList(b.cfg.Channels) + "."
 	}

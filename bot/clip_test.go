@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
@@ -77,4 +78,28 @@ func blocksText(blocks []slack.Block) string {
 		}
 	}
 	return b.String()
+}
+
+// A reject reason full of characters Slack escapes keeps the request message within Block
+// Kit's 3,000 characters per section: it is escaped first, then clipped.
+func TestRejectReasonFullOfEscapesStaysWithinItsLimit(t *testing.T) {
+	r := fxRejected()
+	r.Rejection.Reason = strings.Repeat("&<>", 400) // 1,200 runes, 4,800 once escaped
+	for _, render := range []func() []slack.Block{
+		func() []slack.Block { _, b := RenderRequest(r, fxAt(30*time.Minute)); return b },
+		func() []slack.Block { _, b := RenderFinal(r); return b },
+	} {
+		for _, b := range render() {
+			s, ok := b.(*slack.SectionBlock)
+			if !ok || s.Text == nil {
+				continue
+			}
+			if n := utf8.RuneCountInString(s.Text.Text); n > 3000 {
+				t.Errorf("a section has %d characters, more than Slack takes", n)
+			}
+			if strings.Contains(s.Text.Text, "&<") {
+				t.Errorf("the reason is not escaped: %q", s.Text.Text[:40])
+			}
+		}
+	}
 }

@@ -358,6 +358,9 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 		// Someone decided in the moment between the post and the store: show it.
 		b.refreshParent(ctx, stored)
 	}
+	if r.Notify == approvals.NotifyDM {
+		b.sendDMs(ctx, r.ID)
+	}
 	return outcomeSubmitted
 }
 
@@ -374,7 +377,7 @@ func (b *Bot) runInfoVerb(ctx context.Context, cmd Command, who invocation) stri
 		if j := r.Job(cmd.Arg); j != nil {
 			// A job asked for by id: its own state too, and for a failure where and why.
 			if j.State == approvals.StateFailed {
-				b.tell(ctx, who, asMessage(RenderJobFailure(r, j, j.Fault, j.Hint)))
+				b.tell(ctx, who, asMessage(RenderJobFault(r, j)))
 			} else {
 				b.tell(ctx, who, asMessage(RenderJobProgress(r, j)))
 			}
@@ -473,6 +476,7 @@ func (b *Bot) refreshParent(ctx context.Context, r *approvals.Request) {
 		return
 	}
 	b.show(ctx, r, r.MessageTS, true)
+	b.syncDMs(ctx, r)
 }
 
 func (b *Bot) channelAllowed(ch string) bool {

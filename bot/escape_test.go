@@ -64,7 +64,8 @@ func TestSuppliedTextNeverReachesSlackAsMarkup(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	vms := nastyChannel + "," + nastyMention + "," + nastyChars
-	own := regexp.MustCompile(`^<(@U0[A-Z0-9]+|#C[A-Z0-9]+|!subteam\^S[A-Z0-9]+)>$`)
+	// Times are the bot's own too: a date whose fallback it wrote (digits, -, : and UTC).
+	own := regexp.MustCompile(`^<(@U0[A-Z0-9]+|#C[A-Z0-9]+|!subteam\^S[A-Z0-9]+|!date\^[0-9]+\^\{date_short_pretty\} at \{time\}\|[0-9: -]+ UTC)>$`)
 
 	// Typed paths answered in the ack or after it.
 	e.planner.findings = []vcenter.Finding{{Severity: vcenter.Warning, VM: "<!here>", Message: "datastore <!everyone> is 91% full", Hint: "see <https://evil.example|docs>"}}

@@ -72,12 +72,12 @@ func RenderList(all []*approvals.Request, now time.Time) (text string, blocks []
 }
 
 func listLine(r *approvals.Request, now time.Time) string {
-	line := fmt.Sprintf("• `%s` %s %s · %s → %s · <@%s>", r.ID, r.Direction, countVMs(len(r.Jobs)), esc(r.SourceVC), esc(r.TargetVC), r.Requester)
+	line := fmt.Sprintf("• `%s` %s %s · %s → %s · <@%s>", r.ID, r.Direction, countVMs(len(r.VMs)), esc(r.SourceVC), esc(r.TargetVC), r.Requester)
 	switch r.State {
 	case approvals.StatePending:
 		line += " · " + approvalCount(r)
 		if !r.ExpiresAt.IsZero() && r.ExpiresAt.After(now) {
-			line += ", expires in " + humanDuration(r.ExpiresAt.Sub(now))
+			line += ", expires " + clock(r.ExpiresAt) // stays true while the answer is on screen
 		}
 	case approvals.StateQueued, approvals.StateRunning, approvals.StateApproved:
 		c := r.Counts()

@@ -321,6 +321,9 @@ func reportOf(e events.Event, state approvals.State) approvals.Report {
 	}
 	if e.Type == events.EventFailed {
 		rep.Fault = stepAndFault(e)
+		if e.Error != "" && e.Error != rep.Error {
+			rep.Detail = e.Error
+		}
 	}
 	if e.Origin != nil {
 		o := e.Origin.Clone()

@@ -106,8 +106,8 @@ func TestJobFailureIsExplainedInTheThread(t *testing.T) {
 		switch {
 		case strings.Contains(w, "<@"+requester+">"):
 			final = &thread[i]
-			if !strings.Contains(w, fail.Hint) {
-				t.Errorf("the final reply does not repeat what to check: %s", w)
+			if !strings.Contains(w, "1 VM failed") || !strings.Contains(w, "`web-02`") || !strings.Contains(w, "reply above") {
+				t.Errorf("the final reply does not name the failed VM and where to read why: %s", w)
 			}
 		case strings.Contains(w, fail.Hint):
 			failure = &thread[i]
@@ -119,6 +119,18 @@ func TestJobFailureIsExplainedInTheThread(t *testing.T) {
 	}
 	if final == nil {
 		t.Fatalf("no final reply to the requester in %+v", thread)
+	}
+	// One failure is said once: the progress message and the final reply point to it.
+	for _, said := range []string{fail.Message, fail.Hint} {
+		n := 0
+		for _, m := range thread {
+			if strings.Contains(m.Words(), said) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d messages of the thread say %q, want 1", n, said)
+		}
 	}
 	if got := e.get(r.ID); got.State != approvals.StateFailed || got.Jobs[1].Error != fail.Message {
 		t.Fatalf("request %s job error %q", got.State, got.Jobs[1].Error)

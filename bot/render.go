@@ -40,7 +40,7 @@ const (
 // RenderRequest renders the parent message of a request: while pending, the wizard-like review
 // page with Approve/Reject buttons; afterwards the same summary with the decision, the state and
 // the overall progress (a Cancel button while it can still be cancelled). It also returns the
-// notification fallback text. now only sets the "expires in" countdown.
+// notification fallback text. now only says whether it is past its expiry.
 func RenderRequest(r *approvals.Request, now time.Time) (text string, blocks []slack.Block) {
 	blocks = append(blocks,
 		slack.NewHeaderBlock(plain(clipRunes(requestTitle(r), 150))),
@@ -55,8 +55,44 @@ func RenderRequest(r *approvals.Request, now time.Time) (text string, blocks []s
 	if a := requestActions(r); a != nil {
 		blocks = append(blocks, a)
 	}
-	return fmt.Sprintf("%s by <@%s>: %s %s → %s — %s", requestTitle(r), r.Requester, countVMs(len(requestVMs(r))),
-		esc(sourceName(r)), esc(targetName(r)), statusPhrase(r)), blocks
+	text = fmt.Sprintf("%s by <@%s>: %s %s → %s — %s", requestTitle(r), r.Requester, countVMs(len(requestVMs(r))),
+		esc(sourceName(r)), esc(targetName(r)), statusPhrase(r))
+	if r.State == approvals.StatePending && !r.Review.Blocked() && r.Notify != approvals.NotifyNone && len(r.AskedOf) > 0 {
+		// The notification names the approvers too: it is what Slack shows in a DM's
+		// preview and reads to a screen reader.
+		text += " — approvers: " + approverMentions(r.AskedOf)
+	}
+	return text, blocks
+}
+
+// approversLine says who may approve and how many must: "Approvers: @vm-admins · 2
+// needed". With notify none it names nobody, so that nobody is notified.
+func approversLine(r *approvals.Request) string {
+	q := max(r.Quorum, 1)
+	need := fmt.Sprintf("%d needed", q)
+	if len(r.AskedOf) == 0 || r.Notify == approvals.NotifyNone {
+		return "Approvers: " + need
+	}
+	return "Approvers: " + approverMentions(r.AskedOf) + " · " + need
+}
+
+// approverMentions writes user IDs as <@U…> and group IDs as <!subteam^S…>, which Slack
+// shows as names in each reader's workspace; past a few, the rest are counted.
+func approverMentions(ids []string) string {
+	const shown = 10
+	var out []string
+	for i, id := range ids {
+		if i == shown {
+			out = append(out, fmt.Sprintf("%d more", len(ids)-i))
+			break
+		}
+		if approvals.IsGroupID(id) {
+			out = append(out, "<!subteam^"+id+">")
+		} else {
+			out = append(out, "<@"+id+">")
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 // RenderUnverified renders the parent message of a request whose record says it was
@@ -71,7 +107,7 @@ func RenderUnverified(r *approvals.Request, why string) (text string, blocks []s
 		slack.NewContextBlock("", mrkdwn(requestedBy(r))),
 		slack.NewSectionBlock(nil, placementFields(r), nil),
 		slack.NewSectionBlock(mrkdwn(vmList(r)), nil, nil),
-		slack.NewDividerBlock(), slack.NewSectionBlock(mrkdwn(clipRunes(status, 2900)), nil, nil),
+		slack.NewDividerBlock(), slack.NewSectionBlock(mrkdwn(clipEscaped(status, 2900)), nil, nil),
 	)
 	return fmt.Sprintf("%s: approval not verified, nothing will move", requestTitle(r)), blocks
 }
@@ -88,21 +124,29 @@ func RenderJobProgress(r *approvals.Request, j *approvals.Job) (text string, blo
 		line += "  `" + ProgressBar(pct) + "`"
 	}
 	body := fmt.Sprintf("%s · %s → %s\n%s", vmCode(j.VM), esc(sourceName(r)), esc(targetName(r)), line)
-	if j.Error != "" {
-		body += "\n" + esc(clipRunes(j.Error, maxFieldChars))
+	switch {
+	case j.State == approvals.StateFailed:
+		// What happened and what to check are said once, in the failure's own reply.
+		body += " — why, and what to check: in the reply below"
+	case j.Error != "":
+		body += "\n" + escClip(j.Error, maxFieldChars)
 	}
 	if j.Note != "" {
-		body += "\n⏳ " + esc(clipRunes(j.Note, maxFieldChars))
+		body += "\n⏳ " + escClip(j.Note, maxFieldChars)
 	}
 	if j.Warning != "" {
-		body += "\n⚠️ " + esc(clipRunes(j.Warning, maxFieldChars))
+		body += "\n⚠️ " + escClip(j.Warning, maxFieldChars)
 	}
 	ctx := []string{"Job " + j.ID}
 	if !j.StartedAt.IsZero() {
 		ctx = append(ctx, "started "+clock(j.StartedAt))
 	}
 	if !j.StartedAt.IsZero() && !j.EndedAt.IsZero() {
-		ctx = append(ctx, "took "+humanDuration(j.EndedAt.Sub(j.StartedAt)))
+		took := "took "
+		if j.State == approvals.StateFailed {
+			took = "failed after "
+		}
+		ctx = append(ctx, took+humanDuration(j.EndedAt.Sub(j.StartedAt)))
 	}
 	text = esc(fmt.Sprintf("%s: %s %d%% (%s → %s)", j.VM, stateWord(j.State), pct, sourceName(r), targetName(r)))
 	return text, []slack.Block{
@@ -138,14 +182,26 @@ func RenderFinal(r *approvals.Request) (text string, blocks []slack.Block) {
 	}
 	text = stripMrkdwn(head)
 	blocks = append(blocks, slack.NewSectionBlock(mrkdwn(head), nil, nil))
-	if len(r.Jobs) > 0 {
+	if jobsRan(r) {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(finalLines(r)), nil, nil))
 	}
 	ctx := []string{r.ID, esc(sourceName(r)) + " → " + esc(targetName(r))}
-	if d := totalDuration(r); d > 0 && len(r.Jobs) > 0 {
-		ctx = append(ctx, "total duration "+humanDuration(d), bytesText(movedGB(r))+" moved")
+	if d := totalDuration(r); d > 0 && jobsRan(r) {
+		// From the decision, queueing included: longer than any one VM's own time.
+		ctx = append(ctx, humanDuration(d)+" from approval to end", bytesText(movedGB(r))+" moved")
 	}
 	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(strings.Join(ctx, " · "))))
+	return text, blocks
+}
+
+// RenderJobFault renders a failed job for /xvm status: the failure reply, and the raw
+// error behind its plain words, for whoever digs into it.
+func RenderJobFault(r *approvals.Request, j *approvals.Job) (text string, blocks []slack.Block) {
+	text, blocks = RenderJobFailure(r, j, j.Fault, j.Hint)
+	if j.Detail != "" {
+		raw := "Raw error: `" + escClip(strings.ReplaceAll(j.Detail, "`", "'"), maxFieldChars) + "`"
+		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(raw)))
+	}
 	return text, blocks
 }
 
@@ -157,12 +213,12 @@ func RenderJobFailure(r *approvals.Request, j *approvals.Job, fault, hint string
 		msg = "the move failed"
 	}
 	body := fmt.Sprintf("❌ %s failed to move · %s → %s", vmCode(j.VM), esc(sourceName(r)), esc(targetName(r)))
-	fields := []*slack.TextBlockObject{mrkdwn("*What happened*\n" + esc(clipRunes(msg, maxFieldChars)))}
+	fields := []*slack.TextBlockObject{mrkdwn("*What happened*\n" + escClip(msg, maxFieldChars))}
 	if fault != "" {
-		fields = append(fields, mrkdwn("*Step / fault*\n`"+esc(clipRunes(strings.ReplaceAll(fault, "`", "'"), 200))+"`"))
+		fields = append(fields, mrkdwn("*Step / fault*\n`"+escClip(strings.ReplaceAll(fault, "`", "'"), 200)+"`"))
 	}
 	if hint != "" {
-		fields = append(fields, mrkdwn("*What to check*\n"+esc(clipRunes(hint, maxFieldChars))))
+		fields = append(fields, mrkdwn("*What to check*\n"+escClip(hint, maxFieldChars)))
 	}
 	text = esc(fmt.Sprintf("%s failed to move to %s: %s", j.VM, targetName(r), msg))
 	return text, []slack.Block{
@@ -174,9 +230,9 @@ func RenderJobFailure(r *approvals.Request, j *approvals.Job, fault, hint string
 // RenderError renders an ephemeral error answer: the problem and, if given, the usage in a
 // code block.
 func RenderError(problem, usage string) (text string, blocks []slack.Block) {
-	blocks = []slack.Block{slack.NewSectionBlock(mrkdwn("⚠️ "+esc(clipRunes(problem, maxSectionChars))), nil, nil)}
+	blocks = []slack.Block{slack.NewSectionBlock(mrkdwn("⚠️ "+escClip(problem, maxSectionChars)), nil, nil)}
 	if usage != "" {
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("```"+esc(clipRunes(usage, maxSectionChars-10))+"```"), nil, nil))
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("```"+escClip(usage, maxSectionChars-10)+"```"), nil, nil))
 	}
 	return esc(problem), blocks
 }
@@ -193,7 +249,7 @@ func RenderHelp(verb string) (text string, blocks []slack.Block) {
 		}
 	}
 	for _, line := range strings.Split(u, "\n") {
-		line = esc(clipRunes(line, 500)) + "\n"
+		line = escClip(line, 500) + "\n"
 		if chunk.Len()+len(line) > maxSectionChars {
 			flush()
 		}
@@ -222,7 +278,7 @@ func requestTitle(r *approvals.Request) string {
 func requestedBy(r *approvals.Request) string {
 	parts := []string{fmt.Sprintf("Requested by <@%s>", r.Requester)}
 	if !r.CreatedAt.IsZero() {
-		parts[0] += " at " + clock(r.CreatedAt)
+		parts[0] += ", " + clock(r.CreatedAt)
 	}
 	if r.Placement.Priority == move.PriorityHigh {
 		parts = append(parts, "high priority")
@@ -281,7 +337,7 @@ func placementFields(r *approvals.Request) []*slack.TextBlockObject {
 		nets = p.Networks
 	}
 	field := func(title, value string) *slack.TextBlockObject {
-		return mrkdwn("*" + title + "*\n" + clipRunes(value, maxFieldChars))
+		return mrkdwn("*" + title + "*\n" + clipEscaped(value, maxFieldChars))
 	}
 	return []*slack.TextBlockObject{
 		field("Source vCenter", vcenterText(rv.Source, r.SourceVC)),
@@ -488,9 +544,9 @@ func findingLine(f approvals.Finding) string {
 	if f.VM != "" {
 		line += vmCode(f.VM) + ": "
 	}
-	line += esc(clipRunes(f.Message, 300))
+	line += escClip(f.Message, 300)
 	if f.Hint != "" {
-		line += " — _" + esc(clipRunes(f.Hint, 300)) + "_"
+		line += " — _" + escClip(f.Hint, 300) + "_"
 	}
 	return line
 }
@@ -535,9 +591,13 @@ func statusText(r *approvals.Request, now time.Time) string {
 			line += ": " + users(r.Approvers())
 		}
 		lines = append(lines, line)
+		if !r.Review.Blocked() {
+			lines = append(lines, approversLine(r))
+		}
 		if !r.ExpiresAt.IsZero() {
-			if left := r.ExpiresAt.Sub(now); left > 0 {
-				lines = append(lines, fmt.Sprintf("Expires in %s, at %s", humanDuration(left), clock(r.ExpiresAt)))
+			// An absolute time stays true without an edit; a countdown would not.
+			if r.ExpiresAt.After(now) {
+				lines = append(lines, "Expires "+clock(r.ExpiresAt))
 			} else {
 				lines = append(lines, "Expiring now")
 			}
@@ -548,7 +608,7 @@ func statusText(r *approvals.Request, now time.Time) string {
 	case approvals.StateExpired:
 		at := ""
 		if !r.ExpiresAt.IsZero() {
-			at = " at " + clock(r.ExpiresAt)
+			at = " " + clock(r.ExpiresAt)
 		}
 		lines = append(lines, fmt.Sprintf("⌛ *Expired*%s with %s", at, approvalCount(r)))
 	default:
@@ -557,14 +617,14 @@ func statusText(r *approvals.Request, now time.Time) string {
 			if at.IsZero() {
 				at = r.Approvals[len(r.Approvals)-1].At
 			}
-			lines = append(lines, fmt.Sprintf("✅ *Approved* by %s at %s", users(r.Approvers()), clock(at)))
+			lines = append(lines, fmt.Sprintf("✅ *Approved* by %s, %s", users(r.Approvers()), clock(at)))
 		}
 		if r.State == approvals.StateCancelled {
 			lines = append(lines, "🚫 *Cancelled*"+byWhom(r.Cancellation, false))
 		}
 	}
 	// Job counts mean something only once the request was approved.
-	if len(r.Jobs) > 0 && len(r.Approvals) >= max(r.Quorum, 1) && r.State != approvals.StateRejected && r.State != approvals.StateExpired {
+	if jobsRan(r) {
 		c := r.Counts()
 		counts := fmt.Sprintf("%d queued · %d running · %d succeeded · %d failed",
 			c[approvals.StateQueued]+c[""], c[approvals.StateRunning], c[approvals.StateSucceeded], c[approvals.StateFailed])
@@ -574,7 +634,7 @@ func statusText(r *approvals.Request, now time.Time) string {
 		lines = append(lines, fmt.Sprintf("%s *%s* — %s", stateIcon(r.State), stateWord(r.State), counts),
 			"`"+ProgressBar(r.Progress())+"`")
 	}
-	if d := totalDuration(r); d > 0 && r.State.Final() && len(r.Jobs) > 0 {
+	if d := totalDuration(r); d > 0 && r.State.Final() && jobsRan(r) {
 		lines = append(lines, "Took "+humanDuration(d)+" · "+bytesText(movedGB(r))+" moved")
 	}
 	if q := r.RetriedBy.Request; q != "" {
@@ -653,7 +713,20 @@ func finalLines(r *approvals.Request) string {
 	}
 	slices.SortStableFunc(jobs, func(a, b approvals.Job) int { return key(a) - key(b) })
 	var b strings.Builder
+	nFailed := 0
+	for _, j := range jobs {
+		if j.State == approvals.StateFailed {
+			nFailed++
+		}
+	}
+	if nFailed > 0 {
+		b.WriteString(failedLine(jobs[:nFailed]))
+		jobs = jobs[nFailed:]
+	}
 	for i, j := range jobs {
+		if i == 0 && b.Len() > 0 {
+			b.WriteString("\n")
+		}
 		line := stateIcon(j.State) + " " + vmCode(j.VM) + " "
 		switch j.State {
 		case approvals.StateSucceeded:
@@ -662,17 +735,14 @@ func finalLines(r *approvals.Request) string {
 				line += " in " + humanDuration(j.EndedAt.Sub(j.StartedAt))
 			}
 			if j.Warning != "" {
-				line += " — ⚠️ _" + esc(clipRunes(j.Warning, 300)) + "_"
+				line += " — ⚠️ _" + escClip(j.Warning, 300) + "_"
 			}
 		case approvals.StateFailed:
-			line += "failed: " + esc(clipRunes(cmp.Or(j.Error, "no reason given"), 400))
-			if j.Hint != "" {
-				line += " — _" + esc(clipRunes(j.Hint, 300)) + "_"
-			}
+			line += "failed" // not reached: failedLine says them all
 		case approvals.StateCancelled:
 			line += "cancelled"
 			if j.Error != "" {
-				line += ": " + esc(clipRunes(j.Error, 400))
+				line += ": " + escClip(j.Error, 400)
 			}
 		default:
 			line += fmt.Sprintf("%s %d%%", stateWord(j.State), j.Progress)
@@ -686,6 +756,35 @@ func finalLines(r *approvals.Request) string {
 			break
 		}
 		b.WriteString(line)
+	}
+	return b.String()
+}
+
+// jobsRan reports whether r's jobs were ever meant to run: it was approved. A request
+// rejected, expired or withdrawn before that has jobs that were never queued, and its
+// messages must not list them as waiting.
+func jobsRan(r *approvals.Request) bool {
+	return len(r.Jobs) > 0 && len(r.Approvals) >= max(r.Quorum, 1) &&
+		r.State != approvals.StateRejected && r.State != approvals.StateExpired
+}
+
+// failedLine names the VMs that failed in one line: why each failed, and what to
+// check, is said once, in the failure's own reply in the thread.
+func failedLine(failed []approvals.Job) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "❌ *%s failed* — why, and what to check, in %s above: ", countVMs(len(failed)),
+		map[bool]string{true: "its reply", false: "each one's reply"}[len(failed) == 1])
+	for i, j := range failed {
+		name := vmCode(j.VM)
+		more := fmt.Sprintf(" and %d more", len(failed)-i)
+		if i == maxListedVMs || b.Len()+len(name)+len(more)+2 > maxSectionChars/2 {
+			b.WriteString(more)
+			break
+		}
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(name)
 	}
 	return b.String()
 }
@@ -762,13 +861,13 @@ func byWhom(d *approvals.Decision, inline bool) string {
 		s = fmt.Sprintf(" by <@%s>", d.User)
 	}
 	if !d.At.IsZero() && !inline {
-		s += " at " + clock(d.At)
+		s += ", " + clock(d.At)
 	}
 	if d.Reason != "" {
 		if inline {
-			s += " (“" + esc(clipRunes(d.Reason, 500)) + "”)"
+			s += " (“" + escClip(d.Reason, 500) + "”)"
 		} else {
-			s += ": " + esc(clipRunes(d.Reason, 1000))
+			s += ": " + escClip(d.Reason, 1000)
 		}
 	}
 	return s
@@ -809,8 +908,13 @@ func users(ids []string) string {
 func sourceName(r *approvals.Request) string { return cmp.Or(r.SourceVC, r.Review.Source.Name) }
 func targetName(r *approvals.Request) string { return cmp.Or(r.TargetVC, r.Review.Target.Name) }
 
-// clock writes a time as "15:04 UTC"; the rendering stays the same wherever the bot runs.
-func clock(t time.Time) string { return t.UTC().Format("15:04 UTC") }
+// clock writes a time for Slack to show in each reader's own time zone, with the date
+// unless it is today ("today at 15:04", "Dec 9, 2026 at 09:30"); clients that cannot
+// format it show the fallback in UTC. The text is the same wherever the bot runs.
+// (docs/slack-facts.md S4)
+func clock(t time.Time) string {
+	return fmt.Sprintf("<!date^%d^{date_short_pretty} at {time}|%s>", t.Unix(), t.UTC().Format("2006-01-02 15:04 UTC"))
+}
 
 // humanDuration writes "45s", "12m 30s", "3h 59m" or "2d 3h".
 func humanDuration(d time.Duration) string {
@@ -828,7 +932,7 @@ func humanDuration(d time.Duration) string {
 
 // vmCode writes a VM name as inline code, so _ and * in names do not turn into formatting.
 func vmCode(name string) string {
-	return "`" + esc(clipRunes(strings.ReplaceAll(name, "`", "'"), 80)) + "`"
+	return "`" + escClip(strings.ReplaceAll(name, "`", "'"), 80) + "`"
 }
 
 // esc escapes the three characters Slack's mrkdwn reserves.

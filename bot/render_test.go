@@ -49,6 +49,7 @@ func fxPendingMigrate() *approvals.Request {
 			Findings: []approvals.Finding{{Severity: approvals.SeverityOK, VM: "web-01", Message: "vMotion compatible with the target cluster"}},
 		},
 		Requester: "U0REQ", Channel: "C0OPS", MessageTS: "1741960800.000100",
+		AskedOf: []string{"S0VMADM", "U0APP1"}, Notify: approvals.NotifyMention,
 		State: approvals.StatePending, Quorum: 1, CreatedAt: fxT0, ExpiresAt: fxAt(4 * time.Hour),
 	}
 }
@@ -115,15 +116,37 @@ func fxFailed() *approvals.Request {
 	return r
 }
 
+// withSubmittedJobs gives r the jobs approvals.Service.Submit gives every request: one per
+// VM, never queued. A rejected or expired request keeps them.
+func withSubmittedJobs(r *approvals.Request) *approvals.Request {
+	r.Jobs = nil
+	for i, vm := range r.VMs {
+		r.Jobs = append(r.Jobs, approvals.Job{ID: approvals.JobID(r.ID, i), VM: vm})
+	}
+	return r
+}
+
+// connectionLost is fxFailed where vCenter stopped answering: plain words in Error, the
+// transport's own in Detail.
+func fxConnectionLost() *approvals.Request {
+	r := fxFailed()
+	j := &r.Jobs[1]
+	j.Error = "vCenter vc-east stopped answering during the move"
+	j.Fault = "relocation task task-12 · Unreachable"
+	j.Hint = "check the network path and that the vCenter is up on TCP 443"
+	j.Detail = `vCenter vc-east stopped answering during the move: Post "https://vc-east.example.com/sdk": EOF`
+	return r
+}
+
 func fxRejected() *approvals.Request {
-	r := fxPendingMigrate()
+	r := withSubmittedJobs(fxPendingMigrate())
 	r.State, r.DecidedAt, r.EndedAt = approvals.StateRejected, fxAt(20*time.Minute), fxAt(20*time.Minute)
 	r.Rejection = &approvals.Decision{User: "U0APP1", At: fxAt(20 * time.Minute), Reason: "change freeze until Monday <see #ops>"}
 	return r
 }
 
 func fxExpired() *approvals.Request {
-	r := fxPendingWarning()
+	r := withSubmittedJobs(fxPendingWarning())
 	r.State, r.EndedAt = approvals.StateExpired, r.ExpiresAt
 	return r
 }
@@ -201,6 +224,12 @@ func TestRenderGolden(t *testing.T) {
 		{"request_expired", func() (string, []slack.Block) { return RenderRequest(fxExpired(), fxNow) }},
 		{"request_cancelled", func() (string, []slack.Block) { return RenderRequest(fxCancelled(), fxNow) }},
 		{"request_300_vms", func() (string, []slack.Block) { return RenderRequest(fxLarge(), fxNow) }},
+		{"request_pending_notify_none", func() (string, []slack.Block) {
+			r := fxPendingWarning()
+			r.Notify = approvals.NotifyNone
+			return RenderRequest(r, fxNow)
+		}},
+		{"reminder", func() (string, []slack.Block) { return RenderReminder(fxPendingWarning()) }},
 		{"job_progress_running", func() (string, []slack.Block) { return RenderJobProgress(withJob(fxApproved(), 1)) }},
 		{"job_progress_succeeded", func() (string, []slack.Block) { return RenderJobProgress(withJob(fxApproved(), 0)) }},
 		{"job_progress_queued", func() (string, []slack.Block) { return RenderJobProgress(withJob(fxApproved(), 2)) }},
@@ -210,6 +239,12 @@ func TestRenderGolden(t *testing.T) {
 		}},
 		{"table_running", func() (string, []slack.Block) { return RenderTable(fxWave(), fxAt(10*time.Minute)) }},
 		{"table_ended", func() (string, []slack.Block) { return RenderTable(fxWaveEnded(), fxAt(30*time.Minute)) }},
+		{"job_progress_failed", func() (string, []slack.Block) { return RenderJobProgress(withJob(fxConnectionLost(), 1)) }},
+		{"job_failure_connection_lost", func() (string, []slack.Block) {
+			r, j := withJob(fxConnectionLost(), 1)
+			return RenderJobFailure(r, j, j.Fault, j.Hint)
+		}},
+		{"job_status_connection_lost", func() (string, []slack.Block) { return RenderJobFault(withJob(fxConnectionLost(), 1)) }},
 		{"final_succeeded", func() (string, []slack.Block) { return RenderFinal(fxSucceeded()) }},
 		{"final_failed", func() (string, []slack.Block) { return RenderFinal(fxFailed()) }},
 		{"final_rejected", func() (string, []slack.Block) { return RenderFinal(fxRejected()) }},
@@ -392,17 +427,17 @@ func TestRenderRequestReads(t *testing.T) {
 			"Cross vCenter migrate request xvm-k3m9q2", "<@U0REQ>", "vc-east", "vCenter 8.0.2", "AB:CD:EF…EF:9F",
 			"prod-01 (cluster)", "esx-12.west.local (host)", "Resources", "ssd-01 · Thin provision", "/West/vm/migrated/web apps",
 			"VM Network → app-pg", "`web-01` · powered on · 2 vCPU · 4 GB memory · 40 GB disk", "✅",
-			"0 of 1 approval", "Expires in 3h 59m, at 18:00 UTC"}},
+			"0 of 1 approval", "Approvers: <!subteam^S0VMADM>, <@U0APP1> · 1 needed", "Expires <!date^1741975200^{date_short_pretty} at {time}|2025-03-14 18:00 UTC>"}},
 		{"import before resolution", fxPendingImport(), []string{
 			"Cross vCenter import request xvm-p7d2aa", "esx-03 (host)", "databases", "Thick provision eager zeroed",
 			"all NICs → db-pg", "`db_02_old`", "high priority"}},
 		{"quorum and warning", fxPendingWarning(), []string{"1 of 2 approvals: <@U0APP1>", "⚠️ `web-01`: has 2 snapshots — _consolidate"}},
-		{"running", fxApproved(), []string{"✅ *Approved* by <@U0APP1>, <@U0APP2> at 14:03 UTC",
+		{"running", fxApproved(), []string{"✅ *Approved* by <@U0APP1>, <@U0APP2>, <!date^1741960980^{date_short_pretty} at {time}|2025-03-14 14:03 UTC>",
 			"1 queued · 1 running · 1 succeeded · 0 failed", "▓▓▓▓░░░░░░ 46%"}},
 		{"succeeded", fxSucceeded(), []string{"*Succeeded*", "0 queued · 0 running · 3 succeeded · 0 failed", "▓▓▓▓▓▓▓▓▓▓ 100%", "Took 12m 30s"}},
-		{"rejected", fxRejected(), []string{"❌ *Rejected* by <@U0APP1> at 14:20 UTC: change freeze until Monday &lt;see #ops&gt;"}},
-		{"expired", fxExpired(), []string{"⌛ *Expired* at 18:00 UTC with 1 of 2 approvals"}},
-		{"cancelled", fxCancelled(), []string{"🚫 *Cancelled* by <@U0REQ> at 14:10 UTC: wrong cluster", "2 cancelled"}},
+		{"rejected", fxRejected(), []string{"❌ *Rejected* by <@U0APP1>, <!date^1741962000^{date_short_pretty} at {time}|2025-03-14 14:20 UTC>: change freeze until Monday &lt;see #ops&gt;"}},
+		{"expired", fxExpired(), []string{"⌛ *Expired* <!date^1741975200^{date_short_pretty} at {time}|2025-03-14 18:00 UTC> with 1 of 2 approvals"}},
+		{"cancelled", fxCancelled(), []string{"🚫 *Cancelled* by <@U0REQ>, <!date^1741961400^{date_short_pretty} at {time}|2025-03-14 14:10 UTC>: wrong cluster", "2 cancelled"}},
 		{"blocked", fxBlocked(), []string{"⛔ *Blocked by pre-flight checks*", "⛔ `web-01`: has a CD-ROM backed by a host device — _disconnect the device and ask again_"}},
 		{"300 vms", fxLarge(), []string{"*Virtual machines (300)*", "…and 280 more", "Total: 1200 vCPU · 4.7 TB memory · 73.2 TB disk",
 			"✅ 300 checks passed", "…and 20 more findings"}},
@@ -439,9 +474,9 @@ func TestRenderFinal(t *testing.T) {
 		r    *approvals.Request
 		want []string
 	}{
-		{"succeeded", fxSucceeded(), []string{"<@U0REQ>", "all 3 VMs moved to vc-west", "✅ `web-01` moved in 5m 0s", "total duration 12m 30s"}},
+		{"succeeded", fxSucceeded(), []string{"<@U0REQ>", "all 3 VMs moved to vc-west", "✅ `web-01` moved in 5m 0s", "12m 30s from approval to end"}},
 		{"failed lists failures first", fxFailed(), []string{"<@U0REQ>", "2 of 3 VMs moved to vc-west, 1 failed",
-			"❌ `web-02` failed: the target datastore ssd-01 ran out of space\n✅ `web-01`"}},
+			"❌ *1 VM failed* — why, and what to check, in its reply above: `web-02`\n✅ `web-01`"}},
 		{"rejected", fxRejected(), []string{"was rejected by <@U0APP1> (“change freeze until Monday &lt;see #ops&gt;”)"}},
 		{"cancelled", fxCancelled(), []string{"was cancelled by <@U0REQ>", "1 of 3 VMs moved", "🚫 `web-02` cancelled"}},
 	}
@@ -466,8 +501,8 @@ func TestRenderJobProgress(t *testing.T) {
 	r := fxApproved()
 	text, blocks := RenderJobProgress(r, &r.Jobs[1])
 	all := string(mustMarshal(t, blocks))
-	for _, w := range []string{"`web-02` · vc-east → vc-west", "🔄 *Running*", "▓▓▓▓░░░░░░ 40%", "Job xvm-k3m9q2-02", "started 14:04 UTC"} {
-		if !strings.Contains(all, w) {
+	for _, w := range []string{"`web-02` · vc-east → vc-west", "🔄 *Running*", "▓▓▓▓░░░░░░ 40%", "Job xvm-k3m9q2-02", "started <!date^1741961040^{date_short_pretty} at {time}|2025-03-14 14:04 UTC>"} {
+		if !strings.Contains(all, strings.Trim(string(mustMarshal(t, w)), `"`)) {
 			t.Errorf("progress does not read %q:\n%s", w, all)
 		}
 	}

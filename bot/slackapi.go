@@ -20,6 +20,7 @@ type slackAPI interface {
 	AuthTestContext(ctx context.Context) (*slack.AuthTestResponse, error)
 	OpenViewContext(ctx context.Context, triggerID string, view slack.ModalViewRequest) (*slack.ViewResponse, error)
 	UpdateViewContext(ctx context.Context, view slack.ModalViewRequest, externalID, hash, viewID string) (*slack.ViewResponse, error)
+	OpenConversationContext(ctx context.Context, params *slack.OpenConversationParameters) (*slack.Channel, bool, bool, error)
 }
 
 var _ slackAPI = (*slack.Client)(nil)
@@ -194,6 +195,19 @@ func (c *slackClient) callOnce(method string, fn func() error) error {
 		c.m.apiCalls.WithLabelValues(method, "error").Inc()
 	}
 	return fmt.Errorf("slack %s: %w", method, err)
+}
+
+// openDM opens (or finds) the direct message channel between the bot and user.
+func (c *slackClient) openDM(ctx context.Context, user string) (string, error) {
+	var id string
+	err := c.call(ctx, "conversations.open", func() error {
+		ch, _, _, err := c.api.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{user}, ReturnIM: true})
+		if ch != nil {
+			id = ch.ID
+		}
+		return err
+	})
+	return id, err
 }
 
 // authTest checks the bot token.

@@ -18,6 +18,7 @@ func (b *Bot) sweepExpired(ctx context.Context) {
 		b.log.Info("request expired", "request_id", r.ID)
 		b.refreshParent(ctx, r)
 	}
+	b.sweepReminders(ctx)
 }
 
 // republishApproved queues again the jobs of requests that were approved but never

@@ -125,7 +125,7 @@ func waitingText(r *approvals.Request) string {
 	}
 	var lines []string
 	for _, note := range order[:min(len(order), 3)] {
-		lines = append(lines, fmt.Sprintf("⏳ %s: %s", countVMs(notes[note]), esc(clipRunes(note, 300))))
+		lines = append(lines, fmt.Sprintf("⏳ %s: %s", countVMs(notes[note]), escClip(note, 300)))
 	}
 	return strings.Join(lines, "\n")
 }
@@ -179,11 +179,11 @@ func causesText(r *approvals.Request) string {
 		}
 		line := fmt.Sprintf("\n❌ *%s*", countVMs(len(c.vms)))
 		if c.fault != "" {
-			line += " · `" + esc(clipRunes(strings.ReplaceAll(c.fault, "`", "'"), 100)) + "`"
+			line += " · `" + escClip(strings.ReplaceAll(c.fault, "`", "'"), 100) + "`"
 		}
-		line += ": " + esc(clipRunes(cmp.Or(c.message, "no reason given"), 300))
+		line += ": " + escClip(cmp.Or(c.message, "no reason given"), 300)
 		if c.hint != "" {
-			line += " — _" + esc(clipRunes(c.hint, 300)) + "_"
+			line += " — _" + escClip(c.hint, 300) + "_"
 		}
 		names := make([]string, 0, maxCauseVMs)
 		for _, vm := range c.vms[:min(len(c.vms), maxCauseVMs)] {

@@ -70,9 +70,9 @@ func TestRenderTableReads(t *testing.T) {
 	got := plainOf(t, blocks)
 	for _, want := range []string{
 		"5 queued · 🔄 14 running · ✅ 18 succeeded · ❌ 3 failed",
-		"Rate: 3.5 moves/min", // 21 ended in the 6 minutes since the first start
-		"ETA: 14:15 UTC",      // 19 left at 3.5 a minute: about 5m 26s after 14:10
-		"and 4 more",          // 14 running, 10 named
+		"Rate: 3.5 moves/min",       // 21 ended in the 6 minutes since the first start
+		"ETA: 2025-03-14 14:15 UTC", // 19 left at 3.5 a minute: about 5m 26s after 14:10
+		"and 4 more",                // 14 running, 10 named
 		"2 VMs: waits for the change window",
 		"*2 VMs* · `NetworkCopyFault`: the vMotion network",
 		"check the vMotion vmknics",

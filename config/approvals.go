@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"time"
 
 	"github.com/nats-io/nkeys"
@@ -28,16 +29,24 @@ type ApprovalsConfig struct {
 	// only approvers listed by user ID can decide until Slack answers again; 0 never uses
 	// a list older than a minute.
 	GroupMaxStale time.Duration `yaml:"group_max_stale"`
+	// Notify is how approvers hear of a new request: mention (the message names them, so
+	// Slack notifies them; the default), dm (each approver, groups' members included, gets a
+	// direct message with the same buttons, kept in step with the channel's) or none.
+	Notify approvals.Notify `yaml:"notify"`
+	// RemindBefore are the times before its expiry at which a pending request reminds its
+	// approvers in its thread, once each (default [1h]; [] for none).
+	RemindBefore []time.Duration `yaml:"remind_before"`
 }
 
 // DefaultApprovalsConfig is the approvals section's default: one approver, requests
 // expire after 4h. The approvers themselves have no default.
 var DefaultApprovalsConfig = ApprovalsConfig{Quorum: 1, ExpireAfter: 4 * time.Hour, RunWithin: approvals.DefaultRunWithin,
-	GroupMaxStale: approvals.DefaultGroupMaxStale}
+	GroupMaxStale: approvals.DefaultGroupMaxStale, Notify: approvals.NotifyMention, RemindBefore: approvals.DefaultRemindBefore}
 
 // UnmarshalYAML starts from DefaultApprovalsConfig.
 func (a *ApprovalsConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	*a = DefaultApprovalsConfig
+	a.RemindBefore = slices.Clone(DefaultApprovalsConfig.RemindBefore)
 	type plain ApprovalsConfig
 	return unmarshal((*plain)(a))
 }
@@ -45,7 +54,8 @@ func (a *ApprovalsConfig) UnmarshalYAML(unmarshal func(any) error) error {
 // Policy is the approval policy these settings make.
 func (a ApprovalsConfig) Policy() approvals.Policy {
 	return approvals.Policy{Approvers: a.Approvers, Quorum: a.Quorum, QuorumByVCenter: a.QuorumByVCenter,
-		AllowSelfApproval: a.AllowSelfApproval, ExpireAfter: a.ExpireAfter, RunWithin: a.RunWithin}
+		AllowSelfApproval: a.AllowSelfApproval, ExpireAfter: a.ExpireAfter, RunWithin: a.RunWithin,
+		Notify: a.Notify, RemindBefore: slices.Clone(a.RemindBefore)}
 }
 
 func (a ApprovalsConfig) validate() error {
@@ -60,6 +70,14 @@ func (a ApprovalsConfig) validate() error {
 	}
 	if a.GroupMaxStale < 0 {
 		p.add("approvals.group_max_stale must not be negative (e.g. 10m; 0 never uses an approver group's members older than a minute)")
+	}
+	if !a.Notify.Valid() {
+		p.add("approvals.notify: %q is not one of mention, dm, none", string(a.Notify))
+	}
+	for _, d := range a.RemindBefore {
+		if d <= 0 || d >= a.ExpireAfter {
+			p.add("approvals.remind_before: %s must be more than 0 and less than approvals.expire_after (%s): it is how long before a request expires its approvers are reminded", d, a.ExpireAfter)
+		}
 	}
 	if a.Quorum < 1 {
 		p.add("approvals.quorum must be at least 1")

@@ -84,11 +84,15 @@ func (e *ThumbprintError) Error() string {
 // what to check and whether a retry can help. Workers decide on Retryable;
 // people read Message and Hint.
 type Fault struct {
-	VCenter   string // the vCenter that reported it
-	VM        string // empty when not about one VM
-	Step      string // login, resolve, relocate or watch
-	Kind      FaultKind
-	Message   string // what went wrong, in plain words
+	VCenter string // the vCenter that reported it
+	VM      string // empty when not about one VM
+	Step    string // login, resolve, relocate or watch
+	Kind    FaultKind
+	Message string // what went wrong, in plain words
+	// Detail is what the connection itself said when it is not vCenter's words (a Go
+	// transport error such as `Post "https://…/sdk": EOF`): kept for /xvm status and the
+	// logs, left out of Message, which people read in the thread.
+	Detail    string
 	Hint      string // what to check
 	Retryable bool
 	Err       error // the underlying error, for errors.Is/As
@@ -253,6 +257,18 @@ var faultTexts = map[FaultKind]faultText{
 	},
 }
 
+// unreachableWords says that vc stopped answering, and when: during a move reads
+// differently from a login that never got through.
+func unreachableWords(vc, step string) string {
+	switch step {
+	case StepRelocate, StepWatch:
+		return fmt.Sprintf("vCenter %s stopped answering during the move", vc)
+	case StepLogin:
+		return fmt.Sprintf("vCenter %s did not answer the login", vc)
+	}
+	return fmt.Sprintf("vCenter %s did not answer", vc)
+}
+
 // faultChain lists the vSphere faults in err, outermost first: the error's own
 // fault and then its FaultCause chain, where vCenter often puts the real reason.
 func faultChain(err error) []types.BaseMethodFault {
@@ -313,7 +329,7 @@ func classify(err error, vc, dst, vm, step string) error {
 		f.Kind = KindCanceled
 	case isNetError(err):
 		f.Kind = KindUnreachable
-		detail = err.Error()
+		f.Detail = err.Error()
 	default:
 		f.Kind = KindError
 		detail = err.Error()
@@ -329,6 +345,9 @@ func classify(err error, vc, dst, vm, step string) error {
 	}
 	if t, ok := faultTexts[f.Kind]; ok {
 		f.Message = t.message(vc, dst)
+		if f.Kind == KindUnreachable {
+			f.Message = unreachableWords(vc, step)
+		}
 		f.Hint = t.hint(vc, dst)
 		f.Retryable = t.retryable
 	} else {

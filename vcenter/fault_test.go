@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -94,5 +96,30 @@ func TestScrubRemovesPasswords(t *testing.T) {
 	}
 	if err := m.scrub(errors.New("x hunter2-Secret")); strings.Contains(err.Error(), "hunter2-Secret") {
 		t.Errorf("password in %q", err)
+	}
+}
+
+// A connection that breaks off is said in plain words, by when it happened; the Go
+// transport error (with the SDK URL) is kept as the detail, not shown as the message.
+func TestClassifyConnectionLostInPlainWords(t *testing.T) {
+	eof := &url.Error{Op: "Post", URL: "https://127.0.0.1:45069/sdk", Err: io.EOF}
+	for step, want := range map[string]string{
+		StepWatch:    "vCenter vc-west stopped answering during the move",
+		StepRelocate: "vCenter vc-west stopped answering during the move",
+		StepLogin:    "vCenter vc-west did not answer the login",
+	} {
+		var f *Fault
+		if !errors.As(classify(eof, "vc-west", "", "web-01", step), &f) {
+			t.Fatalf("%s: not a *Fault", step)
+		}
+		if f.Kind != KindUnreachable || !f.Retryable {
+			t.Errorf("%s: kind %s retryable %v, want Unreachable, retryable", step, f.Kind, f.Retryable)
+		}
+		if f.Message != want {
+			t.Errorf("%s: message %q, want %q", step, f.Message, want)
+		}
+		if !strings.Contains(f.Detail, `Post "https://127.0.0.1:45069/sdk": EOF`) {
+			t.Errorf("%s: the raw error is not kept as the detail: %q", step, f.Detail)
+		}
 	}
 }

@@ -235,8 +235,8 @@ func (c *conn) verifyPeer(ctx context.Context) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, &Fault{
 			VCenter: c.cfg.Name, Step: StepLogin, Kind: KindUnreachable, Retryable: true, Err: err,
-			Message: fmt.Sprintf("%s is unreachable at %s: %v", c.cfg.Name, c.url.Host, err),
-			Hint:    faultTexts[KindUnreachable].hint(c.cfg.Name, ""),
+			Message: fmt.Sprintf("vCenter %s did not answer at %s", c.cfg.Name, c.url.Host), Detail: err.Error(),
+			Hint: faultTexts[KindUnreachable].hint(c.cfg.Name, ""),
 		}
 	}
 	defer nc.Close()

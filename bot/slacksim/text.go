@@ -76,7 +76,12 @@ var mentionRE = regexp.MustCompile(`<(?:@|!subteam\^)([UWS][A-Z0-9_]+)(\|[^>]*)?
 // entities undoes the escaping Slack requires in mrkdwn, as the client does on display.
 var entities = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
 
+// dateRE matches Slack's date formatting, <!date^UNIX^TOKENS|fallback>; the client shows
+// it in the reader's zone, the local Slack shows the fallback.
+var dateRE = regexp.MustCompile(`<!date\^[0-9]+\^[^|>]*\|([^>]*)>`)
+
 func mentions(s string, names map[string]string) string {
+	s = dateRE.ReplaceAllString(s, "$1")
 	s = mentionRE.ReplaceAllStringFunc(s, func(m string) string {
 		id := mentionRE.FindStringSubmatch(m)[1]
 		if n, ok := names[id]; ok {

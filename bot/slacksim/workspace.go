@@ -130,6 +130,7 @@ func New() *Workspace {
 		c.Handle("/views.publish", w.api("views.publish", w.viewsPublish))
 		c.Handle("/users.info", w.api("users.info", w.usersInfo))
 		c.Handle("/usergroups.list", w.api("usergroups.list", w.userGroupsList))
+		c.Handle("/conversations.open", w.api("conversations.open", w.conversationsOpen))
 		c.Handle("/response/", w.responseURL)
 		c.Handle("/socket", w.socketHandler)
 	})

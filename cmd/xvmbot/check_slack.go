@@ -19,8 +19,11 @@ import (
 )
 
 // botScopes are the OAuth scopes the bot token needs, as deploy/slack-app-manifest.yaml
-// asks for them (a test keeps the two the same).
-var botScopes = []string{"commands", "chat:write", "usergroups:read"}
+// asks for them (a test keeps the two the same). dmScope is needed only with
+// approvals.notify: dm, to open a direct message with each approver.
+var botScopes = []string{"commands", "chat:write", "usergroups:read", dmScope}
+
+const dmScope = "im:write"
 
 // slackClient is a Web API client for the configured workspace; scopes receives the
 // scopes Slack says the token has (the x-oauth-scopes header of any answer).
@@ -54,7 +57,7 @@ func checkSlack(ctx context.Context, cfg *config.Config, r *checkReport) {
 	}
 	r.report("slack auth.test", err, detail)
 	if err == nil {
-		checkScopes(granted, r)
+		checkScopes(granted, cfg.Approvals.Notify == approvals.NotifyDM, r)
 	}
 
 	switch {
@@ -73,7 +76,7 @@ func checkSlack(ctx context.Context, cfg *config.Config, r *checkReport) {
 }
 
 // checkScopes compares the scopes Slack says the bot token has with those it needs.
-func checkScopes(header string, r *checkReport) {
+func checkScopes(header string, dms bool, r *checkReport) {
 	if header == "" {
 		r.line("skip", "slack scopes", "Slack did not say which scopes the token has (no x-oauth-scopes header)")
 		return
@@ -82,8 +85,12 @@ func checkScopes(header string, r *checkReport) {
 	for s := range strings.SplitSeq(header, ",") {
 		have[strings.TrimSpace(s)] = true
 	}
-	var missing []string
+	var missing, needed []string
 	for _, s := range botScopes {
+		if s == dmScope && !dms {
+			continue // approvals.notify is not dm: no direct messages are opened
+		}
+		needed = append(needed, s)
 		if !have[s] {
 			missing = append(missing, s)
 		}
@@ -93,7 +100,7 @@ func checkScopes(header string, r *checkReport) {
 			strings.Join(missing, ", ")), "")
 		return
 	}
-	r.report("slack scopes", nil, "the bot token has "+strings.Join(botScopes, ", "))
+	r.report("slack scopes", nil, "the bot token has "+strings.Join(needed, ", "))
 }
 
 // checkApprovers looks up every approver ID (users.info, usergroups.list) and counts the

@@ -184,7 +184,7 @@ func TestQuorumOfTwoForProductionVCenter(t *testing.T) {
 func TestExpiryRemovesTheButtons(t *testing.T) {
 	h, _, _ := newStoppableHarness(t, nil, func(c *config.Config) { c.Approvals.ExpireAfter = time.Second })
 	msg := h.request(uReq, "migrate web-01 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
-	if !strings.Contains(h.ws.Plain(msg), "Expires in") {
+	if !strings.Contains(h.ws.Plain(msg), "Expires 20") {
 		t.Errorf("the request does not say when it expires:\n%s", h.ws.Plain(msg))
 	}
 	time.Sleep(1100 * time.Millisecond) // the deadline itself is what is tested
