@@ -43,12 +43,40 @@ type ApprovalsConfig struct {
 var DefaultApprovalsConfig = ApprovalsConfig{Quorum: 1, ExpireAfter: 4 * time.Hour, RunWithin: approvals.DefaultRunWithin,
 	GroupMaxStale: approvals.DefaultGroupMaxStale, Notify: approvals.NotifyMention, RemindBefore: approvals.DefaultRemindBefore}
 
-// UnmarshalYAML starts from DefaultApprovalsConfig.
+// UnmarshalYAML starts from DefaultApprovalsConfig. Left out, remind_before is the
+// default reminder an hour before expiry, or halfway through a request's life when that
+// is shorter (expire_after: 1h reminds at 30m): a default must never make a valid
+// expire_after refused.
 func (a *ApprovalsConfig) UnmarshalYAML(unmarshal func(any) error) error {
 	*a = DefaultApprovalsConfig
-	a.RemindBefore = slices.Clone(DefaultApprovalsConfig.RemindBefore)
+	a.RemindBefore = nil
 	type plain ApprovalsConfig
-	return unmarshal((*plain)(a))
+	if err := unmarshal((*plain)(a)); err != nil {
+		return err
+	}
+	var keys map[string]any // which keys the file sets
+	if err := unmarshal(&keys); err != nil {
+		return err
+	}
+	if _, set := keys["remind_before"]; !set {
+		a.RemindBefore = defaultReminders(a.ExpireAfter)
+	}
+	return nil
+}
+
+// defaultReminders is remind_before when the file does not say: DefaultRemindBefore, each
+// one that is not shorter than expireAfter taken as half of it instead.
+func defaultReminders(expireAfter time.Duration) []time.Duration {
+	var out []time.Duration
+	for _, d := range approvals.DefaultRemindBefore {
+		if d >= expireAfter {
+			d = expireAfter / 2
+		}
+		if d > 0 && !slices.Contains(out, d) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // Policy is the approval policy these settings make.

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/xvmbot/xvmbot/approvals"
 )
 
@@ -40,6 +42,39 @@ func TestApprovalsNotifyAndReminders(t *testing.T) {
 		_, err := parseText(t, strings.Replace(minimal, "approvers: [U012ABC]", "approvers: [U012ABC]\n  "+text, 1), nil)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want it to say %q", text, err, want)
+		}
+	}
+}
+
+// Left out, remind_before never makes a valid expire_after refused: with requests that
+// expire within the default reminder's hour, the reminder comes halfway instead. Given,
+// it is checked against expire_after as written.
+func TestDefaultReminderFitsAShortExpiry(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want []time.Duration
+		err  string
+	}{
+		{yaml: "expire_after: 1h", want: []time.Duration{30 * time.Minute}},
+		{yaml: "expire_after: 20m", want: []time.Duration{10 * time.Minute}},
+		{yaml: "expire_after: 4h", want: []time.Duration{time.Hour}},
+		{yaml: "expire_after: 1h\nremind_before: []", want: nil},
+		{yaml: "expire_after: 1h\nremind_before: [1h]", err: "must be more than 0 and less than approvals.expire_after"},
+	} {
+		var a ApprovalsConfig
+		if err := yaml.Unmarshal([]byte(tc.yaml), &a); err != nil {
+			t.Fatal(err)
+		}
+		a.Approvers = []string{"U012ABC"}
+		err := a.validate()
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q: error %v, want %q", tc.yaml, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(a.RemindBefore, tc.want) {
+			t.Errorf("%q: remind_before %v (%v), want %v", tc.yaml, a.RemindBefore, err, tc.want)
 		}
 	}
 }
