@@ -19,8 +19,8 @@ import (
 // The wizard modal: /xvm migrate or /xvm import with no arguments. It follows the vSphere
 // Client's cross vCenter wizard page by page — direction and the two vCenters, VMs,
 // compute resource, storage and disk format, folder, networks — and its submission goes
-// through the same pre-flight and approval path as a typed command; the approval message
-// it produces is the review page.
+// through the same pre-flight as a typed command, shown as a review page in the modal
+// (wizard_review.go) from which the request is posted as a typed command posts it.
 const (
 	callbackWizard = "xvm_wizard"
 
@@ -84,23 +84,23 @@ func (w *wizardViews) closed(id string) {
 // wizardState is everything the wizard view shows; it is rebuilt from the view's state on
 // every change, so the modal itself is the only place it lives.
 type wizardState struct {
-	Direction approvals.Direction
-	Check     bool
-	Channel   string
-	Home      string
-	VCenters  []vcenter.Endpoint // configured vCenters, with what is known of each
-	Source    string
-	Target    string
-	VMs       []string
-	Compute   string // "cluster:<name>" or "host:<name>"
-	Pool      string
-	Datastore string
-	Disk      string
-	Policy    string // VM storage policy of the target; "" keeps each VM's own by name
-	Folder    string
-	NetAll    string
-	Networks  []string          // source networks of the chosen VMs, one row each
-	NetTarget map[string]string // source network → chosen target portgroup
+	Direction approvals.Direction `json:"direction,omitempty"`
+	Check     bool                `json:"check,omitempty"`
+	Channel   string              `json:"channel,omitempty"`
+	Home      string              `json:"-"`
+	VCenters  []vcenter.Endpoint  `json:"-"` // configured vCenters, with what is known of each
+	Source    string              `json:"src,omitempty"`
+	Target    string              `json:"dst,omitempty"`
+	VMs       []string            `json:"vms,omitempty"`
+	Compute   string              `json:"compute,omitempty"` // "cluster:<name>" or "host:<name>"
+	Pool      string              `json:"pool,omitempty"`
+	Datastore string              `json:"ds,omitempty"`
+	Disk      string              `json:"disk,omitempty"`
+	Policy    string              `json:"policy,omitempty"` // VM storage policy of the target; "" keeps each VM's own by name
+	Folder    string              `json:"folder,omitempty"`
+	NetAll    string              `json:"net_all,omitempty"`
+	Networks  []string            `json:"nets,omitempty"`   // source networks of the chosen VMs, one row each
+	NetTarget map[string]string   `json:"net_to,omitempty"` // source network → chosen target portgroup
 }
 
 func (ws wizardState) metadata() string {
@@ -184,7 +184,7 @@ func RenderWizard(ws wizardState) slack.ModalViewRequest {
 				ws.NetTarget[src], false, ""))
 		}
 	}
-	blocks = append(blocks, slack.NewContextBlock("", mrkdwn("7 · *Review*: submitting runs the pre-flight checks and posts the review in the channel for approval.")))
+	blocks = append(blocks, slack.NewContextBlock("", mrkdwn("7 · *Review*: submitting runs the pre-flight checks and shows their review here; nothing is asked for before *Request approval* on that page.")))
 	submit := "Review"
 	if ws.Check {
 		submit = "Check"
@@ -431,9 +431,10 @@ func choiceOptions(cs []choice, value func(choice) string) []*slack.OptionBlockO
 	return out
 }
 
-// onWizardSubmission checks the wizard's answers and, if they hold, sends the request
-// down the path of a typed command. Mistakes are shown under the field at fault.
+// onWizardSubmission checks the wizard's answers and, if they hold, turns the modal into
+// the review page (wizard_review.go). Mistakes are shown under the field at fault.
 func (b *Bot) onWizardSubmission(cb slack.InteractionCallback) any {
+	started := time.Now()
 	ws := b.wizardStateOf(cb.View)
 	// The request is posted in the channel the wizard was opened from: that must be one
 	// where xvmbot takes requests, whatever the submission says.
@@ -455,22 +456,12 @@ func (b *Bot) onWizardSubmission(cb slack.InteractionCallback) any {
 	if len(errs) > 0 {
 		return viewErrors(errs)
 	}
-	b.views.closed(cb.View.ID)
-	who := invocation{User: cb.User.ID, Channel: ws.Channel}
 	src, dst, problem := b.resolveVCenters(cmd)
 	if problem != "" {
 		return viewErrors(map[string]string{wizTarget: problem})
 	}
-	verb := verbLabel(cmd.Verb)
-	if err := b.spawn(workPlan, func(ctx context.Context) {
-		b.m.commands.WithLabelValues(verb, b.planAndSubmit(ctx, cmd, src, dst, who)).Inc()
-	}); err != nil {
-		// The dialog stays open with what was chosen: submitting again later works.
-		b.m.commands.WithLabelValues(verb, refusalOutcome(err)).Inc()
-		return viewErrors(map[string]string{wizVMs: refusalText(err, "Nothing was stored.")})
-	}
-	b.log.Info("wizard submitted", "user", who.User, "channel", who.Channel, "direction", cmd.Direction, "vms", len(cmd.VMs), "src_vc", src, "dst_vc", dst)
-	return nil
+	b.views.closed(cb.View.ID)
+	return b.reviewWizard(cb, ws, cmd, src, dst, started)
 }
 
 // wizardPlace says why a wizard submission by user cannot post its request into channel

@@ -184,6 +184,16 @@ func TestWizardModal(t *testing.T) {
 			if errs, err := e.ws.SubmitView(ctx, view.ID); err != nil || len(errs) != 0 {
 				t.Fatalf("valid submission refused: %v %v", errs, err)
 			}
+			// Submitting reviews: the modal shows the pre-flight's review, and nothing is
+			// asked for until "Request approval".
+			review := awaitReview(ctx, t, e, view.ID)
+			if all, _ := e.svc.Store().List(ctx); len(all) != 0 || review.Submit != "Request approval" ||
+				!strings.Contains(e.ws.ViewPlain(view.ID), "web-01") {
+				t.Fatalf("review page %q (submit %q) with %d requests stored", e.ws.ViewPlain(view.ID), review.Submit, len(all))
+			}
+			if errs, err := e.ws.SubmitView(ctx, view.ID); err != nil || len(errs) != 0 {
+				t.Fatalf("request approval refused: %v %v", errs, err)
+			}
 			// The same path as a typed command: a stored request and its review in the channel.
 			var r *approvals.Request
 			if err := e.ws.WaitFor(ctx, func() bool {

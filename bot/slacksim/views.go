@@ -19,6 +19,7 @@ type View struct {
 	CallbackID string
 	Metadata   string          // private_metadata
 	Title      string          // title text
+	Submit     string          // the submit button's text ("": none)
 	Blocks     json.RawMessage // the blocks as last opened or updated
 	Open       bool            // false once submitted and closed
 	Under      string          // views.push: the id of the view it was pushed onto
@@ -52,6 +53,7 @@ type viewJSON struct {
 	CallbackID      string            `json:"callback_id"`
 	PrivateMetadata string            `json:"private_metadata"`
 	Title           map[string]any    `json:"title"`
+	Submit          map[string]any    `json:"submit"`
 	Blocks          []json.RawMessage `json:"blocks"`
 }
 
@@ -140,6 +142,7 @@ func (w *Workspace) viewsUpdate(rw http.ResponseWriter, r *http.Request) {
 func (w *Workspace) applyView(view *View, vj viewJSON) {
 	view.CallbackID, view.Metadata = vj.CallbackID, vj.PrivateMetadata
 	view.Title, _ = vj.Title["text"].(string)
+	view.Submit, _ = vj.Submit["text"].(string)
 	view.Blocks, _ = json.Marshal(vj.Blocks)
 	w.viewSeq++
 	view.Hash = fmt.Sprintf("h%06d", w.viewSeq)
@@ -470,6 +473,7 @@ func (w *Workspace) SubmitView(ctx context.Context, viewID string) (map[string]s
 	var ack struct {
 		ResponseAction string            `json:"response_action"`
 		Errors         map[string]string `json:"errors"`
+		View           *viewJSON         `json:"view"`
 	}
 	if rep.Body != "" && rep.Body != "null" {
 		if err := json.Unmarshal([]byte(rep.Body), &ack); err != nil {
@@ -485,6 +489,16 @@ func (w *Workspace) SubmitView(ctx context.Context, viewID string) (map[string]s
 		}
 		v.Errors = ack.Errors
 		return ack.Errors, nil
+	}
+	if ack.ResponseAction == "update" {
+		if ack.View == nil {
+			return nil, errors.New("slacksim: response_action update without a view")
+		}
+		// The same view, open, with new content (and a new hash).
+		w.applyView(v, *ack.View)
+		v.Errors = nil
+		v.Updates++
+		return nil, nil
 	}
 	v.Errors, v.Open = nil, false
 	return nil, nil
@@ -573,4 +587,44 @@ func (w *Workspace) ViewPlain(id string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// ClickView presses a button (by action id) in an open view as its user: the app is sent
+// the block_actions interaction Slack would send, and its reply returned.
+func (w *Workspace) ClickView(ctx context.Context, viewID, actionID string) (Reply, error) {
+	w.mu.Lock()
+	v := w.viewByID(viewID)
+	if v == nil || !v.Open {
+		w.mu.Unlock()
+		return Reply{}, fmt.Errorf("slacksim: no open view %s", viewID)
+	}
+	var blocks []struct {
+		Type     string `json:"type"`
+		BlockID  string `json:"block_id"`
+		Elements []struct {
+			Type     string `json:"type"`
+			ActionID string `json:"action_id"`
+			Value    string `json:"value"`
+		} `json:"elements"`
+	}
+	_ = json.Unmarshal(v.Blocks, &blocks)
+	var action map[string]any
+	for _, b := range blocks {
+		for _, el := range b.Elements {
+			if b.Type == "actions" && el.Type == "button" && el.ActionID == actionID {
+				action = map[string]any{"type": "button", "action_id": el.ActionID, "block_id": b.BlockID, "value": el.Value,
+					"action_ts": fmt.Sprintf("%d.000003", time.Now().Unix())}
+			}
+		}
+	}
+	if action == nil {
+		w.mu.Unlock()
+		return Reply{}, fmt.Errorf("slacksim: view %s has no button %q", viewID, actionID)
+	}
+	payload := w.viewPayloadLocked(v, "block_actions")
+	payload["actions"] = []any{action}
+	payload["trigger_id"] = w.newTriggerLocked(v.User)
+	payload["container"] = map[string]any{"type": "view", "view_id": v.ID}
+	w.mu.Unlock()
+	return w.interact(ctx, "/slack/interactions", payload)
 }
