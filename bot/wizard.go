@@ -184,11 +184,13 @@ func RenderWizard(ws wizardState) slack.ModalViewRequest {
 				ws.NetTarget[src], false, ""))
 		}
 	}
-	blocks = append(blocks, slack.NewContextBlock("", mrkdwn("7 · *Review*: submitting runs the pre-flight checks and shows their review here; nothing is asked for before *Request approval* on that page.")))
+	review := "7 · *Review*: submitting runs the pre-flight checks and shows their review here; nothing is asked for before *Request approval* on that page."
 	submit := "Review"
 	if ws.Check {
+		review = "7 · *Check*: runs the pre-flight checks and shows their review here; a check asks for nothing."
 		submit = "Check"
 	}
+	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(review)))
 	return slack.ModalViewRequest{
 		Type:            slack.VTModal,
 		CallbackID:      callbackWizard,

@@ -191,3 +191,39 @@ func TestRenderWizardReviewGolden(t *testing.T) {
 		}
 	}
 }
+
+// "/xvm check migrate" without VMs opens the wizard in check mode: its submission shows
+// the review and offers no "Request approval"; nothing is stored or posted.
+func TestCheckWizardReviewsOnly(t *testing.T) {
+	t.Parallel()
+	e := newSimEnv(t, false)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	view := openFilledWizard(ctx, t, e, "check migrate")
+	if view.Title != "Pre-flight check" || view.Submit != "Check" {
+		t.Fatalf("check wizard titled %q, submit %q", view.Title, view.Submit)
+	}
+	if errs, err := e.ws.SubmitView(ctx, view.ID); err != nil || len(errs) != 0 {
+		t.Fatalf("submission: %v %v", errs, err)
+	}
+	review := awaitReview(ctx, t, e, view.ID)
+	if review.Submit != "" || !strings.Contains(e.ws.ViewPlain(view.ID), "A check only") || !strings.Contains(e.ws.ViewPlain(view.ID), "web-02") {
+		t.Fatalf("check review (submit %q): %s", review.Submit, e.ws.ViewPlain(view.ID))
+	}
+	if all, _ := e.svc.Store().List(ctx); len(all) != 0 || len(e.ws.Channel(testChannel)) != 0 {
+		t.Fatalf("a check stored %d requests or posted in the channel", len(all))
+	}
+	// Back, and the form is still the check wizard.
+	if _, err := e.ws.ClickView(ctx, view.ID, actionWizBack); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.ws.WaitFor(ctx, func() bool { v, _ := e.ws.View(view.ID); return v.CallbackID == callbackWizard && v.Submit == "Check" }); err != nil {
+		t.Fatal("Back did not return to the check wizard")
+	}
+}
+
+func TestRenderCheckWizardGolden(t *testing.T) {
+	t.Parallel()
+	ws := wizardState{Direction: approvals.Import, Check: true, Channel: "C0OPS", Home: "vc-east", VCenters: fxEndpoints(), Target: "vc-east"}
+	checkGolden(t, "modal_wizard_check", RenderWizard(ws))
+}
