@@ -47,7 +47,7 @@ func (p *inventoryPlanner) choices(_ context.Context, vc string, kind inventoryK
 	}
 	var out []choice
 	for _, n := range names {
-		if strings.HasPrefix(n, prefix) {
+		if strings.Contains(n, prefix) { // as vcenter.List searches
 			out = append(out, choice{Label: n, Value: n})
 		}
 	}
@@ -146,6 +146,9 @@ func TestWizardModal(t *testing.T) {
 			fill(wizTarget, "vc-west")
 			if got := suggest(wizVMs, "web"); !slices.Equal(got, []string{"web-01", "web-02"}) {
 				t.Errorf("VM search 'web' offered %v", got)
+			}
+			if got := suggest(wizVMs, "01"); !slices.Equal(got, []string{"web-01", "db-01"}) {
+				t.Errorf("VM search '01' offered %v", got)
 			}
 			hash := view.Hash
 			fill(wizVMs, "web-01", "web-02")
