@@ -32,6 +32,7 @@ const (
 	wizDatastore = "datastore"
 	wizDisk      = "disk"
 	wizPolicy    = "policy"
+	wizPriority  = "priority"
 	wizFolder    = "folder"
 	wizNetAll    = "net_all" // one portgroup for every NIC, until the VMs are known
 	wizNetPrefix = "net_"    // net_0, net_1…: one per source network of the chosen VMs
@@ -97,6 +98,7 @@ type wizardState struct {
 	Datastore string              `json:"ds,omitempty"`
 	Disk      string              `json:"disk,omitempty"`
 	Policy    string              `json:"policy,omitempty"` // VM storage policy of the target; "" keeps each VM's own by name
+	Priority  string              `json:"prio,omitempty"`   // vMotion priority: default or high, as priority= typed
 	Folder    string              `json:"folder,omitempty"`
 	NetAll    string              `json:"net_all,omitempty"`
 	Networks  []string            `json:"nets,omitempty"`   // source networks of the chosen VMs, one row each
@@ -161,6 +163,15 @@ func RenderWizard(ws wizardState) slack.ModalViewRequest {
 		}
 	}
 
+	prio := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("vMotion priority"), wizPriority)
+	for _, p := range move.Priorities {
+		o := slack.NewOptionBlockObject(string(p), plain(priorityLabels[p]), nil)
+		prio.Options = append(prio.Options, o)
+		if p == cmp.Or(move.Priority(ws.Priority), move.PriorityDefault) {
+			prio.InitialOption = o
+		}
+	}
+
 	blocks := []slack.Block{
 		slack.NewSectionBlock(mrkdwn(intro), nil, nil),
 		vcSelect(wizSource, "Move from", ws.Source),
@@ -172,6 +183,7 @@ func RenderWizard(ws wizardState) slack.ModalViewRequest {
 		slack.NewInputBlock(wizDisk, plain("Disk format"), nil, disk),
 		external(wizPolicy, "VM storage policy", "Default: keep existing VM storage policies", minQueryOther, ws.Policy, true,
 			"A policy of the target vCenter, for the VMs' files and disks; pre-flight checks that the datastore fits it. By default each VM keeps its own where the target has one of that name."),
+		slack.NewInputBlock(wizPriority, plain("vMotion priority"), plain("As priority= typed: high asks vCenter to reserve resources for the move first."), prio),
 		external(wizFolder, "5 · VM folder", "Default: the datacenter's VM folder", minQueryOther, ws.Folder, true, ""),
 	}
 	if len(ws.Networks) == 0 {
@@ -200,6 +212,12 @@ func RenderWizard(ws wizardState) slack.ModalViewRequest {
 		PrivateMetadata: ws.metadata(),
 		Blocks:          slack.Blocks{BlockSet: blocks},
 	}
+}
+
+// priorityLabels name the vMotion priorities as the vSphere Client's wizard does.
+var priorityLabels = map[move.Priority]string{
+	move.PriorityDefault: "Default: regular vMotion",
+	move.PriorityHigh:    "High: schedule vMotion with high priority",
 }
 
 // vcenterOption shows a vCenter with its version and certificate thumbprint, as the
@@ -268,7 +286,7 @@ func (b *Bot) wizardStateOf(v slack.View) wizardState {
 	}
 	ws.Compute, ws.Pool, ws.Datastore = sel(wizCompute), sel(wizPool), sel(wizDatastore)
 	ws.Disk, ws.Folder, ws.NetAll = sel(wizDisk), sel(wizFolder), sel(wizNetAll)
-	ws.Policy = sel(wizPolicy)
+	ws.Policy, ws.Priority = sel(wizPolicy), sel(wizPriority)
 	for i, src := range ws.Networks {
 		if t := sel(fmt.Sprintf("%s%d", wizNetPrefix, i)); t != "" {
 			ws.NetTarget[src] = t
@@ -510,6 +528,13 @@ func (b *Bot) wizardCommand(ws wizardState) (Command, map[string]string) {
 	if ws.Disk != "" && !move.DiskFormat(ws.Disk).Valid() {
 		errs[wizDisk] = "Choose a disk format."
 	}
+	prio, err := move.ParsePriority(cmp.Or(ws.Priority, string(move.PriorityDefault)))
+	if err != nil {
+		errs[wizPriority] = "Choose default or high."
+	}
+	if prio == move.PriorityDefault {
+		prio = "" // what a command typed without priority= stores
+	}
 	verb := string(ws.Direction)
 	if ws.Check {
 		verb = VerbCheck
@@ -517,7 +542,7 @@ func (b *Bot) wizardCommand(ws wizardState) (Command, map[string]string) {
 	sc := scopeOf(ws.Compute)
 	cmd := Command{Verb: verb, Direction: ws.Direction, Check: ws.Check, VMs: ws.VMs, From: ws.Source, To: ws.Target,
 		Placement: move.Placement{Cluster: sc.Cluster, Host: sc.Host, Pool: ws.Pool, Datastore: ws.Datastore,
-			Folder: ws.Folder, DiskFormat: move.DiskFormat(ws.Disk), Policy: ws.Policy}}
+			Folder: ws.Folder, DiskFormat: move.DiskFormat(ws.Disk), Policy: ws.Policy, Priority: prio}}
 	if cmd.Placement.DiskFormat == move.Same {
 		cmd.Placement.DiskFormat = ""
 	}

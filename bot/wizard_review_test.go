@@ -59,6 +59,7 @@ func openFilledWizard(ctx context.Context, t *testing.T, e *simEnv, command stri
 	fill(wizDatastore, "ds-gold")
 	fill(wizNetPrefix+"0", "app-pg")
 	fill(wizDisk, "thin")
+	fill(wizPriority, "high")
 	view, _ = e.ws.View(view.ID)
 	return view
 }
@@ -93,7 +94,7 @@ func TestWizardReviewBlockedGoesBack(t *testing.T) {
 				t.Fatal("Back did not return to the wizard")
 			}
 			for block, want := range map[string][]string{wizSource: {"vc-east"}, wizTarget: {"vc-west"}, wizVMs: {"web-01", "web-02"},
-				wizCompute: {"cluster:west-prod"}, wizDatastore: {"ds-gold"}, wizNetPrefix + "0": {"app-pg"}, wizDisk: {"thin"}} {
+				wizCompute: {"cluster:west-prod"}, wizDatastore: {"ds-gold"}, wizNetPrefix + "0": {"app-pg"}, wizDisk: {"thin"}, wizPriority: {"high"}} {
 				if got := e.ws.Value(view.ID, block); !slices.Equal(got, want) {
 					t.Errorf("after Back %s is %v, want %v", block, got, want)
 				}

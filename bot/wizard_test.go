@@ -184,6 +184,7 @@ func TestWizardModal(t *testing.T) {
 			}
 			fill(wizPolicy, "gold-policy")
 			fill(wizFolder, "migrated/web")
+			fill(wizPriority, "high")
 			if errs, err := e.ws.SubmitView(ctx, view.ID); err != nil || len(errs) != 0 {
 				t.Fatalf("valid submission refused: %v %v", errs, err)
 			}
@@ -211,7 +212,7 @@ func TestWizardModal(t *testing.T) {
 			}
 			p := r.Placement
 			if !slices.Equal(r.VMs, []string{"web-01", "web-02"}) || r.SourceVC != "vc-east" || r.TargetVC != "vc-west" || p.Cluster != "west-prod" ||
-				p.Datastore != "ds-gold" || p.DiskFormat != "thin" || p.Policy != "gold-policy" || p.Folder != "migrated/web" ||
+				p.Datastore != "ds-gold" || p.DiskFormat != "thin" || p.Policy != "gold-policy" || p.Folder != "migrated/web" || p.Priority != move.PriorityHigh ||
 				!slices.Equal(p.Networks, []move.Network{{Source: "VM Network", Target: "app-pg"}}) || r.Requester != requester || r.Channel != testChannel {
 				t.Fatalf("stored request %+v", r)
 			}
