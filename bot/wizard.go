@@ -42,6 +42,7 @@ const (
 	minQueryOther = 0
 
 	maxWizardNetworks = 20
+	maxOptionValue    = 150  // Slack's limit on an option's value
 	maxOpenViews      = 1024 // views counted before those never submitted are forgotten
 	wizardPlanTimeout = 20 * time.Second
 	wizardOpenTimeout = 1500 * time.Millisecond
@@ -101,8 +102,9 @@ type wizardState struct {
 	Priority  string              `json:"prio,omitempty"`   // vMotion priority: default or high, as priority= typed
 	Folder    string              `json:"folder,omitempty"`
 	NetAll    string              `json:"net_all,omitempty"`
-	Networks  []string            `json:"nets,omitempty"`   // source networks of the chosen VMs, one row each
-	NetTarget map[string]string   `json:"net_to,omitempty"` // source network → chosen target portgroup
+	Networks  []string            `json:"nets,omitempty"`      // source networks of the chosen VMs, one row each
+	NetsLeft  int                 `json:"nets_left,omitempty"` // source networks beyond maxWizardNetworks, without a row
+	NetTarget map[string]string   `json:"net_to,omitempty"`    // source network → chosen target portgroup
 }
 
 func (ws wizardState) metadata() string {
@@ -191,6 +193,11 @@ func RenderWizard(ws wizardState) slack.ModalViewRequest {
 			"Choose the VMs to map each source network separately."))
 	} else {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("*6 · Networks* — a target portgroup for each source network"), nil, nil))
+		if ws.NetsLeft > 0 {
+			blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf(
+				":warning: The chosen VMs use %d more networks than the %d shown here: choose fewer VMs, or type the command with `network=&lt;source&gt;:&lt;target&gt;` for each.",
+				ws.NetsLeft, maxWizardNetworks))))
+		}
 		for i, src := range ws.Networks {
 			blocks = append(blocks, external(fmt.Sprintf("%s%d", wizNetPrefix, i), clipRunes("From "+src, 150), "Target portgroup", minQueryOther,
 				ws.NetTarget[src], false, ""))
@@ -319,9 +326,9 @@ func (b *Bot) onWizardAction(cb slack.InteractionCallback) {
 			ws.VCenters = append(ws.VCenters, in.ep)
 		}
 		cancel()
-		ws.Networks = nil
+		ws.Networks, ws.NetsLeft = nil, 0
 		if len(ws.VMs) > 0 && ws.Source != "" {
-			ws.Networks = b.sourceNetworks(ctx, ws)
+			ws.Networks, ws.NetsLeft = b.sourceNetworks(ctx, ws)
 		}
 		unlock := b.locks.lock("view:" + view.ID)
 		defer unlock()
@@ -335,8 +342,8 @@ func (b *Bot) onWizardAction(cb slack.InteractionCallback) {
 }
 
 // sourceNetworks are the networks the chosen VMs' NICs use in the source vCenter, as the
-// pre-flight resolves them.
-func (b *Bot) sourceNetworks(ctx context.Context, ws wizardState) []string {
+// pre-flight resolves them: the first maxWizardNetworks, and how many more there are.
+func (b *Bot) sourceNetworks(ctx context.Context, ws wizardState) ([]string, int) {
 	ctx, cancel := context.WithTimeout(ctx, wizardPlanTimeout)
 	defer cancel()
 	target := ws.Target
@@ -351,17 +358,26 @@ func (b *Bot) sourceNetworks(ctx context.Context, ws wizardState) []string {
 	plan, err := b.planner.Plan(ctx, vcenter.MoveSpec{VMs: ws.VMs, Source: ws.Source, Target: target})
 	if err != nil || plan == nil {
 		b.log.Info("wizard: networks of the chosen VMs unknown", "err", err)
-		return nil
+		return nil, 0
 	}
+	return networksOf(plan)
+}
+
+// networksOf lists the source networks of a plan's NICs in order, the first
+// maxWizardNetworks (one select each), and how many more there are.
+func networksOf(plan *vcenter.Plan) ([]string, int) {
 	var out []string
 	for _, vm := range plan.VMs {
 		for _, nic := range vm.NICs {
-			if nic.Network != "" && !slices.Contains(out, nic.Network) && len(out) < maxWizardNetworks {
+			if nic.Network != "" && !slices.Contains(out, nic.Network) {
 				out = append(out, nic.Network)
 			}
 		}
 	}
-	return out
+	if len(out) > maxWizardNetworks {
+		return out[:maxWizardNetworks], len(out) - maxWizardNetworks
+	}
+	return out, 0
 }
 
 // onSuggestion answers an option request of one of the wizard's searchable selects, in
@@ -377,21 +393,26 @@ func (b *Bot) onSuggestion(cb slack.InteractionCallback) any {
 	defer cancel()
 	query := strings.TrimSpace(cb.Value)
 	scope := scopeOf(ws.Compute)
-	list := func(vc string, kind inventoryKind, sc scopeRef) []*slack.OptionBlockObject {
+	list := func(vc string, kind inventoryKind, sc scopeRef) any {
 		if vc == "" {
-			return nil
+			return slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
 		}
 		got, err := b.inv.choices(ctx, vc, kind, query, sc)
 		if err != nil {
 			b.log.Warn("wizard options", "vcenter", vc, "kind", kind, "err", err)
-			return nil
+			return slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
 		}
-		return choiceOptions(got, func(c choice) string { return c.Value })
+		opts, cut := choiceOptions(got, func(c choice) string { return c.Value })
+		if cut == "" {
+			return slack.OptionsResponse{Options: opts}
+		}
+		// The only place a list can say something: the label of its one group.
+		return slack.OptionGroupsResponse{OptionGroups: []*slack.OptionGroupBlockObject{
+			slack.NewOptionGroupBlockElement(plain(clipRunes(cut, maxChoiceLabel)), opts...)}}
 	}
-	opts := []*slack.OptionBlockObject{}
 	switch id := cb.ActionID; {
 	case id == wizVMs:
-		opts = append(opts, list(ws.Source, kindVMs, scopeRef{})...)
+		return list(ws.Source, kindVMs, scopeRef{})
 	case id == wizCompute:
 		var groups []*slack.OptionGroupBlockObject
 		for _, k := range []struct {
@@ -403,23 +424,27 @@ func (b *Bot) onSuggestion(cb slack.InteractionCallback) any {
 			if err != nil || ws.Target == "" {
 				continue
 			}
-			if o := choiceOptions(got, func(c choice) string { return k.pre + c.Value }); len(o) > 0 {
-				groups = append(groups, slack.NewOptionGroupBlockElement(plain(k.label), o...))
+			if o, cut := choiceOptions(got, func(c choice) string { return k.pre + c.Value }); len(o) > 0 {
+				label := k.label
+				if cut != "" {
+					label += " — " + cut
+				}
+				groups = append(groups, slack.NewOptionGroupBlockElement(plain(clipRunes(label, maxChoiceLabel)), o...))
 			}
 		}
 		return slack.OptionGroupsResponse{OptionGroups: groups}
 	case id == wizPool:
-		opts = append(opts, list(ws.Target, kindPools, scope)...)
+		return list(ws.Target, kindPools, scope)
 	case id == wizDatastore:
-		opts = append(opts, list(ws.Target, kindDatastores, scope)...)
+		return list(ws.Target, kindDatastores, scope)
 	case id == wizFolder:
-		opts = append(opts, list(ws.Target, kindFolders, scopeRef{})...)
+		return list(ws.Target, kindFolders, scopeRef{})
 	case id == wizPolicy:
-		opts = append(opts, list(ws.Target, kindPolicies, scopeRef{})...)
+		return list(ws.Target, kindPolicies, scopeRef{})
 	case id == wizNetAll || strings.HasPrefix(id, wizNetPrefix):
-		opts = append(opts, list(ws.Target, kindPortgroups, scope)...)
+		return list(ws.Target, kindPortgroups, scope)
 	}
-	return slack.OptionsResponse{Options: opts}
+	return slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
 }
 
 func scopeOf(compute string) scopeRef {
@@ -434,12 +459,21 @@ func scopeOf(compute string) scopeRef {
 }
 
 // choiceOptions turns listed objects into at most maxChoices options (Slack shows 100;
-// a Socket Mode ack over 20 KB is dropped).
-func choiceOptions(cs []choice, value func(choice) string) []*slack.OptionBlockObject {
+// a Socket Mode ack over 20 KB is dropped), and says, if the list was cut, what was left
+// out and how to narrow it ("" if nothing was).
+func choiceOptions(cs []choice, value func(choice) string) ([]*slack.OptionBlockObject, string) {
 	out := []*slack.OptionBlockObject{}
+	more, long := false, 0
 	for _, c := range cs {
 		v := value(c)
-		if len(out) == maxChoices || v == "" || len(v) > 150 {
+		switch {
+		case v == "":
+			continue
+		case len(v) > maxOptionValue:
+			long++
+			continue
+		case len(out) == maxChoices:
+			more = true
 			continue
 		}
 		var desc *slack.TextBlockObject
@@ -448,7 +482,19 @@ func choiceOptions(cs []choice, value func(choice) string) []*slack.OptionBlockO
 		}
 		out = append(out, slack.NewOptionBlockObject(v, plain(clipRunes(cmp.Or(c.Label, c.Value), maxChoiceLabel)), desc))
 	}
-	return out
+	// A group label holds 75 characters.
+	switch {
+	case more && long > 0:
+		return out, fmt.Sprintf("First %d shown, %d too long: type more, or the command", maxChoices, long)
+	case more:
+		return out, fmt.Sprintf("First %d shown: type more of the name", maxChoices)
+	case long > 0:
+		if long == 1 {
+			return out, "1 name too long to list: type the command"
+		}
+		return out, fmt.Sprintf("%d names too long to list: type the command", long)
+	}
+	return out, ""
 }
 
 // onWizardSubmission checks the wizard's answers and, if they hold, turns the modal into

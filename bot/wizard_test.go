@@ -25,8 +25,9 @@ import (
 // clusters, each seeing its own datastore and portgroup.
 type inventoryPlanner struct {
 	fakePlanner
-	mu    sync.Mutex
-	calls int
+	mu           sync.Mutex
+	calls        int
+	extraFolders []string // more folders of vc-west
 }
 
 func (p *inventoryPlanner) choices(_ context.Context, vc string, kind inventoryKind, prefix string, scope scopeRef) ([]choice, error) {
@@ -39,6 +40,11 @@ func (p *inventoryPlanner) choices(_ context.Context, vc string, kind inventoryK
 			kindPools: {"prod-pool"}, kindPolicies: {"gold-policy", "silver-policy"}},
 	}
 	names := inv[vc][kind]
+	if vc == "vc-west" && kind == kindFolders {
+		p.mu.Lock()
+		names = append(slices.Clone(names), p.extraFolders...)
+		p.mu.Unlock()
+	}
 	switch kind {
 	case kindDatastores:
 		names = map[string][]string{"west-prod": {"ds-gold"}, "west-dev": {"ds-dev"}, "": {"ds-gold", "ds-dev"}}[scope.Cluster]

@@ -401,16 +401,23 @@ func (w *Workspace) interact(ctx context.Context, path string, payload map[strin
 // the app offered (option groups flattened), through the Options Load URL (/slack/options)
 // or a Socket Mode envelope.
 func (w *Workspace) Suggest(ctx context.Context, user, viewID, blockID, query string) ([]string, error) {
+	values, _, err := w.SuggestGroups(ctx, user, viewID, blockID, query)
+	return values, err
+}
+
+// SuggestGroups is Suggest that also returns the labels of the option groups offered,
+// what a person reads above the options.
+func (w *Workspace) SuggestGroups(ctx context.Context, user, viewID, blockID, query string) (values, groups []string, err error) {
 	w.mu.Lock()
 	v := w.viewByID(viewID)
 	if v == nil || !v.Open {
 		w.mu.Unlock()
-		return nil, fmt.Errorf("slacksim: no open view %s", viewID)
+		return nil, nil, fmt.Errorf("slacksim: no open view %s", viewID)
 	}
 	in, ok := findInput(v.Blocks, blockID)
 	if !ok {
 		w.mu.Unlock()
-		return nil, fmt.Errorf("slacksim: view %s has no input block %q", viewID, blockID)
+		return nil, nil, fmt.Errorf("slacksim: view %s has no input block %q", viewID, blockID)
 	}
 	payload := w.viewPayloadLocked(v, "block_suggestion")
 	payload["action_id"], payload["block_id"], payload["value"] = in.actionID(), blockID, query
@@ -418,16 +425,19 @@ func (w *Workspace) Suggest(ctx context.Context, user, viewID, blockID, query st
 	w.mu.Unlock()
 	rep, err := w.interact(ctx, "/slack/options", payload)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if rep.Status != http.StatusOK {
-		return nil, fmt.Errorf("slacksim: options request answered %d", rep.Status)
+		return nil, nil, fmt.Errorf("slacksim: options request answered %d", rep.Status)
 	}
 	var resp struct {
 		Options []struct {
 			Value string `json:"value"`
 		} `json:"options"`
 		OptionGroups []struct {
+			Label struct {
+				Text string `json:"text"`
+			} `json:"label"`
 			Options []struct {
 				Value string `json:"value"`
 			} `json:"options"`
@@ -435,19 +445,19 @@ func (w *Workspace) Suggest(ctx context.Context, user, viewID, blockID, query st
 	}
 	if rep.Body != "" && rep.Body != "null" {
 		if err := json.Unmarshal([]byte(rep.Body), &resp); err != nil {
-			return nil, fmt.Errorf("slacksim: options answer %q: %w", rep.Body, err)
+			return nil, nil, fmt.Errorf("slacksim: options answer %q: %w", rep.Body, err)
 		}
 	}
-	var out []string
 	for _, o := range resp.Options {
-		out = append(out, o.Value)
+		values = append(values, o.Value)
 	}
 	for _, g := range resp.OptionGroups {
+		groups = append(groups, g.Label.Text)
 		for _, o := range g.Options {
-			out = append(out, o.Value)
+			values = append(values, o.Value)
 		}
 	}
-	return out, nil
+	return values, groups, nil
 }
 
 // SubmitView presses a view's submit button as its user. If the app answers with inline
