@@ -526,7 +526,6 @@ func (b *Bot) onWizardSubmission(cb slack.InteractionCallback) any {
 	if problem != "" {
 		return viewErrors(map[string]string{wizTarget: problem})
 	}
-	b.views.closed(cb.View.ID)
 	return b.reviewWizard(cb, ws, cmd, src, dst, started)
 }
 

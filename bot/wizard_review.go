@@ -102,6 +102,9 @@ func RenderWizardReview(ws wizardState, r *approvals.Request, blocked bool, prob
 // it takes longer than Slack waits for the ack.
 func (b *Bot) reviewWizard(cb slack.InteractionCallback, ws wizardState, cmd Command, src, dst string, started time.Time) any {
 	who := invocation{User: cb.User.ID, Channel: ws.Channel}
+	// A change of the view: wizard updates still queued are stale now, and so is this
+	// review if "Back" is pressed before it is done.
+	seq := b.views.changed(cb.View.ID)
 	done := make(chan slack.ModalViewRequest, 1)
 	var mu sync.Mutex
 	late := false // the ack went out with the checking page: update the view instead
@@ -116,6 +119,9 @@ func (b *Bot) reviewWizard(cb slack.InteractionCallback, ws wizardState, cmd Com
 		mu.Unlock()
 		unlock := b.locks.lock("view:" + cb.View.ID)
 		defer unlock()
+		if !b.views.latest(cb.View.ID, seq) {
+			return // the person went Back meanwhile
+		}
 		if err := b.slack.updateView(ctx, cb.View.ID, "", v); err != nil {
 			b.log.Info("update wizard review", "user", who.User, "err", err)
 		}
@@ -176,6 +182,7 @@ func (b *Bot) wizardReview(ctx context.Context, ws wizardState, cmd Command, src
 func (b *Bot) onReviewBack(cb slack.InteractionCallback) {
 	view := cb.View
 	ws := b.choicesOf(view)
+	seq := b.views.changed(view.ID)
 	if err := b.spawn(workWizardUpdate, func(ctx context.Context) {
 		ictx, cancel := context.WithTimeout(ctx, wizardOpenTimeout)
 		for _, in := range b.vcInfos.get(ictx, false) {
@@ -184,6 +191,9 @@ func (b *Bot) onReviewBack(cb slack.InteractionCallback) {
 		cancel()
 		unlock := b.locks.lock("view:" + view.ID)
 		defer unlock()
+		if !b.views.latest(view.ID, seq) {
+			return
+		}
 		if err := b.slack.updateView(ctx, view.ID, "", RenderWizard(ws)); err != nil {
 			b.log.Info("wizard back", "user", cb.User.ID, "err", err)
 		}
@@ -224,6 +234,7 @@ func (b *Bot) onReviewSubmission(cb slack.InteractionCallback) any {
 		b.m.commands.WithLabelValues(verb, refusalOutcome(err)).Inc()
 		return back(refusalText(err, "Nothing was stored."))
 	}
+	b.views.closed(cb.View.ID)
 	b.log.Info("wizard submitted", "user", who.User, "channel", who.Channel, "direction", cmd.Direction, "vms", len(cmd.VMs), "src_vc", src, "dst_vc", dst)
 	return nil
 }
