@@ -27,6 +27,10 @@ func (b *Bot) onInteraction(cb slack.InteractionCallback) any {
 			b.onWizardAction(cb)
 			return nil
 		}
+		if cb.View.CallbackID == callbackReview {
+			b.onReviewBack(cb)
+			return nil
+		}
 		b.onClick(cb, nil)
 	case slack.InteractionTypeBlockSuggestion:
 		return b.onSuggestion(cb)
@@ -43,6 +47,10 @@ func (b *Bot) onInteraction(cb slack.InteractionCallback) any {
 func (b *Bot) onClickDelivery(cb slack.InteractionCallback, replayed func(ctx context.Context) bool) {
 	if cb.View.CallbackID == callbackWizard {
 		b.onWizardAction(cb) // (only the modal's view changes)
+		return
+	}
+	if cb.View.CallbackID == callbackReview {
+		b.onReviewBack(cb)
 		return
 	}
 	b.onClick(cb, replayed)
@@ -164,6 +172,8 @@ func (b *Bot) onViewSubmission(cb slack.InteractionCallback) any {
 		return b.onRejectSubmission(cb)
 	case callbackWizard:
 		return b.onWizardSubmission(cb)
+	case callbackReview:
+		return b.onReviewSubmission(cb)
 	}
 	b.log.Debug("view submission ignored", "callback_id", cb.View.CallbackID)
 	return nil

@@ -141,6 +141,22 @@ func TestWizardSubmissionOnlyPostsIntoAnAllowedChannel(t *testing.T) {
 		t.Fatalf("submission from the allowed channel refused: %v", errs)
 	}
 	e.settle()
+	if n := len(e.requests()); n != 0 {
+		t.Fatalf("%d requests stored by the review, want none before Request approval", n)
+	}
+	// "Request approval" on the review page: its choices travel in the view's metadata,
+	// and they too are posted only into an allowed channel.
+	ws := wizardState{Direction: approvals.Migrate, Source: "vc-east", Target: "vc-west", VMs: []string{"web-01"},
+		Compute: "cluster:cl-west", Datastore: "ds-west-1"}
+	ws.Channel = "C0ELSE"
+	e.submitView(requester, callbackReview, ws.choices(), nil)
+	e.settle()
+	if n := len(e.requests()); n != 0 {
+		t.Fatalf("a review from another channel stored %d requests", n)
+	}
+	ws.Channel = testChannel
+	e.submitView(requester, callbackReview, ws.choices(), nil)
+	e.settle()
 	if n := len(e.requests()); n != 1 {
 		t.Fatalf("%d requests from the allowed channel, want 1", n)
 	}

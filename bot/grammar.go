@@ -151,9 +151,7 @@ func parse(text string) (Command, error) {
 func parseMove(verb string, dir approvals.Direction, check bool, args []token) (Command, error) {
 	c := Command{Verb: verb, Direction: dir, Check: check}
 	if len(args) == 0 {
-		if check {
-			return c, usageErr(verb, fmt.Sprintf("check %s needs the VMs to check", dir))
-		}
+		// No VMs: the wizard, in check mode for "check migrate" (a review only).
 		c.Wizard = true
 		return c, nil
 	}

@@ -38,7 +38,8 @@ type choice struct {
 	Description string
 }
 
-// inventory lists a vCenter's objects by name prefix, for the wizard's selects.
+// inventory lists a vCenter's objects whose name contains what was typed, for the
+// wizard's selects.
 type inventory interface {
 	choices(ctx context.Context, vc string, kind inventoryKind, prefix string, scope scopeRef) ([]choice, error)
 }

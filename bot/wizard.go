@@ -19,8 +19,8 @@ import (
 // The wizard modal: /xvm migrate or /xvm import with no arguments. It follows the vSphere
 // Client's cross vCenter wizard page by page — direction and the two vCenters, VMs,
 // compute resource, storage and disk format, folder, networks — and its submission goes
-// through the same pre-flight and approval path as a typed command; the approval message
-// it produces is the review page.
+// through the same pre-flight as a typed command, shown as a review page in the modal
+// (wizard_review.go) from which the request is posted as a typed command posts it.
 const (
 	callbackWizard = "xvm_wizard"
 
@@ -32,6 +32,7 @@ const (
 	wizDatastore = "datastore"
 	wizDisk      = "disk"
 	wizPolicy    = "policy"
+	wizPriority  = "priority"
 	wizFolder    = "folder"
 	wizNetAll    = "net_all" // one portgroup for every NIC, until the VMs are known
 	wizNetPrefix = "net_"    // net_0, net_1…: one per source network of the chosen VMs
@@ -41,6 +42,7 @@ const (
 	minQueryOther = 0
 
 	maxWizardNetworks = 20
+	maxOptionValue    = 150  // Slack's limit on an option's value
 	maxOpenViews      = 1024 // views counted before those never submitted are forgotten
 	wizardPlanTimeout = 20 * time.Second
 	wizardOpenTimeout = 1500 * time.Millisecond
@@ -84,23 +86,25 @@ func (w *wizardViews) closed(id string) {
 // wizardState is everything the wizard view shows; it is rebuilt from the view's state on
 // every change, so the modal itself is the only place it lives.
 type wizardState struct {
-	Direction approvals.Direction
-	Check     bool
-	Channel   string
-	Home      string
-	VCenters  []vcenter.Endpoint // configured vCenters, with what is known of each
-	Source    string
-	Target    string
-	VMs       []string
-	Compute   string // "cluster:<name>" or "host:<name>"
-	Pool      string
-	Datastore string
-	Disk      string
-	Policy    string // VM storage policy of the target; "" keeps each VM's own by name
-	Folder    string
-	NetAll    string
-	Networks  []string          // source networks of the chosen VMs, one row each
-	NetTarget map[string]string // source network → chosen target portgroup
+	Direction approvals.Direction `json:"direction,omitempty"`
+	Check     bool                `json:"check,omitempty"`
+	Channel   string              `json:"channel,omitempty"`
+	Home      string              `json:"-"`
+	VCenters  []vcenter.Endpoint  `json:"-"` // configured vCenters, with what is known of each
+	Source    string              `json:"src,omitempty"`
+	Target    string              `json:"dst,omitempty"`
+	VMs       []string            `json:"vms,omitempty"`
+	Compute   string              `json:"compute,omitempty"` // "cluster:<name>" or "host:<name>"
+	Pool      string              `json:"pool,omitempty"`
+	Datastore string              `json:"ds,omitempty"`
+	Disk      string              `json:"disk,omitempty"`
+	Policy    string              `json:"policy,omitempty"` // VM storage policy of the target; "" keeps each VM's own by name
+	Priority  string              `json:"prio,omitempty"`   // vMotion priority: default or high, as priority= typed
+	Folder    string              `json:"folder,omitempty"`
+	NetAll    string              `json:"net_all,omitempty"`
+	Networks  []string            `json:"nets,omitempty"`      // source networks of the chosen VMs, one row each
+	NetsLeft  int                 `json:"nets_left,omitempty"` // source networks beyond maxWizardNetworks, without a row
+	NetTarget map[string]string   `json:"net_to,omitempty"`    // source network → chosen target portgroup
 }
 
 func (ws wizardState) metadata() string {
@@ -161,6 +165,15 @@ func RenderWizard(ws wizardState) slack.ModalViewRequest {
 		}
 	}
 
+	prio := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("vMotion priority"), wizPriority)
+	for _, p := range move.Priorities {
+		o := slack.NewOptionBlockObject(string(p), plain(priorityLabels[p]), nil)
+		prio.Options = append(prio.Options, o)
+		if p == cmp.Or(move.Priority(ws.Priority), move.PriorityDefault) {
+			prio.InitialOption = o
+		}
+	}
+
 	blocks := []slack.Block{
 		slack.NewSectionBlock(mrkdwn(intro), nil, nil),
 		vcSelect(wizSource, "Move from", ws.Source),
@@ -172,6 +185,7 @@ func RenderWizard(ws wizardState) slack.ModalViewRequest {
 		slack.NewInputBlock(wizDisk, plain("Disk format"), nil, disk),
 		external(wizPolicy, "VM storage policy", "Default: keep existing VM storage policies", minQueryOther, ws.Policy, true,
 			"A policy of the target vCenter, for the VMs' files and disks; pre-flight checks that the datastore fits it. By default each VM keeps its own where the target has one of that name."),
+		slack.NewInputBlock(wizPriority, plain("vMotion priority"), plain("As priority= typed: high asks vCenter to reserve resources for the move first."), prio),
 		external(wizFolder, "5 · VM folder", "Default: the datacenter's VM folder", minQueryOther, ws.Folder, true, ""),
 	}
 	if len(ws.Networks) == 0 {
@@ -179,16 +193,23 @@ func RenderWizard(ws wizardState) slack.ModalViewRequest {
 			"Choose the VMs to map each source network separately."))
 	} else {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn("*6 · Networks* — a target portgroup for each source network"), nil, nil))
+		if ws.NetsLeft > 0 {
+			blocks = append(blocks, slack.NewContextBlock("", mrkdwn(fmt.Sprintf(
+				":warning: The chosen VMs use %d more networks than the %d shown here: choose fewer VMs, or type the command with `network=&lt;source&gt;:&lt;target&gt;` for each.",
+				ws.NetsLeft, maxWizardNetworks))))
+		}
 		for i, src := range ws.Networks {
 			blocks = append(blocks, external(fmt.Sprintf("%s%d", wizNetPrefix, i), clipRunes("From "+src, 150), "Target portgroup", minQueryOther,
 				ws.NetTarget[src], false, ""))
 		}
 	}
-	blocks = append(blocks, slack.NewContextBlock("", mrkdwn("7 · *Review*: submitting runs the pre-flight checks and posts the review in the channel for approval.")))
+	review := "7 · *Review*: submitting runs the pre-flight checks and shows their review here; nothing is asked for before *Request approval* on that page."
 	submit := "Review"
 	if ws.Check {
+		review = "7 · *Check*: runs the pre-flight checks and shows their review here; a check asks for nothing."
 		submit = "Check"
 	}
+	blocks = append(blocks, slack.NewContextBlock("", mrkdwn(review)))
 	return slack.ModalViewRequest{
 		Type:            slack.VTModal,
 		CallbackID:      callbackWizard,
@@ -198,6 +219,12 @@ func RenderWizard(ws wizardState) slack.ModalViewRequest {
 		PrivateMetadata: ws.metadata(),
 		Blocks:          slack.Blocks{BlockSet: blocks},
 	}
+}
+
+// priorityLabels name the vMotion priorities as the vSphere Client's wizard does.
+var priorityLabels = map[move.Priority]string{
+	move.PriorityDefault: "Default: regular vMotion",
+	move.PriorityHigh:    "High: schedule vMotion with high priority",
 }
 
 // vcenterOption shows a vCenter with its version and certificate thumbprint, as the
@@ -266,7 +293,7 @@ func (b *Bot) wizardStateOf(v slack.View) wizardState {
 	}
 	ws.Compute, ws.Pool, ws.Datastore = sel(wizCompute), sel(wizPool), sel(wizDatastore)
 	ws.Disk, ws.Folder, ws.NetAll = sel(wizDisk), sel(wizFolder), sel(wizNetAll)
-	ws.Policy = sel(wizPolicy)
+	ws.Policy, ws.Priority = sel(wizPolicy), sel(wizPriority)
 	for i, src := range ws.Networks {
 		if t := sel(fmt.Sprintf("%s%d", wizNetPrefix, i)); t != "" {
 			ws.NetTarget[src] = t
@@ -299,9 +326,9 @@ func (b *Bot) onWizardAction(cb slack.InteractionCallback) {
 			ws.VCenters = append(ws.VCenters, in.ep)
 		}
 		cancel()
-		ws.Networks = nil
+		ws.Networks, ws.NetsLeft = nil, 0
 		if len(ws.VMs) > 0 && ws.Source != "" {
-			ws.Networks = b.sourceNetworks(ctx, ws)
+			ws.Networks, ws.NetsLeft = b.sourceNetworks(ctx, ws)
 		}
 		unlock := b.locks.lock("view:" + view.ID)
 		defer unlock()
@@ -315,8 +342,8 @@ func (b *Bot) onWizardAction(cb slack.InteractionCallback) {
 }
 
 // sourceNetworks are the networks the chosen VMs' NICs use in the source vCenter, as the
-// pre-flight resolves them.
-func (b *Bot) sourceNetworks(ctx context.Context, ws wizardState) []string {
+// pre-flight resolves them: the first maxWizardNetworks, and how many more there are.
+func (b *Bot) sourceNetworks(ctx context.Context, ws wizardState) ([]string, int) {
 	ctx, cancel := context.WithTimeout(ctx, wizardPlanTimeout)
 	defer cancel()
 	target := ws.Target
@@ -331,17 +358,26 @@ func (b *Bot) sourceNetworks(ctx context.Context, ws wizardState) []string {
 	plan, err := b.planner.Plan(ctx, vcenter.MoveSpec{VMs: ws.VMs, Source: ws.Source, Target: target})
 	if err != nil || plan == nil {
 		b.log.Info("wizard: networks of the chosen VMs unknown", "err", err)
-		return nil
+		return nil, 0
 	}
+	return networksOf(plan)
+}
+
+// networksOf lists the source networks of a plan's NICs in order, the first
+// maxWizardNetworks (one select each), and how many more there are.
+func networksOf(plan *vcenter.Plan) ([]string, int) {
 	var out []string
 	for _, vm := range plan.VMs {
 		for _, nic := range vm.NICs {
-			if nic.Network != "" && !slices.Contains(out, nic.Network) && len(out) < maxWizardNetworks {
+			if nic.Network != "" && !slices.Contains(out, nic.Network) {
 				out = append(out, nic.Network)
 			}
 		}
 	}
-	return out
+	if len(out) > maxWizardNetworks {
+		return out[:maxWizardNetworks], len(out) - maxWizardNetworks
+	}
+	return out, 0
 }
 
 // onSuggestion answers an option request of one of the wizard's searchable selects, in
@@ -357,21 +393,26 @@ func (b *Bot) onSuggestion(cb slack.InteractionCallback) any {
 	defer cancel()
 	query := strings.TrimSpace(cb.Value)
 	scope := scopeOf(ws.Compute)
-	list := func(vc string, kind inventoryKind, sc scopeRef) []*slack.OptionBlockObject {
+	list := func(vc string, kind inventoryKind, sc scopeRef) any {
 		if vc == "" {
-			return nil
+			return slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
 		}
 		got, err := b.inv.choices(ctx, vc, kind, query, sc)
 		if err != nil {
 			b.log.Warn("wizard options", "vcenter", vc, "kind", kind, "err", err)
-			return nil
+			return slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
 		}
-		return choiceOptions(got, func(c choice) string { return c.Value })
+		opts, cut := choiceOptions(got, func(c choice) string { return c.Value })
+		if cut == "" {
+			return slack.OptionsResponse{Options: opts}
+		}
+		// The only place a list can say something: the label of its one group.
+		return slack.OptionGroupsResponse{OptionGroups: []*slack.OptionGroupBlockObject{
+			slack.NewOptionGroupBlockElement(plain(clipRunes(cut, maxChoiceLabel)), opts...)}}
 	}
-	opts := []*slack.OptionBlockObject{}
 	switch id := cb.ActionID; {
 	case id == wizVMs:
-		opts = append(opts, list(ws.Source, kindVMs, scopeRef{})...)
+		return list(ws.Source, kindVMs, scopeRef{})
 	case id == wizCompute:
 		var groups []*slack.OptionGroupBlockObject
 		for _, k := range []struct {
@@ -383,23 +424,27 @@ func (b *Bot) onSuggestion(cb slack.InteractionCallback) any {
 			if err != nil || ws.Target == "" {
 				continue
 			}
-			if o := choiceOptions(got, func(c choice) string { return k.pre + c.Value }); len(o) > 0 {
-				groups = append(groups, slack.NewOptionGroupBlockElement(plain(k.label), o...))
+			if o, cut := choiceOptions(got, func(c choice) string { return k.pre + c.Value }); len(o) > 0 {
+				label := k.label
+				if cut != "" {
+					label += " — " + cut
+				}
+				groups = append(groups, slack.NewOptionGroupBlockElement(plain(clipRunes(label, maxChoiceLabel)), o...))
 			}
 		}
 		return slack.OptionGroupsResponse{OptionGroups: groups}
 	case id == wizPool:
-		opts = append(opts, list(ws.Target, kindPools, scope)...)
+		return list(ws.Target, kindPools, scope)
 	case id == wizDatastore:
-		opts = append(opts, list(ws.Target, kindDatastores, scope)...)
+		return list(ws.Target, kindDatastores, scope)
 	case id == wizFolder:
-		opts = append(opts, list(ws.Target, kindFolders, scopeRef{})...)
+		return list(ws.Target, kindFolders, scopeRef{})
 	case id == wizPolicy:
-		opts = append(opts, list(ws.Target, kindPolicies, scopeRef{})...)
+		return list(ws.Target, kindPolicies, scopeRef{})
 	case id == wizNetAll || strings.HasPrefix(id, wizNetPrefix):
-		opts = append(opts, list(ws.Target, kindPortgroups, scope)...)
+		return list(ws.Target, kindPortgroups, scope)
 	}
-	return slack.OptionsResponse{Options: opts}
+	return slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
 }
 
 func scopeOf(compute string) scopeRef {
@@ -414,12 +459,21 @@ func scopeOf(compute string) scopeRef {
 }
 
 // choiceOptions turns listed objects into at most maxChoices options (Slack shows 100;
-// a Socket Mode ack over 20 KB is dropped).
-func choiceOptions(cs []choice, value func(choice) string) []*slack.OptionBlockObject {
+// a Socket Mode ack over 20 KB is dropped), and says, if the list was cut, what was left
+// out and how to narrow it ("" if nothing was).
+func choiceOptions(cs []choice, value func(choice) string) ([]*slack.OptionBlockObject, string) {
 	out := []*slack.OptionBlockObject{}
+	more, long := false, 0
 	for _, c := range cs {
 		v := value(c)
-		if len(out) == maxChoices || v == "" || len(v) > 150 {
+		switch {
+		case v == "":
+			continue
+		case len(v) > maxOptionValue:
+			long++
+			continue
+		case len(out) == maxChoices:
+			more = true
 			continue
 		}
 		var desc *slack.TextBlockObject
@@ -428,12 +482,25 @@ func choiceOptions(cs []choice, value func(choice) string) []*slack.OptionBlockO
 		}
 		out = append(out, slack.NewOptionBlockObject(v, plain(clipRunes(cmp.Or(c.Label, c.Value), maxChoiceLabel)), desc))
 	}
-	return out
+	// A group label holds 75 characters.
+	switch {
+	case more && long > 0:
+		return out, fmt.Sprintf("First %d shown, %d too long: type more, or the command", maxChoices, long)
+	case more:
+		return out, fmt.Sprintf("First %d shown: type more of the name", maxChoices)
+	case long > 0:
+		if long == 1 {
+			return out, "1 name too long to list: type the command"
+		}
+		return out, fmt.Sprintf("%d names too long to list: type the command", long)
+	}
+	return out, ""
 }
 
-// onWizardSubmission checks the wizard's answers and, if they hold, sends the request
-// down the path of a typed command. Mistakes are shown under the field at fault.
+// onWizardSubmission checks the wizard's answers and, if they hold, turns the modal into
+// the review page (wizard_review.go). Mistakes are shown under the field at fault.
 func (b *Bot) onWizardSubmission(cb slack.InteractionCallback) any {
+	started := time.Now()
 	ws := b.wizardStateOf(cb.View)
 	// The request is posted in the channel the wizard was opened from: that must be one
 	// where xvmbot takes requests, whatever the submission says.
@@ -455,22 +522,11 @@ func (b *Bot) onWizardSubmission(cb slack.InteractionCallback) any {
 	if len(errs) > 0 {
 		return viewErrors(errs)
 	}
-	b.views.closed(cb.View.ID)
-	who := invocation{User: cb.User.ID, Channel: ws.Channel}
 	src, dst, problem := b.resolveVCenters(cmd)
 	if problem != "" {
 		return viewErrors(map[string]string{wizTarget: problem})
 	}
-	verb := verbLabel(cmd.Verb)
-	if err := b.spawn(workPlan, func(ctx context.Context) {
-		b.m.commands.WithLabelValues(verb, b.planAndSubmit(ctx, cmd, src, dst, who)).Inc()
-	}); err != nil {
-		// The dialog stays open with what was chosen: submitting again later works.
-		b.m.commands.WithLabelValues(verb, refusalOutcome(err)).Inc()
-		return viewErrors(map[string]string{wizVMs: refusalText(err, "Nothing was stored.")})
-	}
-	b.log.Info("wizard submitted", "user", who.User, "channel", who.Channel, "direction", cmd.Direction, "vms", len(cmd.VMs), "src_vc", src, "dst_vc", dst)
-	return nil
+	return b.reviewWizard(cb, ws, cmd, src, dst, started)
 }
 
 // wizardPlace says why a wizard submission by user cannot post its request into channel
@@ -517,6 +573,13 @@ func (b *Bot) wizardCommand(ws wizardState) (Command, map[string]string) {
 	if ws.Disk != "" && !move.DiskFormat(ws.Disk).Valid() {
 		errs[wizDisk] = "Choose a disk format."
 	}
+	prio, err := move.ParsePriority(cmp.Or(ws.Priority, string(move.PriorityDefault)))
+	if err != nil {
+		errs[wizPriority] = "Choose default or high."
+	}
+	if prio == move.PriorityDefault {
+		prio = "" // what a command typed without priority= stores
+	}
 	verb := string(ws.Direction)
 	if ws.Check {
 		verb = VerbCheck
@@ -524,7 +587,7 @@ func (b *Bot) wizardCommand(ws wizardState) (Command, map[string]string) {
 	sc := scopeOf(ws.Compute)
 	cmd := Command{Verb: verb, Direction: ws.Direction, Check: ws.Check, VMs: ws.VMs, From: ws.Source, To: ws.Target,
 		Placement: move.Placement{Cluster: sc.Cluster, Host: sc.Host, Pool: ws.Pool, Datastore: ws.Datastore,
-			Folder: ws.Folder, DiskFormat: move.DiskFormat(ws.Disk), Policy: ws.Policy}}
+			Folder: ws.Folder, DiskFormat: move.DiskFormat(ws.Disk), Policy: ws.Policy, Priority: prio}}
 	if cmd.Placement.DiskFormat == move.Same {
 		cmd.Placement.DiskFormat = ""
 	}

@@ -25,8 +25,9 @@ import (
 // clusters, each seeing its own datastore and portgroup.
 type inventoryPlanner struct {
 	fakePlanner
-	mu    sync.Mutex
-	calls int
+	mu           sync.Mutex
+	calls        int
+	extraFolders []string // more folders of vc-west
 }
 
 func (p *inventoryPlanner) choices(_ context.Context, vc string, kind inventoryKind, prefix string, scope scopeRef) ([]choice, error) {
@@ -39,6 +40,11 @@ func (p *inventoryPlanner) choices(_ context.Context, vc string, kind inventoryK
 			kindPools: {"prod-pool"}, kindPolicies: {"gold-policy", "silver-policy"}},
 	}
 	names := inv[vc][kind]
+	if vc == "vc-west" && kind == kindFolders {
+		p.mu.Lock()
+		names = append(slices.Clone(names), p.extraFolders...)
+		p.mu.Unlock()
+	}
 	switch kind {
 	case kindDatastores:
 		names = map[string][]string{"west-prod": {"ds-gold"}, "west-dev": {"ds-dev"}, "": {"ds-gold", "ds-dev"}}[scope.Cluster]
@@ -47,7 +53,7 @@ func (p *inventoryPlanner) choices(_ context.Context, vc string, kind inventoryK
 	}
 	var out []choice
 	for _, n := range names {
-		if strings.HasPrefix(n, prefix) {
+		if strings.Contains(n, prefix) { // as vcenter.List searches
 			out = append(out, choice{Label: n, Value: n})
 		}
 	}
@@ -147,6 +153,9 @@ func TestWizardModal(t *testing.T) {
 			if got := suggest(wizVMs, "web"); !slices.Equal(got, []string{"web-01", "web-02"}) {
 				t.Errorf("VM search 'web' offered %v", got)
 			}
+			if got := suggest(wizVMs, "01"); !slices.Equal(got, []string{"web-01", "db-01"}) {
+				t.Errorf("VM search '01' offered %v", got)
+			}
 			hash := view.Hash
 			fill(wizVMs, "web-01", "web-02")
 			// Choosing the VMs maps each of their source networks separately.
@@ -181,8 +190,19 @@ func TestWizardModal(t *testing.T) {
 			}
 			fill(wizPolicy, "gold-policy")
 			fill(wizFolder, "migrated/web")
+			fill(wizPriority, "high")
 			if errs, err := e.ws.SubmitView(ctx, view.ID); err != nil || len(errs) != 0 {
 				t.Fatalf("valid submission refused: %v %v", errs, err)
+			}
+			// Submitting reviews: the modal shows the pre-flight's review, and nothing is
+			// asked for until "Request approval".
+			review := awaitReview(ctx, t, e, view.ID)
+			if all, _ := e.svc.Store().List(ctx); len(all) != 0 || review.Submit != "Request approval" ||
+				!strings.Contains(e.ws.ViewPlain(view.ID), "web-01") {
+				t.Fatalf("review page %q (submit %q) with %d requests stored", e.ws.ViewPlain(view.ID), review.Submit, len(all))
+			}
+			if errs, err := e.ws.SubmitView(ctx, view.ID); err != nil || len(errs) != 0 {
+				t.Fatalf("request approval refused: %v %v", errs, err)
 			}
 			// The same path as a typed command: a stored request and its review in the channel.
 			var r *approvals.Request
@@ -198,7 +218,7 @@ func TestWizardModal(t *testing.T) {
 			}
 			p := r.Placement
 			if !slices.Equal(r.VMs, []string{"web-01", "web-02"}) || r.SourceVC != "vc-east" || r.TargetVC != "vc-west" || p.Cluster != "west-prod" ||
-				p.Datastore != "ds-gold" || p.DiskFormat != "thin" || p.Policy != "gold-policy" || p.Folder != "migrated/web" ||
+				p.Datastore != "ds-gold" || p.DiskFormat != "thin" || p.Policy != "gold-policy" || p.Folder != "migrated/web" || p.Priority != move.PriorityHigh ||
 				!slices.Equal(p.Networks, []move.Network{{Source: "VM Network", Target: "app-pg"}}) || r.Requester != requester || r.Channel != testChannel {
 				t.Fatalf("stored request %+v", r)
 			}

@@ -48,7 +48,7 @@ type Option struct {
 }
 
 // MaxOptions is the most entries List returns: Slack shows no more than
-// 100 options in a select, so typing a longer prefix is the way to narrow.
+// 100 options in a select, so typing more of the name is the way to narrow.
 const MaxOptions = 100
 
 // listTTL is how long a listing is served from memory. Slack asks for
@@ -56,8 +56,8 @@ const MaxOptions = 100
 // those bursts while a wizard still sees changes within half a minute.
 const listTTL = 30 * time.Second
 
-// List returns the objects of a kind in vCenter vcName whose label starts
-// with prefix (case-insensitive), sorted, at most MaxOptions. Listings are
+// List returns the objects of a kind in vCenter vcName whose label contains
+// prefix (case-insensitive; those starting with it first), sorted, at most MaxOptions. Listings are
 // cached per vCenter, kind and scope for 30 s, and concurrent requests for
 // the same listing share one trip to vCenter.
 func (m *Manager) List(ctx context.Context, vcName string, kind Kind, prefix string, scope Scope) ([]Option, error) {
@@ -86,17 +86,29 @@ func (m *Manager) List(ctx context.Context, vcName string, kind Kind, prefix str
 	if err != nil {
 		return nil, err
 	}
-	p := strings.ToLower(prefix)
-	var out []Option
+	return search(all, prefix), nil
+}
+
+// search returns the options whose label contains query (case-insensitive), those that
+// start with it first ("web" lists web-01 before old-web), each part in the listing's
+// order, at most MaxOptions: typing "01" finds web-01, as the vSphere Client's filter does.
+func search(all []Option, query string) []Option {
+	q := strings.ToLower(query)
+	var first, rest []Option
 	for _, o := range all {
-		if strings.HasPrefix(strings.ToLower(o.Label), p) {
-			out = append(out, o)
-			if len(out) == MaxOptions {
-				break
-			}
+		l := strings.ToLower(o.Label)
+		switch {
+		case strings.HasPrefix(l, q):
+			first = append(first, o)
+		case strings.Contains(l, q):
+			rest = append(rest, o)
+		}
+		if len(first) == MaxOptions {
+			break
 		}
 	}
-	return out, nil
+	out := append(first, rest...)
+	return out[:min(len(out), MaxOptions)]
 }
 
 func (k Kind) valid() bool {

@@ -19,6 +19,7 @@ type View struct {
 	CallbackID string
 	Metadata   string          // private_metadata
 	Title      string          // title text
+	Submit     string          // the submit button's text ("": none)
 	Blocks     json.RawMessage // the blocks as last opened or updated
 	Open       bool            // false once submitted and closed
 	Under      string          // views.push: the id of the view it was pushed onto
@@ -52,6 +53,7 @@ type viewJSON struct {
 	CallbackID      string            `json:"callback_id"`
 	PrivateMetadata string            `json:"private_metadata"`
 	Title           map[string]any    `json:"title"`
+	Submit          map[string]any    `json:"submit"`
 	Blocks          []json.RawMessage `json:"blocks"`
 }
 
@@ -140,6 +142,7 @@ func (w *Workspace) viewsUpdate(rw http.ResponseWriter, r *http.Request) {
 func (w *Workspace) applyView(view *View, vj viewJSON) {
 	view.CallbackID, view.Metadata = vj.CallbackID, vj.PrivateMetadata
 	view.Title, _ = vj.Title["text"].(string)
+	view.Submit, _ = vj.Submit["text"].(string)
 	view.Blocks, _ = json.Marshal(vj.Blocks)
 	w.viewSeq++
 	view.Hash = fmt.Sprintf("h%06d", w.viewSeq)
@@ -398,16 +401,23 @@ func (w *Workspace) interact(ctx context.Context, path string, payload map[strin
 // the app offered (option groups flattened), through the Options Load URL (/slack/options)
 // or a Socket Mode envelope.
 func (w *Workspace) Suggest(ctx context.Context, user, viewID, blockID, query string) ([]string, error) {
+	values, _, err := w.SuggestGroups(ctx, user, viewID, blockID, query)
+	return values, err
+}
+
+// SuggestGroups is Suggest that also returns the labels of the option groups offered,
+// what a person reads above the options.
+func (w *Workspace) SuggestGroups(ctx context.Context, user, viewID, blockID, query string) (values, groups []string, err error) {
 	w.mu.Lock()
 	v := w.viewByID(viewID)
 	if v == nil || !v.Open {
 		w.mu.Unlock()
-		return nil, fmt.Errorf("slacksim: no open view %s", viewID)
+		return nil, nil, fmt.Errorf("slacksim: no open view %s", viewID)
 	}
 	in, ok := findInput(v.Blocks, blockID)
 	if !ok {
 		w.mu.Unlock()
-		return nil, fmt.Errorf("slacksim: view %s has no input block %q", viewID, blockID)
+		return nil, nil, fmt.Errorf("slacksim: view %s has no input block %q", viewID, blockID)
 	}
 	payload := w.viewPayloadLocked(v, "block_suggestion")
 	payload["action_id"], payload["block_id"], payload["value"] = in.actionID(), blockID, query
@@ -415,16 +425,19 @@ func (w *Workspace) Suggest(ctx context.Context, user, viewID, blockID, query st
 	w.mu.Unlock()
 	rep, err := w.interact(ctx, "/slack/options", payload)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if rep.Status != http.StatusOK {
-		return nil, fmt.Errorf("slacksim: options request answered %d", rep.Status)
+		return nil, nil, fmt.Errorf("slacksim: options request answered %d", rep.Status)
 	}
 	var resp struct {
 		Options []struct {
 			Value string `json:"value"`
 		} `json:"options"`
 		OptionGroups []struct {
+			Label struct {
+				Text string `json:"text"`
+			} `json:"label"`
 			Options []struct {
 				Value string `json:"value"`
 			} `json:"options"`
@@ -432,19 +445,19 @@ func (w *Workspace) Suggest(ctx context.Context, user, viewID, blockID, query st
 	}
 	if rep.Body != "" && rep.Body != "null" {
 		if err := json.Unmarshal([]byte(rep.Body), &resp); err != nil {
-			return nil, fmt.Errorf("slacksim: options answer %q: %w", rep.Body, err)
+			return nil, nil, fmt.Errorf("slacksim: options answer %q: %w", rep.Body, err)
 		}
 	}
-	var out []string
 	for _, o := range resp.Options {
-		out = append(out, o.Value)
+		values = append(values, o.Value)
 	}
 	for _, g := range resp.OptionGroups {
+		groups = append(groups, g.Label.Text)
 		for _, o := range g.Options {
-			out = append(out, o.Value)
+			values = append(values, o.Value)
 		}
 	}
-	return out, nil
+	return values, groups, nil
 }
 
 // SubmitView presses a view's submit button as its user. If the app answers with inline
@@ -470,6 +483,7 @@ func (w *Workspace) SubmitView(ctx context.Context, viewID string) (map[string]s
 	var ack struct {
 		ResponseAction string            `json:"response_action"`
 		Errors         map[string]string `json:"errors"`
+		View           *viewJSON         `json:"view"`
 	}
 	if rep.Body != "" && rep.Body != "null" {
 		if err := json.Unmarshal([]byte(rep.Body), &ack); err != nil {
@@ -485,6 +499,16 @@ func (w *Workspace) SubmitView(ctx context.Context, viewID string) (map[string]s
 		}
 		v.Errors = ack.Errors
 		return ack.Errors, nil
+	}
+	if ack.ResponseAction == "update" {
+		if ack.View == nil {
+			return nil, errors.New("slacksim: response_action update without a view")
+		}
+		// The same view, open, with new content (and a new hash).
+		w.applyView(v, *ack.View)
+		v.Errors = nil
+		v.Updates++
+		return nil, nil
 	}
 	v.Errors, v.Open = nil, false
 	return nil, nil
@@ -573,4 +597,44 @@ func (w *Workspace) ViewPlain(id string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// ClickView presses a button (by action id) in an open view as its user: the app is sent
+// the block_actions interaction Slack would send, and its reply returned.
+func (w *Workspace) ClickView(ctx context.Context, viewID, actionID string) (Reply, error) {
+	w.mu.Lock()
+	v := w.viewByID(viewID)
+	if v == nil || !v.Open {
+		w.mu.Unlock()
+		return Reply{}, fmt.Errorf("slacksim: no open view %s", viewID)
+	}
+	var blocks []struct {
+		Type     string `json:"type"`
+		BlockID  string `json:"block_id"`
+		Elements []struct {
+			Type     string `json:"type"`
+			ActionID string `json:"action_id"`
+			Value    string `json:"value"`
+		} `json:"elements"`
+	}
+	_ = json.Unmarshal(v.Blocks, &blocks)
+	var action map[string]any
+	for _, b := range blocks {
+		for _, el := range b.Elements {
+			if b.Type == "actions" && el.Type == "button" && el.ActionID == actionID {
+				action = map[string]any{"type": "button", "action_id": el.ActionID, "block_id": b.BlockID, "value": el.Value,
+					"action_ts": fmt.Sprintf("%d.000003", time.Now().Unix())}
+			}
+		}
+	}
+	if action == nil {
+		w.mu.Unlock()
+		return Reply{}, fmt.Errorf("slacksim: view %s has no button %q", viewID, actionID)
+	}
+	payload := w.viewPayloadLocked(v, "block_actions")
+	payload["actions"] = []any{action}
+	payload["trigger_id"] = w.newTriggerLocked(v.User)
+	payload["container"] = map[string]any{"type": "view", "view_id": v.ID}
+	w.mu.Unlock()
+	return w.interact(ctx, "/slack/interactions", payload)
 }

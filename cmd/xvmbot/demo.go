@@ -296,6 +296,21 @@ func (d *demo) wizard(ctx context.Context, user string, fills [][]string) string
 		d.fail("the wizard refused its submission: %v %v", errs, err)
 		return ""
 	}
+	// The wizard turns into the review page once the pre-flight is done.
+	if err := d.wait(ctx, 30*time.Second, func() bool {
+		v, _ := d.ws.View(view.ID)
+		return v.Open && v.CallbackID == "xvm_wizard_review" && v.Submit != ""
+	}); err != nil {
+		d.show(d.ws.ViewPlain(view.ID))
+		d.fail("the wizard showed no review page that can be requested")
+		return ""
+	}
+	d.narrate(fmt.Sprintf("the wizard shows the pre-flight's review; %s clicks [Request approval]:", name))
+	d.show(d.ws.ViewPlain(view.ID))
+	if errs, err := d.ws.SubmitView(ctx, view.ID); err != nil || len(errs) > 0 {
+		d.fail("the review page refused the request: %v %v", errs, err)
+		return ""
+	}
 	var msg slacksim.Message
 	if err := d.wait(ctx, 30*time.Second, func() bool {
 		ch := d.ws.Channel(demoChannel)

@@ -418,6 +418,18 @@ func TestWizardModalEndToEnd(t *testing.T) {
 			if errs, err := h.ws.SubmitView(h.ctx, view.ID); err != nil || len(errs) != 0 {
 				t.Fatalf("submission refused: %v %v", errs, err)
 			}
+			// The modal turns into the pre-flight's review; nothing is posted before
+			// "Request approval".
+			h.await("the review page in the modal", func() bool {
+				v, _ := h.ws.View(view.ID)
+				return v.Open && v.CallbackID == "xvm_wizard_review" && v.Submit == "Request approval"
+			})
+			if n := len(h.ws.Channel(chan1)); n != 0 {
+				t.Fatalf("%d messages posted before Request approval", n)
+			}
+			if errs, err := h.ws.SubmitView(h.ctx, view.ID); err != nil || len(errs) != 0 {
+				t.Fatalf("request approval refused: %v %v", errs, err)
+			}
 			var msg slacksim.Message
 			h.await("the review posted for approval", func() bool {
 				ch := h.ws.Channel(chan1)
