@@ -323,6 +323,7 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 		return outcomeTooLarge
 	}
 	r := requestOf(cmd, plan, src, dst, who)
+	r.Review.Source.UIURL, r.Review.Target.UIURL = b.cfg.ClientURLs[r.Review.Source.Name], b.cfg.ClientURLs[r.Review.Target.Name]
 	if f, ok := changeWindows(b.cfg.Windows).finding(dst, b.now()); ok {
 		r.Review.Findings = append(r.Review.Findings, f)
 	}
