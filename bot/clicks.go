@@ -80,6 +80,10 @@ func (b *Bot) onClick(cb slack.InteractionCallback, replayed func(ctx context.Co
 	}
 	a := actions[i]
 	id := strings.TrimSpace(a.Value)
+	home := fromHome(cb)
+	if home {
+		who = b.homeInvocation(who, id)
+	}
 	// The place in the queue is taken before anything is decided: a click whose work
 	// cannot be queued is refused whole and the request stays as it was.
 	slot, err := b.reserve(a.ActionID)
@@ -100,6 +104,11 @@ func (b *Bot) onClick(cb slack.InteractionCallback, replayed func(ctx context.Co
 		fn = func(ctx context.Context) { b.cancel(ctx, id, who) }
 	case ActionRetry:
 		fn = func(ctx context.Context) { b.retry(ctx, id, who) }
+	}
+	if home {
+		// The tab shows the decision once it is made.
+		decide := fn
+		fn = func(ctx context.Context) { decide(ctx); b.publishHome(ctx, who.User) }
 	}
 	work := fn
 	if replayed != nil {
