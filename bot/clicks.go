@@ -32,6 +32,8 @@ func (b *Bot) onInteraction(cb slack.InteractionCallback) any {
 		return b.onSuggestion(cb)
 	case slack.InteractionTypeViewSubmission:
 		return b.onViewSubmission(cb)
+	case slack.InteractionTypeShortcut:
+		b.onShortcut(cb)
 	default:
 		b.log.Debug("interaction ignored", "type", cb.Type)
 	}
@@ -43,6 +45,9 @@ func (b *Bot) onInteraction(cb slack.InteractionCallback) any {
 func (b *Bot) onClickDelivery(cb slack.InteractionCallback, replayed func(ctx context.Context) bool) {
 	if cb.View.CallbackID == callbackWizard {
 		b.onWizardAction(cb) // (only the modal's view changes)
+		return
+	}
+	if b.onStartClick(cb) {
 		return
 	}
 	b.onClick(cb, replayed)

@@ -79,7 +79,7 @@ func (b *Bot) onCommand(sc slack.SlashCommand, once func(ctx context.Context, wh
 	switch cmd.Verb {
 	case VerbHelp:
 		count(outcomeOK)
-		m := asMessage(RenderHelp(cmd.Arg))
+		m := b.withHelpActions(asMessage(RenderHelp(cmd.Arg)))
 		return &m
 	case VerbMigrate, VerbImport, VerbCheck:
 		if cmd.Wizard {
