@@ -47,7 +47,7 @@ func (b *Bot) onClickDelivery(cb slack.InteractionCallback, replayed func(ctx co
 		b.onWizardAction(cb) // (only the modal's view changes)
 		return
 	}
-	if b.onStartClick(cb) {
+	if b.onStartClick(cb) || b.onShareClick(cb) {
 		return
 	}
 	b.onClick(cb, replayed)

@@ -405,11 +405,8 @@ func (b *Bot) runInfoVerb(ctx context.Context, cmd Command, who invocation) stri
 			b.tell(ctx, who, asMessage(RenderError("Could not compute the stats: "+err.Error(), "")))
 			return outcomeFailed
 		}
-		// Stats are for the channel: everyone there sees the same numbers.
-		if _, err := b.slack.post(ctx, who.Channel, "", asMessage(RenderStats(s, title))); err != nil {
-			b.log.Warn("post stats in channel; answering privately", "channel", who.Channel, "err", err)
-			b.tell(ctx, who, asMessage(RenderStats(s, title)))
-		}
+		// Answered privately; "Share in channel" posts them for everyone there.
+		b.tell(ctx, who, privateStats(s, title, cmd.Arg))
 		return outcomeOK
 	case VerbCancel:
 		id := requestIDOf(cmd.Arg)
