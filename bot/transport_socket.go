@@ -79,11 +79,13 @@ func (b *Bot) onSocketEvent(ctx context.Context, client *socketmode.Client, evt 
 		b.ack(ctx, client, evt.Request, payload)
 		b.observeAck("interaction", start)
 	case socketmode.EventTypeEventsAPI:
-		if evt.Request != nil {
-			b.ack(ctx, client, evt.Request, nil)
-		}
+		// The work is taken (its place in the pool reserved) before the ack, as a
+		// command's is; it runs after.
 		if ev, ok := evt.Data.(slackevents.EventsAPIEvent); ok {
 			b.onEvent(ev)
+		}
+		if evt.Request != nil {
+			b.ack(ctx, client, evt.Request, nil)
 		}
 		b.observeAck("event", start)
 	default:
