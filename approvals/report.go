@@ -28,6 +28,8 @@ type Report struct {
 	Warning string
 	// Origin is where the VM was before it moved, if it moved.
 	Origin *move.Origin
+	// Task is the vCenter task that moves the VM ("" keeps the last).
+	Task string
 	// Shown is the transport's id of a message it posted to show this job before the
 	// report was stored ("" if none): stored in the same write, unless the job has one.
 	Shown string
@@ -67,6 +69,9 @@ func (r *Request) ApplyReport(rep Report, now time.Time) (changed bool, err erro
 		if note != j.Note {
 			j.Note, changed = note, true
 		}
+	}
+	if rep.Task != "" && rep.Task != j.Task {
+		j.Task, changed = rep.Task, true
 	}
 	if rep.Origin != nil && j.Origin == nil {
 		o := rep.Origin.Clone()

@@ -41,6 +41,19 @@ func TestApplyReport(t *testing.T) {
 					t.Fatalf("job %+v", j)
 				}
 			}},
+		{"the task that moves the VM is kept, and a report without one keeps it", func(r *Request) { r.Jobs[0].Task = "task-7" },
+			Report{Job: "j1", State: StateRunning, Progress: 20}, true,
+			func(t *testing.T, r *Request) {
+				if j := r.Job("j1"); j.Task != "task-7" {
+					t.Fatalf("task %q", j.Task)
+				}
+			}},
+		{"a report names the task", nil, Report{Job: "j1", State: StateRunning, Progress: 30, Task: "task-9"}, true,
+			func(t *testing.T, r *Request) {
+				if j := r.Job("j1"); j.Task != "task-9" {
+					t.Fatalf("task %q", j.Task)
+				}
+			}},
 		{"what the worker says while the job runs stays", nil, Report{Job: "j1", State: StateRunning, Note: "retrying"}, true,
 			func(t *testing.T, r *Request) {
 				if j := r.Job("j1"); j.Note != "retrying" {

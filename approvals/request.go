@@ -66,6 +66,9 @@ type VCenterRef struct {
 	Thumbprint string `json:"thumbprint,omitempty"`
 	// InstanceUUID identifies the vCenter itself; the approval binds the move to it.
 	InstanceUUID string `json:"instance_uuid,omitempty"`
+	// UIURL is the vSphere Client of this vCenter ("https://vc.example.com/ui/"), for
+	// links to its VMs; "" links nothing.
+	UIURL string `json:"ui_url,omitempty"`
 }
 
 // Review is the resolved placement: what will really happen, the wizard's review page.
@@ -126,6 +129,8 @@ type Job struct {
 	// ThreadTS is where the transport shows this job (in Slack, the timestamp of its
 	// progress message in the request's thread); see Request.Channel.
 	ThreadTS string `json:"thread_ts,omitempty"`
+	// Task is the source vCenter's task that moves the VM ("task-1234"), once one runs.
+	Task string `json:"task,omitempty"`
 }
 
 // Request is the durable record of one move request, from the command to the last VM.

@@ -59,6 +59,9 @@ type Config struct {
 	Digests DigestLog
 	// Windows are the change windows of target vCenters: the review says when moves start.
 	Windows map[string][]approvals.Window
+	// ClientURLs are the vSphere Clients of the vCenters by name ("https://vc/ui/"): the
+	// messages link each VM there. A vCenter not in it gets no links.
+	ClientURLs map[string]string
 	// Workers is how many commands and clicks are worked on at once after their ack
 	// (pre-flight, Slack posts); default 4 × GOMAXPROCS.
 	Workers int

@@ -36,6 +36,8 @@ func (b *Bot) onInteraction(cb slack.InteractionCallback) any {
 		return b.onSuggestion(cb)
 	case slack.InteractionTypeViewSubmission:
 		return b.onViewSubmission(cb)
+	case slack.InteractionTypeShortcut:
+		b.onShortcut(cb)
 	default:
 		b.log.Debug("interaction ignored", "type", cb.Type)
 	}
@@ -51,6 +53,9 @@ func (b *Bot) onClickDelivery(cb slack.InteractionCallback, replayed func(ctx co
 	}
 	if cb.View.CallbackID == callbackReview {
 		b.onReviewBack(cb)
+		return
+	}
+	if b.onStartClick(cb) || b.onShareClick(cb) {
 		return
 	}
 	b.onClick(cb, replayed)
@@ -88,6 +93,10 @@ func (b *Bot) onClick(cb slack.InteractionCallback, replayed func(ctx context.Co
 	}
 	a := actions[i]
 	id := strings.TrimSpace(a.Value)
+	home := fromHome(cb)
+	if home {
+		who = b.homeInvocation(who, id)
+	}
 	// The place in the queue is taken before anything is decided: a click whose work
 	// cannot be queued is refused whole and the request stays as it was.
 	slot, err := b.reserve(a.ActionID)
@@ -108,6 +117,11 @@ func (b *Bot) onClick(cb slack.InteractionCallback, replayed func(ctx context.Co
 		fn = func(ctx context.Context) { b.cancel(ctx, id, who) }
 	case ActionRetry:
 		fn = func(ctx context.Context) { b.retry(ctx, id, who) }
+	}
+	if home {
+		// The tab shows the decision once it is made.
+		decide := fn
+		fn = func(ctx context.Context) { decide(ctx); b.publishHome(ctx, who.User) }
 	}
 	work := fn
 	if replayed != nil {

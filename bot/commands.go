@@ -79,7 +79,7 @@ func (b *Bot) onCommand(sc slack.SlashCommand, once func(ctx context.Context, wh
 	switch cmd.Verb {
 	case VerbHelp:
 		count(outcomeOK)
-		m := asMessage(RenderHelp(cmd.Arg))
+		m := b.withHelpActions(asMessage(RenderHelp(cmd.Arg)))
 		return &m
 	case VerbMigrate, VerbImport, VerbCheck:
 		if cmd.Wizard {
@@ -323,6 +323,7 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 		return outcomeTooLarge
 	}
 	r := requestOf(cmd, plan, src, dst, who)
+	r.Review.Source.UIURL, r.Review.Target.UIURL = b.cfg.ClientURLs[r.Review.Source.Name], b.cfg.ClientURLs[r.Review.Target.Name]
 	if f, ok := changeWindows(b.cfg.Windows).finding(dst, b.now()); ok {
 		r.Review.Findings = append(r.Review.Findings, f)
 	}
@@ -404,11 +405,8 @@ func (b *Bot) runInfoVerb(ctx context.Context, cmd Command, who invocation) stri
 			b.tell(ctx, who, asMessage(RenderError("Could not compute the stats: "+err.Error(), "")))
 			return outcomeFailed
 		}
-		// Stats are for the channel: everyone there sees the same numbers.
-		if _, err := b.slack.post(ctx, who.Channel, "", asMessage(RenderStats(s, title))); err != nil {
-			b.log.Warn("post stats in channel; answering privately", "channel", who.Channel, "err", err)
-			b.tell(ctx, who, asMessage(RenderStats(s, title)))
-		}
+		// Answered privately; "Share in channel" posts them for everyone there.
+		b.tell(ctx, who, privateStats(s, title, cmd.Arg))
 		return outcomeOK
 	case VerbCancel:
 		id := requestIDOf(cmd.Arg)

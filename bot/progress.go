@@ -315,7 +315,7 @@ func (b *Bot) storeThreadTS(ctx context.Context, id, job, ts string) *approvals.
 // reportOf is what event e, which reports state, says to the request record.
 func reportOf(e events.Event, state approvals.State) approvals.Report {
 	rep := approvals.Report{Job: e.JobID, State: state, Started: e.Type == events.EventStarted, Progress: e.Progress,
-		Error: failureText(e), Hint: e.Hint, Warning: e.Warning}
+		Error: failureText(e), Hint: e.Hint, Warning: e.Warning, Task: e.TaskRef}
 	if e.Type == events.EventProgress {
 		rep.Note = e.Message
 	}

@@ -123,7 +123,7 @@ func RenderJobProgress(r *approvals.Request, j *approvals.Job) (text string, blo
 	if !j.State.Final() || j.State == approvals.StateSucceeded {
 		line += "  `" + ProgressBar(pct) + "`"
 	}
-	body := fmt.Sprintf("%s · %s → %s\n%s", vmCode(j.VM), esc(sourceName(r)), esc(targetName(r)), line)
+	body := fmt.Sprintf("%s · %s → %s\n%s", vmInSource(r, j.VM), esc(sourceName(r)), esc(targetName(r)), line)
 	switch {
 	case j.State == approvals.StateFailed:
 		// What happened and what to check are said once, in the failure's own reply.
@@ -138,6 +138,9 @@ func RenderJobProgress(r *approvals.Request, j *approvals.Job) (text string, blo
 		body += "\n⚠️ " + escClip(j.Warning, maxFieldChars)
 	}
 	ctx := []string{"Job " + j.ID}
+	if t := taskText(r, j); t != "" {
+		ctx = append(ctx, t)
+	}
 	if !j.StartedAt.IsZero() {
 		ctx = append(ctx, "started "+clock(j.StartedAt))
 	}
@@ -212,7 +215,7 @@ func RenderJobFailure(r *approvals.Request, j *approvals.Job, fault, hint string
 	if msg == "" {
 		msg = "the move failed"
 	}
-	body := fmt.Sprintf("❌ %s failed to move · %s → %s", vmCode(j.VM), esc(sourceName(r)), esc(targetName(r)))
+	body := fmt.Sprintf("❌ %s failed to move · %s → %s", vmInSource(r, j.VM), esc(sourceName(r)), esc(targetName(r)))
 	fields := []*slack.TextBlockObject{mrkdwn("*What happened*\n" + escClip(msg, maxFieldChars))}
 	if fault != "" {
 		fields = append(fields, mrkdwn("*Step / fault*\n`"+escClip(strings.ReplaceAll(fault, "`", "'"), 200)+"`"))
@@ -223,7 +226,7 @@ func RenderJobFailure(r *approvals.Request, j *approvals.Job, fault, hint string
 	text = esc(fmt.Sprintf("%s failed to move to %s: %s", j.VM, targetName(r), msg))
 	return text, []slack.Block{
 		slack.NewSectionBlock(mrkdwn(body), fields, nil),
-		slack.NewContextBlock("", mrkdwn(fmt.Sprintf("Job %s · `/xvm status %s`", j.ID, j.ID))),
+		slack.NewContextBlock("", mrkdwn(failureContext(r, j))),
 	}
 }
 
@@ -444,7 +447,7 @@ func vmList(r *approvals.Request) string {
 		total = "\nTotal: " + strings.Join(sizes(cpus, mem, disk), " · ")
 	}
 	for i, v := range vms {
-		line := "\n• " + vmCode(v.Name)
+		line := "\n• " + vmInSource(r, v.Name)
 		if details := append(powerWords(v.PowerState), sizes(v.CPUs, v.MemoryMB, v.DiskGB)...); len(details) > 0 {
 			line += " · " + strings.Join(details, " · ")
 		}

@@ -40,12 +40,13 @@ func fxPendingMigrate() *approvals.Request {
 			Networks: []move.Network{{Source: "VM Network", Target: "app-pg"}},
 		},
 		Review: approvals.Review{
-			Source: approvals.VCenterRef{Name: "vc-east", Version: "8.0.2", Thumbprint: fxThumbprint},
+			Source: approvals.VCenterRef{Name: "vc-east", Version: "8.0.2", Thumbprint: fxThumbprint,
+				InstanceUUID: "5f3e1a2b-0c4d-4e6f-8a9b-1c2d3e4f5a6b", UIURL: "https://vc-east.example.com/ui/"},
 			Target: approvals.VCenterRef{Name: "vc-west", Version: "8.0.3", Thumbprint: fxThumbprint},
 			Placement: move.Placement{Cluster: "prod-01", Host: "esx-12.west.local", Pool: "Resources", Datastore: "ssd-01", DiskFormat: "thin",
 				Folder:   "/West/vm/migrated/web apps",
 				Networks: []move.Network{{Source: "VM Network", Target: "app-pg"}}},
-			VMs:      []approvals.ReviewVM{{VM: move.VM{Name: "web-01"}, PowerState: "poweredOn", CPUs: 2, MemoryMB: 4096, DiskGB: 40, NICs: 1}},
+			VMs:      []approvals.ReviewVM{{VM: move.VM{Name: "web-01", Ref: "vm-42"}, PowerState: "poweredOn", CPUs: 2, MemoryMB: 4096, DiskGB: 40, NICs: 1}},
 			Findings: []approvals.Finding{{Severity: approvals.SeverityOK, VM: "web-01", Message: "vMotion compatible with the target cluster"}},
 		},
 		Requester: "U0REQ", Channel: "C0OPS", MessageTS: "1741960800.000100",
@@ -82,9 +83,9 @@ func fxApproved() *approvals.Request {
 	r := fxPendingMigrate()
 	r.VMs = []string{"web-01", "web-02", "web-03"}
 	r.Review.VMs = []approvals.ReviewVM{
-		{VM: move.VM{Name: "web-01"}, PowerState: "poweredOn", CPUs: 2, MemoryMB: 4096, DiskGB: 40},
-		{VM: move.VM{Name: "web-02"}, PowerState: "poweredOn", CPUs: 2, MemoryMB: 4096, DiskGB: 40},
-		{VM: move.VM{Name: "web-03"}, PowerState: "poweredOff", CPUs: 4, MemoryMB: 512, DiskGB: 120.5},
+		{VM: move.VM{Name: "web-01", Ref: "vm-42"}, PowerState: "poweredOn", CPUs: 2, MemoryMB: 4096, DiskGB: 40},
+		{VM: move.VM{Name: "web-02", Ref: "vm-43"}, PowerState: "poweredOn", CPUs: 2, MemoryMB: 4096, DiskGB: 40},
+		{VM: move.VM{Name: "web-03", Ref: "vm-44"}, PowerState: "poweredOff", CPUs: 4, MemoryMB: 512, DiskGB: 120.5},
 	}
 	r.Quorum = 2
 	r.Approvals = []approvals.Decision{{User: "U0APP1", At: fxAt(2 * time.Minute)}, {User: "U0APP2", At: fxAt(3 * time.Minute)}}
@@ -92,7 +93,7 @@ func fxApproved() *approvals.Request {
 	r.State = approvals.StateRunning
 	r.Jobs = []approvals.Job{
 		{ID: "xvm-k3m9q2-01", VM: "web-01", State: approvals.StateSucceeded, Progress: 100, StartedAt: fxAt(4 * time.Minute), EndedAt: fxAt(9*time.Minute + 2*time.Second)},
-		{ID: "xvm-k3m9q2-02", VM: "web-02", State: approvals.StateRunning, Progress: 40, StartedAt: fxAt(4 * time.Minute)},
+		{ID: "xvm-k3m9q2-02", VM: "web-02", State: approvals.StateRunning, Progress: 40, StartedAt: fxAt(4 * time.Minute), Task: "task-1207"},
 		{ID: "xvm-k3m9q2-03", VM: "web-03", State: approvals.StateQueued},
 	}
 	return r
@@ -426,7 +427,7 @@ func TestRenderRequestReads(t *testing.T) {
 		{"review page", fxPendingMigrate(), []string{
 			"Cross vCenter migrate request xvm-k3m9q2", "<@U0REQ>", "vc-east", "vCenter 8.0.2", "AB:CD:EF…EF:9F",
 			"prod-01 (cluster)", "esx-12.west.local (host)", "Resources", "ssd-01 · Thin provision", "/West/vm/migrated/web apps",
-			"VM Network → app-pg", "`web-01` · powered on · 2 vCPU · 4 GB memory · 40 GB disk", "✅",
+			"VM Network → app-pg", "<" + fxWeb01URL + "|web-01> · powered on · 2 vCPU · 4 GB memory · 40 GB disk", "✅",
 			"0 of 1 approval", "Approvers: <!subteam^S0VMADM>, <@U0APP1> · 1 needed", "Expires <!date^1741975200^{date_short_pretty} at {time}|2025-03-14 18:00 UTC>"}},
 		{"import before resolution", fxPendingImport(), []string{
 			"Cross vCenter import request xvm-p7d2aa", "esx-03 (host)", "databases", "Thick provision eager zeroed",
@@ -501,7 +502,7 @@ func TestRenderJobProgress(t *testing.T) {
 	r := fxApproved()
 	text, blocks := RenderJobProgress(r, &r.Jobs[1])
 	all := string(mustMarshal(t, blocks))
-	for _, w := range []string{"`web-02` · vc-east → vc-west", "🔄 *Running*", "▓▓▓▓░░░░░░ 40%", "Job xvm-k3m9q2-02", "started <!date^1741961040^{date_short_pretty} at {time}|2025-03-14 14:04 UTC>"} {
+	for _, w := range []string{"|web-02> · vc-east → vc-west", "🔄 *Running*", "▓▓▓▓░░░░░░ 40%", "Job xvm-k3m9q2-02", "started <!date^1741961040^{date_short_pretty} at {time}|2025-03-14 14:04 UTC>"} {
 		if !strings.Contains(all, strings.Trim(string(mustMarshal(t, w)), `"`)) {
 			t.Errorf("progress does not read %q:\n%s", w, all)
 		}
@@ -516,7 +517,7 @@ func TestRenderJobFailure(t *testing.T) {
 	r := fxFailed()
 	text, blocks := RenderJobFailure(r, &r.Jobs[1], "relocate: InsufficientDisk", "free space on ssd-01")
 	all := string(mustMarshal(t, blocks))
-	for _, w := range []string{"`web-02` failed to move", "*What happened*\\nthe target datastore ssd-01 ran out of space",
+	for _, w := range []string{"|web-02\\u003e failed to move", "*What happened*\\nthe target datastore ssd-01 ran out of space",
 		"`relocate: InsufficientDisk`", "*What to check*\\nfree space on ssd-01", "/xvm status xvm-k3m9q2-02"} {
 		if !strings.Contains(all, w) {
 			t.Errorf("failure does not read %q:\n%s", w, all)

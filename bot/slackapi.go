@@ -21,6 +21,7 @@ type slackAPI interface {
 	OpenViewContext(ctx context.Context, triggerID string, view slack.ModalViewRequest) (*slack.ViewResponse, error)
 	UpdateViewContext(ctx context.Context, view slack.ModalViewRequest, externalID, hash, viewID string) (*slack.ViewResponse, error)
 	OpenConversationContext(ctx context.Context, params *slack.OpenConversationParameters) (*slack.Channel, bool, bool, error)
+	PublishViewContext(ctx context.Context, req slack.PublishViewContextRequest) (*slack.ViewResponse, error)
 }
 
 var _ slackAPI = (*slack.Client)(nil)
@@ -177,6 +178,14 @@ func (c *slackClient) openView(ctx context.Context, triggerID string, view slack
 func (c *slackClient) updateView(ctx context.Context, viewID, hash string, view slack.ModalViewRequest) error {
 	return c.call(ctx, "views.update", func() error {
 		_, err := c.api.UpdateViewContext(ctx, view, "", hash, viewID)
+		return err
+	})
+}
+
+// publishView publishes user's App Home tab (views.publish).
+func (c *slackClient) publishView(ctx context.Context, user string, view slack.HomeTabViewRequest) error {
+	return c.call(ctx, "views.publish", func() error {
+		_, err := c.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view})
 		return err
 	})
 }

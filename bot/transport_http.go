@@ -35,6 +35,7 @@ func (b *Bot) Handler() http.Handler {
 	mux.Handle("POST "+PathCommands, b.verified(b.serveCommand))
 	mux.Handle("POST "+PathInteractions, b.verified(b.serveInteraction))
 	mux.Handle("POST "+PathOptions, b.verified(b.serveInteraction))
+	mux.Handle("POST "+PathEvents, b.verified(b.serveEvent))
 	return mux
 }
 

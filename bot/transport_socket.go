@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
 	"github.com/slack-go/slack/socketmode"
 	"golang.org/x/sync/errgroup"
 )
@@ -77,6 +78,16 @@ func (b *Bot) onSocketEvent(ctx context.Context, client *socketmode.Client, evt 
 		payload := b.handleInteraction(cb, deliveryKey(cb.TriggerID, evt.Request.Payload), strconv.Itoa(evt.Request.RetryAttempt))
 		b.ack(ctx, client, evt.Request, payload)
 		b.observeAck("interaction", start)
+	case socketmode.EventTypeEventsAPI:
+		// The work is taken (its place in the pool reserved) before the ack, as a
+		// command's is; it runs after.
+		if ev, ok := evt.Data.(slackevents.EventsAPIEvent); ok {
+			b.onEvent(ev)
+		}
+		if evt.Request != nil {
+			b.ack(ctx, client, evt.Request, nil)
+		}
+		b.observeAck("event", start)
 	default:
 		if evt.Request != nil && evt.Request.EnvelopeID != "" {
 			b.ack(ctx, client, evt.Request, nil) // nothing for us, but Slack wants every envelope acked

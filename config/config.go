@@ -73,6 +73,17 @@ func (c *Config) Windows() map[string][]approvals.Window {
 	return out
 }
 
+// ClientURLs maps each vCenter's name to its vSphere Client (VCenterConfig.ClientURL).
+func (c *Config) ClientURLs() map[string]string {
+	out := map[string]string{}
+	for _, v := range c.VCenters {
+		if u := v.ClientURL(); u != "" {
+			out[v.Name] = u
+		}
+	}
+	return out
+}
+
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 
 // LoadOption changes what Load and Parse read of the file.

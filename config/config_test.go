@@ -153,3 +153,18 @@ func TestNATSUnprotected(t *testing.T) {
 		t.Fatalf("redactURL = %q", got)
 	}
 }
+
+// Each vCenter's vSphere Client is where the messages link its VMs: ui_url, or the host of
+// url (its port kept) with /ui/.
+func TestClientURLs(t *testing.T) {
+	t.Parallel()
+	c := &Config{VCenters: []VCenterConfig{
+		{Name: "vc-east", URL: "https://vc-east.example.com/sdk"},
+		{Name: "vc-west", URL: "https://10.0.0.5:8443/sdk", UIURL: "https://vsphere.west.example.com/ui"},
+	}}
+	got := c.ClientURLs()
+	want := map[string]string{"vc-east": "https://vc-east.example.com/ui/", "vc-west": "https://vsphere.west.example.com/ui/"}
+	if len(got) != len(want) || got["vc-east"] != want["vc-east"] || got["vc-west"] != want["vc-west"] {
+		t.Errorf("ClientURLs = %v, want %v", got, want)
+	}
+}

@@ -85,6 +85,8 @@ func TestValidationNamesTheKey(t *testing.T) {
 	}{
 		{"thumbprint cut short", replace(`thumbprint: "EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45"`, `thumbprint: "EF:01:23"`),
 			[]string{`vcenters[1] (vc-west).thumbprint: thumbprint "EF:01:23" is neither SHA-1 (20 bytes) nor SHA-256 (32 bytes)`}, nil},
+		{"ui_url not https", replace(`thumbprint: "EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45"`, `thumbprint: "EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45", ui_url: "http://vc-west/ui/"`),
+			[]string{"vcenters[1] (vc-west).ui_url must start with https://"}, nil},
 		{"log level", minimal + "log:\n  level: verbose\n", []string{`log.level must be debug, info, warn or error, not "verbose"`}, nil},
 		{"log format", minimal + "log:\n  format: yaml\n", []string{`log.format must be text or json, not "yaml"`}, nil},
 		{"bot token is an app token", replace("bot_token: xoxb-1234-abcd", "bot_token: ${BOT}"),

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -24,6 +25,9 @@ type VCenterConfig struct {
 	// ServiceURL is where the other vCenters reach this one when it is a move's target
 	// (the ServiceLocator), when that is not url: split DNS, a proxy. "" is url.
 	ServiceURL string `yaml:"service_url"`
+	// UIURL is this vCenter's vSphere Client, which the Slack messages link VMs to
+	// ("https://vc.example.com/ui/"). "": https://<host of url>/ui/.
+	UIURL string `yaml:"ui_url"`
 	// Windows are change windows for moves INTO this vCenter, e.g. "sat 22:00-sun 04:00"
 	// or "daily 01:00-05:00", in Timezone (an IANA name; default UTC). Empty: any time.
 	Windows  []string `yaml:"windows"`
@@ -51,6 +55,20 @@ func (v VCenterConfig) ParsedWindows() ([]approvals.Window, error) {
 	return out, nil
 }
 
+// ClientURL is the vSphere Client of the vCenter, ending in "/": ui_url, or by default
+// https://<host of url>/ui/ (the port of url kept, as a proxy in front of both would).
+// "" if neither says where.
+func (v VCenterConfig) ClientURL() string {
+	if v.UIURL != "" {
+		return strings.TrimSuffix(v.UIURL, "/") + "/"
+	}
+	u, err := url.Parse(v.URL)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return "https://" + u.Host + "/ui/"
+}
+
 // validate checks one vCenter; where is how the message names it (vcenters[1]).
 func (v VCenterConfig) validate(where string) error {
 	var p problems
@@ -62,6 +80,9 @@ func (v VCenterConfig) validate(where string) error {
 	}
 	if v.ServiceURL != "" && !strings.HasPrefix(v.ServiceURL, "https://") {
 		p.add("%s (%s).service_url must start with https://", where, v.Name)
+	}
+	if v.UIURL != "" && !strings.HasPrefix(v.UIURL, "https://") {
+		p.add("%s (%s).ui_url must start with https://", where, v.Name)
 	}
 	if v.Username == "" || v.Password.IsZero() {
 		p.add("%s (%s): username and password (or password_file) are required", where, v.Name)

@@ -115,6 +115,7 @@ func New(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger, o
 			Digest:           digest,
 			Digests:          s.bus.Digests(),
 			Windows:          cfg.Windows(),
+			ClientURLs:       cfg.ClientURLs(),
 			Signer:           signer, Keys: keys,
 		}, s.svc, s.vc, s.bus, logger, s.reg)
 		if err != nil {

@@ -127,6 +127,7 @@ func (jr *jobRun) fail(ctx context.Context, err error, origin *move.Origin) erro
 	dur := jr.elapsed()
 	e := w.event(j, events.EventFailed, msg, 0)
 	e.Step, e.Fault, e.Error, e.Hint, e.Duration, e.Origin = stepWords(step, jr.rec.TaskRef), string(kind), msg, hint, dur.Seconds(), origin
+	e.TaskRef = jr.rec.TaskRef
 	if f != nil && f.Detail != "" {
 		// The message stays in plain words; the raw error is there for /xvm status.
 		e.Error = msg + ": " + f.Detail

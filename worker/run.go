@@ -165,6 +165,7 @@ func (w *Worker) keepAlive(ctx context.Context, log *slog.Logger, d events.Deliv
 // VM's lease alive on each step.
 func (jr *jobRun) onProgress(ctx context.Context) vcenter.ProgressFunc {
 	last := -1
+	task := jr.rec.TaskRef // set before the watch; the callback runs in the watch's goroutine
 	return func(pct int) {
 		if pct == last {
 			return
@@ -174,6 +175,8 @@ func (jr *jobRun) onProgress(ctx context.Context) vcenter.ProgressFunc {
 		if err := jr.renew(ctx); err != nil {
 			jr.log.Warn("renew vm lease", "err", err)
 		}
-		jr.w.publish(ctx, jr.log, jr.w.event(jr.j, events.EventProgress, "", pct))
+		e := jr.w.event(jr.j, events.EventProgress, "", pct)
+		e.TaskRef = task // the bot names the task, for the vSphere Client
+		jr.w.publish(ctx, jr.log, e)
 	}
 }

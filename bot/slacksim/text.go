@@ -80,8 +80,12 @@ var entities = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&")
 // it in the reader's zone, the local Slack shows the fallback.
 var dateRE = regexp.MustCompile(`<!date\^[0-9]+\^[^|>]*\|([^>]*)>`)
 
+// linkRE is a link with a label (<https://…|web-01>), which Slack shows as the label.
+var linkRE = regexp.MustCompile(`<https?://[^|>\s]+\|([^>]*)>`)
+
 func mentions(s string, names map[string]string) string {
 	s = dateRE.ReplaceAllString(s, "$1")
+	s = linkRE.ReplaceAllString(s, "$1") // a link reads as its label
 	s = mentionRE.ReplaceAllStringFunc(s, func(m string) string {
 		id := mentionRE.FindStringSubmatch(m)[1]
 		if n, ok := names[id]; ok {

@@ -254,12 +254,11 @@ func TestListAndStatusAfterRestart(t *testing.T) {
 	if !strings.Contains(status, "@bob") || !strings.Contains(status, "web-01") {
 		t.Errorf("status after restart does not show the approval and the VM:\n%s", status)
 	}
-	// Stats are computed from the durable records too.
-	before := len(h.ws.Channel(chan1))
+	// Stats are computed from the durable records too (answered privately, with a
+	// button to share them in the channel).
+	n = len(h.ws.Ephemerals(uOps))
 	h.command(uOps, "stats 7d")
-	h.await("the stats in the channel", func() bool { return len(h.ws.Channel(chan1)) > before })
-	ch := h.ws.Channel(chan1)
-	if st := h.ws.Plain(ch[len(ch)-1]); !strings.Contains(st, "vc-east → vc-west: ✅ 1 succeeded") || !strings.Contains(st, "1 request") {
+	if st := h.awaitEphemeral(uOps, n, "last 7 days"); !strings.Contains(st, "vc-east → vc-west: ✅ 1 succeeded") || !strings.Contains(st, "1 request") {
 		t.Errorf("stats after restart:\n%s", st)
 	}
 }
