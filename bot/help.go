@@ -43,7 +43,7 @@ var commands = []commandDef{
 	{
 		Verb:        VerbCheck,
 		Usage:       "check migrate|import <vm>[,<vm>…] … [options]",
-		Description: "Run the pre-flight checks of a migrate or import and show the review; nothing is queued.",
+		Description: "Run the pre-flight checks of a migrate or import and show the review; nothing is queued. With no VMs, opens the wizard in check mode.",
 		Options:     true,
 		Examples: []string{
 			"check migrate web-01 to vc-west datastore=ssd-01",
