@@ -60,7 +60,7 @@ func TestRenderStatsShareGolden(t *testing.T) {
 	s := ComputeStats([]*approvals.Request{fxSucceeded(), fxFailed()}, fxAt(3*time.Hour), 24*time.Hour)
 	priv := privateStats(s, "last 24 hours", "24h")
 	checkSlackLimits(t, priv.Blocks)
-	checkGolden(t, "stats_private", goldenMessage{Text: priv.Text, Blocks: priv.Blocks})
+	checkGolden(t, "stats_private", goldenMessage(priv))
 	shared := sharedStats(s, "last 24 hours", "U0BOSS")
-	checkGolden(t, "stats_shared", goldenMessage{Text: shared.Text, Blocks: shared.Blocks})
+	checkGolden(t, "stats_shared", goldenMessage(shared))
 }
