@@ -39,23 +39,8 @@ import (
 func BenchmarkResolve1000Of10000(b *testing.B) {
 	const total, wanted = 10000, 1000
 	ctx := context.Background()
-	start := time.Now()
-	lab, err := xvmsim.Start(ctx, xvmsim.WithExtraVMs(total))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Logf("xvmsim with %d extra VMs built in %v", total, time.Since(start).Round(time.Second))
-	b.Cleanup(lab.Close)
+	lab, m, names := bulkLab(b, total, wanted)
 	vc := lab.VC(xvmsim.EastVC)
-	m, err := NewManager([]Config{labConfig(lab, xvmsim.EastVC), labConfig(lab, xvmsim.WestVC)}, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { m.Close(context.Background()) })
-	names := make([]string, 0, wanted)
-	for i := 1; i <= wanted; i++ {
-		names = append(names, fmt.Sprintf("bulk-%04d", i*total/wanted))
-	}
 
 	b.Run("collector", func(b *testing.B) {
 		for b.Loop() {
@@ -272,8 +257,29 @@ func BenchmarkPlanOneVM(b *testing.B) {
 func BenchmarkPlan5000Of20000(b *testing.B) {
 	const total, wanted = 20000, 5000
 	ctx := context.Background()
+	_, m, names := bulkLab(b, total, wanted)
+	var err error
+	spec := MoveSpec{VMs: names, Source: xvmsim.EastVC, Target: xvmsim.WestVC,
+		Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}}
+	var p *Plan
+	for b.Loop() {
+		if p, err = m.Plan(ctx, spec); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if len(p.VMs) != wanted {
+		b.Fatalf("the plan has %d VMs, want %d", len(p.VMs), wanted)
+	}
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/plan")
+	b.Logf("%d VMs planned; %d findings, blocked: %v", len(p.VMs), len(p.Findings), p.Blocked())
+}
+
+// bulkLab starts a lab whose home vCenter has total extra VMs, a Manager of its two
+// vCenters, and the names of wanted of those VMs spread over all of them.
+func bulkLab(b *testing.B, total, wanted int) (*xvmsim.Lab, *Manager, []string) {
+	b.Helper()
 	start := time.Now()
-	lab, err := xvmsim.Start(ctx, xvmsim.WithExtraVMs(total))
+	lab, err := xvmsim.Start(context.Background(), xvmsim.WithExtraVMs(total))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -288,17 +294,5 @@ func BenchmarkPlan5000Of20000(b *testing.B) {
 	for i := 1; i <= wanted; i++ {
 		names = append(names, fmt.Sprintf("bulk-%04d", i*total/wanted))
 	}
-	spec := MoveSpec{VMs: names, Source: xvmsim.EastVC, Target: xvmsim.WestVC,
-		Placement: move.Placement{Cluster: xvmsim.WestCluster, Datastore: xvmsim.WestGold, Networks: []move.Network{{Target: xvmsim.WestAppPortgroup}}}}
-	var p *Plan
-	for b.Loop() {
-		if p, err = m.Plan(ctx, spec); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if len(p.VMs) != wanted {
-		b.Fatalf("the plan has %d VMs, want %d", len(p.VMs), wanted)
-	}
-	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/plan")
-	b.Logf("%d VMs planned; %d findings, blocked: %v", len(p.VMs), len(p.Findings), p.Blocked())
+	return lab, m, names
 }

@@ -1213,16 +1213,23 @@ func TestDRSMovesAfterArrivalAreNotFailures(t *testing.T) {
 				if len(f) != 1 || f[0].Type != events.EventSucceeded {
 					t.Fatalf("final events %+v, want one success", f)
 				}
-				for _, w := range tt.warning {
-					if !strings.Contains(f[0].Warning, w) {
-						t.Errorf("warning %q does not say %q", f[0].Warning, w)
-					}
-				}
-				if len(tt.warning) == 0 && f[0].Warning != "" {
-					t.Errorf("warning %q for a VM inside the cluster it was approved for", f[0].Warning)
-				}
+				checkWarning(t, f[0].Warning, tt.warning)
 			})
 		})
+	}
+}
+
+// checkWarning checks that a succeeded move's warning says each of want, and that there is
+// none when want is empty: the VM is where it was approved to be.
+func checkWarning(t *testing.T, warning string, want []string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(warning, w) {
+			t.Errorf("warning %q does not say %q", warning, w)
+		}
+	}
+	if len(want) == 0 && warning != "" {
+		t.Errorf("warning %q for a VM where it was approved to be", warning)
 	}
 }
 
@@ -1279,14 +1286,7 @@ func TestStorageDRSMovesAfterArrivalAreNotFailures(t *testing.T) {
 				if f[0].Type != events.EventSucceeded {
 					t.Fatalf("final %s %q, want a success: Storage DRS moved the VM", f[0].Type, f[0].Error)
 				}
-				for _, w := range tt.warning {
-					if !strings.Contains(f[0].Warning, w) {
-						t.Errorf("warning %q does not say %q", f[0].Warning, w)
-					}
-				}
-				if len(tt.warning) == 0 && f[0].Warning != "" {
-					t.Errorf("warning %q for a VM inside the datastore cluster it was approved for", f[0].Warning)
-				}
+				checkWarning(t, f[0].Warning, tt.warning)
 			})
 		})
 	}
