@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"time"
 )
 
@@ -53,28 +52,12 @@ func (w *Workspace) ClickHome(ctx context.Context, user, actionID, value string)
 	if !ok {
 		return Reply{}, fmt.Errorf("slacksim: %s has no Home tab to click on", user)
 	}
-	payload := map[string]any{
-		"type":       "block_actions",
-		"team":       map[string]string{"id": "T0XVM", "domain": "xvm-lab"},
-		"user":       map[string]string{"id": user, "name": w.userName(user), "username": w.userName(user), "team_id": "T0XVM"},
-		"api_app_id": "A0XVM",
-		"token":      "legacy-verification-token-unused",
-		"container":  map[string]any{"type": "view", "view_id": id},
-		"trigger_id": w.newTrigger(user),
-		"view":       map[string]any{"id": id, "type": "home", "hash": hash},
-		"actions": []map[string]any{{
-			"type": "button", "action_id": actionID, "block_id": "home", "value": value,
-			"text": map[string]any{"type": "plain_text", "text": actionID}, "action_ts": fmt.Sprintf("%d.000001", time.Now().Unix()),
-		}},
-	}
-	if w.socketMode() {
-		return w.sendEnvelope(ctx, "interactive", payload, "", "")
-	}
-	b, err := json.Marshal(payload)
-	if err != nil {
-		return Reply{}, err
-	}
-	return w.deliver(ctx, "/slack/interactions", url.Values{"payload": {string(b)}}.Encode(), "", "", nil)
+	payload := w.interaction("block_actions", user)
+	payload["container"] = map[string]any{"type": "view", "view_id": id}
+	payload["trigger_id"] = w.newTrigger(user)
+	payload["view"] = map[string]any{"id": id, "type": "home", "hash": hash}
+	payload["actions"] = buttonPress(actionID, "home", value)
+	return w.interact(ctx, "/slack/interactions", payload)
 }
 
 func (w *Workspace) secret() string {

@@ -9,21 +9,12 @@ import (
 // ClickEphemeral presses a button of a message only user sees (the ack of a command, an
 // ephemeral) in channel: such a message has no timestamp to name it by.
 func (w *Workspace) ClickEphemeral(ctx context.Context, user, channel, actionID, value string) (Reply, error) {
-	payload := map[string]any{
-		"type":         "block_actions",
-		"team":         map[string]string{"id": "T0XVM", "domain": "xvm-lab"},
-		"user":         map[string]string{"id": user, "name": w.userName(user), "username": w.userName(user), "team_id": "T0XVM"},
-		"api_app_id":   "A0XVM",
-		"token":        "legacy-verification-token-unused",
-		"container":    map[string]any{"type": "message", "channel_id": channel, "is_ephemeral": true},
-		"trigger_id":   w.newTrigger(user),
-		"channel":      map[string]string{"id": channel, "name": "vm-moves"},
-		"response_url": w.newResponseURL(channel, user),
-		"actions": []map[string]any{{
-			"type": "button", "action_id": actionID, "block_id": "actions", "value": value,
-			"text": map[string]any{"type": "plain_text", "text": actionID}, "action_ts": fmt.Sprintf("%d.000001", time.Now().Unix()),
-		}},
-	}
+	payload := w.interaction("block_actions", user)
+	payload["container"] = map[string]any{"type": "message", "channel_id": channel, "is_ephemeral": true}
+	payload["trigger_id"] = w.newTrigger(user)
+	payload["channel"] = map[string]string{"id": channel, "name": "vm-moves"}
+	payload["response_url"] = w.newResponseURL(channel, user)
+	payload["actions"] = buttonPress(actionID, "actions", value)
 	return w.interact(ctx, "/slack/interactions", payload)
 }
 

@@ -387,14 +387,40 @@ func (w *Workspace) newTrigger(user string) string {
 
 // interact sends an interaction payload over the configured transport.
 func (w *Workspace) interact(ctx context.Context, path string, payload map[string]any) (Reply, error) {
+	return w.interactIn(ctx, path, payload, "", "")
+}
+
+// interactIn is interact for an interaction made in channel by user, whose replies (the
+// ack's response, a response_url) are recorded there.
+func (w *Workspace) interactIn(ctx context.Context, path string, payload map[string]any, channel, user string) (Reply, error) {
 	if w.socketMode() {
-		return w.sendEnvelope(ctx, "interactive", payload, "", "")
+		return w.sendEnvelope(ctx, "interactive", payload, channel, user)
 	}
 	b, err := json.Marshal(payload)
 	if err != nil {
 		return Reply{}, err
 	}
-	return w.deliver(ctx, path, url.Values{"payload": {string(b)}}.Encode(), "", "", nil)
+	return w.deliver(ctx, path, url.Values{"payload": {string(b)}}.Encode(), channel, user, nil)
+}
+
+// interaction is what every interaction payload of user carries: its type, the team, the
+// user and the app.
+func (w *Workspace) interaction(typ, user string) map[string]any {
+	return map[string]any{
+		"type":       typ,
+		"team":       map[string]string{"id": "T0XVM", "domain": "xvm-lab"},
+		"user":       map[string]string{"id": user, "name": w.userName(user), "username": w.userName(user), "team_id": "T0XVM"},
+		"api_app_id": "A0XVM",
+		"token":      "legacy-verification-token-unused",
+	}
+}
+
+// buttonPress is the actions list of a click on button actionID (value) in block blockID.
+func buttonPress(actionID, blockID, value string) []map[string]any {
+	return []map[string]any{{
+		"type": "button", "action_id": actionID, "block_id": blockID, "value": value,
+		"text": map[string]any{"type": "plain_text", "text": actionID}, "action_ts": fmt.Sprintf("%d.000001", time.Now().Unix()),
+	}}
 }
 
 // Suggest types query into a searchable select of a view and returns the option values

@@ -511,30 +511,14 @@ func (w *Workspace) Click(ctx context.Context, user, channel, ts, actionID, valu
 	if !ok {
 		return Reply{}, fmt.Errorf("no message %s to click on", ts)
 	}
-	payload := map[string]any{
-		"type":         "block_actions",
-		"team":         map[string]string{"id": "T0XVM", "domain": "xvm-lab"},
-		"user":         map[string]string{"id": user, "name": w.userName(user), "username": w.userName(user), "team_id": "T0XVM"},
-		"api_app_id":   "A0XVM",
-		"token":        "legacy-verification-token-unused",
-		"container":    map[string]any{"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false},
-		"trigger_id":   w.newTrigger(user),
-		"channel":      map[string]string{"id": channel, "name": "vm-moves"},
-		"message":      map[string]any{"type": "message", "ts": ts, "text": m.Text, "blocks": m.Blocks},
-		"response_url": w.newResponseURL(channel, user),
-		"actions": []map[string]any{{
-			"type": "button", "action_id": actionID, "block_id": "actions", "value": value,
-			"text": map[string]any{"type": "plain_text", "text": actionID}, "action_ts": fmt.Sprintf("%d.000001", time.Now().Unix()),
-		}},
-	}
-	if w.socketMode() {
-		return w.sendEnvelope(ctx, "interactive", payload, channel, user)
-	}
-	b, err := json.Marshal(payload)
-	if err != nil {
-		return Reply{}, err
-	}
-	return w.deliver(ctx, "/slack/interactions", url.Values{"payload": {string(b)}}.Encode(), channel, user, nil)
+	payload := w.interaction("block_actions", user)
+	payload["container"] = map[string]any{"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": false}
+	payload["trigger_id"] = w.newTrigger(user)
+	payload["channel"] = map[string]string{"id": channel, "name": "vm-moves"}
+	payload["message"] = map[string]any{"type": "message", "ts": ts, "text": m.Text, "blocks": m.Blocks}
+	payload["response_url"] = w.newResponseURL(channel, user)
+	payload["actions"] = buttonPress(actionID, "actions", value)
+	return w.interactIn(ctx, "/slack/interactions", payload, channel, user)
 }
 
 // Sign returns Slack's v0 signature headers for body at time ts.
