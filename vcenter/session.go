@@ -225,13 +225,10 @@ func (c *conn) login(ctx context.Context) (*vim25.Client, *x509.Certificate, err
 // verifyPeer reads the certificate the vCenter presents and compares it with
 // the configured thumbprint (SHA-1 or SHA-256, whichever was configured).
 func (c *conn) verifyPeer(ctx context.Context) (*x509.Certificate, error) {
-	d := tls.Dialer{
-		NetDialer: &net.Dialer{Timeout: 15 * time.Second},
-		// Verification is the thumbprint comparison below; vCenters mostly
-		// run on certificates of their own VMCA that no system root trusts.
-		Config: &tls.Config{InsecureSkipVerify: true, ServerName: c.url.Hostname()}, //nolint:gosec // pinned by thumbprint
+	cert, err := presentedCertificate(ctx, c.url.Host, c.url.Hostname())
+	if errors.Is(err, errNoCertificate) {
+		return nil, fmt.Errorf("vcenter %s presented no certificate", c.cfg.Name)
 	}
-	nc, err := d.DialContext(ctx, "tcp", c.url.Host)
 	if err != nil {
 		return nil, &Fault{
 			VCenter: c.cfg.Name, Step: StepLogin, Kind: KindUnreachable, Retryable: true, Err: err,
@@ -239,12 +236,6 @@ func (c *conn) verifyPeer(ctx context.Context) (*x509.Certificate, error) {
 			Hint: faultTexts[KindUnreachable].hint(c.cfg.Name, ""),
 		}
 	}
-	defer nc.Close()
-	tc, ok := nc.(*tls.Conn)
-	if !ok || len(tc.ConnectionState().PeerCertificates) == 0 {
-		return nil, fmt.Errorf("vcenter %s presented no certificate", c.cfg.Name)
-	}
-	cert := tc.ConnectionState().PeerCertificates[0]
 	if c.tp == "" {
 		return cert, nil
 	}
@@ -253,6 +244,48 @@ func (c *conn) verifyPeer(ctx context.Context) (*x509.Certificate, error) {
 		return nil, &ThumbprintError{VCenter: c.cfg.Name, Expected: c.tp, Got: got}
 	}
 	return cert, nil
+}
+
+var errNoCertificate = errors.New("no certificate presented")
+
+// presentedCertificate dials host (host:port) and returns the certificate the server
+// presents. Nothing is sent over the connection, and the certificate is not trusted here:
+// the caller compares it with a pinned thumbprint, or shows it to be checked out of band
+// (vCenters mostly run on certificates of their own VMCA that no system root trusts).
+func presentedCertificate(ctx context.Context, host, serverName string) (*x509.Certificate, error) {
+	d := tls.Dialer{
+		NetDialer: &net.Dialer{Timeout: 15 * time.Second},
+		Config:    &tls.Config{InsecureSkipVerify: true, ServerName: serverName, MinVersion: tls.VersionTLS12}, //nolint:gosec // only read, never trusted
+	}
+	nc, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	tc, ok := nc.(*tls.Conn)
+	if !ok || len(tc.ConnectionState().PeerCertificates) == 0 {
+		return nil, errNoCertificate
+	}
+	return tc.ConnectionState().PeerCertificates[0], nil
+}
+
+// PresentedThumbprints reads the certificate the vCenter at rawURL presents, without
+// logging in, and returns its SHA-1 and SHA-256 thumbprints: for a person to check out of
+// band and pin (xvmbot check, for a vCenter with no thumbprint configured).
+func PresentedThumbprints(ctx context.Context, rawURL string) (sha1, sha256 string, err error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", "", err
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "443")
+	}
+	cert, err := presentedCertificate(ctx, host, u.Hostname())
+	if err != nil {
+		return "", "", err
+	}
+	return soap.ThumbprintSHA1(cert), soap.ThumbprintSHA256(cert), nil
 }
 
 // thumbprintLike is cert's thumbprint in the form of the configured one: SHA-1 or SHA-256,

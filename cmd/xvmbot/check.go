@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,7 +14,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/vmware/govmomi/vim25/soap"
 
 	"github.com/xvmbot/xvmbot/config"
 	"github.com/xvmbot/xvmbot/events"
@@ -194,7 +190,7 @@ func checkVCenters(ctx context.Context, cfg *config.Config, r *checkReport, logg
 			home = "  (home)"
 		}
 		if vcfg.Thumbprint == "" && !vcfg.Insecure {
-			sha1, sha256, err := readThumbprint(ctx, vcfg.URL)
+			sha1, sha256, err := vcenter.PresentedThumbprints(ctx, vcfg.URL)
 			if err != nil {
 				r.report(what, fmt.Errorf("not pinned, and its certificate could not be read: %w", err), "")
 				continue
@@ -221,35 +217,6 @@ func checkVCenters(ctx context.Context, cfg *config.Config, r *checkReport, logg
 		}
 		r.report(what, err, detail+home)
 	}
-}
-
-// readThumbprint reads the certificate a vCenter presents, without logging in.
-func readThumbprint(ctx context.Context, rawURL string) (sha1, sha256 string, err error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "", "", err
-	}
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "443")
-	}
-	d := tls.Dialer{Config: &tls.Config{
-		// Reading the certificate is the point: nothing is sent over this connection.
-		InsecureSkipVerify: true, //nolint:gosec // the certificate is shown to be checked out of band, never trusted here
-		MinVersion:         tls.VersionTLS12,
-	}}
-	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	c, err := d.DialContext(dctx, "tcp", host)
-	if err != nil {
-		return "", "", err
-	}
-	defer c.Close()
-	certs := c.(*tls.Conn).ConnectionState().PeerCertificates
-	if len(certs) == 0 {
-		return "", "", errors.New("no certificate presented")
-	}
-	return soap.ThumbprintSHA1(certs[0]), soap.ThumbprintSHA256(certs[0]), nil
 }
 
 func checkNATSPart(ctx context.Context, cfg *config.Config, r *checkReport) {
