@@ -2,54 +2,13 @@ package bot
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/xvmbot/xvmbot/approvals"
-	"github.com/xvmbot/xvmbot/approvals/approvaltest"
 	"github.com/xvmbot/xvmbot/bot/slacksim"
-	"github.com/xvmbot/xvmbot/secret"
 )
-
-// newStartEnv is a bot with the wizard's inventory on a local Slack that opens modals,
-// taking requests in channels (none: any channel), over HTTP or Socket Mode.
-func newStartEnv(t *testing.T, socket bool, channels ...string) *simEnv {
-	t.Helper()
-	ws := slacksim.New()
-	t.Cleanup(ws.Close)
-	ws.EnableModals()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	signer, keys := approvaltest.Key(1)
-	svc := approvals.NewService(approvals.NewMemoryStore(), approvals.Policy{Approvers: []string{approver}, Quorum: 1, ExpireAfter: time.Hour}, nil, logger).
-		WithSigner(signer)
-	p := &inventoryPlanner{}
-	b, err := New(Config{BotToken: secret.Secret("xoxb-test"), AppToken: secret.Secret("xapp-test"), SigningSecret: secret.Secret(testSecret),
-		APIURL: ws.APIURL(), ProgressInterval: -1, Signer: signer, Keys: keys, Channels: channels}, svc, p, &fakeJobs{}, logger, prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = b.Run(ctx) })
-	if socket {
-		wg.Go(func() { _ = b.RunSocketMode(ctx) })
-		ws.UseSocketMode()
-	} else {
-		srv := httptest.NewServer(b.Handler())
-		t.Cleanup(srv.Close)
-		ws.UseHTTP(srv.URL, testSecret)
-	}
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	return &simEnv{ws: ws, bot: b, svc: svc, planner: p}
-}
 
 // /xvm help offers buttons that open the migrate wizard and the check wizard; the global
 // shortcut "Move VMs…" opens the migrate wizard, whose request goes to the configured
@@ -62,7 +21,7 @@ func TestHelpButtonsAndShortcutOpenTheWizard(t *testing.T) {
 	}{{"http", false}, {"socket mode", true}} {
 		t.Run(mode.name, func(t *testing.T) {
 			t.Parallel()
-			e := newStartEnv(t, mode.socket, testChannel)
+			e := newSimEnv(t, mode.socket, testChannel)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			rep, err := e.ws.Command(ctx, requester, testChannel, "help")
@@ -116,7 +75,7 @@ func TestHelpButtonsAndShortcutOpenTheWizard(t *testing.T) {
 
 	t.Run("no channel configured", func(t *testing.T) {
 		t.Parallel()
-		e := newStartEnv(t, false)
+		e := newSimEnv(t, false)
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := e.ws.Shortcut(ctx, approver, ShortcutMoveVMs); err != nil {

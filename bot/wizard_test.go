@@ -68,7 +68,9 @@ type simEnv struct {
 	planner *inventoryPlanner
 }
 
-func newSimEnv(t *testing.T, socket bool) *simEnv {
+// newSimEnv is a bot with the wizard's inventory on a local Slack that opens modals, over
+// HTTP or Socket Mode, taking requests in channels (none: any channel).
+func newSimEnv(t *testing.T, socket bool, channels ...string) *simEnv {
 	t.Helper()
 	ws := slacksim.New()
 	t.Cleanup(ws.Close)
@@ -79,7 +81,7 @@ func newSimEnv(t *testing.T, socket bool) *simEnv {
 		WithSigner(signer)
 	p := &inventoryPlanner{}
 	b, err := New(Config{BotToken: secret.Secret("xoxb-test"), AppToken: secret.Secret("xapp-test"), SigningSecret: secret.Secret(testSecret),
-		APIURL: ws.APIURL(), ProgressInterval: -1, Signer: signer, Keys: keys}, svc, p, &fakeJobs{}, logger, prometheus.NewRegistry())
+		APIURL: ws.APIURL(), ProgressInterval: -1, Signer: signer, Keys: keys, Channels: channels}, svc, p, &fakeJobs{}, logger, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
