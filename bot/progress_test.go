@@ -52,7 +52,7 @@ func TestJobProgressIsEditedInPlaceThenFinal(t *testing.T) {
 	}
 	e.handle(event(r, 0, events.EventProgress, 40))
 	e.handle(event(r, 0, events.EventProgress, 80))
-	if thread := e.slack.Thread(parentTS); len(thread) != 1 || thread[0].Edits != 2 || !strings.Contains(thread[0].Words(), "80") {
+	if thread := e.slack.Thread(parentTS); len(thread) != 1 || thread[0].Edits != 2 || !strings.Contains(thread[0].Words(), "80%") {
 		t.Fatalf("progress not edited in place: %+v", thread)
 	}
 	e.handle(event(r, 0, events.EventSucceeded, 100))
@@ -313,12 +313,12 @@ func TestSpentEditBudgetHoldsUpNoApproval(t *testing.T) {
 		t.Fatalf("the approved request still offers %v", acts)
 	}
 	progressTS := e.get(other.ID).Jobs[0].ThreadTS
-	if e.bot.putOff.count() == 0 || strings.Contains(e.message(progressTS).Words(), "80") {
+	if e.bot.putOff.count() == 0 || strings.Contains(e.message(progressTS).Words(), "80%") {
 		t.Fatalf("the percentage went out before the approval with room for one edit")
 	}
 	e.bot.slack.edits = nil
 	e.bot.flushDeferred(context.Background())
-	if e.bot.putOff.count() != 0 || !strings.Contains(e.message(progressTS).Words(), "80") {
+	if e.bot.putOff.count() != 0 || !strings.Contains(e.message(progressTS).Words(), "80%") {
 		t.Fatalf("%d edits still put off with no budget", e.bot.putOff.count())
 	}
 }
