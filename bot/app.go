@@ -168,6 +168,7 @@ type Bot struct {
 	said       *onceSet         // notices already posted
 	ready      *readiness       // whether Slack accepts the bot token
 	digest     *digester        // the scheduled stats post
+	homeNotes  *homeNotes       // what a click on the Home tab is answered with
 	inv        *cachedInventory // nil: no inventory listing, the wizard is not offered
 	depth      queueDepth       // nil: queue depth unknown
 }
@@ -235,6 +236,7 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	b.views = newWizardViews()
 	b.vcInfos = newVCInfoCache(p, clock)
 	b.said = newOnceSet()
+	b.homeNotes = newHomeNotes()
 	registerWorkPool(reg, b.tasks.pool)
 	if reg != nil {
 		registerPending(reg, svc.Store(), clock)

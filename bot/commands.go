@@ -25,6 +25,9 @@ type invocation struct {
 	TriggerID   string
 	ResponseURL string // from the signed payload; the fallback when chat.postEphemeral fails
 	MessageTS   string // for clicks: the message the button was on
+	// Home says the click came from the App Home tab: Channel and MessageTS are then the
+	// request's, and what the bot has to tell the person is shown on the tab itself.
+	Home bool
 }
 
 // onCommand handles a slash command up to its ack: it answers at once what needs no I/O
@@ -438,6 +441,13 @@ func (b *Bot) tell(ctx context.Context, who invocation, msg message) {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), tellTimeout)
 		defer cancel()
+	}
+	if who.Home {
+		// A click on the Home tab is answered there: a private note in the request's
+		// channel would reach someone who is looking at the tab, not at the channel.
+		b.homeNotes.set(who.User, msg.Text, b.now())
+		b.publishHome(ctx, who.User)
+		return
 	}
 	err := b.slack.ephemeral(ctx, who.Channel, who.User, msg)
 	if err != nil && b.responseURLAllowed(who.ResponseURL) {

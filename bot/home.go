@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -83,17 +84,18 @@ func (b *Bot) publishHome(ctx context.Context, user string) {
 		// Groups that could not be resolved count for nobody; the rest is still right.
 		b.log.Warn("app home: approver groups", "user", user, "err", err)
 	}
-	view := RenderHome(user, all, waiting, b.now())
+	view := RenderHome(user, all, waiting, b.homeNotes.get(user, b.now()), b.now())
 	if err := b.slack.publishView(ctx, user, view); err != nil {
 		b.log.Error("app home: views.publish", "user", user, "err", err)
 	}
 }
 
-// RenderHome renders user's App Home tab: the requests waiting for their approval, with
+// RenderHome renders user's App Home tab: what the bot last had to tell them about a
+// click on the tab (note, if any); the requests waiting for their approval, with
 // Approve and Reject buttons that decide as on the request's message; their own requests,
 // newest first, with Cancel while one can be cancelled; and what runs now. Each part
 // lists maxHomeListed and counts the rest.
-func RenderHome(user string, all, waiting []*approvals.Request, now time.Time) slack.HomeTabViewRequest {
+func RenderHome(user string, all, waiting []*approvals.Request, note string, now time.Time) slack.HomeTabViewRequest {
 	newest := func(rs []*approvals.Request) []*approvals.Request {
 		out := slices.Clone(rs)
 		slices.SortStableFunc(out, func(a, b *approvals.Request) int { return b.CreatedAt.Compare(a.CreatedAt) })
@@ -109,9 +111,12 @@ func RenderHome(user string, all, waiting []*approvals.Request, now time.Time) s
 			running = append(running, r)
 		}
 	}
-	blocks := []slack.Block{
-		slack.NewHeaderBlock(plain(fmt.Sprintf("⏳ Waiting for my approval (%d)", len(waiting)))),
+	var blocks []slack.Block
+	if note != "" {
+		// The note is the bot's own text (already mrkdwn, its quotes escaped where written).
+		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(clipEscaped(note, maxSectionChars)), nil, nil), slack.NewDividerBlock())
 	}
+	blocks = append(blocks, slack.NewHeaderBlock(plain(fmt.Sprintf("⏳ Waiting for my approval (%d)", len(waiting)))))
 	waiting = newest(waiting)
 	for i, r := range waiting {
 		if i == maxHomeListed {
@@ -187,5 +192,42 @@ func (b *Bot) homeInvocation(who invocation, id string) invocation {
 		return who
 	}
 	who.Channel, who.MessageTS = r.Channel, r.MessageTS
+	who.Home = true
 	return who
+}
+
+// homeNoteFor is how long a note stays on a person's Home tab: long enough to be read
+// when the tab is published again by the decision that follows it.
+const homeNoteFor = 2 * time.Minute
+
+// homeNotes keeps, per person, the last thing the bot had to tell them about a click on
+// their Home tab, until homeNoteFor has passed.
+type homeNotes struct {
+	mu sync.Mutex
+	m  map[string]homeNote
+}
+
+type homeNote struct {
+	text string
+	at   time.Time
+}
+
+func newHomeNotes() *homeNotes { return &homeNotes{m: map[string]homeNote{}} }
+
+func (h *homeNotes) set(user, text string, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.m[user] = homeNote{text: text, at: now}
+}
+
+// get returns user's note while it is fresh, and forgets the notes that are not.
+func (h *homeNotes) get(user string, now time.Time) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for u, n := range h.m {
+		if now.Sub(n.at) > homeNoteFor {
+			delete(h.m, u)
+		}
+	}
+	return h.m[user].text
 }

@@ -24,11 +24,11 @@ func TestRenderHomeGolden(t *testing.T) {
 	running.ID, running.CreatedAt = "xvm-r2unnn", fxAt(-time.Hour)
 	all := []*approvals.Request{pending, running, fxFailed()}
 	all[2].ID, all[2].CreatedAt = "xvm-f4iled", fxAt(-2*time.Hour)
-	view := RenderHome("U0APP1", all, []*approvals.Request{pending}, fxNow)
+	view := RenderHome("U0APP1", all, []*approvals.Request{pending}, "", fxNow)
 	checkHomeLimits(t, view.Blocks.BlockSet)
 	checkGolden(t, "home_approver", view)
 
-	checkGolden(t, "home_empty", RenderHome("U0NOBODY", all, nil, fxNow))
+	checkGolden(t, "home_empty", RenderHome("U0NOBODY", all, nil, "", fxNow))
 }
 
 // Each part of the tab lists the newest maxHomeListed and says how many it left out.
@@ -40,7 +40,7 @@ func TestRenderHomeCapsEachPart(t *testing.T) {
 		r.ID, r.CreatedAt = fmt.Sprintf("xvm-n%05d", i), fxAt(time.Duration(i)*time.Minute)
 		all = append(all, r)
 	}
-	view := RenderHome("U0REQ", all, all, fxNow)
+	view := RenderHome("U0REQ", all, all, "", fxNow)
 	checkHomeLimits(t, view.Blocks.BlockSet)
 	raw := string(mustMarshal(t, view))
 	for _, want := range []string{"Waiting for my approval (14)", "My requests (14)", "Showing the newest 10 of 14; `/xvm list` shows every request.", "xvm-n00013"} {
@@ -133,6 +133,21 @@ func TestAppHome(t *testing.T) {
 			}
 			if strings.Contains(alice, `"action_id":"xvm_approve"`) {
 				t.Errorf("the requester is offered to approve their own request:\n%s", alice)
+			}
+
+			// A click the bot refuses is answered on the tab it came from, not privately
+			// in the request's channel, where the person is not looking.
+			before := len(e.slack.Ephemerals(requester))
+			click(requester, ActionApprove, r.ID)
+			e.settle()
+			if got := e.get(r.ID).State; got != approvals.StatePending {
+				t.Fatalf("the requester's own Approve on the Home tab left the request %s", got)
+			}
+			if n := len(e.slack.Ephemerals(requester)); n != before {
+				t.Errorf("the refusal of a Home tab click went to the channel (%d private notes, was %d)", n, before)
+			}
+			if v, _ := e.slack.HomeView(requester); !strings.Contains(string(v.Blocks), "cannot approve it yourself") {
+				t.Errorf("the requester's tab does not say why the click was refused:\n%s", v.Blocks)
 			}
 
 			click(approver, ActionApprove, r.ID)

@@ -279,7 +279,11 @@ func requestTitle(r *approvals.Request) string {
 }
 
 func requestedBy(r *approvals.Request) string {
-	parts := []string{fmt.Sprintf("Requested by <@%s>", r.Requester)}
+	by := "Requested by"
+	if r.ID == "" {
+		by = "Checked by" // a pre-flight check or a wizard's review: nothing was requested
+	}
+	parts := []string{fmt.Sprintf("%s <@%s>", by, r.Requester)}
 	if !r.CreatedAt.IsZero() {
 		parts[0] += ", " + clock(r.CreatedAt)
 	}

@@ -67,6 +67,8 @@ func RenderWizardReview(ws wizardState, r *approvals.Request, blocked bool, prob
 	case r != nil:
 		_, rb := RenderRequest(r, now)
 		blocks = withoutButtons(message{Blocks: rb}).Blocks
+		// The channel's header names a request or a check; this page is neither yet.
+		blocks[0] = slack.NewHeaderBlock(plain(clipRunes(wizardReviewTitle(ws, r), 150)))
 	case problem != "":
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(":warning: "+escapeText(clipRunes(problem, 2800))), nil, nil))
 	default:
@@ -95,6 +97,16 @@ func RenderWizardReview(ws wizardState, r *approvals.Request, blocked bool, prob
 		v.Submit = plain("Request approval")
 	}
 	return v
+}
+
+// wizardReviewTitle heads the review page: what is being reviewed, and that nothing has
+// been asked for yet.
+func wizardReviewTitle(ws wizardState, r *approvals.Request) string {
+	what := fmt.Sprintf("cross vCenter %s of %d %s, %s → %s", r.Direction, len(r.VMs), plural(len(r.VMs), "VM"), r.SourceVC, r.TargetVC)
+	if ws.Check {
+		return "Pre-flight check of a " + what + " (nothing is requested)"
+	}
+	return "Review of a " + what + " (not requested yet)"
 }
 
 // reviewWizard runs the pre-flight of a valid wizard submission and answers with the

@@ -149,15 +149,20 @@ func TestRenderWizardReviewGolden(t *testing.T) {
 		Networks: []string{"VM Network"}, NetTarget: map[string]string{"VM Network": "app-pg"}}
 	check := ws
 	check.Check = true
+	// The wizard reviews a request not made yet: no id, no time (as requestOf builds it).
+	unasked := func(r *approvals.Request) *approvals.Request {
+		r.ID, r.CreatedAt, r.ExpiresAt, r.Jobs = "", time.Time{}, time.Time{}, nil
+		return r
+	}
 	for _, tc := range []struct {
 		name   string
 		view   slack.ModalViewRequest
 		submit string
 		shows  string
 	}{
-		{"modal_review_migrate", RenderWizardReview(ws, fxPendingMigrate(), false, "", fxNow), "Request approval", "Request approval"},
-		{"modal_review_blocked", RenderWizardReview(ws, fxBlocked(), true, "", fxNow), "", "Blocked"},
-		{"modal_review_check", RenderWizardReview(check, fxPendingMigrate(), false, "", fxNow), "", "A check only"},
+		{"modal_review_migrate", RenderWizardReview(ws, unasked(fxPendingMigrate()), false, "", fxNow), "Request approval", "Review of a cross vCenter migrate of 1 VM, vc-east → vc-west (not requested yet)"},
+		{"modal_review_blocked", RenderWizardReview(ws, unasked(fxBlocked()), true, "", fxNow), "", "Blocked"},
+		{"modal_review_check", RenderWizardReview(check, unasked(fxPendingMigrate()), false, "", fxNow), "", "Pre-flight check of a cross vCenter migrate of 1 VM, vc-east → vc-west (nothing is requested)"},
 		{"modal_review_checking", RenderWizardReview(ws, nil, false, "", fxNow), "", "Checking…"},
 		{"modal_review_failed", RenderWizardReview(ws, nil, true, "Could not check web-01: vc-west <did not answer>", fxNow), "", `\u0026lt;did not answer\u0026gt;`}, // escaped for mrkdwn
 	} {
@@ -181,10 +186,17 @@ func TestRenderWizardReviewGolden(t *testing.T) {
 			checkGolden(t, tc.name, v)
 		})
 	}
-	// The review of the blocked request is the channel's review: the same blocks.
-	_, channel := RenderRequest(fxBlocked(), fxNow)
-	blocked := RenderWizardReview(ws, fxBlocked(), true, "", fxNow)
+	// The review of the blocked request is the channel's review: the same blocks under
+	// its own header.
+	_, channel := RenderRequest(unasked(fxBlocked()), fxNow)
+	blocked := RenderWizardReview(ws, unasked(fxBlocked()), true, "", fxNow)
 	for i, blk := range withoutButtons(message{Blocks: channel}).Blocks {
+		if i == 0 {
+			if strings.Contains(string(mustJSON(t, blocked.Blocks.BlockSet[0])), "Pre-flight check") {
+				t.Errorf("the review page is headed as a check: %s", mustJSON(t, blocked.Blocks.BlockSet[0]))
+			}
+			continue
+		}
 		a, _ := json.Marshal(blk)
 		b, _ := json.Marshal(blocked.Blocks.BlockSet[i])
 		if string(a) != string(b) {
@@ -227,4 +239,13 @@ func TestRenderCheckWizardGolden(t *testing.T) {
 	t.Parallel()
 	ws := wizardState{Direction: approvals.Import, Check: true, Channel: "C0OPS", Home: "vc-east", VCenters: fxEndpoints(), Target: "vc-east"}
 	checkGolden(t, "modal_wizard_check", RenderWizard(ws))
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
