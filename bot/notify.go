@@ -138,7 +138,7 @@ func (b *Bot) sweepReminders(ctx context.Context) {
 // waited on, how many approvals are missing, and when it expires (in each reader's zone).
 func RenderReminder(r *approvals.Request) (text string, blocks []slack.Block) {
 	who := "Approvers"
-	if len(r.AskedOf) > 0 && r.Notify != approvals.NotifyNone {
+	if mentionsApprovers(r) {
 		who = approverMentions(r.AskedOf)
 	}
 	missing := max(r.Quorum, 1) - len(r.Approvals)

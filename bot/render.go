@@ -57,7 +57,7 @@ func RenderRequest(r *approvals.Request, now time.Time) (text string, blocks []s
 	}
 	text = fmt.Sprintf("%s by <@%s>: %s %s → %s — %s", requestTitle(r), r.Requester, countVMs(len(requestVMs(r))),
 		esc(sourceName(r)), esc(targetName(r)), statusPhrase(r))
-	if r.State == approvals.StatePending && !r.Review.Blocked() && r.Notify != approvals.NotifyNone && len(r.AskedOf) > 0 {
+	if r.State == approvals.StatePending && !r.Review.Blocked() && mentionsApprovers(r) {
 		// The notification names the approvers too: it is what Slack shows in a DM's
 		// preview and reads to a screen reader.
 		text += " — approvers: " + approverMentions(r.AskedOf)
@@ -66,14 +66,25 @@ func RenderRequest(r *approvals.Request, now time.Time) (text string, blocks []s
 }
 
 // approversLine says who may approve and how many must: "Approvers: @vm-admins · 2
-// needed". With notify none it names nobody, so that nobody is notified.
+// needed". With notify none it names nobody, so that nobody is notified; with notify dm
+// it says they were asked by direct message: a mention here too would notify each of
+// them twice.
 func approversLine(r *approvals.Request) string {
 	q := max(r.Quorum, 1)
 	need := fmt.Sprintf("%d needed", q)
-	if len(r.AskedOf) == 0 || r.Notify == approvals.NotifyNone {
-		return "Approvers: " + need
+	switch {
+	case mentionsApprovers(r):
+		return "Approvers: " + approverMentions(r.AskedOf) + " · " + need
+	case r.Notify == approvals.NotifyDM && len(r.AskedOf) > 0:
+		return "Approvers: each asked by direct message · " + need
 	}
-	return "Approvers: " + approverMentions(r.AskedOf) + " · " + need
+	return "Approvers: " + need
+}
+
+// mentionsApprovers says whether r's messages mention its approvers: only when they are
+// told by mention (with notify dm, the direct message is what tells them).
+func mentionsApprovers(r *approvals.Request) bool {
+	return len(r.AskedOf) > 0 && r.Notify != approvals.NotifyNone && r.Notify != approvals.NotifyDM
 }
 
 // approverMentions writes user IDs as <@U…> and group IDs as <!subteam^S…>, which Slack
