@@ -134,7 +134,7 @@ func (p *putOffEdits) calm(request string) {
 // a change of the request's state. The caller holds the request's lock if it renders from
 // a record events may be changing.
 func (b *Bot) show(ctx context.Context, r *approvals.Request, ts string, urgent bool) {
-	render, keep, ok := b.editOf(r, ts, urgent)
+	render, channel, keep, ok := b.editOf(r, ts, urgent)
 	if !ok {
 		return
 	}
@@ -145,38 +145,46 @@ func (b *Bot) show(ctx context.Context, r *approvals.Request, ts string, urgent 
 		return
 	}
 	b.putOff.remove(r.ID, ts)
-	if err := b.slack.edit(ctx, r.Channel, ts, render()); err != nil {
+	if err := b.slack.edit(ctx, channel, ts, render()); err != nil {
 		b.log.Error("edit message", "request_id", r.ID, "ts", ts, "err", err)
 	}
 }
 
-// editOf finds the message of r at ts (false if r has none there) and says how many edits
-// sending it must leave in the budget; render renders it, once the budget has room.
-func (b *Bot) editOf(r *approvals.Request, ts string, urgent bool) (render func() message, keep int, ok bool) {
+// editOf finds the message of r at ts (false if r has none there): the channel it is in,
+// how many edits sending it must leave in the budget, and render, which renders it once
+// the budget has room. An approver's DM is the request's message in another channel.
+func (b *Bot) editOf(r *approvals.Request, ts string, urgent bool) (render func() message, channel string, keep int, ok bool) {
 	if ts == "" {
-		return nil, 0, false
+		return nil, "", 0, false
 	}
 	if ts == r.MessageTS {
 		if !urgent {
 			keep = keepForEnds
 		}
-		return func() message { return b.requestMessage(r) }, keep, true
+		return func() message { return b.requestMessage(r) }, r.Channel, keep, true
+	}
+	for _, d := range r.DMs {
+		if d.TS == ts {
+			// A DM changes with the request's decision or state, which the approver
+			// must see at once: like the channel message's urgent edits, it keeps nothing.
+			return func() message { return b.requestMessage(r) }, d.Channel, 0, true
+		}
 	}
 	if ts == r.TableTS {
 		if !urgent && !r.State.Final() {
 			keep = keepForEnds
 		}
-		return func() message { return asMessage(RenderTable(r, b.now())) }, keep, true
+		return func() message { return asMessage(RenderTable(r, b.now())) }, r.Channel, keep, true
 	}
 	for i := range r.Jobs {
 		if j := &r.Jobs[i]; j.ThreadTS == ts {
 			if !j.State.Final() {
 				keep = keepForEnds
 			}
-			return func() message { return asMessage(RenderJobProgress(r, j)) }, keep, true
+			return func() message { return asMessage(RenderJobProgress(r, j)) }, r.Channel, keep, true
 		}
 	}
-	return nil, 0, false
+	return nil, "", 0, false
 }
 
 // flushDeferred sends put-off edits while the budget has room: requests whose state
@@ -223,7 +231,7 @@ func (b *Bot) flushRequest(ctx context.Context, id string) bool {
 		return strings.Compare(x, y) // Slack timestamps of one epoch compare as strings
 	})
 	for _, ts := range tss {
-		render, keep, ok := b.editOf(r, ts, urgent)
+		render, channel, keep, ok := b.editOf(r, ts, urgent)
 		if !ok {
 			b.putOff.remove(id, ts)
 			continue
@@ -235,7 +243,7 @@ func (b *Bot) flushRequest(ctx context.Context, id string) bool {
 			return false
 		}
 		b.putOff.remove(id, ts)
-		if err := b.slack.edit(ctx, r.Channel, ts, render()); err != nil {
+		if err := b.slack.edit(ctx, channel, ts, render()); err != nil {
 			b.log.Error("edit put-off message", "request_id", id, "ts", ts, "err", err)
 		}
 	}

@@ -72,13 +72,10 @@ func (b *Bot) syncDMs(ctx context.Context, r *approvals.Request) {
 	if r == nil || len(r.DMs) == 0 {
 		return
 	}
-	msg := b.requestMessage(r)
 	for _, d := range r.DMs {
-		// DMs follow the channel message at once, outside the edit budget: they change only
-		// when the request's decision or state does, not with every percent of progress.
-		if err := b.slack.edit(ctx, d.Channel, d.TS, msg); err != nil {
-			b.log.Warn("edit approver DM", "request_id", r.ID, "user", d.User, "err", err)
-		}
+		// Within the edit budget like every other edit: at once if it has room, else put
+		// off and sent with the request's state changes, before any progress.
+		b.show(ctx, r, d.TS, true)
 	}
 }
 

@@ -152,3 +152,34 @@ func TestReminderOnceBeforeExpiryAcrossRestart(t *testing.T) {
 		t.Fatalf("an expired request was reminded of: %d reminders", n)
 	}
 }
+
+// DM edits spend the edit budget like every other edit: with the budget spent, an
+// approval leaves the DMs as they were (put off, not sent past Slack's limit), and they
+// follow the channel message as soon as there is room.
+func TestDMEditsStayWithinTheEditBudget(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, dmPolicy, func(c *Config, _ *approvals.Policy) { c.EditsPerMinute = 1 })
+	r, msg := e.submit("migrate web-01 to vc-west")
+	bossDM, carolDM := dmOf(t, e, approver), dmOf(t, e, carol)
+	for e.bot.slack.edits.Allow() {
+	}
+	updates := e.slack.Calls("chat.update")
+	e.click(approver, msg.TS, ActionApprove, r.ID)
+	e.settle()
+	if got := e.get(r.ID).State; got != approvals.StateQueued {
+		t.Fatalf("request %s after approval, want queued", got)
+	}
+	if n := e.slack.Calls("chat.update") - updates; n != 0 {
+		t.Errorf("%d edits sent with the edit budget spent", n)
+	}
+	if !slices.Contains(e.message(carolDM.TS).ActionIDs(), ActionApprove) {
+		t.Fatalf("carol's DM changed with the budget spent")
+	}
+	e.bot.slack.edits = nil
+	e.bot.flushDeferred(context.Background())
+	for name, ts := range map[string]string{"channel message": msg.TS, "approver's DM": bossDM.TS, "carol's DM": carolDM.TS} {
+		if slices.Contains(e.message(ts).ActionIDs(), ActionApprove) {
+			t.Errorf("the %s still offers Approve once the budget has room", name)
+		}
+	}
+}
