@@ -49,6 +49,9 @@ type Config struct {
 	// table message, edited in place, instead of one message per VM (failures are still
 	// posted one by one). Default 20; negative: never.
 	TableAbove int
+	// SweepEvery is how often pending requests are checked for expiry and for reminders
+	// that came due (0 = every 30 s).
+	SweepEvery time.Duration
 	// Digest, if its Channel is set, posts the stats to that channel every Every, at
 	// wall-clock times.
 	Digest Digest
@@ -200,6 +203,9 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	if cfg.PostsPerSecond == 0 {
 		cfg.PostsPerSecond = defaultPostsPerSecond
 	}
+	if cfg.SweepEvery <= 0 {
+		cfg.SweepEvery = expirySweepEvery
+	}
 	if cfg.TableAbove == 0 {
 		cfg.TableAbove = DefaultTableAbove
 	}
@@ -280,7 +286,7 @@ func (b *Bot) slackOptions() []slack.Option {
 // in-flight work (bounded by a grace period, after which that work is cancelled).
 func (b *Bot) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return every(gctx, expirySweepEvery, b.sweepExpired) })
+	g.Go(func() error { return every(gctx, b.cfg.SweepEvery, b.sweepExpired) })
 	g.Go(func() error { return every(gctx, republishEvery, b.republishApproved) })
 	g.Go(func() error {
 		b.resyncMessages(gctx)

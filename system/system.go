@@ -48,6 +48,7 @@ type Option func(*options)
 type options struct {
 	stamp      Stamp
 	readyEvery time.Duration
+	sweepEvery time.Duration
 }
 
 // WithVersion sets the version xvm_build_info reports (default ReleaseVersion-dev).
@@ -56,6 +57,10 @@ func WithVersion(v string) Option { return func(o *options) { o.stamp.Version = 
 // WithReadyEvery sets how long /readyz's refresher waits between two rounds of probes
 // (default 10s).
 func WithReadyEvery(d time.Duration) Option { return func(o *options) { o.readyEvery = d } }
+
+// WithSweepEvery sets how often the bot looks for expired requests and reminders due
+// (default 30s), for tests of reminders and expiry that cannot wait that long.
+func WithSweepEvery(d time.Duration) Option { return func(o *options) { o.sweepEvery = d } }
 
 // New builds every component the role needs and opens its HTTP listeners; nothing
 // runs until Run. cfg must be valid (config.Load validates it; a config built in code
@@ -112,6 +117,7 @@ func New(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger, o
 			MaxCommandBytes:  cfg.Slack.MaxCommandBytes,
 			MaxVMsPerRequest: cfg.Limits.MaxVMsPerRequest,
 			TableAbove:       cfg.Slack.TableAbove,
+			SweepEvery:       o.sweepEvery,
 			Digest:           digest,
 			Digests:          s.bus.Digests(),
 			Windows:          cfg.Windows(),
