@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -89,7 +90,8 @@ func runDemo(ctx context.Context, out io.Writer, verbose bool) error {
 	cfg.NATS.DataDir = filepath.Join(dir, "nats")
 	cfg.NATS.RetryDelay = 300 * time.Millisecond
 	cfg.Worker = config.WorkerConfig{Name: "demo-worker", MaxAttempts: 2}
-	cfg.Approvals.Approvers = []string{bob, adminsGroup} // the rest of the policy as shipped
+	cfg.Approvals.Approvers = []string{bob, adminsGroup} // the rest of the policy as shipped,
+	cfg.Approvals.Notify = approvals.NotifyDM            // except that approvers are asked by DM
 	for i, vc := range lab.VCs() {
 		cfg.VCenters = append(cfg.VCenters, config.VCenterConfig{Name: vc.Name, URL: vc.URL.String(), Username: vc.Username,
 			Password: secret.Secret(vc.Password), Thumbprint: vc.Thumbprint, Home: i == 0})
@@ -132,10 +134,16 @@ func (d *demo) script(ctx context.Context) {
 	d.expectEphemeral(carol, "already")
 	d.verifyMoved(ctx, "web-01", "vc-east", "vc-west", "migrated/web", "ds-gold", "app-pg", true)
 
-	d.heading("2. alice pulls legacy-01 from vc-west into vc-east (import); carol approves through @vm-admins")
+	d.heading("2. alice pulls legacy-01 from vc-west into vc-east (import); carol, of @vm-admins, approves in her DM")
 	req = d.command(ctx, alice, "import legacy-01 from vc-west cluster=east-prod pool=apps datastore=east-ds-02 folder=apps/web network=east-app-pg disk=same")
 	if req != "" {
-		d.click(ctx, carol, req, "xvm_approve")
+		d.clickDM(ctx, carol, req, "xvm_approve")
+		if err := d.wait(ctx, 10*time.Second, func() bool {
+			m, ok := d.requestMessage(req)
+			return ok && !slices.Contains(m.ActionIDs(), "xvm_approve")
+		}); err != nil {
+			d.fail("carol approved %s in her DM, but the channel message still offers Approve", req)
+		}
 		d.awaitFinal(ctx, req, approvals.StateSucceeded)
 		d.verifyMoved(ctx, "legacy-01", "vc-west", "vc-east", "apps/web", "east-ds-02", "east-app-pg", false)
 	}
@@ -389,11 +397,39 @@ func (d *demo) click(ctx context.Context, user, requestID, action string) {
 		d.fail("request %s has no message to click on", requestID)
 		return
 	}
+	d.flush() // what was posted before the click comes before it
 	label := map[string]string{"xvm_approve": "Approve", "xvm_reject": "Reject"}[action]
 	d.narrate(fmt.Sprintf("%s clicks [%s]", d.ws.Names()[user], label))
 	rep, err := d.ws.Click(ctx, user, demoChannel, msg.TS, action, requestID)
 	if err != nil || rep.Status != http.StatusOK {
 		d.fail("click %s by %s: status %d, %v", action, user, rep.Status, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	d.flush()
+}
+
+// clickDM clicks a button of the request in the DM xvmbot sent user, as an approver told
+// by DM does.
+func (d *demo) clickDM(ctx context.Context, user, requestID, action string) {
+	var dm slacksim.Message
+	if err := d.wait(ctx, 10*time.Second, func() bool {
+		for _, m := range d.ws.Channel(slacksim.DMChannel(user)) {
+			if strings.Contains(d.ws.Plain(m), requestID) {
+				dm = m
+				return true
+			}
+		}
+		return false
+	}); err != nil {
+		d.fail("%s got no DM asking to approve %s", d.ws.Names()[user], requestID)
+		return
+	}
+	d.flush() // what was posted before the click comes before it
+	label := map[string]string{"xvm_approve": "Approve", "xvm_reject": "Reject"}[action]
+	d.narrate(fmt.Sprintf("%s clicks [%s] in her DM from xvmbot", d.ws.Names()[user], label))
+	rep, err := d.ws.Click(ctx, user, dm.Channel, dm.TS, action, requestID)
+	if err != nil || rep.Status != http.StatusOK {
+		d.fail("click %s by %s in the DM: status %d, %v", action, user, rep.Status, err)
 	}
 	time.Sleep(300 * time.Millisecond)
 	d.flush()
@@ -571,7 +607,14 @@ func (d *demo) flush() {
 		}
 		d.last[key] = full
 		who, indent := "xvmbot", ""
+		dm := d.dmUser(m.Channel)
 		switch {
+		case dm != "" && m.ThreadTS == "" && !seen:
+			// An approver's DM is the channel message again: its head and buttons say enough.
+			who, text = "xvmbot → DM to "+dm, firstLine(text)+"  "+buttons(m)
+		case dm != "" && m.ThreadTS != "":
+			indent = "    ↳ "
+		case dm != "":
 		case m.To != "":
 			who = fmt.Sprintf("xvmbot → only %s sees", names[m.To])
 		case m.ThreadTS != "":
@@ -580,6 +623,10 @@ func (d *demo) flush() {
 		if seen {
 			// Edits arrive late and out of order (progress is paced): say whose they are.
 			who = "xvmbot edits " + d.nameOf(m, d.first[key])
+			if dm != "" {
+				who = fmt.Sprintf("xvmbot edits %s's DM of %s", dm, requestIDRE.FindString(full))
+				text = stateLine(text)
+			}
 		} else {
 			d.first[key] = full
 		}
@@ -599,6 +646,39 @@ func (d *demo) nameOf(m slacksim.Message, first string) string {
 	parent, _ := d.ws.Message(m.ThreadTS)
 	id := requestIDRE.FindString(d.ws.Plain(parent))
 	return fmt.Sprintf("%q in %s's thread", clip(firstLine(first), 40), id)
+}
+
+// dmUser names the user whose DM with the app channel is ("" for any other channel).
+func (d *demo) dmUser(channel string) string {
+	for id, name := range d.ws.Names() {
+		if slacksim.DMChannel(id) == channel {
+			return name
+		}
+	}
+	return ""
+}
+
+// buttons lists m's buttons as the client shows them: "[Approve] [Reject]".
+func buttons(m slacksim.Message) string {
+	var out []string
+	for _, a := range m.ActionIDs() {
+		out = append(out, "["+map[string]string{"xvm_approve": "Approve", "xvm_reject": "Reject", "xvm_cancel": "Cancel"}[a]+"]")
+	}
+	return strings.Join(out, " ")
+}
+
+// stateLine picks from the changed lines of a request message the one that says its
+// decision or state (an approver's DM follows the channel message: that is the news).
+func stateLine(changed string) string {
+	lines := strings.Split(changed, "\n")
+	for _, l := range lines {
+		for _, w := range []string{"*Approved*", "*Rejected*", "*Cancelled*", "*Expired*", "*Succeeded*", "*Failed*", "*Running*", "*Queued*"} {
+			if strings.Contains(l, w) {
+				return strings.TrimSpace(l)
+			}
+		}
+	}
+	return strings.TrimSpace(lines[0])
 }
 
 func firstLine(s string) string {
