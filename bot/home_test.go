@@ -29,6 +29,10 @@ func TestRenderHomeGolden(t *testing.T) {
 	checkGolden(t, "home_approver", view)
 
 	checkGolden(t, "home_empty", RenderHome("U0NOBODY", all, nil, "", fxNow))
+	// A click on the tab that the bot refused is answered on the tab, above the lists.
+	noted := RenderHome("U0REQ", all, nil, "⚠️ You asked for xvm-k3m9q2, so you cannot approve it yourself: another approver must.", fxNow)
+	checkHomeLimits(t, noted.Blocks.BlockSet)
+	checkGolden(t, "home_note", noted)
 }
 
 // Each part of the tab lists the newest maxHomeListed and says how many it left out.

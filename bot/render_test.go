@@ -231,6 +231,18 @@ func TestRenderGolden(t *testing.T) {
 			return RenderRequest(r, fxNow)
 		}},
 		{"reminder", func() (string, []slack.Block) { return RenderReminder(fxPendingWarning()) }},
+		// With notify dm the channel message and each approver's DM are this message, and
+		// the reminder posted in both: they say how approvers were asked, mentioning nobody.
+		{"request_pending_notify_dm", func() (string, []slack.Block) {
+			r := fxPendingWarning()
+			r.Notify = approvals.NotifyDM
+			return RenderRequest(r, fxNow)
+		}},
+		{"reminder_notify_dm", func() (string, []slack.Block) {
+			r := fxPendingWarning()
+			r.Notify = approvals.NotifyDM
+			return RenderReminder(r)
+		}},
 		{"job_progress_running", func() (string, []slack.Block) { return RenderJobProgress(withJob(fxApproved(), 1)) }},
 		{"job_progress_succeeded", func() (string, []slack.Block) { return RenderJobProgress(withJob(fxApproved(), 0)) }},
 		{"job_progress_queued", func() (string, []slack.Block) { return RenderJobProgress(withJob(fxApproved(), 2)) }},

@@ -12,55 +12,67 @@ import (
 )
 
 // With approvals.notify: dm every approver, members of approver groups included, gets the
-// request with its buttons in a DM; approving there moves the VM and the channel message
-// and every other DM show the approval, without buttons left to click.
+// request with its buttons in a DM; approving there or on the channel message moves the
+// VM, and the channel message and every DM show the approval, without buttons left to click.
 func TestApproverDMDecidesAndStaysInStep(t *testing.T) {
 	for _, mode := range []struct {
 		name string
 		opts []harnessOpt
 	}{{"http", nil}, {"socket mode", []harnessOpt{socketMode}}} {
-		t.Run(mode.name, func(t *testing.T) {
-			notifyDM := func(c *config.Config) { c.Approvals.Notify = approvals.NotifyDM }
-			h := newHarness(t, append(mode.opts, notifyDM)...)
-			msg := h.request(uReq, "migrate web-01 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
-			if p := h.ws.Plain(msg); !strings.Contains(p, "Approvers: each asked by direct message · 1 needed") || strings.Contains(p, "@bob") {
-				t.Errorf("the request does not say its approvers were asked by DM, or mentions them too:\n%s", p)
-			}
-			dm := func(user string) (m slacksim.Message) {
-				h.await("a DM to "+user, func() bool {
-					ch := h.ws.Channel(slacksim.DMChannel(user))
-					if len(ch) == 1 {
-						m = ch[0]
-						return true
-					}
-					return false
-				})
-				return m
-			}
-			bob, carol := dm(uBoss), dm(uOps) // carol approves through the group
-			for _, m := range []slacksim.Message{bob, carol} {
-				if got := m.ActionIDs(); !slices.Contains(got, "xvm_approve") || !slices.Contains(got, "xvm_reject") {
-					t.Errorf("DM in %s offers %v, want Approve and Reject", m.Channel, got)
-				}
-			}
-			if n := len(h.ws.Channel(slacksim.DMChannel(uReq))); n != 0 {
-				t.Errorf("the requester got %d DMs asking to approve her own request", n)
-			}
+		for _, where := range []string{"dm", "channel"} {
+			t.Run(mode.name+", approved in the "+where, func(t *testing.T) {
+				approveDMInStep(t, mode.opts, where)
+			})
+		}
+	}
+}
 
-			rep, err := h.ws.Click(h.ctx, uBoss, bob.Channel, bob.TS, "xvm_approve", h.requestID(msg))
-			if err != nil || rep.Status != http.StatusOK {
-				t.Fatalf("click in the DM: %v %+v", err, rep)
+// approveDMInStep asks for a move with approvers told by DM, approves it in bob's DM or on
+// the channel message (where), and checks that every copy shows the approval.
+func approveDMInStep(t *testing.T, opts []harnessOpt, where string) {
+	notifyDM := func(c *config.Config) { c.Approvals.Notify = approvals.NotifyDM }
+	h := newHarness(t, append(opts, notifyDM)...)
+	msg := h.request(uReq, "migrate web-01 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
+	if p := h.ws.Plain(msg); !strings.Contains(p, "Approvers: each asked by direct message · 1 needed") || strings.Contains(p, "@bob") {
+		t.Errorf("the request does not say its approvers were asked by DM, or mentions them too:\n%s", p)
+	}
+	dm := func(user string) (m slacksim.Message) {
+		h.await("a DM to "+user, func() bool {
+			ch := h.ws.Channel(slacksim.DMChannel(user))
+			if len(ch) == 1 {
+				m = ch[0]
+				return true
 			}
-			h.awaitEnd(msg.TS, approvals.StateSucceeded)
-			if _, err := h.lab.VC("vc-west").FindVM(h.ctx, "web-01"); err != nil {
-				t.Fatalf("approved in a DM, web-01 did not move: %v", err)
-			}
-			for name, ts := range map[string]string{"channel message": msg.TS, "bob's DM": bob.TS, "carol's DM": carol.TS} {
-				h.await("the "+name+" showing the approval", func() bool {
-					m := h.parent(ts)
-					return !slices.Contains(m.ActionIDs(), "xvm_approve") && strings.Contains(h.ws.Plain(m), "*Approved* by @bob")
-				})
-			}
+			return false
+		})
+		return m
+	}
+	bob, carol := dm(uBoss), dm(uOps) // carol approves through the group
+	for _, m := range []slacksim.Message{bob, carol} {
+		if got := m.ActionIDs(); !slices.Contains(got, "xvm_approve") || !slices.Contains(got, "xvm_reject") {
+			t.Errorf("DM in %s offers %v, want Approve and Reject", m.Channel, got)
+		}
+	}
+	if n := len(h.ws.Channel(slacksim.DMChannel(uReq))); n != 0 {
+		t.Errorf("the requester got %d DMs asking to approve her own request", n)
+	}
+
+	if where == "dm" {
+		rep, err := h.ws.Click(h.ctx, uBoss, bob.Channel, bob.TS, "xvm_approve", h.requestID(msg))
+		if err != nil || rep.Status != http.StatusOK {
+			t.Fatalf("click in the DM: %v %+v", err, rep)
+		}
+	} else {
+		h.click(uBoss, msg, "xvm_approve")
+	}
+	h.awaitEnd(msg.TS, approvals.StateSucceeded)
+	if _, err := h.lab.VC("vc-west").FindVM(h.ctx, "web-01"); err != nil {
+		t.Fatalf("approved in a DM, web-01 did not move: %v", err)
+	}
+	for name, ts := range map[string]string{"channel message": msg.TS, "bob's DM": bob.TS, "carol's DM": carol.TS} {
+		h.await("the "+name+" showing the approval", func() bool {
+			m := h.parent(ts)
+			return !slices.Contains(m.ActionIDs(), "xvm_approve") && strings.Contains(h.ws.Plain(m), "*Approved* by @bob")
 		})
 	}
 }
