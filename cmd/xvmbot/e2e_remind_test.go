@@ -15,12 +15,21 @@ import (
 // and, when they were asked by DM, in each DM; it then expires, its buttons gone, and the
 // reminder is not repeated by the sweeps that follow.
 func TestPendingRequestRemindsThenExpires(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		opts []harnessOpt
+	}{{"http", nil}, {"socket mode", []harnessOpt{socketMode}}} {
+		t.Run(mode.name, func(t *testing.T) { remindThenExpire(t, mode.opts) })
+	}
+}
+
+func remindThenExpire(t *testing.T, opts []harnessOpt) {
 	short := func(c *config.Config) {
 		c.Approvals.Notify = approvals.NotifyDM
 		c.Approvals.ExpireAfter = 6 * time.Second
 		c.Approvals.RemindBefore = []time.Duration{4 * time.Second}
 	}
-	h := newHarnessWith(t, system.RoleServe, []system.Option{system.WithSweepEvery(100 * time.Millisecond)}, short)
+	h := newHarnessWith(t, system.RoleServe, []system.Option{system.WithSweepEvery(100 * time.Millisecond)}, append(opts, short)...)
 	msg := h.request(uReq, "migrate web-01 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")
 	id := h.requestID(msg)
 	reminders := func(ts string) (n int, text string) {
