@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -129,7 +131,7 @@ func New(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger, o
 		}
 	}
 	if r.runsWorker() {
-		name := workerName(cfg.Worker.Name, s.embedded != nil)
+		name := workerName(cfg.Worker.Name, s.embedded != nil, cfg.HTTP.OpsListen)
 		s.worker = worker.New(worker.Config{Name: name, Slots: cfg.Limits.MaxConcurrent, MaxAttempts: cfg.Worker.MaxAttempts,
 			RenewEvery: min(s.bus.Config().LeaseTTL/3, 5*time.Second), Windows: cfg.Windows(),
 			PlanReuse: cfg.Worker.PlanReuse, HoldFor: cfg.Worker.HoldFor,
@@ -156,11 +158,13 @@ func New(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger, o
 // workerName is the worker's identity: the configured name, else one that a restart keeps
 // where no other running process can have it. With the embedded NATS server that is the
 // host's name: the server's data directory is locked, so this is the only process using
-// it, and a restarted serve takes back at once what it left running (worker.takeBack).
-// Against an external NATS, processes of one host are told apart by their process id,
-// and a restarted one waits out the previous run's leases: set worker.name to a name
-// unique to each worker (a StatefulSet pod's name) to have it take them back at once.
-func workerName(configured string, embedded bool) string {
+// it. Against an external NATS it is the host's name and the address of the ops listener
+// (opsListen as configured): only one process of a host can listen there, and a restart
+// listens there again. Either way a restarted process takes back at once what its
+// previous run left running (worker.takeBack). Only an ops listener on a random port
+// (":0") leaves the process id to tell processes apart, new on every restart; set
+// worker.name then.
+func workerName(configured string, embedded bool, opsListen string) string {
 	if configured != "" {
 		return configured
 	}
@@ -171,7 +175,19 @@ func workerName(configured string, embedded bool) string {
 	if embedded {
 		return host
 	}
+	if _, port, err := net.SplitHostPort(opsListen); err == nil && port != "" && port != "0" {
+		return host + "-" + nameSafe(opsListen)
+	}
 	return fmt.Sprintf("%s-%d", host, os.Getpid())
+}
+
+// nameSafe writes an address as letters, digits and dashes (":9090" → "9090",
+// "10.0.0.5:9090" → "10-0-0-5-9090"), for a name that is also part of NATS keys.
+func nameSafe(addr string) string {
+	f := strings.FieldsFunc(addr, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	})
+	return strings.Join(f, "-")
 }
 
 // VCenters is the vCenters of cfg as vcenter.NewManager takes them.
