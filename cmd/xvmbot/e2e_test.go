@@ -277,7 +277,7 @@ func (h *harness) awaitStoredEnd(ts string, state approvals.State, wait func(wha
 		}
 		readErr = err
 		p, _ := h.ws.Message(ts) // edited after the final reply when edits wait out rate limits
-		return err == nil && r.State.Final() && finalReplies(h, ts) > 0 &&
+		return err == nil && r.State.Final() && repliesTo(h, ts, r.Requester) > 0 &&
 			strings.Contains(strings.ToLower(h.ws.Plain(p)), string(state))
 	})
 	if readErr != nil { // the wait fails first unless a last read failed after the end was seen
@@ -288,12 +288,15 @@ func (h *harness) awaitStoredEnd(ts string, state approvals.State, wait func(wha
 	}
 }
 
-// finalReplies counts the replies in a request's thread that tell the requester the
-// outcome: exactly one is right; zero is a lost message, two a doubled one.
-func finalReplies(h *harness, ts string) int {
+// finalReplies counts the replies in the thread of a request alice asked for that tell
+// her the outcome: exactly one is right; zero is a lost message, two a doubled one.
+func finalReplies(h *harness, ts string) int { return repliesTo(h, ts, uReq) }
+
+// repliesTo counts the replies in a request's thread that mention its requester.
+func repliesTo(h *harness, ts, requester string) int {
 	n := 0
 	for _, m := range h.ws.Thread(ts) {
-		if strings.Contains(m.Text+string(m.Blocks), "<@"+uReq+">") {
+		if strings.Contains(m.Text+string(m.Blocks), "<@"+requester+">") {
 			n++
 		}
 	}
