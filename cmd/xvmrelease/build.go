@@ -73,7 +73,9 @@ func (r Revision) TreeState() string {
 type Names struct{ Version string }
 
 // Archive is the tar.gz of one architecture.
-func (n Names) Archive(arch string) string { return fmt.Sprintf("xvmbot_%s_linux_%s.tar.gz", n.Version, arch) }
+func (n Names) Archive(arch string) string {
+	return fmt.Sprintf("xvmbot_%s_linux_%s.tar.gz", n.Version, arch)
+}
 
 // SBOM is the CycloneDX SBOM of one architecture's binary.
 func (n Names) SBOM(arch string) string {

@@ -78,7 +78,9 @@ type Dependency struct {
 }
 
 // goPURL is a Go module's package URL (https://github.com/package-url/purl-spec, type golang).
-func goPURL(path, version string) string { return "pkg:golang/" + path + "@" + version + "?type=module" }
+func goPURL(path, version string) string {
+	return "pkg:golang/" + path + "@" + version + "?type=module"
+}
 
 // NewSBOM reads the build information of the binary at path and returns its SBOM as JSON. The
 // binary's main module is given version (the build info of a -buildvcs=false build says
