@@ -312,21 +312,26 @@ func cleanOut(dir, out string) error {
 // goBuild builds the binary as the Makefile's build target does, for linux/arch: static,
 // without local paths, stamped; the same source and Go give the same bytes.
 func goBuild(ctx context.Context, cfg Config, rev Revision, version, arch, out string) error {
-	ldflags := fmt.Sprintf("-s -w -X main.version=%s -X main.commit=%s -X main.date=%s -X main.treeState=%s",
-		version, rev.Commit, rev.Time.Format(time.RFC3339), rev.TreeState())
 	abs, err := filepath.Abs(out)
 	if err != nil {
 		return err
 	}
 	// -buildvcs=false: the stamp carries the revision; VCS settings would differ between a
 	// tree with build output in it and one without.
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags, "-o", abs, cfg.Main)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags", ldflags(version, rev), "-o", abs, cfg.Main)
 	cmd.Dir = cfg.Dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build linux/%s: %w\n%s", arch, err, msg)
 	}
 	return os.Chtimes(abs, rev.Time, rev.Time)
+}
+
+// ldflags strip the binary and stamp it, as the Makefile's LDFLAGS do: the variables
+// cmd/xvmbot/version.go declares, read by `xvmbot version` and xvm_build_info.
+func ldflags(version string, rev Revision) string {
+	return fmt.Sprintf("-s -w -X main.version=%s -X main.commit=%s -X main.date=%s -X main.treeState=%s",
+		version, rev.Commit, rev.Time.UTC().Format(time.RFC3339), rev.TreeState())
 }
 
 // tarEntry is one file or directory of a reproducible tar: owner, mode and time are given,

@@ -20,6 +20,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -54,10 +55,11 @@ func Verify(ctx context.Context, vc VerifyConfig) error {
 		return err
 	}
 	names := Names{Version: version}
-	commit, err := git(ctx, vc.Dir, "rev-parse", "HEAD")
+	rev, err := readRevision(ctx, vc.Dir)
 	if err != nil {
 		return err
 	}
+	commit := rev.Commit
 	required, err := goModVersions(filepath.Join(vc.Dir, "go.mod"), vc.Modules)
 	if err != nil {
 		return err
@@ -77,7 +79,7 @@ func Verify(ctx context.Context, vc VerifyConfig) error {
 			errs = append(errs, fmt.Errorf("linux/%s SBOM: %w", arch, err))
 		}
 		if arch == runtime.GOARCH && runtime.GOOS == "linux" {
-			if err := runVersion(ctx, bin, "xvmbot "+version+" (revision "+commit); err != nil {
+			if err := runVersion(ctx, bin, "xvmbot "+version+" (revision "+commit, "built "+rev.Time.UTC().Format(time.RFC3339)); err != nil {
 				errs = append(errs, fmt.Errorf("linux/%s: %w", arch, err))
 			}
 		}
@@ -251,8 +253,9 @@ func verifyBinary(bin []byte, arch, version string) error {
 	return nil
 }
 
-// runVersion runs the binary's version command and checks what it prints.
-func runVersion(ctx context.Context, bin []byte, want string) error {
+// runVersion runs the binary's version command and checks what it prints: want first, then
+// the build date.
+func runVersion(ctx context.Context, bin []byte, want, built string) error {
 	path := filepath.Join(os.TempDir(), fmt.Sprintf("xvmrelease-verify-%d", os.Getpid()))
 	if err := os.WriteFile(path, bin, 0o755); err != nil {
 		return err
@@ -262,8 +265,8 @@ func runVersion(ctx context.Context, bin []byte, want string) error {
 	if err != nil {
 		return fmt.Errorf("xvmbot version: %w: %s", err, out)
 	}
-	if !strings.HasPrefix(string(out), want) {
-		return fmt.Errorf("xvmbot version says %q, want %q…", strings.TrimSpace(string(out)), want)
+	if !strings.HasPrefix(string(out), want) || !strings.Contains(string(out), built) {
+		return fmt.Errorf("xvmbot version says %q, want %q… %q", strings.TrimSpace(string(out)), want, built)
 	}
 	return nil
 }
