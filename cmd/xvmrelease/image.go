@@ -95,7 +95,7 @@ func archImage(s ImageSpec, arch string) (v1.Image, error) {
 	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
 	created := v1.Time{Time: s.Created.UTC()}
 	img, err = mutate.ConfigFile(img, &v1.ConfigFile{
-		Architecture: arch, OS: "linux", Created: created,
+		Architecture: arch, OS: "linux", Created: created, RootFS: v1.RootFS{Type: "layers"},
 		Config: v1.Config{
 			User:       fmt.Sprintf("%d:%d", NonRoot, NonRoot),
 			Entrypoint: []string{BinaryPath},

@@ -26,6 +26,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
 
 // RequiredModules must be in every binary's SBOM at the version go.mod requires: the two the
@@ -325,6 +326,11 @@ func verifyImage(out string, names Names, archs []string, version, commit string
 	idx, err := top.ImageIndex(tm.Manifests[0].Digest)
 	if err != nil {
 		return err
+	}
+	// go-containerregistry's own validation: every digest, size and diff ID the index and its
+	// manifests state matches the blob, as a registry or runtime would check on pull.
+	if err := validate.Index(idx); err != nil {
+		return fmt.Errorf("the image index is not consistent: %w", err)
 	}
 	im, err := idx.IndexManifest()
 	if err != nil {
