@@ -3,24 +3,25 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/xvmbot/xvmbot/system"
 )
 
-// fixtureRepo is a git repository holding this module's go.mod, go.sum and the files a
-// release archives, with testdata/tinybot as cmd/xvmbot: the whole pipeline runs on it in
-// seconds, offline (the module cache has its few dependencies), with the git state each test
-// needs.
-func fixtureRepo(t *testing.T, tag string) string {
-	t.Helper()
-	dir := t.TempDir()
+// makeRepo makes, in dir, a git repository holding this module's go.mod, go.sum and the
+// files a release archives, with testdata/tinybot as cmd/xvmbot: the whole pipeline runs on it
+// in seconds, offline (the module cache has its few dependencies), with the git state each
+// test needs.
+func makeRepo(dir, tag string) error {
 	files := map[string]string{"cmd/xvmbot/main.go": "testdata/tinybot/main.go"}
 	for _, f := range append([]string{"go.mod", "go.sum", "deploy/helm/xvmbot/Chart.yaml"}, ArchiveFiles...) {
 		files[f] = filepath.Join("..", "..", f)
@@ -28,35 +29,106 @@ func fixtureRepo(t *testing.T, tag string) string {
 	for dst, src := range files {
 		data, err := os.ReadFile(src)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(dst)), 0o755); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if err := os.WriteFile(filepath.Join(dir, dst), data, 0o644); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
-	runGit(t, dir, "init", "-q")
-	runGit(t, dir, "add", "-A")
-	runGit(t, dir, "commit", "-q", "-m", "fixture")
+	cmds := [][]string{{"init", "-q"}, {"add", "-A"}, {"commit", "-q", "-m", "fixture"}}
 	if tag != "" {
-		runGit(t, dir, "tag", tag)
+		cmds = append(cmds, []string{"tag", tag})
+	}
+	for _, args := range cmds {
+		if _, err := gitFixture(dir, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func fixtureRepo(t *testing.T, tag string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := makeRepo(dir, tag); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
 
-func runGit(t *testing.T, dir string, args ...string) string {
-	t.Helper()
+// gitFixture runs git in a fixture repository, whatever the user's git configuration.
+func gitFixture(dir string, args ...string) (string, error) {
 	cmd := exec.Command("git", append([]string{"-c", "user.name=Release Test", "-c", "user.email=release@example.com",
 		"-c", "commit.gpgsign=false", "-c", "tag.gpgsign=false"}, args...)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1", "GIT_COMMITTER_DATE=2026-12-01T12:00:00Z", "GIT_AUTHOR_DATE=2026-12-01T12:00:00Z")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
+		return "", fmt.Errorf("git %v: %v\n%s", args, err, out)
 	}
-	return strings.TrimSpace(string(out))
+	return strings.TrimSpace(string(out)), nil
+}
+
+func runGit(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	out, err := gitFixture(dir, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The snapshot fixture, shared read-only by the tests: an untagged repository with an
+// uncommitted change, and a snapshot built from it. Tests that change outputs copy them.
+var snapshot struct {
+	once      sync.Once
+	root      string // removed by TestMain
+	repo, out string
+	err       error
+}
+
+func TestMain(m *testing.M) {
+	root, err := os.MkdirTemp("", "xvmrelease-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	snapshot.root = root
+	code := m.Run()
+	os.RemoveAll(root)
+	os.Exit(code)
+}
+
+func snapshotFixture(t *testing.T) (repo, out string) {
+	t.Helper()
+	snapshot.once.Do(func() {
+		snapshot.repo = filepath.Join(snapshot.root, "repo")
+		snapshot.out = filepath.Join(snapshot.root, "dist")
+		if snapshot.err = makeRepo(snapshot.repo, ""); snapshot.err != nil {
+			return
+		}
+		if snapshot.err = os.WriteFile(filepath.Join(snapshot.repo, "README.md"), []byte("changed\n"), 0o644); snapshot.err != nil {
+			return
+		}
+		snapshot.err = Build(context.Background(), Config{Dir: snapshot.repo, Main: "./cmd/xvmbot", Out: snapshot.out, Archs: Archs, Snapshot: true, Image: DefaultImage})
+	})
+	if snapshot.err != nil {
+		t.Fatal(snapshot.err)
+	}
+	return snapshot.repo, snapshot.out
+}
+
+// copyOut is a copy of a build's outputs to change.
+func copyOut(t *testing.T, out string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "dist")
+	if err := os.CopyFS(dst, os.DirFS(out)); err != nil {
+		t.Fatal(err)
+	}
+	return dst
 }
 
 func build(t *testing.T, repo, out string, snapshot bool, archs ...string) error {
@@ -118,17 +190,10 @@ func TestReleaseOfATaggedCleanTree(t *testing.T) {
 // same tree, dirty, is <ReleaseVersion>-SNAPSHOT-<commit> stamped dirty, and verifies.
 func TestSnapshotOfAnUntaggedDirtyTree(t *testing.T) {
 	t.Parallel()
-	repo := fixtureRepo(t, "")
-	if err := os.WriteFile(filepath.Join(repo, "README.md"), []byte("changed\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "dist")
-	err := build(t, repo, out, false)
+	repo, out := snapshotFixture(t)
+	err := build(t, repo, filepath.Join(t.TempDir(), "dist"), false)
 	if err == nil || !strings.Contains(err.Error(), "no tag vX.Y.Z") || !strings.Contains(err.Error(), "clean tree") {
 		t.Fatalf("a release of an untagged dirty tree: %v, want a refusal naming both", err)
-	}
-	if err := build(t, repo, out, true); err != nil {
-		t.Fatal(err)
 	}
 	version, err := outputVersion(out)
 	if err != nil {
@@ -158,55 +223,79 @@ func hostArch(t *testing.T) string {
 	return strings.TrimSpace(string(out))
 }
 
-// TestVerifyFindsWhatIsWrong: the CI check fails on a build missing an architecture, on an
-// artifact whose bytes changed after the checksums, and on an SBOM that names another version
-// of a module than go.mod (with checksums recomputed, so only the SBOM check can see it).
+// TestVerifyFindsWhatIsWrong: the CI check fails on outputs missing an architecture (its
+// archive, or its image), on an artifact whose bytes changed after the checksums, and on an
+// SBOM that names another version of a module than go.mod (with checksums recomputed, so only
+// the SBOM check can see it).
 func TestVerifyFindsWhatIsWrong(t *testing.T) {
 	t.Parallel()
-	repo := fixtureRepo(t, "")
-
-	amd64Only := filepath.Join(t.TempDir(), "dist")
-	if err := build(t, repo, amd64Only, true, "amd64"); err != nil {
-		t.Fatal(err)
-	}
-	err := verify(repo, amd64Only)
-	for _, want := range []string{"linux/arm64: open", "platforms [linux/amd64], want [linux/amd64 linux/arm64]"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("a build without arm64: verify says %v, want %q", err, want)
-		}
-	}
-
-	out := filepath.Join(t.TempDir(), "dist")
-	if err := build(t, repo, out, true); err != nil {
-		t.Fatal(err)
-	}
-	version, err := outputVersion(out)
+	repo, good := snapshotFixture(t)
+	version, err := outputVersion(good)
 	if err != nil {
 		t.Fatal(err)
 	}
 	names := Names{Version: version}
-	sbomPath := filepath.Join(out, names.SBOM("arm64"))
-	sbom, err := os.ReadFile(sbomPath)
-	if err != nil {
-		t.Fatal(err)
+	artifacts := []string{names.Archive("amd64"), names.Archive("arm64"), names.SBOM("amd64"), names.SBOM("arm64"), names.ImageTar()}
+	rehash := func(t *testing.T, out string, files []string) {
+		t.Helper()
+		if err := writeChecksums(out, files, time.Unix(0, 0)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	govmomi := regexp.MustCompile(`("name": "github.com/vmware/govmomi",\s*"version": ")v[^"]+`)
-	if !govmomi.Match(sbom) {
-		t.Fatalf("the arm64 SBOM does not list govmomi:\n%.2000s", sbom)
-	}
-	if err := os.WriteFile(sbomPath, govmomi.ReplaceAll(sbom, []byte("${1}v0.1.0")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	err = verify(repo, out)
-	if err == nil || !strings.Contains(err.Error(), names.SBOM("arm64")+": sha256") {
-		t.Errorf("an SBOM changed after the checksums: verify says %v", err)
-	}
-	if err := writeChecksums(out, []string{names.Archive("amd64"), names.Archive("arm64"), names.SBOM("amd64"), names.SBOM("arm64"), names.ImageTar()}, time.Unix(0, 0)); err != nil {
-		t.Fatal(err)
-	}
-	err = verify(repo, out)
-	if err == nil || !strings.Contains(err.Error(), "linux/arm64 SBOM: lists github.com/vmware/govmomi at \"v0.1.0\"") {
-		t.Errorf("an SBOM naming another govmomi than go.mod: verify says %v", err)
+	for name, tc := range map[string]struct {
+		change func(t *testing.T, out string)
+		want   []string
+	}{
+		"no arm64 archive": {func(t *testing.T, out string) {
+			os.Remove(filepath.Join(out, names.Archive("arm64")))
+			rehash(t, out, slices.DeleteFunc(slices.Clone(artifacts), func(f string) bool { return f == names.Archive("arm64") }))
+		}, []string{"linux/arm64: open"}},
+		"no arm64 image": {func(t *testing.T, out string) {
+			bin, err := os.ReadFile(filepath.Join(out, names.Binary("amd64")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			os.RemoveAll(filepath.Join(out, ImageDir))
+			spec := ImageSpec{Repository: DefaultImage, Version: version, Revision: runGit(t, repo, "rev-parse", "HEAD"), Binaries: map[string][]byte{"amd64": bin}}
+			if err := WriteImage(spec, filepath.Join(out, ImageDir), filepath.Join(out, names.ImageTar())); err != nil {
+				t.Fatal(err)
+			}
+			rehash(t, out, artifacts)
+		}, []string{"platforms [linux/amd64], want [linux/amd64 linux/arm64]"}},
+		"bytes changed after the checksums": {func(t *testing.T, out string) {
+			f, err := os.OpenFile(filepath.Join(out, names.Archive("amd64")), os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.Write([]byte{0})
+			f.Close()
+		}, []string{names.Archive("amd64") + ": sha256"}},
+		"an SBOM off go.mod": {func(t *testing.T, out string) {
+			path := filepath.Join(out, names.SBOM("arm64"))
+			sbom, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			govmomi := regexp.MustCompile(`("name": "github.com/vmware/govmomi",\s*"version": ")v[^"]+`)
+			if !govmomi.Match(sbom) {
+				t.Fatalf("the arm64 SBOM does not list govmomi:\n%.2000s", sbom)
+			}
+			if err := os.WriteFile(path, govmomi.ReplaceAll(sbom, []byte("${1}v0.1.0")), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rehash(t, out, artifacts)
+		}, []string{`linux/arm64 SBOM: lists github.com/vmware/govmomi at "v0.1.0"`}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			out := copyOut(t, good)
+			tc.change(t, out)
+			err := verify(repo, out)
+			for _, w := range tc.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("verify says %v, want %q", err, w)
+				}
+			}
+		})
 	}
 }
 
