@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -302,6 +303,17 @@ func cleanOut(dir, out string) error {
 	}
 	if rel, err := filepath.Rel(absOut, absDir); err == nil && !strings.HasPrefix(rel, "..") {
 		return fmt.Errorf("output directory %s holds the module: choose another -out", out)
+	}
+	// Only what a release build writes is removed: a mistyped -out naming another directory
+	// is refused, not emptied.
+	entries, err := os.ReadDir(out)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	for _, e := range entries {
+		if n := e.Name(); n != ChecksumsFile && n != ImageDir && !strings.HasPrefix(n, "xvmbot_") {
+			return fmt.Errorf("output directory %s holds %s, which a release build does not write: remove it or choose another -out", out, n)
+		}
 	}
 	if err := os.RemoveAll(out); err != nil {
 		return err

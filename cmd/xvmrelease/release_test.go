@@ -363,3 +363,26 @@ func TestStampsWhatXvmbotReads(t *testing.T) {
 		t.Errorf("ldflags %q, want %q", flags, want)
 	}
 }
+
+// TestOutputDirectoryIsNotEmptiedBlindly: -out naming the module, or a directory holding
+// anything a release build does not write, is refused and left as it was.
+func TestOutputDirectoryIsNotEmptiedBlindly(t *testing.T) {
+	t.Parallel()
+	repo, _ := snapshotFixture(t)
+	other := t.TempDir()
+	keep := filepath.Join(other, "notes.txt")
+	if err := os.WriteFile(keep, []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for out, want := range map[string]string{other: "holds notes.txt", repo: "holds the module", filepath.Join(repo, ".."): "holds the module"} {
+		if err := build(t, repo, out, true); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("-out %s: %v, want a refusal: %q", out, err, want)
+		}
+	}
+	if data, err := os.ReadFile(keep); err != nil || string(data) != "mine" {
+		t.Errorf("the refused -out lost its file: %q, %v", data, err)
+	}
+	if _, err := os.Stat(filepath.Join(repo, "go.mod")); err != nil {
+		t.Errorf("the refused -out lost the module: %v", err)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -257,12 +258,32 @@ func verifyBinary(bin []byte, arch, version string) error {
 // runVersion runs the binary's version command and checks what it prints: want first, then
 // the build date.
 func runVersion(ctx context.Context, bin []byte, want, built string) error {
-	path := filepath.Join(os.TempDir(), fmt.Sprintf("xvmrelease-verify-%d", os.Getpid()))
-	if err := os.WriteFile(path, bin, 0o755); err != nil {
+	f, err := os.CreateTemp("", "xvmrelease-verify-*")
+	if err != nil {
 		return err
 	}
+	path := f.Name()
 	defer os.Remove(path)
-	out, err := exec.CommandContext(ctx, path, "version").CombinedOutput()
+	_, err = f.Write(bin)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(path, 0o755)
+	}
+	if err != nil {
+		return err
+	}
+	var out []byte
+	// A fork elsewhere in this process (another test, go build) can hold the file open for
+	// writing for a moment, and exec then fails with ETXTBSY (https://go.dev/issue/22315).
+	for try := 0; ; try++ {
+		out, err = exec.CommandContext(ctx, path, "version").CombinedOutput()
+		if !errors.Is(err, syscall.ETXTBSY) || try == 20 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err != nil {
 		return fmt.Errorf("xvmbot version: %w: %s", err, out)
 	}
