@@ -13,7 +13,7 @@ STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Prometheus's service discoveries, whose cloud SDKs are most of promtool's build time.
 PROMTOOL ?= github.com/prometheus/prometheus/cmd/promtool@v0.316.0
 
-.PHONY: all fmt vet lint test build cross demo bench fuzz rules-test
+.PHONY: all fmt vet lint test build cross release-snapshot release demo bench fuzz rules-test
 all: fmt vet test build
 
 fmt:
@@ -31,9 +31,20 @@ test:
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o xvmbot ./cmd/xvmbot
 
-# The release binaries for both architectures (what .goreleaser.yaml builds), in dist/.
-cross:
-	for arch in amd64 arm64; do CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o dist/xvmbot-linux-$$arch ./cmd/xvmbot || exit 1; done
+# The release build (cmd/xvmrelease, docs/release.md), offline and without Docker: binaries,
+# archives and SBOMs for linux/amd64 and linux/arm64, the multi-arch OCI image and checksums,
+# in dist/, then the check CI runs on them. A snapshot builds any tree as
+# <system.ReleaseVersion>-SNAPSHOT-<commit>; a release needs a clean tree on its tag.
+release-snapshot:
+	$(GO) run ./cmd/xvmrelease -snapshot -out dist
+	$(GO) run ./cmd/xvmrelease -verify dist
+
+release:
+	$(GO) run ./cmd/xvmrelease -out dist
+	$(GO) run ./cmd/xvmrelease -verify dist
+
+# Both architectures' binaries: the release build's.
+cross: release-snapshot
 
 demo:
 	$(GO) run ./cmd/xvmbot demo

@@ -15,7 +15,7 @@ import (
 const ReleaseVersion = "0.1.0"
 
 // Stamp is what the release build writes into the binary with the linker (cmd/xvmbot,
-// -ldflags -X; .goreleaser.yaml, Dockerfile). Empty fields are filled from the build
+// -ldflags -X; cmd/xvmrelease, Dockerfile). Empty fields are filled from the build
 // information Go records (vcs.revision, vcs.time, vcs.modified) where it has them.
 type Stamp struct {
 	Version   string // e.g. 0.2.0 (the git tag without its v)

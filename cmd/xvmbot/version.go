@@ -2,7 +2,7 @@ package main
 
 import "github.com/xvmbot/xvmbot/system"
 
-// Set at build time by the release build (.goreleaser.yaml, Dockerfile):
+// Set at build time by the release build (cmd/xvmrelease, Makefile, Dockerfile):
 //
 //	-ldflags "-X main.version=0.2.0 -X main.commit=$(git rev-parse HEAD)
 //	          -X main.date=2026-12-07T13:00:00Z -X main.treeState=clean"
