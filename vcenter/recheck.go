@@ -303,9 +303,6 @@ func recheckTarget(r *move.Resolved, objs map[types.ManagedObjectReference]any) 
 	if !ok {
 		return fmt.Errorf("host %s is gone from the target", r.Host.Name)
 	}
-	if err := hostTakes(host, r); err != nil {
-		return err
-	}
 	for _, o := range []move.Object{r.Pool, r.Folder} {
 		if _, ok := objs[refOf(o)]; !ok {
 			return fmt.Errorf("%s %s is gone from the target", o.Type, cmp.Or(o.Name, o.Value))
@@ -340,7 +337,7 @@ func recheckTarget(r *move.Resolved, objs map[types.ManagedObjectReference]any) 
 			return fmt.Errorf("datastore %s has %s free; the VM needs %s there", sum.Name, gib(sum.FreeSpace), gib(need[id]))
 		}
 	}
-	return nil
+	return hostTakes(host, r)
 }
 
 // datastoresOf are the ids of the target datastores the VM's files go to.
