@@ -194,11 +194,23 @@ func TestRecheckFindsWhatChanged(t *testing.T) {
 			change: func() { waitTask(host(xvmsim.WestHost1).EnterMaintenanceMode(ctx, 0, false, nil)) },
 			undo:   func() { waitTask(host(xvmsim.WestHost1).ExitMaintenanceMode(ctx, 0)) }},
 		{name: "host disconnected", words: "host " + xvmsim.WestHost1 + " is",
-			change: func() { _, err := west.SetHostConnection(xvmsim.WestHost1, types.HostSystemConnectionStateNotResponding); must(err) },
-			undo:   func() { _, err := west.SetHostConnection(xvmsim.WestHost1, types.HostSystemConnectionStateConnected); must(err) }},
+			change: func() {
+				_, err := west.SetHostConnection(xvmsim.WestHost1, types.HostSystemConnectionStateNotResponding)
+				must(err)
+			},
+			undo: func() {
+				_, err := west.SetHostConnection(xvmsim.WestHost1, types.HostSystemConnectionStateConnected)
+				must(err)
+			}},
 		{name: "host in standby", words: "host " + xvmsim.WestHost1 + " is",
-			change: func() { _, err := west.SetHostPowerState(xvmsim.WestHost1, types.HostSystemPowerStateStandBy); must(err) },
-			undo:   func() { _, err := west.SetHostPowerState(xvmsim.WestHost1, types.HostSystemPowerStatePoweredOn); must(err) }},
+			change: func() {
+				_, err := west.SetHostPowerState(xvmsim.WestHost1, types.HostSystemPowerStateStandBy)
+				must(err)
+			},
+			undo: func() {
+				_, err := west.SetHostPowerState(xvmsim.WestHost1, types.HostSystemPowerStatePoweredOn)
+				must(err)
+			}},
 		{name: "portgroup gone from the host", words: "does not see portgroup " + xvmsim.WestAppPortgroup,
 			change: func() { _, err := west.SetPortgroupOnHost(xvmsim.WestHost1, xvmsim.WestAppPortgroup, false); must(err) },
 			undo:   func() { _, err := west.SetPortgroupOnHost(xvmsim.WestHost1, xvmsim.WestAppPortgroup, true); must(err) }},
