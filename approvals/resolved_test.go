@@ -23,7 +23,7 @@ func TestApprovalBindsEachVMsResolvedPlacement(t *testing.T) {
 		return &move.Resolved{PowerState: "poweredOn", Host: move.Object{Type: "HostSystem", Value: host, Name: "esx-w1.lab"},
 			Pool: move.Object{Type: "ResourcePool", Value: "resgroup-9"}, Datastore: move.Object{Type: "Datastore", Value: "datastore-12"},
 			Folder: move.Object{Type: "Folder", Value: "group-v5"}, Disks: []move.ResolvedDisk{{Key: 2000, Datastore: "datastore-12", Format: move.Thin}},
-			NICs: []move.ResolvedNIC{{Key: 4000, Label: "Network adapter 1", Network: move.Object{Type: "DistributedVirtualPortgroup", Value: "dvportgroup-20"},
+			NICs: []move.ResolvedNIC{{Key: 4000, Network: move.Object{Type: "DistributedVirtualPortgroup", Value: "dvportgroup-20"},
 				SwitchUUID: "50 2a", PortgroupKey: "dvportgroup-20"}}, Needs: []move.Need{{Datastore: "datastore-12", Bytes: 1 << 30}}}
 	}
 	r := identified(&Request{Direction: Migrate, VMs: []string{"web-01", "web-02"}, SourceVC: "vc-east", TargetVC: "vc-west", Requester: "U0REQ", Channel: "C1"})

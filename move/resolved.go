@@ -31,8 +31,9 @@ type Resolved struct {
 	Needs []Need `json:"needs,omitempty"`
 }
 
-// Object is a managed object of a vCenter: its type and id ("HostSystem", "host-21"),
-// and its name as the review showed it.
+// Object is a managed object of a vCenter: its type and id ("HostSystem", "host-21").
+// Name is set only where the object's own name does not say what the review showed (a
+// folder's path); the others are read again with the object.
 type Object struct {
 	Type  string `json:"type"`
 	Value string `json:"value"`
@@ -51,8 +52,7 @@ type ResolvedDisk struct {
 
 // ResolvedNIC is one network adapter of a VM and the target backing it gets.
 type ResolvedNIC struct {
-	Key     int32  `json:"key"`   // the device key in the source
-	Label   string `json:"label"` // "Network adapter 1"
+	Key     int32  `json:"key"` // the device key in the source
 	Network Object `json:"network"`
 	// The backing's ids: a distributed portgroup's switch and key, an NSX segment's id
 	// and type, a standard portgroup's name as vCenter spells it.

@@ -13,7 +13,7 @@ func TestResolvedJSONNames(t *testing.T) {
 		Pool: Object{Type: "ResourcePool", Value: "resgroup-2"}, Datastore: Object{Type: "Datastore", Value: "datastore-3"},
 		Folder: Object{Type: "Folder", Value: "group-v4"}, OtherHosts: []string{"host-5"}, Profile: "p1",
 		Disks: []ResolvedDisk{{Key: 2000, Datastore: "datastore-3", Format: Thin, Profile: "p2"}},
-		NICs: []ResolvedNIC{{Key: 4000, Label: "Network adapter 1", Network: Object{Type: "DistributedVirtualPortgroup", Value: "dvportgroup-6"},
+		NICs: []ResolvedNIC{{Key: 4000, Network: Object{Type: "DistributedVirtualPortgroup", Value: "dvportgroup-6"},
 			SwitchUUID: "u", PortgroupKey: "k", OpaqueID: "o", OpaqueType: "t", DeviceName: "d"}},
 		Needs: []Need{{Datastore: "datastore-3", Bytes: 7}}}
 	got, _ := json.Marshal(r)
@@ -21,7 +21,7 @@ func TestResolvedJSONNames(t *testing.T) {
 		`"pool":{"type":"ResourcePool","value":"resgroup-2"},"datastore":{"type":"Datastore","value":"datastore-3"},` +
 		`"folder":{"type":"Folder","value":"group-v4"},"other_hosts":["host-5"],"profile":"p1",` +
 		`"disks":[{"key":2000,"datastore":"datastore-3","format":"thin","profile":"p2"}],` +
-		`"nics":[{"key":4000,"label":"Network adapter 1","network":{"type":"DistributedVirtualPortgroup","value":"dvportgroup-6"},` +
+		`"nics":[{"key":4000,"network":{"type":"DistributedVirtualPortgroup","value":"dvportgroup-6"},` +
 		`"switch_uuid":"u","portgroup_key":"k","opaque_id":"o","opaque_type":"t","device_name":"d"}],` +
 		`"needs":[{"datastore":"datastore-3","bytes":7}]}`
 	if string(got) != want {

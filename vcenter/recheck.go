@@ -38,7 +38,7 @@ func (p *Plan) Resolved(vm string) *move.Resolved {
 	}
 	v := p.VMs[i]
 	r := &move.Resolved{PowerState: v.PowerState,
-		Host: objectOf(pl.Host, p.Host), Pool: objectOf(pl.Pool, p.Pool), Datastore: objectOf(pl.Datastore, p.Datastore), Folder: objectOf(pl.Folder, p.Folder)}
+		Host: objectOf(pl.Host, ""), Pool: objectOf(pl.Pool, ""), Datastore: objectOf(pl.Datastore, ""), Folder: objectOf(pl.Folder, p.Folder)}
 	for _, h := range p.OtherHosts {
 		if ref, ok := p.others[h]; ok {
 			r.OtherHosts = append(r.OtherHosts, ref.Value)
@@ -54,11 +54,8 @@ func (p *Plan) Resolved(vm string) *move.Resolved {
 		}
 		r.Disks = append(r.Disks, d)
 	}
-	for k, n := range vp.nics {
-		rn := move.ResolvedNIC{Key: n.device.GetVirtualDevice().Key, Network: objectOf(n.network, v.NICs[k].Target)}
-		if k < len(v.NICs) {
-			rn.Label = v.NICs[k].Label
-		}
+	for _, n := range vp.nics {
+		rn := move.ResolvedNIC{Key: n.device.GetVirtualDevice().Key, Network: objectOf(n.network, "")}
 		switch b := n.backing.(type) {
 		case *types.VirtualEthernetCardDistributedVirtualPortBackingInfo:
 			rn.SwitchUUID, rn.PortgroupKey = b.Port.SwitchUuid, b.Port.PortgroupKey
@@ -97,7 +94,7 @@ var (
 	recheckVMProps     = []string{"name", "runtime.powerState", "runtime.host", "datastore", "config.hardware.device"}
 	recheckTargetProps = map[string][]string{
 		"HostSystem":                  {"name", "runtime.connectionState", "runtime.inMaintenanceMode", "runtime.powerState", "datastore", "network"},
-		"Datastore":                   {"summary"},
+		"Datastore":                   {"summary"}, // with its name
 		"ResourcePool":                {"name"},
 		"VirtualApp":                  {"name"},
 		"Folder":                      {"name"},
@@ -130,8 +127,7 @@ func (m *Manager) Recheck(ctx context.Context, spec MoveSpec, vm move.VM, r *mov
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Spec: spec, DiskFormat: spec.DiskFormat, ResolvedAt: time.Now(), Cluster: spec.Cluster,
-		Host: r.Host.Name, Pool: r.Pool.Name, Datastore: r.Datastore.Name, Folder: r.Folder.Name,
+	p := &Plan{Spec: spec, DiskFormat: spec.DiskFormat, ResolvedAt: time.Now(), Cluster: spec.Cluster, Folder: r.Folder.Name,
 		Source: Endpoint{Name: spec.Source, URL: src.url.String(), Home: spec.Source == m.home, Reachable: true},
 		Target: Endpoint{Name: spec.Target, URL: dst.url.String(), Home: spec.Target == m.home, Reachable: true},
 	}
@@ -171,7 +167,7 @@ func (m *Manager) Recheck(ctx context.Context, spec MoveSpec, vm move.VM, r *mov
 	if gone {
 		return nil, fmt.Errorf("%s (%s) is no longer in %s: %w", vm.Name, vm.Ref, spec.Source, ErrChanged)
 	}
-	vp, view, err := recheckVM(vm, r, &live)
+	vp, view, err := recheckVM(vm, r, &live, objs)
 	if err == nil {
 		err = recheckTarget(r, objs)
 	}
@@ -184,15 +180,13 @@ func (m *Manager) Recheck(ctx context.Context, spec MoveSpec, vm move.VM, r *mov
 	p.others = map[string]types.ManagedObjectReference{}
 	for _, id := range r.OtherHosts {
 		h, ok := objs[hostRef(id)].(mo.HostSystem)
-		if ok && hostTakes(h, r) == nil {
+		if ok && hostTakes(h, r, objs) == nil {
 			name := readable(h.Name)
 			p.OtherHosts = append(p.OtherHosts, name)
 			p.others[name] = h.Self
 		}
 	}
-	if host, ok := objs[refOf(r.Host)].(mo.HostSystem); ok {
-		p.Host = readable(host.Name)
-	}
+	p.Host, p.Pool, p.Datastore = nameOf(objs[refOf(r.Host)]), nameOf(objs[refOf(r.Pool)]), nameOf(objs[refOf(r.Datastore)])
 	return p, nil
 }
 
@@ -236,8 +230,30 @@ func retrieveObjects(ctx context.Context, c *vim25.Client, refs []types.ManagedO
 	return out, nil
 }
 
-// recheckVM compares the VM as it is with r, and returns its part of the plan.
-func recheckVM(vm move.VM, r *move.Resolved, live *mo.VirtualMachine) (*vmPlan, VM, error) {
+// nameOf is the readable name of an object as retrieveObjects read it ("" if it was not).
+func nameOf(v any) string {
+	switch o := v.(type) {
+	case mo.HostSystem:
+		return readable(o.Name)
+	case mo.Datastore:
+		return readable(o.Summary.Name)
+	case mo.ResourcePool:
+		return readable(o.Name)
+	case mo.VirtualApp:
+		return readable(o.Name)
+	case mo.Network:
+		return readable(o.Name)
+	case mo.DistributedVirtualPortgroup:
+		return readable(o.Name)
+	case mo.OpaqueNetwork:
+		return readable(o.Name)
+	}
+	return ""
+}
+
+// recheckVM compares the VM as it is with r, and returns its part of the plan; objs are
+// the target's objects, for the names of the NICs' portgroups.
+func recheckVM(vm move.VM, r *move.Resolved, live *mo.VirtualMachine, objs map[types.ManagedObjectReference]any) (*vmPlan, VM, error) {
 	if name := readable(live.Name); name != vm.Name {
 		return nil, VM{}, fmt.Errorf("%s is now named %s", vm.Ref, name)
 	}
@@ -274,7 +290,7 @@ func recheckVM(vm move.VM, r *move.Resolved, live *mo.VirtualMachine) (*vmPlan, 
 	}
 	for k, n := range r.NICs {
 		vp.nics = append(vp.nics, nicPlan{device: nics[k], backing: nicBacking(n), network: refOf(n.Network)})
-		view.NICs = append(view.NICs, NIC{Label: n.Label, Target: n.Network.Name,
+		view.NICs = append(view.NICs, NIC{Label: deviceLabel(list, nics[k]), Target: nameOf(objs[refOf(n.Network)]),
 			MAC: nics[k].(types.BaseVirtualEthernetCard).GetVirtualEthernetCard().MacAddress})
 	}
 	for _, n := range r.Needs {
@@ -311,10 +327,10 @@ func recheckTarget(r *move.Resolved, objs map[types.ManagedObjectReference]any) 
 	for _, n := range r.NICs {
 		v, ok := objs[refOf(n.Network)]
 		if !ok {
-			return fmt.Errorf("portgroup %s is gone from the target", n.Network.Name)
+			return fmt.Errorf("portgroup %s is gone from the target", n.Network.Value)
 		}
 		if pg, dv := v.(mo.DistributedVirtualPortgroup); dv && pg.Key != n.PortgroupKey {
-			return fmt.Errorf("portgroup %s is another one (key %s, not %s)", n.Network.Name, pg.Key, n.PortgroupKey)
+			return fmt.Errorf("portgroup %s is another one (key %s, not %s)", readable(pg.Name), pg.Key, n.PortgroupKey)
 		}
 	}
 	need := map[string]int64{}
@@ -337,7 +353,7 @@ func recheckTarget(r *move.Resolved, objs map[types.ManagedObjectReference]any) 
 			return fmt.Errorf("datastore %s has %s free; the VM needs %s there", sum.Name, gib(sum.FreeSpace), gib(need[id]))
 		}
 	}
-	return hostTakes(host, r)
+	return hostTakes(host, r, objs)
 }
 
 // datastoresOf are the ids of the target datastores the VM's files go to.
@@ -354,7 +370,7 @@ func datastoresOf(r *move.Resolved) []string {
 // hostTakes says why host h cannot take the VM r places, if so: it is not connected,
 // not powered on, in maintenance mode, or no longer mounts a datastore or sees a
 // network the VM uses.
-func hostTakes(h mo.HostSystem, r *move.Resolved) error {
+func hostTakes(h mo.HostSystem, r *move.Resolved, objs map[types.ManagedObjectReference]any) error {
 	name := readable(h.Name)
 	switch {
 	case h.Runtime.ConnectionState != types.HostSystemConnectionStateConnected:
@@ -366,12 +382,12 @@ func hostTakes(h mo.HostSystem, r *move.Resolved) error {
 	}
 	for _, id := range datastoresOf(r) {
 		if !slices.Contains(h.Datastore, datastoreRef(id)) {
-			return fmt.Errorf("host %s does not mount datastore %s", name, id)
+			return fmt.Errorf("host %s does not mount datastore %s", name, cmp.Or(nameOf(objs[datastoreRef(id)]), id))
 		}
 	}
 	for _, n := range r.NICs {
 		if !slices.Contains(h.Network, refOf(n.Network)) {
-			return fmt.Errorf("host %s does not see portgroup %s", name, n.Network.Name)
+			return fmt.Errorf("host %s does not see portgroup %s", name, cmp.Or(nameOf(objs[refOf(n.Network)]), n.Network.Value))
 		}
 	}
 	return nil

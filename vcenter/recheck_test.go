@@ -87,6 +87,16 @@ func TestRecheckBuildsThePlansMove(t *testing.T) {
 			if q.Host != p.Host || !slices.Equal(q.OtherHosts, p.OtherHosts) {
 				t.Errorf("Recheck places on %s (then %v), the plan on %s (then %v)", q.Host, q.OtherHosts, p.Host, p.OtherHosts)
 			}
+			// What the job's record and the thread say of the move: the same names.
+			if q.Pool != p.Pool || q.Datastore != p.Datastore || q.Folder != p.Folder {
+				t.Errorf("Recheck names pool %q, datastore %q, folder %q; the plan %q, %q, %q", q.Pool, q.Datastore, q.Folder, p.Pool, p.Datastore, p.Folder)
+			}
+			for k, nic := range p.VMs[0].NICs {
+				if k >= len(q.VMs[0].NICs) || q.VMs[0].NICs[k].Label != nic.Label || q.VMs[0].NICs[k].Target != nic.Target {
+					t.Errorf("Recheck's NICs %+v, the plan's %+v", q.VMs[0].NICs, p.VMs[0].NICs)
+					break
+				}
+			}
 			if q.Source.InstanceUUID != p.Source.InstanceUUID || q.Target.InstanceUUID != p.Target.InstanceUUID || q.VMs[0].Ref != p.VMs[0].Ref {
 				t.Errorf("Recheck's objects %s %s %s, the plan's %s %s %s", q.VMs[0].Ref, q.Source.InstanceUUID, q.Target.InstanceUUID,
 					p.VMs[0].Ref, p.Source.InstanceUUID, p.Target.InstanceUUID)
@@ -223,7 +233,7 @@ func TestRecheckFindsWhatChanged(t *testing.T) {
 		{name: "datastore full", words: "datastore " + xvmsim.WestGold + " has 0.0 GB free; the VM needs",
 			change: func() { wasFree, err = west.SetDatastoreFreeSpace(xvmsim.WestGold, 1<<20); must(err) },
 			undo:   func() { _, err := west.SetDatastoreFreeSpace(xvmsim.WestGold, wasFree); must(err) }},
-		{name: "portgroup gone", words: "portgroup app-pg is gone",
+		{name: "portgroup gone", words: "portgroup dvportgroup-9999 is gone",
 			resolved: func() *move.Resolved { c := r.Clone(); c.NICs[0].Network.Value = "dvportgroup-9999"; return c }()},
 		{name: "another host in maintenance", dropOtherHost: cp.OtherHosts[0],
 			change: func() { waitTask(host(cp.OtherHosts[0]).EnterMaintenanceMode(ctx, 0, false, nil)) },
