@@ -15,6 +15,9 @@ func (r *Request) Clone() *Request {
 	c.Review.Placement = r.Review.Placement.Clone()
 	c.Review.OtherHosts = slices.Clone(r.Review.OtherHosts)
 	c.Review.VMs = slices.Clone(r.Review.VMs)
+	for i := range c.Review.VMs {
+		c.Review.VMs[i].Resolved = c.Review.VMs[i].Resolved.Clone()
+	}
 	c.Review.Findings = slices.Clone(r.Review.Findings)
 	c.Approvals = slices.Clone(r.Approvals)
 	c.AskedOf = slices.Clone(r.AskedOf)

@@ -14,7 +14,7 @@ func fill(v reflect.Value, n *int) {
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString("s" + string(rune('a'+*n%26)))
-	case reflect.Int, reflect.Int64:
+	case reflect.Int, reflect.Int64, reflect.Int32:
 		v.SetInt(int64(*n))
 	case reflect.Uint64, reflect.Uint8:
 		v.SetUint(uint64(*n % 256))

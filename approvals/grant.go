@@ -21,6 +21,10 @@ const DefaultRunWithin = 7 * 24 * time.Hour
 type ApprovedVM struct {
 	Job string `json:"job"`
 	move.VM
+	// Resolved is where the review placed the VM, by object identity: a worker that did
+	// not plan the move rechecks it and moves the VM there, or plans from names again.
+	// Nil in approvals made before it was kept, and for a VM the review did not place.
+	Resolved *move.Resolved `json:"resolved,omitempty"`
 }
 
 // Terms are what the approvers approved, shared by every job of the request.
@@ -63,8 +67,9 @@ func (r *Request) approval(runWithin time.Duration, now time.Time) (*Approval, e
 		runWithin = DefaultRunWithin
 	}
 	refs := make(map[string]string, len(r.Review.VMs))
+	resolved := make(map[string]*move.Resolved, len(r.Review.VMs))
 	for _, v := range r.Review.VMs {
-		refs[v.Name] = v.Ref
+		refs[v.Name], resolved[v.Name] = v.Ref, v.Resolved
 	}
 	a := &Approval{Terms: Terms{
 		RequestID: r.ID, Direction: r.Direction,
@@ -82,7 +87,7 @@ func (r *Request) approval(runWithin time.Duration, now time.Time) (*Approval, e
 		if ref == "" {
 			return nil, fmt.Errorf("%s: %s: %w", r.ID, j.VM, ErrNoIdentity)
 		}
-		a.VMs = append(a.VMs, ApprovedVM{Job: j.ID, VM: move.VM{Name: j.VM, Ref: ref}})
+		a.VMs = append(a.VMs, ApprovedVM{Job: j.ID, VM: move.VM{Name: j.VM, Ref: ref}, Resolved: resolved[j.VM].Clone()})
 	}
 	return a, nil
 }
@@ -166,7 +171,7 @@ func (k *Keyring) Admit(g *Grant, r *Request, now time.Time) error {
 	if !sameJSON(a.Terms, g.Terms) {
 		return refuse(ReasonNotListed, fmt.Sprintf("request %s's approval says other than the job's (%s)", r.ID, termsDiff(a.Terms, g.Terms)))
 	}
-	if !slices.Contains(a.VMs, g.VM) {
+	if !slices.ContainsFunc(a.VMs, func(v ApprovedVM) bool { return sameJSON(v, g.VM) }) {
 		return refuse(ReasonNotListed, fmt.Sprintf("request %s's approval does not list job %s for %s (%s)", r.ID, g.VM.Job, g.VM.Name, g.VM.Ref))
 	}
 	j := r.Job(g.VM.Job)

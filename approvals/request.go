@@ -57,6 +57,9 @@ type ReviewVM struct {
 	MemoryMB   int     `json:"memory_mb,omitempty"`
 	DiskGB     float64 `json:"disk_gb,omitempty"`
 	NICs       int     `json:"nics,omitempty"`
+	// Resolved is where the review placed the VM, by object identity (nil when it did
+	// not): the approval binds the VM's job to it.
+	Resolved *move.Resolved `json:"resolved,omitempty"`
 }
 
 // VCenterRef names a vCenter as the review shows it.

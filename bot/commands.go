@@ -610,7 +610,8 @@ func reviewOf(p *vcenter.Plan) approvals.Review {
 	}
 	seen := map[move.Network]bool{}
 	for _, vm := range p.VMs {
-		r.VMs = append(r.VMs, approvals.ReviewVM{VM: vm.VM, PowerState: vm.PowerState, CPUs: vm.CPUs, MemoryMB: vm.MemoryMB, DiskGB: vm.DiskGB, NICs: len(vm.NICs)})
+		r.VMs = append(r.VMs, approvals.ReviewVM{VM: vm.VM, PowerState: vm.PowerState, CPUs: vm.CPUs, MemoryMB: vm.MemoryMB, DiskGB: vm.DiskGB, NICs: len(vm.NICs),
+			Resolved: p.Resolved(vm.Name)})
 		for _, nic := range vm.NICs {
 			nm := move.Network{Source: nic.Network, Target: nic.Target}
 			if nic.Target != "" && !seen[nm] {

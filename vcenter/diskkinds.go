@@ -505,7 +505,22 @@ func diskSpace(svm *sourceVM, d *types.VirtualDisk, format move.DiskFormat, t ta
 // disk, or for a virtual-mode RDM to convert. Physical-mode RDMs and SE sparse disks are
 // never given a flat backing.
 func diskBacking(d *types.VirtualDisk, format move.DiskFormat, t targetStore) types.BaseVirtualDeviceBackingInfo {
-	if format == move.Same || format == "" || t.holds(d) || (t.byPolicy() && kindOf(d) == kindFlat) {
+	return formatBacking(d, sentFormat(d, format, t))
+}
+
+// sentFormat is the format disk d is converted to on its way to t: "" when it keeps its
+// own (same format, not copied, or provisioned by the datastore's policy).
+func sentFormat(d *types.VirtualDisk, format move.DiskFormat, t targetStore) move.DiskFormat {
+	if format == move.Same || t.holds(d) || (t.byPolicy() && kindOf(d) == kindFlat) {
+		return ""
+	}
+	return format
+}
+
+// formatBacking is the flat backing that converts d to format, or nil when nothing
+// changes (no format, one d already has, or a disk that cannot be converted).
+func formatBacking(d *types.VirtualDisk, format move.DiskFormat) types.BaseVirtualDeviceBackingInfo {
+	if format == move.Same || format == "" {
 		return nil
 	}
 	mode := ""

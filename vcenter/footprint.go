@@ -10,6 +10,7 @@ import (
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // Footprint is what one relocation occupies while it runs: vSphere charges a
@@ -53,21 +54,39 @@ func (m *Manager) Footprint(ctx context.Context, p *Plan, vm string) (Footprint,
 			}
 		}
 	}
+	if vp.at != nil {
+		// Rebuilt from its resolution a moment ago: where it runs was read then.
+		for _, mv := range vp.moves {
+			if key := dst + "/" + mv.ds.Value; mv.ds != pl.Datastore && !slices.Contains(fp.TargetDiskDatastores, key) {
+				fp.TargetDiskDatastores = append(fp.TargetDiskDatastores, key)
+			}
+		}
+		fp.SourceHost, fp.SourceDatastores = sourceKeys(src, vp.at.host, vp.at.datastores)
+		return fp, nil
+	}
 	err = m.withSession(ctx, src, func(c *vim25.Client, _ *x509.Certificate) error {
 		var v mo.VirtualMachine
 		if err := property.DefaultCollector(c).RetrieveOne(ctx, vp.ref, []string{"runtime.host", "datastore"}, &v); err != nil {
 			return err
 		}
-		if v.Runtime.Host != nil {
-			fp.SourceHost = src + "/" + v.Runtime.Host.Value
-		}
-		for _, ds := range v.Datastore {
-			fp.SourceDatastores = append(fp.SourceDatastores, src+"/"+ds.Value)
-		}
+		fp.SourceHost, fp.SourceDatastores = sourceKeys(src, v.Runtime.Host, v.Datastore)
 		return nil
 	})
 	if err != nil {
 		return Footprint{}, m.scrub(classify(fmt.Errorf("read where %s runs: %w", vm, err), src, dst, vm, StepResolve))
 	}
 	return fp, nil
+}
+
+// sourceKeys are the slot keys of a VM's source host and datastores.
+func sourceKeys(src string, host *types.ManagedObjectReference, dss []types.ManagedObjectReference) (string, []string) {
+	h := ""
+	if host != nil {
+		h = src + "/" + host.Value
+	}
+	var out []string
+	for _, ds := range dss {
+		out = append(out, src+"/"+ds.Value)
+	}
+	return h, out
 }

@@ -219,6 +219,8 @@ func deviceLabel(l object.VirtualDeviceList, d types.BaseVirtualDevice) string {
 
 func powerWords(s types.VirtualMachinePowerState) string {
 	switch s {
+	case types.VirtualMachinePowerStatePoweredOn:
+		return "powered on"
 	case types.VirtualMachinePowerStatePoweredOff:
 		return "powered off"
 	case types.VirtualMachinePowerStateSuspended:

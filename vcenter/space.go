@@ -88,6 +88,20 @@ func (r *resolver) checkSpace(ctx context.Context, c *vim25.Client, home types.M
 	return nil
 }
 
+// vmNeeds is what one VM's files take on each target datastore of pl: its disks where
+// they go, in their formats, and its memory files on its own datastore (checkSpace adds
+// these up over the VMs, with what thin disks may grow to).
+func vmNeeds(svm *sourceVM, pl *placement, format move.DiskFormat) map[types.ManagedObjectReference]int64 {
+	out := map[types.ManagedObjectReference]int64{pl.Datastore: svm.swap + svm.suspend}
+	for i, d := range svm.plan.disks {
+		ds, f := pl.disk(d, i, format)
+		if need, _, counted := diskSpace(svm, d, f, pl.stores[ds]); counted {
+			out[ds] += need
+		}
+	}
+	return out
+}
+
 // checkDatastoreSpace blocks when the datastore cannot hold what n needs (thin disks:
 // what they use now; thick ones: their full size; plus memory files), and warns when thin
 // disks could outgrow its free space later. It also blocks on a datastore that is

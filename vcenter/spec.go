@@ -24,12 +24,46 @@ type vmPlan struct {
 	nics  []nicPlan
 	// profiles are the storage policies the VM is moved with (policy.go); nil: none.
 	profiles *profiles
+	// moves, when set, say where each of disks goes and in what format, instead of the
+	// placement's rules: a plan rebuilt from an approved resolution (Recheck) has them.
+	moves []diskMove
+	// needs are the bytes the VM's files take on each target datastore.
+	needs map[types.ManagedObjectReference]int64
+	// at is where the VM ran when it was read again just before the move (Recheck): its
+	// footprint needs no other read. Nil for a plan made from names.
+	at *runningAt
+}
+
+// diskMove is where one disk goes, and the format it is converted to ("" none).
+type diskMove struct {
+	ds     types.ManagedObjectReference
+	format move.DiskFormat
+}
+
+// runningAt is the source host and datastores of a VM.
+type runningAt struct {
+	host       *types.ManagedObjectReference
+	datastores []types.ManagedObjectReference
+}
+
+// diskMoves are where vm's disks go and in what format each is converted.
+func (pl placement) diskMoves(vm *vmPlan, format move.DiskFormat) []diskMove {
+	if vm.moves != nil {
+		return vm.moves
+	}
+	out := make([]diskMove, len(vm.disks))
+	for i, d := range vm.disks {
+		ds, f := pl.disk(d, i, format)
+		out[i] = diskMove{ds: ds, format: sentFormat(d, f, pl.stores[ds])}
+	}
+	return out
 }
 
 // nicPlan pairs a source network adapter with its backing in the target.
 type nicPlan struct {
 	device  types.BaseVirtualDevice            // as read from the source: key and MAC are kept
 	backing types.BaseVirtualDeviceBackingInfo // the target portgroup
+	network types.ManagedObjectReference       // the target portgroup's object
 }
 
 // buildRelocateSpec is the RelocateSpec for one VM: pure, so tests can read
@@ -43,10 +77,10 @@ func buildRelocateSpec(pl placement, vm *vmPlan, format move.DiskFormat, loc *ty
 		Folder:    ref(pl.Folder),
 		Service:   loc,
 	}
-	for i, d := range vm.disks {
-		ds, format := pl.disk(d, i, format)
-		dl := types.VirtualMachineRelocateSpecDiskLocator{DiskId: d.Key, Datastore: ds}
-		if b := diskBacking(d, format, pl.stores[ds]); b != nil {
+	for i, mv := range pl.diskMoves(vm, format) {
+		d := vm.disks[i]
+		dl := types.VirtualMachineRelocateSpecDiskLocator{DiskId: d.Key, Datastore: mv.ds}
+		if b := formatBacking(d, mv.format); b != nil {
 			dl.DiskBackingInfo = b
 		}
 		spec.Disk = append(spec.Disk, dl)

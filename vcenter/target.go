@@ -92,7 +92,7 @@ func (r *resolver) resolveTarget(ctx context.Context, c *vim25.Client, b *target
 	pl := &placement{Host: host.Self, Pool: *pool, Datastore: *ds, Folder: *folder, Disks: b.disks, stores: targets}
 
 	// Backings are read now so that Relocate's spec building is pure.
-	backings := map[string]types.BaseVirtualDeviceBackingInfo{}
+	backings := map[string]nicPlan{}
 	hostNets := hostNetworks(*host, nets)
 	for _, name := range slices.Sorted(maps.Keys(wanted)) {
 		matches := hostNets[name]
@@ -103,7 +103,7 @@ func (r *resolver) resolveTarget(ctx context.Context, c *vim25.Client, b *target
 		if err != nil {
 			return err
 		}
-		backings[name] = b
+		backings[name] = nicPlan{backing: b, network: matches[0].Ref}
 	}
 
 	pols, err := r.resolvePolicies(ctx, c, pl, srcVMs)
@@ -115,15 +115,16 @@ func (r *resolver) resolveTarget(ctx context.Context, c *vim25.Client, b *target
 	r.plan.vms = make(map[string]*vmPlan, len(srcVMs))
 	for i, v := range r.plan.VMs {
 		svm := srcVMs[v.Name]
-		vp := &vmPlan{ref: svm.plan.ref, disks: svm.plan.disks, profiles: pols[v.Name]}
+		vp := &vmPlan{ref: svm.plan.ref, disks: svm.plan.disks, profiles: pols[v.Name], needs: vmNeeds(svm, pl, r.spec.DiskFormat)}
 		complete := true
 		for j, d := range svm.nics {
-			b, ok := backings[v.NICs[j].Target]
+			n, ok := backings[v.NICs[j].Target]
 			if !ok {
 				complete = false
 				continue
 			}
-			vp.nics = append(vp.nics, nicPlan{device: d, backing: b})
+			n.device = d
+			vp.nics = append(vp.nics, n)
 		}
 		r.plan.VMs[i] = v
 		if complete {

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/xvmbot/xvmbot/events"
+	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/vcenter"
 )
 
@@ -16,6 +17,10 @@ type planner interface {
 	Plan(ctx context.Context, spec vcenter.MoveSpec) (*vcenter.Plan, error)
 	// RecentPlan is a plan of spec made at most maxAge ago in this process (the bot's).
 	RecentPlan(spec vcenter.MoveSpec, maxAge time.Duration) (*vcenter.Plan, bool)
+	// Recheck rebuilds an approved move from the placement pre-flight resolved for it,
+	// reading only what may have changed since; an error wrapping vcenter.ErrChanged
+	// says it changed, and the move is planned from names instead.
+	Recheck(ctx context.Context, spec vcenter.MoveSpec, vm move.VM, r *move.Resolved) (*vcenter.Plan, error)
 	Footprint(ctx context.Context, p *vcenter.Plan, vm string) (vcenter.Footprint, error)
 }
 

@@ -37,6 +37,9 @@ type fakeVC struct {
 	md    map[string]*vcenter.Metadata // by "vc/vm"
 	moves map[string]int               // completed relocations, by VM
 	plans int
+	// rechecks counts Recheck calls; recheckFn, when set, answers them.
+	rechecks  int
+	recheckFn func(r *move.Resolved) error
 	// gate, when set, holds every task until it is closed.
 	gate chan struct{}
 	// started is told the ref of every task started (when not nil; never blocks).
@@ -126,6 +129,23 @@ func (f *fakeVC) plan(spec vcenter.MoveSpec) *vcenter.Plan {
 		p.VMs = append(p.VMs, vcenter.VM{VM: move.VM{Name: vm, Ref: f.refs[vm]}, NICs: []vcenter.NIC{nic}})
 	}
 	return p
+}
+
+// Recheck is the plan of vm onto the host r names, unless recheckFn says it changed.
+func (f *fakeVC) Recheck(_ context.Context, spec vcenter.MoveSpec, vm move.VM, r *move.Resolved) (*vcenter.Plan, error) {
+	f.mu.Lock()
+	f.rechecks++
+	fn := f.recheckFn
+	f.mu.Unlock()
+	if fn != nil {
+		if err := fn(r); err != nil {
+			return nil, err
+		}
+	}
+	spec.VMs = []string{vm.Name}
+	p := f.plan(spec)
+	p.Host = r.Host.Name
+	return p, nil
 }
 
 func (f *fakeVC) RecentPlan(_ vcenter.MoveSpec, maxAge time.Duration) (*vcenter.Plan, bool) {

@@ -16,6 +16,8 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
 	refused  *prometheus.CounterVec
+	// rechecks counts the approved placements rechecked instead of planned from names.
+	rechecks *prometheus.CounterVec
 	running  *runningMoves
 }
 
@@ -36,7 +38,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "xvm_jobs_refused_total",
 			Help: "Jobs a worker would not run because their approval did not check out, by reason; nothing was moved.",
 		}, []string{"reason"}),
+		rechecks: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "xvm_worker_rechecks_total",
+			Help: "Approved placements a worker rechecked instead of planning the move from names, by result: " +
+				"used (the move started on it), changed (something changed since the approval: planned from names) or failed (could not be read: planned from names).",
+		}, []string{"result"}),
 		running: &runningMoves{now: time.Now, moves: map[string]runningMove{}},
+	}
+	for _, r := range []string{recheckUsed, recheckChanged, recheckFailed} {
+		m.rechecks.WithLabelValues(r)
 	}
 	if reg != nil { // as promauto.With(nil): nothing registered
 		reg.MustRegister(m.running)

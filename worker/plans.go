@@ -123,10 +123,12 @@ func (c *planCache) size() (requests, jobs int) {
 }
 
 // planFor returns the pre-flight of job j: the plan of its request's remaining VMs made
-// at most PlanReuse ago on this worker, or a new one. Concurrent jobs of one request
+// at most PlanReuse ago on this worker (or, in one process, by the bot), else the
+// approved placement rechecked (recheck), else a new plan. Concurrent jobs of one request
 // wait for a single resolution.
-func (w *Worker) planFor(ctx context.Context, j events.Job) (*vcenter.Plan, error) {
+func (w *Worker) planFor(ctx context.Context, j events.Job, g *approvals.Grant, log *slog.Logger) (*vcenter.Plan, error) {
 	spec := MoveSpec(j)
+	resolved := g != nil && g.VM.Resolved != nil
 	key := fmt.Sprintf("%s|%s|%s|%+v", j.RequestID, spec.Source, spec.Target, spec.Placement)
 	if p, ok := w.plans.request(key, j.VM, w.now(), w.cfg.PlanReuse); ok {
 		return p, nil
@@ -146,6 +148,9 @@ func (w *Worker) planFor(ctx context.Context, j events.Job) (*vcenter.Plan, erro
 		// In one process the bot planned this very spec when the request was made: if
 		// that was less than PlanReuse ago, it is this job's pre-flight.
 		p, ok := w.plan.RecentPlan(spec, w.cfg.PlanReuse)
+		if !ok && resolved {
+			return (*vcenter.Plan)(nil), nil // each job rechecks its own approved placement
+		}
 		if !ok {
 			var err error
 			p, err = w.plan.Plan(ctx, spec)
@@ -169,6 +174,9 @@ func (w *Worker) planFor(ctx context.Context, j events.Job) (*vcenter.Plan, erro
 		return nil, err
 	}
 	p := v.(*vcenter.Plan)
+	if p == nil {
+		return w.recheck(ctx, j, g, log)
+	}
 	if !slices.ContainsFunc(p.VMs, func(v vcenter.VM) bool { return v.Name == j.VM }) && !p.BlockedFor(j.VM) {
 		// Planned by another job of the request a moment ago without this VM (the request
 		// changed in between): plan this one on its own.
@@ -176,6 +184,39 @@ func (w *Worker) planFor(ctx context.Context, j events.Job) (*vcenter.Plan, erro
 		return w.plan.Plan(ctx, spec)
 	}
 	return p, nil
+}
+
+// The results of a recheck, as xvm_worker_rechecks_total counts them.
+const (
+	recheckUsed    = "used"
+	recheckChanged = "changed"
+	recheckFailed  = "failed"
+)
+
+// recheck is the plan of job j from the placement its grant carries, checked against the
+// vCenters as they are now (vcenter.Manager.Recheck): a few reads where a plan from
+// names takes dozens. When anything changed since the approval, the placement cannot be
+// read, or the grant carries none, j's VM is planned from names, as if there were none.
+func (w *Worker) recheck(ctx context.Context, j events.Job, g *approvals.Grant, log *slog.Logger) (*vcenter.Plan, error) {
+	spec := MoveSpec(j)
+	if g == nil || g.VM.Resolved == nil {
+		return w.plan.Plan(ctx, spec)
+	}
+	p, err := w.plan.Recheck(ctx, spec, g.VM.VM, g.VM.Resolved)
+	if err == nil {
+		w.m.rechecks.WithLabelValues(recheckUsed).Inc()
+		return p, nil
+	}
+	if ctx.Err() != nil {
+		return nil, err
+	}
+	result := recheckChanged
+	if !errors.Is(err, vcenter.ErrChanged) {
+		result = recheckFailed
+	}
+	w.m.rechecks.WithLabelValues(result).Inc()
+	log.Info("the approved placement cannot be used as it is; planning the move from names", "result", result, "err", err)
+	return w.plan.Plan(ctx, spec)
 }
 
 // candidates are the plans a job may start on: the planned host, then, when the request
@@ -205,7 +246,7 @@ func (jr *jobRun) candidatePlans(ctx context.Context) (wp *waitingPlans, result 
 	if wp, ok := w.plans.waiting(j.ID, w.now(), w.cfg.PlanReuse); ok {
 		return wp, nil
 	}
-	plan, err := w.planFor(ctx, j)
+	plan, err := w.planFor(ctx, j, jr.g, jr.log)
 	if err == nil && plan.BlockedFor(j.VM) {
 		err = blockedError(plan, j.VM)
 	}

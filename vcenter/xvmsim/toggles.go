@@ -85,6 +85,17 @@ func (v *VC) SetDatastoreAccessible(name string, accessible bool) (bool, error) 
 	return was, err
 }
 
+// SetDatastoreFreeSpace makes the datastore named name report free bytes free, as one
+// that other VMs filled since a move was planned does, and returns what it reported.
+func (v *VC) SetDatastoreFreeSpace(name string, free int64) (int64, error) {
+	var was int64
+	err := v.toggle("Datastore", name, func(obj mo.Entity) []types.PropertyChange {
+		was = obj.(*simulator.Datastore).Summary.FreeSpace
+		return []types.PropertyChange{{Name: "summary.freeSpace", Val: free}}
+	})
+	return was, err
+}
+
 // SetHostVersion makes the host named host report ESXi version (e.g. "6.0.0") as
 // its product, in config.product and summary.config.product alike, and returns the
 // version it reported before.

@@ -33,6 +33,9 @@ type Approver struct {
 	RunWithin time.Duration
 	// Now is the approval's time (default time.Now).
 	Now func() time.Time
+	// Resolve, when set, is the placement the review resolved for a job's VM, by object
+	// identity, which the approval then signs (nil: none, as in a record from before).
+	Resolve func(ctx context.Context, j events.Job) (*move.Resolved, error)
 }
 
 // Requester and Approver are who a test request is from and who approved it.
@@ -69,8 +72,14 @@ func (a *Approver) Approve(ctx context.Context, jobs ...events.Job) ([]events.Jo
 		if ref == "" {
 			ref = "vm-missing"
 		}
+		var resolved *move.Resolved
+		if a.Resolve != nil {
+			if resolved, err = a.Resolve(ctx, j); err != nil {
+				return nil, fmt.Errorf("resolve %s: %w", j.VM, err)
+			}
+		}
 		r.VMs = append(r.VMs, j.VM)
-		r.Review.VMs = append(r.Review.VMs, approvals.ReviewVM{VM: move.VM{Name: j.VM, Ref: ref}})
+		r.Review.VMs = append(r.Review.VMs, approvals.ReviewVM{VM: move.VM{Name: j.VM, Ref: ref}, Resolved: resolved})
 		r.Jobs = append(r.Jobs, approvals.Job{ID: j.ID, VM: j.VM, State: approvals.StateQueued})
 	}
 	if err := a.Signer.SealApproval(r, a.RunWithin, r.DecidedAt); err != nil {
