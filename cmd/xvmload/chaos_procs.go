@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -312,7 +314,39 @@ cluster {
 			return nil, err
 		}
 	}
-	return urls, nil
+	return urls, awaitPlacement(ctx, urls, n)
+}
+
+// awaitPlacement waits until the cluster can place a stream on all n nodes: each is
+// ready on its own well before the JetStream meta group knows every peer, and the bot
+// creates its streams and buckets with n replicas at once.
+func awaitPlacement(ctx context.Context, urls []string, n int) error {
+	nc, err := nats.Connect(strings.Join(urls, ","), nats.Name("xvmload-chaos"), nats.MaxReconnects(-1))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err = js.CreateStream(cctx, jetstream.StreamConfig{Name: "XVMLOAD_PROBE", Subjects: []string{"xvmload.probe"},
+			Replicas: n, Storage: jetstream.MemoryStorage})
+		if err == nil {
+			err = js.DeleteStream(cctx, "XVMLOAD_PROBE")
+		}
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the NATS cluster cannot place a stream on %d nodes after a minute: %w", n, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 // clusterHealthy waits (up to timeout) until every NATS node runs and says on /healthz
