@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,7 +31,6 @@ var (
 	chaosBots      = flag.Int("bots", 2, "chaos: `xvmbot bot` processes")
 	chaosWorkers   = flag.Int("workers", 3, "chaos: `xvmbot worker` processes")
 	chaosSettle    = flag.Duration("settle", 10*time.Second, "chaos: how long to keep watching the thread after the final reply, for a doubled one")
-	chaosSeed      = flag.Uint64("seed", 0, "chaos: seed of the choice of victims (0: from the clock)")
 	chaosNATS      = flag.String("nats-server", "", "chaos: path of a built nats-server binary (default: go build the module's github.com/nats-io/nats-server/v2)")
 	chaosKeep      = flag.Bool("keep", false, "chaos: keep the run's directory (configs, every process's logs, NATS stores)")
 )
@@ -61,7 +59,7 @@ func runChaos(ctx context.Context, f flags) error {
 	flag.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	o := chaosOpts{vms: f.vms, bound: f.duration, taskDelay: f.taskDuration, killEvery: *chaosKillEvery, downFor: *chaosDownFor,
 		bots: *chaosBots, workers: *chaosWorkers, slots: f.slots, perHost: f.perHost, perDatastore: f.perDatastore,
-		settle: *chaosSettle, seed: *chaosSeed, xvmbot: f.xvmbot, natsServer: *chaosNATS, keep: *chaosKeep, verbose: f.verbose}
+		settle: *chaosSettle, xvmbot: f.xvmbot, natsServer: *chaosNATS, keep: *chaosKeep, verbose: f.verbose}
 	if !set["vms"] {
 		o.vms = chaosDefaultVMs
 	}
@@ -97,7 +95,6 @@ type chaosOpts struct {
 // chaosResult is what a run measured.
 type chaosResult struct {
 	opts      chaosOpts
-	seed      uint64
 	request   string
 	preflight time.Duration
 	wall      time.Duration // approve click → final reply
@@ -113,8 +110,8 @@ type chaosResult struct {
 func (r *chaosResult) String() string {
 	var b strings.Builder
 	o := r.opts
-	fmt.Fprintf(&b, "chaos: %d VMs in request %s; %d bots, %d workers (max_concurrent %d, per_host %d, per_datastore %d), 3 NATS nodes (R3); task %v; a SIGKILL every %v, down %v; seed %d\n",
-		o.vms, r.request, o.bots, o.workers, o.slots, o.perHost, o.perDatastore, o.taskDelay, o.killEvery, o.downFor, r.seed)
+	fmt.Fprintf(&b, "chaos: %d VMs in request %s; %d bots, %d workers (max_concurrent %d, per_host %d, per_datastore %d), 3 NATS nodes (R3); task %v; a SIGKILL every %v, down %v\n",
+		o.vms, r.request, o.bots, o.workers, o.slots, o.perHost, o.perDatastore, o.taskDelay, o.killEvery, o.downFor)
 	fmt.Fprintf(&b, "pre-flight of the request %v; approve → final reply %v\n", r.preflight.Round(time.Millisecond), r.wall.Round(time.Millisecond))
 	fmt.Fprintf(&b, "SIGKILLs: %d (bot %d, worker %d, nats %d)", r.kills[kindBot]+r.kills[kindWorker]+r.kills[kindNATS],
 		r.kills[kindBot], r.kills[kindWorker], r.kills[kindNATS])
@@ -214,10 +211,7 @@ func isFinalReply(m slacksim.Message) bool {
 }
 
 func chaos(ctx context.Context, o chaosOpts) (_ *chaosResult, err error) {
-	res := &chaosResult{opts: o, seed: o.seed, kills: map[string]int{}}
-	if res.seed == 0 {
-		res.seed = uint64(time.Now().UnixNano())
-	}
+	res := &chaosResult{opts: o, kills: map[string]int{}}
 	say := func(format string, a ...any) {
 		if !o.quiet {
 			fmt.Printf(format+"\n", a...)
@@ -297,10 +291,11 @@ func chaos(ctx context.Context, o chaosOpts) (_ *chaosResult, err error) {
 	}
 
 	// The chaos: one victim at a time, so that a three-node cluster always has a quorum
-	// and a bot and a worker are always up; kinds take turns, the instance is random.
+	// and a bot and a worker are always up; kinds take turns, and so do the instances of
+	// each kind (every one of them is killed, leaders and followers alike).
 	stop := make(chan struct{})
 	chaosDone := make(chan struct{})
-	rng := rand.New(rand.NewPCG(res.seed, 0x7876))
+	next := map[string]int{}
 	var mu sync.Mutex
 	go func() {
 		defer close(chaosDone)
@@ -327,7 +322,8 @@ func chaos(ctx context.Context, o chaosOpts) (_ *chaosResult, err error) {
 				}
 				pool = fl.nats
 			}
-			victim := pool[rng.IntN(len(pool))]
+			victim := pool[next[kind]%len(pool)]
+			next[kind]++
 			if err := victim.kill(); err != nil {
 				say("  kill %s: %v", victim.name, err)
 				continue
