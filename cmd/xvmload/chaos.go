@@ -101,11 +101,11 @@ type chaosResult struct {
 	preflight time.Duration
 	wall      time.Duration // approve click → final reply
 	kills     map[string]int
-	crashes   []string // processes that exited without being killed
-	thread    int      // messages in the request's thread
-	final     string   // the first final reply, in plain words
-	stored    string   // the request's state in the store at the end
-	queued    string   // jobs left in the jobs stream at the end
+	crashes   []string      // processes that exited without being killed
+	thread    int           // messages in the request's thread
+	final     string        // the first final reply, in plain words
+	stored    string        // the request's state in the store at the end
+	queuedFor time.Duration // how long the jobs stream took to empty after the final reply
 	verdict   chaosVerdict
 }
 
@@ -124,7 +124,8 @@ func (r *chaosResult) String() string {
 	v := r.verdict
 	fmt.Fprintf(&b, "moved exactly once (source vCenter's count) %d of %d; lost %d; doubled %d; not in the target %d; still in the source %d\n",
 		v.movedOnce, v.vms, v.lost, v.doubled, v.notInTarget, v.inSource)
-	fmt.Fprintf(&b, "final replies in the thread %d; thread messages %d; request stored as %s; jobs left queued %s\n", v.finals, r.thread, r.stored, r.queued)
+	fmt.Fprintf(&b, "final replies in the thread %d; thread messages %d; request stored as %s; jobs left queued %d (waited %v for the queue to empty)\n",
+		v.finals, r.thread, r.stored, v.queued, r.queuedFor.Round(time.Second))
 	if r.final != "" {
 		fmt.Fprintf(&b, "final reply: %s\n", firstLine(r.final))
 	}
@@ -147,6 +148,7 @@ type chaosVerdict struct {
 	vms                                             int
 	movedOnce, lost, doubled, notInTarget, inSource int
 	finals                                          int
+	queued                                          int      // jobs still in the jobs stream at the end (-1: unknown)
 	examples                                        []string // the first few VMs in violation, with what is wrong
 }
 
@@ -199,6 +201,12 @@ func (v chaosVerdict) violations() []string {
 	}
 	if v.finals != 1 {
 		out = append(out, fmt.Sprintf("%d final replies in the thread, want 1", v.finals))
+	}
+	switch {
+	case v.queued < 0:
+		out = append(out, "the jobs queue could not be read")
+	case v.queued > 0:
+		out = append(out, fmt.Sprintf("%d jobs left in the queue, want 0", v.queued))
 	}
 	if len(out) > 0 && len(v.examples) > 0 {
 		out = append(out, "e.g. "+strings.Join(v.examples, ", "))
@@ -392,7 +400,11 @@ func chaos(ctx context.Context, o chaosOpts) (_ *chaosResult, err error) {
 	}
 	res.verdict = judge(names, east.XVMRelocationsOf, func(vm string) bool { return inWest[vm] },
 		func(vm string) bool { return inEast[vm] }, finals)
-	res.stored, res.queued = chaosStoreState(ctx, cluster, id)
+	// A job whose ack was lost with a NATS node comes back after the ack wait, and the
+	// worker that takes it finds it done: the queue must be empty by then.
+	queuedAt := time.Now()
+	res.stored, res.verdict.queued = chaosStoreState(ctx, cluster, id, time.Minute)
+	res.queuedFor = time.Since(queuedAt)
 	if werr != nil {
 		return res, fmt.Errorf("no final reply within the bound %v: %d of %d VMs relocated, %d SIGKILLs", o.bound,
 			east.XVMRelocations(), o.vms, res.kills[kindBot]+res.kills[kindWorker]+res.kills[kindNATS])
@@ -439,9 +451,9 @@ func lastChannelMessage(ws *slacksim.Workspace) string {
 }
 
 // chaosStoreState reads, as anyone with access to the cluster could, the request's state
-// and the jobs still queued.
-func chaosStoreState(ctx context.Context, cluster []string, id string) (state, queued string) {
-	state, queued = "?", "?"
+// and the jobs still queued, waiting up to wait for the queue to empty.
+func chaosStoreState(ctx context.Context, cluster []string, id string, wait time.Duration) (state string, queued int) {
+	state, queued = "?", -1
 	nc, err := nats.Connect(strings.Join(cluster, ","), nats.Name("xvmload-chaos"), nats.MaxReconnects(-1))
 	if err != nil {
 		return
@@ -451,7 +463,7 @@ func chaosStoreState(ctx context.Context, cluster []string, id string) (state, q
 	if err != nil {
 		return
 	}
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, wait+30*time.Second)
 	defer cancel()
 	if store, err := events.OpenRequestStore(rctx, js); err == nil {
 		var r *approvals.Request
@@ -459,12 +471,18 @@ func chaosStoreState(ctx context.Context, cluster []string, id string) (state, q
 			state = string(r.State)
 		}
 	}
-	if st, err := js.Stream(rctx, events.StreamJobs); err == nil {
-		if info, err := st.Info(rctx); err == nil {
-			queued = fmt.Sprint(info.State.Msgs)
+	deadline := time.Now().Add(wait)
+	for {
+		if st, err := js.Stream(rctx, events.StreamJobs); err == nil {
+			if info, err := st.Info(rctx); err == nil {
+				queued = int(info.State.Msgs)
+			}
 		}
+		if queued == 0 || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(time.Second)
 	}
-	return
 }
 
 // chaosCommonConfig is the YAML every bot and worker shares; each process adds its

@@ -35,19 +35,23 @@ func TestChaosVerdictCatchesEveryBrokenPromise(t *testing.T) {
 		inTarget  func(string) bool
 		inSource  func(string) bool
 		finals    int
+		queued    int
 		violation string // "" : none
 	}{
-		{"all kept", once, yes, no, 1, ""},
-		{"a VM never moved", only("bulk-0002", 0), except("bulk-0002", false), except("bulk-0002", true), 1, "1 VMs never moved"},
-		{"a VM moved twice", only("bulk-0003", 2), yes, no, 1, "1 VMs moved more than once"},
-		{"a VM not in the target", once, except("bulk-0004", false), no, 1, "1 VMs not in the target"},
-		{"a VM still in the source", once, yes, except("bulk-0001", true), 1, "1 VMs still in the source"},
-		{"the final reply lost", once, yes, no, 0, "0 final replies in the thread, want 1"},
-		{"the final reply doubled", once, yes, no, 2, "2 final replies in the thread, want 1"},
+		{"all kept", once, yes, no, 1, 0, ""},
+		{"a VM never moved", only("bulk-0002", 0), except("bulk-0002", false), except("bulk-0002", true), 1, 0, "1 VMs never moved"},
+		{"a VM moved twice", only("bulk-0003", 2), yes, no, 1, 0, "1 VMs moved more than once"},
+		{"a VM not in the target", once, except("bulk-0004", false), no, 1, 0, "1 VMs not in the target"},
+		{"a VM still in the source", once, yes, except("bulk-0001", true), 1, 0, "1 VMs still in the source"},
+		{"the final reply lost", once, yes, no, 0, 0, "0 final replies in the thread, want 1"},
+		{"the final reply doubled", once, yes, no, 2, 0, "2 final replies in the thread, want 1"},
+		{"a job left in the queue", once, yes, no, 1, 1, "1 jobs left in the queue, want 0"},
+		{"the queue unread", once, yes, no, 1, -1, "the jobs queue could not be read"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			v := judge(vms, c.relocs, c.inTarget, c.inSource, c.finals)
+			v.queued = c.queued
 			got := v.violations()
 			if c.violation == "" {
 				if len(got) != 0 || v.movedOnce != len(vms) {
