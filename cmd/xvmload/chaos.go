@@ -255,7 +255,7 @@ func chaos(ctx context.Context, o chaosOpts) (_ *chaosResult, err error) {
 	}
 	ws.LimitPosts(1, 5) // Slack's posting rate per channel, as the wave scenario has it
 
-	fl := &chaosFleet{dir: dir, verbose: o.verbose}
+	fl := &chaosFleet{dir: dir}
 	defer fl.stopAll()
 	cluster, err := fl.startCluster(ctx, natsBin, 3)
 	if err != nil {

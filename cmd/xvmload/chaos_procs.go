@@ -206,8 +206,7 @@ func httpOK(client *http.Client, url string) (bool, error) {
 
 // chaosFleet owns the processes of a chaos run.
 type chaosFleet struct {
-	dir     string
-	verbose bool
+	dir string
 
 	mu    sync.Mutex
 	procs []*chaosProc
