@@ -25,7 +25,7 @@ import (
 )
 
 // The chaos scenario's own flags. -vms, -duration, -task-delay, -slots, -per-host,
-// -per-datastore, -xvmbot and -verbose are the shared ones; -vms and -duration take the
+// -per-datastore and -xvmbot are the shared ones; -vms and -duration take the
 // chaos defaults below when not given.
 var (
 	chaosKillEvery = flag.Duration("kill-every", 5*time.Second, "chaos: time between two SIGKILLs")
@@ -39,7 +39,7 @@ var (
 
 const (
 	chaosDefaultVMs   = 1000
-	chaosDefaultBound = 20 * time.Minute
+	chaosDefaultBound = 30 * time.Minute
 )
 
 // Kinds of process the chaos scenario SIGKILLs.
@@ -61,12 +61,15 @@ func runChaos(ctx context.Context, f flags) error {
 	flag.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	o := chaosOpts{vms: f.vms, bound: f.duration, taskDelay: f.taskDuration, killEvery: *chaosKillEvery, downFor: *chaosDownFor,
 		bots: *chaosBots, workers: *chaosWorkers, slots: f.slots, perHost: f.perHost, perDatastore: f.perDatastore,
-		settle: *chaosSettle, xvmbot: f.xvmbot, natsServer: *chaosNATS, keep: *chaosKeep, verbose: f.verbose}
+		settle: *chaosSettle, xvmbot: f.xvmbot, natsServer: *chaosNATS, keep: *chaosKeep}
 	if !set["vms"] {
 		o.vms = chaosDefaultVMs
 	}
 	if !set["duration"] {
 		o.bound = chaosDefaultBound
+	}
+	if o.vms < 1 || o.bots < 1 || o.workers < 1 {
+		return errors.New("chaos needs at least one VM, one bot and one worker (-vms, -bots, -workers)")
 	}
 	res, err := chaos(ctx, o)
 	if res != nil {
@@ -90,7 +93,7 @@ type chaosOpts struct {
 	slots, perHost, perDatastore int
 	seed                         uint64
 	xvmbot, natsServer           string
-	keep, verbose                bool
+	keep                         bool
 	quiet                        bool // no progress lines (tests)
 }
 
