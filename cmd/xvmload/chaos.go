@@ -91,7 +91,6 @@ type chaosOpts struct {
 	killEvery, downFor, settle   time.Duration
 	bots, workers                int
 	slots, perHost, perDatastore int
-	seed                         uint64
 	xvmbot, natsServer           string
 	keep                         bool
 	quiet                        bool // no progress lines (tests)
