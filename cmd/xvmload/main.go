@@ -87,6 +87,7 @@ func main() {
 	fmt.Printf("xvmload on %s/%s, %d CPU, %s\n", runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version())
 	scenarios := map[string]func(context.Context, flags) error{
 		"ack": runAck, "approve": runApprove, "wave": runWave, "memory": runMemory,
+		"chaos": runChaos, // not in "all": minutes of SIGKILLs on separate processes
 	}
 	names := strings.Split(f.scenario, ",")
 	if f.scenario == "all" {
