@@ -120,6 +120,7 @@ type Bus struct {
 	slots    *Slots
 	handled  *Deliveries
 	digests  *Digests
+	retries  retryCounts // plain retries of each job in a row, for their delay
 }
 
 // ErrNotProvisioned is returned by NewBus for RoleWorker when a stream, consumer or

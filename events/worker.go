@@ -199,9 +199,9 @@ func (b *Bus) handleJob(ctx context.Context, log *slog.Logger, msg jetstream.Msg
 	err := b.runWithHeartbeat(ctx, log, d, j, h)
 	log = log.With("elapsed", time.Since(start).Round(time.Millisecond))
 
-	var retry *retryError
 	switch {
 	case err == nil:
+		b.retries.forget(j.ID)
 		log.InfoContext(ctx, "job done")
 		b.settle(ctx, log, kindJob, outcomeAck, msg.DoubleAck)
 	case ctx.Err() != nil:
@@ -210,13 +210,11 @@ func (b *Bus) handleJob(ctx context.Context, log *slog.Logger, msg jetstream.Msg
 		log.InfoContext(ctx, "job handed back at shutdown; the next worker follows it", "err", err, "after", handBackDelay)
 		b.settle(ctx, log, kindJob, outcomeNak, func(context.Context) error { return msg.NakWithDelay(handBackDelay) })
 	case errors.Is(err, ErrRetry):
-		delay := b.retryDelay(d.attempt)
-		if errors.As(err, &retry) && retry.after > 0 {
-			delay = retry.after
-		}
+		delay := b.delayFor(j.ID, err)
 		log.WarnContext(ctx, "job will be retried", "err", err, "delay", delay)
 		b.settle(ctx, log, kindJob, outcomeNak, func(context.Context) error { return msg.NakWithDelay(delay) })
 	default:
+		b.retries.forget(j.ID)
 		log.ErrorContext(ctx, "job failed permanently", "err", err)
 		b.settle(ctx, log, kindJob, outcomeTerm, func(context.Context) error { return msg.TermWithReason(truncate(err.Error(), termReasonMax)) })
 	}
@@ -255,6 +253,46 @@ func callHandler(ctx context.Context, h JobHandler, j Job, d Delivery) (err erro
 		}
 	}()
 	return h(ctx, j, d)
+}
+
+// delayFor is how long job id waits before its next delivery after err (an ErrRetry): the
+// delay err asks for (RetryAfter: a slot, a change window, a task to follow), else
+// RetryDelay doubled for each plain retry of this job in a row here. A job's deliveries
+// also count the waits for a slot, dozens in a long wave; doubling by those put a
+// transient error (a NATS leader election) off for the 5-minute cap.
+func (b *Bus) delayFor(id string, err error) time.Duration {
+	var retry *retryError
+	if errors.As(err, &retry) && retry.after > 0 {
+		return retry.after
+	}
+	return b.retryDelay(b.retries.next(id))
+}
+
+// retryCounts counts the plain retries of each job in a row in this process; a job that
+// moves on to another worker starts again there at one.
+type retryCounts struct {
+	mu sync.Mutex
+	n  map[string]uint64
+}
+
+// maxRetryCounts bounds the jobs counted: past it the counts start again (each job's next
+// retry then waits RetryDelay), which only shortens a wait.
+const maxRetryCounts = 10000
+
+func (r *retryCounts) next(id string) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == nil || len(r.n) >= maxRetryCounts {
+		r.n = map[string]uint64{}
+	}
+	r.n[id]++
+	return r.n[id]
+}
+
+func (r *retryCounts) forget(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.n, id)
 }
 
 func (b *Bus) retryDelay(attempt uint64) time.Duration {

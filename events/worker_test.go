@@ -289,6 +289,27 @@ func TestRetryDelayDoublesAndCaps(t *testing.T) {
 			t.Errorf("retryDelay(%d) = %v, want %v", tt.attempt, got, tt.want)
 		}
 	}
+	// The delay of a plain retry doubles with the job's plain retries, not with its
+	// deliveries: a wave's waits for a slot (RetryAfter) are deliveries too, dozens of
+	// them, and must not put a transient error off for the cap.
+	for range 30 {
+		if got := b.delayFor("xvm-a-01", RetryAfter(errors.New("waits for a slot"), 3*time.Second)); got != 3*time.Second {
+			t.Fatalf("a wait for a slot asked 3s and got %v", got)
+		}
+	}
+	plain := fmt.Errorf("save job record: nats: no response from stream: %w", ErrRetry)
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+		if got := b.delayFor("xvm-a-01", plain); got != want {
+			t.Errorf("plain retry %d after 30 waits: delay %v, want %v", i+1, got, want)
+		}
+	}
+	if got := b.delayFor("xvm-b-01", plain); got != time.Second {
+		t.Errorf("another job's first plain retry waits %v, want 1s", got)
+	}
+	b.retries.forget("xvm-a-01")
+	if got := b.delayFor("xvm-a-01", plain); got != time.Second {
+		t.Errorf("after the job ended, its first plain retry waits %v, want 1s", got)
+	}
 	err := RetryAfter(errors.New("host in maintenance"), time.Minute)
 	if !errors.Is(err, ErrRetry) || err.Error() != "host in maintenance" {
 		t.Errorf("RetryAfter: Is(ErrRetry)=%v, Error()=%q", errors.Is(err, ErrRetry), err)

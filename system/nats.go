@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/xvmbot/xvmbot/config"
 	"github.com/xvmbot/xvmbot/events"
@@ -92,21 +93,40 @@ func DialNATS(cfg config.NATSConfig, r Role, logger *slog.Logger, extra ...nats.
 const notProvisionedRetry = 2 * time.Second
 
 // openBus opens the streams, consumers and buckets. A worker may not create them (its
-// credential cannot): started before the bot, it waits for them instead of failing, so
-// a whole deployment can start at once.
+// credential does not allow it): it waits until the bot has. Either role also waits out a
+// NATS cluster that cannot answer yet (a leader election after a node was lost, a node
+// still catching up), for up to busSetupPatience, instead of exiting: a process
+// restarted by its supervisor during an election would otherwise only fail again.
 func (s *System) openBus(ctx context.Context) (*events.Bus, error) {
 	cfg := events.BusConfig{Role: s.role.NATSRole(), Replicas: s.cfg.NATS.Replicas, AckWait: s.cfg.NATS.AckWait,
 		RetryDelay: s.cfg.NATS.RetryDelay, LeaseTTL: s.cfg.NATS.LeaseTTL}
-	for waited := false; ; waited = true {
+	var unprovisioned, unanswered bool
+	var since time.Time
+	for {
 		bus, err := events.NewBus(ctx, s.nc, cfg, s.log, s.reg)
-		if !errors.Is(err, events.ErrNotProvisioned) {
-			if err != nil {
-				return nil, fmt.Errorf("set up NATS streams and buckets: %w", err)
-			}
+		switch {
+		case err == nil:
 			return bus, nil
-		}
-		if !waited {
-			s.log.Warn("waiting for the bot to create the NATS streams and buckets; start `xvmbot bot` if it is not running", "err", err)
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("set up NATS streams and buckets: %w (%w)", err, ctx.Err())
+		case errors.Is(err, events.ErrNotProvisioned):
+			if !unprovisioned {
+				s.log.Warn("waiting for the bot to create the NATS streams and buckets; start `xvmbot bot` if it is not running", "err", err)
+				unprovisioned = true
+			}
+		case unansweredSetup(err):
+			if since.IsZero() {
+				since = time.Now()
+			}
+			if time.Since(since) > busSetupPatience {
+				return nil, fmt.Errorf("set up NATS streams and buckets: NATS did not answer for %s: %w", busSetupPatience, err)
+			}
+			if !unanswered {
+				s.log.Warn("NATS does not answer xvmbot's stream and bucket set-up yet (a cluster electing a leader?); trying again", "err", err)
+				unanswered = true
+			}
+		default:
+			return nil, fmt.Errorf("set up NATS streams and buckets: %w", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -114,4 +134,15 @@ func (s *System) openBus(ctx context.Context) (*events.Bus, error) {
 		case <-time.After(notProvisionedRetry):
 		}
 	}
+}
+
+// busSetupPatience is how long openBus waits for a NATS that does not answer.
+const busSetupPatience = 2 * time.Minute
+
+// unansweredSetup says whether err, from setting up the streams and buckets, means that
+// NATS did not answer in time (a request timed out, nobody responded, a stream had no
+// leader), not that it refused: worth trying again.
+func unansweredSetup(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }
