@@ -45,7 +45,7 @@ const (
 	// after it is the feed's heartbeat, which proves it alive while nothing changes.
 	mirrorWait = 10 * time.Second
 	// mirrorRetryFirst and mirrorRetryMax bound the pause before a feed that failed is
-	// started again (a full read of the inventory), doubling from the first to the cap.
+	// started again (retryPause).
 	mirrorRetryFirst = time.Second
 	mirrorRetryMax   = time.Minute
 )
@@ -59,8 +59,10 @@ type inventoryMirror struct {
 	vcenter string
 	maxAge  time.Duration
 	wait    time.Duration // MaxWaitSeconds of one WaitForUpdatesEx
-	retry   time.Duration // first pause after a failed feed
 	now     func() time.Time
+	// pause is how long to wait before starting the feed again after its failures-th
+	// failure in a row (retryPause).
+	pause func(failures int) time.Duration
 
 	mu      sync.RWMutex
 	props   map[string][]string // what the current feed keeps, by type (mirroredProps)
@@ -76,7 +78,14 @@ type mirroredObject struct {
 
 func newInventoryMirror(vcenter string, maxAge time.Duration) *inventoryMirror {
 	return &inventoryMirror{vcenter: vcenter, maxAge: maxAge, wait: min(mirrorWait, max(maxAge/3, time.Second)),
-		retry: mirrorRetryFirst, now: time.Now}
+		now: time.Now, pause: retryPause}
+}
+
+// retryPause doubles from mirrorRetryFirst with each failure in a row, up to
+// mirrorRetryMax: a full read of a large inventory is not repeated every second
+// against a vCenter that keeps failing.
+func retryPause(failures int) time.Duration {
+	return min(mirrorRetryFirst<<min(failures-1, 16), mirrorRetryMax)
 }
 
 // fresh reports whether pre-flights may read from the mirror now: the feed delivered
@@ -102,7 +111,7 @@ func (mi *inventoryMirror) run(ctx context.Context, c *conn, onFailure func(erro
 	mi.mu.Lock()
 	mi.heard = mi.now()
 	mi.mu.Unlock()
-	pause := mi.retry
+	failures := 0
 	for {
 		started := mi.now()
 		err := mi.follow(ctx, c)
@@ -115,16 +124,16 @@ func (mi *inventoryMirror) run(ctx context.Context, c *conn, onFailure func(erro
 		}
 		onFailure(err)
 		if mi.now().Sub(started) > mirrorRetryMax {
-			pause = mi.retry // it ran well for a while: this is a new failure
+			failures = 0 // it ran well for a while: this is a new failure
 		}
-		t := time.NewTimer(pause)
+		failures++
+		t := time.NewTimer(mi.pause(failures))
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return nil
 		case <-t.C:
 		}
-		pause = min(2*pause, mirrorRetryMax)
 	}
 }
 
@@ -180,6 +189,11 @@ func (mi *inventoryMirror) feed(ctx context.Context, client *vim25.Client) error
 	for {
 		res, err := methods.WaitForUpdatesEx(ctx, client, &req)
 		if err != nil {
+			if ctx.Err() != nil {
+				// The vCenter would keep waiting for the abandoned call until
+				// MaxWaitSeconds: end it, as property.Collector does.
+				_, _ = methods.CancelWaitForUpdates(cleanup, client, &types.CancelWaitForUpdates{This: pc.Reference()})
+			}
 			return err
 		}
 		set := res.Returnval

@@ -82,7 +82,7 @@ func submit(ctx context.Context, s *stack, vms string) (id, ts string, err error
 // not slow the sender) while the source vCenter answers slowly, and reports how long
 // the bot took to acknowledge each, as the Slack side measures it.
 func runAck(ctx context.Context, f flags) error {
-	s, err := startStack(ctx, stackOpts{taskDuration: 30 * time.Second, slots: 8, slowVC: f.slowVC, verbose: f.verbose})
+	s, err := startStack(ctx, stackOpts{taskDuration: 30 * time.Second, slots: 8, slowVC: f.slowVC, mirrorMaxAge: f.mirrorMaxAge, verbose: f.verbose})
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,7 @@ type stackOpts struct {
 	perHost      int           // limits.per_host (0: the default)
 	perDatastore int           // limits.per_datastore (0: the default)
 	slowVC       time.Duration // added to every client→vc-east write (0: none)
+	mirrorMaxAge time.Duration // vcenters[].mirror_max_age of both vCenters (0: no mirror)
 	planReuse    time.Duration // worker.plan_reuse (0: the default, 30s)
 	tableAbove   int           // slack.table_above (0: the default)
 	verbose      bool
@@ -133,7 +134,7 @@ func (s *stack) config(o stackOpts) (*config.Config, error) {
 			u = "https://" + s.proxy.addr() + v.URL.Path
 		}
 		cfg.VCenters = append(cfg.VCenters, config.VCenterConfig{Name: v.Name, URL: u, Username: v.Username,
-			Password: secret.Secret(v.Password), Thumbprint: v.Thumbprint, Home: i == 0})
+			Password: secret.Secret(v.Password), Thumbprint: v.Thumbprint, Home: i == 0, MirrorMaxAge: o.mirrorMaxAge})
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("load config: %w", err)

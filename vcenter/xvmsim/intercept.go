@@ -44,6 +44,10 @@ func (v *VC) intercept(ctx *simulator.Context, m *simulator.Method) (mo.Referenc
 		}
 		return nil, nil
 	}
+	if (m.Name == "EnterMaintenanceMode_Task" || m.Name == "ExitMaintenanceMode_Task") && ctx.Session != nil {
+		m.This = types.ManagedObjectReference{Type: maintainerType, Value: maintainerValue}
+		return &maintainer{Self: m.This}, nil
+	}
 	if m.Name == "ReconfigVM_Task" && ctx.Session != nil {
 		if req, ok := m.Body.(*types.ReconfigVM_Task); ok {
 			v.policies.reconfigured(req.This, req.Spec) // the simulator ignores policies
