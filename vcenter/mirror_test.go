@@ -95,16 +95,22 @@ func TestMirrorSeesChangesInVCenter(t *testing.T) {
 		seen   func() bool
 	}{
 		{"VM renamed",
-			func() bool { return notFound(plan("web-02-renamed"), "web-02-renamed") && !notFound(plan("web-02"), "web-02") },
+			func() bool {
+				return notFound(plan("web-02-renamed"), "web-02-renamed") && !notFound(plan("web-02"), "web-02")
+			},
 			func(t *testing.T) {
 				if err := east.RenameVM(ctx, "web-02", "web-02-renamed"); err != nil {
 					t.Fatal(err)
 				}
 			},
 			func() bool { return mirrorHas(m, xvmsim.EastVC, "VirtualMachine", "web-02-renamed", "name") != nil },
-			func() bool { return !notFound(plan("web-02-renamed"), "web-02-renamed") && notFound(plan("web-02"), "web-02") }},
+			func() bool {
+				return !notFound(plan("web-02-renamed"), "web-02-renamed") && notFound(plan("web-02"), "web-02")
+			}},
 		{"VM powered off",
-			func() bool { return plan("web-03").VMs[0].PowerState == string(types.VirtualMachinePowerStatePoweredOn) },
+			func() bool {
+				return plan("web-03").VMs[0].PowerState == string(types.VirtualMachinePowerStatePoweredOn)
+			},
 			func(t *testing.T) {
 				c, err := east.Client(ctx)
 				if err != nil {
@@ -121,7 +127,9 @@ func TestMirrorSeesChangesInVCenter(t *testing.T) {
 			func() bool {
 				return mirrorHas(m, xvmsim.EastVC, "VirtualMachine", "web-03", "runtime.powerState") == types.VirtualMachinePowerStatePoweredOff
 			},
-			func() bool { return plan("web-03").VMs[0].PowerState == string(types.VirtualMachinePowerStatePoweredOff) }},
+			func() bool {
+				return plan("web-03").VMs[0].PowerState == string(types.VirtualMachinePowerStatePoweredOff)
+			}},
 		{"new VM",
 			func() bool { return notFound(plan("web-04"), "web-04") },
 			func(t *testing.T) {
