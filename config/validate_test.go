@@ -114,7 +114,7 @@ func TestValidationNamesTheKey(t *testing.T) {
 		{"a section that is not a mapping", minimal + "log: debug\n",
 			[]string{`log (line 11): want a mapping with the keys format, level, got "debug"`}, nil},
 		{"unknown key in a list item", replace("password: pw-west,", "passwrd: pw-west,"),
-			[]string{"vcenters[1].passwrd (line 8): unknown key; vcenters[1] has home, insecure, name, password, password_file"}, []string{"pw-west"}},
+			[]string{"vcenters[1].passwrd (line 8): unknown key; vcenters[1] has home, insecure, mirror_max_age, name, password, password_file"}, []string{"pw-west"}},
 		{"a limit in words", minimal + "limits:\n  max_concurrent: lots\n",
 			[]string{`limits.max_concurrent (line 12): want a whole number, got "lots"`}, nil},
 		{"a key set twice", replace("mode: http", "mode: http\n  mode: socket"),
