@@ -115,6 +115,8 @@ func TestValidationNamesTheKey(t *testing.T) {
 			[]string{`log (line 11): want a mapping with the keys format, level, got "debug"`}, nil},
 		{"unknown key in a list item", replace("password: pw-west,", "passwrd: pw-west,"),
 			[]string{"vcenters[1].passwrd (line 8): unknown key; vcenters[1] has home, insecure, mirror_max_age, name, password, password_file"}, []string{"pw-west"}},
+		{"a negative mirror age", replace("password: pw-west,", "password: pw-west, mirror_max_age: -5s,"),
+			[]string{"vcenters[1] (vc-west).mirror_max_age must not be negative (0: no inventory mirror)"}, []string{"pw-west"}},
 		{"a limit in words", minimal + "limits:\n  max_concurrent: lots\n",
 			[]string{`limits.max_concurrent (line 12): want a whole number, got "lots"`}, nil},
 		{"a key set twice", replace("mode: http", "mode: http\n  mode: socket"),
