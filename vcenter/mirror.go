@@ -65,7 +65,8 @@ type inventoryMirror struct {
 	pause func(failures int) time.Duration
 
 	mu      sync.RWMutex
-	props   map[string][]string // what the current feed keeps, by type (mirroredProps)
+	root    types.ManagedObjectReference // the vCenter's root folder
+	props   map[string][]string          // what the current feed keeps, by type (mirroredProps)
 	objects map[types.ManagedObjectReference]*mirroredObject
 	synced  bool      // the current feed has delivered the whole inventory
 	heard   time.Time // when the feed last answered (changes or a heartbeat)
@@ -182,7 +183,7 @@ func (mi *inventoryMirror) feed(ctx context.Context, client *vim25.Client) error
 	}
 
 	mi.mu.Lock()
-	mi.props, mi.objects = kept, map[types.ManagedObjectReference]*mirroredObject{}
+	mi.root, mi.props, mi.objects = client.ServiceContent.RootFolder, kept, map[types.ManagedObjectReference]*mirroredObject{}
 	mi.mu.Unlock()
 	secs := int32(mi.wait / time.Second)
 	req := types.WaitForUpdatesEx{This: pc.Reference(), Options: &types.WaitOptions{MaxWaitSeconds: &secs}}

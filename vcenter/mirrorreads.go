@@ -73,7 +73,7 @@ func (r *mirrorReads) createView(req *types.CreateContainerView) (types.ManagedO
 	if req == nil || !req.Recursive || len(req.Type) == 0 {
 		return types.ManagedObjectReference{}, false
 	}
-	root := req.Container.Type == "Folder" && r.mirror.isRoot(req.Container)
+	root := r.mirror.isRoot(req.Container)
 	if !root && !r.mirror.knows(req.Container) {
 		return types.ManagedObjectReference{}, false
 	}
@@ -127,20 +127,12 @@ func (r *mirrorReads) retrieve(specs []types.PropertyFilterSpec) ([]types.Object
 	return r.mirror.read(refs, paths)
 }
 
-// isRoot reports whether ref is the root folder: the folder no kept object names, that
-// every datacenter and top folder has as parent.
+// isRoot reports whether ref is the vCenter's root folder, which the view starts at
+// (and so does not list).
 func (mi *inventoryMirror) isRoot(ref types.ManagedObjectReference) bool {
 	mi.mu.RLock()
 	defer mi.mu.RUnlock()
-	if _, known := mi.objects[ref]; known {
-		return false
-	}
-	for _, o := range mi.objects {
-		if p, ok := o.props["parent"].(types.ManagedObjectReference); ok && p == ref {
-			return true
-		}
-	}
-	return false
+	return ref == mi.root
 }
 
 func (mi *inventoryMirror) knows(ref types.ManagedObjectReference) bool {
@@ -188,7 +180,7 @@ func (mi *inventoryMirror) list(v mirrorView, paths map[string][]string) ([]type
 		if !mi.keeps(ref.Type, want) {
 			return nil, false
 		}
-		if !mi.under(ref, v.container) {
+		if v.container != mi.root && !mi.under(ref, v.container) { // the root holds every object
 			continue
 		}
 		out = append(out, o.content(ref, want))
