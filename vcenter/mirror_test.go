@@ -155,6 +155,23 @@ func TestMirrorSeesChangesInVCenter(t *testing.T) {
 			},
 			func() bool { return mirrorHas(m, xvmsim.EastVC, "VirtualMachine", "web-04", "name") != nil },
 			func() bool { return !notFound(plan("web-04"), "web-04") }},
+		{"VM removed",
+			func() bool { return !notFound(plan("db-01"), "db-01") },
+			func(t *testing.T) {
+				c, err := east.Client(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer func() { _ = c.Logout(ctx) }()
+				vm, err := find.NewFinder(c.Client).VirtualMachine(ctx, "/"+xvmsim.EastDatacenter+"/vm/"+xvmsim.EastDBFolder+"/db-01")
+				if err != nil {
+					t.Fatal(err)
+				}
+				task, err := vm.Destroy(ctx)
+				wait(t, task, err)
+			},
+			func() bool { return mirrorHas(m, xvmsim.EastVC, "VirtualMachine", "db-01", "name") == nil },
+			func() bool { return notFound(plan("db-01"), "db-01") }},
 		{"host into maintenance",
 			func() bool { return plan("web-01").Host == xvmsim.WestHost3 },
 			func(t *testing.T) {
