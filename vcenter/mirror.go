@@ -78,8 +78,9 @@ type mirroredObject struct {
 }
 
 func newInventoryMirror(vcenter string, maxAge time.Duration) *inventoryMirror {
+	// heard starts at its making: its age is how long it has had no feed, not since 1970.
 	return &inventoryMirror{vcenter: vcenter, maxAge: maxAge, wait: min(mirrorWait, max(maxAge/3, time.Second)),
-		now: time.Now, pause: retryPause}
+		now: time.Now, pause: retryPause, heard: time.Now()}
 }
 
 // retryPause doubles from mirrorRetryFirst with each failure in a row, up to
