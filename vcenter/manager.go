@@ -69,7 +69,7 @@ func NewManager(cfgs []Config, logger *slog.Logger, reg prometheus.Registerer) (
 		m.names = append(m.names, cfg.Name)
 		m.metrics.initVCenter(cfg.Name)
 		if cfg.MirrorMaxAge > 0 {
-			m.mirrors.add(cfg.Name, newInventoryMirror(cfg.Name, cfg.MirrorMaxAge))
+			m.mirrors.add(cfg.Name, newInventoryMirror(cfg.MirrorMaxAge))
 		}
 		m.secrets = append(m.secrets, cfg.Password.Reveal())
 		if cfg.Home {

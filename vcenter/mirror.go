@@ -48,6 +48,11 @@ const (
 	// started again (retryPause).
 	mirrorRetryFirst = time.Second
 	mirrorRetryMax   = time.Minute
+	// mirrorCallGrace is how much longer than its wait one WaitForUpdatesEx may take
+	// before the feed gives up on it; mirrorCleanup bounds removing the feed's collector
+	// and view once it ended.
+	mirrorCallGrace = 30 * time.Second
+	mirrorCleanup   = 5 * time.Second
 )
 
 // inventoryMirror is one vCenter's inventory as the property collector's change feed
@@ -56,10 +61,9 @@ const (
 // vCenter while it is fresh (docs/inventory-mirror.md): the feed answered within
 // maxAge. Otherwise they read live, as without a mirror.
 type inventoryMirror struct {
-	vcenter string
-	maxAge  time.Duration
-	wait    time.Duration // MaxWaitSeconds of one WaitForUpdatesEx
-	now     func() time.Time
+	maxAge time.Duration
+	wait   time.Duration // MaxWaitSeconds of one WaitForUpdatesEx
+	now    func() time.Time
 	// pause is how long to wait before starting the feed again after its failures-th
 	// failure in a row (retryPause).
 	pause func(failures int) time.Duration
@@ -77,9 +81,9 @@ type mirroredObject struct {
 	props map[string]types.AnyType
 }
 
-func newInventoryMirror(vcenter string, maxAge time.Duration) *inventoryMirror {
+func newInventoryMirror(maxAge time.Duration) *inventoryMirror {
 	// heard starts at its making: its age is how long it has had no feed, not since 1970.
-	return &inventoryMirror{vcenter: vcenter, maxAge: maxAge, wait: min(mirrorWait, max(maxAge/3, time.Second)),
+	return &inventoryMirror{maxAge: maxAge, wait: min(mirrorWait, max(maxAge/3, time.Second)),
 		now: time.Now, pause: retryPause, heard: time.Now()}
 }
 
@@ -154,12 +158,18 @@ func (mi *inventoryMirror) follow(ctx context.Context, c *conn) error {
 }
 
 func (mi *inventoryMirror) feed(ctx context.Context, client *vim25.Client) error {
-	cleanup := context.WithoutCancel(ctx)
+	// What the feed made in the vCenter is removed even after ctx ended, within a bound:
+	// a vCenter that stopped answering must not hold up shutdown.
+	cleanup := func(f func(context.Context)) {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mirrorCleanup)
+		defer cancel()
+		f(cctx)
+	}
 	pc, err := property.DefaultCollector(client).Create(ctx)
 	if err != nil {
 		return err
 	}
-	defer func() { _ = pc.Destroy(cleanup) }()
+	defer cleanup(func(ctx context.Context) { _ = pc.Destroy(ctx) })
 	kept := maps.Clone(mirroredProps)
 	kept["VirtualMachine"] = append([]string{"parent"}, vmPropsOf(client)...) // as pre-flights ask for them
 	kinds := slices.Sorted(maps.Keys(kept))
@@ -171,7 +181,7 @@ func (mi *inventoryMirror) feed(ctx context.Context, client *vim25.Client) error
 	if err != nil {
 		return err
 	}
-	defer func() { _ = v.Destroy(cleanup) }()
+	defer cleanup(func(ctx context.Context) { _ = v.Destroy(ctx) })
 	if _, err := pc.CreateFilter(ctx, types.CreateFilter{
 		Spec: types.PropertyFilterSpec{
 			ObjectSet: []types.ObjectSpec{{Obj: v.Reference(), Skip: types.NewBool(true),
@@ -189,13 +199,17 @@ func (mi *inventoryMirror) feed(ctx context.Context, client *vim25.Client) error
 	secs := int32(mi.wait / time.Second)
 	req := types.WaitForUpdatesEx{This: pc.Reference(), Options: &types.WaitOptions{MaxWaitSeconds: &secs}}
 	for {
-		res, err := methods.WaitForUpdatesEx(ctx, client, &req)
+		// A call that outlasts its wait by far means a vCenter that stopped answering
+		// on an open connection: the feed starts again.
+		callCtx, cancel := context.WithTimeout(ctx, mi.wait+mirrorCallGrace)
+		res, err := methods.WaitForUpdatesEx(callCtx, client, &req)
+		cancel()
 		if err != nil {
-			if ctx.Err() != nil {
-				// The vCenter would keep waiting for the abandoned call until
-				// MaxWaitSeconds: end it, as property.Collector does.
-				_, _ = methods.CancelWaitForUpdates(cleanup, client, &types.CancelWaitForUpdates{This: pc.Reference()})
-			}
+			// The vCenter would keep waiting for the abandoned call until
+			// MaxWaitSeconds: end it, as property.Collector does.
+			cleanup(func(ctx context.Context) {
+				_, _ = methods.CancelWaitForUpdates(ctx, client, &types.CancelWaitForUpdates{This: pc.Reference()})
+			})
 			return err
 		}
 		set := res.Returnval
