@@ -66,7 +66,7 @@ type Config struct {
 	// messages link each VM there. A vCenter not in it gets no links.
 	ClientURLs map[string]string
 	// Workers is how many commands and clicks are worked on at once after their ack
-	// (pre-flight, Slack posts); default 4 × GOMAXPROCS.
+	// (pre-flight, Slack posts); default 16 × GOMAXPROCS.
 	Workers int
 	// WorkQueue is how many more may wait for a worker (default 64). Beyond that a command
 	// or click is refused at once with a "busy, try again" answer, so the acks stay fast

@@ -11,9 +11,13 @@ import (
 // Sizes of the pools that run the work after an ack.
 const (
 	// defaultWorkersPerCPU × GOMAXPROCS is the default of Config.Workers. Most post-ack
-	// work waits on a vCenter or Slack rather than computing, so a few per core keep the
-	// CPU busy without letting a burst take all of it from the acks.
-	defaultWorkersPerCPU = 4
+	// work waits on a vCenter or Slack rather than computing: a pre-flight holds its
+	// worker for a few round trips to the source vCenter (its compatibility check, and
+	// every read when it has no inventory mirror), and identical pre-flights wait for
+	// one. At 300 commands a second against a vCenter 20 ms away, 4 per core turned most
+	// away while the CPU idled; 16 per core take them all with a mirror, and still bound
+	// what a burst can start (BENCHMARKS.md, 2026-12-07).
+	defaultWorkersPerCPU = 16
 	defaultWorkQueue     = 64 // Config.WorkQueue
 	// Overload notices (a refused click is told so with chat.postEphemeral) have a small
 	// pool of their own: on the main pool they would wait behind the work that filled it.

@@ -32,6 +32,12 @@ type VCenterConfig struct {
 	// or "daily 01:00-05:00", in Timezone (an IANA name; default UTC). Empty: any time.
 	Windows  []string `yaml:"windows"`
 	Timezone string   `yaml:"timezone"`
+	// MirrorMaxAge, when set, keeps a mirror of this vCenter's inventory in memory, fed by
+	// the property collector's change feed, and pre-flights read names and properties
+	// from it while its feed answered within this time (live otherwise; vCenter's
+	// compatibility check is always asked live). 0 (the default): no mirror.
+	// docs/inventory-mirror.md says what it costs and what it saves.
+	MirrorMaxAge time.Duration `yaml:"mirror_max_age"`
 }
 
 // ParsedWindows returns the vCenter's change windows.
@@ -83,6 +89,9 @@ func (v VCenterConfig) validate(where string) error {
 	}
 	if v.UIURL != "" && !strings.HasPrefix(v.UIURL, "https://") {
 		p.add("%s (%s).ui_url must start with https://", where, v.Name)
+	}
+	if v.MirrorMaxAge < 0 {
+		p.add("%s (%s).mirror_max_age must not be negative (0: no inventory mirror)", where, v.Name)
 	}
 	if v.Username == "" || v.Password.IsZero() {
 		p.add("%s (%s): username and password (or password_file) are required", where, v.Name)

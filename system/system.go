@@ -195,7 +195,7 @@ func VCenters(cfg *config.Config) []vcenter.Config {
 	vcs := make([]vcenter.Config, 0, len(cfg.VCenters))
 	for _, v := range cfg.VCenters {
 		vcs = append(vcs, vcenter.Config{Name: v.Name, URL: v.URL, Username: v.Username, Password: v.Password,
-			Thumbprint: v.Thumbprint, Insecure: v.Insecure, Home: v.Home, ServiceURL: v.ServiceURL})
+			Thumbprint: v.Thumbprint, Insecure: v.Insecure, Home: v.Home, ServiceURL: v.ServiceURL, MirrorMaxAge: v.MirrorMaxAge})
 	}
 	return vcs
 }
@@ -266,6 +266,7 @@ func (s *System) Run(ctx context.Context) error {
 		s.slack.serve(gctx, g, "slack")
 	}
 	g.Go(func() error { return s.ready.Run(gctx) })
+	g.Go(func() error { return s.vc.RunMirrors(gctx) })
 	if s.bot != nil {
 		g.Go(func() error { return s.bot.Run(gctx) })
 		g.Go(func() error { return s.bus.RunEvents(gctx, s.bot.HandleEvent) })

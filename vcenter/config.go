@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/xvmbot/xvmbot/secret"
 )
@@ -33,6 +34,11 @@ type Config struct {
 	// split DNS, a proxy, another network. "" uses URL. It must reach the same vCenter
 	// (same certificate: the source pins the thumbprint xvmbot verified at URL).
 	ServiceURL string
+	// MirrorMaxAge, when set, gives the vCenter an inventory mirror (Manager.RunMirrors
+	// feeds it): pre-flights then read its inventory from memory, kept fresh by the
+	// property collector's change feed, while the feed answered within MirrorMaxAge,
+	// and live otherwise. 0: pre-flights always read live.
+	MirrorMaxAge time.Duration
 }
 
 // CertCheck is how xvmbot checks a vCenter's TLS certificate, as its configuration

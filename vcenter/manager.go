@@ -29,6 +29,7 @@ type Manager struct {
 	recent  recentPlans
 	flights planFlights
 	refs    vmRefs
+	mirrors mirrors
 }
 
 // NewManager validates the vCenter configurations (names unique, thumbprints
@@ -51,6 +52,7 @@ func NewManager(cfgs []Config, logger *slog.Logger, reg prometheus.Registerer) (
 		metrics: newMetrics(reg),
 		lists:   newListCache(),
 	}
+	m.mirrors = newMirrors(reg)
 	var homes []string
 	for _, cfg := range cfgs {
 		if err := cfg.validate(); err != nil {
@@ -66,6 +68,9 @@ func NewManager(cfgs []Config, logger *slog.Logger, reg prometheus.Registerer) (
 		m.conns[cfg.Name] = c
 		m.names = append(m.names, cfg.Name)
 		m.metrics.initVCenter(cfg.Name)
+		if cfg.MirrorMaxAge > 0 {
+			m.mirrors.add(cfg.Name, newInventoryMirror(cfg.MirrorMaxAge))
+		}
 		m.secrets = append(m.secrets, cfg.Password.Reveal())
 		if cfg.Home {
 			homes = append(homes, cfg.Name)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -338,6 +339,24 @@ type checkJob struct {
 	err  error
 }
 
+// ended records the result of the job's check from its task's info, and reports
+// whether the task has ended (with a result or an error).
+func (j *checkJob) ended(info *types.TaskInfo) bool {
+	switch {
+	case info.State != types.TaskInfoStateSuccess && info.State != types.TaskInfoStateError:
+		return false
+	case info.Error != nil:
+		j.err = task.Error{LocalizedMethodFault: info.Error, Description: info.Description}
+	default:
+		out, ok := info.Result.(types.ArrayOfCheckResult)
+		if !ok {
+			j.err = fmt.Errorf("the compatibility check of %s ended without a result", j.vm.Value)
+		}
+		j.res = out.CheckResult
+	}
+	return true
+}
+
 // checkText is a check result's message, or its fault type when vCenter
 // sent no message.
 func checkText(f types.LocalizedMethodFault) string {
@@ -396,15 +415,32 @@ func (rc relocationChecker) checkBatch(ctx context.Context, jobs []*checkJob) {
 	}
 	_ = g.Wait()
 	byTask := map[types.ManagedObjectReference]*checkJob{}
-	filter := &property.WaitFilter{}
 	for i, t := range tasks {
 		if t.Value != "" {
 			byTask[t] = jobs[i]
-			filter.Add(t, t.Type, []string{"info"})
 		}
 	}
 	if len(byTask) == 0 {
 		return
+	}
+	// A check that takes no time has ended by the time its task is read: one retrieve of
+	// the batch's tasks then saves the four round trips of waiting for them (a collector
+	// made, a filter, the wait, the collector destroyed), which against a distant vCenter
+	// are most of a pre-flight's time. What has not ended is waited for.
+	var infos []mo.Task
+	if err := property.DefaultCollector(rc.c).Retrieve(ctx, slices.Collect(maps.Keys(byTask)), []string{"info"}, &infos); err == nil {
+		for _, t := range infos {
+			if j := byTask[t.Self]; j != nil && j.ended(&t.Info) {
+				delete(byTask, t.Self)
+			}
+		}
+	}
+	if len(byTask) == 0 {
+		return
+	}
+	filter := &property.WaitFilter{}
+	for t := range byTask {
+		filter.Add(t, t.Type, []string{"info"})
 	}
 	err := property.WaitForUpdates(ctx, property.DefaultCollector(rc.c), filter, func(updates []types.ObjectUpdate) bool {
 		for _, u := range updates {
@@ -421,16 +457,8 @@ func (rc relocationChecker) checkBatch(ctx context.Context, jobs []*checkJob) {
 			switch {
 			case u.Kind == types.ObjectUpdateKindLeave || len(u.MissingSet) > 0:
 				j.err = fmt.Errorf("the task of the compatibility check of %s is gone", j.vm.Value)
-			case info == nil || (info.State != types.TaskInfoStateSuccess && info.State != types.TaskInfoStateError):
+			case info == nil || !j.ended(info):
 				continue
-			case info.Error != nil:
-				j.err = task.Error{LocalizedMethodFault: info.Error, Description: info.Description}
-			default:
-				out, ok := info.Result.(types.ArrayOfCheckResult)
-				if !ok {
-					j.err = fmt.Errorf("the compatibility check of %s ended without a result", j.vm.Value)
-				}
-				j.res = out.CheckResult
 			}
 			delete(byTask, u.Obj)
 		}

@@ -63,6 +63,7 @@ func (m *Manager) plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
 	rt := r.fork()
 	wg.Go(func() {
 		srcErr = m.withSession(ctx, spec.Source, func(c *vim25.Client, peer *x509.Certificate) error {
+			c = m.planClient(spec.Source, c)
 			p.Source = endpointOf(p.Source, c, peer)
 			r.checkVersion(p.Source, c.ServiceContent.About.Version)
 			var err error
@@ -76,6 +77,7 @@ func (m *Manager) plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
 	})
 	wg.Go(func() {
 		dstErr = m.withSession(ctx, spec.Target, func(c *vim25.Client, peer *x509.Certificate) error {
+			c = m.planClient(spec.Target, c)
 			p.Target = endpointOf(p.Target, c, peer)
 			rt.checkVersion(p.Target, c.ServiceContent.About.Version)
 			loc = serviceLocator(dst.cfg, dst.url, c.ServiceContent.About.InstanceUuid, peer)
@@ -97,7 +99,7 @@ func (m *Manager) plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
 	}
 	if base != nil {
 		err = m.withSession(ctx, spec.Target, func(c *vim25.Client, _ *x509.Certificate) error {
-			return r.resolveTarget(ctx, c, base, srcVMs)
+			return r.resolveTarget(ctx, m.planClient(spec.Target, c), base, srcVMs)
 		})
 		if err != nil {
 			return nil, m.scrub(classify(err, spec.Target, "", "", StepResolve))
@@ -108,7 +110,8 @@ func (m *Manager) plan(ctx context.Context, spec MoveSpec) (*Plan, error) {
 			"cross vCenter vMotion needs two different vCenters; check the vcenters configuration")
 	}
 	// vCenter's own check of the exact spec comes last: it needs the full
-	// placement, and is pointless for a request already blocked.
+	// placement, and is pointless for a request already blocked. It is always asked
+	// live, never of the mirror: it is the vCenter's judgement of the move now.
 	err = m.withSession(ctx, spec.Source, func(c *vim25.Client, _ *x509.Certificate) error {
 		r.checkRelocate(ctx, c, srcVMs, loc)
 		return nil

@@ -247,6 +247,44 @@ func BenchmarkPlanOneVM(b *testing.B) {
 	}
 }
 
+// BenchmarkPlanOneVMMirrored is BenchmarkPlanOneVM with both vCenters' inventories read
+// from their mirrors: what is left is vCenter's compatibility check and the storage
+// policies, asked live.
+//
+//	go test -run '^$' -bench PlanOneVM ./vcenter
+func BenchmarkPlanOneVMMirrored(b *testing.B) {
+	ctx := context.Background()
+	lab, err := xvmsim.Start(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(lab.Close)
+	east, west := labConfig(lab, xvmsim.EastVC), labConfig(lab, xvmsim.WestVC)
+	east.MirrorMaxAge, west.MirrorMaxAge = time.Hour, time.Hour
+	m, err := NewManager([]Config{east, west}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close(context.Background()) })
+	mctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = m.RunMirrors(mctx) }()
+	b.Cleanup(func() { cancel(); <-done })
+	for m.freshMirror(xvmsim.EastVC) == nil || m.freshMirror(xvmsim.WestVC) == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	spec := MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Networks: []move.Network{{Target: "app-pg"}}, DiskFormat: move.Thin}}
+	for b.Loop() {
+		p, err := m.Plan(ctx, spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if p.Blocked() {
+			b.Fatalf("plan blocked: %+v", p.Findings)
+		}
+	}
+}
+
 // BenchmarkPlan5000Of20000 is a datacenter exit's pre-flight: one Plan of 5,000 VMs
 // named in the request, in a source vCenter of 20,000, onto a cluster of the target. It
 // is the whole pre-flight a person waits for after typing the command (names found,

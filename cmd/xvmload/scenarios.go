@@ -82,7 +82,7 @@ func submit(ctx context.Context, s *stack, vms string) (id, ts string, err error
 // not slow the sender) while the source vCenter answers slowly, and reports how long
 // the bot took to acknowledge each, as the Slack side measures it.
 func runAck(ctx context.Context, f flags) error {
-	s, err := startStack(ctx, stackOpts{taskDuration: 30 * time.Second, slots: 8, slowVC: f.slowVC, verbose: f.verbose})
+	s, err := startStack(ctx, stackOpts{taskDuration: 30 * time.Second, slots: 8, slowVC: f.slowVC, mirrorMaxAge: f.mirrorMaxAge, workers: f.workers, verbose: f.verbose})
 	if err != nil {
 		return err
 	}
@@ -131,7 +131,7 @@ func runAck(ctx context.Context, f flags) error {
 			} else {
 				vm := []string{"web-01", "web-02", "web-03", "db-01"}[i%4]
 				rep, err = s.ws.Command(ctx, alice, channel, "check migrate "+vm+" "+moveOpts)
-				if i%20 == 0 {
+				if f.migrateEvery > 0 && i%(2*f.migrateEvery) == 0 {
 					rep, err = s.ws.Command(ctx, alice, channel, "migrate "+vm+" "+moveOpts)
 				}
 			}
@@ -168,6 +168,7 @@ func runAck(ctx context.Context, f flags) error {
 	// ends when the handler returns: what is left of the latency above is waiting for a
 	// CPU to accept, read and answer the connection.
 	fmt.Printf("inside the handler (xvm_slack_ack_seconds): %s\n", ackBuckets(s))
+	fmt.Printf("pre-flight inventory reads (xvm_inventory_mirror_reads_total): %s\n", mirrorReads(s))
 	return nil
 }
 
@@ -227,6 +228,40 @@ func refusedByWork(s *stack) string {
 	}
 	slices.Sort(out)
 	return strings.Join(out, ", ")
+}
+
+// mirrorReads says where the pre-flights read each vCenter's inventory, e.g.
+// "vc-east: mirror 812, live 4"; "no mirror" when none is configured.
+func mirrorReads(s *stack) string {
+	mfs, err := s.reg.Gather()
+	if err != nil {
+		return err.Error()
+	}
+	byVC := map[string]map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "xvm_inventory_mirror_reads_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if byVC[labels["vcenter"]] == nil {
+				byVC[labels["vcenter"]] = map[string]float64{}
+			}
+			byVC[labels["vcenter"]][labels["from"]] = m.GetCounter().GetValue()
+		}
+	}
+	if len(byVC) == 0 {
+		return "no mirror"
+	}
+	var out []string
+	for vc, n := range byVC {
+		out = append(out, fmt.Sprintf("%s: mirror %.0f, live %.0f", vc, n["mirror"], n["live"]))
+	}
+	slices.Sort(out)
+	return strings.Join(out, "; ")
 }
 
 func mustMessage(s *stack, ts string) slacksim.Message {

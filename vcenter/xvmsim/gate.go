@@ -41,7 +41,9 @@ func (v *VC) gateSDK() {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		// WaitForUpdates long-polls until something changes; holding the gate through it
-		// would keep the very change it waits for out. It only watches tasks here.
+		// would keep the very change it waits for out. It watches tasks, whose writes
+		// hold their own locks, or follows a view through the lab's feeder, whose reads
+		// hold the gate (feed.go).
 		if !bytes.Contains(body, []byte("WaitForUpdates")) {
 			v.gate.RLock()
 			defer v.gate.RUnlock()

@@ -44,6 +44,27 @@ func (v *VC) intercept(ctx *simulator.Context, m *simulator.Method) (mo.Referenc
 		}
 		return nil, nil
 	}
+	if ctx.Session != nil {
+		switch req := m.Body.(type) {
+		case *types.WaitForUpdatesEx:
+			if follows(ctx, req.This) {
+				ctx.Map.AddHandler(v.feeder)
+				m.This = v.feeder.Self
+				return v.feeder, nil
+			}
+		case *types.CancelWaitForUpdates:
+			if follows(ctx, req.This) {
+				m.This = v.feeder.Self
+				return v.feeder, nil
+			}
+		case *types.DestroyPropertyCollector:
+			v.feeder.forget(req.This)
+		}
+	}
+	if (m.Name == "EnterMaintenanceMode_Task" || m.Name == "ExitMaintenanceMode_Task") && ctx.Session != nil {
+		m.This = types.ManagedObjectReference{Type: maintainerType, Value: maintainerValue}
+		return &maintainer{Self: m.This}, nil
+	}
 	if m.Name == "ReconfigVM_Task" && ctx.Session != nil {
 		if req, ok := m.Body.(*types.ReconfigVM_Task); ok {
 			v.policies.reconfigured(req.This, req.Spec) // the simulator ignores policies

@@ -67,9 +67,11 @@ type VC struct {
 	// gate keeps SOAP requests out while the emulation changes the inventory:
 	// readers hold it shared for the length of a request, exclusive holds it
 	// for a whole create, power-on or destroy, tasks included.
-	gate  sync.RWMutex
-	dsDir string
-	cert  *x509.Certificate
+	gate sync.RWMutex
+	// feeder answers the change feeds that follow a container view (feed.go).
+	feeder *feeder
+	dsDir  string
+	cert   *x509.Certificate
 
 	requests atomic.Int64 // SOAP requests served, for tests of caching callers
 	// refusedLogins counts Login calls with the wrong credentials: a real vCenter's SSO
@@ -260,6 +262,7 @@ func (l *Lab) startVC(ctx context.Context, name string, inv inventory, offset in
 		relocating:   map[types.ManagedObjectReference]bool{},
 		moves:        map[string]*moveState{},
 	}
+	vc.feeder = newFeeder(vc)
 	defer func() {
 		if err != nil {
 			vc.close()
