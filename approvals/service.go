@@ -91,6 +91,16 @@ func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
 	return r, err
 }
 
+// Head returns request id as cheaply as the store can: without its jobs (Jobs nil, Tally
+// set) where the store keeps them apart (JobStore), whole otherwise.
+func (s *Service) Head(ctx context.Context, id string) (*Request, error) {
+	if js, ok := s.store.(JobStore); ok {
+		r, _, err := js.Head(ctx, id)
+		return r, err
+	}
+	return s.Get(ctx, id)
+}
+
 // update applies fn to the stored request with compare-and-swap, retrying on conflict.
 // fn must be repeatable: it sees a fresh copy each try. An error from fn aborts, and the
 // request as fn left it is returned with it. Every change of a stored request goes
