@@ -195,4 +195,3 @@ func largestValue(t testing.TB, ctx context.Context, nc *nats.Conn) (int, string
 	}
 	return largest, key
 }
-
