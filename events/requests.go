@@ -21,8 +21,9 @@ import (
 // approvals.Store (and approvals.JobStore): approvals survive restarts, and concurrent
 // clicks are settled by KV compare-and-swap.
 //
-// A request is kept in parts, so that no value grows with the size of the request and a
-// job's report reads and writes only its job and the request's head:
+// A request is kept in parts, so that no value grows with the size of the request (a
+// stock nats-server refuses a message over 1 MB, docs/nats-facts.md N3) and a job's
+// report reads and writes only its job and the request's head:
 //
 //	<id>               the head: the request without its VMs, review VMs, findings and
 //	                   jobs, with a Tally of its jobs and "parts" (how many of each chunk)
@@ -637,7 +638,7 @@ func (s *RequestStore) writeWhole(ctx context.Context, r *approvals.Request, rev
 // List returns every request, whole, oldest first. It reads every record, so it is meant
 // for "/xvm list" and start-up recovery, not for hot paths.
 func (s *RequestStore) List(ctx context.Context) ([]*approvals.Request, error) {
-	keys, err := kvKeys(ctx, s.kv, "*") // heads only: a part's key has dots
+	keys, err := kvKeys(ctx, s.kv, "*") // heads only: a part's key has dots (N3)
 	if err != nil {
 		return nil, fmt.Errorf("list requests: %w", err)
 	}
