@@ -6,13 +6,13 @@ import (
 	"time"
 )
 
-// An approval of more VMs than one chunk signs a digest per chunk: it stays small, it
+// An approval of more than ListedVMs VMs signs a digest per chunk: it stays small, it
 // opens with every VM when the record holds them, a job is admitted from the request's
 // head and its own chunk, and a VM changed in a chunk after the approval is refused.
 func TestLargeApprovalSignsChunks(t *testing.T) {
 	signer := testSigner(t, 1)
 	keys := keyringOf(signer)
-	const n = 2*VMsPerChunk + 7
+	const n = 2*VMsPerChunk + 7 // three chunks, the last one short
 	vms := make([]string, n)
 	for i := range vms {
 		vms[i] = fmt.Sprintf("bulk-%04d", i+1)
@@ -85,5 +85,25 @@ func TestTallySettlesAsTheJobsWould(t *testing.T) {
 	}
 	if !r.FinalReplyDue || r.EndedAt != now {
 		t.Fatalf("the request ended without its final reply due (%v) or its end time (%v)", r.FinalReplyDue, r.EndedAt)
+	}
+}
+
+// An approval lists its VMs up to ListedVMs, as earlier versions signed it, and by chunk
+// beyond, even when they fit in one chunk.
+func TestApprovalListsFewVMs(t *testing.T) {
+	for _, n := range []int{ListedVMs, ListedVMs + 1} {
+		vms := make([]string, n)
+		for i := range vms {
+			vms[i] = fmt.Sprintf("web-%03d", i+1)
+		}
+		signer := testSigner(t, 1)
+		_, _, r := approved(t, signer, vms...)
+		var a Approval
+		if err := keyringOf(signer).open(r.Approval, &a); err != nil {
+			t.Fatal(err)
+		}
+		if listed := n <= ListedVMs; listed != (len(a.VMs) == n && len(a.Chunks) == 0) || !listed && len(a.Chunks) != 1 {
+			t.Fatalf("%d VMs: the approval lists %d VMs and %d chunks", n, len(a.VMs), len(a.Chunks))
+		}
 	}
 }

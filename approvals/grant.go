@@ -45,10 +45,12 @@ type Terms struct {
 // Approval is the decision on a whole request, signed by the bot in the same write that
 // records the approval that completed the quorum, and kept in the request record.
 //
-// An approval of up to VMsPerChunk VMs lists them (VMs). A larger one lists, instead, the
-// SHA-256 digest of each run of VMsPerChunk of its VMs (Chunks, see ChunkDigest): it stays
-// small whatever the size of the request, and a worker checks its own job against one
-// chunk, which the store keeps apart, instead of reading every VM.
+// An approval of up to ListedVMs VMs lists them (VMs), as earlier versions did. A larger
+// one lists, instead, the SHA-256 digest of each run of VMsPerChunk of its VMs (Chunks,
+// see ChunkDigest): it stays small whatever the size of the request (it is read with the
+// request on every job event), and a worker checks its own job against one chunk, which
+// the store keeps apart, instead of reading every VM. A worker of an earlier version
+// refuses a job of an approval by chunks: upgrade workers before the bot.
 type Approval struct {
 	Terms
 	VMs    []ApprovedVM `json:"vms"`
@@ -58,6 +60,10 @@ type Approval struct {
 // VMsPerChunk is how many VMs one digest of a large approval covers, and one part of a
 // request that a store keeps apart holds.
 const VMsPerChunk = 500
+
+// ListedVMs is how many VMs an approval lists itself at most; a larger one lists digests
+// of chunks (about 100 bytes a VM against 64 per chunk of 500).
+const ListedVMs = 50
 
 // ApprovedChunk is chunk k of the approved VMs of request id, from vms, the VMs of its
 // jobs number k*VMsPerChunk onwards (move.VM as Request.JobVMs gives them).
@@ -95,10 +101,6 @@ func (r *Request) approval(runWithin time.Duration, now time.Time) (*Approval, e
 	if runWithin <= 0 {
 		runWithin = DefaultRunWithin
 	}
-	refs := make(map[string]string, len(r.Review.VMs))
-	for _, v := range r.Review.VMs {
-		refs[v.Name] = v.Ref
-	}
 	a := &Approval{Terms: Terms{
 		RequestID: r.ID, Direction: r.Direction,
 		Source:    move.VCenter{Name: r.SourceVC, UUID: r.Review.Source.InstanceUUID},
@@ -110,20 +112,38 @@ func (r *Request) approval(runWithin time.Duration, now time.Time) (*Approval, e
 	if a.Source.UUID == "" || a.Target.UUID == "" {
 		return nil, fmt.Errorf("%s: the vCenters' instance UUIDs were not recorded: %w", r.ID, ErrNoIdentity)
 	}
-	for _, j := range r.Jobs {
-		ref := refs[j.VM]
-		if ref == "" {
-			return nil, fmt.Errorf("%s: %s: %w", r.ID, j.VM, ErrNoIdentity)
+	a.VMs = r.approvedVMs()
+	for _, vm := range a.VMs {
+		if vm.Ref == "" {
+			return nil, fmt.Errorf("%s: %s: %w", r.ID, vm.Name, ErrNoIdentity)
 		}
-		a.VMs = append(a.VMs, ApprovedVM{Job: j.ID, VM: move.VM{Name: j.VM, Ref: ref}})
 	}
-	if len(a.VMs) > VMsPerChunk {
+	if len(a.VMs) > ListedVMs {
 		for k := 0; k*VMsPerChunk < len(a.VMs); k++ {
-			a.Chunks = append(a.Chunks, ChunkDigest(a.VMs[k*VMsPerChunk:min((k+1)*VMsPerChunk, len(a.VMs))]))
+			a.Chunks = append(a.Chunks, ChunkDigest(chunkOf(a.VMs, k)))
 		}
 		a.VMs = nil
 	}
 	return a, nil
+}
+
+// approvedVMs are r's jobs as an approval binds them: each job's VM by name and, as the
+// review resolved it, by object id ("" where the review did not find it).
+func (r *Request) approvedVMs() []ApprovedVM {
+	refs := make(map[string]string, len(r.Review.VMs))
+	for _, v := range r.Review.VMs {
+		refs[v.Name] = v.Ref
+	}
+	out := make([]ApprovedVM, len(r.Jobs))
+	for i, j := range r.Jobs {
+		out[i] = ApprovedVM{Job: j.ID, VM: move.VM{Name: j.VM, Ref: refs[j.VM]}}
+	}
+	return out
+}
+
+// chunkOf is chunk k of list, VMsPerChunk long (the last one shorter).
+func chunkOf[T any](list []T, k int) []T {
+	return list[k*VMsPerChunk : min((k+1)*VMsPerChunk, len(list))]
 }
 
 // SealApproval signs what r's approvers approved at now and stores it in r.Approval. It
@@ -165,12 +185,12 @@ func (k *Keyring) OpenApproval(r *Request) (*Approval, error) {
 	if err != nil || len(a.Chunks) == 0 || r.VMs == nil {
 		return a, err
 	}
-	vms := r.JobVMs()
+	vms := r.approvedVMs()
 	for c := range a.Chunks {
 		if c*VMsPerChunk >= len(vms) {
 			return nil, refuse(ReasonNotListed, fmt.Sprintf("request %s has fewer VMs than its approval", r.ID))
 		}
-		chunk := ApprovedChunk(r.ID, c, vms[c*VMsPerChunk:min((c+1)*VMsPerChunk, len(vms))])
+		chunk := chunkOf(vms, c)
 		if ChunkDigest(chunk) != a.Chunks[c] {
 			return nil, refuse(ReasonNotListed, fmt.Sprintf("request %s's VMs %d to %d are not those approved", r.ID, c*VMsPerChunk+1, c*VMsPerChunk+len(chunk)))
 		}
