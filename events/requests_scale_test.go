@@ -175,6 +175,14 @@ func TestRequestOf5000VMsOnStockNATS(t *testing.T) {
 		t.Fatalf("the largest value stored is %s, %d bytes: want under 256 KB", key, largest)
 	}
 	t.Logf("largest value stored: %s, %d bytes", key, largest)
+	// The head is read with every job event: it must not grow with the request's VMs.
+	e, err := bus.Requests().kv.Get(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.Value()) > 8<<10 {
+		t.Fatalf("the head of the request is %d bytes: want under 8 KB", len(e.Value()))
+	}
 }
 
 // largestValue returns the largest value (of every revision kept) in the requests
