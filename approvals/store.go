@@ -130,3 +130,10 @@ type JobStore interface {
 	// UpdateHead replaces the head of h.ID (not its jobs) if it is still at revision rev.
 	UpdateHead(ctx context.Context, h *Request, rev uint64) (uint64, error)
 }
+
+// HeadLister is a store that lists its requests without their jobs (as JobStore.Head
+// returns them; a request stored whole comes whole), for sweeps that look only at what is
+// about each request: its state, its dates, its messages.
+type HeadLister interface {
+	ListHeads(ctx context.Context) ([]*Request, error)
+}

@@ -657,6 +657,31 @@ func (s *RequestStore) List(ctx context.Context) ([]*approvals.Request, error) {
 	return out, nil
 }
 
+// ListHeads returns every request without its jobs, VMs, review VMs and findings (as Head
+// does), oldest first: one read of a few kilobytes per request, whatever its size, for
+// the sweeps that run every few seconds (approvals.HeadLister).
+func (s *RequestStore) ListHeads(ctx context.Context) ([]*approvals.Request, error) {
+	keys, err := kvKeys(ctx, s.kv, "*")
+	if err != nil {
+		return nil, fmt.Errorf("list requests: %w", err)
+	}
+	out := make([]*approvals.Request, 0, len(keys))
+	for _, k := range keys {
+		r, _, err := s.Head(ctx, k)
+		if errors.Is(err, approvals.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list requests: %w", err)
+		}
+		out = append(out, r)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, nil
+}
+
+var _ approvals.HeadLister = (*RequestStore)(nil)
+
 // OpenRequestStore reads the requests bucket another process created, for tools and
 // tests that look at what the bot stored (the next bot, /xvm status, an operator).
 func OpenRequestStore(ctx context.Context, js jetstream.JetStream) (*RequestStore, error) {

@@ -191,7 +191,8 @@ func TestWholeUpdateKeepsLaterJobWrites(t *testing.T) {
 	}
 }
 
-// List returns each request once, whole, however many keys it is kept in.
+// List returns each request once, whole, however many keys it is kept in; ListHeads
+// returns each once, without its jobs.
 func TestListReturnsWholeRequests(t *testing.T) {
 	t.Parallel()
 	tb := newTestBus(t, BusConfig{})
@@ -213,5 +214,13 @@ func TestListReturnsWholeRequests(t *testing.T) {
 	}
 	if jobStates(all[0]) != "queued running queued" || len(all[0].Review.VMs) != 3 || len(all[1].Jobs) != 2 {
 		t.Fatalf("listed requests are not whole: jobs %q, %d review VMs; %d jobs", jobStates(all[0]), len(all[0].Review.VMs), len(all[1].Jobs))
+	}
+	heads, err := s.ListHeads(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(heads) != 2 || heads[0].ID != a.ID || heads[0].State != approvals.StateRunning || heads[0].Jobs != nil || heads[0].Tally.Jobs != 3 ||
+		heads[1].ID != b.ID || heads[1].State != approvals.StatePending {
+		t.Fatalf("heads listed: %d, first %+v", len(heads), heads[0])
 	}
 }
