@@ -50,9 +50,10 @@ type RequestStore struct {
 	parts map[string]partCounts
 	// vms are chunks of VMs read, by key: they never change once written.
 	vms map[string][]move.VM
-	// read are the job revisions of the last whole read of a few requests, with a hash
-	// of each, so that Update writes only the jobs its caller changed.
-	read map[string]map[int]jobRead
+	// read are the revisions of the parts (jobs and chunks, by key) of the last whole
+	// read of a few requests, with a hash of each, so that Update writes only the jobs
+	// its caller changed and checks the chunks without reading them again.
+	read map[string]map[string]partRead
 }
 
 // headRecord is the value of a request's head key.
@@ -70,7 +71,7 @@ type partCounts struct {
 	Findings int `json:"findings"`
 }
 
-type jobRead struct {
+type partRead struct {
 	rev uint64
 	sum uint64
 }
@@ -313,7 +314,7 @@ func (s *RequestStore) assemble(ctx context.Context, id string) (*approvals.Requ
 		review  = map[int][]approvals.ReviewVM{}
 		finds   = map[int][]approvals.Finding{}
 		jobs    = map[int]approvals.Job{}
-		revs    = map[int]jobRead{}
+		revs    = map[string]partRead{}
 	)
 	for e := range w.Updates() {
 		if e == nil {
@@ -351,11 +352,11 @@ func (s *RequestStore) assemble(ctx context.Context, id string) (*approvals.Requ
 			err = json.Unmarshal(e.Value(), &j)
 			j.Rev = e.Revision()
 			jobs[k-1] = j
-			revs[k-1] = jobRead{rev: e.Revision(), sum: sum(e.Value())}
 		}
 		if err != nil {
 			return nil, 0, fmt.Errorf("get request %s: decode %s: %w", id, key, err)
 		}
+		revs[key] = partRead{rev: e.Revision(), sum: sum(e.Value())}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
@@ -548,18 +549,19 @@ func (s *RequestStore) Update(ctx context.Context, r *approvals.Request, rev uin
 	if r.Jobs == nil && r.Tally != nil {
 		return s.UpdateHead(ctx, r, rev) // a head, changed as a head
 	}
-	if !partable(r) || len(r.VMs) != parts.VMs {
-		return 0, fmt.Errorf("update request %s: %d jobs for %d VMs, stored with %d", r.ID, len(r.Jobs), len(r.VMs), parts.VMs)
+	if !partable(r) || len(r.VMs) != parts.VMs || len(r.Review.VMs) != parts.Review || len(r.Review.Findings) != parts.Findings {
+		return 0, fmt.Errorf("update request %s: %d jobs, %d VMs, %d review VMs and %d findings, stored with %d, %d and %d: %w",
+			r.ID, len(r.Jobs), len(r.VMs), len(r.Review.VMs), len(r.Review.Findings), parts.VMs, parts.Review, parts.Findings, ErrPartsFixed)
 	}
 	head, values := split(r)
-	for _, key := range sortedKeys(values) {
-		if err := s.putIfChanged(ctx, key, values[key]); err != nil {
-			return 0, fmt.Errorf("update request %s: %w", r.ID, err)
-		}
-	}
 	s.mu.Lock()
 	read := s.read[r.ID]
 	s.mu.Unlock()
+	for _, key := range sortedKeys(values) {
+		if err := s.checkUnchanged(ctx, key, values[key], read); err != nil {
+			return 0, fmt.Errorf("update request %s: %w", r.ID, err)
+		}
+	}
 	for i := range r.Jobs {
 		j := &r.Jobs[i]
 		if err := s.writeJobIfChanged(ctx, head.Request, i, j, read); err != nil {
@@ -572,7 +574,7 @@ func (s *RequestStore) Update(ctx context.Context, r *approvals.Request, rev uin
 // writeJobIfChanged writes job i as the caller of Update left it, unless it is as read:
 // as at its revision j.Rev, or, never written on its own, as the request's new state
 // implies.
-func (s *RequestStore) writeJobIfChanged(ctx context.Context, h *approvals.Request, i int, j *approvals.Job, read map[int]jobRead) error {
+func (s *RequestStore) writeJobIfChanged(ctx context.Context, h *approvals.Request, i int, j *approvals.Job, read map[string]partRead) error {
 	if j.Rev == 0 {
 		if *j == h.UnreportedJob(i, j.VM) {
 			return nil
@@ -585,7 +587,7 @@ func (s *RequestStore) writeJobIfChanged(ctx context.Context, h *approvals.Reque
 	if err != nil {
 		return err
 	}
-	if was, ok := read[i]; ok && was.rev == j.Rev {
+	if was, ok := read[jobKey(h.ID, i)]; ok && was.rev == j.Rev {
 		if was.sum == sum(data) {
 			return nil
 		}
@@ -597,25 +599,29 @@ func (s *RequestStore) writeJobIfChanged(ctx context.Context, h *approvals.Reque
 	return err
 }
 
-// putIfChanged writes a chunk whose value differs from the stored one.
-func (s *RequestStore) putIfChanged(ctx context.Context, key string, v any) error {
+// ErrPartsFixed refuses a change of what a request kept in parts holds in its chunks.
+var ErrPartsFixed = errors.New("the VMs, review and findings of a request are written once, with the request")
+
+// checkUnchanged makes sure a chunk is as stored. Chunks are written once, with the
+// request (its VMs, review and findings do not change once it is asked: what changes with
+// time is shown, not stored), so that a whole write never has to replace one that a
+// concurrent write may have replaced too.
+func (s *RequestStore) checkUnchanged(ctx context.Context, key string, v any, read map[string]partRead) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	e, err := kvEntry(ctx, s.kv, key)
-	switch {
-	case errors.Is(err, errKVNotFound):
-	case err != nil:
-		return err
-	case string(e.Value()) == string(data):
+	if was, ok := read[key]; ok && was.sum == sum(data) {
 		return nil
 	}
-	s.mu.Lock()
-	delete(s.vms, key)
-	s.mu.Unlock()
-	_, err = s.kv.Put(ctx, key, data)
-	return err
+	e, err := kvEntry(ctx, s.kv, key)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", key, err)
+	}
+	if string(e.Value()) != string(data) {
+		return fmt.Errorf("%s differs from the stored: %w", key, ErrPartsFixed)
+	}
+	return nil
 }
 
 // writeWhole replaces a record stored whole, as earlier versions kept every request.

@@ -224,3 +224,39 @@ func TestListReturnsWholeRequests(t *testing.T) {
 		t.Fatalf("heads listed: %d, first %+v", len(heads), heads[0])
 	}
 }
+
+// What a request's chunks hold (its VMs, review and findings) is written once: a whole
+// write that changes it is refused, and nothing of it is stored.
+func TestChunksAreWrittenOnce(t *testing.T) {
+	t.Parallel()
+	tb := newTestBus(t, BusConfig{})
+	ctx := testCtx(t, 20*time.Second)
+	s := tb.Requests()
+	svc, _ := signingService(t, s)
+	r := scaleRequest(3)
+	if err := svc.Submit(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	for name, change := range map[string]func(r *approvals.Request){
+		"a finding reworded": func(r *approvals.Request) { r.Review.Findings[1].Message = "reworded" },
+		"a finding added":    func(r *approvals.Request) { r.Review.Findings = append(r.Review.Findings, r.Review.Findings[0]) },
+		"a VM's object":      func(r *approvals.Request) { r.Review.VMs[2].Ref = "vm-other" },
+	} {
+		got, rev, err := s.Get(ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		change(got)
+		got.MessageTS = "1764000000.000100"
+		if _, err := s.Update(ctx, got, rev); !errors.Is(err, ErrPartsFixed) {
+			t.Fatalf("%s: update %v, want ErrPartsFixed", name, err)
+		}
+	}
+	got, err := svc.Get(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.MessageTS != "" || got.Review.Findings[1].Message != r.Review.Findings[1].Message || len(got.Review.Findings) != 3 || got.Review.VMs[2].Ref != r.Review.VMs[2].Ref {
+		t.Fatalf("a refused update left something stored: %+v", got.Review)
+	}
+}
