@@ -30,6 +30,12 @@ func (r *Request) Clone() *Request {
 		a.Payload, a.Sig = slices.Clone(a.Payload), slices.Clone(a.Sig)
 		c.Approval = &a
 	}
+	if r.Tally != nil {
+		t := *r.Tally
+		t.Started, t.Ended = slices.Clone(t.Started), slices.Clone(t.Ended)
+		t.Failed, t.Succeeded = slices.Clone(t.Failed), slices.Clone(t.Succeeded)
+		c.Tally = &t
+	}
 	c.Jobs = slices.Clone(r.Jobs)
 	for i := range c.Jobs {
 		if o := c.Jobs[i].Origin; o != nil {

@@ -9,7 +9,10 @@
 // ReserveUndo). Every change of a stored request goes through a named Service method.
 //
 // It knows nothing of Slack, NATS or vSphere: transports and stores plug in through the
-// small Store and GroupMembers interfaces. A request does carry where a transport shows
+// small Store and GroupMembers interfaces. A store that keeps each job apart from its
+// request (JobStore) lets a job's report read and write that job and the request's head
+// only, whose Tally stands for the jobs: the cost of a report does not grow with the
+// request. A request does carry where a transport shows
 // it (Request.Channel, Request.MessageTS, Job.ThreadTS), as opaque strings the transport
 // sets and reads back: this package stores them and never interprets them. People are
 // named by Slack user and group IDs (the policy checks their shape): that is who decides.

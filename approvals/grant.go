@@ -2,6 +2,8 @@ package approvals
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -46,9 +48,37 @@ type Terms struct {
 
 // Approval is the decision on a whole request, signed by the bot in the same write that
 // records the approval that completed the quorum, and kept in the request record.
+//
+// An approval of up to ListedVMs VMs lists them (VMs), as earlier versions did. A larger
+// one lists, instead, the SHA-256 digest of each run of VMsPerChunk of its VMs (Chunks,
+// see ChunkDigest): it stays small whatever the size of the request (it is read with the
+// request on every job event), and a worker checks its own job against one chunk, which
+// the store keeps apart, instead of reading every VM. A worker of an earlier version
+// refuses a job of an approval by chunks: upgrade workers before the bot.
 type Approval struct {
 	Terms
-	VMs []ApprovedVM `json:"vms"`
+	VMs    []ApprovedVM `json:"vms"`
+	Chunks []string     `json:"chunks,omitempty"`
+}
+
+// VMsPerChunk is how many VMs one digest of a large approval covers, and one part of a
+// request that a store keeps apart holds.
+const VMsPerChunk = 500
+
+// ListedVMs is how many VMs an approval lists itself at most; a larger one lists digests
+// of chunks (about 100 bytes a VM against 64 per chunk of 500).
+const ListedVMs = 50
+
+
+// ChunkDigest is the digest a large approval signs for one chunk of its VMs: SHA-256 of
+// their JSON, in hex.
+func ChunkDigest(vms []ApprovedVM) string {
+	b, err := json.Marshal(vms)
+	if err != nil {
+		panic(fmt.Sprintf("encode approved VMs: %v", err)) // plain strings always encode
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // Grant is one job's share of an Approval: the signed statement a job carries to a worker.
@@ -66,11 +96,6 @@ func (r *Request) approval(runWithin time.Duration, now time.Time) (*Approval, e
 	if runWithin <= 0 {
 		runWithin = DefaultRunWithin
 	}
-	refs := make(map[string]string, len(r.Review.VMs))
-	resolved := make(map[string]*move.Resolved, len(r.Review.VMs))
-	for _, v := range r.Review.VMs {
-		refs[v.Name], resolved[v.Name] = v.Ref, v.Resolved
-	}
 	a := &Approval{Terms: Terms{
 		RequestID: r.ID, Direction: r.Direction,
 		Source:    move.VCenter{Name: r.SourceVC, UUID: r.Review.Source.InstanceUUID},
@@ -82,14 +107,35 @@ func (r *Request) approval(runWithin time.Duration, now time.Time) (*Approval, e
 	if a.Source.UUID == "" || a.Target.UUID == "" {
 		return nil, fmt.Errorf("%s: the vCenters' instance UUIDs were not recorded: %w", r.ID, ErrNoIdentity)
 	}
-	for _, j := range r.Jobs {
-		ref := refs[j.VM]
-		if ref == "" {
-			return nil, fmt.Errorf("%s: %s: %w", r.ID, j.VM, ErrNoIdentity)
+	a.VMs = r.approvedVMs()
+	for _, vm := range a.VMs {
+		if vm.Ref == "" {
+			return nil, fmt.Errorf("%s: %s: %w", r.ID, vm.Name, ErrNoIdentity)
 		}
-		a.VMs = append(a.VMs, ApprovedVM{Job: j.ID, VM: move.VM{Name: j.VM, Ref: ref}, Resolved: resolved[j.VM].Clone()})
+	}
+	if len(a.VMs) > ListedVMs {
+		for k := 0; k*VMsPerChunk < len(a.VMs); k++ {
+			a.Chunks = append(a.Chunks, ChunkDigest(chunkOf(a.VMs, k)))
+		}
+		a.VMs = nil
 	}
 	return a, nil
+}
+
+// approvedVMs are r's jobs as an approval binds them: each job's VM by name and, as the
+// review resolved it, by object id and placement (see Request.JobVMs).
+func (r *Request) approvedVMs() []ApprovedVM {
+	review := r.reviewByName()
+	out := make([]ApprovedVM, len(r.Jobs))
+	for i, j := range r.Jobs {
+		out[i] = approvedVM(j.ID, j.VM, review)
+	}
+	return out
+}
+
+// chunkOf is chunk k of list, VMsPerChunk long (the last one shorter).
+func chunkOf[T any](list []T, k int) []T {
+	return list[k*VMsPerChunk : min((k+1)*VMsPerChunk, len(list))]
 }
 
 // SealApproval signs what r's approvers approved at now and stores it in r.Approval. It
@@ -123,8 +169,32 @@ func (s *Signer) Grants(a *Approval) ([]*Seal, error) {
 
 // OpenApproval verifies r's signed approval and returns it. A record whose state says
 // approved, but whose approval is missing, altered or signed by an unknown key, was not
-// approved through xvmbot: nothing of it may run.
+// approved through xvmbot: nothing of it may run. An approval that lists its VMs by
+// chunk is returned with them (VMs) when r holds them, once they match the digests; from
+// a request's head (r.VMs nil) it is returned without.
 func (k *Keyring) OpenApproval(r *Request) (*Approval, error) {
+	a, err := k.openApproval(r)
+	if err != nil || len(a.Chunks) == 0 || r.VMs == nil {
+		return a, err
+	}
+	vms := r.approvedVMs()
+	for c := range a.Chunks {
+		if c*VMsPerChunk >= len(vms) {
+			return nil, refuse(ReasonNotListed, fmt.Sprintf("request %s has fewer VMs than its approval", r.ID))
+		}
+		chunk := chunkOf(vms, c)
+		if ChunkDigest(chunk) != a.Chunks[c] {
+			return nil, refuse(ReasonNotListed, fmt.Sprintf("request %s's VMs %d to %d are not those approved", r.ID, c*VMsPerChunk+1, c*VMsPerChunk+len(chunk)))
+		}
+		a.VMs = append(a.VMs, chunk...)
+	}
+	if len(a.VMs) != len(vms) {
+		return nil, refuse(ReasonNotListed, fmt.Sprintf("request %s has more VMs than its approval", r.ID))
+	}
+	return a, nil
+}
+
+func (k *Keyring) openApproval(r *Request) (*Approval, error) {
 	var a Approval
 	if err := k.open(r.Approval, &a); err != nil {
 		var rf *Refusal
@@ -148,10 +218,34 @@ func (k *Keyring) OpenGrant(s *Seal) (*Grant, error) {
 	return &g, nil
 }
 
+// Admission is what a worker reads of a request to admit one of its jobs.
+type Admission struct {
+	// Request is the request as stored: whole, or its head (Jobs and VMs nil); nil if
+	// there is none.
+	Request *Request
+	// Job is the grant's job as stored; nil if the request has none such.
+	Job *Job
+	// Chunk are the VMs (Request.JobVMs) of the chunk of VMsPerChunk jobs that holds
+	// Job, as stored, for a head whose approval lists its VMs by chunk.
+	Chunk []ApprovedVM
+}
+
 // Admit checks a verified grant against the request record as it is now, before its job
-// starts: the request exists (r non-nil), is approved and not over, its own signed
-// approval lists this very job, VM and placement, and the grant has not expired.
+// starts (see AdmitJob).
 func (k *Keyring) Admit(g *Grant, r *Request, now time.Time) error {
+	adm := Admission{Request: r}
+	if r != nil {
+		adm.Job = r.Job(g.VM.Job)
+	}
+	return k.AdmitJob(g, adm, now)
+}
+
+// AdmitJob checks a verified grant against the request as it is now, before its job
+// starts: the request exists, is approved and not over, its own signed approval lists
+// this very job, VM and placement (in the chunk of VMs that holds it, for an approval
+// that lists its VMs by chunk), and the grant has not expired.
+func (k *Keyring) AdmitJob(g *Grant, adm Admission, now time.Time) error {
+	r := adm.Request
 	if r == nil {
 		return refuse(ReasonNoRequest, fmt.Sprintf("request %s does not exist", g.RequestID))
 	}
@@ -171,17 +265,32 @@ func (k *Keyring) Admit(g *Grant, r *Request, now time.Time) error {
 	if !sameJSON(a.Terms, g.Terms) {
 		return refuse(ReasonNotListed, fmt.Sprintf("request %s's approval says other than the job's (%s)", r.ID, termsDiff(a.Terms, g.Terms)))
 	}
-	if !slices.ContainsFunc(a.VMs, func(v ApprovedVM) bool { return sameJSON(v, g.VM) }) {
+	if !a.lists(g.VM, adm.Chunk) {
 		return refuse(ReasonNotListed, fmt.Sprintf("request %s's approval does not list job %s for %s (%s)", r.ID, g.VM.Job, g.VM.Name, g.VM.Ref))
 	}
-	j := r.Job(g.VM.Job)
-	if j == nil || j.VM != g.VM.Name {
+	j := adm.Job
+	if j == nil || j.ID != g.VM.Job || j.VM != g.VM.Name {
 		return refuse(ReasonNotListed, fmt.Sprintf("request %s has no job %s for %s", r.ID, g.VM.Job, g.VM.Name))
 	}
 	if j.State.Final() {
 		return refuse(ReasonRequestState, fmt.Sprintf("job %s is already %s", j.ID, j.State))
 	}
 	return nil
+}
+
+// lists reports whether a lists vm: among its VMs, or, for an approval that lists them by
+// chunk, in chunk (the VMs of the chunk that should hold vm, as stored), once chunk
+// matches its signed digest.
+func (a *Approval) lists(vm ApprovedVM, chunk []ApprovedVM) bool {
+	same := func(v ApprovedVM) bool { return sameJSON(v, vm) } // Resolved is a pointer: compare what it says
+	if len(a.Chunks) == 0 || a.VMs != nil {
+		return slices.ContainsFunc(a.VMs, same)
+	}
+	i, ok := JobIndex(a.RequestID, vm.Job)
+	if !ok || i/VMsPerChunk >= len(a.Chunks) {
+		return false
+	}
+	return ChunkDigest(chunk) == a.Chunks[i/VMsPerChunk] && slices.ContainsFunc(chunk, same)
 }
 
 // CheckObjects compares the objects a job is about to move with the approved ones: the

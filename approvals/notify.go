@@ -111,7 +111,7 @@ func (s *Service) ClaimReminder(ctx context.Context, id string) (*Request, time.
 
 // RemindersDue lists the pending requests that owe a reminder now.
 func (s *Service) RemindersDue(ctx context.Context) ([]*Request, error) {
-	all, err := s.store.List(ctx)
+	all, err := s.ListHeads(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -119,6 +119,11 @@ func (s *Service) RemindersDue(ctx context.Context) ([]*Request, error) {
 	var out []*Request
 	for _, r := range all {
 		if _, ok := r.ReminderDue(s.policy.RemindBefore, now); ok {
+			if r.Jobs == nil && r.Tally != nil { // a head: the reminder shows the request
+				if r, _, err = s.store.Get(ctx, r.ID); err != nil {
+					return out, err
+				}
+			}
 			out = append(out, r)
 		}
 	}

@@ -50,11 +50,58 @@ func (r *Request) ApplyReport(rep Report, now time.Time) (changed bool, err erro
 			return false, err
 		}
 	}
-	changed, err = r.updateJob(rep.Job, rep.State, rep.Progress, rep.Error, now)
+	j := r.Job(rep.Job)
+	if j == nil {
+		return false, fmt.Errorf("request %s has no job %s", r.ID, rep.Job)
+	}
+	if changed, err = j.apply(rep, now); err != nil || !changed {
+		return false, err
+	}
+	r.settle(now)
+	r.noteEnd(before)
+	return true, nil
+}
+
+// NoteJobState is the part of a report that changes the request itself, for a request
+// read without its jobs (a head, whose Tally stands for them): job number i is now as j
+// says. It reports whether the request changed. Noting a job again changes nothing, so
+// the caller may note a job whose own write is already stored (a redelivered report).
+func (r *Request) NoteJobState(i int, j Job, now time.Time) (changed bool, err error) {
+	if r.Tally == nil {
+		return false, fmt.Errorf("request %s was read with its jobs, not with a tally of them", r.ID)
+	}
+	before := r.State
+	if !r.Tally.Note(i, j.State) && (r.State != StateApproved || j.State == StateQueued) {
+		return false, nil
+	}
+	if r.State == StateApproved {
+		if err := r.moveTo(StateQueued, now); err != nil {
+			return false, err
+		}
+	}
+	r.settle(now)
+	r.noteEnd(before)
+	return true, nil
+}
+
+// noteEnd sets FinalReplyDue when a report ended the request (it was in state before).
+func (r *Request) noteEnd(before State) {
+	if r.State.Final() && !before.Final() {
+		r.FinalReplyDue = true
+	}
+}
+
+// ApplyReport applies the part of a report that is about the job itself (see
+// Request.ApplyReport) and reports whether the job changed.
+func (j *Job) ApplyReport(rep Report, now time.Time) (changed bool, err error) {
+	return j.apply(rep, now)
+}
+
+func (j *Job) apply(rep Report, now time.Time) (changed bool, err error) {
+	changed, err = j.moveTo(rep.State, rep.Progress, rep.Error, now)
 	if err != nil {
 		return false, err
 	}
-	j := r.Job(rep.Job)
 	if rep.Shown != "" && j.ThreadTS == "" {
 		j.ThreadTS, changed = rep.Shown, true
 	}
@@ -86,9 +133,6 @@ func (r *Request) ApplyReport(rep Report, now time.Time) (changed bool, err erro
 	case rep.State == StateSucceeded && j.State == StateSucceeded:
 		j.Warning = rep.Warning
 	}
-	if r.State.Final() && !before.Final() {
-		r.FinalReplyDue = true
-	}
 	return true, nil
 }
 
@@ -98,9 +142,15 @@ func (r *Request) NoteJob(jobID, note string) (changed bool, err error) {
 	if j == nil {
 		return false, fmt.Errorf("request %s has no job %s", r.ID, jobID)
 	}
+	return j.NoteWaiting(note), nil
+}
+
+// NoteWaiting records what j, if it has not started, is waiting for, and reports whether
+// that changed j.
+func (j *Job) NoteWaiting(note string) bool {
 	if j.State.Final() || j.State == StateRunning || j.Note == note {
-		return false, nil
+		return false
 	}
 	j.Note = note
-	return true, nil
+	return true
 }

@@ -146,17 +146,17 @@ func TestServiceRecordsReportsAndMessages(t *testing.T) {
 		t.Fatalf("a second message: err %v, message %q, want the first kept", err, got.MessageTS)
 	}
 	job := r.Jobs[0].ID
-	got, before, err := s.ApplyReport(ctx, r.ID, Report{Job: job, State: StateRunning, Started: true, Shown: "t1"})
+	got, _, before, err := s.ApplyReport(ctx, r.ID, Report{Job: job, State: StateRunning, Started: true, Shown: "t1"})
 	if err != nil || before != StateApproved || got.State != StateRunning || got.Job(job).ThreadTS != "t1" {
 		t.Fatalf("start: err %v, before %s, after %s, job %+v", err, before, got.State, got.Job(job))
 	}
-	if _, _, err := s.ApplyReport(ctx, r.ID, Report{Job: job, State: StateRunning, Started: true}); !errors.Is(err, ErrUnchanged) {
+	if _, _, _, err := s.ApplyReport(ctx, r.ID, Report{Job: job, State: StateRunning, Started: true}); !errors.Is(err, ErrUnchanged) {
 		t.Fatalf("a redelivered start: %v", err)
 	}
-	if _, err := s.RecordJobMessage(ctx, r.ID, job, "t2"); !errors.Is(err, ErrUnchanged) {
+	if _, _, err := s.RecordJobMessage(ctx, r.ID, job, "t2"); !errors.Is(err, ErrUnchanged) {
 		t.Fatalf("a second job message: %v", err)
 	}
-	if _, _, err := s.ApplyReport(ctx, r.ID, Report{Job: job, State: StateSucceeded}); err != nil {
+	if _, _, _, err := s.ApplyReport(ctx, r.ID, Report{Job: job, State: StateSucceeded}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.Get(ctx, r.ID); !got.FinalReplyDue || got.State != StateSucceeded {
@@ -190,13 +190,13 @@ func TestServiceMarkQueuedAndNoteJob(t *testing.T) {
 		t.Fatalf("marked queued twice: %v", err)
 	}
 	job := r.Jobs[0].ID
-	if got, err := s.NoteJob(ctx, r.ID, job, "waits for the window"); err != nil || got.Job(job).Note != "waits for the window" {
+	if _, got, err := s.NoteJob(ctx, r.ID, job, "waits for the window"); err != nil || got.Note != "waits for the window" {
 		t.Fatalf("note: %v", err)
 	}
-	if _, err := s.NoteJob(ctx, r.ID, job, "waits for the window"); !errors.Is(err, ErrUnchanged) {
+	if _, _, err := s.NoteJob(ctx, r.ID, job, "waits for the window"); !errors.Is(err, ErrUnchanged) {
 		t.Fatalf("the same note twice: %v", err)
 	}
-	if _, err := s.NoteJob(ctx, r.ID, "xvm-none-01", "x"); err == nil || errors.Is(err, ErrUnchanged) {
+	if _, _, err := s.NoteJob(ctx, r.ID, "xvm-none-01", "x"); err == nil || errors.Is(err, ErrUnchanged) {
 		t.Fatalf("a note of no job: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base32"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -134,6 +135,10 @@ type Job struct {
 	ThreadTS string `json:"thread_ts,omitempty"`
 	// Task is the source vCenter's task that moves the VM ("task-1234"), once one runs.
 	Task string `json:"task,omitempty"`
+	// Rev is the store's revision of the job as it was read, where the store keeps each
+	// job apart (JobStore; 0: not written on its own yet): what a write of the job
+	// compares and swaps against. It is not part of the record.
+	Rev uint64 `json:"-"`
 }
 
 // Request is the durable record of one move request, from the command to the last VM.
@@ -194,6 +199,9 @@ type Request struct {
 	DecidedAt time.Time `json:"decided_at,omitzero"`
 	EndedAt   time.Time `json:"ended_at,omitzero"`
 	Jobs      []Job     `json:"jobs,omitempty"`
+	// Tally stands for the jobs where a store keeps each job apart from the request
+	// (JobStore): a request read without its jobs (Jobs nil) still knows how far they are.
+	Tally *Tally `json:"tally,omitempty"`
 }
 
 // NewRequestID returns a short, unguessable, human-typable id such as "xvm-k3m9q2".
@@ -263,4 +271,17 @@ func (r *Request) Progress() int {
 		}
 	}
 	return sum / len(r.Jobs)
+}
+
+// JobIndex returns the number (0-based) of job jobID in request id, as JobID numbers them.
+func JobIndex(id, jobID string) (int, bool) {
+	rest, ok := strings.CutPrefix(jobID, id+"-")
+	if !ok || RequestIDOf(jobID) != id {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	if err != nil || n < 1 {
+		return 0, false
+	}
+	return n - 1, true
 }

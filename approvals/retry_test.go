@@ -27,7 +27,7 @@ func TestRetryOfTheFailedVMs(t *testing.T) {
 		{State: StateFailed, Error: "landed elsewhere", Origin: &move.Origin{VCenter: "vc-east"}},
 	} {
 		rep.Job = r.Jobs[i].ID
-		if _, _, err := s.ApplyReport(ctx, r.ID, rep); err != nil {
+		if _, _, _, err := s.ApplyReport(ctx, r.ID, rep); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -91,6 +91,26 @@ func (s *Service) Get(ctx context.Context, id string) (*Request, error) {
 	return r, err
 }
 
+// Head returns request id as cheaply as the store can: without its jobs (Jobs nil, Tally
+// set) where the store keeps them apart (JobStore), whole otherwise.
+func (s *Service) Head(ctx context.Context, id string) (*Request, error) {
+	if js, ok := s.store.(JobStore); ok {
+		r, _, err := js.Head(ctx, id)
+		return r, err
+	}
+	return s.Get(ctx, id)
+}
+
+// ListHeads lists every request, oldest first, as cheaply as the store can: without their
+// jobs where it keeps them apart (HeadLister), whole otherwise. A caller that needs a
+// request's jobs or VMs reads it with Get.
+func (s *Service) ListHeads(ctx context.Context) ([]*Request, error) {
+	if hl, ok := s.store.(HeadLister); ok {
+		return hl.ListHeads(ctx)
+	}
+	return s.store.List(ctx)
+}
+
 // update applies fn to the stored request with compare-and-swap, retrying on conflict.
 // fn must be repeatable: it sees a fresh copy each try. An error from fn aborts, and the
 // request as fn left it is returned with it. Every change of a stored request goes
@@ -180,7 +200,7 @@ func (s *Service) MayReject(ctx context.Context, id, user string) (*Request, err
 
 // ExpireDue moves every pending request past its deadline to expired and returns them.
 func (s *Service) ExpireDue(ctx context.Context) ([]*Request, error) {
-	all, err := s.store.List(ctx)
+	all, err := s.ListHeads(ctx)
 	if err != nil {
 		return nil, err
 	}

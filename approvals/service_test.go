@@ -195,7 +195,7 @@ func TestJobsSettleTheRequest(t *testing.T) {
 		{1, StateFailed, 0, StateFailed},
 	}
 	for _, st := range steps {
-		got, _, err := s.ApplyReport(ctx, r.ID, Report{Job: r.Jobs[st.job].ID, State: st.state, Progress: st.progress, Error: "boom"})
+		got, _, _, err := s.ApplyReport(ctx, r.ID, Report{Job: r.Jobs[st.job].ID, State: st.state, Progress: st.progress, Error: "boom"})
 		if err != nil {
 			t.Fatal(err)
 		}

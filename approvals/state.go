@@ -71,14 +71,9 @@ func (r *Request) MarkQueued(now time.Time) error {
 	return nil
 }
 
-// updateJob moves one job to the state a worker reported and recomputes the request's
-// state from its jobs. Reports about a job that already ended are ignored (events can be
-// redelivered), so applying the same report twice changes nothing.
-func (r *Request) updateJob(jobID string, state State, progress int, errMsg string, now time.Time) (changed bool, err error) {
-	j := r.Job(jobID)
-	if j == nil {
-		return false, fmt.Errorf("request %s has no job %s", r.ID, jobID)
-	}
+// moveTo moves a job to the state a worker reported. A report about a job that already
+// ended changes nothing (events can be redelivered), but a success outranks a cancel mark.
+func (j *Job) moveTo(state State, progress int, errMsg string, now time.Time) (changed bool, err error) {
 	if j.State.Final() && (j.State != StateCancelled || state != StateSucceeded) {
 		return false, nil
 	}
@@ -108,28 +103,56 @@ func (r *Request) updateJob(jobID string, state State, progress int, errMsg stri
 			return false, nil // a late "queued" report must not move a started job back
 		}
 	default:
-		return false, fmt.Errorf("job %s cannot become %s: %w", jobID, state, ErrTransition)
+		return false, fmt.Errorf("job %s cannot become %s: %w", j.ID, state, ErrTransition)
 	}
 	j.State = state
-	r.settle(now)
 	return *j != before, nil
+}
+
+// jobCounts are how many of a request's jobs are in the states that decide its own.
+type jobCounts struct{ total, ended, failed, succeeded, running int }
+
+func countsOf(jobs []Job) jobCounts {
+	c := jobCounts{total: len(jobs)}
+	for _, j := range jobs {
+		switch {
+		case j.State == StateRunning:
+			c.running++
+		case j.State.Final():
+			c.ended++
+		}
+		switch j.State {
+		case StateFailed:
+			c.failed++
+		case StateSucceeded:
+			c.succeeded++
+		}
+	}
+	return c
 }
 
 // settle derives the request's state from its jobs once it is executing.
 func (r *Request) settle(now time.Time) {
+	if r.Jobs == nil && r.Tally != nil {
+		r.settleFrom(r.Tally.counts(), now)
+		return
+	}
+	r.settleFrom(countsOf(r.Jobs), now)
+}
+
+// settleFrom derives the request's state from how many of its jobs are in which state.
+func (r *Request) settleFrom(c jobCounts, now time.Time) {
 	if r.State != StateQueued && r.State != StateRunning {
 		return
 	}
-	c := r.Counts()
-	done := c[StateSucceeded] + c[StateFailed] + c[StateCancelled]
 	switch {
-	case done == len(r.Jobs) && c[StateFailed] > 0:
+	case c.ended == c.total && c.failed > 0:
 		r.State, r.EndedAt = StateFailed, now
-	case done == len(r.Jobs) && c[StateSucceeded] > 0:
+	case c.ended == c.total && c.succeeded > 0:
 		r.State, r.EndedAt = StateSucceeded, now
-	case done == len(r.Jobs):
+	case c.ended == c.total:
 		r.State, r.EndedAt = StateCancelled, now
-	case c[StateRunning] > 0 || done > 0:
+	case c.running > 0 || c.ended > 0:
 		r.State = StateRunning
 	}
 }

@@ -108,3 +108,32 @@ func (m *MemoryStore) List(ctx context.Context) ([]*Request, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, nil
 }
+
+// JobStore is a Store that keeps each job of a request apart from the request's head (the
+// request without its jobs, whose Tally stands for them), so that a job's report reads and
+// writes O(1) bytes whatever the size of its request. Get still returns a whole request,
+// and Update writes what changed of it. A request stored before its store kept jobs apart
+// may still be whole: Head then returns it with its jobs and no Tally, and callers change
+// it whole.
+type JobStore interface {
+	Store
+	// Head returns request id without its jobs (Jobs nil, Tally set) and the revision
+	// of the head, which is what Update and UpdateHead compare and swap against.
+	Head(ctx context.Context, id string) (*Request, uint64, error)
+	// Job returns job number i (0-based) of the request whose head is h; a job that was
+	// never written on its own is h.UnreportedJob, with Rev 0.
+	Job(ctx context.Context, h *Request, i int) (*Job, error)
+	// UpdateJob writes j as job number i of request id if the job is still at revision
+	// j.Rev (0: never written on its own), and returns its new revision; ErrConflict
+	// if another write came first.
+	UpdateJob(ctx context.Context, id string, i int, j *Job) (uint64, error)
+	// UpdateHead replaces the head of h.ID (not its jobs) if it is still at revision rev.
+	UpdateHead(ctx context.Context, h *Request, rev uint64) (uint64, error)
+}
+
+// HeadLister is a store that lists its requests without their jobs (as JobStore.Head
+// returns them; a request stored whole comes whole), for sweeps that look only at what is
+// about each request: its state, its dates, its messages.
+type HeadLister interface {
+	ListHeads(ctx context.Context) ([]*Request, error)
+}

@@ -87,7 +87,7 @@ func moved(t *testing.T, s *Service) (*Request, string) {
 		t.Fatal(err)
 	}
 	job := r.Jobs[0].ID
-	if _, _, err := s.ApplyReport(ctx, r.ID, Report{Job: job, State: StateSucceeded, Origin: &move.Origin{VCenter: "vc-east", Placement: move.Placement{Cluster: "east", Folder: "apps"}}}); err != nil {
+	if _, _, _, err := s.ApplyReport(ctx, r.ID, Report{Job: job, State: StateSucceeded, Origin: &move.Origin{VCenter: "vc-east", Placement: move.Placement{Cluster: "east", Folder: "apps"}}}); err != nil {
 		t.Fatal(err)
 	}
 	return r, job
@@ -181,7 +181,7 @@ func TestWayBackOfAWholeRequest(t *testing.T) {
 		if st == StateSucceeded {
 			rep.Origin = east
 		}
-		if _, _, err := s.ApplyReport(ctx, r.ID, rep); err != nil {
+		if _, _, _, err := s.ApplyReport(ctx, r.ID, rep); err != nil {
 			t.Fatal(err)
 		}
 	}

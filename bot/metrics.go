@@ -135,7 +135,11 @@ func registerPending(reg prometheus.Registerer, store approvals.Store, now func(
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		all, err := store.List(ctx)
+		list := store.List
+		if hl, ok := store.(approvals.HeadLister); ok {
+			list = hl.ListHeads // state and age are in the head
+		}
+		all, err := list(ctx)
 		if err != nil {
 			return count, oldest
 		}

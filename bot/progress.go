@@ -50,19 +50,21 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 	}
 	rep := reportOf(e, state)
 	rep.Shown = posted
-	r, before, err := b.svc.ApplyReport(ctx, e.RequestID, rep)
+	// The report reads and writes the job and, if the job started or ended, the
+	// request's head: whole is read only for what shows the whole request.
+	h, j, before, err := b.svc.ApplyReport(ctx, e.RequestID, rep)
 	switch {
 	case errors.Is(err, approvals.ErrUnchanged):
 		log.Debug("event already applied")
-		if r != nil && r.FinalReplyDue {
+		if h != nil && h.FinalReplyDue {
 			// Applied before, but the bot stopped before the final reply was posted.
-			b.postFinalReply(ctx, r)
+			b.postFinalReply(ctx, b.whole(ctx, h))
 		}
 		return nil
 	case errors.Is(err, approvals.ErrNotFound):
 		log.Warn("event for an unknown request dropped")
 		return nil
-	case err != nil && r != nil:
+	case err != nil && h != nil:
 		// The record refused the event (no such job, a transition it forbids): redelivery
 		// would not change that.
 		log.Warn("event not applicable", "err", err)
@@ -70,11 +72,14 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 	case err != nil:
 		return fmt.Errorf("apply %s event %s: %w", e.Type, e.ID, err)
 	}
-	j := r.Job(e.JobID)
 	final := e.Type.Final()
 	log.Debug("event applied", "state", j.State, "progress", j.Progress)
-	if b.tabled(r) {
-		return b.showInTable(ctx, r, before, e, j)
+	if b.tabled(h) {
+		return b.showInTable(ctx, h, before, e, j)
+	}
+	r := b.whole(ctx, h) // a request shown job by job is small
+	if jj := r.Job(e.JobID); jj != nil {
+		j = jj
 	}
 
 	// The job's progress message: posted once, then edited in place.
@@ -84,11 +89,7 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 			return fmt.Errorf("post progress of job %s: %w", j.ID, err)
 		}
 		b.edits.markEdited(ts)
-		if stored := b.storeThreadTS(ctx, r.ID, e.JobID, ts); stored != nil {
-			r = stored
-		}
-		j = r.Job(e.JobID)
-		j.ThreadTS = ts
+		j.ThreadTS = b.storeThreadTS(ctx, r.ID, e.JobID, ts)
 	} else if j.ThreadTS != posted && (final || b.edits.due(j.ThreadTS)) {
 		b.show(ctx, r, j.ThreadTS, false)
 	}
@@ -135,27 +136,30 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 // failure is posted on its own; the request message and the final reply are as for any
 // request, except that a job's end edits the request message only when it is due.
 func (b *Bot) showInTable(ctx context.Context, r *approvals.Request, before approvals.State, e events.Event, j *approvals.Job) error {
+	whole := b.wholeOnce(ctx, r)
 	final := e.Type.Final()
 	ended := r.State.Final() && !before.Final()
 	switch {
 	case r.TableTS == "" && r.MessageTS != "":
-		ts, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderTable(r, b.now())))
+		ts, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderTable(whole(), b.now())))
 		if err != nil {
 			return fmt.Errorf("post progress table of request %s: %w", r.ID, err)
 		}
 		b.edits.markEdited(ts)
 		stored, err := b.svc.RecordTable(ctx, r.ID, ts)
 		switch {
-		case err == nil:
-			r = stored
-		case errors.Is(err, approvals.ErrUnchanged) && stored != nil:
-			r = stored // another replica's table was recorded first: it stays the table
+		case err == nil || errors.Is(err, approvals.ErrUnchanged) && stored != nil:
+			// (ErrUnchanged: another replica's table was recorded first: it stays the table.)
+			r.TableTS = stored.TableTS
+			if w := whole(); w != r {
+				w.TableTS = stored.TableTS
+			}
 		default:
 			b.log.Error("store progress table ts", "request_id", r.ID, "err", err)
 			r.TableTS = ts
 		}
 	case ended || b.edits.due(r.TableTS):
-		b.show(ctx, r, r.TableTS, ended)
+		b.show(ctx, whole(), r.TableTS, ended)
 	case final:
 		b.putOffEdit(r.ID, r.TableTS)
 	}
@@ -165,31 +169,56 @@ func (b *Bot) showInTable(ctx context.Context, r *approvals.Request, before appr
 		b.edits.started(j.ID, runningJob{threadTS: r.TableTS, parentTS: r.MessageTS})
 	}
 	if e.Type == events.EventFailed {
-		if _, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderJobFailure(r, j, stepAndFault(e), e.Hint))); err != nil {
+		if _, err := b.slack.post(ctx, r.Channel, r.MessageTS, asMessage(RenderJobFailure(whole(), j, stepAndFault(e), e.Hint))); err != nil {
 			b.log.Error("post failure reply", "request_id", r.ID, "job_id", j.ID, "err", err)
 		}
 	}
 	switch {
 	case r.State != before:
-		b.refreshParent(ctx, r)
+		b.refreshParent(ctx, whole())
 		b.edits.markEdited(r.MessageTS)
 	case b.edits.due(r.MessageTS):
-		b.show(ctx, r, r.MessageTS, false)
+		b.show(ctx, whole(), r.MessageTS, false)
 	case final:
 		b.putOffEdit(r.ID, r.MessageTS)
 	}
 	if ended {
 		b.edits.forget(r.MessageTS)
 		b.edits.forget(r.TableTS)
-		for _, jj := range r.Jobs {
+		for _, jj := range whole().Jobs {
 			b.edits.ended(jj.ID)
 		}
 		b.log.Info("request finished", "request_id", r.ID, "state", r.State)
 	}
 	if r.FinalReplyDue {
-		b.postFinalReply(ctx, r)
+		b.postFinalReply(ctx, whole())
 	}
 	return nil
+}
+
+// whole returns the whole request of h: h itself if it holds its jobs, or as read now.
+// If it cannot be read, h is shown as it is.
+func (b *Bot) whole(ctx context.Context, h *approvals.Request) *approvals.Request {
+	if h.Jobs != nil || h.Tally == nil {
+		return h
+	}
+	r, err := b.svc.Get(ctx, h.ID)
+	if err != nil {
+		b.log.Error("read the whole request", "request_id", h.ID, "err", err)
+		return h
+	}
+	return r
+}
+
+// wholeOnce is whole, read at most once, when first needed.
+func (b *Bot) wholeOnce(ctx context.Context, h *approvals.Request) func() *approvals.Request {
+	var r *approvals.Request
+	return func() *approvals.Request {
+		if r == nil {
+			r = b.whole(ctx, h)
+		}
+		return r
+	}
 }
 
 // putOffEdit puts off an edit of the message at ts of request: the sender of put-off
@@ -222,11 +251,12 @@ func (b *Bot) postFinalReply(ctx context.Context, r *approvals.Request) {
 // job has none yet, and returns its ts ("" if nothing was posted). The caller stores the
 // ts with the event; if that write never happens, the next delivery posts again.
 func (b *Bot) postProgressFirst(ctx context.Context, e events.Event, state approvals.State, now time.Time) string {
-	r, err := b.svc.Get(ctx, e.RequestID)
-	if err != nil || r.MessageTS == "" {
+	h, err := b.svc.Head(ctx, e.RequestID)
+	if err != nil || h.MessageTS == "" || b.tabled(h) {
 		return ""
 	}
-	if j := r.Job(e.JobID); j == nil || j.ThreadTS != "" || b.tabled(r) {
+	r := b.whole(ctx, h)
+	if j := r.Job(e.JobID); j == nil || j.ThreadTS != "" {
 		return ""
 	}
 	if changed, err := r.ApplyReport(reportOf(e, state), now); err != nil || !changed {
@@ -275,21 +305,26 @@ func (b *Bot) onRefused(ctx context.Context, e events.Event, log *slog.Logger) e
 func (b *Bot) noteJob(ctx context.Context, e events.Event) error {
 	unlock := b.locks.lock(e.RequestID)
 	defer unlock()
-	r, err := b.svc.NoteJob(ctx, e.RequestID, e.JobID, e.Message)
+	h, j, err := b.svc.NoteJob(ctx, e.RequestID, e.JobID, e.Message)
 	switch {
 	case errors.Is(err, approvals.ErrUnchanged), errors.Is(err, approvals.ErrNotFound):
 		return nil
-	case err != nil && r != nil:
+	case err != nil && h != nil:
 		return nil
 	case err != nil:
 		return fmt.Errorf("note job %s: %w", e.JobID, err)
 	}
-	j := r.Job(e.JobID)
-	if b.tabled(r) {
-		// The table says what queued VMs wait for, once per reason.
-		b.show(ctx, r, r.TableTS, false)
+	if b.tabled(h) {
+		// The table says what queued VMs wait for, once per reason: shown when due, or
+		// put off until it is (every queued job may say so at once).
+		if b.edits.due(h.TableTS) {
+			b.show(ctx, b.whole(ctx, h), h.TableTS, false)
+		} else {
+			b.putOffEdit(h.ID, h.TableTS)
+		}
 		return nil
 	}
+	r := b.whole(ctx, h)
 	if j.ThreadTS != "" {
 		b.show(ctx, r, j.ThreadTS, false)
 		return nil
@@ -303,13 +338,17 @@ func (b *Bot) noteJob(ctx context.Context, e events.Event) error {
 }
 
 // storeThreadTS records ts as the progress message of job unless it has one already, and
+// returns the job's message as stored (ts, if it could not be stored).
 // returns the request as stored (nil if it could not be read).
-func (b *Bot) storeThreadTS(ctx context.Context, id, job, ts string) *approvals.Request {
-	stored, err := b.svc.RecordJobMessage(ctx, id, job, ts)
+func (b *Bot) storeThreadTS(ctx context.Context, id, job, ts string) string {
+	_, j, err := b.svc.RecordJobMessage(ctx, id, job, ts)
 	if err != nil && !errors.Is(err, approvals.ErrUnchanged) {
 		b.log.Error("store progress message ts", "request_id", id, "job_id", job, "err", err)
 	}
-	return stored
+	if j != nil && j.ThreadTS != "" {
+		return j.ThreadTS
+	}
+	return ts
 }
 
 // reportOf is what event e, which reports state, says to the request record.

@@ -24,7 +24,7 @@ func (b *Bot) sweepExpired(ctx context.Context) {
 // republishApproved queues again the jobs of requests that were approved but never
 // marked queued (the publish failed, or the process died in between).
 func (b *Bot) republishApproved(ctx context.Context) {
-	all, err := b.svc.Store().List(ctx)
+	all, err := b.svc.ListHeads(ctx)
 	if err != nil {
 		b.log.Error("list requests for re-publish", "err", err)
 		return
@@ -34,6 +34,7 @@ func (b *Bot) republishApproved(ctx context.Context) {
 		if r.State != approvals.StateApproved || now.Sub(r.DecidedAt) < republishAfter {
 			continue
 		}
+		r = b.whole(ctx, r)
 		b.log.Info("re-publishing jobs of approved request", "request_id", r.ID)
 		b.queue(ctx, r)
 		if ctx.Err() != nil {

@@ -27,7 +27,7 @@ const (
 
 // tabled reports whether r's thread shows its progress as one table.
 func (b *Bot) tabled(r *approvals.Request) bool {
-	return b.cfg.TableAbove >= 0 && len(r.Jobs) > b.cfg.TableAbove
+	return b.cfg.TableAbove >= 0 && r.JobCount() > b.cfg.TableAbove
 }
 
 // RenderTable renders the progress table of a large request: how many VMs are in each

@@ -14,7 +14,9 @@
 //     JobRecords.Create lets exactly one worker claim a job, and a Lease per VM keeps two
 //     workers off the same VM. A redelivered job re-attaches to the recorded vCenter task.
 //   - Request records change only by compare-and-swap (RequestStore.Update), so of many
-//     concurrent approval clicks exactly one is applied.
+//     concurrent approval clicks exactly one is applied. A request is kept in parts (its
+//     head, chunks of 500 VMs, a key per job) so that no value grows with it; a job's
+//     report swaps its job's key and, when the job starts or ends, the head.
 //   - Events reach the bot at least once and in publish order (its consumer hands out one
 //     event at a time); the bot dedupes by event id.
 //   - Only the bot can queue a job or change a request record, and only a worker can

@@ -69,9 +69,13 @@ func kvUpdate(ctx context.Context, kv jetstream.KeyValue, key string, v any, rev
 	return newRev, err
 }
 
-// kvKeys lists the bucket's live keys; an empty bucket is not an error.
-func kvKeys(ctx context.Context, kv jetstream.KeyValue) ([]string, error) {
-	lister, err := kv.ListKeys(ctx)
+// kvKeys lists the bucket's live keys (those that match filters, if any are given); an
+// empty bucket is not an error.
+func kvKeys(ctx context.Context, kv jetstream.KeyValue, filters ...string) ([]string, error) {
+	if len(filters) == 0 {
+		filters = []string{">"}
+	}
+	lister, err := kv.ListKeysFiltered(ctx, filters...)
 	if err != nil {
 		return nil, err
 	}

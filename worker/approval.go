@@ -100,14 +100,14 @@ func (w *Worker) admit(ctx context.Context, g *approvals.Grant) error {
 	if w.cfg.Requests == nil {
 		return approvals.Refuse(approvals.ReasonNoRequest, "this worker cannot read request records to check the approval")
 	}
-	r, err := w.cfg.Requests.Request(ctx, g.RequestID)
+	adm, err := w.cfg.Requests.Admission(ctx, g.RequestID, g.VM.Job)
 	if errors.Is(err, approvals.ErrNotFound) {
-		r, err = nil, nil
+		adm, err = approvals.Admission{}, nil
 	}
 	if err != nil {
 		return fmt.Errorf("read request %s to check the approval: %w: %w", g.RequestID, err, events.ErrRetry)
 	}
-	return w.cfg.Trust.Admit(g, r, w.now())
+	return w.cfg.Trust.AdmitJob(g, adm, w.now())
 }
 
 // admitted is admit as the job's handler needs it: nil when the job may start; a retry

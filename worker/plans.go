@@ -16,11 +16,12 @@ import (
 	"github.com/xvmbot/xvmbot/vcenter"
 )
 
-// Requests reads request records. Request returns a request as stored (an error wrapping
-// approvals.ErrNotFound when there is none); VMs lists the VMs of a request whose moves
-// have not started, which a worker plans together, once, instead of one pre-flight per job.
+// Requests reads request records. Admission returns what admitting one job of a request
+// needs, as stored (an error wrapping approvals.ErrNotFound when there is no request); VMs
+// lists the VMs of a request whose moves have not started, which a worker plans together,
+// once, instead of one pre-flight per job.
 type Requests interface {
-	Request(ctx context.Context, id string) (*approvals.Request, error)
+	Admission(ctx context.Context, requestID, jobID string) (approvals.Admission, error)
 	VMs(ctx context.Context, requestID string) ([]string, error)
 }
 

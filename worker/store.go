@@ -170,25 +170,82 @@ var (
 )
 
 // NATSRequests reads request records from the bus's request store (*events.RequestStore;
-// any approvals.Store will do).
+// any approvals.Store will do). From a store that keeps a request in parts (as
+// *events.RequestStore does) it reads what one job needs, not the whole request: the
+// head, the job, and the chunk of VMs that holds it.
 type NATSRequests struct {
 	Store interface {
 		Get(ctx context.Context, id string) (*approvals.Request, uint64, error)
 	}
 }
 
-// Request returns a request record.
-func (n NATSRequests) Request(ctx context.Context, id string) (*approvals.Request, error) {
-	r, _, err := n.Store.Get(ctx, id)
-	return r, err
+// requestParts is a store that keeps a request in parts.
+type requestParts interface {
+	Head(ctx context.Context, id string) (*approvals.Request, uint64, error)
+	Job(ctx context.Context, h *approvals.Request, i int) (*approvals.Job, error)
+	VMChunk(ctx context.Context, id string, k int) ([]approvals.ApprovedVM, error)
+}
+
+var _ requestParts = (*events.RequestStore)(nil)
+
+// Admission reads what admitting job jobID of request requestID needs.
+func (n NATSRequests) Admission(ctx context.Context, requestID, jobID string) (approvals.Admission, error) {
+	p, ok := n.Store.(requestParts)
+	if !ok {
+		r, _, err := n.Store.Get(ctx, requestID)
+		if err != nil {
+			return approvals.Admission{}, err
+		}
+		return approvals.Admission{Request: r, Job: r.Job(jobID)}, nil
+	}
+	h, _, err := p.Head(ctx, requestID)
+	if err != nil {
+		return approvals.Admission{}, err
+	}
+	adm := approvals.Admission{Request: h}
+	if h.Tally == nil { // stored whole
+		adm.Job = h.Job(jobID)
+		return adm, nil
+	}
+	i, ok := approvals.JobIndex(requestID, jobID)
+	if !ok || i >= h.Tally.Jobs {
+		return adm, nil // no such job: refused
+	}
+	if adm.Job, err = p.Job(ctx, h, i); err != nil {
+		return adm, err
+	}
+	adm.Chunk, err = p.VMChunk(ctx, requestID, i/approvals.VMsPerChunk)
+	return adm, err
 }
 
 // VMs returns the VMs of the request whose jobs have not started yet. A running move is
 // left out: its disks are already being written to the target datastore, whose free
-// space shows them, and counting them again could block the rest of the request.
+// space shows them, and counting them again could block the rest of the request. From a
+// store that keeps a request in parts it reads the head's tally and the chunks of VMs
+// (cached), not the jobs.
 func (n NATSRequests) VMs(ctx context.Context, requestID string) ([]string, error) {
-	r, _, err := n.Store.Get(ctx, requestID)
-	if err != nil {
+	var (
+		r   *approvals.Request
+		err error
+	)
+	if p, ok := n.Store.(requestParts); ok {
+		if r, _, err = p.Head(ctx, requestID); err != nil {
+			return nil, err
+		}
+		if r.Tally != nil {
+			var out []string
+			for _, i := range r.Tally.NotStarted() {
+				vms, err := p.VMChunk(ctx, requestID, i/approvals.VMsPerChunk)
+				if err != nil {
+					return nil, err
+				}
+				if k := i % approvals.VMsPerChunk; k < len(vms) {
+					out = append(out, vms[k].Name)
+				}
+			}
+			return out, nil
+		}
+	} else if r, _, err = n.Store.Get(ctx, requestID); err != nil {
 		return nil, err
 	}
 	if len(r.Jobs) == 0 {
