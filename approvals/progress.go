@@ -118,12 +118,10 @@ func (s *Service) changeJobApart(ctx context.Context, js JobStore, h *Request, r
 		if !noted {
 			break
 		}
-		newRev, err := js.UpdateHead(ctx, h, rev)
-		if err == nil {
-			rev, before, changed = newRev, was, true
+		if _, err := js.UpdateHead(ctx, h, rev); err == nil {
+			before, changed = was, true
 			break
-		}
-		if !errors.Is(err, ErrConflict) || attempt > 1000 {
+		} else if !errors.Is(err, ErrConflict) || attempt > 1000 {
 			return nil, nil, "", fmt.Errorf("update request %s: %w", h.ID, err)
 		}
 		if err := ctx.Err(); err != nil {

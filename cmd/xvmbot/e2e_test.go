@@ -288,10 +288,6 @@ func (h *harness) awaitStoredEnd(ts string, state approvals.State, wait func(wha
 	}
 }
 
-// finalReplies counts the replies in the thread of a request alice asked for that tell
-// her the outcome: exactly one is right; zero is a lost message, two a doubled one.
-func finalReplies(h *harness, ts string) int { return repliesTo(h, ts, uReq) }
-
 // repliesTo counts the replies in a request's thread that mention its requester.
 func repliesTo(h *harness, ts, requester string) int {
 	n := 0

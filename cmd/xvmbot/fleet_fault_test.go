@@ -94,6 +94,10 @@ func xvmbotBinary(t *testing.T) string {
 
 // freePort returns a loopback port nobody listens on right now, so that a restarted
 // process can come back on the same address (old buttons and URLs keep working).
+// finalReplies counts the replies in the thread of a request alice asked for that tell
+// her the outcome: exactly one is right; zero is a lost message, two a doubled one.
+func finalReplies(h *harness, ts string) int { return repliesTo(h, ts, uReq) }
+
 func freePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
