@@ -66,9 +66,16 @@ func newHarnessRole(t *testing.T, r system.Role, opts ...harnessOpt) *harness {
 // change what no config key sets.
 func newHarnessWith(t *testing.T, r system.Role, sysOpts []system.Option, opts ...harnessOpt) *harness {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return newHarnessOn(t, r, 2*time.Minute, []xvmsim.Option{xvmsim.WithTaskDuration(600 * time.Millisecond)}, sysOpts, opts...)
+}
+
+// newHarnessOn is newHarnessWith on a lab started with labOpts, for a test that may run
+// for up to limit.
+func newHarnessOn(t *testing.T, r system.Role, limit time.Duration, labOpts []xvmsim.Option, sysOpts []system.Option, opts ...harnessOpt) *harness {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	t.Cleanup(cancel)
-	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(600*time.Millisecond))
+	lab, err := xvmsim.Start(ctx, labOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
