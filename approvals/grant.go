@@ -69,7 +69,6 @@ const VMsPerChunk = 500
 // of chunks (about 100 bytes a VM against 64 per chunk of 500).
 const ListedVMs = 50
 
-
 // ChunkDigest is the digest a large approval signs for one chunk of its VMs: SHA-256 of
 // their JSON, in hex.
 func ChunkDigest(vms []ApprovedVM) string {
