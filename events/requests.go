@@ -315,47 +315,92 @@ func (s *RequestStore) assemble(ctx context.Context, id string) (*approvals.Requ
 		jobs    = map[int]approvals.Job{}
 		revs    = map[string]partRead{}
 	)
-	for e := range w.Updates() {
-		if e == nil {
-			break // every key's latest value has been delivered
-		}
-		key := e.Key()
+	take := func(key string, value []byte, rev uint64) error {
 		if key == id {
 			head = headRecord{Request: &approvals.Request{}}
-			if err := json.Unmarshal(e.Value(), &head); err != nil {
-				return nil, 0, fmt.Errorf("get request %s: decode: %w", id, err)
+			if err := json.Unmarshal(value, &head); err != nil {
+				return fmt.Errorf("get request %s: decode: %w", id, err)
 			}
-			headRev = e.Revision()
-			continue
+			headRev = rev
+			return nil
 		}
 		kind, k, ok := partOf(id, key)
 		if !ok {
-			continue
+			return nil
 		}
 		var err error
 		switch kind {
 		case "vms":
 			var c vmsChunk
-			err = json.Unmarshal(e.Value(), &c)
+			err = json.Unmarshal(value, &c)
 			vms[k] = c.VMs
 		case "review":
 			var c reviewChunk
-			err = json.Unmarshal(e.Value(), &c)
+			err = json.Unmarshal(value, &c)
 			review[k] = c.VMs
 		case "findings":
 			var c findingsChunk
-			err = json.Unmarshal(e.Value(), &c)
+			err = json.Unmarshal(value, &c)
 			finds[k] = c.Findings
 		case "job":
 			var j approvals.Job
-			err = json.Unmarshal(e.Value(), &j)
-			j.Rev = e.Revision()
+			err = json.Unmarshal(value, &j)
+			j.Rev = rev
 			jobs[k-1] = j
 		}
 		if err != nil {
-			return nil, 0, fmt.Errorf("get request %s: decode %s: %w", id, key, err)
+			return fmt.Errorf("get request %s: decode %s: %w", id, key, err)
 		}
-		revs[key] = partRead{rev: e.Revision(), sum: sum(e.Value())}
+		revs[key] = partRead{rev: rev, sum: sum(value)}
+		return nil
+	}
+	for e := range w.Updates() {
+		if e == nil {
+			break // every key's latest value has been delivered, as the watch counts
+		}
+		if err := take(e.Key(), e.Value(), e.Revision()); err != nil {
+			return nil, 0, err
+		}
+	}
+	// The watch counts the values it must deliver when it starts; keys written meanwhile
+	// (a running request's head and jobs are, all the time) are delivered again and count
+	// twice, so its end can come before some key was delivered at all. What the head says
+	// must be there is read directly when the watch did not bring it.
+	fill := func(key string) error {
+		if _, ok := revs[key]; ok || key == id && head.Request != nil {
+			return nil
+		}
+		e, err := kvEntry(ctx, s.kv, key)
+		if errors.Is(err, errKVNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("get request %s: %s: %w", id, key, err)
+		}
+		return take(key, e.Value(), e.Revision())
+	}
+	if err := fill(id); err != nil {
+		return nil, 0, err
+	}
+	if p := head.Parts; p != nil {
+		var keys []string
+		for kind, n := range map[string]int{"vms": p.VMs, "review": p.Review, "findings": p.Findings} {
+			for k := range chunks(n) {
+				keys = append(keys, chunkKey(id, kind, k))
+			}
+		}
+		if t := head.Tally; t != nil {
+			for i := range t.Jobs {
+				if t.Started.Has(i) {
+					keys = append(keys, jobKey(id, i))
+				}
+			}
+		}
+		for _, key := range keys {
+			if err := fill(key); err != nil {
+				return nil, 0, err
+			}
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err

@@ -260,3 +260,45 @@ func TestChunksAreWrittenOnce(t *testing.T) {
 		t.Fatalf("a refused update left something stored: %+v", got.Review)
 	}
 }
+
+// A whole read of a request that is being written (a wave's job events rewrite its head
+// and its jobs all the time) finds the request and every job it says has started: the
+// watch it reads with can end before it delivered some key, and what is missing is read
+// directly. Before, such a read now and then answered "request not found".
+func TestWholeReadOfARequestBeingWritten(t *testing.T) {
+	t.Parallel()
+	tb := newTestBus(t, BusConfig{})
+	ctx := testCtx(t, 2*time.Minute)
+	svc, _ := signingService(t, tb.Requests())
+	const n = 600
+	r := queuedRequest(t, ctx, svc, n)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range n {
+			if ctx.Err() != nil {
+				return
+			}
+			_, _, _, _ = svc.ApplyReport(ctx, r.ID, approvals.Report{Job: approvals.JobID(r.ID, i), State: approvals.StateRunning, Started: true})
+			_, _, _, _ = svc.ApplyReport(ctx, r.ID, approvals.Report{Job: approvals.JobID(r.ID, i), State: approvals.StateSucceeded})
+		}
+	}()
+	reads := 0
+	for running := true; running; reads++ {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		got, _, err := tb.Requests().Get(ctx, r.ID)
+		if err != nil {
+			t.Fatalf("read %d of the request while its jobs are written: %v", reads+1, err)
+		}
+		for i, j := range got.Jobs {
+			if got.Tally.Started.Has(i) && (j.State == approvals.StateQueued || j.State == approvals.StatePending) {
+				t.Fatalf("read %d: job %d has started by the head's tally but reads %s", reads+1, i+1, j.State)
+			}
+		}
+	}
+	t.Logf("%d whole reads while %d jobs started and ended", reads, n)
+}
