@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -298,14 +299,24 @@ func (s *RequestStore) Get(ctx context.Context, id string) (*approvals.Request, 
 	return r, headRev, nil
 }
 
+// watchWait bounds how long a whole read waits for its watch to deliver the request's keys.
+const watchWait = 5 * time.Second
+
 // assemble reads every key of request id with one watch and puts the request together,
 // with the revision of its head as the watch found it.
 func (s *RequestStore) assemble(ctx context.Context, id string) (*approvals.Request, uint64, error) {
-	w, err := s.kv.WatchFiltered(ctx, []string{id, id + ".>"}, jetstream.IgnoreDeletes())
-	if err != nil {
+	// The watch is bounded (watchWait): while a NATS server restarts, creating its consumer
+	// can wait for ever, and so would whoever holds the request's lock meanwhile. What it
+	// did not bring in time is read directly below.
+	wctx, cancel := context.WithTimeout(ctx, watchWait)
+	defer cancel()
+	var updates <-chan jetstream.KeyValueEntry
+	if w, err := s.kv.WatchFiltered(wctx, []string{id, id + ".>"}, jetstream.IgnoreDeletes()); err == nil {
+		defer func() { _ = w.Stop() }()
+		updates = w.Updates()
+	} else if ctx.Err() != nil {
 		return nil, 0, fmt.Errorf("get request %s: %w", id, err)
 	}
-	defer func() { _ = w.Stop() }()
 	var (
 		head    headRecord
 		headRev uint64
@@ -354,12 +365,23 @@ func (s *RequestStore) assemble(ctx context.Context, id string) (*approvals.Requ
 		revs[key] = partRead{rev: rev, sum: sum(value)}
 		return nil
 	}
-	for e := range w.Updates() {
-		if e == nil {
-			break // every key's latest value has been delivered, as the watch counts
-		}
-		if err := take(e.Key(), e.Value(), e.Revision()); err != nil {
-			return nil, 0, err
+	// A watch whose consumer was lost (a NATS server restarted under it) delivers nothing
+	// more and never ends: after watchWait what it did not bring is read directly.
+read:
+	for updates != nil {
+		select {
+		case e, open := <-updates:
+			if !open || e == nil {
+				break read // every key's latest value has been delivered, as the watch counts
+			}
+			if err := take(e.Key(), e.Value(), e.Revision()); err != nil {
+				return nil, 0, err
+			}
+		case <-wctx.Done():
+			if err := ctx.Err(); err != nil {
+				return nil, 0, err
+			}
+			break read
 		}
 	}
 	// The watch counts the values it must deliver when it starts; keys written meanwhile
