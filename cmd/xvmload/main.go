@@ -55,7 +55,7 @@ func main() {
 	flag.DurationVar(&f.slowVC, "slow-vc", 20*time.Millisecond, "ack: delay added to every request chunk sent to the source vCenter")
 	flag.DurationVar(&f.mirrorMaxAge, "mirror-max-age", 0, "ack: vcenters[].mirror_max_age of both vCenters (0: no inventory mirror; pre-flights read live)")
 	flag.IntVar(&f.migrateEvery, "migrate-every", 10, "ack: one slash command in this many is a migrate as well as a check (its approval message is posted in the one channel, which Slack and the bot pace to about one post a second); 0: checks only")
-	flag.IntVar(&f.workers, "workers", 0, "ack: slack.workers, the bot's workers after the ack (0: the default)")
+	flag.IntVar(&f.workers, "slack-workers", 0, "ack: slack.workers, the bot's workers after the ack (0: the default)")
 	flag.IntVar(&f.samples, "samples", 30, "approve: how many approve clicks to time")
 	flag.DurationVar(&f.planReuse, "plan-reuse", 0, "approve: worker.plan_reuse (0: the default 30s, under which the worker starts on the bot's own pre-flight; 1ns: it plans again, as a worker in another process does)")
 	vmsList := flag.String("vms", "200", "wave: VMs in the wave; a comma list (50,200,1000) runs each size on a fresh stack, one after another, and prints the curve")
