@@ -470,7 +470,12 @@ func runWaveOnce(ctx context.Context, f flags) (res waveResult, err error) {
 	}
 	var thread string
 	if err == nil {
-		thread, err = threadCounts(ctx, s, ts, clickAt)
+		// Every VM has moved: a final reply that never comes is reported with the wave's
+		// numbers, not instead of them.
+		var terr error
+		if thread, terr = threadCounts(ctx, s, ts, clickAt); terr != nil {
+			thread = fmt.Sprintf("thread: no final reply: %v", terr)
+		}
 	}
 	s.close()
 	if err != nil {
