@@ -33,6 +33,7 @@ type flags struct {
 	samples      int
 	planReuse    time.Duration
 	vms          int
+	sizes        []int // wave: every size of -vms, in order (vms is the first)
 	slots        int
 	taskDuration time.Duration
 	serial       bool
@@ -40,6 +41,7 @@ type flags struct {
 	perDatastore int
 	tableAbove   int
 	jobs         int
+	requestVMs   int
 	xvmbot       string
 	verbose      bool
 	cpuProfile   string
@@ -53,10 +55,10 @@ func main() {
 	flag.DurationVar(&f.slowVC, "slow-vc", 20*time.Millisecond, "ack: delay added to every request chunk sent to the source vCenter")
 	flag.DurationVar(&f.mirrorMaxAge, "mirror-max-age", 0, "ack: vcenters[].mirror_max_age of both vCenters (0: no inventory mirror; pre-flights read live)")
 	flag.IntVar(&f.migrateEvery, "migrate-every", 10, "ack: one slash command in this many is a migrate as well as a check (its approval message is posted in the one channel, which Slack and the bot pace to about one post a second); 0: checks only")
-	flag.IntVar(&f.workers, "workers", 0, "ack: slack.workers, the bot's workers after the ack (0: the default)")
+	flag.IntVar(&f.workers, "slack-workers", 0, "ack: slack.workers, the bot's workers after the ack (0: the default)")
 	flag.IntVar(&f.samples, "samples", 30, "approve: how many approve clicks to time")
 	flag.DurationVar(&f.planReuse, "plan-reuse", 0, "approve: worker.plan_reuse (0: the default 30s, under which the worker starts on the bot's own pre-flight; 1ns: it plans again, as a worker in another process does)")
-	flag.IntVar(&f.vms, "vms", 200, "wave: VMs in the wave")
+	vmsList := flag.String("vms", "200", "wave: VMs in the wave; a comma list (50,200,1000) runs each size on a fresh stack, one after another, and prints the curve")
 	flag.IntVar(&f.slots, "slots", 8, "wave: limits.max_concurrent of the worker")
 	flag.DurationVar(&f.taskDuration, "task-delay", 500*time.Millisecond, "wave: duration of one emulated relocation task")
 	flag.IntVar(&f.perHost, "per-host", 2, "wave: limits.per_host")
@@ -64,10 +66,17 @@ func main() {
 	flag.IntVar(&f.tableAbove, "table-above", 0, "wave: slack.table_above (0: the default, 20; -1: one thread message per VM)")
 	flag.BoolVar(&f.serial, "serial", true, "wave: also run the same moves one at a time (a loop over govc/PowerCLI)")
 	flag.IntVar(&f.jobs, "jobs", 10000, "memory: jobs to queue")
+	flag.IntVar(&f.requestVMs, "request-vms", 0, "memory: instead of -jobs, ask for and approve through Slack one request of this many VMs (bulk-0001…), and measure serve with it in flight")
 	flag.StringVar(&f.xvmbot, "xvmbot", "", "memory: path of a built xvmbot binary (default: go build it)")
 	flag.BoolVar(&f.verbose, "verbose", false, "print the components' warnings")
 	flag.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (every component is in this process) to this file")
 	flag.Parse()
+	sizes, err := parseSizes(*vmsList)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "xvmload: -vms:", err)
+		os.Exit(2)
+	}
+	f.sizes, f.vms = sizes, sizes[0]
 	if f.cpuProfile != "" {
 		out, err := os.Create(f.cpuProfile)
 		if err == nil {

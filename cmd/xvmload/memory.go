@@ -30,6 +30,8 @@ import (
 // simulated vCenters and a local Slack served by this process, and reads its resident
 // memory from /proc idle and after f.jobs jobs are queued on its embedded NATS. The one
 // worker slot is kept busy by a relocation that takes ten minutes, so the rest stay queued.
+// With f.requestVMs the jobs are those of one request asked and approved through Slack
+// (memory_request.go) instead.
 func runMemory(ctx context.Context, f flags) error {
 	dir, err := os.MkdirTemp("", "xvmload-mem-")
 	if err != nil {
@@ -46,7 +48,7 @@ func runMemory(ctx context.Context, f flags) error {
 			return fmt.Errorf("go build ./cmd/xvmbot (run from the repository root): %w", err)
 		}
 	}
-	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(10*time.Minute))
+	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(10*time.Minute), xvmsim.WithExtraVMs(f.requestVMs))
 	if err != nil {
 		return err
 	}
@@ -74,6 +76,7 @@ func runMemory(ctx context.Context, f flags) error {
   bot_token: xoxb-load
   signing_secret: %s
   api_url: %q
+  channels: [%s]
 http:
   listen: %s
   ops_listen: %s
@@ -88,7 +91,7 @@ limits:
   max_concurrent: 1
 log:
   level: warn
-`, signing, ws.APIURL(), httpAddr, opsAddr, filepath.Join(dir, "nats"), natsAddr, vcs.String(), bob, keyPath)
+`, signing, ws.APIURL(), channel, httpAddr, opsAddr, filepath.Join(dir, "nats"), natsAddr, vcs.String(), bob, keyPath)
 	cfgPath := filepath.Join(dir, "xvmbot.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
@@ -122,6 +125,9 @@ log:
 	}
 	fmt.Printf("serve idle (embedded NATS, 2 vCenter sessions, HTTP mode): VmRSS %.1f MB\n", idle)
 	fmt.Printf("goal idle < 80 MB: %s\n", verdict(idle < 80))
+	if f.requestVMs > 0 {
+		return memoryRequest(ctx, f, ws, httpAddr, opsAddr, cmd.Process.Pid)
+	}
 
 	// As a bot would: serve's listening NATS admits only the credentials it keeps in its
 	// data dir, and only the bot's may queue jobs.

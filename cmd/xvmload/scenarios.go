@@ -397,13 +397,13 @@ func runApprove(ctx context.Context, f flags) error {
 	return nil
 }
 
-// runWave approves one request of f.vms VMs and times it to the last final event, then
+// runWaveOnce approves one request of f.vms VMs and times it to the last final event, then
 // moves the same VMs on a fresh lab one at a time, as a loop over govc would.
-func runWave(ctx context.Context, f flags) error {
+func runWaveOnce(ctx context.Context, f flags) (res waveResult, err error) {
 	s, err := startStack(ctx, stackOpts{taskDuration: f.taskDuration, extraVMs: f.vms, slots: f.slots, perHost: f.perHost,
 		perDatastore: f.perDatastore, tableAbove: f.tableAbove, verbose: f.verbose})
 	if err != nil {
-		return err
+		return res, err
 	}
 	// The local Slack refuses posts above Slack's rate per channel, as Slack does.
 	s.ws.LimitPosts(1, 5)
@@ -414,21 +414,21 @@ func runWave(ctx context.Context, f flags) error {
 	log, unsub, err := watchEvents(s.nc)
 	if err != nil {
 		s.close()
-		return err
+		return res, err
 	}
 	submitAt := time.Now()
 	id, ts, err := submit(ctx, s, strings.Join(names, ","))
 	if err != nil {
 		unsub()
 		s.close()
-		return err
+		return res, err
 	}
 	preflight := time.Since(submitAt)
 	clickAt := time.Now()
 	if _, err := s.ws.Click(ctx, bob, channel, ts, "xvm_approve", id); err != nil {
 		unsub()
 		s.close()
-		return err
+		return res, err
 	}
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	err = log.waitFinals(wctx, f.vms)
@@ -470,11 +470,16 @@ func runWave(ctx context.Context, f flags) error {
 	}
 	var thread string
 	if err == nil {
-		thread, err = threadCounts(ctx, s, ts, clickAt)
+		// Every VM has moved: a final reply that never comes is reported with the wave's
+		// numbers, not instead of them.
+		var terr error
+		if thread, terr = threadCounts(ctx, s, ts, clickAt); terr != nil {
+			thread = fmt.Sprintf("thread: no final reply: %v", terr)
+		}
 	}
 	s.close()
 	if err != nil {
-		return err
+		return res, err
 	}
 	// The bound the limits set when placement spreads the moves over the 3 source and 3
 	// target hosts of the lab: every move holds one slot on its source and target host and
@@ -494,24 +499,26 @@ func runWave(ctx context.Context, f flags) error {
 		fmt.Printf("ideal at the observed peak concurrency %d: %v; ratio %.3f×\n", peak, observedIdeal, wave.Seconds()/observedIdeal.Seconds())
 	}
 	fmt.Println(thread)
+	res = waveResult{vms: f.vms, preflight: preflight, wave: wave, ideal: ideal}
 	if busy.n > 0 {
 		// Where the time between tasks goes: a slot the limits allow is idle whenever no task
 		// runs in it; per move, that idle time is what the wave pays above the ideal.
 		idle := time.Duration(bound)*wave - busy.total
+		res.idle = idle / time.Duration(busy.n)
 		fmt.Printf("vCenter tasks: %d, mean %v from RelocateVM_Task to its end; mean tasks running %.2f of %d allowed; idle slot time per move %v\n",
 			busy.n, (busy.total / time.Duration(busy.n)).Round(time.Millisecond), busy.total.Seconds()/wave.Seconds(), bound,
 			(idle / time.Duration(busy.n)).Round(time.Millisecond))
 	}
 	if !f.serial {
-		return nil
+		return res, nil
 	}
 	serial, err := runSerial(ctx, f, names)
 	if err != nil {
-		return err
+		return res, err
 	}
 	fmt.Printf("one at a time (Plan+Start+Watch per VM, like a govc loop): %v; ideal %v; xvmbot is %.1f× faster\n",
 		serial.Round(time.Millisecond), time.Duration(f.vms)*f.taskDuration, serial.Seconds()/wave.Seconds())
-	return nil
+	return res, nil
 }
 
 // threadCounts waits for the request's final reply in its thread and says what the thread

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xvmbot/xvmbot/bot/slacksim"
+)
+
+// memoryRequest asks for one request of f.requestVMs VMs (bulk-0001…) as a person would,
+// in the local Slack, has an approver approve it, and reads the serve process's resident
+// memory while the request is in flight: the worker's one slot holds a relocation that
+// takes ten minutes, so every other job of the request stays queued.
+func memoryRequest(ctx context.Context, f flags, ws *slacksim.Workspace, httpAddr, opsAddr string, pid int) error {
+	ws.AddUser(alice, "alice")
+	ws.AddUser(bob, "bob")
+	ws.UseHTTP("http://"+httpAddr, signing)
+	ws.LimitPosts(1, 5) // Slack's pace of posts in a channel
+	metrics := "http://" + opsAddr + "/metrics"
+
+	askAt := time.Now()
+	id, ts, err := submitTo(ctx, ws, "bulk-*")
+	if err != nil {
+		return err
+	}
+	preflight := time.Since(askAt)
+	afterPlan, err := rss(pid)
+	if err != nil {
+		return err
+	}
+	planPeak, _ := procStatus(pid, "VmHWM")
+	fmt.Printf("request %s of %d VMs asked (\"migrate bulk-* %s\"): approval message after %v; VmRSS %.1f MB, VmHWM so far %.1f MB\n",
+		id, f.requestVMs, moveOpts, preflight.Round(time.Millisecond), afterPlan, planPeak)
+
+	clickAt := time.Now()
+	rep, err := ws.Click(ctx, bob, channel, ts, "xvm_approve", id)
+	if err != nil || rep.Status != 200 {
+		return fmt.Errorf("approve: status %d: %v", rep.Status, err)
+	}
+	// In flight: all but the running job are in the work queue.
+	want := f.requestVMs - 1
+	deadline := time.Now().Add(10 * time.Minute)
+	queued := -1
+	for queued < want {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d jobs queued 10 minutes after the approve; the thread says: %s", queued, want, lastThreadMessage(ws, ts))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+		queued, _ = strconv.Atoi(scrape(ctx, metrics, "xvm_jobs_queued"))
+	}
+	fmt.Printf("approved; %d jobs queued %v after the click\n", queued, time.Since(clickAt).Round(time.Millisecond))
+	// Two readings: once the queue is full, and after the bot has had time to show the
+	// request's progress (its table, its edits) a few times.
+	for _, wait := range []time.Duration{5 * time.Second, 30 * time.Second} {
+		time.Sleep(wait)
+		now, err := rss(pid)
+		if err != nil {
+			return err
+		}
+		peak, _ := procStatus(pid, "VmHWM")
+		fmt.Printf("serve with the %d-VM request in flight (%s queued, %v after the approve): VmRSS %.1f MB, peak VmHWM %.1f MB\n",
+			f.requestVMs, scrape(ctx, metrics, "xvm_jobs_queued"), time.Since(clickAt).Round(time.Second), now, peak)
+		if wait == 30*time.Second {
+			fmt.Printf("goal RSS with a %d-VM request in flight < 150 MB: %s (peak %s)\n", f.requestVMs, verdict(now < 150), verdict(peak < 150))
+		}
+	}
+	fmt.Printf("thread: %d messages; last: %s\n", len(ws.Thread(ts)), lastThreadMessage(ws, ts))
+	return nil
+}
+
+func lastThreadMessage(ws *slacksim.Workspace, ts string) string {
+	th := ws.Thread(ts)
+	if len(th) == 0 {
+		return "nothing"
+	}
+	return firstLine(strings.TrimSpace(ws.Plain(th[len(th)-1])))
+}
