@@ -86,8 +86,17 @@ func (b *Bot) inOwnDM(ctx context.Context, id string, who invocation) bool {
 	if err != nil {
 		return false
 	}
-	d := r.DM(who.Channel)
-	return d != nil && d.User == who.User
+	if d := r.DM(who.Channel); d != nil {
+		return d.User == who.User
+	}
+	if r.Notify != approvals.NotifyDM || who.User == "" {
+		return false
+	}
+	// Clicked in the moment between the DM's post and its record: the channel is the
+	// person's own DM with the app if Slack names it so (conversations.open answers the
+	// same channel for the same person every time).
+	ch, err := b.slack.openDM(ctx, who.User)
+	return err == nil && ch != "" && ch == who.Channel
 }
 
 // remind posts the reminder request r owes now in its thread, mentioning its approvers

@@ -183,3 +183,37 @@ func TestDMEditsStayWithinTheEditBudget(t *testing.T) {
 		}
 	}
 }
+
+// A click in an approver's own DM counts even when it comes before the bot recorded that
+// DM on the request (the moment between its post and its record): Slack names the
+// person's DM with the app, and the click came from there. Someone else's DM still does
+// not count.
+func TestClickInOwnDMBeforeItIsRecorded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, dmPolicy)
+	r, _ := e.submit("migrate web-01 to vc-west")
+	dm := dmOf(t, e, approver)
+	// As if the DM had not been recorded yet.
+	stored, rev, err := e.bot.svc.Store().Get(context.Background(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored.DMs = nil
+	if _, err := e.bot.svc.Store().Update(context.Background(), stored, rev); err != nil {
+		t.Fatal(err)
+	}
+	e.reply(func(ctx context.Context) (slacksim.Reply, error) {
+		return e.slack.Click(ctx, carol, dm.Channel, dm.TS, ActionApprove, r.ID) // carol, in bob's DM
+	})
+	e.settle()
+	if got := e.get(r.ID).State; got != approvals.StatePending {
+		t.Fatalf("a click in someone else's DM decided the request: %s", got)
+	}
+	e.reply(func(ctx context.Context) (slacksim.Reply, error) {
+		return e.slack.Click(ctx, approver, dm.Channel, dm.TS, ActionApprove, r.ID)
+	})
+	e.settle()
+	if got := e.get(r.ID).State; got != approvals.StateQueued {
+		t.Fatalf("bob's click in his own DM, not yet recorded, left the request %s; told %+v", got, e.ephemeralsTo(approver))
+	}
+}
