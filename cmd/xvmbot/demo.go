@@ -397,15 +397,7 @@ func (d *demo) click(ctx context.Context, user, requestID, action string) {
 		d.fail("request %s has no message to click on", requestID)
 		return
 	}
-	d.flush() // what was posted before the click comes before it
-	label := map[string]string{"xvm_approve": "Approve", "xvm_reject": "Reject"}[action]
-	d.narrate(fmt.Sprintf("%s clicks [%s]", d.ws.Names()[user], label))
-	rep, err := d.ws.Click(ctx, user, demoChannel, msg.TS, action, requestID)
-	if err != nil || rep.Status != http.StatusOK {
-		d.fail("click %s by %s: status %d, %v", action, user, rep.Status, err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	d.flush()
+	d.press(ctx, user, requestID, action, msg, "")
 }
 
 // clickDM clicks a button of the request in the DM xvmbot sent user, as an approver told
@@ -424,16 +416,24 @@ func (d *demo) clickDM(ctx context.Context, user, requestID, action string) {
 		d.fail("%s got no DM asking to approve %s", d.ws.Names()[user], requestID)
 		return
 	}
+	d.press(ctx, user, requestID, action, dm, " in her DM from xvmbot")
+}
+
+// press clicks action on msg as user, saying so (where: " in her DM…", or ""), and shows
+// what followed.
+func (d *demo) press(ctx context.Context, user, requestID, action string, msg slacksim.Message, where string) {
 	d.flush() // what was posted before the click comes before it
-	label := map[string]string{"xvm_approve": "Approve", "xvm_reject": "Reject"}[action]
-	d.narrate(fmt.Sprintf("%s clicks [%s] in her DM from xvmbot", d.ws.Names()[user], label))
-	rep, err := d.ws.Click(ctx, user, dm.Channel, dm.TS, action, requestID)
+	d.narrate(fmt.Sprintf("%s clicks [%s]%s", d.ws.Names()[user], buttonLabels[action], where))
+	rep, err := d.ws.Click(ctx, user, msg.Channel, msg.TS, action, requestID)
 	if err != nil || rep.Status != http.StatusOK {
-		d.fail("click %s by %s in the DM: status %d, %v", action, user, rep.Status, err)
+		d.fail("click %s by %s%s: status %d, %v", action, user, where, rep.Status, err)
 	}
 	time.Sleep(300 * time.Millisecond)
 	d.flush()
 }
+
+// buttonLabels are the request buttons' labels, as the client shows them.
+var buttonLabels = map[string]string{"xvm_approve": "Approve", "xvm_reject": "Reject", "xvm_cancel": "Cancel"}
 
 func (d *demo) requestMessage(id string) (slacksim.Message, bool) {
 	for _, m := range d.ws.Channel(demoChannel) {
@@ -662,7 +662,7 @@ func (d *demo) dmUser(channel string) string {
 func buttons(m slacksim.Message) string {
 	var out []string
 	for _, a := range m.ActionIDs() {
-		out = append(out, "["+map[string]string{"xvm_approve": "Approve", "xvm_reject": "Reject", "xvm_cancel": "Cancel"}[a]+"]")
+		out = append(out, "["+buttonLabels[a]+"]")
 	}
 	return strings.Join(out, " ")
 }
