@@ -15,10 +15,7 @@ import (
 // and, when they were asked by DM, in each DM; it then expires, its buttons gone, and the
 // reminder is not repeated by the sweeps that follow.
 func TestPendingRequestRemindsThenExpires(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		opts []harnessOpt
-	}{{"http", nil}, {"socket mode", []harnessOpt{socketMode}}} {
+	for _, mode := range transports {
 		t.Run(mode.name, func(t *testing.T) { remindThenExpire(t, mode.opts) })
 	}
 }

@@ -15,10 +15,7 @@ import (
 // request with its buttons in a DM; approving there or on the channel message moves the
 // VM, and the channel message and every DM show the approval, without buttons left to click.
 func TestApproverDMDecidesAndStaysInStep(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		opts []harnessOpt
-	}{{"http", nil}, {"socket mode", []harnessOpt{socketMode}}} {
+	for _, mode := range transports {
 		for _, where := range []string{"dm", "channel"} {
 			t.Run(mode.name+", approved in the "+where, func(t *testing.T) {
 				approveDMInStep(t, mode.opts, where)
@@ -79,10 +76,7 @@ func approveDMInStep(t *testing.T, opts []harnessOpt, where string) {
 
 // A rejected request's reply and summary do not list its VMs as queued: they never were.
 func TestRejectedRequestListsNoQueuedVMs(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		opts []harnessOpt
-	}{{"http", nil}, {"socket mode", []harnessOpt{socketMode}}} {
+	for _, mode := range transports {
 		t.Run(mode.name, func(t *testing.T) {
 			h := newHarness(t, mode.opts...)
 			msg := h.request(uReq, "migrate web-01,web-02 to vc-west cluster=west-prod datastore=ds-gold network=app-pg")

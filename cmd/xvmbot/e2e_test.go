@@ -346,10 +346,7 @@ func (h *harness) jobsPublished() int {
 }
 
 func TestMigrateEndToEnd(t *testing.T) {
-	for _, mode := range []struct {
-		name string
-		opts []harnessOpt
-	}{{"http", nil}, {"socket mode", []harnessOpt{socketMode}}} {
+	for _, mode := range transports {
 		t.Run(mode.name, func(t *testing.T) {
 			h := newHarness(t, mode.opts...)
 			east, west := h.lab.VC("vc-east"), h.lab.VC("vc-west")
