@@ -22,7 +22,22 @@ func memoryRequest(ctx context.Context, f flags, ws *slacksim.Workspace, httpAdd
 	metrics := "http://" + opsAddr + "/metrics"
 
 	askAt := time.Now()
+	profiling, stopProfiles := context.WithCancel(ctx)
+	profiled := make(chan struct{})
+	go func() { // heap profiles while the pre-flight runs
+		defer close(profiled)
+		for i := 1; ; i++ {
+			select {
+			case <-profiling.Done():
+				return
+			case <-time.After(2 * time.Second):
+			}
+			heapProfile(profiling, f, opsAddr, fmt.Sprintf("preflight-%02d.pb.gz", i))
+		}
+	}()
 	id, ts, err := submitTo(ctx, ws, "bulk-*")
+	stopProfiles()
+	<-profiled
 	if err != nil {
 		return err
 	}
@@ -56,6 +71,7 @@ func memoryRequest(ctx context.Context, f flags, ws *slacksim.Workspace, httpAdd
 		queued, _ = strconv.Atoi(scrape(ctx, metrics, "xvm_jobs_queued"))
 	}
 	fmt.Printf("approved; %d jobs queued %v after the click\n", queued, time.Since(clickAt).Round(time.Millisecond))
+	heapProfile(ctx, f, opsAddr, "inflight.pb.gz")
 	// Two readings: once the queue is full, and after the bot has had time to show the
 	// request's progress (its table, its edits) a few times.
 	for _, wait := range []time.Duration{5 * time.Second, 30 * time.Second} {
