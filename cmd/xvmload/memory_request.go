@@ -77,6 +77,9 @@ func memoryRequest(ctx context.Context, f flags, ws *slacksim.Workspace, httpAdd
 			fmt.Printf("goal RSS with a %d-VM request in flight < 150 MB: %s (peak %s)\n", f.requestVMs, verdict(now < 150), verdict(peak < 150))
 		}
 	}
+	// What the memory costs in collections: a soft memory limit trades RSS for GC work.
+	fmt.Printf("serve so far: %s garbage collections, %s s of CPU\n",
+		scrape(ctx, metrics, "go_gc_duration_seconds_count"), scrape(ctx, metrics, "process_cpu_seconds_total"))
 	fmt.Printf("thread: %d messages; last: %s\n", len(ws.Thread(ts)), lastThreadMessage(ws, ts))
 	return nil
 }
