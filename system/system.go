@@ -321,6 +321,7 @@ func Serve(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger,
 	if w := cfg.NATS.Unprotected(); w != "" {
 		logger.Warn("NATS IS NOT PROTECTED: "+w, "nats_url", cfg.NATS.RedactedURL())
 	}
+	applyMemoryLimit(cfg, logger)
 	s, err := New(ctx, cfg, r, logger, opts...)
 	if err != nil {
 		return err
