@@ -14,8 +14,9 @@ type LimitsConfig struct {
 	MaxVMsPerRequest int `yaml:"max_vms_per_request"`
 	// MemoryLimit is the soft limit, in bytes, on the memory Go manages for the process
 	// (runtime/debug.SetMemoryLimit), set by serve, bot and worker: 0 = the GOMEMLIMIT
-	// environment variable when it is set, else DefaultMemoryLimit; -1 = none (Go
-	// collects when the heap has doubled, however large that is).
+	// environment variable when it is set, else DefaultMemoryLimit, raised to half again
+	// above the live heap when that is more; -1 = none (Go collects when the heap has
+	// doubled, however large that is).
 	MemoryLimit int64 `yaml:"memory_limit"`
 }
 

@@ -1,9 +1,12 @@
 package system
 
 import (
+	"context"
 	"math"
 	"runtime/debug"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/xvmbot/xvmbot/config"
 )
@@ -34,5 +37,34 @@ func TestMemoryLimit(t *testing.T) {
 				t.Errorf("memoryLimit(%d, %q) = %d from %s, want %d from %s", tt.configured, tt.env, got, from, tt.want, tt.from)
 			}
 		})
+	}
+}
+
+// TestDefaultLimitFollowsTheLiveHeap: the default limit is a floor. A process whose live
+// heap outgrows it (a large inventory mirror) gets half again above its live heap, and
+// the floor again once the heap is small: held at 100 MiB, a 200 MiB live heap would have
+// Go collect without pause.
+func TestDefaultLimitFollowsTheLiveHeap(t *testing.T) {
+	const mib = 1 << 20
+	lives := []uint64{40 * mib, 60 * mib, 200 * mib, 200 * mib, 300 * mib, 30 * mib}
+	want := []int64{300 * mib, 450 * mib, config.DefaultMemoryLimit}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var set []int64
+	n := 0
+	read := func() uint64 {
+		if n == len(lives) {
+			cancel()
+			return lives[n-1]
+		}
+		n++
+		return lives[n-1]
+	}
+	followLiveHeap(ctx, time.Millisecond, read, func(limit int64) { set = append(set, limit) })
+	if !slices.Equal(set, want) {
+		t.Errorf("limits set %v for live heaps %v, want %v (only changes, the default as the floor)", set, lives, want)
+	}
+	if got := defaultLimitFor(0); got != config.DefaultMemoryLimit {
+		t.Errorf("limit for an empty heap = %d, want the default %d", got, config.DefaultMemoryLimit)
 	}
 }
