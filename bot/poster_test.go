@@ -208,3 +208,22 @@ func TestRequestStoredButNotPostedIsPostedAfterRestart(t *testing.T) {
 	}
 	assertPostedInOrder(t, second, testChannel, rs)
 }
+
+// Approval messages asked for faster than a channel takes posts are posted at its pace:
+// the local Slack, which refuses posts above its rate as Slack does, refuses none, and
+// each is posted once, in order. (The rates are twenty times Slack's to keep the test short.)
+func TestApprovalPostsKeepTheChannelRate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withPostsPerSecond(20))
+	e.slack.LimitPosts(20, 5) // Slack allows short bursts above its rate; the bot keeps to 3
+	for i := range 12 {
+		vm := fmt.Sprintf("app-%02d", i+1)
+		ackText(t, e.command(requester, "migrate "+vm+" to vc-west"))
+		waitUntil(t, vm+" stored", func() bool { return len(e.requests()) == i+1 })
+	}
+	e.settle()
+	if n := e.slack.RateLimited("chat.postMessage"); n != 0 {
+		t.Errorf("the local Slack refused %d posts", n)
+	}
+	assertPostedInOrder(t, e, testChannel, byCreation(e))
+}
