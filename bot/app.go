@@ -263,6 +263,7 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	b.said = newOnceSet()
 	b.homeNotes = newHomeNotes()
 	registerWorkPool(reg, b.tasks.pool)
+	registerPostQueues(reg, b.posts)
 	if reg != nil {
 		registerPending(reg, svc.Store(), clock)
 	}

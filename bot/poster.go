@@ -8,6 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
 	"github.com/xvmbot/xvmbot/approvals"
 )
 
@@ -217,14 +220,26 @@ func (q *postQueues) abandon() []string {
 	return names
 }
 
-// waiting is how many posts wait in channel's queue, the one being made included.
-func (q *postQueues) waiting(channel string) int {
+// total is how many posts wait in every channel's queue, those being made included.
+func (q *postQueues) total() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if l := q.lines[channel]; l != nil {
-		return l.len()
+	n := 0
+	for _, l := range q.lines {
+		n += len(l.waiting)
+		if l.posting {
+			n++
+		}
 	}
-	return 0
+	return n
+}
+
+// registerPostQueues exposes how many approval messages wait for their channel's pace.
+func registerPostQueues(reg prometheus.Registerer, q *postQueues) {
+	promauto.With(reg).NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "xvm_slack_posts_queued",
+		Help: "Approval messages of stored requests waiting for their channel's posting pace (about one a second), in every channel; the one being posted included.",
+	}, func() float64 { return float64(q.total()) })
 }
 
 // queueApproval hands a stored request's approval message to its channel's queue, and

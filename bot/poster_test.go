@@ -103,6 +103,10 @@ func TestApprovalPostsWaitingForThePaceTurnNoCommandAway(t *testing.T) {
 	if rs := e.requests(); len(rs) != n {
 		t.Fatalf("%d requests stored, want %d", len(rs), n)
 	}
+	waitUntil(t, "the channel's burst posted", func() bool { return len(e.slack.Channel(testChannel)) == 3 })
+	if q := gaugeValue(t, e, "xvm_slack_posts_queued"); q != n-3 {
+		t.Errorf("xvm_slack_posts_queued = %v, want %d (all but the channel's burst of 3)", q, n-3)
+	}
 	queued := 0
 	for _, m := range e.ephemeralsTo(requester) {
 		if strings.Contains(m.Words(), "ahead of it") {
