@@ -169,8 +169,9 @@ func runAck(ctx context.Context, f flags) error {
 		busyAcks, len(cmdLat), refusedByWork(s))
 	// Migrates are answered with their pre-flight and stored; their approval messages are
 	// posted at the channel's pace after the run's end, which the run does not wait for.
-	fmt.Printf("approval messages: %d posted by the end, refused by the local Slack %d; migrates refused for a full channel queue: %.0f\n",
-		len(s.ws.Channel(channel)), s.ws.RateLimited("chat.postMessage"), counterOf(s, "xvm_slack_work_refused_total", map[string]string{"work": "post", "reason": "channel_full"}))
+	fmt.Printf("approval messages: %d posted by the end, %.0f waiting for the channel's pace, refused by the local Slack %d; migrates refused for a full channel queue: %.0f\n",
+		len(s.ws.Channel(channel)), counterOf(s, "xvm_slack_posts_queued", nil), s.ws.RateLimited("chat.postMessage"),
+		counterOf(s, "xvm_slack_work_refused_total", map[string]string{"work": "post", "reason": "channel_full"}))
 	// The bot's own measure (xvm_slack_ack_seconds) starts once the request is read and
 	// ends when the handler returns: what is left of the latency above is waiting for a
 	// CPU to accept, read and answer the connection.
@@ -209,7 +210,7 @@ func ackBuckets(s *stack) string {
 	return fmt.Sprintf("n=%d, %s", total, strings.Join(out, ", "))
 }
 
-// counterOf sums the counter name over the series whose labels include want.
+// counterOf sums the counter or gauge name over the series whose labels include want.
 func counterOf(s *stack, name string, want map[string]string) float64 {
 	mfs, err := s.reg.Gather()
 	if err != nil {
@@ -231,7 +232,7 @@ func counterOf(s *stack, name string, want map[string]string) float64 {
 					continue series
 				}
 			}
-			sum += m.GetCounter().GetValue()
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
 	}
 	return sum
