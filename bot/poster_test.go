@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,12 +19,16 @@ const otherChannel = "C0DEV"
 // stallPace holds every post that has to wait for its channel's pace until resume is
 // called (at the latest when the test ends); from then on the pace's waits pass at once, on
 // a clock of their own. Posts within a channel's burst are not held.
-func (e *env) stallPace() (resume func()) {
+// held says how many posts are being held now.
+func (e *env) stallPace() (resume func(), held func() int) {
 	clock := newStepClock()
 	gate := make(chan struct{})
+	var holding atomic.Int64
 	p := e.bot.slack.posts
 	p.now = clock.now
 	p.wait = func(ctx context.Context, d time.Duration) error {
+		holding.Add(1)
+		defer holding.Add(-1)
 		select {
 		case <-gate:
 			clock.advance(d)
@@ -35,7 +40,7 @@ func (e *env) stallPace() (resume func()) {
 	var once sync.Once
 	resume = func() { once.Do(func() { close(gate) }) }
 	e.t.Cleanup(resume)
-	return resume
+	return resume, func() int { return int(holding.Load()) }
 }
 
 // reviewsOf counts the private answers to user that show vm.
@@ -81,17 +86,19 @@ func assertPostedInOrder(t *testing.T, e *env, channel string, rs []*approvals.R
 func TestApprovalPostsWaitingForThePaceTurnNoCommandAway(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, withPool(2, 1), withPostsPerSecond(1))
-	resume := e.stallPace()
+	resume, held := e.stallPace()
 	const n = 8
 	for i := range n {
 		vm := fmt.Sprintf("app-%02d", i+1)
 		if got := ackText(t, e.command(requester, "migrate "+vm+" to vc-west")); !strings.Contains(got, "Checking "+vm) {
 			t.Fatalf("migrate %s, with %d before it in the channel, was answered %q", vm, i, got)
 		}
-		// One at a time, so that the order of the requests is the order they were sent;
-		// a request that waits for a worker instead is what the next command runs into.
+		// One at a time, so that the order of the requests is the order they were sent:
+		// until the request is stored and its worker is free or held by the pace. (A
+		// command that waits for a worker instead is what the next one runs into.)
 		waitUntil(t, vm+" stored", func() bool {
-			return len(e.requests()) == i+1 || e.bot.tasks.pool.load().queued > 0
+			load := e.bot.tasks.pool.load()
+			return load.queued > 0 || len(e.requests()) == i+1 && load.running <= held()
 		})
 	}
 	for i, ch := range []string{testChannel, otherChannel} {
@@ -127,7 +134,7 @@ func TestApprovalPostsWaitingForThePaceTurnNoCommandAway(t *testing.T) {
 func TestFullPostQueueRefusesOnlyItsChannel(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, withPostsPerSecond(1), func(c *Config, _ *approvals.Policy) { c.PostQueue = 2 })
-	resume := e.stallPace()
+	resume, _ := e.stallPace()
 	for i := range 5 {
 		vm := fmt.Sprintf("app-%02d", i+1)
 		ackText(t, e.command(requester, "migrate "+vm+" to vc-west"))
@@ -177,7 +184,7 @@ func TestFullPostQueueRefusesOnlyItsChannel(t *testing.T) {
 func TestRequestStoredButNotPostedIsPostedAfterRestart(t *testing.T) {
 	t.Parallel()
 	first := newEnv(t, withPostsPerSecond(1))
-	first.stallPace()
+	_, _ = first.stallPace() // held until the stop
 	for i := range 5 {
 		vm := fmt.Sprintf("app-%02d", i+1)
 		ackText(t, first.command(requester, "migrate "+vm+" to vc-west"))
