@@ -45,6 +45,12 @@ type Config struct {
 	// after a burst of 3: Slack refuses more than about one a second per channel. Posts of
 	// new requests and final replies go before those of threads. Negative: not paced.
 	PostsPerSecond float64
+	// PostQueue is how many approval messages may wait for their channel's pace, per
+	// channel (default 300: five minutes at one a second). A request's pre-flight does not
+	// wait for the post: the message is queued once the request is stored. Beyond the
+	// bound, a new request in that channel is refused (nothing is stored); other channels
+	// are not affected.
+	PostQueue int
 	// TableAbove is the size above which a request's thread shows its progress as one
 	// table message, edited in place, instead of one message per VM (failures are still
 	// posted one by one). Default 20; negative: never.
@@ -174,6 +180,10 @@ type Bot struct {
 	homeNotes  *homeNotes       // what a click on the Home tab is answered with
 	inv        *cachedInventory // nil: no inventory listing, the wizard is not offered
 	depth      queueDepth       // nil: queue depth unknown
+	posts      *postQueues      // approval messages waiting for their channel's pace
+	// repostAfter is how old a request stored without a message must be before a start
+	// posts it: the longest a live replica's queue may still hold it.
+	repostAfter time.Duration
 }
 
 // New returns a Bot. svc applies the approval policy, p pre-flights moves, jobs queues
@@ -202,6 +212,9 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	}
 	if cfg.PostsPerSecond == 0 {
 		cfg.PostsPerSecond = defaultPostsPerSecond
+	}
+	if cfg.PostQueue <= 0 {
+		cfg.PostQueue = defaultPostQueue
 	}
 	if cfg.SweepEvery <= 0 {
 		cfg.SweepEvery = expirySweepEvery
@@ -235,6 +248,12 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	b := &Bot{cfg: cfg, svc: svc, planner: p, jobs: jobs, m: m, log: logger, now: time.Now}
 	clock := func() time.Time { return b.now() } // tests replace b.now after New
 	b.tasks = newAfterAck(cfg.Workers, cfg.WorkQueue, logger)
+	b.posts = newPostQueues(cfg.PostQueue, &b.tasks.wg, b.postApproval)
+	b.tasks.abandons = append(b.tasks.abandons, b.posts.abandon)
+	b.repostAfter = repostMargin
+	if cfg.PostsPerSecond > 0 {
+		b.repostAfter += time.Duration(float64(cfg.PostQueue) / cfg.PostsPerSecond * float64(time.Second))
+	}
 	b.deliveries = newDeliveryGuard(cfg.Deliveries, logger, clock)
 	b.edits = newEditThrottle(cfg.ProgressInterval, clock)
 	b.putOff = newPutOffEdits(clock)
@@ -244,6 +263,7 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	b.said = newOnceSet()
 	b.homeNotes = newHomeNotes()
 	registerWorkPool(reg, b.tasks.pool)
+	registerPostQueues(reg, b.posts)
 	if reg != nil {
 		registerPending(reg, svc.Store(), clock)
 	}
@@ -288,6 +308,7 @@ func (b *Bot) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return every(gctx, b.cfg.SweepEvery, b.sweepExpired) })
 	g.Go(func() error { return every(gctx, republishEvery, b.republishApproved) })
+	g.Go(func() error { b.postUnposted(gctx); return nil })
 	g.Go(func() error {
 		b.resyncMessages(gctx)
 		return every(gctx, flushDeferredEvery, b.flushDeferred)

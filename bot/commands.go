@@ -339,32 +339,28 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 		}
 		return outcomeChecked
 	}
+	// A place in the channel's post queue first: a full queue refuses the request before
+	// anything is stored. The post itself waits for the channel's pace on the queue's own
+	// goroutine (poster.go), not on this worker.
+	slot, err := b.posts.reserve(r.Channel)
+	if err != nil {
+		b.m.refused.WithLabelValues(workPost, postRefusalReason(err)).Inc()
+		var full *channelFullError
+		if errors.As(err, &full) {
+			log.Warn("request refused: channel post queue full", "waiting", full.Waiting)
+			b.tell(ctx, who, notice(b.channelFullText(full)))
+			return outcomeBusy
+		}
+		b.tell(ctx, who, notice(refusalText(err, "Nothing was stored and nobody was asked to approve anything.")))
+		return outcomeUnavailable
+	}
 	if err := b.svc.Submit(ctx, r); err != nil {
+		slot.release()
 		log.Error("store request", "err", err)
 		b.tell(ctx, who, asMessage(RenderError("Could not store the request: "+err.Error(), "")))
 		return outcomeFailed
 	}
-	log = log.With("request_id", r.ID)
-	ts, err := b.slack.post(ctx, r.Channel, "", asMessage(RenderRequest(r, b.now())))
-	if err != nil {
-		// Nobody can approve a request they cannot see: withdraw it and say so.
-		log.Error("post approval message", "err", err)
-		if _, cerr := b.svc.Cancel(ctx, r.ID, r.Requester, "the approval message could not be posted"); cerr != nil {
-			log.Error("withdraw unposted request", "err", cerr)
-		}
-		b.tell(ctx, who, asMessage(RenderError(fmt.Sprintf("Could not post request %s for approval (%v); it was withdrawn.", r.ID, err), "")))
-		return outcomeFailed
-	}
-	stored, err := b.svc.RecordMessage(ctx, r.ID, ts)
-	if err != nil && !errors.Is(err, approvals.ErrUnchanged) {
-		log.Error("store message ts", "err", err)
-	} else if stored.State != approvals.StatePending {
-		// Someone decided in the moment between the post and the store: show it.
-		b.refreshParent(ctx, stored)
-	}
-	if r.Notify == approvals.NotifyDM {
-		b.sendDMs(ctx, r.ID)
-	}
+	b.queueApproval(ctx, slot, r, who)
 	return outcomeSubmitted
 }
 

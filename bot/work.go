@@ -20,6 +20,9 @@ type afterAck struct {
 	log     *slog.Logger
 	timeout time.Duration // of one task
 	grace   time.Duration // in-flight work may finish after shutdown starts
+	// abandons drop what else waits in wg (the post queues) once grace is over, and
+	// return its names.
+	abandons []func() []string
 
 	mu        sync.Mutex
 	closing   bool // no new work is started
@@ -89,6 +92,9 @@ func (a *afterAck) shutdown() {
 	case <-t.C:
 	}
 	dropped := append(a.pool.abandon(), a.notices.abandon()...)
+	for _, abandon := range a.abandons {
+		dropped = append(dropped, abandon()...)
+	}
 	a.mu.Lock()
 	a.abandoned = true
 	n := len(a.cancels)

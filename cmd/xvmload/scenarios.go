@@ -87,6 +87,9 @@ func runAck(ctx context.Context, f flags) error {
 		return err
 	}
 	defer s.close()
+	// The local Slack refuses posts above Slack's rate per channel, as Slack does: the
+	// migrates' approval messages wait for that pace in the bot's queue of the channel.
+	s.ws.LimitPosts(1, 5)
 	// Requests to click on: dave's clicks are refused (not an approver), bob's first click
 	// approves and later ones are duplicates — the paths real clicks take.
 	var targets []string
@@ -164,6 +167,11 @@ func runAck(ctx context.Context, f flags) error {
 	// of the load the bot took on and how much it turned away with "busy, try again".
 	fmt.Printf("turned away busy: %d of %d slash commands (answered in the ack); xvm_slack_work_refused_total{reason=\"busy\"} by work: %s\n",
 		busyAcks, len(cmdLat), refusedByWork(s))
+	// Migrates are answered with their pre-flight and stored; their approval messages are
+	// posted at the channel's pace after the run's end, which the run does not wait for.
+	fmt.Printf("approval messages: %d posted by the end, %.0f waiting for the channel's pace, refused by the local Slack %d; migrates refused for a full channel queue: %.0f\n",
+		len(s.ws.Channel(channel)), counterOf(s, "xvm_slack_posts_queued", nil), s.ws.RateLimited("chat.postMessage"),
+		counterOf(s, "xvm_slack_work_refused_total", map[string]string{"work": "post", "reason": "channel_full"}))
 	// The bot's own measure (xvm_slack_ack_seconds) starts once the request is read and
 	// ends when the handler returns: what is left of the latency above is waiting for a
 	// CPU to accept, read and answer the connection.
@@ -200,6 +208,34 @@ func ackBuckets(s *stack) string {
 		out = append(out, fmt.Sprintf("≤ %.0f ms %.1f%%", le*1000, 100*float64(within[le])/float64(total)))
 	}
 	return fmt.Sprintf("n=%d, %s", total, strings.Join(out, ", "))
+}
+
+// counterOf sums the counter or gauge name over the series whose labels include want.
+func counterOf(s *stack, name string, want map[string]string) float64 {
+	mfs, err := s.reg.Gather()
+	if err != nil {
+		return -1
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if labels[k] != v {
+					continue series
+				}
+			}
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
 }
 
 // refusedByWork lists the bot's busy refusals by kind of work, e.g. "plan 1204, xvm_approve 1380".
