@@ -253,16 +253,26 @@ func (b *Bot) afterApproval(ctx context.Context, id string, who invocation, r *a
 // store, without an approval signed by a trusted key, queues nothing.
 func (b *Bot) queue(ctx context.Context, r *approvals.Request) {
 	log := b.log.With("request_id", r.ID)
-	jobs, err := b.jobsOf(r, b.now())
+	a, err := b.cfg.Keys.OpenApproval(r)
 	if err != nil {
 		b.reportForged(ctx, r, err)
 		return
 	}
-	for _, j := range jobs {
-		if err := b.jobs.PublishJob(ctx, j); err != nil {
-			log.Error("publish job; will retry", "job_id", j.ID, "err", err)
-			b.refreshParent(ctx, r)
+	// Signed and published a part at a time: the jobs of a 5,000-VM request with their
+	// grants are about 10 MB, held at once for nothing.
+	now := b.now()
+	for lo := 0; lo < len(a.VMs); lo += queuePart {
+		jobs, err := b.jobsOfVMs(a, lo, min(lo+queuePart, len(a.VMs)), now)
+		if err != nil {
+			b.reportForged(ctx, r, err)
 			return
+		}
+		for _, j := range jobs {
+			if err := b.jobs.PublishJob(ctx, j); err != nil {
+				log.Error("publish job; will retry", "job_id", j.ID, "err", err)
+				b.refreshParent(ctx, r)
+				return
+			}
 		}
 	}
 	// Events of these jobs may already be arriving: take the request's lock so the message
@@ -306,12 +316,22 @@ func (b *Bot) jobsOf(r *approvals.Request, now time.Time) ([]events.Job, error) 
 	if err != nil {
 		return nil, err
 	}
-	seals, err := b.cfg.Signer.Grants(a)
+	return b.jobsOfVMs(a, 0, len(a.VMs), now)
+}
+
+// queuePart is how many jobs queue signs and publishes at a time.
+const queuePart = 100
+
+// jobsOfVMs is jobsOf for the approved VMs lo to hi (excluded) of a.
+func (b *Bot) jobsOfVMs(a *approvals.Approval, lo, hi int, now time.Time) ([]events.Job, error) {
+	part := *a
+	part.VMs = a.VMs[lo:hi]
+	seals, err := b.cfg.Signer.Grants(&part)
 	if err != nil {
-		return nil, fmt.Errorf("sign the jobs of %s: %w", r.ID, err)
+		return nil, fmt.Errorf("sign the jobs of %s: %w", a.RequestID, err)
 	}
-	out := make([]events.Job, 0, len(a.VMs))
-	for i, vm := range a.VMs {
+	out := make([]events.Job, 0, len(part.VMs))
+	for i, vm := range part.VMs {
 		seal, err := json.Marshal(seals[i])
 		if err != nil {
 			return nil, fmt.Errorf("encode the grant of %s: %w", vm.Job, err)

@@ -25,5 +25,12 @@ func opsHandler(reg *prometheus.Registry, ready *readiness) http.Handler {
 		}
 		_ = json.NewEncoder(w).Encode(rep)
 	})
+	if debugHandlers != nil {
+		debugHandlers(mux)
+	}
 	return mux
 }
+
+// debugHandlers adds Go's profiling endpoints to the ops listener in a binary built with
+// -tags pprof (pprof.go); nil in the shipped binary.
+var debugHandlers func(*http.ServeMux)

@@ -321,6 +321,11 @@ func Serve(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger,
 	if w := cfg.NATS.Unprotected(); w != "" {
 		logger.Warn("NATS IS NOT PROTECTED: "+w, "nats_url", cfg.NATS.RedactedURL())
 	}
+	if follow := applyMemoryLimit(cfg, logger); follow != nil {
+		ctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go follow(ctx)
+	}
 	s, err := New(ctx, cfg, r, logger, opts...)
 	if err != nil {
 		return err

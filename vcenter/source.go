@@ -34,6 +34,42 @@ type sourceVM struct {
 	stores map[types.ManagedObjectReference]storeID
 }
 
+// vmRead is what a plan keeps of a VM read from the source: vmProps as read, less what
+// no check looks at. A mo.VirtualMachine with its configuration and file layout takes
+// several KB beyond its devices, and a plan of thousands of VMs would hold them all
+// until the last VM is read.
+type vmRead struct {
+	self      types.ManagedObjectReference
+	name      string
+	power     types.VirtualMachinePowerState
+	host      *types.ManagedObjectReference
+	config    bool // config.hardware could be read
+	cpus      int32
+	memoryMB  int32
+	devices   object.VirtualDeviceList
+	template  bool
+	key       *types.CryptoKeyId
+	networks  []types.ManagedObjectReference
+	snapshots bool
+	used      map[int32]int64 // diskUsage of its file layout
+	// swap and suspend are memoryFiles of the VM.
+	swap, suspend int64
+}
+
+// readVM keeps of vm what the plan needs.
+func readVM(vm *mo.VirtualMachine) vmRead {
+	v := vmRead{self: vm.Self, name: readable(vm.Name), power: vm.Runtime.PowerState, host: vm.Runtime.Host,
+		networks: vm.Network, snapshots: vm.Snapshot != nil && len(vm.Snapshot.RootSnapshotList) > 0}
+	if vm.Config != nil {
+		hw := vm.Config.Hardware
+		v.config, v.cpus, v.memoryMB, v.devices = true, hw.NumCPU, hw.MemoryMB, hw.Device
+		v.template, v.key = vm.Config.Template, vm.Config.KeyId
+		v.used = diskUsage(vm.LayoutEx)
+		v.swap, v.suspend = memoryFiles(vm)
+	}
+	return v
+}
+
 var vmProps = []string{"name", "config.hardware", "config.template", "config.memoryAllocation", "config.memoryReservationLockedToMax",
 	"runtime.powerState", "runtime.host", "snapshot", "network", "layoutEx.disk", "layoutEx.file"}
 
@@ -74,16 +110,13 @@ func (r *resolver) resolveSource(ctx context.Context, c *vim25.Client) (map[stri
 	if len(refs) == 0 {
 		return out, nil
 	}
-	vms, err := retrieveAll[mo.VirtualMachine](ctx, c, refs, vmPropsOf(c))
+	vms, err := retrieveEach(ctx, c, refs, vmPropsOf(c), readVM)
 	if err != nil {
 		return nil, err
 	}
-	for i := range vms {
-		vms[i].Name = readable(vms[i].Name)
-	}
 	var netRefs []types.ManagedObjectReference
 	for _, vm := range vms {
-		netRefs = append(netRefs, vm.Network...)
+		netRefs = append(netRefs, vm.networks...)
 	}
 	// The VMs' networks and hosts do not depend on each other: read side by side.
 	var (
@@ -119,18 +152,17 @@ func (r *resolver) resolveSource(ctx context.Context, c *vim25.Client) (map[stri
 	return out, nil
 }
 
-func (r *resolver) sourceVM(vm *mo.VirtualMachine, nets map[types.ManagedObjectReference]netInfo) *sourceVM {
-	svm := &sourceVM{plan: &vmPlan{ref: vm.Self}}
-	svm.view = VM{VM: move.VM{Name: vm.Name, Ref: vm.Self.Value}, PowerState: string(vm.Runtime.PowerState)}
-	if vm.Config == nil {
-		r.block(vm.Name, fmt.Sprintf("the configuration of %s cannot be read", vm.Name),
+func (r *resolver) sourceVM(vm *vmRead, nets map[types.ManagedObjectReference]netInfo) *sourceVM {
+	svm := &sourceVM{plan: &vmPlan{ref: vm.self}}
+	svm.view = VM{VM: move.VM{Name: vm.name, Ref: vm.self.Value}, PowerState: string(vm.power)}
+	if !vm.config {
+		r.block(vm.name, fmt.Sprintf("the configuration of %s cannot be read", vm.name),
 			"check that the VM is not orphaned or inaccessible, and that the service account may read it")
 		return svm
 	}
-	hw := vm.Config.Hardware
-	svm.view.CPUs, svm.view.MemoryMB = int(hw.NumCPU), int(hw.MemoryMB)
-	svm.devices = object.VirtualDeviceList(hw.Device)
-	svm.key = vm.Config.KeyId
+	svm.view.CPUs, svm.view.MemoryMB = int(vm.cpus), int(vm.memoryMB)
+	svm.devices = vm.devices
+	svm.key = vm.key
 	var capacityKB int64
 	for _, d := range svm.devices.SelectByType((*types.VirtualDisk)(nil)) {
 		disk := d.(*types.VirtualDisk)
@@ -138,8 +170,8 @@ func (r *resolver) sourceVM(vm *mo.VirtualMachine, nets map[types.ManagedObjectR
 		capacityKB += disk.CapacityInKB
 	}
 	svm.view.DiskGB = float64(capacityKB) / (1 << 20)
-	svm.used = diskUsage(vm.LayoutEx)
-	svm.swap, svm.suspend = memoryFiles(vm)
+	svm.used = vm.used
+	svm.swap, svm.suspend = vm.swap, vm.suspend
 	for _, d := range svm.devices.SelectByType((*types.VirtualEthernetCard)(nil)) {
 		svm.nics = append(svm.nics, d)
 		svm.view.NICs = append(svm.view.NICs, NIC{
@@ -148,34 +180,34 @@ func (r *resolver) sourceVM(vm *mo.VirtualMachine, nets map[types.ManagedObjectR
 			MAC:     d.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard().MacAddress,
 		})
 	}
-	if vm.Config.Template {
-		r.block(vm.Name, fmt.Sprintf("%s is a template", vm.Name), "convert it to a VM first, or move it with the content library")
+	if vm.template {
+		r.block(vm.name, fmt.Sprintf("%s is a template", vm.name), "convert it to a VM first, or move it with the content library")
 		svm.blocked = true
 	}
-	if r.checkDevices(vm.Name, vm.Runtime.PowerState, svm.devices) {
+	if r.checkDevices(vm.name, vm.power, svm.devices) {
 		svm.blocked = true
 	}
-	switch vm.Runtime.PowerState {
+	switch vm.power {
 	case types.VirtualMachinePowerStatePoweredOn:
 	case types.VirtualMachinePowerStateSuspended:
-		r.add(Warning, vm.Name, fmt.Sprintf("%s is suspended; it moves with its suspended state and stays suspended in %s",
-			vm.Name, r.spec.Target), "resume it and shut it down cleanly first if the target hosts' CPUs differ from the source's")
+		r.add(Warning, vm.name, fmt.Sprintf("%s is suspended; it moves with its suspended state and stays suspended in %s",
+			vm.name, r.spec.Target), "resume it and shut it down cleanly first if the target hosts' CPUs differ from the source's")
 	default:
-		r.add(OK, vm.Name, fmt.Sprintf("%s is %s and will be moved powered off", vm.Name, powerWords(vm.Runtime.PowerState)), "")
+		r.add(OK, vm.name, fmt.Sprintf("%s is %s and will be moved powered off", vm.name, powerWords(vm.power)), "")
 	}
-	if vm.Snapshot != nil && len(vm.Snapshot.RootSnapshotList) > 0 {
-		r.add(Warning, vm.Name, fmt.Sprintf("%s has snapshots; they move with it and make the move slower", vm.Name),
+	if vm.snapshots {
+		r.add(Warning, vm.name, fmt.Sprintf("%s has snapshots; they move with it and make the move slower", vm.name),
 			"consolidate or delete snapshots that are no longer needed")
 	}
 	return svm
 }
 
 // sourceHosts reads the name and ESXi version of every host the VMs run on.
-func sourceHosts(ctx context.Context, c *vim25.Client, vms []mo.VirtualMachine) (map[types.ManagedObjectReference]*mo.HostSystem, error) {
+func sourceHosts(ctx context.Context, c *vim25.Client, vms []vmRead) (map[types.ManagedObjectReference]*mo.HostSystem, error) {
 	var refs []types.ManagedObjectReference
 	for _, vm := range vms {
-		if vm.Runtime.Host != nil {
-			refs = append(refs, *vm.Runtime.Host)
+		if vm.host != nil {
+			refs = append(refs, *vm.host)
 		}
 	}
 	out := map[types.ManagedObjectReference]*mo.HostSystem{}
@@ -195,17 +227,17 @@ func sourceHosts(ctx context.Context, c *vim25.Client, vms []mo.VirtualMachine) 
 
 // checkSourceHost blocks a VM whose host runs ESXi older than 6.5: cross vCenter
 // vMotion needs 6.5 or later on the hosts of both sides, not only on the vCenters.
-func (r *resolver) checkSourceHost(vm *mo.VirtualMachine, svm *sourceVM, hosts map[types.ManagedObjectReference]*mo.HostSystem) {
-	if vm.Runtime.Host == nil {
+func (r *resolver) checkSourceHost(vm *vmRead, svm *sourceVM, hosts map[types.ManagedObjectReference]*mo.HostSystem) {
+	if vm.host == nil {
 		return
 	}
-	h := hosts[*vm.Runtime.Host]
+	h := hosts[*vm.host]
 	if h == nil || !tooOld(hostVersion(h)) {
 		return
 	}
-	r.block(vm.Name, fmt.Sprintf("%s runs on %s, which runs ESXi %s; cross vCenter vMotion needs ESXi 6.5 or later on the source host too",
-		vm.Name, h.Name, hostVersion(h)),
-		fmt.Sprintf("move %s to a host with ESXi 6.5 or later in %s first, or upgrade %s", vm.Name, r.spec.Source, h.Name))
+	r.block(vm.name, fmt.Sprintf("%s runs on %s, which runs ESXi %s; cross vCenter vMotion needs ESXi 6.5 or later on the source host too",
+		vm.name, h.Name, hostVersion(h)),
+		fmt.Sprintf("move %s to a host with ESXi 6.5 or later in %s first, or upgrade %s", vm.name, r.spec.Source, h.Name))
 	svm.blocked = true
 }
 

@@ -43,6 +43,7 @@ type flags struct {
 	jobs         int
 	requestVMs   int
 	xvmbot       string
+	heapProfiles string
 	verbose      bool
 	cpuProfile   string
 }
@@ -68,6 +69,7 @@ func main() {
 	flag.IntVar(&f.jobs, "jobs", 10000, "memory: jobs to queue")
 	flag.IntVar(&f.requestVMs, "request-vms", 0, "memory: instead of -jobs, ask for and approve through Slack one request of this many VMs (bulk-0001…), and measure serve with it in flight")
 	flag.StringVar(&f.xvmbot, "xvmbot", "", "memory: path of a built xvmbot binary (default: go build it)")
+	flag.StringVar(&f.heapProfiles, "heap-profiles", "", "memory: build serve with -tags pprof and write heap profiles of its live heap into this directory, every 2 s during the pre-flight and once the jobs are queued (go tool pprof -sample_index=inuse_space)")
 	flag.BoolVar(&f.verbose, "verbose", false, "print the components' warnings")
 	flag.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run (every component is in this process) to this file")
 	flag.Parse()

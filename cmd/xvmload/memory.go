@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -41,7 +42,11 @@ func runMemory(ctx context.Context, f flags) error {
 	bin := f.xvmbot
 	if bin == "" {
 		bin = filepath.Join(dir, "xvmbot")
-		build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/xvmbot")
+		args := []string{"build", "-trimpath", "-ldflags", "-s -w", "-o", bin}
+		if f.heapProfiles != "" {
+			args = append(args, "-tags", "pprof")
+		}
+		build := exec.CommandContext(ctx, "go", append(args, "./cmd/xvmbot")...)
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 		build.Stderr = os.Stderr
 		if err := build.Run(); err != nil {
@@ -221,6 +226,33 @@ func scrape(ctx context.Context, url, metric string) string {
 		}
 	}
 	return "?"
+}
+
+// heapProfile writes serve's heap profile, taken just after a collection (so its
+// in-use figures are the live heap), to file in f.heapProfiles; nothing without it.
+func heapProfile(ctx context.Context, f flags, opsAddr, file string) {
+	if f.heapProfiles == "" {
+		return
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+opsAddr+"/debug/pprof/heap?gc=1", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Printf("heap profile %s: %v\n", file, err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Printf("heap profile %s: %s (is serve built with -tags pprof?)\n", file, resp.Status)
+		return
+	}
+	out, err := os.Create(filepath.Join(f.heapProfiles, file))
+	if err == nil {
+		_, err = io.Copy(out, resp.Body)
+		err = errors.Join(err, out.Close())
+	}
+	if err != nil {
+		fmt.Printf("heap profile %s: %v\n", file, err)
+	}
 }
 
 func rss(pid int) (float64, error) { return procStatus(pid, "VmRSS") }

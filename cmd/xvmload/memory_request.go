@@ -22,7 +22,10 @@ func memoryRequest(ctx context.Context, f flags, ws *slacksim.Workspace, httpAdd
 	metrics := "http://" + opsAddr + "/metrics"
 
 	askAt := time.Now()
+	stopProfiles := heapProfiles(ctx, f, opsAddr, "preflight")
+	defer func() { stopProfiles() }() // on the early returns; stopping twice is harmless
 	id, ts, err := submitTo(ctx, ws, "bulk-*")
+	stopProfiles()
 	if err != nil {
 		return err
 	}
@@ -36,6 +39,7 @@ func memoryRequest(ctx context.Context, f flags, ws *slacksim.Workspace, httpAdd
 		id, f.requestVMs, moveOpts, preflight.Round(time.Millisecond), afterPlan, planPeak)
 
 	clickAt := time.Now()
+	stopProfiles = heapProfiles(ctx, f, opsAddr, "queueing")
 	rep, err := ws.Click(ctx, bob, channel, ts, "xvm_approve", id)
 	if err != nil || rep.Status != 200 {
 		return fmt.Errorf("approve: status %d: %v", rep.Status, err)
@@ -55,7 +59,9 @@ func memoryRequest(ctx context.Context, f flags, ws *slacksim.Workspace, httpAdd
 		}
 		queued, _ = strconv.Atoi(scrape(ctx, metrics, "xvm_jobs_queued"))
 	}
+	stopProfiles()
 	fmt.Printf("approved; %d jobs queued %v after the click\n", queued, time.Since(clickAt).Round(time.Millisecond))
+	heapProfile(ctx, f, opsAddr, "inflight.pb.gz")
 	// Two readings: once the queue is full, and after the bot has had time to show the
 	// request's progress (its table, its edits) a few times.
 	for _, wait := range []time.Duration{5 * time.Second, 30 * time.Second} {
@@ -71,8 +77,33 @@ func memoryRequest(ctx context.Context, f flags, ws *slacksim.Workspace, httpAdd
 			fmt.Printf("goal RSS with a %d-VM request in flight < 150 MB: %s (peak %s)\n", f.requestVMs, verdict(now < 150), verdict(peak < 150))
 		}
 	}
+	// What the memory costs in collections: a soft memory limit trades RSS for GC work.
+	fmt.Printf("serve so far: %s garbage collections, %s s of CPU\n",
+		scrape(ctx, metrics, "go_gc_duration_seconds_count"), scrape(ctx, metrics, "process_cpu_seconds_total"))
 	fmt.Printf("thread: %d messages; last: %s\n", len(ws.Thread(ts)), lastThreadMessage(ws, ts))
 	return nil
+}
+
+// heapProfiles takes a heap profile of serve every 2 s (prefix-NN.pb.gz) until the
+// returned function is called, and has stopped when that function returns.
+func heapProfiles(ctx context.Context, f flags, opsAddr, prefix string) (stop func()) {
+	if f.heapProfiles == "" {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(2 * time.Second):
+			}
+			heapProfile(ctx, f, opsAddr, fmt.Sprintf("%s-%02d.pb.gz", prefix, i))
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 func lastThreadMessage(ws *slacksim.Workspace, ts string) string {
