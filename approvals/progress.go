@@ -202,3 +202,35 @@ func (s *Service) FinalReplyPosted(ctx context.Context, id string) error {
 	})
 	return err
 }
+
+// CatchUp brings r, request h.ID as read whole earlier, up to what is stored now, given
+// h, its head as read since: r takes h's account of the request itself (Request.Refresh)
+// and reads again, one by one, only the jobs whose state h's tally says r has behind
+// (Request.Behind): the jobs reported since in another process. So a copy of a large
+// request kept in memory stays right at the cost of what changed, not of its size. If
+// more than most jobs are behind, or the store does not keep jobs apart, nothing is read
+// or changed and CatchUp reports false: reading the whole request again is then the way.
+// A job's progress while it runs is not in the tally: r keeps what it knew of it.
+func (s *Service) CatchUp(ctx context.Context, r, h *Request, most int) (bool, error) {
+	js, ok := s.store.(JobStore)
+	if !ok || h.Jobs != nil || h.Tally == nil || h.ID != r.ID || len(r.Jobs) != h.Tally.Jobs {
+		return false, nil
+	}
+	behind := r.Behind(h.Tally)
+	if len(behind) > most {
+		return false, nil
+	}
+	jobs := make([]*Job, len(behind))
+	for k, i := range behind {
+		j, err := js.Job(ctx, h, i)
+		if err != nil {
+			return false, fmt.Errorf("catch up with request %s: %w", h.ID, err)
+		}
+		jobs[k] = j
+	}
+	r.Refresh(h)
+	for k, i := range behind {
+		r.Jobs[i] = *jobs[k]
+	}
+	return true, nil
+}

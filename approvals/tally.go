@@ -50,10 +50,63 @@ func (b Bits) Len() int {
 
 // Note records the state of job i and reports whether the tally changed.
 func (t *Tally) Note(i int, s State) bool {
-	c := t.Started.set(i, s == StateRunning || s.Final())
-	c = t.Ended.set(i, s.Final()) || c
-	c = t.Failed.set(i, s == StateFailed) || c
-	return t.Succeeded.set(i, s == StateSucceeded) || c
+	m := marksOf(s)
+	c := t.Started.set(i, m.started)
+	c = t.Ended.set(i, m.ended) || c
+	c = t.Failed.set(i, m.failed) || c
+	return t.Succeeded.set(i, m.succeeded) || c
+}
+
+// marks are what a tally holds of one job.
+type marks struct{ started, ended, failed, succeeded bool }
+
+func marksOf(s State) marks {
+	return marks{started: s == StateRunning || s.Final(), ended: s.Final(), failed: s == StateFailed, succeeded: s == StateSucceeded}
+}
+
+// of is what the tally holds of job i.
+func (t *Tally) of(i int) marks {
+	return marks{started: t.Started.Has(i), ended: t.Ended.Has(i), failed: t.Failed.Has(i), succeeded: t.Succeeded.Has(i)}
+}
+
+// Behind returns the numbers of the jobs of r, read whole, whose state is not what tally
+// t says of them: the jobs that started or ended since r was read (in whatever process
+// applied their reports). A job's progress and notes while it runs are not in a tally.
+func (r *Request) Behind(t *Tally) []int {
+	var out []int
+	for i := range min(len(r.Jobs), t.Jobs) {
+		if marksOf(r.Jobs[i].State) != t.of(i) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// Refresh brings r, a request read whole, up to h, its head as read since: everything r
+// says about the request itself (its state, its messages, its tally) becomes what h says,
+// and r keeps its jobs, VMs, review VMs and findings, which a head does not hold (see
+// Behind for the jobs the head's tally says changed). A whole h replaces r.
+func (r *Request) Refresh(h *Request) {
+	c := h.Clone()
+	if h.Jobs == nil && h.Tally != nil {
+		c.VMs, c.Jobs, c.Review.VMs, c.Review.Findings = r.VMs, r.Jobs, r.Review.VMs, r.Review.Findings
+	}
+	*r = *c
+}
+
+// PutJob replaces the job of r that j is (by its id) with j, as stored since r was read,
+// and reports whether r has that job.
+func (r *Request) PutJob(j Job) bool {
+	i, ok := JobIndex(r.ID, j.ID)
+	if !ok || i >= len(r.Jobs) || r.Jobs[i].ID != j.ID {
+		if p := r.Job(j.ID); p != nil { // a request whose jobs are not numbered in order
+			*p = j
+			return true
+		}
+		return false
+	}
+	r.Jobs[i] = j
+	return true
 }
 
 // counts are the jobs in each state the tally tells apart.

@@ -171,6 +171,7 @@ type Bot struct {
 	deliveries *deliveryGuard   // each Slack delivery handled once
 	edits      *editThrottle    // when a message may be edited again
 	putOff     *putOffEdits     // edits the budget had no room for
+	reqViews   *requestViews    // large requests in flight, kept whole in memory
 	locks      *keyLocks        // per request (and wizard view): one at a time
 	views      *wizardViews     // the newest change of each open wizard
 	vcInfos    *vcInfoCache     // what each vCenter last said of itself
@@ -257,6 +258,7 @@ func New(cfg Config, svc *approvals.Service, p planner, jobs jobPublisher, logge
 	b.deliveries = newDeliveryGuard(cfg.Deliveries, logger, clock)
 	b.edits = newEditThrottle(cfg.ProgressInterval, clock)
 	b.putOff = newPutOffEdits(clock)
+	b.reqViews = newRequestViews()
 	b.locks = newKeyLocks()
 	b.views = newWizardViews()
 	b.vcInfos = newVCInfoCache(p, clock)

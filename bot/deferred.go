@@ -209,7 +209,10 @@ func (b *Bot) flushRequest(ctx context.Context, id string) bool {
 	if len(tss) == 0 {
 		return true
 	}
-	r, err := b.svc.Get(ctx, id)
+	// The head, then the request's view caught up with it (a whole read only without
+	// one, or when the request ended): a flush runs every few hundred milliseconds while
+	// edits wait for the budget.
+	h, err := b.svc.Head(ctx, id)
 	switch {
 	case errors.Is(err, approvals.ErrNotFound):
 		for _, ts := range tss {
@@ -218,6 +221,10 @@ func (b *Bot) flushRequest(ctx context.Context, id string) bool {
 		return true
 	case err != nil:
 		b.log.Warn("read request for put-off edits", "request_id", id, "err", err)
+		return true
+	}
+	r, ok := b.shown(ctx, h)
+	if !ok {
 		return true
 	}
 	// The request's own message first: it is what the channel sees.

@@ -25,5 +25,7 @@
 // and putOffEdits (deferred.go: when a message is edited), channelPacer (pacer.go: posts
 // per channel within Slack's rate), keyLocks (keylock.go),
 // wizardViews (wizard.go), vcInfoCache (inventory.go), onceSet (once.go: notices said
-// once) and readiness (app.go).
+// once), requestViews (requestview.go: each large request in flight kept whole in memory
+// and caught up with what other replicas applied, so that showing it costs per job event
+// what the event changed, not the request's size) and readiness (app.go).
 package bot

@@ -75,6 +75,7 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 	final := e.Type.Final()
 	log.Debug("event applied", "state", j.State, "progress", j.Progress)
 	if b.tabled(h) {
+		b.reqViews.note(h.ID, j)
 		return b.showInTable(ctx, h, before, e, j)
 	}
 	r := b.whole(ctx, h) // a request shown job by job is small
@@ -134,9 +135,11 @@ func (b *Bot) HandleEvent(ctx context.Context, e events.Event) error {
 // first event and then edited within the throttle and the edit budget (an end the throttle
 // holds back is put off, so it is shown soon after, not only with the next event); a
 // failure is posted on its own; the request message and the final reply are as for any
-// request, except that a job's end edits the request message only when it is due.
+// request, except that a job's end edits the request message only when it is due. What
+// is shown comes from the request's view (requestview.go), not from a read of the whole
+// request per event.
 func (b *Bot) showInTable(ctx context.Context, r *approvals.Request, before approvals.State, e events.Event, j *approvals.Job) error {
-	whole := b.wholeOnce(ctx, r)
+	whole := b.shownOnce(ctx, r)
 	final := e.Type.Final()
 	ended := r.State.Final() && !before.Final()
 	switch {
@@ -199,26 +202,21 @@ func (b *Bot) showInTable(ctx context.Context, r *approvals.Request, before appr
 // whole returns the whole request of h: h itself if it holds its jobs, or as read now.
 // If it cannot be read, h is shown as it is.
 func (b *Bot) whole(ctx context.Context, h *approvals.Request) *approvals.Request {
+	r, _ := b.readWhole(ctx, h)
+	return r
+}
+
+// readWhole is whole, and whether the request could be read.
+func (b *Bot) readWhole(ctx context.Context, h *approvals.Request) (*approvals.Request, bool) {
 	if h.Jobs != nil || h.Tally == nil {
-		return h
+		return h, true
 	}
 	r, err := b.svc.Get(ctx, h.ID)
 	if err != nil {
 		b.log.Error("read the whole request", "request_id", h.ID, "err", err)
-		return h
+		return h, false
 	}
-	return r
-}
-
-// wholeOnce is whole, read at most once, when first needed.
-func (b *Bot) wholeOnce(ctx context.Context, h *approvals.Request) func() *approvals.Request {
-	var r *approvals.Request
-	return func() *approvals.Request {
-		if r == nil {
-			r = b.whole(ctx, h)
-		}
-		return r
-	}
+	return r, true
 }
 
 // putOffEdit puts off an edit of the message at ts of request: the sender of put-off
@@ -317,8 +315,13 @@ func (b *Bot) noteJob(ctx context.Context, e events.Event) error {
 	if b.tabled(h) {
 		// The table says what queued VMs wait for, once per reason: shown when due, or
 		// put off until it is (every queued job may say so at once).
+		b.reqViews.note(h.ID, j)
 		if b.edits.due(h.TableTS) {
-			b.show(ctx, b.whole(ctx, h), h.TableTS, false)
+			if r, ok := b.shown(ctx, h); ok {
+				b.show(ctx, r, h.TableTS, false)
+			} else {
+				b.putOffEdit(h.ID, h.TableTS)
+			}
 		} else {
 			b.putOffEdit(h.ID, h.TableTS)
 		}
