@@ -59,10 +59,13 @@ func (jr *jobRun) run(ctx context.Context) error {
 	defer said()
 	stop := w.keepAlive(ctx, log, jr.d, jr.renew, claim.Renew, w.cancelWatch(j, log))
 	defer stop()
-	origin, meta, metaErr := before()
-	move := plannedMove(plan, j.VM, origin, meta, metaErr)
 	taskRef, err := w.move.Start(ctx, plan, j.VM)
 	said()
+	// Where the VM was and its tags were being read before the task was asked for, and the
+	// source keeps both until the task's last step: the task does not wait for them, its
+	// record does (a move's record carries them, for undo and for the tags' copy).
+	origin, meta, metaErr := before()
+	move := plannedMove(plan, j.VM, origin, meta, metaErr)
 	if errors.Is(err, vcenter.ErrStartUnanswered) {
 		// vCenter may run the move although it did not say so: whoever tries next looks
 		// for it first, and finishes it as this worker would.
