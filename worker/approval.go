@@ -129,6 +129,32 @@ func (w *Worker) readAdmission(ctx context.Context, g *approvals.Grant) *admissi
 	return a
 }
 
+// notStarted lists the VMs of the request whose moves have not started, from what
+// admission read a moment ago (as Requests.VMs lists them), when that was the head of a
+// request kept in parts and the one chunk of VMs read holds every such VM; ok is false
+// otherwise (nil a included).
+func (a *admissionRead) notStarted(jobID string) (vms []string, ok bool) {
+	if a == nil {
+		return nil, false
+	}
+	adm, err := a.wait()
+	if err != nil || adm.Request == nil || adm.Request.Tally == nil {
+		return nil, false
+	}
+	i, ok := approvals.JobIndex(adm.Request.ID, jobID)
+	if !ok {
+		return nil, false
+	}
+	k := i / approvals.VMsPerChunk
+	for _, n := range adm.Request.Tally.NotStarted() {
+		if n/approvals.VMsPerChunk != k || n%approvals.VMsPerChunk >= len(adm.Chunk) {
+			return nil, false
+		}
+		vms = append(vms, adm.Chunk[n%approvals.VMsPerChunk].Name)
+	}
+	return vms, true
+}
+
 // admitRead is admit on the read a.
 func (w *Worker) admitRead(g *approvals.Grant, a *admissionRead) error {
 	if w.cfg.Requests == nil {
@@ -154,6 +180,9 @@ func (jr *jobRun) admitted(ctx context.Context) error {
 // admittedBy is admitted on the read a, started earlier.
 func (jr *jobRun) admittedBy(ctx context.Context, a *admissionRead) error {
 	err := jr.w.admitRead(jr.g, a)
+	if err == nil {
+		jr.read = a
+	}
 	switch {
 	case err == nil:
 		return nil

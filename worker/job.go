@@ -17,6 +17,7 @@ type jobRun struct {
 	w     *Worker
 	j     events.Job
 	g     *approvals.Grant // set once the job's grant verified
+	read  *admissionRead   // what admission read of the request, once it was admitted
 	d     events.Delivery
 	rec   events.JobRecord            // the job's record as this delivery will store it
 	renew func(context.Context) error // keeps the VM's lease
