@@ -194,24 +194,14 @@ func (b *Bus) provision(ctx context.Context) (map[string]jetstream.KeyValue, err
 	return kvs, nil
 }
 
-// provisionBucket creates or updates a bucket. A bucket that exists keeps its storage
-// (NATS cannot change it in place): the slots bucket of an earlier version stays on
-// file until an operator deletes it while no job runs. A bucket that cannot be created in
-// memory (an account without memory storage) is created on file.
+// provisionBucket creates or updates a bucket. A bucket that cannot be had in memory is
+// kept on file: one an earlier version made there (NATS cannot change a stream's storage
+// in place; an operator may delete the slots bucket while no job runs), or an account
+// without memory storage.
 func (b *Bus) provisionBucket(ctx context.Context, js jetstream.JetStream, kc jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	if kc.Storage == jetstream.MemoryStorage {
-		if kv, err := js.KeyValue(ctx, kc.Bucket); err == nil {
-			if st, err := kv.Status(ctx); err == nil {
-				if is, ok := st.(*jetstream.KeyValueBucketStatus); ok && is.StreamInfo().Config.Storage != kc.Storage {
-					b.logger.Info("bucket kept on file storage; delete it while no job runs to have it in memory", "bucket", kc.Bucket)
-					kc.Storage = is.StreamInfo().Config.Storage
-				}
-			}
-		}
-	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, kc)
 	if err != nil && kc.Storage == jetstream.MemoryStorage {
-		b.logger.Warn("bucket cannot be kept in memory; keeping it on file", "bucket", kc.Bucket, "err", err)
+		b.logger.Info("bucket kept on file storage", "bucket", kc.Bucket, "reason", err)
 		kc.Storage = jetstream.FileStorage
 		kv, err = js.CreateOrUpdateKeyValue(ctx, kc)
 	}
