@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/slack-go/slack"
@@ -104,13 +105,16 @@ func (b *Bot) onClick(cb slack.InteractionCallback, replayed func(ctx context.Co
 		b.refuseClick(a.ActionID, id, who, err)
 		return
 	}
-	var fn func(ctx context.Context)
+	var (
+		fn       func(ctx context.Context)
+		approved bool // this click completed the approval: its work queues the jobs
+	)
 	switch a.ActionID {
 	case ActionApprove:
 		// The decision is stored before the click is acknowledged, so a bot that dies
 		// right after the ack cannot lose an approval the approver saw go through;
 		// what follows (messages, queueing) resumes after a restart.
-		fn = b.decideApproval(id, who)
+		fn, approved = b.decideApproval(id, who)
 	case ActionReject:
 		fn = func(ctx context.Context) { b.askRejectReason(ctx, id, who) }
 	case ActionCancel:
@@ -124,7 +128,18 @@ func (b *Bot) onClick(cb slack.InteractionCallback, replayed func(ctx context.Co
 		fn = func(ctx context.Context) { decide(ctx); b.publishHome(ctx, who.User) }
 	}
 	work := fn
-	if replayed != nil {
+	switch {
+	case replayed != nil && approved:
+		// Exactly one click completes an approval (the record's compare-and-swap decides),
+		// so whatever another delivery of it did, this one's jobs must be queued: they are,
+		// while the shared log records the delivery, which a replay then finds handled.
+		work = func(ctx context.Context) {
+			var logging sync.WaitGroup
+			logging.Go(func() { replayed(ctx) })
+			defer logging.Wait()
+			fn(ctx)
+		}
+	case replayed != nil:
 		work = func(ctx context.Context) {
 			if !replayed(ctx) {
 				fn(ctx)
@@ -139,13 +154,14 @@ func (b *Bot) onClick(cb slack.InteractionCallback, replayed func(ctx context.Co
 // where xvmbot takes requests. A click or dialog naming the request from anywhere else
 // changes nothing. A request that cannot be read is left to the decision, which says so.
 func (b *Bot) misplaced(ctx context.Context, id string, who invocation) string {
-	if b.inOwnDM(ctx, id, who) {
+	// Where a request is decided is in its head: its VMs and jobs are not read here.
+	r, err := b.svc.Head(ctx, id)
+	if err == nil && b.inOwnDM(ctx, r, who) {
 		return ""
 	}
 	if !b.channelAllowed(who.Channel) {
 		return "xvmbot does not take requests or decisions in this channel: nothing was changed. Ask in one of: " + channelList(b.cfg.Channels) + "."
 	}
-	r, err := b.svc.Get(ctx, id)
 	if err != nil || r.Channel == who.Channel {
 		return ""
 	}
@@ -204,18 +220,19 @@ func (b *Bot) approve(ctx context.Context, id string, who invocation) {
 }
 
 // decideApproval counts an approval now (bounded: Slack waits 3 s for the ack) and returns
-// the rest of the work; if the store is too slow, the whole approval runs after the ack.
-func (b *Bot) decideApproval(id string, who invocation) func(context.Context) {
+// the rest of the work, and whether this click completed the approval; if the store is too
+// slow, the whole approval runs after the ack.
+func (b *Bot) decideApproval(id string, who invocation) (func(context.Context), bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if problem := b.misplaced(ctx, id, who); problem != "" {
-		return func(ctx context.Context) { b.refuseMisplaced(ctx, who, problem) }
+		return func(ctx context.Context) { b.refuseMisplaced(ctx, who, problem) }, false
 	}
 	r, won, err := b.svc.Approve(ctx, id, who.User)
 	if err != nil && ctx.Err() != nil {
-		return func(ctx context.Context) { b.approve(ctx, id, who) }
+		return func(ctx context.Context) { b.approve(ctx, id, who) }, false
 	}
-	return func(ctx context.Context) { b.afterApproval(ctx, id, who, r, won, err) }
+	return func(ctx context.Context) { b.afterApproval(ctx, id, who, r, won, err) }, won && err == nil
 }
 
 // afterApproval tells people what an approval decided and queues the jobs of the one

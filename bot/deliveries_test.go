@@ -129,6 +129,30 @@ func TestReplayedClickIsHandledOnceAcrossReplicas(t *testing.T) {
 	}
 }
 
+// Exactly one click completes an approval, and that click's jobs are queued whatever the
+// shared log says of its delivery: here another replica logged the same delivery first
+// (and then, say, timed out deciding it), and this replica's approval is the one counted.
+func TestApprovingClickQueuesItsJobsWhenTheLogHadItFirst(t *testing.T) {
+	t.Parallel()
+	n := newNATSBus(t)
+	e := n.replica(t, newSlack(t))
+	r, msg := e.submit("migrate web-01 to vc-west")
+	if first, err := n.bus.Deliveries().Claim(context.Background(), "t:trig.won", "another-replica"); err != nil || !first {
+		t.Fatalf("log the delivery for another replica: %v %v", first, err)
+	}
+	body := url.Values{"payload": {clickPayload(approver, testChannel, msg.TS, ActionApprove, r.ID, "trig.won")}}.Encode()
+	if d := e.deliver(PathInteractions, body, slacksim.Sign(testSecret, time.Now(), body)); d.status != http.StatusOK {
+		t.Fatalf("click: %d", d.status)
+	}
+	e.settle()
+	if got := e.get(r.ID); got.State != approvals.StateApproved && got.State != approvals.StateQueued {
+		t.Fatalf("request %s after the click, want it approved", got.State)
+	}
+	if n := len(e.jobs.published()); n != 1 {
+		t.Fatalf("%d jobs queued by the click that completed the approval, want 1", n)
+	}
+}
+
 // When NATS cannot say whether a command was handled, the bot waits a while for it after
 // the ack, then does nothing and says so: a request made twice cannot be taken back, a
 // refusal only costs a retry. A click is decided in the record itself, which NATS keeps

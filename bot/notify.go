@@ -79,13 +79,9 @@ func (b *Bot) syncDMs(ctx context.Context, r *approvals.Request) {
 	}
 }
 
-// inOwnDM reports whether who clicked in the DM xvmbot sent them for request id: a
+// inOwnDM reports whether who clicked in the DM xvmbot sent them for request r: a
 // decision there is as good as one on the channel message.
-func (b *Bot) inOwnDM(ctx context.Context, id string, who invocation) bool {
-	r, err := b.svc.Get(ctx, id)
-	if err != nil {
-		return false
-	}
+func (b *Bot) inOwnDM(ctx context.Context, r *approvals.Request, who invocation) bool {
 	if d := r.DM(who.Channel); d != nil {
 		return d.User == who.User
 	}

@@ -185,13 +185,27 @@ func (b *Bus) provision(ctx context.Context) (map[string]jetstream.KeyValue, err
 	}
 	kvs := make(map[string]jetstream.KeyValue, 6)
 	for _, kc := range bucketConfigs(cfg) {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, kc)
+		kv, err := b.provisionBucket(ctx, js, kc)
 		if err != nil {
 			return nil, fmt.Errorf("new bus: bucket %s: %w", kc.Bucket, err)
 		}
 		kvs[kc.Bucket] = kv
 	}
 	return kvs, nil
+}
+
+// provisionBucket creates or updates a bucket. A bucket that cannot be had in memory is
+// kept on file: one an earlier version made there (NATS cannot change a stream's storage
+// in place; an operator may delete the slots bucket while no job runs), or an account
+// without memory storage.
+func (b *Bus) provisionBucket(ctx context.Context, js jetstream.JetStream, kc jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := js.CreateOrUpdateKeyValue(ctx, kc)
+	if err != nil && kc.Storage == jetstream.MemoryStorage {
+		b.logger.Info("bucket kept on file storage", "bucket", kc.Bucket, "reason", err)
+		kc.Storage = jetstream.FileStorage
+		kv, err = js.CreateOrUpdateKeyValue(ctx, kc)
+	}
+	return kv, err
 }
 
 // attachWorker looks up what a worker uses, and adopts the timings the bot gave them:
@@ -328,8 +342,13 @@ func bucketConfigs(cfg BusConfig) []jetstream.KeyValueConfig {
 			Description: "xvmbot concurrency slots: holders per host, datastore and vCenter",
 			// Holders carry their own expiry inside the value (a key is shared by many
 			// holders, so a bucket TTL would drop live ones with the dead).
-			History:  1,
-			Storage:  jetstream.FileStorage,
+			History: 1,
+			// In memory: a claim writes one key per host, datastore and vCenter, one after
+			// another, before its move may start, and a file-stored write waits for the
+			// disk (the embedded server syncs every write). Nothing is lost that matters:
+			// slots are counts of running moves, which their holders re-take on the next
+			// renewal (Claim.Renew) if a restart of every NATS server emptied the bucket.
+			Storage:  jetstream.MemoryStorage,
 			Replicas: cfg.Replicas,
 		},
 		{

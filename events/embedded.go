@@ -21,7 +21,7 @@ import (
 // tooling that shares the machine.
 const (
 	DefaultMaxStore  int64 = 1 << 30  // 1 GiB of file storage
-	DefaultMaxMemory int64 = 64 << 20 // 64 MiB; xvmbot keeps nothing in memory storage
+	DefaultMaxMemory int64 = 64 << 20 // 64 MiB; xvmbot keeps only its concurrency slots (a few KB) in memory storage
 
 	lockFileName    = "xvmbot.lock"
 	readyTimeout    = 10 * time.Second

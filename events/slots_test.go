@@ -8,6 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestSlotsHoldLimitsAcrossHolders(t *testing.T) {
@@ -120,4 +123,94 @@ func TestSlotsBusyClaimWritesNothing(t *testing.T) {
 	if n, _ := s.Count(ctx, "a/free"); n != 1 {
 		t.Fatalf("a/free has %d holders, want 1", n)
 	}
+}
+
+// A claim that finds one resource full gives back every slot it took: the other
+// resources stay free for other moves.
+func TestFailedClaimGivesBackEverySlot(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	bus := newTestBus(t, BusConfig{LeaseTTL: 5 * time.Second})
+	s := bus.Slots()
+	if _, err := s.Acquire(ctx, "first", []Want{{"host/h1", 1}}); err != nil {
+		t.Fatal(err)
+	}
+	wants := []Want{{"datastore/d1", 8}, {"host/h0", 2}, {"host/h1", 1}, {"vcenter/a", 128}, {"vcenter/b", 128}}
+	if _, err := s.Acquire(ctx, "second", wants); !errors.Is(err, ErrSlotsBusy) {
+		t.Fatalf("claim with host/h1 full: %v, want ErrSlotsBusy", err)
+	}
+	for _, w := range wants {
+		want := 0
+		if w.Key == "host/h1" {
+			want = 1
+		}
+		if n, err := s.Count(ctx, w.Key); err != nil || n != want {
+			t.Errorf("%s: %d holders (%v) after the failed claim, want %d", w.Key, n, err, want)
+		}
+	}
+	c, err := s.Acquire(ctx, "third", []Want{{"datastore/d1", 8}, {"host/h0", 2}, {"vcenter/a", 128}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Keys(); len(got) != 3 {
+		t.Fatalf("claim holds %v, want 3 resources", got)
+	}
+}
+
+// BenchmarkSlotsAcquire is one claim of a move's slots as the worker makes it (two hosts,
+// two datastores, two vCenters) and its release, on an embedded server that syncs every
+// write to file storage.
+func BenchmarkSlotsAcquire(b *testing.B) {
+	ctx := testCtx(b, 5*time.Minute)
+	bus := newTestBus(b, BusConfig{LeaseTTL: 30 * time.Second})
+	s := bus.Slots()
+	wants := []Want{{"host/src", 2}, {"host/dst", 2}, {"datastore/src", 8}, {"datastore/dst", 8}, {"vcenter/src", 128}, {"vcenter/dst", 128}}
+	for i := 0; b.Loop(); i++ {
+		c, err := s.Acquire(ctx, fmt.Sprintf("job-%d", i), wants)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Release(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// slotsStorage is where the slots bucket keeps its values.
+func slotsStorage(ctx context.Context, t *testing.T, js jetstream.JetStream) jetstream.StorageType {
+	t.Helper()
+	st, err := js.Stream(ctx, "KV_"+BucketSlots)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.CachedInfo().Config.Storage
+}
+
+// A claim's writes do not wait for the disk: the slots bucket is made in memory. One that
+// an earlier version made on file is kept as it is, and the bus still starts on it.
+func TestSlotsBucketStorage(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	t.Run("new bucket in memory", func(t *testing.T) {
+		bus := newTestBus(t, BusConfig{})
+		js, _ := jetstream.New(bus.nc)
+		if got := slotsStorage(ctx, t, js); got != jetstream.MemoryStorage {
+			t.Fatalf("slots bucket on %v, want memory", got)
+		}
+	})
+	t.Run("file bucket of an earlier version kept", func(t *testing.T) {
+		nc := connect(t, startEmbedded(t, t.TempDir()))
+		js, _ := jetstream.New(nc)
+		if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketSlots, History: 1, Storage: jetstream.FileStorage}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := NewBus(ctx, nc, BusConfig{}, testLogger(t), prometheus.NewRegistry())
+		if err != nil {
+			t.Fatalf("NewBus over a file-stored slots bucket: %v", err)
+		}
+		if _, err := b.Slots().Acquire(ctx, "job-1", []Want{{"host/h1", 2}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := slotsStorage(ctx, t, js); got != jetstream.FileStorage {
+			t.Fatalf("slots bucket on %v, want it kept on file", got)
+		}
+	})
 }

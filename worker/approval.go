@@ -97,10 +97,70 @@ func clip(s string) string {
 // approved, lists this job and has not expired. An error that is not a Refusal is a
 // failure to read the request: the job waits.
 func (w *Worker) admit(ctx context.Context, g *approvals.Grant) error {
+	return w.admitRead(g, w.readAdmission(ctx, g))
+}
+
+// admissionRead is a read of what admitting a job needs, started by readAdmission; wait
+// returns it once done.
+type admissionRead struct {
+	done chan struct{}
+	adm  approvals.Admission
+	err  error
+}
+
+func (a *admissionRead) wait() (approvals.Admission, error) {
+	<-a.done
+	return a.adm, a.err
+}
+
+// readAdmission starts reading what admitting the job of grant g needs (the request's
+// head, the job and its VMs: the worker's reads of the request) in the background, so that
+// it runs while the VM's lease is taken. Whoever starts it waits for it (wait).
+func (w *Worker) readAdmission(ctx context.Context, g *approvals.Grant) *admissionRead {
+	a := &admissionRead{done: make(chan struct{})}
+	if w.cfg.Requests == nil {
+		close(a.done)
+		return a
+	}
+	go func() {
+		defer close(a.done)
+		a.adm, a.err = w.cfg.Requests.Admission(ctx, g.RequestID, g.VM.Job)
+	}()
+	return a
+}
+
+// notStarted lists the VMs of the request whose moves have not started, from what
+// admission read a moment ago (as Requests.VMs lists them), when that was the head of a
+// request kept in parts and the one chunk of VMs read holds every such VM; ok is false
+// otherwise (nil a included).
+func (a *admissionRead) notStarted(jobID string) (vms []string, ok bool) {
+	if a == nil {
+		return nil, false
+	}
+	adm, err := a.wait()
+	if err != nil || adm.Request == nil || adm.Request.Tally == nil {
+		return nil, false
+	}
+	i, ok := approvals.JobIndex(adm.Request.ID, jobID)
+	if !ok {
+		return nil, false
+	}
+	k := i / approvals.VMsPerChunk
+	for _, n := range adm.Request.Tally.NotStarted() {
+		if n/approvals.VMsPerChunk != k || n%approvals.VMsPerChunk >= len(adm.Chunk) {
+			return nil, false
+		}
+		vms = append(vms, adm.Chunk[n%approvals.VMsPerChunk].Name)
+	}
+	return vms, true
+}
+
+// admitRead is admit on the read a.
+func (w *Worker) admitRead(g *approvals.Grant, a *admissionRead) error {
 	if w.cfg.Requests == nil {
 		return approvals.Refuse(approvals.ReasonNoRequest, "this worker cannot read request records to check the approval")
 	}
-	adm, err := w.cfg.Requests.Admission(ctx, g.RequestID, g.VM.Job)
+	adm, err := a.wait()
 	if errors.Is(err, approvals.ErrNotFound) {
 		adm, err = approvals.Admission{}, nil
 	}
@@ -114,7 +174,15 @@ func (w *Worker) admit(ctx context.Context, g *approvals.Grant) error {
 // when the request could not be read; otherwise the job is refused (and err says how that
 // was reported).
 func (jr *jobRun) admitted(ctx context.Context) error {
-	err := jr.w.admit(ctx, jr.g)
+	return jr.admittedBy(ctx, jr.w.readAdmission(ctx, jr.g))
+}
+
+// admittedBy is admitted on the read a, started earlier.
+func (jr *jobRun) admittedBy(ctx context.Context, a *admissionRead) error {
+	err := jr.w.admitRead(jr.g, a)
+	if err == nil {
+		jr.read = a
+	}
 	switch {
 	case err == nil:
 		return nil

@@ -92,3 +92,33 @@ func TestVMReplacedAfterApprovalIsNotMoved(t *testing.T) {
 		t.Fatal("not counted as refused for the VM's identity")
 	}
 }
+
+// The VMs a job's request still has to move are taken from what its admission read (the
+// head's tally and the job's chunk of VMs), as Requests.VMs would list them, and only
+// when that chunk holds them all.
+func TestNotStartedFromAdmission(t *testing.T) {
+	t.Parallel()
+	id := "xvm-r9"
+	jobs := []approvals.Job{{ID: approvals.JobID(id, 0), State: approvals.StateQueued},
+		{ID: approvals.JobID(id, 1), State: approvals.StateRunning}, {ID: approvals.JobID(id, 2), State: approvals.StateQueued}}
+	chunk := []approvals.ApprovedVM{{VM: move.VM{Name: "web-01"}}, {VM: move.VM{Name: "web-02"}}, {VM: move.VM{Name: "web-03"}}}
+	read := func(h *approvals.Request, c []approvals.ApprovedVM) *admissionRead {
+		a := &admissionRead{done: make(chan struct{}), adm: approvals.Admission{Request: h, Chunk: c}}
+		close(a.done)
+		return a
+	}
+	head := &approvals.Request{ID: id, Tally: approvals.TallyOf(jobs)}
+	if vms, ok := read(head, chunk).notStarted(jobs[0].ID); !ok || !reflect.DeepEqual(vms, []string{"web-01", "web-03"}) {
+		t.Errorf("from the head and its chunk: %v %v, want web-01 and web-03", vms, ok)
+	}
+	if _, ok := read(head, chunk[:2]).notStarted(jobs[0].ID); ok {
+		t.Error("a VM outside the chunk read was listed from it")
+	}
+	if _, ok := read(&approvals.Request{ID: id, Jobs: jobs}, nil).notStarted(jobs[0].ID); ok {
+		t.Error("a request stored whole (no tally) was listed from admission")
+	}
+	var none *admissionRead
+	if _, ok := none.notStarted(jobs[0].ID); ok {
+		t.Error("listed without a read")
+	}
+}

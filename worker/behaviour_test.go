@@ -798,11 +798,10 @@ func TestStartedTaskIsRecordedDespiteAFlakyStore(t *testing.T) {
 		w := wd.worker("w1", Config{})
 		j := wd.job("web-01", 1)
 		wd.vc.started = make(chan string, 1)
+		wd.records.failTaskSaves = 4
 		done := async(t.Context(), w, j, 1)
 		ref := <-wd.vc.started
-		wd.records.mu.Lock()
-		wd.records.failSaves = 4
-		wd.records.mu.Unlock()
+		time.Sleep(5 * time.Second) // the store's failures and the worker's pauses between tries
 		synctest.Wait()
 		if rec := wd.records.get(j.ID); rec.State != events.JobRunning || rec.TaskRef != ref {
 			t.Fatalf("record %+v, want the running task %s", rec, ref)

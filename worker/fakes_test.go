@@ -355,8 +355,9 @@ func (b *memBus) RunWorker(ctx context.Context, slots int, h events.JobHandler) 
 type memRecords struct {
 	mu   sync.Mutex
 	recs map[string][]byte
-	// failSaves fails that many Saves before the next one succeeds.
-	failSaves int
+	// failTaskSaves fails that many Saves of a record that names a task before the next
+	// one succeeds.
+	failTaskSaves int
 }
 
 func newMemRecords() *memRecords { return &memRecords{recs: map[string][]byte{}} }
@@ -395,8 +396,8 @@ func (m *memRecords) Load(_ context.Context, jobID string) (events.JobRecord, bo
 func (m *memRecords) Save(_ context.Context, rec events.JobRecord) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.failSaves > 0 {
-		m.failSaves--
+	if m.failTaskSaves > 0 && rec.TaskRef != "" {
+		m.failTaskSaves--
 		return fmt.Errorf("job records: no responders")
 	}
 	cur, ok := m.load(rec.JobID)

@@ -17,6 +17,7 @@ type jobRun struct {
 	w     *Worker
 	j     events.Job
 	g     *approvals.Grant // set once the job's grant verified
+	read  *admissionRead   // what admission read of the request, once it was admitted
 	d     events.Delivery
 	rec   events.JobRecord            // the job's record as this delivery will store it
 	renew func(context.Context) error // keeps the VM's lease
@@ -74,6 +75,13 @@ func (jr *jobRun) handle(ctx context.Context) error {
 		return w.announceFinal(ctx, j, rec)
 	}
 
+	// What admitting a new attempt needs is read from the request while the lease is taken.
+	var adm *admissionRead
+	if !resumes(rec.State) {
+		adm = w.readAdmission(ctx, g)
+		defer adm.wait() // every way out waits for the read
+	}
+
 	// The lease is the job's, not the worker's: one worker runs several jobs at once, and
 	// two jobs for the same VM from the same vCenter (two requests for it) must not both
 	// run.
@@ -112,14 +120,14 @@ func (jr *jobRun) handle(ctx context.Context) error {
 	} else {
 		jr.rec = events.JobRecord{JobID: j.ID, State: rec.State, SourceVC: j.SourceVC, Attempts: rec.Attempts}
 		// Checked before the job's record claims it: a refused job leaves nothing behind.
-		if err := jr.admitted(ctx); err != nil {
+		if err := jr.admittedBy(ctx, adm); err != nil {
 			return ackRefused(err)
 		}
 		jr.to(claimed)
 	}
 	jr.rec.Attempts++
 	jr.rec.Worker, jr.rec.Delivery, jr.rec.UpdatedAt = w.cfg.Name, jr.d.Token(), w.now()
-	if err := w.records.Save(ctx, jr.rec); errors.Is(err, ErrCancelled) {
+	if err := jr.claim(ctx, seen); errors.Is(err, ErrCancelled) {
 		return w.announceFinal(ctx, j, events.JobRecord{JobID: j.ID, State: events.JobCancelled, Error: "cancelled before it started"})
 	} else if err != nil {
 		return fmt.Errorf("save job record: %w: %w", err, events.ErrRetry)
@@ -128,6 +136,23 @@ func (jr *jobRun) handle(ctx context.Context) error {
 		return jr.resume(ctx)
 	}
 	return jr.run(ctx)
+}
+
+// recordCreator stores a job's first record in one write (NATSRecords.Create).
+type recordCreator interface {
+	Create(ctx context.Context, rec events.JobRecord) error
+}
+
+// claim stores the record of this attempt. A job that had no record when it was loaded
+// gets its first one with a single create, where a save reads the record first; if one
+// appeared meanwhile (the bot cancelled the job), it is saved over as usual.
+func (jr *jobRun) claim(ctx context.Context, seen bool) error {
+	if c, ok := jr.w.records.(recordCreator); ok && !seen {
+		if err := c.Create(ctx, jr.rec); !errors.Is(err, ErrBusy) {
+			return err
+		}
+	}
+	return jr.w.records.Save(ctx, jr.rec)
 }
 
 func leaseKey(j events.Job) string { return j.SourceVC + "." + j.VM }

@@ -86,6 +86,33 @@ func TestNATSRecordsClaimAndKeepCancels(t *testing.T) {
 	}
 }
 
+// A job that had no record when its delivery loaded it is claimed with one create; if the
+// bot cancelled it in between, the claim still finds the cancel and nothing starts.
+func TestFirstClaimCreatesAndStillSeesACancel(t *testing.T) {
+	t.Parallel()
+	ctx, bus := newBus(t)
+	recs := NATSRecords{Jobs: bus.Jobs()}
+	w := &Worker{records: recs}
+	fresh := &jobRun{w: w, rec: events.JobRecord{JobID: "xvm-r2-01", State: events.JobPreparing, Worker: "w1", Attempts: 1}}
+	if err := fresh.claim(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, _ := recs.Load(ctx, "xvm-r2-01"); !ok || got.Worker != "w1" || got.StartedAt.IsZero() {
+		t.Fatalf("record %+v, want it claimed by w1 with its start", got)
+	}
+
+	if _, err := bus.Jobs().RequestCancel(ctx, "xvm-r2-02", "U0ALICE"); err != nil {
+		t.Fatal(err)
+	}
+	late := &jobRun{w: w, rec: events.JobRecord{JobID: "xvm-r2-02", State: events.JobPreparing, Worker: "w1", Attempts: 1}}
+	if err := late.claim(ctx, false); !errors.Is(err, ErrCancelled) {
+		t.Fatalf("claiming a job cancelled after it was loaded: %v, want ErrCancelled", err)
+	}
+	if got, _, _ := recs.Load(ctx, "xvm-r2-02"); got.State != events.JobCancelled {
+		t.Fatalf("record %+v, want it still cancelled", got)
+	}
+}
+
 // A disk placed apart occupies its datastore like the VM's own: the per-datastore limit
 // counts moves writing there.
 func TestDiskPlacedApartTakesItsDatastoresSlot(t *testing.T) {

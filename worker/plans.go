@@ -127,7 +127,7 @@ func (c *planCache) size() (requests, jobs int) {
 // at most PlanReuse ago on this worker (or, in one process, by the bot), else the
 // approved placement rechecked (recheck), else a new plan. Concurrent jobs of one request
 // wait for a single resolution.
-func (w *Worker) planFor(ctx context.Context, j events.Job, g *approvals.Grant, log *slog.Logger) (*vcenter.Plan, error) {
+func (w *Worker) planFor(ctx context.Context, j events.Job, g *approvals.Grant, read *admissionRead, log *slog.Logger) (*vcenter.Plan, error) {
 	spec := MoveSpec(j)
 	resolved := g != nil && g.VM.Resolved != nil
 	key := fmt.Sprintf("%s|%s|%s|%+v", j.RequestID, spec.Source, spec.Target, spec.Placement)
@@ -138,7 +138,9 @@ func (w *Worker) planFor(ctx context.Context, j events.Job, g *approvals.Grant, 
 		if p, ok := w.plans.request(key, j.VM, w.now(), w.cfg.PlanReuse); ok {
 			return p, nil // planned by the job just before this one
 		}
-		if w.cfg.Requests != nil {
+		if vms, ok := read.notStarted(j.ID); ok && slices.Contains(vms, j.VM) {
+			spec.VMs = vms
+		} else if w.cfg.Requests != nil {
 			vms, err := w.cfg.Requests.VMs(ctx, j.RequestID)
 			if err != nil {
 				w.log.Warn("could not list the request's VMs; planning this one alone", "request_id", j.RequestID, "err", err)
@@ -247,7 +249,7 @@ func (jr *jobRun) candidatePlans(ctx context.Context) (wp *waitingPlans, result 
 	if wp, ok := w.plans.waiting(j.ID, w.now(), w.cfg.PlanReuse); ok {
 		return wp, nil
 	}
-	plan, err := w.planFor(ctx, j, jr.g, jr.log)
+	plan, err := w.planFor(ctx, j, jr.g, jr.read, jr.log)
 	if err == nil && plan.BlockedFor(j.VM) {
 		err = blockedError(plan, j.VM)
 	}

@@ -50,12 +50,22 @@ func (jr *jobRun) run(ctx context.Context) error {
 		return jr.cancelled(ctx)
 	}
 	// Said once the move has its slots: a job that waits for a free host is not started.
-	w.publish(ctx, log, w.event(j, events.EventStarted, fmt.Sprintf("%s: started (attempt %d)", j.VM, jr.rec.Attempts), 0))
+	// The event is written while vCenter is asked to start the task, and before anything
+	// else is said of the job (its task, its progress, its end).
+	say := w.event(j, events.EventStarted, fmt.Sprintf("%s: started (attempt %d)", j.VM, jr.rec.Attempts), 0)
+	var saying sync.WaitGroup
+	saying.Go(func() { w.publish(ctx, log, say) })
+	said := sync.OnceFunc(saying.Wait)
+	defer said()
 	stop := w.keepAlive(ctx, log, jr.d, jr.renew, claim.Renew, w.cancelWatch(j, log))
 	defer stop()
+	taskRef, err := w.move.Start(ctx, plan, j.VM)
+	said()
+	// Where the VM was and its tags were being read before the task was asked for, and the
+	// source keeps both until the task's last step: the task does not wait for them, its
+	// record does (a move's record carries them, for undo and for the tags' copy).
 	origin, meta, metaErr := before()
 	move := plannedMove(plan, j.VM, origin, meta, metaErr)
-	taskRef, err := w.move.Start(ctx, plan, j.VM)
 	if errors.Is(err, vcenter.ErrStartUnanswered) {
 		// vCenter may run the move although it did not say so: whoever tries next looks
 		// for it first, and finishes it as this worker would.

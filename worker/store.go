@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/xvmbot/xvmbot/approvals"
 	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/vcenter"
@@ -47,6 +49,18 @@ func (n NATSRecords) Save(ctx context.Context, rec events.JobRecord) error {
 	want := merged(cur, rec, time.Time{})
 	_, err = n.Jobs.Update(ctx, &want, rev)
 	if errors.Is(err, events.ErrJobConflict) {
+		return fmt.Errorf("job %s: %w", rec.JobID, ErrBusy)
+	}
+	return err
+}
+
+// Create stores the first record of a job that had none when it was loaded: one write
+// instead of Save's read and write. It fails with an error wrapping ErrBusy when a record
+// exists after all (the caller then saves over it as Save does).
+func (n NATSRecords) Create(ctx context.Context, rec events.JobRecord) error {
+	want := merged(nil, rec, time.Now().UTC())
+	_, err := n.Jobs.Create(ctx, &want)
+	if errors.Is(err, events.ErrJobClaimed) {
 		return fmt.Errorf("job %s: %w", rec.JobID, ErrBusy)
 	}
 	return err
@@ -211,10 +225,11 @@ func (n NATSRequests) Admission(ctx context.Context, requestID, jobID string) (a
 	if !ok || i >= h.Tally.Jobs {
 		return adm, nil // no such job: refused
 	}
-	if adm.Job, err = p.Job(ctx, h, i); err != nil {
-		return adm, err
-	}
-	adm.Chunk, err = p.VMChunk(ctx, requestID, i/approvals.VMsPerChunk)
+	// The job and its chunk of VMs are two keys: read side by side.
+	var g errgroup.Group
+	g.Go(func() (err error) { adm.Job, err = p.Job(ctx, h, i); return err })
+	g.Go(func() (err error) { adm.Chunk, err = p.VMChunk(ctx, requestID, i/approvals.VMsPerChunk); return err })
+	err = g.Wait()
 	return adm, err
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/move"
 	"github.com/xvmbot/xvmbot/vcenter"
+	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
 
 var requestIDRE = regexp.MustCompile(`xvm-[a-z0-9]{8}`)
@@ -373,31 +374,49 @@ func (l *eventLog) waitFinals(ctx context.Context, n int) error {
 
 // runApprove times approve click → RelocateVM_Task received by the source vCenter (the
 // simulator stamps the task's startTime when the call arrives; read back over the vSphere
-// API) and approve click → the worker's `started` event.
+// API) and approve click → the worker's `started` event. With -split the bot and the
+// worker are separate processes (split.go).
 func runApprove(ctx context.Context, f flags) error {
+	if f.split {
+		return runApproveSplit(ctx, f)
+	}
 	s, err := startStack(ctx, stackOpts{taskDuration: 200 * time.Millisecond, extraVMs: f.samples, slots: 8, planReuse: f.planReuse, verbose: f.verbose})
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	log, unsub, err := watchEvents(s.nc)
+	submitVM := func(ctx context.Context, vm string) (string, string, error) {
+		_, ts, err := submit(ctx, s, vm)
+		if err != nil {
+			return "", "", err
+		}
+		return requestIDRE.FindString(s.ws.Plain(mustMessage(s, ts))), ts, nil
+	}
+	return timeApprovals(ctx, f.samples, s.ws, s.nc, s.lab.VC("vc-east"), submitVM)
+}
+
+// timeApprovals asks for samples moves one after another (submitVM asks for one VM's and
+// returns its request id and message), clicks Approve on each as soon as its message is
+// posted and waits for its end, and prints the latencies.
+func timeApprovals(ctx context.Context, samples int, ws *slacksim.Workspace, nc *nats.Conn, east *xvmsim.VC,
+	submitVM func(ctx context.Context, vm string) (id, ts string, err error)) error {
+	log, unsub, err := watchEvents(nc)
 	if err != nil {
 		return err
 	}
 	defer unsub()
-	c, err := s.lab.VC("vc-east").Client(ctx)
+	c, err := east.Client(ctx)
 	if err != nil {
 		return err
 	}
 	var toTask, toStarted, ackLat []time.Duration
-	for i := 1; i <= f.samples; i++ {
-		_, ts, err := submit(ctx, s, fmt.Sprintf("bulk-%04d", i))
+	for i := 1; i <= samples; i++ {
+		id, ts, err := submitVM(ctx, fmt.Sprintf("bulk-%04d", i))
 		if err != nil {
 			return err
 		}
-		id := requestIDRE.FindString(s.ws.Plain(mustMessage(s, ts)))
 		clickAt := time.Now()
-		rep, err := s.ws.Click(ctx, bob, channel, ts, "xvm_approve", id)
+		rep, err := ws.Click(ctx, bob, channel, ts, "xvm_approve", id)
 		if err != nil || rep.Status != 200 {
 			return fmt.Errorf("approve: %d %v", rep.Status, err)
 		}
