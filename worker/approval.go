@@ -17,7 +17,7 @@ import (
 // A worker moves a VM only under an approval it can verify itself: write access to the
 // bus or to the request store is not enough. Before anything else it checks the job's
 // signed grant and every field of the job against it (checkJob); before it starts a
-// relocation, that the request is still approved and lists the job (admit); and once it
+// relocation, that the request is still approved and lists the job (admitRead); and once it
 // has planned the move, that the VM and the vCenters are the very objects approved
 // (approvals.Grant.CheckObjects). A job that fails any of these moves nothing, is
 // acknowledged, logged, counted in xvm_jobs_refused_total and said in the request's
@@ -93,13 +93,6 @@ func clip(s string) string {
 	return s
 }
 
-// admit checks, just before a relocation may start, that the job's request is still
-// approved, lists this job and has not expired. An error that is not a Refusal is a
-// failure to read the request: the job waits.
-func (w *Worker) admit(ctx context.Context, g *approvals.Grant) error {
-	return w.admitRead(g, w.readAdmission(ctx, g))
-}
-
 // admissionRead is a read of what admitting a job needs, started by readAdmission; wait
 // returns it once done.
 type admissionRead struct {
@@ -155,7 +148,9 @@ func (a *admissionRead) notStarted(jobID string) (vms []string, ok bool) {
 	return vms, true
 }
 
-// admitRead is admit on the read a.
+// admitRead checks, just before a relocation may start, that the job's request is still
+// approved, lists this job and has not expired, on the read a (readAdmission). An error
+// that is not a Refusal is a failure to read the request: the job waits.
 func (w *Worker) admitRead(g *approvals.Grant, a *admissionRead) error {
 	if w.cfg.Requests == nil {
 		return approvals.Refuse(approvals.ReasonNoRequest, "this worker cannot read request records to check the approval")
@@ -170,7 +165,7 @@ func (w *Worker) admitRead(g *approvals.Grant, a *admissionRead) error {
 	return w.cfg.Trust.AdmitJob(g, adm, w.now())
 }
 
-// admitted is admit as the job's handler needs it: nil when the job may start; a retry
+// admitted is admitRead as the job's handler needs it: nil when the job may start; a retry
 // when the request could not be read; otherwise the job is refused (and err says how that
 // was reported).
 func (jr *jobRun) admitted(ctx context.Context) error {
