@@ -208,6 +208,41 @@ func (b *Bus) provisionBucket(ctx context.Context, js jetstream.JetStream, kc je
 	return kv, err
 }
 
+// memoryBucketCheckEvery is how often the bot looks for its buckets kept in memory.
+const memoryBucketCheckEvery = 2 * time.Second
+
+// keepMemoryBuckets creates again, until ctx is done, every bucket kept in memory that has
+// gone: NATS keeps a memory stream only while a server holding it runs, so a restart of
+// every NATS server (the embedded one, or a whole cluster) loses the slots bucket, and
+// workers, which may not create buckets, could claim no slot until it is back. The holders
+// of running moves take their slots again at their next renewal (Claim.Renew). Only the
+// bot (and serve) does this: it is the role that provisions.
+func (b *Bus) keepMemoryBuckets(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, kc := range bucketConfigs(b.cfg) {
+			if kc.Storage != jetstream.MemoryStorage {
+				continue
+			}
+			_, err := b.js.KeyValue(ctx, kc.Bucket)
+			if !errors.Is(err, jetstream.ErrBucketNotFound) {
+				continue // there, or NATS is away: look again later
+			}
+			if _, err := b.provisionBucket(ctx, b.js, kc); err != nil {
+				b.logger.Warn("bucket kept in memory is gone and could not be created again; trying again", "bucket", kc.Bucket, "err", err)
+				continue
+			}
+			b.logger.Warn("bucket kept in memory was gone (every NATS server restarted) and is created again; running moves take their slots again at their next renewal", "bucket", kc.Bucket)
+		}
+	}
+}
+
 // attachWorker looks up what a worker uses, and adopts the timings the bot gave them:
 // a worker heartbeating on its own, longer, AckWait would lose its jobs to others.
 func (b *Bus) attachWorker(ctx context.Context) (map[string]jetstream.KeyValue, error) {
@@ -346,8 +381,9 @@ func bucketConfigs(cfg BusConfig) []jetstream.KeyValueConfig {
 			// In memory: a claim writes one key per host, datastore and vCenter, one after
 			// another, before its move may start, and a file-stored write waits for the
 			// disk (the embedded server syncs every write). Nothing is lost that matters:
-			// slots are counts of running moves, which their holders re-take on the next
-			// renewal (Claim.Renew) if a restart of every NATS server emptied the bucket.
+			// a restart of every NATS server loses the bucket, the bot makes it again
+			// (keepMemoryBuckets), and the holders of running moves take their slots
+			// again at their next renewal (Claim.Renew).
 			Storage:  jetstream.MemoryStorage,
 			Replicas: cfg.Replicas,
 		},

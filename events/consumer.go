@@ -43,6 +43,10 @@ func (b *Bus) RunEvents(ctx context.Context, h EventHandler) error {
 		return fmt.Errorf("run events: %w", err)
 	}
 	defer it.Stop()
+	keepCtx, stopKeeping := context.WithCancel(ctx)
+	keeping := make(chan struct{})
+	go func() { defer close(keeping); b.keepMemoryBuckets(keepCtx, memoryBucketCheckEvery) }()
+	defer func() { stopKeeping(); <-keeping }()
 	b.logger.InfoContext(ctx, "event consumer started", "consumer", ConsumerBot)
 	defer b.logger.Info("event consumer stopped", "consumer", ConsumerBot)
 

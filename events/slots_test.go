@@ -214,3 +214,36 @@ func TestSlotsBucketStorage(t *testing.T) {
 		}
 	})
 }
+
+// A restart of every NATS server loses the slots bucket, kept in memory; workers may not
+// create buckets, so without the bot making it again no job could claim a slot (as
+// TestFaultNATSServerRestart in cmd/xvmbot found). Deleting the bucket is what such a
+// restart does to it; the bot's event loop makes it again, and claims work again.
+func TestLostSlotsBucketIsCreatedAgain(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	bus := newTestBus(t, BusConfig{})
+	js, _ := jetstream.New(bus.nc)
+	if err := js.DeleteKeyValue(ctx, BucketSlots); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bus.Slots().Acquire(ctx, "job-1", []Want{{"host/h1", 2}}); err == nil {
+		t.Fatal("a claim succeeded with the slots bucket gone; the test cannot tell anything")
+	}
+	run, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- bus.RunEvents(run, func(context.Context, Event) error { return nil }) }()
+	eventually(ctx, t, "a claim once the bot made the slots bucket again", func() bool {
+		c, err := bus.Slots().Acquire(ctx, "job-1", []Want{{"host/h1", 2}})
+		if err == nil {
+			_ = c.Release(ctx)
+		}
+		return err == nil
+	})
+	if got := slotsStorage(ctx, t, js); got != jetstream.MemoryStorage {
+		t.Errorf("slots bucket made again on %v, want memory", got)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("RunEvents: %v", err)
+	}
+}
