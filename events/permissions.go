@@ -98,6 +98,9 @@ func botPermissions() Permissions {
 		jsAPI+"CONSUMER.CREATE."+StreamEvents+"."+ConsumerBot+".>", // filtered: the filter is in the subject
 		jsAPI+"CONSUMER.MSG.NEXT."+StreamEvents+"."+ConsumerBot,
 		"$JS.ACK."+StreamEvents+"."+ConsumerBot+".>",
+		// The slots bucket is kept in memory: the bot looks it up to make it again after
+		// a restart of every NATS server lost it (Bus.keepMemoryBuckets).
+		jsAPI+"STREAM.INFO."+kvStream(BucketSlots),
 	)
 	pub = append(pub, bucketSubjects(BucketRequests, bucketList)...)
 	pub = append(pub, bucketSubjects(BucketJobs, bucketWrite)...) // cancel marks the job record
