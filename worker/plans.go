@@ -222,12 +222,15 @@ type earlyRecheck struct {
 }
 
 // recheckEarly starts the recheck of job j's approved placement under grant g, in the
-// background, when the grant carries one and this process holds no fresh plan of the
-// move (a recheck would then read vCenter for nothing); nil otherwise. Whoever starts it
-// stops it (stop).
+// background, when the grant carries one, the target's change window is open and this
+// process holds no fresh plan of the move (a recheck would then read vCenter for
+// nothing); nil otherwise. Whoever starts it stops it (stop).
 func (w *Worker) recheckEarly(ctx context.Context, j events.Job, g *approvals.Grant) *earlyRecheck {
 	if g == nil || g.VM.Resolved == nil || w.holdsPlan(j) {
 		return nil
+	}
+	if now := w.now(); approvals.NextStart(w.cfg.Windows[j.TargetVC], now).After(now) {
+		return nil // the job goes back to wait for its window (outsideWindow)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	e := &earlyRecheck{done: make(chan struct{}), cancel: cancel}

@@ -168,6 +168,7 @@ func TestApprovedPlacementIsRecheckedWhileTheJobIsAdmitted(t *testing.T) {
 		name           string
 		cancelled      bool // the request was cancelled after the job was queued
 		botPlanned     bool // this process planned the move a moment ago
+		windowClosed   bool // vc-west's change window opens in two hours
 		wantOverlapped bool
 		wantChecks     int
 		wantUsed       float64
@@ -175,6 +176,7 @@ func TestApprovedPlacementIsRecheckedWhileTheJobIsAdmitted(t *testing.T) {
 		{name: "admitted", wantOverlapped: true, wantChecks: 1, wantUsed: 1},
 		{name: "refused by admission", cancelled: true, wantOverlapped: true, wantChecks: 1},
 		{name: "planned a moment ago in this process", botPlanned: true},
+		{name: "outside the target's change window", windowClosed: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bubble(t, func(t *testing.T, wd *world) {
@@ -190,7 +192,16 @@ func TestApprovedPlacementIsRecheckedWhileTheJobIsAdmitted(t *testing.T) {
 				if tc.botPlanned {
 					reuse = time.Minute
 				}
-				w := wd.worker("w1", Config{PlanReuse: reuse,
+				var windows map[string][]approvals.Window
+				if tc.windowClosed {
+					opens := time.Now().UTC().Add(2 * time.Hour).Truncate(time.Minute)
+					win, err := approvals.ParseWindow(fmt.Sprintf("daily %s-%s", opens.Format("15:04"), opens.Add(time.Hour).Format("15:04")), time.UTC)
+					if err != nil {
+						t.Fatal(err)
+					}
+					windows = map[string][]approvals.Window{"vc-west": {win}}
+				}
+				w := wd.worker("w1", Config{PlanReuse: reuse, Windows: windows,
 					Requests: admissionAfterRecheck{NATSRequests{Store: wd.requests}, rechecking, &overlapped}})
 				j := wd.job("web-01", 1)
 				if tc.botPlanned {
@@ -207,7 +218,15 @@ func TestApprovedPlacementIsRecheckedWhileTheJobIsAdmitted(t *testing.T) {
 					}
 				}
 				time.Sleep(time.Millisecond)
-				if err := w.Handle(t.Context(), j, delivery{1}); err != nil {
+				err := w.Handle(t.Context(), j, delivery{1})
+				if tc.windowClosed {
+					if !errors.Is(err, events.ErrRetry) || wd.vc.rechecks != 0 || wd.vc.taskCount() != 0 {
+						t.Errorf("Handle = %v after %d rechecks and %d relocations; want the job handed back to wait, nothing read",
+							err, wd.vc.rechecks, wd.vc.taskCount())
+					}
+					return
+				}
+				if err != nil {
 					t.Fatal(err)
 				}
 				if overlapped.Load() != tc.wantOverlapped {
