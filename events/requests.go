@@ -286,17 +286,137 @@ func (s *RequestStore) head(ctx context.Context, id string) (*approvals.Request,
 
 // Get returns the whole request and its revision (its head's); approvals.ErrNotFound if
 // there is none. A request kept in parts is read with one watch of its keys, not a read
-// per key.
+// per key; one of a few keys (a request of a few VMs: the approval of such a request reads
+// it so) is read key by key, side by side, which takes one round trip where setting up a
+// watch takes several.
 func (s *RequestStore) Get(ctx context.Context, id string) (*approvals.Request, uint64, error) {
 	h, parts, rev, err := s.head(ctx, id)
 	if err != nil || parts == nil {
 		return h, rev, err // a record stored whole (or none)
+	}
+	if n := len(chunkKeys(id, parts)) + parts.VMs; n <= directReadMax {
+		// Every job's key, as a watch brings a job written before the head noted it.
+		keys := chunkKeys(id, parts)
+		for i := range parts.VMs {
+			keys = append(keys, jobKey(id, i))
+		}
+		return s.readParts(ctx, h, parts, rev, keys)
 	}
 	r, headRev, err := s.assemble(ctx, id)
 	if err != nil {
 		return nil, 0, err
 	}
 	return r, headRev, nil
+}
+
+// directReadMax is the most keys of a request's parts that Get reads one by one.
+const directReadMax = 8
+
+// chunkKeys are the keys of the chunks of request id, as many as p counts.
+func chunkKeys(id string, p *partCounts) []string {
+	var keys []string
+	for _, kind := range []string{"vms", "review", "findings"} {
+		n := map[string]int{"vms": p.VMs, "review": p.Review, "findings": p.Findings}[kind]
+		for k := range chunks(n) {
+			keys = append(keys, chunkKey(id, kind, k))
+		}
+	}
+	return keys
+}
+
+// readParts puts the request whose head h was read at revision rev together from its
+// parts, read side by side. A part written after the head (a job that started) may be
+// newer than the head: so it is in a watch's read too, and an update of such a read
+// meets a conflict and reads again.
+func (s *RequestStore) readParts(ctx context.Context, h *approvals.Request, parts *partCounts, rev uint64, keys []string) (*approvals.Request, uint64, error) {
+	entries := make([]jetstream.KeyValueEntry, len(keys))
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i, key := range keys {
+		wg.Go(func() {
+			entries[i], errs[i] = kvEntry(ctx, s.kv, key)
+			if errors.Is(errs[i], errKVNotFound) {
+				errs[i] = nil // as a watch, that does not bring it
+			}
+		})
+	}
+	wg.Wait()
+	rp := newRequestParts(h.ID)
+	rp.head, rp.headRev = headRecord{Request: h, Parts: parts}, rev
+	for i, key := range keys {
+		if errs[i] != nil {
+			return nil, 0, fmt.Errorf("get request %s: %s: %w", h.ID, key, errs[i])
+		}
+		if entries[i] == nil {
+			continue
+		}
+		if err := rp.take(key, entries[i].Value(), entries[i].Revision()); err != nil {
+			return nil, 0, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	return s.whole(rp)
+}
+
+// requestParts collects the keys of one request as they are read.
+type requestParts struct {
+	id      string
+	head    headRecord
+	headRev uint64
+	vms     map[int][]approvals.ApprovedVM
+	review  map[int][]approvals.ReviewVM
+	finds   map[int][]approvals.Finding
+	jobs    map[int]approvals.Job
+	revs    map[string]partRead
+}
+
+func newRequestParts(id string) *requestParts {
+	return &requestParts{id: id, vms: map[int][]approvals.ApprovedVM{}, review: map[int][]approvals.ReviewVM{},
+		finds: map[int][]approvals.Finding{}, jobs: map[int]approvals.Job{}, revs: map[string]partRead{}}
+}
+
+// take keeps the value of key, read at revision rev.
+func (rp *requestParts) take(key string, value []byte, rev uint64) error {
+	id := rp.id
+	if key == id {
+		rp.head = headRecord{Request: &approvals.Request{}}
+		if err := json.Unmarshal(value, &rp.head); err != nil {
+			return fmt.Errorf("get request %s: decode: %w", id, err)
+		}
+		rp.headRev = rev
+		return nil
+	}
+	kind, k, ok := partOf(id, key)
+	if !ok {
+		return nil
+	}
+	var err error
+	switch kind {
+	case "vms":
+		var c vmsChunk
+		err = json.Unmarshal(value, &c)
+		rp.vms[k] = c.VMs
+	case "review":
+		var c reviewChunk
+		err = json.Unmarshal(value, &c)
+		rp.review[k] = c.VMs
+	case "findings":
+		var c findingsChunk
+		err = json.Unmarshal(value, &c)
+		rp.finds[k] = c.Findings
+	case "job":
+		var j approvals.Job
+		err = json.Unmarshal(value, &j)
+		j.Rev = rev
+		rp.jobs[k-1] = j
+	}
+	if err != nil {
+		return fmt.Errorf("get request %s: decode %s: %w", id, key, err)
+	}
+	rp.revs[key] = partRead{rev: rev, sum: sum(value)}
+	return nil
 }
 
 // watchWait bounds how long a whole read waits for its watch to deliver the request's keys.
@@ -317,54 +437,7 @@ func (s *RequestStore) assemble(ctx context.Context, id string) (*approvals.Requ
 	} else if ctx.Err() != nil {
 		return nil, 0, fmt.Errorf("get request %s: %w", id, err)
 	}
-	var (
-		head    headRecord
-		headRev uint64
-		vms     = map[int][]approvals.ApprovedVM{}
-		review  = map[int][]approvals.ReviewVM{}
-		finds   = map[int][]approvals.Finding{}
-		jobs    = map[int]approvals.Job{}
-		revs    = map[string]partRead{}
-	)
-	take := func(key string, value []byte, rev uint64) error {
-		if key == id {
-			head = headRecord{Request: &approvals.Request{}}
-			if err := json.Unmarshal(value, &head); err != nil {
-				return fmt.Errorf("get request %s: decode: %w", id, err)
-			}
-			headRev = rev
-			return nil
-		}
-		kind, k, ok := partOf(id, key)
-		if !ok {
-			return nil
-		}
-		var err error
-		switch kind {
-		case "vms":
-			var c vmsChunk
-			err = json.Unmarshal(value, &c)
-			vms[k] = c.VMs
-		case "review":
-			var c reviewChunk
-			err = json.Unmarshal(value, &c)
-			review[k] = c.VMs
-		case "findings":
-			var c findingsChunk
-			err = json.Unmarshal(value, &c)
-			finds[k] = c.Findings
-		case "job":
-			var j approvals.Job
-			err = json.Unmarshal(value, &j)
-			j.Rev = rev
-			jobs[k-1] = j
-		}
-		if err != nil {
-			return fmt.Errorf("get request %s: decode %s: %w", id, key, err)
-		}
-		revs[key] = partRead{rev: rev, sum: sum(value)}
-		return nil
-	}
+	rp := newRequestParts(id)
 	// A watch whose consumer was lost (a NATS server restarted under it) delivers nothing
 	// more and never ends: after watchWait what it did not bring is read directly.
 read:
@@ -374,7 +447,7 @@ read:
 			if !open || e == nil {
 				break read // every key's latest value has been delivered, as the watch counts
 			}
-			if err := take(e.Key(), e.Value(), e.Revision()); err != nil {
+			if err := rp.take(e.Key(), e.Value(), e.Revision()); err != nil {
 				return nil, 0, err
 			}
 		case <-wctx.Done():
@@ -389,7 +462,7 @@ read:
 	// twice, so its end can come before some key was delivered at all. What the head says
 	// must be there is read directly when the watch did not bring it.
 	fill := func(key string) error {
-		if _, ok := revs[key]; ok || key == id && head.Request != nil {
+		if _, ok := rp.revs[key]; ok || key == id && rp.head.Request != nil {
 			return nil
 		}
 		e, err := kvEntry(ctx, s.kv, key)
@@ -399,19 +472,14 @@ read:
 		if err != nil {
 			return fmt.Errorf("get request %s: %s: %w", id, key, err)
 		}
-		return take(key, e.Value(), e.Revision())
+		return rp.take(key, e.Value(), e.Revision())
 	}
 	if err := fill(id); err != nil {
 		return nil, 0, err
 	}
-	if p := head.Parts; p != nil {
-		var keys []string
-		for kind, n := range map[string]int{"vms": p.VMs, "review": p.Review, "findings": p.Findings} {
-			for k := range chunks(n) {
-				keys = append(keys, chunkKey(id, kind, k))
-			}
-		}
-		if t := head.Tally; t != nil {
+	if p := rp.head.Parts; p != nil {
+		keys := chunkKeys(id, p)
+		if t := rp.head.Tally; t != nil {
 			for i := range t.Jobs {
 				if t.Started.Has(i) {
 					keys = append(keys, jobKey(id, i))
@@ -427,16 +495,23 @@ read:
 	if err := ctx.Err(); err != nil {
 		return nil, 0, err
 	}
-	if head.Request == nil {
+	return s.whole(rp)
+}
+
+// whole is the request rp read, and the revision of its head; what it read of the parts
+// is remembered for the request's next update.
+func (s *RequestStore) whole(rp *requestParts) (*approvals.Request, uint64, error) {
+	id := rp.id
+	if rp.head.Request == nil {
 		return nil, 0, fmt.Errorf("get request %s: %w", id, approvals.ErrNotFound)
 	}
-	r, parts := head.Request, head.Parts
+	r, parts := rp.head.Request, rp.head.Parts
 	if parts == nil { // stored whole after all (never, unless rewritten by hand)
-		return r, headRev, nil
+		return r, rp.headRev, nil
 	}
-	all := joinChunks(vms, parts.VMs)
-	review2 := joinChunks(review, parts.Review)
-	finds2 := joinChunks(finds, parts.Findings)
+	all := joinChunks(rp.vms, parts.VMs)
+	review2 := joinChunks(rp.review, parts.Review)
+	finds2 := joinChunks(rp.finds, parts.Findings)
 	if len(all) != parts.VMs || len(review2) != parts.Review || len(finds2) != parts.Findings {
 		return nil, 0, fmt.Errorf("get request %s: parts missing (%d of %d VMs, %d of %d review VMs, %d of %d findings)",
 			id, len(all), parts.VMs, len(review2), parts.Review, len(finds2), parts.Findings)
@@ -446,7 +521,7 @@ read:
 	r.Jobs = make([]approvals.Job, len(all))
 	for i, vm := range all {
 		r.VMs[i] = vm.Name
-		if j, ok := jobs[i]; ok {
+		if j, ok := rp.jobs[i]; ok {
 			r.Jobs[i] = j
 		} else {
 			r.Jobs[i] = r.UnreportedJob(i, vm.Name)
@@ -457,9 +532,9 @@ read:
 	}
 	s.mu.Lock()
 	evictOne(&s.read, id, readCacheSize)
-	s.read[id] = revs
+	s.read[id] = rp.revs
 	s.mu.Unlock()
-	return r, headRev, nil
+	return r, rp.headRev, nil
 }
 
 func joinChunks[T any](m map[int][]T, n int) []T {

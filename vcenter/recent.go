@@ -2,6 +2,7 @@ package vcenter
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -55,4 +56,26 @@ func (m *Manager) RecentPlan(spec MoveSpec, maxAge time.Duration) (*Plan, bool) 
 		return nil, false
 	}
 	return p, true
+}
+
+// PlannedRecently reports whether this Manager resolved, at most maxAge ago, a plan of
+// spec's move that includes vm, whatever other VMs it planned with it: a cheap test, with
+// no vCenter read, of whether a caller about to start the same move may find a plan to
+// reuse rather than read vCenter for it.
+func (m *Manager) PlannedRecently(spec MoveSpec, vm string, maxAge time.Duration) bool {
+	spec.VMs = nil
+	key := m.specKey(spec)
+	m.recent.mu.Lock()
+	defer m.recent.mu.Unlock()
+	for _, p := range m.recent.byKey {
+		if time.Since(p.ResolvedAt) >= min(maxAge, recentKeep) || !slices.ContainsFunc(p.VMs, func(v VM) bool { return v.Name == vm }) {
+			continue
+		}
+		s := p.Spec
+		s.VMs = nil
+		if m.specKey(s) == key {
+			return true
+		}
+	}
+	return false
 }

@@ -17,6 +17,9 @@ type planner interface {
 	Plan(ctx context.Context, spec vcenter.MoveSpec) (*vcenter.Plan, error)
 	// RecentPlan is a plan of spec made at most maxAge ago in this process (the bot's).
 	RecentPlan(spec vcenter.MoveSpec, maxAge time.Duration) (*vcenter.Plan, bool)
+	// PlannedRecently says, without reading vCenter, whether RecentPlan may have a plan of
+	// spec's move that includes vm, whichever VMs spec lists.
+	PlannedRecently(spec vcenter.MoveSpec, vm string, maxAge time.Duration) bool
 	// Recheck rebuilds an approved move from the placement pre-flight resolved for it,
 	// reading only what may have changed since; an error wrapping vcenter.ErrChanged
 	// says it changed, and the move is planned from names instead.

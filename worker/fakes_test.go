@@ -157,6 +157,13 @@ func (f *fakeVC) RecentPlan(_ vcenter.MoveSpec, maxAge time.Duration) (*vcenter.
 	return f.recent, true
 }
 
+func (f *fakeVC) PlannedRecently(_ vcenter.MoveSpec, vm string, maxAge time.Duration) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.recent != nil && time.Since(f.recent.ResolvedAt) < maxAge &&
+		slices.ContainsFunc(f.recent.VMs, func(v vcenter.VM) bool { return v.Name == vm })
+}
+
 func (f *fakeVC) Footprint(_ context.Context, p *vcenter.Plan, vm string) (vcenter.Footprint, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -18,6 +18,7 @@ type jobRun struct {
 	j     events.Job
 	g     *approvals.Grant // set once the job's grant verified
 	read  *admissionRead   // what admission read of the request, once it was admitted
+	early *earlyRecheck    // the recheck of g's placement, once admitted under g (nil: none)
 	d     events.Delivery
 	rec   events.JobRecord            // the job's record as this delivery will store it
 	renew func(context.Context) error // keeps the VM's lease
@@ -76,10 +77,18 @@ func (jr *jobRun) handle(ctx context.Context) error {
 	}
 
 	// What admitting a new attempt needs is read from the request while the lease is taken.
-	var adm *admissionRead
+	// So is the recheck of the grant's approved placement, when one will be needed: its
+	// vCenter reads are the longest part of starting a move on another process than the
+	// bot's.
+	var (
+		adm   *admissionRead
+		early *earlyRecheck
+	)
 	if !resumes(rec.State) {
 		adm = w.readAdmission(ctx, g)
 		defer adm.wait() // every way out waits for the read
+		early = w.recheckEarly(ctx, j, g)
+		defer early.stop()
 	}
 
 	// The lease is the job's, not the worker's: one worker runs several jobs at once, and
@@ -121,8 +130,9 @@ func (jr *jobRun) handle(ctx context.Context) error {
 		jr.rec = events.JobRecord{JobID: j.ID, State: rec.State, SourceVC: j.SourceVC, Attempts: rec.Attempts}
 		// Checked before the job's record claims it: a refused job leaves nothing behind.
 		if err := jr.admittedBy(ctx, adm); err != nil {
-			return ackRefused(err)
+			return ackRefused(err) // and the early recheck, if any, is dropped
 		}
+		jr.early = early // admitted under g, the grant it rechecks
 		jr.to(claimed)
 	}
 	jr.rec.Attempts++

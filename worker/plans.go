@@ -130,7 +130,7 @@ func (c *planCache) size() (requests, jobs int) {
 func (w *Worker) planFor(ctx context.Context, j events.Job, g *approvals.Grant, read *admissionRead, log *slog.Logger) (*vcenter.Plan, error) {
 	spec := MoveSpec(j)
 	resolved := g != nil && g.VM.Resolved != nil
-	key := fmt.Sprintf("%s|%s|%s|%+v", j.RequestID, spec.Source, spec.Target, spec.Placement)
+	key := requestKey(j, spec)
 	if p, ok := w.plans.request(key, j.VM, w.now(), w.cfg.PlanReuse); ok {
 		return p, nil
 	}
@@ -189,6 +189,74 @@ func (w *Worker) planFor(ctx context.Context, j events.Job, g *approvals.Grant, 
 	return p, nil
 }
 
+// requestKey is the key of the plan of j's request in the worker's plan cache.
+func requestKey(j events.Job, spec vcenter.MoveSpec) string {
+	return fmt.Sprintf("%s|%s|%s|%+v", j.RequestID, spec.Source, spec.Target, spec.Placement)
+}
+
+// holdsPlan says, without reading vCenter or NATS, whether job j may start on a plan this
+// process made a moment ago (planFor's, the waiting job's, or the bot's) rather than on a
+// recheck of its approved placement.
+func (w *Worker) holdsPlan(j events.Job) bool {
+	now, reuse := w.now(), w.cfg.PlanReuse
+	if _, ok := w.plans.waiting(j.ID, now, reuse); ok {
+		return true
+	}
+	spec := MoveSpec(j)
+	if _, ok := w.plans.request(requestKey(j, spec), j.VM, now, reuse); ok {
+		return true
+	}
+	return w.plan.PlannedRecently(spec, j.VM, reuse)
+}
+
+// earlyRecheck is the recheck of a job's approved placement, started as soon as the job's
+// grant verified so that its vCenter reads overlap the reads and writes of admission (the
+// request, the VM's lease, the job's record). Its plan is used only by a delivery that
+// admission then let run under that very grant (jobRun.early); a job refused, put back, or
+// outside its change window drops it unused.
+type earlyRecheck struct {
+	done   chan struct{}
+	plan   *vcenter.Plan
+	err    error
+	cancel context.CancelFunc
+}
+
+// recheckEarly starts the recheck of job j's approved placement under grant g, in the
+// background, when the grant carries one, the target's change window is open and this
+// process holds no fresh plan of the move (a recheck would then read vCenter for
+// nothing); nil otherwise. Whoever starts it stops it (stop).
+func (w *Worker) recheckEarly(ctx context.Context, j events.Job, g *approvals.Grant) *earlyRecheck {
+	if g == nil || g.VM.Resolved == nil || w.holdsPlan(j) {
+		return nil
+	}
+	if now := w.now(); approvals.NextStart(w.cfg.Windows[j.TargetVC], now).After(now) {
+		return nil // the job goes back to wait for its window (outsideWindow)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	e := &earlyRecheck{done: make(chan struct{}), cancel: cancel}
+	vm, r := g.VM.VM, g.VM.Resolved
+	go func() {
+		defer close(e.done)
+		e.plan, e.err = w.plan.Recheck(ctx, MoveSpec(j), vm, r)
+	}()
+	return e
+}
+
+// result waits for the recheck.
+func (e *earlyRecheck) result() (*vcenter.Plan, error) {
+	<-e.done
+	return e.plan, e.err
+}
+
+// stop ends the recheck if it still runs, and waits for it (nil e included).
+func (e *earlyRecheck) stop() {
+	if e == nil {
+		return
+	}
+	e.cancel()
+	<-e.done
+}
+
 // The results of a recheck, as xvm_worker_rechecks_total counts them.
 const (
 	recheckUsed    = "used"
@@ -206,6 +274,14 @@ func (w *Worker) recheck(ctx context.Context, j events.Job, g *approvals.Grant, 
 		return w.plan.Plan(ctx, spec)
 	}
 	p, err := w.plan.Recheck(ctx, spec, g.VM.VM, g.VM.Resolved)
+	return w.rechecked(ctx, j, p, err, log)
+}
+
+// rechecked is the plan of job j from the recheck of its approved placement that
+// returned p and err: p itself, or a plan from names when the recheck found something
+// changed or could not read the vCenters.
+func (w *Worker) rechecked(ctx context.Context, j events.Job, p *vcenter.Plan, err error, log *slog.Logger) (*vcenter.Plan, error) {
+	spec := MoveSpec(j)
 	if err == nil {
 		w.m.rechecks.WithLabelValues(recheckUsed).Inc()
 		return p, nil
@@ -249,7 +325,17 @@ func (jr *jobRun) candidatePlans(ctx context.Context) (wp *waitingPlans, result 
 	if wp, ok := w.plans.waiting(j.ID, w.now(), w.cfg.PlanReuse); ok {
 		return wp, nil
 	}
-	plan, err := w.planFor(ctx, j, jr.g, jr.read, jr.log)
+	var (
+		plan *vcenter.Plan
+		err  error
+	)
+	if jr.early != nil {
+		// Admitted under the grant whose placement was being rechecked meanwhile.
+		p, rerr := jr.early.result()
+		plan, err = w.rechecked(ctx, j, p, rerr, jr.log)
+	} else {
+		plan, err = w.planFor(ctx, j, jr.g, jr.read, jr.log)
+	}
 	if err == nil && plan.BlockedFor(j.VM) {
 		err = blockedError(plan, j.VM)
 	}
