@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -72,31 +71,9 @@ func runApproveSplit(ctx context.Context, f flags) error {
 // startNATS starts one nats-server process with JetStream on its own store directory,
 // syncing every write, and returns its client URL once it is ready.
 func (fl *chaosFleet) startNATS(ctx context.Context, bin string) (string, error) {
-	client, monitor := freeAddr(), freeAddr()
-	host, port := splitAddr(client)
-	_, mport := splitAddr(monitor)
-	conf := fmt.Sprintf(`server_name: n1
-host: %s
-port: %s
-http_port: %s
-jetstream {
-  store_dir: %q
-  max_memory_store: 256MB
-  max_file_store: 4GB
-  sync_interval: always
-}
-`, host, port, mport, filepath.Join(fl.dir, "n1"))
-	path := filepath.Join(fl.dir, "n1.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+	url, err := fl.startNATSNode("n1", bin, freeAddr(), freeAddr(), "")
+	if err != nil {
 		return "", err
 	}
-	p := &chaosProc{name: "n1", kind: kindNATS, args: []string{bin, "-c", path}, dir: fl.dir, readyURL: "http://" + monitor + "/healthz"}
-	if err := p.start(); err != nil {
-		return "", err
-	}
-	fl.add(p)
-	fl.mu.Lock()
-	fl.nats = append(fl.nats, p)
-	fl.mu.Unlock()
-	return "nats://" + client, p.awaitReady(ctx, time.Minute)
+	return url, fl.nats[len(fl.nats)-1].awaitReady(ctx, time.Minute)
 }
