@@ -56,6 +56,7 @@ const (
 	KindRequestCanceled       FaultKind = "RequestCanceled"       // a task someone cancelled
 	KindInvalidLogin          FaultKind = "InvalidLogin"          // a vCenter refused the configured credentials
 	KindNotSupported          FaultKind = "NotSupported"          // e.g. a cancel of a task that is not cancelable
+	KindTaskInProgress        FaultKind = "TaskInProgress"        // e.g. a relocation refused: the VM's move already runs
 )
 
 // Why a cancel did not happen, read from the task (Manager.Cancel).

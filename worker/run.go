@@ -60,6 +60,9 @@ func (jr *jobRun) run(ctx context.Context) error {
 	stop := w.keepAlive(ctx, log, jr.d, jr.renew, claim.Renew, w.cancelWatch(j, log))
 	defer stop()
 	taskRef, err := w.move.Start(ctx, plan, j.VM)
+	if ref := jr.alreadyRelocating(ctx, err); ref != "" {
+		taskRef, err = ref, nil
+	}
 	said()
 	// Where the VM was and its tags were being read before the task was asked for, and the
 	// source keeps both until the task's last step: the task does not wait for them, its
@@ -96,6 +99,26 @@ func (jr *jobRun) run(ctx context.Context) error {
 		done, err = jr.afterMove(ctx, move)
 	}
 	return jr.settle(ctx, ending{res: res, done: done, err: err})
+}
+
+// alreadyRelocating returns the relocation vCenter runs for the job's VM when err, from
+// starting one, is vCenter's TaskInProgress; "" otherwise. A worker that stopped (killed,
+// or its lease lost) between vCenter starting its relocation and the task being recorded
+// leaves a job that looks never started: the next worker's start is refused while the
+// first move runs, and the job would end failed with the VM moved. The running task is
+// followed instead, as after an unanswered start (findUnanswered); the move is verified
+// against the approved placement when it ends, as every move is.
+func (jr *jobRun) alreadyRelocating(ctx context.Context, err error) string {
+	var f *vcenter.Fault
+	if !errors.As(err, &f) || f.Kind != vcenter.KindTaskInProgress {
+		return ""
+	}
+	ref, ferr := jr.w.move.RunningRelocation(ctx, jr.j.SourceVC, jr.j.VM)
+	if ferr != nil || ref == "" {
+		return ""
+	}
+	jr.log.Warn("the VM's relocation already runs in vCenter (started by an earlier attempt whose record was lost): following it", "task", ref)
+	return ref
 }
 
 // saveInsisting stores the record of a started relocation. Without it a redelivery would
