@@ -294,9 +294,8 @@ func (s *RequestStore) Get(ctx context.Context, id string) (*approvals.Request, 
 	if err != nil || parts == nil {
 		return h, rev, err // a record stored whole (or none)
 	}
-	if n := len(chunkKeys(id, parts)) + parts.VMs; n <= directReadMax {
+	if keys := chunkKeys(id, parts); len(keys)+parts.VMs <= directReadMax {
 		// Every job's key, as a watch brings a job written before the head noted it.
-		keys := chunkKeys(id, parts)
 		for i := range parts.VMs {
 			keys = append(keys, jobKey(id, i))
 		}
@@ -315,10 +314,12 @@ const directReadMax = 8
 // chunkKeys are the keys of the chunks of request id, as many as p counts.
 func chunkKeys(id string, p *partCounts) []string {
 	var keys []string
-	for _, kind := range []string{"vms", "review", "findings"} {
-		n := map[string]int{"vms": p.VMs, "review": p.Review, "findings": p.Findings}[kind]
-		for k := range chunks(n) {
-			keys = append(keys, chunkKey(id, kind, k))
+	for _, c := range []struct {
+		kind string
+		n    int
+	}{{"vms", p.VMs}, {"review", p.Review}, {"findings", p.Findings}} {
+		for k := range chunks(c.n) {
+			keys = append(keys, chunkKey(id, c.kind, k))
 		}
 	}
 	return keys
