@@ -218,6 +218,12 @@ const memoryBucketCheckEvery = 2 * time.Second
 // of running moves take their slots again at their next renewal (Claim.Renew). Only the
 // bot (and serve) does this: it is the role that provisions.
 func (b *Bus) keepMemoryBuckets(ctx context.Context, every time.Duration) {
+	var inMemory []jetstream.KeyValueConfig
+	for _, kc := range bucketConfigs(b.cfg) {
+		if kc.Storage == jetstream.MemoryStorage {
+			inMemory = append(inMemory, kc)
+		}
+	}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -226,10 +232,7 @@ func (b *Bus) keepMemoryBuckets(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		for _, kc := range bucketConfigs(b.cfg) {
-			if kc.Storage != jetstream.MemoryStorage {
-				continue
-			}
+		for _, kc := range inMemory {
 			_, err := b.js.KeyValue(ctx, kc.Bucket)
 			if !errors.Is(err, jetstream.ErrBucketNotFound) {
 				continue // there, or NATS is away: look again later

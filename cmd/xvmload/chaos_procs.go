@@ -275,7 +275,7 @@ func (fl *chaosFleet) startCluster(ctx context.Context, bin string, n int) ([]st
 	var urls []string
 	for i, pt := range ps {
 		cluster := fmt.Sprintf("cluster {\n  name: xvm-chaos\n  listen: %s\n  routes: [%s]\n}\n", pt.route, strings.Join(routes, ", "))
-		url, err := fl.startNATSNode(fmt.Sprintf("n%d", i+1), bin, pt.client, pt.monitor, cluster)
+		_, url, err := fl.startNATSNode(fmt.Sprintf("n%d", i+1), bin, pt.client, pt.monitor, cluster)
 		if err != nil {
 			return nil, err
 		}
@@ -291,9 +291,9 @@ func (fl *chaosFleet) startCluster(ctx context.Context, bin string, n int) ([]st
 
 // startNATSNode starts nats-server node name on its own store directory, syncing every
 // write, listening for clients on client and for monitoring on monitor, with the config
-// lines extra (a cluster block), and returns its client URL; it is ready once its
-// monitor's /healthz answers (awaitReady).
-func (fl *chaosFleet) startNATSNode(name, bin, client, monitor, extra string) (string, error) {
+// lines extra (a cluster block), and returns its process and client URL; it is ready once
+// its monitor's /healthz answers (awaitReady).
+func (fl *chaosFleet) startNATSNode(name, bin, client, monitor, extra string) (*chaosProc, string, error) {
 	host, port := splitAddr(client)
 	_, mport := splitAddr(monitor)
 	conf := fmt.Sprintf(`server_name: %s
@@ -309,18 +309,18 @@ jetstream {
 %s`, name, host, port, mport, filepath.Join(fl.dir, name), extra)
 	path := filepath.Join(fl.dir, name+".conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		return "", err
+		return nil, "", err
 	}
 	p := &chaosProc{name: name, kind: kindNATS, args: []string{bin, "-c", path}, dir: fl.dir,
 		readyURL: "http://" + monitor + "/healthz"}
 	if err := p.start(); err != nil {
-		return "", err
+		return nil, "", err
 	}
 	fl.add(p)
 	fl.mu.Lock()
 	fl.nats = append(fl.nats, p)
 	fl.mu.Unlock()
-	return "nats://" + client, nil
+	return p, "nats://" + client, nil
 }
 
 // awaitPlacement waits until the cluster can place a stream on all n nodes: each is

@@ -71,9 +71,9 @@ func runApproveSplit(ctx context.Context, f flags) error {
 // startNATS starts one nats-server process with JetStream on its own store directory,
 // syncing every write, and returns its client URL once it is ready.
 func (fl *chaosFleet) startNATS(ctx context.Context, bin string) (string, error) {
-	url, err := fl.startNATSNode("n1", bin, freeAddr(), freeAddr(), "")
+	p, url, err := fl.startNATSNode("n1", bin, freeAddr(), freeAddr(), "")
 	if err != nil {
 		return "", err
 	}
-	return url, fl.nats[len(fl.nats)-1].awaitReady(ctx, time.Minute)
+	return url, p.awaitReady(ctx, time.Minute)
 }
