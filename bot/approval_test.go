@@ -27,14 +27,7 @@ func TestApprovedJobsCarryTheirSignedGrant(t *testing.T) {
 	}
 	_, keys := approvaltest.Key(1)
 	for i, j := range jobs {
-		var seal approvals.Seal
-		if err := json.Unmarshal(j.Approval, &seal); err != nil {
-			t.Fatalf("job %s: %v", j.ID, err)
-		}
-		g, err := keys.OpenGrant(&seal)
-		if err != nil {
-			t.Fatalf("job %s: its grant does not open: %v", j.ID, err)
-		}
+		g := grantOf(t, j)
 		wantVM := []string{"web-01", "web-02"}[i]
 		if g.VM != (approvals.ApprovedVM{Job: j.ID, VM: move.VM{Name: wantVM, Ref: "vm-" + wantVM}}) || j.VM != wantVM ||
 			g.Source != (move.VCenter{Name: "vc-east", UUID: "uuid-vc-east"}) || g.Target.UUID != "uuid-vc-west" ||
@@ -129,4 +122,20 @@ func TestRefusedJobIsSaidInTheThread(t *testing.T) {
 	if len(e.slack.Public()) != n {
 		t.Fatal("a refusal for an unknown request was posted")
 	}
+}
+
+// grantOf opens the signed grant job j carries with the test signer's keys
+// (approvaltest.Key(1)), failing the test if it does not open.
+func grantOf(t *testing.T, j events.Job) *approvals.Grant {
+	t.Helper()
+	_, keys := approvaltest.Key(1)
+	var seal approvals.Seal
+	if err := json.Unmarshal(j.Approval, &seal); err != nil {
+		t.Fatalf("job %s: %v", j.ID, err)
+	}
+	g, err := keys.OpenGrant(&seal)
+	if err != nil {
+		t.Fatalf("job %s: its grant does not open: %v", j.ID, err)
+	}
+	return g
 }

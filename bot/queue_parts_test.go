@@ -1,12 +1,10 @@
 package bot
 
 import (
-	"encoding/json"
 	"fmt"
 	"testing"
 
 	"github.com/xvmbot/xvmbot/approvals"
-	"github.com/xvmbot/xvmbot/approvals/approvaltest"
 )
 
 // An approved request of more VMs than queue signs at a time (queuePart) is queued whole:
@@ -28,16 +26,8 @@ func TestApprovedRequestIsQueuedWholeAcrossParts(t *testing.T) {
 	if len(jobs) != n {
 		t.Fatalf("%d jobs published for %d approved VMs", len(jobs), n)
 	}
-	_, keys := approvaltest.Key(1)
 	for i, j := range jobs {
-		var seal approvals.Seal
-		if err := json.Unmarshal(j.Approval, &seal); err != nil {
-			t.Fatalf("job %s: %v", j.ID, err)
-		}
-		g, err := keys.OpenGrant(&seal)
-		if err != nil {
-			t.Fatalf("job %s: its grant does not open: %v", j.ID, err)
-		}
+		g := grantOf(t, j)
 		if j.ID != approvals.JobID(r.ID, i) || j.VM != names[i] || g.VM.Job != j.ID || g.VM.Name != names[i] {
 			t.Fatalf("job %d is %s for %s with the grant of %s (%s), want %s for %s",
 				i, j.ID, j.VM, g.VM.Name, g.VM.Job, approvals.JobID(r.ID, i), names[i])
