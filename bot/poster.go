@@ -337,7 +337,7 @@ func (b *Bot) postUnposted(ctx context.Context) {
 				return
 			}
 		}
-		if cur, err := b.svc.Get(ctx, r.ID); err != nil || cur.MessageTS != "" || cur.State.Final() {
+		if cur, err := b.svc.Head(ctx, r.ID); err != nil || cur.MessageTS != "" || cur.State.Final() {
 			continue
 		}
 		slot, err := b.posts.reserve(r.Channel)
