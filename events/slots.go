@@ -79,16 +79,54 @@ func (s *Slots) Acquire(ctx context.Context, holder string, wants []Want) (*Clai
 			return nil, err
 		}
 	}
+	// A resource with room for two more holders or more is taken side by side with the
+	// others: no claim can be left holding half of a contested set over it. Only those
+	// down to their last free slot are taken one after another, in the stable order. Each
+	// take is a compare-and-swap against the limit either way, so the limits hold
+	// whatever the order; the order only keeps two claims from failing each other.
+	errs := make([]error, len(sorted))
+	taken := make([]bool, len(sorted))
+	tryTake := func(i int) {
+		errs[i] = s.take(ctx, sorted[i], holder, &reads[i])
+		taken[i] = errs[i] == nil
+	}
+	tight := make([]bool, len(sorted))
+	var spare sync.WaitGroup
+	for i, w := range sorted {
+		if tight[i] = roomFor(w, reads[i].value.live(now), holder) < 2; !tight[i] {
+			spare.Go(func() { tryTake(i) })
+		}
+	}
+	for i := range sorted {
+		if tight[i] {
+			if tryTake(i); errs[i] != nil {
+				break
+			}
+		}
+	}
+	spare.Wait()
 	c := &Claim{s: s, holder: holder, limits: map[string]int{}}
 	for i, w := range sorted {
-		if err := s.take(ctx, w, holder, &reads[i]); err != nil {
-			_ = c.Release(context.WithoutCancel(ctx))
-			return nil, err
+		if taken[i] {
+			c.keys = append(c.keys, w.Key)
+			c.limits[w.Key] = w.Limit
 		}
-		c.keys = append(c.keys, w.Key)
-		c.limits[w.Key] = w.Limit
+	}
+	if i := slices.IndexFunc(errs, func(err error) bool { return err != nil }); i >= 0 {
+		_ = c.Release(context.WithoutCancel(ctx)) // what was taken, and only that
+		return nil, errs[i]
 	}
 	return c, nil
+}
+
+// roomFor is how many more holders w's resource takes beside holders, not counting a
+// slot holder has already.
+func roomFor(w Want, holders map[string]int64, holder string) int {
+	n := len(holders)
+	if _, mine := holders[holder]; mine {
+		n--
+	}
+	return w.Limit - n
 }
 
 // full says why holder cannot have one more slot of w's resource, or nil if it can.
