@@ -678,6 +678,9 @@ func (s *RequestStore) writeHead(ctx context.Context, head headRecord, rev uint6
 // does not exist. Of a request kept in parts it writes the jobs and chunks that differ
 // from what was read, then the head; a record stored whole is written whole.
 func (s *RequestStore) Update(ctx context.Context, r *approvals.Request, rev uint64) (uint64, error) {
+	if newRev, ok, err := s.updateHeadOnly(ctx, r, rev); ok {
+		return newRev, err
+	}
 	_, parts, curRev, err := s.head(ctx, r.ID)
 	if err != nil {
 		return 0, fmt.Errorf("update request %s: %w", r.ID, err)
@@ -711,6 +714,39 @@ func (s *RequestStore) Update(ctx context.Context, r *approvals.Request, rev uin
 		}
 	}
 	return s.writeHead(ctx, head, rev)
+}
+
+// updateHeadOnly writes the head of r, and nothing else, when every chunk and job of r is
+// as the last whole read of it found them (a decision, a message's timestamp, a state):
+// the head's compare-and-swap then decides, with no read of the head before it. ok is
+// false when that cannot be told without reading the store; Update then reads.
+func (s *RequestStore) updateHeadOnly(ctx context.Context, r *approvals.Request, rev uint64) (newRev uint64, ok bool, err error) {
+	s.mu.Lock()
+	parts, known := s.parts[r.ID]
+	read := s.read[r.ID]
+	s.mu.Unlock()
+	if !known || read == nil || r.Jobs == nil || !partable(r) ||
+		parts != (partCounts{VMs: len(r.VMs), Review: len(r.Review.VMs), Findings: len(r.Review.Findings)}) {
+		return 0, false, nil
+	}
+	head, values := split(r)
+	asRead := func(key string, v any, rev uint64) bool {
+		data, err := json.Marshal(v)
+		was, ok := read[key]
+		return err == nil && ok && was.sum == sum(data) && (rev == 0 || was.rev == rev)
+	}
+	for key, v := range values {
+		if !asRead(key, v, 0) {
+			return 0, false, nil
+		}
+	}
+	for i, j := range r.Jobs {
+		if j.Rev == 0 && j != head.Request.UnreportedJob(i, j.VM) || j.Rev != 0 && !asRead(jobKey(r.ID, i), j, j.Rev) {
+			return 0, false, nil
+		}
+	}
+	newRev, err = s.writeHead(ctx, head, rev)
+	return newRev, true, err
 }
 
 // writeJobIfChanged writes job i as the caller of Update left it, unless it is as read:
