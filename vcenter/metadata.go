@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/url"
 	"slices"
 	"sort"
 	"strings"
@@ -95,24 +94,10 @@ func (m *Manager) ApplyMetadata(ctx context.Context, vcName, vm string, md *Meta
 	return nil
 }
 
-// withTags runs fn with a vAPI tags manager logged in as the configured user of
-// vCenter vcName, and logs out after. Tag copies are rare (twice per move), so
-// the REST session is not cached.
+// withTags runs fn with a vAPI tags manager on the session kept for vCenter vcName
+// (withVAPI), logged in as its configured user.
 func (m *Manager) withTags(ctx context.Context, vcName string, c *vim25.Client, fn func(*tags.Manager) error) error {
-	cn, err := m.conn(vcName)
-	if err != nil {
-		return err
-	}
-	rc := rest.NewClient(c)
-	if err := rc.Login(ctx, url.UserPassword(cn.cfg.Username, cn.cfg.Password.Reveal())); err != nil {
-		return fmt.Errorf("vAPI login to %s as %s: %w", vcName, cn.cfg.Username, err)
-	}
-	defer func() {
-		if err := rc.Logout(context.WithoutCancel(ctx)); err != nil {
-			m.log.Debug("vAPI logout failed", "vcenter", vcName, "err", m.scrub(err))
-		}
-	}()
-	return fn(tags.NewManager(rc))
+	return m.withVAPI(ctx, vcName, c, func(rc *rest.Client) error { return fn(tags.NewManager(rc)) })
 }
 
 func readAttributes(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference) (map[string]string, error) {

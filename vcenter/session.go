@@ -48,6 +48,8 @@ type conn struct {
 	checked time.Time
 	peer    *x509.Certificate // certificate seen (and verified) at the last login
 	refusal loginRefusal
+
+	vapi vapiSession // for tags; guarded by its own lock
 }
 
 // loginRefusal is what a conn remembers of refused logins: while until is ahead, a
@@ -320,6 +322,9 @@ func (c *conn) logout(ctx context.Context) {
 		return
 	}
 	defer c.release()
+	if err := c.vapi.logout(ctx); err != nil {
+		c.log.Warn("vcenter vAPI logout failed", "err", err)
+	}
 	if c.client == nil {
 		return
 	}
