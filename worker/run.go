@@ -20,13 +20,6 @@ func (jr *jobRun) run(ctx context.Context) error {
 	w.m.inFlight.Inc()
 	defer w.m.inFlight.Dec()
 
-	// Where the VM is now is what /xvm undo will ask to go back to; and a cross-vCenter
-	// relocation leaves tags and custom attributes behind: both are read while the move
-	// is planned and its slots taken, so that they are ready when the slots are (a job
-	// that goes back to the queue to wait reads them again next time), and the metadata
-	// is copied after the move.
-	before := w.readBefore(ctx, j, log)
-	defer before() // every way out waits for the reads
 	wp, result := jr.candidatePlans(ctx)
 	if wp == nil {
 		return result
@@ -64,17 +57,23 @@ func (jr *jobRun) run(ctx context.Context) error {
 		taskRef, err = ref, nil
 	}
 	said()
-	// Where the VM was and its tags were being read before the task was asked for, and the
-	// source keeps both until the task's last step: the task does not wait for them, its
-	// record does (a move's record carries them, for undo and for the tags' copy).
-	origin, meta, metaErr := before()
+	unanswered := errors.Is(err, vcenter.ErrStartUnanswered)
+	if err != nil && !unanswered {
+		return jr.finish(ctx, err) // nothing runs: nothing more to read
+	}
+	// Where the VM is now is what /xvm undo will ask to go back to, and a cross-vCenter
+	// relocation leaves tags and custom attributes behind: both are read now, while the
+	// task runs. The source keeps the VM's placement and tags until the task's last step
+	// (its switch-over), so the task does not wait for them; its record does (it carries
+	// them, for undo and for the copy of the tags after the move). Read before the call,
+	// they took the CPU of the very processes the call goes through: on a split
+	// deployment that put 4-5 ms between an approval and vCenter's task.
+	origin, meta, metaErr := w.readBefore(ctx, j, log)
 	move := plannedMove(plan, j.VM, origin, meta, metaErr)
-	if errors.Is(err, vcenter.ErrStartUnanswered) {
+	if unanswered {
 		// vCenter may run the move although it did not say so: whoever tries next looks
 		// for it first, and finishes it as this worker would.
 		jr.rec.StartUnanswered, jr.rec.Move = true, move
-	}
-	if err != nil {
 		return jr.finish(ctx, err)
 	}
 	jr.rec.StartUnanswered = false
@@ -138,15 +137,10 @@ func (jr *jobRun) saveInsisting(ctx context.Context) {
 	}
 }
 
-// readBefore reads, in the background, where the VM is and its tags and custom
-// attributes; the returned func waits for both (it may be called more than once).
-func (w *Worker) readBefore(ctx context.Context, j events.Job, log *slog.Logger) func() (*vcenter.Where, *vcenter.Metadata, error) {
-	var (
-		origin  *vcenter.Where
-		meta    *vcenter.Metadata
-		metaErr error
-		reading sync.WaitGroup
-	)
+// readBefore reads, side by side, where the VM is and its tags and custom attributes,
+// before its move leaves the source.
+func (w *Worker) readBefore(ctx context.Context, j events.Job, log *slog.Logger) (origin *vcenter.Where, meta *vcenter.Metadata, metaErr error) {
+	var reading sync.WaitGroup
 	reading.Go(func() {
 		var err error
 		if origin, err = w.look.Where(ctx, j.SourceVC, j.VM); err != nil && ctx.Err() == nil {
@@ -158,10 +152,8 @@ func (w *Worker) readBefore(ctx context.Context, j events.Job, log *slog.Logger)
 			log.Warn("could not read tags and custom attributes; they will not be copied", "err", metaErr)
 		}
 	})
-	return func() (*vcenter.Where, *vcenter.Metadata, error) {
-		reading.Wait()
-		return origin, meta, metaErr
-	}
+	reading.Wait()
+	return origin, meta, metaErr
 }
 
 // keepAlive renews the VM lease and the slots on a timer while a relocation runs: a task
