@@ -161,6 +161,19 @@ func (s *Service) RecordMessage(ctx context.Context, id, msg string) (*Request, 
 	})
 }
 
+// TakePost makes queue (a bot's instance name) the one that posts request id's approval
+// message, unless it has one or has ended; ErrUnchanged then, or if queue has it already.
+// Only one caller wins it (the write is compare-and-swap).
+func (s *Service) TakePost(ctx context.Context, id, queue string) (*Request, error) {
+	return s.change(ctx, id, func(r *Request) (bool, error) {
+		if r.MessageTS != "" || r.State.Final() || r.PostQueue == queue {
+			return false, nil
+		}
+		r.PostQueue = queue
+		return true, nil
+	})
+}
+
 // RecordJobMessage records where a job of request id is shown, unless the job already
 // has a message (or does not exist: there is nothing to show it on). It returns the
 // request and the job as ApplyReport does.

@@ -167,6 +167,11 @@ type Request struct {
 	// stores them, keeps the first message recorded, and never reads them.
 	Channel   string `json:"channel"`
 	MessageTS string `json:"message_ts,omitempty"`
+	// PostQueue names the bot process (its instance name) whose queue holds the approval
+	// message until it is posted. A bot that starts again under that name posts the
+	// request at once, since no other process can hold its queue; another bot waits until
+	// no live queue could still hold the message, then takes the post over.
+	PostQueue string `json:"post_queue,omitempty"`
 	// TableTS is where the transport shows the progress of a large request as one table
 	// (in Slack, the timestamp of that message in the request's thread), instead of one
 	// message per job; opaque here like MessageTS.

@@ -94,6 +94,11 @@ type Config struct {
 	// MaxVMsPerRequest caps the VMs of one request, typed, chosen in the wizard or matched
 	// by a pattern (default 5000).
 	MaxVMsPerRequest int
+	// Instance is this process's name, one a restart keeps (serve derives it as the
+	// worker's name). The approval messages its post queue held when it stopped are
+	// posted as soon as it starts again; those another bot queued wait until no live
+	// queue could still hold them. "" names no queue: every unposted request waits.
+	Instance string
 }
 
 // Defaults of the caps on one command.

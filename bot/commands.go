@@ -354,6 +354,7 @@ func (b *Bot) planAndSubmit(ctx context.Context, cmd Command, src, dst string, w
 		b.tell(ctx, who, notice(refusalText(err, "Nothing was stored and nobody was asked to approve anything.")))
 		return outcomeUnavailable
 	}
+	r.PostQueue = b.cfg.Instance
 	if err := b.svc.Submit(ctx, r); err != nil {
 		slot.release()
 		log.Error("store request", "err", err)

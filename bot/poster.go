@@ -315,39 +315,64 @@ func (b *Bot) postApproval(ctx context.Context, p pendingPost) {
 
 // postUnposted posts, after a start, the approval messages of requests that were stored
 // but not posted when a bot stopped (its post queue dropped at shutdown, or the process
-// killed): nobody could approve them otherwise. A live replica may still hold such a request
-// in its queue, so each is posted only once it is older than the longest a queue holds a
-// post (b.repostAfter), and only if it still has no message then.
+// killed): nobody could approve them otherwise. Those this process's previous run queued
+// (the request names the queue, Request.PostQueue, by instance name, which no other live
+// process has) are posted at once. Another bot's may still wait in that bot's queue, so
+// each is posted only once it is older than the longest a queue holds a post
+// (b.repostAfter), still has no message then, and this bot has taken its post over: the
+// bot that queued it, started again, then leaves it alone.
 func (b *Bot) postUnposted(ctx context.Context) {
 	heads, err := b.svc.ListHeads(ctx)
 	if err != nil {
 		b.log.Warn("list requests to post after start", "err", err)
 		return
 	}
-	var due []*approvals.Request
+	var own, others []*approvals.Request
 	for _, r := range heads {
-		if r.MessageTS == "" && !r.State.Final() && r.Channel != "" {
-			due = append(due, r)
+		switch {
+		case r.MessageTS != "" || r.State.Final() || r.Channel == "":
+		case b.cfg.Instance != "" && r.PostQueue == b.cfg.Instance:
+			own = append(own, r)
+		default:
+			others = append(others, r)
 		}
 	}
-	slices.SortStableFunc(due, func(a, c *approvals.Request) int { return a.CreatedAt.Compare(c.CreatedAt) })
-	for _, r := range due {
+	byCreation := func(a, c *approvals.Request) int { return a.CreatedAt.Compare(c.CreatedAt) }
+	slices.SortStableFunc(own, byCreation)
+	slices.SortStableFunc(others, byCreation)
+	for _, r := range own {
+		b.repost(ctx, r, "its queue stopped with this bot's previous run")
+	}
+	for _, r := range others {
 		if d := r.CreatedAt.Add(b.repostAfter).Sub(b.now()); d > 0 {
 			if sleep(ctx, d) != nil {
 				return
 			}
 		}
-		if cur, err := b.svc.Head(ctx, r.ID); err != nil || cur.MessageTS != "" || cur.State.Final() {
+		if b.cfg.Instance != "" {
+			if _, err := b.svc.TakePost(ctx, r.ID, b.cfg.Instance); err != nil {
+				continue // posted meanwhile, ended, or taken over by another bot (or unreadable)
+			}
+		} else if cur, err := b.svc.Head(ctx, r.ID); err != nil || cur.MessageTS != "" || cur.State.Final() {
 			continue
 		}
-		slot, err := b.posts.reserve(r.Channel)
-		if err != nil {
-			b.log.Warn("request stored but not posted: not queued after start", "request_id", r.ID, "err", err)
-			continue
-		}
-		b.log.Info("posting the approval message of a request stored before the bot stopped", "request_id", r.ID)
-		slot.submit(pendingPost{id: r.ID, who: invocation{User: r.Requester, Channel: r.Channel}})
+		b.repost(ctx, r, "no bot's queue could still hold it")
 	}
+}
+
+// repost queues the approval message of request r, stored but not posted before this
+// bot started, for the same reason as why.
+func (b *Bot) repost(ctx context.Context, r *approvals.Request, why string) {
+	if ctx.Err() != nil {
+		return
+	}
+	slot, err := b.posts.reserve(r.Channel)
+	if err != nil {
+		b.log.Warn("request stored but not posted: not queued after start", "request_id", r.ID, "err", err)
+		return
+	}
+	b.log.Info("posting the approval message of a request stored before the bot started", "request_id", r.ID, "why", why)
+	slot.submit(pendingPost{id: r.ID, who: invocation{User: r.Requester, Channel: r.Channel}})
 }
 
 // postRefusalReason is the reason label of xvm_slack_work_refused_total{work="post"}.

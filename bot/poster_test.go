@@ -178,34 +178,42 @@ func TestFullPostQueueRefusesOnlyItsChannel(t *testing.T) {
 	assertPostedInOrder(t, e, otherChannel, there)
 }
 
+// stopWithTwoUnposted asks e's bot for five moves in one channel whose pace lets three be
+// posted, stops it with the other two still queued, and returns the requests (oldest
+// first) and those two: stored, pending, without a message.
+func stopWithTwoUnposted(t *testing.T, e *env) (all, unposted []*approvals.Request) {
+	t.Helper()
+	_, _ = e.stallPace() // held until the stop
+	for i := range 5 {
+		vm := fmt.Sprintf("app-%02d", i+1)
+		ackText(t, e.command(requester, "migrate "+vm+" to vc-west"))
+		waitUntil(t, vm+" stored", func() bool { return len(e.requests()) == i+1 })
+	}
+	waitUntil(t, "the channel's burst posted", func() bool { return len(e.slack.Channel(testChannel)) == 3 })
+	e.bot.tasks.grace = time.Millisecond
+	e.bot.tasks.shutdown() // the two held by the pace are dropped
+	all = byCreation(e)
+	for _, r := range all {
+		if r.State != approvals.StatePending {
+			t.Fatalf("request %s is %s after the stop; want it pending, to be posted", r.ID, r.State)
+		}
+		if r.MessageTS == "" {
+			unposted = append(unposted, r)
+		}
+	}
+	if len(unposted) != 2 {
+		t.Fatalf("%d requests unposted at the stop, want 2", len(unposted))
+	}
+	return all, unposted
+}
+
 // A request stored while its approval message waited for the channel's pace, when the bot
 // stopped, is posted by the next start: nobody could approve it otherwise. It is not
 // withdrawn for the post the stop cut short, and each request is posted once.
 func TestRequestStoredButNotPostedIsPostedAfterRestart(t *testing.T) {
 	t.Parallel()
 	first := newEnv(t, withPostsPerSecond(1))
-	_, _ = first.stallPace() // held until the stop
-	for i := range 5 {
-		vm := fmt.Sprintf("app-%02d", i+1)
-		ackText(t, first.command(requester, "migrate "+vm+" to vc-west"))
-		waitUntil(t, vm+" stored", func() bool { return len(first.requests()) == i+1 })
-	}
-	waitUntil(t, "the channel's burst posted", func() bool { return len(first.slack.Channel(testChannel)) == 3 })
-	first.bot.tasks.grace = time.Millisecond
-	first.bot.tasks.shutdown() // the two held by the pace are dropped
-	rs := byCreation(first)
-	unposted := 0
-	for _, r := range rs {
-		if r.MessageTS == "" {
-			unposted++
-		}
-		if r.State != approvals.StatePending {
-			t.Fatalf("request %s is %s after the stop; want it pending, to be posted", r.ID, r.State)
-		}
-	}
-	if unposted != 2 {
-		t.Fatalf("%d requests unposted at the stop, want 2", unposted)
-	}
+	rs, _ := stopWithTwoUnposted(t, first)
 
 	second := newEnvOn(t, first.slack, first.svc.Store(), withPostsPerSecond(1))
 	second.bot.repostAfter = 0 // no other replica could still be posting them
@@ -218,6 +226,63 @@ func TestRequestStoredButNotPostedIsPostedAfterRestart(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 	assertPostedInOrder(t, second, testChannel, rs)
+}
+
+func withInstance(name string) envOption {
+	return func(c *Config, _ *approvals.Policy) { c.Instance = name }
+}
+
+// A bot that starts again under its own name posts at once the approval messages its
+// queue held when it stopped: no other process can have that queue. Those another bot
+// queued may still wait there, so they wait until no live queue could hold them, and the
+// bot that posts them then takes the post over (the request names its queue).
+func TestOwnUnpostedRequestsArePostedAtOnceAfterRestart(t *testing.T) {
+	t.Parallel()
+	first := newEnv(t, withPostsPerSecond(1), withInstance("bot-a"))
+	rs, unposted := stopWithTwoUnposted(t, first)
+	for _, r := range rs {
+		if r.PostQueue != "bot-a" {
+			t.Fatalf("request %s names post queue %q, want the bot's own, bot-a", r.ID, r.PostQueue)
+		}
+	}
+	// The last one waits in another replica's queue, as far as anyone can tell.
+	ctx := context.Background()
+	if _, err := first.svc.TakePost(ctx, unposted[1].ID, "bot-b"); err != nil {
+		t.Fatal(err)
+	}
+
+	second := newEnvOn(t, first.slack, first.svc.Store(), withPostsPerSecond(1), withInstance("bot-a"))
+	if second.bot.repostAfter < time.Minute {
+		t.Fatalf("repostAfter %s: the test needs the real wait for another bot's queue", second.bot.repostAfter)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- second.bot.Run(runCtx) }()
+	waitUntil(t, "bot-a's unposted request posted at once", func() bool { return second.get(unposted[0].ID).MessageTS != "" })
+	// Posted at once it would be by now: the channel's burst has room, and it came next.
+	time.Sleep(300 * time.Millisecond)
+	if ts := second.get(unposted[1].ID).MessageTS; ts != "" {
+		t.Errorf("the request in bot-b's queue was posted by bot-a within %s of its start; want it left to bot-b", second.bot.repostAfter)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+
+	// No bot-b came back: once no queue could hold it, a bot takes the post over and posts it.
+	third := newEnvOn(t, first.slack, first.svc.Store(), withPostsPerSecond(1), withInstance("bot-c"))
+	third.bot.repostAfter = 0
+	runCtx, cancel = context.WithCancel(ctx)
+	go func() { done <- third.bot.Run(runCtx) }()
+	waitUntil(t, "bot-b's request taken over and posted", func() bool { return third.get(unposted[1].ID).MessageTS != "" })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if q := third.get(unposted[1].ID).PostQueue; q != "bot-c" {
+		t.Errorf("the request taken over names post queue %q, want bot-c", q)
+	}
+	assertPostedInOrder(t, third, testChannel, rs)
 }
 
 // Approval messages asked for faster than a channel takes posts are posted at its pace:

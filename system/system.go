@@ -94,6 +94,9 @@ func New(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger, o
 		return nil, err
 	}
 
+	// The process's name, kept across restarts: the worker's identity, and the name of the
+	// bot's post queue.
+	instance := workerName(cfg.Worker.Name, s.embedded != nil, cfg.HTTP.OpsListen)
 	var signer *approvals.Signer
 	if r.runsBot() {
 		if signer, err = signingKey(cfg, r, logger); err != nil {
@@ -111,6 +114,7 @@ func New(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger, o
 		}
 		s.svc = approvals.NewService(s.bus.Requests(), cfg.Approvals.Policy(), newGroupMembers(cfg, logger), logger).WithSigner(signer)
 		s.bot, err = bot.New(bot.Config{
+			Instance: instance,
 			BotToken: cfg.Slack.BotToken, AppToken: cfg.Slack.AppToken, SigningSecret: cfg.Slack.SigningSecret,
 			APIURL: cfg.Slack.APIURL, Channels: cfg.Slack.Channels, ProgressInterval: cfg.Slack.ProgressInterval,
 			EditsPerMinute: cfg.Slack.EditsPerMinute,
@@ -131,8 +135,7 @@ func New(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger, o
 		}
 	}
 	if r.runsWorker() {
-		name := workerName(cfg.Worker.Name, s.embedded != nil, cfg.HTTP.OpsListen)
-		s.worker = worker.New(worker.Config{Name: name, Slots: cfg.Limits.MaxConcurrent, MaxAttempts: cfg.Worker.MaxAttempts,
+		s.worker = worker.New(worker.Config{Name: instance, Slots: cfg.Limits.MaxConcurrent, MaxAttempts: cfg.Worker.MaxAttempts,
 			RenewEvery: min(s.bus.Config().LeaseTTL/3, 5*time.Second), Windows: cfg.Windows(),
 			PlanReuse: cfg.Worker.PlanReuse, HoldFor: cfg.Worker.HoldFor,
 			Requests: worker.NATSRequests{Store: s.bus.Requests()}, Trust: keys},
@@ -155,13 +158,15 @@ func New(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger, o
 	return s, nil
 }
 
-// workerName is the worker's identity: the configured name, else one that a restart keeps
+// workerName is the process's identity (the worker's, and the name of the bot's post
+// queue): the configured worker.name, else one that a restart keeps
 // where no other running process can have it. With the embedded NATS server that is the
 // host's name: the server's data directory is locked, so this is the only process using
 // it. Against an external NATS it is the host's name and the address of the ops listener
 // (opsListen as configured): only one process of a host can listen there, and a restart
 // listens there again. Either way a restarted process takes back at once what its
-// previous run left running (worker.takeBack). Only an ops listener on a random port
+// previous run left running (worker.takeBack), and posts the approval messages its queue
+// held (bot.postUnposted). Only an ops listener on a random port
 // (":0") leaves the process id to tell processes apart, new on every restart; set
 // worker.name then.
 func workerName(configured string, embedded bool, opsListen string) string {
