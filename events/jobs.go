@@ -106,6 +106,10 @@ type JobMove struct {
 	Tags          []Tag             `json:"tags,omitempty"`
 	Attributes    map[string]string `json:"attributes,omitempty"`
 	MetadataError string            `json:"metadata_error,omitempty"`
+	// Unread says that Origin, the tags and the attributes are still to be read: the
+	// running task is recorded before them, and whoever follows the task reads them from
+	// the source while it runs (the VM leaves the source only at the switch-over).
+	Unread bool `json:"unread,omitempty"`
 }
 
 // PlannedNIC is a NIC and the portgroup the plan puts it on ("" for unchanged).

@@ -73,3 +73,69 @@ func TestTakenOverMoveCopiesTagsAndOffersUndo(t *testing.T) {
 		t.Errorf("origin %+v, want where web-02 was, for undo", o)
 	}
 }
+
+// blockingMeta stands for a read of the source's tags that does not answer before the
+// worker is killed.
+type blockingMeta struct {
+	relocator
+	reading chan struct{}
+}
+
+func (p *blockingMeta) ReadMetadata(ctx context.Context, _, _ string) (*vcenter.Metadata, error) {
+	close(p.reading)
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A move's task is recorded before its origin and tags are read (they are read while the
+// task runs). A worker killed in between leaves the move marked unread; the worker that
+// takes the job over follows the task and reads them from the source while it still runs,
+// then copies the tags and offers undo as the first would have.
+func TestUnreadOriginAndTagsAreReadByTheNextWorker(t *testing.T) {
+	t.Parallel()
+	want := &vcenter.Metadata{Tags: []vcenter.Tag{{Category: "app", Name: "shop"}},
+		Attributes: map[string]string{"owner": "team-web"}}
+	r := newRig(t)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	probe := &blockingMeta{relocator: r.mgr, reading: make(chan struct{})}
+	first := New(r.trusting(Config{Name: "w1", Slots: 1, MaxAttempts: 3}), probe,
+		r.rec, NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil, logger, prometheus.NewRegistry())
+	j := r.job(t, "web-02")
+	killed, kill := context.WithCancel(r.ctx)
+	done := make(chan error, 1)
+	go func() { done <- first.Handle(killed, j, delivery{1}) }()
+	select {
+	case <-probe.reading:
+	case err := <-done:
+		t.Fatalf("the first worker ended (%v) before it read the tags", err)
+	}
+	rec, _, err := NATSRecords{Jobs: r.bus.Jobs()}.Load(r.ctx, j.ID)
+	if err != nil || rec.TaskRef == "" || rec.Move == nil || !rec.Move.Unread || rec.Move.Host == "" {
+		t.Fatalf("record while the tags are read: %+v (%v); want the running task recorded, its move planned and unread", rec, err)
+	}
+	kill()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("killed worker: %v", err)
+	}
+
+	second := New(r.trusting(Config{Name: "w2", Slots: 1, MaxAttempts: 3}), &metaProbe{relocator: r.mgr, md: want},
+		r.rec, NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil, logger, prometheus.NewRegistry())
+	if err := second.Handle(r.ctx, j, delivery{2}); err != nil {
+		t.Fatal(err)
+	}
+	r.arrivedOnce(t, j.VM)
+	got, err := r.mgr.ReadMetadata(r.ctx, "vc-west", j.VM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("vc-west has %+v, want the source's %+v", got, want)
+	}
+	f := r.rec.final()
+	if o := f[0].Origin; o == nil || o.VCenter != "vc-east" || o.Folder != "apps/web" {
+		t.Errorf("origin %+v, want where web-02 was, for undo", o)
+	}
+	if f[0].Warning != "" {
+		t.Errorf("warning %q on a move whose origin and tags were read by the second worker", f[0].Warning)
+	}
+}

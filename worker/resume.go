@@ -23,6 +23,11 @@ func (jr *jobRun) resume(ctx context.Context) error {
 	if jr.rec.TaskRef != "" {
 		log.Info("re-attaching to the vCenter task of an interrupted delivery", "task", jr.rec.TaskRef, "attempt", jr.rec.Attempts)
 		w.publish(ctx, log, w.event(j, events.EventStarted, fmt.Sprintf("%s: following task %s after a restart", j.VM, jr.rec.TaskRef), 0))
+		if jr.rec.Move != nil && jr.rec.Move.Unread {
+			// Its worker stopped before it read where the VM was and its tags: the task
+			// runs, so the source still has both.
+			jr.readSource(ctx)
+		}
 		var claim Claim = noClaim{}
 		if w.sched != nil && len(jr.rec.Slots) > 0 {
 			if c, err := w.sched.Hold(ctx, j.ID, jr.rec.Slots); err != nil {

@@ -61,29 +61,24 @@ func (jr *jobRun) run(ctx context.Context) error {
 	if err != nil && !unanswered {
 		return jr.finish(ctx, err) // nothing runs: nothing more to read
 	}
-	// Where the VM is now is what /xvm undo will ask to go back to, and a cross-vCenter
-	// relocation leaves tags and custom attributes behind: both are read now, while the
-	// task runs. The source keeps the VM's placement and tags until the task's last step
-	// (its switch-over), so the task does not wait for them; its record does (it carries
-	// them, for undo and for the copy of the tags after the move). Read before the call,
-	// they took the CPU of the very processes the call goes through: on a split
-	// deployment that put 4-5 ms between an approval and vCenter's task.
-	origin, meta, metaErr := w.readBefore(ctx, j, log)
-	move := plannedMove(plan, j.VM, origin, meta, metaErr)
+	move := plannedMove(plan, j.VM)
 	if unanswered {
 		// vCenter may run the move although it did not say so: whoever tries next looks
 		// for it first, and finishes it as this worker would.
 		jr.rec.StartUnanswered, jr.rec.Move = true, move
+		jr.readSource(ctx)
 		return jr.finish(ctx, err)
 	}
 	jr.rec.StartUnanswered = false
 	// From here on a relocation runs in vCenter whatever happens to this process: record
-	// the task so whoever gets the job next follows it instead of starting another, and
-	// what it needs to finish the job as this worker would.
+	// the task first, so that whoever gets the job next follows it instead of starting
+	// another, with where the plan puts the VM.
 	jr.rec.TaskRef, jr.rec.Move = taskRef, move
+	move.Unread = true
 	jr.to(started)
 	jr.saveInsisting(ctx)
 	log.Info("relocation started", "task", taskRef)
+	jr.readSource(ctx)
 	notRunning := w.m.running.add(j.ID, j, w.now())
 	res, err := w.move.Watch(ctx, j.SourceVC, taskRef, j.VM, jr.onProgress(ctx))
 	notRunning()
@@ -134,6 +129,24 @@ func (jr *jobRun) saveInsisting(ctx context.Context) {
 	})
 	if err != nil && ctx.Err() == nil {
 		jr.log.Error("could not record the running task", "task", jr.rec.TaskRef, "err", err)
+	}
+}
+
+// readSource reads where the VM is, for undo, and its tags and custom attributes, for the
+// copy after the move, into the record of the move, and stores it when the record names a
+// running task. They are read once vCenter has the task, while it runs: the source keeps
+// the VM's placement and tags until the switch-over. Read beside the call that starts the
+// task, they took the CPU of the very processes that call goes through (4-5 ms of an
+// approval's path to the task on a split deployment); a worker that stops before reading
+// them leaves the move marked unread, and whoever follows its task reads them.
+func (jr *jobRun) readSource(ctx context.Context) {
+	origin, meta, metaErr := jr.w.readBefore(ctx, jr.j, jr.log)
+	withSource(jr.rec.Move, origin, meta, metaErr)
+	if jr.rec.TaskRef == "" || ctx.Err() != nil {
+		return
+	}
+	if err := jr.w.records.Save(ctx, jr.rec); err != nil {
+		jr.log.Warn("record where the VM was and its tags", "err", err)
 	}
 }
 

@@ -14,8 +14,9 @@ func MoveSpec(j events.Job) vcenter.MoveSpec {
 	return vcenter.MoveSpec{VMs: []string{j.VM}, Source: j.SourceVC, Target: j.TargetVC, Placement: j.Placement.Clone()}
 }
 
-// plannedMove is what the job record keeps of a move as it starts.
-func plannedMove(plan *vcenter.Plan, vm string, origin *vcenter.Where, md *vcenter.Metadata, mdErr error) *events.JobMove {
+// plannedMove is what the job record keeps of a move as it starts: where the plan puts
+// the VM. Where the VM was and its tags follow (withSource).
+func plannedMove(plan *vcenter.Plan, vm string) *events.JobMove {
 	mv := &events.JobMove{Host: plan.Host, Pool: plan.Pool, Datastore: plan.Datastore, Folder: plan.Folder,
 		Disks: slices.Clone(plan.Spec.Disks)}
 	for _, v := range plan.VMs {
@@ -25,6 +26,13 @@ func plannedMove(plan *vcenter.Plan, vm string, origin *vcenter.Where, md *vcent
 			}
 		}
 	}
+	return mv
+}
+
+// withSource records in mv where the VM was (nil: it could not be read) and its tags and
+// custom attributes (or why they could not be read).
+func withSource(mv *events.JobMove, origin *vcenter.Where, md *vcenter.Metadata, mdErr error) {
+	mv.Unread = false
 	if origin != nil {
 		o := origin.Origin()
 		mv.Origin, mv.OriginNICs = &o, origin.Networks
@@ -38,7 +46,6 @@ func plannedMove(plan *vcenter.Plan, vm string, origin *vcenter.Where, md *vcent
 			mv.Tags = append(mv.Tags, events.Tag{Category: t.Category, Name: t.Name})
 		}
 	}
-	return mv
 }
 
 // oneLine is an error's text on one line, as a Slack message line shows it.

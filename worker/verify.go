@@ -49,6 +49,10 @@ type success struct {
 // move started, to the moved VM. A failure does not fail the job: the VM runs where it was
 // approved to; it becomes a warning on the succeeded job.
 func (w *Worker) copyMetadata(ctx context.Context, j events.Job, mv *events.JobMove, log *slog.Logger) string {
+	if mv.Unread {
+		return "tags and custom attributes not copied, and /xvm undo not offered: the worker that started the move stopped " +
+			"before it read them, and the move ended before another could: check them in " + j.TargetVC
+	}
 	if mv.MetadataError != "" {
 		return "tags and custom attributes not copied: they could not be read before the move: " + mv.MetadataError
 	}
