@@ -3,13 +3,9 @@ package worker
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"reflect"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/xvmbot/xvmbot/events"
 	"github.com/xvmbot/xvmbot/vcenter"
@@ -35,9 +31,7 @@ func TestTakenOverMoveCopiesTagsAndOffersUndo(t *testing.T) {
 	want := &vcenter.Metadata{Tags: []vcenter.Tag{{Category: "app", Name: "shop"}},
 		Attributes: map[string]string{"owner": "team-web"}}
 	r := newRig(t)
-	first := New(r.trusting(Config{Name: "w1", Slots: 1, MaxAttempts: 3}), &metaProbe{relocator: r.mgr, md: want},
-		r.rec, NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil,
-		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	first := r.workerOn("w1", 3, &metaProbe{relocator: r.mgr, md: want})
 	j := r.job(t, "web-02")
 	killed, kill := context.WithCancel(r.ctx)
 	done := make(chan error, 1)
@@ -96,10 +90,8 @@ func TestUnreadOriginAndTagsAreReadByTheNextWorker(t *testing.T) {
 	want := &vcenter.Metadata{Tags: []vcenter.Tag{{Category: "app", Name: "shop"}},
 		Attributes: map[string]string{"owner": "team-web"}}
 	r := newRig(t)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	probe := &blockingMeta{relocator: r.mgr, reading: make(chan struct{})}
-	first := New(r.trusting(Config{Name: "w1", Slots: 1, MaxAttempts: 3}), probe,
-		r.rec, NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil, logger, prometheus.NewRegistry())
+	first := r.workerOn("w1", 3, probe)
 	j := r.job(t, "web-02")
 	killed, kill := context.WithCancel(r.ctx)
 	done := make(chan error, 1)
@@ -118,8 +110,7 @@ func TestUnreadOriginAndTagsAreReadByTheNextWorker(t *testing.T) {
 		t.Fatalf("killed worker: %v", err)
 	}
 
-	second := New(r.trusting(Config{Name: "w2", Slots: 1, MaxAttempts: 3}), &metaProbe{relocator: r.mgr, md: want},
-		r.rec, NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil, logger, prometheus.NewRegistry())
+	second := r.workerOn("w2", 3, &metaProbe{relocator: r.mgr, md: want})
 	if err := second.Handle(r.ctx, j, delivery{2}); err != nil {
 		t.Fatal(err)
 	}

@@ -159,7 +159,12 @@ func labManager(t *testing.T, lab *xvmsim.Lab, logger *slog.Logger) *vcenter.Man
 }
 
 func (r *rig) worker(name string, maxAttempts int) *Worker {
-	return New(r.trusting(Config{Name: name, Slots: 1, MaxAttempts: maxAttempts}), r.mgr, r.rec,
+	return r.workerOn(name, maxAttempts, r.mgr)
+}
+
+// workerOn is rig.worker talking to the vCenters through vc (a probe around r.mgr).
+func (r *rig) workerOn(name string, maxAttempts int, vc relocator) *Worker {
+	return New(r.trusting(Config{Name: name, Slots: 1, MaxAttempts: maxAttempts}), vc, r.rec,
 		NATSRecords{Jobs: r.bus.Jobs()}, NATSLocks{Leases: r.bus.Leases()}, nil,
 		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
 }
