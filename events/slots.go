@@ -74,10 +74,13 @@ func (s *Slots) Acquire(ctx context.Context, holder string, wants []Want) (*Clai
 		return nil, err
 	}
 	now := time.Now().UnixNano()
+	tight := make([]bool, len(sorted)) // down to its last free slot
 	for i, w := range sorted {
-		if err := full(w, reads[i].value.live(now), holder); err != nil {
+		live := reads[i].value.live(now)
+		if err := full(w, live, holder); err != nil {
 			return nil, err
 		}
+		tight[i] = roomFor(w, live, holder) < 2
 	}
 	// A resource with room for two more holders or more is taken side by side with the
 	// others: no claim can be left holding half of a contested set over it. Only those
@@ -90,10 +93,9 @@ func (s *Slots) Acquire(ctx context.Context, holder string, wants []Want) (*Clai
 		errs[i] = s.take(ctx, sorted[i], holder, &reads[i])
 		taken[i] = errs[i] == nil
 	}
-	tight := make([]bool, len(sorted))
 	var spare sync.WaitGroup
-	for i, w := range sorted {
-		if tight[i] = roomFor(w, reads[i].value.live(now), holder) < 2; !tight[i] {
+	for i := range sorted {
+		if !tight[i] {
 			spare.Go(func() { tryTake(i) })
 		}
 	}
