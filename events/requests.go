@@ -716,6 +716,13 @@ func (s *RequestStore) Update(ctx context.Context, r *approvals.Request, rev uin
 	return s.writeHead(ctx, head, rev)
 }
 
+// asRead reports whether data is the value of key as the last whole read found it (read,
+// by key), at revision rev (0: at any revision).
+func asRead(read map[string]partRead, key string, data []byte, rev uint64) bool {
+	was, ok := read[key]
+	return ok && was.sum == sum(data) && (rev == 0 || was.rev == rev)
+}
+
 // updateHeadOnly writes the head of r, and nothing else, when every chunk and job of r is
 // as the last whole read of it found them (a decision, a message's timestamp, a state):
 // the head's compare-and-swap then decides, with no read of the head before it. ok is
@@ -730,18 +737,17 @@ func (s *RequestStore) updateHeadOnly(ctx context.Context, r *approvals.Request,
 		return 0, false, nil
 	}
 	head, values := split(r)
-	asRead := func(key string, v any, rev uint64) bool {
+	marshalledAsRead := func(key string, v any, rev uint64) bool {
 		data, err := json.Marshal(v)
-		was, ok := read[key]
-		return err == nil && ok && was.sum == sum(data) && (rev == 0 || was.rev == rev)
+		return err == nil && asRead(read, key, data, rev)
 	}
 	for key, v := range values {
-		if !asRead(key, v, 0) {
+		if !marshalledAsRead(key, v, 0) {
 			return 0, false, nil
 		}
 	}
 	for i, j := range r.Jobs {
-		if j.Rev == 0 && j != head.Request.UnreportedJob(i, j.VM) || j.Rev != 0 && !asRead(jobKey(r.ID, i), j, j.Rev) {
+		if j.Rev == 0 && j != head.Request.UnreportedJob(i, j.VM) || j.Rev != 0 && !marshalledAsRead(jobKey(r.ID, i), j, j.Rev) {
 			return 0, false, nil
 		}
 	}
@@ -766,7 +772,7 @@ func (s *RequestStore) writeJobIfChanged(ctx context.Context, h *approvals.Reque
 		return err
 	}
 	if was, ok := read[jobKey(h.ID, i)]; ok && was.rev == j.Rev {
-		if was.sum == sum(data) {
+		if asRead(read, jobKey(h.ID, i), data, j.Rev) {
 			return nil
 		}
 	} else if e, err := s.kv.GetRevision(ctx, jobKey(h.ID, i), j.Rev); err == nil && sum(e.Value()) == sum(data) {
@@ -789,7 +795,7 @@ func (s *RequestStore) checkUnchanged(ctx context.Context, key string, v any, re
 	if err != nil {
 		return err
 	}
-	if was, ok := read[key]; ok && was.sum == sum(data) {
+	if asRead(read, key, data, 0) {
 		return nil
 	}
 	e, err := kvEntry(ctx, s.kv, key)
