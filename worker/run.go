@@ -140,20 +140,13 @@ func (jr *jobRun) saveInsisting(ctx context.Context) {
 // approval's path to the task on a split deployment); a worker that stops before reading
 // them leaves the move marked unread, and whoever follows its task reads them.
 func (jr *jobRun) readSource(ctx context.Context) {
-	origin, meta, metaErr := jr.w.readBefore(ctx, jr.j, jr.log)
-	withSource(jr.rec.Move, origin, meta, metaErr)
-	if jr.rec.TaskRef == "" || ctx.Err() != nil {
-		return
-	}
-	if err := jr.w.records.Save(ctx, jr.rec); err != nil {
-		jr.log.Warn("record where the VM was and its tags", "err", err)
-	}
-}
-
-// readBefore reads, side by side, where the VM is and its tags and custom attributes,
-// before its move leaves the source.
-func (w *Worker) readBefore(ctx context.Context, j events.Job, log *slog.Logger) (origin *vcenter.Where, meta *vcenter.Metadata, metaErr error) {
-	var reading sync.WaitGroup
+	w, j, log := jr.w, jr.j, jr.log
+	var (
+		origin  *vcenter.Where
+		meta    *vcenter.Metadata
+		metaErr error
+		reading sync.WaitGroup
+	)
 	reading.Go(func() {
 		var err error
 		if origin, err = w.look.Where(ctx, j.SourceVC, j.VM); err != nil && ctx.Err() == nil {
@@ -166,7 +159,13 @@ func (w *Worker) readBefore(ctx context.Context, j events.Job, log *slog.Logger)
 		}
 	})
 	reading.Wait()
-	return origin, meta, metaErr
+	withSource(jr.rec.Move, origin, meta, metaErr)
+	if jr.rec.TaskRef == "" || ctx.Err() != nil {
+		return
+	}
+	if err := w.records.Save(ctx, jr.rec); err != nil {
+		log.Warn("record where the VM was and its tags", "err", err)
+	}
 }
 
 // keepAlive renews the VM lease and the slots on a timer while a relocation runs: a task
