@@ -432,33 +432,40 @@ func splitAddr(addr string) (host, port string) {
 // chaosBinaries returns the xvmbot and nats-server binaries: the ones given, or built from
 // this module (nats-server from the version go.mod pins) into dir.
 func chaosBinaries(ctx context.Context, dir string, o chaosOpts) (xvmbotBin, natsBin string, err error) {
-	root, err := moduleRoot(ctx)
-	if err != nil {
-		return "", "", err
-	}
-	build := func(out, pkg string) error {
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
-		}
-		return nil
-	}
 	xvmbotBin, natsBin = o.xvmbot, o.natsServer
 	if xvmbotBin == "" {
 		xvmbotBin = filepath.Join(dir, "xvmbot")
-		if err := build(xvmbotBin, "./cmd/xvmbot"); err != nil {
+		if err := goBuild(ctx, xvmbotBin, "./cmd/xvmbot"); err != nil {
 			return "", "", err
 		}
 	}
 	if natsBin == "" {
 		natsBin = filepath.Join(dir, "nats-server")
-		if err := build(natsBin, "github.com/nats-io/nats-server/v2"); err != nil {
+		if err := goBuild(ctx, natsBin, "github.com/nats-io/nats-server/v2"); err != nil {
 			return "", "", err
 		}
 	}
 	return xvmbotBin, natsBin, nil
+}
+
+// goBuild builds package pkg of this module (or one it requires) into out, statically, as
+// the release does, with the build tags given.
+func goBuild(ctx context.Context, out, pkg string, tags ...string) error {
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	args := []string{"build", "-trimpath", "-ldflags", "-s -w", "-o", out}
+	if len(tags) > 0 {
+		args = append(args, "-tags", strings.Join(tags, ","))
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
 }
 
 // moduleRoot is the directory of this module's go.mod, wherever the tool is run from

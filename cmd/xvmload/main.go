@@ -60,7 +60,7 @@ func main() {
 	flag.IntVar(&f.workers, "slack-workers", 0, "ack: slack.workers, the bot's workers after the ack (0: the default)")
 	flag.IntVar(&f.samples, "samples", 30, "approve: how many approve clicks to time")
 	flag.DurationVar(&f.planReuse, "plan-reuse", 0, "approve: worker.plan_reuse (0: the default 30s, under which the worker starts on the bot's own pre-flight; 1ns: it plans again, as a worker in another process does)")
-	flag.BoolVar(&f.split, "split", false, "approve: the bot and the worker as separate `xvmbot bot` and `xvmbot worker` processes on a nats-server process (built from this tree; run from the repository root)")
+	flag.BoolVar(&f.split, "split", false, "approve: the bot and the worker as separate `xvmbot bot` and `xvmbot worker` processes on a nats-server process (built from this tree)")
 	vmsList := flag.String("vms", "200", "wave: VMs in the wave; a comma list (50,200,1000) runs each size on a fresh stack, one after another, and prints the curve")
 	flag.IntVar(&f.slots, "slots", 8, "wave: limits.max_concurrent of the worker")
 	flag.DurationVar(&f.taskDuration, "task-delay", 500*time.Millisecond, "wave: duration of one emulated relocation task")

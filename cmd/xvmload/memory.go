@@ -42,15 +42,12 @@ func runMemory(ctx context.Context, f flags) error {
 	bin := f.xvmbot
 	if bin == "" {
 		bin = filepath.Join(dir, "xvmbot")
-		args := []string{"build", "-trimpath", "-ldflags", "-s -w", "-o", bin}
+		var tags []string
 		if f.heapProfiles != "" {
-			args = append(args, "-tags", "pprof")
+			tags = append(tags, "pprof")
 		}
-		build := exec.CommandContext(ctx, "go", append(args, "./cmd/xvmbot")...)
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		build.Stderr = os.Stderr
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("go build ./cmd/xvmbot (run from the repository root): %w", err)
+		if err := goBuild(ctx, bin, "./cmd/xvmbot", tags...); err != nil {
+			return err
 		}
 	}
 	lab, err := xvmsim.Start(ctx, xvmsim.WithTaskDuration(10*time.Minute), xvmsim.WithExtraVMs(f.requestVMs))
