@@ -11,6 +11,18 @@ import (
 	"github.com/xvmbot/xvmbot/vcenter"
 )
 
+// assertWestMetadata checks that vm in vc-west has the tags and custom attributes want.
+func assertWestMetadata(t *testing.T, r *rig, vm string, want *vcenter.Metadata) {
+	t.Helper()
+	got, err := r.mgr.ReadMetadata(r.ctx, "vc-west", vm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("vc-west has %+v, want the source's %+v", got, want)
+	}
+}
+
 // metaProbe hands the worker fixed source metadata (the rig's VMs have none).
 type metaProbe struct {
 	relocator
@@ -55,13 +67,7 @@ func TestTakenOverMoveCopiesTagsAndOffersUndo(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.arrivedOnce(t, j.VM)
-	got, err := r.mgr.ReadMetadata(r.ctx, "vc-west", j.VM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("vc-west has %+v, want the source's %+v", got, want)
-	}
+	assertWestMetadata(t, r, j.VM, want)
 	f := r.rec.final()
 	if o := f[0].Origin; o == nil || o.VCenter != "vc-east" || o.Folder != "apps/web" || len(o.Networks) != 1 {
 		t.Errorf("origin %+v, want where web-02 was, for undo", o)
@@ -115,13 +121,7 @@ func TestUnreadOriginAndTagsAreReadByTheNextWorker(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.arrivedOnce(t, j.VM)
-	got, err := r.mgr.ReadMetadata(r.ctx, "vc-west", j.VM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("vc-west has %+v, want the source's %+v", got, want)
-	}
+	assertWestMetadata(t, r, j.VM, want)
 	f := r.rec.final()
 	if o := f[0].Origin; o == nil || o.VCenter != "vc-east" || o.Folder != "apps/web" {
 		t.Errorf("origin %+v, want where web-02 was, for undo", o)
