@@ -139,8 +139,8 @@ func TestFullPostQueueRefusesOnlyItsChannel(t *testing.T) {
 		vm := fmt.Sprintf("app-%02d", i+1)
 		ackText(t, e.command(requester, "migrate "+vm+" to vc-west"))
 		waitUntil(t, vm+" stored", func() bool { return len(e.requests()) == i+1 })
-		if i < 3 { // within the channel's burst: posted at once
-			waitUntil(t, vm+" posted", func() bool { return len(e.slack.Channel(testChannel)) == i+1 })
+		if i < 3 { // within the channel's burst: posted at once, and its place in the queue given back
+			waitUntil(t, vm+" posted", func() bool { return len(e.slack.Channel(testChannel)) == i+1 && e.bot.posts.total() == 0 })
 		}
 	}
 	// app-04 is being posted (held by the pace) and app-05 waits: the queue is full.
