@@ -121,7 +121,7 @@ func TestChart(t *testing.T) {
 			}
 		})
 	}
-	for _, want := range []string{"deployment-bot.yaml", "deployment-worker.yaml", "secret.yaml", "servicemonitor.yaml", "networkpolicy.yaml", "nats-users-secret.yaml",
+	for _, want := range []string{"statefulset-bot.yaml", "statefulset-worker.yaml", "secret.yaml", "servicemonitor.yaml", "networkpolicy.yaml", "nats-users-secret.yaml",
 		"nats-statefulset.yaml", "nats-service.yaml", "nats-config.yaml", "poddisruptionbudget.yaml"} {
 		if !slices.Contains(templates, chartDir+"/templates/"+want) {
 			t.Errorf("templates/%s is missing", want)

@@ -153,7 +153,7 @@ func TestPerRoleSecrets(t *testing.T) {
 	for _, file := range []string{"", "ci/scaleout-values.yaml"} {
 		objs := render(t, file)
 		for _, role := range []string{"bot", "worker"} {
-			pod := dig(objs["Deployment/xvm-xvmbot-"+role].Spec, "template", "spec")
+			pod := dig(objs["StatefulSet/xvm-xvmbot-"+role].Spec, "template", "spec")
 			c := dig(pod, "containers", 0)
 			hasSlack := false
 			for _, e := range asList(dig(c, "envFrom")) {
@@ -191,7 +191,7 @@ func TestDisruptionAndSpread(t *testing.T) {
 	t.Parallel()
 	objs := render(t, "ci/scaleout-values.yaml")
 	for _, role := range []string{"bot", "worker"} {
-		d := objs["Deployment/xvm-xvmbot-"+role]
+		d := objs["StatefulSet/xvm-xvmbot-"+role]
 		podLabels, _ := dig(d.Spec, "template", "metadata", "labels").(map[string]any)
 		pdb, ok := objs["PodDisruptionBudget/xvm-xvmbot-"+role]
 		if !ok || dig(pdb.Spec, "maxUnavailable") != float64(1) {

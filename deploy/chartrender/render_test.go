@@ -115,12 +115,12 @@ func TestRender(t *testing.T) {
 		{
 			name: "defaults", bots: 1, workers: 2, natsURL: "nats://xvm-xvmbot-nats:4222",
 			want: []string{"StatefulSet/xvm-xvmbot-nats", "Service/xvm-xvmbot-nats", "Service/xvm-xvmbot-nats-headless", "ConfigMap/xvm-xvmbot-nats-config",
-				"PodDisruptionBudget/xvm-xvmbot-bot", "PodDisruptionBudget/xvm-xvmbot-worker", "Deployment/xvm-xvmbot-bot", "Deployment/xvm-xvmbot-worker", "Secret/xvm-xvmbot-config", "Service/xvm-xvmbot-bot", "Service/xvm-xvmbot-worker", "ServiceAccount/xvm-xvmbot"},
+				"PodDisruptionBudget/xvm-xvmbot-bot", "PodDisruptionBudget/xvm-xvmbot-worker", "StatefulSet/xvm-xvmbot-bot", "StatefulSet/xvm-xvmbot-worker", "Secret/xvm-xvmbot-config", "Service/xvm-xvmbot-bot", "Service/xvm-xvmbot-worker", "ServiceAccount/xvm-xvmbot"},
 			wantMissing: []string{"ServiceMonitor/xvm-xvmbot", "PrometheusRule/xvm-xvmbot", "Ingress/xvm-xvmbot", "ConfigMap/xvm-xvmbot-dashboard"},
 		},
 		{
 			name: "scale-out on an existing NATS", values: "ci/scaleout-values.yaml", bots: 2, workers: 5, natsURL: "nats://nats.messaging.svc:4222",
-			want: []string{"Deployment/xvm-xvmbot-bot", "Deployment/xvm-xvmbot-worker", "Secret/xvm-xvmbot-config", "ServiceMonitor/xvm-xvmbot",
+			want: []string{"StatefulSet/xvm-xvmbot-bot", "StatefulSet/xvm-xvmbot-worker", "Secret/xvm-xvmbot-config", "ServiceMonitor/xvm-xvmbot",
 				"PrometheusRule/xvm-xvmbot", "Ingress/xvm-xvmbot", "ConfigMap/xvm-xvmbot-dashboard"},
 			wantMissing: []string{"StatefulSet/xvm-xvmbot-nats", "Service/xvm-xvmbot-nats", "ConfigMap/xvm-xvmbot-nats-config"},
 		},
@@ -138,7 +138,7 @@ func TestRender(t *testing.T) {
 				}
 			}
 			for role, replicas := range map[string]float64{"bot": tc.bots, "worker": tc.workers} {
-				d := objs["Deployment/xvm-xvmbot-"+role]
+				d := objs["StatefulSet/xvm-xvmbot-"+role]
 				if got := dig(d.Spec, "replicas"); got != replicas {
 					t.Errorf("%s replicas %v, want %v", role, got, replicas)
 				}
@@ -244,7 +244,7 @@ func TestRenderNATSAuth(t *testing.T) {
 				}
 			}
 			for _, role := range []string{"bot", "worker"} {
-				pod := dig(objs["Deployment/xvm-xvmbot-"+role].Spec, "template", "spec")
+				pod := dig(objs["StatefulSet/xvm-xvmbot-"+role].Spec, "template", "spec")
 				c := dig(pod, "containers", 0)
 				if env := find(dig(c, "env"), "name", "XVM_NATS_USER"); env == nil || env["value"] != "xvm-"+role {
 					t.Errorf("%s pods connect to NATS as %v, want xvm-%s", role, env, role)
@@ -446,7 +446,7 @@ func TestRenderApprovalKey(t *testing.T) {
 		t.Errorf("the rest of approvals was lost: approvers %v", got)
 	}
 	mounts := func(role string) (secret, path any) {
-		spec := dig(objs["Deployment/xvm-xvmbot-"+role].Spec, "template", "spec")
+		spec := dig(objs["StatefulSet/xvm-xvmbot-"+role].Spec, "template", "spec")
 		vols, _ := dig(spec, "volumes").([]any)
 		for _, v := range vols {
 			if dig(v, "name") == "approval-key" {
@@ -466,5 +466,35 @@ func TestRenderApprovalKey(t *testing.T) {
 	}
 	if s, p := mounts("worker"); s != nil || p != nil {
 		t.Errorf("worker pods mount the signing key (%v at %v): it is the bot's alone", s, p)
+	}
+}
+
+// TestPodsKeepTheirNames: bot and worker pods keep their names across restarts (a
+// StatefulSet's), and the config leaves worker.name to its default, the pod's name: a
+// restarted worker takes its running jobs back at once and a restarted bot posts what its
+// queue held, instead of waiting out a dead pod's leases and post queue.
+func TestPodsKeepTheirNames(t *testing.T) {
+	t.Parallel()
+	for _, file := range []string{"", "ci/scaleout-values.yaml"} {
+		objs := render(t, file)
+		for _, role := range []string{"bot", "worker"} {
+			sts, ok := objs["StatefulSet/xvm-xvmbot-"+role]
+			if !ok {
+				t.Fatalf("%s: the %s pods are not a StatefulSet's (have %v)", file, role, keys(objs))
+			}
+			svc, _ := dig(sts.Spec, "serviceName").(string)
+			if _, ok := objs["Service/"+svc]; !ok {
+				t.Errorf("%s: %s StatefulSet's serviceName %q is not a rendered Service", file, role, svc)
+			}
+			if p := dig(sts.Spec, "podManagementPolicy"); p != "Parallel" {
+				t.Errorf("%s: %s podManagementPolicy %v, want Parallel (no pod waits on another)", file, role, p)
+			}
+			if _, ok := objs["Deployment/xvm-xvmbot-"+role]; ok {
+				t.Errorf("%s: a Deployment of %s pods is rendered too", file, role)
+			}
+		}
+		if name := dig(renderedConfig(t, objs), "worker", "name"); name != nil && name != "" {
+			t.Errorf("%s: worker.name is %v for every pod; want it left to each pod's own name", file, name)
+		}
 	}
 }
