@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/vmware/govmomi/pbm"
 	pbmtypes "github.com/vmware/govmomi/pbm/types"
@@ -79,7 +80,7 @@ type policyService struct {
 // openPolicies reads the VM storage policies (requirement profiles) of the vCenter c
 // is logged in to.
 func openPolicies(ctx context.Context, c *vim25.Client) (*policyService, error) {
-	pc, err := pbm.NewClient(ctx, c)
+	pc, err := pbmClient(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +168,7 @@ func associatedPolicies(ctx context.Context, c *vim25.Client, vms map[types.Mana
 	if len(entities) == 0 {
 		return out, nil
 	}
-	pc, err := pbm.NewClient(ctx, c)
+	pc, err := pbmClient(ctx, c)
 	if err != nil {
 		return nil, err
 	}
@@ -422,19 +423,39 @@ func (r *resolver) datastoreNames(pl *placement) map[types.ManagedObjectReferenc
 	return out
 }
 
-// readPolicies adds the storage policies of the VM at ref to w, by name, with
-// move.DatastoreDefault for none; a vCenter whose policy service cannot be read leaves
-// them "" (unknown: an undo keeps by name what the VM has then).
-func (w *Where) readPolicies(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReference) {
-	got, err := associatedPolicies(ctx, c, map[types.ManagedObjectReference][]int32{ref: w.diskKeys})
-	if err != nil {
-		return
-	}
+// setPolicies adds the storage policies the policy service associates with the VM (got)
+// to w, by name, with move.DatastoreDefault for none. A vCenter whose policy service
+// cannot be read leaves them "" (unknown: an undo keeps by name what the VM has then).
+func (w *Where) setPolicies(got policyNames) {
 	// Read, "no policy" is a fact worth keeping: the way back asks for it by name.
-	w.Policy = cmp.Or(got[ref].home, move.DatastoreDefault)
+	w.Policy = cmp.Or(got.home, move.DatastoreDefault)
 	for i := range w.Disks {
 		if i < len(w.diskKeys) {
-			w.Disks[i].Policy = cmp.Or(got[ref].disks[w.diskKeys[i]], move.DatastoreDefault)
+			w.Disks[i].Policy = cmp.Or(got.disks[w.diskKeys[i]], move.DatastoreDefault)
 		}
 	}
+}
+
+// pbmContents keeps the service content of each vCenter's policy service, which
+// pbm.NewClient reads with a call of its own and which does not change while the vCenter
+// runs, by the vCenter's address and instance UUID: a move reads its VM's policies
+// without that call.
+var pbmContents sync.Map // string → pbmtypes.PbmServiceInstanceContent
+
+// pbmClient is a client of the policy service of the vCenter c is logged in to, made as
+// pbm.NewClient makes it (a service client on c's connection, with c's session cookie),
+// from the content read at its first use.
+func pbmClient(ctx context.Context, c *vim25.Client) (*pbm.Client, error) {
+	key := c.URL().Host + "/" + c.ServiceContent.About.InstanceUuid
+	if v, ok := pbmContents.Load(key); ok {
+		sc := c.Client.NewServiceClient(pbm.Path, pbm.Namespace)
+		sc.Cookie = c.SessionCookie
+		return &pbm.Client{Client: sc, ServiceContent: v.(pbmtypes.PbmServiceInstanceContent), RoundTripper: sc}, nil
+	}
+	pc, err := pbm.NewClient(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	pbmContents.Store(key, pc.ServiceContent)
+	return pc, nil
 }

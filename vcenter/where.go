@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25"
@@ -50,7 +51,6 @@ func (m *Manager) Where(ctx context.Context, vcName, vm string) (*Where, error) 
 		out, err = where(ctx, c, ref)
 		if out != nil {
 			out.VCenter = vcName
-			out.readPolicies(ctx, c, ref)
 		}
 		return err
 	})
@@ -136,6 +136,18 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 			}
 		}
 	}
+
+	// The storage policies need only the disks' keys: they are read from the policy
+	// service while the names are read from vCenter.
+	var (
+		policies    map[types.ManagedObjectReference]policyNames
+		policiesErr error
+		reading     sync.WaitGroup
+	)
+	reading.Go(func() {
+		policies, policiesErr = associatedPolicies(ctx, c, map[types.ManagedObjectReference][]int32{ref: w.diskKeys})
+	})
+	defer reading.Wait()
 
 	refs := slices.Clone(v.Datastore)
 	for _, r := range []*types.ManagedObjectReference{v.Runtime.Host, v.ResourcePool, v.Parent} {
@@ -238,6 +250,10 @@ func where(ctx context.Context, c *vim25.Client, ref types.ManagedObjectReferenc
 	if v.Config != nil && v.Config.Files.VmPathName != "" {
 		// The VM's own files decide its datastore, as the relocation's spec.Datastore does.
 		w.Datastore = datastoreOfPath(v.Config.Files.VmPathName)
+	}
+	reading.Wait()
+	if policiesErr == nil {
+		w.setPolicies(policies[ref])
 	}
 	return w, nil
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/xvmbot/xvmbot/move"
+	"github.com/xvmbot/xvmbot/vcenter/xvmsim"
 )
 
 func TestWhere(t *testing.T) {
@@ -118,5 +120,38 @@ func TestWhereReadsPlacementInFewRoundTrips(t *testing.T) {
 	}
 	if n := east.Requests() - before; n > 5 {
 		t.Fatalf("Where took %d requests, want at most 5 (it took 10 reading each object alone)", n)
+	}
+}
+
+// BenchmarkReadSource is what a worker reads of a VM's source for each move, the two
+// reads side by side as it makes them: where the VM is (for undo, storage policies
+// included) and its tags and custom attributes (for the copy after the move). The worker
+// makes them while vCenter runs the task; until they are recorded, a worker killed whose
+// move ends before another takes it over loses both.
+//
+//	go test -run '^$' -bench ReadSource ./vcenter
+func BenchmarkReadSource(b *testing.B) {
+	ctx := context.Background()
+	lab, err := xvmsim.Start(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(lab.Close)
+	m, err := NewManager([]Config{labConfig(lab, xvmsim.EastVC), labConfig(lab, xvmsim.WestVC)}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close(context.Background()) })
+	for b.Loop() {
+		var (
+			whereErr, metaErr error
+			reading           sync.WaitGroup
+		)
+		reading.Go(func() { _, whereErr = m.Where(ctx, xvmsim.EastVC, "web-01") })
+		reading.Go(func() { _, metaErr = m.ReadMetadata(ctx, xvmsim.EastVC, "web-01") })
+		reading.Wait()
+		if whereErr != nil || metaErr != nil {
+			b.Fatal(whereErr, metaErr)
+		}
 	}
 }
