@@ -88,7 +88,7 @@ func (p *blockingMeta) ReadMetadata(ctx context.Context, _, _ string) (*vcenter.
 }
 
 // A move's task is recorded before its origin and tags are read (they are read while the
-// task runs). A worker killed in between leaves the move marked unread; the worker that
+// task runs, from the moment vCenter has taken it). A worker killed in between leaves the move marked unread; the worker that
 // takes the job over follows the task and reads them from the source while it still runs,
 // then copies the tags and offers undo as the first would have.
 func TestUnreadOriginAndTagsAreReadByTheNextWorker(t *testing.T) {
@@ -107,9 +107,20 @@ func TestUnreadOriginAndTagsAreReadByTheNextWorker(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("the first worker ended (%v) before it read the tags", err)
 	}
-	rec, _, err := NATSRecords{Jobs: r.bus.Jobs()}.Load(r.ctx, j.ID)
-	if err != nil || rec.TaskRef == "" || rec.Move == nil || !rec.Move.Unread || rec.Move.Host == "" {
-		t.Fatalf("record while the tags are read: %+v (%v); want the running task recorded, its move planned and unread", rec, err)
+	var rec events.JobRecord
+	for rec.TaskRef == "" { // the tags are read while the task is recorded: wait for the record
+		var err error
+		if rec, _, err = (NATSRecords{Jobs: r.bus.Jobs()}).Load(r.ctx, j.ID); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the first worker ended (%v) before it recorded its task", err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	if rec.Move == nil || !rec.Move.Unread || rec.Move.Host == "" {
+		t.Fatalf("record while the tags are read: %+v; want the running task recorded, its move planned and unread", rec)
 	}
 	kill()
 	if err := <-done; !errors.Is(err, context.Canceled) {

@@ -26,7 +26,9 @@ func (jr *jobRun) resume(ctx context.Context) error {
 		if jr.rec.Move != nil && jr.rec.Move.Unread {
 			// Its worker stopped before it read where the VM was and its tags: the task
 			// runs, so the source still has both.
-			jr.readSource(ctx)
+			src := w.readSource(ctx, j, log)
+			src.wait()
+			jr.recordSource(ctx, src)
 		}
 		var claim Claim = noClaim{}
 		if w.sched != nil && len(jr.rec.Slots) > 0 {

@@ -62,23 +62,28 @@ func (jr *jobRun) run(ctx context.Context) error {
 		return jr.finish(ctx, err) // nothing runs: nothing more to read
 	}
 	move := plannedMove(plan, j.VM)
+	src := w.readSource(ctx, j, log)
+	defer src.stop()
 	if unanswered {
 		// vCenter may run the move although it did not say so: whoever tries next looks
 		// for it first, and finishes it as this worker would.
 		jr.rec.StartUnanswered, jr.rec.Move = true, move
-		jr.readSource(ctx)
+		src.wait()
+		move.Unread = !src.into(move)
 		return jr.finish(ctx, err)
 	}
 	jr.rec.StartUnanswered = false
 	// From here on a relocation runs in vCenter whatever happens to this process: record
-	// the task first, so that whoever gets the job next follows it instead of starting
-	// another, with where the plan puts the VM.
+	// the task at once, so that whoever gets the job next follows it instead of starting
+	// another, with where the plan puts the VM and the move marked unread while its
+	// source is read; then record what was read.
 	jr.rec.TaskRef, jr.rec.Move = taskRef, move
 	move.Unread = true
 	jr.to(started)
 	jr.saveInsisting(ctx)
 	log.Info("relocation started", "task", taskRef)
-	jr.readSource(ctx)
+	src.wait()
+	jr.recordSource(ctx, src)
 	notRunning := w.m.running.add(j.ID, j, w.now())
 	res, err := w.move.Watch(ctx, j.SourceVC, taskRef, j.VM, jr.onProgress(ctx))
 	notRunning()
@@ -132,39 +137,13 @@ func (jr *jobRun) saveInsisting(ctx context.Context) {
 	}
 }
 
-// readSource reads where the VM is, for undo, and its tags and custom attributes, for the
-// copy after the move, into the record of the move, and stores it when the record names a
-// running task. They are read once vCenter has the task, while it runs: the source keeps
-// the VM's placement and tags until the switch-over. Read beside the call that starts the
-// task, they took the CPU of the very processes that call goes through (4-5 ms of an
-// approval's path to the task on a split deployment); a worker that stops before reading
-// them leaves the move marked unread, and whoever follows its task reads them.
-func (jr *jobRun) readSource(ctx context.Context) {
-	w, j, log := jr.w, jr.j, jr.log
-	var (
-		origin  *vcenter.Where
-		meta    *vcenter.Metadata
-		metaErr error
-		reading sync.WaitGroup
-	)
-	reading.Go(func() {
-		var err error
-		if origin, err = w.look.Where(ctx, j.SourceVC, j.VM); err != nil && ctx.Err() == nil {
-			log.Warn("could not record the original placement; undo will not be offered", "err", err)
-		}
-	})
-	reading.Go(func() {
-		if meta, metaErr = w.tags.ReadMetadata(ctx, j.SourceVC, j.VM); metaErr != nil && ctx.Err() == nil {
-			log.Warn("could not read tags and custom attributes; they will not be copied", "err", metaErr)
-		}
-	})
-	reading.Wait()
-	withSource(jr.rec.Move, origin, meta, metaErr)
-	if jr.rec.TaskRef == "" || ctx.Err() != nil {
+// recordSource records what src read in the move of the job's running task.
+func (jr *jobRun) recordSource(ctx context.Context, src *sourceRead) {
+	if !src.into(jr.rec.Move) || ctx.Err() != nil {
 		return
 	}
-	if err := w.records.Save(ctx, jr.rec); err != nil {
-		log.Warn("record where the VM was and its tags", "err", err)
+	if err := jr.w.records.Save(ctx, jr.rec); err != nil {
+		jr.log.Warn("record where the VM was and its tags", "err", err)
 	}
 }
 
