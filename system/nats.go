@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -122,7 +123,7 @@ func (s *System) openBus(ctx context.Context) (*events.Bus, error) {
 				return nil, fmt.Errorf("set up NATS streams and buckets: NATS did not answer for %s: %w", busSetupPatience, err)
 			}
 			if !unanswered {
-				s.log.Warn("NATS does not answer xvmbot's stream and bucket set-up yet (a cluster electing a leader?); trying again", "err", err)
+				s.log.Warn("NATS does not answer xvmbot's stream and bucket set-up yet (a cluster electing a leader, or a node not up?); trying again", "err", err)
 				unanswered = true
 			}
 		default:
@@ -139,10 +140,27 @@ func (s *System) openBus(ctx context.Context) (*events.Bus, error) {
 // busSetupPatience is how long openBus waits for a NATS that does not answer.
 const busSetupPatience = 2 * time.Minute
 
+// The JetStream API errors of a cluster that is not whole yet (docs/nats-facts.md N4):
+// its meta leader not elected, or a stream's replicas not placeable while a node is down
+// or not yet joined ("no suitable peers for placement, peer offline"). The other reasons
+// for no peers (storage, tags) are the operator's to fix, not to wait out.
+const (
+	jsClusterNotAvail jetstream.ErrorCode = 10008
+	jsClusterNoPeers  jetstream.ErrorCode = 10005
+)
+
 // unansweredSetup says whether err, from setting up the streams and buckets, means that
-// NATS did not answer in time (a request timed out, nobody responded, a stream had no
-// leader), not that it refused: worth trying again.
+// NATS could not answer yet (a request timed out, nobody responded, a stream had no
+// leader, the cluster is not whole), not that it refused: worth trying again.
 func unansweredSetup(err error) bool {
-	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
-		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) {
+		return true
+	}
+	var api *jetstream.APIError
+	if !errors.As(err, &api) {
+		return false
+	}
+	return api.ErrorCode == jsClusterNotAvail ||
+		api.ErrorCode == jsClusterNoPeers && strings.Contains(api.Description, "peer offline")
 }
