@@ -22,14 +22,19 @@ import (
 // (another replica handled their events: approvals.Service.CatchUp). A running job's
 // percentage reported to another replica is not in the tally, so the view is read whole
 // again at most every viewRereadEvery; and the request's end (its last table, its message,
-// the final reply) is always shown from a whole read. Views are few and short-lived: a
-// request's view is dropped when it ends, when unused for viewIdle, and the least used
-// beyond maxViews.
+// the final reply) is always shown from a whole read. Views are short-lived: a request's
+// view is dropped when it ends, when unused for viewIdle, and the least used when the views
+// hold more than maxViewVMs VMs between them.
 
 const (
 	viewRereadEvery = 30 * time.Second
 	viewIdle        = 5 * time.Minute
-	maxViews        = 4
+	// maxViewVMs bounds the memory the views take by the VMs they hold: as many as four
+	// requests of the default limits.max_vms_per_request. Many teams' smaller waves at
+	// once each keep their view; a count of views instead would have the fifth wave's
+	// views take turns, each event of an evicted one reading its request whole again.
+	// The view just read is kept whatever its size.
+	maxViewVMs = 4 * DefaultMaxVMsPerRequest
 	// catchUpMost is how many jobs a view reads one by one to catch up; beyond that one
 	// whole read is cheaper.
 	catchUpMost = 256
@@ -63,23 +68,27 @@ func (v *requestViews) get(id string, now time.Time) *requestView {
 }
 
 // put keeps r, read whole at now, as the view of its request, and drops the views unused
-// for viewIdle and the least used beyond maxViews.
+// for viewIdle and the least used while the others hold more than maxViewVMs VMs.
 func (v *requestViews) put(r *approvals.Request, now time.Time) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.byID[r.ID] = &requestView{r: r, read: now, used: now}
+	vms := 0
 	for id, w := range v.byID {
 		if now.Sub(w.used) >= viewIdle {
 			delete(v.byID, id)
+			continue
 		}
+		vms += len(w.r.VMs)
 	}
-	for len(v.byID) > maxViews {
+	for vms > maxViewVMs && len(v.byID) > 1 {
 		var oldest string
 		for id, w := range v.byID {
-			if oldest == "" || w.used.Before(v.byID[oldest].used) {
+			if id != r.ID && (oldest == "" || w.used.Before(v.byID[oldest].used)) {
 				oldest = id
 			}
 		}
+		vms -= len(v.byID[oldest].r.VMs)
 		delete(v.byID, oldest)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -153,5 +154,40 @@ func TestTwoReplicasShowOneTable(t *testing.T) {
 		if n := e.bot.reqViews.size(); n != 0 {
 			t.Errorf("replica %d keeps %d views of requests that ended", k+1, n)
 		}
+	}
+}
+
+// Many teams' waves in flight at once each keep their view, however many there are, as
+// long as the views hold at most maxViewVMs VMs between them; beyond that the least used
+// views go, never the one just read.
+func TestViewsAreBoundedByTheVMsTheyHold(t *testing.T) {
+	t.Parallel()
+	v := newRequestViews()
+	start := time.Now()
+	at := func(s int) time.Time { return start.Add(time.Duration(s) * time.Second) }
+	wave := func(id string, n int) *approvals.Request { return &approvals.Request{ID: id, VMs: make([]string, n)} }
+	for i := range 12 {
+		v.put(wave(fmt.Sprintf("r%02d", i), 500), at(i))
+	}
+	if n := v.size(); n != 12 {
+		t.Fatalf("%d views of twelve 500-VM waves, want all 12", n)
+	}
+	if v.get("r00", at(20)) == nil { // the oldest, used again
+		t.Fatal("no view of r00")
+	}
+	// 5,000 VMs in views too many: the ten least used of the twelve go.
+	v.put(wave("big", maxViewVMs-1000), at(21))
+	if n := v.size(); n != 3 {
+		t.Errorf("%d views after a %d-VM wave, want 3", n, maxViewVMs-1000)
+	}
+	for id, kept := range map[string]bool{"big": true, "r00": true, "r11": true, "r01": false, "r10": false} {
+		if got := v.get(id, at(22)) != nil; got != kept {
+			t.Errorf("view of %s kept: %v, want %v", id, got, kept)
+		}
+	}
+	// A wave larger than every view may hold keeps its own.
+	v.put(wave("huge", maxViewVMs+1), at(23))
+	if v.size() != 1 || v.get("huge", at(24)) == nil {
+		t.Errorf("%d views, want only the one just read", v.size())
 	}
 }
