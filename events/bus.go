@@ -14,8 +14,10 @@ import (
 
 // Defaults applied by NewBus to a zero BusConfig.
 const (
-	DefaultAckWait  = 30 * time.Second
-	DefaultLeaseTTL = 60 * time.Second
+	DefaultAckWait = 30 * time.Second
+	// DefaultEventAckWait is BusConfig.EventAckWait's default.
+	DefaultEventAckWait = 6 * time.Second
+	DefaultLeaseTTL     = 60 * time.Second
 	// DefaultMaxDeliver is unlimited: a job waiting for a free host or datastore is
 	// handed back many times, and a job past MaxDeliver would sit in the stream, never
 	// delivered: approved work lost. Retries of real faults are bounded by the worker.
@@ -39,7 +41,6 @@ const (
 	botMaxAckPending = 1
 	// botMaxDeliver stops one event the bot cannot handle from blocking the rest forever.
 	botMaxDeliver = 20
-	botAckWait    = 30 * time.Second
 
 	requestsHistory = 5
 	jobsHistory     = 5
@@ -64,6 +65,13 @@ type BusConfig struct {
 	// worker. Running handlers heartbeat every AckWait/3, so it bounds how fast a crashed
 	// worker's job moves on, not how long a relocation may take.
 	AckWait time.Duration
+	// EventAckWait is how long a bot may hold a job event without a word before another
+	// bot (or the same one, restarted) gets it. Events are handed out one at a time, so a
+	// bot killed while it holds one holds every request's progress up that long. A bot
+	// handling an event says it is still at it every EventAckWait/3 (for at most
+	// eventHeartbeatMost), so it bounds how fast a dead bot's event moves on, not how
+	// long Slack may take.
+	EventAckWait time.Duration
 	// LeaseTTL is how long a per-VM lease outlives its last renewal.
 	LeaseTTL time.Duration
 	// MaxDeliver caps deliveries of one job (crash loops, repeated retries).
@@ -84,6 +92,9 @@ func (c BusConfig) withDefaults() BusConfig {
 	}
 	if c.AckWait <= 0 {
 		c.AckWait = DefaultAckWait
+	}
+	if c.EventAckWait <= 0 {
+		c.EventAckWait = DefaultEventAckWait
 	}
 	if c.LeaseTTL <= 0 {
 		c.LeaseTTL = DefaultLeaseTTL
@@ -342,7 +353,7 @@ func botConsumerConfig(cfg BusConfig) jetstream.ConsumerConfig {
 		FilterSubject: SubjectEvents + ".>",
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       botAckWait,
+		AckWait:       cfg.EventAckWait,
 		MaxDeliver:    botMaxDeliver,
 		MaxAckPending: botMaxAckPending,
 		Replicas:      cfg.Replicas,

@@ -55,7 +55,7 @@ func TestNewBusCreatesStreamsConsumersBuckets(t *testing.T) {
 		minAckPending int
 	}{
 		{StreamJobs, ConsumerWorkers, 7 * time.Second, 4, 1000},
-		{StreamEvents, ConsumerBot, botAckWait, botMaxDeliver, 1},
+		{StreamEvents, ConsumerBot, DefaultEventAckWait, botMaxDeliver, 1},
 	}
 	for _, want := range consumers {
 		t.Run("consumer "+want.name, func(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,6 +25,10 @@ const (
 	// not handle (Slack down, rate limited) instead of spinning on it.
 	eventRetryBase = time.Second
 	eventRetryMax  = 30 * time.Second
+	// eventHeartbeatMost is how long a bot says it is still handling one event: a
+	// handler stuck longer (a Slack call that never returns) lets the event go to
+	// another bot after EventAckWait, as it would if the bot had died.
+	eventHeartbeatMost = 2 * time.Minute
 )
 
 // RunEvents feeds the bot's durable consumer to h until ctx is done. Events published
@@ -88,7 +94,7 @@ func (b *Bus) handleEvent(ctx context.Context, msg jetstream.Msg, h EventHandler
 	}
 	log = log.With("event_id", e.ID, "event_type", string(e.Type), "job_id", e.JobID, "request_id", e.RequestID)
 
-	err := callEventHandler(ctx, h, e)
+	err := b.handleWithHeartbeat(ctx, log, msg, h, e)
 	switch {
 	case err == nil:
 		b.settle(ctx, log, kindEvent, outcomeAck, msg.DoubleAck)
@@ -105,6 +111,31 @@ func (b *Bus) handleEvent(ctx context.Context, msg jetstream.Msg, h EventHandler
 		}
 		b.settle(ctx, log, kindEvent, outcomeNak, func(context.Context) error { return msg.NakWithDelay(delay) })
 	}
+}
+
+// handleWithHeartbeat calls h with e, telling NATS every EventAckWait/3, for at most
+// eventHeartbeatMost, that msg is still being handled: the short EventAckWait that lets a
+// dead bot's event move on in seconds must not take a live bot's event while Slack is slow.
+func (b *Bus) handleWithHeartbeat(ctx context.Context, log *slog.Logger, msg jetstream.Msg, h EventHandler, e Event) error {
+	hbCtx, stop := context.WithTimeout(ctx, eventHeartbeatMost)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(b.cfg.EventAckWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-hbCtx.Done():
+				return
+			case <-t.C:
+				if err := msg.InProgress(); err != nil && hbCtx.Err() == nil {
+					log.WarnContext(hbCtx, "event heartbeat", "err", err)
+				}
+			}
+		}
+	})
+	defer wg.Wait()
+	defer stop()
+	return callEventHandler(ctx, h, e)
 }
 
 func callEventHandler(ctx context.Context, h EventHandler, e Event) (err error) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // runEvents runs the bot consumer until stop is called, sending what it sees to got.
@@ -152,5 +153,113 @@ func TestEventSubject(t *testing.T) {
 		if got := EventSubject(tt.req, tt.typ); got != tt.want {
 			t.Errorf("EventSubject(%q, %q) = %q, want %q", tt.req, tt.typ, got, tt.want)
 		}
+	}
+}
+
+// A bot that takes longer than EventAckWait over an event (Slack slow to answer) keeps it:
+// it says it is still at it, so the event is not handed out again meanwhile. (Events go
+// out one at a time, so the short EventAckWait is what lets a dead bot's event, and every
+// event behind it, move on in seconds.)
+func TestSlowEventIsNotHandedOutAgain(t *testing.T) {
+	t.Parallel()
+	const ackWait = 500 * time.Millisecond
+	tb := newTestBus(t, BusConfig{EventAckWait: ackWait})
+	ctx := testCtx(t, 30*time.Second)
+	for _, id := range []string{"ev-slow", "ev-next"} {
+		if err := tb.PublishEvent(ctx, Event{ID: id, Type: EventProgress, RequestID: "xvm-r1", JobID: "job-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make(chan string, 16)
+	stop := runEvents(ctx, t, tb.Bus, func(_ context.Context, e Event) error {
+		if e.ID == "ev-slow" {
+			time.Sleep(4 * ackWait) // the ack wait runs out three times over
+		}
+		got <- e.ID
+		return nil
+	})
+	defer stop()
+	var ids []string
+	for len(ids) < 2 {
+		select {
+		case id := <-got:
+			ids = append(ids, id)
+		case <-ctx.Done():
+			t.Fatalf("got %v, want ev-slow then ev-next", ids)
+		}
+	}
+	eventually(ctx, t, "bot consumer to settle", func() bool {
+		info, err := tb.bot.Info(ctx)
+		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
+	})
+	close(got)
+	for id := range got {
+		ids = append(ids, id)
+	}
+	if fmt.Sprint(ids) != "[ev-slow ev-next]" {
+		t.Fatalf("handled %v, want each event once: [ev-slow ev-next]", ids)
+	}
+}
+
+// A bot killed while it holds an event (its connection gone, the event neither acked nor
+// handed back) holds it only for EventAckWait: then the other bot gets it, and the events
+// behind it.
+func TestDeadBotsEventGoesToAnotherBot(t *testing.T) {
+	t.Parallel()
+	const ackWait = 500 * time.Millisecond
+	cfg := BusConfig{EventAckWait: ackWait}
+	tb := newTestBus(t, cfg)
+	ctx := testCtx(t, 30*time.Second)
+	deadNC := connect(t, tb.srv)
+	dead, err := NewBus(ctx, deadNC, cfg, testLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	holding, deadDone := make(chan struct{}), make(chan struct{})
+	deadCtx, deadCancel := context.WithCancel(ctx)
+	go func() {
+		defer close(deadDone)
+		_ = dead.RunEvents(deadCtx, func(context.Context, Event) error {
+			close(holding)
+			deadNC.Close() // SIGKILL: nothing more is said of the event
+			<-deadCtx.Done()
+			return deadCtx.Err()
+		})
+	}()
+	defer func() { deadCancel(); <-deadDone }()
+	for _, id := range []string{"ev-held", "ev-next"} {
+		if err := tb.PublishEvent(ctx, Event{ID: id, Type: EventProgress, RequestID: "xvm-r1", JobID: "job-1"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-holding:
+	case <-ctx.Done():
+		t.Fatal("the first bot never got an event")
+	}
+	got := make(chan string, 16)
+	stop := runEvents(ctx, t, tb.Bus, func(_ context.Context, e Event) error {
+		got <- e.ID
+		return nil
+	})
+	defer stop()
+	var ids []string
+	for len(ids) < 2 {
+		select {
+		case id := <-got:
+			ids = append(ids, id)
+		case <-ctx.Done():
+			t.Fatalf("the live bot got %v, want ev-held then ev-next", ids)
+		}
+	}
+	if fmt.Sprint(ids) != "[ev-held ev-next]" {
+		t.Errorf("the live bot got %v, want [ev-held ev-next]", ids)
+	}
+	c, err := tb.js.Consumer(ctx, StreamEvents, ConsumerBot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.CachedInfo().Config.AckWait; w != ackWait {
+		t.Errorf("the bot consumer's ack wait is %s, want the configured %s", w, ackWait)
 	}
 }
