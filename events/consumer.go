@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -117,24 +116,9 @@ func (b *Bus) handleEvent(ctx context.Context, msg jetstream.Msg, h EventHandler
 // eventHeartbeatMost, that msg is still being handled: the short EventAckWait that lets a
 // dead bot's event move on in seconds must not take a live bot's event while Slack is slow.
 func (b *Bus) handleWithHeartbeat(ctx context.Context, log *slog.Logger, msg jetstream.Msg, h EventHandler, e Event) error {
-	hbCtx, stop := context.WithTimeout(ctx, eventHeartbeatMost)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(b.cfg.EventAckWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-hbCtx.Done():
-				return
-			case <-t.C:
-				if err := msg.InProgress(); err != nil && hbCtx.Err() == nil {
-					log.WarnContext(hbCtx, "event heartbeat", "err", err)
-				}
-			}
-		}
-	})
-	defer wg.Wait()
-	defer stop()
+	hbCtx, cancel := context.WithTimeout(ctx, eventHeartbeatMost)
+	defer cancel()
+	defer heartbeat(hbCtx, log, "event heartbeat", b.cfg.EventAckWait/3, func() error { return msg.InProgress() })()
 	return callEventHandler(ctx, h, e)
 }
 

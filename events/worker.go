@@ -223,25 +223,34 @@ func (b *Bus) handleJob(ctx context.Context, log *slog.Logger, msg jetstream.Msg
 // runWithHeartbeat runs h while telling the server every AckWait/3 that the job is
 // still in progress. Heartbeats stop as soon as h returns or ctx is cancelled.
 func (b *Bus) runWithHeartbeat(ctx context.Context, log *slog.Logger, d *delivery, j Job, h JobHandler) error {
-	hbCtx, stop := context.WithCancel(ctx)
+	defer heartbeat(ctx, log, "job heartbeat", b.cfg.AckWait/3, d.InProgress)()
+	return callHandler(ctx, h, j, d)
+}
+
+// heartbeat calls inProgress every `every` until ctx ends or the returned stop is called
+// (stop waits for it), and logs a failure as what: a delivery whose handler runs long
+// keeps its message from being handed out again.
+func heartbeat(ctx context.Context, log *slog.Logger, what string, every time.Duration, inProgress func() error) (stop func()) {
+	hbCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(b.cfg.AckWait / 3)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
 			case <-hbCtx.Done():
 				return
 			case <-t.C:
-				if err := d.InProgress(); err != nil && hbCtx.Err() == nil {
-					log.WarnContext(hbCtx, "job heartbeat", "err", err)
+				if err := inProgress(); err != nil && hbCtx.Err() == nil {
+					log.WarnContext(hbCtx, what, "err", err)
 				}
 			}
 		}
 	})
-	defer wg.Wait()
-	defer stop()
-	return callHandler(ctx, h, j, d)
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }
 
 // callHandler turns a handler panic into a permanent error: one bad job must not take
