@@ -76,6 +76,23 @@ func TestComposeLoads(t *testing.T) {
 				t.Errorf("service %s has no health check", name)
 			}
 		}
+		// A recreated bot or worker keeps its name (its host's), and so takes back at once
+		// what its predecessor left; a fixed container name keeps --scale from running two
+		// processes under one name.
+		hosts := map[string]string{}
+		for _, name := range []string{"bot", "worker"} {
+			s, err := p.GetService(name)
+			if err != nil {
+				continue
+			}
+			if s.Hostname == "" || s.ContainerName == "" {
+				t.Errorf("service %s: hostname %q, container_name %q; want both fixed", name, s.Hostname, s.ContainerName)
+			}
+			if other, ok := hosts[s.Hostname]; ok {
+				t.Errorf("services %s and %s share the host name %s", other, name, s.Hostname)
+			}
+			hosts[s.Hostname] = name
+		}
 		if bot, err := p.GetService("bot"); err == nil && bot.Environment["XVM_NATS_PASSWORD"] == nil {
 			t.Errorf("the bot's XVM_NATS_PASSWORD is not set from .env: %v", bot.Environment)
 		}
