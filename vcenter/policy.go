@@ -424,8 +424,9 @@ func (r *resolver) datastoreNames(pl *placement) map[types.ManagedObjectReferenc
 }
 
 // setPolicies adds the storage policies the policy service associates with the VM (got)
-// to w, by name, with move.DatastoreDefault for none. A vCenter whose policy service
-// cannot be read leaves them "" (unknown: an undo keeps by name what the VM has then).
+// to w, by name, with move.DatastoreDefault for none. Where that service could not be
+// read, it is not called: the policies stay "" (unknown: an undo keeps by name what the
+// VM has then).
 func (w *Where) setPolicies(got policyNames) {
 	// Read, "no policy" is a fact worth keeping: the way back asks for it by name.
 	w.Policy = cmp.Or(got.home, move.DatastoreDefault)
