@@ -627,3 +627,50 @@ func TestPlacementByInventoryPaths(t *testing.T) {
 		t.Errorf("web-02 is in folder %q pool %q, want %s and %s", p.Folder, p.Pool, xvmsim.WestWebFolder, xvmsim.WestPool)
 	}
 }
+
+// Two workers running under one name would each take the other's jobs for their own (a
+// worker started again under its name takes back what its previous run held). The second
+// is refused at start, saying who holds the name and what to change; once the first
+// stops cleanly the name is free at once.
+func TestSecondWorkerUnderOneNameIsRefused(t *testing.T) {
+	h := newHarnessRole(t, system.RoleBot, func(c *config.Config) { c.NATS.Listen = "127.0.0.1:-1" })
+	named := func(c *config.Config) { c.Worker.Name = "worker-dup" }
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	first, err := system.New(h.ctx, h.config(h.asWorker, named), system.RoleWorker, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(h.ctx)
+	done := make(chan error, 1)
+	go func() { done <- first.Run(ctx) }()
+
+	_, err = system.New(h.ctx, h.config(h.asWorker, named), system.RoleWorker, logger)
+	if err == nil || !strings.Contains(err.Error(), `another worker is running under the name "worker-dup"`) ||
+		!strings.Contains(err.Error(), "worker.name") {
+		t.Fatalf("a second worker under the first one's name: %v; want a refusal that names it and worker.name", err)
+	}
+
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("the first worker's run: %v", err)
+	}
+	// Read as a worker reads it (the bot's credential has no access to the leases).
+	wcfg := h.config(h.asWorker, named)
+	nc, err := system.DialNATS(wcfg.NATS, system.RoleWorker, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	bus, err := events.NewBus(h.ctx, nc, events.BusConfig{Role: events.RoleWorker}, logger, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if holder, err := bus.Leases().Holder(h.ctx, "instance/worker-dup"); err != nil || holder != "" {
+		t.Fatalf("the name is held by %q (%v) after its worker stopped; want it released", holder, err)
+	}
+	again, err := system.New(h.ctx, h.config(h.asWorker, named), system.RoleWorker, logger)
+	if err != nil {
+		t.Fatalf("a worker under the name after the first stopped: %v", err)
+	}
+	h.runSystem(again)
+}
