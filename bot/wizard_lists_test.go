@@ -24,9 +24,9 @@ func TestWizardListsSayWhenTheyAreCut(t *testing.T) {
 		extra = append(extra, fmt.Sprintf("team-%03d", i))
 	}
 	extra = append(extra, "team-"+strings.Repeat("x", maxOptionValue))
-	e.planner.mu.Lock()
+	e.planner.invMu.Lock()
 	e.planner.extraFolders = extra
-	e.planner.mu.Unlock()
+	e.planner.invMu.Unlock()
 	view := openFilledWizard(ctx, t, e, "migrate")
 	values, groups, err := e.ws.SuggestGroups(ctx, requester, view.ID, wizFolder, "team")
 	if err != nil {

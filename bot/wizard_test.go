@@ -25,15 +25,17 @@ import (
 // clusters, each seeing its own datastore and portgroup.
 type inventoryPlanner struct {
 	fakePlanner
-	mu           sync.Mutex
+	// invMu guards the inventory's own fields. It is not named mu, which would hide the
+	// embedded planner's: a test setting the planner's findings must lock the lock Plan takes.
+	invMu        sync.Mutex
 	calls        int
 	extraFolders []string // more folders of vc-west
 }
 
 func (p *inventoryPlanner) choices(_ context.Context, vc string, kind inventoryKind, prefix string, scope scopeRef) ([]choice, error) {
-	p.mu.Lock()
+	p.invMu.Lock()
 	p.calls++
-	p.mu.Unlock()
+	p.invMu.Unlock()
 	inv := map[string]map[inventoryKind][]string{
 		"vc-east": {kindVMs: {"web-01", "web-02", "db-01"}},
 		"vc-west": {kindClusters: {"west-prod", "west-dev"}, kindHosts: {"esx-w1"}, kindFolders: {"migrated", "migrated/web"},
@@ -41,9 +43,9 @@ func (p *inventoryPlanner) choices(_ context.Context, vc string, kind inventoryK
 	}
 	names := inv[vc][kind]
 	if vc == "vc-west" && kind == kindFolders {
-		p.mu.Lock()
+		p.invMu.Lock()
 		names = append(slices.Clone(names), p.extraFolders...)
-		p.mu.Unlock()
+		p.invMu.Unlock()
 	}
 	switch kind {
 	case kindDatastores:
