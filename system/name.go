@@ -21,17 +21,7 @@ const nameRenewEvery = 2 * time.Second
 // so a second one is refused at start, saying who holds it. With the embedded NATS the
 // data directory's lock already allows one process.
 func (s *System) claimName(ctx context.Context, name string) error {
-	boot := bootID()
-	lease, err := s.bus.Leases().ClaimName(ctx, name, boot, nameRenewEvery)
-	// A cluster electing a leader does not answer for a while: wait for it, as openBus does.
-	for since := time.Now(); err != nil && unansweredSetup(err) && time.Since(since) < busSetupPatience && ctx.Err() == nil; {
-		s.log.Warn("NATS does not answer the claim on the worker's name yet; trying again", "name", name, "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(notProvisionedRetry):
-		}
-		lease, err = s.bus.Leases().ClaimName(ctx, name, boot, nameRenewEvery)
-	}
+	lease, err := s.bus.Leases().ClaimName(ctx, name, bootID(), nameRenewEvery)
 	if errors.Is(err, events.ErrNameInUse) {
 		return fmt.Errorf("another worker is running under the name %q: %w. Each running worker needs a name of its own: "+
 			"set a different worker.name for this one, or leave it unset to use the host's name and ops port", name, err)
