@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"maps"
-	"strings"
 	"testing"
 	"time"
 )
@@ -150,67 +149,5 @@ func TestLeasesHeldByOneWorker(t *testing.T) {
 	want := map[string]string{"vc-east.web 01": "w1/xvm-a-01", "vc-east.db-01": "w1/xvm-b-01"}
 	if !maps.Equal(got, want) {
 		t.Errorf("Held(w1/) = %v, want %v", got, want)
-	}
-}
-
-// A worker's name is claimed at start: refused while another running process renews it,
-// taken over from a holder that stopped renewing (a killed previous run), and free at
-// once after a release.
-func TestClaimName(t *testing.T) {
-	t.Parallel()
-	const every = 200 * time.Millisecond
-	tb := newTestBus(t, BusConfig{})
-	ctx := testCtx(t, 30*time.Second)
-	leases := tb.Leases()
-
-	live, err := leases.ClaimName(ctx, "worker-a", "boot-1", every)
-	if err != nil {
-		t.Fatalf("first claim: %v", err)
-	}
-	renewing, stopRenewing := context.WithCancel(ctx)
-	renewed := make(chan struct{})
-	go func() {
-		defer close(renewed)
-		for {
-			select {
-			case <-renewing.Done():
-				return
-			case <-time.After(every):
-				if err := live.Renew(ctx); err != nil {
-					t.Errorf("renew: %v", err)
-					return
-				}
-			}
-		}
-	}()
-	_, err = leases.ClaimName(ctx, "worker-a", "boot-2", every)
-	stopRenewing()
-	<-renewed
-	if !errors.Is(err, ErrNameInUse) || !strings.Contains(err.Error(), "worker-a@boot-1") {
-		t.Fatalf("claim of a name a running process renews: %v; want ErrNameInUse naming its holder", err)
-	}
-
-	// Its holder stops renewing (SIGKILL): the next run takes the name over.
-	next, err := leases.ClaimName(ctx, "worker-a", "boot-3", every)
-	if err != nil {
-		t.Fatalf("claim of a name nobody renews: %v", err)
-	}
-	if holder, _ := leases.Holder(ctx, "instance/worker-a"); holder != "worker-a@boot-3" {
-		t.Errorf("holder %q, want the new run", holder)
-	}
-	if err := live.Renew(ctx); !errors.Is(err, ErrLeaseLost) {
-		t.Errorf("the old run's renewal: %v, want ErrLeaseLost", err)
-	}
-
-	// Released (a clean stop): free for the next run at once.
-	if err := next.Release(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := leases.ClaimName(ctx, "worker-a", "boot-4", time.Hour); err != nil {
-		t.Fatalf("claim after a release: %v", err)
-	}
-	// Another name is another process's.
-	if _, err := leases.ClaimName(ctx, "worker-b", "boot-1", every); err != nil {
-		t.Fatalf("claim of another name: %v", err)
 	}
 }

@@ -37,11 +37,7 @@ type System struct {
 	svc      *approvals.Service
 	bot      *bot.Bot
 	worker   *worker.Worker
-	// name is the worker's claim on its name (claimName), nameOf the name; nil with the
-	// embedded NATS and in a bot.
-	name   *events.Lease
-	nameOf string
-	ready  *readiness
+	ready    *readiness
 	// ops serves /metrics, /healthz and /readyz on http.ops_listen, in every process;
 	// slack serves Slack's endpoints on http.listen, only in a bot in http mode (nil else).
 	ops   *listening
@@ -135,11 +131,6 @@ func New(ctx context.Context, cfg *config.Config, r Role, logger *slog.Logger, o
 			Signer:           signer, Keys: keys,
 		}, s.svc, s.vc, s.bus, logger, s.reg)
 		if err != nil {
-			return nil, err
-		}
-	}
-	if r.runsWorker() && s.embedded == nil {
-		if err := s.claimName(ctx, instance); err != nil {
 			return nil, err
 		}
 	}
@@ -291,9 +282,6 @@ func (s *System) Run(ctx context.Context) error {
 	if s.worker != nil {
 		g.Go(func() error { return s.worker.Run(gctx) })
 	}
-	if s.name != nil {
-		g.Go(func() error { return s.keepName(gctx) })
-	}
 	s.log.Info("xvmbot running", "role", s.role.String(), "ops_http", s.OpsAddr(), "slack_http", s.SlackAddr(), "slack_mode", s.cfg.Slack.Mode,
 		"nats", s.natsWhere(), "vcenters", s.vc.Names())
 	err := g.Wait()
@@ -321,7 +309,6 @@ func (s *System) close() {
 			_ = l.ln.Close()
 		}
 	}
-	s.releaseName()
 	if s.nc != nil {
 		_ = s.nc.Drain()
 		s.nc.Close()
