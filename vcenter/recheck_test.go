@@ -285,16 +285,7 @@ func TestRecheckFindsWhatChanged(t *testing.T) {
 //	go test -run '^$' -bench 'PlanOneVM|RecheckOneVM' ./vcenter
 func BenchmarkRecheckOneVM(b *testing.B) {
 	ctx := context.Background()
-	lab, err := xvmsim.Start(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(lab.Close)
-	m, err := NewManager([]Config{labConfig(lab, xvmsim.EastVC), labConfig(lab, xvmsim.WestVC)}, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { m.Close(context.Background()) })
+	m := benchLab(b)
 	spec := MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Networks: []move.Network{{Target: "app-pg"}}, DiskFormat: move.Thin}}
 	_, vm, r := resolvedOf(b, m, spec)
 	for b.Loop() {

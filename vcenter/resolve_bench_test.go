@@ -225,16 +225,7 @@ var finderAll = flag.Bool("finder-all", false, "BenchmarkResolve1000Of10000: loo
 //	go test -run '^$' -bench PlanOneVM ./vcenter
 func BenchmarkPlanOneVM(b *testing.B) {
 	ctx := context.Background()
-	lab, err := xvmsim.Start(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(lab.Close)
-	m, err := NewManager([]Config{labConfig(lab, xvmsim.EastVC), labConfig(lab, xvmsim.WestVC)}, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { m.Close(context.Background()) })
+	m := benchLab(b)
 	spec := MoveSpec{VMs: []string{"web-01"}, Source: xvmsim.EastVC, Target: xvmsim.WestVC, Placement: move.Placement{Cluster: "west-prod", Datastore: "ds-gold", Networks: []move.Network{{Target: "app-pg"}}, DiskFormat: move.Thin}}
 	for b.Loop() {
 		p, err := m.Plan(ctx, spec)
@@ -333,4 +324,20 @@ func bulkLab(b *testing.B, total, wanted int) (*xvmsim.Lab, *Manager, []string) 
 		names = append(names, fmt.Sprintf("bulk-%04d", i*total/wanted))
 	}
 	return lab, m, names
+}
+
+// benchLab is a Manager of a lab of the benchmark's own, both closed at the end.
+func benchLab(b *testing.B) *Manager {
+	b.Helper()
+	lab, err := xvmsim.Start(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(lab.Close)
+	m, err := NewManager([]Config{labConfig(lab, xvmsim.EastVC), labConfig(lab, xvmsim.WestVC)}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close(context.Background()) })
+	return m
 }

@@ -132,16 +132,7 @@ func TestWhereReadsPlacementInFewRoundTrips(t *testing.T) {
 //	go test -run '^$' -bench ReadSource ./vcenter
 func BenchmarkReadSource(b *testing.B) {
 	ctx := context.Background()
-	lab, err := xvmsim.Start(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(lab.Close)
-	m, err := NewManager([]Config{labConfig(lab, xvmsim.EastVC), labConfig(lab, xvmsim.WestVC)}, nil, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { m.Close(context.Background()) })
+	m := benchLab(b)
 	for b.Loop() {
 		var (
 			whereErr, metaErr error
