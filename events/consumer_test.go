@@ -179,15 +179,7 @@ func TestSlowEventIsNotHandedOutAgain(t *testing.T) {
 		return nil
 	})
 	defer stop()
-	var ids []string
-	for len(ids) < 2 {
-		select {
-		case id := <-got:
-			ids = append(ids, id)
-		case <-ctx.Done():
-			t.Fatalf("got %v, want ev-slow then ev-next", ids)
-		}
-	}
+	ids := receive(ctx, t, got, 2, "ev-slow then ev-next")
 	eventually(ctx, t, "bot consumer to settle", func() bool {
 		info, err := tb.bot.Info(ctx)
 		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
@@ -243,15 +235,7 @@ func TestDeadBotsEventGoesToAnotherBot(t *testing.T) {
 		return nil
 	})
 	defer stop()
-	var ids []string
-	for len(ids) < 2 {
-		select {
-		case id := <-got:
-			ids = append(ids, id)
-		case <-ctx.Done():
-			t.Fatalf("the live bot got %v, want ev-held then ev-next", ids)
-		}
-	}
+	ids := receive(ctx, t, got, 2, "ev-held then ev-next at the live bot")
 	if fmt.Sprint(ids) != "[ev-held ev-next]" {
 		t.Errorf("the live bot got %v, want [ev-held ev-next]", ids)
 	}
@@ -262,4 +246,20 @@ func TestDeadBotsEventGoesToAnotherBot(t *testing.T) {
 	if w := c.CachedInfo().Config.AckWait; w != ackWait {
 		t.Errorf("the bot consumer's ack wait is %s, want the configured %s", w, ackWait)
 	}
+}
+
+// receive takes n event ids from got, failing the test (saying it wanted want) if ctx
+// ends first.
+func receive(ctx context.Context, t *testing.T, got <-chan string, n int, want string) []string {
+	t.Helper()
+	var ids []string
+	for len(ids) < n {
+		select {
+		case id := <-got:
+			ids = append(ids, id)
+		case <-ctx.Done():
+			t.Fatalf("got %v, want %s", ids, want)
+		}
+	}
+	return ids
 }
